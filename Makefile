@@ -1,0 +1,93 @@
+# lakefuse build. `make` builds build/lakefuse; `make test` installs what is
+# missing, builds (normal and sanitizer) and runs every test; `make demo`
+# shows lakefuse against the bundled lakeFS-compatible server.
+
+VERSION     := 0.1.0
+CC          ?= cc
+PKGS        := fuse3 libcurl libcjson yaml-0.1
+PYTHON      := /usr/bin/python3
+BUILD       := build
+ASAN_BUILD  := $(BUILD)/asan
+
+PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARNINGS    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+               -Wmissing-prototypes -Wformat=2
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -DLAKEFUSE_VERSION='"$(VERSION)"' \
+               $(WARNINGS) -Iinclude -Isrc $(PKG_CFLAGS)
+CFLAGS      ?= -O2 -g
+SAN_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
+LIBS        := $(PKG_LIBS) -lpthread -lm
+
+# The lakeFS client library: no FUSE in it.
+CLIENT_SRCS := src/strbuf.c src/lakefs_http.c src/lakefs_json.c \
+               src/lakefs_models.c src/lakefs_refs.c src/lakefs_objects.c
+APP_SRCS    := src/config.c
+MAIN_SRC    := src/main.c
+UNIT_TESTS  := test_json test_errors test_strbuf test_config
+TOOL_SRCS   := tests/client/client_exercise.c
+
+HEADERS     := $(wildcard include/*.h src/*.h)
+
+# objects of a source list in a build dir: $(call objs,DIR,SRCS)
+objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
+
+.PHONY: all deps test test-unit test-integration demo clean sanitize format
+
+all: $(BUILD)/lakefuse $(BUILD)/client_exercise \
+     $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(ASAN_BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(BUILD)/liblakefs.a: $(call objs,$(BUILD),$(CLIENT_SRCS))
+	ar rcs $@ $^
+
+$(ASAN_BUILD)/liblakefs.a: $(call objs,$(ASAN_BUILD),$(CLIENT_SRCS))
+	ar rcs $@ $^
+
+$(BUILD)/lakefuse: $(call objs,$(BUILD),$(MAIN_SRC) $(APP_SRCS)) $(BUILD)/liblakefs.a
+	$(CC) $(CFLAGS) $^ $(LIBS) -o $@
+
+$(BUILD)/client_exercise: $(call objs,$(BUILD),$(TOOL_SRCS) $(APP_SRCS)) $(BUILD)/liblakefs.a
+	$(CC) $(CFLAGS) $^ $(LIBS) -o $@
+
+$(ASAN_BUILD)/client_exercise: $(call objs,$(ASAN_BUILD),$(TOOL_SRCS) $(APP_SRCS)) $(ASAN_BUILD)/liblakefs.a
+	$(CC) $(SAN_FLAGS) $^ $(LIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call objs,$(BUILD),$(APP_SRCS)) $(BUILD)/liblakefs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ $(LIBS) -lcmocka -o $@
+
+$(ASAN_BUILD)/tests/%: $(ASAN_BUILD)/obj/tests/unit/%.o $(call objs,$(ASAN_BUILD),$(APP_SRCS)) $(ASAN_BUILD)/liblakefs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_FLAGS) $^ $(LIBS) -lcmocka -o $@
+
+# The same code with AddressSanitizer and UBSan.
+sanitize: $(ASAN_BUILD)/client_exercise $(addprefix $(ASAN_BUILD)/tests/,$(UNIT_TESTS))
+
+deps:
+	@scripts/install-deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all sanitize
+	@scripts/run-tests.sh
+
+test-unit: all sanitize
+	@scripts/run-tests.sh unit
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh
+
+format:
+	clang-format -i src/*.c src/*.h include/*.h tests/unit/*.c tests/client/*.c
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,178 @@
+/*
+ * lakefs_internal.h - what the client's own files share and nobody else
+ * sees: the client struct, one HTTP exchange with retries (lakefs_http.c),
+ * and JSON parsing into the public structs (lakefs_json.c).
+ * Only lakefs_http.c talks to libcurl; only lakefs_json.c to cJSON.
+ */
+#ifndef LAKEFUSE_LAKEFS_INTERNAL_H
+#define LAKEFUSE_LAKEFS_INTERNAL_H
+
+#include "lakefs.h"
+#include "strbuf.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+#define LAKEFS_POOL_MAX 32
+/* A JSON answer bigger than this is refused: a listing page of 1000
+ * objects with metadata is well under 2 MiB. Bounds memory per call. */
+#define LAKEFS_JSON_BODY_MAX (64u << 20)
+
+enum lakefs_counter {
+    COUNTER_REQUESTS,
+    COUNTER_RETRIES,
+    COUNTER_FAILURES,
+    COUNTER_BYTES_RECEIVED,
+    COUNTER_BYTES_SENT,
+    COUNTER_KINDS
+};
+
+struct lakefs_client {
+    char *base_url; /* ".../api/v1", no trailing slash */
+    char *access_key_id;
+    char *secret_access_key;
+    char *user_agent;
+    long connect_timeout_ms;
+    long request_timeout_ms;
+    long low_speed_timeout_s;
+    unsigned max_attempts;
+    long retry_base_ms;
+    long retry_max_delay_ms;
+    long retry_budget_ms;
+    lakefs_fault_hook fault_hook;
+    void *fault_ctx;
+
+    pthread_mutex_t pool_lock;
+    void *pool[LAKEFS_POOL_MAX]; /* idle CURL easy handles (keep-alive) */
+    size_t pool_count;
+
+    _Atomic uint64_t counters[LAKEFS_OP_COUNT][COUNTER_KINDS];
+    _Atomic uint64_t jitter_state;
+};
+
+/* One request. Exactly one body source may be set: json_body, or body_fd
+ * with body_size. Exactly one sink: none (JSON/text into response body,
+ * bounded), or sink_buf/sink_cap, or sink_fd. */
+typedef struct http_request {
+    lakefs_op op;
+    const char *method;
+    const char *path_and_query; /* under base_url, already escaped */
+    const char *absolute_url;   /* presigned: used instead, sent with no
+                                   credentials */
+    const char *json_body;
+    int body_fd;                /* -1: none */
+    int64_t body_size;
+    const char *content_type;   /* of the fd body */
+    const char *const *extra_headers; /* NULL-terminated, may be NULL */
+    uint64_t range_offset;
+    size_t range_len;           /* 0: no Range header */
+    void *sink_buf;
+    size_t sink_cap;
+    int sink_fd;                /* -1: none */
+    bool no_redirect_follow;    /* report 3xx + Location to the caller */
+} http_request;
+
+typedef struct http_response {
+    int status;
+    strbuf body;            /* JSON/text answers and error bodies */
+    size_t sink_written;    /* bytes delivered to sink_buf/sink_fd */
+    char *location;
+    char *etag;
+    char *content_md5;
+    char *content_range;
+    char *content_type;
+} http_response;
+
+void http_request_init(http_request *req, lakefs_op op, const char *method);
+/* Runs the request with retries. Returns 0 on a 2xx (or a 3xx when
+ * no_redirect_follow), else a negative errno with err filled. The response
+ * must be released with http_response_release in every case. */
+int http_execute(lakefs_client *c, const http_request *req,
+                 http_response *resp, lakefs_error *err);
+void http_response_release(http_response *resp);
+
+/* Runs req and, on success, hands the body to parse (when not NULL).
+ * A parse failure counts as a failure of the operation. The url strbuf,
+ * when given, is checked for allocation failure and released. */
+typedef int (*response_parser)(const char *body, size_t len, void *out,
+                               lakefs_error *err);
+int lakefs_call(lakefs_client *c, http_request *req, strbuf *url,
+                response_parser parse, void *out, lakefs_error *err);
+
+/* lakefs_call with a JSON body built by a lakefs_json_* function: NULL
+ * (allocation failure) is -ENOMEM; the body is freed here. */
+int lakefs_call_json(lakefs_client *c, http_request *req, strbuf *url,
+                     char *json_body, response_parser parse, void *out,
+                     lakefs_error *err);
+
+/* Shared small helpers. */
+void lakefs_error_set(lakefs_error *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void lakefs_count_failure(lakefs_client *c, lakefs_op op);
+/* Appends "&name=value" (or "?name=value" for the first parameter). */
+void url_add_param(strbuf *url, const char *name, const char *value);
+void url_add_int_param(strbuf *url, const char *name, long long value);
+/* "/repositories/{repo}" + each further segment, every one escaped. */
+void url_add_segment(strbuf *url, const char *segment);
+/* Adds prefix/after/amount from p (which may be NULL); the list variant
+ * adds delimiter too (listObjects and the diffs take it). */
+void url_add_page_params(strbuf *url, const lakefs_list_params *p);
+void url_add_list_params(strbuf *url, const lakefs_list_params *p);
+
+/* JSON parsing, each returning 0 or -EPROTO (message in err). The `body`
+ * need not be NUL-terminated. Out structs are zeroed on failure. */
+int lakefs_parse_error_message(const char *body, size_t len, char *msg,
+                               size_t cap);
+int lakefs_parse_repository(const char *body, size_t len,
+                            lakefs_repository *out, lakefs_error *err);
+int lakefs_parse_repository_list(const char *body, size_t len,
+                                 lakefs_repository_list *out,
+                                 lakefs_error *err);
+int lakefs_parse_ref(const char *body, size_t len, lakefs_ref *out,
+                     lakefs_error *err);
+int lakefs_parse_ref_list(const char *body, size_t len, lakefs_ref_list *out,
+                          lakefs_error *err);
+int lakefs_parse_commit(const char *body, size_t len, lakefs_commit *out,
+                        lakefs_error *err);
+int lakefs_parse_commit_list(const char *body, size_t len,
+                             lakefs_commit_list *out, lakefs_error *err);
+int lakefs_parse_object_stats(const char *body, size_t len,
+                              lakefs_object_stats *out, lakefs_error *err);
+int lakefs_parse_object_list(const char *body, size_t len,
+                             lakefs_object_list *out, lakefs_error *err);
+int lakefs_parse_diff_list(const char *body, size_t len, lakefs_diff_list *out,
+                           lakefs_error *err);
+int lakefs_parse_staging_location(const char *body, size_t len,
+                                  lakefs_staging_location *out,
+                                  lakefs_error *err);
+int lakefs_parse_config(const char *body, size_t len, lakefs_config *out,
+                        lakefs_error *err);
+int lakefs_parse_current_user(const char *body, size_t len, lakefs_user *out,
+                              lakefs_error *err);
+int lakefs_parse_object_error_list(const char *body, size_t len,
+                                   lakefs_object_error_list *out,
+                                   lakefs_error *err);
+int lakefs_parse_merge_result(const char *body, size_t len, char **reference,
+                              lakefs_error *err);
+
+/* JSON bodies for requests; NULL on allocation failure. */
+char *lakefs_json_commit_creation(const char *message,
+                                  const lakefs_metadata *metadata,
+                                  bool allow_empty);
+char *lakefs_json_merge(const lakefs_merge_options *opt);
+char *lakefs_json_branch_creation(const char *name, const char *source);
+char *lakefs_json_tag_creation(const char *id, const char *ref);
+char *lakefs_json_repository_creation(const char *name,
+                                      const char *storage_namespace,
+                                      const char *default_branch);
+char *lakefs_json_reset(const char *type, const char *path);
+char *lakefs_json_copy(const char *src_path, const char *src_ref);
+char *lakefs_json_user_metadata(const lakefs_metadata *set);
+char *lakefs_json_path_list(const char *const *paths, size_t count);
+char *lakefs_json_staging_metadata(const lakefs_staging_location *staging,
+                                   const char *checksum, int64_t size_bytes,
+                                   const lakefs_metadata *user_metadata,
+                                   const char *content_type);
+
+#endif

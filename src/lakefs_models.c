@@ -1,0 +1,208 @@
+/*
+ * lakefs_models.c - ownership of the public model structs: metadata maps,
+ * deep copies and the *_free functions. Every free zeroes what it freed,
+ * so freeing twice or freeing a zeroed struct is harmless.
+ */
+#include "lakefs.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *lakefs_metadata_get(const lakefs_metadata *md, const char *key)
+{
+    for (size_t i = 0; md && i < md->count; i++)
+        if (strcmp(md->items[i].key, key) == 0)
+            return md->items[i].value;
+    return NULL;
+}
+
+int lakefs_metadata_set(lakefs_metadata *md, const char *key,
+                        const char *value)
+{
+    char *v = strdup(value);
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < md->count; i++) {
+        if (strcmp(md->items[i].key, key) == 0) {
+            free(md->items[i].value);
+            md->items[i].value = v;
+            return 0;
+        }
+    }
+    char *k = strdup(key);
+    lakefs_kv *items = k ? realloc(md->items, (md->count + 1) * sizeof(*items))
+                         : NULL;
+    if (!items) {
+        free(k);
+        free(v);
+        return -ENOMEM;
+    }
+    items[md->count].key = k;
+    items[md->count].value = v;
+    md->items = items;
+    md->count++;
+    return 0;
+}
+
+void lakefs_metadata_free(lakefs_metadata *md)
+{
+    for (size_t i = 0; i < md->count; i++) {
+        free(md->items[i].key);
+        free(md->items[i].value);
+    }
+    free(md->items);
+    md->items = NULL;
+    md->count = 0;
+}
+
+void lakefs_repository_free(lakefs_repository *r)
+{
+    free(r->id);
+    free(r->default_branch);
+    free(r->storage_namespace);
+    free(r->storage_id);
+    memset(r, 0, sizeof(*r));
+}
+
+void lakefs_ref_free(lakefs_ref *r)
+{
+    free(r->id);
+    free(r->commit_id);
+    memset(r, 0, sizeof(*r));
+}
+
+void lakefs_commit_free(lakefs_commit *c)
+{
+    for (size_t i = 0; i < c->parent_count; i++)
+        free(c->parents[i]);
+    free(c->parents);
+    free(c->id);
+    free(c->committer);
+    free(c->message);
+    free(c->meta_range_id);
+    lakefs_metadata_free(&c->metadata);
+    memset(c, 0, sizeof(*c));
+}
+
+void lakefs_object_stats_free(lakefs_object_stats *s)
+{
+    free(s->path);
+    free(s->physical_address);
+    free(s->checksum);
+    free(s->content_type);
+    lakefs_metadata_free(&s->metadata);
+    memset(s, 0, sizeof(*s));
+}
+
+void lakefs_diff_free(lakefs_diff *d)
+{
+    free(d->path);
+    memset(d, 0, sizeof(*d));
+}
+
+void lakefs_staging_location_free(lakefs_staging_location *l)
+{
+    free(l->physical_address);
+    free(l->presigned_url);
+    memset(l, 0, sizeof(*l));
+}
+
+void lakefs_storage_config_free(lakefs_storage_config *s)
+{
+    free(s->blockstore_type);
+    free(s->blockstore_id);
+    free(s->default_namespace_prefix);
+    memset(s, 0, sizeof(*s));
+}
+
+void lakefs_config_free(lakefs_config *c)
+{
+    free(c->version);
+    lakefs_storage_config_free(&c->storage);
+    for (size_t i = 0; i < c->storage_list_count; i++)
+        lakefs_storage_config_free(&c->storage_list[i]);
+    free(c->storage_list);
+    memset(c, 0, sizeof(*c));
+}
+
+void lakefs_user_free(lakefs_user *u)
+{
+    free(u->id);
+    free(u->email);
+    memset(u, 0, sizeof(*u));
+}
+
+#define DEFINE_LIST_FREE(list_type, elem_free)                                \
+    void list_type##_free(list_type *l)                                       \
+    {                                                                         \
+        for (size_t i = 0; i < l->count; i++)                                 \
+            elem_free(&l->items[i]);                                          \
+        free(l->items);                                                       \
+        free(l->pagination.next_offset);                                      \
+        memset(l, 0, sizeof(*l));                                             \
+    }
+
+DEFINE_LIST_FREE(lakefs_repository_list, lakefs_repository_free)
+DEFINE_LIST_FREE(lakefs_ref_list, lakefs_ref_free)
+DEFINE_LIST_FREE(lakefs_commit_list, lakefs_commit_free)
+DEFINE_LIST_FREE(lakefs_object_list, lakefs_object_stats_free)
+DEFINE_LIST_FREE(lakefs_diff_list, lakefs_diff_free)
+
+void lakefs_object_error_list_free(lakefs_object_error_list *l)
+{
+    for (size_t i = 0; i < l->count; i++) {
+        free(l->items[i].message);
+        free(l->items[i].path);
+    }
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+static int copy_string(char **dst, const char *src)
+{
+    if (!src) {
+        *dst = NULL;
+        return 0;
+    }
+    *dst = strdup(src);
+    return *dst ? 0 : -ENOMEM;
+}
+
+int lakefs_object_stats_copy(lakefs_object_stats *dst,
+                             const lakefs_object_stats *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->path_type = src->path_type;
+    dst->physical_address_expiry = src->physical_address_expiry;
+    dst->size_bytes = src->size_bytes;
+    dst->mtime = src->mtime;
+    int rc = copy_string(&dst->path, src->path);
+    if (!rc)
+        rc = copy_string(&dst->physical_address, src->physical_address);
+    if (!rc)
+        rc = copy_string(&dst->checksum, src->checksum);
+    if (!rc)
+        rc = copy_string(&dst->content_type, src->content_type);
+    for (size_t i = 0; !rc && i < src->metadata.count; i++)
+        rc = lakefs_metadata_set(&dst->metadata, src->metadata.items[i].key,
+                                 src->metadata.items[i].value);
+    if (rc)
+        lakefs_object_stats_free(dst);
+    return rc;
+}
+
+const lakefs_storage_config *
+lakefs_config_storage_for(const lakefs_config *config, const char *storage_id)
+{
+    for (size_t i = 0; storage_id && *storage_id &&
+                       i < config->storage_list_count;
+         i++) {
+        const lakefs_storage_config *s = &config->storage_list[i];
+        if (s->blockstore_id && strcmp(s->blockstore_id, storage_id) == 0)
+            return s;
+    }
+    if (config->has_storage)
+        return &config->storage;
+    return config->storage_list_count ? &config->storage_list[0] : NULL;
+}
