@@ -1,0 +1,508 @@
+/*
+ * client_exercise.c - drives the lakeFS C client against a live server for
+ * the tests and the demo: the getting-started walkthrough, a pass over
+ * every client operation with checks, and single operations that the
+ * fault-injection tests time with the server's request counters.
+ * Endpoint and credentials come from the LAKECTL_* variables (config.c).
+ */
+#include "config.h"
+#include "lakefs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures;
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "FAILED %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                     \
+            fputc('\n', stderr);                                              \
+            failures++;                                                       \
+            return 1;                                                         \
+        }                                                                     \
+    } while (0)
+
+/* A call that must succeed; reports the errno and the server's message. */
+#define MUST(call)                                                            \
+    do {                                                                      \
+        lakefs_error must_err_ = {0};                                         \
+        lakefs_error *err = &must_err_;                                       \
+        int must_rc_ = (call);                                                \
+        CHECK(must_rc_ == 0, "%s (HTTP %d: %s)", strerror(-must_rc_),         \
+              must_err_.status, must_err_.message);                           \
+    } while (0)
+
+static void step(const char *what)
+{
+    printf("- %s\n", what);
+    fflush(stdout);
+}
+
+static int temp_file_with(const char *content, size_t len)
+{
+    char path[] = "/tmp/lakefuse-exercise-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    unlink(path);
+    if (write(fd, content, len) != (ssize_t)len) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int upload_string(lakefs_client *c, const char *repo,
+                         const char *branch, const char *path,
+                         const char *content, const lakefs_metadata *md)
+{
+    int fd = temp_file_with(content, strlen(content));
+    CHECK(fd >= 0, "temp file: %s", strerror(errno));
+    lakefs_upload_options opt = {.content_type = "text/plain", .metadata = md};
+    lakefs_object_stats st;
+    lakefs_error e = {0};
+    int rc = lakefs_upload_object_fd(c, repo, branch, path, fd,
+                                     (int64_t)strlen(content), &opt, &st, &e);
+    close(fd);
+    CHECK(rc == 0, "upload %s: %s", path, e.message);
+    CHECK(st.size_bytes == (int64_t)strlen(content), "size %lld",
+          (long long)st.size_bytes);
+    lakefs_object_stats_free(&st);
+    return 0;
+}
+
+static size_t diff_count(lakefs_diff_list *d, lakefs_diff_type type)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->count; i++)
+        n += d->items[i].type == type;
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* The getting-started walkthrough of the lakeFS Python SDK docs.      */
+
+static int walkthrough(lakefs_client *c, const char *repo)
+{
+    const char *branch = "experiment-aggregations1";
+    char ns[300];
+    snprintf(ns, sizeof(ns), "s3://example-bucket/%s", repo);
+
+    step("create repository");
+    lakefs_repository r;
+    MUST(lakefs_create_repository(c, repo, ns, "main", &r, err));
+    CHECK(strcmp(r.default_branch, "main") == 0, "%s", r.default_branch);
+    lakefs_repository_free(&r);
+
+    step("list branches");
+    lakefs_ref_list branches;
+    MUST(lakefs_list_branches(c, repo, NULL, &branches, err));
+    CHECK(branches.count == 1 && strcmp(branches.items[0].id, "main") == 0,
+          "%zu branches", branches.count);
+    lakefs_ref_list_free(&branches);
+
+    step("create branch " "experiment-aggregations1");
+    char *source = NULL;
+    MUST(lakefs_create_branch(c, repo, branch, "main", &source, err));
+    CHECK(strlen(source) == 64, "commit id '%s'", source);
+    free(source);
+
+    step("upload test.txt");
+    if (upload_string(c, repo, branch, "test.txt", "hello lakeFS\n", NULL))
+        return 1;
+
+    step("diff branch: one added");
+    lakefs_diff_list d;
+    MUST(lakefs_diff_branch(c, repo, branch, NULL, &d, err));
+    CHECK(d.count == 1 && diff_count(&d, LAKEFS_DIFF_ADDED) == 1 &&
+              strcmp(d.items[0].path, "test.txt") == 0,
+          "%zu changes", d.count);
+    lakefs_diff_list_free(&d);
+
+    step("commit with metadata");
+    lakefs_metadata md = {0};
+    lakefs_metadata_set(&md, "using", "c_client");
+    lakefs_commit commit;
+    MUST(lakefs_commit_branch(c, repo, branch, "Add some data!", &md, false,
+                              &commit, err));
+    lakefs_metadata_free(&md);
+    CHECK(strcmp(commit.message, "Add some data!") == 0, "%s",
+          commit.message);
+    CHECK(lakefs_metadata_get(&commit.metadata, "using") &&
+              strcmp(lakefs_metadata_get(&commit.metadata, "using"),
+                     "c_client") == 0,
+          "metadata lost");
+    CHECK(commit.parent_count == 1, "%zu parents", commit.parent_count);
+    printf("  commit %s\n", commit.id);
+    lakefs_commit_free(&commit);
+
+    step("diff branch: empty");
+    MUST(lakefs_diff_branch(c, repo, branch, NULL, &d, err));
+    CHECK(d.count == 0, "%zu changes", d.count);
+    lakefs_diff_list_free(&d);
+
+    step("diff refs main...branch: one added");
+    MUST(lakefs_diff_refs(c, repo, "main", branch, NULL, &d, err));
+    CHECK(d.count == 1 && diff_count(&d, LAKEFS_DIFF_ADDED) == 1, "%zu",
+          d.count);
+    lakefs_diff_list_free(&d);
+
+    step("merge into main");
+    char *reference = NULL;
+    MUST(lakefs_merge(c, repo, branch, "main", NULL, &reference, err));
+    CHECK(reference && strlen(reference) == 64, "reference '%s'",
+          reference ? reference : "(null)");
+    printf("  merge commit %s\n", reference);
+    free(reference);
+
+    step("the merge added one object: diff refs main~1...main");
+    MUST(lakefs_diff_refs(c, repo, "main~1", "main", NULL, &d, err));
+    CHECK(d.count == 1 && diff_count(&d, LAKEFS_DIFF_ADDED) == 1, "%zu",
+          d.count);
+    lakefs_diff_list_free(&d);
+
+    step("diff refs main...branch: empty");
+    MUST(lakefs_diff_refs(c, repo, "main", branch, NULL, &d, err));
+    CHECK(d.count == 0, "%zu changes", d.count);
+    lakefs_diff_list_free(&d);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Every client operation once, each result checked.                   */
+
+static int exercise_reads(lakefs_client *c, const char *repo)
+{
+    MUST(lakefs_health_check(c, err));
+    lakefs_config cfg;
+    MUST(lakefs_get_config(c, &cfg, err));
+    CHECK(lakefs_config_storage_for(&cfg, NULL) != NULL, "no storage");
+    lakefs_config_free(&cfg);
+    lakefs_user u;
+    MUST(lakefs_get_current_user(c, &u, err));
+    lakefs_user_free(&u);
+
+    lakefs_repository_list repos;
+    MUST(lakefs_list_repositories(c, NULL, &repos, err));
+    bool found = false;
+    for (size_t i = 0; i < repos.count; i++)
+        found |= strcmp(repos.items[i].id, repo) == 0;
+    lakefs_repository_list_free(&repos);
+    CHECK(found, "repository %s not listed", repo);
+    lakefs_repository r;
+    MUST(lakefs_get_repository(c, repo, &r, err));
+    lakefs_repository_free(&r);
+
+    lakefs_ref b;
+    MUST(lakefs_get_branch(c, repo, "main", &b, err));
+    lakefs_ref tag;
+    MUST(lakefs_create_tag(c, repo, "v1", b.commit_id, &tag, err));
+    CHECK(strcmp(tag.commit_id, b.commit_id) == 0, "tag %s", tag.commit_id);
+    lakefs_ref_free(&tag);
+    lakefs_ref_list tags;
+    MUST(lakefs_list_tags(c, repo, NULL, &tags, err));
+    CHECK(tags.count == 1 && strcmp(tags.items[0].id, "v1") == 0, "%zu",
+          tags.count);
+    lakefs_ref_list_free(&tags);
+    lakefs_commit cm;
+    MUST(lakefs_get_commit(c, repo, "v1", &cm, err));
+    CHECK(strcmp(cm.id, b.commit_id) == 0, "v1 -> %s", cm.id);
+    lakefs_commit_free(&cm);
+    lakefs_commit_list log;
+    MUST(lakefs_log_commits(c, repo, "main", NULL, &log, err));
+    CHECK(log.count >= 1 && strcmp(log.items[0].id, b.commit_id) == 0,
+          "log of %zu", log.count);
+    lakefs_commit_list_free(&log);
+    lakefs_ref_free(&b);
+    return 0;
+}
+
+static int exercise_objects(lakefs_client *c, const char *repo)
+{
+    MUST(lakefs_create_branch(c, repo, "dev", "main", NULL, err));
+    lakefs_metadata md = {0};
+    lakefs_metadata_set(&md, "color", "blue");
+    lakefs_metadata_set(&md, "::lakefs::client-mtime", "1700000000");
+    int bad = upload_string(c, repo, "dev", "dir/a.txt", "0123456789", &md);
+    lakefs_metadata_free(&md);
+    if (bad || upload_string(c, repo, "dev", "dir/b.txt", "bee", NULL) ||
+        upload_string(c, repo, "dev", "top.txt", "top", NULL))
+        return 1;
+
+    lakefs_object_stats st;
+    MUST(lakefs_stat_object(c, repo, "dev", "dir/a.txt", false, &st, err));
+    CHECK(st.size_bytes == 10, "size");
+    CHECK(lakefs_metadata_get(&st.metadata, "color") &&
+              lakefs_metadata_get(&st.metadata, "::lakefs::client-mtime"),
+          "user metadata not stored");
+    lakefs_object_stats_free(&st);
+
+    lakefs_list_params lp = {.delimiter = "/", .amount = 1};
+    lakefs_object_iter it;
+    CHECK(lakefs_object_iter_init(&it, c, repo, "dev", &lp) == 0, "iter");
+    const lakefs_object_stats *o;
+    int n = 0, rc;
+    lakefs_error e = {0};
+    while ((rc = lakefs_object_iter_next(&it, &o, &e)) == 1)
+        n++;
+    uint64_t pages = it.pages_fetched;
+    lakefs_object_iter_free(&it);
+    CHECK(rc == 0 && n == 2, "iterated %d entries (rc %d: %s)", n, rc,
+          e.message); /* "dir/" and "top.txt" */
+    CHECK(pages == 2, "%llu pages", (unsigned long long)pages);
+
+    char buf[16];
+    size_t got;
+    MUST(lakefs_get_object_range(c, repo, "dev", "dir/a.txt", false, 2, 4,
+                                 buf, &got, err));
+    CHECK(got == 4 && memcmp(buf, "2345", 4) == 0, "range read");
+    MUST(lakefs_get_object_range(c, repo, "dev", "dir/a.txt", true, 8, 8,
+                                 buf, &got, err));
+    CHECK(got == 2 && memcmp(buf, "89", 2) == 0, "presigned range read");
+    MUST(lakefs_get_object_range(c, repo, "dev", "dir/a.txt", false, 10, 4,
+                                 buf, &got, err));
+    CHECK(got == 0, "read past the end gave %zu", got);
+    MUST(lakefs_stat_object(c, repo, "dev", "dir/a.txt", true, &st, err));
+    CHECK(st.physical_address_expiry > 0, "not presigned");
+    MUST(lakefs_get_url_range(c, st.physical_address, 0, 3, buf, &got, err));
+    CHECK(got == 3 && memcmp(buf, "012", 3) == 0, "url range");
+    lakefs_object_stats_free(&st);
+
+    int fd = temp_file_with("", 0);
+    int64_t size = 0;
+    MUST(lakefs_get_object_to_fd(c, repo, "dev", "dir/b.txt", true, fd,
+                                 &size, err));
+    CHECK(size == 3 && pread(fd, buf, 3, 0) == 3 &&
+              memcmp(buf, "bee", 3) == 0,
+          "download to fd");
+    close(fd);
+
+    MUST(lakefs_copy_object(c, repo, "dev", "dir/a.txt", NULL, "copy.txt",
+                            NULL, err));
+    lakefs_metadata set = {0};
+    lakefs_metadata_set(&set, "color", "red");
+    rc = lakefs_update_object_user_metadata(c, repo, "dev", "copy.txt", &set,
+                                            &e);
+    lakefs_metadata_free(&set);
+    CHECK(rc == 0, "update metadata: %s", e.message);
+    MUST(lakefs_stat_object(c, repo, "dev", "copy.txt", false, &st, err));
+    CHECK(st.size_bytes == 10 &&
+              strcmp(lakefs_metadata_get(&st.metadata, "color"), "red") == 0,
+          "copy/metadata");
+    lakefs_object_stats_free(&st);
+    return 0;
+}
+
+static int exercise_staging(lakefs_client *c, const char *repo)
+{
+    const char *data = "staged through the object store";
+    lakefs_staging_location loc;
+    MUST(lakefs_get_physical_address(c, repo, "dev", "staged.txt", true, &loc,
+                                     err));
+    CHECK(loc.presigned_url != NULL, "no presigned url");
+    int fd = temp_file_with(data, strlen(data));
+    char *checksum = NULL;
+    MUST(lakefs_put_presigned_fd(c, loc.presigned_url, fd,
+                                 (int64_t)strlen(data), "text/plain",
+                                 &checksum, err));
+    close(fd);
+    lakefs_object_stats st;
+    MUST(lakefs_link_physical_address(c, repo, "dev", "staged.txt", &loc,
+                                      checksum, (int64_t)strlen(data), NULL,
+                                      &st, err));
+    CHECK(strcmp(st.checksum, checksum) == 0, "checksum %s", st.checksum);
+    free(checksum);
+    lakefs_object_stats_free(&st);
+    lakefs_staging_location_free(&loc);
+    char buf[64];
+    size_t got;
+    MUST(lakefs_get_object_range(c, repo, "dev", "staged.txt", false, 0,
+                                 sizeof(buf), buf, &got, err));
+    CHECK(got == strlen(data) && memcmp(buf, data, got) == 0, "staged data");
+    return 0;
+}
+
+static int exercise_versioning(lakefs_client *c, const char *repo)
+{
+    MUST(lakefs_delete_object(c, repo, "dev", "top.txt", err));
+    const char *paths[] = {"dir/b.txt", "no-such-object"};
+    MUST(lakefs_delete_objects(c, repo, "dev", paths, 2, NULL, err));
+    lakefs_diff_list d;
+    MUST(lakefs_diff_branch(c, repo, "dev", NULL, &d, err));
+    CHECK(d.count == 3, "%zu uncommitted (dir/a.txt copy.txt staged.txt)",
+          d.count);
+    lakefs_diff_list_free(&d);
+    MUST(lakefs_reset_branch(c, repo, "dev", LAKEFS_RESET_OBJECT,
+                             "staged.txt", err));
+    MUST(lakefs_diff_branch(c, repo, "dev", NULL, &d, err));
+    CHECK(d.count == 2, "%zu after reset", d.count);
+    lakefs_diff_list_free(&d);
+    lakefs_error e = {0};
+    lakefs_commit cm;
+    MUST(lakefs_commit_branch(c, repo, "dev", "exercise", NULL, false, &cm,
+                              err));
+    lakefs_commit_free(&cm);
+    int rc = lakefs_commit_branch(c, repo, "dev", "again", NULL, false, NULL,
+                                  &e);
+    CHECK(rc == -EINVAL && e.status == 400, "empty commit gave %d", rc);
+    MUST(lakefs_merge(c, repo, "dev", "main", NULL, NULL, err));
+    MUST(lakefs_diff_refs(c, repo, "main", "dev", NULL, &d, err));
+    CHECK(d.count == 0, "%zu after merge", d.count);
+    lakefs_diff_list_free(&d);
+    MUST(lakefs_create_branch(c, repo, "scratch", "main~1", NULL, err));
+    MUST(lakefs_delete_branch(c, repo, "scratch", err));
+    rc = lakefs_get_branch(c, repo, "scratch", NULL, &e);
+    CHECK(rc == -ENOENT, "deleted branch still there (%d)", rc);
+    return 0;
+}
+
+static int exercise(lakefs_client *c, const char *repo)
+{
+    char ns[300];
+    snprintf(ns, sizeof(ns), "s3://example-bucket/%s", repo);
+    MUST(lakefs_create_repository(c, repo, ns, NULL, NULL, err));
+    step("reads");
+    if (exercise_reads(c, repo))
+        return 1;
+    step("objects");
+    if (exercise_objects(c, repo))
+        return 1;
+    step("staging");
+    if (exercise_staging(c, repo))
+        return 1;
+    step("versioning");
+    return exercise_versioning(c, repo);
+}
+
+/* ------------------------------------------------------------------ */
+/* Single operations for the fault-injection tests.                    */
+
+static int report(int rc, const lakefs_error *e)
+{
+    if (rc)
+        printf("error %d %s status=%d message=%s\n", rc, strerror(-rc),
+               e->status, e->message);
+    return rc ? 3 : 0;
+}
+
+static int cmd_stat(lakefs_client *c, char **a)
+{
+    lakefs_object_stats st;
+    lakefs_error e = {0};
+    int rc = lakefs_stat_object(c, a[0], a[1], a[2], false, &st, &e);
+    if (!rc)
+        printf("size=%lld checksum=%s\n", (long long)st.size_bytes,
+               st.checksum);
+    lakefs_object_stats_free(&st);
+    return report(rc, &e);
+}
+
+/* get REPO REF PATH OFFSET LEN [presign]: the bytes to stdout. */
+static int cmd_get(lakefs_client *c, char **a, int n)
+{
+    size_t len = strtoul(a[4], NULL, 10);
+    char *buf = malloc(len ? len : 1);
+    size_t got = 0;
+    lakefs_error e = {0};
+    int rc = lakefs_get_object_range(c, a[0], a[1], a[2],
+                                     n > 5 && strcmp(a[5], "presign") == 0,
+                                     strtoull(a[3], NULL, 10), len, buf, &got,
+                                     &e);
+    if (!rc)
+        fwrite(buf, 1, got, stdout);
+    free(buf);
+    return report(rc, &e);
+}
+
+/* upload REPO BRANCH PATH SIZE: the body is stdin (a file or a pipe). */
+static int cmd_upload(lakefs_client *c, char **a)
+{
+    lakefs_error e = {0};
+    int rc = lakefs_upload_object_fd(c, a[0], a[1], a[2], 0,
+                                     strtoll(a[3], NULL, 10), NULL, NULL, &e);
+    return report(rc, &e);
+}
+
+static void print_client_stats(lakefs_client *c)
+{
+    for (int op = 0; op < LAKEFS_OP_COUNT; op++) {
+        lakefs_op_stats s;
+        lakefs_client_op_stats(c, (lakefs_op)op, &s);
+        if (s.requests)
+            fprintf(stderr, "stats %s requests=%llu retries=%llu\n",
+                    lakefs_op_name((lakefs_op)op),
+                    (unsigned long long)s.requests,
+                    (unsigned long long)s.retries);
+    }
+}
+
+static int run(lakefs_client *c, int argc, char **argv)
+{
+    const char *cmd = argv[1];
+    char **a = argv + 2;
+    int n = argc - 2;
+    if (strcmp(cmd, "ops") == 0) {
+        for (int op = 0; op < LAKEFS_OP_COUNT; op++)
+            printf("%s\n", lakefs_op_name((lakefs_op)op));
+        return 0;
+    }
+    if (strcmp(cmd, "walkthrough") == 0 && n == 1)
+        return walkthrough(c, a[0]);
+    if (strcmp(cmd, "exercise") == 0 && n == 1)
+        return exercise(c, a[0]);
+    if (strcmp(cmd, "stat") == 0 && n == 3)
+        return cmd_stat(c, a);
+    if (strcmp(cmd, "get") == 0 && n >= 5)
+        return cmd_get(c, a, n);
+    if (strcmp(cmd, "upload") == 0 && n == 4)
+        return cmd_upload(c, a);
+    fprintf(stderr, "usage: client_exercise ops | walkthrough REPO | "
+                    "exercise REPO | stat REPO REF PATH | "
+                    "get REPO REF PATH OFFSET LEN [presign] | "
+                    "upload REPO BRANCH PATH SIZE <body\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return run(NULL, argc, argv);
+    lakefuse_config cfg;
+    lakefuse_config_flags flags = {0};
+    char why[512];
+    if (config_load(&cfg, &flags, why, sizeof(why)) != 0) {
+        fprintf(stderr, "client_exercise: %s\n", why);
+        return 2;
+    }
+    /* Short backoff: the fault tests retry a lot and must stay fast. */
+    lakefs_client_config cc = {
+        .endpoint = cfg.endpoint,
+        .access_key_id = cfg.access_key_id,
+        .secret_access_key = cfg.secret_access_key,
+        .retry_base_ms = 5,
+        .retry_max_delay_ms = 50,
+    };
+    lakefs_error e = {0};
+    lakefs_client *c = cfg.endpoint ? lakefs_client_new(&cc, &e) : NULL;
+    int status;
+    if (!c && strcmp(argv[1], "ops") != 0) {
+        fprintf(stderr, "client_exercise: %s\n",
+                cfg.endpoint ? e.message : "LAKECTL_SERVER_ENDPOINT_URL unset");
+        status = 2;
+    } else {
+        status = run(c, argc, argv);
+        if (c)
+            print_client_stats(c);
+    }
+    lakefs_client_free(c);
+    config_free(&cfg);
+    if (status == 0 && failures == 0)
+        printf("ok\n");
+    return status;
+}
