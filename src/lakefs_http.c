@@ -852,7 +852,7 @@ int lakefs_call(lakefs_client *c, http_request *req, strbuf *url,
     }
     http_response resp;
     int rc = http_execute(c, req, &resp, err);
-    if (rc == 0 && parse) {
+    if (rc == 0 && parse && out) {
         rc = parse(resp.body.data ? resp.body.data : "", resp.body.len, out,
                    err);
         if (rc)

@@ -92,7 +92,8 @@ int http_execute(lakefs_client *c, const http_request *req,
                  http_response *resp, lakefs_error *err);
 void http_response_release(http_response *resp);
 
-/* Runs req and, on success, hands the body to parse (when not NULL).
+/* Runs req and, on success, hands the body to parse (when parse and out
+ * are not NULL: a caller that wants no result passes out NULL).
  * A parse failure counts as a failure of the operation. The url strbuf,
  * when given, is checked for allocation failure and released. */
 typedef int (*response_parser)(const char *body, size_t len, void *out,

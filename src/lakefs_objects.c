@@ -382,11 +382,8 @@ int lakefs_upload_object_fd(lakefs_client *c, const char *repo,
     req.body_size = size;
     req.content_type = opt ? opt->content_type : NULL;
     req.extra_headers = (const char *const *)headers;
-    lakefs_object_stats ignored;
-    rc = lakefs_call(c, &req, &url, parse_object_stats, out ? out : &ignored,
+    rc = lakefs_call(c, &req, &url, parse_object_stats, out,
                      err);
-    if (!out && rc == 0)
-        lakefs_object_stats_free(&ignored);
     free_lines(headers);
     return rc;
 }
@@ -446,12 +443,9 @@ int lakefs_copy_object(lakefs_client *c, const char *repo, const char *branch,
     url_add_param(&url, "dest_path", dest_path);
     http_request req;
     http_request_init(&req, LAKEFS_OP_COPY_OBJECT, "POST");
-    lakefs_object_stats ignored;
     int rc = lakefs_call_json(c, &req, &url,
                             lakefs_json_copy(src_path, src_ref),
-                            parse_object_stats, out ? out : &ignored, err);
-    if (!out && rc == 0)
-        lakefs_object_stats_free(&ignored);
+                            parse_object_stats, out, err);
     return rc;
 }
 
@@ -572,10 +566,7 @@ int lakefs_link_physical_address(lakefs_client *c, const char *repo,
     char *body = lakefs_json_staging_metadata(
         staging, checksum, size_bytes, opt ? opt->metadata : NULL,
         opt ? opt->content_type : NULL);
-    lakefs_object_stats ignored;
     int rc = lakefs_call_json(c, &req, &url, body, parse_object_stats,
-                            out ? out : &ignored, err);
-    if (!out && rc == 0)
-        lakefs_object_stats_free(&ignored);
+                            out, err);
     return rc;
 }

@@ -278,13 +278,10 @@ int lakefs_commit_branch(lakefs_client *c, const char *repo, const char *branch,
     strbuf_puts(&url, "/commits");
     http_request req;
     http_request_init(&req, LAKEFS_OP_COMMIT, "POST");
-    lakefs_commit ignored;
     int rc = lakefs_call_json(
         c, &req, &url,
         lakefs_json_commit_creation(message, metadata, allow_empty),
-        parse_commit, out ? out : &ignored, err);
-    if (!out && rc == 0)
-        lakefs_commit_free(&ignored);
+        parse_commit, out, err);
     return rc;
 }
 

@@ -189,7 +189,8 @@ static int exercise_reads(lakefs_client *c, const char *repo)
     lakefs_user_free(&u);
 
     lakefs_repository_list repos;
-    MUST(lakefs_list_repositories(c, NULL, &repos, err));
+    lakefs_list_params by_name = {.prefix = repo};
+    MUST(lakefs_list_repositories(c, &by_name, &repos, err));
     bool found = false;
     for (size_t i = 0; i < repos.count; i++)
         found |= strcmp(repos.items[i].id, repo) == 0;

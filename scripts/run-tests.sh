@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test: the C unit tests (normal and sanitizer builds), then the
+# pytest suites (test server conformance and semantics, the C client
+# against the test server). `run-tests.sh unit` runs only the C unit tests.
+# Expects `make all sanitize` to have run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-all}
+failed=0
+
+run_unit_tests() {
+    local dir=$1
+    for t in "$dir"/tests/test_*; do
+        [ -x "$t" ] || continue
+        echo "== $t"
+        if ! "$t"; then
+            failed=1
+        fi
+    done
+}
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+run_unit_tests build
+run_unit_tests build/asan
+if [ "$failed" -ne 0 ]; then
+    echo "C unit tests failed" >&2
+    exit 1
+fi
+
+[ "$mode" = unit ] && exit 0
+
+# Debian's python3: the one that sees python3-pytest, -yaml, -jsonschema.
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests
