@@ -187,9 +187,14 @@ static char *normalize_base_url(const char *endpoint, lakefs_error *err)
                          "endpoint must start with http:// or https://");
         return NULL;
     }
+    size_t scheme_len = strncmp(endpoint, "https://", 8) == 0 ? 8 : 7;
     size_t len = strlen(endpoint);
-    while (len > 0 && endpoint[len - 1] == '/')
+    while (len > scheme_len && endpoint[len - 1] == '/')
         len--;
+    if (len == scheme_len || endpoint[scheme_len] == '/') {
+        lakefs_error_set(err, 0, "endpoint %s has no host", endpoint);
+        return NULL;
+    }
     strbuf sb = STRBUF_INIT;
     strbuf_append(&sb, endpoint, len);
     static const char api_suffix[] = "/api/v1";
@@ -701,6 +706,9 @@ static attempt_result run_attempt(lakefs_client *c, const http_request *req,
         }
         if (fault >= 100) {
             resp->status = fault;
+            if (status_is_success(fault) ||
+                (req->no_redirect_follow && fault >= 300 && fault < 400))
+                return (attempt_result){0, false};
             describe_http_error(resp, err);
             return (attempt_result){lakefs_status_to_errno(fault),
                                     status_retryable(resp)};
@@ -840,8 +848,11 @@ int http_execute(lakefs_client *c, const http_request *req,
 }
 
 int lakefs_call(lakefs_client *c, http_request *req, strbuf *url,
-                response_parser parse, void *out, lakefs_error *err)
+                response_parser parse, void *out, size_t out_size,
+                lakefs_error *err)
 {
+    if (out)
+        memset(out, 0, out_size); /* zeroed on failure, as documented */
     if (url) {
         if (strbuf_error(url)) {
             strbuf_release(url);
@@ -866,8 +877,10 @@ int lakefs_call(lakefs_client *c, http_request *req, strbuf *url,
 
 int lakefs_call_json(lakefs_client *c, http_request *req, strbuf *url,
                      char *json_body, response_parser parse, void *out,
-                     lakefs_error *err)
+                     size_t out_size, lakefs_error *err)
 {
+    if (out)
+        memset(out, 0, out_size);
     if (!json_body) {
         if (url)
             strbuf_release(url);
@@ -875,7 +888,7 @@ int lakefs_call_json(lakefs_client *c, http_request *req, strbuf *url,
         return -ENOMEM;
     }
     req->json_body = json_body;
-    int rc = lakefs_call(c, req, url, parse, out, err);
+    int rc = lakefs_call(c, req, url, parse, out, out_size, err);
     free(json_body);
     return rc;
 }

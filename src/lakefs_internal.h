@@ -93,19 +93,21 @@ int http_execute(lakefs_client *c, const http_request *req,
 void http_response_release(http_response *resp);
 
 /* Runs req and, on success, hands the body to parse (when parse and out
- * are not NULL: a caller that wants no result passes out NULL).
+ * are not NULL: a caller that wants no result passes out NULL). out (of
+ * out_size bytes) is zeroed first, so it is zeroed on any failure.
  * A parse failure counts as a failure of the operation. The url strbuf,
  * when given, is checked for allocation failure and released. */
 typedef int (*response_parser)(const char *body, size_t len, void *out,
                                lakefs_error *err);
 int lakefs_call(lakefs_client *c, http_request *req, strbuf *url,
-                response_parser parse, void *out, lakefs_error *err);
+                response_parser parse, void *out, size_t out_size,
+                lakefs_error *err);
 
 /* lakefs_call with a JSON body built by a lakefs_json_* function: NULL
  * (allocation failure) is -ENOMEM; the body is freed here. */
 int lakefs_call_json(lakefs_client *c, http_request *req, strbuf *url,
                      char *json_body, response_parser parse, void *out,
-                     lakefs_error *err);
+                     size_t out_size, lakefs_error *err);
 
 /* Shared small helpers. */
 void lakefs_error_set(lakefs_error *err, int status, const char *fmt, ...)

@@ -116,7 +116,17 @@ static int read_path_type(const cJSON *obj, lakefs_path_type *out,
 static int parse_document(const char *body, size_t len, cJSON **doc,
                           bool want_object, lakefs_error *err)
 {
-    *doc = cJSON_ParseWithLength(body, len);
+    const char *end = NULL;
+    *doc = cJSON_ParseWithLengthOpts(body, len, &end, false);
+    /* cJSON stops after the first value: anything but whitespace after it
+     * means the body is not one JSON document. */
+    while (*doc && end && end < body + len &&
+           (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+        end++;
+    if (*doc && end != body + len) {
+        cJSON_Delete(*doc);
+        *doc = NULL;
+    }
     if (!*doc) {
         lakefs_error_set(err, 0, "malformed lakeFS response: not JSON");
         return -EPROTO;

@@ -71,7 +71,7 @@ int lakefs_list_objects(lakefs_client *c, const char *repo, const char *ref,
         url_add_param(&url, "user_metadata", "false");
     http_request req;
     http_request_init(&req, LAKEFS_OP_LIST_OBJECTS, "GET");
-    return lakefs_call(c, &req, &url, parse_object_list, out, err);
+    return lakefs_call(c, &req, &url, parse_object_list, out, sizeof(*out), err);
 }
 
 static char *dup_optional(const char *s, bool *oom)
@@ -189,7 +189,7 @@ int lakefs_stat_object(lakefs_client *c, const char *repo, const char *ref,
     add_presign(&url, presign);
     http_request req;
     http_request_init(&req, LAKEFS_OP_STAT_OBJECT, "GET");
-    return lakefs_call(c, &req, &url, parse_object_stats, out, err);
+    return lakefs_call(c, &req, &url, parse_object_stats, out, sizeof(*out), err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -382,7 +382,7 @@ int lakefs_upload_object_fd(lakefs_client *c, const char *repo,
     req.body_size = size;
     req.content_type = opt ? opt->content_type : NULL;
     req.extra_headers = (const char *const *)headers;
-    rc = lakefs_call(c, &req, &url, parse_object_stats, out,
+    rc = lakefs_call(c, &req, &url, parse_object_stats, out, sizeof(*out),
                      err);
     free_lines(headers);
     return rc;
@@ -396,7 +396,7 @@ int lakefs_delete_object(lakefs_client *c, const char *repo,
     object_url(&url, repo, "/branches", branch, "/objects", path);
     http_request req;
     http_request_init(&req, LAKEFS_OP_DELETE_OBJECT, "DELETE");
-    return lakefs_call(c, &req, &url, NULL, NULL, err);
+    return lakefs_call(c, &req, &url, NULL, NULL, 0, err);
 }
 
 int lakefs_delete_objects(lakefs_client *c, const char *repo,
@@ -404,6 +404,8 @@ int lakefs_delete_objects(lakefs_client *c, const char *repo,
                           size_t count, lakefs_object_error_list *failed,
                           lakefs_error *err)
 {
+    if (failed)
+        memset(failed, 0, sizeof(*failed));
     if (count > 1000) {
         lakefs_error_set(err, 0, "at most 1000 paths per deleteObjects");
         return -EINVAL;
@@ -415,7 +417,7 @@ int lakefs_delete_objects(lakefs_client *c, const char *repo,
     lakefs_object_error_list errors;
     int rc = lakefs_call_json(c, &req, &url,
                             lakefs_json_path_list(paths, count),
-                            parse_object_error_list, &errors, err);
+                            parse_object_error_list, &errors, sizeof(errors), err);
     if (rc)
         return rc;
     if (errors.count > 0) {
@@ -445,7 +447,7 @@ int lakefs_copy_object(lakefs_client *c, const char *repo, const char *branch,
     http_request_init(&req, LAKEFS_OP_COPY_OBJECT, "POST");
     int rc = lakefs_call_json(c, &req, &url,
                             lakefs_json_copy(src_path, src_ref),
-                            parse_object_stats, out, err);
+                            parse_object_stats, out, sizeof(*out), err);
     return rc;
 }
 
@@ -461,7 +463,7 @@ int lakefs_update_object_user_metadata(lakefs_client *c, const char *repo,
     http_request_init(&req, LAKEFS_OP_UPDATE_OBJECT_USER_METADATA, "PUT");
     /* The spec says 201, servers send 204: any 2xx is success. */
     return lakefs_call_json(c, &req, &url, lakefs_json_user_metadata(set),
-                          NULL, NULL, err);
+                          NULL, NULL, 0, err);
 }
 
 int lakefs_get_physical_address(lakefs_client *c, const char *repo,
@@ -474,7 +476,7 @@ int lakefs_get_physical_address(lakefs_client *c, const char *repo,
     add_presign(&url, presign);
     http_request req;
     http_request_init(&req, LAKEFS_OP_GET_PHYSICAL_ADDRESS, "GET");
-    return lakefs_call(c, &req, &url, parse_staging_location, out, err);
+    return lakefs_call(c, &req, &url, parse_staging_location, out, sizeof(*out), err);
 }
 
 static const char b64_alphabet[] =
@@ -567,6 +569,6 @@ int lakefs_link_physical_address(lakefs_client *c, const char *repo,
         staging, checksum, size_bytes, opt ? opt->metadata : NULL,
         opt ? opt->content_type : NULL);
     int rc = lakefs_call_json(c, &req, &url, body, parse_object_stats,
-                            out, err);
+                            out, sizeof(*out), err);
     return rc;
 }

@@ -45,7 +45,7 @@ int lakefs_health_check(lakefs_client *c, lakefs_error *err)
     http_request req;
     http_request_init(&req, LAKEFS_OP_HEALTH_CHECK, "GET");
     req.path_and_query = "/healthcheck";
-    return lakefs_call(c, &req, NULL, NULL, NULL, err);
+    return lakefs_call(c, &req, NULL, NULL, NULL, 0, err);
 }
 
 int lakefs_get_config(lakefs_client *c, lakefs_config *out, lakefs_error *err)
@@ -53,7 +53,7 @@ int lakefs_get_config(lakefs_client *c, lakefs_config *out, lakefs_error *err)
     http_request req;
     http_request_init(&req, LAKEFS_OP_GET_CONFIG, "GET");
     req.path_and_query = "/config";
-    return lakefs_call(c, &req, NULL, parse_config, out, err);
+    return lakefs_call(c, &req, NULL, parse_config, out, sizeof(*out), err);
 }
 
 int lakefs_get_current_user(lakefs_client *c, lakefs_user *out,
@@ -62,7 +62,7 @@ int lakefs_get_current_user(lakefs_client *c, lakefs_user *out,
     http_request req;
     http_request_init(&req, LAKEFS_OP_GET_CURRENT_USER, "GET");
     req.path_and_query = "/user";
-    return lakefs_call(c, &req, NULL, parse_current_user, out, err);
+    return lakefs_call(c, &req, NULL, parse_current_user, out, sizeof(*out), err);
 }
 
 int lakefs_list_repositories(lakefs_client *c, const lakefs_list_params *p,
@@ -73,7 +73,7 @@ int lakefs_list_repositories(lakefs_client *c, const lakefs_list_params *p,
     url_add_page_params(&url, p);
     http_request req;
     http_request_init(&req, LAKEFS_OP_LIST_REPOSITORIES, "GET");
-    return lakefs_call(c, &req, &url, parse_repository_list, out, err);
+    return lakefs_call(c, &req, &url, parse_repository_list, out, sizeof(*out), err);
 }
 
 int lakefs_get_repository(lakefs_client *c, const char *repo,
@@ -83,7 +83,7 @@ int lakefs_get_repository(lakefs_client *c, const char *repo,
     repo_url(&url, repo, NULL);
     http_request req;
     http_request_init(&req, LAKEFS_OP_GET_REPOSITORY, "GET");
-    return lakefs_call(c, &req, &url, parse_repository, out, err);
+    return lakefs_call(c, &req, &url, parse_repository, out, sizeof(*out), err);
 }
 
 int lakefs_create_repository(lakefs_client *c, const char *name,
@@ -97,7 +97,7 @@ int lakefs_create_repository(lakefs_client *c, const char *name,
     http_request_init(&req, LAKEFS_OP_CREATE_REPOSITORY, "POST");
     char *body = lakefs_json_repository_creation(
         name, storage_namespace, default_branch ? default_branch : "main");
-    return lakefs_call_json(c, &req, &url, body, parse_repository, out, err);
+    return lakefs_call_json(c, &req, &url, body, parse_repository, out, sizeof(*out), err);
 }
 
 /* Branch and tag pages take the same prefix/after/amount parameters. */
@@ -110,7 +110,7 @@ static int list_refs(lakefs_client *c, lakefs_op op, const char *repo,
     url_add_page_params(&url, p);
     http_request req;
     http_request_init(&req, op, "GET");
-    return lakefs_call(c, &req, &url, parse_ref_list, out, err);
+    return lakefs_call(c, &req, &url, parse_ref_list, out, sizeof(*out), err);
 }
 
 int lakefs_list_branches(lakefs_client *c, const char *repo,
@@ -136,7 +136,7 @@ int lakefs_get_branch(lakefs_client *c, const char *repo, const char *branch,
     url_add_segment(&url, branch);
     http_request req;
     http_request_init(&req, LAKEFS_OP_GET_BRANCH, "GET");
-    return lakefs_call(c, &req, &url, parse_ref, out, err);
+    return lakefs_call(c, &req, &url, parse_ref, out, sizeof(*out), err);
 }
 
 /* createBranch answers 201 with the commit id as text/html, not JSON. */
@@ -176,7 +176,7 @@ int lakefs_create_branch(lakefs_client *c, const char *repo, const char *name,
     char *id = NULL;
     int rc = lakefs_call_json(c, &req, &url,
                             lakefs_json_branch_creation(name, source),
-                            parse_commit_id_text, &id, err);
+                            parse_commit_id_text, &id, sizeof(id), err);
     if (commit_id_out)
         *commit_id_out = id;
     else
@@ -192,7 +192,7 @@ int lakefs_delete_branch(lakefs_client *c, const char *repo,
     url_add_segment(&url, branch);
     http_request req;
     http_request_init(&req, LAKEFS_OP_DELETE_BRANCH, "DELETE");
-    return lakefs_call(c, &req, &url, NULL, NULL, err);
+    return lakefs_call(c, &req, &url, NULL, NULL, 0, err);
 }
 
 int lakefs_create_tag(lakefs_client *c, const char *repo, const char *tag,
@@ -203,7 +203,7 @@ int lakefs_create_tag(lakefs_client *c, const char *repo, const char *tag,
     http_request req;
     http_request_init(&req, LAKEFS_OP_CREATE_TAG, "POST");
     return lakefs_call_json(c, &req, &url, lakefs_json_tag_creation(tag, ref),
-                          parse_ref, out, err);
+                          parse_ref, out, sizeof(*out), err);
 }
 
 int lakefs_get_commit(lakefs_client *c, const char *repo, const char *ref,
@@ -214,7 +214,7 @@ int lakefs_get_commit(lakefs_client *c, const char *repo, const char *ref,
     url_add_segment(&url, ref);
     http_request req;
     http_request_init(&req, LAKEFS_OP_GET_COMMIT, "GET");
-    return lakefs_call(c, &req, &url, parse_commit, out, err);
+    return lakefs_call(c, &req, &url, parse_commit, out, sizeof(*out), err);
 }
 
 int lakefs_log_commits(lakefs_client *c, const char *repo, const char *ref,
@@ -231,7 +231,7 @@ int lakefs_log_commits(lakefs_client *c, const char *repo, const char *ref,
         url_add_int_param(&url, "amount", p->amount);
     http_request req;
     http_request_init(&req, LAKEFS_OP_LOG_COMMITS, "GET");
-    return lakefs_call(c, &req, &url, parse_commit_list, out, err);
+    return lakefs_call(c, &req, &url, parse_commit_list, out, sizeof(*out), err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -248,7 +248,7 @@ int lakefs_diff_branch(lakefs_client *c, const char *repo, const char *branch,
     url_add_list_params(&url, p);
     http_request req;
     http_request_init(&req, LAKEFS_OP_DIFF_BRANCH, "GET");
-    return lakefs_call(c, &req, &url, parse_diff_list, out, err);
+    return lakefs_call(c, &req, &url, parse_diff_list, out, sizeof(*out), err);
 }
 
 int lakefs_diff_refs(lakefs_client *c, const char *repo, const char *left,
@@ -265,7 +265,7 @@ int lakefs_diff_refs(lakefs_client *c, const char *repo, const char *left,
         url_add_param(&url, "type", "two_dot");
     http_request req;
     http_request_init(&req, LAKEFS_OP_DIFF_REFS, "GET");
-    return lakefs_call(c, &req, &url, parse_diff_list, out, err);
+    return lakefs_call(c, &req, &url, parse_diff_list, out, sizeof(*out), err);
 }
 
 int lakefs_commit_branch(lakefs_client *c, const char *repo, const char *branch,
@@ -281,7 +281,7 @@ int lakefs_commit_branch(lakefs_client *c, const char *repo, const char *branch,
     int rc = lakefs_call_json(
         c, &req, &url,
         lakefs_json_commit_creation(message, metadata, allow_empty),
-        parse_commit, out, err);
+        parse_commit, out, sizeof(*out), err);
     return rc;
 }
 
@@ -298,7 +298,7 @@ int lakefs_merge(lakefs_client *c, const char *repo, const char *source_ref,
     http_request_init(&req, LAKEFS_OP_MERGE_INTO_BRANCH, "POST");
     char *reference = NULL;
     int rc = lakefs_call_json(c, &req, &url, lakefs_json_merge(opt),
-                            parse_merge_result, &reference, err);
+                            parse_merge_result, &reference, sizeof(reference), err);
     if (reference_out)
         *reference_out = reference;
     else
@@ -328,5 +328,5 @@ int lakefs_reset_branch(lakefs_client *c, const char *repo,
     return lakefs_call_json(
         c, &req, &url,
         lakefs_json_reset(names[type], type == LAKEFS_RESET_ALL ? NULL : path),
-        NULL, NULL, err);
+        NULL, NULL, 0, err);
 }

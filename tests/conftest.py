@@ -1,0 +1,65 @@
+"""Shared pytest fixtures: a lakefs_server for the whole session (started with --validate),
+a per-test view of it that resets counts/faults and fails the test on any spec violation,
+and a fresh repository per test. Never sleep to wait for the server: read its 'listening' line.
+"""
+import os
+import sys
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from lakefs_testlib import LakeFSServer  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+
+
+@pytest.fixture(scope="session")
+def lakefs_server(tmp_path_factory):
+    """The session's LakeFSServer (see lakefs_testlib.LakeFSServer for its attributes)."""
+    server = LakeFSServer(tmp_path_factory.mktemp("lakefs") / "data", validate=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(lakefs_server):
+    """lakefs_server with counts and faults reset; fails the test if it caused spec violations."""
+    lakefs_server.reset_counts()
+    lakefs_server.clear_faults()
+    lakefs_server.clear_violations()
+    yield lakefs_server
+    lakefs_server.clear_faults()
+    violations = lakefs_server.violations()
+    lakefs_server.clear_violations()
+    assert violations == [], "lakeFS API spec violations: %r" % violations
+
+
+@pytest.fixture
+def repo(server):
+    """Name of a fresh repository (default branch main, one 'Repository created' commit)."""
+    name = "test-" + uuid.uuid4().hex[:12]
+    server.create_repo(name)
+    yield name
+    server.clear_faults()
+    server.api("DELETE", "/repositories/" + name)
+
+
+@pytest.fixture
+def lakefs_server_factory(tmp_path):
+    """make(**kw) -> a started LakeFSServer of its own (kw: validate, extra_args such as
+    ["--no-presign"] or ["--presign-ttl", "5"], credentials); all are stopped after the test."""
+    started = []
+
+    def make(**kw):
+        srv = LakeFSServer(tmp_path / ("lakefs-%d" % len(started)) / "data", **kw)
+        started.append(srv)
+        return srv.start()
+
+    yield make
+    for srv in started:
+        srv.stop()

@@ -1,0 +1,120 @@
+"""Test control of lakefs_server (/_test/, no auth): request counts by operationId, injected
+faults (status / latency / cut connection; by count or seeded ratio) and recorded spec violations.
+All state is in memory and guarded by one lock. Never let a /_test/ request count as API traffic.
+"""
+import itertools
+import json
+import random
+import threading
+
+from protocol import Response, error_response, json_response
+
+
+class Recorder:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.counts, self.total, self.violations = {}, 0, []
+
+    def count(self, operation):
+        with self.lock:
+            self.counts[operation] = self.counts.get(operation, 0) + 1
+            self.total += 1
+
+    def reset_counts(self):
+        with self.lock:
+            self.counts, self.total = {}, 0
+
+    def violation(self, operation, method, path, status, problems):
+        with self.lock:
+            self.violations.append({"operation": operation, "method": method, "path": path, "status": status,
+                                    "problems": list(problems)})
+
+
+class Faults:
+    """Ordered fault rules; the first rule matching an operation (and still armed) applies."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rules = []
+        self.ids = itertools.count(1)
+
+    def add(self, spec):
+        rule = {"id": next(self.ids), "operation": spec.get("operation"), "status": spec.get("status"),
+                "message": spec.get("message"), "latency_ms": spec.get("latency_ms"),
+                "cut_after_bytes": spec.get("cut_after_bytes"), "count": spec.get("count"),
+                "ratio": spec.get("ratio"), "seed": spec.get("seed", 0), "applied": 0}
+        if rule["count"] is None and rule["ratio"] is None:
+            rule["count"] = 1
+        if rule["status"] is None and rule["latency_ms"] is None and rule["cut_after_bytes"] is None:
+            raise ValueError("a fault needs status, latency_ms or cut_after_bytes")
+        if rule["ratio"] is not None and not 0.0 <= float(rule["ratio"]) <= 1.0:
+            raise ValueError("ratio must be between 0 and 1")
+        rule["_rng"] = random.Random(rule["seed"])
+        with self.lock:
+            self.rules.append(rule)
+        return rule["id"]
+
+    def pick(self, operation):
+        with self.lock:
+            for rule in self.rules:
+                if rule["operation"] not in (None, operation):
+                    continue
+                if rule["ratio"] is not None:
+                    if rule["_rng"].random() >= float(rule["ratio"]):
+                        continue
+                elif rule["count"] <= 0:
+                    continue
+                else:
+                    rule["count"] -= 1
+                rule["applied"] += 1
+                return dict(rule)
+        return None
+
+    def list(self):
+        with self.lock:
+            return [{k: v for k, v in rule.items() if not k.startswith("_")} for rule in self.rules]
+
+    def clear(self):
+        with self.lock:
+            self.rules = []
+
+
+class Control:
+    def __init__(self, faults, recorder):
+        self.faults, self.recorder = faults, recorder
+
+    def handle(self, method, path, body):
+        name = path[len("/_test/"):].strip("/")
+        rec = self.recorder
+        if name == "counts":
+            if method == "GET":
+                with rec.lock:
+                    return json_response(200, {"counts": dict(rec.counts), "total": rec.total})
+            if method == "DELETE":
+                rec.reset_counts()
+                return Response(204)
+        elif name == "violations":
+            if method == "GET":
+                with rec.lock:
+                    return json_response(200, {"violations": list(rec.violations)})
+            if method == "DELETE":
+                with rec.lock:
+                    rec.violations = []
+                return Response(204)
+        elif name == "faults":
+            if method == "GET":
+                return json_response(200, {"faults": self.faults.list()})
+            if method == "DELETE":
+                self.faults.clear()
+                return Response(204)
+            if method == "POST":
+                try:
+                    spec = json.loads(body.read_all(1 << 20) or b"{}")
+                    if not isinstance(spec, dict):
+                        raise ValueError("body must be a JSON object")
+                    return json_response(201, {"id": self.faults.add(spec)})
+                except (ValueError, TypeError) as err:
+                    return error_response(400, "bad fault: %s" % err)
+        else:
+            return error_response(404, "unknown test control endpoint %s" % path)
+        return error_response(405, "method not allowed")

@@ -1,0 +1,330 @@
+"""HTTP front end of lakefs_server: HTTP/1.1 keep-alive server, spec routing (conformance.Spec),
+request/response validation, authentication, dispatch by operationId, the presigned data path
+(/_presigned/) and the test-control API (/_test/: counts, faults, violations).
+Never buffer object bodies, never validate injected faults, and always send a correct Content-Length.
+"""
+import http.server
+import socket
+import sys
+import time
+import traceback
+import urllib.parse
+
+import api_objects
+import api_refs
+from blobs import BlobError
+from control import Control, Faults, Recorder
+from protocol import BodyReader, Request, Response, error_response, parse_range
+from store import ApiError
+
+API_PREFIX = "/api/v1"
+NO_AUTH_OPERATIONS = {"healthCheck", "login", "getSetupState", "setup", "setupCommPrefs", "externalPrincipalLogin",
+                      "stsLogin", "getAuthCapabilities", "oauthCallback"}
+STREAMED_BODY_OPERATIONS = {"uploadObject", "stageObject"}
+HANDLERS = dict(api_refs.HANDLERS)
+HANDLERS.update(api_objects.HANDLERS)
+DRAIN_LIMIT = 8 * 1024 * 1024
+
+
+class _CutConnection(Exception):
+    pass
+
+
+class _CuttingWriter:
+    """Lets through `left` body bytes, then aborts the response (fault cut_after_bytes)."""
+
+    def __init__(self, raw, left):
+        self.raw, self.left = raw, left
+
+    def write(self, data):
+        if len(data) > self.left:
+            self.raw.write(data[:self.left])
+            self.left = 0
+            self.raw.flush()
+            raise _CutConnection()
+        self.left -= len(data)
+        self.raw.write(data)
+
+
+class _BytesReader:
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def read(self, n=-1):
+        end = len(self.data) if n is None or n < 0 else self.pos + n
+        chunk, self.pos = self.data[self.pos:end], min(end, len(self.data))
+        return chunk
+
+    def read_all(self, limit):
+        return self.read()
+
+
+def _s3_error(status, code, message, headers=None):
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code><Message>%s</Message></Error>'
+            % (code, message)).encode()
+    return Response(status, body, "application/xml", headers)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "lakefs_server"
+    sys_version = ""
+    timeout = 600
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def version_string(self):
+        return self.server_version
+
+    def log_message(self, fmt, *args):
+        if self.server.ctx.config.verbose:
+            sys.stderr.write("lakefs_server: " + (fmt % args) + "\n")
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_HEAD(self):
+        self._dispatch("HEAD")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
+    def do_OPTIONS(self):
+        self._dispatch("OPTIONS")
+
+    # --- plumbing ---------------------------------------------------------------------------------
+    def _dispatch(self, method):
+        ctx = self.server.ctx
+        path, _, raw_query = self.path.partition("?")
+        self.query = urllib.parse.parse_qs(raw_query, keep_blank_values=True)
+        chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        self.body = BodyReader(self.rfile, 0 if chunked else length, chunked)
+        self.has_body = chunked or length > 0
+        self.cut_after = None
+        try:
+            if path.startswith("/_test/"):
+                response = ctx.control.handle(method, path, self.body)
+                self._send(response, method == "HEAD")
+            elif path.startswith("/_presigned/"):
+                self._handle_presigned(method, path)
+            elif path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+                self._handle_api(method, path[len(API_PREFIX):])
+            else:
+                ctx.recorder.count("unknown")
+                self._send(error_response(404, "not found"), method == "HEAD")
+        except _CutConnection:
+            self.close_connection = True
+        except (ConnectionError, socket.timeout):
+            self.close_connection = True
+        if not self.close_connection and not self.body.drain(DRAIN_LIMIT):
+            self.close_connection = True
+
+    def _apply_fault(self, operation, head):
+        """Returns True when an injected fault already answered the request."""
+        fault = self.server.ctx.faults.pick(operation)
+        if fault is None:
+            return False
+        if fault.get("latency_ms"):
+            time.sleep(fault["latency_ms"] / 1000.0)
+        if fault.get("status"):
+            message = fault.get("message") or "injected fault"
+            self._send(error_response(int(fault["status"]), message), head)
+            return True
+        if fault.get("cut_after_bytes") is not None:
+            self.cut_after = int(fault["cut_after_bytes"])
+        return False
+
+    def _send(self, resp, head=False):
+        self.send_response(resp.status)
+        for name, value in resp.headers.items():
+            self.send_header(name, value)
+        if resp.content_type:
+            self.send_header("Content-Type", resp.content_type)
+        send_length = resp.length if (not head or resp.status < 300) else 0
+        if resp.status not in (204, 304) or resp.length:
+            self.send_header("Content-Length", str(send_length))
+        if self.cut_after is not None:
+            self.close_connection = True
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        if not head and not resp.file and self.cut_after is None and len(resp.body) <= 65536:
+            self._headers_buffer.append(b"\r\n" + resp.body)  # one segment: no Nagle/delayed-ACK stall
+            self.flush_headers()
+            return
+        self.end_headers()
+        if head or resp.status in (204, 304):
+            return
+        writer = self.wfile if self.cut_after is None else _CuttingWriter(self.wfile, self.cut_after)
+        if resp.file:
+            oid, start, length = resp.file
+            self.server.ctx.blobs.send(oid, writer, start, length)
+        elif resp.body:
+            writer.write(resp.body)
+        if self.cut_after is not None:
+            self.wfile.flush()
+
+    def _base_url(self):
+        host, port = self.server.server_address[:2]
+        if host in ("0.0.0.0", "::", ""):
+            return "http://" + (self.headers.get("Host") or "127.0.0.1:%d" % port)
+        return "http://%s:%d" % ("[%s]" % host if ":" in host else host, port)
+
+    # --- /api/v1 ------------------------------------------------------------------------------------
+    def _handle_api(self, method, raw_path):
+        ctx = self.server.ctx
+        head = method == "HEAD"
+        route = ctx.spec.match(method, raw_path)
+        operation = route.operation_id if route else "unknown"
+        ctx.recorder.count(operation)
+        if self._apply_fault(operation, head):
+            return
+        if route is None:
+            self._send(error_response(404, "path not found: %s %s" % (method, API_PREFIX + raw_path)), head)
+            return
+        content_type = self.headers.get("Content-Type")
+        if operation not in STREAMED_BODY_OPERATIONS:
+            try:
+                raw = self.body.read_all(64 * 1024 * 1024)
+            except ApiError as err:
+                self.close_connection = True
+                self._send(error_response(err.status, err.message), head)
+                return
+            self.body = BodyReader(_BytesReader(b""), 0, False)
+            body_for_check, request_body = raw, _BytesReader(raw)
+        else:
+            body_for_check, request_body = (b"\0" if self.has_body else b""), self.body
+        if ctx.config.validate:
+            problems = ctx.spec.check_request(route, self.query, dict(self.headers.items()), body_for_check,
+                                              content_type)
+            if problems:
+                ctx.recorder.violation(operation, method, self.path, 400, problems)
+                self._send(error_response(400, "request does not match the lakeFS API: " + "; ".join(problems)),
+                           head)
+                return
+        user, expiry = None, None
+        if operation not in NO_AUTH_OPERATIONS:
+            identity = ctx.auth.authenticate(self.headers)
+            if identity is None:
+                self._respond_api(operation, method, error_response(401, "error authenticating request"), head)
+                return
+            user, expiry = identity
+        handler = HANDLERS.get(operation)
+        if handler is None:
+            self._respond_api(operation, method,
+                              error_response(501, "not implemented by lakefs_server: %s" % operation), head)
+            return
+        req = Request(method, operation, route.path_params, self.query, self.headers, request_body, ctx, user, expiry)
+        req.base_url = self._base_url()
+        try:
+            response = handler(ctx, req)
+        except ApiError as err:
+            response = error_response(err.status, err.message, **err.extra)
+        except BlobError as err:
+            response = error_response(err.status, err.message)
+        except (_CutConnection, ConnectionError, socket.timeout):
+            raise
+        except Exception as err:  # noqa: BLE001 - a server bug must still produce an HTTP answer
+            traceback.print_exc(file=sys.stderr)
+            response = error_response(500, "internal error: %s" % err)
+        self._respond_api(operation, method, response, head)
+
+    def _respond_api(self, operation, method, response, head):
+        ctx = self.server.ctx
+        if ctx.config.validate:
+            ctype = response.content_type
+            body = b"" if response.file else response.body
+            problems = ctx.spec.check_response(operation, response.status, ctype, body)
+            if problems:
+                ctx.recorder.violation(operation, method, self.path, response.status, problems)
+                sys.stderr.write("lakefs_server: response violation %s %s -> %d: %s\n"
+                                 % (method, self.path, response.status, "; ".join(problems)))
+        self._send(response, head)
+
+    # --- presigned data path ------------------------------------------------------------------------
+    def _handle_presigned(self, method, path):
+        ctx = self.server.ctx
+        head = method == "HEAD"
+        operation = {"GET": "presignedGet", "HEAD": "presignedGet", "PUT": "presignedPut"}.get(method, "unknown")
+        ctx.recorder.count(operation)
+        if self._apply_fault(operation, head):
+            return
+        try:
+            response = self._presigned(method, urllib.parse.unquote(path[len("/_presigned/"):]))
+        except BlobError as err:
+            response = _s3_error(err.status, err.code, err.message)
+        self._send(response, head)
+
+    def _presigned(self, method, oid):
+        ctx = self.server.ctx
+        if method not in ("GET", "HEAD", "PUT"):
+            return _s3_error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+        if self.headers.get("Authorization") is not None:
+            return _s3_error(400, "InvalidArgument", "Only one auth mechanism allowed; only the X-Amz-Algorithm "
+                             "query parameter, Signature query string parameter or the Authorization header "
+                             "should be specified")
+        query = {k: v[0] for k, v in self.query.items()}
+        ctx.blobs.path_of(oid)
+        ctx.blobs.verify_presigned(method, oid, query)
+        if method == "PUT":
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                return _s3_error(501, "NotImplemented", "A header you provided implies functionality that is "
+                                 "not implemented: Transfer-Encoding")
+            if "partNumber" in query:
+                _, md5 = ctx.blobs.receive_part(query.get("uploadId", ""), int(query["partNumber"]), self.body, None)
+            else:
+                _, _, md5 = ctx.blobs.receive(self.body, None, oid)
+            return Response(200, headers={"ETag": '"%s"' % md5})
+        if not ctx.blobs.exists(oid):
+            return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        size = ctx.blobs.size(oid)
+        headers = {"Accept-Ranges": "bytes", "Last-Modified": self.date_time_string(ctx.blobs.mtime(oid))}
+        etag = ctx.blobs.etag(oid)
+        if etag:
+            headers["ETag"] = '"%s"' % etag
+        status, start, length = 200, 0, size
+        if self.headers.get("Range") is not None:
+            try:
+                first, last = parse_range(self.headers.get("Range"), size)
+            except ApiError:
+                return _s3_error(416, "InvalidRange", "The requested range is not satisfiable",
+                                 {"Content-Range": "bytes */%d" % size})
+            status, start, length = 206, first, last - first + 1
+            headers["Content-Range"] = "bytes %d-%d/%d" % (first, last, size)
+        return Response(status, content_type="application/octet-stream", headers=headers,
+                        file=(oid, start, length))
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address, ctx):
+        self.ctx = ctx
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, Handler)
+
+
+class Context:
+    def __init__(self, config, store, blobs, auth, spec):
+        self.config, self.store, self.blobs, self.auth, self.spec = config, store, blobs, auth, spec
+        self.faults, self.recorder = Faults(), Recorder()
+        self.control = Control(self.faults, self.recorder)
+
+
+__all__ = ["Context", "Server"]
