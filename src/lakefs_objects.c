@@ -234,6 +234,37 @@ static int finish_range_read(http_response *resp, int rc, size_t *out_len)
     return rc;
 }
 
+/* A getObject into the sink the caller set up in req: builds the URL and
+ * follows the presign redirect. resp is always safe to release. */
+static int get_object(lakefs_client *c, const char *repo, const char *ref,
+                      const char *path, bool presign, http_request *req,
+                      http_response *resp, lakefs_error *err)
+{
+    memset(resp, 0, sizeof(*resp));
+    strbuf url = STRBUF_INIT;
+    object_url(&url, repo, "/refs", ref, "/objects", path);
+    add_presign(&url, presign);
+    if (strbuf_error(&url)) {
+        strbuf_release(&url);
+        return -ENOMEM;
+    }
+    req->path_and_query = url.data;
+    req->no_redirect_follow = presign;
+    int rc = get_following_presign(c, req, resp, err);
+    strbuf_release(&url);
+    return rc;
+}
+
+static void range_request_init(http_request *req, lakefs_op op,
+                               uint64_t offset, size_t len, void *buf)
+{
+    http_request_init(req, op, "GET");
+    req->range_offset = offset;
+    req->range_len = len;
+    req->sink_buf = buf;
+    req->sink_cap = len;
+}
+
 int lakefs_get_object_range(lakefs_client *c, const char *repo,
                             const char *ref, const char *path, bool presign,
                             uint64_t offset, size_t len, void *buf,
@@ -242,24 +273,10 @@ int lakefs_get_object_range(lakefs_client *c, const char *repo,
     *out_len = 0;
     if (len == 0)
         return 0;
-    strbuf url = STRBUF_INIT;
-    object_url(&url, repo, "/refs", ref, "/objects", path);
-    add_presign(&url, presign);
-    if (strbuf_error(&url)) {
-        strbuf_release(&url);
-        return -ENOMEM;
-    }
     http_request req;
-    http_request_init(&req, LAKEFS_OP_GET_OBJECT, "GET");
-    req.path_and_query = url.data;
-    req.range_offset = offset;
-    req.range_len = len;
-    req.sink_buf = buf;
-    req.sink_cap = len;
-    req.no_redirect_follow = presign;
+    range_request_init(&req, LAKEFS_OP_GET_OBJECT, offset, len, buf);
     http_response resp;
-    int rc = get_following_presign(c, &req, &resp, err);
-    strbuf_release(&url);
+    int rc = get_object(c, repo, ref, path, presign, &req, &resp, err);
     return finish_range_read(&resp, rc, out_len);
 }
 
@@ -271,12 +288,8 @@ int lakefs_get_url_range(lakefs_client *c, const char *url, uint64_t offset,
     if (len == 0)
         return 0;
     http_request req;
-    http_request_init(&req, LAKEFS_OP_PRESIGNED_GET, "GET");
+    range_request_init(&req, LAKEFS_OP_PRESIGNED_GET, offset, len, buf);
     req.absolute_url = url;
-    req.range_offset = offset;
-    req.range_len = len;
-    req.sink_buf = buf;
-    req.sink_cap = len;
     http_response resp;
     int rc = http_execute(c, &req, &resp, err);
     return finish_range_read(&resp, rc, out_len);
@@ -286,24 +299,14 @@ int lakefs_get_object_to_fd(lakefs_client *c, const char *repo,
                             const char *ref, const char *path, bool presign,
                             int fd, int64_t *out_size, lakefs_error *err)
 {
-    strbuf url = STRBUF_INIT;
-    object_url(&url, repo, "/refs", ref, "/objects", path);
-    add_presign(&url, presign);
-    if (strbuf_error(&url)) {
-        strbuf_release(&url);
-        return -ENOMEM;
-    }
     http_request req;
     http_request_init(&req, LAKEFS_OP_GET_OBJECT, "GET");
-    req.path_and_query = url.data;
     req.sink_fd = fd;
-    req.no_redirect_follow = presign;
     http_response resp;
-    int rc = get_following_presign(c, &req, &resp, err);
+    int rc = get_object(c, repo, ref, path, presign, &req, &resp, err);
     if (rc == 0 && out_size)
         *out_size = (int64_t)resp.sink_written;
     http_response_release(&resp);
-    strbuf_release(&url);
     return rc;
 }
 
