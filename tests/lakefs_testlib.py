@@ -97,6 +97,9 @@ class LakeFSServer:
         self.proc.stdout.close()
         self.proc = None
         self.http.close()
+        if getattr(self, "_control_http", None) is not None:
+            self._control_http.close()
+            self._control_http = None
 
     def restart(self):
         self.stop()
@@ -134,7 +137,11 @@ class LakeFSServer:
 
     # --- /_test/ control ----------------------------------------------------------------------------
     def _control(self, method, name, **kw):
-        resp = requests.request(method, self.url + "/_test/" + name, timeout=30, **kw)
+        # One kept-alive session, so control calls open no connections of
+        # their own between a reset_counts() and connections().
+        if getattr(self, "_control_http", None) is None:
+            self._control_http = requests.Session()
+        resp = self._control_http.request(method, self.url + "/_test/" + name, timeout=30, **kw)
         resp.raise_for_status()
         return resp.json() if resp.content else None
 
@@ -144,6 +151,10 @@ class LakeFSServer:
 
     def counts_total(self):
         return self._control("GET", "counts")["total"]
+
+    def connections(self):
+        """TCP connections accepted since the last reset_counts()."""
+        return self._control("GET", "counts")["connections"]
 
     def reset_counts(self):
         self._control("DELETE", "counts")

@@ -112,6 +112,9 @@ def test_every_client_operation_against_the_spec(server, build):
     assert missing == [], f"operations never exercised: {missing}"
     mine = client_stats(proc)
     assert {op: counts[op] for op in ops} == {op: mine.get(op, 0) for op in ops}
+    # Keep-alive: dozens of sequential calls share one pooled connection.
+    assert sum(counts.values()) > 40
+    assert server.connections() == 1
 
 
 def upload(server, repo, path, data, branch="main"):

@@ -14,6 +14,11 @@ class Recorder:
     def __init__(self):
         self.lock = threading.Lock()
         self.counts, self.total, self.violations = {}, 0, []
+        self.connections = 0  # TCP connections accepted: shows client keep-alive
+
+    def connection(self):
+        with self.lock:
+            self.connections += 1
 
     def count(self, operation):
         with self.lock:
@@ -22,7 +27,7 @@ class Recorder:
 
     def reset_counts(self):
         with self.lock:
-            self.counts, self.total = {}, 0
+            self.counts, self.total, self.connections = {}, 0, 0
 
     def violation(self, operation, method, path, status, problems):
         with self.lock:
@@ -89,7 +94,8 @@ class Control:
         if name == "counts":
             if method == "GET":
                 with rec.lock:
-                    return json_response(200, {"counts": dict(rec.counts), "total": rec.total})
+                    return json_response(200, {"counts": dict(rec.counts), "total": rec.total,
+                                                "connections": rec.connections})
             if method == "DELETE":
                 rec.reset_counts()
                 return Response(204)

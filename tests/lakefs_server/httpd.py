@@ -74,6 +74,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.ctx.recorder.connection()
 
     def version_string(self):
         return self.server_version
