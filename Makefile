@@ -23,7 +23,7 @@ LIBS        := $(PKG_LIBS) -lpthread -lm
 # The lakeFS client library: no FUSE in it.
 CLIENT_SRCS := src/strbuf.c src/lakefs_http.c src/lakefs_json.c \
                src/lakefs_models.c src/lakefs_refs.c src/lakefs_objects.c
-APP_SRCS    := src/config.c src/uri.c
+APP_SRCS    := src/config.c src/uri.c src/target.c
 MAIN_SRC    := src/main.c
 UNIT_TESTS  := test_json test_errors test_strbuf test_config test_uri
 TOOL_SRCS   := tests/client/client_exercise.c

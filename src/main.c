@@ -6,6 +6,8 @@
  */
 #include "config.h"
 #include "lakefs.h"
+#include "target.h"
+#include "uri.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -17,7 +19,9 @@ static void usage(FILE *out)
     fputs("usage: lakefuse [--help] [--version] <command> [options]\n"
           "\n"
           "commands:\n"
-          "  doctor   check that lakeFS answers and accepts the credentials\n"
+          "  doctor [URI]   check that lakeFS answers and accepts the\n"
+          "                 credentials, and that URI (lakefs://REPO[/REF])\n"
+          "                 names an existing repository and ref\n"
           "\n"
           "connection options (else LAKECTL_* variables, else "
           "~/.lakectl.yaml):\n"
@@ -66,8 +70,37 @@ static int parse_connection_flags(int argc, char **argv,
     return 0;
 }
 
-/* Connects as the mount will: health, credentials, server capabilities. */
-static int doctor(const lakefuse_config *cfg)
+static int doctor_target(lakefs_client *client, const char *text)
+{
+    lakefuse_uri uri;
+    char why[700];
+    if (uri_parse(text, &uri, why, sizeof(why)) != 0) {
+        fprintf(stderr, "lakefuse: %s\n", why);
+        return 1;
+    }
+    mount_target t;
+    int status = 1;
+    if (target_resolve(client, &uri, &t, why, sizeof(why)) != 0) {
+        fprintf(stderr, "lakefuse: %s\n", why);
+    } else {
+        if (uri.repo)
+            printf("repository: %s (default branch %s)\n", uri.repo,
+                   t.default_branch);
+        if (uri.ref)
+            printf("ref:        %s -> commit %s (%s)\n", uri.ref,
+                   t.commit_id,
+                   t.is_branch ? "branch: follows its head"
+                               : "fixed: read-only");
+        target_free(&t);
+        status = 0;
+    }
+    uri_free(&uri);
+    return status;
+}
+
+/* Connects as the mount will: health, credentials, server capabilities,
+ * then the URI's repository and ref when one is given. */
+static int doctor(const lakefuse_config *cfg, const char *uri)
 {
     lakefs_client_config cc = {
         .endpoint = cfg->endpoint,
@@ -102,7 +135,7 @@ static int doctor(const lakefuse_config *cfg)
         printf("storage:   %s (presign %s)\n",
                st ? st->blockstore_type : "?",
                st && st->pre_sign_support ? "yes" : "no");
-        status = 0;
+        status = uri ? doctor_target(client, uri) : 0;
     }
     lakefs_user_free(&user);
     lakefs_config_free(&config);
@@ -130,10 +163,12 @@ int main(int argc, char **argv)
         return 2;
     }
     lakefuse_config_flags flags = {0};
-    if (parse_connection_flags(argc - 1, argv + 1, &flags) != 0) {
+    if (parse_connection_flags(argc - 1, argv + 1, &flags) != 0 ||
+        argc - 1 - optind > 1) {
         usage(stderr);
         return 2;
     }
+    const char *uri = optind < argc - 1 ? argv[1 + optind] : NULL;
     lakefuse_config cfg;
     char why[512];
     if (config_load(&cfg, &flags, why, sizeof(why)) != 0) {
@@ -151,7 +186,7 @@ int main(int argc, char **argv)
                         "LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY or the "
                         "credentials section of ~/.lakectl.yaml\n");
     else
-        status = doctor(&cfg);
+        status = doctor(&cfg, uri);
     config_free(&cfg);
     return status;
 }

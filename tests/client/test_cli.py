@@ -77,3 +77,47 @@ def test_doctor_reports_missing_configuration(tmp_path):
     assert p.returncode == 1 and "no lakeFS endpoint" in p.stderr
     p = run(["doctor", "--config", str(tmp_path / "missing.yaml")])
     assert p.returncode == 1 and "missing.yaml" in p.stderr
+
+
+def test_doctor_resolves_mount_uris(server, repo):
+    """Every ref form a mount accepts resolves to the commit the API names;
+    only a plain branch name is a moving, writable target."""
+    env = lakectl_env(server)
+    http = server.http
+    base = f"{server.api_url}/repositories/{repo}"
+    up = http.post(f"{base}/branches/main/objects", params={"path": "a.txt"},
+                   data=b"a", headers={"Content-Type": "application/octet-stream"})
+    assert up.status_code == 201
+    head = http.post(f"{base}/branches/main/commits",
+                     json={"message": "one"}).json()["id"]
+    parent = http.get(f"{base}/commits/{head}").json()["parents"][0]
+    assert http.post(f"{base}/tags", json={"id": "v1", "ref": head}).status_code == 201
+
+    cases = {
+        "main": (head, "branch"),
+        "main~1": (parent, "fixed"),
+        "main@": (head, "fixed"),
+        "v1": (head, "fixed"),
+        head: (head, "fixed"),
+        head[:12]: (head, "fixed"),
+    }
+    for ref, (commit, kind) in cases.items():
+        p = run(["doctor", f"lakefs://{repo}/{ref}/some/prefix"], env)
+        assert p.returncode == 0, (ref, p.stderr)
+        assert f"ref:        {ref} -> commit {commit} ({kind}" in p.stdout, p.stdout
+
+    p = run(["doctor", f"lakefs://{repo}"], env)
+    assert p.returncode == 0 and "default branch main" in p.stdout
+
+
+def test_doctor_names_what_is_missing(server, repo):
+    env = lakectl_env(server)
+    p = run(["doctor", f"lakefs://{repo}/no-such-branch"], env)
+    assert p.returncode == 1
+    assert p.stderr.strip() == (
+        f"lakefuse: ref 'no-such-branch' in repository '{repo}' not found")
+    p = run(["doctor", "lakefs://no-such-repo/main"], env)
+    assert p.returncode == 1
+    assert p.stderr.strip() == "lakefuse: repository 'no-such-repo' not found"
+    p = run(["doctor", "lakefs://Bad_Name"], env)
+    assert p.returncode == 1 and "repository names" in p.stderr
