@@ -17,15 +17,17 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -DLAKEFUSE_VERSION='"$(VERSION)"' \
                $(WARNINGS) -Iinclude -Isrc $(PKG_CFLAGS)
 CFLAGS      ?= -O2 -g
 SAN_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
-               -fno-sanitize-recover=undefined
+               -fno-sanitize-recover=all
 LIBS        := $(PKG_LIBS) -lpthread -lm
 
 # The lakeFS client library: no FUSE in it.
 CLIENT_SRCS := src/strbuf.c src/lakefs_http.c src/lakefs_json.c \
                src/lakefs_models.c src/lakefs_refs.c src/lakefs_objects.c
-APP_SRCS    := src/config.c src/uri.c src/target.c
+APP_SRCS    := src/config.c src/uri.c src/target.c src/listing.c src/metacache.c \
+               src/blockcache.c
 MAIN_SRC    := src/main.c
-UNIT_TESTS  := test_json test_errors test_strbuf test_config test_uri
+UNIT_TESTS  := test_json test_errors test_strbuf test_config test_uri \
+               test_listing test_metacache test_blockcache
 TOOL_SRCS   := tests/client/client_exercise.c
 
 HEADERS     := $(wildcard include/*.h src/*.h)

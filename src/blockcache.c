@@ -1,0 +1,691 @@
+/*
+ * blockcache.c - on-disk LRU block cache, DIR/v1/<2 hex>/<key>-<index> with
+ * key = FNV-1a 128 of "checksum:size". One mutex guards the index; block
+ * data is read and written outside it. Never builds a path from the
+ * checksum, keeps a descriptor open, or renames a partial block into place.
+ */
+#include "blockcache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KEY_HEX_LEN 32
+/* Temp files older than this at open were left by a crash, not a writer. */
+#define STALE_TEMP_SECONDS 3600
+#define TEMP_PREFIX ".tmp-"
+
+typedef struct block_key {
+    uint64_t hi;
+    uint64_t lo;
+    uint64_t index;
+} block_key;
+
+typedef struct cache_entry {
+    block_key key;
+    uint64_t generation; /* tells a re-inserted block from the one we saw */
+    uint32_t len;
+    struct cache_entry *hash_next;
+    struct cache_entry *newer; /* LRU list: head is newest, tail oldest */
+    struct cache_entry *older;
+} cache_entry;
+
+struct blockcache {
+    pthread_mutex_t lock;
+    char *root; /* DIR/v1 */
+    uint64_t max_bytes;
+    uint64_t max_entries;
+    uint32_t block_size;
+    cache_entry **buckets;
+    size_t bucket_count; /* a power of two */
+    uint64_t entry_count;
+    cache_entry *newest;
+    cache_entry *oldest;
+    uint64_t next_generation;
+    int64_t last_stamp_ns; /* LRU clock, written to file mtimes */
+    uint64_t temp_counter;
+    blockcache_stats stats;
+};
+
+/* ---- keys and paths ---- */
+
+static const unsigned __int128 fnv_prime =
+    ((unsigned __int128)0x0000000001000000ULL << 64) | 0x13BULL;
+static const unsigned __int128 fnv_offset =
+    ((unsigned __int128)0x6C62272E07BB0142ULL << 64) | 0x62B821756295C58DULL;
+
+static unsigned __int128 fnv1a_128(unsigned __int128 h, const char *s,
+                                   size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= fnv_prime;
+    }
+    return h;
+}
+
+/* Hashes "checksum:size" as one byte stream without copying the checksum. */
+static void make_key(const char *checksum, uint64_t object_size,
+                     uint64_t index, block_key *key)
+{
+    char size_text[24];
+    int size_len = snprintf(size_text, sizeof(size_text), ":%llu",
+                            (unsigned long long)object_size);
+    unsigned __int128 h = fnv1a_128(fnv_offset, checksum, strlen(checksum));
+    h = fnv1a_128(h, size_text, (size_t)size_len);
+    key->hi = (uint64_t)(h >> 64);
+    key->lo = (uint64_t)h;
+    key->index = index;
+}
+
+static void key_hex(const block_key *key, char out[KEY_HEX_LEN + 1])
+{
+    snprintf(out, KEY_HEX_LEN + 1, "%016llx%016llx",
+             (unsigned long long)key->hi, (unsigned long long)key->lo);
+}
+
+/* DIR/v1/<2 hex> into out; length was checked at open. */
+static void shard_path(const blockcache *bc, const block_key *key,
+                       char *out, size_t cap)
+{
+    char hex[KEY_HEX_LEN + 1];
+    key_hex(key, hex);
+    snprintf(out, cap, "%s/%.2s", bc->root, hex);
+}
+
+static void block_path(const blockcache *bc, const block_key *key, char *out,
+                       size_t cap)
+{
+    char hex[KEY_HEX_LEN + 1];
+    key_hex(key, hex);
+    snprintf(out, cap, "%s/%.2s/%s-%llu", bc->root, hex, hex,
+             (unsigned long long)key->index);
+}
+
+/* The exact length of block `index`, or 0 if the object has no such block. */
+static uint64_t block_length(uint64_t object_size, uint32_t block_size,
+                             uint64_t index)
+{
+    uint64_t block_count = object_size / block_size +
+                           (object_size % block_size != 0 ? 1 : 0);
+    if (index >= block_count)
+        return 0;
+    if (index == block_count - 1 && object_size % block_size != 0)
+        return object_size % block_size;
+    return block_size;
+}
+
+/* ---- the index: hash table plus LRU list; caller holds the lock ---- */
+
+static size_t key_bucket(const blockcache *bc, const block_key *key)
+{
+    uint64_t h = key->lo ^ (key->hi * 0x9E3779B97F4A7C15ULL) ^
+                 (key->index * 0xC2B2AE3D27D4EB4FULL);
+    h ^= h >> 29;
+    return (size_t)(h & (bc->bucket_count - 1));
+}
+
+static bool key_equal(const block_key *a, const block_key *b)
+{
+    return a->hi == b->hi && a->lo == b->lo && a->index == b->index;
+}
+
+static cache_entry *index_find(const blockcache *bc, const block_key *key)
+{
+    cache_entry *e = bc->buckets[key_bucket(bc, key)];
+    while (e != NULL && !key_equal(&e->key, key))
+        e = e->hash_next;
+    return e;
+}
+
+static void lru_unlink(blockcache *bc, cache_entry *e)
+{
+    if (e->newer != NULL)
+        e->newer->older = e->older;
+    else
+        bc->newest = e->older;
+    if (e->older != NULL)
+        e->older->newer = e->newer;
+    else
+        bc->oldest = e->newer;
+    e->newer = NULL;
+    e->older = NULL;
+}
+
+static void lru_push_newest(blockcache *bc, cache_entry *e)
+{
+    e->newer = NULL;
+    e->older = bc->newest;
+    if (bc->newest != NULL)
+        bc->newest->newer = e;
+    bc->newest = e;
+    if (bc->oldest == NULL)
+        bc->oldest = e;
+}
+
+static int index_grow(blockcache *bc)
+{
+    size_t new_count = bc->bucket_count * 2;
+    cache_entry **fresh = calloc(new_count, sizeof(*fresh));
+    if (fresh == NULL)
+        return -ENOMEM;
+    cache_entry **old = bc->buckets;
+    size_t old_count = bc->bucket_count;
+    bc->buckets = fresh;
+    bc->bucket_count = new_count;
+    for (size_t i = 0; i < old_count; i++) {
+        cache_entry *e = old[i];
+        while (e != NULL) {
+            cache_entry *next = e->hash_next;
+            size_t b = key_bucket(bc, &e->key);
+            e->hash_next = fresh[b];
+            fresh[b] = e;
+            e = next;
+        }
+    }
+    free(old);
+    return 0;
+}
+
+/* Adds a block as the newest; the key must not be present. */
+static int index_insert(blockcache *bc, const block_key *key, uint32_t len)
+{
+    if (bc->entry_count >= bc->bucket_count)
+        (void)index_grow(bc); /* on failure, longer chains still work */
+    cache_entry *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return -ENOMEM;
+    e->key = *key;
+    e->len = len;
+    e->generation = bc->next_generation++;
+    size_t b = key_bucket(bc, key);
+    e->hash_next = bc->buckets[b];
+    bc->buckets[b] = e;
+    lru_push_newest(bc, e);
+    bc->entry_count++;
+    bc->stats.used_bytes += len;
+    return 0;
+}
+
+static void index_remove(blockcache *bc, cache_entry *e)
+{
+    cache_entry **link = &bc->buckets[key_bucket(bc, &e->key)];
+    while (*link != e)
+        link = &(*link)->hash_next;
+    *link = e->hash_next;
+    lru_unlink(bc, e);
+    bc->entry_count--;
+    bc->stats.used_bytes -= e->len;
+    free(e);
+}
+
+/* Drops a block from the index and from disk. */
+static void discard_block(blockcache *bc, cache_entry *e)
+{
+    char path[PATH_MAX];
+    block_path(bc, &e->key, path, sizeof(path));
+    unlink(path);
+    index_remove(bc, e);
+}
+
+static void evict_to_budget(blockcache *bc)
+{
+    while (bc->oldest != NULL && (bc->stats.used_bytes > bc->max_bytes ||
+                                  bc->entry_count > bc->max_entries)) {
+        discard_block(bc, bc->oldest);
+        bc->stats.evictions++;
+    }
+}
+
+/* A strictly increasing wall-clock stamp, so two touches in one clock tick
+ * still order correctly on disk. */
+static struct timespec next_stamp(blockcache *bc)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+    if (ns <= bc->last_stamp_ns)
+        ns = bc->last_stamp_ns + 1;
+    bc->last_stamp_ns = ns;
+    struct timespec stamp = {ns / 1000000000LL, ns % 1000000000LL};
+    return stamp;
+}
+
+static void set_mtime(int fd, struct timespec stamp)
+{
+    struct timespec times[2] = {stamp, stamp};
+    (void)futimens(fd, times); /* best effort: only the remount order */
+}
+
+/* ---- rebuilding the index at open ---- */
+
+typedef struct found_block {
+    block_key key;
+    uint32_t len;
+    int64_t mtime_ns;
+} found_block;
+
+typedef struct found_list {
+    found_block *items;
+    size_t count;
+    size_t cap;
+} found_list;
+
+static bool parse_hex64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = s[i];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = (unsigned)(c - 'a' + 10);
+        else
+            return false;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return true;
+}
+
+/* "<32 lowercase hex>-<decimal index>" in the shard named by its first two
+ * characters; anything else is not ours. */
+static bool parse_block_name(const char *shard, const char *name,
+                             block_key *key)
+{
+    if (strlen(name) < KEY_HEX_LEN + 2 || name[KEY_HEX_LEN] != '-' ||
+        strncmp(name, shard, 2) != 0)
+        return false;
+    if (!parse_hex64(name, &key->hi) || !parse_hex64(name + 16, &key->lo))
+        return false;
+    const char *digits = name + KEY_HEX_LEN + 1;
+    uint64_t index = 0;
+    for (const char *p = digits; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9' || (p == digits && *p == '0' && p[1]))
+            return false;
+        unsigned d = (unsigned)(*p - '0');
+        if (index > (UINT64_MAX - d) / 10)
+            return false;
+        index = index * 10 + d;
+    }
+    key->index = index;
+    return true;
+}
+
+static int found_add(found_list *list, const found_block *b)
+{
+    if (list->count == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 256;
+        found_block *items = realloc(list->items, cap * sizeof(*items));
+        if (items == NULL)
+            return -ENOMEM;
+        list->items = items;
+        list->cap = cap;
+    }
+    list->items[list->count++] = *b;
+    return 0;
+}
+
+static int scan_shard(blockcache *bc, const char *shard, found_list *list)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", bc->root, shard);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return 0; /* a shard we cannot list holds nothing we can use */
+    int dfd = dirfd(d);
+    time_t now = time(NULL);
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        struct stat st;
+        if (de->d_name[0] == '.' && strncmp(de->d_name, TEMP_PREFIX,
+                                            strlen(TEMP_PREFIX)) != 0)
+            continue;
+        if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        if (strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0) {
+            if (now - st.st_mtime > STALE_TEMP_SECONDS)
+                unlinkat(dfd, de->d_name, 0);
+            continue;
+        }
+        found_block b;
+        if (!parse_block_name(shard, de->d_name, &b.key))
+            continue;
+        if (st.st_size <= 0 || (uint64_t)st.st_size > bc->block_size) {
+            unlinkat(dfd, de->d_name, 0); /* can never be a valid block */
+            continue;
+        }
+        b.len = (uint32_t)st.st_size;
+        b.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
+                     st.st_mtim.tv_nsec;
+        rc = found_add(list, &b);
+    }
+    closedir(d);
+    return rc;
+}
+
+static int compare_found_by_mtime(const void *a, const void *b)
+{
+    const found_block *x = a;
+    const found_block *y = b;
+    if (x->mtime_ns != y->mtime_ns)
+        return x->mtime_ns < y->mtime_ns ? -1 : 1;
+    return 0;
+}
+
+static bool is_shard_name(const char *name)
+{
+    return strlen(name) == 2 && strspn(name, "0123456789abcdef") == 2;
+}
+
+static int rebuild_index(blockcache *bc)
+{
+    DIR *d = opendir(bc->root);
+    if (d == NULL)
+        return -errno;
+    found_list list = {NULL, 0, 0};
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (is_shard_name(de->d_name))
+            rc = scan_shard(bc, de->d_name, &list);
+    }
+    closedir(d);
+    if (rc == 0 && list.count > 0) {
+        qsort(list.items, list.count, sizeof(*list.items),
+              compare_found_by_mtime);
+        for (size_t i = 0; i < list.count && rc == 0; i++) {
+            found_block *b = &list.items[i];
+            if (index_find(bc, &b->key) == NULL)
+                rc = index_insert(bc, &b->key, b->len);
+            if (b->mtime_ns > bc->last_stamp_ns)
+                bc->last_stamp_ns = b->mtime_ns;
+        }
+    }
+    free(list.items);
+    if (rc == 0)
+        evict_to_budget(bc);
+    return rc;
+}
+
+/* ---- public API ---- */
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
+                            uint32_t block_size, int *err)
+{
+    int rc = 0;
+    blockcache *bc = NULL;
+    /* Room for "/v1/xx/" + key + "-" + index + a temp suffix. */
+    if (dir == NULL || block_size == 0 || strlen(dir) + 160 >= PATH_MAX) {
+        rc = -EINVAL;
+        goto out;
+    }
+    bc = calloc(1, sizeof(*bc));
+    if (bc == NULL || (bc->root = malloc(strlen(dir) + 4)) == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    sprintf(bc->root, "%s/v1", dir);
+    bc->max_bytes = max_bytes;
+    bc->max_entries = max_bytes / 4096 + 1024;
+    bc->block_size = block_size;
+    bc->stats.max_bytes = max_bytes;
+    bc->bucket_count = 1024;
+    bc->buckets = calloc(bc->bucket_count, sizeof(*bc->buckets));
+    if (bc->buckets == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    rc = make_dir(dir);
+    if (rc == 0)
+        rc = make_dir(bc->root);
+    if (rc == 0)
+        rc = -pthread_mutex_init(&bc->lock, NULL);
+    if (rc != 0)
+        goto out;
+    rc = rebuild_index(bc);
+    if (rc != 0) {
+        blockcache_close(bc);
+        bc = NULL;
+    }
+out:
+    if (rc != 0 && bc != NULL) { /* failed before the mutex existed */
+        free(bc->buckets);
+        free(bc->root);
+        free(bc);
+        bc = NULL;
+    }
+    if (err != NULL)
+        *err = rc;
+    return bc;
+}
+
+void blockcache_close(blockcache *bc)
+{
+    if (bc == NULL)
+        return;
+    cache_entry *e = bc->newest;
+    while (e != NULL) {
+        cache_entry *next = e->older;
+        free(e);
+        e = next;
+    }
+    pthread_mutex_destroy(&bc->lock);
+    free(bc->buckets);
+    free(bc->root);
+    free(bc);
+}
+
+uint32_t blockcache_block_size(const blockcache *bc)
+{
+    return bc->block_size;
+}
+
+/* Reads exactly len bytes of a block file whose size must be len. Returns
+ * 0, -ENOENT if the file is gone, -EBADMSG if its length is wrong. */
+static int read_block_file(const char *path, void *buf, uint32_t len,
+                           struct timespec stamp)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOTDIR || errno == ELOOP ? -ENOENT : -errno;
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = -errno;
+    else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != len)
+        rc = -EBADMSG;
+    size_t done = 0;
+    while (rc == 0 && done < len) {
+        ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = -errno;
+        else if (n == 0)
+            rc = -EBADMSG; /* shrank under us */
+        else
+            done += (size_t)n;
+    }
+    if (rc == 0)
+        set_mtime(fd, stamp);
+    close(fd);
+    return rc;
+}
+
+ssize_t blockcache_get(blockcache *bc, const char *checksum,
+                       uint64_t object_size, uint64_t index, void *buf,
+                       size_t cap)
+{
+    if (bc == NULL || checksum == NULL || buf == NULL)
+        return -EINVAL;
+    uint64_t len = block_length(object_size, bc->block_size, index);
+    if (len == 0 || cap < len)
+        return -EINVAL;
+    block_key key;
+    make_key(checksum, object_size, index, &key);
+
+    pthread_mutex_lock(&bc->lock);
+    cache_entry *e = index_find(bc, &key);
+    if (e == NULL) {
+        bc->stats.misses++;
+        pthread_mutex_unlock(&bc->lock);
+        return -ENOENT;
+    }
+    uint64_t generation = e->generation;
+    struct timespec stamp = next_stamp(bc);
+    pthread_mutex_unlock(&bc->lock);
+
+    char path[PATH_MAX];
+    block_path(bc, &key, path, sizeof(path));
+    int rc = read_block_file(path, buf, (uint32_t)len, stamp);
+
+    pthread_mutex_lock(&bc->lock);
+    e = index_find(bc, &key);
+    bool same = e != NULL && e->generation == generation;
+    if (rc == 0) {
+        bc->stats.hits++;
+        bc->stats.bytes_served += len;
+        if (same) {
+            lru_unlink(bc, e);
+            lru_push_newest(bc, e);
+        }
+    } else {
+        bc->stats.misses++;
+        if (same && (rc == -ENOENT || rc == -EBADMSG))
+            discard_block(bc, e); /* truncated by a crash, or removed */
+        if (rc == -EBADMSG)
+            rc = -ENOENT;
+    }
+    pthread_mutex_unlock(&bc->lock);
+    return rc == 0 ? (ssize_t)len : rc;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, (const char *)data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -EIO;
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+/* Writes the block to a fresh temp file in its shard; on success its path
+ * is in tmp_path. Never leaves a temp file behind on failure. */
+static int write_temp_file(blockcache *bc, const block_key *key,
+                           uint64_t counter, const void *data, size_t len,
+                           struct timespec stamp, char *tmp_path, size_t cap)
+{
+    char shard[PATH_MAX];
+    char hex[KEY_HEX_LEN + 1];
+    shard_path(bc, key, shard, sizeof(shard));
+    key_hex(key, hex);
+    int rc = make_dir(shard);
+    if (rc != 0)
+        return rc;
+    int n = snprintf(tmp_path, cap, "%s/" TEMP_PREFIX "%s-%llu-%ld-%llu",
+                     shard, hex, (unsigned long long)key->index,
+                     (long)getpid(), (unsigned long long)counter);
+    if (n < 0 || (size_t)n >= cap)
+        return -ENAMETOOLONG;
+    int fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    rc = write_all(fd, data, len);
+    if (rc == 0)
+        set_mtime(fd, stamp);
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc != 0)
+        unlink(tmp_path);
+    return rc;
+}
+
+int blockcache_put(blockcache *bc, const char *checksum, uint64_t object_size,
+                   uint64_t index, const void *data, size_t len)
+{
+    if (bc == NULL || checksum == NULL || data == NULL)
+        return -EINVAL;
+    uint64_t want = block_length(object_size, bc->block_size, index);
+    if (want == 0 || len != want)
+        return -EINVAL;
+    if (len > bc->max_bytes)
+        return 0;
+    block_key key;
+    make_key(checksum, object_size, index, &key);
+
+    pthread_mutex_lock(&bc->lock);
+    cache_entry *e = index_find(bc, &key);
+    if (e != NULL) {
+        lru_unlink(bc, e);
+        lru_push_newest(bc, e);
+        pthread_mutex_unlock(&bc->lock);
+        return 0;
+    }
+    struct timespec stamp = next_stamp(bc);
+    uint64_t counter = bc->temp_counter++;
+    pthread_mutex_unlock(&bc->lock);
+
+    char tmp_path[PATH_MAX];
+    int rc = write_temp_file(bc, &key, counter, data, len, stamp, tmp_path,
+                             sizeof(tmp_path));
+
+    pthread_mutex_lock(&bc->lock);
+    /* Rename under the lock so the index and the directory agree about
+     * which blocks exist when eviction unlinks. */
+    if (rc == 0 && index_find(bc, &key) != NULL) {
+        unlink(tmp_path); /* another thread stored it meanwhile */
+    } else if (rc == 0) {
+        char path[PATH_MAX];
+        block_path(bc, &key, path, sizeof(path));
+        if (rename(tmp_path, path) != 0) {
+            rc = -errno;
+            unlink(tmp_path);
+        } else {
+            rc = index_insert(bc, &key, (uint32_t)len);
+            if (rc != 0)
+                unlink(path);
+        }
+        if (rc == 0) {
+            bc->stats.bytes_stored += len;
+            evict_to_budget(bc);
+        }
+    }
+    if (rc != 0)
+        bc->stats.write_errors++;
+    pthread_mutex_unlock(&bc->lock);
+    return rc;
+}
+
+void blockcache_get_stats(blockcache *bc, blockcache_stats *out)
+{
+    pthread_mutex_lock(&bc->lock);
+    *out = bc->stats;
+    pthread_mutex_unlock(&bc->lock);
+}

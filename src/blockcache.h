@@ -1,0 +1,61 @@
+/*
+ * blockcache.h - the on-disk data cache: fixed-size blocks keyed by
+ * (checksum, object size), LRU within a byte budget, shared by later mounts
+ * of the same directory. Never puts a server string in a path, never shows
+ * a partial block. int/ssize_t results are >= 0 or a negative errno.
+ */
+#ifndef LAKEFUSE_BLOCKCACHE_H
+#define LAKEFUSE_BLOCKCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct blockcache blockcache;
+
+typedef struct blockcache_stats {
+    uint64_t hits;
+    uint64_t misses;
+    uint64_t bytes_served;
+    uint64_t bytes_stored;
+    uint64_t evictions;
+    uint64_t used_bytes;
+    uint64_t max_bytes;
+    uint64_t write_errors;
+} blockcache_stats;
+
+/* Opens (creating if needed, mode 0700) dir; rebuilds the index from the
+ * block files already there (a later mount shares the cache), using file
+ * mtimes as the LRU clock, and evicts at once if over max_bytes.
+ * block_size: bytes per block (e.g. 1 MiB), > 0. The in-memory index holds
+ * at most max_bytes / 4096 + 1024 blocks (about 64 bytes each); beyond that
+ * the least recently used are evicted even under the byte budget.
+ * Sets *err (if err is not NULL) to 0 or -errno; returns NULL on failure. */
+blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
+                            uint32_t block_size, int *err);
+void blockcache_close(blockcache *bc);
+uint32_t blockcache_block_size(const blockcache *bc);
+
+/* Copies block `index` of the object (checksum, object_size) into buf
+ * (cap >= the block's length: block_size, or less for the last block).
+ * Returns the length, -ENOENT when not cached (a miss), -EINVAL for an index
+ * past the end or a short buf, or another -errno. A hit refreshes the
+ * block's LRU position and its file mtime, so the order survives a remount.
+ * A block file of the wrong length (a crash) is a miss and is removed. */
+ssize_t blockcache_get(blockcache *bc, const char *checksum,
+                       uint64_t object_size, uint64_t index, void *buf,
+                       size_t cap);
+
+/* Stores a block; len must be its exact length given object_size and the
+ * block size (-EINVAL otherwise). Written to a temp file then renamed, so
+ * no reader ever sees a partial block. Evicts LRU blocks to stay under
+ * max_bytes. Storing a block already cached only refreshes it; a block
+ * larger than max_bytes is not stored (returns 0). A write error (-ENOSPC,
+ * -EIO, ...) is returned, counted in write_errors, and leaves the cache
+ * consistent. */
+int blockcache_put(blockcache *bc, const char *checksum, uint64_t object_size,
+                   uint64_t index, const void *data, size_t len);
+
+void blockcache_get_stats(blockcache *bc, blockcache_stats *out);
+
+#endif

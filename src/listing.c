@@ -1,0 +1,321 @@
+/*
+ * listing.c - lakeFS listObjects results -> sorted POSIX directory entries.
+ * Pure: no I/O, no global state. Server-sent names and lakectl metadata are
+ * untrusted input: anything malformed is skipped or ignored, never fatal.
+ */
+#include "listing.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int copy_string(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (!src)
+        return 0;
+    *dst = strdup(src);
+    return *dst ? 0 : -ENOMEM;
+}
+
+/* Copies every key as received (duplicates too), in order. */
+static int copy_metadata(lakefs_metadata *dst, const lakefs_metadata *src)
+{
+    dst->items = NULL;
+    dst->count = 0;
+    if (!src->count)
+        return 0;
+    dst->items = calloc(src->count, sizeof(*dst->items));
+    if (!dst->items)
+        return -ENOMEM;
+    for (size_t i = 0; i < src->count; i++) {
+        dst->items[i].key = strdup(src->items[i].key);
+        dst->items[i].value = strdup(src->items[i].value);
+        dst->count = i + 1;
+        if (!dst->items[i].key || !dst->items[i].value) {
+            lakefs_metadata_free(dst);
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void fs_entry_free(fs_entry *e)
+{
+    if (!e)
+        return;
+    free(e->name);
+    free(e->checksum);
+    free(e->physical_address);
+    free(e->content_type);
+    lakefs_metadata_free(&e->metadata);
+    memset(e, 0, sizeof(*e));
+}
+
+void fs_entries_free(fs_entry *entries, size_t count)
+{
+    for (size_t i = 0; entries && i < count; i++)
+        fs_entry_free(&entries[i]);
+    free(entries);
+}
+
+int fs_entry_copy(fs_entry *dst, const fs_entry *src)
+{
+    *dst = *src;
+    dst->name = dst->checksum = NULL;
+    dst->physical_address = dst->content_type = NULL;
+    dst->metadata.items = NULL;
+    dst->metadata.count = 0;
+    int rc = copy_string(&dst->name, src->name);
+    if (!rc)
+        rc = copy_string(&dst->checksum, src->checksum);
+    if (!rc)
+        rc = copy_string(&dst->physical_address, src->physical_address);
+    if (!rc)
+        rc = copy_string(&dst->content_type, src->content_type);
+    if (!rc)
+        rc = copy_metadata(&dst->metadata, &src->metadata);
+    if (rc)
+        fs_entry_free(dst);
+    return rc;
+}
+
+/* A plain decimal integer: optional '-', 1 to 18 digits, nothing else. */
+static bool parse_client_mtime(const char *s, int64_t *out)
+{
+    if (!s)
+        return false;
+    const char *p = s[0] == '-' ? s + 1 : s;
+    size_t digits = strlen(p);
+    if (digits == 0 || digits > 18)
+        return false;
+    for (size_t i = 0; i < digits; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+    *out = strtoll(s, NULL, 10);
+    return true;
+}
+
+/* A JSON number that is an integer in [0, UINT32_MAX]. */
+static bool json_uint32(const cJSON *item, uint32_t *out)
+{
+    if (!cJSON_IsNumber(item))
+        return false;
+    double v = item->valuedouble;
+    if (!isfinite(v) || v < 0 || v > (double)UINT32_MAX || floor(v) != v)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* Mode as lakectl writes it (a Go fs.FileMode number, type bits included),
+ * or as a string of octal digits ("0644"), which people write by hand. */
+static bool json_mode(const cJSON *item, uint32_t *out)
+{
+    if (json_uint32(item, out))
+        return true;
+    if (!cJSON_IsString(item) || !item->valuestring)
+        return false;
+    const char *s = item->valuestring;
+    size_t len = strlen(s);
+    if (len == 0 || len > 11)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '7')
+            return false;
+    unsigned long v = strtoul(s, NULL, 8);
+    if (v > UINT32_MAX)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* Applies ::lakefs::posix-permissions {"UID","GID","Mode"}; anything invalid
+ * leaves the defaults. Mode and owner are taken independently. */
+static void apply_posix_permissions(fs_entry *e, const char *json)
+{
+    if (!json)
+        return;
+    cJSON *root = cJSON_Parse(json);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return;
+    }
+    uint32_t mode, uid, gid;
+    if (json_mode(cJSON_GetObjectItemCaseSensitive(root, "Mode"), &mode))
+        e->mode = mode & 07777u;
+    if (json_uint32(cJSON_GetObjectItemCaseSensitive(root, "UID"), &uid) &&
+        json_uint32(cJSON_GetObjectItemCaseSensitive(root, "GID"), &gid)) {
+        e->uid = uid;
+        e->gid = gid;
+        e->has_owner = true;
+    }
+    cJSON_Delete(root);
+}
+
+int fs_entry_from_object(fs_entry *out, const char *name,
+                         const lakefs_object_stats *st)
+{
+    memset(out, 0, sizeof(*out));
+    out->size = st->size_bytes;
+    out->mtime = st->mtime;
+    out->mode = LISTING_DEFAULT_FILE_MODE;
+    out->physical_address_expiry = st->physical_address_expiry;
+    int rc = copy_string(&out->name, name);
+    if (!rc)
+        rc = copy_string(&out->checksum, st->checksum);
+    if (!rc)
+        rc = copy_string(&out->physical_address, st->physical_address);
+    if (!rc)
+        rc = copy_string(&out->content_type, st->content_type);
+    if (!rc)
+        rc = copy_metadata(&out->metadata, &st->metadata);
+    if (rc) {
+        fs_entry_free(out);
+        return rc;
+    }
+    int64_t client_mtime;
+    if (parse_client_mtime(
+            lakefs_metadata_get(&st->metadata, LISTING_KEY_CLIENT_MTIME),
+            &client_mtime))
+        out->mtime = client_mtime;
+    apply_posix_permissions(
+        out,
+        lakefs_metadata_get(&st->metadata, LISTING_KEY_POSIX_PERMISSIONS));
+    out->is_symlink =
+        lakefs_metadata_get(&st->metadata, LISTING_KEY_SYMLINK_TARGET) != NULL;
+    return 0;
+}
+
+bool listing_name_is_valid(const char *name)
+{
+    size_t len = strnlen(name, LISTING_NAME_MAX + 1);
+    if (len == 0 || len > LISTING_NAME_MAX)
+        return false;
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return false;
+    return memchr(name, '/', len) == NULL;
+}
+
+/* Directories sort before objects of the same name, so that deduplication
+ * keeps the directory. */
+static int compare_entries(const void *a, const void *b)
+{
+    const fs_entry *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c)
+        return c;
+    return (int)y->is_dir - (int)x->is_dir;
+}
+
+/* The entry for one result, or 0 with out->name NULL when it is skipped. */
+static int entry_for_item(const char *prefix, size_t prefix_len,
+                          const lakefs_object_stats *st, fs_entry *out,
+                          listing_warn_fn warn, void *warn_ctx)
+{
+    memset(out, 0, sizeof(*out));
+    const char *path = st->path ? st->path : "";
+    if (strncmp(path, prefix, prefix_len) != 0) {
+        if (warn)
+            warn(warn_ctx, "listing of \"%s\": result \"%s\" is outside it",
+                 prefix, path);
+        return 0;
+    }
+    const char *rest = path + prefix_len;
+    size_t rest_len = strlen(rest);
+    bool is_dir = st->path_type == LAKEFS_PATH_COMMON_PREFIX;
+    if (st->path_type == LAKEFS_PATH_OBJECT && rest_len == 0)
+        return 0; /* the directory's own marker */
+    /* A sub-directory marker ("sub/" object) names a directory too. */
+    if (rest_len > 0 && rest[rest_len - 1] == '/') {
+        is_dir = true;
+        rest_len--;
+    }
+    char *name = strndup(rest, rest_len);
+    if (!name)
+        return -ENOMEM;
+    if (!listing_name_is_valid(name)) {
+        if (warn)
+            warn(warn_ctx,
+                 "listing of \"%s\": skipping \"%s\": not a valid "
+                 "file name",
+                 prefix, path);
+        free(name);
+        return 0;
+    }
+    if (is_dir) {
+        out->name = name;
+        out->is_dir = true;
+        out->mode = LISTING_DEFAULT_DIR_MODE;
+        return 0;
+    }
+    int rc = fs_entry_from_object(out, name, st);
+    free(name);
+    return rc;
+}
+
+/* Sorts and drops duplicate names in place; returns the new count. */
+static size_t sort_and_dedupe(const char *prefix, fs_entry *entries, size_t n,
+                              listing_warn_fn warn, void *warn_ctx)
+{
+    if (n > 1)
+        qsort(entries, n, sizeof(*entries), compare_entries);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (kept && strcmp(entries[kept - 1].name, entries[i].name) == 0) {
+            /* Two directories for one name (a marker and its prefix) are
+             * one directory; anything else is a real collision. */
+            if (warn && !entries[i].is_dir)
+                warn(warn_ctx, "listing of \"%s\": object \"%s%s\" is %s",
+                     prefix, prefix, entries[i].name,
+                     entries[kept - 1].is_dir
+                         ? "hidden by the directory of the same name"
+                         : "listed twice");
+            fs_entry_free(&entries[i]);
+            continue;
+        }
+        if (kept != i)
+            entries[kept] = entries[i];
+        kept++;
+    }
+    return kept;
+}
+
+int listing_build(const char *prefix, const lakefs_object_stats *items,
+                  size_t n, fs_entry **entries_out, size_t *count_out,
+                  listing_warn_fn warn, void *warn_ctx)
+{
+    *entries_out = NULL;
+    *count_out = 0;
+    size_t prefix_len = prefix ? strlen(prefix) : 0;
+    if (!prefix || (prefix_len && prefix[prefix_len - 1] != '/'))
+        return -EINVAL;
+    if (n == 0)
+        return 0;
+    fs_entry *entries = calloc(n, sizeof(*entries));
+    if (!entries)
+        return -ENOMEM;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = entry_for_item(prefix, prefix_len, &items[i], &entries[count],
+                                warn, warn_ctx);
+        if (rc) {
+            fs_entries_free(entries, count);
+            return rc;
+        }
+        if (entries[count].name)
+            count++;
+    }
+    count = sort_and_dedupe(prefix, entries, count, warn, warn_ctx);
+    if (count == 0) {
+        free(entries);
+        return 0;
+    }
+    *entries_out = entries;
+    *count_out = count;
+    return 0;
+}

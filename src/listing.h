@@ -1,0 +1,86 @@
+/*
+ * listing.h - turns lakeFS listObjects results into POSIX directory entries
+ * (fs_entry): names, types, sizes, times and the lakectl ::lakefs:: metadata
+ * (client-mtime, posix-permissions, symlink-target). Pure functions: never
+ * does I/O, never trusts a server-sent name to be a valid POSIX name.
+ */
+#ifndef LAKEFUSE_LISTING_H
+#define LAKEFUSE_LISTING_H
+
+#include "lakefs.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The lakectl metadata keys (pkg/api/apiutil/constant.go). */
+#define LISTING_KEY_CLIENT_MTIME "::lakefs::client-mtime"
+#define LISTING_KEY_POSIX_PERMISSIONS "::lakefs::posix-permissions"
+#define LISTING_KEY_SYMLINK_TARGET "::lakefs::symlink-target"
+
+#define LISTING_NAME_MAX 255
+#define LISTING_DEFAULT_FILE_MODE 0644u
+#define LISTING_DEFAULT_DIR_MODE 0755u
+
+/* One directory entry. Every pointer is owned by the entry (fs_entry_free);
+ * a zeroed struct is a valid empty entry. */
+typedef struct fs_entry {
+    char *name; /* one path component, a valid POSIX name */
+    bool is_dir;
+    bool is_symlink; /* ::lakefs::symlink-target present */
+    int64_t size;    /* 0 for directories */
+    int64_t mtime;   /* ::lakefs::client-mtime (decimal seconds) when valid,
+                        else the object's mtime; 0 for common prefixes */
+    uint32_t mode;   /* permission bits only (low 12 bits of
+                        ::lakefs::posix-permissions Mode when valid),
+                        else 0644 files / 0755 directories */
+    uint32_t uid, gid;
+    bool has_owner;         /* uid/gid came from posix-permissions */
+    char *checksum;         /* NULL for directories */
+    char *physical_address; /* may be a presigned URL; NULL for dirs */
+    int64_t physical_address_expiry;
+    char *content_type;       /* may be NULL */
+    lakefs_metadata metadata; /* user metadata, all keys, as received */
+} fs_entry;
+
+/* Frees what the entry owns and zeroes it (freeing twice is harmless). */
+void fs_entry_free(fs_entry *e);
+/* Deep copy into dst (overwritten, not freed first). 0 or -ENOMEM, in which
+ * case dst is left zeroed. */
+int fs_entry_copy(fs_entry *dst, const fs_entry *src);
+/* Converts one object stat into the entry of a file named `name` (copied;
+ * not validated here). 0 or -ENOMEM (out left zeroed). */
+int fs_entry_from_object(fs_entry *out, const char *name,
+                         const lakefs_object_stats *st);
+
+/* true when name can be one POSIX path component: not empty, not "." or
+ * "..", no "/", at most LISTING_NAME_MAX bytes. (A C string cannot hold a
+ * NUL, so names with one arrive truncated and the client rejects them.) */
+bool listing_name_is_valid(const char *name);
+
+typedef void (*listing_warn_fn)(void *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Builds the entries of directory `prefix` ("" or ending in "/"), sorted by
+ * name (bytewise), from the listObjects(delimiter="/") results of that
+ * prefix, all pages concatenated in server order.
+ *   - the marker object whose path == prefix is dropped;
+ *   - common prefixes become directories named without the trailing "/";
+ *   - names that cannot be POSIX names (empty - from "//" -, ".", "..",
+ *     longer than 255 bytes) are skipped with a warning;
+ *   - an object "a" and a prefix "a/" both present: the directory wins and
+ *     the object is reported through warn;
+ *   - a result not starting with prefix is skipped with a warning.
+ * warn may be NULL. On success *entries_out (free each entry with
+ * fs_entry_free, then the array with free; NULL when *count_out is 0) and
+ * *count_out are set. Returns 0, -EINVAL (bad prefix) or -ENOMEM.
+ */
+int listing_build(const char *prefix, const lakefs_object_stats *items,
+                  size_t n, fs_entry **entries_out, size_t *count_out,
+                  listing_warn_fn warn, void *warn_ctx);
+
+/* Frees an array of count entries and the array itself. */
+void fs_entries_free(fs_entry *entries, size_t count);
+
+#endif

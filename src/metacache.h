@@ -1,0 +1,86 @@
+/*
+ * metacache.h - a bounded, thread-safe cache of directory listings (sorted
+ * fs_entry arrays) keyed by (ref, directory), answering lookups, negative
+ * lookups and readdir, sshfs-style. It never talks to lakeFS and never
+ * grows past its byte budget: least-recently-used listings are evicted.
+ */
+#ifndef LAKEFUSE_METACACHE_H
+#define LAKEFUSE_METACACHE_H
+
+#include "listing.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct metacache metacache;
+
+typedef struct metacache_stats {
+    uint64_t hits;          /* lookups that found the name, valid foreach */
+    uint64_t misses;        /* lookups/foreach with no valid listing */
+    uint64_t negative_hits; /* lookups answered "no such name" */
+    uint64_t evictions;     /* listings evicted to stay under max_bytes */
+    uint64_t bytes;         /* current estimate of heap memory held */
+    uint64_t listings;      /* listings currently cached */
+} metacache_stats;
+
+/* NULL on ENOMEM. max_bytes bounds the estimate of all heap memory held by
+ * cached listings (the small per-ref generation records are counted but
+ * never evicted). */
+metacache *metacache_new(size_t max_bytes);
+void metacache_free(metacache *mc);
+
+/*
+ * Generation of a ref: read it before fetching a listing and pass it to put;
+ * a put whose generation is older than the ref's current one is dropped.
+ * The generation moves on invalidate_ref, and also on invalidate_dir and
+ * update_entry, so that a listing fetched before a write is never cached
+ * after it (it would hide the write).
+ */
+uint64_t metacache_generation(metacache *mc, const char *ref_key);
+
+/*
+ * Stores the listing of `dir` ("" for the ref root, else "a/b" without
+ * trailing slash) under ref_key, replacing any previous one, and takes
+ * ownership of entries (n of them; sorted by name - sorted here if not).
+ * expires_at_ms: CLOCK_MONOTONIC ms, 0 = never expires (fixed commits).
+ * Evicts least-recently-used listings to stay under max_bytes.
+ * Returns 0 (also when dropped for a stale generation), -EFBIG when the
+ * listing alone exceeds max_bytes, or -ENOMEM; entries are freed on every
+ * path that does not keep them.
+ */
+int metacache_put(metacache *mc, const char *ref_key, const char *dir,
+                  fs_entry *entries, size_t n, int64_t expires_at_ms,
+                  uint64_t generation);
+
+/*
+ * 1: name found in a valid cached listing of dir, *out a deep copy (free it
+ * with fs_entry_free); 0: the listing is cached and valid and name is not
+ * in it (negative answer); -ENODATA: no valid listing (absent or expired);
+ * -ENOMEM. out may be NULL. A listing is valid while now_ms < expires_at_ms.
+ */
+int metacache_lookup(metacache *mc, const char *ref_key, const char *dir,
+                     const char *name, int64_t now_ms, fs_entry *out);
+
+/* Calls fn for every entry of a valid cached listing, in order, under the
+ * lock (fn must not call back into the cache); stops early when fn returns
+ * non-zero and returns that value; 0 after the last entry. -ENODATA if
+ * there is no valid listing. */
+int metacache_foreach(metacache *mc, const char *ref_key, const char *dir,
+                      int64_t now_ms, int (*fn)(void *ctx, const fs_entry *e),
+                      void *ctx);
+
+/* Replaces or inserts (entry non-NULL, copied; its name is used as given by
+ * `name`) or removes (entry NULL) one name in the cached listing of dir, if
+ * cached. Returns 0 whether or not the listing was cached, or -ENOMEM (the
+ * listing is then dropped, so the cache never answers stale). */
+int metacache_update_entry(metacache *mc, const char *ref_key, const char *dir,
+                           const char *name, const fs_entry *entry);
+
+void metacache_invalidate_dir(metacache *mc, const char *ref_key,
+                              const char *dir);
+/* Drops every listing of the ref and bumps its generation. */
+void metacache_invalidate_ref(metacache *mc, const char *ref_key);
+
+void metacache_get_stats(metacache *mc, metacache_stats *out);
+
+#endif

@@ -1,0 +1,615 @@
+/*
+ * test_blockcache.c - unit tests of src/blockcache.c against real temporary
+ * directories: round trips, block lengths, keys, LRU order in memory and
+ * across reopen, crash leftovers, hostile checksums, threads, write errors.
+ * Every test removes the directories it creates.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "blockcache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BS 16u        /* block size used by most tests */
+#define OBJ_SIZE 40u  /* three blocks: 16, 16, 8 */
+
+typedef struct fixture {
+    char dir[64];   /* the outer mkdtemp directory */
+    char cache[96]; /* dir/cache, handed to blockcache_open */
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -1;
+    strcpy(f->dir, "/tmp/test_blockcache.XXXXXX");
+    if (mkdtemp(f->dir) == NULL) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->cache, sizeof(f->cache), "%s/cache", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static blockcache *open_cache(const fixture *f, uint64_t max_bytes)
+{
+    int err = 1;
+    blockcache *bc = blockcache_open(f->cache, max_bytes, BS, &err);
+    assert_non_null(bc);
+    assert_int_equal(err, 0);
+    return bc;
+}
+
+/* Deterministic block content, distinct per (seed, index). */
+static void fill(unsigned char *buf, size_t len, unsigned seed,
+                 uint64_t index)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (unsigned char)(seed * 31u + index * 7u + i);
+}
+
+static void put_block(blockcache *bc, const char *checksum, uint64_t size,
+                      uint64_t index, unsigned seed)
+{
+    unsigned char data[BS];
+    size_t len = BS;
+    if ((index + 1) * BS > size)
+        len = (size_t)(size - index * BS);
+    fill(data, len, seed, index);
+    assert_int_equal(blockcache_put(bc, checksum, size, index, data, len), 0);
+}
+
+/* Asserts the block is cached with the content put_block gave it. */
+static void assert_hit(blockcache *bc, const char *checksum, uint64_t size,
+                       uint64_t index, unsigned seed)
+{
+    unsigned char got[BS];
+    unsigned char want[BS];
+    ssize_t n = blockcache_get(bc, checksum, size, index, got, sizeof(got));
+    assert_true(n > 0);
+    fill(want, (size_t)n, seed, index);
+    assert_memory_equal(got, want, (size_t)n);
+}
+
+static void assert_miss(blockcache *bc, const char *checksum, uint64_t size,
+                        uint64_t index)
+{
+    unsigned char got[BS];
+    assert_int_equal(blockcache_get(bc, checksum, size, index, got, BS),
+                     -ENOENT);
+}
+
+typedef struct file_count {
+    int blocks;       /* regular files in DIR/v1/<shard>/ not named .tmp-* */
+    int temps;        /* .tmp-* files */
+    char last[PATH_MAX];
+} file_count;
+
+static file_count walk_result;
+
+static int count_entry(const char *path, const struct stat *st, int flag,
+                       struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag == FTW_F && S_ISREG(st->st_mode)) {
+        const char *base = strrchr(path, '/') + 1;
+        if (strncmp(base, ".tmp-", 5) == 0) {
+            walk_result.temps++;
+        } else {
+            walk_result.blocks++;
+            snprintf(walk_result.last, sizeof(walk_result.last), "%s", path);
+        }
+    }
+    return 0;
+}
+
+static file_count count_files(const char *dir)
+{
+    memset(&walk_result, 0, sizeof(walk_result));
+    nftw(dir, count_entry, 16, FTW_PHYS);
+    return walk_result;
+}
+
+static char recent_file[PATH_MAX];
+static int recent_files;
+
+static int find_recent(const char *path, const struct stat *st, int flag,
+                       struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag == FTW_F && S_ISREG(st->st_mode) &&
+        time(NULL) - st->st_mtime < 60) {
+        snprintf(recent_file, sizeof(recent_file), "%s", path);
+        recent_files++;
+    }
+    return 0;
+}
+
+/* Stores a block and dates its file's mtime `age` seconds ago (all older
+ * blocks must already be aged), so the on-disk LRU order does not depend
+ * on the clock's granularity. */
+static void put_block_aged(const fixture *f, blockcache *bc,
+                           const char *checksum, uint64_t size,
+                           uint64_t index, unsigned seed, int age)
+{
+    put_block(bc, checksum, size, index, seed);
+    recent_files = 0;
+    nftw(f->cache, find_recent, 16, FTW_PHYS);
+    assert_int_equal(recent_files, 1);
+    time_t then = time(NULL) - age;
+    struct timespec times[2] = {{then, 0}, {then, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, recent_file, times, 0), 0);
+}
+
+static void test_round_trip(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    assert_int_equal(blockcache_block_size(bc), BS);
+    put_block(bc, "etag-a", OBJ_SIZE, 0, 1);
+    put_block(bc, "etag-a", OBJ_SIZE, 1, 1);
+    assert_hit(bc, "etag-a", OBJ_SIZE, 0, 1);
+    assert_hit(bc, "etag-a", OBJ_SIZE, 1, 1);
+    assert_int_equal(count_files(f->cache).blocks, 2);
+    assert_int_equal(count_files(f->cache).temps, 0);
+    blockcache_close(bc);
+}
+
+static void test_miss_is_enoent(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    assert_miss(bc, "etag-a", OBJ_SIZE, 0);
+    put_block(bc, "etag-a", OBJ_SIZE, 0, 1);
+    assert_miss(bc, "etag-a", OBJ_SIZE, 1);
+    assert_miss(bc, "etag-b", OBJ_SIZE, 0);
+    blockcache_close(bc);
+}
+
+static void test_last_block_is_short(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    unsigned char data[8];
+    unsigned char got[8];
+    fill(data, sizeof(data), 3, 2);
+    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 2, data, 8), 0);
+    /* A buffer of exactly the short length is enough. */
+    assert_int_equal(blockcache_get(bc, "e", OBJ_SIZE, 2, got, 8), 8);
+    assert_memory_equal(got, data, 8);
+    /* Past the end of the object there is no block. */
+    assert_int_equal(blockcache_get(bc, "e", OBJ_SIZE, 3, got, 8), -EINVAL);
+    /* An object that is an exact multiple has a full last block. */
+    put_block(bc, "f", 2 * BS, 1, 4);
+    unsigned char full[BS];
+    assert_int_equal(blockcache_get(bc, "f", 2 * BS, 1, full, BS), BS);
+    /* A buffer shorter than the block is refused, not overflowed. */
+    assert_int_equal(blockcache_get(bc, "f", 2 * BS, 1, full, BS - 1),
+                     -EINVAL);
+    blockcache_close(bc);
+}
+
+static void test_wrong_length_put_is_einval(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    unsigned char data[BS + 1] = {0};
+    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 0, data, BS - 1),
+                     -EINVAL);
+    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 0, data, BS + 1),
+                     -EINVAL);
+    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 2, data, BS), -EINVAL);
+    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 3, data, 8), -EINVAL);
+    assert_int_equal(blockcache_put(bc, "e", 0, 0, data, 0), -EINVAL);
+    assert_miss(bc, "e", OBJ_SIZE, 0);
+    assert_int_equal(count_files(f->cache).blocks, 0);
+    blockcache_stats st;
+    blockcache_get_stats(bc, &st);
+    assert_int_equal(st.write_errors, 0); /* a caller bug, not a disk one */
+    blockcache_close(bc);
+}
+
+static void test_size_is_part_of_key(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "same", OBJ_SIZE, 0, 1);
+    assert_miss(bc, "same", OBJ_SIZE + BS, 0);
+    put_block(bc, "same", OBJ_SIZE + BS, 0, 2);
+    assert_hit(bc, "same", OBJ_SIZE, 0, 1);
+    assert_hit(bc, "same", OBJ_SIZE + BS, 0, 2);
+    assert_int_equal(count_files(f->cache).blocks, 2);
+    blockcache_close(bc);
+}
+
+static void test_lru_eviction_order(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 3 * BS);
+    put_block(bc, "a", BS, 0, 1);
+    put_block(bc, "b", BS, 0, 2);
+    put_block(bc, "c", BS, 0, 3);
+    assert_hit(bc, "a", BS, 0, 1); /* a is now the newest; b the oldest */
+    put_block(bc, "d", BS, 0, 4);
+    assert_miss(bc, "b", BS, 0);
+    assert_hit(bc, "c", BS, 0, 3); /* order now: a, d, c (oldest first) */
+    put_block(bc, "e", BS, 0, 5);
+    assert_miss(bc, "a", BS, 0);
+    assert_hit(bc, "c", BS, 0, 3);
+    assert_hit(bc, "d", BS, 0, 4);
+    assert_hit(bc, "e", BS, 0, 5);
+    blockcache_stats st;
+    blockcache_get_stats(bc, &st);
+    assert_int_equal(st.evictions, 2);
+    assert_int_equal(st.used_bytes, 3 * BS);
+    assert_int_equal(count_files(f->cache).blocks, 3);
+    blockcache_close(bc);
+}
+
+static void test_reopen_keeps_blocks_and_lru_order(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 3 * BS);
+    put_block_aged(f, bc, "a", BS, 0, 1, 3000);
+    put_block_aged(f, bc, "b", BS, 0, 2, 2000);
+    put_block_aged(f, bc, "c", OBJ_SIZE, 2, 3, 1000); /* short block too */
+    assert_hit(bc, "a", BS, 0, 1); /* oldest first: b, c, a */
+    blockcache_close(bc);
+
+    bc = open_cache(f, 3 * BS);
+    blockcache_stats st;
+    blockcache_get_stats(bc, &st);
+    assert_int_equal(st.used_bytes, 2 * BS + 8);
+    assert_int_equal(st.evictions, 0);
+    put_block(bc, "d", BS, 0, 4); /* must evict b, the oldest by mtime */
+    assert_miss(bc, "b", BS, 0);
+    assert_hit(bc, "a", BS, 0, 1);
+    assert_hit(bc, "c", OBJ_SIZE, 2, 3);
+    assert_hit(bc, "d", BS, 0, 4);
+    blockcache_close(bc);
+}
+
+static void test_reopen_with_smaller_budget_evicts(void **state)
+{
+    fixture *f = *state;
+    const char *names[] = {"a", "b", "c", "d", "e", "f"};
+    blockcache *bc = open_cache(f, 6 * BS);
+    for (unsigned i = 0; i < 6; i++)
+        put_block_aged(f, bc, names[i], BS, 0, i, 6000 - (int)i * 1000);
+    assert_hit(bc, "a", BS, 0, 0); /* oldest first: b, c, d, e, f, a */
+    blockcache_close(bc);
+
+    bc = open_cache(f, 2 * BS);
+    blockcache_stats st;
+    blockcache_get_stats(bc, &st);
+    assert_int_equal(st.evictions, 4);
+    assert_int_equal(st.used_bytes, 2 * BS);
+    assert_int_equal(st.max_bytes, 2 * BS);
+    assert_int_equal(count_files(f->cache).blocks, 2);
+    for (unsigned i = 1; i < 5; i++)
+        assert_miss(bc, names[i], BS, 0);
+    assert_hit(bc, "a", BS, 0, 0);
+    assert_hit(bc, "f", BS, 0, 5);
+    blockcache_close(bc);
+}
+
+static void test_truncated_block_is_miss_and_removed(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "a", OBJ_SIZE, 0, 1);
+    file_count files = count_files(f->cache);
+    assert_int_equal(files.blocks, 1);
+    assert_int_equal(truncate(files.last, 5), 0);
+    assert_miss(bc, "a", OBJ_SIZE, 0);
+    assert_int_equal(access(files.last, F_OK), -1);
+    blockcache_stats st;
+    blockcache_get_stats(bc, &st);
+    assert_int_equal(st.used_bytes, 0);
+    /* It can be stored again afterwards. */
+    put_block(bc, "a", OBJ_SIZE, 0, 1);
+    assert_hit(bc, "a", OBJ_SIZE, 0, 1);
+    blockcache_close(bc);
+
+    /* Truncated while unmounted: the reopened index must not trust it. */
+    assert_int_equal(truncate(files.last, 3), 0);
+    bc = open_cache(f, 1 << 20);
+    assert_miss(bc, "a", OBJ_SIZE, 0);
+    assert_int_equal(access(files.last, F_OK), -1);
+    blockcache_close(bc);
+}
+
+static void test_hostile_checksum_stays_inside(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    const char *hostile[] = {"../../etc/passwd", "/etc/passwd", "..",
+                             "a/b\n", ""};
+    for (unsigned i = 0; i < 5; i++)
+        put_block(bc, hostile[i], BS, 0, i);
+    for (unsigned i = 0; i < 5; i++)
+        assert_hit(bc, hostile[i], BS, 0, i);
+    /* Every file is inside the cache dir, and nothing else was created
+     * next to it. */
+    assert_int_equal(count_files(f->cache).blocks, 5);
+    assert_int_equal(count_files(f->dir).blocks, 5);
+    DIR *d = opendir(f->dir);
+    assert_non_null(d);
+    struct dirent *de;
+    int entries = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+            assert_string_equal(de->d_name, "cache");
+            entries++;
+        }
+    }
+    closedir(d);
+    assert_int_equal(entries, 1);
+    blockcache_close(bc);
+}
+
+static void test_stats_counters(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 10 * BS);
+    put_block(bc, "a", OBJ_SIZE, 0, 1);
+    put_block(bc, "a", OBJ_SIZE, 2, 1);
+    put_block(bc, "a", OBJ_SIZE, 2, 1); /* already cached: not stored again */
+    assert_hit(bc, "a", OBJ_SIZE, 0, 1);
+    assert_hit(bc, "a", OBJ_SIZE, 2, 1);
+    assert_hit(bc, "a", OBJ_SIZE, 2, 1);
+    assert_miss(bc, "a", OBJ_SIZE, 1);
+    blockcache_stats st;
+    blockcache_get_stats(bc, &st);
+    assert_int_equal(st.hits, 3);
+    assert_int_equal(st.misses, 1);
+    assert_int_equal(st.bytes_served, BS + 8 + 8);
+    assert_int_equal(st.bytes_stored, BS + 8);
+    assert_int_equal(st.used_bytes, BS + 8);
+    assert_int_equal(st.max_bytes, 10 * BS);
+    assert_int_equal(st.evictions, 0);
+    assert_int_equal(st.write_errors, 0);
+    blockcache_close(bc);
+}
+
+static void test_block_larger_than_budget_is_not_stored(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, BS / 2);
+    put_block(bc, "a", BS, 0, 1);
+    assert_miss(bc, "a", BS, 0);
+    assert_int_equal(count_files(f->cache).blocks, 0);
+    blockcache_close(bc);
+}
+
+static void test_open_rejects_bad_arguments(void **state)
+{
+    fixture *f = *state;
+    int err = 0;
+    assert_null(blockcache_open(f->cache, 1 << 20, 0, &err));
+    assert_int_equal(err, -EINVAL);
+    /* A regular file where the directory should be. */
+    int fd = open(f->cache, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    err = 0;
+    assert_null(blockcache_open(f->cache, 1 << 20, BS, &err));
+    assert_true(err < 0);
+}
+
+#define THREADS 4
+#define THREAD_OBJECTS 12
+#define THREAD_ROUNDS 400
+
+typedef struct thread_arg {
+    blockcache *bc;
+    unsigned seed;
+    int failures;
+    uint64_t gets;
+} thread_arg;
+
+static void *hammer(void *p)
+{
+    thread_arg *arg = p;
+    unsigned r = arg->seed;
+    for (int i = 0; i < THREAD_ROUNDS; i++) {
+        r = r * 1103515245u + 12345u;
+        unsigned obj = (r >> 8) % THREAD_OBJECTS;
+        uint64_t index = (r >> 16) % 3;
+        char checksum[32];
+        snprintf(checksum, sizeof(checksum), "obj-%u", obj);
+        size_t len = index == 2 ? 8 : BS;
+        unsigned char data[BS];
+        unsigned char got[BS];
+        fill(data, len, obj, index);
+        if ((r >> 24) % 2 == 0) {
+            if (blockcache_put(arg->bc, checksum, OBJ_SIZE, index, data,
+                               len) != 0)
+                arg->failures++;
+        } else {
+            ssize_t n = blockcache_get(arg->bc, checksum, OBJ_SIZE, index,
+                                       got, sizeof(got));
+            arg->gets++;
+            if (n == -ENOENT)
+                continue;
+            if (n != (ssize_t)len || memcmp(got, data, len) != 0)
+                arg->failures++;
+        }
+    }
+    return NULL;
+}
+
+static void test_concurrent_puts_and_gets(void **state)
+{
+    fixture *f = *state;
+    /* Room for about a third of the 36 blocks, so eviction runs too. */
+    blockcache *bc = open_cache(f, 12 * BS);
+    pthread_t threads[THREADS];
+    thread_arg args[THREADS];
+    for (unsigned i = 0; i < THREADS; i++) {
+        args[i] = (thread_arg){bc, i + 1, 0, 0};
+        assert_int_equal(
+            pthread_create(&threads[i], NULL, hammer, &args[i]), 0);
+    }
+    uint64_t gets = 0;
+    for (unsigned i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(args[i].failures, 0);
+        gets += args[i].gets;
+    }
+    blockcache_stats st;
+    blockcache_get_stats(bc, &st);
+    assert_int_equal(st.hits + st.misses, gets);
+    assert_true(st.hits > 0);
+    assert_true(st.evictions > 0);
+    assert_true(st.used_bytes <= 12 * BS);
+    assert_int_equal(st.write_errors, 0);
+    file_count files = count_files(f->cache);
+    assert_int_equal(files.temps, 0);
+    /* The index and the directory agree after all that. */
+    blockcache_close(bc);
+    bc = open_cache(f, 12 * BS);
+    blockcache_stats reopened;
+    blockcache_get_stats(bc, &reopened);
+    assert_int_equal(reopened.used_bytes, st.used_bytes);
+    blockcache_close(bc);
+}
+
+/* The names of the shard directories under cache/v1, as a bit set. */
+static void list_shards(const fixture *f, unsigned char seen[256])
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/v1", f->cache);
+    memset(seen, 0, 256);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        unsigned v;
+        if (strlen(de->d_name) == 2 && sscanf(de->d_name, "%2x", &v) == 1)
+            seen[v] = 1;
+    }
+    closedir(d);
+}
+
+static void test_write_error_is_counted_and_reads_continue(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "keep", OBJ_SIZE, 0, 1);
+    unsigned char before[256];
+    unsigned char after[256];
+    list_shards(f, before);
+
+    /* Find an object whose blocks land in a shard of their own. */
+    char victim[32];
+    int shard = -1;
+    for (unsigned i = 0; i < 64 && shard < 0; i++) {
+        snprintf(victim, sizeof(victim), "victim-%u", i);
+        put_block(bc, victim, OBJ_SIZE, 0, 2);
+        list_shards(f, after);
+        for (int s = 0; s < 256; s++) {
+            if (after[s] && !before[s])
+                shard = s;
+        }
+    }
+    assert_true(shard >= 0);
+
+    /* Replace that shard directory with a regular file: root ignores
+     * permissions, but not ENOTDIR. */
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/v1/%02x", f->cache, shard);
+    assert_int_equal(nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    int fd = open(path, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+
+    unsigned char data[BS];
+    fill(data, BS, 2, 1);
+    int rc = blockcache_put(bc, victim, OBJ_SIZE, 1, data, BS);
+    assert_true(rc < 0);
+    assert_int_not_equal(rc, -EINVAL);
+    blockcache_stats st;
+    blockcache_get_stats(bc, &st);
+    assert_int_equal(st.write_errors, 1);
+
+    /* Other blocks still read; the block whose file vanished is a miss. */
+    assert_hit(bc, "keep", OBJ_SIZE, 0, 1);
+    assert_miss(bc, victim, OBJ_SIZE, 0);
+    assert_miss(bc, victim, OBJ_SIZE, 1);
+    blockcache_get_stats(bc, &st);
+    assert_int_equal(st.used_bytes, BS);
+    assert_int_equal(count_files(f->cache).temps, 0);
+    blockcache_close(bc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_miss_is_enoent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_last_block_is_short, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_length_put_is_einval,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_size_is_part_of_key, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lru_eviction_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_reopen_keeps_blocks_and_lru_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_reopen_with_smaller_budget_evicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_truncated_block_is_miss_and_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_checksum_stays_inside,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_counters, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_block_larger_than_budget_is_not_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_rejects_bad_arguments,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_puts_and_gets, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_write_error_is_counted_and_reads_continue, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("blockcache", tests, NULL, NULL);
+}

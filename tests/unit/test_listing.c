@@ -1,0 +1,463 @@
+/*
+ * test_listing.c - unit tests of src/listing.c: listObjects results turned
+ * into sorted POSIX entries (markers, prefixes, invalid names, collisions)
+ * and the lakectl ::lakefs:: metadata. Pure: never talks to a server.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "listing.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct warnings {
+    int count;
+    char last[1024];
+} warnings;
+
+static void count_warning(void *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void count_warning(void *ctx, const char *fmt, ...)
+{
+    warnings *w = ctx;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->last, sizeof(w->last), fmt, ap);
+    va_end(ap);
+    w->count++;
+}
+
+/* A growable array of results, as the client would hand them over. */
+typedef struct results {
+    lakefs_object_stats *items;
+    size_t count;
+} results;
+
+static lakefs_object_stats *add_result(results *r, const char *path,
+                                       lakefs_path_type type, int64_t size,
+                                       int64_t mtime)
+{
+    r->items = realloc(r->items, (r->count + 1) * sizeof(*r->items));
+    assert_non_null(r->items);
+    lakefs_object_stats *st = &r->items[r->count++];
+    memset(st, 0, sizeof(*st));
+    st->path = strdup(path);
+    st->path_type = type;
+    if (type == LAKEFS_PATH_OBJECT) {
+        st->size_bytes = size;
+        st->mtime = mtime;
+        st->checksum = strdup("etag");
+        st->physical_address = strdup("s3://bucket/data/x");
+        st->content_type = strdup("application/octet-stream");
+    } else {
+        st->checksum = strdup("");
+        st->physical_address = strdup("");
+    }
+    return st;
+}
+
+static lakefs_object_stats *add_object(results *r, const char *path)
+{
+    return add_result(r, path, LAKEFS_PATH_OBJECT, 10, 1000);
+}
+
+static void add_prefix(results *r, const char *path)
+{
+    add_result(r, path, LAKEFS_PATH_COMMON_PREFIX, 0, 0);
+}
+
+static void set_meta(lakefs_object_stats *st, const char *key,
+                     const char *value)
+{
+    assert_int_equal(lakefs_metadata_set(&st->metadata, key, value), 0);
+}
+
+static void results_free(results *r)
+{
+    for (size_t i = 0; i < r->count; i++)
+        lakefs_object_stats_free(&r->items[i]);
+    free(r->items);
+    r->items = NULL;
+    r->count = 0;
+}
+
+typedef struct built {
+    fs_entry *entries;
+    size_t count;
+    warnings warn;
+} built;
+
+static void build(const char *prefix, results *r, built *b)
+{
+    memset(b, 0, sizeof(*b));
+    assert_int_equal(listing_build(prefix, r->items, r->count, &b->entries,
+                                   &b->count, count_warning, &b->warn),
+                     0);
+}
+
+static void built_free(built *b)
+{
+    fs_entries_free(b->entries, b->count);
+    b->entries = NULL;
+    b->count = 0;
+}
+
+/* One object under "d/" with the given metadata, built into one entry. */
+static void build_one(const char *key, const char *value, fs_entry *out)
+{
+    results r = {0};
+    lakefs_object_stats *st = add_object(&r, "d/f");
+    if (key)
+        set_meta(st, key, value);
+    built b;
+    build("d/", &r, &b);
+    assert_int_equal(b.count, 1);
+    assert_int_equal(b.warn.count, 0);
+    *out = b.entries[0];
+    free(b.entries);
+    results_free(&r);
+}
+
+static void test_marker_dropped(void **state)
+{
+    (void)state;
+    results r = {0};
+    add_object(&r, "d/");
+    add_object(&r, "d/a");
+    built b;
+    build("d/", &r, &b);
+    assert_int_equal(b.count, 1);
+    assert_string_equal(b.entries[0].name, "a");
+    assert_int_equal(b.warn.count, 0);
+    built_free(&b);
+    results_free(&r);
+}
+
+static void test_only_marker_is_empty_dir(void **state)
+{
+    (void)state;
+    results r = {0};
+    add_object(&r, "d/");
+    built b;
+    build("d/", &r, &b);
+    assert_int_equal(b.count, 0);
+    assert_null(b.entries);
+    results_free(&r);
+}
+
+static void test_common_prefixes_become_dirs(void **state)
+{
+    (void)state;
+    results r = {0};
+    add_prefix(&r, "d/sub/");
+    add_object(&r, "d/file");
+    built b;
+    build("d/", &r, &b);
+    assert_int_equal(b.count, 2);
+    assert_string_equal(b.entries[0].name, "file");
+    assert_false(b.entries[0].is_dir);
+    assert_int_equal(b.entries[0].size, 10);
+    assert_int_equal(b.entries[0].mode, 0644);
+    assert_non_null(b.entries[0].checksum);
+    assert_string_equal(b.entries[1].name, "sub");
+    assert_true(b.entries[1].is_dir);
+    assert_int_equal(b.entries[1].size, 0);
+    assert_int_equal(b.entries[1].mode, 0755);
+    assert_null(b.entries[1].checksum);
+    built_free(&b);
+    results_free(&r);
+}
+
+static void test_root_listing(void **state)
+{
+    (void)state;
+    results r = {0};
+    add_prefix(&r, "a/");
+    add_object(&r, "b");
+    built b;
+    build("", &r, &b);
+    assert_int_equal(b.count, 2);
+    assert_string_equal(b.entries[0].name, "a");
+    assert_true(b.entries[0].is_dir);
+    assert_string_equal(b.entries[1].name, "b");
+    built_free(&b);
+    results_free(&r);
+}
+
+static void test_sorted_bytewise(void **state)
+{
+    (void)state;
+    results r = {0};
+    add_object(&r, "zeta");
+    add_prefix(&r, "Beta/");
+    add_object(&r, "alpha");
+    add_object(&r, "\xc3\xa9t\xc3\xa9"); /* "ete" in UTF-8 sorts last */
+    add_object(&r, "a-b");
+    built b;
+    build("", &r, &b);
+    const char *want[] = {"Beta", "a-b", "alpha", "zeta", "\xc3\xa9t\xc3\xa9"};
+    assert_int_equal(b.count, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(b.entries[i].name, want[i]);
+    built_free(&b);
+    results_free(&r);
+}
+
+static void test_invalid_names_skipped(void **state)
+{
+    (void)state;
+    char long_name[2 + 256 + 1] = "d/";
+    memset(long_name + 2, 'x', 256);
+    long_name[2 + 256] = '\0';
+    char max_name[2 + 255 + 1] = "d/";
+    memset(max_name + 2, 'y', 255);
+    max_name[2 + 255] = '\0';
+
+    results r = {0};
+    add_prefix(&r, "d//");   /* empty name, from "d//x" */
+    add_object(&r, "d/.");   /* "." */
+    add_object(&r, "d/..");  /* ".." */
+    add_prefix(&r, "d/../"); /* ".." as a directory */
+    add_object(&r, long_name);
+    add_object(&r, max_name); /* 255 bytes is fine */
+    add_object(&r, "d/ok");
+    built b;
+    build("d/", &r, &b);
+    assert_int_equal(b.warn.count, 5);
+    assert_int_equal(b.count, 2);
+    assert_string_equal(b.entries[0].name, "ok");
+    assert_string_equal(b.entries[1].name, max_name + 2);
+    built_free(&b);
+    results_free(&r);
+}
+
+static void test_name_validity(void **state)
+{
+    (void)state;
+    assert_false(listing_name_is_valid(""));
+    assert_false(listing_name_is_valid("."));
+    assert_false(listing_name_is_valid(".."));
+    assert_false(listing_name_is_valid("a/b"));
+    assert_true(listing_name_is_valid("..."));
+    assert_true(listing_name_is_valid(".hidden"));
+}
+
+static void test_outside_prefix_skipped(void **state)
+{
+    (void)state;
+    results r = {0};
+    add_object(&r, "d2/x");
+    add_object(&r, "d/x");
+    built b;
+    build("d/", &r, &b);
+    assert_int_equal(b.count, 1);
+    assert_string_equal(b.entries[0].name, "x");
+    assert_int_equal(b.warn.count, 1);
+    assert_non_null(strstr(b.warn.last, "d2/x"));
+    built_free(&b);
+    results_free(&r);
+}
+
+static void test_collision_dir_wins(void **state)
+{
+    (void)state;
+    results r = {0};
+    add_object(&r, "d/a"); /* the object comes first in byte order */
+    add_prefix(&r, "d/a/");
+    add_object(&r, "d/b");
+    built b;
+    build("d/", &r, &b);
+    assert_int_equal(b.count, 2);
+    assert_string_equal(b.entries[0].name, "a");
+    assert_true(b.entries[0].is_dir);
+    assert_string_equal(b.entries[1].name, "b");
+    assert_false(b.entries[1].is_dir);
+    assert_int_equal(b.warn.count, 1);
+    assert_non_null(strstr(b.warn.last, "d/a"));
+    built_free(&b);
+    results_free(&r);
+}
+
+static void test_bad_prefix_rejected(void **state)
+{
+    (void)state;
+    fs_entry *entries = NULL;
+    size_t count = 0;
+    assert_int_equal(listing_build("d", NULL, 0, &entries, &count, NULL, NULL),
+                     -EINVAL);
+}
+
+static void test_client_mtime_preferred(void **state)
+{
+    (void)state;
+    fs_entry e;
+    build_one(LISTING_KEY_CLIENT_MTIME, "1700000000", &e);
+    assert_int_equal(e.mtime, 1700000000);
+    fs_entry_free(&e);
+    build_one(NULL, NULL, &e);
+    assert_int_equal(e.mtime, 1000);
+    fs_entry_free(&e);
+}
+
+static void test_bad_client_mtime_ignored(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "", "12abc", " 12", "1.5", "0x10", "99999999999999999999", "-"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        fs_entry e;
+        build_one(LISTING_KEY_CLIENT_MTIME, bad[i], &e);
+        assert_int_equal(e.mtime, 1000);
+        fs_entry_free(&e);
+    }
+}
+
+static void test_posix_permissions_mode(void **state)
+{
+    (void)state;
+    fs_entry e;
+    build_one(LISTING_KEY_POSIX_PERMISSIONS,
+              "{\"UID\":1000,\"GID\":100,\"Mode\":384}", &e); /* 0600 */
+    assert_int_equal(e.mode, 0600);
+    assert_true(e.has_owner);
+    assert_int_equal(e.uid, 1000);
+    assert_int_equal(e.gid, 100);
+    fs_entry_free(&e);
+
+    /* Go's fs.FileMode keeps type bits above the permissions. */
+    build_one(LISTING_KEY_POSIX_PERMISSIONS,
+              "{\"UID\":0,\"GID\":0,\"Mode\":2147484141}", &e); /* dir|0755 */
+    assert_int_equal(e.mode, 0755);
+    fs_entry_free(&e);
+
+    build_one(LISTING_KEY_POSIX_PERMISSIONS, "{\"Mode\":\"0750\"}", &e);
+    assert_int_equal(e.mode, 0750);
+    assert_false(e.has_owner);
+    fs_entry_free(&e);
+}
+
+static void test_posix_permissions_garbage_ignored(void **state)
+{
+    (void)state;
+    const char *bad[] = {"",
+                         "not json",
+                         "{",
+                         "[1,2]",
+                         "42",
+                         "null",
+                         "{\"Mode\":-1}",
+                         "{\"Mode\":1.5}",
+                         "{\"Mode\":\"rwx\"}",
+                         "{\"Mode\":1e300}",
+                         "{\"UID\":-3,\"GID\":\"x\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        fs_entry e;
+        build_one(LISTING_KEY_POSIX_PERMISSIONS, bad[i], &e);
+        assert_int_equal(e.mode, 0644);
+        assert_false(e.has_owner);
+        fs_entry_free(&e);
+    }
+}
+
+static void test_symlink_flag(void **state)
+{
+    (void)state;
+    fs_entry e;
+    build_one(LISTING_KEY_SYMLINK_TARGET, "../target", &e);
+    assert_true(e.is_symlink);
+    fs_entry_free(&e);
+    build_one("other", "x", &e);
+    assert_false(e.is_symlink);
+    fs_entry_free(&e);
+}
+
+static void test_metadata_copied(void **state)
+{
+    (void)state;
+    results r = {0};
+    lakefs_object_stats *st = add_object(&r, "f");
+    set_meta(st, "color", "blue");
+    set_meta(st, LISTING_KEY_CLIENT_MTIME, "5");
+    st->physical_address_expiry = 1234;
+    built b;
+    build("", &r, &b);
+    results_free(&r); /* the entries must not borrow from the results */
+    assert_int_equal(b.count, 1);
+    fs_entry *e = &b.entries[0];
+    assert_int_equal(e->metadata.count, 2);
+    assert_string_equal(lakefs_metadata_get(&e->metadata, "color"), "blue");
+    assert_string_equal(
+        lakefs_metadata_get(&e->metadata, LISTING_KEY_CLIENT_MTIME), "5");
+    assert_string_equal(e->physical_address, "s3://bucket/data/x");
+    assert_int_equal(e->physical_address_expiry, 1234);
+    assert_string_equal(e->content_type, "application/octet-stream");
+
+    fs_entry copy;
+    assert_int_equal(fs_entry_copy(&copy, e), 0);
+    built_free(&b);
+    assert_string_equal(copy.name, "f");
+    assert_string_equal(lakefs_metadata_get(&copy.metadata, "color"), "blue");
+    assert_int_equal(copy.mtime, 5);
+    fs_entry_free(&copy);
+    fs_entry_free(&copy); /* harmless twice */
+}
+
+static void test_large_listing(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    results r = {0};
+    char path[64];
+    /* Server order is byte order; feed it reversed to exercise sorting. */
+    for (int i = N - 1; i >= 0; i--) {
+        snprintf(path, sizeof(path), "big/%05d%s", i, i % 10 ? "" : "/");
+        if (i % 10)
+            add_object(&r, path);
+        else
+            add_prefix(&r, path);
+    }
+    add_object(&r, "big/");
+    built b;
+    build("big/", &r, &b);
+    assert_int_equal(b.warn.count, 0);
+    assert_int_equal(b.count, N);
+    for (int i = 0; i < N; i++) {
+        snprintf(path, sizeof(path), "%05d", i);
+        assert_string_equal(b.entries[i].name, path);
+        assert_int_equal(b.entries[i].is_dir, i % 10 == 0);
+    }
+    built_free(&b);
+    results_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_marker_dropped),
+        cmocka_unit_test(test_only_marker_is_empty_dir),
+        cmocka_unit_test(test_common_prefixes_become_dirs),
+        cmocka_unit_test(test_root_listing),
+        cmocka_unit_test(test_sorted_bytewise),
+        cmocka_unit_test(test_invalid_names_skipped),
+        cmocka_unit_test(test_name_validity),
+        cmocka_unit_test(test_outside_prefix_skipped),
+        cmocka_unit_test(test_collision_dir_wins),
+        cmocka_unit_test(test_bad_prefix_rejected),
+        cmocka_unit_test(test_client_mtime_preferred),
+        cmocka_unit_test(test_bad_client_mtime_ignored),
+        cmocka_unit_test(test_posix_permissions_mode),
+        cmocka_unit_test(test_posix_permissions_garbage_ignored),
+        cmocka_unit_test(test_symlink_flag),
+        cmocka_unit_test(test_metadata_copied),
+        cmocka_unit_test(test_large_listing),
+    };
+    return cmocka_run_group_tests_name("listing", tests, NULL, NULL);
+}
