@@ -433,6 +433,15 @@ int lakefs_get_object_range(lakefs_client *c, const char *repo,
                             const char *ref, const char *path, bool presign,
                             uint64_t offset, size_t len, void *buf,
                             size_t *out_len, lakefs_error *err);
+/* The same, but only when the object still has `checksum` (the ETag of the
+ * answer, when checksum is not NULL): else -ESTALE and no bytes. Reading a
+ * branch by path can meet a newer object than the one listed; data cached
+ * by checksum must never mix the two. */
+int lakefs_get_object_range_checked(lakefs_client *c, const char *repo,
+                                    const char *ref, const char *path,
+                                    bool presign, const char *checksum,
+                                    uint64_t offset, size_t len, void *buf,
+                                    size_t *out_len, lakefs_error *err);
 /* The same from an already presigned URL (physical_address of a presigned
  * stat or listing): no lakeFS call, no credentials sent. */
 int lakefs_get_url_range(lakefs_client *c, const char *url, uint64_t offset,

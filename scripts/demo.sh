@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # The demo behind `make demo`: starts the bundled lakeFS-compatible server
 # on a free local port with a fresh data dir, checks the connection the way
-# a user would (`lakefuse doctor`), then runs the lakeFS getting-started
-# walkthrough through lakefuse's C client and shows the result.
+# a user would (`lakefuse doctor`), runs the lakeFS getting-started
+# walkthrough through lakefuse's C client, then mounts the repository and
+# reads it with ordinary tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d /tmp/lakefuse-demo.XXXXXX)
 server_pid=""
 cleanup() {
+    if mountpoint -q "$work/mnt" 2>/dev/null; then
+        fusermount3 -u "$work/mnt" || true
+    fi
     if [ -n "$server_pid" ]; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -38,9 +42,27 @@ echo
 echo "The lakeFS getting-started walkthrough, through lakefuse's C client:"
 build/client_exercise walkthrough demo 2>/dev/null
 
+mkdir "$work/mnt"
 echo
-echo "main now holds the merged file:"
-curl -s -u "$LAKECTL_CREDENTIALS_ACCESS_KEY_ID:$LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY" \
-    "$endpoint/api/v1/repositories/demo/refs/main/objects?path=test.txt"
+echo "\$ lakefuse mount -o cache_dir=... lakefs://demo \$MNT"
+build/lakefuse mount -o "cache_dir=$work/cache,log_file=$work/lakefuse.log" \
+    lakefs://demo "$work/mnt"
+cd "$work/mnt"
+show() {
+    echo
+    echo "\$ $*"
+    "$@"
+}
+show ls -l
+show ls -l main
+show cat main/test.txt
+show find main~1 main -type f
+show du -b --apparent-size main
+show sha256sum main/test.txt
+show getfattr -d -m user.lakefs main/test.txt
+show cat main/.lakefs/head
+show cat .lakefs/stats
+cd - >/dev/null
+show fusermount3 -u "$work/mnt"
 echo
 echo "(the server ran from $work/data; it is removed now)"

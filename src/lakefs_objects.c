@@ -265,10 +265,27 @@ static void range_request_init(http_request *req, lakefs_op op,
     req->sink_cap = len;
 }
 
-int lakefs_get_object_range(lakefs_client *c, const char *repo,
-                            const char *ref, const char *path, bool presign,
-                            uint64_t offset, size_t len, void *buf,
-                            size_t *out_len, lakefs_error *err)
+/* true when the response's ETag names the checksum (quotes ignored). */
+static bool etag_matches(const char *etag, const char *checksum)
+{
+    if (!etag)
+        return false;
+    while (*etag == ' ' || *etag == '"')
+        etag++;
+    size_t n = strlen(checksum);
+    if (strncmp(etag, checksum, n) != 0)
+        return false;
+    for (etag += n; *etag; etag++)
+        if (*etag != '"' && *etag != ' ')
+            return false;
+    return true;
+}
+
+int lakefs_get_object_range_checked(lakefs_client *c, const char *repo,
+                                    const char *ref, const char *path,
+                                    bool presign, const char *checksum,
+                                    uint64_t offset, size_t len, void *buf,
+                                    size_t *out_len, lakefs_error *err)
 {
     *out_len = 0;
     if (len == 0)
@@ -277,7 +294,22 @@ int lakefs_get_object_range(lakefs_client *c, const char *repo,
     range_request_init(&req, LAKEFS_OP_GET_OBJECT, offset, len, buf);
     http_response resp;
     int rc = get_object(c, repo, ref, path, presign, &req, &resp, err);
+    if (rc == 0 && checksum && !etag_matches(resp.etag, checksum)) {
+        lakefs_error_set(err, resp.status,
+                         "object changed since it was listed (ETag %s)",
+                         resp.etag ? resp.etag : "missing");
+        rc = -ESTALE;
+    }
     return finish_range_read(&resp, rc, out_len);
+}
+
+int lakefs_get_object_range(lakefs_client *c, const char *repo,
+                            const char *ref, const char *path, bool presign,
+                            uint64_t offset, size_t len, void *buf,
+                            size_t *out_len, lakefs_error *err)
+{
+    return lakefs_get_object_range_checked(c, repo, ref, path, presign, NULL,
+                                           offset, len, buf, out_len, err);
 }
 
 int lakefs_get_url_range(lakefs_client *c, const char *url, uint64_t offset,

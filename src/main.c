@@ -1,15 +1,14 @@
 /*
- * main.c - the lakefuse command line. Today: `doctor` (can lakefuse reach
- * lakeFS with the configured endpoint and credentials?), --help and
- * --version; the mount itself arrives with the filesystem layers.
+ * main.c - the lakefuse command line: `mount` (mount.c), `doctor` (can
+ * lakefuse reach lakeFS with the configured endpoint and credentials, and
+ * does a URI name a repository and ref?), --help and --version.
  * Never prints a secret.
  */
-#include "config.h"
-#include "lakefs.h"
+#include "cli.h"
+#include "mount.h"
 #include "target.h"
 #include "uri.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,55 +18,17 @@ static void usage(FILE *out)
     fputs("usage: lakefuse [--help] [--version] <command> [options]\n"
           "\n"
           "commands:\n"
+          "  mount [-f] [-o OPT,...] URI MOUNTPOINT\n"
+          "                 mount lakefs:// (every repository), "
+          "lakefs://REPO\n"
+          "                 (every ref) or lakefs://REPO/REF[/PREFIX]; "
+          "see\n"
+          "                 `lakefuse mount --help` for the options\n"
           "  doctor [URI]   check that lakeFS answers and accepts the\n"
           "                 credentials, and that URI (lakefs://REPO[/REF])\n"
           "                 names an existing repository and ref\n"
-          "\n"
-          "connection options (else LAKECTL_* variables, else "
-          "~/.lakectl.yaml):\n"
-          "  --config FILE              lakectl-style YAML file\n"
-          "  --endpoint URL             lakeFS endpoint, with or without "
-          "/api/v1\n"
-          "  --access-key-id ID\n"
-          "  --secret-access-key KEY\n",
+          "\n" CLI_CONNECTION_HELP,
           out);
-}
-
-static int parse_connection_flags(int argc, char **argv,
-                                  lakefuse_config_flags *flags)
-{
-    enum { OPT_CONFIG = 256, OPT_ENDPOINT, OPT_KEY, OPT_SECRET };
-    static const struct option options[] = {
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"endpoint", required_argument, NULL, OPT_ENDPOINT},
-        {"access-key-id", required_argument, NULL, OPT_KEY},
-        {"secret-access-key", required_argument, NULL, OPT_SECRET},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case OPT_CONFIG:
-            flags->config_file = optarg;
-            break;
-        case OPT_ENDPOINT:
-            flags->endpoint = optarg;
-            break;
-        case OPT_KEY:
-            flags->access_key_id = optarg;
-            break;
-        case OPT_SECRET:
-            flags->secret_access_key = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        default:
-            return -1;
-        }
-    }
-    return 0;
 }
 
 static int doctor_target(lakefs_client *client, const char *text)
@@ -98,35 +59,22 @@ static int doctor_target(lakefs_client *client, const char *text)
     return status;
 }
 
-/* Connects as the mount will: health, credentials, server capabilities,
- * then the URI's repository and ref when one is given. */
+/* Connects as the mount will: credentials, server capabilities, then the
+ * URI's repository and ref when one is given. */
 static int doctor(const lakefuse_config *cfg, const char *uri)
 {
-    lakefs_client_config cc = {
-        .endpoint = cfg->endpoint,
-        .access_key_id = cfg->access_key_id,
-        .secret_access_key = cfg->secret_access_key,
-        .max_attempts = 2,
-    };
-    lakefs_error err = {0};
-    lakefs_client *client = lakefs_client_new(&cc, &err);
-    if (!client) {
-        fprintf(stderr, "lakefuse: %s\n", err.message);
+    lakefs_client *client = cli_client(cfg, 2);
+    if (!client)
         return 1;
-    }
-    int status = 1;
     lakefs_user user = {0};
     lakefs_config config = {0};
-    if (lakefs_health_check(client, &err) != 0) {
-        fprintf(stderr, "lakefuse: lakeFS at %s does not answer: %s\n",
-                lakefs_client_base_url(client), err.message);
-    } else if (lakefs_get_current_user(client, &user, &err) != 0) {
-        fprintf(stderr, "lakefuse: credentials refused by %s: %s\n",
-                lakefs_client_base_url(client), err.message);
-    } else if (lakefs_get_config(client, &config, &err) != 0) {
+    lakefs_error err = {0};
+    int status = cli_check_server(client, &user);
+    if (status == 0 && lakefs_get_config(client, &config, &err) != 0) {
         fprintf(stderr, "lakefuse: cannot read server config: %s\n",
                 err.message);
-    } else {
+        status = 1;
+    } else if (status == 0) {
         const lakefs_storage_config *st =
             lakefs_config_storage_for(&config, NULL);
         printf("endpoint:  %s\n", lakefs_client_base_url(client));
@@ -140,6 +88,38 @@ static int doctor(const lakefuse_config *cfg, const char *uri)
     lakefs_user_free(&user);
     lakefs_config_free(&config);
     lakefs_client_free(client);
+    return status;
+}
+
+static int doctor_command(int argc, char **argv)
+{
+    static const struct option options[] = {
+        CLI_CONNECTION_OPTIONS,
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    lakefuse_config_flags flags = {0};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if (cli_connection_option(opt, optarg, &flags))
+            continue;
+        if (opt == 'h') {
+            usage(stdout);
+            return 0;
+        }
+        usage(stderr);
+        return 2;
+    }
+    if (argc - optind > 1) {
+        usage(stderr);
+        return 2;
+    }
+    const char *uri = optind < argc ? argv[optind] : NULL;
+    lakefuse_config cfg;
+    if (cli_load_config(&flags, &cfg) != 0)
+        return 1;
+    int status = doctor(&cfg, uri);
+    config_free(&cfg);
     return status;
 }
 
@@ -157,36 +137,11 @@ int main(int argc, char **argv)
         printf("lakefuse %s\n", LAKEFUSE_VERSION);
         return 0;
     }
-    if (strcmp(argv[1], "doctor") != 0) {
-        fprintf(stderr, "lakefuse: unknown command '%s'\n", argv[1]);
-        usage(stderr);
-        return 2;
-    }
-    lakefuse_config_flags flags = {0};
-    if (parse_connection_flags(argc - 1, argv + 1, &flags) != 0 ||
-        argc - 1 - optind > 1) {
-        usage(stderr);
-        return 2;
-    }
-    const char *uri = optind < argc - 1 ? argv[1 + optind] : NULL;
-    lakefuse_config cfg;
-    char why[512];
-    if (config_load(&cfg, &flags, why, sizeof(why)) != 0) {
-        fprintf(stderr, "lakefuse: %s\n", why);
-        return 1;
-    }
-    int status = 1;
-    if (!cfg.endpoint)
-        fprintf(stderr, "lakefuse: no lakeFS endpoint: set --endpoint, "
-                        "LAKECTL_SERVER_ENDPOINT_URL or server.endpoint_url "
-                        "in ~/.lakectl.yaml\n");
-    else if (!cfg.access_key_id || !cfg.secret_access_key)
-        fprintf(stderr, "lakefuse: no lakeFS credentials: set "
-                        "LAKECTL_CREDENTIALS_ACCESS_KEY_ID and "
-                        "LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY or the "
-                        "credentials section of ~/.lakectl.yaml\n");
-    else
-        status = doctor(&cfg, uri);
-    config_free(&cfg);
-    return status;
+    if (strcmp(argv[1], "doctor") == 0)
+        return doctor_command(argc - 1, argv + 1);
+    if (strcmp(argv[1], "mount") == 0)
+        return mount_command(argc - 1, argv + 1);
+    fprintf(stderr, "lakefuse: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
 }

@@ -1,0 +1,80 @@
+/*
+ * cli.c - connection options and configuration loading shared by the
+ * lakefuse commands. Messages name the endpoint, never a key.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+
+bool cli_connection_option(int opt, const char *arg,
+                           lakefuse_config_flags *flags)
+{
+    switch (opt) {
+    case CLI_OPT_CONFIG:
+        flags->config_file = arg;
+        return true;
+    case CLI_OPT_ENDPOINT:
+        flags->endpoint = arg;
+        return true;
+    case CLI_OPT_ACCESS_KEY_ID:
+        flags->access_key_id = arg;
+        return true;
+    case CLI_OPT_SECRET_ACCESS_KEY:
+        flags->secret_access_key = arg;
+        return true;
+    default:
+        return false;
+    }
+}
+
+int cli_load_config(const lakefuse_config_flags *flags, lakefuse_config *cfg)
+{
+    char why[512];
+    if (config_load(cfg, flags, why, sizeof(why)) != 0) {
+        fprintf(stderr, "lakefuse: %s\n", why);
+        return 1;
+    }
+    if (!cfg->endpoint)
+        fprintf(stderr, "lakefuse: no lakeFS endpoint: set --endpoint, "
+                        "LAKECTL_SERVER_ENDPOINT_URL or server.endpoint_url "
+                        "in ~/.lakectl.yaml\n");
+    else if (!cfg->access_key_id || !cfg->secret_access_key)
+        fprintf(stderr, "lakefuse: no lakeFS credentials: set "
+                        "LAKECTL_CREDENTIALS_ACCESS_KEY_ID and "
+                        "LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY or the "
+                        "credentials section of ~/.lakectl.yaml\n");
+    else
+        return 0;
+    config_free(cfg);
+    return 1;
+}
+
+lakefs_client *cli_client(const lakefuse_config *cfg, unsigned max_attempts)
+{
+    lakefs_client_config cc = {
+        .endpoint = cfg->endpoint,
+        .access_key_id = cfg->access_key_id,
+        .secret_access_key = cfg->secret_access_key,
+        .max_attempts = max_attempts,
+    };
+    lakefs_error err = {0};
+    lakefs_client *client = lakefs_client_new(&cc, &err);
+    if (!client)
+        fprintf(stderr, "lakefuse: %s\n", err.message);
+    return client;
+}
+
+int cli_check_server(lakefs_client *client, lakefs_user *user)
+{
+    lakefs_error err = {0};
+    int rc = lakefs_get_current_user(client, user, &err);
+    if (rc == 0)
+        return 0;
+    if (err.status == 0 || err.status >= 500)
+        fprintf(stderr, "lakefuse: lakeFS at %s does not answer: %s\n",
+                lakefs_client_base_url(client), err.message);
+    else
+        fprintf(stderr, "lakefuse: credentials refused by %s: %s\n",
+                lakefs_client_base_url(client), err.message);
+    return 1;
+}

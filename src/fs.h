@@ -1,0 +1,51 @@
+/*
+ * fs.h - one mounted lakefuse filesystem: the layers a FUSE request goes
+ * through (tree -> metacache for metadata, reader -> blockcache for data,
+ * all talking to lakeFS only through the client) and the options that
+ * shaped them. Everything a request needs hangs off this struct; there is
+ * no global state.
+ */
+#ifndef LAKEFUSE_FS_H
+#define LAKEFUSE_FS_H
+
+#include "blockcache.h"
+#include "lakefs.h"
+#include "log.h"
+#include "metacache.h"
+#include "reader.h"
+#include "tree.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* Remembers the checksum each path had when last opened, so the kernel's
+ * page cache is kept across opens while the content is unchanged. Lossy
+ * (a fixed number of slots): a forgotten path only costs a cache drop. */
+#define FS_OPEN_MEMORY_SLOTS 4096
+
+typedef struct fs_open_memory {
+    uint64_t path_hash;
+    char checksum[72]; /* "" when empty; longer checksums are not kept */
+} fs_open_memory;
+
+typedef struct lakefuse_fs {
+    lakefs_client *client;
+    logger *log;
+    tree *tree;
+    metacache *meta;
+    blockcache *blocks; /* NULL when the data cache is off */
+    reader *reader;
+    bool presign;        /* data from presigned URLs */
+    double attr_timeout; /* seconds */
+    uint32_t block_size;
+    uid_t uid;
+    gid_t gid;
+    time_t mount_time;
+    pthread_mutex_t open_memory_lock;
+    fs_open_memory open_memory[FS_OPEN_MEMORY_SLOTS];
+} lakefuse_fs;
+
+#endif

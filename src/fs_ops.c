@@ -1,0 +1,759 @@
+/*
+ * fs_ops.c - the FUSE operations: translates each request into the tree
+ * (metadata), the reader (data) and the control files, and answers EROFS
+ * to every write. Thin on purpose: no caching or HTTP here, and never a
+ * presigned URL or a credential in anything it returns.
+ */
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
+#include "fs_ops.h"
+
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#define XATTR_PREFIX "user.lakefs."
+#define XATTR_META_PREFIX XATTR_PREFIX "meta."
+/* A presigned URL is refreshed this long before it expires. */
+#define URL_REFRESH_MARGIN_S 30
+
+static lakefuse_fs *fs_get(void)
+{
+    return fuse_get_context()->private_data;
+}
+
+/* ---- attributes ---- */
+
+static void stat_dir(lakefuse_fs *fs, struct stat *st, int64_t mtime,
+                     mode_t perm)
+{
+    memset(st, 0, sizeof(*st));
+    st->st_mode = S_IFDIR | perm;
+    st->st_nlink = 1; /* "unknown": find must not skip subdirectories */
+    st->st_uid = fs->uid;
+    st->st_gid = fs->gid;
+    st->st_mtime = st->st_ctime = st->st_atime =
+        mtime > 0 ? (time_t)mtime : fs->mount_time;
+    st->st_blksize = 4096;
+}
+
+static void stat_entry(lakefuse_fs *fs, const fs_entry *e, struct stat *st)
+{
+    if (e->is_dir) {
+        stat_dir(fs, st, e->mtime, e->mode & 07777);
+    } else {
+        memset(st, 0, sizeof(*st));
+        st->st_mode = e->is_symlink ? (S_IFLNK | 0777) : (S_IFREG | e->mode);
+        st->st_nlink = 1;
+        st->st_size = e->size;
+        st->st_blocks = (e->size + 511) / 512;
+        st->st_blksize = fs->block_size;
+        st->st_mtime = st->st_ctime = st->st_atime = (time_t)e->mtime;
+        st->st_uid = fs->uid;
+        st->st_gid = fs->gid;
+    }
+    if (e->has_owner) {
+        st->st_uid = e->uid;
+        st->st_gid = e->gid;
+    }
+}
+
+static void stat_node(lakefuse_fs *fs, const tree_node *n, struct stat *st)
+{
+    switch (n->kind) {
+    case TREE_FILE:
+        stat_entry(fs, &n->entry, st);
+        break;
+    case TREE_DIR:
+        if (n->ref_root)
+            stat_dir(fs, st, n->ref->commit_time, 0755);
+        else
+            stat_entry(fs, &n->entry, st);
+        break;
+    case TREE_CONTROL_DIR:
+        stat_dir(fs, st, 0, 0555);
+        break;
+    case TREE_CONTROL_FILE:
+        /* Generated at open and read with direct I/O: size 0, as in /proc. */
+        memset(st, 0, sizeof(*st));
+        st->st_mode = S_IFREG | 0444;
+        st->st_nlink = 1;
+        st->st_uid = fs->uid;
+        st->st_gid = fs->gid;
+        st->st_mtime = st->st_ctime = st->st_atime = time(NULL);
+        break;
+    default:
+        stat_dir(fs, st, 0, 0755);
+        break;
+    }
+}
+
+static int op_getattr(const char *path, struct stat *st,
+                      struct fuse_file_info *fi)
+{
+    (void)fi;
+    if (!path) /* nullpath_ok: only for files unlinked while open */
+        return -ESTALE;
+    lakefuse_fs *fs = fs_get();
+    tree_node n;
+    int rc = tree_resolve(fs->tree, path, &n);
+    if (rc)
+        return rc;
+    stat_node(fs, &n, st);
+    tree_node_free(&n);
+    return 0;
+}
+
+/* ---- directories ---- */
+
+typedef struct fill_ctx {
+    lakefuse_fs *fs;
+    void *buf;
+    fuse_fill_dir_t filler;
+} fill_ctx;
+
+static int fill_entry(void *ctx, const fs_entry *e)
+{
+    fill_ctx *f = ctx;
+    struct stat st;
+    stat_entry(f->fs, e, &st);
+    return f->filler(f->buf, e->name, &st, 0, FUSE_FILL_DIR_PLUS) ? 1 : 0;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
+                      off_t offset, struct fuse_file_info *fi,
+                      enum fuse_readdir_flags flags)
+{
+    (void)path;
+    (void)offset;
+    (void)flags;
+    lakefuse_fs *fs = fs_get();
+    const tree_node *n = (const tree_node *)(uintptr_t)fi->fh;
+    filler(buf, ".", NULL, 0, 0);
+    filler(buf, "..", NULL, 0, 0);
+    if (n->kind == TREE_CONTROL_DIR) {
+        if (n->ref)
+            filler(buf, "head", NULL, 0, 0);
+        filler(buf, "stats", NULL, 0, 0);
+        return 0;
+    }
+    fill_ctx ctx = {fs, buf, filler};
+    int rc = tree_list(fs->tree, n, fill_entry, &ctx);
+    return rc > 0 ? 0 : rc; /* > 0: the filler's buffer is full */
+}
+
+/* The directory's node lives in fi->fh until releasedir. */
+static int op_opendir(const char *path, struct fuse_file_info *fi)
+{
+    lakefuse_fs *fs = fs_get();
+    tree_node *n = malloc(sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    int rc = tree_resolve(fs->tree, path, n);
+    if (rc) {
+        free(n);
+        return rc;
+    }
+    if (n->kind == TREE_FILE || n->kind == TREE_CONTROL_FILE) {
+        tree_node_free(n);
+        free(n);
+        return -ENOTDIR;
+    }
+    /* A fixed ref's directories never change: let the kernel keep them. */
+    if (n->kind == TREE_DIR && !n->ref->is_branch) {
+        fi->cache_readdir = 1;
+        fi->keep_cache = 1;
+    }
+    fi->fh = (uint64_t)(uintptr_t)n;
+    return 0;
+}
+
+static int op_releasedir(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    tree_node *n = (tree_node *)(uintptr_t)fi->fh;
+    tree_node_free(n);
+    free(n);
+    return 0;
+}
+
+/* ---- reading files ---- */
+
+typedef struct object_source {
+    lakefuse_fs *fs;
+    char *repo;
+    char *ref;       /* branch name or commit id */
+    char *key;       /* object key */
+    char *checksum;
+    bool check_etag; /* branch: the object at key may have been replaced */
+    char *cache_key; /* to drop the listing when the object changed */
+    char *dir;
+    pthread_mutex_t lock;
+    char *url; /* presigned; NULL: read through the API */
+    int64_t url_expiry;
+} object_source;
+
+static void object_source_free(void *p)
+{
+    object_source *s = p;
+    if (!s)
+        return;
+    free(s->repo);
+    free(s->ref);
+    free(s->key);
+    free(s->checksum);
+    free(s->cache_key);
+    free(s->dir);
+    free(s->url);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static bool is_presigned_url(const fs_entry *e)
+{
+    return e->physical_address && e->physical_address_expiry > 0 &&
+           strncmp(e->physical_address, "http", 4) == 0;
+}
+
+static object_source *object_source_new(lakefuse_fs *fs, const tree_node *n)
+{
+    object_source *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    s->fs = fs;
+    s->repo = strdup(n->ref->repo);
+    s->ref = strdup(n->ref->api_ref);
+    s->key = tree_object_key(n);
+    s->checksum = strdup(n->entry.checksum ? n->entry.checksum : "");
+    s->check_etag = n->ref->is_branch;
+    s->cache_key = strdup(n->ref->cache_key);
+    const char *slash = strrchr(n->key, '/');
+    s->dir = slash ? strndup(n->key, (size_t)(slash - n->key)) : strdup("");
+    bool ok = s->repo && s->ref && s->key && s->checksum && s->cache_key &&
+              s->dir;
+    if (ok && fs->presign && is_presigned_url(&n->entry)) {
+        s->url = strdup(n->entry.physical_address);
+        s->url_expiry = n->entry.physical_address_expiry;
+        ok = s->url != NULL;
+    }
+    if (!ok) {
+        object_source_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* The object changed under its name since it was listed: drop the listing
+ * so that the next open sees the new one. */
+static int source_stale(object_source *s, const char *why)
+{
+    logger_write(s->fs->log, LOG_LEVEL_WARNING,
+                 "'%s' changed while open (%s); reopen it to read the new "
+                 "version", s->key, why);
+    metacache_invalidate_dir(s->fs->meta, s->cache_key, s->dir);
+    return -ESTALE;
+}
+
+/* A new presigned URL from statObject; the checksum must not have moved. */
+static int source_refresh_url(object_source *s, char **url_out)
+{
+    lakefs_object_stats st;
+    lakefs_error err = {0};
+    int rc = lakefs_stat_object(s->fs->client, s->repo, s->ref, s->key, true,
+                                &st, &err);
+    if (rc) {
+        logger_write(s->fs->log, LOG_LEVEL_ERROR,
+                     "refreshing the URL of '%s': %s", s->key, err.message);
+        return rc == -ENOENT ? source_stale(s, "deleted") : -EIO;
+    }
+    if (!st.checksum || strcmp(st.checksum, s->checksum) != 0) {
+        lakefs_object_stats_free(&st);
+        return source_stale(s, "new checksum");
+    }
+    pthread_mutex_lock(&s->lock);
+    free(s->url);
+    s->url = st.physical_address;
+    s->url_expiry = st.physical_address_expiry;
+    st.physical_address = NULL;
+    *url_out = strdup(s->url);
+    pthread_mutex_unlock(&s->lock);
+    lakefs_object_stats_free(&st);
+    return *url_out ? 0 : -ENOMEM;
+}
+
+/* reader_fetch_fn: presigned URL when there is one, else the API. */
+static int source_fetch(void *p, uint64_t offset, size_t len, void *buf,
+                        size_t *out_len)
+{
+    object_source *s = p;
+    lakefs_error err = {0};
+    char *url = NULL;
+    bool expiring = false;
+    pthread_mutex_lock(&s->lock);
+    if (s->url) {
+        expiring = s->url_expiry - (int64_t)time(NULL) < URL_REFRESH_MARGIN_S;
+        url = expiring ? NULL : strdup(s->url);
+    }
+    pthread_mutex_unlock(&s->lock);
+    int rc;
+    if (expiring && (rc = source_refresh_url(s, &url)) != 0)
+        return rc;
+    if (url) {
+        rc = lakefs_get_url_range(s->fs->client, url, offset, len, buf,
+                                  out_len, &err);
+        free(url);
+    } else {
+        rc = lakefs_get_object_range_checked(
+            s->fs->client, s->repo, s->ref, s->key, false,
+            s->check_etag ? s->checksum : NULL, offset, len, buf, out_len,
+            &err);
+        if (rc == -ESTALE || rc == -ENOENT)
+            return source_stale(s, err.message);
+    }
+    if (rc) {
+        logger_write(s->fs->log, LOG_LEVEL_ERROR, "reading '%s': %s", s->key,
+                     err.message);
+        rc = rc == -ENOMEM ? rc : -EIO;
+    }
+    return rc;
+}
+
+typedef struct open_file {
+    reader_file *data; /* an object */
+    char *text;        /* a control file */
+    size_t text_len;
+} open_file;
+
+static uint64_t hash_path(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* true when path was last opened with the same checksum (keep the kernel's
+ * cached pages); records checksum for the next open. */
+static bool same_content_as_last_open(lakefuse_fs *fs, const char *path,
+                                      const char *checksum)
+{
+    uint64_t h = hash_path(path);
+    fs_open_memory *slot = &fs->open_memory[h % FS_OPEN_MEMORY_SLOTS];
+    bool fits = strlen(checksum) < sizeof(slot->checksum);
+    pthread_mutex_lock(&fs->open_memory_lock);
+    bool same = fits && slot->path_hash == h && slot->checksum[0] &&
+                strcmp(slot->checksum, checksum) == 0;
+    slot->path_hash = h;
+    snprintf(slot->checksum, sizeof(slot->checksum), "%s",
+             fits ? checksum : "");
+    pthread_mutex_unlock(&fs->open_memory_lock);
+    return same;
+}
+
+static int open_object(lakefuse_fs *fs, const char *path, const tree_node *n,
+                       open_file *of, struct fuse_file_info *fi)
+{
+    object_source *src = object_source_new(fs, n);
+    if (!src)
+        return -ENOMEM;
+    const char *checksum = n->entry.checksum ? n->entry.checksum : "";
+    of->data = reader_open(fs->reader, checksum, (uint64_t)n->entry.size,
+                           source_fetch, src, object_source_free);
+    if (!of->data)
+        return -ENOMEM;
+    bool same = same_content_as_last_open(fs, path, checksum);
+    fi->keep_cache = !n->ref->is_branch || same;
+    return 0;
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+        return -EROFS;
+    lakefuse_fs *fs = fs_get();
+    tree_node n;
+    int rc = tree_resolve(fs->tree, path, &n);
+    if (rc)
+        return rc;
+    open_file *of = calloc(1, sizeof(*of));
+    if (!of)
+        rc = -ENOMEM;
+    else if (n.kind == TREE_FILE)
+        rc = open_object(fs, path, &n, of, fi);
+    else if (n.kind == TREE_CONTROL_FILE) {
+        rc = control_render(fs, &n, &of->text, &of->text_len);
+        fi->direct_io = 1;
+    } else
+        rc = -EISDIR;
+    tree_node_free(&n);
+    if (rc) {
+        free(of);
+        return rc;
+    }
+    fi->fh = (uint64_t)(uintptr_t)of;
+    return 0;
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t offset,
+                   struct fuse_file_info *fi)
+{
+    (void)path;
+    open_file *of = (open_file *)(uintptr_t)fi->fh;
+    if (offset < 0)
+        return -EINVAL;
+    if (of->data) {
+        ssize_t n = reader_read(of->data, buf, size, (uint64_t)offset);
+        return n < 0 ? (int)n : (int)n;
+    }
+    if ((size_t)offset >= of->text_len)
+        return 0;
+    size_t n = of->text_len - (size_t)offset;
+    if (n > size)
+        n = size;
+    memcpy(buf, of->text + offset, n);
+    return (int)n;
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    open_file *of = (open_file *)(uintptr_t)fi->fh;
+    if (of->data)
+        reader_close(of->data);
+    free(of->text);
+    free(of);
+    return 0;
+}
+
+static int op_readlink(const char *path, char *buf, size_t size)
+{
+    lakefuse_fs *fs = fs_get();
+    tree_node n;
+    int rc = tree_resolve(fs->tree, path, &n);
+    if (rc)
+        return rc;
+    const char *target =
+        n.kind == TREE_FILE && n.entry.is_symlink
+            ? lakefs_metadata_get(&n.entry.metadata, LISTING_KEY_SYMLINK_TARGET)
+            : NULL;
+    if (!target)
+        rc = -EINVAL;
+    else if (size > 0)
+        snprintf(buf, size, "%s", target);
+    tree_node_free(&n);
+    return rc;
+}
+
+/* ---- extended attributes ---- */
+
+/* Called for each attribute; value NULL when only names are wanted. */
+typedef int (*xattr_fn)(void *ctx, const char *name, const char *value);
+
+static int emit_xattr(xattr_fn fn, void *ctx, const char *suffix,
+                      const char *value)
+{
+    char name[512];
+    int len = snprintf(name, sizeof(name), "%s%s", XATTR_PREFIX, suffix);
+    if (len < 0 || (size_t)len >= sizeof(name))
+        return 0; /* a metadata key too long for an xattr name */
+    return fn(ctx, name, value);
+}
+
+static int file_xattrs(const fs_entry *e, xattr_fn fn, void *ctx)
+{
+    char mtime[32];
+    snprintf(mtime, sizeof(mtime), "%" PRId64, e->mtime);
+    /* A presigned URL's query is its signature: never shown. */
+    char *address = e->physical_address ? strdup(e->physical_address) : NULL;
+    if (address && strchr(address, '?'))
+        *strchr(address, '?') = '\0';
+    int rc = emit_xattr(fn, ctx, "checksum", e->checksum ? e->checksum : "");
+    if (rc == 0 && address)
+        rc = emit_xattr(fn, ctx, "physical_address", address);
+    if (rc == 0 && e->content_type)
+        rc = emit_xattr(fn, ctx, "content_type", e->content_type);
+    if (rc == 0)
+        rc = emit_xattr(fn, ctx, "mtime", mtime);
+    for (size_t i = 0; rc == 0 && i < e->metadata.count; i++) {
+        char suffix[512];
+        snprintf(suffix, sizeof(suffix), "meta.%s", e->metadata.items[i].key);
+        rc = emit_xattr(fn, ctx, suffix, e->metadata.items[i].value);
+    }
+    free(address);
+    return rc;
+}
+
+static int node_xattrs(lakefuse_fs *fs, const tree_node *n, bool values,
+                       xattr_fn fn, void *ctx)
+{
+    if (n->kind == TREE_FILE)
+        return file_xattrs(&n->entry, fn, ctx);
+    if (n->kind != TREE_DIR || !n->ref_root)
+        return 0;
+    if (!values)
+        return emit_xattr(fn, ctx, "commit_id", NULL);
+    char *head = NULL;
+    int rc = tree_ref_head(fs->tree, n->ref, &head);
+    if (rc == 0)
+        rc = emit_xattr(fn, ctx, "commit_id", head);
+    free(head);
+    return rc;
+}
+
+typedef struct xattr_get {
+    const char *name;
+    char *buf;
+    size_t size;
+    int result; /* length, or -errno; -ENODATA until found */
+} xattr_get;
+
+static int xattr_get_one(void *ctx, const char *name, const char *value)
+{
+    xattr_get *g = ctx;
+    if (strcmp(name, g->name) != 0)
+        return 0;
+    size_t len = strlen(value);
+    if (g->size == 0)
+        g->result = (int)len;
+    else if (len > g->size)
+        g->result = -ERANGE;
+    else {
+        memcpy(g->buf, value, len);
+        g->result = (int)len;
+    }
+    return 1;
+}
+
+static int op_getxattr(const char *path, const char *name, char *value,
+                       size_t size)
+{
+    if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
+        return -ENODATA;
+    lakefuse_fs *fs = fs_get();
+    tree_node n;
+    int rc = tree_resolve(fs->tree, path, &n);
+    if (rc)
+        return rc;
+    xattr_get g = {name, value, size, -ENODATA};
+    /* Only a ref root's commit_id costs a call; ask for it by name. */
+    bool wants_head = strcmp(name, XATTR_PREFIX "commit_id") == 0;
+    rc = node_xattrs(fs, &n, wants_head, xattr_get_one, &g);
+    tree_node_free(&n);
+    return rc < 0 ? rc : g.result;
+}
+
+typedef struct xattr_list {
+    char *buf;
+    size_t size;
+    size_t used;
+} xattr_list;
+
+static int xattr_list_one(void *ctx, const char *name, const char *value)
+{
+    (void)value;
+    xattr_list *l = ctx;
+    size_t len = strlen(name) + 1;
+    if (l->size && l->used + len <= l->size)
+        memcpy(l->buf + l->used, name, len);
+    l->used += len;
+    return 0;
+}
+
+static int op_listxattr(const char *path, char *list, size_t size)
+{
+    lakefuse_fs *fs = fs_get();
+    tree_node n;
+    int rc = tree_resolve(fs->tree, path, &n);
+    if (rc)
+        return rc;
+    xattr_list l = {list, size, 0};
+    rc = node_xattrs(fs, &n, false, xattr_list_one, &l);
+    tree_node_free(&n);
+    if (rc < 0)
+        return rc;
+    if (size && l.used > size)
+        return -ERANGE;
+    return (int)l.used;
+}
+
+/* ---- everything else ---- */
+
+static int op_statfs(const char *path, struct statvfs *st)
+{
+    (void)path;
+    memset(st, 0, sizeof(*st));
+    st->f_bsize = fs_get()->block_size;
+    st->f_frsize = 4096;
+    st->f_namemax = LISTING_NAME_MAX;
+    return 0;
+}
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+    lakefuse_fs *fs = fs_get();
+    /* Fixed refs never change; branches are re-checked after attr_timeout,
+     * and lakefuse answers the kernel's re-checks from its own caches. */
+    double timeout = tree_is_fixed(fs->tree) ? 86400.0 : fs->attr_timeout;
+    cfg->entry_timeout = timeout;
+    cfg->attr_timeout = timeout;
+    cfg->negative_timeout = timeout;
+    cfg->use_ino = 0;
+    cfg->nullpath_ok = 1;
+    cfg->kernel_cache = 0;
+    cfg->auto_cache = 0;
+    conn->want |= FUSE_CAP_READDIRPLUS;
+    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+    conn->max_background = 64;
+    conn->congestion_threshold = 48;
+    return fs;
+}
+
+static int op_erofs_path(const char *path)
+{
+    (void)path;
+    return -EROFS;
+}
+
+static int op_erofs_mode(const char *path, mode_t mode)
+{
+    (void)mode;
+    return op_erofs_path(path);
+}
+
+static int op_erofs_two_paths(const char *from, const char *to)
+{
+    (void)to;
+    return op_erofs_path(from);
+}
+
+static int op_erofs_rename(const char *from, const char *to,
+                           unsigned int flags)
+{
+    (void)flags;
+    return op_erofs_two_paths(from, to);
+}
+
+static int op_erofs_mknod(const char *path, mode_t mode, dev_t dev)
+{
+    (void)dev;
+    return op_erofs_mode(path, mode);
+}
+
+static int op_erofs_chmod(const char *path, mode_t mode,
+                          struct fuse_file_info *fi)
+{
+    (void)fi;
+    return op_erofs_mode(path, mode);
+}
+
+static int op_erofs_chown(const char *path, uid_t uid, gid_t gid,
+                          struct fuse_file_info *fi)
+{
+    (void)uid;
+    (void)gid;
+    (void)fi;
+    return op_erofs_path(path);
+}
+
+static int op_erofs_truncate(const char *path, off_t size,
+                             struct fuse_file_info *fi)
+{
+    (void)size;
+    (void)fi;
+    return op_erofs_path(path);
+}
+
+static int op_erofs_create(const char *path, mode_t mode,
+                           struct fuse_file_info *fi)
+{
+    (void)fi;
+    return op_erofs_mode(path, mode);
+}
+
+static int op_erofs_write(const char *path, const char *buf, size_t size,
+                          off_t off, struct fuse_file_info *fi)
+{
+    (void)buf;
+    (void)size;
+    (void)off;
+    (void)fi;
+    return op_erofs_path(path);
+}
+
+static int op_erofs_setxattr(const char *path, const char *name,
+                             const char *value, size_t size, int flags)
+{
+    (void)name;
+    (void)value;
+    (void)size;
+    (void)flags;
+    return op_erofs_path(path);
+}
+
+static int op_erofs_removexattr(const char *path, const char *name)
+{
+    (void)name;
+    return op_erofs_path(path);
+}
+
+static int op_erofs_utimens(const char *path, const struct timespec tv[2],
+                            struct fuse_file_info *fi)
+{
+    (void)tv;
+    (void)fi;
+    return op_erofs_path(path);
+}
+
+static int op_erofs_fallocate(const char *path, int mode, off_t off,
+                              off_t len, struct fuse_file_info *fi)
+{
+    (void)mode;
+    (void)off;
+    (void)len;
+    (void)fi;
+    return op_erofs_path(path);
+}
+
+static const struct fuse_operations operations = {
+    .init = op_init,
+    .getattr = op_getattr,
+    .readlink = op_readlink,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .releasedir = op_releasedir,
+    .open = op_open,
+    .read = op_read,
+    .release = op_release,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .statfs = op_statfs,
+    .mknod = op_erofs_mknod,
+    .mkdir = op_erofs_mode,
+    .unlink = op_erofs_path,
+    .rmdir = op_erofs_path,
+    .symlink = op_erofs_two_paths,
+    .rename = op_erofs_rename,
+    .link = op_erofs_two_paths,
+    .chmod = op_erofs_chmod,
+    .chown = op_erofs_chown,
+    .truncate = op_erofs_truncate,
+    .create = op_erofs_create,
+    .write = op_erofs_write,
+    .setxattr = op_erofs_setxattr,
+    .removexattr = op_erofs_removexattr,
+    .utimens = op_erofs_utimens,
+    .fallocate = op_erofs_fallocate,
+};
+
+const struct fuse_operations *fs_operations(void)
+{
+    return &operations;
+}

@@ -1,0 +1,15 @@
+/*
+ * fs_ops.h - the FUSE operations table of a lakefuse mount. The struct
+ * fuse's private data must be a lakefuse_fs (fs.h) whose layers are ready
+ * before the first request.
+ */
+#ifndef LAKEFUSE_FS_OPS_H
+#define LAKEFUSE_FS_OPS_H
+
+#include "fs.h"
+
+struct fuse_operations;
+
+const struct fuse_operations *fs_operations(void);
+
+#endif

@@ -1,0 +1,542 @@
+/*
+ * mount.c - `lakefuse mount`: options, fail-fast checks, then the FUSE
+ * session (multithreaded loop, signal handlers, daemonizing once the mount
+ * is up). Builds the layers of one lakefuse_fs and tears them down after
+ * unmount. Nothing that starts threads runs before the daemon forks.
+ */
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
+#include "mount.h"
+
+#include "cli.h"
+#include "fs.h"
+#include "fs_ops.h"
+#include "target.h"
+#include "uri.h"
+
+#include <errno.h>
+#include <fuse.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MOUNT_MAX_THREADS 32
+
+/* ---- options ---- */
+
+void mount_options_init(mount_options *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->attr_timeout = MOUNT_DEFAULT_ATTR_TIMEOUT;
+    opts->cache_size = MOUNT_DEFAULT_CACHE_SIZE;
+    opts->metadata_cache_size = MOUNT_DEFAULT_METADATA_CACHE_SIZE;
+    opts->presign = true;
+}
+
+void mount_options_free(mount_options *opts)
+{
+    free(opts->cache_dir);
+    free(opts->log_file);
+    free(opts->fuse_options);
+    memset(opts, 0, sizeof(*opts));
+}
+
+int mount_parse_size(const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text || text[0] == '-')
+        return -1;
+    static const char units[] = "KMGT";
+    const char *unit = *end ? strchr(units, *end & ~0x20) : NULL;
+    if (*end && (!unit || (end[1] && strcmp(end + 1, "iB") != 0 &&
+                           strcmp(end + 1, "B") != 0)))
+        return -1;
+    for (const char *u = units; unit && u <= unit; u++) {
+        if (v > (ULLONG_MAX >> 10))
+            return -1;
+        v <<= 10;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *text, bool *out)
+{
+    if (!strcmp(text, "true") || !strcmp(text, "1") || !strcmp(text, "yes"))
+        *out = true;
+    else if (!strcmp(text, "false") || !strcmp(text, "0") ||
+             !strcmp(text, "no"))
+        *out = false;
+    else
+        return -1;
+    return 0;
+}
+
+static int append_fuse_option(mount_options *opts, const char *opt)
+{
+    char *joined = NULL;
+    if (asprintf(&joined, "%s%s%s", opts->fuse_options ? opts->fuse_options
+                                                       : "",
+                 opts->fuse_options ? "," : "", opt) < 0)
+        return -1;
+    free(opts->fuse_options);
+    opts->fuse_options = joined;
+    return 0;
+}
+
+static int replace_string(char **dst, const char *value)
+{
+    free(*dst);
+    *dst = strdup(value);
+    return *dst ? 0 : -1;
+}
+
+/* One name[=value]: ours, or handed to FUSE. */
+static int parse_one_option(mount_options *opts, char *item, char *why,
+                            size_t why_len)
+{
+    char *value = strchr(item, '=');
+    if (value)
+        *value++ = '\0';
+    int bad = 0;
+    if (!strcmp(item, "attr_timeout")) {
+        char *end;
+        opts->attr_timeout = value ? strtod(value, &end) : -1;
+        bad = !value || *end || opts->attr_timeout < 0 ||
+              opts->attr_timeout > 86400;
+    } else if (!strcmp(item, "cache_dir")) {
+        bad = !value || !*value || replace_string(&opts->cache_dir, value);
+    } else if (!strcmp(item, "cache_size")) {
+        bad = !value || mount_parse_size(value, &opts->cache_size);
+    } else if (!strcmp(item, "metadata_cache_size")) {
+        bad = !value || mount_parse_size(value, &opts->metadata_cache_size) ||
+              opts->metadata_cache_size < (1u << 20);
+    } else if (!strcmp(item, "presign")) {
+        bad = !value || parse_bool(value, &opts->presign);
+    } else if (!strcmp(item, "log_file")) {
+        bad = !value || !*value || replace_string(&opts->log_file, value);
+    } else {
+        if (!strcmp(item, "allow_other"))
+            opts->allow_other = true;
+        if (value)
+            value[-1] = '=';
+        return append_fuse_option(opts, item);
+    }
+    if (bad)
+        snprintf(why, why_len, "bad value for -o %s%s%s", item,
+                 value ? "=" : "", value ? value : "");
+    return bad ? -1 : 0;
+}
+
+int mount_parse_options(mount_options *opts, const char *list, char *why,
+                        size_t why_len)
+{
+    char *copy = strdup(list);
+    if (!copy) {
+        snprintf(why, why_len, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    for (char *save = NULL, *item = strtok_r(copy, ",", &save);
+         item && rc == 0; item = strtok_r(NULL, ",", &save))
+        rc = parse_one_option(opts, item, why, why_len);
+    free(copy);
+    return rc;
+}
+
+static void mount_usage(FILE *out)
+{
+    fputs("usage: lakefuse mount [-f] [-d] [-o OPT[,OPT...]] URI MOUNTPOINT\n"
+          "\n"
+          "URI: lakefs:// (every repository), lakefs://REPO (its refs),\n"
+          "     lakefs://REPO/REF[/PREFIX] (one ref, optionally a sub-tree)\n"
+          "\n"
+          "  -f                     stay in the foreground\n"
+          "  -d                     FUSE debug output (implies -f)\n"
+          "  -o attr_timeout=SECS   how long branch listings and attributes\n"
+          "                         are trusted (default 5; fixed refs: "
+          "forever)\n"
+          "  -o cache_dir=DIR       data cache (default "
+          "$XDG_CACHE_HOME/lakefuse)\n"
+          "  -o cache_size=SIZE     data cache budget (default 4G)\n"
+          "  -o metadata_cache_size=SIZE  listing cache budget (default 64M)\n"
+          "  -o presign=BOOL        read data from presigned URLs when the\n"
+          "                         server offers them (default true)\n"
+          "  -o log_file=PATH       log here (default: stderr with -f, else\n"
+          "                         syslog)\n"
+          "  other -o options go to FUSE (allow_other, ro, ...)\n"
+          "\n" CLI_CONNECTION_HELP,
+          out);
+}
+
+/* ---- checks before mounting ---- */
+
+/* Absolute path of an existing directory, or NULL after a message. */
+static char *check_mountpoint(const char *path)
+{
+    struct stat st, parent;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOTCONN)
+            fprintf(stderr, "lakefuse: mountpoint %s is busy: a dead FUSE "
+                            "mount (run fusermount3 -u %s)\n",
+                    path, path);
+        else
+            fprintf(stderr, "lakefuse: mountpoint %s: %s\n", path,
+                    strerror(errno));
+        return NULL;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "lakefuse: mountpoint %s is not a directory\n", path);
+        return NULL;
+    }
+    char *abs = realpath(path, NULL);
+    char *up = NULL;
+    if (!abs || asprintf(&up, "%s/..", abs) < 0) {
+        fprintf(stderr, "lakefuse: mountpoint %s: %s\n", path,
+                strerror(errno));
+        free(abs);
+        return NULL;
+    }
+    bool busy = strcmp(abs, "/") == 0 ||
+                (stat(up, &parent) == 0 && parent.st_dev != st.st_dev);
+    free(up);
+    if (busy) {
+        fprintf(stderr, "lakefuse: mountpoint %s is busy: something is "
+                        "already mounted there\n", abs);
+        free(abs);
+        return NULL;
+    }
+    return abs;
+}
+
+static int mkdir_p(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -ENOMEM;
+    int rc = 0;
+    for (char *p = copy + 1; rc == 0; p++) {
+        bool end = *p == '\0';
+        if (*p != '/' && !end)
+            continue;
+        *p = '\0';
+        if (mkdir(copy, 0700) != 0 && errno != EEXIST)
+            rc = -errno;
+        if (end)
+            break;
+        *p = '/';
+    }
+    free(copy);
+    return rc;
+}
+
+/* The cache directory, created and made absolute (the daemon chdirs to /). */
+static char *prepare_cache_dir(const mount_options *opts)
+{
+    char *dir = NULL;
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (opts->cache_dir)
+        dir = strdup(opts->cache_dir);
+    else if (xdg && *xdg == '/' && asprintf(&dir, "%s/lakefuse", xdg) < 0)
+        dir = NULL;
+    else if (!(xdg && *xdg == '/') &&
+             asprintf(&dir, "%s/.cache/lakefuse", home ? home : "/tmp") < 0)
+        dir = NULL;
+    int rc = dir ? mkdir_p(dir) : -ENOMEM;
+    char *abs = rc == 0 ? realpath(dir, NULL) : NULL;
+    if (!abs)
+        fprintf(stderr, "lakefuse: cache directory %s: %s\n",
+                dir ? dir : "?", strerror(rc ? -rc : errno));
+    free(dir);
+    return abs;
+}
+
+/* Server, credentials, presign support, repository and ref. */
+static int check_target(const lakefuse_config *cfg, const lakefuse_uri *uri,
+                        mount_target *target, bool *server_presigns)
+{
+    lakefs_client *probe = cli_client(cfg, 2);
+    if (!probe)
+        return 1;
+    lakefs_user user = {0};
+    lakefs_config config = {0};
+    lakefs_error err = {0};
+    char why[700];
+    int status = cli_check_server(probe, &user);
+    if (status == 0 && lakefs_get_config(probe, &config, &err) != 0) {
+        fprintf(stderr, "lakefuse: cannot read the server config: %s\n",
+                err.message);
+        status = 1;
+    }
+    if (status == 0) {
+        const lakefs_storage_config *st =
+            lakefs_config_storage_for(&config, NULL);
+        *server_presigns = st && st->pre_sign_support;
+        if (target_resolve(probe, uri, target, why, sizeof(why)) != 0) {
+            fprintf(stderr, "lakefuse: %s\n", why);
+            status = 1;
+        }
+    }
+    lakefs_user_free(&user);
+    lakefs_config_free(&config);
+    lakefs_client_free(probe);
+    return status;
+}
+
+/* ---- the filesystem's layers ---- */
+
+static void fs_teardown(lakefuse_fs *fs)
+{
+    reader_free(fs->reader);
+    tree_free(fs->tree);
+    metacache_free(fs->meta);
+    blockcache_close(fs->blocks);
+    lakefs_client_free(fs->client);
+    logger_close(fs->log);
+    pthread_mutex_destroy(&fs->open_memory_lock);
+}
+
+/* Everything but the reader (it starts threads: see fs_start_reader). */
+static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
+                    const lakefuse_uri *uri, const mount_target *target,
+                    const mount_options *opts, const char *cache_dir,
+                    bool presign)
+{
+    int err = 0;
+    pthread_mutex_init(&fs->open_memory_lock, NULL);
+    fs->uid = getuid();
+    fs->gid = getgid();
+    fs->mount_time = time(NULL);
+    fs->attr_timeout = opts->attr_timeout;
+    fs->presign = presign;
+    fs->block_size = MOUNT_BLOCK_SIZE;
+    fs->log = logger_open(opts->log_file, opts->foreground, LOG_LEVEL_INFO,
+                          &err);
+    if (!fs->log) {
+        fprintf(stderr, "lakefuse: log file %s: %s\n", opts->log_file,
+                strerror(-err));
+        return 1;
+    }
+    char *data_dir = NULL;
+    if (asprintf(&data_dir, "%s/data", cache_dir) < 0)
+        return 1;
+    fs->blocks = blockcache_open(data_dir, opts->cache_size,
+                                 MOUNT_BLOCK_SIZE, &err);
+    if (!fs->blocks)
+        fprintf(stderr, "lakefuse: data cache %s: %s\n", data_dir,
+                strerror(-err));
+    free(data_dir);
+    fs->client = fs->blocks ? cli_client(cfg, 0) : NULL;
+    fs->meta = fs->client ? metacache_new(opts->metadata_cache_size) : NULL;
+    if (!fs->meta)
+        return 1;
+    tree_config tc = {
+        .client = fs->client,
+        .meta = fs->meta,
+        .log = fs->log,
+        .uri = uri,
+        .target = target,
+        .attr_timeout_ms = (int64_t)(opts->attr_timeout * 1000.0),
+        .presign = presign,
+    };
+    fs->tree = tree_new(&tc, &err);
+    return fs->tree ? 0 : 1;
+}
+
+static int fs_start_reader(lakefuse_fs *fs)
+{
+    reader_config rc = {.cache = fs->blocks, .block_size = fs->block_size};
+    int err = 0;
+    fs->reader = reader_new(&rc, &err);
+    if (!fs->reader)
+        logger_write(fs->log, LOG_LEVEL_ERROR, "cannot start the reader: %s",
+                     strerror(-err));
+    return fs->reader ? 0 : -1;
+}
+
+/* ---- the FUSE session ---- */
+
+/* fsname shows in /proc/mounts and df; FUSE options cannot hold a comma. */
+static int build_fuse_args(struct fuse_args *args, const char *uri_text,
+                           const mount_options *opts)
+{
+    bool plain = !strpbrk(uri_text, ",\\ \t\n");
+    char *o = NULL;
+    if (asprintf(&o, "fsname=%s,subtype=lakefuse%s%s%s",
+                 plain ? uri_text : "lakefs", opts->allow_other
+                                                  ? ",default_permissions"
+                                                  : "",
+                 opts->fuse_options ? "," : "",
+                 opts->fuse_options ? opts->fuse_options : "") < 0)
+        return -1;
+    int rc = fuse_opt_add_arg(args, "lakefuse");
+    if (rc == 0)
+        rc = fuse_opt_add_arg(args, "-o");
+    if (rc == 0)
+        rc = fuse_opt_add_arg(args, o);
+    if (rc == 0 && opts->debug)
+        rc = fuse_opt_add_arg(args, "-d");
+    free(o);
+    return rc;
+}
+
+static int serve(struct fuse *f, lakefuse_fs *fs)
+{
+    struct fuse_session *se = fuse_get_session(f);
+    if (fuse_set_signal_handlers(se) != 0)
+        return 1;
+    int status = 1;
+    struct fuse_loop_config *loop = fuse_loop_cfg_create();
+    if (loop && fs_start_reader(fs) == 0) {
+        fuse_loop_cfg_set_max_threads(loop, MOUNT_MAX_THREADS);
+        int rc = fuse_loop_mt(f, loop);
+        /* A signal ends the loop with its number: a clean unmount too. */
+        status = rc < 0 ? 1 : 0;
+        if (rc < 0)
+            logger_write(fs->log, LOG_LEVEL_ERROR, "FUSE loop failed: %s",
+                         strerror(-rc));
+    }
+    fuse_loop_cfg_destroy(loop);
+    fuse_remove_signal_handlers(se);
+    return status;
+}
+
+/* Mounts and serves; fs is set up. Prints the "mounted" line once the
+ * kernel has the mount, then daemonizes unless in the foreground. */
+static int run_fuse(lakefuse_fs *fs, const char *uri_text,
+                    const char *mountpoint, const mount_options *opts)
+{
+    struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+    if (build_fuse_args(&args, uri_text, opts) != 0) {
+        fuse_opt_free_args(&args);
+        return 1;
+    }
+    struct fuse *f = fuse_new(&args, fs_operations(),
+                              sizeof(struct fuse_operations), fs);
+    fuse_opt_free_args(&args);
+    if (!f) {
+        fprintf(stderr, "lakefuse: bad FUSE options: %s\n",
+                opts->fuse_options ? opts->fuse_options : "");
+        return 1;
+    }
+    if (fuse_mount(f, mountpoint) != 0) {
+        fprintf(stderr, "lakefuse: cannot mount on %s\n", mountpoint);
+        fuse_destroy(f);
+        return 1;
+    }
+    printf("mounted %s on %s\n", uri_text, mountpoint);
+    fflush(stdout);
+    int status = 1;
+    if (fuse_daemonize(opts->foreground) == 0)
+        status = serve(f, fs);
+    fuse_unmount(f);
+    fuse_destroy(f);
+    return status;
+}
+
+/* ---- the command ---- */
+
+static int parse_command_line(int argc, char **argv, mount_options *opts,
+                              lakefuse_config_flags *flags)
+{
+    static const struct option options[] = {
+        CLI_CONNECTION_OPTIONS,
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    char why[512];
+    int opt;
+    while ((opt = getopt_long(argc, argv, "fdho:", options, NULL)) != -1) {
+        if (cli_connection_option(opt, optarg, flags))
+            continue;
+        switch (opt) {
+        case 'f':
+            opts->foreground = true;
+            break;
+        case 'd':
+            opts->foreground = opts->debug = true;
+            break;
+        case 'o':
+            if (mount_parse_options(opts, optarg, why, sizeof(why)) != 0) {
+                fprintf(stderr, "lakefuse: %s\n", why);
+                return 2;
+            }
+            break;
+        case 'h':
+            mount_usage(stdout);
+            return 0;
+        default:
+            mount_usage(stderr);
+            return 2;
+        }
+    }
+    if (argc - optind != 2) {
+        mount_usage(stderr);
+        return 2;
+    }
+    return -1; /* go on */
+}
+
+static int mount_prepared(const lakefuse_config *cfg, const char *uri_text,
+                          const lakefuse_uri *uri, const char *mountpoint,
+                          const mount_options *opts)
+{
+    mount_target target = {0};
+    bool server_presigns = false;
+    char *mnt = NULL, *cache_dir = NULL;
+    int status = check_target(cfg, uri, &target, &server_presigns);
+    if (status == 0 && !(mnt = check_mountpoint(mountpoint)))
+        status = 1;
+    if (status == 0 && !(cache_dir = prepare_cache_dir(opts)))
+        status = 1;
+    if (status == 0) {
+        lakefuse_fs *fs = calloc(1, sizeof(*fs));
+        status = !fs || fs_setup(fs, cfg, uri, &target, opts, cache_dir,
+                                 opts->presign && server_presigns);
+        if (status == 0)
+            status = run_fuse(fs, uri_text, mnt, opts);
+        if (fs)
+            fs_teardown(fs);
+        free(fs);
+    }
+    free(mnt);
+    free(cache_dir);
+    target_free(&target);
+    return status;
+}
+
+int mount_command(int argc, char **argv)
+{
+    mount_options opts;
+    mount_options_init(&opts);
+    lakefuse_config_flags flags = {0};
+    int status = parse_command_line(argc, argv, &opts, &flags);
+    if (status >= 0) {
+        mount_options_free(&opts);
+        return status;
+    }
+    const char *uri_text = argv[optind];
+    const char *mountpoint = argv[optind + 1];
+    lakefuse_uri uri;
+    char why[700];
+    lakefuse_config cfg;
+    if (uri_parse(uri_text, &uri, why, sizeof(why)) != 0) {
+        fprintf(stderr, "lakefuse: %s\n", why);
+        status = 1;
+    } else {
+        status = cli_load_config(&flags, &cfg);
+        if (status == 0) {
+            status = mount_prepared(&cfg, uri_text, &uri, mountpoint, &opts);
+            config_free(&cfg);
+        }
+        uri_free(&uri);
+    }
+    mount_options_free(&opts);
+    return status;
+}

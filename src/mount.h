@@ -1,0 +1,45 @@
+/*
+ * mount.h - `lakefuse mount`: parses the options, checks everything that
+ * can be checked before mounting (server, credentials, repository, ref,
+ * mountpoint, cache directory) so that a failure is one line on stderr and
+ * nothing mounted, then mounts and serves until unmounted.
+ */
+#ifndef LAKEFUSE_MOUNT_H
+#define LAKEFUSE_MOUNT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MOUNT_DEFAULT_ATTR_TIMEOUT 5.0
+#define MOUNT_DEFAULT_CACHE_SIZE (4ULL << 30)
+#define MOUNT_DEFAULT_METADATA_CACHE_SIZE (64ULL << 20)
+#define MOUNT_BLOCK_SIZE (1u << 20)
+
+typedef struct mount_options {
+    bool foreground;
+    bool debug;
+    double attr_timeout;
+    char *cache_dir; /* NULL: $XDG_CACHE_HOME/lakefuse or ~/.cache/lakefuse */
+    uint64_t cache_size;
+    uint64_t metadata_cache_size;
+    bool presign;
+    char *log_file;
+    char *fuse_options; /* the -o options lakefuse does not know, for FUSE */
+    bool allow_other;
+} mount_options;
+
+/* Parses one -o list into opts (defaults must be set first). 0, or -1
+ * with a one-line reason in why. */
+int mount_parse_options(mount_options *opts, const char *list, char *why,
+                        size_t why_len);
+void mount_options_init(mount_options *opts);
+void mount_options_free(mount_options *opts);
+
+/* "10G", "512M", "4096": bytes (binary suffixes K M G T). 0 or -1. */
+int mount_parse_size(const char *text, uint64_t *out);
+
+/* argv[0] is "mount". Returns the process exit status. */
+int mount_command(int argc, char **argv);
+
+#endif

@@ -1,0 +1,835 @@
+/*
+ * reader.c - serves reads of open files block by block: the block cache
+ * first, then one shared fetch per run of missing blocks (an in-flight table
+ * keyed by object and block), with sequential read-ahead on a worker pool.
+ * Never holds more than max_inflight_bytes of fetched data, never fetches a
+ * block another caller is fetching, never frees a source a fetch may use.
+ */
+#include "reader.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_WORKERS 4
+#define DEFAULT_MAX_FETCH ((size_t)8 << 20)
+#define DEFAULT_MAX_READAHEAD ((size_t)32 << 20)
+#define DEFAULT_MAX_INFLIGHT ((size_t)64 << 20)
+/* With several FUSE threads the kernel's own readahead arrives slightly out
+ * of order, so a read this close to the previous end is still sequential. */
+#define SEQUENTIAL_SLACK_BLOCKS 2
+
+typedef enum fetch_state {
+    FETCH_QUEUED,  /* read-ahead not started: a reader needing it takes it */
+    FETCH_RUNNING, /* its owner is checking the cache or fetching */
+    FETCH_DONE,    /* result, range and data are final */
+} fetch_state;
+
+/*
+ * One GET of blocks [first, first + count) of one object. It is in the
+ * table (registered) from creation until its blocks are in the cache or it
+ * failed; when the cache could not take them (no cache, cache full) it stays
+ * as a resident until a reader has read its last byte or the budget needs
+ * the memory back, so read-ahead is not wasted.
+ */
+typedef struct fetch_entry {
+    struct fetch_entry *older;
+    struct fetch_entry *newer;
+    reader_file *file; /* referenced until DONE: the fetch and its source */
+    uint64_t size;
+    uint64_t first;
+    uint64_t count; /* shrinks while RUNNING when the cache has the ends */
+    fetch_state state;
+    bool readahead; /* nobody was waiting for it when it was created */
+    bool registered;
+    bool resident;
+    bool consumed; /* a reader has read its last byte */
+    int result;
+    unsigned refs; /* the owner (or the queue) and each reader using it */
+    unsigned char *data;
+    size_t reserved; /* budget held until the entry is freed */
+    char checksum[]; /* a copy: a resident outlives its file */
+} fetch_entry;
+
+struct reader_file {
+    reader *r;
+    char *checksum;
+    uint64_t size;
+    uint64_t block_count;
+    reader_fetch_fn fetch;
+    void *source;
+    void (*source_free)(void *source);
+    unsigned refs; /* under r->lock: the handle and each unfinished fetch */
+    bool closed;   /* under r->lock */
+    pthread_mutex_t lock; /* guards the sequential state below */
+    bool have_prev;
+    uint64_t prev_end;       /* where the latest sequential read ended */
+    uint64_t window;         /* read-ahead window in bytes */
+    uint64_t readahead_next; /* blocks below it are fetched or scheduled */
+};
+
+typedef struct counters {
+    _Atomic uint64_t fetches, bytes_fetched, bytes_from_cache, bytes_served,
+        readahead_blocks, fetch_errors, fetch_waits, budget_waits;
+} counters;
+
+struct reader {
+    pthread_mutex_t lock;         /* table, budget, file refs, stopping */
+    pthread_cond_t fetch_changed; /* an entry finished, shrank or left */
+    pthread_cond_t budget_freed;
+    pthread_cond_t work_queued;
+    blockcache *cache;
+    uint64_t block_size;
+    uint64_t fetch_blocks;  /* blocks per GET at most */
+    uint64_t readahead_max; /* bytes, whole blocks */
+    size_t max_inflight;
+    size_t inflight_bytes;
+    unsigned budget_waiters;
+    /* The in-flight table, oldest first; also the read-ahead queue (its
+     * QUEUED entries). Its length is bounded by the open files' windows
+     * over max_fetch_bytes, so a linear scan is cheap. */
+    fetch_entry *oldest;
+    fetch_entry *newest;
+    _Atomic uint64_t generation; /* bumped when an entry leaves the table */
+    bool stopping;
+    unsigned worker_count;
+    pthread_t *workers;
+    counters stats;
+};
+
+static void count(_Atomic uint64_t *counter, uint64_t n)
+{
+    atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+static uint64_t ceil_div(uint64_t a, uint64_t b)
+{
+    return a / b + (a % b != 0);
+}
+
+static uint64_t block_bytes(const reader *r, uint64_t size, uint64_t block)
+{
+    return min_u64(size - block * r->block_size, r->block_size);
+}
+
+/* Byte offset just past the entry's data. */
+static uint64_t fetch_end(const reader *r, const fetch_entry *e)
+{
+    return min_u64((e->first + e->count) * r->block_size, e->size);
+}
+
+static bool fetch_covers(const fetch_entry *e, uint64_t block)
+{
+    return block >= e->first && block - e->first < e->count;
+}
+
+static bool same_object(const fetch_entry *e, const reader_file *f)
+{
+    return e->size == f->size && strcmp(e->checksum, f->checksum) == 0;
+}
+
+static void file_destroy(reader_file *f)
+{
+    if (f->source_free != NULL && f->source != NULL)
+        f->source_free(f->source);
+    pthread_mutex_destroy(&f->lock);
+    free(f->checksum);
+    free(f);
+}
+
+/* ---- the in-flight table (callers hold r->lock) ---- */
+
+static void table_remove(reader *r, fetch_entry *e)
+{
+    if (e->older != NULL)
+        e->older->newer = e->newer;
+    else
+        r->oldest = e->newer;
+    if (e->newer != NULL)
+        e->newer->older = e->older;
+    else
+        r->newest = e->older;
+    e->older = e->newer = NULL;
+    e->registered = false;
+    atomic_fetch_add(&r->generation, 1);
+    pthread_cond_broadcast(&r->fetch_changed);
+}
+
+static fetch_entry *table_find(reader *r, const reader_file *f, uint64_t block)
+{
+    for (fetch_entry *e = r->oldest; e != NULL; e = e->newer)
+        if (fetch_covers(e, block) && same_object(e, f))
+            return e;
+    return NULL;
+}
+
+/* The first block in [from, limit) that an entry of f's object covers, or
+ * limit: where a new fetch starting before `from` has to stop. */
+static uint64_t table_next_covered(reader *r, const reader_file *f,
+                                   uint64_t from, uint64_t limit)
+{
+    for (fetch_entry *e = r->oldest; e != NULL; e = e->newer) {
+        if (e->count == 0 || e->first >= limit ||
+            e->first + e->count <= from || !same_object(e, f))
+            continue;
+        limit = e->first > from ? e->first : from;
+    }
+    return limit;
+}
+
+static fetch_entry *fetch_new(reader *r, reader_file *f, uint64_t first,
+                              uint64_t blocks, bool readahead)
+{
+    size_t n = strlen(f->checksum) + 1;
+    fetch_entry *e = calloc(1, sizeof(*e) + n);
+    if (e == NULL)
+        return NULL;
+    memcpy(e->checksum, f->checksum, n);
+    e->file = f;
+    f->refs++;
+    e->size = f->size;
+    e->first = first;
+    e->count = blocks;
+    e->state = readahead ? FETCH_QUEUED : FETCH_RUNNING;
+    e->readahead = readahead;
+    e->refs = 1;
+    e->registered = true;
+    e->older = r->newest;
+    if (r->newest != NULL)
+        r->newest->newer = e;
+    else
+        r->oldest = e;
+    r->newest = e;
+    return e;
+}
+
+/* Drops the entry's file reference; returns the file if that was the last
+ * one (the caller destroys it after unlocking: source_free is theirs). */
+static reader_file *fetch_drop_file(fetch_entry *e)
+{
+    reader_file *f = e->file;
+    e->file = NULL;
+    return f != NULL && --f->refs == 0 ? f : NULL;
+}
+
+static void fetch_free(reader *r, fetch_entry *e)
+{
+    free(e->data);
+    r->inflight_bytes -= e->reserved;
+    if (e->reserved > 0)
+        pthread_cond_broadcast(&r->budget_freed);
+    free(e);
+}
+
+static void fetch_release(reader *r, fetch_entry *e)
+{
+    if (--e->refs > 0)
+        return;
+    if (!e->registered)
+        fetch_free(r, e);
+    else if (e->resident)
+        pthread_cond_broadcast(&r->budget_freed); /* now evictable */
+}
+
+/* ---- the memory budget (callers hold r->lock) ---- */
+
+/* Frees the oldest resident nobody is reading. Read-ahead may only evict
+ * residents left by readers, never another file's unread read-ahead, or
+ * read-ahead of several files would keep evicting each other's. */
+static bool budget_evict_resident(reader *r, bool for_reader)
+{
+    for (fetch_entry *e = r->oldest; e != NULL; e = e->newer) {
+        if (e->resident && e->refs == 0 && (for_reader || !e->readahead)) {
+            table_remove(r, e);
+            fetch_free(r, e);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A reader waits for budget; read-ahead gives up instead, and also yields
+ * to any waiting reader so that it cannot starve them. */
+static bool budget_reserve(reader *r, size_t len, bool for_reader)
+{
+    bool waited = false;
+    for (;;) {
+        if (!for_reader && r->budget_waiters > 0)
+            return false;
+        if (r->inflight_bytes + len <= r->max_inflight)
+            break;
+        if (budget_evict_resident(r, for_reader))
+            continue;
+        if (!for_reader)
+            return false;
+        if (!waited)
+            count(&r->stats.budget_waits, 1);
+        waited = true;
+        r->budget_waiters++;
+        pthread_cond_wait(&r->budget_freed, &r->lock);
+        r->budget_waiters--;
+    }
+    r->inflight_bytes += len;
+    return true;
+}
+
+/* ---- running one fetch ---- */
+
+/* Whether the cache has the block; reads it into scratch to know. */
+static bool cache_has(reader *r, const char *checksum, uint64_t size,
+                      uint64_t block, void *scratch)
+{
+    return r->cache != NULL && scratch != NULL &&
+           blockcache_get(r->cache, checksum, size, block, scratch,
+                          r->block_size) >= 0;
+}
+
+/* Read-ahead scheduled blindly; drop the ends the cache already has (a
+ * re-read of a cached file then fetches nothing). */
+static void fetch_trim_cached(reader *r, fetch_entry *e, void *scratch)
+{
+    uint64_t first = e->first;
+    uint64_t end = e->first + e->count;
+    while (first < end && cache_has(r, e->checksum, e->size, first, scratch))
+        first++;
+    while (end > first && cache_has(r, e->checksum, e->size, end - 1, scratch))
+        end--;
+    if (first == e->first && end == e->first + e->count)
+        return;
+    pthread_mutex_lock(&r->lock);
+    e->first = first;
+    e->count = end - first;
+    pthread_cond_broadcast(&r->fetch_changed); /* waiters outside look again */
+    pthread_mutex_unlock(&r->lock);
+}
+
+static int fetch_call(reader *r, reader_file *f, fetch_entry *e, size_t len)
+{
+    size_t got = 0;
+    int rc = f->fetch(f->source, e->first * r->block_size, len, e->data, &got);
+    count(&r->stats.fetches, 1);
+    if (rc == 0)
+        count(&r->stats.bytes_fetched, min_u64(got, len));
+    /* We never ask past the end: fewer bytes means the object shrank. */
+    if (rc > 0 || (rc == 0 && got != len))
+        rc = -EIO;
+    if (rc < 0)
+        count(&r->stats.fetch_errors, 1);
+    return rc;
+}
+
+/* Runs an entry its caller owns (RUNNING): trims cached ends (scratch not
+ * NULL), reserves budget, calls the fetch. Returns with the entry DONE; a
+ * failed or empty one has left the table so a later read retries. */
+static void fetch_execute(reader *r, fetch_entry *e, bool for_reader,
+                          void *scratch)
+{
+    reader_file *f = e->file;
+    fetch_trim_cached(r, e, scratch);
+    size_t len = (size_t)(fetch_end(r, e) - e->first * r->block_size);
+    pthread_mutex_lock(&r->lock);
+    bool go = e->count > 0 && (for_reader || !f->closed) &&
+              budget_reserve(r, len, for_reader);
+    if (go)
+        e->reserved = len;
+    else
+        e->count = 0; /* read-ahead skipped: readers will fetch */
+    pthread_mutex_unlock(&r->lock);
+
+    int rc = 0;
+    if (go) {
+        e->data = malloc(len);
+        rc = e->data == NULL ? -ENOMEM : fetch_call(r, f, e, len);
+    }
+    pthread_mutex_lock(&r->lock);
+    e->result = rc;
+    e->state = FETCH_DONE;
+    if (rc < 0 || e->count == 0)
+        table_remove(r, e);
+    pthread_cond_broadcast(&r->fetch_changed);
+    reader_file *dead = fetch_drop_file(e);
+    pthread_mutex_unlock(&r->lock);
+    if (dead != NULL)
+        file_destroy(dead);
+}
+
+/* True when every block went into the cache. A failed put is counted by the
+ * cache; the data is still served from memory. */
+static bool fetch_store(reader *r, const fetch_entry *e)
+{
+    if (r->cache == NULL)
+        return false;
+    bool all = true;
+    for (uint64_t i = 0; i < e->count; i++) {
+        uint64_t block = e->first + i;
+        if (blockcache_put(r->cache, e->checksum, e->size, block,
+                           e->data + i * r->block_size,
+                           block_bytes(r, e->size, block)) != 0)
+            all = false;
+    }
+    return all;
+}
+
+/* Drops a reference after serving from the entry. The owner first stores
+ * the blocks; data the cache did not take stays resident until read. */
+static void fetch_finish(reader *r, fetch_entry *e, bool owner, bool consumed)
+{
+    bool ok = e->result == 0 && e->count > 0;
+    bool stored = owner && ok && fetch_store(r, e);
+    pthread_mutex_lock(&r->lock);
+    e->consumed = e->consumed || consumed;
+    if (owner && ok && !stored && !e->consumed)
+        e->resident = true;
+    else if (e->registered && (owner || (e->resident && e->consumed)))
+        table_remove(r, e);
+    fetch_release(r, e);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- read-ahead workers ---- */
+
+static void *worker_main(void *arg)
+{
+    reader *r = arg;
+    /* For cache probes; without it read-ahead fetches without trimming. */
+    void *scratch = malloc(r->block_size);
+    pthread_mutex_lock(&r->lock);
+    while (!r->stopping) {
+        fetch_entry *e = r->oldest; /* oldest queued first */
+        while (e != NULL && e->state != FETCH_QUEUED)
+            e = e->newer;
+        if (e == NULL) {
+            pthread_cond_wait(&r->work_queued, &r->lock);
+            continue;
+        }
+        e->state = FETCH_RUNNING;
+        pthread_mutex_unlock(&r->lock);
+        fetch_execute(r, e, false, scratch);
+        if (e->result == 0 && e->count > 0)
+            count(&r->stats.readahead_blocks, e->count);
+        fetch_finish(r, e, true, false);
+        pthread_mutex_lock(&r->lock);
+    }
+    pthread_mutex_unlock(&r->lock);
+    free(scratch);
+    return NULL;
+}
+
+/* Queues [from, to) as GETs of at most fetch_blocks, around what is already
+ * in the table. Whether blocks are cached is left to the workers. */
+static void queue_readahead(reader_file *f, uint64_t from, uint64_t to)
+{
+    reader *r = f->r;
+    bool queued = false;
+    pthread_mutex_lock(&r->lock);
+    uint64_t block = from;
+    while (block < to && !f->closed && !r->stopping) {
+        fetch_entry *e = table_find(r, f, block);
+        if (e != NULL) {
+            block = e->first + e->count;
+            continue;
+        }
+        uint64_t end = table_next_covered(
+            r, f, block + 1, min_u64(to, block + r->fetch_blocks));
+        if (fetch_new(r, f, block, end - block, true) == NULL)
+            break; /* out of memory: readers will fetch */
+        queued = true;
+        block = end;
+    }
+    if (queued)
+        pthread_cond_broadcast(&r->work_queued);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- the read path ---- */
+
+typedef struct read_ctx {
+    reader_file *f;
+    unsigned char *scratch; /* one block, allocated on first need */
+    uint64_t extend_end;    /* a miss may fetch up to this block */
+    uint64_t fetched_end;   /* end block of the fetches this read ran */
+} read_ctx;
+
+static unsigned char *ctx_scratch(read_ctx *c)
+{
+    if (c->scratch == NULL)
+        c->scratch = malloc(c->f->r->block_size);
+    return c->scratch;
+}
+
+/* Sequential detection and the window; returns whether the read is
+ * sequential and sets how far a miss may fetch. */
+static bool plan_read(read_ctx *c, uint64_t offset, uint64_t end)
+{
+    reader_file *f = c->f;
+    reader *r = f->r;
+    uint64_t slack = SEQUENTIAL_SLACK_BLOCKS * r->block_size;
+    pthread_mutex_lock(&f->lock);
+    bool sequential = f->have_prev ? offset + slack >= f->prev_end &&
+                                         offset <= f->prev_end + slack
+                                   : offset == 0;
+    if (sequential) {
+        f->window = min_u64(f->window * 2, r->readahead_max);
+        if (end > f->prev_end)
+            f->prev_end = end;
+    } else {
+        f->window = r->block_size;
+        f->readahead_next = 0;
+        f->prev_end = end;
+    }
+    f->have_prev = true;
+    uint64_t reach = sequential ? end + f->window : end;
+    pthread_mutex_unlock(&f->lock);
+    c->extend_end = min_u64(ceil_div(reach, r->block_size), f->block_count);
+    return sequential;
+}
+
+/* Bytes at pos from the block cache, or 0 on a miss (a cache read error
+ * is a miss too: the fetch still works). */
+static ssize_t read_cached(read_ctx *c, uint64_t pos, unsigned char *dst,
+                           size_t want)
+{
+    reader_file *f = c->f;
+    reader *r = f->r;
+    if (r->cache == NULL)
+        return 0;
+    uint64_t block = pos / r->block_size;
+    size_t skip = (size_t)(pos % r->block_size);
+    size_t len = (size_t)block_bytes(r, f->size, block);
+    size_t n = (size_t)min_u64(len - skip, want);
+    unsigned char *buf = dst;
+    if (skip != 0 || n != len) {
+        buf = ctx_scratch(c);
+        if (buf == NULL)
+            return -ENOMEM;
+    }
+    if (blockcache_get(r->cache, f->checksum, f->size, block, buf, len) !=
+        (ssize_t)len)
+        return 0;
+    if (buf != dst)
+        memcpy(dst, buf + skip, n);
+    count(&r->stats.bytes_from_cache, n);
+    return (ssize_t)n;
+}
+
+/* How far a fetch for `block` may reach: the missing blocks after it, up
+ * to the read's (or sequential window's) end and one GET; the first cached
+ * block ends the run. A cache miss is an index lookup, so this is cheap. */
+static uint64_t probe_run(read_ctx *c, uint64_t block)
+{
+    reader_file *f = c->f;
+    reader *r = f->r;
+    uint64_t limit = min_u64(c->extend_end, block + r->fetch_blocks);
+    if (limit <= block)
+        limit = block + 1;
+    unsigned char *scratch = r->cache != NULL ? ctx_scratch(c) : NULL;
+    for (uint64_t b = block + 1; b < limit; b++)
+        if (cache_has(r, f->checksum, f->size, b, scratch))
+            return b;
+    return limit;
+}
+
+/* Copies from a DONE entry: bytes copied, 0 if it no longer covers pos
+ * (look again), or its fetch's error. */
+static ssize_t serve_fetch(reader *r, const fetch_entry *e, uint64_t pos,
+                           unsigned char *dst, size_t want, bool *consumed)
+{
+    if (!fetch_covers(e, pos / r->block_size))
+        return 0;
+    if (e->result < 0)
+        return e->result;
+    uint64_t end = fetch_end(r, e);
+    size_t n = (size_t)min_u64(end - pos, want);
+    memcpy(dst, e->data + (pos - e->first * r->block_size), n);
+    *consumed = pos + n == end;
+    return (ssize_t)n;
+}
+
+/* Bytes at pos from the table: waits for the entry that covers it, takes
+ * over queued read-ahead, or starts a fetch. 0 means look again (the table
+ * changed since the cache said no). */
+static ssize_t read_fetched(read_ctx *c, uint64_t pos, unsigned char *dst,
+                            size_t want, uint64_t generation)
+{
+    reader_file *f = c->f;
+    reader *r = f->r;
+    uint64_t block = pos / r->block_size;
+    uint64_t limit = probe_run(c, block);
+    bool own = true;
+    bool stolen = false;
+
+    pthread_mutex_lock(&r->lock);
+    fetch_entry *e = table_find(r, f, block);
+    if (e == NULL) {
+        if (atomic_load(&r->generation) != generation) {
+            pthread_mutex_unlock(&r->lock);
+            return 0; /* an entry left: the cache may have the block now */
+        }
+        limit = table_next_covered(r, f, block + 1, limit);
+        e = fetch_new(r, f, block, limit - block, false);
+        if (e == NULL) {
+            pthread_mutex_unlock(&r->lock);
+            return -ENOMEM;
+        }
+    } else if (e->state == FETCH_QUEUED) {
+        /* Waiting for a free worker would be slower than fetching. */
+        e->state = FETCH_RUNNING;
+        e->readahead = false;
+        stolen = true;
+    } else {
+        own = false;
+        e->refs++;
+        if (e->state != FETCH_DONE)
+            count(&r->stats.fetch_waits, 1);
+        while (e->state != FETCH_DONE && fetch_covers(e, block))
+            pthread_cond_wait(&r->fetch_changed, &r->lock);
+        if (!fetch_covers(e, block)) {
+            fetch_release(r, e);
+            pthread_mutex_unlock(&r->lock);
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+
+    if (own) {
+        fetch_execute(r, e, true, stolen ? ctx_scratch(c) : NULL);
+        if (e->count > 0 && e->first + e->count > c->fetched_end)
+            c->fetched_end = e->first + e->count;
+    }
+    bool consumed = false;
+    ssize_t n = serve_fetch(r, e, pos, dst, want, &consumed);
+    fetch_finish(r, e, own, consumed);
+    return n;
+}
+
+/* After a sequential read ending at `end`: queue the blocks of
+ * [end, end + window) not scheduled yet. Small batches only while the
+ * window is small; once it spans a whole GET, wait until a whole GET's
+ * worth is missing, so a long read costs about size / max_fetch GETs. */
+static void schedule_readahead(reader_file *f, uint64_t end,
+                               uint64_t fetched_end)
+{
+    reader *r = f->r;
+    uint64_t bs = r->block_size;
+    pthread_mutex_lock(&f->lock);
+    if (fetched_end > f->readahead_next)
+        f->readahead_next = fetched_end;
+    uint64_t from = ceil_div(end, bs); /* the block at end was just read */
+    if (from < f->readahead_next)
+        from = f->readahead_next;
+    uint64_t last = min_u64(ceil_div(end + f->window, bs), f->block_count);
+    uint64_t blocks = last > from ? last - from : 0;
+    if (last < f->block_count) {
+        uint64_t half_window = f->window / bs / 2;
+        uint64_t batch =
+            min_u64(r->fetch_blocks, half_window ? half_window : 1);
+        if (blocks >= r->fetch_blocks)
+            blocks -= blocks % r->fetch_blocks;
+        else if (blocks < batch)
+            blocks = 0;
+    }
+    if (blocks > 0)
+        f->readahead_next = from + blocks;
+    pthread_mutex_unlock(&f->lock);
+    if (blocks > 0)
+        queue_readahead(f, from, from + blocks);
+}
+
+ssize_t reader_read(reader_file *f, void *buf, size_t len, uint64_t offset)
+{
+    if (f == NULL || (buf == NULL && len > 0))
+        return -EINVAL;
+    if (offset >= f->size || len == 0)
+        return 0;
+    if (len > f->size - offset)
+        len = (size_t)(f->size - offset);
+    if (len > SSIZE_MAX)
+        len = SSIZE_MAX;
+    read_ctx c = {.f = f};
+    uint64_t end = offset + len;
+    bool sequential = plan_read(&c, offset, end);
+    size_t done = 0;
+    ssize_t n = 0;
+    while (done < len) {
+        unsigned char *dst = (unsigned char *)buf + done;
+        uint64_t generation = atomic_load(&f->r->generation);
+        n = read_cached(&c, offset + done, dst, len - done);
+        if (n == 0) /* and 0 again: the table changed, look again */
+            n = read_fetched(&c, offset + done, dst, len - done, generation);
+        if (n < 0)
+            break;
+        done += (size_t)n;
+    }
+    free(c.scratch);
+    if (n < 0)
+        return n;
+    count(&f->r->stats.bytes_served, len);
+    if (sequential)
+        schedule_readahead(f, end, c.fetched_end);
+    return (ssize_t)len;
+}
+
+/* ---- lifecycle ---- */
+
+static size_t or_default(size_t value, size_t fallback)
+{
+    return value != 0 ? value : fallback;
+}
+
+static int reader_configure(reader *r, const reader_config *cfg)
+{
+    if (cfg == NULL || cfg->block_size == 0 ||
+        (cfg->cache != NULL &&
+         blockcache_block_size(cfg->cache) != cfg->block_size))
+        return -EINVAL;
+    uint64_t bs = cfg->block_size;
+    size_t max_fetch = or_default(cfg->max_fetch_bytes, DEFAULT_MAX_FETCH);
+    size_t readahead =
+        or_default(cfg->max_readahead_bytes, DEFAULT_MAX_READAHEAD);
+    r->max_inflight =
+        or_default(cfg->max_inflight_bytes, DEFAULT_MAX_INFLIGHT);
+    if (r->max_inflight < bs)
+        return -EINVAL; /* not even one block could be fetched */
+    r->cache = cfg->cache;
+    r->block_size = bs;
+    /* A GET larger than the whole budget could never start. */
+    r->fetch_blocks = min_u64(max_fetch, r->max_inflight) / bs;
+    if (r->fetch_blocks == 0)
+        r->fetch_blocks = 1;
+    r->readahead_max = readahead < bs ? bs : readahead / bs * bs;
+    r->worker_count = (unsigned)or_default(cfg->workers, DEFAULT_WORKERS);
+    return 0;
+}
+
+reader *reader_new(const reader_config *cfg, int *err)
+{
+    reader *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        if (err != NULL)
+            *err = -ENOMEM;
+        return NULL;
+    }
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->fetch_changed, NULL);
+    pthread_cond_init(&r->budget_freed, NULL);
+    pthread_cond_init(&r->work_queued, NULL);
+    int rc = reader_configure(r, cfg);
+    unsigned wanted = r->worker_count;
+    r->worker_count = 0; /* reader_free joins the started ones */
+    if (rc == 0) {
+        r->workers = calloc(wanted, sizeof(*r->workers));
+        rc = r->workers == NULL ? -ENOMEM : 0;
+    }
+    while (rc == 0 && r->worker_count < wanted) {
+        rc = -pthread_create(&r->workers[r->worker_count], NULL, worker_main,
+                             r);
+        if (rc == 0)
+            r->worker_count++;
+    }
+    if (rc != 0) {
+        reader_free(r);
+        r = NULL;
+    }
+    if (err != NULL)
+        *err = rc;
+    return r;
+}
+
+void reader_free(reader *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stopping = true;
+    pthread_cond_broadcast(&r->work_queued);
+    pthread_mutex_unlock(&r->lock);
+    for (unsigned i = 0; i < r->worker_count; i++)
+        pthread_join(r->workers[i], NULL);
+    /* Every file is closed (its queued read-ahead with it) and no thread
+     * is left: only residents remain. */
+    while (r->oldest != NULL) {
+        fetch_entry *e = r->oldest;
+        table_remove(r, e);
+        fetch_free(r, e);
+    }
+    pthread_cond_destroy(&r->work_queued);
+    pthread_cond_destroy(&r->budget_freed);
+    pthread_cond_destroy(&r->fetch_changed);
+    pthread_mutex_destroy(&r->lock);
+    free(r->workers);
+    free(r);
+}
+
+reader_file *reader_open(reader *r, const char *checksum, uint64_t size,
+                         reader_fetch_fn fetch, void *source,
+                         void (*source_free)(void *source))
+{
+    reader_file *f = NULL;
+    if (r != NULL && checksum != NULL && fetch != NULL)
+        f = calloc(1, sizeof(*f));
+    char *copy = f != NULL ? strdup(checksum) : NULL;
+    if (copy == NULL) {
+        free(f);
+        if (source_free != NULL && source != NULL)
+            source_free(source);
+        return NULL;
+    }
+    pthread_mutex_init(&f->lock, NULL);
+    f->r = r;
+    f->checksum = copy;
+    f->size = size;
+    f->block_count = ceil_div(size, r->block_size);
+    f->fetch = fetch;
+    f->source = source;
+    f->source_free = source_free;
+    f->refs = 1;
+    f->window = r->block_size;
+    return f;
+}
+
+void reader_close(reader_file *f)
+{
+    if (f == NULL)
+        return;
+    reader *r = f->r;
+    pthread_mutex_lock(&r->lock);
+    f->closed = true;
+    fetch_entry *e = r->oldest;
+    while (e != NULL) {
+        fetch_entry *newer = e->newer;
+        if (e->state == FETCH_QUEUED && e->file == f) {
+            /* Read-ahead no worker has started. Never the file's last
+             * reference: the handle's is still held. */
+            table_remove(r, e);
+            fetch_drop_file(e);
+            fetch_release(r, e);
+        }
+        e = newer;
+    }
+    bool dead = --f->refs == 0;
+    pthread_mutex_unlock(&r->lock);
+    if (dead)
+        file_destroy(f);
+}
+
+void reader_get_stats(reader *r, reader_stats *out)
+{
+    const counters *s = &r->stats;
+    out->fetches = atomic_load(&s->fetches);
+    out->bytes_fetched = atomic_load(&s->bytes_fetched);
+    out->bytes_from_cache = atomic_load(&s->bytes_from_cache);
+    out->bytes_served = atomic_load(&s->bytes_served);
+    out->readahead_blocks = atomic_load(&s->readahead_blocks);
+    out->fetch_errors = atomic_load(&s->fetch_errors);
+    out->fetch_waits = atomic_load(&s->fetch_waits);
+    out->budget_waits = atomic_load(&s->budget_waits);
+}

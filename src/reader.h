@@ -1,0 +1,79 @@
+/*
+ * reader.h - the data path of open files: reads are served in fixed-size
+ * blocks from the on-disk block cache, missing blocks are fetched with
+ * ranged GETs (one GET may cover several consecutive blocks), sequential
+ * access is detected per open file and read ahead on a small worker pool
+ * with a growing window, and concurrent readers of the same block share one
+ * fetch. It knows nothing of FUSE or lakeFS: bytes come from a fetch
+ * callback. Never holds more than max_inflight_bytes of fetched data.
+ */
+#ifndef LAKEFUSE_READER_H
+#define LAKEFUSE_READER_H
+
+#include "blockcache.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Fetches len bytes at offset of the object described by `source` into buf;
+ * *out_len is the number of bytes read (less than len only at the end of
+ * the object). 0 or a negative errno. Called from FUSE threads and from
+ * reader workers, possibly concurrently for one source.
+ */
+typedef int (*reader_fetch_fn)(void *source, uint64_t offset, size_t len,
+                               void *buf, size_t *out_len);
+
+typedef struct reader_config {
+    blockcache *cache;          /* may be NULL: no disk cache */
+    uint32_t block_size;        /* bytes per block; must equal the cache's */
+    unsigned workers;           /* read-ahead threads; 0: 4 */
+    size_t max_fetch_bytes;     /* largest single GET; 0: 8 MiB */
+    size_t max_readahead_bytes; /* read-ahead window cap; 0: 32 MiB */
+    size_t max_inflight_bytes;  /* fetched data held in memory; 0: 64 MiB */
+} reader_config;
+
+typedef struct reader_stats {
+    uint64_t fetches;          /* fetch callback calls (GETs) */
+    uint64_t bytes_fetched;    /* bytes the fetch callback returned */
+    uint64_t bytes_from_cache; /* bytes served from the block cache */
+    uint64_t bytes_served;     /* bytes returned by reader_read */
+    uint64_t readahead_blocks; /* blocks fetched ahead of a reader */
+    uint64_t fetch_errors;
+    uint64_t fetch_waits;  /* reads that waited for another caller's fetch */
+    uint64_t budget_waits; /* fetches that waited for max_inflight_bytes */
+} reader_stats;
+
+typedef struct reader reader;
+typedef struct reader_file reader_file;
+
+/* NULL with *err set (-EINVAL, -ENOMEM, thread creation error). */
+reader *reader_new(const reader_config *cfg, int *err);
+/* Waits for the workers' current fetches, then frees. Every reader_file
+ * must have been closed. */
+void reader_free(reader *r);
+
+/*
+ * Opens one object for reading: (checksum, size) is the identity of its
+ * content and keys the block cache. The reader_file owns `source` and calls
+ * source_free(source) (if not NULL) once nothing uses it any more, which
+ * may be after reader_close returns (read-ahead still in flight).
+ * NULL on ENOMEM (source is then freed too).
+ */
+reader_file *reader_open(reader *r, const char *checksum, uint64_t size,
+                         reader_fetch_fn fetch, void *source,
+                         void (*source_free)(void *source));
+
+/* Reads up to len bytes at offset: fewer only at the end of the object, 0
+ * at or past it. Thread-safe (several FUSE threads may read one file).
+ * Returns the byte count or a negative errno (the fetch's). */
+ssize_t reader_read(reader_file *f, void *buf, size_t len, uint64_t offset);
+
+/* Drops the caller's reference; read-ahead for the file is cancelled where
+ * it has not started. */
+void reader_close(reader_file *f);
+
+void reader_get_stats(reader *r, reader_stats *out);
+
+#endif

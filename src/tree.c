@@ -1,0 +1,907 @@
+/*
+ * tree.c - mount paths to repositories, refs and object keys. Listings are
+ * fetched whole through the C client and cached in the metacache, with one
+ * fetch in flight per directory however many threads ask. Refs met by name
+ * are resolved once and kept: fixed refs are pinned to their commit. It
+ * never answers a lookup with a statObject.
+ */
+#include "tree.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PAGE_AMOUNT 1000
+/* Refs a mount keeps (resolved names); beyond that, new ones are refused
+ * so that a scan of random names cannot grow memory without bound. */
+#define MAX_REFS 4096
+/* Names that are not refs, remembered for attr_timeout. */
+#define MAX_NEGATIVE_REFS 256
+#define KEY_SEPARATOR "\x1f"
+#define REPOSITORIES_KEY "\x01repositories"
+#define REFS_KEY_PREFIX "\x01refs" KEY_SEPARATOR
+
+typedef struct negative_ref {
+    char *repo_and_name; /* "repo\x1fname" */
+    int64_t expires_at_ms;
+} negative_ref;
+
+/* A listing being fetched: later callers wait for it instead of fetching
+ * the same directory again. */
+typedef struct flight {
+    char *key; /* cache key + "\x1f" + dir */
+    bool done;
+    int waiters;
+    struct flight *next;
+} flight;
+
+struct tree {
+    lakefs_client *client;
+    metacache *meta;
+    logger *log;
+    lakefuse_uri uri;
+    tree_mode mode;
+    int64_t ttl_ms;
+    bool presign;
+
+    pthread_mutex_t lock; /* refs, negatives, flights */
+    pthread_cond_t flight_done;
+    tree_ref **refs;
+    size_t ref_count;
+    tree_ref *single; /* TREE_MODE_REF: the mounted ref */
+    negative_ref negatives[MAX_NEGATIVE_REFS];
+    size_t next_negative;
+    flight *flights;
+};
+
+/* Where a listing comes from and how long it may be cached. */
+typedef struct listing_source {
+    const char *cache_key;
+    const char *dir;
+    int64_t ttl_ms; /* 0: never expires; < 0: never cached */
+    int (*fetch)(tree *t, const struct listing_source *src,
+                 fs_entry **entries, size_t *n);
+    const char *repo;
+    const tree_ref *ref;
+} listing_source;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *join3(const char *a, const char *b, const char *c)
+{
+    char *s = NULL;
+    if (asprintf(&s, "%s%s%s", a, b, c) < 0)
+        return NULL;
+    return s;
+}
+
+static void warn_listing(void *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    logger_vwrite(ctx, LOG_LEVEL_WARNING, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- refs ---- */
+
+static void ref_free(tree_ref *r)
+{
+    if (!r)
+        return;
+    free(r->repo);
+    free(r->name);
+    free(r->api_ref);
+    free(r->commit_id);
+    free(r->cache_key);
+    free(r->prefix);
+    free(r);
+}
+
+/* commit_id NULL: a branch. */
+static tree_ref *ref_make(const char *repo, const char *name,
+                          const char *commit_id, const char *prefix,
+                          int64_t commit_time)
+{
+    tree_ref *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->repo = strdup(repo);
+    r->name = strdup(name);
+    r->is_branch = commit_id == NULL;
+    r->api_ref = strdup(commit_id ? commit_id : name);
+    r->commit_id = commit_id ? strdup(commit_id) : NULL;
+    r->prefix = strdup(prefix ? prefix : "");
+    r->commit_time = commit_time;
+    /* Branches by name; fixed refs by commit, so main~1 and its id share. */
+    r->cache_key = join3(repo, commit_id ? KEY_SEPARATOR "@" : KEY_SEPARATOR,
+                         commit_id ? commit_id : name);
+    if (!r->repo || !r->name || !r->api_ref || !r->prefix || !r->cache_key ||
+        (commit_id && !r->commit_id)) {
+        ref_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Under t->lock. */
+static tree_ref *ref_find_locked(tree *t, const char *repo, const char *name)
+{
+    for (size_t i = 0; i < t->ref_count; i++)
+        if (strcmp(t->refs[i]->repo, repo) == 0 &&
+            strcmp(t->refs[i]->name, name) == 0)
+            return t->refs[i];
+    return NULL;
+}
+
+/* Adds r (or returns the record another thread added first, freeing r). */
+static int ref_add(tree *t, tree_ref *r, const tree_ref **out)
+{
+    pthread_mutex_lock(&t->lock);
+    tree_ref *have = ref_find_locked(t, r->repo, r->name);
+    if (have) {
+        pthread_mutex_unlock(&t->lock);
+        ref_free(r);
+        *out = have;
+        return 0;
+    }
+    if (t->ref_count >= MAX_REFS) {
+        pthread_mutex_unlock(&t->lock);
+        logger_write(t->log, LOG_LEVEL_WARNING,
+                     "too many refs opened by name (%d): '%s' refused",
+                     MAX_REFS, r->name);
+        ref_free(r);
+        return -ENFILE;
+    }
+    t->refs[t->ref_count++] = r;
+    pthread_mutex_unlock(&t->lock);
+    *out = r;
+    return 0;
+}
+
+static bool negative_find(tree *t, const char *key)
+{
+    int64_t now = now_ms();
+    bool found = false;
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < MAX_NEGATIVE_REFS && !found; i++)
+        found = t->negatives[i].repo_and_name &&
+                t->negatives[i].expires_at_ms > now &&
+                strcmp(t->negatives[i].repo_and_name, key) == 0;
+    pthread_mutex_unlock(&t->lock);
+    return found;
+}
+
+static void negative_add(tree *t, char *key)
+{
+    pthread_mutex_lock(&t->lock);
+    negative_ref *slot = &t->negatives[t->next_negative];
+    t->next_negative = (t->next_negative + 1) % MAX_NEGATIVE_REFS;
+    free(slot->repo_and_name);
+    slot->repo_and_name = key;
+    slot->expires_at_ms = now_ms() + t->ttl_ms;
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- listings: fetch once, cache, answer ---- */
+
+static char *flight_key(const listing_source *src)
+{
+    return join3(src->cache_key, KEY_SEPARATOR, src->dir);
+}
+
+static void flight_free(flight *f)
+{
+    free(f->key);
+    free(f);
+}
+
+/* Fetches src into the cache unless another thread is already doing it, in
+ * which case this waits for that fetch. 0: look in the cache now;
+ * 1: not cacheable, fetch directly; negative errno. */
+static int listing_ensure(tree *t, const listing_source *src)
+{
+    if (src->ttl_ms < 0)
+        return 1;
+    char *key = flight_key(src);
+    if (!key)
+        return -ENOMEM;
+    pthread_mutex_lock(&t->lock);
+    for (flight *f = t->flights; f; f = f->next) {
+        if (strcmp(f->key, key) != 0)
+            continue;
+        f->waiters++;
+        while (!f->done)
+            pthread_cond_wait(&t->flight_done, &t->lock);
+        f->waiters--;
+        bool last = f->waiters == 0; /* the fetcher has let go of it */
+        pthread_mutex_unlock(&t->lock);
+        if (last)
+            flight_free(f);
+        free(key);
+        return 0; /* whatever happened, the caller looks again */
+    }
+    flight *mine = calloc(1, sizeof(*mine));
+    if (!mine) {
+        pthread_mutex_unlock(&t->lock);
+        free(key);
+        return -ENOMEM;
+    }
+    mine->key = key;
+    mine->next = t->flights;
+    t->flights = mine;
+    pthread_mutex_unlock(&t->lock);
+
+    uint64_t generation = metacache_generation(t->meta, src->cache_key);
+    fs_entry *entries = NULL;
+    size_t n = 0;
+    int rc = src->fetch(t, src, &entries, &n);
+    if (rc == 0) {
+        int64_t expires = src->ttl_ms ? now_ms() + src->ttl_ms : 0;
+        int put = metacache_put(t->meta, src->cache_key, src->dir, entries,
+                                n, expires, generation);
+        if (put == -EFBIG)
+            logger_write(t->log, LOG_LEVEL_INFO,
+                         "listing of '%s' is larger than the metadata "
+                         "cache; it is fetched on every use",
+                         src->dir);
+    }
+
+    pthread_mutex_lock(&t->lock);
+    mine->done = true;
+    for (flight **p = &t->flights; *p; p = &(*p)->next) {
+        if (*p == mine) {
+            *p = mine->next;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&t->flight_done);
+    bool last = mine->waiters == 0; /* else the last waiter frees it */
+    pthread_mutex_unlock(&t->lock);
+    if (last)
+        flight_free(mine);
+    return rc;
+}
+
+static int compare_entry_name(const void *key, const void *elem)
+{
+    return strcmp(key, ((const fs_entry *)elem)->name);
+}
+
+/* Looks name up in the listing src: 1 found (*out a copy), 0 not there. */
+static int listing_lookup(tree *t, const listing_source *src,
+                          const char *name, fs_entry *out)
+{
+    int rc = metacache_lookup(t->meta, src->cache_key, src->dir, name,
+                              now_ms(), out);
+    if (rc != -ENODATA)
+        return rc;
+    rc = listing_ensure(t, src);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        rc = metacache_lookup(t->meta, src->cache_key, src->dir, name,
+                              now_ms(), out);
+        if (rc != -ENODATA)
+            return rc;
+    }
+    fs_entry *entries = NULL;
+    size_t n = 0;
+    rc = src->fetch(t, src, &entries, &n);
+    if (rc)
+        return rc;
+    const fs_entry *e = bsearch(name, entries, n, sizeof(*entries),
+                                compare_entry_name);
+    rc = 0;
+    if (e)
+        rc = fs_entry_copy(out, e) == 0 ? 1 : -ENOMEM;
+    fs_entries_free(entries, n);
+    return rc;
+}
+
+static int listing_foreach(tree *t, const listing_source *src,
+                           int (*fn)(void *ctx, const fs_entry *e), void *ctx)
+{
+    int rc = metacache_foreach(t->meta, src->cache_key, src->dir, now_ms(),
+                               fn, ctx);
+    if (rc != -ENODATA)
+        return rc;
+    rc = listing_ensure(t, src);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        rc = metacache_foreach(t->meta, src->cache_key, src->dir, now_ms(),
+                               fn, ctx);
+        if (rc != -ENODATA)
+            return rc;
+    }
+    fs_entry *entries = NULL;
+    size_t n = 0;
+    rc = src->fetch(t, src, &entries, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = fn(ctx, &entries[i]);
+    fs_entries_free(entries, n);
+    return rc;
+}
+
+/* ---- fetchers ---- */
+
+static int log_failure(tree *t, int rc, const lakefs_error *err,
+                       const char *what, const char *name)
+{
+    if (rc != -ENOENT)
+        logger_write(t->log, LOG_LEVEL_ERROR, "%s '%s': %s", what, name,
+                     err->message);
+    return rc == -ENOENT || rc == -ENOMEM || rc == -EACCES ? rc : -EIO;
+}
+
+/* Appends a directory entry named name to a growing array. */
+static int push_dir_entry(fs_entry **entries, size_t *n, size_t *cap,
+                          const char *name, int64_t mtime)
+{
+    if (!listing_name_is_valid(name))
+        return 0;
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        fs_entry *grown = realloc(*entries, ncap * sizeof(**entries));
+        if (!grown)
+            return -ENOMEM;
+        *entries = grown;
+        *cap = ncap;
+    }
+    fs_entry *e = &(*entries)[*n];
+    memset(e, 0, sizeof(*e));
+    e->name = strdup(name);
+    if (!e->name)
+        return -ENOMEM;
+    e->is_dir = true;
+    e->mode = LISTING_DEFAULT_DIR_MODE;
+    e->mtime = mtime;
+    (*n)++;
+    return 0;
+}
+
+static int fetch_repositories(tree *t, const listing_source *src,
+                              fs_entry **entries, size_t *n)
+{
+    (void)src;
+    size_t cap = 0;
+    char *after = NULL;
+    int rc = 0;
+    *entries = NULL;
+    *n = 0;
+    for (;;) {
+        lakefs_list_params p = {.after = after, .amount = PAGE_AMOUNT};
+        lakefs_repository_list page;
+        lakefs_error err = {0};
+        rc = lakefs_list_repositories(t->client, &p, &page, &err);
+        if (rc) {
+            rc = log_failure(t, rc, &err, "listing repositories", "");
+            break;
+        }
+        for (size_t i = 0; rc == 0 && i < page.count; i++)
+            rc = push_dir_entry(entries, n, &cap, page.items[i].id,
+                                page.items[i].creation_date);
+        bool more = page.pagination.has_more && page.count > 0;
+        free(after);
+        after = more ? page.pagination.next_offset : NULL;
+        if (more)
+            page.pagination.next_offset = NULL;
+        lakefs_repository_list_free(&page);
+        if (rc || !more)
+            break;
+    }
+    free(after);
+    if (rc) {
+        fs_entries_free(*entries, *n);
+        *entries = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+static int fetch_branches(tree *t, const listing_source *src,
+                          fs_entry **entries, size_t *n)
+{
+    size_t cap = 0;
+    char *after = NULL;
+    int rc = 0;
+    *entries = NULL;
+    *n = 0;
+    for (;;) {
+        lakefs_list_params p = {.after = after, .amount = PAGE_AMOUNT};
+        lakefs_ref_list page;
+        lakefs_error err = {0};
+        rc = lakefs_list_branches(t->client, src->repo, &p, &page, &err);
+        if (rc) {
+            rc = log_failure(t, rc, &err, "listing branches of", src->repo);
+            break;
+        }
+        for (size_t i = 0; rc == 0 && i < page.count; i++)
+            rc = push_dir_entry(entries, n, &cap, page.items[i].id, 0);
+        bool more = page.pagination.has_more && page.count > 0;
+        free(after);
+        after = more ? page.pagination.next_offset : NULL;
+        if (more)
+            page.pagination.next_offset = NULL;
+        lakefs_ref_list_free(&page);
+        if (rc || !more)
+            break;
+    }
+    free(after);
+    if (rc) {
+        fs_entries_free(*entries, *n);
+        *entries = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+/* Collects every page of listObjects(prefix, delimiter "/") as copies. */
+static int collect_objects(tree *t, const tree_ref *ref, const char *prefix,
+                           lakefs_object_stats **items, size_t *n)
+{
+    lakefs_list_params p = {.prefix = prefix, .delimiter = "/",
+                            .amount = PAGE_AMOUNT, .presign = t->presign};
+    lakefs_object_iter it;
+    int rc = lakefs_object_iter_init(&it, t->client, ref->repo,
+                                     ref->api_ref, &p);
+    if (rc)
+        return rc;
+    size_t cap = 0;
+    const lakefs_object_stats *st;
+    lakefs_error err = {0};
+    while ((rc = lakefs_object_iter_next(&it, &st, &err)) == 1) {
+        if (*n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            lakefs_object_stats *grown = realloc(*items, ncap * sizeof(**items));
+            if (!grown) {
+                rc = -ENOMEM;
+                break;
+            }
+            *items = grown;
+            cap = ncap;
+        }
+        rc = lakefs_object_stats_copy(&(*items)[*n], st);
+        if (rc)
+            break;
+        (*n)++;
+    }
+    lakefs_object_iter_free(&it);
+    if (rc < 0)
+        return log_failure(t, rc, &err, "listing", prefix[0] ? prefix : "/");
+    return 0;
+}
+
+static int fetch_objects(tree *t, const listing_source *src,
+                         fs_entry **entries, size_t *n)
+{
+    const tree_ref *ref = src->ref;
+    char *prefix = join3(ref->prefix, src->dir, src->dir[0] ? "/" : "");
+    if (!prefix)
+        return -ENOMEM;
+    lakefs_object_stats *items = NULL;
+    size_t count = 0;
+    int rc = collect_objects(t, ref, prefix, &items, &count);
+    if (rc == 0)
+        rc = listing_build(prefix, items, count, entries, n, warn_listing,
+                           t->log);
+    for (size_t i = 0; i < count; i++)
+        lakefs_object_stats_free(&items[i]);
+    free(items);
+    free(prefix);
+    return rc;
+}
+
+static void repositories_source(tree *t, listing_source *src)
+{
+    *src = (listing_source){.cache_key = REPOSITORIES_KEY, .dir = "",
+                            .ttl_ms = t->ttl_ms ? t->ttl_ms : -1,
+                            .fetch = fetch_repositories};
+}
+
+/* key_buf receives the cache key; the caller frees it. */
+static int branches_source(tree *t, const char *repo, listing_source *src,
+                           char **key_buf)
+{
+    *key_buf = join3(REFS_KEY_PREFIX, repo, "");
+    if (!*key_buf)
+        return -ENOMEM;
+    *src = (listing_source){.cache_key = *key_buf, .dir = "",
+                            .ttl_ms = t->ttl_ms ? t->ttl_ms : -1,
+                            .fetch = fetch_branches, .repo = repo};
+    return 0;
+}
+
+static void objects_source(tree *t, const tree_ref *ref, const char *dir,
+                           listing_source *src)
+{
+    int64_t ttl = ref->is_branch ? (t->ttl_ms ? t->ttl_ms : -1) : 0;
+    *src = (listing_source){.cache_key = ref->cache_key, .dir = dir,
+                            .ttl_ms = ttl, .fetch = fetch_objects,
+                            .repo = ref->repo, .ref = ref};
+}
+
+/* ---- resolving refs by name ---- */
+
+static bool is_listed_branch(tree *t, const char *repo, const char *name,
+                             int *rc_out)
+{
+    listing_source src;
+    char *key;
+    *rc_out = branches_source(t, repo, &src, &key);
+    if (*rc_out)
+        return false;
+    fs_entry e = {0};
+    int rc = listing_lookup(t, &src, name, &e);
+    fs_entry_free(&e);
+    free(key);
+    *rc_out = rc < 0 ? rc : 0;
+    return rc == 1;
+}
+
+/* Asks the server what name is: a branch (getBranch), else a commit
+ * (getCommit resolves tags, ids, main~1, main@). */
+static int ref_resolve_remote(tree *t, const char *repo, const char *name,
+                              tree_ref **out)
+{
+    lakefs_error err = {0};
+    int rc = -ENOENT;
+    if (!strpbrk(name, "~^@$")) {
+        lakefs_ref branch;
+        rc = lakefs_get_branch(t->client, repo, name, &branch, &err);
+        lakefs_ref_free(&branch);
+        if (rc == 0) {
+            *out = ref_make(repo, name, NULL, "", 0);
+            return *out ? 0 : -ENOMEM;
+        }
+        if (rc != -ENOENT && rc != -EINVAL)
+            return log_failure(t, rc, &err, "looking up branch", name);
+    }
+    lakefs_commit commit;
+    rc = lakefs_get_commit(t->client, repo, name, &commit, &err);
+    if (rc == -EINVAL)
+        rc = -ENOENT; /* not a ref expression lakeFS understands */
+    if (rc)
+        return rc == -ENOENT ? rc
+                             : log_failure(t, rc, &err, "resolving ref", name);
+    *out = ref_make(repo, name, commit.id, "", commit.creation_date);
+    lakefs_commit_free(&commit);
+    return *out ? 0 : -ENOMEM;
+}
+
+static int ref_lookup(tree *t, const char *repo, const char *name,
+                      const tree_ref **out)
+{
+    if (!listing_name_is_valid(name))
+        return -ENOENT;
+    pthread_mutex_lock(&t->lock);
+    const tree_ref *known = ref_find_locked(t, repo, name);
+    pthread_mutex_unlock(&t->lock);
+    int rc = 0;
+    if (known && !known->is_branch) {
+        *out = known;
+        return 0;
+    }
+    /* A branch is believed while the (cached) branch list shows it. */
+    bool listed = is_listed_branch(t, repo, name, &rc);
+    if (rc)
+        return rc;
+    if (listed && known) {
+        *out = known;
+        return 0;
+    }
+    char *negative_key = join3(repo, KEY_SEPARATOR, name);
+    if (!negative_key)
+        return -ENOMEM;
+    if (!listed && negative_find(t, negative_key)) {
+        free(negative_key);
+        return -ENOENT;
+    }
+    tree_ref *r = NULL;
+    if (listed) {
+        r = ref_make(repo, name, NULL, "", 0);
+        rc = r ? 0 : -ENOMEM;
+    } else {
+        rc = ref_resolve_remote(t, repo, name, &r);
+    }
+    if (rc == -ENOENT) {
+        negative_add(t, negative_key);
+        return rc;
+    }
+    free(negative_key);
+    return rc ? rc : ref_add(t, r, out);
+}
+
+/* ---- public ---- */
+
+tree *tree_new(const tree_config *cfg, int *err)
+{
+    tree *t = calloc(1, sizeof(*t));
+    if (!t) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    t->client = cfg->client;
+    t->meta = cfg->meta;
+    t->log = cfg->log;
+    t->ttl_ms = cfg->attr_timeout_ms;
+    t->presign = cfg->presign;
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->flight_done, NULL);
+    const lakefuse_uri *u = cfg->uri;
+    t->mode = !u->repo ? TREE_MODE_ALL : !u->ref ? TREE_MODE_REPO
+                                                  : TREE_MODE_REF;
+    t->uri.repo = u->repo ? strdup(u->repo) : NULL;
+    t->uri.ref = u->ref ? strdup(u->ref) : NULL;
+    t->uri.prefix = u->prefix ? strdup(u->prefix) : NULL;
+    t->refs = calloc(MAX_REFS, sizeof(*t->refs));
+    bool ok = t->refs && (!u->repo || t->uri.repo) &&
+              (!u->ref || t->uri.ref) && (!u->prefix || t->uri.prefix);
+    if (ok && t->mode == TREE_MODE_REF) {
+        const mount_target *tg = cfg->target;
+        if (!tg || !tg->commit_id) {
+            tree_free(t);
+            *err = -EINVAL;
+            return NULL;
+        }
+        t->single = ref_make(u->repo, u->ref,
+                             tg->is_branch ? NULL : tg->commit_id,
+                             u->prefix, 0);
+        ok = t->single != NULL;
+    }
+    if (!ok) {
+        tree_free(t);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    *err = 0;
+    return t;
+}
+
+void tree_free(tree *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->ref_count; i++)
+        ref_free(t->refs[i]);
+    free(t->refs);
+    ref_free(t->single);
+    for (size_t i = 0; i < MAX_NEGATIVE_REFS; i++)
+        free(t->negatives[i].repo_and_name);
+    uri_free(&t->uri);
+    pthread_cond_destroy(&t->flight_done);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+tree_mode tree_get_mode(const tree *t)
+{
+    return t->mode;
+}
+
+bool tree_is_fixed(const tree *t)
+{
+    return t->mode == TREE_MODE_REF && !t->single->is_branch;
+}
+
+void tree_node_free(tree_node *n)
+{
+    free(n->repo);
+    free(n->key);
+    fs_entry_free(&n->entry);
+    memset(n, 0, sizeof(*n));
+}
+
+char *tree_object_key(const tree_node *n)
+{
+    if (!n->ref || !n->key)
+        return NULL;
+    return join3(n->ref->prefix, n->key, "");
+}
+
+int tree_ref_head(tree *t, const tree_ref *ref, char **out)
+{
+    *out = NULL;
+    if (!ref->is_branch) {
+        *out = strdup(ref->commit_id);
+        return *out ? 0 : -ENOMEM;
+    }
+    lakefs_ref branch;
+    lakefs_error err = {0};
+    int rc = lakefs_get_branch(t->client, ref->repo, ref->name, &branch,
+                               &err);
+    if (rc)
+        return log_failure(t, rc, &err, "reading the head of", ref->name);
+    *out = branch.commit_id;
+    branch.commit_id = NULL;
+    lakefs_ref_free(&branch);
+    return 0;
+}
+
+/* ---- paths ---- */
+
+/* Splits a mount path in place into at most max components. */
+static int split_path(char *path, char **comps, size_t max, size_t *n)
+{
+    *n = 0;
+    for (char *save = NULL, *c = strtok_r(path, "/", &save); c;
+         c = strtok_r(NULL, "/", &save)) {
+        if (*n == max)
+            return -ENAMETOOLONG;
+        comps[(*n)++] = c;
+    }
+    return 0;
+}
+
+static int resolve_control(const tree_ref *ref, char **comps, size_t n,
+                           tree_node *out)
+{
+    out->ref = ref;
+    if (n == 1) {
+        out->kind = TREE_CONTROL_DIR;
+        return 0;
+    }
+    if (n != 2)
+        return -ENOENT;
+    out->kind = TREE_CONTROL_FILE;
+    if (strcmp(comps[1], "stats") == 0)
+        out->control = TREE_CONTROL_STATS;
+    else if (ref && strcmp(comps[1], "head") == 0)
+        out->control = TREE_CONTROL_HEAD;
+    else
+        return -ENOENT;
+    return 0;
+}
+
+/* Joins comps[0..n) with "/" into a new string ("" for n == 0). */
+static char *join_components(char **comps, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(comps[i]) + 1;
+    char *s = malloc(len);
+    if (!s)
+        return NULL;
+    s[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat(s, "/");
+        strcat(s, comps[i]);
+    }
+    return s;
+}
+
+/* comps[0..n) is a path inside ref. */
+static int resolve_in_ref(tree *t, const tree_ref *ref, char **comps,
+                          size_t n, tree_node *out)
+{
+    out->ref = ref;
+    if (n == 0) {
+        out->kind = TREE_DIR;
+        out->ref_root = true;
+        out->key = strdup("");
+        return out->key ? 0 : -ENOMEM;
+    }
+    if (strcmp(comps[0], TREE_CONTROL_DIR_NAME) == 0)
+        return resolve_control(ref, comps, n, out);
+    char *dir = join_components(comps, n - 1);
+    if (!dir)
+        return -ENOMEM;
+    listing_source src;
+    objects_source(t, ref, dir, &src);
+    int rc = listing_lookup(t, &src, comps[n - 1], &out->entry);
+    free(dir);
+    if (rc <= 0)
+        return rc == 0 ? -ENOENT : rc;
+    out->kind = out->entry.is_dir ? TREE_DIR : TREE_FILE;
+    out->key = join_components(comps, n);
+    return out->key ? 0 : -ENOMEM;
+}
+
+static int resolve_repository(tree *t, const char *repo, char **comps,
+                              size_t n, tree_node *out)
+{
+    out->repo = strdup(repo);
+    if (!out->repo)
+        return -ENOMEM;
+    if (n == 0) {
+        out->kind = TREE_REPOSITORY;
+        return 0;
+    }
+    const tree_ref *ref;
+    int rc = ref_lookup(t, repo, comps[0], &ref);
+    if (rc)
+        return rc;
+    return resolve_in_ref(t, ref, comps + 1, n - 1, out);
+}
+
+#define MAX_PATH_COMPONENTS 2048
+
+int tree_resolve(tree *t, const char *path, tree_node *out)
+{
+    memset(out, 0, sizeof(*out));
+    char *copy = strdup(path);
+    char **comps = malloc(MAX_PATH_COMPONENTS * sizeof(*comps));
+    size_t n = 0;
+    int rc = copy && comps ? 0 : -ENOMEM;
+    if (rc == 0)
+        rc = split_path(copy, comps, MAX_PATH_COMPONENTS, &n);
+    if (rc == 0) {
+        bool control = n > 0 && strcmp(comps[0], TREE_CONTROL_DIR_NAME) == 0;
+        if (t->mode == TREE_MODE_REF) {
+            out->repo = strdup(t->single->repo);
+            rc = out->repo ? resolve_in_ref(t, t->single, comps, n, out)
+                           : -ENOMEM;
+        } else if (control) {
+            rc = resolve_control(NULL, comps, n, out);
+        } else if (t->mode == TREE_MODE_REPO) {
+            rc = resolve_repository(t, t->uri.repo, comps, n, out);
+        } else if (n == 0) {
+            out->kind = TREE_REPOSITORIES;
+        } else {
+            listing_source src;
+            repositories_source(t, &src);
+            rc = listing_lookup(t, &src, comps[0], &out->entry);
+            fs_entry_free(&out->entry);
+            rc = rc == 1 ? resolve_repository(t, comps[0], comps + 1,
+                                              n - 1, out)
+                         : rc == 0 ? -ENOENT : rc;
+        }
+    }
+    free(comps);
+    free(copy);
+    if (rc)
+        tree_node_free(out);
+    return rc;
+}
+
+/* Hides an object named like the control directory at a ref root. */
+typedef struct hide_control_ctx {
+    int (*fn)(void *ctx, const fs_entry *e);
+    void *ctx;
+} hide_control_ctx;
+
+static int skip_control_entry(void *ctx, const fs_entry *e)
+{
+    hide_control_ctx *h = ctx;
+    if (strcmp(e->name, TREE_CONTROL_DIR_NAME) == 0)
+        return 0;
+    return h->fn(h->ctx, e);
+}
+
+int tree_list(tree *t, const tree_node *dir,
+              int (*fn)(void *ctx, const fs_entry *e), void *ctx)
+{
+    listing_source src;
+    switch (dir->kind) {
+    case TREE_REPOSITORIES:
+        repositories_source(t, &src);
+        return listing_foreach(t, &src, fn, ctx);
+    case TREE_REPOSITORY: {
+        char *key;
+        int rc = branches_source(t, dir->repo, &src, &key);
+        if (rc == 0)
+            rc = listing_foreach(t, &src, fn, ctx);
+        free(key);
+        return rc;
+    }
+    case TREE_DIR: {
+        objects_source(t, dir->ref, dir->key, &src);
+        if (!dir->ref_root)
+            return listing_foreach(t, &src, fn, ctx);
+        hide_control_ctx h = {fn, ctx};
+        return listing_foreach(t, &src, skip_control_entry, &h);
+    }
+    default:
+        return -ENOTDIR;
+    }
+}

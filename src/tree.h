@@ -1,0 +1,113 @@
+/*
+ * tree.h - what a path in the mount names: the repositories, a repository's
+ * refs, a directory or file inside a ref, or the hidden .lakefs/ control
+ * directory. Directory listings are the unit of metadata: they are fetched
+ * whole (paginated listObjects, listBranches, listRepositories), once for
+ * all concurrent callers, and kept in the metadata cache; a lookup never
+ * costs a statObject. Knows nothing of FUSE.
+ */
+#ifndef LAKEFUSE_TREE_H
+#define LAKEFUSE_TREE_H
+
+#include "lakefs.h"
+#include "listing.h"
+#include "log.h"
+#include "metacache.h"
+#include "target.h"
+#include "uri.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The name of the hidden control directory at ref roots and the mount
+ * root; an object of that name at a ref root is hidden by it. */
+#define TREE_CONTROL_DIR_NAME ".lakefs"
+
+typedef enum tree_mode {
+    TREE_MODE_ALL,  /* lakefs://: repositories at the root */
+    TREE_MODE_REPO, /* lakefs://REPO: refs at the root */
+    TREE_MODE_REF   /* lakefs://REPO/REF[/PREFIX]: one tree */
+} tree_mode;
+
+/* A ref the mount has met. Lives as long as the tree; never changes. */
+typedef struct tree_ref {
+    char *repo;
+    char *name;      /* as written in the path or URI */
+    char *api_ref;   /* what listings and reads ask for: the branch name,
+                        or the commit id a fixed ref resolved to */
+    char *commit_id; /* fixed refs: the commit; branches: NULL (moves) */
+    bool is_branch;
+    char *cache_key; /* metadata cache key: fixed refs naming the same
+                        commit share their listings */
+    char *prefix;    /* "" or "sub/tree/": the URI's PREFIX */
+    int64_t commit_time; /* fixed refs: the commit's creation date */
+} tree_ref;
+
+typedef enum tree_kind {
+    TREE_REPOSITORIES, /* the root of a lakefs:// mount */
+    TREE_REPOSITORY,   /* lists the branches of node.repo */
+    TREE_DIR,          /* a directory in a ref (ref_root: the ref itself) */
+    TREE_FILE,         /* an object (entry.is_symlink: a symlink) */
+    TREE_CONTROL_DIR,  /* .lakefs/ (ref NULL: the mount root's) */
+    TREE_CONTROL_FILE
+} tree_kind;
+
+typedef enum tree_control {
+    TREE_CONTROL_HEAD,
+    TREE_CONTROL_STATS
+} tree_control;
+
+typedef struct tree_node {
+    tree_kind kind;
+    char *repo;          /* TREE_REPOSITORY and everything inside one */
+    const tree_ref *ref; /* inside a ref, else NULL */
+    char *key;           /* TREE_DIR/TREE_FILE: the path inside the ref,
+                            relative to its prefix: "" at the ref root */
+    bool ref_root;
+    tree_control control;
+    fs_entry entry; /* TREE_FILE, and TREE_DIR below the ref root */
+} tree_node;
+
+typedef struct tree_config {
+    lakefs_client *client;
+    metacache *meta;
+    logger *log;
+    const lakefuse_uri *uri;      /* copied */
+    const mount_target *target;   /* the URI's, resolved at mount time */
+    int64_t attr_timeout_ms;      /* listings of branches, repositories and
+                                     ref lists; 0: one request only */
+    bool presign;                 /* ask listings for presigned URLs */
+} tree_config;
+
+typedef struct tree tree;
+
+/* NULL with *err set (-ENOMEM, -EINVAL). */
+tree *tree_new(const tree_config *cfg, int *err);
+void tree_free(tree *t);
+tree_mode tree_get_mode(const tree *t);
+/* true when no path of the mount can change (one fixed ref). */
+bool tree_is_fixed(const tree *t);
+
+/* Resolves an absolute mount path ("/", "/a/b"). 0, or -ENOENT, -EIO,
+ * -ENOMEM, -EACCES... out is zeroed on failure; free it with
+ * tree_node_free. */
+int tree_resolve(tree *t, const char *path, tree_node *out);
+void tree_node_free(tree_node *n);
+
+/*
+ * Calls fn for each entry of a directory node (TREE_REPOSITORIES,
+ * TREE_REPOSITORY, TREE_DIR), sorted by name, without "." and "..": the
+ * control directory is never listed. fn must not call back into the tree.
+ * Returns 0, fn's non-zero value, or a negative errno.
+ */
+int tree_list(tree *t, const tree_node *dir,
+              int (*fn)(void *ctx, const fs_entry *e), void *ctx);
+
+/* The object key of a TREE_FILE/TREE_DIR node: prefix + key. malloc'd. */
+char *tree_object_key(const tree_node *n);
+
+/* The commit a ref points to now: the pinned one for fixed refs, a
+ * getBranch for branches. 0 or a negative errno; *out malloc'd. */
+int tree_ref_head(tree *t, const tree_ref *ref, char **out);
+
+#endif

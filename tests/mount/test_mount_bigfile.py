@@ -1,0 +1,72 @@
+"""Large objects read sequentially: few, large ranged GETs (at most 64 for 256 MiB, i.e. 4 MiB per GET
+on average), every byte right, from presigned URLs when the server offers them and through the API
+with -o presign=false or when it does not."""
+import os
+
+import pytest
+
+import mountlib
+from mountlib import MIB, api_get, gets, run, sh, upload_pattern_object
+
+SIZE_256, SIZE_64 = 256 * MIB, 64 * MIB
+
+
+@pytest.fixture(scope="module")
+def large_objects(lakefs_server):
+    """(repo, commit, {path: (size, sha256)}) with a 256 MiB and a 64 MiB object."""
+    repo = lakefs_server.create_repo()
+    objects = {}
+    for path, size, seed in (("large/256.bin", SIZE_256, 256), ("large/64.bin", SIZE_64, 64)):
+        objects[path] = (size, upload_pattern_object(lakefs_server, repo, "main", path, size, seed))
+    commit = lakefs_server.commit(repo, "main", "large objects")["id"]
+    yield repo, commit, objects
+    lakefs_server.api("DELETE", "/repositories/" + repo)
+
+
+@pytest.mark.slow
+def test_sequential_read_of_256_mib_presigned(server, large_objects, mount):
+    repo, commit, objects = large_objects
+    size, digest = objects["large/256.bin"]
+    m = mount("lakefs://%s/%s" % (repo, commit), options=["cache_size=1G"])
+    path = m.join("large", "256.bin")
+    assert os.stat(path).st_size == size
+    server.reset_counts()
+    out = run(["sha256sum", path]).stdout.decode()
+    counted = server.counts()
+    assert out.split()[0] == digest
+    assert gets(counted) <= 64, counted
+    assert counted.get("presignedGet", 0) > 0 and counted.get("getObject", 0) == 0, counted
+
+
+@pytest.mark.slow
+def test_sequential_read_with_presign_false(server, large_objects, mount):
+    repo, commit, objects = large_objects
+    size, digest = objects["large/64.bin"]
+    m = mount("lakefs://%s/%s" % (repo, commit), options=["presign=false", "cache_size=262144K"])
+    path = m.join("large", "64.bin")
+    assert os.stat(path).st_size == size
+    server.reset_counts()
+    out = sh("dd if=%s bs=1M status=none | sha256sum" % path).stdout.decode()
+    counted = server.counts()
+    assert out.split()[0] == digest
+    assert gets(counted) <= 16, counted
+    assert counted.get("presignedGet", 0) == 0 and counted.get("getObject", 0) > 0, counted
+
+
+def test_server_without_presign_is_read_through_the_api(lakefs_server_factory, mount, tmp_path):
+    srv = lakefs_server_factory(extra_args=["--no-presign"])
+    repo = srv.create_repo()
+    data = bytes(mountlib.PatternStream(3 * MIB + 777, 3).read())
+    srv.upload(repo, "main", "f.bin", data)
+    srv.upload(repo, "main", "small.txt", b"small\n")
+    home = tmp_path / "home-no-presign"
+    home.mkdir()
+    m = mount("lakefs://%s/main" % repo, env=mountlib.lakefuse_env(srv, home))
+    srv.reset_counts()
+    assert run(["cat", m.join("f.bin")]).stdout == data
+    assert run(["cat", m.join("small.txt")]).stdout == b"small\n"
+    counted = srv.counts()
+    assert counted.get("presignedGet", 0) == 0 and counted.get("getObject", 0) >= 2, counted
+    assert api_get(srv, repo, "main", "f.bin") == data
+    assert m.unmount() == 0
+    assert srv.violations() == []

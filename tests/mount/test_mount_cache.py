@@ -1,0 +1,128 @@
+"""API economy, measured with the test server's request counters (reset after mounting, since
+mounting makes a few calls of its own): a directory is listed once with paginated listObjects and
+then answers every stat and lookup in it; a small file costs one GET; file data is cached on disk
+by checksum and outlives the mount. GETs are getObject + presignedGet."""
+import math
+import os
+
+
+from mountlib import api_get, api_list_objects, gets, run, sh
+
+
+def test_ls_l_of_3000_objects(server, big_tree, mount):
+    repo = big_tree.name
+    listing = api_list_objects(server, repo, big_tree.commit, "big/", "/")
+    want = {o["path"][len("big/"):]: o["size_bytes"] for o in listing}
+    assert len(want) == 3000 and all(o["path_type"] == "object" for o in listing)
+    for ref, options in (("main", ["attr_timeout=3600"]), (big_tree.commit, [])):
+        m = mount("lakefs://%s/%s" % (repo, ref), options=options)
+        # Finding big/ itself lists the ref root: that is the lookup of the directory, not
+        # the ls of it, so it happens before counting.
+        assert os.path.isdir(m.join("big"))
+        server.reset_counts()
+        out = run(["ls", "-ln", "--time-style=+%s", m.join("big")]).stdout.decode().splitlines()
+        counted = server.counts()
+        assert out[0].startswith("total ")
+        got = {}
+        for line in out[1:]:
+            fields = line.split(None, 6)
+            assert fields[0].startswith("-rw-r--r--"), line
+            got[fields[6]] = int(fields[4])
+        assert got == want
+        assert counted.get("listObjects", 0) <= 3, counted
+        assert counted.get("statObject", 0) == 0 and counted.get("headObject", 0) == 0, counted
+        assert gets(counted) == 0, counted
+
+
+def test_find_and_stat_of_5000_objects_in_50_directories(server, big_tree, mount):
+    repo = big_tree.name
+    want = {o["path"]: o["size_bytes"] for o in api_list_objects(server, repo, big_tree.commit)}
+    assert len(want) == 5000 and len(big_tree.dirs) == 50
+    m = mount("lakefs://%s/%s" % (repo, big_tree.commit))
+    server.reset_counts()
+    out = sh("find %s -type f -print0 | xargs -0 -r stat -c '%%n\t%%s'" % m.path).stdout.decode()
+    counted = server.counts()
+    got = {}
+    for line in out.splitlines():
+        path, size = line.rsplit("\t", 1)
+        got[os.path.relpath(path, m.path)] = int(size)
+    assert got == want
+    pages = 1 + sum(math.ceil(n / 1000) for n in big_tree.dirs.values())
+    assert counted.get("listObjects", 0) <= pages, (counted, pages)
+    assert counted.get("statObject", 0) == 0 and counted.get("headObject", 0) == 0, counted
+    assert gets(counted) == 0, counted
+
+
+def test_cat_of_200_small_files_in_a_listed_directory(server, big_tree, mount):
+    repo = big_tree.name
+    paths = sorted(o["path"] for o in api_list_objects(server, repo, "main", "cat/"))
+    assert len(paths) == 200
+    want = b"".join(api_get(server, repo, "main", p) for p in paths)
+    m = mount("lakefs://%s/main" % repo, options=["attr_timeout=3600"])
+    assert sorted(os.listdir(m.join("cat"))) == [p[len("cat/"):] for p in paths]
+    server.reset_counts()
+    out = run(["cat"] + [m.join(p) for p in paths]).stdout
+    counted = server.counts()
+    assert out == want
+    assert counted.get("statObject", 0) == 0 and counted.get("headObject", 0) == 0, counted
+    assert counted.get("listObjects", 0) == 0, counted
+    assert gets(counted) == 200, counted
+    # Presign is on by default and the server offers it: data never goes through the API.
+    assert counted.get("getObject", 0) == 0 and counted.get("presignedGet", 0) == 200, counted
+
+
+def test_lookups_in_a_listed_directory_cost_no_call(server, big_tree, mount):
+    m = mount("lakefs://%s/%s" % (big_tree.name, big_tree.commit))
+    names = os.listdir(m.join("d00"))
+    assert len(names) == big_tree.dirs["d00"]
+    server.reset_counts()
+    for i in range(20):
+        assert not os.path.exists(m.join("d00", "no-such-%d" % i))
+        assert os.stat(m.join("d00", names[i])).st_size > 0
+    assert not os.path.exists(m.join("d00", "f00000", "below-a-file"))
+    counted = server.counts()
+    for op in ("listObjects", "statObject", "headObject"):
+        assert counted.get(op, 0) == 0, counted
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_cached_data_is_read_again_without_a_get(server, basic_repo, mount, tmp_path):
+    repo, ref = basic_repo.name, basic_repo.commit2
+    files = ["big.bin", "data/a.csv", "data/nested/deep/x.bin"]
+    want = {p: api_get(server, repo, ref, p) for p in files}
+    uri = "lakefs://%s/%s" % (repo, ref)
+    cache = str(tmp_path / "shared-cache")
+
+    first = mount(uri, cache_dir=cache)
+    server.reset_counts()
+    for p in files:
+        assert read_file(first.join(p)) == want[p]
+    assert gets(server.counts()) >= len(files)
+    server.reset_counts()
+    for p in files:
+        assert read_file(first.join(p)) == want[p]
+    assert gets(server.counts()) == 0, server.counts()
+    assert first.unmount() == 0
+    assert any(names for _, _, names in os.walk(cache)), "nothing was written to cache_dir"
+
+    again = mount(uri, cache_dir=cache)  # a new mount: new process, cold kernel page cache
+    before = again.stats()
+    server.reset_counts()
+    for p in files:
+        assert run(["cat", again.join(p)]).stdout == want[p]
+    assert gets(server.counts()) == 0, server.counts()
+    after = again.stats()
+    size = sum(len(d) for d in want.values())
+    assert after["data_cache"]["hits"] > before["data_cache"]["hits"]
+    assert after["bytes_served_from_cache"] - before["bytes_served_from_cache"] >= size
+
+    # Control: with an empty cache dir the same reads do fetch.
+    cold = mount(uri, cache_dir=str(tmp_path / "other-cache"))
+    server.reset_counts()
+    for p in files:
+        assert read_file(cold.join(p)) == want[p]
+    assert gets(server.counts()) >= len(files), server.counts()

@@ -1,0 +1,842 @@
+/*
+ * test_reader.c - unit tests of src/reader.c over a fake fetch callback that
+ * serves generated content, counts and logs calls, injects errors and short
+ * reads, and can hold calls at a gate. Threads meet through condition
+ * variables and reader counters, never sleeps. Every test removes its
+ * directories.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "reader.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define KIB ((size_t)1024)
+#define MIB ((size_t)1024 * 1024)
+#define BS 4096u /* block size of most tests */
+#define LOG_MAX 4096
+
+/* ---- the fake object store ---- */
+
+typedef struct fake_call {
+    uint64_t offset;
+    size_t len;
+} fake_call;
+
+typedef struct fake_state {
+    unsigned calls;
+    fake_call log[LOG_MAX];
+    int fail_calls; /* the next N calls fail with fail_rc */
+    int fail_rc;
+    size_t short_by;  /* the next call returns this many bytes too few */
+    bool gate_closed; /* calls at offset >= gate_from wait while closed */
+    uint64_t gate_from;
+    unsigned at_gate;   /* calls waiting at the gate */
+    size_t outstanding; /* bytes asked by calls in progress */
+    size_t max_outstanding;
+    unsigned bad_requests; /* asked past the object's end */
+    unsigned frees;
+} fake_state;
+
+static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fake_changed = PTHREAD_COND_INITIALIZER;
+static fake_state fake;
+
+typedef struct source {
+    uint64_t size;
+    uint64_t seed;
+} source;
+
+/* Deterministic content without a short period, distinct per seed. */
+static unsigned char content_byte(uint64_t seed, uint64_t offset)
+{
+    uint64_t h = (offset + seed * 0x100000001b3ULL) * 0x9E3779B97F4A7C15ULL;
+    return (unsigned char)((h ^ (h >> 32)) >> 24);
+}
+
+static void fill_content(unsigned char *buf, uint64_t seed, uint64_t offset,
+                         size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = content_byte(seed, offset + i);
+}
+
+static int fake_fetch(void *p, uint64_t offset, size_t len, void *buf,
+                      size_t *out_len)
+{
+    source *s = p;
+    pthread_mutex_lock(&fake_lock);
+    if (fake.calls < LOG_MAX)
+        fake.log[fake.calls] = (fake_call){offset, len};
+    fake.calls++;
+    fake.outstanding += len;
+    if (fake.outstanding > fake.max_outstanding)
+        fake.max_outstanding = fake.outstanding;
+    if (offset + len > s->size)
+        fake.bad_requests++;
+    int rc = 0;
+    if (fake.fail_calls > 0) {
+        fake.fail_calls--;
+        rc = fake.fail_rc;
+    }
+    size_t short_by = fake.short_by;
+    fake.short_by = 0;
+    pthread_cond_broadcast(&fake_changed);
+    if (fake.gate_closed && offset >= fake.gate_from) {
+        fake.at_gate++;
+        pthread_cond_broadcast(&fake_changed);
+        while (fake.gate_closed)
+            pthread_cond_wait(&fake_changed, &fake_lock);
+        fake.at_gate--;
+    }
+    pthread_mutex_unlock(&fake_lock);
+
+    if (rc == 0 && offset + len <= s->size)
+        fill_content(buf, s->seed, offset, len);
+    pthread_mutex_lock(&fake_lock);
+    fake.outstanding -= len;
+    pthread_mutex_unlock(&fake_lock);
+    if (rc != 0)
+        return rc;
+    *out_len = len - short_by;
+    return 0;
+}
+
+static void free_source(void *p)
+{
+    pthread_mutex_lock(&fake_lock);
+    fake.frees++;
+    pthread_mutex_unlock(&fake_lock);
+    free(p);
+}
+
+static fake_state fake_snapshot(void)
+{
+    pthread_mutex_lock(&fake_lock);
+    fake_state copy = fake;
+    pthread_mutex_unlock(&fake_lock);
+    return copy;
+}
+
+static void gate_close(uint64_t from)
+{
+    pthread_mutex_lock(&fake_lock);
+    fake.gate_closed = true;
+    fake.gate_from = from;
+    pthread_mutex_unlock(&fake_lock);
+}
+
+static void gate_open(void)
+{
+    pthread_mutex_lock(&fake_lock);
+    fake.gate_closed = false;
+    pthread_cond_broadcast(&fake_changed);
+    pthread_mutex_unlock(&fake_lock);
+}
+
+static void wait_at_gate(unsigned n)
+{
+    pthread_mutex_lock(&fake_lock);
+    while (fake.at_gate < n)
+        pthread_cond_wait(&fake_changed, &fake_lock);
+    pthread_mutex_unlock(&fake_lock);
+}
+
+/* ---- fixture ---- */
+
+typedef struct fixture {
+    char dir[64];
+    char cache[96];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -1;
+    strcpy(f->dir, "/tmp/test_reader.XXXXXX");
+    if (mkdtemp(f->dir) == NULL) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->cache, sizeof(f->cache), "%s/cache", f->dir);
+    memset(&fake, 0, sizeof(fake));
+    *state = f;
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static blockcache *open_cache(const fixture *f, uint64_t max_bytes,
+                              uint32_t block_size)
+{
+    int err = 1;
+    blockcache *bc = blockcache_open(f->cache, max_bytes, block_size, &err);
+    assert_non_null(bc);
+    assert_int_equal(err, 0);
+    return bc;
+}
+
+static reader *new_reader(const reader_config *cfg)
+{
+    int err = 1;
+    reader *r = reader_new(cfg, &err);
+    assert_non_null(r);
+    assert_int_equal(err, 0);
+    return r;
+}
+
+static reader_file *open_object(reader *r, const char *checksum, uint64_t size,
+                                uint64_t seed)
+{
+    source *s = malloc(sizeof(*s));
+    assert_non_null(s);
+    *s = (source){size, seed};
+    reader_file *f =
+        reader_open(r, checksum, size, fake_fetch, s, free_source);
+    assert_non_null(f);
+    return f;
+}
+
+static reader_stats stats_of(reader *r)
+{
+    reader_stats st;
+    reader_get_stats(r, &st);
+    return st;
+}
+
+/* Index of the first byte that differs from the object's content, or len. */
+static size_t first_mismatch(const unsigned char *buf, uint64_t seed,
+                             uint64_t offset, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] != content_byte(seed, offset + i))
+            return i;
+    return len;
+}
+
+/* Reads [offset, offset + len) and checks the count and every byte. */
+static void check_read(reader_file *f, uint64_t size, uint64_t seed,
+                       uint64_t offset, size_t len)
+{
+    size_t expect = 0;
+    if (offset < size)
+        expect = size - offset < len ? (size_t)(size - offset) : len;
+    unsigned char *buf = malloc(len + 1);
+    assert_non_null(buf);
+    ssize_t n = reader_read(f, buf, len, offset);
+    assert_int_equal(n, expect);
+    assert_int_equal(first_mismatch(buf, seed, offset, expect), expect);
+    free(buf);
+}
+
+/* Reads the whole object front to back in chunks of `chunk`. */
+static void read_sequentially(reader_file *f, uint64_t size, uint64_t seed,
+                              size_t chunk)
+{
+    unsigned char *buf = malloc(chunk);
+    assert_non_null(buf);
+    for (uint64_t off = 0; off < size; off += chunk) {
+        size_t want = size - off < chunk ? (size_t)(size - off) : chunk;
+        ssize_t n = reader_read(f, buf, chunk, off);
+        assert_int_equal(n, want);
+        assert_int_equal(first_mismatch(buf, seed, off, want), want);
+    }
+    free(buf);
+}
+
+/* Every fetch so far was block-aligned, inside the object, at most max. */
+static void check_fetch_log(uint32_t block_size, size_t max_len)
+{
+    fake_state s = fake_snapshot();
+    assert_int_equal(s.bad_requests, 0);
+    for (unsigned i = 0; i < s.calls && i < LOG_MAX; i++) {
+        assert_int_equal(s.log[i].offset % block_size, 0);
+        assert_true(s.log[i].len > 0 && s.log[i].len <= max_len);
+    }
+}
+
+/* ---- reader threads ---- */
+
+typedef struct read_job {
+    pthread_t thread;
+    reader_file *f;
+    uint64_t offset;
+    size_t len;
+    unsigned char buf[2 * BS];
+    ssize_t result;
+} read_job;
+
+static void *read_job_main(void *p)
+{
+    read_job *j = p;
+    j->result = reader_read(j->f, j->buf, j->len, j->offset);
+    return NULL;
+}
+
+static void start_read(read_job *j, reader_file *f, uint64_t offset,
+                       size_t len)
+{
+    j->f = f;
+    j->offset = offset;
+    j->len = len;
+    j->result = 0;
+    assert_int_equal(pthread_create(&j->thread, NULL, read_job_main, j), 0);
+}
+
+/* Spins (yielding) until a reader counter moves: the reader signals no
+ * condition variable we could wait on. Gives up when the fake saw more
+ * than max_calls fetches, so a broken dedupe fails instead of hanging. */
+static void wait_for_counter(reader *r, size_t field, unsigned max_calls)
+{
+    for (;;) {
+        reader_stats st = stats_of(r);
+        uint64_t value;
+        memcpy(&value, (const char *)&st + field, sizeof(value));
+        if (value > 0 || fake_snapshot().calls > max_calls)
+            return;
+        sched_yield();
+    }
+}
+
+/* ---- tests ---- */
+
+static void test_bad_arguments(void **state)
+{
+    fixture *fx = *state;
+    int err = 0;
+    reader_config cfg = {.block_size = 0};
+    assert_null(reader_new(&cfg, &err));
+    assert_int_equal(err, -EINVAL);
+    assert_null(reader_new(NULL, &err));
+    assert_int_equal(err, -EINVAL);
+
+    blockcache *bc = open_cache(fx, MIB, BS);
+    cfg = (reader_config){.cache = bc, .block_size = 2 * BS};
+    assert_null(reader_new(&cfg, &err));
+    assert_int_equal(err, -EINVAL);
+    cfg = (reader_config){.block_size = BS, .max_inflight_bytes = BS - 1};
+    assert_null(reader_new(&cfg, &err));
+    assert_int_equal(err, -EINVAL);
+
+    cfg = (reader_config){.cache = bc, .block_size = BS, .workers = 1};
+    reader *r = new_reader(&cfg);
+    source *s = malloc(sizeof(*s));
+    assert_non_null(s);
+    /* A failed open still owns the source. */
+    assert_null(reader_open(r, "sum", 10, NULL, s, free_source));
+    assert_int_equal(fake.frees, 1);
+    reader_free(r);
+    blockcache_close(bc);
+}
+
+static void exact_reads(reader *r, const char *checksum)
+{
+    const uint64_t size = 10 * BS + 123;
+    reader_file *f = open_object(r, checksum, size, 7);
+    static const struct {
+        uint64_t offset;
+        size_t len;
+    } cases[] = {
+        {0, 1},
+        {BS - 1, 2},
+        {BS - 1, BS + 2},
+        {100, 3 * BS},
+        {5 * BS, BS},
+        {size - 1, 10},
+        {size - 123, 200},
+        {size - 200, 500},
+        {2 * BS + 17, 5 * BS},
+        {0, size},
+        {0, 2 * size},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        check_read(f, size, 7, cases[i].offset, cases[i].len);
+    uint64_t x = 12345;
+    for (int i = 0; i < 300; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t offset = (x >> 33) % (size + 50);
+        size_t len = (size_t)((x >> 13) % (3 * BS)) + 1;
+        check_read(f, size, 7, offset, len);
+    }
+    unsigned char buf[16];
+    assert_int_equal(reader_read(f, buf, sizeof(buf), size), 0);
+    assert_int_equal(reader_read(f, buf, sizeof(buf), size + 5), 0);
+    assert_int_equal(reader_read(f, buf, sizeof(buf), UINT64_MAX), 0);
+    assert_int_equal(reader_read(f, buf, 0, 0), 0);
+    reader_close(f);
+}
+
+static void test_exact_reads_with_and_without_cache(void **state)
+{
+    fixture *fx = *state;
+    blockcache *bc = open_cache(fx, 64 * MIB, BS);
+    reader_config cfg = {.cache = bc,
+                         .block_size = BS,
+                         .workers = 2,
+                         .max_fetch_bytes = 4 * BS};
+    reader *r = new_reader(&cfg);
+    exact_reads(r, "cached");
+    reader_free(r);
+    blockcache_close(bc);
+
+    cfg.cache = NULL;
+    r = new_reader(&cfg);
+    exact_reads(r, "uncached");
+    reader_free(r);
+    check_fetch_log(BS, 4 * BS);
+    assert_int_equal(fake.frees, 2);
+}
+
+static void test_small_object_is_one_fetch(void **state)
+{
+    fixture *fx = *state;
+    blockcache *bc = open_cache(fx, MIB, BS);
+    for (int cached = 1; cached >= 0; cached--) {
+        memset(&fake, 0, sizeof(fake));
+        reader_config cfg = {.cache = cached ? bc : NULL, .block_size = BS};
+        reader *r = new_reader(&cfg);
+        reader_file *f = open_object(r, "small", 1000, 3);
+        check_read(f, 1000, 3, 500, 100);
+        check_read(f, 1000, 3, 0, 4096);
+        check_read(f, 1000, 3, 999, 1);
+        reader_close(f);
+        reader_free(r);
+        fake_state s = fake_snapshot();
+        /* Without a cache the 2nd and 3rd reads may fetch again; the first
+         * is still exactly the whole object. */
+        if (cached)
+            assert_int_equal(s.calls, 1);
+        assert_int_equal(s.log[0].offset, 0);
+        assert_int_equal(s.log[0].len, 1000);
+        assert_int_equal(s.frees, 1);
+    }
+    blockcache_close(bc);
+}
+
+static void test_reread_and_remount_fetch_nothing(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t size = 20 * BS + 5;
+    blockcache *bc = open_cache(fx, 64 * MIB, BS);
+    reader_config cfg = {.cache = bc,
+                         .block_size = BS,
+                         .workers = 3,
+                         .max_fetch_bytes = 4 * BS};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, "reread", size, 11);
+    read_sequentially(f, size, 11, 3000);
+    reader_close(f);
+    reader_stats first = stats_of(r);
+    assert_true(first.fetches > 0);
+    assert_int_equal(first.bytes_fetched, size); /* no byte twice */
+
+    f = open_object(r, "reread", size, 11);
+    read_sequentially(f, size, 11, 3000);
+    check_read(f, size, 11, 7, 3 * BS);
+    reader_close(f);
+    assert_int_equal(stats_of(r).fetches, first.fetches);
+    reader_free(r);
+    blockcache_close(bc);
+
+    /* A later mount of the same cache directory. */
+    bc = open_cache(fx, 64 * MIB, BS);
+    cfg.cache = bc;
+    r = new_reader(&cfg);
+    f = open_object(r, "reread", size, 11);
+    read_sequentially(f, size, 11, 3000);
+    reader_close(f);
+    reader_stats again = stats_of(r);
+    assert_int_equal(again.fetches, 0);
+    assert_int_equal(again.bytes_from_cache, size);
+    assert_int_equal(again.bytes_served, size);
+    reader_free(r);
+    blockcache_close(bc);
+    assert_int_equal(fake.frees, 3);
+}
+
+/*
+ * 64 MiB, 1 MiB blocks, 8 MiB GETs, 32 MiB window, read front to back.
+ * The window doubles per read (2, 4, 8, 16, 32 blocks) while read-ahead
+ * runs ahead in batches: [0,3) (the first read's own fetch, reaching its
+ * window), [3,5), [5,9), [9,17) and [17,33) as two GETs, then whole 8-block
+ * GETs [33,41), [41,49), [49,57) and the tail [57,64): 10 GETs, and with
+ * 1 MiB reads the same count ([0,3) [3,6) [6,11) [11,19) [19,27) [27,35)
+ * [35,43) [43,51) [51,59) [59,64)). No block is ever fetched twice.
+ */
+#define SEQ_SIZE (64 * MIB)
+#define SEQ_FETCHES 10
+
+static void sequential_read(blockcache *bc, size_t chunk)
+{
+    memset(&fake, 0, sizeof(fake));
+    reader_config cfg = {.cache = bc, .block_size = MIB};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, bc ? "seq-cached" : "seq", SEQ_SIZE, 5);
+    read_sequentially(f, SEQ_SIZE, 5, chunk);
+    reader_close(f);
+    reader_stats st = stats_of(r);
+    reader_free(r);
+    fake_state s = fake_snapshot();
+    assert_int_equal(s.calls, SEQ_FETCHES);
+    assert_int_equal(st.fetches, SEQ_FETCHES);
+    assert_int_equal(st.bytes_fetched, SEQ_SIZE);
+    assert_int_equal(st.bytes_served, SEQ_SIZE);
+    assert_int_equal(st.fetch_errors, 0);
+    assert_int_equal(s.frees, 1);
+    check_fetch_log(MIB, 8 * MIB);
+}
+
+static void test_sequential_read_fetches_few_large_ranges(void **state)
+{
+    fixture *fx = *state;
+    blockcache *bc = open_cache(fx, 256 * MIB, MIB);
+    sequential_read(bc, 128 * KIB);
+    blockcache_close(bc);
+    nftw(fx->cache, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    bc = open_cache(fx, 256 * MIB, MIB);
+    sequential_read(bc, MIB);
+    blockcache_close(bc);
+}
+
+static void test_sequential_read_without_cache(void **state)
+{
+    (void)state;
+    sequential_read(NULL, 128 * KIB);
+    sequential_read(NULL, MIB);
+}
+
+/* A cache that takes nothing (its directory replaced by a file: root
+ * ignores permissions, not ENOTDIR): every put fails, reads still work,
+ * and read-ahead stays in memory until read, so no byte is fetched twice. */
+static void test_failing_cache_serves_from_memory(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t size = 64 * BS + 77;
+    blockcache *bc = open_cache(fx, 64 * MIB, BS);
+    char v1[128];
+    snprintf(v1, sizeof(v1), "%s/v1", fx->cache);
+    assert_int_equal(nftw(v1, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    FILE *blocker = fopen(v1, "w");
+    assert_non_null(blocker);
+    fclose(blocker);
+
+    reader_config cfg = {.cache = bc,
+                         .block_size = BS,
+                         .workers = 2,
+                         .max_fetch_bytes = 4 * BS,
+                         .max_readahead_bytes = 16 * BS};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, "nowhere", size, 6);
+    read_sequentially(f, size, 6, 1000);
+    reader_close(f);
+    reader_stats st = stats_of(r);
+    reader_free(r);
+    blockcache_stats cs;
+    blockcache_get_stats(bc, &cs);
+    blockcache_close(bc);
+    assert_true(cs.write_errors > 0);
+    assert_int_equal(cs.bytes_stored, 0);
+    assert_int_equal(st.bytes_fetched, size);
+    assert_int_equal(st.bytes_from_cache, 0);
+    assert_int_equal(fake.frees, 1);
+}
+
+static void concurrent_same_block(bool two_handles)
+{
+    /* The shared block is the last one: the second read counts as
+     * sequential, and nothing is left to read ahead. */
+    const uint64_t size = 2 * BS;
+    reader_config cfg = {.block_size = BS, .workers = 1};
+    reader *r = new_reader(&cfg);
+    reader_file *f1 = open_object(r, "shared", size, 9);
+    reader_file *f2 = two_handles ? open_object(r, "shared", size, 9) : f1;
+    gate_close(0);
+    read_job a;
+    read_job b;
+    start_read(&a, f1, BS, BS);
+    start_read(&b, f2, BS, BS);
+    /* One holds the only fetch at the gate; wait until the other waits on
+     * it (a second fetch call would end the wait and fail below). */
+    wait_for_counter(r, offsetof(reader_stats, fetch_waits), 1);
+    gate_open();
+    pthread_join(a.thread, NULL);
+    pthread_join(b.thread, NULL);
+    assert_int_equal(a.result, BS);
+    assert_int_equal(b.result, BS);
+    assert_int_equal(first_mismatch(a.buf, 9, BS, BS), BS);
+    assert_int_equal(first_mismatch(b.buf, 9, BS, BS), BS);
+    reader_stats st = stats_of(r);
+    assert_int_equal(st.fetches, 1);
+    assert_int_equal(st.fetch_waits, 1);
+    reader_close(f1);
+    if (two_handles)
+        reader_close(f2);
+    reader_free(r);
+}
+
+static void test_concurrent_readers_share_one_fetch(void **state)
+{
+    (void)state;
+    concurrent_same_block(false);
+    assert_int_equal(fake.calls, 1);
+    assert_int_equal(fake.frees, 1);
+    memset(&fake, 0, sizeof(fake));
+    concurrent_same_block(true);
+    assert_int_equal(fake.calls, 1);
+    assert_int_equal(fake.frees, 2);
+}
+
+static void test_fetch_error_reaches_waiters_then_retry_works(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t size = 4 * BS;
+    blockcache *bc = open_cache(fx, MIB, BS);
+    reader_config cfg = {.cache = bc, .block_size = BS, .workers = 1};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, "flaky", size, 4);
+    fake.fail_calls = 1;
+    fake.fail_rc = -EACCES;
+    gate_close(0);
+    read_job a;
+    read_job b;
+    start_read(&a, f, 2 * BS, BS);
+    start_read(&b, f, 2 * BS, 100);
+    wait_for_counter(r, offsetof(reader_stats, fetch_waits), 1);
+    gate_open();
+    pthread_join(a.thread, NULL);
+    pthread_join(b.thread, NULL);
+    assert_int_equal(a.result, -EACCES);
+    assert_int_equal(b.result, -EACCES);
+    reader_stats st = stats_of(r);
+    assert_int_equal(st.fetches, 1);
+    assert_int_equal(st.fetch_errors, 1);
+
+    /* The failed fetch left the table: the next read fetches again. */
+    check_read(f, size, 4, 2 * BS, BS);
+    assert_int_equal(stats_of(r).fetches, 2);
+    check_read(f, size, 4, 2 * BS + 10, 20);
+    assert_int_equal(stats_of(r).fetches, 2);
+
+    /* A plain error with nobody waiting, then a retry. */
+    fake.fail_calls = 1;
+    fake.fail_rc = -ETIMEDOUT;
+    unsigned char buf[BS];
+    assert_int_equal(reader_read(f, buf, BS, 0), -ETIMEDOUT);
+    check_read(f, size, 4, 0, BS);
+    reader_close(f);
+    reader_free(r);
+    blockcache_close(bc);
+}
+
+static void test_short_fetch_is_eio(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t size = 3 * BS + 10;
+    blockcache *bc = open_cache(fx, MIB, BS);
+    reader_config cfg = {.cache = bc, .block_size = BS};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, "shrunk", size, 2);
+    fake.short_by = 1;
+    unsigned char buf[2 * BS];
+    assert_int_equal(reader_read(f, buf, sizeof(buf), 3 * BS), -EIO);
+    assert_int_equal(stats_of(r).fetch_errors, 1);
+    /* Nothing of the short answer was cached. */
+    check_read(f, size, 2, 3 * BS, sizeof(buf));
+    assert_int_equal(stats_of(r).fetches, 2);
+    reader_close(f);
+    reader_free(r);
+    blockcache_close(bc);
+}
+
+typedef struct seq_job {
+    pthread_t thread;
+    reader_file *f;
+    uint64_t size;
+    uint64_t seed;
+    size_t bad; /* reads with a wrong count or wrong bytes */
+} seq_job;
+
+static void *seq_job_main(void *p)
+{
+    seq_job *j = p;
+    unsigned char buf[3000];
+    for (uint64_t off = 0; off < j->size; off += sizeof(buf)) {
+        size_t want = j->size - off < sizeof(buf) ? (size_t)(j->size - off)
+                                                  : sizeof(buf);
+        ssize_t n = reader_read(j->f, buf, sizeof(buf), off);
+        if (n != (ssize_t)want ||
+            first_mismatch(buf, j->seed, off, want) != want)
+            j->bad++;
+    }
+    return NULL;
+}
+
+static void budget_run(blockcache *bc)
+{
+    enum { FILES = 4 };
+    const size_t budget = 8 * BS;
+    reader_config cfg = {.cache = bc,
+                         .block_size = BS,
+                         .workers = 4,
+                         .max_fetch_bytes = 4 * BS,
+                         .max_readahead_bytes = 16 * BS,
+                         .max_inflight_bytes = budget};
+    memset(&fake, 0, sizeof(fake));
+    reader *r = new_reader(&cfg);
+    seq_job jobs[FILES];
+    for (unsigned i = 0; i < FILES; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "budget-%u", i);
+        jobs[i] = (seq_job){.size = 64 * BS + i, .seed = 20 + i};
+        jobs[i].f = open_object(r, name, jobs[i].size, jobs[i].seed);
+        assert_int_equal(
+            pthread_create(&jobs[i].thread, NULL, seq_job_main, &jobs[i]), 0);
+    }
+    for (unsigned i = 0; i < FILES; i++) {
+        pthread_join(jobs[i].thread, NULL);
+        assert_int_equal(jobs[i].bad, 0);
+        reader_close(jobs[i].f);
+    }
+    reader_free(r);
+    fake_state s = fake_snapshot();
+    assert_true(s.max_outstanding <= budget);
+    assert_int_equal(s.frees, FILES);
+    check_fetch_log(BS, 4 * BS);
+}
+
+static void test_budget_bounds_fetched_bytes(void **state)
+{
+    fixture *fx = *state;
+    blockcache *bc = open_cache(fx, 64 * MIB, BS);
+    budget_run(bc);
+    blockcache_close(bc);
+    budget_run(NULL);
+}
+
+static void test_reader_waits_for_budget(void **state)
+{
+    fixture *fx = *state;
+    blockcache *bc = open_cache(fx, MIB, BS);
+    reader_config cfg = {
+        .cache = bc, .block_size = BS, .workers = 1, .max_inflight_bytes = BS};
+    reader *r = new_reader(&cfg);
+    reader_file *x = open_object(r, "x", BS, 1);
+    reader_file *y = open_object(r, "y", BS, 2);
+    gate_close(0);
+    read_job a;
+    read_job b;
+    start_read(&a, x, 0, BS);
+    wait_at_gate(1);
+    start_read(&b, y, 0, BS);
+    /* The only block of budget is at the gate: y must wait, not fetch. */
+    wait_for_counter(r, offsetof(reader_stats, budget_waits), 1);
+    assert_int_equal(fake_snapshot().calls, 1);
+    gate_open();
+    pthread_join(a.thread, NULL);
+    pthread_join(b.thread, NULL);
+    assert_int_equal(a.result, BS);
+    assert_int_equal(b.result, BS);
+    assert_int_equal(first_mismatch(a.buf, 1, 0, BS), BS);
+    assert_int_equal(first_mismatch(b.buf, 2, 0, BS), BS);
+    assert_int_equal(fake.calls, 2);
+    assert_int_equal(fake.max_outstanding, BS);
+    reader_close(x);
+    reader_close(y);
+    reader_free(r);
+    blockcache_close(bc);
+}
+
+static void close_with_readahead_in_flight(blockcache *bc)
+{
+    const uint64_t size = 64 * BS;
+    const uint64_t held = 16 * BS; /* read-ahead from here waits at a gate */
+    memset(&fake, 0, sizeof(fake));
+    reader_config cfg = {.cache = bc,
+                         .block_size = BS,
+                         .workers = 2,
+                         .max_fetch_bytes = 4 * BS,
+                         .max_readahead_bytes = 32 * BS};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, "closing", size, 8);
+    gate_close(held);
+    /* Never reads past `held`, so never waits on a held fetch. */
+    read_sequentially(f, held, 8, BS);
+    wait_at_gate(1);
+    reader_close(f);
+    assert_int_equal(fake_snapshot().frees, 0); /* a worker still uses it */
+    gate_open();
+    reader_free(r);
+    assert_int_equal(fake.frees, 1);
+    assert_int_equal(fake.outstanding, 0);
+}
+
+static void test_close_with_readahead_in_flight(void **state)
+{
+    fixture *fx = *state;
+    blockcache *bc = open_cache(fx, 64 * MIB, BS);
+    close_with_readahead_in_flight(bc);
+    blockcache_close(bc);
+    close_with_readahead_in_flight(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_exact_reads_with_and_without_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_object_is_one_fetch, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reread_and_remount_fetch_nothing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sequential_read_fetches_few_large_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sequential_read_without_cache,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failing_cache_serves_from_memory,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_concurrent_readers_share_one_fetch, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fetch_error_reaches_waiters_then_retry_works, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_short_fetch_is_eio, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_budget_bounds_fetched_bytes,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_waits_for_budget, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_close_with_readahead_in_flight,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
+}
