@@ -61,6 +61,9 @@ $(BUILD)/lakefuse: $(call objs,$(BUILD),$(MAIN_SRC) $(APP_SRCS)) $(BUILD)/liblak
 $(BUILD)/client_exercise: $(call objs,$(BUILD),$(TOOL_SRCS) $(APP_SRCS)) $(BUILD)/liblakefs.a
 	$(CC) $(CFLAGS) $^ $(LIBS) -o $@
 
+$(ASAN_BUILD)/lakefuse: $(call objs,$(ASAN_BUILD),$(MAIN_SRC) $(APP_SRCS)) $(ASAN_BUILD)/liblakefs.a
+	$(CC) $(SAN_FLAGS) $^ $(LIBS) -o $@
+
 $(ASAN_BUILD)/client_exercise: $(call objs,$(ASAN_BUILD),$(TOOL_SRCS) $(APP_SRCS)) $(ASAN_BUILD)/liblakefs.a
 	$(CC) $(SAN_FLAGS) $^ $(LIBS) -o $@
 
@@ -73,7 +76,7 @@ $(ASAN_BUILD)/tests/%: $(ASAN_BUILD)/obj/tests/unit/%.o $(call objs,$(ASAN_BUILD
 	$(CC) $(SAN_FLAGS) $^ $(LIBS) -lcmocka -o $@
 
 # The same code with AddressSanitizer and UBSan.
-sanitize: $(ASAN_BUILD)/client_exercise $(addprefix $(ASAN_BUILD)/tests/,$(UNIT_TESTS))
+sanitize: $(ASAN_BUILD)/lakefuse $(ASAN_BUILD)/client_exercise $(addprefix $(ASAN_BUILD)/tests/,$(UNIT_TESTS))
 
 deps:
 	@scripts/install-deps.sh

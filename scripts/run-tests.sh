@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the C unit tests (normal and sanitizer builds), then the
 # pytest suites (test server conformance and semantics, the C client
-# against the test server). `run-tests.sh unit` runs only the C unit tests.
+# against the test server, real FUSE mounts), then the mount suite again on
+# the sanitizer build. `run-tests.sh unit` runs only the C unit tests.
 # Expects `make all sanitize` to have run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,3 +34,8 @@ fi
 
 # Debian's python3: the one that sees python3-pytest, -yaml, -jsonschema.
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests
+
+# The mount suite once more on the sanitizer build of the daemon: a memory
+# error kills the mount and a leak makes its exit status non-zero, and the
+# fixtures fail the test on either.
+LAKEFUSE_BIN=build/asan/lakefuse /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/mount
