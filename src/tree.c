@@ -7,6 +7,8 @@
  */
 #include "tree.h"
 
+#include "listings.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -29,51 +31,24 @@ typedef struct negative_ref {
     int64_t expires_at_ms;
 } negative_ref;
 
-/* A listing being fetched: later callers wait for it instead of fetching
- * the same directory again. */
-typedef struct flight {
-    char *key; /* cache key + "\x1f" + dir */
-    bool done;
-    int waiters;
-    struct flight *next;
-} flight;
-
 struct tree {
     lakefs_client *client;
-    metacache *meta;
     logger *log;
     lakefuse_uri uri;
     tree_mode mode;
     int64_t ttl_ms;
     bool presign;
 
-    pthread_mutex_t lock; /* refs, negatives, flights */
-    pthread_cond_t flight_done;
+    listings *listings;
+    pthread_mutex_t lock; /* refs, negatives */
     tree_ref **refs;
     size_t ref_count;
     tree_ref *single; /* TREE_MODE_REF: the mounted ref */
     negative_ref negatives[MAX_NEGATIVE_REFS];
     size_t next_negative;
-    flight *flights;
 };
 
-/* Where a listing comes from and how long it may be cached. */
-typedef struct listing_source {
-    const char *cache_key;
-    const char *dir;
-    int64_t ttl_ms; /* 0: never expires; < 0: never cached */
-    int (*fetch)(tree *t, const struct listing_source *src,
-                 fs_entry **entries, size_t *n);
-    const char *repo;
-    const tree_ref *ref;
-} listing_source;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static char *join3(const char *a, const char *b, const char *c)
 {
@@ -169,7 +144,7 @@ static int ref_add(tree *t, tree_ref *r, const tree_ref **out)
 
 static bool negative_find(tree *t, const char *key)
 {
-    int64_t now = now_ms();
+    int64_t now = listings_now_ms();
     bool found = false;
     pthread_mutex_lock(&t->lock);
     for (size_t i = 0; i < MAX_NEGATIVE_REFS && !found; i++)
@@ -187,149 +162,8 @@ static void negative_add(tree *t, char *key)
     t->next_negative = (t->next_negative + 1) % MAX_NEGATIVE_REFS;
     free(slot->repo_and_name);
     slot->repo_and_name = key;
-    slot->expires_at_ms = now_ms() + t->ttl_ms;
+    slot->expires_at_ms = listings_now_ms() + t->ttl_ms;
     pthread_mutex_unlock(&t->lock);
-}
-
-/* ---- listings: fetch once, cache, answer ---- */
-
-static char *flight_key(const listing_source *src)
-{
-    return join3(src->cache_key, KEY_SEPARATOR, src->dir);
-}
-
-static void flight_free(flight *f)
-{
-    free(f->key);
-    free(f);
-}
-
-/* Fetches src into the cache unless another thread is already doing it, in
- * which case this waits for that fetch. 0: look in the cache now;
- * 1: not cacheable, fetch directly; negative errno. */
-static int listing_ensure(tree *t, const listing_source *src)
-{
-    if (src->ttl_ms < 0)
-        return 1;
-    char *key = flight_key(src);
-    if (!key)
-        return -ENOMEM;
-    pthread_mutex_lock(&t->lock);
-    for (flight *f = t->flights; f; f = f->next) {
-        if (strcmp(f->key, key) != 0)
-            continue;
-        f->waiters++;
-        while (!f->done)
-            pthread_cond_wait(&t->flight_done, &t->lock);
-        f->waiters--;
-        bool last = f->waiters == 0; /* the fetcher has let go of it */
-        pthread_mutex_unlock(&t->lock);
-        if (last)
-            flight_free(f);
-        free(key);
-        return 0; /* whatever happened, the caller looks again */
-    }
-    flight *mine = calloc(1, sizeof(*mine));
-    if (!mine) {
-        pthread_mutex_unlock(&t->lock);
-        free(key);
-        return -ENOMEM;
-    }
-    mine->key = key;
-    mine->next = t->flights;
-    t->flights = mine;
-    pthread_mutex_unlock(&t->lock);
-
-    uint64_t generation = metacache_generation(t->meta, src->cache_key);
-    fs_entry *entries = NULL;
-    size_t n = 0;
-    int rc = src->fetch(t, src, &entries, &n);
-    if (rc == 0) {
-        int64_t expires = src->ttl_ms ? now_ms() + src->ttl_ms : 0;
-        int put = metacache_put(t->meta, src->cache_key, src->dir, entries,
-                                n, expires, generation);
-        if (put == -EFBIG)
-            logger_write(t->log, LOG_LEVEL_INFO,
-                         "listing of '%s' is larger than the metadata "
-                         "cache; it is fetched on every use",
-                         src->dir);
-    }
-
-    pthread_mutex_lock(&t->lock);
-    mine->done = true;
-    for (flight **p = &t->flights; *p; p = &(*p)->next) {
-        if (*p == mine) {
-            *p = mine->next;
-            break;
-        }
-    }
-    pthread_cond_broadcast(&t->flight_done);
-    bool last = mine->waiters == 0; /* else the last waiter frees it */
-    pthread_mutex_unlock(&t->lock);
-    if (last)
-        flight_free(mine);
-    return rc;
-}
-
-static int compare_entry_name(const void *key, const void *elem)
-{
-    return strcmp(key, ((const fs_entry *)elem)->name);
-}
-
-/* Looks name up in the listing src: 1 found (*out a copy), 0 not there. */
-static int listing_lookup(tree *t, const listing_source *src,
-                          const char *name, fs_entry *out)
-{
-    int rc = metacache_lookup(t->meta, src->cache_key, src->dir, name,
-                              now_ms(), out);
-    if (rc != -ENODATA)
-        return rc;
-    rc = listing_ensure(t, src);
-    if (rc < 0)
-        return rc;
-    if (rc == 0) {
-        rc = metacache_lookup(t->meta, src->cache_key, src->dir, name,
-                              now_ms(), out);
-        if (rc != -ENODATA)
-            return rc;
-    }
-    fs_entry *entries = NULL;
-    size_t n = 0;
-    rc = src->fetch(t, src, &entries, &n);
-    if (rc)
-        return rc;
-    const fs_entry *e = bsearch(name, entries, n, sizeof(*entries),
-                                compare_entry_name);
-    rc = 0;
-    if (e)
-        rc = fs_entry_copy(out, e) == 0 ? 1 : -ENOMEM;
-    fs_entries_free(entries, n);
-    return rc;
-}
-
-static int listing_foreach(tree *t, const listing_source *src,
-                           int (*fn)(void *ctx, const fs_entry *e), void *ctx)
-{
-    int rc = metacache_foreach(t->meta, src->cache_key, src->dir, now_ms(),
-                               fn, ctx);
-    if (rc != -ENODATA)
-        return rc;
-    rc = listing_ensure(t, src);
-    if (rc < 0)
-        return rc;
-    if (rc == 0) {
-        rc = metacache_foreach(t->meta, src->cache_key, src->dir, now_ms(),
-                               fn, ctx);
-        if (rc != -ENODATA)
-            return rc;
-    }
-    fs_entry *entries = NULL;
-    size_t n = 0;
-    rc = src->fetch(t, src, &entries, &n);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = fn(ctx, &entries[i]);
-    fs_entries_free(entries, n);
-    return rc;
 }
 
 /* ---- fetchers ---- */
@@ -369,36 +203,26 @@ static int push_dir_entry(fs_entry **entries, size_t *n, size_t *cap,
     return 0;
 }
 
-static int fetch_repositories(tree *t, const listing_source *src,
-                              fs_entry **entries, size_t *n)
+/* One page of a name listing (repositories, branches): pushes its
+ * entries and sets *next (malloc'd) when there is another page. */
+typedef int (*name_page_fn)(tree *t, const listing_source *src,
+                            const char *after, fs_entry **entries, size_t *n,
+                            size_t *cap, char **next);
+
+static int fetch_name_pages(tree *t, const listing_source *src,
+                            name_page_fn page, fs_entry **entries, size_t *n)
 {
-    (void)src;
     size_t cap = 0;
     char *after = NULL;
-    int rc = 0;
+    int rc;
     *entries = NULL;
     *n = 0;
-    for (;;) {
-        lakefs_list_params p = {.after = after, .amount = PAGE_AMOUNT};
-        lakefs_repository_list page;
-        lakefs_error err = {0};
-        rc = lakefs_list_repositories(t->client, &p, &page, &err);
-        if (rc) {
-            rc = log_failure(t, rc, &err, "listing repositories", "");
-            break;
-        }
-        for (size_t i = 0; rc == 0 && i < page.count; i++)
-            rc = push_dir_entry(entries, n, &cap, page.items[i].id,
-                                page.items[i].creation_date);
-        bool more = page.pagination.has_more && page.count > 0;
+    do {
+        char *next = NULL;
+        rc = page(t, src, after, entries, n, &cap, &next);
         free(after);
-        after = more ? page.pagination.next_offset : NULL;
-        if (more)
-            page.pagination.next_offset = NULL;
-        lakefs_repository_list_free(&page);
-        if (rc || !more)
-            break;
-    }
+        after = next;
+    } while (rc == 0 && after);
     free(after);
     if (rc) {
         fs_entries_free(*entries, *n);
@@ -408,41 +232,62 @@ static int fetch_repositories(tree *t, const listing_source *src,
     return rc;
 }
 
-static int fetch_branches(tree *t, const listing_source *src,
+/* The next page's offset, taken from a page that said there is more. */
+static char *take_next_offset(lakefs_pagination *p, size_t count)
+{
+    if (!p->has_more || count == 0)
+        return NULL;
+    char *next = p->next_offset;
+    p->next_offset = NULL;
+    return next;
+}
+
+static int repositories_page(tree *t, const listing_source *src,
+                             const char *after, fs_entry **entries,
+                             size_t *n, size_t *cap, char **next)
+{
+    (void)src;
+    lakefs_list_params p = {.after = after, .amount = PAGE_AMOUNT};
+    lakefs_repository_list page;
+    lakefs_error err = {0};
+    int rc = lakefs_list_repositories(t->client, &p, &page, &err);
+    if (rc)
+        return log_failure(t, rc, &err, "listing repositories", "");
+    for (size_t i = 0; rc == 0 && i < page.count; i++)
+        rc = push_dir_entry(entries, n, cap, page.items[i].id,
+                            page.items[i].creation_date);
+    *next = take_next_offset(&page.pagination, page.count);
+    lakefs_repository_list_free(&page);
+    return rc;
+}
+
+static int branches_page(tree *t, const listing_source *src,
+                         const char *after, fs_entry **entries, size_t *n,
+                         size_t *cap, char **next)
+{
+    lakefs_list_params p = {.after = after, .amount = PAGE_AMOUNT};
+    lakefs_ref_list page;
+    lakefs_error err = {0};
+    int rc = lakefs_list_branches(t->client, src->repo, &p, &page, &err);
+    if (rc)
+        return log_failure(t, rc, &err, "listing branches of", src->repo);
+    for (size_t i = 0; rc == 0 && i < page.count; i++)
+        rc = push_dir_entry(entries, n, cap, page.items[i].id, 0);
+    *next = take_next_offset(&page.pagination, page.count);
+    lakefs_ref_list_free(&page);
+    return rc;
+}
+
+static int fetch_repositories(void *ctx, const listing_source *src,
+                              fs_entry **entries, size_t *n)
+{
+    return fetch_name_pages(ctx, src, repositories_page, entries, n);
+}
+
+static int fetch_branches(void *ctx, const listing_source *src,
                           fs_entry **entries, size_t *n)
 {
-    size_t cap = 0;
-    char *after = NULL;
-    int rc = 0;
-    *entries = NULL;
-    *n = 0;
-    for (;;) {
-        lakefs_list_params p = {.after = after, .amount = PAGE_AMOUNT};
-        lakefs_ref_list page;
-        lakefs_error err = {0};
-        rc = lakefs_list_branches(t->client, src->repo, &p, &page, &err);
-        if (rc) {
-            rc = log_failure(t, rc, &err, "listing branches of", src->repo);
-            break;
-        }
-        for (size_t i = 0; rc == 0 && i < page.count; i++)
-            rc = push_dir_entry(entries, n, &cap, page.items[i].id, 0);
-        bool more = page.pagination.has_more && page.count > 0;
-        free(after);
-        after = more ? page.pagination.next_offset : NULL;
-        if (more)
-            page.pagination.next_offset = NULL;
-        lakefs_ref_list_free(&page);
-        if (rc || !more)
-            break;
-    }
-    free(after);
-    if (rc) {
-        fs_entries_free(*entries, *n);
-        *entries = NULL;
-        *n = 0;
-    }
-    return rc;
+    return fetch_name_pages(ctx, src, branches_page, entries, n);
 }
 
 /* Collects every page of listObjects(prefix, delimiter "/") as copies. */
@@ -481,9 +326,10 @@ static int collect_objects(tree *t, const tree_ref *ref, const char *prefix,
     return 0;
 }
 
-static int fetch_objects(tree *t, const listing_source *src,
+static int fetch_objects(void *ctx, const listing_source *src,
                          fs_entry **entries, size_t *n)
 {
+    tree *t = ctx;
     const tree_ref *ref = src->ref;
     char *prefix = join3(ref->prefix, src->dir, src->dir[0] ? "/" : "");
     if (!prefix)
@@ -505,7 +351,7 @@ static void repositories_source(tree *t, listing_source *src)
 {
     *src = (listing_source){.cache_key = REPOSITORIES_KEY, .dir = "",
                             .ttl_ms = t->ttl_ms ? t->ttl_ms : -1,
-                            .fetch = fetch_repositories};
+                            .fetch = fetch_repositories, .ctx = t};
 }
 
 /* key_buf receives the cache key; the caller frees it. */
@@ -517,7 +363,8 @@ static int branches_source(tree *t, const char *repo, listing_source *src,
         return -ENOMEM;
     *src = (listing_source){.cache_key = *key_buf, .dir = "",
                             .ttl_ms = t->ttl_ms ? t->ttl_ms : -1,
-                            .fetch = fetch_branches, .repo = repo};
+                            .fetch = fetch_branches, .ctx = t,
+                            .repo = repo};
     return 0;
 }
 
@@ -526,7 +373,7 @@ static void objects_source(tree *t, const tree_ref *ref, const char *dir,
 {
     int64_t ttl = ref->is_branch ? (t->ttl_ms ? t->ttl_ms : -1) : 0;
     *src = (listing_source){.cache_key = ref->cache_key, .dir = dir,
-                            .ttl_ms = ttl, .fetch = fetch_objects,
+                            .ttl_ms = ttl, .fetch = fetch_objects, .ctx = t,
                             .repo = ref->repo, .ref = ref};
 }
 
@@ -541,7 +388,7 @@ static bool is_listed_branch(tree *t, const char *repo, const char *name,
     if (*rc_out)
         return false;
     fs_entry e = {0};
-    int rc = listing_lookup(t, &src, name, &e);
+    int rc = listings_lookup(t->listings, &src, name, &e);
     fs_entry_free(&e);
     free(key);
     *rc_out = rc < 0 ? rc : 0;
@@ -631,12 +478,11 @@ tree *tree_new(const tree_config *cfg, int *err)
         return NULL;
     }
     t->client = cfg->client;
-    t->meta = cfg->meta;
     t->log = cfg->log;
     t->ttl_ms = cfg->attr_timeout_ms;
     t->presign = cfg->presign;
     pthread_mutex_init(&t->lock, NULL);
-    pthread_cond_init(&t->flight_done, NULL);
+    t->listings = listings_new(cfg->meta, cfg->log);
     const lakefuse_uri *u = cfg->uri;
     t->mode = !u->repo ? TREE_MODE_ALL : !u->ref ? TREE_MODE_REPO
                                                   : TREE_MODE_REF;
@@ -644,7 +490,7 @@ tree *tree_new(const tree_config *cfg, int *err)
     t->uri.ref = u->ref ? strdup(u->ref) : NULL;
     t->uri.prefix = u->prefix ? strdup(u->prefix) : NULL;
     t->refs = calloc(MAX_REFS, sizeof(*t->refs));
-    bool ok = t->refs && (!u->repo || t->uri.repo) &&
+    bool ok = t->refs && t->listings && (!u->repo || t->uri.repo) &&
               (!u->ref || t->uri.ref) && (!u->prefix || t->uri.prefix);
     if (ok && t->mode == TREE_MODE_REF) {
         const mount_target *tg = cfg->target;
@@ -678,7 +524,7 @@ void tree_free(tree *t)
     for (size_t i = 0; i < MAX_NEGATIVE_REFS; i++)
         free(t->negatives[i].repo_and_name);
     uri_free(&t->uri);
-    pthread_cond_destroy(&t->flight_done);
+    listings_free(t->listings);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
@@ -798,7 +644,7 @@ static int resolve_in_ref(tree *t, const tree_ref *ref, char **comps,
         return -ENOMEM;
     listing_source src;
     objects_source(t, ref, dir, &src);
-    int rc = listing_lookup(t, &src, comps[n - 1], &out->entry);
+    int rc = listings_lookup(t->listings, &src, comps[n - 1], &out->entry);
     free(dir);
     if (rc <= 0)
         return rc == 0 ? -ENOENT : rc;
@@ -850,7 +696,7 @@ int tree_resolve(tree *t, const char *path, tree_node *out)
         } else {
             listing_source src;
             repositories_source(t, &src);
-            rc = listing_lookup(t, &src, comps[0], &out->entry);
+            rc = listings_lookup(t->listings, &src, comps[0], &out->entry);
             fs_entry_free(&out->entry);
             rc = rc == 1 ? resolve_repository(t, comps[0], comps + 1,
                                               n - 1, out)
@@ -885,21 +731,21 @@ int tree_list(tree *t, const tree_node *dir,
     switch (dir->kind) {
     case TREE_REPOSITORIES:
         repositories_source(t, &src);
-        return listing_foreach(t, &src, fn, ctx);
+        return listings_foreach(t->listings, &src, fn, ctx);
     case TREE_REPOSITORY: {
         char *key;
         int rc = branches_source(t, dir->repo, &src, &key);
         if (rc == 0)
-            rc = listing_foreach(t, &src, fn, ctx);
+            rc = listings_foreach(t->listings, &src, fn, ctx);
         free(key);
         return rc;
     }
     case TREE_DIR: {
         objects_source(t, dir->ref, dir->key, &src);
         if (!dir->ref_root)
-            return listing_foreach(t, &src, fn, ctx);
+            return listings_foreach(t->listings, &src, fn, ctx);
         hide_control_ctx h = {fn, ctx};
-        return listing_foreach(t, &src, skip_control_entry, &h);
+        return listings_foreach(t->listings, &src, skip_control_entry, &h);
     }
     default:
         return -ENOTDIR;

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "blockcache.h"
 
 #include <dirent.h>
@@ -49,19 +51,10 @@ static int setup(void **state)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     fixture *f = *state;
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    testutil_remove_tree(f->dir);
     free(f);
     return 0;
 }
@@ -554,7 +547,7 @@ static void test_write_error_is_counted_and_reads_continue(void **state)
      * permissions, but not ENOTDIR. */
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/v1/%02x", f->cache, shard);
-    assert_int_equal(nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    assert_int_equal(testutil_remove_tree(path), 0);
     int fd = open(path, O_CREAT | O_WRONLY, 0600);
     assert_true(fd >= 0);
     close(fd);

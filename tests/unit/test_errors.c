@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "lakefs.h"
 
 #include <errno.h>
@@ -660,15 +662,6 @@ static void test_hook_2xx_is_success(void **state)
     release_client(c);
 }
 
-static bool all_zero(const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i])
-            return false;
-    return true;
-}
-
 /* lakefs.h, Ownership: "On failure the out struct is left zeroed." BUG:
  * lakefs_call only runs the parser (which zeroes) after a 2xx, so an HTTP
  * or transport failure leaves the caller's struct untouched. */
@@ -682,7 +675,7 @@ static void test_failure_leaves_out_zeroed(void **state)
     memset(&ref, 0xA5, sizeof(ref));
     assert_int_equal(lakefs_get_branch(c, "repo", "main", &ref, NULL),
                      -ENOENT);
-    if (!all_zero(&ref, sizeof(ref)))
+    if (!testutil_all_zero(&ref, sizeof(ref)))
         fail_msg("lakefs_get_branch left its out struct non-zero");
 
     lakefs_object_stats st;
@@ -690,7 +683,7 @@ static void test_failure_leaves_out_zeroed(void **state)
     assert_int_equal(lakefs_stat_object(c, "repo", "main", "p", false, &st,
                                         NULL),
                      -ENOENT);
-    if (!all_zero(&st, sizeof(st)))
+    if (!testutil_all_zero(&st, sizeof(st)))
         fail_msg("lakefs_stat_object left its out struct non-zero");
 
     lakefs_object_list list;
@@ -698,13 +691,13 @@ static void test_failure_leaves_out_zeroed(void **state)
     assert_int_equal(lakefs_list_objects(c, "repo", "main", NULL, &list,
                                          NULL),
                      -ENOENT);
-    if (!all_zero(&list, sizeof(list)))
+    if (!testutil_all_zero(&list, sizeof(list)))
         fail_msg("lakefs_list_objects left its out struct non-zero");
 
     lakefs_config conf;
     memset(&conf, 0xA5, sizeof(conf));
     assert_int_equal(lakefs_get_config(c, &conf, NULL), -ENOENT);
-    if (!all_zero(&conf, sizeof(conf)))
+    if (!testutil_all_zero(&conf, sizeof(conf)))
         fail_msg("lakefs_get_config left its out struct non-zero");
 
     lakefs_object_error_list failed;
@@ -713,7 +706,7 @@ static void test_failure_leaves_out_zeroed(void **state)
     assert_int_equal(lakefs_delete_objects(c, "repo", "main", paths, 1,
                                            &failed, NULL),
                      -ENOENT);
-    if (!all_zero(&failed, sizeof(failed)))
+    if (!testutil_all_zero(&failed, sizeof(failed)))
         fail_msg("lakefs_delete_objects left *failed non-zero");
     release_client(c);
 }

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "lakefs_internal.h"
 
 #include <cjson/cJSON.h>
@@ -164,15 +166,6 @@ static void parse_ok(kind k, const char *text, any_out *out)
                  err.message, text);
 }
 
-static bool all_zero(const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i])
-            return false;
-    return true;
-}
-
 /* A body that must be refused: -EPROTO, status 0, message naming what is
  * wrong, out struct zeroed. */
 static void expect_bad(kind k, const char *text, const char *needle)
@@ -189,7 +182,7 @@ static void expect_bad(kind k, const char *text, const char *needle)
     if (rc != -EPROTO)
         fail_msg("parse_%s: rc %d, want -EPROTO, on %s", kind_names[k], rc,
                  text);
-    if (!all_zero(&out, out_size(k)))
+    if (!testutil_all_zero(&out, out_size(k)))
         fail_msg("parse_%s left the out struct non-zero on %s",
                  kind_names[k], text);
     if (err.status != 0)
@@ -1030,9 +1023,9 @@ static void test_parse_without_error_struct(void **state)
     lakefs_ref ref;
     memset(&ref, 0xA5, sizeof(ref));
     assert_int_equal(lakefs_parse_ref("{}", 2, &ref, NULL), -EPROTO);
-    assert_true(all_zero(&ref, sizeof(ref)));
+    assert_true(testutil_all_zero(&ref, sizeof(ref)));
     assert_int_equal(lakefs_parse_ref("x", 1, &ref, NULL), -EPROTO);
-    assert_true(all_zero(&ref, sizeof(ref)));
+    assert_true(testutil_all_zero(&ref, sizeof(ref)));
 }
 
 static void test_length_is_respected(void **state)
@@ -1050,7 +1043,7 @@ static void test_length_is_respected(void **state)
     /* one byte short is truncated JSON */
     memset(&ref, 0xA5, sizeof(ref));
     assert_int_equal(lakefs_parse_ref(text, len - 1, &ref, &err), -EPROTO);
-    assert_true(all_zero(&ref, sizeof(ref)));
+    assert_true(testutil_all_zero(&ref, sizeof(ref)));
 }
 
 /* Every proper prefix of a valid multi-entry body must fail cleanly. */
@@ -1070,7 +1063,7 @@ static void sweep(kind k, const char *body)
             fail_msg("parse_%s: prefix of %zu/%zu bytes gave %d",
                      kind_names[k], n, len, rc);
         }
-        if (!all_zero(&o, out_size(k)))
+        if (!testutil_all_zero(&o, out_size(k)))
             fail_msg("parse_%s: prefix of %zu bytes left out non-zero",
                      kind_names[k], n);
         if (!err.message[0])
@@ -1539,10 +1532,10 @@ static void test_free_functions_zero(void **state)
                        "]}",
              &o);
     lakefs_config_free(&o.config);
-    assert_true(all_zero(&o.config, sizeof(o.config)));
+    assert_true(testutil_all_zero(&o.config, sizeof(o.config)));
     parse_ok(K_OBJ_LIST, object_list_body, &o);
     lakefs_object_list_free(&o.obj_list);
-    assert_true(all_zero(&o.obj_list, sizeof(o.obj_list)));
+    assert_true(testutil_all_zero(&o.obj_list, sizeof(o.obj_list)));
     lakefs_object_list_free(&o.obj_list);
 }
 

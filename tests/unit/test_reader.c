@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "reader.h"
 
 #include <errno.h>
@@ -178,19 +180,10 @@ static int setup(void **state)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     fixture *f = *state;
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    testutil_remove_tree(f->dir);
     free(f);
     return 0;
 }
@@ -521,7 +514,7 @@ static void test_sequential_read_fetches_few_large_ranges(void **state)
     blockcache *bc = open_cache(fx, 256 * MIB, MIB);
     sequential_read(bc, 128 * KIB);
     blockcache_close(bc);
-    nftw(fx->cache, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    testutil_remove_tree(fx->cache);
     bc = open_cache(fx, 256 * MIB, MIB);
     sequential_read(bc, MIB);
     blockcache_close(bc);
@@ -544,7 +537,7 @@ static void test_failing_cache_serves_from_memory(void **state)
     blockcache *bc = open_cache(fx, 64 * MIB, BS);
     char v1[128];
     snprintf(v1, sizeof(v1), "%s/v1", fx->cache);
-    assert_int_equal(nftw(v1, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    assert_int_equal(testutil_remove_tree(v1), 0);
     FILE *blocker = fopen(v1, "w");
     assert_non_null(blocker);
     fclose(blocker);

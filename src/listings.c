@@ -1,0 +1,203 @@
+/*
+ * listings.c - fetch-once-and-cache of directory listings over the
+ * metacache. A fetch in flight is shared by every caller of the same
+ * directory; a listing too large to cache is fetched per use, never kept.
+ */
+#include "listings.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define KEY_SEPARATOR "\x1f"
+
+/* A listing being fetched: later callers wait for it instead of fetching
+ * the same directory again. */
+typedef struct flight {
+    char *key; /* cache key + "\x1f" + dir */
+    bool done;
+    int waiters;
+    struct flight *next;
+} flight;
+
+struct listings {
+    metacache *meta;
+    logger *log;
+    pthread_mutex_t lock;
+    pthread_cond_t flight_done;
+    flight *flights;
+};
+
+int64_t listings_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+listings *listings_new(metacache *meta, logger *log)
+{
+    listings *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->meta = meta;
+    l->log = log;
+    pthread_mutex_init(&l->lock, NULL);
+    pthread_cond_init(&l->flight_done, NULL);
+    return l;
+}
+
+void listings_free(listings *l)
+{
+    if (!l)
+        return;
+    pthread_cond_destroy(&l->flight_done);
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+}
+
+static char *flight_key(const listing_source *src)
+{
+    char *key = NULL;
+    if (asprintf(&key, "%s" KEY_SEPARATOR "%s", src->cache_key, src->dir) < 0)
+        return NULL;
+    return key;
+}
+
+static void flight_free(flight *f)
+{
+    free(f->key);
+    free(f);
+}
+
+/* Fetches src into the cache unless another thread is already doing it, in
+ * which case this waits for that fetch. 0: look in the cache now;
+ * 1: not cacheable, fetch directly; negative errno. */
+static int ensure_cached(listings *l, const listing_source *src)
+{
+    if (src->ttl_ms < 0)
+        return 1;
+    char *key = flight_key(src);
+    if (!key)
+        return -ENOMEM;
+    pthread_mutex_lock(&l->lock);
+    for (flight *f = l->flights; f; f = f->next) {
+        if (strcmp(f->key, key) != 0)
+            continue;
+        f->waiters++;
+        while (!f->done)
+            pthread_cond_wait(&l->flight_done, &l->lock);
+        f->waiters--;
+        bool last = f->waiters == 0; /* the fetcher has let go of it */
+        pthread_mutex_unlock(&l->lock);
+        if (last)
+            flight_free(f);
+        free(key);
+        return 0; /* whatever happened, the caller looks again */
+    }
+    flight *mine = calloc(1, sizeof(*mine));
+    if (!mine) {
+        pthread_mutex_unlock(&l->lock);
+        free(key);
+        return -ENOMEM;
+    }
+    mine->key = key;
+    mine->next = l->flights;
+    l->flights = mine;
+    pthread_mutex_unlock(&l->lock);
+
+    uint64_t generation = metacache_generation(l->meta, src->cache_key);
+    fs_entry *entries = NULL;
+    size_t n = 0;
+    int rc = src->fetch(src->ctx, src, &entries, &n);
+    if (rc == 0) {
+        int64_t expires = src->ttl_ms ? listings_now_ms() + src->ttl_ms : 0;
+        int put = metacache_put(l->meta, src->cache_key, src->dir, entries,
+                                n, expires, generation);
+        if (put == -EFBIG)
+            logger_write(l->log, LOG_LEVEL_INFO,
+                         "listing of '%s' is larger than the metadata "
+                         "cache; it is fetched on every use",
+                         src->dir);
+    }
+
+    pthread_mutex_lock(&l->lock);
+    mine->done = true;
+    for (flight **p = &l->flights; *p; p = &(*p)->next) {
+        if (*p == mine) {
+            *p = mine->next;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&l->flight_done);
+    bool last = mine->waiters == 0; /* else the last waiter frees it */
+    pthread_mutex_unlock(&l->lock);
+    if (last)
+        flight_free(mine);
+    return rc;
+}
+
+static int compare_entry_name(const void *key, const void *elem)
+{
+    return strcmp(key, ((const fs_entry *)elem)->name);
+}
+
+/* Looks name up in the listing src: 1 found (*out a copy), 0 not there. */
+int listings_lookup(listings *l, const listing_source *src,
+                          const char *name, fs_entry *out)
+{
+    int rc = metacache_lookup(l->meta, src->cache_key, src->dir, name,
+                              listings_now_ms(), out);
+    if (rc != -ENODATA)
+        return rc;
+    rc = ensure_cached(l, src);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        rc = metacache_lookup(l->meta, src->cache_key, src->dir, name,
+                              listings_now_ms(), out);
+        if (rc != -ENODATA)
+            return rc;
+    }
+    fs_entry *entries = NULL;
+    size_t n = 0;
+    rc = src->fetch(src->ctx, src, &entries, &n);
+    if (rc)
+        return rc;
+    const fs_entry *e = bsearch(name, entries, n, sizeof(*entries),
+                                compare_entry_name);
+    rc = 0;
+    if (e)
+        rc = fs_entry_copy(out, e) == 0 ? 1 : -ENOMEM;
+    fs_entries_free(entries, n);
+    return rc;
+}
+
+int listings_foreach(listings *l, const listing_source *src,
+                           int (*fn)(void *ctx, const fs_entry *e), void *ctx)
+{
+    int rc = metacache_foreach(l->meta, src->cache_key, src->dir, listings_now_ms(),
+                               fn, ctx);
+    if (rc != -ENODATA)
+        return rc;
+    rc = ensure_cached(l, src);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        rc = metacache_foreach(l->meta, src->cache_key, src->dir, listings_now_ms(),
+                               fn, ctx);
+        if (rc != -ENODATA)
+            return rc;
+    }
+    fs_entry *entries = NULL;
+    size_t n = 0;
+    rc = src->fetch(src->ctx, src, &entries, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = fn(ctx, &entries[i]);
+    fs_entries_free(entries, n);
+    return rc;
+}

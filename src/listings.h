@@ -1,0 +1,54 @@
+/*
+ * listings.h - directory listings fetched whole, once, and cached: a
+ * lookup or a walk of (cache key, dir) is answered from the metacache, and
+ * on a miss the listing is fetched by its source's callback - one fetch in
+ * flight per directory however many threads ask - and cached until it
+ * expires. Knows nothing of lakeFS or of paths.
+ */
+#ifndef LAKEFUSE_LISTINGS_H
+#define LAKEFUSE_LISTINGS_H
+
+#include "listing.h"
+#include "log.h"
+#include "metacache.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct listing_source listing_source;
+
+/* Fetches the whole listing of src: entries sorted by name (fs_entry
+ * arrays as listing_build makes them). 0 or a negative errno. */
+typedef int (*listing_fetch_fn)(void *ctx, const listing_source *src,
+                                fs_entry **entries, size_t *n);
+
+/* Where a listing comes from and how long it may be cached. */
+struct listing_source {
+    const char *cache_key;
+    const char *dir;
+    int64_t ttl_ms; /* 0: never expires; < 0: never cached */
+    listing_fetch_fn fetch;
+    void *ctx;        /* the fetch callback's */
+    const char *repo; /* for the callback */
+    const void *ref;  /* for the callback */
+};
+
+typedef struct listings listings;
+
+/* NULL on ENOMEM. meta and log are borrowed. */
+listings *listings_new(metacache *meta, logger *log);
+void listings_free(listings *l);
+
+/* 1 and *out a copy (fs_entry_free it) when name is in the listing, 0 when
+ * it is not, or a negative errno (the fetch's). */
+int listings_lookup(listings *l, const listing_source *src, const char *name,
+                    fs_entry *out);
+/* fn for each entry in name order (fn must not call back into l); stops at
+ * fn's first non-zero value and returns it; 0 or a negative errno. */
+int listings_foreach(listings *l, const listing_source *src,
+                     int (*fn)(void *ctx, const fs_entry *e), void *ctx);
+
+/* CLOCK_MONOTONIC in milliseconds: the clock of every expiry. */
+int64_t listings_now_ms(void);
+
+#endif
