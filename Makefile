@@ -24,11 +24,11 @@ LIBS        := $(PKG_LIBS) -lpthread -lm
 CLIENT_SRCS := src/strbuf.c src/lakefs_http.c src/lakefs_json.c \
                src/lakefs_models.c src/lakefs_refs.c src/lakefs_objects.c
 APP_SRCS    := src/config.c src/uri.c src/target.c src/listing.c src/metacache.c \
-               src/blockcache.c src/reader.c src/log.c src/listings.c src/tree.c src/control.c \
-               src/fs_ops.c src/cli.c src/mount.c
+               src/blockcache.c src/reader.c src/staging.c src/log.c src/listings.c src/tree.c src/control.c \
+               src/fs_ops.c src/fs_write.c src/writer.c src/upload.c src/recover.c src/cli.c src/mount.c
 MAIN_SRC    := src/main.c
 UNIT_TESTS  := test_json test_errors test_strbuf test_config test_uri \
-               test_listing test_metacache test_blockcache test_reader test_mount_options
+               test_listing test_metacache test_blockcache test_reader test_mount_options test_staging
 TOOL_SRCS   := tests/client/client_exercise.c
 
 HEADERS     := $(wildcard include/*.h src/*.h tests/unit/*.h)

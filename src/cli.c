@@ -4,7 +4,12 @@
  */
 #include "cli.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 bool cli_connection_option(int opt, const char *arg,
                            lakefuse_config_flags *flags)
@@ -78,3 +83,46 @@ int cli_check_server(lakefs_client *client, lakefs_user *user)
                 lakefs_client_base_url(client), err.message);
     return 1;
 }
+
+static int mkdir_p(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -ENOMEM;
+    int rc = 0;
+    for (char *p = copy + 1; rc == 0; p++) {
+        bool end = *p == '\0';
+        if (*p != '/' && !end)
+            continue;
+        *p = '\0';
+        if (mkdir(copy, 0700) != 0 && errno != EEXIST)
+            rc = -errno;
+        if (end)
+            break;
+        *p = '/';
+    }
+    free(copy);
+    return rc;
+}
+
+char *cli_cache_dir(const char *explicit_dir)
+{
+    char *dir = NULL;
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (explicit_dir)
+        dir = strdup(explicit_dir);
+    else if (xdg && *xdg == '/' && asprintf(&dir, "%s/lakefuse", xdg) < 0)
+        dir = NULL;
+    else if (!(xdg && *xdg == '/') &&
+             asprintf(&dir, "%s/.cache/lakefuse", home ? home : "/tmp") < 0)
+        dir = NULL;
+    int rc = dir ? mkdir_p(dir) : -ENOMEM;
+    char *abs = rc == 0 ? realpath(dir, NULL) : NULL;
+    if (!abs)
+        fprintf(stderr, "lakefuse: cache directory %s: %s\n",
+                dir ? dir : "?", strerror(rc ? -rc : errno));
+    free(dir);
+    return abs;
+}
+

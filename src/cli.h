@@ -51,4 +51,9 @@ lakefs_client *cli_client(const lakefuse_config *cfg, unsigned max_attempts);
  * whether the server did not answer or refused the credentials. */
 int cli_check_server(lakefs_client *client, lakefs_user *user);
 
+/* The cache directory: explicit_dir, else $XDG_CACHE_HOME/lakefuse, else
+ * ~/.cache/lakefuse; created (0700) and made absolute (the daemon chdirs
+ * to /). NULL after one line on stderr. */
+char *cli_cache_dir(const char *explicit_dir);
+
 #endif

@@ -88,12 +88,51 @@ char *control_stats_json(lakefuse_fs *fs)
     return text;
 }
 
+/* This mount's uploads still to do on the ref's branch, a line each:
+ * "pending PATH" or "failed PATH: ERROR". Paths are relative to the ref
+ * root, as the mount shows them. */
+static char *status_text(lakefuse_fs *fs, const tree_ref *ref)
+{
+    staging_entry *e = NULL;
+    size_t n = 0;
+    if (!fs->staging || staging_list(fs->staging, &e, &n) != 0)
+        n = 0;
+    size_t prefix_len = strlen(ref->prefix);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    for (size_t i = 0; out && i < n; i++) {
+        if (e[i].state == STAGING_CLEAN || !e[i].repo || !e[i].branch ||
+            !e[i].path || strcmp(e[i].repo, ref->repo) != 0 ||
+            strcmp(e[i].branch, ref->api_ref) != 0 ||
+            strncmp(e[i].path, ref->prefix, prefix_len) != 0)
+            continue;
+        if (e[i].state == STAGING_FAILED)
+            fprintf(out, "failed %s: %s\n", e[i].path + prefix_len,
+                    e[i].error ? e[i].error : "?");
+        else
+            fprintf(out, "pending %s\n", e[i].path + prefix_len);
+    }
+    if (out)
+        fclose(out);
+    staging_entries_free(e, n);
+    return text;
+}
+
 int control_render(lakefuse_fs *fs, const tree_node *node, char **out,
                    size_t *len)
 {
     *out = NULL;
     *len = 0;
     char *text = NULL;
+    if (node->control == TREE_CONTROL_STATUS) {
+        /* Lines already end in newlines; empty when all is uploaded. */
+        *out = status_text(fs, node->ref);
+        if (!*out)
+            return -ENOMEM;
+        *len = strlen(*out);
+        return 0;
+    }
     if (node->control == TREE_CONTROL_STATS) {
         text = control_stats_json(fs);
         if (!text)

@@ -13,7 +13,9 @@
 #include "log.h"
 #include "metacache.h"
 #include "reader.h"
+#include "staging.h"
 #include "tree.h"
+#include "writer.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -38,6 +40,11 @@ typedef struct lakefuse_fs {
     metacache *meta;
     blockcache *blocks; /* NULL when the data cache is off */
     reader *reader;
+    staging *staging;   /* this mount's staged files */
+    writer *writer;     /* files open for writing */
+    bool read_only;     /* -o ro: branches too */
+    bool dir_markers;   /* mkdir stores a "dir/" marker object */
+    uint64_t max_rename_objects;
     bool presign;        /* data from presigned URLs */
     double attr_timeout; /* seconds */
     uint32_t block_size;

@@ -8,6 +8,7 @@
 #include "fs_ops.h"
 
 #include "control.h"
+#include "fs_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,9 +25,44 @@
 /* A presigned URL is refreshed this long before it expires. */
 #define URL_REFRESH_MARGIN_S 30
 
-static lakefuse_fs *fs_get(void)
+lakefuse_fs *fs_current(void)
 {
     return fuse_get_context()->private_data;
+}
+
+int fs_check_writable(const lakefuse_fs *fs, const tree_node *n)
+{
+    if (fs->read_only || !n->ref || !n->ref->is_branch)
+        return -EROFS;
+    if (n->kind == TREE_CONTROL_DIR || n->kind == TREE_CONTROL_FILE)
+        return -EPERM;
+    return 0;
+}
+
+void fs_cache_set(lakefuse_fs *fs, const tree_ref *ref, const char *rel_key,
+                  const fs_entry *entry)
+{
+    const char *slash = strrchr(rel_key, '/');
+    char *dir = slash ? strndup(rel_key, (size_t)(slash - rel_key))
+                      : strdup("");
+    const char *name = slash ? slash + 1 : rel_key;
+    if (!dir || metacache_update_entry(fs->meta, ref->cache_key, dir, name,
+                                       entry) != 0)
+        metacache_invalidate_ref(fs->meta, ref->cache_key);
+    free(dir);
+}
+
+void fs_cache_set_object(lakefuse_fs *fs, const tree_ref *ref,
+                         const char *rel_key, const lakefs_object_stats *st)
+{
+    const char *slash = strrchr(rel_key, '/');
+    fs_entry e;
+    if (fs_entry_from_object(&e, slash ? slash + 1 : rel_key, st) != 0) {
+        metacache_invalidate_ref(fs->meta, ref->cache_key);
+        return;
+    }
+    fs_cache_set(fs, ref, rel_key, &e);
+    fs_entry_free(&e);
 }
 
 /* ---- attributes ---- */
@@ -95,18 +131,94 @@ static void stat_node(lakefuse_fs *fs, const tree_node *n, struct stat *st)
     }
 }
 
+/* The wfile of a node whose path is open for writing, or NULL. */
+static wfile *open_wfile(lakefuse_fs *fs, const tree_node *n)
+{
+    if (!n->ref || !n->ref->is_branch || !n->key)
+        return NULL;
+    char *key = tree_object_key(n);
+    wfile *w = key ? writer_find(fs->writer, n->ref->repo, n->ref->api_ref,
+                                 key)
+                   : NULL;
+    free(key);
+    return w;
+}
+
+/* A file open for writing shows its staged size and times. */
+static void stat_overlay_wfile(wfile *w, struct stat *st)
+{
+    int64_t size, mtime;
+    uint32_t mode;
+    wfile_attrs(w, &size, &mtime, &mode);
+    st->st_size = size;
+    st->st_blocks = (size + 511) / 512;
+    st->st_mtime = st->st_ctime = (time_t)mtime;
+    if (mode)
+        st->st_mode = S_IFREG | mode;
+}
+
+/* A file created here and not uploaded yet is missing from a listing
+ * fetched again meanwhile: it exists while its wfile does. */
+static int stat_unlisted_wfile(lakefuse_fs *fs, const char *path,
+                               struct stat *st)
+{
+    tree_node parent;
+    char *name = NULL;
+    if (tree_resolve_parent(fs->tree, path, &parent, &name) != 0)
+        return -ENOENT;
+    wfile *w = NULL;
+    char *rel = parent.kind == TREE_DIR ? tree_child_key(&parent, name)
+                                        : NULL;
+    char *key = NULL;
+    if (rel && parent.ref->is_branch &&
+        asprintf(&key, "%s%s", parent.ref->prefix, rel) >= 0)
+        w = writer_find(fs->writer, parent.ref->repo, parent.ref->api_ref,
+                        key);
+    free(key);
+    free(rel);
+    free(name);
+    tree_node_free(&parent);
+    if (!w)
+        return -ENOENT;
+    fs_entry e = {.mode = LISTING_DEFAULT_FILE_MODE};
+    stat_entry(fs, &e, st);
+    stat_overlay_wfile(w, st);
+    wfile_release(w);
+    return 0;
+}
+
+static int stat_open_handle(struct fuse_file_info *fi, struct stat *st)
+{
+    open_file *of = fi ? (open_file *)(uintptr_t)fi->fh : NULL;
+    if (!of || !of->w)
+        return -ESTALE;
+    fs_entry e = {.mode = LISTING_DEFAULT_FILE_MODE};
+    stat_entry(fs_current(), &e, st);
+    stat_overlay_wfile(of->w, st);
+    st->st_nlink = 0;
+    return 0;
+}
+
 static int op_getattr(const char *path, struct stat *st,
                       struct fuse_file_info *fi)
 {
-    (void)fi;
-    if (!path) /* nullpath_ok: only for files unlinked while open */
-        return -ESTALE;
-    lakefuse_fs *fs = fs_get();
+    if (!path) /* a file unlinked while open: only its handle knows it */
+        return stat_open_handle(fi, st);
+    lakefuse_fs *fs = fs_current();
     tree_node n;
     int rc = tree_resolve(fs->tree, path, &n);
+    if (rc == -ENOENT)
+        return stat_unlisted_wfile(fs, path, st);
     if (rc)
         return rc;
     stat_node(fs, &n, st);
+    /* Until it is uploaded, a file being written is what it holds here. */
+    wfile *w = n.kind == TREE_FILE ? open_wfile(fs, &n) : NULL;
+    if (w) {
+        if (wfile_dirty(w))
+            stat_overlay_wfile(w, st);
+        wfile_release(w);
+    }
     tree_node_free(&n);
     return 0;
 }
@@ -134,7 +246,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
     (void)path;
     (void)offset;
     (void)flags;
-    lakefuse_fs *fs = fs_get();
+    lakefuse_fs *fs = fs_current();
     const tree_node *n = (const tree_node *)(uintptr_t)fi->fh;
     filler(buf, ".", NULL, 0, 0);
     filler(buf, "..", NULL, 0, 0);
@@ -142,6 +254,8 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
         if (n->ref)
             filler(buf, "head", NULL, 0, 0);
         filler(buf, "stats", NULL, 0, 0);
+        if (n->ref)
+            filler(buf, "status", NULL, 0, 0);
         return 0;
     }
     fill_ctx ctx = {fs, buf, filler};
@@ -152,7 +266,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 /* The directory's node lives in fi->fh until releasedir. */
 static int op_opendir(const char *path, struct fuse_file_info *fi)
 {
-    lakefuse_fs *fs = fs_get();
+    lakefuse_fs *fs = fs_current();
     tree_node *n = malloc(sizeof(*n));
     if (!n)
         return -ENOMEM;
@@ -326,12 +440,6 @@ static int source_fetch(void *p, uint64_t offset, size_t len, void *buf,
     return rc;
 }
 
-typedef struct open_file {
-    reader_file *data; /* an object */
-    char *text;        /* a control file */
-    size_t text_len;
-} open_file;
-
 static uint64_t hash_path(const char *s)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -358,17 +466,30 @@ static bool same_content_as_last_open(lakefuse_fs *fs, const char *path,
     return same;
 }
 
-static int open_object(lakefuse_fs *fs, const char *path, const tree_node *n,
-                       open_file *of, struct fuse_file_info *fi)
+reader_file *fs_open_object_reader(lakefuse_fs *fs, const tree_node *n)
 {
     object_source *src = object_source_new(fs, n);
     if (!src)
-        return -ENOMEM;
+        return NULL;
     const char *checksum = n->entry.checksum ? n->entry.checksum : "";
-    of->data = reader_open(fs->reader, checksum, (uint64_t)n->entry.size,
-                           source_fetch, src, object_source_free);
+    return reader_open(fs->reader, checksum, (uint64_t)n->entry.size,
+                       source_fetch, src, object_source_free);
+}
+
+static int open_object(lakefuse_fs *fs, const char *path, const tree_node *n,
+                       open_file *of, struct fuse_file_info *fi)
+{
+    bool writing = (fi->flags & O_ACCMODE) != O_RDONLY ||
+                   (fi->flags & O_TRUNC);
+    if (writing)
+        return fs_write_open(fs, n, fi, of);
+    /* Being written in this mount: read the staged bytes. */
+    if ((of->w = open_wfile(fs, n)) != NULL)
+        return 0;
+    of->data = fs_open_object_reader(fs, n);
     if (!of->data)
         return -ENOMEM;
+    const char *checksum = n->entry.checksum ? n->entry.checksum : "";
     bool same = same_content_as_last_open(fs, path, checksum);
     fi->keep_cache = !n->ref->is_branch || same;
     return 0;
@@ -376,18 +497,20 @@ static int open_object(lakefuse_fs *fs, const char *path, const tree_node *n,
 
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
-    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
-        return -EROFS;
-    lakefuse_fs *fs = fs_get();
+    lakefuse_fs *fs = fs_current();
     tree_node n;
     int rc = tree_resolve(fs->tree, path, &n);
     if (rc)
         return rc;
+    bool writing = (fi->flags & O_ACCMODE) != O_RDONLY ||
+                   (fi->flags & O_TRUNC);
     open_file *of = calloc(1, sizeof(*of));
     if (!of)
         rc = -ENOMEM;
     else if (n.kind == TREE_FILE)
         rc = open_object(fs, path, &n, of, fi);
+    else if (n.kind == TREE_CONTROL_FILE && writing)
+        rc = -EACCES;
     else if (n.kind == TREE_CONTROL_FILE) {
         rc = control_render(fs, &n, &of->text, &of->text_len);
         fi->direct_io = 1;
@@ -409,10 +532,10 @@ static int op_read(const char *path, char *buf, size_t size, off_t offset,
     open_file *of = (open_file *)(uintptr_t)fi->fh;
     if (offset < 0)
         return -EINVAL;
-    if (of->data) {
-        ssize_t n = reader_read(of->data, buf, size, (uint64_t)offset);
-        return n < 0 ? (int)n : (int)n;
-    }
+    if (of->data)
+        return (int)reader_read(of->data, buf, size, (uint64_t)offset);
+    if (of->w)
+        return (int)wfile_read(of->w, buf, size, offset);
     if ((size_t)offset >= of->text_len)
         return 0;
     size_t n = of->text_len - (size_t)offset;
@@ -428,6 +551,8 @@ static int op_release(const char *path, struct fuse_file_info *fi)
     open_file *of = (open_file *)(uintptr_t)fi->fh;
     if (of->data)
         reader_close(of->data);
+    if (of->w)
+        wfile_release(of->w);
     free(of->text);
     free(of);
     return 0;
@@ -435,7 +560,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 
 static int op_readlink(const char *path, char *buf, size_t size)
 {
-    lakefuse_fs *fs = fs_get();
+    lakefuse_fs *fs = fs_current();
     tree_node n;
     int rc = tree_resolve(fs->tree, path, &n);
     if (rc)
@@ -537,7 +662,7 @@ static int op_getxattr(const char *path, const char *name, char *value,
 {
     if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
         return -ENODATA;
-    lakefuse_fs *fs = fs_get();
+    lakefuse_fs *fs = fs_current();
     tree_node n;
     int rc = tree_resolve(fs->tree, path, &n);
     if (rc)
@@ -569,7 +694,7 @@ static int xattr_list_one(void *ctx, const char *name, const char *value)
 
 static int op_listxattr(const char *path, char *list, size_t size)
 {
-    lakefuse_fs *fs = fs_get();
+    lakefuse_fs *fs = fs_current();
     tree_node n;
     int rc = tree_resolve(fs->tree, path, &n);
     if (rc)
@@ -590,7 +715,7 @@ static int op_statfs(const char *path, struct statvfs *st)
 {
     (void)path;
     memset(st, 0, sizeof(*st));
-    st->f_bsize = fs_get()->block_size;
+    st->f_bsize = fs_current()->block_size;
     st->f_frsize = 4096;
     st->f_namemax = LISTING_NAME_MAX;
     return 0;
@@ -598,7 +723,7 @@ static int op_statfs(const char *path, struct statvfs *st)
 
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-    lakefuse_fs *fs = fs_get();
+    lakefuse_fs *fs = fs_current();
     /* Fixed refs never change; branches are re-checked after attr_timeout,
      * and lakefuse answers the kernel's re-checks from its own caches. */
     double timeout = tree_is_fixed(fs->tree) ? 86400.0 : fs->attr_timeout;
@@ -606,7 +731,10 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->attr_timeout = timeout;
     cfg->negative_timeout = timeout;
     cfg->use_ino = 0;
-    cfg->nullpath_ok = 1;
+    /* Paths for every operation that has one; none for files unlinked
+     * while open, which libfuse must not rename to .fuse_hidden files. */
+    cfg->nullpath_ok = 0;
+    cfg->hard_remove = 1;
     cfg->kernel_cache = 0;
     cfg->auto_cache = 0;
     conn->want |= FUSE_CAP_READDIRPLUS;
@@ -614,112 +742,6 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     conn->max_background = 64;
     conn->congestion_threshold = 48;
     return fs;
-}
-
-static int op_erofs_path(const char *path)
-{
-    (void)path;
-    return -EROFS;
-}
-
-static int op_erofs_mode(const char *path, mode_t mode)
-{
-    (void)mode;
-    return op_erofs_path(path);
-}
-
-static int op_erofs_two_paths(const char *from, const char *to)
-{
-    (void)to;
-    return op_erofs_path(from);
-}
-
-static int op_erofs_rename(const char *from, const char *to,
-                           unsigned int flags)
-{
-    (void)flags;
-    return op_erofs_two_paths(from, to);
-}
-
-static int op_erofs_mknod(const char *path, mode_t mode, dev_t dev)
-{
-    (void)dev;
-    return op_erofs_mode(path, mode);
-}
-
-static int op_erofs_chmod(const char *path, mode_t mode,
-                          struct fuse_file_info *fi)
-{
-    (void)fi;
-    return op_erofs_mode(path, mode);
-}
-
-static int op_erofs_chown(const char *path, uid_t uid, gid_t gid,
-                          struct fuse_file_info *fi)
-{
-    (void)uid;
-    (void)gid;
-    (void)fi;
-    return op_erofs_path(path);
-}
-
-static int op_erofs_truncate(const char *path, off_t size,
-                             struct fuse_file_info *fi)
-{
-    (void)size;
-    (void)fi;
-    return op_erofs_path(path);
-}
-
-static int op_erofs_create(const char *path, mode_t mode,
-                           struct fuse_file_info *fi)
-{
-    (void)fi;
-    return op_erofs_mode(path, mode);
-}
-
-static int op_erofs_write(const char *path, const char *buf, size_t size,
-                          off_t off, struct fuse_file_info *fi)
-{
-    (void)buf;
-    (void)size;
-    (void)off;
-    (void)fi;
-    return op_erofs_path(path);
-}
-
-static int op_erofs_setxattr(const char *path, const char *name,
-                             const char *value, size_t size, int flags)
-{
-    (void)name;
-    (void)value;
-    (void)size;
-    (void)flags;
-    return op_erofs_path(path);
-}
-
-static int op_erofs_removexattr(const char *path, const char *name)
-{
-    (void)name;
-    return op_erofs_path(path);
-}
-
-static int op_erofs_utimens(const char *path, const struct timespec tv[2],
-                            struct fuse_file_info *fi)
-{
-    (void)tv;
-    (void)fi;
-    return op_erofs_path(path);
-}
-
-static int op_erofs_fallocate(const char *path, int mode, off_t off,
-                              off_t len, struct fuse_file_info *fi)
-{
-    (void)mode;
-    (void)off;
-    (void)len;
-    (void)fi;
-    return op_erofs_path(path);
 }
 
 static const struct fuse_operations operations = {
@@ -735,22 +757,24 @@ static const struct fuse_operations operations = {
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,
     .statfs = op_statfs,
-    .mknod = op_erofs_mknod,
-    .mkdir = op_erofs_mode,
-    .unlink = op_erofs_path,
-    .rmdir = op_erofs_path,
-    .symlink = op_erofs_two_paths,
-    .rename = op_erofs_rename,
-    .link = op_erofs_two_paths,
-    .chmod = op_erofs_chmod,
-    .chown = op_erofs_chown,
-    .truncate = op_erofs_truncate,
-    .create = op_erofs_create,
-    .write = op_erofs_write,
-    .setxattr = op_erofs_setxattr,
-    .removexattr = op_erofs_removexattr,
-    .utimens = op_erofs_utimens,
-    .fallocate = op_erofs_fallocate,
+    .flush = fs_write_flush,
+    .fsync = fs_write_fsync,
+    .mknod = fs_write_mknod,
+    .mkdir = fs_write_mkdir,
+    .unlink = fs_write_unlink,
+    .rmdir = fs_write_rmdir,
+    .symlink = fs_write_symlink,
+    .rename = fs_write_rename,
+    .link = fs_write_link,
+    .chmod = fs_write_chmod,
+    .chown = fs_write_chown,
+    .truncate = fs_write_truncate,
+    .create = fs_write_create,
+    .write = fs_write_write,
+    .setxattr = fs_write_setxattr,
+    .removexattr = fs_write_removexattr,
+    .utimens = fs_write_utimens,
+    .fallocate = fs_write_fallocate,
 };
 
 const struct fuse_operations *fs_operations(void)

@@ -168,8 +168,9 @@ int listings_lookup(listings *l, const listing_source *src,
     rc = src->fetch(src->ctx, src, &entries, &n);
     if (rc)
         return rc;
-    const fs_entry *e = bsearch(name, entries, n, sizeof(*entries),
-                                compare_entry_name);
+    const fs_entry *e = n ? bsearch(name, entries, n, sizeof(*entries),
+                                    compare_entry_name)
+                          : NULL;
     rc = 0;
     if (e)
         rc = fs_entry_copy(out, e) == 0 ? 1 : -ENOMEM;

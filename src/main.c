@@ -6,6 +6,7 @@
  */
 #include "cli.h"
 #include "mount.h"
+#include "recover.h"
 #include "target.h"
 #include "uri.h"
 
@@ -24,6 +25,9 @@ static void usage(FILE *out)
           "                 (every ref) or lakefs://REPO/REF[/PREFIX]; "
           "see\n"
           "                 `lakefuse mount --help` for the options\n"
+          "  staged list|discard [--cache-dir DIR]\n"
+          "                 files a dead mount left staged (the next mount\n"
+          "                 of their branch uploads them)\n"
           "  doctor [URI]   check that lakeFS answers and accepts the\n"
           "                 credentials, and that URI (lakefs://REPO[/REF])\n"
           "                 names an existing repository and ref\n"
@@ -141,6 +145,8 @@ int main(int argc, char **argv)
         return doctor_command(argc - 1, argv + 1);
     if (strcmp(argv[1], "mount") == 0)
         return mount_command(argc - 1, argv + 1);
+    if (strcmp(argv[1], "staged") == 0)
+        return staged_command(argc - 1, argv + 1);
     fprintf(stderr, "lakefuse: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "fs.h"
 #include "fs_ops.h"
+#include "recover.h"
 #include "target.h"
 #include "uri.h"
 
@@ -34,6 +35,8 @@ void mount_options_init(mount_options *opts)
     opts->cache_size = MOUNT_DEFAULT_CACHE_SIZE;
     opts->metadata_cache_size = MOUNT_DEFAULT_METADATA_CACHE_SIZE;
     opts->presign = true;
+    opts->dir_markers = true;
+    opts->max_rename_objects = MOUNT_DEFAULT_MAX_RENAME_OBJECTS;
 }
 
 void mount_options_free(mount_options *opts)
@@ -120,9 +123,22 @@ static int parse_one_option(mount_options *opts, char *item, char *why,
         bad = !value || parse_bool(value, &opts->presign);
     } else if (!strcmp(item, "log_file")) {
         bad = !value || !*value || replace_string(&opts->log_file, value);
+    } else if (!strcmp(item, "dir_markers")) {
+        bad = value && parse_bool(value, &opts->dir_markers);
+        if (!value)
+            opts->dir_markers = true;
+    } else if (!strcmp(item, "nodir_markers")) {
+        bad = value != NULL;
+        opts->dir_markers = false;
+    } else if (!strcmp(item, "max_rename_objects")) {
+        char *end;
+        opts->max_rename_objects = value ? strtoull(value, &end, 10) : 0;
+        bad = !value || !*value || *end || value[0] == '-';
     } else {
         if (!strcmp(item, "allow_other"))
             opts->allow_other = true;
+        if (!strcmp(item, "ro"))
+            opts->read_only = true;
         if (value)
             value[-1] = '=';
         return append_fuse_option(opts, item);
@@ -169,6 +185,11 @@ static void mount_usage(FILE *out)
           "                         server offers them (default true)\n"
           "  -o log_file=PATH       log here (default: stderr with -f, else\n"
           "                         syslog)\n"
+          "  -o ro                  read-only, branches too\n"
+          "  -o dir_markers=BOOL    mkdir stores a \"dir/\" marker object so\n"
+          "                         empty directories last (default true)\n"
+          "  -o max_rename_objects=N  largest directory rename done on the\n"
+          "                         server (default 10000; above: EXDEV)\n"
           "  other -o options go to FUSE (allow_other, ro, ...)\n"
           "\n" CLI_CONNECTION_HELP,
           out);
@@ -214,49 +235,6 @@ static char *check_mountpoint(const char *path)
     return abs;
 }
 
-static int mkdir_p(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -ENOMEM;
-    int rc = 0;
-    for (char *p = copy + 1; rc == 0; p++) {
-        bool end = *p == '\0';
-        if (*p != '/' && !end)
-            continue;
-        *p = '\0';
-        if (mkdir(copy, 0700) != 0 && errno != EEXIST)
-            rc = -errno;
-        if (end)
-            break;
-        *p = '/';
-    }
-    free(copy);
-    return rc;
-}
-
-/* The cache directory, created and made absolute (the daemon chdirs to /). */
-static char *prepare_cache_dir(const mount_options *opts)
-{
-    char *dir = NULL;
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (opts->cache_dir)
-        dir = strdup(opts->cache_dir);
-    else if (xdg && *xdg == '/' && asprintf(&dir, "%s/lakefuse", xdg) < 0)
-        dir = NULL;
-    else if (!(xdg && *xdg == '/') &&
-             asprintf(&dir, "%s/.cache/lakefuse", home ? home : "/tmp") < 0)
-        dir = NULL;
-    int rc = dir ? mkdir_p(dir) : -ENOMEM;
-    char *abs = rc == 0 ? realpath(dir, NULL) : NULL;
-    if (!abs)
-        fprintf(stderr, "lakefuse: cache directory %s: %s\n",
-                dir ? dir : "?", strerror(rc ? -rc : errno));
-    free(dir);
-    return abs;
-}
-
 /* Server, credentials, presign support, repository and ref. */
 static int check_target(const lakefuse_config *cfg, const lakefuse_uri *uri,
                         mount_target *target, bool *server_presigns)
@@ -293,6 +271,8 @@ static int check_target(const lakefuse_config *cfg, const lakefuse_uri *uri,
 
 static void fs_teardown(lakefuse_fs *fs)
 {
+    writer_free(fs->writer);
+    staging_close(fs->staging);
     reader_free(fs->reader);
     tree_free(fs->tree);
     metacache_free(fs->meta);
@@ -316,6 +296,9 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
     fs->attr_timeout = opts->attr_timeout;
     fs->presign = presign;
     fs->block_size = MOUNT_BLOCK_SIZE;
+    fs->read_only = opts->read_only;
+    fs->dir_markers = opts->dir_markers;
+    fs->max_rename_objects = opts->max_rename_objects;
     fs->log = logger_open(opts->log_file, opts->foreground, LOG_LEVEL_INFO,
                           &err);
     if (!fs->log) {
@@ -346,7 +329,22 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
         .presign = presign,
     };
     fs->tree = tree_new(&tc, &err);
-    return fs->tree ? 0 : 1;
+    if (!fs->tree)
+        return 1;
+    fs->staging = staging_open(cache_dir, &err);
+    if (!fs->staging) {
+        fprintf(stderr, "lakefuse: staging directory in %s: %s\n", cache_dir,
+                strerror(-err));
+        return 1;
+    }
+    writer_config wc = {.client = fs->client, .staging = fs->staging,
+                        .log = fs->log, .presign = presign,
+                        .uid = fs->uid, .gid = fs->gid};
+    fs->writer = writer_new(&wc, &err);
+    if (!fs->writer)
+        return 1;
+    /* What a dead mount left staged goes to lakeFS before anything else. */
+    return recover_orphans(fs->client, fs->log, presign, cache_dir, uri);
 }
 
 static int fs_start_reader(lakefuse_fs *fs)
@@ -493,7 +491,7 @@ static int mount_prepared(const lakefuse_config *cfg, const char *uri_text,
     int status = check_target(cfg, uri, &target, &server_presigns);
     if (status == 0 && !(mnt = check_mountpoint(mountpoint)))
         status = 1;
-    if (status == 0 && !(cache_dir = prepare_cache_dir(opts)))
+    if (status == 0 && !(cache_dir = cli_cache_dir(opts->cache_dir)))
         status = 1;
     if (status == 0) {
         lakefuse_fs *fs = calloc(1, sizeof(*fs));

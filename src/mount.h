@@ -15,6 +15,7 @@
 #define MOUNT_DEFAULT_CACHE_SIZE (4ULL << 30)
 #define MOUNT_DEFAULT_METADATA_CACHE_SIZE (64ULL << 20)
 #define MOUNT_BLOCK_SIZE (1u << 20)
+#define MOUNT_DEFAULT_MAX_RENAME_OBJECTS 10000
 
 typedef struct mount_options {
     bool foreground;
@@ -27,6 +28,9 @@ typedef struct mount_options {
     char *log_file;
     char *fuse_options; /* the -o options lakefuse does not know, for FUSE */
     bool allow_other;
+    bool read_only;          /* -o ro: branches read-only too */
+    bool dir_markers;        /* mkdir stores a "dir/" marker object */
+    uint64_t max_rename_objects;
 } mount_options;
 
 /* Parses one -o list into opts (defaults must be set first). 0, or -1

@@ -603,6 +603,8 @@ static int resolve_control(const tree_ref *ref, char **comps, size_t n,
         out->control = TREE_CONTROL_STATS;
     else if (ref && strcmp(comps[1], "head") == 0)
         out->control = TREE_CONTROL_HEAD;
+    else if (ref && strcmp(comps[1], "status") == 0)
+        out->control = TREE_CONTROL_STATUS;
     else
         return -ENOENT;
     return 0;
@@ -750,4 +752,31 @@ int tree_list(tree *t, const tree_node *dir,
     default:
         return -ENOTDIR;
     }
+}
+
+int tree_resolve_parent(tree *t, const char *path, tree_node *parent,
+                        char **name)
+{
+    *name = NULL;
+    memset(parent, 0, sizeof(*parent));
+    const char *slash = strrchr(path, '/');
+    if (!slash || !slash[1])
+        return -EINVAL;
+    char *dir = slash == path ? strdup("/")
+                              : strndup(path, (size_t)(slash - path));
+    *name = strdup(slash + 1);
+    int rc = dir && *name ? tree_resolve(t, dir, parent) : -ENOMEM;
+    free(dir);
+    if (rc) {
+        free(*name);
+        *name = NULL;
+    }
+    return rc;
+}
+
+char *tree_child_key(const tree_node *dir, const char *name)
+{
+    if (!dir->key)
+        return NULL;
+    return join3(dir->key, dir->key[0] ? "/" : "", name);
 }

@@ -54,7 +54,8 @@ typedef enum tree_kind {
 
 typedef enum tree_control {
     TREE_CONTROL_HEAD,
-    TREE_CONTROL_STATS
+    TREE_CONTROL_STATS,
+    TREE_CONTROL_STATUS
 } tree_control;
 
 typedef struct tree_node {
@@ -102,6 +103,13 @@ void tree_node_free(tree_node *n);
  */
 int tree_list(tree *t, const tree_node *dir,
               int (*fn)(void *ctx, const fs_entry *e), void *ctx);
+
+/* For creating a name: resolves the directory holding path into parent
+ * and sets *name (malloc'd) to path's last component. 0 or -errno. */
+int tree_resolve_parent(tree *t, const char *path, tree_node *parent,
+                        char **name);
+/* "dir/name" (or "name" under the ref root) for a name in a TREE_DIR. */
+char *tree_child_key(const tree_node *dir, const char *name);
 
 /* The object key of a TREE_FILE/TREE_DIR node: prefix + key. malloc'd. */
 char *tree_object_key(const tree_node *n);

@@ -649,3 +649,140 @@ def expect_errno(code, fn, *args):
         return
     raise AssertionError("%s%r succeeded; expected %s" % (getattr(fn, "__name__", fn), args, errno.errorcode[code]))
 
+
+
+# --- writable branches --------------------------------------------------------------------------------
+
+# Operations that carry object data to lakeFS: the direct path (uploadObject), the staging flow
+# (getPhysicalAddress, PUT to the presigned URL, linkPhysicalAddress) and presigned multipart.
+DATA_UPLOAD_OPERATIONS = ("uploadObject", "getPhysicalAddress", "presignedPut", "linkPhysicalAddress",
+                          "createPresignMultipartUpload", "completePresignMultipartUpload", "uploadPart")
+
+
+def uploads(counts):
+    """Objects written with data in a server counts dict: each upload ends in exactly one uploadObject
+    (direct path) or one linkPhysicalAddress (staging flow, also after a presigned multipart)."""
+    return counts.get("uploadObject", 0) + counts.get("linkPhysicalAddress", 0)
+
+
+def data_upload_calls(counts):
+    """Every call in counts that moves or prepares object data (0: nothing was re-uploaded)."""
+    return {op: counts[op] for op in DATA_UPLOAD_OPERATIONS if counts.get(op)}
+
+
+def api_get_or_none(server, repo, ref, path):
+    """The object's bytes, or None when the API answers 404."""
+    resp = server.api("GET", "/repositories/%s/refs/%s/objects" % (repo, ref), params={"path": path})
+    if resp.status_code == 404:
+        return None
+    assert resp.status_code == 200, resp.text[:500]
+    return resp.content
+
+
+def api_stat_or_none(server, repo, ref, path):
+    resp = server.api("GET", "/repositories/%s/refs/%s/objects/stat" % (repo, ref), params={"path": path})
+    if resp.status_code == 404:
+        return None
+    return api_ok(resp)
+
+
+def api_paths(server, repo, ref, prefix=""):
+    """Every object path (markers included) under prefix."""
+    return sorted(o["path"] for o in api_list_objects(server, repo, ref, prefix))
+
+
+def api_metadata(server, repo, ref, path):
+    return api_stat(server, repo, ref, path).get("metadata") or {}
+
+
+def fail_uploads(server, status=500, message="injected upload failure", count=100000):
+    """Makes every data-upload operation answer status (500 without 'locked' is not retried by the
+    client, so a close fails at once); the server fixture clears faults after the test."""
+    for op in DATA_UPLOAD_OPERATIONS:
+        server.add_fault(operation=op, status=status, message=message, count=count)
+
+
+def kill_mount(m):
+    """kill -9 of a Mount's daemon, then a (lazy if busy) unmount of the dead mountpoint; returns the
+    exit status (-9). The mount fixture then leaves it alone."""
+    status = m.signal(9)
+    if is_mounted(m.path):
+        fusermount_unmount(m.path)
+    assert not is_mounted(m.path), "the dead mount at %s could not be unmounted" % m.path
+    return status
+
+
+def close_quietly(fd):
+    """os.close that ignores errors (a descriptor on a dead mount answers ENOTCONN)."""
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def read_status(m, at=""):
+    """Lines of .lakefs/status at the ref root `at` inside mount m."""
+    with open(os.path.join(m.path, at, ".lakefs", "status")) as f:
+        return [line for line in f.read().splitlines() if line.strip()]
+
+
+def staged_command(action, cache_dir, env):
+    """`lakefuse staged ACTION --cache-dir DIR` (CompletedProcess, text output)."""
+    return subprocess.run([LAKEFUSE, "staged", action, "--cache-dir", str(cache_dir)], capture_output=True,
+                          text=True, timeout=TOOL_TIMEOUT, env=env, stdin=subprocess.DEVNULL)
+
+
+def staged_files(cache_dir):
+    """{path: bytes} of every regular file under CACHE_DIR/staging."""
+    found = {}
+    for dirpath, _, names in os.walk(os.path.join(str(cache_dir), "staging")):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as f:
+                    found[path] = f.read()
+    return found
+
+
+def write_file(path, data, mode="wb"):
+    with open(path, mode) as f:
+        f.write(data)
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+
+
+def renameat2(src, dst, flags):
+    """renameat2(AT_FDCWD, src, AT_FDCWD, dst, flags) through libc; raises OSError on failure."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd = -100
+    rc = libc.renameat2(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), ctypes.c_uint(flags))
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), src)
+
+
+def errno_as_user(uid, fn, *args):
+    """Runs fn(*args) in a forked child after setgid/setuid(uid); returns the errno it failed with,
+    0 if it succeeded."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            fn(*args)
+        except OSError as e:
+            code = e.errno or 254
+        except BaseException:
+            code = 255
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)

@@ -1,13 +1,15 @@
 """What the mount shows: repositories and branches as directories, refs reachable by name though not
 listed, file attributes from the API and lakectl's metadata, directory markers, odd names skipped
 with a warning, the hidden .lakefs directory (head, stats), extended attributes, EROFS for every
-write, and a branch that follows its head while fixed refs never change."""
+write on a fixed ref or a -o ro mount, and a branch that follows its head while fixed refs never
+change."""
 import errno
 import json
 import os
 import stat
 import uuid
 
+import pytest
 
 from mountlib import (BASIC_MTIME, ODD_LONG, ODD_MAX, api_branches, api_commit_id, api_get, api_list_objects,
                       api_repositories, api_stat, api_tree, expect_errno, poll, run, write_operation_ids)
@@ -163,7 +165,7 @@ def test_lakefs_dir_is_hidden_but_reachable_at_a_ref_mount(server, basic_repo, m
     assert ".lakefs" not in os.listdir(m.path)
     assert ".lakefs" not in run(["ls", "-A", m.path]).stdout.decode().split()
     assert stat.S_ISDIR(os.stat(m.join(".lakefs")).st_mode)
-    assert sorted(os.listdir(m.join(".lakefs"))) == ["head", "stats"]
+    assert sorted(os.listdir(m.join(".lakefs"))) == ["head", "stats", "status"]
     head = read(m.join(".lakefs", "head"), "r")
     assert head == api_branches(server, basic_repo.name)["main"] + "\n"
     check_stats_shape(m.stats())
@@ -269,10 +271,13 @@ def test_extended_attributes_without_presign(server, basic_repo, mount):
 
 # --- read-only ----------------------------------------------------------------------------------------
 
-def test_every_write_is_erofs(server, basic_repo, mount):
+@pytest.mark.parametrize("kind", ["commit", "tag", "main~1", "branch-ro"])
+def test_every_write_is_erofs(server, basic_repo, mount, kind):
+    """Fixed refs are read-only, and so is a branch mounted with -o ro."""
     repo = basic_repo.name
-    before = api_tree(server, repo, "main", read=False)
-    m = mount("lakefs://%s/main" % repo)
+    ref = {"commit": basic_repo.commit2, "tag": basic_repo.tag, "main~1": "main~1", "branch-ro": "main"}[kind]
+    before = api_tree(server, repo, ref, read=False)
+    m = mount("lakefs://%s/%s" % (repo, ref), options=["ro"] if kind == "branch-ro" else [])
     assert read(m.join("tiny")) == b"\x00"
     server.reset_counts()
     f, d = m.join("tiny"), m.join("emptydir")
@@ -301,7 +306,7 @@ def test_every_write_is_erofs(server, basic_repo, mount):
     counted = server.counts()
     assert not (set(counted) & write_operation_ids()), counted
     assert read(f) == b"\x00" and os.listdir(d) == []
-    after = api_tree(server, repo, "main", read=False)
+    after = api_tree(server, repo, ref, read=False)
     assert (after.files.keys(), after.dirs) == (before.files.keys(), before.dirs)
 
 
@@ -310,10 +315,17 @@ def test_namespace_levels_are_read_only(server, basic_repo, mount):
     server.reset_counts()
     expect_errno(errno.EROFS, os.mkdir, top.join("new-repo-" + uuid.uuid4().hex[:8]))
     expect_errno(errno.EROFS, os.mkdir, top.join(basic_repo.name, "new-branch"))
-    expect_errno(errno.EROFS, os.rmdir, top.join(basic_repo.name, "dev"))
-    expect_errno(errno.EROFS, os.rename, top.join(basic_repo.name, "dev"), top.join(basic_repo.name, "dev2"))
-    expect_errno(errno.EROFS, open, top.join(basic_repo.name, "main", "new-file"), "wb")
-    expect_errno(errno.EROFS, open, top.join(basic_repo.name, basic_repo.commit1, "new-file"), "wb")
+    # A branch is neither deleted nor renamed through the filesystem.
+    expect_errno(errno.EPERM, os.rmdir, top.join(basic_repo.name, "dev"))
+    expect_errno(errno.EPERM, os.rename, top.join(basic_repo.name, "dev"), top.join(basic_repo.name, "dev2"))
+    for ref in (basic_repo.commit1, basic_repo.tag, "main~1", "main@"):
+        expect_errno(errno.EROFS, open, top.join(basic_repo.name, ref, "new-file"), "wb")
+    # Branches are writable, except in a mount made with -o ro.
+    ro = mount("lakefs://", options=["ro"])
+    expect_errno(errno.EROFS, os.mkdir, ro.join(basic_repo.name, "new-branch"))
+    expect_errno(errno.EROFS, open, ro.join(basic_repo.name, "main", "new-file"), "wb")
+    expect_errno(errno.EROFS, os.mkdir, ro.join(basic_repo.name, "main", "new-dir"))
+    expect_errno(errno.EROFS, os.unlink, ro.join(basic_repo.name, "main", "tiny"))
     assert not (set(server.counts()) & write_operation_ids())
     assert sorted(api_branches(server, basic_repo.name)) == ["dev", "main"]
 

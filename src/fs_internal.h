@@ -1,0 +1,72 @@
+/*
+ * fs_internal.h - what the FUSE operation files (fs_ops.c: lookups and
+ * reads, fs_write.c: changes) share: the open-file handle, the current
+ * mount, and the helpers that keep the listing cache in step with a write.
+ */
+#ifndef LAKEFUSE_FS_INTERNAL_H
+#define LAKEFUSE_FS_INTERNAL_H
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
+#endif
+#include <fuse.h>
+
+#include "fs.h"
+
+/* fi->fh of an open file: exactly one of data (an object read through
+ * the reader), w (a file open for writing, or read while one is) or text
+ * (a control file). */
+typedef struct open_file {
+    reader_file *data;
+    wfile *w;
+    bool writer; /* opened for writing: close uploads */
+    const tree_ref *ref; /* of w (refs live as long as the tree) */
+    bool append;
+    char *text;
+    size_t text_len;
+} open_file;
+
+lakefuse_fs *fs_current(void);
+
+/* 0 when changes may be made inside node's ref, else -EROFS. */
+int fs_check_writable(const lakefuse_fs *fs, const tree_node *n);
+
+/* A reader on the object of a TREE_FILE node; NULL on ENOMEM. */
+reader_file *fs_open_object_reader(lakefuse_fs *fs, const tree_node *n);
+
+/* Sets (entry non-NULL) or removes the listing entry of rel_key ("a/b",
+ * relative to the ref root) in the cached listing of its directory. */
+void fs_cache_set(lakefuse_fs *fs, const tree_ref *ref, const char *rel_key,
+                  const fs_entry *entry);
+/* The same from an object's stats (name = rel_key's last component). */
+void fs_cache_set_object(lakefuse_fs *fs, const tree_ref *ref,
+                         const char *rel_key, const lakefs_object_stats *st);
+
+/* The write operations (fs_write.c). */
+int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi);
+int fs_write_open(lakefuse_fs *fs, const tree_node *n,
+                  struct fuse_file_info *fi, open_file *of);
+int fs_write_write(const char *path, const char *buf, size_t size, off_t off,
+                   struct fuse_file_info *fi);
+int fs_write_flush(const char *path, struct fuse_file_info *fi);
+int fs_write_fsync(const char *path, int datasync, struct fuse_file_info *fi);
+int fs_write_truncate(const char *path, off_t size, struct fuse_file_info *fi);
+int fs_write_unlink(const char *path);
+int fs_write_mkdir(const char *path, mode_t mode);
+int fs_write_rmdir(const char *path);
+int fs_write_rename(const char *from, const char *to, unsigned int flags);
+int fs_write_chmod(const char *path, mode_t mode, struct fuse_file_info *fi);
+int fs_write_chown(const char *path, uid_t uid, gid_t gid,
+                   struct fuse_file_info *fi);
+int fs_write_utimens(const char *path, const struct timespec tv[2],
+                     struct fuse_file_info *fi);
+int fs_write_symlink(const char *target, const char *path);
+int fs_write_mknod(const char *path, mode_t mode, dev_t dev);
+int fs_write_link(const char *from, const char *to);
+int fs_write_setxattr(const char *path, const char *name, const char *value,
+                      size_t size, int flags);
+int fs_write_removexattr(const char *path, const char *name);
+int fs_write_fallocate(const char *path, int mode, off_t off, off_t len,
+                       struct fuse_file_info *fi);
+
+#endif

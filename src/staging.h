@@ -1,0 +1,88 @@
+/*
+ * staging.h - local files holding written data until lakeFS has it, each
+ * with a journal entry saying where it belongs (repository, branch, path),
+ * so that nothing handed to the mount is lost if the daemon dies or the
+ * server is away. Layout: CACHE_DIR/staging/<session>/<id>.data and
+ * <id>.json; a session directory belongs to one live mount, which holds an
+ * flock on its `lock` file. Sessions whose lock nobody holds are orphans:
+ * the next mount recovers them. Never keeps file data in memory.
+ * int results are 0 or a negative errno.
+ */
+#ifndef LAKEFUSE_STAGING_H
+#define LAKEFUSE_STAGING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum staging_state {
+    STAGING_PENDING, /* written, not (fully) uploaded yet */
+    STAGING_FAILED,  /* an upload was tried and failed; error says why */
+    STAGING_CLEAN    /* the server has these bytes (uploaded, or fetched
+                        and not changed): recovery drops the entry, so
+                        that it never overwrites a newer version */
+} staging_state;
+
+/* One journal entry, as read back (all strings owned). When the journal
+ * cannot be read, repo, branch and path are NULL (state STAGING_FAILED,
+ * error says why); size and mtime are 0 when the data file is missing. */
+typedef struct staging_entry {
+    char *session;   /* session directory name */
+    uint64_t id;
+    char *repo;
+    char *branch;
+    char *path;      /* object key on the branch */
+    char *data_path; /* absolute path of the <id>.data file */
+    staging_state state;
+    char *error;     /* NULL unless STAGING_FAILED */
+    uint32_t mode;   /* permission bits to record, 0: none */
+    int64_t size;    /* of the data file when listed */
+    int64_t mtime;   /* of the data file when listed (epoch s) */
+} staging_entry;
+
+typedef struct staging staging;
+
+/* Creates a new session under cache_dir/staging (mode 0700), locked by
+ * this process for as long as it is open. NULL with *err set. */
+staging *staging_open(const char *cache_dir, int *err);
+/* Releases the lock; removes the session directory when it holds no
+ * entry (entries left behind are orphans for the next mount). */
+void staging_close(staging *s);
+
+/* A new entry in state `initial` (STAGING_CLEAN for a copy of an
+ * existing object about to be filled, STAGING_PENDING for a new file):
+ * the journal file is written and fsync'd (with its
+ * directory) before this returns; *fd is the data file, empty, opened
+ * O_RDWR|O_CLOEXEC, owned by the caller (close it yourself). */
+int staging_create(staging *s, const char *repo, const char *branch,
+                   const char *path, staging_state initial, uint64_t *id,
+                   int *fd);
+/* Rewrites an entry's journal (atomically: temp file, fsync, rename). */
+int staging_set_path(staging *s, uint64_t id, const char *path);
+int staging_set_mode(staging *s, uint64_t id, uint32_t mode);
+/* error: NULL for STAGING_PENDING. */
+int staging_set_state(staging *s, uint64_t id, staging_state state,
+                      const char *error);
+/* Deletes the data file and then the journal entry (the data is on the
+ * server, or the user discarded it). */
+int staging_remove(staging *s, uint64_t id);
+
+/* This session's entries, in id order (for .lakefs/status). */
+int staging_list(staging *s, staging_entry **out, size_t *n);
+
+/* Entries of every orphaned session under cache_dir/staging (sessions
+ * whose lock can be taken; this process's own open session never is),
+ * sorted by (session, id). A journal entry without its data file, or
+ * unparsable, is returned with state STAGING_FAILED and an error saying
+ * so rather than skipped (except a STAGING_CLEAN one without data, which
+ * stays clean); a data file without a journal entry is ignored
+ * (it was never acknowledged to a writer). */
+int staging_list_orphans(const char *cache_dir, staging_entry **out,
+                         size_t *n);
+/* Removes one orphan entry's files; removes its session directory when it
+ * was the last entry. */
+int staging_remove_orphan(const char *cache_dir, const staging_entry *e);
+
+void staging_entries_free(staging_entry *entries, size_t n);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * upload.h - puts the bytes of a local file on a branch, the way lakeFS
+ * clients do: the staging flow (getPhysicalAddress, PUT to the presigned
+ * URL, linkPhysicalAddress) when the server presigns, else uploadObject.
+ * Streams from the file descriptor; never holds the file in memory.
+ */
+#ifndef LAKEFUSE_UPLOAD_H
+#define LAKEFUSE_UPLOAD_H
+
+#include "lakefs.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What lakectl records with an object written through a filesystem. */
+typedef struct upload_attrs {
+    int64_t mtime;   /* ::lakefs::client-mtime (epoch s) */
+    uint32_t mode;   /* ::lakefs::posix-permissions Mode; 0: not recorded */
+    uint32_t uid, gid;
+    const lakefs_metadata *extra; /* other user metadata to keep, or NULL */
+} upload_attrs;
+
+/* Builds the metadata an upload or updateObjectUserMetadata carries:
+ * extra's keys, then client-mtime and posix-permissions (replacing any in
+ * extra). 0 or -ENOMEM; free md with lakefs_metadata_free. */
+int upload_build_metadata(const upload_attrs *attrs, lakefs_metadata *md);
+
+/* Uploads size bytes of fd (a regular file, read with pread from offset
+ * 0) to repo/branch/path. *out (may be NULL) gets the new object's stats.
+ * 0 or a negative errno with err filled. */
+int upload_fd(lakefs_client *c, bool presign, const char *repo,
+              const char *branch, const char *path, int fd, int64_t size,
+              const upload_attrs *attrs, lakefs_object_stats *out,
+              lakefs_error *err);
+
+#endif

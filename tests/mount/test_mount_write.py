@@ -1,0 +1,477 @@
+"""Writable branches, file by file: a file written through the mount is uploaded once, when its last
+writer closes it (or on fsync), and is then an uncommitted change on the branch that the API serves
+with lakectl's ::lakefs::client-mtime; full POSIX I/O on open files (random writes, append,
+truncate, reading unflushed writes, several descriptors); chmod/utimens/symlink as metadata only;
+unlink, mkdir (a directory marker) and rmdir; read-your-writes in the mount at once; branch
+directories writable in every URI form while fixed refs and -o ro answer EROFS; the errnos of
+what a lakeFS branch cannot hold (hard links, foreign xattrs, chown by non-root).
+Every test works on a fresh repository (the `repo` fixture), never on the shared seeded ones."""
+import errno
+import json
+import os
+import stat
+import time
+
+import pytest
+
+import mountlib
+from mountlib import (MIB, PatternStream, api_get, api_get_or_none, api_list_objects, api_metadata, api_paths,
+                      api_stat, api_stat_or_none, data_upload_calls, errno_as_user, expect_errno, expected_mode,
+                      read_file, sh, uploads, write_file)
+
+MTIME_KEY = "::lakefs::client-mtime"
+PERMISSIONS_KEY = "::lakefs::posix-permissions"
+SYMLINK_KEY = "::lakefs::symlink-target"
+
+
+def branch(mount, repo, *options, ref="main"):
+    """A mount of lakefs://repo/ref whose caches never expire during a test, so whatever the mount
+    shows after a write comes from the write, not from a refetch."""
+    return mount("lakefs://%s/%s" % (repo, ref), options=["attr_timeout=3600"] + list(options))
+
+
+def pattern(size, seed):
+    return PatternStream(size, seed).read()
+
+
+def client_mtime(server, repo, path, ref="main"):
+    value = api_metadata(server, repo, ref, path).get(MTIME_KEY)
+    assert value is not None and value.isdigit(), "%s: %s is %r" % (path, MTIME_KEY, value)
+    return int(value)
+
+
+# --- upload on close and fsync --------------------------------------------------------------------------
+
+def test_new_file_is_uploaded_once_when_closed(server, repo, mount):
+    m = branch(mount, repo)
+    data = pattern(300 * 1024 + 7, 1)
+    server.reset_counts()
+    t0 = int(time.time())
+    with open(m.join("new.bin"), "wb") as f:
+        for i in range(0, len(data), 32 * 1024):
+            f.write(data[i:i + 32 * 1024])
+            f.flush()  # a write(2) per chunk: none of them may upload
+        assert uploads(server.counts()) == 0, server.counts()
+        assert api_get_or_none(server, repo, "main", "new.bin") is None
+    t1 = int(time.time())
+    # close(2) returned: the upload is done and another client sees the object.
+    assert uploads(server.counts()) == 1, server.counts()
+    assert api_get(server, repo, "main", "new.bin") == data
+    st = api_stat(server, repo, "main", "new.bin")
+    assert st["size_bytes"] == len(data)
+    assert t0 - 2 <= client_mtime(server, repo, "new.bin") <= t1 + 2
+    assert os.stat(m.join("new.bin")).st_size == len(data)
+    assert read_file(m.join("new.bin")) == data
+    assert os.listdir(m.path) == ["new.bin"]
+    # A remount shows the object with lakectl's mtime.
+    assert m.unmount() == 0
+    again = branch(mount, repo)
+    assert int(os.stat(again.join("new.bin")).st_mtime) == client_mtime(server, repo, "new.bin")
+    assert read_file(again.join("new.bin")) == data
+
+
+def test_files_in_new_directories_and_empty_files(server, repo, mount):
+    m = branch(mount, repo)
+    os.makedirs(m.join("a", "b"))
+    write_file(m.join("a", "b", "c.txt"), b"nested\n")
+    write_file(m.join("empty"), b"")
+    sh("touch %s" % m.join("a", "touched"))
+    assert api_get(server, repo, "main", "a/b/c.txt") == b"nested\n"
+    for path in ("empty", "a/touched"):
+        st = api_stat_or_none(server, repo, "main", path)
+        assert st is not None and st["size_bytes"] == 0, path
+    assert sorted(os.listdir(m.join("a"))) == ["b", "touched"]
+
+
+def test_fsync_uploads_while_the_file_stays_open(server, repo, mount):
+    m = branch(mount, repo)
+    first, second = pattern(100 * 1024, 2), pattern(50 * 1024 + 1, 3)
+    fd = os.open(m.join("log.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, first)
+        server.reset_counts()
+        os.fsync(fd)
+        assert uploads(server.counts()) == 1, server.counts()
+        assert api_get(server, repo, "main", "log.bin") == first
+        os.write(fd, second)
+        os.fdatasync(fd)
+        assert api_get(server, repo, "main", "log.bin") == first + second
+        os.write(fd, b"tail")
+    finally:
+        os.close(fd)
+    assert api_get(server, repo, "main", "log.bin") == first + second + b"tail"
+
+
+def test_large_file_round_trip(server, repo, mount):
+    m = branch(mount, repo)
+    stream = PatternStream(21 * MIB + 12345, 21)
+    with open(m.join("large.bin"), "wb") as f:
+        while True:
+            chunk = stream.read(MIB)
+            if not chunk:
+                break
+            f.write(chunk)
+    digest = stream.sha256.hexdigest()
+    assert api_stat(server, repo, "main", "large.bin")["size_bytes"] == stream.size
+    assert mountlib.sha256(api_get(server, repo, "main", "large.bin")) == digest
+    assert mountlib.sha256(read_file(m.join("large.bin"))) == digest
+
+
+# --- POSIX I/O on open files ----------------------------------------------------------------------------
+
+def test_opening_an_existing_object_without_o_trunc_keeps_its_content(server, repo, mount):
+    base = pattern(2 * MIB + 3, 4)
+    server.upload(repo, "main", "obj.bin", base)
+    server.upload(repo, "main", "other.bin", base)
+    m = branch(mount, repo)
+    fd = os.open(m.join("obj.bin"), os.O_WRONLY)
+    try:
+        os.pwrite(fd, b"XYZ", 1000)
+        os.pwrite(fd, b"end", len(base) - 1)  # overwrites the last byte and extends by two
+    finally:
+        os.close(fd)
+    want = bytearray(base)
+    want[1000:1003] = b"XYZ"
+    want[len(base) - 1:] = b"end"
+    assert api_get(server, repo, "main", "obj.bin") == bytes(want)
+    # O_RDWR reads the old content through the write descriptor.
+    fd = os.open(m.join("other.bin"), os.O_RDWR)
+    try:
+        assert os.pread(fd, 4096, MIB - 100) == base[MIB - 100:MIB - 100 + 4096]
+        os.pwrite(fd, b"!", 0)
+        assert os.pread(fd, 10, 0) == b"!" + base[1:10]
+    finally:
+        os.close(fd)
+    assert api_get(server, repo, "main", "other.bin") == b"!" + base[1:]
+    # O_TRUNC replaces.
+    write_file(m.join("obj.bin"), b"short\n")
+    assert api_get(server, repo, "main", "obj.bin") == b"short\n"
+
+
+def test_truncate_a_closed_file_shrinks_and_extends(server, repo, mount):
+    base = pattern(300 * 1024, 5)
+    server.upload(repo, "main", "t.bin", base)
+    m = branch(mount, repo)
+    os.truncate(m.join("t.bin"), 1000)
+    assert os.stat(m.join("t.bin")).st_size == 1000
+    assert api_get(server, repo, "main", "t.bin") == base[:1000]
+    os.truncate(m.join("t.bin"), 5000)
+    assert api_get(server, repo, "main", "t.bin") == base[:1000] + bytes(4000)
+    assert read_file(m.join("t.bin")) == base[:1000] + bytes(4000)
+    os.truncate(m.join("t.bin"), 0)
+    assert api_get(server, repo, "main", "t.bin") == b""
+
+
+def test_append_modes(server, repo, mount):
+    server.upload(repo, "main", "log.txt", b"line0\n")
+    m = branch(mount, repo)
+    with open(m.join("log.txt"), "ab") as f:
+        f.write(b"line1\n")
+    fd = os.open(m.join("log.txt"), os.O_WRONLY | os.O_APPEND)
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)  # O_APPEND writes at the end wherever the offset is
+        os.write(fd, b"line2\n")
+        os.write(fd, b"line3\n")
+    finally:
+        os.close(fd)
+    assert api_get(server, repo, "main", "log.txt") == b"line0\nline1\nline2\nline3\n"
+    # A new file created by O_APPEND.
+    fd = os.open(m.join("new.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, b"a")
+        os.write(fd, b"b")
+    finally:
+        os.close(fd)
+    assert api_get(server, repo, "main", "new.log") == b"ab"
+
+
+def test_read_your_unflushed_writes_with_several_descriptors(server, repo, mount):
+    m = branch(mount, repo)
+    path = m.join("shared.bin")
+    a, b = pattern(100 * 1024, 6), pattern(20 * 1024, 7)
+    fd1 = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd2 = None
+    try:
+        os.write(fd1, a)
+        assert os.pread(fd1, len(a), 0) == a
+        fd2 = os.open(path, os.O_RDWR)
+        assert os.pread(fd2, len(a), 0) == a
+        os.pwrite(fd2, b, 50000)
+        model = bytearray(a)
+        model[50000:50000 + len(b)] = b
+        assert os.pread(fd1, len(model), 0) == bytes(model)
+        assert os.stat(path).st_size == len(model)
+        assert read_file(path) == bytes(model)  # a third, read-only descriptor
+        os.ftruncate(fd1, 70000)
+        del model[70000:]
+        assert os.fstat(fd2).st_size == 70000 and os.stat(path).st_size == 70000
+        assert os.pread(fd2, 100000, 0) == bytes(model)
+        os.close(fd1)
+        fd1 = None
+        os.pwrite(fd2, b"more", 80000)  # leaves a hole
+        model += bytes(80000 - len(model)) + b"more"
+        assert os.pread(fd2, 100000, 0) == bytes(model)
+    finally:
+        for fd in (fd1, fd2):
+            if fd is not None:
+                os.close(fd)
+    assert api_get(server, repo, "main", "shared.bin") == bytes(model)
+    assert read_file(path) == bytes(model)
+
+
+# --- metadata operations --------------------------------------------------------------------------------
+
+def test_chmod_updates_metadata_without_reuploading(server, repo, mount):
+    m = branch(mount, repo)
+    write_file(m.join("f.txt"), b"chmod me\n")
+    mtime = client_mtime(server, repo, "f.txt")
+    checksum = api_stat(server, repo, "main", "f.txt")["checksum"]
+    server.reset_counts()
+    os.chmod(m.join("f.txt"), 0o640)
+    counted = server.counts()
+    assert counted.get("updateObjectUserMetadata", 0) >= 1, counted
+    assert data_upload_calls(counted) == {}, counted
+    assert stat.S_IMODE(os.stat(m.join("f.txt")).st_mode) == 0o640
+    st = api_stat(server, repo, "main", "f.txt")
+    permissions = json.loads(st["metadata"][PERMISSIONS_KEY])
+    assert {"UID", "GID", "Mode"} <= set(permissions), permissions
+    assert expected_mode(st) == 0o640
+    assert st["metadata"].get(MTIME_KEY) == str(mtime), "chmod dropped the client mtime"
+    assert st["checksum"] == checksum
+    assert api_get(server, repo, "main", "f.txt") == b"chmod me\n"
+    os.chmod(m.join("f.txt"), 0o755)
+    assert expected_mode(api_stat(server, repo, "main", "f.txt")) == 0o755
+    assert m.unmount() == 0
+    again = branch(mount, repo)
+    assert stat.S_IMODE(os.stat(again.join("f.txt")).st_mode) == 0o755
+
+
+def test_utimens_sets_client_mtime_without_reuploading(server, repo, mount):
+    m = branch(mount, repo)
+    write_file(m.join("f.txt"), b"touch me\n")
+    os.chmod(m.join("f.txt"), 0o600)
+    server.reset_counts()
+    os.utime(m.join("f.txt"), (1500000000, 1500000000))
+    counted = server.counts()
+    assert counted.get("updateObjectUserMetadata", 0) >= 1, counted
+    assert data_upload_calls(counted) == {}, counted
+    assert int(os.stat(m.join("f.txt")).st_mtime) == 1500000000
+    st = api_stat(server, repo, "main", "f.txt")
+    assert st["metadata"].get(MTIME_KEY) == "1500000000"
+    assert expected_mode(st) == 0o600, "utimens dropped the permissions"
+    sh("touch -m -d @1400000000 %s" % m.join("f.txt"))
+    assert client_mtime(server, repo, "f.txt") == 1400000000
+    assert api_get(server, repo, "main", "f.txt") == b"touch me\n"
+    assert m.unmount() == 0
+    again = branch(mount, repo)
+    st = os.stat(again.join("f.txt"))
+    assert int(st.st_mtime) == 1400000000 and stat.S_IMODE(st.st_mode) == 0o600
+
+
+def test_symlink_is_an_empty_object_with_its_target_in_metadata(server, repo, mount):
+    m = branch(mount, repo)
+    write_file(m.join("target.txt"), b"pointed at\n")
+    os.symlink("target.txt", m.join("link"))
+    os.mkdir(m.join("d"))
+    os.symlink("../some/where/else", m.join("d", "rel"))
+    assert os.readlink(m.join("link")) == "target.txt"
+    assert stat.S_ISLNK(os.lstat(m.join("link")).st_mode)
+    assert read_file(m.join("link")) == b"pointed at\n"  # followed by the kernel
+    st = api_stat(server, repo, "main", "link")
+    assert st["size_bytes"] == 0 and st["metadata"].get(SYMLINK_KEY) == "target.txt"
+    assert api_metadata(server, repo, "main", "d/rel").get(SYMLINK_KEY) == "../some/where/else"
+    assert m.unmount() == 0
+    again = branch(mount, repo)
+    assert os.readlink(again.join("link")) == "target.txt"
+    assert os.readlink(again.join("d", "rel")) == "../some/where/else"
+
+
+def test_what_a_branch_cannot_hold_answers_a_clear_errno(server, repo, mount):
+    # allow_other (so default_permissions): an unprivileged process may use the mount, and the
+    # kernel checks ownership the way it does on a local file system.
+    m = branch(mount, repo, "allow_other")
+    write_file(m.join("f.txt"), b"data\n")
+    server.reset_counts()
+    expect_errno(errno.EPERM, os.link, m.join("f.txt"), m.join("hard"))
+    expect_errno(errno.ENOTSUP, os.setxattr, m.join("f.txt"), "user.comment", b"hello")
+    expect_errno(errno.ENOTSUP, os.setxattr, m.join("f.txt"), "user.mime_type", b"text/plain")
+    # chown by a non-root user: EPERM (the tests run as root; the descriptor is opened by root and
+    # used by a child that gave up root, so no directory above the mount needs to be searchable).
+    fd = os.open(m.join("f.txt"), os.O_RDONLY)
+    try:
+        assert errno_as_user(65534, os.fchown, fd, 65534, 65534) == errno.EPERM
+    finally:
+        os.close(fd)
+    assert data_upload_calls(server.counts()) == {}, server.counts()
+    assert api_paths(server, repo, "main") == ["f.txt"]
+    assert api_get(server, repo, "main", "f.txt") == b"data\n"
+    assert sorted(os.listdir(m.path)) == ["f.txt"]
+
+
+# --- names: unlink, mkdir, rmdir --------------------------------------------------------------------------
+
+def test_unlink_deletes_the_object(server, repo, mount):
+    server.upload(repo, "main", "committed.txt", b"one\n")
+    server.commit(repo, "main", "one")
+    server.upload(repo, "main", "dir/staged.txt", b"two\n")
+    m = branch(mount, repo)
+    write_file(m.join("written.txt"), b"three\n")
+    for rel in ("committed.txt", "dir/staged.txt", "written.txt"):
+        os.unlink(m.join(rel))
+        assert api_stat_or_none(server, repo, "main", rel) is None, rel
+        expect_errno(errno.ENOENT, os.stat, m.join(rel))
+    assert os.listdir(m.path) == [] or os.listdir(m.path) == ["dir"]
+    expect_errno(errno.ENOENT, os.unlink, m.join("never-there"))
+    assert [o["path"] for o in api_list_objects(server, repo, "main") if not o["path"].endswith("/")] == []
+
+
+def test_mkdir_makes_a_marker_and_rmdir_removes_it(server, repo, mount):
+    m = branch(mount, repo)
+    os.mkdir(m.join("d"))
+    assert stat.S_ISDIR(os.stat(m.join("d")).st_mode) and os.listdir(m.join("d")) == []
+    assert os.listdir(m.path) == ["d"]
+    marker = api_stat_or_none(server, repo, "main", "d/")
+    assert marker is not None and marker["size_bytes"] == 0
+    os.makedirs(m.join("d", "e", "f"))
+    write_file(m.join("d", "file.txt"), b"x")
+    assert {"d/", "d/e/", "d/e/f/", "d/file.txt"} <= set(api_paths(server, repo, "main"))
+    expect_errno(errno.ENOTEMPTY, os.rmdir, m.join("d"))
+    expect_errno(errno.ENOTEMPTY, os.rmdir, m.join("d", "e"))
+    expect_errno(errno.EEXIST, os.mkdir, m.join("d", "e"))
+    # Empty directories survive a remount: they are markers on the branch.
+    assert m.unmount() == 0
+    m = branch(mount, repo)
+    assert sorted(os.listdir(m.join("d"))) == ["e", "file.txt"]
+    assert os.listdir(m.join("d", "e")) == ["f"] and os.listdir(m.join("d", "e", "f")) == []
+    os.rmdir(m.join("d", "e", "f"))
+    os.rmdir(m.join("d", "e"))
+    assert os.listdir(m.join("d")) == ["file.txt"]
+    os.unlink(m.join("d", "file.txt"))
+    os.rmdir(m.join("d"))
+    expect_errno(errno.ENOENT, os.stat, m.join("d"))
+    assert os.listdir(m.path) == []
+    assert api_paths(server, repo, "main") == []
+
+
+def test_mkdir_without_dir_markers_is_local_to_the_mount(server, repo, mount):
+    m = branch(mount, repo, "dir_markers=false")
+    os.mkdir(m.join("d"))
+    assert stat.S_ISDIR(os.stat(m.join("d")).st_mode) and os.listdir(m.path) == ["d"]
+    assert api_paths(server, repo, "main") == []
+    write_file(m.join("d", "x"), b"x\n")
+    assert api_paths(server, repo, "main") == ["d/x"]
+
+
+# --- read-your-writes -------------------------------------------------------------------------------------
+
+def test_the_mount_shows_its_own_changes_at_once(server, repo, mount):
+    server.upload(repo, "main", "old.txt", b"old\n")
+    m = branch(mount, repo)
+    assert os.listdir(m.path) == ["old.txt"]  # listed and cached for an hour
+    expect_errno(errno.ENOENT, os.stat, m.join("new.txt"))  # a cached negative answer
+    fd = os.open(m.join("new.txt"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        assert sorted(os.listdir(m.path)) == ["new.txt", "old.txt"]
+        os.write(fd, b"12345")
+        assert os.stat(m.join("new.txt")).st_size == 5
+    finally:
+        os.close(fd)
+    assert os.stat(m.join("new.txt")).st_size == 5
+    write_file(m.join("old.txt"), b"replaced, longer\n")
+    assert os.stat(m.join("old.txt")).st_size == len(b"replaced, longer\n")
+    assert read_file(m.join("old.txt")) == b"replaced, longer\n"
+    os.mkdir(m.join("dir"))
+    assert sorted(os.listdir(m.path)) == ["dir", "new.txt", "old.txt"]
+    os.unlink(m.join("old.txt"))
+    assert sorted(os.listdir(m.path)) == ["dir", "new.txt"]
+    expect_errno(errno.ENOENT, os.stat, m.join("old.txt"))
+    assert sorted(sh("ls -1A %s" % m.path).stdout.decode().split()) == ["dir", "new.txt"]
+
+
+def test_writes_update_the_listing_cache_instead_of_relisting(server, repo, mount):
+    server.upload(repo, "main", "sub/old.txt", b"old\n")
+    m = branch(mount, repo)
+    assert os.listdir(m.join("sub")) == ["old.txt"]
+    server.reset_counts()
+    write_file(m.join("sub", "new.txt"), b"new\n")
+    write_file(m.join("sub", "old.txt"), b"old, replaced\n")
+    assert sorted(os.listdir(m.join("sub"))) == ["new.txt", "old.txt"]
+    assert os.stat(m.join("sub", "old.txt")).st_size == len(b"old, replaced\n")
+    assert server.counts().get("listObjects", 0) == 0, server.counts()
+
+
+# --- where writes are allowed -----------------------------------------------------------------------------
+
+def test_branch_directories_are_writable_in_every_uri_form(server, repo, mount):
+    mountlib.api_create_branch(server, repo, "dev", "main")
+    server.upload(repo, "main", "sub/seed.txt", b"seed\n")
+    c1 = server.commit(repo, "main", "seed")["id"]
+    server.upload(repo, "main", "other.txt", b"other\n")
+    c2 = server.commit(repo, "main", "other")["id"]  # main~1 = c1, main@ = c2: both hold sub/seed.txt
+    top = mount("lakefs://")
+    write_file(top.join(repo, "main", "from-root.txt"), b"root\n")
+    assert api_get(server, repo, "main", "from-root.txt") == b"root\n"
+    at_repo = mount("lakefs://" + repo)
+    write_file(at_repo.join("dev", "from-repo.txt"), b"repo\n")
+    assert api_get(server, repo, "dev", "from-repo.txt") == b"repo\n"
+    assert api_get_or_none(server, repo, "main", "from-repo.txt") is None
+    sub = mount("lakefs://%s/main/sub" % repo)
+    write_file(sub.join("from-prefix.txt"), b"prefix\n")
+    assert api_get(server, repo, "main", "sub/from-prefix.txt") == b"prefix\n"
+    assert sorted(os.listdir(sub.path)) == ["from-prefix.txt", "seed.txt"]
+    # Fixed refs next to them stay read-only.
+    for ref in (c1, c2[:12], "main~1", "main@"):
+        expect_errno(errno.EROFS, open, at_repo.join(ref, "x"), "wb")
+        expect_errno(errno.EROFS, os.unlink, at_repo.join(ref, "sub", "seed.txt"))
+        expect_errno(errno.EROFS, os.mkdir, at_repo.join(ref, "newdir"))
+    assert mountlib.api_commit_id(server, repo, "main") == c2
+    assert api_get(server, repo, c1, "sub/seed.txt") == b"seed\n"
+
+
+@pytest.mark.parametrize("kind", ["commit", "tag", "main~1", "main@", "branch-ro"])
+def test_fixed_refs_and_read_only_mounts_answer_erofs(server, repo, mount, kind):
+    server.upload(repo, "main", "f.txt", b"committed\n")
+    commit = server.commit(repo, "main", "one")["id"]
+    mountlib.api_create_tag(server, repo, "v1", commit)
+    server.upload(repo, "main", "f.txt", b"staged on main\n")
+    ref = {"commit": commit, "tag": "v1", "main~1": "main~1", "main@": "main@", "branch-ro": "main"}[kind]
+    if kind == "main~1":
+        server.commit(repo, "main", "two")
+    m = mount("lakefs://%s/%s" % (repo, ref), options=["ro"] if kind == "branch-ro" else [])
+    before = read_file(m.join("f.txt"))
+    server.reset_counts()
+    expect_errno(errno.EROFS, open, m.join("f.txt"), "r+b")
+    expect_errno(errno.EROFS, open, m.join("new.txt"), "wb")
+    expect_errno(errno.EROFS, os.truncate, m.join("f.txt"), 0)
+    expect_errno(errno.EROFS, os.unlink, m.join("f.txt"))
+    expect_errno(errno.EROFS, os.mkdir, m.join("d"))
+    expect_errno(errno.EROFS, os.rename, m.join("f.txt"), m.join("g.txt"))
+    expect_errno(errno.EROFS, os.chmod, m.join("f.txt"), 0o600)
+    expect_errno(errno.EROFS, os.utime, m.join("f.txt"), (0, 0))
+    expect_errno(errno.EROFS, os.symlink, "f.txt", m.join("l"))
+    counted = server.counts()
+    assert not (set(counted) & mountlib.write_operation_ids()), counted
+    assert read_file(m.join("f.txt")) == before
+    assert api_get(server, repo, "main", "f.txt") == b"staged on main\n"
+
+
+# --- a server without presign ---------------------------------------------------------------------------
+
+def test_server_without_presign_gets_upload_object(lakefs_server_factory, mount, tmp_path):
+    srv = lakefs_server_factory(extra_args=["--no-presign"])
+    repo = srv.create_repo()
+    home = tmp_path / "home-no-presign"
+    home.mkdir()
+    m = mount("lakefs://%s/main" % repo, env=mountlib.lakefuse_env(srv, home))
+    data = pattern(2 * MIB + 11, 8)
+    srv.reset_counts()
+    write_file(m.join("f.bin"), data)
+    counted = srv.counts()
+    assert counted.get("uploadObject", 0) >= 1 and counted.get("presignedPut", 0) == 0, counted
+    assert api_get(srv, repo, "main", "f.bin") == data
+    os.rename(m.join("f.bin"), m.join("g.bin"))
+    assert api_get(srv, repo, "main", "g.bin") == data
+    assert api_get_or_none(srv, repo, "main", "f.bin") is None
+    assert m.unmount() == 0
+    assert srv.violations() == []
+

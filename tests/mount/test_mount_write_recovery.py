@@ -1,0 +1,180 @@
+"""Nothing handed to the mount is lost: a kill -9 in the middle of writes, or uploads the server
+refuses, leave staged files with a journal in the cache dir; the next mount of the branch with the
+same cache dir uploads them (logging "recovered") before it says "mounted", or refuses to mount
+(pointing at `lakefuse staged discard`) while they cannot be uploaded. A failed upload makes close
+and fsync fail with EIO and shows in .lakefs/status. Faults come from the test server's
+/_test/faults: a plain 500 is not retried by the client, so a close fails at once."""
+import errno
+import os
+import subprocess
+
+import pytest
+
+from mountlib import (MOUNT_TIMEOUT, PatternStream, api_get, api_get_or_none, close_quietly, expect_errno,
+                      fail_uploads, fusermount_unmount, is_mounted, kill_mount, mount_args, poll, read_file,
+                      read_status, staged_command, staged_files, write_file)
+
+
+def uri_of(repo, branch="main"):
+    return "lakefs://%s/%s" % (repo, branch)
+
+
+def recovered_lines(m, path):
+    """The log lines (log file or stderr) saying path was recovered; polled briefly, as log writes
+    may trail the "mounted" line."""
+    return poll(lambda: [line for line in (m.log() + m.stderr()).splitlines()
+                         if "recovered" in line and path in line], timeout=10)
+
+
+def staged_lines(cache_dir, env):
+    p = staged_command("list", cache_dir, env)
+    assert p.returncode == 0, p.stderr
+    return [line for line in p.stdout.splitlines() if line.strip()]
+
+
+def failed_close(m, rel, data):
+    """Writes data to a new file rel and closes it while uploads fail: fsync and close give EIO."""
+    fd = os.open(m.join(rel), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, data)
+        expect_errno(errno.EIO, os.fsync, fd)
+    finally:
+        expect_errno(errno.EIO, os.close, fd)  # the descriptor is released either way
+
+
+def test_status_lists_pending_files_and_is_empty_when_all_is_uploaded(server, repo, mount):
+    m = mount(uri_of(repo))
+    assert read_status(m) == []
+    fd = os.open(m.join("new.txt"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"not yet uploaded\n")
+        assert read_status(m) == ["pending new.txt"]
+    finally:
+        os.close(fd)
+    assert read_status(m) == []
+    assert api_get(server, repo, "main", "new.txt") == b"not yet uploaded\n"
+    with pytest.raises(OSError):  # read-only
+        open(m.join(".lakefs", "status"), "wb").close()
+    assert read_status(m) == []
+
+
+def test_failed_upload_is_eio_is_kept_and_is_recovered_by_the_next_mount(server, repo, mount, lakefuse_env):
+    m = mount(uri_of(repo))
+    data = PatternStream(300 * 1024 + 9, 71).read()
+    os.mkdir(m.join("out"))
+    fail_uploads(server)
+    failed_close(m, "out/result.bin", data)
+    assert api_get_or_none(server, repo, "main", "out/result.bin") is None
+    status = read_status(m)
+    assert len(status) == 1 and status[0].startswith("failed out/result.bin: "), status
+    # The staged copy is kept in the cache dir.
+    assert data in staged_files(m.cache_dir).values()
+    assert kill_mount(m) == -9
+    server.clear_faults()
+    # Same cache dir (the mount fixture's default): recovered before "mounted".
+    again = mount(uri_of(repo))
+    assert api_get(server, repo, "main", "out/result.bin") == data
+    assert recovered_lines(again, "out/result.bin"), again.log()[-2000:]
+    assert read_status(again) == []
+    assert read_file(again.join("out", "result.bin")) == data
+    assert data not in staged_files(again.cache_dir).values()
+    assert staged_lines(again.cache_dir, lakefuse_env) == []
+
+
+def test_unrecoverable_staged_files_block_the_mount_until_discarded(server, repo, mount, lakefuse_env, tmp_path):
+    m = mount(uri_of(repo))
+    cache = m.cache_dir
+    fail_uploads(server)
+    failed_close(m, "lost.bin", b"the server never took this\n")
+    assert kill_mount(m) == -9
+    # Uploads still fail: the next mount refuses, and says how to get out.
+    mnt = tmp_path / "refused"
+    mnt.mkdir()
+    options = ["cache_dir=" + cache, "log_file=%s" % (tmp_path / "refused.log")]
+    try:
+        p = subprocess.run(mount_args(uri_of(repo), str(mnt), options, foreground=False), capture_output=True,
+                           text=True, timeout=MOUNT_TIMEOUT, env=lakefuse_env, stdin=subprocess.DEVNULL)
+    finally:
+        was_mounted = is_mounted(str(mnt))
+        if was_mounted:
+            fusermount_unmount(str(mnt))
+    assert p.returncode != 0 and not was_mounted, p.stdout
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "lakefuse staged discard" in lines[0], p.stderr
+    assert "mounted" not in p.stdout
+    server.clear_faults()
+    # The orphan is listed with its repository, branch and path, then discarded.
+    listed = staged_lines(cache, lakefuse_env)
+    assert len(listed) == 1 and all(word in listed[0] for word in (repo, "main", "lost.bin")), listed
+    d = staged_command("discard", cache, lakefuse_env)
+    assert d.returncode == 0, d.stderr
+    assert staged_lines(cache, lakefuse_env) == []
+    assert b"the server never took this\n" not in staged_files(cache).values()
+    again = mount(uri_of(repo))
+    assert api_get_or_none(server, repo, "main", "lost.bin") is None
+    assert os.listdir(again.path) == []
+    assert "recovered" not in again.log() + again.stderr()  # recovery happens before "mounted", or not at all
+
+
+def test_kill_9_in_the_middle_of_writes_loses_nothing_that_was_closed(server, repo, mount, lakefuse_env):
+    server.upload(repo, "main", "existing.txt", b"old content that will be replaced\n")
+    m = mount(uri_of(repo))
+    closed = {}
+    os.makedirs(m.join("run", "parts"))
+    for i in range(6):
+        rel = "run/parts/part-%d.bin" % i if i % 2 else "run/closed-%d.bin" % i
+        closed[rel] = PatternStream(64 * 1024 * i + 100 + i, 80 + i).read()
+        write_file(m.join(rel), closed[rel])
+    closed["existing.txt"] = b"new content\n"
+    write_file(m.join("existing.txt"), closed["existing.txt"])
+    # Still open at the kill: data written, never closed.
+    still_open, fds = {}, []
+    for i in range(3):
+        rel = "run/open-%d.bin" % i
+        still_open[rel] = PatternStream(200 * 1024 + i, 90 + i).read()
+        fd = os.open(m.join(rel), os.O_CREAT | os.O_WRONLY, 0o644)
+        fds.append(fd)
+        os.write(fd, still_open[rel])
+    # fsync'd, then written more.
+    synced, more = PatternStream(100 * 1024, 95).read(), PatternStream(30 * 1024, 96).read()
+    fd = os.open(m.join("run/synced.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    fds.append(fd)
+    os.write(fd, synced)
+    os.fsync(fd)
+    assert api_get(server, repo, "main", "run/synced.bin") == synced
+    os.write(fd, more)
+
+    assert kill_mount(m) == -9
+    for fd in fds:
+        close_quietly(fd)
+    again = mount(uri_of(repo))
+    # Every file whose close returned 0 is on the branch with its bytes.
+    for rel, data in closed.items():
+        assert api_get_or_none(server, repo, "main", rel) == data, rel
+        assert read_file(again.join(rel)) == data, rel
+    # Files open at the kill may be there; if so, as a prefix of what was written, and logged.
+    for rel, data in still_open.items():
+        got = api_get_or_none(server, repo, "main", rel)
+        if got is not None:
+            assert data.startswith(got), "%s: %d bytes that are not a prefix of what was written" % (rel, len(got))
+            assert recovered_lines(again, rel), again.log()[-2000:]
+    got = api_get(server, repo, "main", "run/synced.bin")
+    assert got.startswith(synced) and (synced + more).startswith(got), len(got)
+    # Nothing is left behind for a later mount.
+    assert read_status(again) == []
+    assert staged_lines(again.cache_dir, lakefuse_env) == []
+
+
+def test_a_mount_with_another_cache_dir_does_not_recover(server, repo, mount, lakefuse_env, tmp_path):
+    m = mount(uri_of(repo))
+    fail_uploads(server)
+    failed_close(m, "f.txt", b"staged here\n")
+    assert kill_mount(m) == -9
+    server.clear_faults()
+    other = mount(uri_of(repo), cache_dir=str(tmp_path / "other-cache"))
+    assert api_get_or_none(server, repo, "main", "f.txt") is None
+    assert os.listdir(other.path) == []
+    # The orphan waits in its own cache dir.
+    listed = staged_lines(m.cache_dir, lakefuse_env)
+    assert len(listed) == 1 and "f.txt" in listed[0], listed
+    assert staged_command("discard", m.cache_dir, lakefuse_env).returncode == 0

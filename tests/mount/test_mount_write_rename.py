@@ -1,0 +1,153 @@
+"""rename on a writable branch: a file moves by server-side copy and delete, never by re-uploading
+its data, keeping its metadata; a file renamed while still open for writing ends up whole under its
+new name; a directory moves object by object up to -o max_rename_objects and answers EXDEV above
+it (so mv falls back to copying); RENAME_NOREPLACE is honoured and RENAME_EXCHANGE is EINVAL."""
+import errno
+import os
+
+from mountlib import (RENAME_EXCHANGE, RENAME_NOREPLACE, PatternStream, api_get, api_get_or_none, api_metadata,
+                      api_paths, data_upload_calls, expect_errno, expected_mode, api_stat, read_file, renameat2,
+                      run, uploads, write_file)
+
+
+def branch(mount, repo, *options):
+    return mount("lakefs://%s/main" % repo, options=["attr_timeout=3600"] + list(options))
+
+
+def files_only(paths):
+    return [p for p in paths if not p.endswith("/")]
+
+
+def test_rename_of_a_closed_file_is_a_server_side_copy(server, repo, mount):
+    m = branch(mount, repo)
+    data = PatternStream(1024 * 1024 + 17, 31).read()
+    write_file(m.join("a.bin"), data)
+    os.chmod(m.join("a.bin"), 0o600)
+    os.utime(m.join("a.bin"), (1500000000, 1500000000))
+    os.mkdir(m.join("sub"))
+    server.reset_counts()
+    os.rename(m.join("a.bin"), m.join("b.bin"))
+    counted = server.counts()
+    assert counted.get("copyObject", 0) >= 1, counted
+    assert data_upload_calls(counted) == {}, counted
+    assert api_get_or_none(server, repo, "main", "a.bin") is None
+    assert api_get(server, repo, "main", "b.bin") == data
+    st = api_stat(server, repo, "main", "b.bin")
+    assert expected_mode(st) == 0o600
+    assert st["metadata"].get("::lakefs::client-mtime") == "1500000000"
+    # In the mount at once.
+    assert sorted(os.listdir(m.path)) == ["b.bin", "sub"]
+    expect_errno(errno.ENOENT, os.stat, m.join("a.bin"))
+    assert os.stat(m.join("b.bin")).st_size == len(data)
+    # Into another directory, and over an existing file (which it replaces).
+    write_file(m.join("sub", "victim.txt"), b"to be replaced\n")
+    server.reset_counts()
+    os.rename(m.join("b.bin"), m.join("sub", "victim.txt"))
+    counted = server.counts()
+    assert uploads(counted) == 0 and data_upload_calls(counted) == {}, counted
+    assert files_only(api_paths(server, repo, "main")) == ["sub/victim.txt"]
+    assert api_get(server, repo, "main", "sub/victim.txt") == data
+    assert read_file(m.join("sub", "victim.txt")) == data
+    assert os.listdir(m.join("sub")) == ["victim.txt"]
+
+
+def test_file_renamed_while_open_for_writing_lands_under_the_new_name(server, repo, mount):
+    m = branch(mount, repo)
+    first, second = PatternStream(200 * 1024, 32).read(), PatternStream(70 * 1024 + 3, 33).read()
+    # Never uploaded before the rename.
+    fd = os.open(m.join("draft.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, first)
+        os.rename(m.join("draft.bin"), m.join("final.bin"))
+        assert os.listdir(m.path) == ["final.bin"]
+        os.write(fd, second)
+    finally:
+        os.close(fd)
+    assert api_get(server, repo, "main", "final.bin") == first + second
+    assert api_get_or_none(server, repo, "main", "draft.bin") is None
+    # Already uploaded once (fsync) under the old name before the rename.
+    fd = os.open(m.join("old.bin"), os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        os.write(fd, first)
+        os.fsync(fd)
+        assert api_get(server, repo, "main", "old.bin") == first
+        os.rename(m.join("old.bin"), m.join("new.bin"))
+        os.write(fd, second)
+        assert os.pread(fd, len(first) + len(second), 0) == first + second
+    finally:
+        os.close(fd)
+    assert api_get(server, repo, "main", "new.bin") == first + second
+    assert api_get_or_none(server, repo, "main", "old.bin") is None
+    assert sorted(files_only(api_paths(server, repo, "main"))) == ["final.bin", "new.bin"]
+    assert read_file(m.join("new.bin")) == first + second
+
+
+def make_dir_tree(m, top, n):
+    """top/ with n files spread over top/, top/sub/ and an empty top/empty/; {relative path: bytes}."""
+    os.makedirs(m.join(top, "sub"))
+    os.mkdir(m.join(top, "empty"))
+    files = {}
+    for i in range(n):
+        rel = ("sub/f%d.txt" if i % 2 else "f%d.txt") % i
+        files[rel] = ("file %d of %s\n" % (i, top)).encode() * (i + 1)
+        write_file(m.join(top, rel), files[rel])
+    return files
+
+
+def test_rename_of_a_directory_copies_object_by_object(server, repo, mount):
+    m = branch(mount, repo)
+    files = make_dir_tree(m, "d", 5)
+    server.reset_counts()
+    os.rename(m.join("d"), m.join("e"))
+    counted = server.counts()
+    assert counted.get("copyObject", 0) >= len(files), counted
+    assert data_upload_calls(counted) == {}, counted
+    paths = api_paths(server, repo, "main")
+    assert [p for p in paths if p.startswith("d/")] == []
+    assert sorted(files_only(paths)) == sorted("e/" + rel for rel in files)
+    assert "e/empty/" in paths, "the empty directory's marker did not move"
+    for rel, data in files.items():
+        assert api_get(server, repo, "main", "e/" + rel) == data
+        assert read_file(m.join("e", rel)) == data
+    assert os.listdir(m.path) == ["e"]
+    assert sorted(os.listdir(m.join("e"))) == ["empty", "f0.txt", "f2.txt", "f4.txt", "sub"]
+    expect_errno(errno.ENOENT, os.stat, m.join("d"))
+
+
+def test_rename_of_a_directory_above_the_limit_is_exdev_and_mv_copies(server, repo, mount):
+    m = branch(mount, repo, "max_rename_objects=2")
+    files = make_dir_tree(m, "d", 5)
+    before = api_paths(server, repo, "main")
+    expect_errno(errno.EXDEV, os.rename, m.join("d"), m.join("d2"))
+    assert api_paths(server, repo, "main") == before
+    assert sorted(os.listdir(m.path)) == ["d"]
+    # A small directory is still renamed directly.
+    os.mkdir(m.join("small"))
+    write_file(m.join("small", "one"), b"1\n")
+    os.rename(m.join("small"), m.join("small2"))
+    assert api_get(server, repo, "main", "small2/one") == b"1\n"
+    # mv falls back to copy and delete.
+    run(["mv", m.join("d"), m.join("d2")])
+    paths = api_paths(server, repo, "main")
+    assert [p for p in paths if p.startswith("d/")] == []
+    assert sorted(p for p in files_only(paths) if p.startswith("d2/")) == sorted("d2/" + rel for rel in files)
+    for rel, data in files.items():
+        assert api_get(server, repo, "main", "d2/" + rel) == data
+    assert os.listdir(m.join("d2", "empty")) == []
+    assert "d2/empty/" in paths
+    assert sorted(os.listdir(m.path)) == ["d2", "small2"]
+
+
+def test_renameat2_noreplace_and_exchange(server, repo, mount):
+    m = branch(mount, repo)
+    write_file(m.join("a"), b"a\n")
+    write_file(m.join("b"), b"b\n")
+    expect_errno(errno.EEXIST, renameat2, m.join("a"), m.join("b"), RENAME_NOREPLACE)
+    expect_errno(errno.EINVAL, renameat2, m.join("a"), m.join("b"), RENAME_EXCHANGE)
+    assert (api_get(server, repo, "main", "a"), api_get(server, repo, "main", "b")) == (b"a\n", b"b\n")
+    assert (read_file(m.join("a")), read_file(m.join("b"))) == (b"a\n", b"b\n")
+    renameat2(m.join("a"), m.join("c"), RENAME_NOREPLACE)
+    assert api_get(server, repo, "main", "c") == b"a\n"
+    assert api_get_or_none(server, repo, "main", "a") is None
+    assert sorted(os.listdir(m.path)) == ["b", "c"]
+    assert api_metadata(server, repo, "main", "c").get("::lakefs::client-mtime", "").isdigit()
