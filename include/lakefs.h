@@ -95,6 +95,9 @@ typedef enum lakefs_op {
     LAKEFS_OP_UPDATE_OBJECT_USER_METADATA,
     LAKEFS_OP_GET_PHYSICAL_ADDRESS,
     LAKEFS_OP_LINK_PHYSICAL_ADDRESS,
+    LAKEFS_OP_CREATE_PRESIGN_MULTIPART_UPLOAD,
+    LAKEFS_OP_COMPLETE_PRESIGN_MULTIPART_UPLOAD,
+    LAKEFS_OP_ABORT_PRESIGN_MULTIPART_UPLOAD,
     LAKEFS_OP_DIFF_BRANCH,
     LAKEFS_OP_DIFF_REFS,
     LAKEFS_OP_COMMIT,
@@ -254,6 +257,15 @@ typedef struct lakefs_staging_location {
     int64_t presigned_url_expiry;
 } lakefs_staging_location;
 
+/* A presigned multipart upload (createPresignMultipartUpload). */
+typedef struct lakefs_multipart_upload {
+    char *upload_id;
+    char *physical_address; /* of the whole object, sent back on
+                               complete and abort */
+    char **presigned_urls;  /* url_count URLs, part 1 first */
+    size_t url_count;
+} lakefs_multipart_upload;
+
 typedef struct lakefs_storage_config {
     char *blockstore_type;
     char *blockstore_id;            /* may be NULL */
@@ -308,6 +320,7 @@ void lakefs_commit_free(lakefs_commit *commit);
 void lakefs_object_stats_free(lakefs_object_stats *stats);
 void lakefs_diff_free(lakefs_diff *diff);
 void lakefs_staging_location_free(lakefs_staging_location *loc);
+void lakefs_multipart_upload_free(lakefs_multipart_upload *upload);
 void lakefs_storage_config_free(lakefs_storage_config *storage);
 void lakefs_config_free(lakefs_config *config);
 void lakefs_user_free(lakefs_user *user);
@@ -509,6 +522,51 @@ int lakefs_link_physical_address(lakefs_client *c, const char *repo,
                                  const char *checksum, int64_t size_bytes,
                                  const lakefs_upload_options *opt,
                                  lakefs_object_stats *out, lakefs_error *err);
+
+/* Presigned multipart upload (experimental in lakeFS; offered when the
+ * storage config says pre_sign_multipart_upload): create with one
+ * presigned URL per part, PUT each part to its URL, complete with the
+ * parts' ETags in ascending order. Every part but the last must be at
+ * least 5 MiB on S3; there are at most 10000 parts. Abort on failure, or
+ * the store keeps the parts until its own cleanup. */
+#define LAKEFS_MULTIPART_MAX_PARTS 10000
+#define LAKEFS_MULTIPART_MIN_PART_SIZE (5LL << 20)
+
+/* parts: 1..LAKEFS_MULTIPART_MAX_PARTS URLs wanted (0: none). */
+int lakefs_create_presign_multipart(lakefs_client *c, const char *repo,
+                                    const char *branch, const char *path,
+                                    int parts, lakefs_multipart_upload *out,
+                                    lakefs_error *err);
+/* PUTs size bytes of fd, read with pread from file offset `offset`, to a
+ * presigned URL without lakeFS credentials; fd must be a regular file
+ * when offset is not 0 (else -ESPIPE). A retry re-reads from `offset`.
+ * *etag_out (may be NULL) receives the ETag header as the store sent it
+ * (quotes included): what completing the upload sends back. */
+int lakefs_put_presigned_range_fd(lakefs_client *c, const char *url, int fd,
+                                  int64_t offset, int64_t size,
+                                  char **etag_out, lakefs_error *err);
+
+typedef struct lakefs_upload_part {
+    int part_number;  /* 1-based */
+    const char *etag; /* as lakefs_put_presigned_range_fd returned it */
+} lakefs_upload_part;
+
+/* parts in ascending part_number; *out (may be NULL) gets the staged
+ * object's stats. opt (may be NULL): content_type and
+ * metadata are stored with the object, user metadata keys as they are
+ * (as lakefs_link_physical_address does); if_none_match has no
+ * equivalent on this endpoint and is refused (-EINVAL). */
+int lakefs_complete_presign_multipart(
+    lakefs_client *c, const char *repo, const char *branch, const char *path,
+    const char *upload_id, const char *physical_address,
+    const lakefs_upload_part *parts, size_t count,
+    const lakefs_upload_options *opt, lakefs_object_stats *out,
+    lakefs_error *err);
+int lakefs_abort_presign_multipart(lakefs_client *c, const char *repo,
+                                   const char *branch, const char *path,
+                                   const char *upload_id,
+                                   const char *physical_address,
+                                   lakefs_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Diff, commit, merge, reset                                          */

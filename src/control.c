@@ -1,8 +1,11 @@
 /*
- * control.c - renders .lakefs/head and .lakefs/stats. Reads counters only:
- * it never changes state, and calls lakeFS only to read a branch head.
+ * control.c - what reading a file under .lakefs/ gives: head, stats,
+ * status (and status.json), diff/REF, and the last result of commit,
+ * merge, branch and reset. Reading never changes anything on the server.
  */
 #include "control.h"
+
+#include "workflow.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -64,6 +67,19 @@ static cJSON *data_cache_json(blockcache *bc)
     return o;
 }
 
+/* Staged files of this mount not yet on the server (failed ones too). */
+static uint64_t pending_uploads(lakefuse_fs *fs)
+{
+    staging_entry *e = NULL;
+    size_t n = 0;
+    uint64_t pending = 0;
+    if (fs->staging && staging_list(fs->staging, &e, &n) == 0)
+        for (size_t i = 0; i < n; i++)
+            pending += e[i].state == STAGING_PENDING;
+    staging_entries_free(e, n);
+    return pending;
+}
+
 char *control_stats_json(lakefuse_fs *fs)
 {
     cJSON *root = cJSON_CreateObject();
@@ -83,40 +99,161 @@ char *control_stats_json(lakefuse_fs *fs)
     add_u64(root, "fetches", rs.fetches);
     add_u64(root, "readahead_blocks", rs.readahead_blocks);
     add_u64(root, "fetch_errors", rs.fetch_errors);
+    add_u64(root, "pending_uploads", pending_uploads(fs));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     return text;
 }
 
-/* This mount's uploads still to do on the ref's branch, a line each:
- * "pending PATH" or "failed PATH: ERROR". Paths are relative to the ref
- * root, as the mount shows them. */
-static char *status_text(lakefuse_fs *fs, const tree_ref *ref)
+/* This mount's staged files on the ref's branch still to upload. */
+typedef struct pending_list {
+    staging_entry *entries;
+    size_t n;
+} pending_list;
+
+static bool pending_applies(const tree_ref *ref, const staging_entry *e)
 {
-    staging_entry *e = NULL;
-    size_t n = 0;
-    if (!fs->staging || staging_list(fs->staging, &e, &n) != 0)
-        n = 0;
-    size_t prefix_len = strlen(ref->prefix);
+    return e->state != STAGING_CLEAN && e->repo && e->branch && e->path &&
+           strcmp(e->repo, ref->repo) == 0 &&
+           strcmp(e->branch, ref->api_ref) == 0 &&
+           strncmp(e->path, ref->prefix, strlen(ref->prefix)) == 0;
+}
+
+static char diff_letter(lakefs_diff_type t)
+{
+    switch (t) {
+    case LAKEFS_DIFF_ADDED:
+        return 'A';
+    case LAKEFS_DIFF_REMOVED:
+        return 'D';
+    case LAKEFS_DIFF_CONFLICT:
+        return 'C';
+    default:
+        return 'M';
+    }
+}
+
+static const char *diff_word(lakefs_diff_type t)
+{
+    switch (t) {
+    case LAKEFS_DIFF_ADDED:
+        return "added";
+    case LAKEFS_DIFF_REMOVED:
+        return "removed";
+    case LAKEFS_DIFF_CONFLICT:
+        return "conflict";
+    default:
+        return "changed";
+    }
+}
+
+static void diff_lines(FILE *out, const lakefs_diff *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%c %s\n", diff_letter(d[i].type), d[i].path);
+}
+
+static char *status_text(const tree_ref *ref, const lakefs_diff *d, size_t n,
+                         const pending_list *p)
+{
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    for (size_t i = 0; out && i < n; i++) {
-        if (e[i].state == STAGING_CLEAN || !e[i].repo || !e[i].branch ||
-            !e[i].path || strcmp(e[i].repo, ref->repo) != 0 ||
-            strcmp(e[i].branch, ref->api_ref) != 0 ||
-            strncmp(e[i].path, ref->prefix, prefix_len) != 0)
+    if (!out)
+        return NULL;
+    diff_lines(out, d, n);
+    size_t pl = strlen(ref->prefix);
+    for (size_t i = 0; i < p->n; i++) {
+        const staging_entry *e = &p->entries[i];
+        if (!pending_applies(ref, e))
             continue;
-        if (e[i].state == STAGING_FAILED)
-            fprintf(out, "failed %s: %s\n", e[i].path + prefix_len,
-                    e[i].error ? e[i].error : "?");
+        if (e->state == STAGING_FAILED)
+            fprintf(out, "failed %s: %s\n", e->path + pl,
+                    e->error ? e->error : "?");
         else
-            fprintf(out, "pending %s\n", e[i].path + prefix_len);
+            fprintf(out, "pending %s\n", e->path + pl);
     }
-    if (out)
-        fclose(out);
-    staging_entries_free(e, n);
+    fclose(out);
     return text;
+}
+
+static char *status_json(const tree_ref *ref, const lakefs_diff *d, size_t n,
+                         const pending_list *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *changes = cJSON_AddArrayToObject(o, "changes");
+    cJSON *pending = cJSON_AddArrayToObject(o, "pending");
+    cJSON *failed = cJSON_AddArrayToObject(o, "failed");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "type", diff_word(d[i].type));
+        cJSON_AddStringToObject(c, "path", d[i].path);
+        cJSON_AddItemToArray(changes, c);
+    }
+    size_t pl = strlen(ref->prefix);
+    for (size_t i = 0; i < p->n; i++) {
+        const staging_entry *e = &p->entries[i];
+        if (!pending_applies(ref, e))
+            continue;
+        if (e->state == STAGING_FAILED) {
+            cJSON *f = cJSON_CreateObject();
+            cJSON_AddStringToObject(f, "path", e->path + pl);
+            cJSON_AddStringToObject(f, "error", e->error ? e->error : "?");
+            cJSON_AddItemToArray(failed, f);
+        } else {
+            cJSON_AddItemToArray(pending, cJSON_CreateString(e->path + pl));
+        }
+    }
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!text)
+        return NULL;
+    size_t len = strlen(text);
+    char *with_newline = realloc(text, len + 2);
+    if (!with_newline) {
+        free(text);
+        return NULL;
+    }
+    memcpy(with_newline + len, "\n", 2);
+    return with_newline;
+}
+
+/* status and status.json: the branch's uncommitted changes (from the
+ * server, so other clients' show too) and this mount's pending uploads. */
+static int render_status(lakefuse_fs *fs, const tree_node *node, char **out)
+{
+    lakefs_diff *d = NULL;
+    size_t n = 0;
+    int rc = node->ref->is_branch ? workflow_diff(fs, node->ref, NULL, &d, &n)
+                                  : 0;
+    if (rc)
+        return rc;
+    pending_list p = {0};
+    if (fs->staging && staging_list(fs->staging, &p.entries, &p.n) != 0)
+        p.n = 0;
+    *out = node->control == TREE_CONTROL_STATUS
+               ? status_text(node->ref, d, n, &p)
+               : status_json(node->ref, d, n, &p);
+    staging_entries_free(p.entries, p.n);
+    workflow_diff_free(d, n);
+    return *out ? 0 : -ENOMEM;
+}
+
+static int render_diff(lakefuse_fs *fs, const tree_node *node, char **out)
+{
+    lakefs_diff *d = NULL;
+    size_t n = 0;
+    int rc = workflow_diff(fs, node->ref, node->key, &d, &n);
+    if (rc)
+        return rc;
+    size_t len = 0;
+    FILE *f = open_memstream(out, &len);
+    if (f) {
+        diff_lines(f, d, n);
+        fclose(f);
+    }
+    workflow_diff_free(d, n);
+    return *out ? 0 : -ENOMEM;
 }
 
 int control_render(lakefuse_fs *fs, const tree_node *node, char **out,
@@ -125,31 +262,37 @@ int control_render(lakefuse_fs *fs, const tree_node *node, char **out,
     *out = NULL;
     *len = 0;
     char *text = NULL;
-    if (node->control == TREE_CONTROL_STATUS) {
-        /* Lines already end in newlines; empty when all is uploaded. */
-        *out = status_text(fs, node->ref);
-        if (!*out)
-            return -ENOMEM;
+    int rc = 0;
+    switch (node->control) {
+    case TREE_CONTROL_STATUS:
+    case TREE_CONTROL_STATUS_JSON:
+        rc = render_status(fs, node, out);
+        break;
+    case TREE_CONTROL_DIFF:
+        rc = render_diff(fs, node, out);
+        break;
+    case TREE_CONTROL_COMMIT:
+    case TREE_CONTROL_MERGE:
+    case TREE_CONTROL_BRANCH:
+    case TREE_CONTROL_RESET:
+        rc = control_last_result(fs, node->ref, node->control, out);
+        break;
+    case TREE_CONTROL_STATS:
+        text = control_stats_json(fs);
+        rc = text ? 0 : -ENOMEM;
+        break;
+    default: {
+        rc = tree_ref_head(fs->tree, node->ref, &text);
+        break;
+    }
+    }
+    if (rc)
+        return rc;
+    if (*out) {
         *len = strlen(*out);
         return 0;
     }
-    if (node->control == TREE_CONTROL_STATS) {
-        text = control_stats_json(fs);
-        if (!text)
-            return -ENOMEM;
-    } else {
-        char *head = NULL;
-        int rc = tree_ref_head(fs->tree, node->ref, &head);
-        if (rc)
-            return rc;
-        text = NULL;
-        if (asprintf(&text, "%s", head) < 0)
-            text = NULL;
-        free(head);
-        if (!text)
-            return -ENOMEM;
-    }
-    /* Every control file is a line of text or JSON ending in a newline. */
+    /* head and stats: a line of text or JSON ending in a newline. */
     size_t n = strlen(text);
     char *with_newline = realloc(text, n + 2);
     if (!with_newline) {

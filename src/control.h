@@ -18,4 +18,22 @@ int control_render(lakefuse_fs *fs, const tree_node *node, char **out,
 /* The stats JSON alone (also used by tests and the demo). */
 char *control_stats_json(lakefuse_fs *fs);
 
+/* ---- writes (control_write.c) ---- */
+
+/* One write(2) to commit, merge, branch or reset: one request, done when
+ * this returns. 0 or the errno of workflow.h. */
+int control_write(lakefuse_fs *fs, const tree_node *node, const char *buf,
+                  size_t len);
+/* Permission bits of a control file or directory node. */
+unsigned control_mode(const lakefuse_fs *fs, const tree_node *node);
+/* The last result on (ref, control) as JSON ending in a newline; "{}" when
+ * there was none. *out malloc'd. */
+int control_last_result(lakefuse_fs *fs, const tree_ref *ref,
+                        tree_control c, char **out);
+/* setxattr user.lakefs.commit / user.lakefs.merge on a ref root: 0,
+ * -ENOTSUP for other names, or the action's errno. */
+int control_xattr_action(lakefuse_fs *fs, const tree_node *ref_root,
+                         const char *name, const char *value, size_t size);
+void control_results_free(lakefuse_fs *fs);
+
 #endif

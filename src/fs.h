@@ -33,6 +33,15 @@ typedef struct fs_open_memory {
     char checksum[72]; /* "" when empty; longer checksums are not kept */
 } fs_open_memory;
 
+/* The last result of a commit, merge, branch or reset on a ref, for
+ * reading back from the control file (control_write.c). */
+typedef struct control_result {
+    const void *ref; /* a tree_ref */
+    int control;     /* a tree_control */
+    char *json;
+    struct control_result *next;
+} control_result;
+
 typedef struct lakefuse_fs {
     lakefs_client *client;
     logger *log;
@@ -51,6 +60,8 @@ typedef struct lakefuse_fs {
     uid_t uid;
     gid_t gid;
     time_t mount_time;
+    pthread_mutex_t results_lock;
+    control_result *results;
     pthread_mutex_t open_memory_lock;
     fs_open_memory open_memory[FS_OPEN_MEMORY_SLOTS];
 } lakefuse_fs;

@@ -24,6 +24,7 @@ typedef struct open_file {
     bool append;
     char *text;
     size_t text_len;
+    tree_node *control; /* a control file open for writing */
 } open_file;
 
 lakefuse_fs *fs_current(void);

@@ -114,12 +114,12 @@ static void stat_node(lakefuse_fs *fs, const tree_node *n, struct stat *st)
             stat_entry(fs, &n->entry, st);
         break;
     case TREE_CONTROL_DIR:
-        stat_dir(fs, st, 0, 0555);
+        stat_dir(fs, st, 0, control_mode(fs, n));
         break;
     case TREE_CONTROL_FILE:
         /* Generated at open and read with direct I/O: size 0, as in /proc. */
         memset(st, 0, sizeof(*st));
-        st->st_mode = S_IFREG | 0444;
+        st->st_mode = S_IFREG | control_mode(fs, n);
         st->st_nlink = 1;
         st->st_uid = fs->uid;
         st->st_gid = fs->gid;
@@ -251,11 +251,11 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
     filler(buf, ".", NULL, 0, 0);
     filler(buf, "..", NULL, 0, 0);
     if (n->kind == TREE_CONTROL_DIR) {
-        if (n->ref)
-            filler(buf, "head", NULL, 0, 0);
-        filler(buf, "stats", NULL, 0, 0);
-        if (n->ref)
-            filler(buf, "status", NULL, 0, 0);
+        /* diff/ lists nothing: any ref opens by name. */
+        for (int c = TREE_CONTROL_NONE + 1;
+             n->control != TREE_CONTROL_DIFF && c < TREE_CONTROL_COUNT; c++)
+            if (tree_control_exists((tree_control)c, n->ref != NULL))
+                filler(buf, tree_control_name((tree_control)c), NULL, 0, 0);
         return 0;
     }
     fill_ctx ctx = {fs, buf, filler};
@@ -495,6 +495,27 @@ static int open_object(lakefuse_fs *fs, const char *path, const tree_node *n,
     return 0;
 }
 
+/* A control file: rendered at open for reading; for writing, each write
+ * is one request (control_write). */
+static int open_control(lakefuse_fs *fs, const tree_node *n, open_file *of,
+                        struct fuse_file_info *fi, bool writing)
+{
+    fi->direct_io = 1;
+    if (writing) {
+        if (!(control_mode(fs, n) & 0200))
+            return n->ref && !n->ref->is_branch ? -EROFS : -EACCES;
+        of->control = calloc(1, sizeof(*of->control));
+        if (!of->control)
+            return -ENOMEM;
+        of->control->kind = n->kind;
+        of->control->control = n->control;
+        of->control->ref = n->ref;
+        if ((fi->flags & O_ACCMODE) == O_WRONLY)
+            return 0;
+    }
+    return control_render(fs, n, &of->text, &of->text_len);
+}
+
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
     lakefuse_fs *fs = fs_current();
@@ -509,12 +530,9 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         rc = -ENOMEM;
     else if (n.kind == TREE_FILE)
         rc = open_object(fs, path, &n, of, fi);
-    else if (n.kind == TREE_CONTROL_FILE && writing)
-        rc = -EACCES;
-    else if (n.kind == TREE_CONTROL_FILE) {
-        rc = control_render(fs, &n, &of->text, &of->text_len);
-        fi->direct_io = 1;
-    } else
+    else if (n.kind == TREE_CONTROL_FILE)
+        rc = open_control(fs, &n, of, fi, writing);
+    else
         rc = -EISDIR;
     tree_node_free(&n);
     if (rc) {
@@ -553,6 +571,10 @@ static int op_release(const char *path, struct fuse_file_info *fi)
         reader_close(of->data);
     if (of->w)
         wfile_release(of->w);
+    if (of->control) {
+        tree_node_free(of->control);
+        free(of->control);
+    }
     free(of->text);
     free(of);
     return 0;

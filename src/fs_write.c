@@ -7,6 +7,9 @@
  */
 #include "fs_internal.h"
 
+#include "control.h"
+#include "workflow.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -159,6 +162,10 @@ int fs_write_write(const char *path, const char *buf, size_t size, off_t off,
 {
     (void)path;
     open_file *of = handle_of(fi);
+    if (of && of->control) { /* one request per write(2) */
+        int rc = control_write(fs_current(), of->control, buf, size);
+        return rc ? rc : (int)size;
+    }
     if (!of || !of->w || !of->writer)
         return -EBADF;
     ssize_t n = wfile_write(of->w, buf, size, of->append ? -1 : off);
@@ -203,6 +210,14 @@ int fs_write_truncate(const char *path, off_t size, struct fuse_file_info *fi)
         return of->writer ? wfile_truncate(of->w, size) : -EBADF;
     lakefuse_fs *fs = fs_current();
     tree_node n;
+    if (path && tree_resolve(fs->tree, path, &n) == 0) {
+        /* `echo x > .lakefs/commit` truncates first: nothing to do. */
+        bool control = n.kind == TREE_CONTROL_FILE &&
+                       (control_mode(fs, &n) & 0200);
+        tree_node_free(&n);
+        if (control)
+            return 0;
+    }
     int rc = resolve_writable(fs, path, &n);
     if (rc)
         return rc;
@@ -275,7 +290,7 @@ static int upload_empty(lakefuse_fs *fs, const tree_ref *ref, const char *key,
     upload_attrs attrs = {.mtime = time(NULL), .extra = extra};
     lakefs_error err = {0};
     /* Small: uploadObject is one request where the staging flow is three. */
-    int rc = upload_fd(fs->client, false, ref->repo, ref->api_ref, key, fd, 0,
+    int rc = upload_fd(fs->client, NULL, ref->repo, ref->api_ref, key, fd, 0,
                        &attrs, out, &err);
     close(fd);
     if (rc)
@@ -284,13 +299,40 @@ static int upload_empty(lakefuse_fs *fs, const tree_ref *ref, const char *key,
     return rc ? -EIO : 0;
 }
 
+/* mkdir where the parent lists refs or repositories: a new branch (from
+ * the default branch) or repository. 1 when the parent is not one. */
+static int mkdir_namespace(lakefuse_fs *fs, const char *path)
+{
+    tree_node parent;
+    char *name = NULL;
+    int rc = tree_resolve_parent(fs->tree, path, &parent, &name);
+    if (rc)
+        return rc;
+    if (parent.kind != TREE_REPOSITORY && parent.kind != TREE_REPOSITORIES)
+        rc = 1;
+    else if (fs->read_only)
+        rc = -EROFS;
+    else if (!listing_name_is_valid(name))
+        rc = -EINVAL;
+    else if (parent.kind == TREE_REPOSITORY)
+        rc = workflow_mkdir_branch(fs, parent.repo, name);
+    else
+        rc = workflow_mkdir_repository(fs, name);
+    free(name);
+    tree_node_free(&parent);
+    return rc;
+}
+
 int fs_write_mkdir(const char *path, mode_t mode)
 {
     (void)mode; /* directories are 0755: lakeFS has no directory objects */
     lakefuse_fs *fs = fs_current();
+    int rc = mkdir_namespace(fs, path);
+    if (rc <= 0)
+        return rc;
     tree_node parent;
     char *rel_key;
-    int rc = resolve_new_name(fs, path, &parent, &rel_key);
+    rc = resolve_new_name(fs, path, &parent, &rel_key);
     if (rc)
         return rc;
     char *marker = NULL;
@@ -731,19 +773,74 @@ int fs_write_link(const char *from, const char *to)
     return rc ? rc : -EPERM; /* objects have no hard links */
 }
 
+#define XATTR_META "user.lakefs.meta."
+
+/* user.lakefs.meta.KEY on a closed file: the object's user metadata with
+ * KEY set (value non-NULL) or removed, through updateObjectUserMetadata. */
+static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
+                          const char *value, size_t size)
+{
+    if (!*key)
+        return -EINVAL;
+    lakefs_metadata md = {0};
+    int rc = 0;
+    bool found = false;
+    for (size_t i = 0; rc == 0 && i < n->entry.metadata.count; i++) {
+        const lakefs_kv *kv = &n->entry.metadata.items[i];
+        if (strcmp(kv->key, key) == 0)
+            found = true;
+        else
+            rc = lakefs_metadata_set(&md, kv->key, kv->value);
+    }
+    char *copy = value ? strndup(value, size) : NULL;
+    if (rc == 0 && value)
+        rc = copy ? lakefs_metadata_set(&md, key, copy) : -ENOMEM;
+    else if (rc == 0 && !found)
+        rc = -ENODATA;
+    if (rc == 0) {
+        upload_attrs a;
+        current_attrs(fs, &n->entry, &a);
+        a.extra = &md;
+        if (!n->entry.has_owner && a.mode == LISTING_DEFAULT_FILE_MODE)
+            a.mode = 0; /* keep not recording what was not recorded */
+        rc = update_attrs(fs, n, &a);
+    }
+    if (rc == 0) {
+        lakefs_metadata_free(&n->entry.metadata);
+        n->entry.metadata = md;
+        memset(&md, 0, sizeof(md));
+        fs_cache_set(fs, n->ref, n->key, &n->entry);
+    }
+    free(copy);
+    lakefs_metadata_free(&md);
+    return rc;
+}
+
 int fs_write_setxattr(const char *path, const char *name, const char *value,
                       size_t size, int flags)
 {
-    (void)name;
-    (void)value;
-    (void)size;
     (void)flags;
     lakefuse_fs *fs = fs_current();
     tree_node n;
-    int rc = resolve_writable(fs, path, &n);
-    if (rc == 0)
-        tree_node_free(&n);
-    return rc ? rc : -ENOTSUP;
+    int rc = path ? tree_resolve(fs->tree, path, &n) : -ESTALE;
+    if (rc)
+        return rc;
+    bool meta = n.kind == TREE_FILE &&
+                strncmp(name, XATTR_META, strlen(XATTR_META)) == 0;
+    if (n.kind == TREE_DIR && n.ref_root && value)
+        rc = control_xattr_action(fs, &n, name, value, size);
+    else
+        rc = -ENOTSUP;
+    if (rc == -ENOTSUP) /* not an action: EROFS first, then ENOTSUP */
+        rc = fs_check_writable(fs, &n);
+    if (rc == -ENOTSUP || rc < 0)
+        ;
+    else if (meta)
+        rc = set_meta_xattr(fs, &n, name + strlen(XATTR_META), value, size);
+    else if (!(n.kind == TREE_DIR && n.ref_root && value))
+        rc = -ENOTSUP;
+    tree_node_free(&n);
+    return rc;
 }
 
 int fs_write_removexattr(const char *path, const char *name)

@@ -157,6 +157,11 @@ static const char *const op_names[LAKEFS_OP_COUNT] = {
     [LAKEFS_OP_UPDATE_OBJECT_USER_METADATA] = "updateObjectUserMetadata",
     [LAKEFS_OP_GET_PHYSICAL_ADDRESS] = "getPhysicalAddress",
     [LAKEFS_OP_LINK_PHYSICAL_ADDRESS] = "linkPhysicalAddress",
+    [LAKEFS_OP_CREATE_PRESIGN_MULTIPART_UPLOAD] =
+        "createPresignMultipartUpload",
+    [LAKEFS_OP_COMPLETE_PRESIGN_MULTIPART_UPLOAD] =
+        "completePresignMultipartUpload",
+    [LAKEFS_OP_ABORT_PRESIGN_MULTIPART_UPLOAD] = "abortPresignMultipartUpload",
     [LAKEFS_OP_DIFF_BRANCH] = "diffBranch",
     [LAKEFS_OP_DIFF_REFS] = "diffRefs",
     [LAKEFS_OP_COMMIT] = "commit",
@@ -442,7 +447,8 @@ static size_t on_read_body(char *out, size_t size, size_t nmemb, void *userp)
         want = (size_t)left;
     for (;;) {
         ssize_t r = t->body_seekable
-                        ? pread(req->body_fd, out, want, (off_t)t->body_sent)
+                        ? pread(req->body_fd, out, want,
+                                (off_t)(req->body_offset + t->body_sent))
                         : read(req->body_fd, out, want);
         if (r < 0 && errno == EINTR)
             continue;
@@ -829,6 +835,13 @@ int http_execute(lakefs_client *c, const http_request *req,
 {
     memset(resp, 0, sizeof(*resp));
     bool body_seekable = req->body_fd >= 0 && fd_is_rereadable(req->body_fd);
+    if (req->body_fd >= 0 && req->body_offset != 0 &&
+        (!body_seekable || req->body_offset < 0)) {
+        lakefs_error_set(err, 0,
+                         "a body at a file offset needs a regular "
+                         "file");
+        return -ESPIPE; /* a bad argument: nothing sent, nothing counted */
+    }
     bool may_retry = req->body_fd < 0 || body_seekable;
     int64_t start = now_ms();
     attempt_result res = {0, false};

@@ -62,6 +62,8 @@ typedef struct http_request {
                                    credentials */
     const char *json_body;
     int body_fd;                /* -1: none */
+    int64_t body_offset;        /* where the body starts in body_fd (read
+                                   with pread: a regular file) */
     int64_t body_size;
     const char *content_type;   /* of the fd body */
     const char *const *extra_headers; /* NULL-terminated, may be NULL */
@@ -158,6 +160,9 @@ int lakefs_parse_object_error_list(const char *body, size_t len,
                                    lakefs_error *err);
 int lakefs_parse_merge_result(const char *body, size_t len, char **reference,
                               lakefs_error *err);
+int lakefs_parse_multipart_upload(const char *body, size_t len,
+                                  lakefs_multipart_upload *out,
+                                  lakefs_error *err);
 
 /* JSON bodies for requests; NULL on allocation failure. */
 char *lakefs_json_commit_creation(const char *message,
@@ -177,5 +182,11 @@ char *lakefs_json_staging_metadata(const lakefs_staging_location *staging,
                                    const char *checksum, int64_t size_bytes,
                                    const lakefs_metadata *user_metadata,
                                    const char *content_type);
+char *lakefs_json_complete_multipart(const char *physical_address,
+                                     const lakefs_upload_part *parts,
+                                     size_t count,
+                                     const lakefs_metadata *user_metadata,
+                                     const char *content_type);
+char *lakefs_json_abort_multipart(const char *physical_address);
 
 #endif

@@ -647,6 +647,61 @@ int lakefs_parse_merge_result(const char *body, size_t len, char **reference,
                      merge_result_from, string_free, err);
 }
 
+static int presigned_urls_from(const cJSON *o, lakefs_multipart_upload *u,
+                               lakefs_error *err)
+{
+    const cJSON *urls = field(o, "presigned_urls");
+    if (!urls)
+        return 0; /* optional: none were asked for */
+    if (!cJSON_IsArray(urls))
+        return field_error(err, "presigned_urls", "is not an array");
+    size_t n = (size_t)cJSON_GetArraySize(urls);
+    u->presigned_urls = calloc(n ? n : 1, sizeof(char *));
+    if (!u->presigned_urls) {
+        lakefs_error_set(err, 0, "out of memory");
+        return -ENOMEM;
+    }
+    const cJSON *url;
+    cJSON_ArrayForEach(url, urls)
+    {
+        if (!cJSON_IsString(url))
+            return field_error(err, "presigned_urls",
+                               "has a non-string entry");
+        u->presigned_urls[u->url_count] = strdup(url->valuestring);
+        if (!u->presigned_urls[u->url_count]) {
+            lakefs_error_set(err, 0, "out of memory");
+            return -ENOMEM;
+        }
+        u->url_count++;
+    }
+    return 0;
+}
+
+static int multipart_upload_from(const cJSON *o, void *e, lakefs_error *err)
+{
+    lakefs_multipart_upload *u = e;
+    int rc;
+    if ((rc = read_string(o, "upload_id", true, &u->upload_id, err)) ||
+        (rc = read_string(o, "physical_address", true, &u->physical_address,
+                          err)) ||
+        (rc = presigned_urls_from(o, u, err)))
+        return rc;
+    return 0;
+}
+
+static void multipart_upload_free(void *e)
+{
+    lakefs_multipart_upload_free(e);
+}
+
+int lakefs_parse_multipart_upload(const char *body, size_t len,
+                                  lakefs_multipart_upload *out,
+                                  lakefs_error *err)
+{
+    return parse_one(body, len, out, sizeof(*out), multipart_upload_from,
+                     multipart_upload_free, err);
+}
+
 int lakefs_parse_error_message(const char *body, size_t len, char *msg,
                                size_t cap)
 {
@@ -796,5 +851,38 @@ char *lakefs_json_staging_metadata(const lakefs_staging_location *staging,
               cJSON_AddNumberToObject(o, "size_bytes", (double)size_bytes) &&
               add_metadata(o, "user_metadata", user_metadata) &&
               add_string(o, "content_type", content_type);
+    return print_and_delete(o, ok);
+}
+
+char *lakefs_json_complete_multipart(const char *physical_address,
+                                     const lakefs_upload_part *parts,
+                                     size_t count,
+                                     const lakefs_metadata *user_metadata,
+                                     const char *content_type)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o && add_string(o, "physical_address", physical_address);
+    cJSON *arr = ok ? cJSON_AddArrayToObject(o, "parts") : NULL;
+    ok = arr != NULL;
+    for (size_t i = 0; ok && i < count; i++) {
+        cJSON *part = cJSON_CreateObject();
+        if (!part || !cJSON_AddItemToArray(arr, part)) {
+            cJSON_Delete(part); /* not attached: not freed with o */
+            ok = false;
+            break;
+        }
+        ok = cJSON_AddNumberToObject(part, "part_number",
+                                     parts[i].part_number) &&
+             add_string(part, "etag", parts[i].etag ? parts[i].etag : "");
+    }
+    ok = ok && add_metadata(o, "user_metadata", user_metadata) &&
+         add_string(o, "content_type", content_type);
+    return print_and_delete(o, ok);
+}
+
+char *lakefs_json_abort_multipart(const char *physical_address)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o && add_string(o, "physical_address", physical_address);
     return print_and_delete(o, ok);
 }

@@ -108,6 +108,16 @@ void lakefs_staging_location_free(lakefs_staging_location *l)
     memset(l, 0, sizeof(*l));
 }
 
+void lakefs_multipart_upload_free(lakefs_multipart_upload *u)
+{
+    for (size_t i = 0; i < u->url_count; i++)
+        free(u->presigned_urls[i]);
+    free(u->presigned_urls);
+    free(u->upload_id);
+    free(u->physical_address);
+    memset(u, 0, sizeof(*u));
+}
+
 void lakefs_storage_config_free(lakefs_storage_config *s)
 {
     free(s->blockstore_type);

@@ -1,7 +1,8 @@
 /*
  * lakefs_objects.c - lakeFS object operations: listing (with a pagination
  * iterator), stat, ranged reads (through the API or presigned URLs), and
- * writes (uploadObject, the staging flow, delete, copy, user metadata).
+ * writes (uploadObject, the staging flow, presigned multipart upload,
+ * delete, copy, user metadata).
  * Object bodies stream through caller buffers and file descriptors; this
  * file never holds a whole object in memory.
  */
@@ -554,18 +555,29 @@ static char *etag_unquoted(const char *etag)
     return strbuf_detach(&sb);
 }
 
-int lakefs_put_presigned_fd(lakefs_client *c, const char *url, int fd,
-                            int64_t size, const char *content_type,
-                            char **checksum_out, lakefs_error *err)
+/* One PUT of size bytes of fd from offset to a presigned URL (no
+ * credentials). resp must be released in every case. */
+static int put_presigned(lakefs_client *c, const char *url, int fd,
+                         int64_t offset, int64_t size,
+                         const char *content_type, http_response *resp,
+                         lakefs_error *err)
 {
     http_request req;
     http_request_init(&req, LAKEFS_OP_PRESIGNED_PUT, "PUT");
     req.absolute_url = url;
     req.body_fd = fd;
+    req.body_offset = offset;
     req.body_size = size;
     req.content_type = content_type;
+    return http_execute(c, &req, resp, err);
+}
+
+int lakefs_put_presigned_fd(lakefs_client *c, const char *url, int fd,
+                            int64_t size, const char *content_type,
+                            char **checksum_out, lakefs_error *err)
+{
     http_response resp;
-    int rc = http_execute(c, &req, &resp, err);
+    int rc = put_presigned(c, url, fd, 0, size, content_type, &resp, err);
     if (rc == 0 && checksum_out) {
         char *sum = NULL;
         if (resp.content_md5)
@@ -576,7 +588,7 @@ int lakefs_put_presigned_fd(lakefs_client *c, const char *url, int fd,
             free(sum);
             lakefs_error_set(err, resp.status,
                              "object store answered without a checksum");
-            lakefs_count_failure(c, req.op);
+            lakefs_count_failure(c, LAKEFS_OP_PRESIGNED_PUT);
             rc = -EPROTO;
         } else {
             *checksum_out = sum;
@@ -606,4 +618,115 @@ int lakefs_link_physical_address(lakefs_client *c, const char *repo,
     int rc = lakefs_call_json(c, &req, &url, body, parse_object_stats,
                             out, sizeof(*out), err);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Presigned multipart upload                                          */
+
+static int parse_multipart_upload(const char *b, size_t n, void *out,
+                                  lakefs_error *e)
+{
+    return lakefs_parse_multipart_upload(b, n, out, e);
+}
+
+/* "/repositories/{repo}/branches/{branch}/staging/pmpu[/{id}]?path=" */
+static void multipart_url(strbuf *url, const char *repo, const char *branch,
+                          const char *upload_id, const char *path)
+{
+    object_url(url, repo, "/branches", branch, "/staging/pmpu", NULL);
+    if (upload_id)
+        url_add_segment(url, upload_id);
+    url_add_param(url, "path", path);
+}
+
+int lakefs_create_presign_multipart(lakefs_client *c, const char *repo,
+                                    const char *branch, const char *path,
+                                    int parts, lakefs_multipart_upload *out,
+                                    lakefs_error *err)
+{
+    if (parts < 0 || parts > LAKEFS_MULTIPART_MAX_PARTS) {
+        memset(out, 0, sizeof(*out));
+        lakefs_error_set(err, 0, "parts must be between 0 and %d",
+                         LAKEFS_MULTIPART_MAX_PARTS);
+        return -EINVAL;
+    }
+    strbuf url = STRBUF_INIT;
+    multipart_url(&url, repo, branch, NULL, path);
+    if (parts > 0)
+        url_add_int_param(&url, "parts", parts);
+    http_request req;
+    http_request_init(&req, LAKEFS_OP_CREATE_PRESIGN_MULTIPART_UPLOAD, "POST");
+    return lakefs_call(c, &req, &url, parse_multipart_upload, out,
+                       sizeof(*out), err);
+}
+
+int lakefs_put_presigned_range_fd(lakefs_client *c, const char *url, int fd,
+                                  int64_t offset, int64_t size,
+                                  char **etag_out, lakefs_error *err)
+{
+    if (etag_out)
+        *etag_out = NULL;
+    if (offset < 0 || size < 0) {
+        lakefs_error_set(err, 0, "negative offset or size");
+        return -EINVAL;
+    }
+    http_response resp;
+    int rc = put_presigned(c, url, fd, offset, size, NULL, &resp, err);
+    if (rc == 0 && etag_out) {
+        if (!resp.etag || !*resp.etag) {
+            lakefs_error_set(err, resp.status,
+                             "object store answered without an ETag");
+            lakefs_count_failure(c, LAKEFS_OP_PRESIGNED_PUT);
+            rc = -EPROTO;
+        } else {
+            /* Sent back as received, quotes and all, as lakectl does. */
+            *etag_out = resp.etag;
+            resp.etag = NULL;
+        }
+    }
+    http_response_release(&resp);
+    return rc;
+}
+
+int lakefs_complete_presign_multipart(
+    lakefs_client *c, const char *repo, const char *branch, const char *path,
+    const char *upload_id, const char *physical_address,
+    const lakefs_upload_part *parts, size_t count,
+    const lakefs_upload_options *opt, lakefs_object_stats *out,
+    lakefs_error *err)
+{
+    if (opt && opt->if_none_match) {
+        if (out)
+            memset(out, 0, sizeof(*out));
+        lakefs_error_set(err, 0,
+                         "completePresignMultipartUpload has no "
+                         "exclusive create");
+        return -EINVAL;
+    }
+    strbuf url = STRBUF_INIT;
+    multipart_url(&url, repo, branch, upload_id, path);
+    http_request req;
+    http_request_init(&req, LAKEFS_OP_COMPLETE_PRESIGN_MULTIPART_UPLOAD,
+                      "PUT");
+    char *body = lakefs_json_complete_multipart(
+        physical_address, parts, count, opt ? opt->metadata : NULL,
+        opt ? opt->content_type : NULL);
+    return lakefs_call_json(c, &req, &url, body, parse_object_stats, out,
+                            sizeof(*out), err);
+}
+
+int lakefs_abort_presign_multipart(lakefs_client *c, const char *repo,
+                                   const char *branch, const char *path,
+                                   const char *upload_id,
+                                   const char *physical_address,
+                                   lakefs_error *err)
+{
+    strbuf url = STRBUF_INIT;
+    multipart_url(&url, repo, branch, upload_id, path);
+    http_request req;
+    http_request_init(&req, LAKEFS_OP_ABORT_PRESIGN_MULTIPART_UPLOAD,
+                      "DELETE");
+    return lakefs_call_json(c, &req, &url,
+                            lakefs_json_abort_multipart(physical_address),
+                            NULL, NULL, 0, err);
 }

@@ -202,3 +202,8 @@ int listings_foreach(listings *l, const listing_source *src,
     fs_entries_free(entries, n);
     return rc;
 }
+
+void listings_forget(listings *l, const char *cache_key)
+{
+    metacache_invalidate_ref(l->meta, cache_key);
+}

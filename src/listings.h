@@ -48,6 +48,9 @@ int listings_lookup(listings *l, const listing_source *src, const char *name,
 int listings_foreach(listings *l, const listing_source *src,
                      int (*fn)(void *ctx, const fs_entry *e), void *ctx);
 
+/* Drops every cached listing under cache_key. */
+void listings_forget(listings *l, const char *cache_key);
+
 /* CLOCK_MONOTONIC in milliseconds: the clock of every expiry. */
 int64_t listings_now_ms(void);
 

@@ -5,6 +5,7 @@
  * Never prints a secret.
  */
 #include "cli.h"
+#include "cli_control.h"
 #include "mount.h"
 #include "recover.h"
 #include "target.h"
@@ -25,6 +26,14 @@ static void usage(FILE *out)
           "                 (every ref) or lakefs://REPO/REF[/PREFIX]; "
           "see\n"
           "                 `lakefuse mount --help` for the options\n"
+          "  commit DIR -m MSG [--meta K=V]... [--allow-empty]\n"
+          "                 commit the branch mounted at DIR (prints the id)\n"
+          "  status DIR     uncommitted changes and pending uploads\n"
+          "  diff DIR REF   what DIR's ref has relative to REF\n"
+          "  merge REF DIR  merge REF into the branch at DIR\n"
+          "  branch create|delete DIR NAME\n"
+          "                 create NAME from DIR's ref, or delete branch NAME\n"
+          "  umount DIR     wait for pending uploads, then unmount\n"
           "  staged list|discard [--cache-dir DIR]\n"
           "                 files a dead mount left staged (the next mount\n"
           "                 of their branch uploads them)\n"
@@ -147,6 +156,9 @@ int main(int argc, char **argv)
         return mount_command(argc - 1, argv + 1);
     if (strcmp(argv[1], "staged") == 0)
         return staged_command(argc - 1, argv + 1);
+    int status = control_command(argc - 1, argv + 1);
+    if (status >= 0)
+        return status;
     fprintf(stderr, "lakefuse: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

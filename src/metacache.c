@@ -501,18 +501,57 @@ void metacache_invalidate_dir(metacache *mc, const char *ref_key,
     pthread_mutex_unlock(&mc->lock);
 }
 
-void metacache_invalidate_ref(metacache *mc, const char *ref_key)
+/* "dir/name" (or "name" in the root dir ""), appended to paths. */
+static int collect_path(char ***paths, size_t *n, size_t *cap,
+                        const char *dir, const char *name)
 {
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 32;
+        char **grown = realloc(*paths, ncap * sizeof(**paths));
+        if (!grown)
+            return -ENOMEM;
+        *paths = grown;
+        *cap = ncap;
+    }
+    size_t dl = strlen(dir), nl = strlen(name);
+    char *p = malloc(dl + nl + 2);
+    if (!p)
+        return -ENOMEM;
+    memcpy(p, dir, dl);
+    p[dl] = '/';
+    memcpy(p + (dl ? dl + 1 : 0), name, nl + 1);
+    (*paths)[(*n)++] = p;
+    return 0;
+}
+
+void metacache_invalidate_ref_paths(metacache *mc, const char *ref_key,
+                                    char ***paths, size_t *count)
+{
+    size_t cap = 0;
+    int rc = 0;
+    if (paths) {
+        *paths = NULL;
+        *count = 0;
+    }
     pthread_mutex_lock(&mc->lock);
     bump_generation(mc, ref_key);
     listing *l = mc->lru_head;
     while (l) {
         listing *next = l->lru_next;
-        if (strcmp(l->ref_key, ref_key) == 0)
+        if (strcmp(l->ref_key, ref_key) == 0) {
+            for (size_t i = 0; paths && rc == 0 && i < l->count; i++)
+                rc = collect_path(paths, count, &cap, l->dir,
+                                  l->entries[i].name);
             remove_listing(mc, l);
+        }
         l = next;
     }
     pthread_mutex_unlock(&mc->lock);
+}
+
+void metacache_invalidate_ref(metacache *mc, const char *ref_key)
+{
+    metacache_invalidate_ref_paths(mc, ref_key, NULL, NULL);
 }
 
 void metacache_get_stats(metacache *mc, metacache_stats *out)

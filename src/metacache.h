@@ -81,6 +81,13 @@ void metacache_invalidate_dir(metacache *mc, const char *ref_key,
 /* Drops every listing of the ref and bumps its generation. */
 void metacache_invalidate_ref(metacache *mc, const char *ref_key);
 
+/* The same, handing back (when paths is not NULL) the "dir/name" of every
+ * entry the dropped listings held, so that a caller can tell the kernel
+ * to forget them too (free each, then the array). On ENOMEM the list is
+ * cut short; the listings are dropped in every case. */
+void metacache_invalidate_ref_paths(metacache *mc, const char *ref_key,
+                                    char ***paths, size_t *count);
+
 void metacache_get_stats(metacache *mc, metacache_stats *out);
 
 #endif

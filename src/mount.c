@@ -8,6 +8,7 @@
 #include "mount.h"
 
 #include "cli.h"
+#include "control.h"
 #include "fs.h"
 #include "fs_ops.h"
 #include "recover.h"
@@ -37,6 +38,7 @@ void mount_options_init(mount_options *opts)
     opts->presign = true;
     opts->dir_markers = true;
     opts->max_rename_objects = MOUNT_DEFAULT_MAX_RENAME_OBJECTS;
+    opts->multipart_threshold = MOUNT_DEFAULT_MULTIPART_THRESHOLD;
 }
 
 void mount_options_free(mount_options *opts)
@@ -134,6 +136,11 @@ static int parse_one_option(mount_options *opts, char *item, char *why,
         char *end;
         opts->max_rename_objects = value ? strtoull(value, &end, 10) : 0;
         bad = !value || !*value || *end || value[0] == '-';
+    } else if (!strcmp(item, "multipart_threshold")) {
+        bad = !value ||
+              mount_parse_size(value, &opts->multipart_threshold) ||
+              opts->multipart_threshold < MOUNT_MIN_MULTIPART_THRESHOLD ||
+              opts->multipart_threshold > INT64_MAX;
     } else {
         if (!strcmp(item, "allow_other"))
             opts->allow_other = true;
@@ -190,6 +197,10 @@ static void mount_usage(FILE *out)
           "                         empty directories last (default true)\n"
           "  -o max_rename_objects=N  largest directory rename done on the\n"
           "                         server (default 10000; above: EXDEV)\n"
+          "  -o multipart_threshold=SIZE  files this large are uploaded in\n"
+          "                         parts when the server offers presigned\n"
+          "                         multipart upload (default 64M, at least\n"
+          "                         5M)\n"
           "  other -o options go to FUSE (allow_other, ro, ...)\n"
           "\n" CLI_CONNECTION_HELP,
           out);
@@ -235,9 +246,11 @@ static char *check_mountpoint(const char *path)
     return abs;
 }
 
-/* Server, credentials, presign support, repository and ref. */
+/* Server, credentials, presign and presigned multipart support,
+ * repository and ref. */
 static int check_target(const lakefuse_config *cfg, const lakefuse_uri *uri,
-                        mount_target *target, bool *server_presigns)
+                        mount_target *target, bool *server_presigns,
+                        bool *server_multipart)
 {
     lakefs_client *probe = cli_client(cfg, 2);
     if (!probe)
@@ -256,6 +269,7 @@ static int check_target(const lakefuse_config *cfg, const lakefuse_uri *uri,
         const lakefs_storage_config *st =
             lakefs_config_storage_for(&config, NULL);
         *server_presigns = st && st->pre_sign_support;
+        *server_multipart = st && st->pre_sign_multipart_upload;
         if (target_resolve(probe, uri, target, why, sizeof(why)) != 0) {
             fprintf(stderr, "lakefuse: %s\n", why);
             status = 1;
@@ -279,6 +293,8 @@ static void fs_teardown(lakefuse_fs *fs)
     blockcache_close(fs->blocks);
     lakefs_client_free(fs->client);
     logger_close(fs->log);
+    control_results_free(fs);
+    pthread_mutex_destroy(&fs->results_lock);
     pthread_mutex_destroy(&fs->open_memory_lock);
 }
 
@@ -286,10 +302,12 @@ static void fs_teardown(lakefuse_fs *fs)
 static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
                     const lakefuse_uri *uri, const mount_target *target,
                     const mount_options *opts, const char *cache_dir,
-                    bool presign)
+                    const upload_caps *caps)
 {
+    bool presign = caps->presign;
     int err = 0;
     pthread_mutex_init(&fs->open_memory_lock, NULL);
+    pthread_mutex_init(&fs->results_lock, NULL);
     fs->uid = getuid();
     fs->gid = getgid();
     fs->mount_time = time(NULL);
@@ -338,13 +356,13 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
         return 1;
     }
     writer_config wc = {.client = fs->client, .staging = fs->staging,
-                        .log = fs->log, .presign = presign,
+                        .log = fs->log, .caps = *caps,
                         .uid = fs->uid, .gid = fs->gid};
     fs->writer = writer_new(&wc, &err);
     if (!fs->writer)
         return 1;
     /* What a dead mount left staged goes to lakeFS before anything else. */
-    return recover_orphans(fs->client, fs->log, presign, cache_dir, uri);
+    return recover_orphans(fs->client, fs->log, caps, cache_dir, uri);
 }
 
 static int fs_start_reader(lakefuse_fs *fs)
@@ -486,17 +504,23 @@ static int mount_prepared(const lakefuse_config *cfg, const char *uri_text,
                           const mount_options *opts)
 {
     mount_target target = {0};
-    bool server_presigns = false;
+    bool server_presigns = false, server_multipart = false;
     char *mnt = NULL, *cache_dir = NULL;
-    int status = check_target(cfg, uri, &target, &server_presigns);
+    int status = check_target(cfg, uri, &target, &server_presigns,
+                              &server_multipart);
     if (status == 0 && !(mnt = check_mountpoint(mountpoint)))
         status = 1;
     if (status == 0 && !(cache_dir = cli_cache_dir(opts->cache_dir)))
         status = 1;
     if (status == 0) {
+        upload_caps caps = {
+            .presign = opts->presign && server_presigns,
+            .multipart_threshold = (int64_t)opts->multipart_threshold,
+        };
+        caps.multipart = caps.presign && server_multipart;
         lakefuse_fs *fs = calloc(1, sizeof(*fs));
         status = !fs || fs_setup(fs, cfg, uri, &target, opts, cache_dir,
-                                 opts->presign && server_presigns);
+                                 &caps);
         if (status == 0)
             status = run_fuse(fs, uri_text, mnt, opts);
         if (fs)

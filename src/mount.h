@@ -16,6 +16,9 @@
 #define MOUNT_DEFAULT_METADATA_CACHE_SIZE (64ULL << 20)
 #define MOUNT_BLOCK_SIZE (1u << 20)
 #define MOUNT_DEFAULT_MAX_RENAME_OBJECTS 10000
+#define MOUNT_DEFAULT_MULTIPART_THRESHOLD (64ULL << 20)
+/* S3's smallest part: a smaller threshold would only add requests. */
+#define MOUNT_MIN_MULTIPART_THRESHOLD (5ULL << 20)
 
 typedef struct mount_options {
     bool foreground;
@@ -31,6 +34,7 @@ typedef struct mount_options {
     bool read_only;          /* -o ro: branches read-only too */
     bool dir_markers;        /* mkdir stores a "dir/" marker object */
     uint64_t max_rename_objects;
+    uint64_t multipart_threshold; /* files this large upload in parts */
 } mount_options;
 
 /* Parses one -o list into opts (defaults must be set first). 0, or -1

@@ -26,7 +26,7 @@ static bool in_scope(const lakefuse_uri *uri, const staging_entry *e)
     return !uri->ref || strcmp(uri->ref, e->branch) == 0;
 }
 
-static int upload_orphan(lakefs_client *client, bool presign,
+static int upload_orphan(lakefs_client *client, const upload_caps *caps,
                          const staging_entry *e, lakefs_error *err)
 {
     int fd = open(e->data_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -37,14 +37,15 @@ static int upload_orphan(lakefs_client *client, bool presign,
     }
     upload_attrs attrs = {.mtime = e->mtime, .mode = e->mode,
                           .uid = getuid(), .gid = getgid()};
-    int rc = upload_fd(client, presign, e->repo, e->branch, e->path, fd,
-                       e->size, &attrs, NULL, err);
+    int rc = upload_fd(client, caps, e->repo, e->branch, e->path, fd, e->size,
+                       &attrs, NULL, err);
     close(fd);
     return rc;
 }
 
-int recover_orphans(lakefs_client *client, logger *log, bool presign,
-                    const char *cache_dir, const lakefuse_uri *uri)
+int recover_orphans(lakefs_client *client, logger *log,
+                    const upload_caps *caps, const char *cache_dir,
+                    const lakefuse_uri *uri)
 {
     staging_entry *e = NULL;
     size_t n = 0;
@@ -64,7 +65,7 @@ int recover_orphans(lakefs_client *client, logger *log, bool presign,
         if (!in_scope(uri, &e[i]))
             continue;
         lakefs_error err = {0};
-        if (upload_orphan(client, presign, &e[i], &err) == 0) {
+        if (upload_orphan(client, caps, &e[i], &err) == 0) {
             logger_write(log, LOG_LEVEL_INFO,
                          "recovered %s (%lld bytes) to lakefs://%s/%s",
                          e[i].path, (long long)e[i].size, e[i].repo,

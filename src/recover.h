@@ -9,6 +9,7 @@
 
 #include "lakefs.h"
 #include "log.h"
+#include "upload.h"
 #include "uri.h"
 
 #include <stdbool.h>
@@ -16,8 +17,9 @@
 /* Uploads every orphan whose branch the URI covers, logging each; drops
  * orphans whose bytes the server already has. 0, or 1 after one line on
  * stderr when some could not be uploaded (the mount must not start). */
-int recover_orphans(lakefs_client *client, logger *log, bool presign,
-                    const char *cache_dir, const lakefuse_uri *uri);
+int recover_orphans(lakefs_client *client, logger *log,
+                    const upload_caps *caps, const char *cache_dir,
+                    const lakefuse_uri *uri);
 
 /* `lakefuse staged list|discard [--cache-dir DIR]`; argv[0] is "staged".
  * Returns the exit status. */

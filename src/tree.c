@@ -588,26 +588,56 @@ static int split_path(char *path, char **comps, size_t max, size_t *n)
     return 0;
 }
 
+static const char *const control_names[TREE_CONTROL_COUNT] = {
+    [TREE_CONTROL_HEAD] = "head",
+    [TREE_CONTROL_STATS] = "stats",
+    [TREE_CONTROL_STATUS] = "status",
+    [TREE_CONTROL_STATUS_JSON] = "status.json",
+    [TREE_CONTROL_COMMIT] = "commit",
+    [TREE_CONTROL_MERGE] = "merge",
+    [TREE_CONTROL_BRANCH] = "branch",
+    [TREE_CONTROL_RESET] = "reset",
+    [TREE_CONTROL_DIFF] = "diff",
+};
+
+const char *tree_control_name(tree_control c)
+{
+    return c > TREE_CONTROL_NONE && c < TREE_CONTROL_COUNT ? control_names[c]
+                                                           : NULL;
+}
+
+bool tree_control_exists(tree_control c, bool in_ref)
+{
+    if (c <= TREE_CONTROL_NONE || c >= TREE_CONTROL_COUNT)
+        return false;
+    return in_ref || c == TREE_CONTROL_STATS;
+}
+
 static int resolve_control(const tree_ref *ref, char **comps, size_t n,
                            tree_node *out)
 {
     out->ref = ref;
-    if (n == 1) {
-        out->kind = TREE_CONTROL_DIR;
+    out->kind = TREE_CONTROL_DIR;
+    if (n == 1)
+        return 0;
+    tree_control found = TREE_CONTROL_NONE;
+    for (int c = TREE_CONTROL_NONE + 1; c < TREE_CONTROL_COUNT; c++)
+        if (tree_control_exists((tree_control)c, ref != NULL) &&
+            strcmp(comps[1], control_names[c]) == 0)
+            found = (tree_control)c;
+    out->control = found;
+    if (found == TREE_CONTROL_NONE || (found != TREE_CONTROL_DIFF && n > 2) ||
+        n > 3)
+        return -ENOENT;
+    if (found != TREE_CONTROL_DIFF) {
+        out->kind = TREE_CONTROL_FILE;
         return 0;
     }
-    if (n != 2)
-        return -ENOENT;
+    if (n == 2) /* the diff/ directory */
+        return 0;
     out->kind = TREE_CONTROL_FILE;
-    if (strcmp(comps[1], "stats") == 0)
-        out->control = TREE_CONTROL_STATS;
-    else if (ref && strcmp(comps[1], "head") == 0)
-        out->control = TREE_CONTROL_HEAD;
-    else if (ref && strcmp(comps[1], "status") == 0)
-        out->control = TREE_CONTROL_STATUS;
-    else
-        return -ENOENT;
-    return 0;
+    out->key = strdup(comps[2]); /* the other ref, checked when read */
+    return out->key ? 0 : -ENOMEM;
 }
 
 /* Joins comps[0..n) with "/" into a new string ("" for n == 0). */
@@ -779,4 +809,38 @@ char *tree_child_key(const tree_node *dir, const char *name)
     if (!dir->key)
         return NULL;
     return join3(dir->key, dir->key[0] ? "/" : "", name);
+}
+
+char *tree_mount_path(const tree *t, const tree_ref *ref, const char *rel)
+{
+    char *s = NULL;
+    const char *sep = rel[0] ? "/" : "";
+    int rc;
+    if (t->mode == TREE_MODE_ALL)
+        rc = asprintf(&s, "/%s/%s%s%s", ref->repo, ref->name, sep, rel);
+    else if (t->mode == TREE_MODE_REPO)
+        rc = asprintf(&s, "/%s%s%s", ref->name, sep, rel);
+    else
+        rc = asprintf(&s, "/%s", rel);
+    return rc < 0 ? NULL : s;
+}
+
+void tree_forget_repositories(tree *t)
+{
+    listings_forget(t->listings, REPOSITORIES_KEY);
+}
+
+void tree_forget_branches(tree *t, const char *repo)
+{
+    char *key = join3(REFS_KEY_PREFIX, repo, "");
+    if (key)
+        listings_forget(t->listings, key);
+    free(key);
+    /* A name that was not a branch a moment ago may be one now. */
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < MAX_NEGATIVE_REFS; i++) {
+        free(t->negatives[i].repo_and_name);
+        t->negatives[i].repo_and_name = NULL;
+    }
+    pthread_mutex_unlock(&t->lock);
 }

@@ -52,11 +52,27 @@ typedef enum tree_kind {
     TREE_CONTROL_FILE
 } tree_kind;
 
+/* The control files of .lakefs/ (TREE_CONTROL_FILE), and its diff/
+ * directory (TREE_CONTROL_DIR with TREE_CONTROL_DIFF; a file in it has
+ * TREE_CONTROL_DIFF and key = the other ref's name). */
 typedef enum tree_control {
+    TREE_CONTROL_NONE,
     TREE_CONTROL_HEAD,
     TREE_CONTROL_STATS,
-    TREE_CONTROL_STATUS
+    TREE_CONTROL_STATUS,
+    TREE_CONTROL_STATUS_JSON,
+    TREE_CONTROL_COMMIT,
+    TREE_CONTROL_MERGE,
+    TREE_CONTROL_BRANCH,
+    TREE_CONTROL_RESET,
+    TREE_CONTROL_DIFF,
+    TREE_CONTROL_COUNT
 } tree_control;
+
+/* The file name of a control ("commit"), or NULL for NONE. */
+const char *tree_control_name(tree_control c);
+/* Whether .lakefs/ holds it: only stats without a ref (the mount root). */
+bool tree_control_exists(tree_control c, bool in_ref);
 
 typedef struct tree_node {
     tree_kind kind;
@@ -65,7 +81,7 @@ typedef struct tree_node {
     char *key;           /* TREE_DIR/TREE_FILE: the path inside the ref,
                             relative to its prefix: "" at the ref root */
     bool ref_root;
-    tree_control control;
+    tree_control control; /* TREE_CONTROL_FILE/DIR */
     fs_entry entry; /* TREE_FILE, and TREE_DIR below the ref root */
 } tree_node;
 
@@ -110,6 +126,12 @@ int tree_resolve_parent(tree *t, const char *path, tree_node *parent,
                         char **name);
 /* "dir/name" (or "name" under the ref root) for a name in a TREE_DIR. */
 char *tree_child_key(const tree_node *dir, const char *name);
+
+/* The mount path ("/..." ) of rel ("" for the ref root) inside ref. */
+char *tree_mount_path(const tree *t, const tree_ref *ref, const char *rel);
+/* Forget the cached repository list / a repository's branch list. */
+void tree_forget_repositories(tree *t);
+void tree_forget_branches(tree *t, const char *repo);
 
 /* The object key of a TREE_FILE/TREE_DIR node: prefix + key. malloc'd. */
 char *tree_object_key(const tree_node *n);

@@ -1,11 +1,14 @@
 /*
- * upload.c - one object from a local file: staging flow or uploadObject,
- * with lakectl's ::lakefs:: metadata. The file is read by the client with
- * pread, so a failed attempt can be retried from the start.
+ * upload.c - one object from a local file: presigned multipart upload,
+ * staging flow or uploadObject, with lakectl's ::lakefs:: metadata. The
+ * file is read by the client with pread, part by part, so a failed
+ * attempt is retried from where its part starts and no part is ever held
+ * in memory. A multipart upload that fails is aborted, never left behind.
  */
 #include "upload.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,22 +38,39 @@ int upload_build_metadata(const upload_attrs *attrs, lakefs_metadata *md)
     return rc;
 }
 
+static void set_message(lakefs_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void set_message(lakefs_error *err, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    err->status = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+}
+
 static int upload_presigned(lakefs_client *c, const char *repo,
                             const char *branch, const char *path, int fd,
                             int64_t size, const lakefs_upload_options *opt,
                             lakefs_object_stats *out, lakefs_error *err)
 {
     lakefs_staging_location loc;
-    int rc = lakefs_get_physical_address(c, repo, branch, path, true, &loc,
-                                         err);
+    int rc =
+        lakefs_get_physical_address(c, repo, branch, path, true, &loc, err);
     if (rc)
         return rc;
     char *checksum = NULL;
-    if (!loc.presigned_url)
+    if (!loc.presigned_url) {
+        set_message(err, "getPhysicalAddress answered without a "
+                         "presigned URL");
         rc = -EPROTO;
-    else
+    } else {
         rc = lakefs_put_presigned_fd(c, loc.presigned_url, fd, size,
                                      opt->content_type, &checksum, err);
+    }
     if (rc == 0)
         rc = lakefs_link_physical_address(c, repo, branch, path, &loc,
                                           checksum, size, opt, out, err);
@@ -59,7 +79,117 @@ static int upload_presigned(lakefs_client *c, const char *repo,
     return rc;
 }
 
-int upload_fd(lakefs_client *c, bool presign, const char *repo,
+/* The part size for a file of size bytes: caps->part_size (default 16
+ * MiB), at least S3's 5 MiB, grown so no file needs over 10000 parts. */
+static int64_t upload_part_size(const upload_caps *caps, int64_t size)
+{
+    const int64_t mib = 1 << 20;
+    int64_t part = caps && caps->part_size > 0 ? caps->part_size
+                                               : UPLOAD_DEFAULT_PART_SIZE;
+    if (part < LAKEFS_MULTIPART_MIN_PART_SIZE)
+        part = LAKEFS_MULTIPART_MIN_PART_SIZE;
+    int64_t needed = size / LAKEFS_MULTIPART_MAX_PARTS +
+                     (size % LAKEFS_MULTIPART_MAX_PARTS != 0);
+    if (part < needed) /* grown in whole MiB */
+        part = (needed / mib + (needed % mib != 0)) * mib;
+    return part;
+}
+
+/* The parts of an upload in flight: ETags as the store returned them. */
+typedef struct part_list {
+    lakefs_upload_part *parts;
+    char **etags;
+    int count;
+} part_list;
+
+static int part_list_init(part_list *l, int count)
+{
+    l->count = count;
+    l->parts = calloc((size_t)count, sizeof(*l->parts));
+    l->etags = calloc((size_t)count, sizeof(*l->etags));
+    return l->parts && l->etags ? 0 : -ENOMEM;
+}
+
+static void part_list_free(part_list *l)
+{
+    for (int i = 0; l->etags && i < l->count; i++)
+        free(l->etags[i]);
+    free(l->etags);
+    free(l->parts);
+    memset(l, 0, sizeof(*l));
+}
+
+/* PUTs every part in turn, straight from the file at its offset. */
+static int put_parts(lakefs_client *c, const lakefs_multipart_upload *mpu,
+                     int fd, int64_t size, int64_t part_size, part_list *l,
+                     lakefs_error *err)
+{
+    if (mpu->url_count != (size_t)l->count) {
+        set_message(err,
+                    "createPresignMultipartUpload gave %zu presigned "
+                    "URLs for %d parts",
+                    mpu->url_count, l->count);
+        return -EPROTO;
+    }
+    for (int i = 0; i < l->count; i++) {
+        int64_t offset = (int64_t)i * part_size;
+        int64_t len = size - offset < part_size ? size - offset : part_size;
+        int rc = lakefs_put_presigned_range_fd(c, mpu->presigned_urls[i], fd,
+                                               offset, len, &l->etags[i], err);
+        if (rc)
+            return rc;
+        l->parts[i].part_number = i + 1;
+        l->parts[i].etag = l->etags[i];
+    }
+    return 0;
+}
+
+static int upload_multipart(lakefs_client *c, const upload_caps *caps,
+                            const char *repo, const char *branch,
+                            const char *path, int fd, int64_t size,
+                            const lakefs_upload_options *opt,
+                            lakefs_object_stats *out, lakefs_error *err)
+{
+    int64_t part_size = upload_part_size(caps, size);
+    int count = (int)(size / part_size + (size % part_size != 0));
+    lakefs_multipart_upload mpu;
+    int rc = lakefs_create_presign_multipart(c, repo, branch, path, count,
+                                             &mpu, err);
+    if (rc == -EOPNOTSUPP) /* offered by the config, refused here */
+        return upload_presigned(c, repo, branch, path, fd, size, opt, out,
+                                err);
+    if (rc)
+        return rc;
+    part_list parts = {0};
+    rc = part_list_init(&parts, count);
+    if (rc == 0)
+        rc = put_parts(c, &mpu, fd, size, part_size, &parts, err);
+    if (rc == 0)
+        rc = lakefs_complete_presign_multipart(
+            c, repo, branch, path, mpu.upload_id, mpu.physical_address,
+            parts.parts, (size_t)count, opt, out, err);
+    if (rc) {
+        /* Best effort: the error that matters is the one in err. */
+        lakefs_error ignored = {0};
+        lakefs_abort_presign_multipart(c, repo, branch, path, mpu.upload_id,
+                                       mpu.physical_address, &ignored);
+    }
+    part_list_free(&parts);
+    lakefs_multipart_upload_free(&mpu);
+    return rc;
+}
+
+static bool wants_multipart(const upload_caps *caps, int64_t size)
+{
+    if (!caps || !caps->presign || !caps->multipart || size <= 0)
+        return false;
+    int64_t threshold = caps->multipart_threshold > 0
+                            ? caps->multipart_threshold
+                            : UPLOAD_DEFAULT_MULTIPART_THRESHOLD;
+    return size >= threshold;
+}
+
+int upload_fd(lakefs_client *c, const upload_caps *caps, const char *repo,
               const char *branch, const char *path, int fd, int64_t size,
               const upload_attrs *attrs, lakefs_object_stats *out,
               lakefs_error *err)
@@ -72,7 +202,10 @@ int upload_fd(lakefs_client *c, bool presign, const char *repo,
     lakefs_object_stats ignored;
     lakefs_object_stats *result = out ? out : &ignored;
     memset(result, 0, sizeof(*result)); /* freed on every path below */
-    if (presign)
+    if (wants_multipart(caps, size))
+        rc = upload_multipart(c, caps, repo, branch, path, fd, size, &opt,
+                              result, err);
+    else if (caps && caps->presign)
         rc = upload_presigned(c, repo, branch, path, fd, size, &opt, result,
                               err);
     else

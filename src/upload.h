@@ -1,8 +1,10 @@
 /*
  * upload.h - puts the bytes of a local file on a branch, the way lakeFS
- * clients do: the staging flow (getPhysicalAddress, PUT to the presigned
- * URL, linkPhysicalAddress) when the server presigns, else uploadObject.
- * Streams from the file descriptor; never holds the file in memory.
+ * clients do: a presigned multipart upload for a large file when the
+ * server offers it, the staging flow (getPhysicalAddress, PUT to the
+ * presigned URL, linkPhysicalAddress) when it presigns, else uploadObject.
+ * Streams from the file descriptor; never holds the file, or a part of
+ * it, in memory.
  */
 #ifndef LAKEFUSE_UPLOAD_H
 #define LAKEFUSE_UPLOAD_H
@@ -14,8 +16,8 @@
 
 /* What lakectl records with an object written through a filesystem. */
 typedef struct upload_attrs {
-    int64_t mtime;   /* ::lakefs::client-mtime (epoch s) */
-    uint32_t mode;   /* ::lakefs::posix-permissions Mode; 0: not recorded */
+    int64_t mtime; /* ::lakefs::client-mtime (epoch s) */
+    uint32_t mode; /* ::lakefs::posix-permissions Mode; 0: not recorded */
     uint32_t uid, gid;
     const lakefs_metadata *extra; /* other user metadata to keep, or NULL */
 } upload_attrs;
@@ -25,10 +27,27 @@ typedef struct upload_attrs {
  * extra). 0 or -ENOMEM; free md with lakefs_metadata_free. */
 int upload_build_metadata(const upload_attrs *attrs, lakefs_metadata *md);
 
+#define UPLOAD_DEFAULT_PART_SIZE (16LL << 20)
+#define UPLOAD_DEFAULT_MULTIPART_THRESHOLD (64LL << 20)
+
+/* How the server lets us upload. */
+typedef struct upload_caps {
+    bool presign;      /* staging flow through presigned URLs */
+    bool multipart;    /* presigned multipart upload (needs presign) */
+    int64_t part_size; /* 0: UPLOAD_DEFAULT_PART_SIZE; at least
+                          5 MiB, grown so no file needs more
+                          than 10000 parts */
+    int64_t multipart_threshold; /* files this large go in parts; 0:
+                                    UPLOAD_DEFAULT_MULTIPART_THRESHOLD */
+} upload_caps;
+
 /* Uploads size bytes of fd (a regular file, read with pread from offset
- * 0) to repo/branch/path. *out (may be NULL) gets the new object's stats.
- * 0 or a negative errno with err filled. */
-int upload_fd(lakefs_client *c, bool presign, const char *repo,
+ * 0) to repo/branch/path: in parts when caps allow multipart and size is
+ * at least the threshold (an upload that fails is aborted), else in one
+ * presigned PUT when caps->presign, else (caps NULL too) with
+ * uploadObject. *out (may be NULL) gets the new object's stats. 0 or a
+ * negative errno with err filled. */
+int upload_fd(lakefs_client *c, const upload_caps *caps, const char *repo,
               const char *branch, const char *path, int fd, int64_t size,
               const upload_attrs *attrs, lakefs_object_stats *out,
               lakefs_error *err);

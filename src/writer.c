@@ -350,7 +350,7 @@ int wfile_flush(wfile *f, lakefs_object_stats *out)
                           .uid = w->cfg.uid, .gid = w->cfg.gid};
     lakefs_error err = {0};
     if (rc == 0)
-        rc = upload_fd(w->cfg.client, w->cfg.presign, f->repo, f->branch,
+        rc = upload_fd(w->cfg.client, &w->cfg.caps, f->repo, f->branch,
                        f->key, f->fd, st.st_size, &attrs, out, &err);
     else
         snprintf(err.message, sizeof(err.message), "staged file: %s",
@@ -418,5 +418,37 @@ int writer_rename(writer *w, const char *repo, const char *branch,
         pthread_mutex_unlock(&f->lock);
     }
     pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+int writer_flush_branch(writer *w, const char *repo, const char *branch)
+{
+    /* Take references under the table lock, upload outside it. */
+    size_t n = 0, cap = 0;
+    wfile **files = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&w->lock);
+    for (wfile *f = w->files; f && rc == 0; f = f->next) {
+        if (strcmp(f->repo, repo) != 0 || strcmp(f->branch, branch) != 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            wfile **grown = realloc(files, cap * sizeof(*files));
+            if (!grown) {
+                rc = -ENOMEM;
+                break;
+            }
+            files = grown;
+        }
+        f->refs++;
+        files[n++] = f;
+    }
+    pthread_mutex_unlock(&w->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && wfile_flush(files[i], NULL) < 0)
+            rc = -EIO;
+        wfile_release(files[i]);
+    }
+    free(files);
     return rc;
 }

@@ -25,8 +25,8 @@ typedef struct writer_config {
     lakefs_client *client;
     staging *staging;
     logger *log;
-    bool presign; /* upload through presigned URLs */
-    uid_t uid;    /* recorded with explicit modes */
+    upload_caps caps; /* how uploads reach lakeFS */
+    uid_t uid;        /* recorded with explicit modes */
     gid_t gid;
 } writer_config;
 
@@ -70,6 +70,10 @@ const char *wfile_key(wfile *f);
  * nothing to do. A failure is -EIO (the staged file stays, journaled as
  * failed, and the next flush tries again). */
 int wfile_flush(wfile *f, lakefs_object_stats *out);
+
+/* Flushes every open wfile of the branch with unsent changes (before a
+ * commit or merge). 0, or -EIO when one upload failed. */
+int writer_flush_branch(writer *w, const char *repo, const char *branch);
 
 /* The object was deleted: the data will not be uploaded. */
 void wfile_mark_unlinked(wfile *f);

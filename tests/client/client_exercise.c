@@ -2,17 +2,20 @@
  * client_exercise.c - drives the lakeFS C client against a live server for
  * the tests and the demo: the getting-started walkthrough, a pass over
  * every client operation with checks, and single operations that the
- * fault-injection tests time with the server's request counters.
+ * fault-injection tests time with the server's request counters
+ * (presigned multipart ones included, and upload_fd as a mount runs it).
  * Endpoint and credentials come from the LAKECTL_* variables (config.c).
  */
 #include "config.h"
 #include "lakefs.h"
+#include "upload.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int failures;
@@ -334,6 +337,63 @@ static int exercise_staging(lakefs_client *c, const char *repo)
     return 0;
 }
 
+/* Presigned multipart: one part read at a file offset, completed with
+ * metadata; a second upload aborted, after which it cannot complete. On a
+ * branch of its own, so the versioning step below sees only dev. */
+static int exercise_multipart(lakefs_client *c, const char *repo)
+{
+    const char *file = "skipped|multipart payload";
+    const char *data = strchr(file, '|') + 1;
+    int64_t offset = data - file, size = (int64_t)strlen(data);
+    MUST(lakefs_create_branch(c, repo, "mpu", "main", NULL, err));
+    lakefs_multipart_upload mpu;
+    MUST(lakefs_create_presign_multipart(c, repo, "mpu", "big.bin", 1, &mpu,
+                                         err));
+    CHECK(mpu.url_count == 1 && mpu.upload_id && mpu.physical_address,
+          "%zu presigned URLs", mpu.url_count);
+    int fd = temp_file_with(file, strlen(file));
+    char *etag = NULL;
+    MUST(lakefs_put_presigned_range_fd(c, mpu.presigned_urls[0], fd, offset,
+                                       size, &etag, err));
+    close(fd);
+    lakefs_metadata md = {0};
+    lakefs_metadata_set(&md, "::lakefs::client-mtime", "1700000000");
+    lakefs_upload_options opt = {.content_type = "text/plain",
+                                 .metadata = &md};
+    lakefs_upload_part part = {1, etag};
+    lakefs_object_stats st;
+    MUST(lakefs_complete_presign_multipart(c, repo, "mpu", "big.bin",
+                                           mpu.upload_id, mpu.physical_address,
+                                           &part, 1, &opt, &st, err));
+    lakefs_metadata_free(&md);
+    free(etag);
+    lakefs_multipart_upload_free(&mpu);
+    CHECK(st.size_bytes == size && strcmp(st.path, "big.bin") == 0 &&
+              lakefs_metadata_get(&st.metadata, "::lakefs::client-mtime"),
+          "completed object: %lld bytes", (long long)st.size_bytes);
+    lakefs_object_stats_free(&st);
+    char buf[64];
+    size_t got;
+    MUST(lakefs_get_object_range(c, repo, "mpu", "big.bin", false, 0,
+                                 sizeof(buf), buf, &got, err));
+    CHECK(got == (size_t)size && memcmp(buf, data, got) == 0,
+          "multipart data");
+
+    MUST(lakefs_create_presign_multipart(c, repo, "mpu", "gone.bin", 1, &mpu,
+                                         err));
+    MUST(lakefs_abort_presign_multipart(
+        c, repo, "mpu", "gone.bin", mpu.upload_id, mpu.physical_address, err));
+    lakefs_error e = {0};
+    part.etag = "\"d41d8cd98f00b204e9800998ecf8427e\"";
+    int rc = lakefs_complete_presign_multipart(
+        c, repo, "mpu", "gone.bin", mpu.upload_id, mpu.physical_address, &part,
+        1, NULL, NULL, &e);
+    lakefs_multipart_upload_free(&mpu);
+    CHECK(rc == -ENOENT, "completing an aborted upload gave %d (%s)", rc,
+          e.message);
+    return 0;
+}
+
 static int exercise_versioning(lakefs_client *c, const char *repo)
 {
     MUST(lakefs_delete_object(c, repo, "dev", "top.txt", err));
@@ -381,6 +441,9 @@ static int exercise(lakefs_client *c, const char *repo)
         return 1;
     step("staging");
     if (exercise_staging(c, repo))
+        return 1;
+    step("multipart");
+    if (exercise_multipart(c, repo))
         return 1;
     step("versioning");
     return exercise_versioning(c, repo);
@@ -435,6 +498,124 @@ static int cmd_upload(lakefs_client *c, char **a)
     return report(rc, &e);
 }
 
+/* Size of stdin, which must be a regular file (parts are read with
+ * pread at their offsets). */
+static int stdin_size(int64_t *size)
+{
+    struct stat st;
+    if (fstat(0, &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "client_exercise: stdin must be a regular file\n");
+        return -1;
+    }
+    *size = (int64_t)st.st_size;
+    return 0;
+}
+
+/* mpu REPO BRANCH PATH PART_SIZE <file: the client's multipart calls one
+ * by one. Parts go last first (any order is allowed), so a fault on the
+ * first PUT hits a part at a non-zero offset; completion lists them in
+ * ascending order. */
+static int cmd_mpu(lakefs_client *c, char **a)
+{
+    int64_t size, part_size = strtoll(a[3], NULL, 10);
+    if (stdin_size(&size) || part_size <= 0)
+        return 2;
+    int count = (int)((size + part_size - 1) / part_size);
+    lakefs_error e = {0};
+    lakefs_multipart_upload mpu;
+    int rc =
+        lakefs_create_presign_multipart(c, a[0], a[1], a[2], count, &mpu, &e);
+    if (rc)
+        return report(rc, &e);
+    if (mpu.url_count != (size_t)count) {
+        fprintf(stderr, "%zu URLs for %d parts\n", mpu.url_count, count);
+        lakefs_multipart_upload_free(&mpu);
+        return 2;
+    }
+    lakefs_upload_part *parts = calloc((size_t)count, sizeof(*parts));
+    char **etags = calloc((size_t)count, sizeof(*etags));
+    for (int i = count - 1; rc == 0 && i >= 0; i--) {
+        int64_t offset = (int64_t)i * part_size;
+        int64_t len = size - offset < part_size ? size - offset : part_size;
+        rc = lakefs_put_presigned_range_fd(c, mpu.presigned_urls[i], 0, offset,
+                                           len, &etags[i], &e);
+        parts[i] = (lakefs_upload_part){i + 1, etags[i]};
+    }
+    lakefs_metadata md = {0};
+    lakefs_metadata_set(&md, "::lakefs::client-mtime", "1700000000");
+    lakefs_metadata_set(&md, "owner", "exercise");
+    lakefs_upload_options opt = {.content_type = "application/x-exercise",
+                                 .metadata = &md};
+    lakefs_object_stats st = {0};
+    if (rc == 0)
+        rc = lakefs_complete_presign_multipart(
+            c, a[0], a[1], a[2], mpu.upload_id, mpu.physical_address, parts,
+            (size_t)count, &opt, &st, &e);
+    if (rc == 0)
+        printf("parts=%d size=%lld checksum=%s\n", count,
+               (long long)st.size_bytes, st.checksum);
+    lakefs_object_stats_free(&st);
+    lakefs_metadata_free(&md);
+    for (int i = 0; i < count; i++)
+        free(etags[i]);
+    free(etags);
+    free(parts);
+    lakefs_multipart_upload_free(&mpu);
+    return report(rc, &e);
+}
+
+/* mpu-abort REPO BRANCH PATH <file: create, PUT the file as part 1,
+ * abort; then completing it must fail. */
+static int cmd_mpu_abort(lakefs_client *c, char **a)
+{
+    int64_t size;
+    if (stdin_size(&size))
+        return 2;
+    lakefs_error e = {0};
+    lakefs_multipart_upload mpu;
+    int rc = lakefs_create_presign_multipart(c, a[0], a[1], a[2], 1, &mpu, &e);
+    char *etag = NULL;
+    if (rc == 0)
+        rc = lakefs_put_presigned_range_fd(c, mpu.presigned_urls[0], 0, 0,
+                                           size, &etag, &e);
+    if (rc == 0)
+        rc = lakefs_abort_presign_multipart(c, a[0], a[1], a[2], mpu.upload_id,
+                                            mpu.physical_address, &e);
+    if (rc == 0) {
+        lakefs_upload_part part = {1, etag};
+        int late = lakefs_complete_presign_multipart(
+            c, a[0], a[1], a[2], mpu.upload_id, mpu.physical_address, &part, 1,
+            NULL, NULL, &e);
+        printf("aborted; complete afterwards: %d %s status=%d\n", late,
+               late ? strerror(-late) : "ok", e.status);
+    }
+    free(etag);
+    lakefs_multipart_upload_free(&mpu);
+    return report(rc, &e);
+}
+
+/* upload-parts REPO BRANCH PATH PART_SIZE THRESHOLD <file: upload_fd as
+ * a mount uploads, presigned multipart allowed. */
+static int cmd_upload_parts(lakefs_client *c, char **a)
+{
+    int64_t size;
+    if (stdin_size(&size))
+        return 2;
+    upload_caps caps = {.presign = true,
+                        .multipart = true,
+                        .part_size = strtoll(a[3], NULL, 10),
+                        .multipart_threshold = strtoll(a[4], NULL, 10)};
+    upload_attrs attrs = {.mtime = 1700000000};
+    lakefs_object_stats st;
+    lakefs_error e = {0};
+    int rc = upload_fd(c, &caps, a[0], a[1], a[2], 0, size, &attrs, &st, &e);
+    if (rc == 0)
+        printf("size=%lld checksum=%s\n", (long long)st.size_bytes,
+               st.checksum);
+    lakefs_object_stats_free(&st);
+    return report(rc, &e);
+}
+
 static void print_client_stats(lakefs_client *c)
 {
     for (int op = 0; op < LAKEFS_OP_COUNT; op++) {
@@ -468,10 +649,20 @@ static int run(lakefs_client *c, int argc, char **argv)
         return cmd_get(c, a, n);
     if (strcmp(cmd, "upload") == 0 && n == 4)
         return cmd_upload(c, a);
+    if (strcmp(cmd, "mpu") == 0 && n == 4)
+        return cmd_mpu(c, a);
+    if (strcmp(cmd, "mpu-abort") == 0 && n == 3)
+        return cmd_mpu_abort(c, a);
+    if (strcmp(cmd, "upload-parts") == 0 && n == 5)
+        return cmd_upload_parts(c, a);
     fprintf(stderr, "usage: client_exercise ops | walkthrough REPO | "
                     "exercise REPO | stat REPO REF PATH | "
                     "get REPO REF PATH OFFSET LEN [presign] | "
-                    "upload REPO BRANCH PATH SIZE <body\n");
+                    "upload REPO BRANCH PATH SIZE <body | "
+                    "mpu REPO BRANCH PATH PART_SIZE <file | "
+                    "mpu-abort REPO BRANCH PATH <file | "
+                    "upload-parts REPO BRANCH PATH PART_SIZE THRESHOLD "
+                    "<file\n");
     return 2;
 }
 

@@ -228,3 +228,149 @@ def test_upload_from_a_pipe_is_never_retried(server, repo, tmp_path):
         params={"path": "p.bin"},
     )
     assert got.content == body
+
+
+# --- presigned multipart upload ---------------------------------------------------------------------
+
+MIB = 1 << 20
+
+
+def mpu_dirs(server):
+    """Upload ids whose parts the server still holds (DATA_DIR/objects/mpu/<id>)."""
+    root = Path(server.data_dir) / "objects" / "mpu"
+    return {p.name for p in root.iterdir()} if root.is_dir() else set()
+
+
+def s3_multipart_etag(data, part_size):
+    """What S3 (and the test server) report for a multipart object: the MD5 of the parts' MD5s, -N."""
+    import hashlib
+    digests = [hashlib.md5(data[i:i + part_size]).digest() for i in range(0, len(data), part_size)]
+    return hashlib.md5(b"".join(digests)).hexdigest() + "-%d" % len(digests)
+
+
+def pattern_file(tmp_path, size, seed):
+    import random
+    data = random.Random(seed).randbytes(size)
+    f = tmp_path / ("body-%d" % seed)
+    f.write_bytes(data)
+    return f, data
+
+
+def client_counts(proc):
+    return {op: n for op, n in client_stats(proc).items() if n}
+
+
+def test_multipart_upload_in_three_parts_from_file_offsets(server, repo, tmp_path):
+    """create -> three PUTs (5 MiB, 5 MiB, the rest) read at their offsets -> complete, with user
+    metadata and content type; the object is the file, byte for byte."""
+    f, data = pattern_file(tmp_path, 10 * MIB + 1234, 1)
+    before = mpu_dirs(server)
+    server.reset_counts()
+    with open(f, "rb") as stdin:
+        proc = run_client(server, "mpu", repo, "main", "big/three.bin", str(5 * MIB), stdin=stdin)
+    want = {"createPresignMultipartUpload": 1, "presignedPut": 3, "completePresignMultipartUpload": 1}
+    assert server.counts() == want
+    assert client_counts(proc) == want
+    etag = s3_multipart_etag(data, 5 * MIB)
+    assert proc.stdout.decode().startswith("parts=3 size=%d checksum=%s\n" % (len(data), etag))
+    got = server.http.get(f"{server.api_url}/repositories/{repo}/refs/main/objects",
+                          params={"path": "big/three.bin"})
+    assert got.status_code == 200 and got.content == data
+    st = server.http.get(f"{server.api_url}/repositories/{repo}/refs/main/objects/stat",
+                         params={"path": "big/three.bin"}).json()
+    assert st["size_bytes"] == len(data) and st["checksum"] == etag
+    assert st["content_type"] == "application/x-exercise"
+    assert st["metadata"] == {"::lakefs::client-mtime": "1700000000", "owner": "exercise"}
+    assert mpu_dirs(server) == before  # the parts were assembled and dropped
+
+
+def test_multipart_part_put_is_retried_from_its_offset(server, repo, tmp_path):
+    """The first PUT (part 3, at 10 MiB: parts go last first) answers 503 once; the retry re-reads
+    the same range, so the object is still exact."""
+    f, data = pattern_file(tmp_path, 10 * MIB + 4321, 2)
+    server.add_fault(operation="presignedPut", count=1, status=503)
+    server.reset_counts()
+    with open(f, "rb") as stdin:
+        run_client(server, "mpu", repo, "main", "retried.bin", str(5 * MIB), stdin=stdin)
+    assert server.counts() == {"createPresignMultipartUpload": 1, "presignedPut": 4,
+                               "completePresignMultipartUpload": 1}
+    got = server.http.get(f"{server.api_url}/repositories/{repo}/refs/main/objects",
+                          params={"path": "retried.bin"})
+    assert got.content == data
+
+
+def test_multipart_abort_drops_the_parts(server, repo, tmp_path):
+    f, _ = pattern_file(tmp_path, 1000, 3)
+    before = mpu_dirs(server)
+    server.reset_counts()
+    with open(f, "rb") as stdin:
+        proc = run_client(server, "mpu-abort", repo, "main", "aborted.bin", stdin=stdin)
+    # Completing an aborted upload is 404: the server no longer knows it.
+    assert b"complete afterwards: -2 No such file or directory status=404" in proc.stdout
+    assert server.counts() == {"createPresignMultipartUpload": 1, "presignedPut": 1,
+                               "abortPresignMultipartUpload": 1, "completePresignMultipartUpload": 1}
+    assert mpu_dirs(server) == before
+    st = server.http.get(f"{server.api_url}/repositories/{repo}/refs/main/objects/stat",
+                         params={"path": "aborted.bin"})
+    assert st.status_code == 404
+
+
+def test_upload_in_parts_as_a_mount_does(server, repo, tmp_path):
+    """upload_fd with multipart allowed: parts at or above the threshold, one PUT + link below it,
+    the same lakectl metadata either way."""
+    f, data = pattern_file(tmp_path, 11 * MIB, 4)
+    server.reset_counts()
+    with open(f, "rb") as stdin:
+        proc = run_client(server, "upload-parts", repo, "main", "parts.bin", str(5 * MIB), str(MIB),
+                          stdin=stdin)
+    assert server.counts() == {"createPresignMultipartUpload": 1, "presignedPut": 3,
+                               "completePresignMultipartUpload": 1}
+    assert ("checksum=%s" % s3_multipart_etag(data, 5 * MIB)).encode() in proc.stdout
+    server.reset_counts()
+    with open(f, "rb") as stdin:
+        run_client(server, "upload-parts", repo, "main", "single.bin", str(5 * MIB), str(len(data) + 1),
+                   stdin=stdin)
+    assert server.counts() == {"getPhysicalAddress": 1, "presignedPut": 1, "linkPhysicalAddress": 1}
+    for path in ("parts.bin", "single.bin"):
+        got = server.http.get(f"{server.api_url}/repositories/{repo}/refs/main/objects",
+                              params={"path": path})
+        assert got.content == data
+        st = server.http.get(f"{server.api_url}/repositories/{repo}/refs/main/objects/stat",
+                             params={"path": path}).json()
+        assert st["metadata"] == {"::lakefs::client-mtime": "1700000000"}, path
+
+
+def test_failed_part_aborts_the_upload(server, repo, tmp_path):
+    """A part PUT that fails for good (500 is not retried) makes upload_fd abort the multipart upload
+    and return the store's error; nothing is completed or staged, no part is left behind."""
+    f, _ = pattern_file(tmp_path, 11 * MIB, 5)
+    before = mpu_dirs(server)
+    server.add_fault(operation="presignedPut", count=1, status=500, message="store broke")
+    server.reset_counts()
+    with open(f, "rb") as stdin:
+        proc = run_client(server, "upload-parts", repo, "main", "failed.bin", str(5 * MIB), str(MIB),
+                          stdin=stdin, check=False)
+    assert proc.returncode == 3
+    assert b"status=500" in proc.stdout
+    assert server.counts() == {"createPresignMultipartUpload": 1, "presignedPut": 1,
+                               "abortPresignMultipartUpload": 1}
+    assert mpu_dirs(server) == before
+    st = server.http.get(f"{server.api_url}/repositories/{repo}/refs/main/objects/stat",
+                         params={"path": "failed.bin"})
+    assert st.status_code == 404
+
+
+def test_multipart_refused_at_create_falls_back_to_one_put(server, repo, tmp_path):
+    """A server that advertises presigned multipart but answers 501 to create still gets the file,
+    through the single presigned PUT."""
+    f, data = pattern_file(tmp_path, 6 * MIB, 6)
+    server.add_fault(operation="createPresignMultipartUpload", count=1, status=501)
+    server.reset_counts()
+    with open(f, "rb") as stdin:
+        run_client(server, "upload-parts", repo, "main", "fallback.bin", str(5 * MIB), str(MIB),
+                   stdin=stdin)
+    assert server.counts() == {"createPresignMultipartUpload": 1, "getPhysicalAddress": 1,
+                               "presignedPut": 1, "linkPhysicalAddress": 1}
+    got = server.http.get(f"{server.api_url}/repositories/{repo}/refs/main/objects",
+                          params={"path": "fallback.bin"})
+    assert got.content == data

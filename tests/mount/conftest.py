@@ -89,3 +89,9 @@ def mount(server, lakefuse_env, tmp_path):
         if server.secret_access_key in m.log() + m.stderr():
             problems.append("the secret access key appears in the log or stderr of %s" % m.uri)
     assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def bare_env(tmp_path):
+    """Environment with no LAKECTL_* and an empty HOME: the lakefuse CLI must work through the mount."""
+    return mountlib.bare_env(tmp_path / "bare-home")

@@ -661,8 +661,10 @@ DATA_UPLOAD_OPERATIONS = ("uploadObject", "getPhysicalAddress", "presignedPut", 
 
 def uploads(counts):
     """Objects written with data in a server counts dict: each upload ends in exactly one uploadObject
-    (direct path) or one linkPhysicalAddress (staging flow, also after a presigned multipart)."""
-    return counts.get("uploadObject", 0) + counts.get("linkPhysicalAddress", 0)
+    (direct path), one linkPhysicalAddress (staging flow) or one completePresignMultipartUpload
+    (presigned multipart)."""
+    return (counts.get("uploadObject", 0) + counts.get("linkPhysicalAddress", 0)
+            + counts.get("completePresignMultipartUpload", 0))
 
 
 def data_upload_calls(counts):
@@ -721,9 +723,11 @@ def close_quietly(fd):
 
 
 def read_status(m, at=""):
-    """Lines of .lakefs/status at the ref root `at` inside mount m."""
+    """The upload lines ("pending PATH", "failed PATH: ERROR") of .lakefs/status at the ref root
+    `at` inside mount m; the branch's uncommitted changes (A/M/D lines) are left out."""
     with open(os.path.join(m.path, at, ".lakefs", "status")) as f:
-        return [line for line in f.read().splitlines() if line.strip()]
+        return [line for line in f.read().splitlines()
+                if line.startswith("pending ") or line.startswith("failed ")]
 
 
 def staged_command(action, cache_dir, env):
@@ -786,3 +790,99 @@ def errno_as_user(uid, fn, *args):
         os._exit(code)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
+
+
+# --- the lakeFS workflow: control files, lakeFS diffs, the CLI ------------------------------------------
+
+# A lakeFS diff type -> the letter the control files (status, diff/REF) show.
+CHANGE_LETTERS = {"added": "A", "changed": "M", "removed": "D"}
+
+
+def control_path(m, name, at=""):
+    """.lakefs/NAME under the ref root `at` (relative to the mount root) of mount m."""
+    return os.path.join(m.path, at, ".lakefs", name)
+
+
+def control_write(path, text):
+    """Writes text to a control file as `echo TEXT > FILE` does: open O_WRONLY|O_TRUNC, one write(2),
+    close. Raises the OSError of the step that failed (the write, for a refused request)."""
+    data = text.encode() if isinstance(text, str) else bytes(text)
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    try:
+        written = os.write(fd, data)
+    except OSError:
+        close_quietly(fd)
+        raise
+    os.close(fd)
+    assert written == len(data), "short write to %s: %d of %d bytes" % (path, written, len(data))
+
+
+def control_read(path):
+    with open(path, "rb") as f:
+        return f.read().decode()
+
+
+def control_json(path):
+    """A control file's JSON (commit, merge, branch, reset results; status.json)."""
+    text = control_read(path)
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise AssertionError("%s is not JSON: %r" % (path, text[:500]))
+
+
+def control_lines(path):
+    """The non-empty lines of a control file (status, diff/REF)."""
+    return [line for line in control_read(path).splitlines() if line.strip()]
+
+
+def diff_lines(changes, prefix=""):
+    """[(type, path)] from a lakeFS diff as the control files show them: "A/M/D PATH" sorted by path,
+    only paths under prefix, relative to it."""
+    return ["%s %s" % (CHANGE_LETTERS[kind], path[len(prefix):])
+            for kind, path in sorted(changes, key=lambda c: c[1]) if path.startswith(prefix)]
+
+
+def api_diff_branch(server, repo, branch):
+    """[(type, path)] of the branch's uncommitted changes (diffBranch)."""
+    return [(d["type"], d["path"]) for d in _paginate(server, "/repositories/%s/branches/%s/diff" % (repo, branch))]
+
+
+def api_diff_refs(server, repo, left, right):
+    """[(type, path)] of lakeFS's three-dot diffRefs(left, right): what right changed since the merge base."""
+    return [(d["type"], d["path"]) for d in _paginate(server, "/repositories/%s/refs/%s/diff/%s" % (repo, left, right))]
+
+
+def api_commit(server, repo, ref):
+    """The commit ref resolves to now (id, message, metadata, parents, committer, creation_date...)."""
+    return api_ok(server.api("GET", "/repositories/%s/commits/%s" % (repo, ref)))
+
+
+def bare_env(home):
+    """An environment with no LAKECTL_* at all and HOME (without a .lakectl.yaml) in home: a lakefuse
+    command run in it has no way to reach lakeFS but through a mount."""
+    os.makedirs(str(home), exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKECTL_")}
+    env["HOME"] = str(home)
+    env["XDG_CACHE_HOME"] = os.path.join(str(home), ".cache")
+    return env
+
+
+def lakefuse_cli(args, env, cwd=None):
+    """`lakefuse ARGS...` (CompletedProcess, text output, stdin closed)."""
+    return subprocess.run([LAKEFUSE] + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=TOOL_TIMEOUT, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+
+
+def cli_ok(args, env, cwd=None):
+    """lakefuse_cli that must exit 0; returns its stdout."""
+    proc = lakefuse_cli(args, env, cwd)
+    assert proc.returncode == 0, "lakefuse %s exited %d\nstdout: %s\nstderr: %s" % (
+        " ".join(str(a) for a in args), proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    return proc.stdout
+
+
+def status_lines(m, at=""):
+    """Every line of .lakefs/status at the ref root `at` inside mount m: the branch's uncommitted
+    changes (A/M/D PATH), then this mount's uploads (pending PATH, failed PATH: ERROR)."""
+    return control_lines(control_path(m, "status", at))

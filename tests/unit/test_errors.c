@@ -189,6 +189,15 @@ static void test_op_names(void **state)
                         "updateObjectUserMetadata");
     assert_string_equal(lakefs_op_name(LAKEFS_OP_MERGE_INTO_BRANCH),
                         "mergeIntoBranch");
+    assert_string_equal(
+        lakefs_op_name(LAKEFS_OP_CREATE_PRESIGN_MULTIPART_UPLOAD),
+        "createPresignMultipartUpload");
+    assert_string_equal(
+        lakefs_op_name(LAKEFS_OP_COMPLETE_PRESIGN_MULTIPART_UPLOAD),
+        "completePresignMultipartUpload");
+    assert_string_equal(
+        lakefs_op_name(LAKEFS_OP_ABORT_PRESIGN_MULTIPART_UPLOAD),
+        "abortPresignMultipartUpload");
     assert_string_equal(lakefs_op_name(LAKEFS_OP_PRESIGNED_GET),
                         "presignedGet");
     assert_string_equal(lakefs_op_name(LAKEFS_OP_PRESIGNED_PUT),
@@ -561,6 +570,99 @@ static void test_upload_pipe_transport_fault_not_retried(void **state)
     release_client(c);
 }
 
+/* A part read at an offset is re-read from that offset on every retry,
+ * which needs pread: a pipe is refused before anything is sent. */
+static void test_presigned_range_needs_a_regular_file(void **state)
+{
+    (void)state;
+    hook_ctx h = {.then = 503};
+    lakefs_client *c = new_client(&h, 4);
+    lakefs_error err;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    char *etag = (char *)"untouched";
+    assert_int_equal(lakefs_put_presigned_range_fd(c, "http://127.0.0.1:9/p",
+                                                   fds[0], 5, 5, &etag, &err),
+                     -ESPIPE);
+    assert_null(etag);
+    assert_contains(err.message, "regular file");
+    close(fds[0]);
+    close(fds[1]);
+    assert_int_equal(lakefs_put_presigned_range_fd(c, "http://127.0.0.1:9/p",
+                                                   0, -1, 5, NULL, &err),
+                     -EINVAL);
+    assert_int_equal(h.calls, 0);
+
+    char path[] = "/tmp/lakefuse-range-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(write(fd, "0123456789", 10), 10);
+    assert_int_equal(lakefs_put_presigned_range_fd(c, "http://127.0.0.1:9/p",
+                                                   fd, 4, 6, &etag, &err),
+                     -EIO);
+    assert_null(etag);
+    assert_int_equal(h.calls, 4); /* a regular file: retried */
+    assert_int_equal(h.ops[0], LAKEFS_OP_PRESIGNED_PUT);
+    assert_stats(c, LAKEFS_OP_PRESIGNED_PUT, 4, 3, 1);
+    close(fd);
+    release_client(c);
+}
+
+static void test_multipart_invalid_arguments_send_nothing(void **state)
+{
+    (void)state;
+    hook_ctx h = {.then = 404};
+    lakefs_client *c = new_client(&h, 2);
+    lakefs_error err;
+    lakefs_multipart_upload mpu;
+    memset(&mpu, 0xA5, sizeof(mpu));
+    assert_int_equal(lakefs_create_presign_multipart(c, "repo", "main", "p",
+                                                     -1, &mpu, &err),
+                     -EINVAL);
+    assert_true(testutil_all_zero(&mpu, sizeof(mpu)));
+    memset(&mpu, 0xA5, sizeof(mpu));
+    assert_int_equal(lakefs_create_presign_multipart(
+                         c, "repo", "main", "p",
+                         LAKEFS_MULTIPART_MAX_PARTS + 1, &mpu, &err),
+                     -EINVAL);
+    assert_true(testutil_all_zero(&mpu, sizeof(mpu)));
+    assert_contains(err.message, "parts");
+
+    /* no exclusive create on completion: refused rather than ignored */
+    lakefs_upload_part part = {1, "\"e\""};
+    lakefs_upload_options opt = {.if_none_match = true};
+    lakefs_object_stats st;
+    memset(&st, 0xA5, sizeof(st));
+    assert_int_equal(lakefs_complete_presign_multipart(c, "repo", "main", "p",
+                                                       "u", "s3://x", &part, 1,
+                                                       &opt, &st, &err),
+                     -EINVAL);
+    assert_true(testutil_all_zero(&st, sizeof(st)));
+    assert_int_equal(h.calls, 0);
+
+    /* a failed call leaves the out struct zeroed */
+    memset(&mpu, 0xA5, sizeof(mpu));
+    assert_int_equal(
+        lakefs_create_presign_multipart(c, "repo", "main", "p", 3, &mpu, &err),
+        -ENOENT);
+    assert_true(testutil_all_zero(&mpu, sizeof(mpu)));
+    assert_int_equal(h.ops[0], LAKEFS_OP_CREATE_PRESIGN_MULTIPART_UPLOAD);
+    memset(&st, 0xA5, sizeof(st));
+    assert_int_equal(lakefs_complete_presign_multipart(c, "repo", "main", "p",
+                                                       "u", "s3://x", &part, 1,
+                                                       NULL, &st, &err),
+                     -ENOENT);
+    assert_true(testutil_all_zero(&st, sizeof(st)));
+    assert_int_equal(lakefs_abort_presign_multipart(c, "repo", "main", "p",
+                                                    "u", "s3://x", &err),
+                     -ENOENT);
+    assert_int_equal(h.calls, 3);
+    assert_int_equal(h.ops[1], LAKEFS_OP_COMPLETE_PRESIGN_MULTIPART_UPLOAD);
+    assert_int_equal(h.ops[2], LAKEFS_OP_ABORT_PRESIGN_MULTIPART_UPLOAD);
+    release_client(c);
+}
+
 static void test_invalid_arguments_send_nothing(void **state)
 {
     (void)state;
@@ -728,23 +830,36 @@ int main(void)
         cmocka_unit_test_teardown(test_client_new_errors, free_clients),
         cmocka_unit_test_teardown(test_endpoint_normalization, free_clients),
         cmocka_unit_test_teardown(test_client_copies_config, free_clients),
-        cmocka_unit_test_teardown(test_429_always_exhausts_attempts, free_clients),
-        cmocka_unit_test_teardown(test_default_max_attempts_is_six, free_clients),
+        cmocka_unit_test_teardown(test_429_always_exhausts_attempts,
+                                  free_clients),
+        cmocka_unit_test_teardown(test_default_max_attempts_is_six,
+                                  free_clients),
         cmocka_unit_test_teardown(test_503_twice_then_404, free_clients),
         cmocka_unit_test_teardown(test_503_always_is_eio, free_clients),
         cmocka_unit_test_teardown(test_not_retried, free_clients),
-        cmocka_unit_test_teardown(test_transport_fault_is_retried, free_clients),
+        cmocka_unit_test_teardown(test_transport_fault_is_retried,
+                                  free_clients),
         cmocka_unit_test_teardown(test_retry_budget_stops_early, free_clients),
-        cmocka_unit_test_teardown(test_connection_refused_retried, free_clients),
+        cmocka_unit_test_teardown(test_connection_refused_retried,
+                                  free_clients),
         cmocka_unit_test_teardown(test_delete_objects_limit, free_clients),
         cmocka_unit_test_teardown(test_upload_pipe_not_retried, free_clients),
-        cmocka_unit_test_teardown(test_upload_regular_file_retried, free_clients),
-        cmocka_unit_test_teardown(test_upload_pipe_transport_fault_not_retried, free_clients),
-        cmocka_unit_test_teardown(test_invalid_arguments_send_nothing, free_clients),
+        cmocka_unit_test_teardown(test_upload_regular_file_retried,
+                                  free_clients),
+        cmocka_unit_test_teardown(test_upload_pipe_transport_fault_not_retried,
+                                  free_clients),
+        cmocka_unit_test_teardown(test_presigned_range_needs_a_regular_file,
+                                  free_clients),
+        cmocka_unit_test_teardown(
+            test_multipart_invalid_arguments_send_nothing, free_clients),
+        cmocka_unit_test_teardown(test_invalid_arguments_send_nothing,
+                                  free_clients),
         cmocka_unit_test_teardown(test_range_past_end_is_eof, free_clients),
         cmocka_unit_test_teardown(test_hook_2xx_is_success, free_clients),
-        cmocka_unit_test_teardown(test_failure_leaves_out_zeroed, free_clients),
-        cmocka_unit_test_teardown(test_endpoint_without_host_refused, free_clients),
+        cmocka_unit_test_teardown(test_failure_leaves_out_zeroed,
+                                  free_clients),
+        cmocka_unit_test_teardown(test_endpoint_without_host_refused,
+                                  free_clients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,13 +43,14 @@ typedef enum kind {
     K_USER,
     K_OBJ_ERRORS,
     K_MERGE,
+    K_MPU,
 } kind;
 
 static const char *const kind_names[] = {
     "repository", "repository_list", "ref",         "ref_list",
     "commit",     "commit_list",     "object_stats", "object_list",
     "diff_list",  "staging_location", "config",     "current_user",
-    "object_error_list", "merge_result",
+    "object_error_list", "merge_result", "multipart_upload",
 };
 
 typedef union any_out {
@@ -67,6 +68,7 @@ typedef union any_out {
     lakefs_user user;
     lakefs_object_error_list obj_errors;
     char *merge;
+    lakefs_multipart_upload mpu;
 } any_out;
 
 static size_t out_size(kind k)
@@ -86,6 +88,7 @@ static size_t out_size(kind k)
     case K_USER: return sizeof(lakefs_user);
     case K_OBJ_ERRORS: return sizeof(lakefs_object_error_list);
     case K_MERGE: return sizeof(char *);
+    case K_MPU: return sizeof(lakefs_multipart_upload);
     }
     return 0;
 }
@@ -109,6 +112,7 @@ static int parse_raw(kind k, const char *b, size_t n, any_out *o,
     case K_OBJ_ERRORS:
         return lakefs_parse_object_error_list(b, n, &o->obj_errors, e);
     case K_MERGE: return lakefs_parse_merge_result(b, n, &o->merge, e);
+    case K_MPU: return lakefs_parse_multipart_upload(b, n, &o->mpu, e);
     }
     return -1;
 }
@@ -133,6 +137,7 @@ static void free_out(kind k, any_out *o)
         free(o->merge);
         o->merge = NULL;
         break;
+    case K_MPU: lakefs_multipart_upload_free(&o->mpu); break;
     }
 }
 
@@ -579,6 +584,36 @@ static void test_parse_staging_location(void **state)
     lakefs_staging_location_free(&o.staging);
 }
 
+#define MPU_BODY                                                              \
+    J({"upload_id": "u1", "physical_address": "s3://bucket/ns/data/abc",   \
+       "presigned_urls": ["https://s3/p?partNumber=1",                      \
+                          "https://s3/p?partNumber=2"]})
+
+static void test_parse_multipart_upload(void **state)
+{
+    (void)state;
+    any_out o;
+    parse_ok(K_MPU, MPU_BODY, &o);
+    assert_string_equal(o.mpu.upload_id, "u1");
+    assert_string_equal(o.mpu.physical_address, "s3://bucket/ns/data/abc");
+    assert_int_equal(o.mpu.url_count, 2);
+    assert_string_equal(o.mpu.presigned_urls[0], "https://s3/p?partNumber=1");
+    assert_string_equal(o.mpu.presigned_urls[1], "https://s3/p?partNumber=2");
+    lakefs_multipart_upload_free(&o.mpu);
+    assert_true(testutil_all_zero(&o.mpu, sizeof(o.mpu)));
+
+    /* presigned_urls is optional (none asked for), and may be empty */
+    parse_ok(K_MPU, J({"upload_id": "u", "physical_address": "p"}), &o);
+    assert_int_equal(o.mpu.url_count, 0);
+    assert_null(o.mpu.presigned_urls);
+    lakefs_multipart_upload_free(&o.mpu);
+    parse_ok(K_MPU, J({"upload_id": "u", "physical_address": "p",
+                       "presigned_urls": []}),
+             &o);
+    assert_int_equal(o.mpu.url_count, 0);
+    lakefs_multipart_upload_free(&o.mpu);
+}
+
 #define STORAGE(id, presign, mpu)                                             \
     "{\"blockstore_type\": \"s3\", \"blockstore_namespace_example\": "        \
     "\"s3://example-bucket/\", \"blockstore_namespace_ValidityRegex\": "     \
@@ -987,6 +1022,23 @@ static const struct bad_case {
     {K_MERGE, "{}", "'reference'"},
     {K_MERGE, J({"reference": null}), "'reference'"},
     {K_MERGE, J({"reference": 5}), "'reference'"},
+    /* presigned multipart upload */
+    {K_MPU, J({"upload_id": "u", "physical_address": "p",
+               "presigned_urls": ["a"]}), NULL},
+    {K_MPU, "[]", "not a JSON object"},
+    {K_MPU, J({"physical_address": "p"}), "'upload_id'"},
+    {K_MPU, J({"upload_id": 7, "physical_address": "p"}), "'upload_id'"},
+    {K_MPU, J({"upload_id": "u"}), "'physical_address'"},
+    {K_MPU, J({"upload_id": "u", "physical_address": null}),
+     "'physical_address'"},
+    {K_MPU, J({"upload_id": "u", "physical_address": "p",
+               "presigned_urls": "a"}), "'presigned_urls'"},
+    {K_MPU, J({"upload_id": "u", "physical_address": "p",
+               "presigned_urls": {"1": "a"}}), "'presigned_urls'"},
+    {K_MPU, J({"upload_id": "u", "physical_address": "p",
+               "presigned_urls": ["a", 2]}), "'presigned_urls'"},
+    {K_MPU, J({"upload_id": "u", "physical_address": "p",
+               "presigned_urls": ["a", null]}), "'presigned_urls'"},
 };
 
 static void test_malformed_bodies(void **state)
@@ -1082,6 +1134,7 @@ static void test_truncation_sweep(void **state)
                     "\"storage_config\": " STORAGE("main", true, false)
                     ", \"storage_config_list\": [" STORAGE("east", true, true)
                     "]}");
+    sweep(K_MPU, MPU_BODY);
 }
 
 /* lakefs_internal.h / lakefs_json.c: "a malformed ... body is -EPROTO".
@@ -1405,6 +1458,58 @@ static void test_json_staging_metadata(void **state)
     lakefs_metadata_free(&md);
 }
 
+static void test_json_complete_multipart(void **state)
+{
+    (void)state;
+    const lakefs_upload_part parts[] = {
+        {1, "\"9e107d9d372bb6826bd81d3542a419d6\""},
+        {2, "e4d909c290d0fb1ca068ffaddf22cbd0"},
+    };
+    lakefs_metadata md = {0};
+    assert_int_equal(lakefs_metadata_set(&md, "::lakefs::client-mtime",
+                                         "1700000000"),
+                     0);
+    assert_int_equal(lakefs_metadata_set(&md, "owner", "me"), 0);
+    cJSON *doc = parse_built(lakefs_json_complete_multipart(
+        "s3://b/ns/data/x", parts, 2, &md, "text/csv"));
+    assert_keys(doc, 4);
+    assert_string_equal(get_str(doc, "physical_address"), "s3://b/ns/data/x");
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, "parts");
+    assert_true(cJSON_IsArray(arr));
+    assert_int_equal(cJSON_GetArraySize(arr), 2);
+    for (int i = 0; i < 2; i++) {
+        const cJSON *p = cJSON_GetArrayItem(arr, i);
+        assert_keys(p, 2);
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(p, "part_number");
+        assert_true(cJSON_IsNumber(n));
+        assert_int_equal(n->valueint, i + 1);
+        /* the ETag goes back exactly as the store sent it */
+        assert_string_equal(get_str(p, "etag"), parts[i].etag);
+    }
+    /* user metadata keys as they are, ::lakefs:: ones included */
+    const cJSON *um = cJSON_GetObjectItemCaseSensitive(doc, "user_metadata");
+    assert_keys(um, 2);
+    assert_string_equal(get_str(um, "::lakefs::client-mtime"), "1700000000");
+    assert_string_equal(get_str(um, "owner"), "me");
+    assert_string_equal(get_str(doc, "content_type"), "text/csv");
+    cJSON_Delete(doc);
+    lakefs_metadata_free(&md);
+
+    /* no metadata or type: not sent; no parts: an empty array */
+    doc = parse_built(lakefs_json_complete_multipart("p", NULL, 0, NULL,
+                                                     NULL));
+    assert_keys(doc, 2);
+    arr = cJSON_GetObjectItemCaseSensitive(doc, "parts");
+    assert_true(cJSON_IsArray(arr));
+    assert_int_equal(cJSON_GetArraySize(arr), 0);
+    cJSON_Delete(doc);
+
+    doc = parse_built(lakefs_json_abort_multipart("s3://b/ns/data/x"));
+    assert_keys(doc, 1);
+    assert_string_equal(get_str(doc, "physical_address"), "s3://b/ns/data/x");
+    cJSON_Delete(doc);
+}
+
 /* ------------------------------------------------------------------ */
 /* Models                                                              */
 
@@ -1525,6 +1630,9 @@ static void test_free_functions_zero(void **state)
     lakefs_staging_location_free(&s);
     lakefs_user u = {0};
     lakefs_user_free(&u);
+    lakefs_multipart_upload m = {0};
+    lakefs_multipart_upload_free(&m);
+    lakefs_multipart_upload_free(&m);
 
     any_out o;
     parse_ok(K_CONFIG, "{\"storage_config\": " STORAGE("a", true, true)
@@ -1551,6 +1659,7 @@ int main(void)
         cmocka_unit_test(test_parse_object_list),
         cmocka_unit_test(test_parse_diff_list),
         cmocka_unit_test(test_parse_staging_location),
+        cmocka_unit_test(test_parse_multipart_upload),
         cmocka_unit_test(test_parse_config),
         cmocka_unit_test(test_parse_current_user),
         cmocka_unit_test(test_parse_object_error_list),
@@ -1568,6 +1677,7 @@ int main(void)
         cmocka_unit_test(test_json_user_metadata),
         cmocka_unit_test(test_json_path_list),
         cmocka_unit_test(test_json_staging_metadata),
+        cmocka_unit_test(test_json_complete_multipart),
         cmocka_unit_test(test_metadata_set_get),
         cmocka_unit_test(test_object_stats_copy),
         cmocka_unit_test(test_free_functions_zero),
