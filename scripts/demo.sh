@@ -2,8 +2,8 @@
 # The demo behind `make demo`: starts the bundled lakeFS-compatible server
 # on a free local port with a fresh data dir, checks the connection the way
 # a user would (`lakefuse doctor`), runs the lakeFS getting-started
-# walkthrough through lakefuse's C client, then mounts the repository and
-# reads it with ordinary tools.
+# walkthrough through lakefuse's C client, then mounts the repository,
+# reads it with ordinary tools, and writes, commits and merges through it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,8 +61,22 @@ show du -b --apparent-size main
 show sha256sum main/test.txt
 show getfattr -d -m user.lakefs main/test.txt
 show cat main/.lakefs/head
+echo
+echo "Writing and the lakeFS workflow, from the directory:"
+show mkdir experiment
+echo "\$ echo 'hello from lakefuse' > experiment/hello.txt"
+echo 'hello from lakefuse' > experiment/hello.txt
+show cat experiment/.lakefs/status
+echo "\$ echo '{\"message\": \"Add hello\", \"metadata\": {\"via\": \"demo\"}}' > experiment/.lakefs/commit"
+echo '{"message": "Add hello", "metadata": {"via": "demo"}}' > experiment/.lakefs/commit
+show cat experiment/.lakefs/commit
+show cat experiment/.lakefs/diff/main
+echo "\$ echo experiment > main/.lakefs/merge"
+echo experiment > main/.lakefs/merge
+show cat main/hello.txt
+show "$OLDPWD/build/lakefuse" status main
 show cat .lakefs/stats
 cd - >/dev/null
-show fusermount3 -u "$work/mnt"
+show build/lakefuse umount "$work/mnt"
 echo
 echo "(the server ran from $work/data; it is removed now)"
