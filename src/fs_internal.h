@@ -43,7 +43,21 @@ void fs_cache_set(lakefuse_fs *fs, const tree_ref *ref, const char *rel_key,
 void fs_cache_set_object(lakefuse_fs *fs, const tree_ref *ref,
                          const char *rel_key, const lakefs_object_stats *st);
 
-/* The write operations (fs_write.c). */
+/* Helpers of the write operations (fs_write.c). A node for a path that
+ * must exist, -EROFS when its ref is not writable: */
+int fs_resolve_writable(lakefuse_fs *fs, const char *path, tree_node *n);
+/* The directory a new name goes in, writable; *key its rel key. */
+int fs_resolve_new_name(lakefuse_fs *fs, const char *path, tree_node *parent,
+                        char **key);
+/* prefix + rel_key: the object key on the server (malloc'd). */
+char *fs_object_key(const tree_ref *ref, const char *rel_key);
+/* deleteObject; a missing object is not an error. 0 or -EIO. */
+int fs_delete_key(lakefuse_fs *fs, const tree_ref *ref, const char *key);
+/* Uploads an empty object (a directory marker, a symlink). */
+int fs_upload_empty(lakefuse_fs *fs, const tree_ref *ref, const char *key,
+                    const lakefs_metadata *extra, lakefs_object_stats *out);
+
+/* The write operations (fs_write.c, fs_rename.c, fs_attr.c). */
 int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi);
 int fs_write_open(lakefuse_fs *fs, const tree_node *n,
                   struct fuse_file_info *fi, open_file *of);

@@ -1,0 +1,301 @@
+/*
+ * fs_attr.c - attribute changes on a branch: chmod, chown and utimens
+ * through user metadata in lakectl's formats (never a re-upload), symlinks
+ * as lakectl stores them, user.lakefs.meta.KEY and the workflow xattrs,
+ * and the clear errnos for what an object store cannot hold.
+ */
+#include "fs_internal.h"
+
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- attributes ---- */
+
+/* Replaces the user metadata of a closed object, keeping its other keys:
+ * updateObjectUserMetadata, never a re-upload. */
+static int update_attrs(lakefuse_fs *fs, const tree_node *n,
+                        const upload_attrs *attrs)
+{
+    lakefs_metadata md;
+    int rc = upload_build_metadata(attrs, &md);
+    char *key = tree_object_key(n);
+    lakefs_error err = {0};
+    if (rc == 0 && key)
+        rc = lakefs_update_object_user_metadata(
+            fs->client, n->ref->repo, n->ref->api_ref, key, &md, &err);
+    else if (rc == 0)
+        rc = -ENOMEM;
+    if (rc && rc != -ENOMEM)
+        logger_write(fs->log, LOG_LEVEL_ERROR, "updating metadata of '%s': %s",
+                     key ? key : "?", err.message);
+    free(key);
+    lakefs_metadata_free(&md);
+    return rc == 0 || rc == -ENOMEM ? rc : -EIO;
+}
+
+/* What the object records now, as the starting point of a change. */
+static void current_attrs(const lakefuse_fs *fs, const fs_entry *e,
+                          upload_attrs *a)
+{
+    a->mtime = e->mtime;
+    a->mode = e->mode;
+    a->uid = e->has_owner ? e->uid : fs->uid;
+    a->gid = e->has_owner ? e->gid : fs->gid;
+    a->extra = &e->metadata;
+}
+
+/* Applies one attribute change to a file: to its staged copy when one is
+ * open with unsent changes, else to the object's metadata. */
+static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
+                             int64_t mode, uid_t uid, gid_t gid)
+{
+    char *key = tree_object_key(n);
+    if (!key)
+        return -ENOMEM;
+    wfile *w = writer_find(fs->writer, n->ref->repo, n->ref->api_ref, key);
+    free(key);
+    int rc = 0;
+    if (w && wfile_dirty(w)) {
+        if (mode >= 0)
+            rc = wfile_set_mode(w, (uint32_t)mode);
+        if (rc == 0 && mtime >= 0)
+            rc = wfile_set_mtime(w, mtime);
+    } else {
+        upload_attrs a;
+        current_attrs(fs, &n->entry, &a);
+        if (mode >= 0)
+            a.mode = (uint32_t)mode & 07777u;
+        if (mtime >= 0)
+            a.mtime = mtime;
+        if (uid != (uid_t)-1)
+            a.uid = uid;
+        if (gid != (gid_t)-1)
+            a.gid = gid;
+        rc = update_attrs(fs, n, &a);
+        if (rc == 0) {
+            n->entry.mode = a.mode;
+            n->entry.mtime = a.mtime;
+            n->entry.uid = a.uid;
+            n->entry.gid = a.gid;
+            n->entry.has_owner = true;
+            fs_cache_set(fs, n->ref, n->key, &n->entry);
+        }
+    }
+    if (w)
+        wfile_release(w);
+    return rc;
+}
+
+int fs_write_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+    (void)fi;
+    lakefuse_fs *fs = fs_current();
+    tree_node n;
+    int rc = fs_resolve_writable(fs, path, &n);
+    if (rc)
+        return rc;
+    /* lakeFS has no directory objects: directories stay 0755. */
+    if (n.kind == TREE_FILE && !n.entry.is_symlink)
+        rc = change_file_attrs(fs, &n, -1, mode & 07777u, (uid_t)-1,
+                               (gid_t)-1);
+    tree_node_free(&n);
+    return rc;
+}
+
+int fs_write_chown(const char *path, uid_t uid, gid_t gid,
+                   struct fuse_file_info *fi)
+{
+    (void)fi;
+    lakefuse_fs *fs = fs_current();
+    tree_node n;
+    int rc = fs_resolve_writable(fs, path, &n);
+    if (rc)
+        return rc;
+    uid_t cur_uid = n.entry.has_owner ? n.entry.uid : fs->uid;
+    gid_t cur_gid = n.entry.has_owner ? n.entry.gid : fs->gid;
+    bool same = (uid == (uid_t)-1 || uid == cur_uid) &&
+                (gid == (gid_t)-1 || gid == cur_gid);
+    if (!same && fuse_get_context()->uid != 0)
+        rc = -EPERM; /* only root gives files away, as on any filesystem */
+    else if (!same && n.kind == TREE_FILE)
+        rc = change_file_attrs(fs, &n, -1, -1, uid, gid);
+    tree_node_free(&n);
+    return rc;
+}
+
+int fs_write_utimens(const char *path, const struct timespec tv[2],
+                     struct fuse_file_info *fi)
+{
+    (void)fi;
+    lakefuse_fs *fs = fs_current();
+    tree_node n;
+    int rc = fs_resolve_writable(fs, path, &n);
+    if (rc)
+        return rc;
+    int64_t mtime = -1;
+    if (!tv || tv[1].tv_nsec == UTIME_NOW)
+        mtime = time(NULL);
+    else if (tv[1].tv_nsec != UTIME_OMIT)
+        mtime = tv[1].tv_sec;
+    /* Directory times are not stored (no directory objects). */
+    if (n.kind == TREE_FILE && mtime >= 0)
+        rc = change_file_attrs(fs, &n, mtime, -1, (uid_t)-1, (gid_t)-1);
+    tree_node_free(&n);
+    return rc;
+}
+
+int fs_write_symlink(const char *target, const char *path)
+{
+    lakefuse_fs *fs = fs_current();
+    tree_node parent;
+    char *rel_key;
+    int rc = fs_resolve_new_name(fs, path, &parent, &rel_key);
+    if (rc)
+        return rc;
+    lakefs_metadata md = {0};
+    lakefs_object_stats st;
+    memset(&st, 0, sizeof(st));
+    char *key = fs_object_key(parent.ref, rel_key);
+    rc = key ? lakefs_metadata_set(&md, LISTING_KEY_SYMLINK_TARGET, target)
+             : -ENOMEM;
+    if (rc == 0)
+        rc = fs_upload_empty(fs, parent.ref, key, &md, &st);
+    if (rc == 0)
+        fs_cache_set_object(fs, parent.ref, rel_key, &st);
+    lakefs_object_stats_free(&st);
+    lakefs_metadata_free(&md);
+    free(key);
+    free(rel_key);
+    tree_node_free(&parent);
+    return rc;
+}
+
+int fs_write_mknod(const char *path, mode_t mode, dev_t dev)
+{
+    (void)dev;
+    if (!S_ISREG(mode)) {
+        /* No devices, fifos or sockets in an object store (after EROFS). */
+        lakefuse_fs *fs = fs_current();
+        tree_node parent;
+        char *rel_key;
+        int rc = fs_resolve_new_name(fs, path, &parent, &rel_key);
+        if (rc == 0) {
+            free(rel_key);
+            tree_node_free(&parent);
+        }
+        return rc ? rc : -EPERM;
+    }
+    struct fuse_file_info fi = {.flags = O_WRONLY};
+    int rc = fs_write_create(path, mode, &fi);
+    if (rc)
+        return rc;
+    open_file *of = (open_file *)(uintptr_t)fi.fh;
+    rc = fs_write_flush(path, &fi);
+    wfile_release(of->w);
+    free(of);
+    return rc;
+}
+
+int fs_write_link(const char *from, const char *to)
+{
+    (void)to;
+    lakefuse_fs *fs = fs_current();
+    tree_node n;
+    int rc = fs_resolve_writable(fs, from, &n);
+    if (rc == 0)
+        tree_node_free(&n);
+    return rc ? rc : -EPERM; /* objects have no hard links */
+}
+
+#define XATTR_META "user.lakefs.meta."
+
+/* user.lakefs.meta.KEY on a closed file: the object's user metadata with
+ * KEY set (value non-NULL) or removed, through updateObjectUserMetadata. */
+static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
+                          const char *value, size_t size)
+{
+    if (!*key)
+        return -EINVAL;
+    lakefs_metadata md = {0};
+    int rc = 0;
+    bool found = false;
+    for (size_t i = 0; rc == 0 && i < n->entry.metadata.count; i++) {
+        const lakefs_kv *kv = &n->entry.metadata.items[i];
+        if (strcmp(kv->key, key) == 0)
+            found = true;
+        else
+            rc = lakefs_metadata_set(&md, kv->key, kv->value);
+    }
+    char *copy = value ? strndup(value, size) : NULL;
+    if (rc == 0 && value)
+        rc = copy ? lakefs_metadata_set(&md, key, copy) : -ENOMEM;
+    else if (rc == 0 && !found)
+        rc = -ENODATA;
+    if (rc == 0) {
+        upload_attrs a;
+        current_attrs(fs, &n->entry, &a);
+        a.extra = &md;
+        if (!n->entry.has_owner && a.mode == LISTING_DEFAULT_FILE_MODE)
+            a.mode = 0; /* keep not recording what was not recorded */
+        rc = update_attrs(fs, n, &a);
+    }
+    if (rc == 0) {
+        lakefs_metadata_free(&n->entry.metadata);
+        n->entry.metadata = md;
+        memset(&md, 0, sizeof(md));
+        fs_cache_set(fs, n->ref, n->key, &n->entry);
+    }
+    free(copy);
+    lakefs_metadata_free(&md);
+    return rc;
+}
+
+int fs_write_setxattr(const char *path, const char *name, const char *value,
+                      size_t size, int flags)
+{
+    (void)flags;
+    lakefuse_fs *fs = fs_current();
+    tree_node n;
+    int rc = path ? tree_resolve(fs->tree, path, &n) : -ESTALE;
+    if (rc)
+        return rc;
+    bool meta = n.kind == TREE_FILE &&
+                strncmp(name, XATTR_META, strlen(XATTR_META)) == 0;
+    if (n.kind == TREE_DIR && n.ref_root && value)
+        rc = control_xattr_action(fs, &n, name, value, size);
+    else
+        rc = -ENOTSUP;
+    if (rc == -ENOTSUP) /* not an action: EROFS first, then ENOTSUP */
+        rc = fs_check_writable(fs, &n);
+    if (rc == -ENOTSUP || rc < 0)
+        ;
+    else if (meta)
+        rc = set_meta_xattr(fs, &n, name + strlen(XATTR_META), value, size);
+    else if (!(n.kind == TREE_DIR && n.ref_root && value))
+        rc = -ENOTSUP;
+    tree_node_free(&n);
+    return rc;
+}
+
+int fs_write_removexattr(const char *path, const char *name)
+{
+    return fs_write_setxattr(path, name, NULL, 0, 0);
+}
+
+int fs_write_fallocate(const char *path, int mode, off_t off, off_t len,
+                       struct fuse_file_info *fi)
+{
+    (void)path;
+    (void)mode;
+    (void)off;
+    (void)len;
+    (void)fi;
+    return -EOPNOTSUPP;
+}
+

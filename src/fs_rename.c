@@ -1,0 +1,201 @@
+/*
+ * fs_rename.c - rename on a branch: a file is a server-side copy and a
+ * delete (never a re-upload; a file still being written keeps its staged
+ * bytes for the new name), a directory is copied object by object up to
+ * max_rename_objects, beyond which EXDEV lets mv copy instead.
+ */
+#include "fs_internal.h"
+
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DELETE_BATCH 1000
+
+/* ---- rename ---- */
+
+static int copy_key(lakefuse_fs *fs, const tree_ref *ref, const char *from,
+                    const char *to, lakefs_object_stats *out)
+{
+    lakefs_error err = {0};
+    int rc = lakefs_copy_object(fs->client, ref->repo, ref->api_ref, from,
+                                NULL, to, out, &err);
+    if (rc)
+        logger_write(fs->log, LOG_LEVEL_ERROR, "copying '%s' to '%s': %s",
+                     from, to, err.message);
+    return rc == -ENOENT ? rc : rc ? -EIO : 0;
+}
+
+static int rename_file(lakefuse_fs *fs, const tree_node *src,
+                       const tree_ref *ref, const char *dst_rel)
+{
+    char *from = tree_object_key(src);
+    char *to = fs_object_key(ref, dst_rel);
+    int rc = from && to ? 0 : -ENOMEM;
+    wfile *w = rc ? NULL
+                  : writer_find(fs->writer, ref->repo, ref->api_ref, from);
+    lakefs_object_stats st;
+    memset(&st, 0, sizeof(st));
+    if (rc == 0 && w && wfile_dirty(w)) {
+        /* Its newest bytes are staged: they go to the new name on close;
+         * the old name's object (an older version, if any) goes away. */
+        rc = writer_rename(fs->writer, ref->repo, ref->api_ref, from, to,
+                           false);
+        if (rc == 0)
+            rc = fs_delete_key(fs, ref, from);
+        if (rc == 0)
+            fs_cache_set(fs, ref, dst_rel, &src->entry);
+    } else if (rc == 0) {
+        rc = copy_key(fs, ref, from, to, &st);
+        if (rc == 0)
+            rc = fs_delete_key(fs, ref, from);
+        if (rc == 0 && w)
+            rc = writer_rename(fs->writer, ref->repo, ref->api_ref, from, to,
+                               false);
+        if (rc == 0)
+            fs_cache_set_object(fs, ref, dst_rel, &st);
+    }
+    if (rc == 0)
+        fs_cache_set(fs, ref, src->key, NULL);
+    if (w)
+        wfile_release(w);
+    lakefs_object_stats_free(&st);
+    free(from);
+    free(to);
+    return rc;
+}
+
+/* Every object under prefix (markers included), at most max + 1. */
+static int collect_keys(lakefuse_fs *fs, const tree_ref *ref,
+                        const char *prefix, uint64_t max, char ***keys,
+                        size_t *n)
+{
+    lakefs_list_params p = {.prefix = prefix, .amount = 1000};
+    lakefs_object_iter it;
+    int rc = lakefs_object_iter_init(&it, fs->client, ref->repo,
+                                     ref->api_ref, &p);
+    if (rc)
+        return rc;
+    const lakefs_object_stats *st;
+    lakefs_error err = {0};
+    size_t cap = 0;
+    while (*n <= max && (rc = lakefs_object_iter_next(&it, &st, &err)) == 1) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **grown = realloc(*keys, cap * sizeof(**keys));
+            if (!grown) {
+                rc = -ENOMEM;
+                break;
+            }
+            *keys = grown;
+        }
+        if (!((*keys)[*n] = strdup(st->path))) {
+            rc = -ENOMEM;
+            break;
+        }
+        (*n)++;
+    }
+    lakefs_object_iter_free(&it);
+    return rc < 0 ? -EIO : 0;
+}
+
+static int delete_keys(lakefuse_fs *fs, const tree_ref *ref, char **keys,
+                       size_t n)
+{
+    for (size_t i = 0; i < n; i += DELETE_BATCH) {
+        size_t count = n - i < DELETE_BATCH ? n - i : DELETE_BATCH;
+        lakefs_error err = {0};
+        int rc = lakefs_delete_objects(fs->client, ref->repo, ref->api_ref,
+                                       (const char *const *)keys + i, count,
+                                       NULL, &err);
+        if (rc) {
+            logger_write(fs->log, LOG_LEVEL_ERROR, "deleting objects: %s",
+                         err.message);
+            return -EIO;
+        }
+    }
+    return 0;
+}
+
+/* Object by object on the server, up to max_rename_objects: beyond that
+ * EXDEV, so that mv copies instead of lakefuse doing an unbounded job. */
+static int rename_dir(lakefuse_fs *fs, const tree_node *src,
+                      const tree_ref *ref, const char *dst_rel)
+{
+    char *from = fs_object_key(ref, src->key);
+    char *to = fs_object_key(ref, dst_rel);
+    char *from_prefix = NULL;
+    char **keys = NULL;
+    size_t n = 0;
+    int rc = from && to && asprintf(&from_prefix, "%s/", from) >= 0
+                 ? collect_keys(fs, ref, from_prefix, fs->max_rename_objects,
+                                &keys, &n)
+                 : -ENOMEM;
+    if (rc == 0 && n > fs->max_rename_objects)
+        rc = -EXDEV;
+    size_t from_len = strlen(from ? from : "");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char *dst = NULL;
+        if (asprintf(&dst, "%s%s", to, keys[i] + from_len) < 0)
+            rc = -ENOMEM;
+        else
+            rc = copy_key(fs, ref, keys[i], dst, NULL);
+        free(dst);
+    }
+    if (rc == 0)
+        rc = delete_keys(fs, ref, keys, n);
+    if (rc == 0)
+        rc = writer_rename(fs->writer, ref->repo, ref->api_ref, from, to,
+                           true);
+    /* Many listings changed: let them be fetched again. */
+    metacache_invalidate_ref(fs->meta, ref->cache_key);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(from_prefix);
+    free(from);
+    free(to);
+    return rc;
+}
+
+int fs_write_rename(const char *from, const char *to, unsigned int flags)
+{
+    if (flags & RENAME_EXCHANGE)
+        return -EINVAL;
+    lakefuse_fs *fs = fs_current();
+    tree_node src, parent, dst;
+    char *dst_rel;
+    int rc = fs_resolve_writable(fs, from, &src);
+    if (rc)
+        return rc;
+    if (src.kind != TREE_FILE && (src.kind != TREE_DIR || src.ref_root)) {
+        tree_node_free(&src);
+        return -EPERM; /* branches are not renamed through the filesystem */
+    }
+    rc = fs_resolve_new_name(fs, to, &parent, &dst_rel);
+    if (rc) {
+        tree_node_free(&src);
+        return rc == -EPERM ? -EPERM : rc;
+    }
+    if (parent.ref != src.ref)
+        rc = -EXDEV; /* another ref: mv copies */
+    int exists = rc ? 0 : tree_resolve(fs->tree, to, &dst) == 0;
+    if (rc == 0 && exists && (flags & RENAME_NOREPLACE))
+        rc = -EEXIST;
+    else if (rc == 0 && exists && dst.kind == TREE_DIR && src.kind == TREE_FILE)
+        rc = -EISDIR;
+    else if (rc == 0 && exists && dst.kind == TREE_FILE && src.kind == TREE_DIR)
+        rc = -ENOTDIR;
+    if (exists)
+        tree_node_free(&dst);
+    if (rc == 0)
+        rc = src.kind == TREE_FILE ? rename_file(fs, &src, src.ref, dst_rel)
+                                   : rename_dir(fs, &src, src.ref, dst_rel);
+    free(dst_rel);
+    tree_node_free(&parent);
+    tree_node_free(&src);
+    return rc;
+}
+
