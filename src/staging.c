@@ -4,7 +4,7 @@
  * whole (temp file, fsync, rename, directory fsync). Never reads file data,
  * never puts a user string in a file name, never follows a symlink in it.
  */
-#include "staging.h"
+#include "staging_internal.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -23,10 +23,6 @@
 
 #define STAGING_SUBDIR "staging"
 #define LOCK_NAME "lock"
-#define TEMP_PREFIX ".tmp-" /* journals being written */
-#define JOURNAL_VERSION 1
-#define JOURNAL_MAX_BYTES (1024 * 1024)
-#define ENTRY_NAME_MAX 48
 /* New session names are random: a retry only follows a lost race with an
  * orphan scan removing the directory being set up. */
 #define OPEN_ATTEMPTS 8
@@ -56,13 +52,6 @@ typedef enum name_kind {
     NAME_LOCK
 } name_kind;
 
-/* Journal "state" values, indexed by staging_state. */
-static const char *const state_names[] = {
-    [STAGING_PENDING] = "pending",
-    [STAGING_FAILED] = "failed",
-    [STAGING_CLEAN] = "clean",
-};
-#define STATE_COUNT (sizeof(state_names) / sizeof(state_names[0]))
 
 /* ---- names ---- */
 
@@ -88,10 +77,6 @@ static name_kind classify_name(const char *name, uint64_t *id)
     return NAME_OTHER;
 }
 
-static void entry_name(char *buf, uint64_t id, const char *suffix)
-{
-    snprintf(buf, ENTRY_NAME_MAX, "%" PRIu64 "%s", id, suffix);
-}
 
 static bool session_name_ok(const char *name)
 {
@@ -114,270 +99,6 @@ static char *new_session_name(void)
                  nonce) < 0)
         return NULL;
     return name;
-}
-
-/* ---- small helpers ---- */
-
-static bool state_valid(staging_state state)
-{
-    return (unsigned)state < STATE_COUNT;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        buf += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Reads a regular file of at most JOURNAL_MAX_BYTES, NUL-terminated.
- * -EINVAL: not a regular file; -EFBIG: too large. */
-static int read_journal_text(int dir_fd, const char *name, char **text,
-                             size_t *len)
-{
-    struct stat st;
-    int rc = 0;
-    size_t got = 0;
-    int fd =
-        openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    *text = NULL;
-    if (fd < 0)
-        return -errno;
-    if (fstat(fd, &st) != 0)
-        rc = -errno;
-    else if (!S_ISREG(st.st_mode))
-        rc = -EINVAL;
-    else if (st.st_size > JOURNAL_MAX_BYTES)
-        rc = -EFBIG;
-    else if ((*text = malloc((size_t)st.st_size + 1)) == NULL)
-        rc = -ENOMEM;
-    while (rc == 0 && got < (size_t)st.st_size) {
-        ssize_t r = read(fd, *text + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            rc = r < 0 ? -errno : -EIO;
-        else
-            got += (size_t)r;
-    }
-    close(fd);
-    if (rc != 0) {
-        free(*text);
-        *text = NULL;
-        return rc;
-    }
-    (*text)[got] = '\0';
-    *len = got;
-    return 0;
-}
-
-/* ---- journals ---- */
-
-static char *journal_render(const staging_entry *e)
-{
-    cJSON *o = cJSON_CreateObject();
-    bool failed = e->state == STAGING_FAILED;
-    bool ok = o != NULL &&
-              cJSON_AddNumberToObject(o, "version", JOURNAL_VERSION) &&
-              cJSON_AddStringToObject(o, "repo", e->repo) &&
-              cJSON_AddStringToObject(o, "branch", e->branch) &&
-              cJSON_AddStringToObject(o, "path", e->path) &&
-              cJSON_AddStringToObject(o, "state", state_names[e->state]) &&
-              (failed && e->error
-                   ? cJSON_AddStringToObject(o, "error", e->error) != NULL
-                   : cJSON_AddNullToObject(o, "error") != NULL) &&
-              cJSON_AddNumberToObject(o, "mode", (double)e->mode);
-    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    return text;
-}
-
-/* Replaces <id>.json whole: after a crash it is the old or the new one. */
-static int journal_write(int dir_fd, uint64_t id, const staging_entry *e)
-{
-    char tmp[ENTRY_NAME_MAX], final[ENTRY_NAME_MAX];
-    snprintf(tmp, sizeof(tmp), TEMP_PREFIX "%" PRIu64 ".json", id);
-    entry_name(final, id, ".json");
-    char *text = journal_render(e);
-    if (text == NULL)
-        return -ENOMEM;
-    unlinkat(dir_fd, tmp, 0); /* left by an earlier failed write */
-    int rc = 0;
-    int fd =
-        openat(dir_fd, tmp,
-               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        free(text);
-        return -errno;
-    }
-    rc = write_all(fd, text, strlen(text));
-    if (rc == 0 && fsync(fd) != 0)
-        rc = -errno;
-    if (close(fd) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && renameat(dir_fd, tmp, dir_fd, final) != 0)
-        rc = -errno;
-    if (rc == 0 && fsync(dir_fd) != 0)
-        rc = -errno;
-    if (rc != 0)
-        unlinkat(dir_fd, tmp, 0);
-    free(text);
-    return rc;
-}
-
-static int dup_member(const cJSON *o, const char *key, char **out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsString(v))
-        return -EINVAL;
-    *out = strdup(v->valuestring);
-    return *out ? 0 : -ENOMEM;
-}
-
-static bool mode_ok(const cJSON *mode)
-{
-    if (mode == NULL)
-        return true; /* 0: no mode recorded */
-    return cJSON_IsNumber(mode) && mode->valuedouble >= 0 &&
-           mode->valuedouble <= UINT32_MAX &&
-           mode->valuedouble == (double)(uint32_t)mode->valuedouble;
-}
-
-/* Fills repo, branch, path, state, error and mode; on failure leaves them
- * NULL and returns -EINVAL (with *why) or -ENOMEM. */
-static int journal_parse(const char *text, size_t len, staging_entry *e,
-                         const char **why)
-{
-    cJSON *o = cJSON_ParseWithLength(text, len);
-    const cJSON *version = cJSON_GetObjectItemCaseSensitive(o, "version");
-    const cJSON *state = cJSON_GetObjectItemCaseSensitive(o, "state");
-    const cJSON *error = cJSON_GetObjectItemCaseSensitive(o, "error");
-    const cJSON *mode = cJSON_GetObjectItemCaseSensitive(o, "mode");
-    const char *state_text = cJSON_GetStringValue(state);
-    size_t st = 0;
-    while (state_text && st < STATE_COUNT &&
-           strcmp(state_text, state_names[st]))
-        st++;
-    bool failed = st == STAGING_FAILED;
-    int rc = -EINVAL;
-    if (!cJSON_IsObject(o)) {
-        *why = "not a JSON object";
-    } else if (!cJSON_IsNumber(version) ||
-               version->valuedouble != JOURNAL_VERSION) {
-        *why = "unsupported version";
-    } else if (state_text == NULL || st == STATE_COUNT ||
-               !(error == NULL || cJSON_IsNull(error) ||
-                 cJSON_IsString(error)) ||
-               !mode_ok(mode)) {
-        *why = "bad state, error or mode";
-    } else {
-        *why = "missing repo, branch or path";
-        rc = dup_member(o, "repo", &e->repo);
-    }
-    if (rc == 0)
-        rc = dup_member(o, "branch", &e->branch);
-    if (rc == 0)
-        rc = dup_member(o, "path", &e->path);
-    if (rc == 0 && failed) {
-        const char *msg =
-            cJSON_IsString(error) ? error->valuestring : "upload failed";
-        rc = (e->error = strdup(msg)) ? 0 : -ENOMEM;
-    }
-    if (rc == 0) {
-        e->state = (staging_state)st;
-        e->mode = mode ? (uint32_t)mode->valuedouble : 0;
-    }
-    cJSON_Delete(o);
-    if (rc != 0) {
-        free(e->repo);
-        free(e->branch);
-        free(e->path);
-        free(e->error);
-        e->repo = e->branch = e->path = e->error = NULL;
-    }
-    return rc;
-}
-
-/* ---- entries ---- */
-
-static void entry_clear(staging_entry *e)
-{
-    free(e->session);
-    free(e->repo);
-    free(e->branch);
-    free(e->path);
-    free(e->data_path);
-    free(e->error);
-    memset(e, 0, sizeof(*e));
-}
-
-static int entry_fail(staging_entry *e, const char *what, const char *detail)
-{
-    free(e->error);
-    e->error = NULL;
-    e->state = STAGING_FAILED;
-    if (asprintf(&e->error, "%s%s%s", what, detail ? ": " : "",
-                 detail ? detail : "") < 0) {
-        e->error = NULL;
-        return -ENOMEM;
-    }
-    return 0;
-}
-
-/* Loads one entry from its journal and data file. -ENOENT: the journal is
- * gone (removed since the directory was read). */
-static int entry_load(int dir_fd, const char *session,
-                      const char *session_path, uint64_t id, staging_entry *e)
-{
-    char name[ENTRY_NAME_MAX];
-    char *text = NULL;
-    size_t len = 0;
-    const char *why = NULL;
-    struct stat st;
-    e->id = id;
-    e->session = strdup(session);
-    if (e->session == NULL ||
-        asprintf(&e->data_path, "%s/%" PRIu64 ".data", session_path, id) < 0)
-        return -ENOMEM;
-    entry_name(name, id, ".json");
-    int rc = read_journal_text(dir_fd, name, &text, &len);
-    if (rc == -ENOENT || rc == -ENOMEM)
-        return rc;
-    if (rc == 0)
-        rc = journal_parse(text, len, e, &why);
-    else if (rc == -EINVAL)
-        why = "not a regular file";
-    else if (rc == -EFBIG)
-        why = "too large";
-    else
-        why = strerror(-rc);
-    free(text);
-    if (rc == -ENOMEM)
-        return rc;
-    if (rc != 0 && entry_fail(e, "journal unreadable", why) != 0)
-        return -ENOMEM;
-    /* Bad data only matters to an entry whose bytes the server lacks: a
-     * clean one stays clean (recovery drops it). */
-    bool check_data = rc == 0 && e->state != STAGING_CLEAN;
-    entry_name(name, id, ".data");
-    if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        if (check_data)
-            return entry_fail(e, "data file missing",
-                              errno == ENOENT ? NULL : strerror(errno));
-        return 0;
-    }
-    if (!S_ISREG(st.st_mode) && check_data)
-        return entry_fail(e, "data file is not a regular file", NULL);
-    e->size = S_ISREG(st.st_mode) ? (int64_t)st.st_size : 0;
-    e->mtime = (int64_t)st.st_mtime;
-    return 0;
 }
 
 static staging_entry *vec_push(entry_vec *v)
@@ -449,11 +170,11 @@ static int session_load_entries(int dir_fd, const char *session,
         if (rc == 0 && (e = vec_push(v)) == NULL)
             rc = -ENOMEM;
         if (e != NULL) {
-            rc = entry_load(dir_fd, session, session_path, id, e);
+            rc = staging_entry_load(dir_fd, session, session_path, id, e);
             if (rc == 0)
                 v->count++;
             else
-                entry_clear(e);
+                staging_entry_clear(e);
             if (rc == -ENOENT)
                 rc = 0; /* removed since the directory was read */
         }
@@ -644,14 +365,14 @@ int staging_create(staging *s, const char *repo, const char *branch,
 {
     char data[ENTRY_NAME_MAX];
     if (s == NULL || repo == NULL || branch == NULL || path == NULL ||
-        !state_valid(initial) || id == NULL || fd == NULL)
+        !staging_state_valid(initial) || id == NULL || fd == NULL)
         return -EINVAL;
     pthread_mutex_lock(&s->mutex);
     uint64_t new_id = s->next_id++;
     pthread_mutex_unlock(&s->mutex);
     /* The data file comes first: a crash before the journal leaves a data
      * file without one, which is ignored, never a journal without data. */
-    entry_name(data, new_id, ".data");
+    staging_entry_file_name(data, new_id, ".data");
     int data_fd =
         openat(s->dir_fd, data,
                O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -661,7 +382,7 @@ int staging_create(staging *s, const char *repo, const char *branch,
                          .branch = (char *)branch,
                          .path = (char *)path,
                          .state = initial};
-    int rc = journal_write(s->dir_fd, new_id, &rec);
+    int rc = staging_journal_write(s->dir_fd, new_id, &rec);
     if (rc != 0) {
         close(data_fd);
         unlinkat(s->dir_fd, data, 0);
@@ -692,11 +413,11 @@ static int journal_update(staging *s, uint64_t id, const journal_change *c)
     staging_entry rec = {0};
     if (s == NULL || id == 0)
         return -EINVAL;
-    entry_name(name, id, ".json");
+    staging_entry_file_name(name, id, ".json");
     pthread_mutex_lock(&s->mutex);
-    int rc = read_journal_text(s->dir_fd, name, &text, &len);
+    int rc = staging_read_journal_text(s->dir_fd, name, &text, &len);
     if (rc == 0)
-        rc = journal_parse(text, len, &rec, &why);
+        rc = staging_journal_parse(text, len, &rec, &why);
     if (rc == -EINVAL || rc == -EFBIG)
         rc = -EIO; /* an unreadable journal: nothing to update */
     if (rc == 0 && c->path) {
@@ -713,10 +434,10 @@ static int journal_update(staging *s, uint64_t id, const journal_change *c)
     if (c->set_mode)
         rec.mode = c->mode;
     if (rc == 0)
-        rc = journal_write(s->dir_fd, id, &rec);
+        rc = staging_journal_write(s->dir_fd, id, &rec);
     pthread_mutex_unlock(&s->mutex);
     free(text);
-    entry_clear(&rec);
+    staging_entry_clear(&rec);
     return rc;
 }
 
@@ -737,7 +458,7 @@ int staging_set_mode(staging *s, uint64_t id, uint32_t mode)
 int staging_set_state(staging *s, uint64_t id, staging_state state,
                       const char *error)
 {
-    if (!state_valid(state))
+    if (!staging_state_valid(state))
         return -EINVAL;
     journal_change c = {.set_state = true, .state = state, .error = error};
     return journal_update(s, id, &c);
@@ -748,8 +469,8 @@ int staging_set_state(staging *s, uint64_t id, staging_state state,
 static int remove_entry_files(int dir_fd, uint64_t id)
 {
     char data[ENTRY_NAME_MAX], journal[ENTRY_NAME_MAX];
-    entry_name(data, id, ".data");
-    entry_name(journal, id, ".json");
+    staging_entry_file_name(data, id, ".data");
+    staging_entry_file_name(journal, id, ".json");
     bool data_gone = unlinkat(dir_fd, data, 0) != 0;
     if (data_gone && errno != ENOENT)
         return -errno;
@@ -903,6 +624,6 @@ void staging_entries_free(staging_entry *entries, size_t n)
     if (entries == NULL)
         return;
     for (size_t i = 0; i < n; i++)
-        entry_clear(&entries[i]);
+        staging_entry_clear(&entries[i]);
     free(entries);
 }

@@ -1,0 +1,43 @@
+/*
+ * staging_internal.h - what the two halves of the staging store share:
+ * sessions and locks (staging.c) and the journal format (staging_journal.c).
+ * Not for other modules: they use staging.h.
+ */
+#ifndef LAKEFUSE_STAGING_INTERNAL_H
+#define LAKEFUSE_STAGING_INTERNAL_H
+
+#include "staging.h"
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TEMP_PREFIX ".tmp-" /* journals being written */
+#define JOURNAL_VERSION 1
+#define JOURNAL_MAX_BYTES (1024 * 1024)
+#define ENTRY_NAME_MAX 48
+
+/* A state the journal can hold. */
+bool staging_state_valid(staging_state state);
+/* A regular file of at most JOURNAL_MAX_BYTES under dir_fd, read whole and
+ * NUL-terminated (*text malloc'd). 0 or -errno. */
+int staging_read_journal_text(int dir_fd, const char *name, char **text,
+                             size_t *len);
+/* Replaces <id>.json whole: temp file, fsync, rename, directory fsync. */
+int staging_journal_write(int dir_fd, uint64_t id, const staging_entry *e);
+/* Fills e's repo, branch, path, state, error and mode from a journal;
+ * -EINVAL with *why on anything malformed. */
+int staging_journal_parse(const char *text, size_t len, staging_entry *e,
+                         const char **why);
+/* Frees what e owns and zeroes it. */
+void staging_entry_clear(staging_entry *e);
+/* One entry of a session: its journal and its data file's size and mtime;
+ * an unreadable journal or a missing data file gives STAGING_FAILED with
+ * the reason rather than an error. */
+int staging_entry_load(int dir_fd, const char *session,
+                      const char *session_path, uint64_t id, staging_entry *e);
+/* "<id><suffix>" (".json", ".data") into buf of ENTRY_NAME_MAX bytes. */
+void staging_entry_file_name(char *buf, uint64_t id, const char *suffix);
+
+#endif
