@@ -98,6 +98,7 @@ typedef enum lakefs_op {
     LAKEFS_OP_CREATE_PRESIGN_MULTIPART_UPLOAD,
     LAKEFS_OP_COMPLETE_PRESIGN_MULTIPART_UPLOAD,
     LAKEFS_OP_ABORT_PRESIGN_MULTIPART_UPLOAD,
+    LAKEFS_OP_UPLOAD_PART,
     LAKEFS_OP_DIFF_BRANCH,
     LAKEFS_OP_DIFF_REFS,
     LAKEFS_OP_COMMIT,
@@ -550,6 +551,15 @@ typedef struct lakefs_upload_part {
     int part_number;  /* 1-based */
     const char *etag; /* as lakefs_put_presigned_range_fd returned it */
 } lakefs_upload_part;
+
+/* A fresh presigned URL for part part_number (1..10000) of an upload in
+ * flight (uploadPart), when the one from create has expired. *url_out is
+ * malloc'd. */
+int lakefs_upload_part_url(lakefs_client *c, const char *repo,
+                           const char *branch, const char *path,
+                           const char *upload_id, int part_number,
+                           const char *physical_address, char **url_out,
+                           lakefs_error *err);
 
 /* parts in ascending part_number; *out (may be NULL) gets the staged
  * object's stats. opt (may be NULL): content_type and

@@ -162,6 +162,7 @@ static const char *const op_names[LAKEFS_OP_COUNT] = {
     [LAKEFS_OP_COMPLETE_PRESIGN_MULTIPART_UPLOAD] =
         "completePresignMultipartUpload",
     [LAKEFS_OP_ABORT_PRESIGN_MULTIPART_UPLOAD] = "abortPresignMultipartUpload",
+    [LAKEFS_OP_UPLOAD_PART] = "uploadPart",
     [LAKEFS_OP_DIFF_BRANCH] = "diffBranch",
     [LAKEFS_OP_DIFF_REFS] = "diffRefs",
     [LAKEFS_OP_COMMIT] = "commit",

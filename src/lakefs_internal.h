@@ -160,6 +160,9 @@ int lakefs_parse_object_error_list(const char *body, size_t len,
                                    lakefs_error *err);
 int lakefs_parse_merge_result(const char *body, size_t len, char **reference,
                               lakefs_error *err);
+/* UploadTo {"presigned_url"} (uploadPart's answer). */
+int lakefs_parse_upload_to(const char *body, size_t len, char **url,
+                           lakefs_error *err);
 int lakefs_parse_multipart_upload(const char *body, size_t len,
                                   lakefs_multipart_upload *out,
                                   lakefs_error *err);

@@ -481,6 +481,23 @@ static void staging_location_free(void *e)
     lakefs_staging_location_free(e);
 }
 
+static int upload_to_from(const cJSON *o, void *out, lakefs_error *err)
+{
+    return read_string(o, "presigned_url", true, (char **)out, err);
+}
+
+static void upload_to_free(void *out)
+{
+    free(*(char **)out);
+}
+
+int lakefs_parse_upload_to(const char *body, size_t len, char **url,
+                           lakefs_error *err)
+{
+    return parse_one(body, len, url, sizeof(*url), upload_to_from,
+                     upload_to_free, err);
+}
+
 int lakefs_parse_staging_location(const char *body, size_t len,
                                   lakefs_staging_location *out,
                                   lakefs_error *err)

@@ -730,3 +730,37 @@ int lakefs_abort_presign_multipart(lakefs_client *c, const char *repo,
                             lakefs_json_abort_multipart(physical_address),
                             NULL, NULL, 0, err);
 }
+
+static int parse_upload_to(const char *b, size_t n, void *out,
+                           lakefs_error *e)
+{
+    return lakefs_parse_upload_to(b, n, out, e);
+}
+
+int lakefs_upload_part_url(lakefs_client *c, const char *repo,
+                           const char *branch, const char *path,
+                           const char *upload_id, int part_number,
+                           const char *physical_address, char **url_out,
+                           lakefs_error *err)
+{
+    *url_out = NULL;
+    if (part_number < 1 || part_number > LAKEFS_MULTIPART_MAX_PARTS) {
+        lakefs_error_set(err, 0, "part number must be between 1 and %d",
+                         LAKEFS_MULTIPART_MAX_PARTS);
+        return -EINVAL;
+    }
+    strbuf url = STRBUF_INIT;
+    object_url(&url, repo, "/branches", branch, "/staging/pmpu", NULL);
+    url_add_segment(&url, upload_id);
+    strbuf_puts(&url, "/parts");
+    char number[16];
+    snprintf(number, sizeof(number), "%d", part_number);
+    url_add_segment(&url, number);
+    url_add_param(&url, "path", path);
+    http_request req;
+    http_request_init(&req, LAKEFS_OP_UPLOAD_PART, "PUT");
+    /* UploadPartFrom has the same shape as AbortPresignMultipartUpload. */
+    return lakefs_call_json(c, &req, &url,
+                            lakefs_json_abort_multipart(physical_address),
+                            parse_upload_to, url_out, sizeof(*url_out), err);
+}

@@ -119,10 +119,34 @@ static void part_list_free(part_list *l)
     memset(l, 0, sizeof(*l));
 }
 
+/* Where an upload goes, for the calls made while it is in flight. */
+typedef struct upload_target {
+    const char *repo;
+    const char *branch;
+    const char *path;
+} upload_target;
+
+/* The store refused a part's URL (403: it expired while earlier parts went
+ * up): one more try with a fresh URL from uploadPart. */
+static int put_part_fresh_url(lakefs_client *c, const upload_target *t,
+                              const lakefs_multipart_upload *mpu, int number,
+                              int fd, int64_t offset, int64_t len,
+                              char **etag, lakefs_error *err)
+{
+    char *url = NULL;
+    int rc = lakefs_upload_part_url(c, t->repo, t->branch, t->path,
+                                    mpu->upload_id, number,
+                                    mpu->physical_address, &url, err);
+    if (rc == 0)
+        rc = lakefs_put_presigned_range_fd(c, url, fd, offset, len, etag, err);
+    free(url);
+    return rc;
+}
+
 /* PUTs every part in turn, straight from the file at its offset. */
-static int put_parts(lakefs_client *c, const lakefs_multipart_upload *mpu,
-                     int fd, int64_t size, int64_t part_size, part_list *l,
-                     lakefs_error *err)
+static int put_parts(lakefs_client *c, const upload_target *t,
+                     const lakefs_multipart_upload *mpu, int fd, int64_t size,
+                     int64_t part_size, part_list *l, lakefs_error *err)
 {
     if (mpu->url_count != (size_t)l->count) {
         set_message(err,
@@ -136,6 +160,9 @@ static int put_parts(lakefs_client *c, const lakefs_multipart_upload *mpu,
         int64_t len = size - offset < part_size ? size - offset : part_size;
         int rc = lakefs_put_presigned_range_fd(c, mpu->presigned_urls[i], fd,
                                                offset, len, &l->etags[i], err);
+        if (rc == -EPERM || rc == -EACCES)
+            rc = put_part_fresh_url(c, t, mpu, i + 1, fd, offset, len,
+                                    &l->etags[i], err);
         if (rc)
             return rc;
         l->parts[i].part_number = i + 1;
@@ -163,7 +190,8 @@ static int upload_multipart(lakefs_client *c, const upload_caps *caps,
     part_list parts = {0};
     rc = part_list_init(&parts, count);
     if (rc == 0)
-        rc = put_parts(c, &mpu, fd, size, part_size, &parts, err);
+        rc = put_parts(c, &(upload_target){repo, branch, path}, &mpu, fd,
+                       size, part_size, &parts, err);
     if (rc == 0)
         rc = lakefs_complete_presign_multipart(
             c, repo, branch, path, mpu.upload_id, mpu.physical_address,

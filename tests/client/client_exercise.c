@@ -353,8 +353,14 @@ static int exercise_multipart(lakefs_client *c, const char *repo)
           "%zu presigned URLs", mpu.url_count);
     int fd = temp_file_with(file, strlen(file));
     char *etag = NULL;
-    MUST(lakefs_put_presigned_range_fd(c, mpu.presigned_urls[0], fd, offset,
-                                       size, &etag, err));
+    /* A fresh URL for part 1, as after an expired one (uploadPart). */
+    char *fresh = NULL;
+    MUST(lakefs_upload_part_url(c, repo, "mpu", "big.bin", mpu.upload_id, 1,
+                                mpu.physical_address, &fresh, err));
+    CHECK(fresh && strncmp(fresh, "http", 4) == 0, "uploadPart URL");
+    MUST(lakefs_put_presigned_range_fd(c, fresh, fd, offset, size, &etag,
+                                       err));
+    free(fresh);
     close(fd);
     lakefs_metadata md = {0};
     lakefs_metadata_set(&md, "::lakefs::client-mtime", "1700000000");

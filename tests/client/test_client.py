@@ -374,3 +374,19 @@ def test_multipart_refused_at_create_falls_back_to_one_put(server, repo, tmp_pat
     got = server.http.get(f"{server.api_url}/repositories/{repo}/refs/main/objects",
                           params={"path": "fallback.bin"})
     assert got.content == data
+
+
+def test_expired_part_url_is_renewed_with_upload_part(server, repo, tmp_path):
+    """A part PUT the store refuses with 403 (its URL expired while earlier parts went up) is sent
+    once more to a fresh URL from uploadPart; the object is still exact."""
+    f, data = pattern_file(tmp_path, 11 * MIB, 6)
+    server.add_fault(operation="presignedPut", count=1, status=403, message="Request has expired")
+    server.reset_counts()
+    with open(f, "rb") as stdin:
+        run_client(server, "upload-parts", repo, "main", "renewed.bin", str(5 * MIB), str(MIB),
+                   stdin=stdin)
+    assert server.counts() == {"createPresignMultipartUpload": 1, "presignedPut": 4, "uploadPart": 1,
+                               "completePresignMultipartUpload": 1}
+    got = server.http.get(f"{server.api_url}/repositories/{repo}/refs/main/objects",
+                          params={"path": "renewed.bin"})
+    assert got.content == data

@@ -198,6 +198,7 @@ static void test_op_names(void **state)
     assert_string_equal(
         lakefs_op_name(LAKEFS_OP_ABORT_PRESIGN_MULTIPART_UPLOAD),
         "abortPresignMultipartUpload");
+    assert_string_equal(lakefs_op_name(LAKEFS_OP_UPLOAD_PART), "uploadPart");
     assert_string_equal(lakefs_op_name(LAKEFS_OP_PRESIGNED_GET),
                         "presignedGet");
     assert_string_equal(lakefs_op_name(LAKEFS_OP_PRESIGNED_PUT),

@@ -44,6 +44,7 @@ typedef enum kind {
     K_OBJ_ERRORS,
     K_MERGE,
     K_MPU,
+    K_UPLOAD_TO,
 } kind;
 
 static const char *const kind_names[] = {
@@ -51,6 +52,7 @@ static const char *const kind_names[] = {
     "commit",     "commit_list",     "object_stats", "object_list",
     "diff_list",  "staging_location", "config",     "current_user",
     "object_error_list", "merge_result", "multipart_upload",
+    "upload_to",
 };
 
 typedef union any_out {
@@ -69,6 +71,7 @@ typedef union any_out {
     lakefs_object_error_list obj_errors;
     char *merge;
     lakefs_multipart_upload mpu;
+    char *upload_to;
 } any_out;
 
 static size_t out_size(kind k)
@@ -89,6 +92,7 @@ static size_t out_size(kind k)
     case K_OBJ_ERRORS: return sizeof(lakefs_object_error_list);
     case K_MERGE: return sizeof(char *);
     case K_MPU: return sizeof(lakefs_multipart_upload);
+    case K_UPLOAD_TO: return sizeof(char *);
     }
     return 0;
 }
@@ -113,6 +117,7 @@ static int parse_raw(kind k, const char *b, size_t n, any_out *o,
         return lakefs_parse_object_error_list(b, n, &o->obj_errors, e);
     case K_MERGE: return lakefs_parse_merge_result(b, n, &o->merge, e);
     case K_MPU: return lakefs_parse_multipart_upload(b, n, &o->mpu, e);
+    case K_UPLOAD_TO: return lakefs_parse_upload_to(b, n, &o->upload_to, e);
     }
     return -1;
 }
@@ -138,6 +143,10 @@ static void free_out(kind k, any_out *o)
         o->merge = NULL;
         break;
     case K_MPU: lakefs_multipart_upload_free(&o->mpu); break;
+    case K_UPLOAD_TO:
+        free(o->upload_to);
+        o->upload_to = NULL;
+        break;
     }
 }
 
@@ -1026,6 +1035,11 @@ static const struct bad_case {
     {K_MPU, J({"upload_id": "u", "physical_address": "p",
                "presigned_urls": ["a"]}), NULL},
     {K_MPU, "[]", "not a JSON object"},
+    /* uploadPart's UploadTo */
+    {K_UPLOAD_TO, J({"presigned_url": "https://s3/p?partNumber=3"}), NULL},
+    {K_UPLOAD_TO, "{}", "'presigned_url'"},
+    {K_UPLOAD_TO, J({"presigned_url": null}), "'presigned_url'"},
+    {K_UPLOAD_TO, J({"presigned_url": 3}), "'presigned_url'"},
     {K_MPU, J({"physical_address": "p"}), "'upload_id'"},
     {K_MPU, J({"upload_id": 7, "physical_address": "p"}), "'upload_id'"},
     {K_MPU, J({"upload_id": "u"}), "'physical_address'"},
