@@ -43,18 +43,24 @@ static int upload_orphan(lakefs_client *client, const upload_caps *caps,
     return rc;
 }
 
+/* staging_list_orphans, or one line on stderr saying why not. */
+static int list_orphans(const char *cache_dir, staging_entry **e, size_t *n)
+{
+    int rc = staging_list_orphans(cache_dir, e, n);
+    if (rc)
+        fprintf(stderr, "lakefuse: cannot read staged files in %s: %s\n",
+                cache_dir, strerror(-rc));
+    return rc;
+}
+
 int recover_orphans(lakefs_client *client, logger *log,
                     const upload_caps *caps, const char *cache_dir,
                     const lakefuse_uri *uri)
 {
     staging_entry *e = NULL;
     size_t n = 0;
-    int rc = staging_list_orphans(cache_dir, &e, &n);
-    if (rc) {
-        fprintf(stderr, "lakefuse: cannot read staged files in %s: %s\n",
-                cache_dir, strerror(-rc));
+    if (list_orphans(cache_dir, &e, &n) != 0)
         return 1;
-    }
     size_t failed = 0;
     char first[700] = "";
     for (size_t i = 0; i < n; i++) {
@@ -99,12 +105,8 @@ static int staged_list(const char *cache_dir, bool discard)
 {
     staging_entry *e = NULL;
     size_t n = 0;
-    int rc = staging_list_orphans(cache_dir, &e, &n);
-    if (rc) {
-        fprintf(stderr, "lakefuse: cannot read staged files in %s: %s\n",
-                cache_dir, strerror(-rc));
+    if (list_orphans(cache_dir, &e, &n) != 0)
         return 1;
-    }
     int status = 0;
     for (size_t i = 0; i < n; i++) {
         if (discard) {

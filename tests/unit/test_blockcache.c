@@ -41,8 +41,7 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    strcpy(f->dir, "/tmp/test_blockcache.XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
+    if (testutil_make_temp_dir(f->dir, sizeof(f->dir), "test_blockcache") != 0) {
         free(f);
         return -1;
     }

@@ -169,8 +169,7 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    strcpy(f->dir, "/tmp/test_reader.XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
+    if (testutil_make_temp_dir(f->dir, sizeof(f->dir), "test_reader") != 0) {
         free(f);
         return -1;
     }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 static inline bool testutil_all_zero(const void *p, size_t n)
@@ -28,6 +29,15 @@ static inline int testutil_remove_entry(const char *path,
     (void)flag;
     (void)ftw;
     return remove(path);
+}
+
+/* mkdtemp of /tmp/NAME.XXXXXX into buf (at least 64 bytes). 0 or -1. */
+static inline int testutil_make_temp_dir(char *buf, size_t len,
+                                         const char *name)
+{
+    if (snprintf(buf, len, "/tmp/%s.XXXXXX", name) >= (int)len)
+        return -1;
+    return mkdtemp(buf) ? 0 : -1;
 }
 
 /* rm -rf dir, without following symlinks. */
