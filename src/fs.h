@@ -51,6 +51,7 @@ typedef struct lakefuse_fs {
     reader *reader;
     staging *staging;   /* this mount's staged files */
     writer *writer;     /* files open for writing */
+    const char *mountpoint; /* absolute */
     bool read_only;     /* -o ro: branches too */
     bool dir_markers;   /* mkdir stores a "dir/" marker object */
     uint64_t max_rename_objects;

@@ -11,7 +11,9 @@
 #include "control.h"
 #include "workflow.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,19 +190,61 @@ static int flush_and_cache(lakefuse_fs *fs, wfile *w, const tree_ref *ref)
     return rc;
 }
 
+/*
+ * true when the process closing a descriptor still holds another one on
+ * the same file, as a shell redirection does (it dup2s the new file onto
+ * stdout and closes the original before writing): that close is not the
+ * last, and uploading there would briefly show other clients an empty or
+ * half-written object. When /proc cannot say, the close uploads.
+ */
+static bool held_elsewhere(const lakefuse_fs *fs, const char *path)
+{
+    pid_t pid = fuse_get_context()->pid;
+    if (!fs->mountpoint || !path || pid <= 0)
+        return false;
+    char target[PATH_MAX], dir[64];
+    if (snprintf(target, sizeof(target), "%s%s", fs->mountpoint, path) >=
+        (int)sizeof(target))
+        return false;
+    snprintf(dir, sizeof(dir), "/proc/%ld/fd", (long)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool found = false;
+    const struct dirent *de;
+    while (!found && (de = readdir(d)) != NULL) {
+        char link[PATH_MAX];
+        if (de->d_name[0] == '.')
+            continue;
+        ssize_t n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+        if (n > 0) {
+            link[n] = '\0';
+            found = strcmp(link, target) == 0;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
 int fs_write_flush(const char *path, struct fuse_file_info *fi)
 {
     open_file *of = handle_of(fi);
     if (!of || !of->w || !of->writer)
         return 0;
-    (void)path; /* NULL with nullpath_ok */
-    return flush_and_cache(fs_current(), of->w, of->ref);
+    lakefuse_fs *fs = fs_current();
+    if (held_elsewhere(fs, path))
+        return 0; /* the last close (or release) uploads */
+    return flush_and_cache(fs, of->w, of->ref);
 }
 
 int fs_write_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
+    (void)path;
     (void)datasync;
-    return fs_write_flush(path, fi);
+    open_file *of = handle_of(fi);
+    if (!of || !of->w || !of->writer)
+        return 0;
+    return flush_and_cache(fs_current(), of->w, of->ref);
 }
 
 int fs_write_truncate(const char *path, off_t size, struct fuse_file_info *fi)

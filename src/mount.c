@@ -521,8 +521,10 @@ static int mount_prepared(const lakefuse_config *cfg, const char *uri_text,
         lakefuse_fs *fs = calloc(1, sizeof(*fs));
         status = !fs || fs_setup(fs, cfg, uri, &target, opts, cache_dir,
                                  &caps);
-        if (status == 0)
+        if (status == 0) {
+            fs->mountpoint = mnt; /* borrowed: outlives the session */
             status = run_fuse(fs, uri_text, mnt, opts);
+        }
         if (fs)
             fs_teardown(fs);
         free(fs);

@@ -475,3 +475,30 @@ def test_server_without_presign_gets_upload_object(lakefs_server_factory, mount,
     assert m.unmount() == 0
     assert srv.violations() == []
 
+
+
+def test_shell_redirections_upload_once_at_the_last_close(server, repo, mount):
+    """`>` dup2s the new file onto stdout and closes the original before writing: that close is not
+    the last, so nothing (least of all an empty object) is uploaded until the command is done.
+    A duplicate held by the same process defers the upload; the last close does it."""
+    m = branch(mount, repo)
+    server.reset_counts()
+    sh("echo first > %s" % m.join("redir.txt"))
+    assert uploads(server.counts()) == 1, server.counts()
+    assert api_get(server, repo, "main", "redir.txt") == b"first\n"
+    server.reset_counts()
+    sh("echo again > %s" % m.join("redir.txt"))  # truncating an existing object
+    sh("echo more >> %s" % m.join("redir.txt"))
+    assert uploads(server.counts()) == 2, server.counts()
+    assert api_get(server, repo, "main", "redir.txt") == b"again\nmore\n"
+    # A program that keeps a dup open: closing one descriptor does not upload, the last one does.
+    server.reset_counts()
+    fd = os.open(m.join("dup.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    dup = os.dup(fd)
+    os.write(fd, b"via the first descriptor\n")
+    os.close(fd)
+    assert uploads(server.counts()) == 0 and api_get_or_none(server, repo, "main", "dup.txt") is None
+    os.write(dup, b"via the dup\n")
+    os.close(dup)
+    assert uploads(server.counts()) == 1
+    assert api_get(server, repo, "main", "dup.txt") == b"via the first descriptor\nvia the dup\n"
