@@ -190,12 +190,32 @@ static int flush_and_cache(lakefuse_fs *fs, wfile *w, const tree_ref *ref)
     return rc;
 }
 
+/* Whether descriptor fd of pid was opened for writing (/proc fdinfo);
+ * when that cannot be read, assume it was (the caller then defers). */
+static bool fd_writes(pid_t pid, const char *fd)
+{
+    char path[64 + NAME_MAX];
+    snprintf(path, sizeof(path), "/proc/%ld/fdinfo/%s", (long)pid, fd);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return true;
+    char line[128];
+    unsigned long flags = O_WRONLY;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "flags: %lo", &flags) == 1)
+            break;
+    fclose(f);
+    return (flags & O_ACCMODE) != O_RDONLY;
+}
+
 /*
  * true when the process closing a descriptor still holds another one on
  * the same file, as a shell redirection does (it dup2s the new file onto
  * stdout and closes the original before writing): that close is not the
  * last, and uploading there would briefly show other clients an empty or
- * half-written object. When /proc cannot say, the close uploads.
+ * half-written object. Only descriptors open for writing count: a reader
+ * left open must not keep the writer's close from uploading. When /proc
+ * cannot say, the close uploads.
  */
 static bool held_elsewhere(const lakefuse_fs *fs, const char *path)
 {
@@ -219,7 +239,7 @@ static bool held_elsewhere(const lakefuse_fs *fs, const char *path)
         ssize_t n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
         if (n > 0) {
             link[n] = '\0';
-            found = strcmp(link, target) == 0;
+            found = strcmp(link, target) == 0 && fd_writes(pid, de->d_name);
         }
     }
     closedir(d);

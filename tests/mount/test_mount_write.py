@@ -502,3 +502,21 @@ def test_shell_redirections_upload_once_at_the_last_close(server, repo, mount):
     os.close(dup)
     assert uploads(server.counts()) == 1
     assert api_get(server, repo, "main", "dup.txt") == b"via the first descriptor\nvia the dup\n"
+
+
+def test_a_reader_left_open_does_not_defer_the_writers_upload(server, repo, mount):
+    """Only descriptors open for writing defer an upload: closing the writer uploads even while the
+    same process still reads the file."""
+    m = branch(mount, repo)
+    path = m.join("rw.txt")
+    w = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(w, b"written\n")
+    r = os.open(path, os.O_RDONLY)
+    server.reset_counts()
+    os.close(w)
+    try:
+        assert uploads(server.counts()) == 1
+        assert api_get(server, repo, "main", "rw.txt") == b"written\n"
+        assert os.pread(r, 100, 0) == b"written\n"
+    finally:
+        os.close(r)
