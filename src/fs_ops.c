@@ -134,7 +134,7 @@ static void stat_node(lakefuse_fs *fs, const tree_node *n, struct stat *st)
 /* The wfile of a node whose path is open for writing, or NULL. */
 static wfile *open_wfile(lakefuse_fs *fs, const tree_node *n)
 {
-    if (!n->ref || !n->ref->is_branch || !n->key)
+    if (!n->ref || !n->ref->is_branch || !n->key || writer_idle(fs->writer))
         return NULL;
     char *key = tree_object_key(n);
     wfile *w = key ? writer_find(fs->writer, n->ref->repo, n->ref->api_ref,
@@ -162,6 +162,8 @@ static void stat_overlay_wfile(wfile *w, struct stat *st)
 static int stat_unlisted_wfile(lakefuse_fs *fs, const char *path,
                                struct stat *st)
 {
+    if (writer_idle(fs->writer)) /* the usual ENOENT costs nothing more */
+        return -ENOENT;
     tree_node parent;
     char *name = NULL;
     if (tree_resolve_parent(fs->tree, path, &parent, &name) != 0)

@@ -274,20 +274,19 @@ int fs_write_truncate(const char *path, off_t size, struct fuse_file_info *fi)
         return of->writer ? wfile_truncate(of->w, size) : -EBADF;
     lakefuse_fs *fs = fs_current();
     tree_node n;
-    if (path && tree_resolve(fs->tree, path, &n) == 0) {
-        /* `echo x > .lakefs/commit` truncates first: nothing to do. */
-        bool control = n.kind == TREE_CONTROL_FILE &&
-                       (control_mode(fs, &n) & 0200);
-        tree_node_free(&n);
-        if (control)
-            return 0;
-    }
-    int rc = fs_resolve_writable(fs, path, &n);
+    int rc = path ? tree_resolve(fs->tree, path, &n) : -ESTALE;
     if (rc)
         return rc;
-    if (n.kind != TREE_FILE) {
+    /* `echo x > .lakefs/commit` truncates first: nothing to do. */
+    if (n.kind == TREE_CONTROL_FILE && (control_mode(fs, &n) & 0200))
+        rc = 1;
+    else
+        rc = fs_check_writable(fs, &n);
+    if (rc == 0 && n.kind != TREE_FILE)
+        rc = -EISDIR;
+    if (rc) {
         tree_node_free(&n);
-        return -EISDIR;
+        return rc > 0 ? 0 : rc;
     }
     /* Open, truncate, upload, close: what `truncate -s` expects. */
     struct fuse_file_info tmp = {.flags = size == 0 ? O_TRUNC : O_RDWR};

@@ -146,61 +146,98 @@ static int compare_entry_name(const void *key, const void *elem)
     return strcmp(key, ((const fs_entry *)elem)->name);
 }
 
-/* Looks name up in the listing src: 1 found (*out a copy), 0 not there. */
-int listings_lookup(listings *l, const listing_source *src,
-                          const char *name, fs_entry *out)
+/* One way of reading a listing: from the cache (-ENODATA when it holds
+ * no valid listing), or from a private fetch when it cannot be cached. */
+typedef struct listing_reader {
+    int (*from_cache)(listings *l, const listing_source *src, void *ctx);
+    int (*from_entries)(void *ctx, const fs_entry *entries, size_t n);
+    void *ctx;
+} listing_reader;
+
+/* The cache; on a miss one shared fetch into it and the cache again; a
+ * listing that still is not there (too big, expired at once, dropped for a
+ * newer write) is fetched for this caller alone. */
+static int read_listing(listings *l, const listing_source *src,
+                        const listing_reader *r)
 {
-    int rc = metacache_lookup(l->meta, src->cache_key, src->dir, name,
-                              listings_now_ms(), out);
+    int rc = r->from_cache(l, src, r->ctx);
     if (rc != -ENODATA)
         return rc;
     rc = ensure_cached(l, src);
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        rc = metacache_lookup(l->meta, src->cache_key, src->dir, name,
-                              listings_now_ms(), out);
+        rc = r->from_cache(l, src, r->ctx);
         if (rc != -ENODATA)
             return rc;
     }
     fs_entry *entries = NULL;
     size_t n = 0;
     rc = src->fetch(src->ctx, src, &entries, &n);
-    if (rc)
-        return rc;
-    const fs_entry *e = n ? bsearch(name, entries, n, sizeof(*entries),
-                                    compare_entry_name)
-                          : NULL;
-    rc = 0;
-    if (e)
-        rc = fs_entry_copy(out, e) == 0 ? 1 : -ENOMEM;
+    if (rc == 0)
+        rc = r->from_entries(r->ctx, entries, n);
     fs_entries_free(entries, n);
     return rc;
 }
 
-int listings_foreach(listings *l, const listing_source *src,
-                           int (*fn)(void *ctx, const fs_entry *e), void *ctx)
+typedef struct lookup_ctx {
+    const char *name;
+    fs_entry *out;
+} lookup_ctx;
+
+static int lookup_cached(listings *l, const listing_source *src, void *ctx)
 {
-    int rc = metacache_foreach(l->meta, src->cache_key, src->dir, listings_now_ms(),
-                               fn, ctx);
-    if (rc != -ENODATA)
-        return rc;
-    rc = ensure_cached(l, src);
-    if (rc < 0)
-        return rc;
-    if (rc == 0) {
-        rc = metacache_foreach(l->meta, src->cache_key, src->dir, listings_now_ms(),
-                               fn, ctx);
-        if (rc != -ENODATA)
-            return rc;
-    }
-    fs_entry *entries = NULL;
-    size_t n = 0;
-    rc = src->fetch(src->ctx, src, &entries, &n);
+    lookup_ctx *c = ctx;
+    return metacache_lookup(l->meta, src->cache_key, src->dir, c->name,
+                            listings_now_ms(), c->out);
+}
+
+static int lookup_entries(void *ctx, const fs_entry *entries, size_t n)
+{
+    lookup_ctx *c = ctx;
+    const fs_entry *e = n ? bsearch(c->name, entries, n, sizeof(*entries),
+                                    compare_entry_name)
+                          : NULL;
+    if (!e)
+        return 0;
+    return fs_entry_copy(c->out, e) == 0 ? 1 : -ENOMEM;
+}
+
+int listings_lookup(listings *l, const listing_source *src, const char *name,
+                    fs_entry *out)
+{
+    lookup_ctx c = {name, out};
+    listing_reader r = {lookup_cached, lookup_entries, &c};
+    return read_listing(l, src, &r);
+}
+
+typedef struct foreach_ctx {
+    int (*fn)(void *ctx, const fs_entry *e);
+    void *ctx;
+} foreach_ctx;
+
+static int foreach_cached(listings *l, const listing_source *src, void *ctx)
+{
+    foreach_ctx *c = ctx;
+    return metacache_foreach(l->meta, src->cache_key, src->dir,
+                             listings_now_ms(), c->fn, c->ctx);
+}
+
+static int foreach_entries(void *ctx, const fs_entry *entries, size_t n)
+{
+    foreach_ctx *c = ctx;
+    int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = fn(ctx, &entries[i]);
-    fs_entries_free(entries, n);
+        rc = c->fn(c->ctx, &entries[i]);
     return rc;
+}
+
+int listings_foreach(listings *l, const listing_source *src,
+                     int (*fn)(void *ctx, const fs_entry *e), void *ctx)
+{
+    foreach_ctx c = {fn, ctx};
+    listing_reader r = {foreach_cached, foreach_entries, &c};
+    return read_listing(l, src, &r);
 }
 
 void listings_forget(listings *l, const char *cache_key)

@@ -702,17 +702,19 @@ static int resolve_repository(tree *t, const char *repo, char **comps,
     return resolve_in_ref(t, ref, comps + 1, n - 1, out);
 }
 
-#define MAX_PATH_COMPONENTS 2048
-
 int tree_resolve(tree *t, const char *path, tree_node *out)
 {
     memset(out, 0, sizeof(*out));
+    /* Every FUSE call comes here: size the array to the path. */
+    size_t max = 1;
+    for (const char *p = path; *p; p++)
+        max += *p == '/';
     char *copy = strdup(path);
-    char **comps = malloc(MAX_PATH_COMPONENTS * sizeof(*comps));
+    char **comps = malloc(max * sizeof(*comps));
     size_t n = 0;
     int rc = copy && comps ? 0 : -ENOMEM;
     if (rc == 0)
-        rc = split_path(copy, comps, MAX_PATH_COMPONENTS, &n);
+        rc = split_path(copy, comps, max, &n);
     if (rc == 0) {
         bool control = n > 0 && strcmp(comps[0], TREE_CONTROL_DIR_NAME) == 0;
         if (t->mode == TREE_MODE_REF) {

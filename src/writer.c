@@ -38,6 +38,7 @@ struct writer {
     writer_config cfg;
     pthread_mutex_t lock;
     wfile *files;
+    size_t open_count; /* wfiles in files; read without the lock */
 };
 
 writer *writer_new(const writer_config *cfg, int *err)
@@ -123,6 +124,7 @@ static int create_locked(writer *w, const char *repo, const char *branch,
     }
     f->next = w->files;
     w->files = f;
+    __atomic_add_fetch(&w->open_count, 1, __ATOMIC_RELAXED);
     *out = f;
     return 0;
 }
@@ -164,6 +166,11 @@ int writer_open(writer *w, const char *repo, const char *branch,
     return 0;
 }
 
+bool writer_idle(const writer *w)
+{
+    return __atomic_load_n(&w->open_count, __ATOMIC_RELAXED) == 0;
+}
+
 wfile *writer_find(writer *w, const char *repo, const char *branch,
                    const char *key)
 {
@@ -184,6 +191,7 @@ void wfile_release(wfile *f)
         for (wfile **p = &w->files; *p; p = &(*p)->next)
             if (*p == f) {
                 *p = f->next;
+                __atomic_sub_fetch(&w->open_count, 1, __ATOMIC_RELAXED);
                 break;
             }
     pthread_mutex_unlock(&w->lock);

@@ -50,6 +50,9 @@ int writer_open(writer *w, const char *repo, const char *branch,
                 wfile **out);
 wfile *writer_find(writer *w, const char *repo, const char *branch,
                    const char *key);
+/* true when no file is open for writing (no lock: a hint for hot paths,
+ * which may then skip writer_find and its key). */
+bool writer_idle(const writer *w);
 /* Drops a reference; the last one frees the wfile and, when its data is
  * on the server (or it was unlinked), its staged file. */
 void wfile_release(wfile *f);

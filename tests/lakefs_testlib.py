@@ -18,6 +18,24 @@ DEFAULT_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 START_TIMEOUT = 30.0
 
 
+def read_line(fd, deadline):
+    """Bytes from fd up to and including the first newline, or what came before EOF or the
+    deadline (time.monotonic()); never sleeps."""
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 class LakeFSServer:
     """One lakefs_server process. Attributes: url, api_url, host, port, access_key_id,
     secret_access_key, data_dir, log_path, http (authenticated requests.Session)."""
@@ -49,7 +67,8 @@ class LakeFSServer:
             self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
         finally:
             log.close()
-        line = self._read_line(self.proc.stdout.fileno(), START_TIMEOUT)
+        line = read_line(self.proc.stdout.fileno(), time.monotonic() + START_TIMEOUT)
+        line = line.decode(errors="replace").split("\n")[0]
         prefix = "lakefs_server listening on "
         if not line.startswith(prefix):
             self.stop()
@@ -61,21 +80,6 @@ class LakeFSServer:
         self.api_url = self.url + "/api/v1"
         self.listen = "%s:%d" % (host, self.port)  # a restart binds the same port again
         return self
-
-    def _read_line(self, fd, timeout):
-        deadline, data = time.monotonic() + timeout, b""
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                break
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            data += chunk
-        return data.decode(errors="replace").split("\n")[0]
 
     def _log_tail(self):
         try:

@@ -9,13 +9,14 @@ import json
 import os
 import random
 import re
-import select
 import socket
 import struct
 import subprocess
 import time
 
 import yaml
+
+from lakefs_testlib import read_line  # noqa: F401 (also used by tests)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -428,23 +429,6 @@ def mount_args(uri, mountpoint, options=(), foreground=True, args=()):
     return cmd + list(args) + [uri, str(mountpoint)]
 
 
-def read_line(fd, deadline):
-    """Bytes up to and including the first newline, or what came before EOF/deadline."""
-    data = b""
-    while b"\n" not in data:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            break
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 def _mounts_at(path):
     """The per-mount option sets of every mount /proc/self/mountinfo lists at path. Unlike
     os.path.ismount this never asks the file system itself, so it also sees a mount whose server
@@ -543,35 +527,29 @@ class Mount:
         if not self.mounted:
             return self.exit_status
         fusermount_unmount(self.path)
-        try:
-            self.proc.wait(timeout=UNMOUNT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            if is_mounted(self.path):
-                fusermount_unmount(self.path)
-            self.extra_stdout += self.proc.stdout.read()
-            self.proc.stdout.close()
-            self.exit_status = "killed: did not exit within %ds of the unmount" % UNMOUNT_TIMEOUT
-            return self.exit_status
-        self.extra_stdout += self.proc.stdout.read()
-        self.proc.stdout.close()
-        self.exit_status = self.proc.returncode
-        return self.exit_status
+        return self._reap("killed: did not exit within %ds of the unmount" % UNMOUNT_TIMEOUT)
 
     def signal(self, signum):
         """Sends signum to the mount process and waits for it; returns its exit status."""
         self.proc.send_signal(signum)
+        return self._reap(None)
+
+    def _reap(self, timeout_status):
+        """Waits for the process (killing it, and cleaning its mount, after UNMOUNT_TIMEOUT),
+        collects its remaining stdout and records its exit status (timeout_status, when given,
+        if it had to be killed)."""
+        killed = False
         try:
             self.proc.wait(timeout=UNMOUNT_TIMEOUT)
         except subprocess.TimeoutExpired:
+            killed = True
             self.proc.kill()
             self.proc.wait()
             if is_mounted(self.path):
                 fusermount_unmount(self.path)
         self.extra_stdout += self.proc.stdout.read()
         self.proc.stdout.close()
-        self.exit_status = self.proc.returncode
+        self.exit_status = timeout_status if killed and timeout_status else self.proc.returncode
         return self.exit_status
 
     def join(self, *parts):
