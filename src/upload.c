@@ -226,11 +226,13 @@ int upload_fd(lakefs_client *c, const upload_caps *caps, const char *repo,
     int rc = upload_build_metadata(attrs, &md);
     if (rc)
         return rc;
-    lakefs_upload_options opt = {.metadata = &md};
+    lakefs_upload_options opt = {.metadata = &md,
+                                 .content_type = attrs->content_type,
+                                 .if_none_match = attrs->if_absent};
     lakefs_object_stats ignored;
     lakefs_object_stats *result = out ? out : &ignored;
     memset(result, 0, sizeof(*result)); /* freed on every path below */
-    if (wants_multipart(caps, size))
+    if (wants_multipart(caps, size) && !attrs->if_absent)
         rc = upload_multipart(c, caps, repo, branch, path, fd, size, &opt,
                               result, err);
     else if (caps && caps->presign)

@@ -20,6 +20,9 @@ typedef struct upload_attrs {
     uint32_t mode; /* ::lakefs::posix-permissions Mode; 0: not recorded */
     uint32_t uid, gid;
     const lakefs_metadata *extra; /* other user metadata to keep, or NULL */
+    const char *content_type;     /* NULL: application/octet-stream */
+    bool if_absent; /* create only (If-None-Match: *): -EEXIST when the
+                       path holds an object; never in parts */
 } upload_attrs;
 
 /* Builds the metadata an upload or updateObjectUserMetadata carries:

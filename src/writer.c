@@ -386,6 +386,40 @@ void wfile_mark_unlinked(wfile *f)
     pthread_mutex_unlock(&f->lock);
 }
 
+void writer_detach(writer *w, const char *repo, const char *branch,
+                   const char *key)
+{
+    wfile *f = writer_find(w, repo, branch, key);
+    if (!f)
+        return;
+    wfile_mark_unlinked(f);
+    wfile_release(f);
+}
+
+int writer_foreach_in_dir(writer *w, const char *repo, const char *branch,
+                          const char *dir_prefix,
+                          int (*fn)(void *ctx, const writer_entry *e),
+                          void *ctx)
+{
+    size_t plen = strlen(dir_prefix);
+    int rc = 0;
+    pthread_mutex_lock(&w->lock);
+    for (wfile *f = w->files; f && rc == 0; f = f->next) {
+        if (f->unlinked || strcmp(f->repo, repo) != 0 ||
+            strcmp(f->branch, branch) != 0 ||
+            strncmp(f->key, dir_prefix, plen) != 0 ||
+            strchr(f->key + plen, '/') != NULL || !f->key[plen])
+            continue;
+        writer_entry e = {.key = f->key};
+        uint32_t mode;
+        wfile_attrs(f, &e.size, &e.mtime, &mode);
+        e.mode = mode;
+        rc = fn(ctx, &e);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
 /* new_key + what follows old_key in key. */
 static char *renamed_key(const char *key, size_t old_len, const char *new_key)
 {

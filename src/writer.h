@@ -80,6 +80,30 @@ int writer_flush_branch(writer *w, const char *repo, const char *branch);
 
 /* The object was deleted: the data will not be uploaded. */
 void wfile_mark_unlinked(wfile *f);
+/* The name key no longer belongs to its wfile (the object was unlinked, or
+ * a rename replaced it): the wfile leaves the table, so that a new file of
+ * that name starts afresh, and its bytes are never uploaded; descriptors
+ * still open on it keep reading them. No-op when key has no wfile. */
+void writer_detach(writer *w, const char *repo, const char *branch,
+                   const char *key);
+
+/* One file of a directory that the writer holds (open, or not yet on the
+ * server): its key, current size, mtime and explicit mode (0: default). */
+typedef struct writer_entry {
+    const char *key;
+    int64_t size;
+    int64_t mtime;
+    uint32_t mode;
+} writer_entry;
+/* fn for each wfile of (repo, branch) directly in directory dir_prefix
+ * ("" for the root, else "a/b/": keys that start with it and hold no
+ * further '/'). fn runs under the writer's table lock and must not call
+ * back into the writer; a non-zero return stops the walk and is returned. */
+int writer_foreach_in_dir(writer *w, const char *repo, const char *branch,
+                          const char *dir_prefix,
+                          int (*fn)(void *ctx, const writer_entry *e),
+                          void *ctx);
+
 /* Renames open wfiles at old_key, or under old_key + "/" when prefix. */
 int writer_rename(writer *w, const char *repo, const char *branch,
                   const char *old_key, const char *new_key, bool prefix);
