@@ -167,9 +167,10 @@ static char *status_text(const tree_ref *ref, const lakefs_diff *d, size_t n,
         const staging_entry *e = &p->entries[i];
         if (!pending_applies(ref, e))
             continue;
-        if (e->state == STAGING_FAILED)
-            fprintf(out, "failed %s: %s\n", e->path + pl,
-                    e->error ? e->error : "?");
+        if (e->state == STAGING_FAILED || e->state == STAGING_CONFLICT)
+            fprintf(out, "%s %s: %s\n",
+                    e->state == STAGING_FAILED ? "failed" : "conflict",
+                    e->path + pl, e->error ? e->error : "?");
         else
             fprintf(out, "pending %s\n", e->path + pl);
     }
@@ -184,6 +185,7 @@ static char *status_json(const tree_ref *ref, const lakefs_diff *d, size_t n,
     cJSON *changes = cJSON_AddArrayToObject(o, "changes");
     cJSON *pending = cJSON_AddArrayToObject(o, "pending");
     cJSON *failed = cJSON_AddArrayToObject(o, "failed");
+    cJSON *conflicts = cJSON_AddArrayToObject(o, "conflicts");
     for (size_t i = 0; i < n; i++) {
         cJSON *c = cJSON_CreateObject();
         cJSON_AddStringToObject(c, "type", diff_word(d[i].type));
@@ -195,11 +197,13 @@ static char *status_json(const tree_ref *ref, const lakefs_diff *d, size_t n,
         const staging_entry *e = &p->entries[i];
         if (!pending_applies(ref, e))
             continue;
-        if (e->state == STAGING_FAILED) {
+        if (e->state == STAGING_FAILED || e->state == STAGING_CONFLICT) {
             cJSON *f = cJSON_CreateObject();
             cJSON_AddStringToObject(f, "path", e->path + pl);
             cJSON_AddStringToObject(f, "error", e->error ? e->error : "?");
-            cJSON_AddItemToArray(failed, f);
+            cJSON_AddItemToArray(e->state == STAGING_FAILED ? failed
+                                                            : conflicts,
+                                 f);
         } else {
             cJSON_AddItemToArray(pending, cJSON_CreateString(e->path + pl));
         }
@@ -218,6 +222,26 @@ static char *status_json(const tree_ref *ref, const lakefs_diff *d, size_t n,
     return with_newline;
 }
 
+/* What earlier mounts left that is still not on the server (conflicts
+ * kept aside, failed recoveries) shows with this mount's own. */
+static void append_orphans(lakefuse_fs *fs, pending_list *p)
+{
+    staging_entry *o = NULL;
+    size_t n = 0;
+    if (!fs->cache_dir || staging_list_orphans(fs->cache_dir, &o, &n) != 0 ||
+        n == 0)
+        return;
+    staging_entry *all = realloc(p->entries, (p->n + n) * sizeof(*all));
+    if (!all) {
+        staging_entries_free(o, n);
+        return;
+    }
+    memcpy(all + p->n, o, n * sizeof(*o));
+    free(o);
+    p->entries = all;
+    p->n += n;
+}
+
 /* status and status.json: the branch's uncommitted changes (from the
  * server, so other clients' show too) and this mount's pending uploads. */
 static int render_status(lakefuse_fs *fs, const tree_node *node, char **out)
@@ -231,6 +255,7 @@ static int render_status(lakefuse_fs *fs, const tree_node *node, char **out)
     pending_list p = {0};
     if (fs->staging && staging_list(fs->staging, &p.entries, &p.n) != 0)
         p.n = 0;
+    append_orphans(fs, &p);
     *out = node->control == TREE_CONTROL_STATUS
                ? status_text(node->ref, d, n, &p)
                : status_json(node->ref, d, n, &p);

@@ -49,7 +49,8 @@ typedef struct lakefuse_fs {
     metacache *meta;
     blockcache *blocks; /* NULL when the data cache is off */
     reader *reader;
-    staging *staging;   /* this mount's staged files */
+    staging *staging;
+    char *cache_dir; /* its staging/ holds earlier mounts' leftovers too */   /* this mount's staged files */
     writer *writer;     /* files open for writing */
     const char *mountpoint; /* absolute */
     bool read_only;     /* -o ro: branches too */
@@ -66,5 +67,9 @@ typedef struct lakefuse_fs {
     pthread_mutex_t open_memory_lock;
     fs_open_memory open_memory[FS_OPEN_MEMORY_SLOTS];
 } lakefuse_fs;
+
+/* writer_uploaded_fn of the mount (ctx: the lakefuse_fs, tag: the
+ * tree_ref the file was opened in): the listing shows the new object. */
+void fs_on_uploaded(void *ctx, const void *tag, const lakefs_object_stats *st);
 
 #endif

@@ -50,22 +50,42 @@ static void current_attrs(const lakefuse_fs *fs, const fs_entry *e,
     a->extra = &e->metadata;
 }
 
-/* Applies one attribute change to a file: to its staged copy when one is
- * open with unsent changes, else to the object's metadata. */
+/* The wfile of a file node, referenced, or NULL. */
+static wfile *node_wfile(lakefuse_fs *fs, const tree_node *n)
+{
+    char *key = tree_object_key(n);
+    wfile *w = key ? writer_find(fs->writer, n->ref->repo, n->ref->api_ref,
+                                 key)
+                   : NULL;
+    free(key);
+    return w;
+}
+
+/* Remembers an attribute change on a file's wfile, so that its next
+ * upload records it too. */
+static int wfile_note_attrs(wfile *w, int64_t mtime, int64_t mode, uid_t uid,
+                            gid_t gid)
+{
+    int rc = 0;
+    if (mode >= 0)
+        rc = wfile_set_mode(w, (uint32_t)mode);
+    if (rc == 0 && mtime >= 0)
+        rc = wfile_set_mtime(w, mtime);
+    if (rc == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1))
+        rc = wfile_set_owner(w, uid, gid);
+    return rc;
+}
+
+/* Applies one attribute change to a file: to its staged copy alone when
+ * the server lacks its newest bytes (the upload carries it), else to the
+ * object's metadata (and to an open staged copy, for its next upload). */
 static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
                              int64_t mode, uid_t uid, gid_t gid)
 {
-    char *key = tree_object_key(n);
-    if (!key)
-        return -ENOMEM;
-    wfile *w = writer_find(fs->writer, n->ref->repo, n->ref->api_ref, key);
-    free(key);
+    wfile *w = node_wfile(fs, n);
     int rc = 0;
     if (w && wfile_dirty(w)) {
-        if (mode >= 0)
-            rc = wfile_set_mode(w, (uint32_t)mode);
-        if (rc == 0 && mtime >= 0)
-            rc = wfile_set_mtime(w, mtime);
+        rc = wfile_note_attrs(w, mtime, mode, uid, gid);
     } else {
         upload_attrs a;
         current_attrs(fs, &n->entry, &a);
@@ -78,6 +98,8 @@ static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
         if (gid != (gid_t)-1)
             a.gid = gid;
         rc = update_attrs(fs, n, &a);
+        if (rc == 0 && w)
+            rc = wfile_note_attrs(w, mtime, mode, uid, gid);
         if (rc == 0) {
             n->entry.mode = a.mode;
             n->entry.mtime = a.mtime;
@@ -215,8 +237,10 @@ int fs_write_link(const char *from, const char *to)
 
 #define XATTR_META "user.lakefs.meta."
 
-/* user.lakefs.meta.KEY on a closed file: the object's user metadata with
- * KEY set (value non-NULL) or removed, through updateObjectUserMetadata. */
+/* user.lakefs.meta.KEY: the object's user metadata with KEY set (value
+ * non-NULL) or removed, through updateObjectUserMetadata; on a file whose
+ * newest bytes are still staged, on the staged copy (its upload carries
+ * it). */
 static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
                           const char *value, size_t size)
 {
@@ -235,15 +259,26 @@ static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
     char *copy = value ? strndup(value, size) : NULL;
     if (rc == 0 && value)
         rc = copy ? lakefs_metadata_set(&md, key, copy) : -ENOMEM;
-    else if (rc == 0 && !found)
+    wfile *w = rc == 0 ? node_wfile(fs, n) : NULL;
+    bool staged = w && wfile_dirty(w);
+    if (staged) {
+        rc = wfile_set_meta(w, key, copy);
+        if (rc == -ENODATA && found)
+            rc = 0;
+    } else if (rc == 0 && !value && !found) {
         rc = -ENODATA;
-    if (rc == 0) {
+    }
+    if (rc == 0 && !staged) {
         upload_attrs a;
         current_attrs(fs, &n->entry, &a);
         a.extra = &md;
         if (!n->entry.has_owner && a.mode == LISTING_DEFAULT_FILE_MODE)
             a.mode = 0; /* keep not recording what was not recorded */
         rc = update_attrs(fs, n, &a);
+        if (rc == 0 && w) {
+            int r = wfile_set_meta(w, key, copy);
+            rc = r == -ENODATA ? 0 : r;
+        }
     }
     if (rc == 0) {
         lakefs_metadata_free(&n->entry.metadata);
@@ -251,6 +286,8 @@ static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
         memset(&md, 0, sizeof(md));
         fs_cache_set(fs, n->ref, n->key, &n->entry);
     }
+    if (w)
+        wfile_release(w);
     free(copy);
     lakefs_metadata_free(&md);
     return rc;

@@ -28,8 +28,11 @@ static int copy_key(lakefuse_fs *fs, const tree_ref *ref, const char *from,
     return rc == -ENOENT ? rc : rc ? -EIO : 0;
 }
 
+/* dst_base: the checksum of the object the rename replaces, "" when the
+ * destination holds none (what a staged file's next upload replaces). */
 static int rename_file(lakefuse_fs *fs, const tree_node *src,
-                       const tree_ref *ref, const char *dst_rel)
+                       const tree_ref *ref, const char *dst_rel,
+                       const char *dst_base)
 {
     char *from = tree_object_key(src);
     char *to = fs_object_key(ref, dst_rel);
@@ -42,7 +45,7 @@ static int rename_file(lakefuse_fs *fs, const tree_node *src,
         /* Its newest bytes are staged: they go to the new name on close;
          * the old name's object (an older version, if any) goes away. */
         rc = writer_rename(fs->writer, ref->repo, ref->api_ref, from, to,
-                           false);
+                           false, dst_base);
         if (rc == 0)
             rc = fs_delete_key(fs, ref, from);
         if (rc == 0)
@@ -53,7 +56,7 @@ static int rename_file(lakefuse_fs *fs, const tree_node *src,
             rc = fs_delete_key(fs, ref, from);
         if (rc == 0 && w)
             rc = writer_rename(fs->writer, ref->repo, ref->api_ref, from, to,
-                               false);
+                               false, NULL);
         if (rc == 0)
             fs_cache_set_object(fs, ref, dst_rel, &st);
     }
@@ -148,7 +151,7 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
         rc = delete_keys(fs, ref, keys, n);
     if (rc == 0)
         rc = writer_rename(fs->writer, ref->repo, ref->api_ref, from, to,
-                           true);
+                           true, NULL);
     /* Many listings changed: let them be fetched again. */
     metacache_invalidate_ref(fs->meta, ref->cache_key);
     for (size_t i = 0; i < n; i++)
@@ -188,11 +191,19 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
         rc = -EISDIR;
     else if (rc == 0 && exists && dst.kind == TREE_FILE && src.kind == TREE_DIR)
         rc = -ENOTDIR;
+    char *dst_base = strdup(exists && dst.kind == TREE_FILE &&
+                                    dst.entry.checksum
+                                ? dst.entry.checksum
+                                : "");
     if (exists)
         tree_node_free(&dst);
+    if (rc == 0 && !dst_base)
+        rc = -ENOMEM;
     if (rc == 0)
-        rc = src.kind == TREE_FILE ? rename_file(fs, &src, src.ref, dst_rel)
-                                   : rename_dir(fs, &src, src.ref, dst_rel);
+        rc = src.kind == TREE_FILE
+                 ? rename_file(fs, &src, src.ref, dst_rel, dst_base)
+                 : rename_dir(fs, &src, src.ref, dst_rel);
+    free(dst_base);
     free(dst_rel);
     tree_node_free(&parent);
     tree_node_free(&src);

@@ -102,13 +102,16 @@ int fs_write_open(lakefuse_fs *fs, const tree_node *n,
     if (!key)
         return -ENOMEM;
     bool truncate = (fi->flags & O_TRUNC) != 0;
-    reader_file *base = truncate ? NULL : fs_open_object_reader(fs, n);
-    if (!truncate && !base) {
+    /* An edit keeps the object's mode, owner, metadata and content type. */
+    writer_base base = {.reader = truncate ? NULL
+                                           : fs_open_object_reader(fs, n),
+                        .entry = &n->entry};
+    if (!truncate && !base.reader) {
         free(key);
         return -ENOMEM;
     }
-    rc = writer_open(fs->writer, n->ref->repo, n->ref->api_ref, key, base,
-                     n->entry.size, n->entry.mtime, truncate, 0, &of->w);
+    rc = writer_open(fs->writer, n->ref->repo, n->ref->api_ref, key, &base,
+                     truncate, 0, n->ref, &of->w);
     free(key);
     if (rc)
         return rc;
@@ -141,8 +144,9 @@ int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi)
     if (perm == DEFAULT_FILE_PERMISSIONS)
         perm = 0; /* nothing to record */
     rc = of && key ? writer_open(fs->writer, parent.ref->repo,
-                                 parent.ref->api_ref, key, NULL, 0, 0, true,
-                                 perm, &of->w)
+                                 parent.ref->api_ref, key, NULL,
+                                 (fi->flags & O_TRUNC) != 0, perm,
+                                 parent.ref, &of->w)
                    : -ENOMEM;
     if (rc == 0) {
         of->writer = true;
@@ -174,20 +178,14 @@ int fs_write_write(const char *path, const char *buf, size_t size, off_t off,
     return (int)n;
 }
 
-/* Uploads a changed wfile and puts the new object in the listing cache. */
+/* Uploads a changed wfile (the writer's on_uploaded puts the new object in
+ * the listing cache). */
 static int flush_and_cache(lakefuse_fs *fs, wfile *w, const tree_ref *ref)
 {
-    lakefs_object_stats st;
-    memset(&st, 0, sizeof(st));
-    int rc = wfile_flush(w, &st);
-    if (rc == 1) {
-        if (ref && st.path &&
-            strncmp(st.path, ref->prefix, strlen(ref->prefix)) == 0)
-            fs_cache_set_object(fs, ref, st.path + strlen(ref->prefix), &st);
-        lakefs_object_stats_free(&st);
-        rc = 0;
-    }
-    return rc;
+    (void)fs;
+    (void)ref;
+    int rc = wfile_flush(w, NULL);
+    return rc == 1 ? 0 : rc;
 }
 
 /* Whether descriptor fd of pid was opened for writing (/proc fdinfo);
@@ -313,6 +311,18 @@ int fs_delete_key(lakefuse_fs *fs, const tree_ref *ref, const char *key)
     return rc == 0 || rc == -ENOENT ? 0 : -EIO;
 }
 
+typedef struct delete_ctx {
+    lakefuse_fs *fs;
+    const tree_ref *ref;
+    const char *key;
+} delete_ctx;
+
+static int delete_cb(void *p)
+{
+    delete_ctx *d = p;
+    return fs_delete_key(d->fs, d->ref, d->key);
+}
+
 int fs_write_unlink(const char *path)
 {
     lakefuse_fs *fs = fs_current();
@@ -325,19 +335,29 @@ int fs_write_unlink(const char *path)
         rc = -EISDIR;
     else if (!key)
         rc = -ENOMEM;
-    else
-        rc = fs_delete_key(fs, n.ref, key);
-    if (rc == 0) {
-        wfile *w = writer_find(fs->writer, n.ref->repo, n.ref->api_ref, key);
-        if (w) {
-            wfile_mark_unlinked(w);
-            wfile_release(w);
-        }
-        fs_cache_set(fs, n.ref, n.key, NULL);
+    else {
+        /* The delete and the staged copy's detach are one step: an upload
+         * of it in flight lands before the delete, never after. */
+        delete_ctx d = {fs, n.ref, key};
+        rc = writer_unlink(fs->writer, n.ref->repo, n.ref->api_ref, key,
+                           delete_cb, &d);
     }
+    if (rc == 0)
+        fs_cache_set(fs, n.ref, n.key, NULL);
     free(key);
     tree_node_free(&n);
     return rc;
+}
+
+/* writer_uploaded_fn: the listing shows what was uploaded, whichever
+ * thread uploaded it (a close, a release, a background retry). */
+void fs_on_uploaded(void *ctx, const void *tag, const lakefs_object_stats *st)
+{
+    lakefuse_fs *fs = ctx;
+    const tree_ref *ref = tag;
+    size_t pl = ref ? strlen(ref->prefix) : 0;
+    if (ref && st->path && strncmp(st->path, ref->prefix, pl) == 0)
+        fs_cache_set_object(fs, ref, st->path + pl, st);
 }
 
 /* ---- directories ---- */

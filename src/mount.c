@@ -287,6 +287,7 @@ static void fs_teardown(lakefuse_fs *fs)
 {
     writer_free(fs->writer);
     staging_close(fs->staging);
+    free(fs->cache_dir);
     reader_free(fs->reader);
     tree_free(fs->tree);
     metacache_free(fs->meta);
@@ -298,7 +299,8 @@ static void fs_teardown(lakefuse_fs *fs)
     pthread_mutex_destroy(&fs->open_memory_lock);
 }
 
-/* Everything but the reader (it starts threads: see fs_start_reader). */
+/* Everything but the reader and the writer's retries (they start threads:
+ * see fs_start_reader). */
 static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
                     const lakefuse_uri *uri, const mount_target *target,
                     const mount_options *opts, const char *cache_dir,
@@ -349,7 +351,8 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
     fs->tree = tree_new(&tc, &err);
     if (!fs->tree)
         return 1;
-    fs->staging = staging_open(cache_dir, &err);
+    fs->cache_dir = strdup(cache_dir);
+    fs->staging = fs->cache_dir ? staging_open(cache_dir, &err) : NULL;
     if (!fs->staging) {
         fprintf(stderr, "lakefuse: staging directory in %s: %s\n", cache_dir,
                 strerror(-err));
@@ -357,7 +360,9 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
     }
     writer_config wc = {.client = fs->client, .staging = fs->staging,
                         .log = fs->log, .caps = *caps,
-                        .uid = fs->uid, .gid = fs->gid};
+                        .uid = fs->uid, .gid = fs->gid,
+                        .on_uploaded = fs_on_uploaded,
+                        .on_uploaded_ctx = fs};
     fs->writer = writer_new(&wc, &err);
     if (!fs->writer)
         return 1;
@@ -373,7 +378,10 @@ static int fs_start_reader(lakefuse_fs *fs)
     if (!fs->reader)
         logger_write(fs->log, LOG_LEVEL_ERROR, "cannot start the reader: %s",
                      strerror(-err));
-    return fs->reader ? 0 : -1;
+    if (fs->reader && (err = writer_start(fs->writer)) != 0)
+        logger_write(fs->log, LOG_LEVEL_ERROR,
+                     "cannot start the upload retries: %s", strerror(-err));
+    return fs->reader && err == 0 ? 0 : -1;
 }
 
 /* ---- the FUSE session ---- */

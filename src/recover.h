@@ -1,8 +1,10 @@
 /*
  * recover.h - staged files a dead mount left behind (staging.h orphans):
  * uploaded by the next mount that covers their branch, before it serves,
- * or listed and discarded by `lakefuse staged list|discard`. Nothing is
- * dropped without a command saying so.
+ * when their bytes can be trusted and the server still holds their base;
+ * else kept aside as conflicts. Listed, exported and discarded one path at
+ * a time by `lakefuse staged`. Nothing is dropped without a command saying
+ * so, and nothing here stops a mount.
  */
 #ifndef LAKEFUSE_RECOVER_H
 #define LAKEFUSE_RECOVER_H
@@ -14,15 +16,17 @@
 
 #include <stdbool.h>
 
-/* Uploads every orphan whose branch the URI covers, logging each; drops
- * orphans whose bytes the server already has. 0, or 1 after one line on
- * stderr when some could not be uploaded (the mount must not start). */
+/* Recovers every orphan whose branch the URI covers, logging each: uploads
+ * it when the server still holds its base, drops it when the server
+ * already has its bytes, else records it as a conflict (or, after a
+ * failure, as failed: the next mount tries again) and says so on stderr.
+ * 0, or 1 when the staged files cannot be read at all. */
 int recover_orphans(lakefs_client *client, logger *log,
                     const upload_caps *caps, const char *cache_dir,
                     const lakefuse_uri *uri);
 
-/* `lakefuse staged list|discard [--cache-dir DIR]`; argv[0] is "staged".
- * Returns the exit status. */
+/* `lakefuse staged list [PATH] | discard [PATH] | export PATH DEST
+ * [--cache-dir DIR]`; argv[0] is "staged". Returns the exit status. */
 int staged_command(int argc, char **argv);
 
 #endif

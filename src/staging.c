@@ -359,13 +359,13 @@ void staging_close(staging *s)
     staging_free(s);
 }
 
-int staging_create(staging *s, const char *repo, const char *branch,
-                   const char *path, staging_state initial, uint64_t *id,
-                   int *fd)
+int staging_create_entry(staging *s, const staging_entry *init, uint64_t *id,
+                         int *fd)
 {
     char data[ENTRY_NAME_MAX];
-    if (s == NULL || repo == NULL || branch == NULL || path == NULL ||
-        !staging_state_valid(initial) || id == NULL || fd == NULL)
+    if (s == NULL || init == NULL || init->repo == NULL ||
+        init->branch == NULL || init->path == NULL ||
+        !staging_state_valid(init->state) || id == NULL || fd == NULL)
         return -EINVAL;
     pthread_mutex_lock(&s->mutex);
     uint64_t new_id = s->next_id++;
@@ -378,11 +378,7 @@ int staging_create(staging *s, const char *repo, const char *branch,
                O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (data_fd < 0)
         return -errno;
-    staging_entry rec = {.repo = (char *)repo,
-                         .branch = (char *)branch,
-                         .path = (char *)path,
-                         .state = initial};
-    int rc = staging_journal_write(s->dir_fd, new_id, &rec);
+    int rc = staging_journal_write(s->dir_fd, new_id, init);
     if (rc != 0) {
         close(data_fd);
         unlinkat(s->dir_fd, data, 0);
@@ -391,6 +387,28 @@ int staging_create(staging *s, const char *repo, const char *branch,
     *id = new_id;
     *fd = data_fd;
     return 0;
+}
+
+int staging_create(staging *s, const char *repo, const char *branch,
+                   const char *path, staging_state initial, uint64_t *id,
+                   int *fd)
+{
+    staging_entry rec = {.repo = (char *)repo,
+                         .branch = (char *)branch,
+                         .path = (char *)path,
+                         .state = initial};
+    return staging_create_entry(s, &rec, id, fd);
+}
+
+int staging_write(staging *s, uint64_t id, const staging_entry *e)
+{
+    if (s == NULL || id == 0 || e == NULL || !e->repo || !e->branch ||
+        !e->path || !staging_state_valid(e->state))
+        return -EINVAL;
+    pthread_mutex_lock(&s->mutex);
+    int rc = staging_journal_write(s->dir_fd, id, e);
+    pthread_mutex_unlock(&s->mutex);
+    return rc;
 }
 
 typedef struct journal_change {
@@ -611,6 +629,30 @@ int staging_remove_orphan(const char *cache_dir, const staging_entry *e)
         rc = remove_entry_files(dir_fd, e->id);
     if (dir_fd >= 0 && (rc == 0 || rc == -ENOENT))
         session_remove_if_empty(root_fd, e->session, dir_fd, lock_fd >= 0);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    if (dir_fd >= 0)
+        close(dir_fd);
+    close(root_fd);
+    return rc;
+}
+
+int staging_write_orphan(const char *cache_dir, const staging_entry *e)
+{
+    char *root_path = NULL;
+    int root_fd = -1, lock_fd = -1, dir_fd = -1;
+    if (cache_dir == NULL || e == NULL || !session_name_ok(e->session) ||
+        e->id == 0 || !e->repo || !e->branch || !e->path ||
+        !staging_state_valid(e->state))
+        return -EINVAL;
+    int rc = staging_root_open(cache_dir, false, &root_path, &root_fd);
+    free(root_path);
+    if (rc != 0)
+        return rc;
+    rc = orphan_open(root_fd, e->session, &dir_fd, &lock_fd);
+    rc = rc == 0 ? -EBUSY : rc < 0 ? rc : 0;
+    if (rc == 0)
+        rc = staging_journal_write(dir_fd, e->id, e);
     if (lock_fd >= 0)
         close(lock_fd);
     if (dir_fd >= 0)

@@ -11,6 +11,8 @@
 #ifndef LAKEFUSE_STAGING_H
 #define LAKEFUSE_STAGING_H
 
+#include "lakefs.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,9 +20,13 @@
 typedef enum staging_state {
     STAGING_PENDING, /* written, not (fully) uploaded yet */
     STAGING_FAILED,  /* an upload was tried and failed; error says why */
-    STAGING_CLEAN    /* the server has these bytes (uploaded, or fetched
+    STAGING_CLEAN,   /* the server has these bytes (uploaded, or fetched
                         and not changed): recovery drops the entry, so
                         that it never overwrites a newer version */
+    STAGING_CONFLICT /* kept aside: the server's object is no longer the
+                        base these bytes were written on (or the bytes
+                        cannot be trusted); never uploaded automatically,
+                        listed until `staged export|discard` */
 } staging_state;
 
 /* One journal entry, as read back (all strings owned). When the journal
@@ -38,6 +44,21 @@ typedef struct staging_entry {
     uint32_t mode;   /* permission bits to record, 0: none */
     int64_t size;    /* of the data file when listed */
     int64_t mtime;   /* of the data file when listed (epoch s) */
+    /* Version 2: what the bytes were written on, and what they are. */
+    bool base_absent; /* a new file: the path held no object */
+    char *base;       /* checksum of the object it was opened from; NULL
+                         and !base_absent: unknown (a version 1 journal) */
+    uint64_t generation; /* changes made; an upload records the one sent */
+    bool sealed;         /* sealed_size and digest describe the data file,
+                            fsync'd before the journal said so */
+    int64_t sealed_size;
+    char *digest;        /* SHA-256 (hex) of the sealed data */
+    char *boot_id;       /* the kernel boot the data was written in */
+    int64_t client_mtime; /* ::lakefs::client-mtime to record; 0: data mtime */
+    bool has_owner;
+    uint32_t uid, gid;
+    lakefs_metadata metadata; /* user metadata the object keeps */
+    char *content_type;       /* NULL: the default */
 } staging_entry;
 
 typedef struct staging staging;
@@ -57,6 +78,17 @@ void staging_close(staging *s);
 int staging_create(staging *s, const char *repo, const char *branch,
                    const char *path, staging_state initial, uint64_t *id,
                    int *fd);
+/* staging_create with a whole first journal record (its repo, branch,
+ * path, state and version 2 fields). */
+int staging_create_entry(staging *s, const staging_entry *init, uint64_t *id,
+                         int *fd);
+/* Rewrites an entry's journal whole from e (its repo, branch, path, state,
+ * error and version 2 fields; session, id and data_path are ignored):
+ * temp file, fsync, rename, directory fsync. */
+int staging_write(staging *s, uint64_t id, const staging_entry *e);
+/* The same for an orphan entry (e->session, e->id), which must still be
+ * an orphan (-EBUSY when a live mount holds its session). */
+int staging_write_orphan(const char *cache_dir, const staging_entry *e);
 /* Rewrites an entry's journal (atomically: temp file, fsync, rename). */
 int staging_set_path(staging *s, uint64_t id, const char *path);
 int staging_set_mode(staging *s, uint64_t id, uint32_t mode);

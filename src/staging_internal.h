@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define TEMP_PREFIX ".tmp-" /* journals being written */
-#define JOURNAL_VERSION 1
+#define JOURNAL_VERSION 2 /* 1 is still read: it has no base */
 #define JOURNAL_MAX_BYTES (1024 * 1024)
 #define ENTRY_NAME_MAX 48
 

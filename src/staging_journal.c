@@ -20,8 +20,12 @@ static const char *const state_names[] = {
     [STAGING_PENDING] = "pending",
     [STAGING_FAILED] = "failed",
     [STAGING_CLEAN] = "clean",
+    [STAGING_CONFLICT] = "conflict",
 };
 #define STATE_COUNT (sizeof(state_names) / sizeof(state_names[0]))
+
+static void staging_entry_v2_clear(staging_entry *e);
+static int parse_version2(const cJSON *o, staging_entry *e, const char **why);
 
 void staging_entry_file_name(char *buf, uint64_t id, const char *suffix)
 {
@@ -92,20 +96,55 @@ int staging_read_journal_text(int dir_fd, const char *name, char **text,
 
 /* ---- journals ---- */
 
+static bool add_optional_string(cJSON *o, const char *key, const char *v)
+{
+    return v ? cJSON_AddStringToObject(o, key, v) != NULL
+             : cJSON_AddNullToObject(o, key) != NULL;
+}
+
+static bool add_metadata(cJSON *o, const lakefs_metadata *md)
+{
+    cJSON *m = cJSON_AddObjectToObject(o, "metadata");
+    for (size_t i = 0; m && i < md->count; i++)
+        if (!cJSON_AddStringToObject(m, md->items[i].key, md->items[i].value))
+            return false;
+    return m != NULL;
+}
+
+/* Numbers that must survive JSON's doubles exactly are strings. */
+static bool add_u64_string(cJSON *o, const char *key, uint64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%" PRIu64, v);
+    return cJSON_AddStringToObject(o, key, buf) != NULL;
+}
+
 static char *journal_render(const staging_entry *e)
 {
     cJSON *o = cJSON_CreateObject();
-    bool failed = e->state == STAGING_FAILED;
+    bool with_error = e->state == STAGING_FAILED || e->state == STAGING_CONFLICT;
     bool ok = o != NULL &&
               cJSON_AddNumberToObject(o, "version", JOURNAL_VERSION) &&
               cJSON_AddStringToObject(o, "repo", e->repo) &&
               cJSON_AddStringToObject(o, "branch", e->branch) &&
               cJSON_AddStringToObject(o, "path", e->path) &&
               cJSON_AddStringToObject(o, "state", state_names[e->state]) &&
-              (failed && e->error
-                   ? cJSON_AddStringToObject(o, "error", e->error) != NULL
-                   : cJSON_AddNullToObject(o, "error") != NULL) &&
-              cJSON_AddNumberToObject(o, "mode", (double)e->mode);
+              add_optional_string(o, "error", with_error ? e->error : NULL) &&
+              cJSON_AddNumberToObject(o, "mode", (double)e->mode) &&
+              cJSON_AddBoolToObject(o, "base_absent", e->base_absent) &&
+              add_optional_string(o, "base", e->base) &&
+              add_u64_string(o, "generation", e->generation) &&
+              cJSON_AddBoolToObject(o, "sealed", e->sealed) &&
+              add_u64_string(o, "sealed_size", (uint64_t)e->sealed_size) &&
+              add_optional_string(o, "digest", e->digest) &&
+              add_optional_string(o, "boot_id", e->boot_id) &&
+              cJSON_AddNumberToObject(o, "client_mtime",
+                                      (double)e->client_mtime) &&
+              cJSON_AddBoolToObject(o, "has_owner", e->has_owner) &&
+              cJSON_AddNumberToObject(o, "uid", (double)e->uid) &&
+              cJSON_AddNumberToObject(o, "gid", (double)e->gid) &&
+              add_metadata(o, &e->metadata) &&
+              add_optional_string(o, "content_type", e->content_type);
     char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return text;
@@ -177,12 +216,13 @@ int staging_journal_parse(const char *text, size_t len, staging_entry *e,
     while (state_text && st < STATE_COUNT &&
            strcmp(state_text, state_names[st]))
         st++;
-    bool failed = st == STAGING_FAILED;
+    bool failed = st == STAGING_FAILED || st == STAGING_CONFLICT;
     int rc = -EINVAL;
     if (!cJSON_IsObject(o)) {
         *why = "not a JSON object";
     } else if (!cJSON_IsNumber(version) ||
-               version->valuedouble != JOURNAL_VERSION) {
+               (version->valuedouble != JOURNAL_VERSION &&
+                version->valuedouble != 1)) {
         *why = "unsupported version";
     } else if (state_text == NULL || st == STATE_COUNT ||
                !(error == NULL || cJSON_IsNull(error) ||
@@ -205,9 +245,11 @@ int staging_journal_parse(const char *text, size_t len, staging_entry *e,
     if (rc == 0) {
         e->state = (staging_state)st;
         e->mode = mode ? (uint32_t)mode->valuedouble : 0;
+        rc = parse_version2(o, e, why);
     }
     cJSON_Delete(o);
     if (rc != 0) {
+        staging_entry_v2_clear(e);
         free(e->repo);
         free(e->branch);
         free(e->path);
@@ -217,10 +259,115 @@ int staging_journal_parse(const char *text, size_t len, staging_entry *e,
     return rc;
 }
 
+/* ---- version 2 fields ---- */
+
+static void staging_entry_v2_clear(staging_entry *e)
+{
+    free(e->base);
+    free(e->digest);
+    free(e->boot_id);
+    free(e->content_type);
+    lakefs_metadata_free(&e->metadata);
+    e->base = e->digest = e->boot_id = e->content_type = NULL;
+}
+
+/* An optional string member: absent or null gives NULL. */
+static int optional_string(const cJSON *o, const char *key, char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    *out = NULL;
+    if (v == NULL || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v))
+        return -EINVAL;
+    *out = strdup(v->valuestring);
+    return *out ? 0 : -ENOMEM;
+}
+
+static int optional_u64(const cJSON *o, const char *key, uint64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    *out = 0;
+    if (v == NULL)
+        return 0;
+    const char *text = cJSON_GetStringValue(v);
+    char *end = NULL;
+    if (!text || !*text || *text < '0' || *text > '9')
+        return -EINVAL;
+    errno = 0;
+    unsigned long long n = strtoull(text, &end, 10);
+    if (errno || *end)
+        return -EINVAL;
+    *out = n;
+    return 0;
+}
+
+static bool optional_number(const cJSON *o, const char *key, double lo,
+                            double hi, double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    *out = 0;
+    if (v == NULL)
+        return true;
+    if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi ||
+        v->valuedouble != (double)(int64_t)v->valuedouble)
+        return false;
+    *out = v->valuedouble;
+    return true;
+}
+
+/* base, generation, seal, owner, metadata...: absent in version 1. */
+static int parse_version2(const cJSON *o, staging_entry *e, const char **why)
+{
+    const cJSON *absent = cJSON_GetObjectItemCaseSensitive(o, "base_absent");
+    const cJSON *sealed = cJSON_GetObjectItemCaseSensitive(o, "sealed");
+    const cJSON *owner = cJSON_GetObjectItemCaseSensitive(o, "has_owner");
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+    uint64_t sealed_size = 0;
+    double mtime, uid, gid;
+    *why = "bad version 2 fields";
+    if ((absent && !cJSON_IsBool(absent)) || (sealed && !cJSON_IsBool(sealed)) ||
+        (owner && !cJSON_IsBool(owner)) || (md && !cJSON_IsObject(md)) ||
+        !optional_number(o, "client_mtime", -1e15, 1e15, &mtime) ||
+        !optional_number(o, "uid", 0, UINT32_MAX, &uid) ||
+        !optional_number(o, "gid", 0, UINT32_MAX, &gid))
+        return -EINVAL;
+    int rc = optional_u64(o, "generation", &e->generation);
+    if (rc == 0)
+        rc = optional_u64(o, "sealed_size", &sealed_size);
+    if (rc == 0 && sealed_size > INT64_MAX)
+        rc = -EINVAL;
+    if (rc == 0)
+        rc = optional_string(o, "base", &e->base);
+    if (rc == 0)
+        rc = optional_string(o, "digest", &e->digest);
+    if (rc == 0)
+        rc = optional_string(o, "boot_id", &e->boot_id);
+    if (rc == 0)
+        rc = optional_string(o, "content_type", &e->content_type);
+    const cJSON *kv = md ? md->child : NULL;
+    for (; rc == 0 && kv; kv = kv->next)
+        rc = cJSON_IsString(kv) && kv->string
+                 ? lakefs_metadata_set(&e->metadata, kv->string,
+                                       kv->valuestring)
+                 : -EINVAL;
+    if (rc)
+        return rc;
+    e->base_absent = cJSON_IsTrue(absent);
+    e->sealed = cJSON_IsTrue(sealed) && e->digest != NULL;
+    e->sealed_size = (int64_t)sealed_size;
+    e->client_mtime = (int64_t)mtime;
+    e->has_owner = cJSON_IsTrue(owner);
+    e->uid = (uint32_t)uid;
+    e->gid = (uint32_t)gid;
+    return 0;
+}
+
 /* ---- entries ---- */
 
 void staging_entry_clear(staging_entry *e)
 {
+    staging_entry_v2_clear(e);
     free(e->session);
     free(e->repo);
     free(e->branch);

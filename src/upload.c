@@ -232,9 +232,13 @@ int upload_fd(lakefs_client *c, const upload_caps *caps, const char *repo,
     lakefs_object_stats ignored;
     lakefs_object_stats *result = out ? out : &ignored;
     memset(result, 0, sizeof(*result)); /* freed on every path below */
-    if (wants_multipart(caps, size) && !attrs->if_absent)
-        rc = upload_multipart(c, caps, repo, branch, path, fd, size, &opt,
-                              result, err);
+    lakefs_upload_options parts_opt = opt;
+    /* completePresignMultipartUpload has no If-None-Match: a conditional
+     * create in parts rests on the caller's check that the path is free. */
+    parts_opt.if_none_match = false;
+    if (wants_multipart(caps, size))
+        rc = upload_multipart(c, caps, repo, branch, path, fd, size,
+                              &parts_opt, result, err);
     else if (caps && caps->presign)
         rc = upload_presigned(c, repo, branch, path, fd, size, &opt, result,
                               err);

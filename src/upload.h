@@ -22,7 +22,8 @@ typedef struct upload_attrs {
     const lakefs_metadata *extra; /* other user metadata to keep, or NULL */
     const char *content_type;     /* NULL: application/octet-stream */
     bool if_absent; /* create only (If-None-Match: *): -EEXIST when the
-                       path holds an object; never in parts */
+                       path holds an object (not checked by uploads in
+                       parts, which lakeFS cannot make conditional) */
 } upload_attrs;
 
 /* Builds the metadata an upload or updateObjectUserMetadata carries:

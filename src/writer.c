@@ -1,11 +1,13 @@
 /*
- * writer.c - the open-for-write table: one staged file per branch path,
- * reference-counted across descriptors, its journal state kept in step
- * (clean -> pending on the first write, -> clean after an upload, failed
- * when one fails). A wfile's lock serialises its I/O and its upload, so an
- * upload always sends one consistent version. Lock order: writer, wfile.
+ * writer.c - the write state machine of writer.h: the table of files
+ * being written, their journal kept in step with every state change, the
+ * uploads (close/fsync in the caller's thread, retries in a background
+ * thread) and what happens to a file's name on unlink and rename. Never
+ * holds the table lock or a state lock across the network.
  */
 #include "writer.h"
+
+#include "durable.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,80 +18,74 @@
 #include <time.h>
 #include <unistd.h>
 
+#define RETRY_MIN_MS 1000
+#define RETRY_MAX_MS 60000
+#define FILL_CHUNK (1u << 20)
+
+typedef enum wstate {
+    W_CLEAN,
+    W_DIRTY,
+    W_FAILED,
+    W_CONFLICT,
+} wstate;
+
 struct wfile {
     writer *w;
     char *repo;
     char *branch;
+    pthread_mutex_t io;    /* content: fill, writes, truncates, uploads */
+    pthread_mutex_t state; /* everything below; journal writes */
     char *key;
     int fd;
     uint64_t staging_id;
-    int refs;       /* under w->lock */
-    reader_file *base; /* content still to copy in, or NULL */
-    int64_t base_size;
-    bool dirty;     /* changed since the last upload (or never uploaded) */
-    bool unlinked;
-    uint32_t mode;  /* explicit permission bits; 0: the default */
+    int refs;        /* under w->lock */
+    bool in_table;   /* under w->lock */
+    bool detached;
+    wstate st;
+    uint64_t gen;
+    bool journal_live; /* the journal entry exists */
+    reader_file *fill; /* base content still to copy in, or NULL */
+    int64_t size;
+    /* base: what the server holds at key, as far as this file knows */
+    bool base_absent;
+    char *base;
+    /* attributes the next upload records */
     int64_t mtime;
-    pthread_mutex_t lock;
+    uint32_t mode; /* explicit permission bits; 0: not recorded */
+    bool has_owner;
+    uint32_t uid, gid;
+    lakefs_metadata meta;
+    char *content_type;
+    const void *tag; /* the opener's, for on_uploaded */
+    /* failures */
+    char *error;
+    bool permanent;
+    int64_t retry_at_ms;
+    int retry_delay_ms;
+    /* the last seal: sealed data is (sealed_size, digest) */
+    bool sealed;
+    int64_t sealed_size;
+    char digest[DURABLE_DIGEST_HEX];
     struct wfile *next;
 };
 
 struct writer {
     writer_config cfg;
     pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping;
+    pthread_t retry_thread;
+    bool thread_started;
     wfile *files;
-    size_t open_count; /* wfiles in files; read without the lock */
+    size_t count; /* wfiles in files; read without the lock */
+    char boot_id[DURABLE_BOOT_ID_MAX];
 };
 
-writer *writer_new(const writer_config *cfg, int *err)
+static int64_t now_ms(void)
 {
-    writer *w = calloc(1, sizeof(*w));
-    if (!w) {
-        *err = -ENOMEM;
-        return NULL;
-    }
-    w->cfg = *cfg;
-    pthread_mutex_init(&w->lock, NULL);
-    *err = 0;
-    return w;
-}
-
-void writer_free(writer *w)
-{
-    if (!w)
-        return;
-    pthread_mutex_destroy(&w->lock);
-    free(w);
-}
-
-static bool same_file(const wfile *f, const char *repo, const char *branch,
-                      const char *key)
-{
-    return strcmp(f->repo, repo) == 0 && strcmp(f->branch, branch) == 0 &&
-           strcmp(f->key, key) == 0;
-}
-
-/* Under w->lock. */
-static wfile *find_locked(writer *w, const char *repo, const char *branch,
-                          const char *key)
-{
-    for (wfile *f = w->files; f; f = f->next)
-        if (same_file(f, repo, branch, key))
-            return f;
-    return NULL;
-}
-
-static void wfile_destroy(wfile *f)
-{
-    if (f->base)
-        reader_close(f->base);
-    if (f->fd >= 0)
-        close(f->fd);
-    pthread_mutex_destroy(&f->lock);
-    free(f->repo);
-    free(f->branch);
-    free(f->key);
-    free(f);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int64_t now_s(void)
@@ -97,44 +93,210 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
-/* A new wfile, linked in. */
+/* ---- the journal ---- */
+
+/* Under f->state: the journal says what the wfile is now. */
+static int journal_sync(wfile *f)
+{
+    static const staging_state map[] = {
+        [W_CLEAN] = STAGING_CLEAN,
+        [W_DIRTY] = STAGING_PENDING,
+        [W_FAILED] = STAGING_FAILED,
+        [W_CONFLICT] = STAGING_CONFLICT,
+    };
+    if (f->detached || !f->journal_live)
+        return 0;
+    staging_entry e = {
+        .repo = f->repo,
+        .branch = f->branch,
+        .path = f->key,
+        .state = map[f->st],
+        .error = f->error,
+        .mode = f->mode,
+        .base_absent = f->base_absent,
+        .base = f->base,
+        .generation = f->gen,
+        .sealed = f->sealed,
+        .sealed_size = f->sealed_size,
+        .digest = f->sealed ? f->digest : NULL,
+        .boot_id = f->w->boot_id,
+        .client_mtime = f->mtime,
+        .has_owner = f->has_owner,
+        .uid = f->uid,
+        .gid = f->gid,
+        .metadata = f->meta,
+        .content_type = f->content_type,
+    };
+    return staging_write(f->w->cfg.staging, f->staging_id, &e);
+}
+
+/* ---- the table ---- */
+
+static bool same_file(const wfile *f, const char *repo, const char *branch,
+                      const char *key)
+{
+    return strcmp(f->key, key) == 0 && strcmp(f->repo, repo) == 0 &&
+           strcmp(f->branch, branch) == 0;
+}
+
+/* Under w->lock. */
+static wfile *find_locked(writer *w, const char *repo, const char *branch,
+                          const char *key)
+{
+    for (wfile *f = w->files; f; f = f->next) {
+        pthread_mutex_lock(&f->state);
+        bool hit = same_file(f, repo, branch, key);
+        pthread_mutex_unlock(&f->state);
+        if (hit)
+            return f;
+    }
+    return NULL;
+}
+
+/* Under w->lock. */
+static void unlink_locked(writer *w, wfile *f)
+{
+    if (!f->in_table)
+        return;
+    for (wfile **p = &w->files; *p; p = &(*p)->next)
+        if (*p == f) {
+            *p = f->next;
+            break;
+        }
+    f->in_table = false;
+    f->next = NULL;
+    __atomic_sub_fetch(&w->count, 1, __ATOMIC_RELAXED);
+}
+
+static void wfile_destroy(wfile *f)
+{
+    if (f->fill)
+        reader_close(f->fill);
+    if (f->fd >= 0)
+        close(f->fd);
+    pthread_mutex_destroy(&f->io);
+    pthread_mutex_destroy(&f->state);
+    lakefs_metadata_free(&f->meta);
+    free(f->content_type);
+    free(f->base);
+    free(f->error);
+    free(f->repo);
+    free(f->branch);
+    free(f->key);
+    free(f);
+}
+
+static int set_string(char **dst, const char *src)
+{
+    char *copy = src ? strdup(src) : NULL;
+    if (src && !copy)
+        return -ENOMEM;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+/* Attributes an edit keeps: those of the object it was opened on. The
+ * ::lakefs:: keys the upload writes itself are left to it. */
+static int keep_entry_attrs(wfile *f, const fs_entry *e)
+{
+    int rc = 0;
+    f->mtime = e->mtime;
+    /* Recorded on the server, or set through this mount since it listed
+     * the object (whose cached entry then has the mode and owner only). */
+    bool explicit_mode =
+        lakefs_metadata_get(&e->metadata, LISTING_KEY_POSIX_PERMISSIONS) !=
+            NULL ||
+        e->has_owner || e->mode != LISTING_DEFAULT_FILE_MODE;
+    f->mode = explicit_mode ? e->mode : 0;
+    f->has_owner = e->has_owner;
+    f->uid = e->uid;
+    f->gid = e->gid;
+    for (size_t i = 0; rc == 0 && i < e->metadata.count; i++) {
+        const lakefs_kv *kv = &e->metadata.items[i];
+        if (strcmp(kv->key, LISTING_KEY_CLIENT_MTIME) == 0 ||
+            strcmp(kv->key, LISTING_KEY_POSIX_PERMISSIONS) == 0)
+            continue;
+        rc = lakefs_metadata_set(&f->meta, kv->key, kv->value);
+    }
+    if (rc == 0)
+        rc = set_string(&f->content_type, e->content_type);
+    if (rc == 0)
+        rc = set_string(&f->base, e->checksum);
+    f->base_absent = e->checksum == NULL;
+    f->size = e->size;
+    return rc;
+}
+
+/* A new wfile with its staged file and first journal, linked in. */
 static int create_locked(writer *w, const char *repo, const char *branch,
-                         const char *key, bool created, wfile **out)
+                         const char *key, const writer_base *base,
+                         bool truncate, uint32_t mode, const void *tag,
+                         wfile **out)
 {
     wfile *f = calloc(1, sizeof(*f));
     if (!f)
         return -ENOMEM;
+    f->tag = tag;
     f->w = w;
     f->fd = -1;
     f->refs = 1;
     f->mtime = now_s();
-    f->dirty = created;
+    f->base_absent = true;
+    f->mode = mode & 07777u;
+    pthread_mutex_init(&f->io, NULL);
+    pthread_mutex_init(&f->state, NULL);
     f->repo = strdup(repo);
     f->branch = strdup(branch);
     f->key = strdup(key);
-    pthread_mutex_init(&f->lock, NULL);
     int rc = f->repo && f->branch && f->key ? 0 : -ENOMEM;
-    if (rc == 0)
-        rc = staging_create(w->cfg.staging, repo, branch, key,
-                            created ? STAGING_PENDING : STAGING_CLEAN,
-                            &f->staging_id, &f->fd);
+    if (rc == 0 && base && base->entry)
+        rc = keep_entry_attrs(f, base->entry);
+    bool dirty = !base || truncate;
+    if (dirty) {
+        f->st = W_DIRTY;
+        f->gen = 1;
+        f->size = 0;
+        f->mtime = now_s();
+    }
+    if (rc == 0) {
+        staging_entry init = {.repo = f->repo,
+                              .branch = f->branch,
+                              .path = f->key,
+                              .state = dirty ? STAGING_PENDING : STAGING_CLEAN,
+                              .mode = f->mode,
+                              .base_absent = f->base_absent,
+                              .base = f->base,
+                              .generation = f->gen,
+                              .boot_id = w->boot_id,
+                              .client_mtime = f->mtime,
+                              .has_owner = f->has_owner,
+                              .uid = f->uid,
+                              .gid = f->gid,
+                              .metadata = f->meta,
+                              .content_type = f->content_type};
+        rc = staging_create_entry(w->cfg.staging, &init, &f->staging_id,
+                                  &f->fd);
+    }
     if (rc) {
         wfile_destroy(f);
         return rc;
     }
+    f->journal_live = true;
+    f->in_table = true;
     f->next = w->files;
     w->files = f;
-    __atomic_add_fetch(&w->open_count, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&w->count, 1, __ATOMIC_RELAXED);
     *out = f;
     return 0;
 }
 
 int writer_open(writer *w, const char *repo, const char *branch,
-                const char *key, reader_file *base, int64_t base_size,
-                int64_t base_mtime, bool created, uint32_t mode,
-                wfile **out)
+                const char *key, const writer_base *base, bool truncate,
+                uint32_t mode, const void *tag, wfile **out)
 {
     *out = NULL;
+    reader_file *content = base ? base->reader : NULL;
     pthread_mutex_lock(&w->lock);
     wfile *f = find_locked(w, repo, branch, key);
     bool fresh = f == NULL;
@@ -142,20 +304,16 @@ int writer_open(writer *w, const char *repo, const char *branch,
     if (f)
         f->refs++;
     else
-        rc = create_locked(w, repo, branch, key, created || !base, &f);
-    if (rc == 0 && fresh) {
-        if (base && !created) {
-            f->base = base;
-            f->base_size = base_size;
-            f->mtime = base_mtime;
-            base = NULL;
-        }
-        f->mode = mode;
+        rc = create_locked(w, repo, branch, key, base, truncate, mode, tag,
+                           &f);
+    if (rc == 0 && fresh && base && !truncate) {
+        f->fill = content; /* copied in on first use */
+        content = NULL;
     }
     pthread_mutex_unlock(&w->lock);
-    if (base)
-        reader_close(base);
-    if (rc == 0 && !fresh && created)
+    if (content)
+        reader_close(content);
+    if (rc == 0 && !fresh && truncate)
         rc = wfile_truncate(f, 0);
     if (rc) {
         if (f)
@@ -168,7 +326,7 @@ int writer_open(writer *w, const char *repo, const char *branch,
 
 bool writer_idle(const writer *w)
 {
-    return __atomic_load_n(&w->open_count, __ATOMIC_RELAXED) == 0;
+    return __atomic_load_n(&w->count, __ATOMIC_RELAXED) == 0;
 }
 
 wfile *writer_find(writer *w, const char *repo, const char *branch,
@@ -182,40 +340,55 @@ wfile *writer_find(writer *w, const char *repo, const char *branch,
     return f;
 }
 
+/* Under f->state: the journal entry goes (the bytes will never be
+ * uploaded); the data file's name goes too, open descriptors keep it. */
+static void drop_journal(wfile *f)
+{
+    if (!f->journal_live)
+        return;
+    staging_remove(f->w->cfg.staging, f->staging_id);
+    f->journal_live = false;
+}
+
 void wfile_release(wfile *f)
 {
     writer *w = f->w;
     pthread_mutex_lock(&w->lock);
     bool last = --f->refs == 0;
-    if (last)
-        for (wfile **p = &w->files; *p; p = &(*p)->next)
-            if (*p == f) {
-                *p = f->next;
-                __atomic_sub_fetch(&w->open_count, 1, __ATOMIC_RELAXED);
-                break;
-            }
+    bool destroy = false;
+    if (last) {
+        pthread_mutex_lock(&f->state);
+        if (f->detached || f->st == W_CLEAN || f->st == W_CONFLICT) {
+            unlink_locked(w, f);
+            destroy = true;
+            if (f->st == W_CLEAN || f->detached)
+                drop_journal(f);
+            /* a conflict keeps its journal and data for `staged` */
+        } else {
+            /* Not on the server yet: stays, and the retry thread uploads
+             * it (an mmap written after close, a deferred close). */
+            if (f->st == W_DIRTY)
+                f->retry_at_ms = now_ms();
+            pthread_cond_signal(&w->wake);
+        }
+        pthread_mutex_unlock(&f->state);
+    }
     pthread_mutex_unlock(&w->lock);
-    if (!last)
-        return;
-    /* Normally flushed on close; a last try for data that was not (an
-     * mmap written after close). Failing, it stays journaled. */
-    if (f->dirty && !f->unlinked)
-        wfile_flush(f, NULL);
-    if (!f->dirty || f->unlinked)
-        staging_remove(w->cfg.staging, f->staging_id);
-    wfile_destroy(f);
+    if (destroy)
+        wfile_destroy(f);
 }
 
-/* Under f->lock: copies the base object into the staged file, once. */
+/* ---- content ---- */
+
+/* Under f->io: copies the base object into the staged file, once. */
 static int ensure_filled(wfile *f)
 {
-    if (!f->base)
+    if (!f->fill)
         return 0;
-    size_t cap = 1u << 20;
-    char *buf = malloc(cap);
+    char *buf = malloc(FILL_CHUNK);
     int rc = buf ? 0 : -ENOMEM;
     for (uint64_t off = 0; rc == 0;) {
-        ssize_t n = reader_read(f->base, buf, cap, off);
+        ssize_t n = reader_read(f->fill, buf, FILL_CHUNK, off);
         if (n <= 0) {
             rc = (int)n;
             break;
@@ -226,116 +399,205 @@ static int ensure_filled(wfile *f)
     }
     free(buf);
     if (rc == 0) {
-        reader_close(f->base);
-        f->base = NULL;
+        reader_close(f->fill);
+        __atomic_store_n(&f->fill, NULL, __ATOMIC_RELEASE);
     } else if (ftruncate(f->fd, 0) != 0) {
         rc = -EIO;
     }
     return rc;
 }
 
-/* Under f->lock: the first change after an upload journals the file as
- * pending again, before the change is acknowledged. */
-static int mark_dirty(wfile *f)
+/* Under f->state: one more change; journaled before it is acknowledged
+ * when the file was CLEAN (a FAILED or DIRTY journal already says the
+ * server lacks the bytes). */
+static int note_change(wfile *f)
 {
-    int rc = ensure_filled(f);
-    if (rc)
-        return rc;
-    f->mtime = now_s();
-    if (f->dirty)
+    if (f->detached)
         return 0;
-    rc = staging_set_state(f->w->cfg.staging, f->staging_id,
-                               STAGING_PENDING, NULL);
-    if (rc == 0)
-        f->dirty = true;
-    return rc;
+    bool was_clean = f->st == W_CLEAN || f->st == W_CONFLICT;
+    f->gen++;
+    if (f->st != W_FAILED)
+        f->st = W_DIRTY;
+    f->sealed = false;
+    return was_clean ? journal_sync(f) : 0;
 }
 
 ssize_t wfile_read(wfile *f, void *buf, size_t len, off_t off)
 {
-    pthread_mutex_lock(&f->lock);
-    ssize_t n = ensure_filled(f);
+    ssize_t n = 0;
+    /* Once filled, reads need no lock: they never wait for an upload. */
+    if (__atomic_load_n(&f->fill, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&f->io);
+        n = ensure_filled(f);
+        pthread_mutex_unlock(&f->io);
+    }
     if (n == 0) {
         n = pread(f->fd, buf, len, off);
         if (n < 0)
             n = -errno;
     }
-    pthread_mutex_unlock(&f->lock);
     return n;
 }
 
 ssize_t wfile_write(wfile *f, const void *buf, size_t len, off_t off)
 {
-    pthread_mutex_lock(&f->lock);
-    ssize_t n = mark_dirty(f);
-    struct stat st;
-    if (n == 0 && off < 0)
-        off = fstat(f->fd, &st) == 0 ? st.st_size : -1;
-    if (n == 0 && off < 0)
-        n = -errno;
+    pthread_mutex_lock(&f->io);
+    ssize_t n = ensure_filled(f);
+    if (n == 0) {
+        pthread_mutex_lock(&f->state);
+        n = note_change(f);
+        if (off < 0)
+            off = f->size;
+        f->mtime = now_s();
+        pthread_mutex_unlock(&f->state);
+    }
     if (n == 0) {
         n = pwrite(f->fd, buf, len, off);
         if (n < 0)
             n = -errno;
     }
-    pthread_mutex_unlock(&f->lock);
+    if (n > 0) {
+        pthread_mutex_lock(&f->state);
+        if (off + n > f->size)
+            f->size = off + n;
+        pthread_mutex_unlock(&f->state);
+    }
+    pthread_mutex_unlock(&f->io);
     return n;
 }
 
 int wfile_truncate(wfile *f, off_t size)
 {
-    pthread_mutex_lock(&f->lock);
-    if (size == 0 && f->base) { /* nothing of it is kept: no download */
-        reader_close(f->base);
-        f->base = NULL;
+    pthread_mutex_lock(&f->io);
+    if (size == 0 && f->fill) { /* nothing of it is kept: no download */
+        reader_close(f->fill);
+        __atomic_store_n(&f->fill, NULL, __ATOMIC_RELEASE);
     }
-    int rc = mark_dirty(f);
+    int rc = ensure_filled(f);
+    if (rc == 0) {
+        pthread_mutex_lock(&f->state);
+        rc = note_change(f);
+        f->mtime = now_s();
+        pthread_mutex_unlock(&f->state);
+    }
     if (rc == 0 && ftruncate(f->fd, size) != 0)
         rc = -errno;
-    pthread_mutex_unlock(&f->lock);
+    if (rc == 0) {
+        pthread_mutex_lock(&f->state);
+        f->size = size;
+        pthread_mutex_unlock(&f->state);
+    }
+    pthread_mutex_unlock(&f->io);
     return rc;
 }
 
 void wfile_attrs(wfile *f, int64_t *size, int64_t *mtime, uint32_t *mode)
 {
-    struct stat st;
-    pthread_mutex_lock(&f->lock);
-    if (f->base)
-        *size = f->base_size;
-    else
-        *size = fstat(f->fd, &st) == 0 ? st.st_size : 0;
+    pthread_mutex_lock(&f->state);
+    *size = f->size;
     *mtime = f->mtime;
     *mode = f->mode;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->state);
+}
+
+/* An attribute change: carried by the next upload of an unsent file,
+ * only remembered (and journaled) by a clean one. */
+static int attr_change(wfile *f)
+{
+    if (f->st == W_CLEAN || f->st == W_CONFLICT)
+        return journal_sync(f);
+    f->gen++;
+    f->sealed = false;
+    return journal_sync(f);
 }
 
 int wfile_set_mode(wfile *f, uint32_t mode)
 {
-    pthread_mutex_lock(&f->lock);
-    int rc = mark_dirty(f);
-    if (rc == 0) {
-        f->mode = mode & 07777u;
-        rc = staging_set_mode(f->w->cfg.staging, f->staging_id, f->mode);
-    }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_lock(&f->state);
+    f->mode = mode & 07777u;
+    int rc = attr_change(f);
+    pthread_mutex_unlock(&f->state);
     return rc;
 }
 
 int wfile_set_mtime(wfile *f, int64_t mtime)
 {
-    pthread_mutex_lock(&f->lock);
-    int rc = mark_dirty(f);
+    pthread_mutex_lock(&f->state);
+    f->mtime = mtime;
+    int rc = attr_change(f);
+    pthread_mutex_unlock(&f->state);
+    return rc;
+}
+
+int wfile_set_owner(wfile *f, uid_t uid, gid_t gid)
+{
+    pthread_mutex_lock(&f->state);
+    if (!f->has_owner) {
+        f->uid = f->w->cfg.uid;
+        f->gid = f->w->cfg.gid;
+    }
+    if (uid != (uid_t)-1)
+        f->uid = uid;
+    if (gid != (gid_t)-1)
+        f->gid = gid;
+    f->has_owner = true;
+    if (!f->mode)
+        f->mode = LISTING_DEFAULT_FILE_MODE;
+    int rc = attr_change(f);
+    pthread_mutex_unlock(&f->state);
+    return rc;
+}
+
+int wfile_set_meta(wfile *f, const char *key, const char *value)
+{
+    pthread_mutex_lock(&f->state);
+    int rc = 0;
+    if (value) {
+        rc = lakefs_metadata_set(&f->meta, key, value);
+    } else {
+        lakefs_metadata kept = {0};
+        bool found = false;
+        for (size_t i = 0; rc == 0 && i < f->meta.count; i++) {
+            if (strcmp(f->meta.items[i].key, key) == 0)
+                found = true;
+            else
+                rc = lakefs_metadata_set(&kept, f->meta.items[i].key,
+                                         f->meta.items[i].value);
+        }
+        if (rc == 0 && !found)
+            rc = -ENODATA;
+        if (rc == 0) {
+            lakefs_metadata_free(&f->meta);
+            f->meta = kept;
+        } else {
+            lakefs_metadata_free(&kept);
+        }
+    }
     if (rc == 0)
-        f->mtime = mtime;
-    pthread_mutex_unlock(&f->lock);
+        rc = attr_change(f);
+    pthread_mutex_unlock(&f->state);
+    return rc;
+}
+
+int wfile_metadata(wfile *f, lakefs_metadata *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&f->state);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < f->meta.count; i++)
+        rc = lakefs_metadata_set(out, f->meta.items[i].key,
+                                 f->meta.items[i].value);
+    pthread_mutex_unlock(&f->state);
+    if (rc)
+        lakefs_metadata_free(out);
     return rc;
 }
 
 bool wfile_dirty(wfile *f)
 {
-    pthread_mutex_lock(&f->lock);
-    bool dirty = f->dirty && !f->unlinked;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_lock(&f->state);
+    bool dirty = !f->detached && (f->st == W_DIRTY || f->st == W_FAILED);
+    pthread_mutex_unlock(&f->state);
     return dirty;
 }
 
@@ -344,123 +606,203 @@ const char *wfile_key(wfile *f)
     return f->key;
 }
 
-int wfile_flush(wfile *f, lakefs_object_stats *out)
+/* ---- uploads ---- */
+
+/* What one upload sends, taken under f->state. */
+typedef struct upload_snapshot {
+    char *key;
+    uint64_t gen;
+    int64_t size;
+    int64_t mtime;
+    uint32_t mode;
+    uint32_t uid, gid;
+    lakefs_metadata meta;
+    char *content_type;
+    bool base_absent;
+    char *base;
+} upload_snapshot;
+
+static void snapshot_free(upload_snapshot *s)
+{
+    free(s->key);
+    lakefs_metadata_free(&s->meta);
+    free(s->content_type);
+    free(s->base);
+    memset(s, 0, sizeof(*s));
+}
+
+static int snapshot_take(wfile *f, upload_snapshot *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->gen = f->gen;
+    s->size = f->size;
+    s->mtime = f->mtime;
+    s->mode = f->mode;
+    s->uid = f->has_owner ? f->uid : f->w->cfg.uid;
+    s->gid = f->has_owner ? f->gid : f->w->cfg.gid;
+    s->base_absent = f->base_absent;
+    int rc = set_string(&s->key, f->key);
+    if (rc == 0)
+        rc = set_string(&s->content_type, f->content_type);
+    if (rc == 0)
+        rc = set_string(&s->base, f->base);
+    for (size_t i = 0; rc == 0 && i < f->meta.count; i++)
+        rc = lakefs_metadata_set(&s->meta, f->meta.items[i].key,
+                                 f->meta.items[i].value);
+    if (rc)
+        snapshot_free(s);
+    return rc;
+}
+
+/* Under f->io, before an upload: the journal records the size and digest
+ * of the bytes about to be sent, so recovery can tell them from data a
+ * power loss tore. */
+static int seal(wfile *f, const upload_snapshot *s)
+{
+    char digest[DURABLE_DIGEST_HEX];
+    int rc = durable_digest_fd(f->fd, s->size, digest);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&f->state);
+    if (f->gen == s->gen) {
+        f->sealed = true;
+        f->sealed_size = s->size;
+        memcpy(f->digest, digest, sizeof(digest));
+        rc = journal_sync(f);
+    }
+    pthread_mutex_unlock(&f->state);
+    return rc;
+}
+
+static void schedule_retry(wfile *f)
 {
     writer *w = f->w;
-    pthread_mutex_lock(&f->lock);
-    if (!f->dirty || f->unlinked) {
-        pthread_mutex_unlock(&f->lock);
-        return 0;
+    int lo = w->cfg.retry_min_ms > 0 ? w->cfg.retry_min_ms : RETRY_MIN_MS;
+    int hi = w->cfg.retry_max_ms > 0 ? w->cfg.retry_max_ms : RETRY_MAX_MS;
+    f->retry_delay_ms = f->retry_delay_ms ? f->retry_delay_ms * 2 : lo;
+    if (f->retry_delay_ms > hi)
+        f->retry_delay_ms = hi;
+    f->retry_at_ms = now_ms() + f->retry_delay_ms;
+}
+
+/* After an upload of s: the wfile's new state. Under f->state. */
+static void settle(wfile *f, const upload_snapshot *s, int rc,
+                   const lakefs_object_stats *st, const lakefs_error *err)
+{
+    if (f->detached)
+        return;
+    bool same_name = strcmp(f->key, s->key) == 0;
+    if (rc == 0 || rc == DURABLE_ALREADY_THERE) {
+        if (same_name) {
+            set_string(&f->base, st->checksum);
+            f->base_absent = st->checksum == NULL;
+        }
+        free(f->error);
+        f->error = NULL;
+        f->permanent = false;
+        f->retry_delay_ms = 0;
+        bool current = f->gen == s->gen && same_name;
+        f->st = current ? W_CLEAN : W_DIRTY;
+        if (!current)
+            f->retry_at_ms = now_ms();
+    } else if (rc == DURABLE_CONFLICT) {
+        f->st = W_CONFLICT;
+        set_string(&f->error, err->message);
+    } else {
+        f->st = W_FAILED;
+        set_string(&f->error, err->message[0] ? err->message
+                                              : strerror(rc < 0 ? -rc : EIO));
+        f->permanent = durable_failure_is_permanent(rc, err);
+        schedule_retry(f);
     }
-    struct stat st;
-    int rc = fstat(f->fd, &st) == 0 ? 0 : -errno;
-    upload_attrs attrs = {.mtime = f->mtime, .mode = f->mode,
-                          .uid = w->cfg.uid, .gid = w->cfg.gid};
-    lakefs_error err = {0};
+    journal_sync(f);
+}
+
+/* A conflict gives the name back to the server's object. */
+static void leave_table(wfile *f)
+{
+    writer *w = f->w;
+    pthread_mutex_lock(&w->lock);
+    unlink_locked(w, f);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/*
+ * One upload of f, under f->io. conditional: only over the base (retries).
+ * Returns 1 (uploaded, *out filled when non-NULL), 0 (nothing to do),
+ * DURABLE_CONFLICT, or a negative errno.
+ */
+static int upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
+{
+    writer *w = f->w;
+    upload_snapshot s;
+    pthread_mutex_lock(&f->state);
+    bool todo = !f->detached && (f->st == W_DIRTY || f->st == W_FAILED);
+    int rc = todo ? snapshot_take(f, &s) : 0;
+    pthread_mutex_unlock(&f->state);
+    if (!todo || rc)
+        return rc;
+    rc = ensure_filled(f);
     if (rc == 0)
-        rc = upload_fd(w->cfg.client, &w->cfg.caps, f->repo, f->branch,
-                       f->key, f->fd, st.st_size, &attrs, out, &err);
-    else
+        rc = seal(f, &s);
+    lakefs_error err = {0};
+    lakefs_object_stats st;
+    memset(&st, 0, sizeof(st));
+    upload_attrs attrs = {.mtime = s.mtime,
+                          .mode = s.mode,
+                          .uid = s.uid,
+                          .gid = s.gid,
+                          .extra = &s.meta,
+                          .content_type = s.content_type};
+    if (rc) {
         snprintf(err.message, sizeof(err.message), "staged file: %s",
                  strerror(-rc));
-    if (rc == 0) {
-        f->dirty = false;
-        staging_set_state(w->cfg.staging, f->staging_id, STAGING_CLEAN,
-                          NULL);
+    } else if (conditional) {
+        durable_base base = {.absent = s.base_absent, .checksum = s.base};
+        rc = durable_upload_if_base(w->cfg.client, &w->cfg.caps, f->repo,
+                                    f->branch, s.key, f->fd, s.size, &base,
+                                    &attrs, &st, &err);
+    } else {
+        rc = upload_fd(w->cfg.client, &w->cfg.caps, f->repo, f->branch,
+                       s.key, f->fd, s.size, &attrs, &st, &err);
+    }
+    pthread_mutex_lock(&f->state);
+    settle(f, &s, rc, &st, &err);
+    bool conflict = f->st == W_CONFLICT;
+    pthread_mutex_unlock(&f->state);
+    if (rc == 0 || rc == DURABLE_ALREADY_THERE) {
+        if (w->cfg.on_uploaded && st.path)
+            w->cfg.on_uploaded(w->cfg.on_uploaded_ctx, f->tag, &st);
+        if (out) {
+            *out = st;
+            memset(&st, 0, sizeof(st));
+        }
+        rc = 1;
+    } else if (conflict) {
+        logger_write(w->cfg.log, LOG_LEVEL_ERROR,
+                     "kept '%s' of %s/%s aside, not uploaded: %s "
+                     "(`lakefuse staged list` shows it)",
+                     s.key, f->repo, f->branch, err.message);
+        leave_table(f);
     } else {
         logger_write(w->cfg.log, LOG_LEVEL_ERROR,
                      "upload of '%s' to %s/%s failed, kept in the cache "
                      "directory: %s",
-                     f->key, f->repo, f->branch, err.message);
-        staging_set_state(w->cfg.staging, f->staging_id, STAGING_FAILED,
-                          err.message);
+                     s.key, f->repo, f->branch, err.message);
     }
-    pthread_mutex_unlock(&f->lock);
-    return rc == 0 ? 1 : -EIO;
-}
-
-void wfile_mark_unlinked(wfile *f)
-{
-    pthread_mutex_lock(&f->lock);
-    f->unlinked = true;
-    pthread_mutex_unlock(&f->lock);
-}
-
-void writer_detach(writer *w, const char *repo, const char *branch,
-                   const char *key)
-{
-    wfile *f = writer_find(w, repo, branch, key);
-    if (!f)
-        return;
-    wfile_mark_unlinked(f);
-    wfile_release(f);
-}
-
-int writer_foreach_in_dir(writer *w, const char *repo, const char *branch,
-                          const char *dir_prefix,
-                          int (*fn)(void *ctx, const writer_entry *e),
-                          void *ctx)
-{
-    size_t plen = strlen(dir_prefix);
-    int rc = 0;
-    pthread_mutex_lock(&w->lock);
-    for (wfile *f = w->files; f && rc == 0; f = f->next) {
-        if (f->unlinked || strcmp(f->repo, repo) != 0 ||
-            strcmp(f->branch, branch) != 0 ||
-            strncmp(f->key, dir_prefix, plen) != 0 ||
-            strchr(f->key + plen, '/') != NULL || !f->key[plen])
-            continue;
-        writer_entry e = {.key = f->key};
-        uint32_t mode;
-        wfile_attrs(f, &e.size, &e.mtime, &mode);
-        e.mode = mode;
-        rc = fn(ctx, &e);
-    }
-    pthread_mutex_unlock(&w->lock);
+    lakefs_object_stats_free(&st);
+    snapshot_free(&s);
     return rc;
 }
 
-/* new_key + what follows old_key in key. */
-static char *renamed_key(const char *key, size_t old_len, const char *new_key)
+int wfile_flush(wfile *f, lakefs_object_stats *out)
 {
-    size_t n = strlen(new_key), rest = strlen(key) - old_len;
-    char *s = malloc(n + rest + 1);
-    if (!s)
-        return NULL;
-    memcpy(s, new_key, n);
-    memcpy(s + n, key + old_len, rest + 1);
-    return s;
-}
-
-int writer_rename(writer *w, const char *repo, const char *branch,
-                  const char *old_key, const char *new_key, bool prefix)
-{
-    size_t old_len = strlen(old_key);
-    int rc = 0;
-    pthread_mutex_lock(&w->lock);
-    for (wfile *f = w->files; f && rc == 0; f = f->next) {
-        if (strcmp(f->repo, repo) != 0 || strcmp(f->branch, branch) != 0)
-            continue;
-        bool hit = prefix ? strncmp(f->key, old_key, old_len) == 0 &&
-                                f->key[old_len] == '/'
-                          : strcmp(f->key, old_key) == 0;
-        if (!hit)
-            continue;
-        char *key = renamed_key(f->key, old_len, new_key);
-        if (!key) {
-            rc = -ENOMEM;
-            break;
-        }
-        pthread_mutex_lock(&f->lock);
-        free(f->key);
-        f->key = key;
-        /* A staged copy that was never changed belongs to the old name's
-         * object, which the rename copies on the server. */
-        rc = staging_set_path(w->cfg.staging, f->staging_id, key);
-        pthread_mutex_unlock(&f->lock);
-    }
-    pthread_mutex_unlock(&w->lock);
-    return rc;
+    if (out)
+        memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&f->io);
+    int rc = upload_once(f, false, out);
+    pthread_mutex_unlock(&f->io);
+    return rc == 1 ? 1 : rc == 0 ? 0 : -EIO;
 }
 
 int writer_flush_branch(writer *w, const char *repo, const char *branch)
@@ -493,4 +835,292 @@ int writer_flush_branch(writer *w, const char *repo, const char *branch)
     }
     free(files);
     return rc;
+}
+
+/* ---- names ---- */
+
+/* Under f->io: f, referenced by the caller, leaves its name. */
+static void detach_io_locked(wfile *f)
+{
+    writer *w = f->w;
+    pthread_mutex_lock(&w->lock);
+    unlink_locked(w, f);
+    pthread_mutex_lock(&f->state);
+    f->detached = true;
+    drop_journal(f);
+    pthread_mutex_unlock(&f->state);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Waits for its upload in flight (the io lock), so nothing of it lands
+ * after the caller's delete. */
+static void detach(wfile *f)
+{
+    pthread_mutex_lock(&f->io);
+    detach_io_locked(f);
+    pthread_mutex_unlock(&f->io);
+}
+
+int writer_unlink(writer *w, const char *repo, const char *branch,
+                  const char *key, int (*delete_fn)(void *ctx), void *ctx)
+{
+    wfile *f = writer_find(w, repo, branch, key);
+    if (!f)
+        return delete_fn(ctx);
+    pthread_mutex_lock(&f->io);
+    int rc = delete_fn(ctx);
+    if (rc == 0)
+        detach_io_locked(f);
+    pthread_mutex_unlock(&f->io);
+    wfile_release(f);
+    return rc;
+}
+
+void wfile_mark_unlinked(wfile *f)
+{
+    detach(f);
+}
+
+void writer_detach(writer *w, const char *repo, const char *branch,
+                   const char *key)
+{
+    wfile *f = writer_find(w, repo, branch, key);
+    if (!f)
+        return;
+    detach(f);
+    wfile_release(f);
+}
+
+int writer_foreach_in_dir(writer *w, const char *repo, const char *branch,
+                          const char *dir_prefix,
+                          int (*fn)(void *ctx, const writer_entry *e),
+                          void *ctx)
+{
+    size_t plen = strlen(dir_prefix);
+    int rc = 0;
+    pthread_mutex_lock(&w->lock);
+    for (wfile *f = w->files; f && rc == 0; f = f->next) {
+        pthread_mutex_lock(&f->state);
+        bool hit = !f->detached && f->st != W_CONFLICT &&
+                   strcmp(f->repo, repo) == 0 &&
+                   strcmp(f->branch, branch) == 0 &&
+                   strncmp(f->key, dir_prefix, plen) == 0 &&
+                   f->key[plen] && strchr(f->key + plen, '/') == NULL;
+        writer_entry e = {.key = f->key, .size = f->size, .mtime = f->mtime,
+                          .mode = f->mode};
+        if (hit)
+            rc = fn(ctx, &e);
+        pthread_mutex_unlock(&f->state);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+/* new_key + what follows old_len bytes of key. */
+static char *renamed_key(const char *key, size_t old_len, const char *new_key)
+{
+    size_t n = strlen(new_key), rest = strlen(key) - old_len;
+    char *s = malloc(n + rest + 1);
+    if (!s)
+        return NULL;
+    memcpy(s, new_key, n);
+    memcpy(s + n, key + old_len, rest + 1);
+    return s;
+}
+
+static bool rename_hit(const wfile *f, const char *old_key, size_t old_len,
+                       bool prefix)
+{
+    return prefix ? strncmp(f->key, old_key, old_len) == 0 &&
+                        f->key[old_len] == '/'
+                  : strcmp(f->key, old_key) == 0;
+}
+
+/* References to the table's wfiles of (repo, branch) that hit. */
+static int collect(writer *w, const char *repo, const char *branch,
+                   const char *key, bool prefix, wfile ***out, size_t *n)
+{
+    size_t cap = 0, len = strlen(key);
+    *out = NULL;
+    *n = 0;
+    int rc = 0;
+    pthread_mutex_lock(&w->lock);
+    for (wfile *f = w->files; f && rc == 0; f = f->next) {
+        pthread_mutex_lock(&f->state);
+        bool hit = strcmp(f->repo, repo) == 0 &&
+                   strcmp(f->branch, branch) == 0 &&
+                   rename_hit(f, key, len, prefix);
+        pthread_mutex_unlock(&f->state);
+        if (!hit)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            wfile **grown = realloc(*out, cap * sizeof(**out));
+            if (!grown) {
+                rc = -ENOMEM;
+                break;
+            }
+            *out = grown;
+        }
+        f->refs++;
+        (*out)[(*n)++] = f;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+static void release_all(wfile **files, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        wfile_release(files[i]);
+    free(files);
+}
+
+int writer_rename(writer *w, const char *repo, const char *branch,
+                  const char *old_key, const char *new_key, bool prefix,
+                  const char *new_base)
+{
+    wfile **victims = NULL, **files = NULL;
+    size_t nv = 0, n = 0;
+    /* What the destination held in the table is replaced. */
+    int rc = collect(w, repo, branch, new_key, prefix, &victims, &nv);
+    for (size_t i = 0; rc == 0 && i < nv; i++)
+        detach(victims[i]);
+    release_all(victims, nv);
+    if (rc == 0)
+        rc = collect(w, repo, branch, old_key, prefix, &files, &n);
+    size_t old_len = strlen(old_key);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        wfile *f = files[i];
+        pthread_mutex_lock(&f->io); /* after its upload in flight */
+        pthread_mutex_lock(&f->state);
+        char *key = renamed_key(f->key, old_len, new_key);
+        if (!key) {
+            rc = -ENOMEM;
+        } else if (!f->detached) {
+            free(f->key);
+            f->key = key;
+            key = NULL;
+            if (new_base) {
+                f->base_absent = !*new_base;
+                rc = set_string(&f->base, *new_base ? new_base : NULL);
+            }
+            if (rc == 0)
+                rc = journal_sync(f);
+        }
+        free(key);
+        pthread_mutex_unlock(&f->state);
+        pthread_mutex_unlock(&f->io);
+    }
+    release_all(files, n);
+    return rc;
+}
+
+/* ---- background retries ---- */
+
+/* A referenced wfile due for a retry, or NULL. Under w->lock. */
+static wfile *next_due(writer *w, int64_t now, int64_t *next_at)
+{
+    for (wfile *f = w->files; f; f = f->next) {
+        pthread_mutex_lock(&f->state);
+        bool waiting = f->refs == 0 && !f->detached &&
+                       (f->st == W_DIRTY ||
+                        (f->st == W_FAILED && !f->permanent));
+        bool due = waiting && f->retry_at_ms <= now;
+        if (waiting && !due && f->retry_at_ms < *next_at)
+            *next_at = f->retry_at_ms;
+        pthread_mutex_unlock(&f->state);
+        if (due) {
+            f->refs++;
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static void *retry_main(void *arg)
+{
+    writer *w = arg;
+    pthread_mutex_lock(&w->lock);
+    while (!w->stopping) {
+        int64_t next_at = now_ms() + 1000;
+        wfile *f = next_due(w, now_ms(), &next_at);
+        if (f) {
+            pthread_mutex_unlock(&w->lock);
+            pthread_mutex_lock(&f->io);
+            upload_once(f, true, NULL);
+            pthread_mutex_unlock(&f->io);
+            wfile_release(f);
+            pthread_mutex_lock(&w->lock);
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        int64_t wait_ms = next_at - now_ms();
+        if (wait_ms < 10)
+            wait_ms = 10;
+        until.tv_sec += wait_ms / 1000;
+        until.tv_nsec += (wait_ms % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&w->wake, &w->lock, &until);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+writer *writer_new(const writer_config *cfg, int *err)
+{
+    writer *w = calloc(1, sizeof(*w));
+    if (!w) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    w->cfg = *cfg;
+    durable_boot_id(w->boot_id);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_cond_init(&w->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    *err = 0;
+    return w;
+}
+
+int writer_start(writer *w)
+{
+    int rc = -pthread_create(&w->retry_thread, NULL, retry_main, w);
+    w->thread_started = rc == 0;
+    return rc;
+}
+
+void writer_free(writer *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    if (w->thread_started)
+        pthread_join(w->retry_thread, NULL);
+    /* One last try for what is still to upload; the rest stays journaled
+     * (the session becomes an orphan the next mount recovers). */
+    while (w->files) {
+        wfile *f = w->files;
+        unlink_locked(w, f);
+        if (!f->detached && (f->st == W_DIRTY || f->st == W_FAILED)) {
+            pthread_mutex_lock(&f->io);
+            upload_once(f, true, NULL);
+            pthread_mutex_unlock(&f->io);
+        }
+        if (f->st == W_CLEAN || f->detached)
+            drop_journal(f);
+        wfile_destroy(f);
+    }
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
 }

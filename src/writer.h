@@ -1,14 +1,71 @@
 /*
- * writer.h - files open for writing on a branch. Each path being written
- * has one staged file (staging.h), shared by every descriptor open on it,
- * which serves reads and writes until the data is uploaded on the last
- * writer's close or on fsync. Never holds file data in memory; never
- * acknowledges a close before lakeFS has the bytes.
+ * writer.h - the one module that decides when written bytes reach lakeFS.
+ * Each branch path being written has one staged file (staging.h) shared by
+ * every descriptor open on it, and a journal entry that says what the
+ * bytes are and what they were written on. Never holds file data in
+ * memory; never acknowledges a close or fsync before lakeFS has the bytes;
+ * never holds a lock across the network that stat, readdir, open or
+ * rename of another file needs; never uploads to a name the file no longer
+ * owns, or over an object that is not its base (background retries and
+ * recovery).
+ *
+ * States of a wfile (journal "state" in brackets):
+ *
+ *   CLEAN(base)     [clean]    the staged copy is what the server holds at
+ *                              the path (or is still to be copied in from
+ *                              base); nothing to upload. base: the object's
+ *                              checksum, or ABSENT.
+ *   DIRTY(gen)      [pending]  changed since the last upload; gen counts
+ *                              changes (content and attributes). Not sealed:
+ *                              the data may be torn after a power loss, so
+ *                              recovery trusts it only in the same boot.
+ *   UPLOADING(gen)  [pending]  an upload of generation gen is in flight; the
+ *                              journal is sealed first (size and SHA-256 of
+ *                              the data as sent). Content changes wait for
+ *                              the upload (the io lock); attribute changes,
+ *                              stat, open and rename do not.
+ *   FAILED(gen,err) [failed]   the upload failed; the staged copy stays and
+ *                              is what the mount shows (reads, size, appends
+ *                              extend it). Retried in the background with
+ *                              backoff, conditionally on base; permanent
+ *                              refusals (400, 403, 404...) wait for the next
+ *                              close or fsync.
+ *   CONFLICT        [conflict] a conditional upload found another object at
+ *                              the path than base: the bytes are kept aside
+ *                              (listed by `.lakefs/status` and `lakefuse
+ *                              staged list`, exported or discarded by
+ *                              `lakefuse staged`), never uploaded, and the
+ *                              name goes back to the server's object.
+ *   DETACHED                   the name was unlinked, or a rename replaced
+ *                              it: out of the table, journal removed,
+ *                              descriptors still open read the bytes.
+ *
+ * Transitions:
+ *   open existing       -> CLEAN(checksum)     open new/O_TRUNC -> DIRTY(1)
+ *   write/truncate/chmod/utimens/xattr: CLEAN|DIRTY|FAILED -> DIRTY(gen+1),
+ *                          journaled (fsync) before the change is acked
+ *   close/fsync/retry:   DIRTY|FAILED -> UPLOADING(gen) -> CLEAN(new
+ *                          checksum) if gen unchanged, else DIRTY;
+ *                          or FAILED(gen, err); or (conditional) CONFLICT
+ *   unlink, replaced by rename: any -> DETACHED
+ *   rename:              key changes, state kept; base becomes what the
+ *                          server holds at the new name
+ *   last release:        CLEAN -> freed (staged file removed); DIRTY ->
+ *                          uploaded in the background; FAILED stays
+ *   recovery (recover.c): a journal left by a dead mount is uploaded only
+ *                          if the server still holds its base (durable.h);
+ *                          else CONFLICT.
+ *
+ * Locks, in this order: a wfile's io lock (content and uploads), the
+ * writer's table lock, a wfile's state lock (state, attributes, key,
+ * journal writes; never held across the network). Nothing takes an io
+ * lock while holding the table lock.
  */
 #ifndef LAKEFUSE_WRITER_H
 #define LAKEFUSE_WRITER_H
 
 #include "lakefs.h"
+#include "listing.h"
 #include "log.h"
 #include "reader.h"
 #include "staging.h"
@@ -21,6 +78,12 @@
 typedef struct writer writer;
 typedef struct wfile wfile;
 
+/* Called after an upload succeeded, with the tag the wfile was opened
+ * with and the new object's stats (so the mount's listing shows it); from
+ * any thread, with no writer lock held. */
+typedef void (*writer_uploaded_fn)(void *ctx, const void *tag,
+                                   const lakefs_object_stats *st);
+
 typedef struct writer_config {
     lakefs_client *client;
     staging *staging;
@@ -28,64 +91,94 @@ typedef struct writer_config {
     upload_caps caps; /* how uploads reach lakeFS */
     uid_t uid;        /* recorded with explicit modes */
     gid_t gid;
+    writer_uploaded_fn on_uploaded; /* may be NULL */
+    void *on_uploaded_ctx;
+    int retry_min_ms; /* background retry backoff; 0: defaults */
+    int retry_max_ms;
 } writer_config;
 
 writer *writer_new(const writer_config *cfg, int *err);
-/* Every wfile must have been released. */
+/* Starts the background retry thread (after the daemon has forked). */
+int writer_start(writer *w);
+/* Stops the retry thread, tries each file still to upload once more
+ * (conditionally), and frees the table; what could not be uploaded stays
+ * journaled for the next mount. Every descriptor must have been released. */
 void writer_free(writer *w);
 
+/* What an existing object is, for a wfile opened on it. */
+typedef struct writer_base {
+    reader_file *reader;   /* its content, copied in on first use */
+    const fs_entry *entry; /* size, mtime, checksum, mode, owner, user
+                              metadata and content type to keep */
+} writer_base;
+
 /*
- * The wfile of (repo, branch, key), taking a reference: the one already
- * open, else a new one. A new one starts empty when base is NULL, else
- * with base's content (an object of base_size bytes, mtime base_mtime),
- * copied in on first use, so that opening for write and closing without
- * touching the data (touch, chmod through an fd) costs no download. The
- * wfile owns base (reader_close) in every case. `created` marks it changed
- * (an upload is due even if nothing is written: a new or truncated file).
- * NULL from find when no wfile is open for the key. 0 or a negative errno.
+ * The wfile of (repo, branch, key), taking a reference: the one in the
+ * table (open, or not yet uploaded), else a new one. A new one starts
+ * empty when base is NULL (a new file: its base is ABSENT), else on base's
+ * object, whose content is copied in on first use unless truncate, so that
+ * opening for write and closing unchanged (touch, chmod) costs no download.
+ * The wfile owns base->reader (reader_close) in every case. truncate (or a
+ * new file) makes it DIRTY. mode: explicit permission bits for a new file
+ * (0: the default). tag: the caller's, handed to on_uploaded (the first
+ * opener's counts). 0 or a negative errno.
  */
 int writer_open(writer *w, const char *repo, const char *branch,
-                const char *key, reader_file *base, int64_t base_size,
-                int64_t base_mtime, bool created, uint32_t mode,
-                wfile **out);
+                const char *key, const writer_base *base, bool truncate,
+                uint32_t mode, const void *tag, wfile **out);
+/* Deletes key's object through delete_fn (0 or a negative errno) and, when
+ * that succeeds, detaches key's wfile; its upload in flight finishes
+ * first and no other starts meanwhile, so the delete is the last word. */
+int writer_unlink(writer *w, const char *repo, const char *branch,
+                  const char *key, int (*delete_fn)(void *ctx), void *ctx);
+/* The wfile of the key with a reference, or NULL. */
 wfile *writer_find(writer *w, const char *repo, const char *branch,
                    const char *key);
-/* true when no file is open for writing (no lock: a hint for hot paths,
- * which may then skip writer_find and its key). */
+/* true when the table is empty (no lock: a hint for hot paths). */
 bool writer_idle(const writer *w);
-/* Drops a reference; the last one frees the wfile and, when its data is
- * on the server (or it was unlinked), its staged file. */
+/* Drops a reference; see "last release" above. */
 void wfile_release(wfile *f);
 
 ssize_t wfile_read(wfile *f, void *buf, size_t len, off_t off);
 /* off < 0: append at the end. */
 ssize_t wfile_write(wfile *f, const void *buf, size_t len, off_t off);
 int wfile_truncate(wfile *f, off_t size);
-/* Current size and mtime. */
+/* Current size, mtime and explicit mode (0: default), without waiting for
+ * an upload. */
 void wfile_attrs(wfile *f, int64_t *size, int64_t *mtime, uint32_t *mode);
+/* Attribute changes: journaled; an unsent wfile carries them to the next
+ * upload, a CLEAN one only remembers them (the caller updates the object's
+ * metadata on the server). uid/gid (uid_t)-1: unchanged. */
 int wfile_set_mode(wfile *f, uint32_t mode);
 int wfile_set_mtime(wfile *f, int64_t mtime);
+int wfile_set_owner(wfile *f, uid_t uid, gid_t gid);
+/* value NULL removes key. -ENODATA when removing a key it lacks. */
+int wfile_set_meta(wfile *f, const char *key, const char *value);
+/* The user metadata the next upload carries (copy; lakefs_metadata_free). */
+int wfile_metadata(wfile *f, lakefs_metadata *out);
+/* true when the server lacks its newest bytes (DIRTY, UPLOADING, FAILED). */
 bool wfile_dirty(wfile *f);
 const char *wfile_key(wfile *f);
 
-/* Uploads when changed since the last upload; *out (may be NULL) gets the
- * object's stats when an upload happened (returns 1 then), 0 when there was
- * nothing to do. A failure is -EIO (the staged file stays, journaled as
- * failed, and the next flush tries again). */
+/* Uploads when not CLEAN: last writer wins (a close or fsync is the
+ * program saying "these bytes"). *out (may be NULL) gets the object's
+ * stats when an upload happened (returns 1 then), 0 when there was nothing
+ * to do. A failure is -EIO (the staged copy stays, FAILED). */
 int wfile_flush(wfile *f, lakefs_object_stats *out);
 
-/* Flushes every open wfile of the branch with unsent changes (before a
- * commit or merge). 0, or -EIO when one upload failed. */
+/* Flushes every file of the branch with unsent changes (before a commit or
+ * merge). 0, or -EIO when one upload failed. */
 int writer_flush_branch(writer *w, const char *repo, const char *branch);
 
-/* The object was deleted: the data will not be uploaded. */
-void wfile_mark_unlinked(wfile *f);
 /* The name key no longer belongs to its wfile (the object was unlinked, or
  * a rename replaced it): the wfile leaves the table, so that a new file of
- * that name starts afresh, and its bytes are never uploaded; descriptors
- * still open on it keep reading them. No-op when key has no wfile. */
+ * that name starts afresh, its journal goes, and its bytes are never
+ * uploaded; descriptors still open on it keep reading them. Waits for an
+ * upload of it in flight, so that the caller's delete comes after it.
+ * No-op when key has no wfile. */
 void writer_detach(writer *w, const char *repo, const char *branch,
                    const char *key);
+void wfile_mark_unlinked(wfile *f);
 
 /* One file of a directory that the writer holds (open, or not yet on the
  * server): its key, current size, mtime and explicit mode (0: default). */
@@ -104,8 +197,15 @@ int writer_foreach_in_dir(writer *w, const char *repo, const char *branch,
                           int (*fn)(void *ctx, const writer_entry *e),
                           void *ctx);
 
-/* Renames open wfiles at old_key, or under old_key + "/" when prefix. */
+/* Renames wfiles at old_key, or under old_key + "/" when prefix; a wfile
+ * at a destination key is detached first (the rename replaced it). Waits
+ * for uploads of the renamed files in flight. new_base is what the
+ * destination holds on the server after the caller's server-side steps:
+ * NULL keeps each file's base (the server copied the objects along), ""
+ * makes it ABSENT, else that checksum (the object the rename replaced,
+ * which this file's next upload replaces). */
 int writer_rename(writer *w, const char *repo, const char *branch,
-                  const char *old_key, const char *new_key, bool prefix);
+                  const char *old_key, const char *new_key, bool prefix,
+                  const char *new_base);
 
 #endif

@@ -701,16 +701,17 @@ def close_quietly(fd):
 
 
 def read_status(m, at=""):
-    """The upload lines ("pending PATH", "failed PATH: ERROR") of .lakefs/status at the ref root
-    `at` inside mount m; the branch's uncommitted changes (A/M/D lines) are left out."""
+    """The upload lines ("pending PATH", "failed PATH: ERROR", "conflict PATH: WHY") of
+    .lakefs/status at the ref root `at` inside mount m; the branch's uncommitted changes (A/M/D
+    lines) are left out."""
     with open(os.path.join(m.path, at, ".lakefs", "status")) as f:
         return [line for line in f.read().splitlines()
-                if line.startswith("pending ") or line.startswith("failed ")]
+                if line.startswith(("pending ", "failed ", "conflict "))]
 
 
-def staged_command(action, cache_dir, env):
-    """`lakefuse staged ACTION --cache-dir DIR` (CompletedProcess, text output)."""
-    return subprocess.run([LAKEFUSE, "staged", action, "--cache-dir", str(cache_dir)], capture_output=True,
+def staged_command(action, cache_dir, env, *args):
+    """`lakefuse staged ACTION [ARGS] --cache-dir DIR` (CompletedProcess, text output)."""
+    return subprocess.run([LAKEFUSE, "staged", action, *args, "--cache-dir", str(cache_dir)], capture_output=True,
                           text=True, timeout=TOOL_TIMEOUT, env=env, stdin=subprocess.DEVNULL)
 
 

@@ -197,7 +197,8 @@ def test_status_shows_the_branch_diff_then_this_mounts_uploads(server, repo, mou
     # Committed: clean.
     control_write(control_path(m, "commit"), "everything")
     assert status_lines(m) == [] and control_read(control_path(m, "status")) == ""
-    assert control_json(control_path(m, "status.json")) == {"changes": [], "pending": [], "failed": []}
+    assert control_json(control_path(m, "status.json")) == {"changes": [], "pending": [], "failed": [],
+                                                                     "conflicts": []}
 
 
 def test_status_of_a_prefix_mount_is_relative_to_it(server, repo, mount):

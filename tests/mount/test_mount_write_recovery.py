@@ -81,39 +81,39 @@ def test_failed_upload_is_eio_is_kept_and_is_recovered_by_the_next_mount(server,
     assert staged_lines(again.cache_dir, lakefuse_env) == []
 
 
-def test_unrecoverable_staged_files_block_the_mount_until_discarded(server, repo, mount, lakefuse_env, tmp_path):
+def test_unrecoverable_staged_files_do_not_block_the_mount_and_are_handled_one_by_one(
+        server, repo, mount, lakefuse_env, tmp_path):
     m = mount(uri_of(repo))
     cache = m.cache_dir
     fail_uploads(server)
     failed_close(m, "lost.bin", b"the server never took this\n")
+    failed_close(m, "other.bin", b"nor this\n")
     assert kill_mount(m) == -9
-    # Uploads still fail: the next mount refuses, and says how to get out.
-    mnt = tmp_path / "refused"
-    mnt.mkdir()
-    options = ["cache_dir=" + cache, "log_file=%s" % (tmp_path / "refused.log")]
-    try:
-        p = subprocess.run(mount_args(uri_of(repo), str(mnt), options, foreground=False), capture_output=True,
-                           text=True, timeout=MOUNT_TIMEOUT, env=lakefuse_env, stdin=subprocess.DEVNULL)
-    finally:
-        was_mounted = is_mounted(str(mnt))
-        if was_mounted:
-            fusermount_unmount(str(mnt))
-    assert p.returncode != 0 and not was_mounted, p.stdout
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and "lakefuse staged discard" in lines[0], p.stderr
-    assert "mounted" not in p.stdout
-    server.clear_faults()
-    # The orphan is listed with its repository, branch and path, then discarded.
-    listed = staged_lines(cache, lakefuse_env)
-    assert len(listed) == 1 and all(word in listed[0] for word in (repo, "main", "lost.bin")), listed
-    d = staged_command("discard", cache, lakefuse_env)
-    assert d.returncode == 0, d.stderr
-    assert staged_lines(cache, lakefuse_env) == []
-    assert b"the server never took this\n" not in staged_files(cache).values()
+    # Uploads still fail: the next mount goes ahead, says what it kept, and shows it.
     again = mount(uri_of(repo))
+    assert "lost.bin" in again.stderr() and "staged list" in again.stderr(), again.stderr()
+    status = read_status(again)
+    assert sorted(line.split(":")[0] for line in status) == ["failed lost.bin", "failed other.bin"], status
+    listed = staged_lines(cache, lakefuse_env)
+    assert len(listed) == 2 and all(line.startswith("failed\t") for line in listed), listed
+    assert any(all(word in line for word in (repo, "main", "lost.bin")) for line in listed), listed
+    assert again.unmount() == 0
+    server.clear_faults()
+    # One at a time: export a copy of one, discard it, the other stays.
+    dest = tmp_path / "exported.bin"
+    e = staged_command("export", cache, lakefuse_env, "lost.bin", str(dest))
+    assert e.returncode == 0, e.stderr
+    assert dest.read_bytes() == b"the server never took this\n"
+    d = staged_command("discard", cache, lakefuse_env, "lakefs://%s/main/lost.bin" % repo)
+    assert d.returncode == 0 and "discarded 1" in d.stdout, (d.stdout, d.stderr)
+    listed = staged_lines(cache, lakefuse_env)
+    assert len(listed) == 1 and "other.bin" in listed[0], listed
+    # Now that uploads work, the next mount recovers the one left.
+    last = mount(uri_of(repo))
     assert api_get_or_none(server, repo, "main", "lost.bin") is None
-    assert os.listdir(again.path) == []
-    assert "recovered" not in again.log() + again.stderr()  # recovery happens before "mounted", or not at all
+    assert api_get(server, repo, "main", "other.bin") == b"nor this\n"
+    assert recovered_lines(last, "other.bin"), last.log()[-2000:]
+    assert staged_lines(cache, lakefuse_env) == []
 
 
 def test_kill_9_in_the_middle_of_writes_loses_nothing_that_was_closed(server, repo, mount, lakefuse_env):

@@ -332,7 +332,7 @@ static void test_journal_format(void **state)
     fclose(fp);
     cJSON *o = cJSON_Parse(text);
     assert_non_null(o);
-    assert_int_equal(cJSON_GetObjectItem(o, "version")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItem(o, "version")->valueint, 2);
     assert_string_equal(cJSON_GetObjectItem(o, "repo")->valuestring, "r");
     assert_string_equal(cJSON_GetObjectItem(o, "branch")->valuestring, "b");
     assert_string_equal(cJSON_GetObjectItem(o, "path")->valuestring, "p");
@@ -355,6 +355,64 @@ static void test_journal_format(void **state)
     assert_int_equal(count_names(session), 3); /* lock, 1.data, 1.json */
     assert_int_equal(staging_remove(s, id), 0);
     staging_close(s);
+}
+
+/* Version 2 fields (base, generation, seal, owner, metadata) survive a
+ * crash and an orphan rewrite exactly; hostile values are refused. */
+static void test_version2_round_trip(void **state)
+{
+    fixture *f = *state;
+    staging *s = staging_open(f->cache, NULL);
+    assert_non_null(s);
+    staging_entry init = {.repo = "r", .branch = "b", .path = "dir/p",
+                          .state = STAGING_PENDING, .mode = 0600,
+                          .base = "0123456789abcdef0123456789abcdef",
+                          .generation = 18446744073709551615ULL,
+                          .sealed = true, .sealed_size = 5,
+                          .digest = "d1g35t", .boot_id = "boot-1",
+                          .client_mtime = 1900000000, .has_owner = true,
+                          .uid = 1234, .gid = 4294967295u,
+                          .content_type = "text/plain"};
+    assert_int_equal(lakefs_metadata_set(&init.metadata, "color", "blue"), 0);
+    assert_int_equal(lakefs_metadata_set(&init.metadata, "k\"ey", "v\nal"), 0);
+    uint64_t id = 0;
+    int fd = -1;
+    assert_int_equal(staging_create_entry(s, &init, &id, &fd), 0);
+    assert_int_equal(write(fd, "hello", 5), 5);
+    close(fd);
+    /* The daemon dies: the entry is an orphan with every field. */
+    staging_close(s);
+    staging_entry *e = NULL;
+    size_t n = 0;
+    assert_int_equal(staging_list_orphans(f->cache, &e, &n), 0);
+    assert_int_equal(n, 1);
+    assert_false(e[0].base_absent);
+    assert_string_equal(e[0].base, init.base);
+    assert_true(e[0].generation == init.generation);
+    assert_true(e[0].sealed);
+    assert_int_equal(e[0].sealed_size, 5);
+    assert_int_equal(e[0].size, 5);
+    assert_string_equal(e[0].digest, "d1g35t");
+    assert_string_equal(e[0].boot_id, "boot-1");
+    assert_int_equal(e[0].client_mtime, 1900000000);
+    assert_true(e[0].has_owner);
+    assert_int_equal(e[0].uid, 1234);
+    assert_int_equal(e[0].gid, 4294967295u);
+    assert_string_equal(e[0].content_type, "text/plain");
+    assert_string_equal(lakefs_metadata_get(&e[0].metadata, "color"), "blue");
+    assert_string_equal(lakefs_metadata_get(&e[0].metadata, "k\"ey"), "v\nal");
+    /* Recovery records a conflict in the orphan's journal. */
+    e[0].state = STAGING_CONFLICT;
+    e[0].error = strdup("changed by another client");
+    assert_int_equal(staging_write_orphan(f->cache, &e[0]), 0);
+    staging_entries_free(e, n);
+    assert_int_equal(staging_list_orphans(f->cache, &e, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(e[0].state, STAGING_CONFLICT);
+    assert_string_equal(e[0].error, "changed by another client");
+    assert_string_equal(e[0].base, init.base);
+    staging_entries_free(e, n);
+    lakefs_metadata_free(&init.metadata);
 }
 
 static void test_ids_unique_and_increasing(void **state)
@@ -616,7 +674,7 @@ static void test_corrupt_journal_and_missing_data(void **state)
     path_join(path, session, "6.data");
     assert_int_equal(unlink(path), 0);
     path_join(path, session, "4.json");
-    write_file(path, "{\"version\":2,\"repo\":\"r\",\"branch\":\"b\","
+    write_file(path, "{\"version\":3,\"repo\":\"r\",\"branch\":\"b\","
                      "\"path\":\"future\",\"state\":\"pending\"}");
     path_join(path, session, "5.json");
     write_file(path, "{\"version\":1,\"branch\":\"b\",\"path\":\"p\","
@@ -844,6 +902,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_list_remove, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_journal_format, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version2_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_unique_and_increasing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_crashed_daemon_leaves_orphans,

@@ -1,0 +1,266 @@
+/*
+ * durable.c - seals and identifies staged bytes (SHA-256 digests, store
+ * ETags, the boot they were written in) and uploads them only over the
+ * base they were written on. Reads staged files with pread in bounded
+ * chunks: never holds a file in memory.
+ */
+#include "durable.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHUNK (1u << 20)
+
+static void hex(const unsigned char *d, unsigned n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned i = 0; i < n; i++) {
+        out[2 * i] = digits[d[i] >> 4];
+        out[2 * i + 1] = digits[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* Feeds len bytes of fd from off into ctx. */
+static int hash_range(EVP_MD_CTX *ctx, int fd, int64_t off, int64_t len,
+                      char *buf)
+{
+    while (len > 0) {
+        size_t want = len < (int64_t)CHUNK ? (size_t)len : CHUNK;
+        ssize_t n = pread(fd, buf, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+            return -EIO;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* The digest (md) of len bytes of fd from off into out (raw). */
+static int digest_range(const EVP_MD *md, int fd, int64_t off, int64_t len,
+                        unsigned char *out, unsigned *out_len)
+{
+    char *buf = malloc(CHUNK);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int rc = buf && ctx ? 0 : -ENOMEM;
+    if (rc == 0 && EVP_DigestInit_ex(ctx, md, NULL) != 1)
+        rc = -EIO;
+    if (rc == 0)
+        rc = hash_range(ctx, fd, off, len, buf);
+    if (rc == 0 && EVP_DigestFinal_ex(ctx, out, out_len) != 1)
+        rc = -EIO;
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    return rc;
+}
+
+int durable_digest_fd(int fd, int64_t size, char out[DURABLE_DIGEST_HEX])
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    out[0] = '\0';
+    int rc = digest_range(EVP_sha256(), fd, 0, size, d, &n);
+    if (rc == 0)
+        hex(d, n, out);
+    return rc;
+}
+
+static bool is_md5_hex(const char *s, size_t len)
+{
+    if (len != 32)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+/* "<md5 of the parts' md5s>-<parts>" for parts of part_size bytes. */
+static bool multipart_etag_matches(int fd, int64_t size, int64_t part_size,
+                                   const char *want, long parts)
+{
+    if (part_size <= 0 || size <= 0 ||
+        (size + part_size - 1) / part_size != parts)
+        return false;
+    unsigned char *all = malloc((size_t)parts * 16);
+    bool ok = all != NULL;
+    for (long i = 0; ok && i < parts; i++) {
+        int64_t off = (int64_t)i * part_size;
+        int64_t len = size - off < part_size ? size - off : part_size;
+        unsigned n = 0;
+        ok = digest_range(EVP_md5(), fd, off, len, all + 16 * i, &n) == 0;
+    }
+    EVP_MD_CTX *ctx = ok ? EVP_MD_CTX_new() : NULL;
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    ok = ok && ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 &&
+         EVP_DigestUpdate(ctx, all, (size_t)parts * 16) == 1 &&
+         EVP_DigestFinal_ex(ctx, d, &n) == 1;
+    char text[DURABLE_ETAG_MAX];
+    if (ok)
+        hex(d, n, text);
+    EVP_MD_CTX_free(ctx);
+    free(all);
+    return ok && strncasecmp(text, want, 32) == 0;
+}
+
+/* The part size upload.c would choose for size bytes. */
+static int64_t part_size_for(const upload_caps *caps, int64_t size)
+{
+    const int64_t mib = 1 << 20;
+    int64_t part = caps && caps->part_size > 0 ? caps->part_size
+                                               : UPLOAD_DEFAULT_PART_SIZE;
+    if (part < LAKEFS_MULTIPART_MIN_PART_SIZE)
+        part = LAKEFS_MULTIPART_MIN_PART_SIZE;
+    int64_t needed = size / LAKEFS_MULTIPART_MAX_PARTS +
+                     (size % LAKEFS_MULTIPART_MAX_PARTS != 0);
+    if (part < needed)
+        part = (needed / mib + (needed % mib != 0)) * mib;
+    return part;
+}
+
+bool durable_bytes_match(int fd, int64_t size, const char *checksum,
+                         const upload_caps *caps)
+{
+    if (!checksum)
+        return false;
+    const char *s = checksum;
+    size_t len = strlen(s);
+    if (len >= 2 && s[0] == '"' && s[len - 1] == '"') {
+        s++;
+        len -= 2;
+    }
+    const char *dash = memchr(s, '-', len);
+    if (dash) {
+        char *end = NULL;
+        long parts = strtol(dash + 1, &end, 10);
+        if (!is_md5_hex(s, (size_t)(dash - s)) || parts <= 0 ||
+            end != s + len)
+            return false;
+        return multipart_etag_matches(fd, size, part_size_for(caps, size), s,
+                                      parts);
+    }
+    if (!is_md5_hex(s, len))
+        return false;
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    char text[DURABLE_ETAG_MAX];
+    if (digest_range(EVP_md5(), fd, 0, size, d, &n) != 0)
+        return false;
+    hex(d, n, text);
+    return strncasecmp(text, s, 32) == 0;
+}
+
+void durable_boot_id(char out[DURABLE_BOOT_ID_MAX])
+{
+    out[0] = '\0';
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, out, DURABLE_BOOT_ID_MAX - 1);
+    close(fd);
+    out[n > 0 ? n : 0] = '\0';
+    char *nl = strchr(out, '\n');
+    if (nl)
+        *nl = '\0';
+}
+
+static void say(lakefs_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void say(lakefs_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    err->status = 0;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+}
+
+/* The object at path now: 1 with *st, 0 when there is none, or -errno. */
+static int current_object(lakefs_client *c, const char *repo,
+                          const char *branch, const char *path,
+                          lakefs_object_stats *st, lakefs_error *err)
+{
+    int rc = lakefs_stat_object(c, repo, branch, path, false, st, err);
+    if (rc == -ENOENT)
+        return 0;
+    return rc ? rc : 1;
+}
+
+int durable_upload_if_base(lakefs_client *c, const upload_caps *caps,
+                           const char *repo, const char *branch,
+                           const char *path, int fd, int64_t size,
+                           const durable_base *base, const upload_attrs *attrs,
+                           lakefs_object_stats *out, lakefs_error *err)
+{
+    lakefs_object_stats st;
+    memset(&st, 0, sizeof(st));
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!base->absent && !base->checksum) {
+        say(err, "the object these bytes were written on is unknown");
+        return DURABLE_CONFLICT;
+    }
+    int have = current_object(c, repo, branch, path, &st, err);
+    if (have < 0)
+        return have;
+    bool on_base = have && !base->absent && st.checksum &&
+                   strcmp(st.checksum, base->checksum) == 0;
+    if (have && !on_base && durable_bytes_match(fd, size, st.checksum, caps)) {
+        if (out)
+            *out = st;
+        else
+            lakefs_object_stats_free(&st);
+        return DURABLE_ALREADY_THERE;
+    }
+    int rc = 0;
+    if (base->absent && have) {
+        say(err, "'%s' was created by another client (checksum %s) since "
+                 "these bytes were written",
+            path, st.checksum ? st.checksum : "?");
+        rc = DURABLE_CONFLICT;
+    } else if (!base->absent && !have) {
+        say(err, "'%s' was deleted since these bytes were written", path);
+        rc = DURABLE_CONFLICT;
+    } else if (!base->absent &&
+               (!st.checksum || strcmp(st.checksum, base->checksum) != 0)) {
+        say(err, "'%s' was changed by another client (now %s) since these "
+                 "bytes were written",
+            path, st.checksum ? st.checksum : "?");
+        rc = DURABLE_CONFLICT;
+    }
+    lakefs_object_stats_free(&st);
+    if (rc)
+        return rc;
+    upload_attrs a = *attrs;
+    a.if_absent = base->absent;
+    rc = upload_fd(c, caps, repo, branch, path, fd, size, &a, out, err);
+    if (rc == -EEXIST && base->absent) {
+        say(err, "'%s' was created by another client since these bytes "
+                 "were written",
+            path);
+        return DURABLE_CONFLICT;
+    }
+    return rc;
+}
+
+bool durable_failure_is_permanent(int rc, const lakefs_error *err)
+{
+    if (rc == -ENOMEM || rc == -EAGAIN || rc == -ETIMEDOUT)
+        return false;
+    int s = err ? err->status : 0;
+    return s == 400 || s == 401 || s == 403 || s == 404 || s == 412 ||
+           s == 422;
+}

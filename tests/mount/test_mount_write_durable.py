@@ -1,0 +1,181 @@
+"""The durable write path (src/writer.h's state machine): a failed upload followed by a good one is
+never undone, a staged copy never overwrites an object another client changed, edits keep an
+object's mode, owner and metadata, a file whose upload failed keeps reading (and growing from) the
+bytes written, failed uploads are retried in the background, and an acknowledged unlink is never
+undone by a staged copy. Faults come from the test server's /_test/faults."""
+import errno
+import json
+import os
+import threading
+
+from mountlib import (MIB, PatternStream, api_get, api_get_or_none, api_stat, close_quietly,
+                      expected_mode, expect_errno, fail_uploads, kill_mount, poll, read_file, read_status,
+                      staged_command, write_file)
+
+
+def uri_of(repo, branch="main"):
+    return "lakefs://%s/%s" % (repo, branch)
+
+
+def staged_lines(cache_dir, env):
+    p = staged_command("list", cache_dir, env)
+    assert p.returncode == 0, p.stderr
+    return [line for line in p.stdout.splitlines() if line.strip()]
+
+
+def close_fails(path, data, flags=os.O_CREAT | os.O_WRONLY | os.O_TRUNC):
+    fd = os.open(path, flags, 0o644)
+    os.write(fd, data)
+    expect_errno(errno.EIO, os.close, fd)
+
+
+def test_a_failed_close_then_a_good_one_is_not_undone_by_the_next_mount(server, repo, mount, lakefuse_env):
+    m = mount(uri_of(repo))
+    server.add_fault(operation="linkPhysicalAddress", status=400, message="injected refusal", count=1)
+    close_fails(m.join("v.txt"), b"version 1")
+    write_file(m.join("v.txt"), b"version 2")
+    assert api_get(server, repo, "main", "v.txt") == b"version 2"
+    assert read_status(m) == []
+    assert m.unmount() == 0
+    again = mount(uri_of(repo))
+    assert api_get(server, repo, "main", "v.txt") == b"version 2"
+    assert read_file(again.join("v.txt")) == b"version 2"
+    assert "recovered v.txt" not in again.log() + again.stderr()
+    assert staged_lines(again.cache_dir, lakefuse_env) == []
+
+
+def test_a_stale_staged_copy_never_overwrites_what_another_client_wrote_after_a_crash(
+        server, repo, mount, lakefuse_env, tmp_path):
+    server.upload(repo, "main", "edited.txt", b"the base version\n")
+    m = mount(uri_of(repo))
+    edited = os.open(m.join("edited.txt"), os.O_RDWR)
+    os.write(edited, b"LOCAL")  # an edit of the base, never closed
+    created = os.open(m.join("created.txt"), os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(created, b"a new file, never closed\n")
+    untouched = os.open(m.join("mine.txt"), os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(untouched, b"nobody else wrote this\n")
+    assert kill_mount(m) == -9
+    for fd in (edited, created, untouched):
+        close_quietly(fd)
+    # Another client changes both paths while the mount is down.
+    server.upload(repo, "main", "edited.txt", b"another client's newer version\n")
+    server.upload(repo, "main", "created.txt", b"another client created this\n")
+    again = mount(uri_of(repo))
+    assert api_get(server, repo, "main", "edited.txt") == b"another client's newer version\n"
+    assert api_get(server, repo, "main", "created.txt") == b"another client created this\n"
+    assert api_get(server, repo, "main", "mine.txt") == b"nobody else wrote this\n"
+    # The local bytes are kept aside, listed, shown in status, and can be exported.
+    listed = staged_lines(again.cache_dir, lakefuse_env)
+    assert sorted(line.split("\t")[0] + " " + line.split("\t")[1].rsplit("/", 1)[1] for line in listed) == [
+        "conflict created.txt", "conflict edited.txt"], listed
+    status = read_status(again)
+    assert sorted(line.split(":")[0] for line in status) == ["conflict created.txt", "conflict edited.txt"], status
+    dest = tmp_path / "mine-of-edited.txt"
+    p = staged_command("export", again.cache_dir, lakefuse_env, "edited.txt", str(dest))
+    assert p.returncode == 0, p.stderr
+    assert dest.read_bytes() == b"LOCALase version\n"  # "the b" overwritten in place
+    # A later mount does not try again: a conflict waits for the user.
+    assert again.unmount() == 0
+    third = mount(uri_of(repo))
+    assert read_file(third.join("edited.txt")) == b"another client's newer version\n"
+    assert len(staged_lines(third.cache_dir, lakefuse_env)) == 2
+
+
+def test_edits_keep_the_objects_mode_owner_and_metadata(server, repo, mount, tmp_path):
+    m = mount(uri_of(repo))
+    f = m.join("f")
+    write_file(f, b"s\n")
+    os.chmod(f, 0o600)
+    os.chown(f, 1234, 2345)
+    os.setxattr(f, "user.lakefs.meta.color", b"blue")
+    with open(f, "ab") as out:  # echo x >> f
+        out.write(b"x\n")
+    with open(f, "r+b") as out:  # dd conv=notrunc
+        out.seek(1)
+        out.write(b"S")
+    st = api_stat(server, repo, "main", "f")
+    assert api_get(server, repo, "main", "f") == b"sSx\n"
+    assert st["metadata"].get("color") == "blue", st["metadata"]
+    assert expected_mode(st) == 0o600
+    perms = json.loads(st["metadata"]["::lakefs::posix-permissions"])
+    assert (perms["UID"], perms["GID"]) == (1234, 2345), perms
+    # O_TRUNC rewrite keeps them too, and a fresh mount shows them.
+    write_file(f, b"rewritten\n")
+    st = api_stat(server, repo, "main", "f")
+    assert st["metadata"].get("color") == "blue" and expected_mode(st) == 0o600, st["metadata"]
+    fresh = mount(uri_of(repo), cache_dir=str(tmp_path / "fresh-cache"))
+    s = os.stat(fresh.join("f"))
+    assert (s.st_mode & 0o7777, s.st_uid, s.st_gid) == (0o600, 1234, 2345)
+    assert os.getxattr(fresh.join("f"), "user.lakefs.meta.color") == b"blue"
+
+
+def test_stat_during_and_right_after_a_slow_upload_reports_what_was_written(server, repo, mount):
+    m = mount(uri_of(repo))
+    data = PatternStream(4 * MIB, 9).read()
+    path = m.join("slow.bin")
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(fd, data)
+    server.add_fault(operation="linkPhysicalAddress", latency_ms=3000, count=1)
+    done = threading.Event()
+    closer = threading.Thread(target=lambda: (os.close(fd), done.set()))
+    closer.start()
+    try:
+        # Once the upload is under way, stat answers at once with the written size.
+        poll(lambda: server.counts().get("presignedPut", 0) >= 1, timeout=60)
+        assert os.stat(path).st_size == len(data)
+        assert not done.is_set(), "the close returned before the slowed upload finished"
+    finally:
+        closer.join(timeout=120)
+    assert done.is_set()
+    assert os.stat(path).st_size == len(data)
+    assert read_file(path) == data
+    assert api_get(server, repo, "main", "slow.bin") == data
+
+
+def test_a_failed_upload_keeps_the_written_bytes_and_appends_extend_them(server, repo, mount):
+    server.upload(repo, "main", "log.txt", b"on the server\n")
+    m = mount(uri_of(repo))
+    path = m.join("log.txt")
+    fail_uploads(server)
+    close_fails(path, b"line 1\n", os.O_WRONLY | os.O_APPEND)
+    # What the program sees is what it wrote, not the server's copy nor an empty file.
+    assert os.stat(path).st_size == len(b"on the server\nline 1\n")
+    assert read_file(path) == b"on the server\nline 1\n"
+    assert [line.split(":")[0] for line in read_status(m)] == ["failed log.txt"]
+    server.clear_faults()
+    with open(path, "ab") as out:
+        out.write(b"line 2\n")
+    assert api_get(server, repo, "main", "log.txt") == b"on the server\nline 1\nline 2\n"
+    assert read_status(m) == []  # the later upload fixed it: no stale failure
+
+
+def test_failed_uploads_are_retried_in_the_background(server, repo, mount):
+    m = mount(uri_of(repo))
+    fail_uploads(server, count=1)  # each upload step fails once: the retries meet them in turn
+    close_fails(m.join("later.txt"), b"uploaded by a retry\n")
+    assert [line.split(":")[0] for line in read_status(m)] == ["failed later.txt"]
+    # No program touches the file again: the mount retries on its own.
+    poll(lambda: api_get_or_none(server, repo, "main", "later.txt") == b"uploaded by a retry\n", timeout=60)
+    poll(lambda: read_status(m) == [], timeout=30)
+    assert read_file(m.join("later.txt")) == b"uploaded by a retry\n"
+
+
+def test_an_unlink_after_a_failed_upload_is_never_undone(server, repo, mount, lakefuse_env):
+    server.upload(repo, "main", "gone.txt", b"old\n")
+    m = mount(uri_of(repo))
+    fail_uploads(server)
+    close_fails(m.join("gone.txt"), b"new bytes that failed\n")
+    close_fails(m.join("never.txt"), b"a new file that failed\n")
+    os.unlink(m.join("gone.txt"))
+    os.unlink(m.join("never.txt"))
+    assert read_status(m) == []
+    server.clear_faults()
+    assert m.unmount() == 0  # the unmount's last upload attempt must not bring them back
+    again = mount(uri_of(repo))
+    assert api_get_or_none(server, repo, "main", "gone.txt") is None
+    assert api_get_or_none(server, repo, "main", "never.txt") is None
+    assert sorted(os.listdir(again.path)) == []
+    assert staged_lines(again.cache_dir, lakefuse_env) == []
+    # The name is free at once: a new file of that name starts empty.
+    write_file(again.join("gone.txt"), b"fresh\n")
+    assert api_get(server, repo, "main", "gone.txt") == b"fresh\n"
