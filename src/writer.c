@@ -654,24 +654,15 @@ static int snapshot_take(wfile *f, upload_snapshot *s)
     return rc;
 }
 
-/* Under f->io, before an upload: the journal records the size and digest
- * of the bytes about to be sent, so recovery can tell them from data a
- * power loss tore. */
-static int seal(wfile *f, const upload_snapshot *s)
+/* Under f->io, after an upload failed: the size and digest of the bytes
+ * that were to be sent, for the journal. A clean upload needs no seal, and
+ * an upload cut short by the daemon's death leaves the entry unsealed,
+ * which recovery trusts only in the same boot (writer.h): so the happy
+ * path reads nothing twice. */
+static bool seal_digest(wfile *f, const upload_snapshot *s,
+                        char digest[DURABLE_DIGEST_HEX])
 {
-    char digest[DURABLE_DIGEST_HEX];
-    int rc = durable_digest_fd(f->fd, s->size, digest);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&f->state);
-    if (f->gen == s->gen) {
-        f->sealed = true;
-        f->sealed_size = s->size;
-        memcpy(f->digest, digest, sizeof(digest));
-        rc = journal_sync(f);
-    }
-    pthread_mutex_unlock(&f->state);
-    return rc;
+    return durable_digest_fd(f->fd, s->size, digest) == 0;
 }
 
 static void schedule_retry(wfile *f)
@@ -743,8 +734,6 @@ static int upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
     if (!todo || rc)
         return rc;
     rc = ensure_filled(f);
-    if (rc == 0)
-        rc = seal(f, &s);
     lakefs_error err = {0};
     lakefs_object_stats st;
     memset(&st, 0, sizeof(st));
@@ -766,7 +755,14 @@ static int upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
         rc = upload_fd(w->cfg.client, &w->cfg.caps, f->repo, f->branch,
                        s.key, f->fd, s.size, &attrs, &st, &err);
     }
+    char digest[DURABLE_DIGEST_HEX];
+    bool sealed = rc < 0 && seal_digest(f, &s, digest);
     pthread_mutex_lock(&f->state);
+    if (sealed && f->gen == s.gen) {
+        f->sealed = true;
+        f->sealed_size = s.size;
+        memcpy(f->digest, digest, sizeof(digest));
+    }
     settle(f, &s, rc, &st, &err);
     bool conflict = f->st == W_CONFLICT;
     pthread_mutex_unlock(&f->state);

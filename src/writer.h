@@ -19,12 +19,14 @@
  *                              changes (content and attributes). Not sealed:
  *                              the data may be torn after a power loss, so
  *                              recovery trusts it only in the same boot.
- *   UPLOADING(gen)  [pending]  an upload of generation gen is in flight; the
- *                              journal is sealed first (size and SHA-256 of
- *                              the data as sent). Content changes wait for
- *                              the upload (the io lock); attribute changes,
- *                              stat, open and rename do not.
- *   FAILED(gen,err) [failed]   the upload failed; the staged copy stays and
+ *   UPLOADING(gen)  [pending]  an upload of generation gen is in flight.
+ *                              Content changes wait for it (the io lock);
+ *                              attribute changes, stat, open and reads do
+ *                              not (a rename of the file itself does).
+ *   FAILED(gen,err) [failed]   the upload failed; the journal is sealed
+ *                              (size and SHA-256 of the bytes it tried to
+ *                              send: recovery refuses data that no longer
+ *                              matches). The staged copy stays and
  *                              is what the mount shows (reads, size, appends
  *                              extend it). Retried in the background with
  *                              backoff, conditionally on base; permanent
