@@ -2,7 +2,9 @@
  * fs_rename.c - rename on a branch: a file is a server-side copy and a
  * delete (never a re-upload; a file still being written keeps its staged
  * bytes for the new name), a directory is copied object by object up to
- * max_rename_objects, beyond which EXDEV lets mv copy instead.
+ * max_rename_objects, beyond which EXDEV lets mv copy instead. Never
+ * destroys data: a directory replaces only an empty one, and a replaced
+ * file's open descriptors can no longer upload over its new content.
  */
 #include "fs_internal.h"
 
@@ -38,6 +40,10 @@ static int rename_file(lakefuse_fs *fs, const tree_node *src,
                   : writer_find(fs->writer, ref->repo, ref->api_ref, from);
     lakefs_object_stats st;
     memset(&st, 0, sizeof(st));
+    /* The name to is taken over: what a descriptor still open on the file
+     * it named writes from now on must never reach it. */
+    if (rc == 0)
+        writer_detach(fs->writer, ref->repo, ref->api_ref, to);
     if (rc == 0 && w && wfile_dirty(w)) {
         /* Its newest bytes are staged: they go to the new name on close;
          * the old name's object (an older version, if any) goes away. */
@@ -120,9 +126,11 @@ static int delete_keys(lakefuse_fs *fs, const tree_ref *ref, char **keys,
 }
 
 /* Object by object on the server, up to max_rename_objects: beyond that
- * EXDEV, so that mv copies instead of lakefuse doing an unbounded job. */
+ * EXDEV, so that mv copies instead of lakefuse doing an unbounded job.
+ * replace: the destination is an existing empty directory, whose marker
+ * goes first (the source's own marker may take its place). */
 static int rename_dir(lakefuse_fs *fs, const tree_node *src,
-                      const tree_ref *ref, const char *dst_rel)
+                      const tree_ref *ref, const char *dst_rel, bool replace)
 {
     char *from = fs_object_key(ref, src->key);
     char *to = fs_object_key(ref, dst_rel);
@@ -135,6 +143,11 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
                  : -ENOMEM;
     if (rc == 0 && n > fs->max_rename_objects)
         rc = -EXDEV;
+    char *marker = NULL;
+    if (rc == 0 && replace)
+        rc = asprintf(&marker, "%s/", to) < 0 ? -ENOMEM
+                                              : fs_delete_key(fs, ref, marker);
+    free(marker);
     size_t from_len = strlen(from ? from : "");
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char *dst = NULL;
@@ -158,6 +171,48 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
     free(from);
     free(to);
     return rc;
+}
+
+static int stop_at_entry(void *ctx, const fs_entry *e)
+{
+    (void)ctx;
+    (void)e;
+    return 1;
+}
+
+static int stop_at_pending(void *ctx, const writer_entry *e)
+{
+    (void)ctx;
+    (void)e;
+    return 1;
+}
+
+/* 0 when the existing directory dir holds nothing, as its listing, the
+ * server (whatever the listing cached) and the writer (files not uploaded
+ * yet) see it; else -ENOTEMPTY or a negative errno. */
+static int check_dir_empty(lakefuse_fs *fs, const tree_node *dir)
+{
+    const tree_ref *ref = dir->ref;
+    char *prefix = NULL;
+    if (asprintf(&prefix, "%s%s/", ref->prefix, dir->key) < 0)
+        return -ENOMEM;
+    int rc = tree_list(fs->tree, dir, stop_at_entry, NULL);
+    if (rc == 0)
+        rc = writer_foreach_in_dir(fs->writer, ref->repo, ref->api_ref,
+                                   prefix, stop_at_pending, NULL);
+    char **keys = NULL;
+    size_t n = 0;
+    if (rc == 0)
+        rc = collect_keys(fs, ref, prefix, 1, &keys, &n);
+    /* The directory's own marker sorts first: anything else is content. */
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && strcmp(keys[i], prefix) != 0)
+            rc = 1;
+        free(keys[i]);
+    }
+    free(keys);
+    free(prefix);
+    return rc > 0 ? -ENOTEMPTY : rc;
 }
 
 int fs_write_rename(const char *from, const char *to, unsigned int flags)
@@ -188,11 +243,14 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
         rc = -EISDIR;
     else if (rc == 0 && exists && dst.kind == TREE_FILE && src.kind == TREE_DIR)
         rc = -ENOTDIR;
+    else if (rc == 0 && exists && dst.kind == TREE_DIR)
+        rc = check_dir_empty(fs, &dst); /* only an empty one is replaced */
     if (exists)
         tree_node_free(&dst);
     if (rc == 0)
-        rc = src.kind == TREE_FILE ? rename_file(fs, &src, src.ref, dst_rel)
-                                   : rename_dir(fs, &src, src.ref, dst_rel);
+        rc = src.kind == TREE_FILE
+                 ? rename_file(fs, &src, src.ref, dst_rel)
+                 : rename_dir(fs, &src, src.ref, dst_rel, exists);
     free(dst_rel);
     tree_node_free(&parent);
     tree_node_free(&src);
