@@ -7,7 +7,7 @@ import errno
 import os
 import stat
 
-from mountlib import api_get, api_get_or_none, expect_errno, poll, read_file, run
+from mountlib import api_get, api_get_or_none, expect_errno, poll, read_file, run, write_file
 
 
 def branch(mount, repo, *options):
@@ -39,24 +39,26 @@ def assert_shown(m, rel, size):
 
 
 def test_file_open_for_writing_survives_an_expired_listing(server, repo, mount):
+    # At the ref root: listing it costs no lookup of a parent, so any listObjects is its own.
     m = branch(mount, repo, "attr_timeout=0.3")
-    os.mkdir(m.join("d"))
+    write_file(m.join("kept.txt"), b"on the server\n")
     data = b"x" * 5000
-    fd = os.open(m.join("d", "f.bin"), os.O_CREAT | os.O_RDWR, 0o644)
+    fd = os.open(m.join("f.bin"), os.O_CREAT | os.O_RDWR, 0o644)
     try:
         os.write(fd, data)
         server.reset_counts()
-        assert listing_refetched(server, m.join("d")), "the listing of d/ was never fetched again"
-        assert api_get_or_none(server, repo, "main", "d/f.bin") is None  # not uploaded yet
-        assert_shown(m, "d/f.bin", len(data))
+        assert listing_refetched(server, m.path), "the root listing was never fetched again"
+        assert api_get_or_none(server, repo, "main", "f.bin") is None  # not uploaded yet
+        assert sorted(os.listdir(m.path)) == ["f.bin", "kept.txt"]
+        assert_shown(m, "f.bin", len(data))
         os.write(fd, b"y" * 100)
         server.reset_counts()
-        assert listing_refetched(server, m.join("d"))
-        assert_shown(m, "d/f.bin", len(data) + 100)
+        assert listing_refetched(server, m.path)
+        assert_shown(m, "f.bin", len(data) + 100)
     finally:
         os.close(fd)
-    assert api_get(server, repo, "main", "d/f.bin") == data + b"y" * 100
-    assert_shown(m, "d/f.bin", len(data) + 100)
+    assert api_get(server, repo, "main", "f.bin") == data + b"y" * 100
+    assert_shown(m, "f.bin", len(data) + 100)
 
 
 def test_file_open_for_writing_survives_a_directory_rename_elsewhere(server, repo, mount):
