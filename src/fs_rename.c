@@ -78,7 +78,10 @@ static int collect_keys(lakefuse_fs *fs, const tree_ref *ref,
                         const char *prefix, uint64_t max, char ***keys,
                         size_t *n)
 {
-    lakefs_list_params p = {.prefix = prefix, .amount = 1000};
+    /* Pages no larger than what is wanted: an emptiness check asks for 2. */
+    lakefs_list_params p = {.prefix = prefix,
+                            .amount = max < 1000 ? (int)max + 1 : 1000,
+                            .no_user_metadata = true};
     lakefs_object_iter it;
     int rc = lakefs_object_iter_init(&it, fs->client, ref->repo,
                                      ref->api_ref, &p);
