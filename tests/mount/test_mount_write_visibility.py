@@ -6,6 +6,10 @@ elsewhere. Synchronises by polling the mount and the server's call counts, never
 import errno
 import os
 import stat
+import threading
+import time
+
+import pytest
 
 from mountlib import api_get, api_get_or_none, expect_errno, poll, read_file, run, write_file
 
@@ -134,3 +138,31 @@ def test_open_append_and_chmod_of_a_file_being_written_after_a_rename_elsewhere(
         os.close(fd)
     assert api_get(server, repo, "main", "d/log") == b"first\nsecond\n"
     assert read_file(m.join("d", "log")) == b"first\nsecond\n"
+
+
+UPLOAD_LATENCY_MS = 4000
+
+
+@pytest.mark.xfail(strict=False, reason="writer.c holds a wfile's lock across its upload, and "
+                   "writer_foreach_in_dir waits for it under the table lock")
+def test_listing_a_directory_does_not_wait_for_an_upload_in_it(server, repo, mount):
+    m = branch(mount, repo, "attr_timeout=3600")
+    os.mkdir(m.join("d"))
+    fd = os.open(m.join("d", "big"), os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(fd, b"x" * 100000)
+    os.mkdir(m.join("elsewhere"))  # its marker's upload must not meet the latency below
+    for op in ("uploadObject", "getPhysicalAddress"):  # the first call of either upload path
+        server.add_fault(operation=op, latency_ms=UPLOAD_LATENCY_MS, count=1)
+    server.reset_counts()
+    closer = threading.Thread(target=os.close, args=(fd,))
+    closer.start()
+    try:
+        assert poll(lambda: server.counts().get("uploadObject", 0) + server.counts().get("getPhysicalAddress", 0))
+        os.rename(m.join("elsewhere"), m.join("moved"))  # drops every listing of the branch
+        started = time.monotonic()
+        names = os.listdir(m.join("d"))
+        elapsed = time.monotonic() - started
+    finally:
+        closer.join()
+    assert names == ["big"]
+    assert elapsed < UPLOAD_LATENCY_MS / 2000.0, "listing d/ waited %.1f s for the upload in it" % elapsed
