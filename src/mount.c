@@ -300,7 +300,6 @@ static void fs_teardown(lakefuse_fs *fs)
     pthread_mutex_destroy(&fs->open_memory_lock);
 }
 
-/* Everything but the reader (it starts threads: see fs_start_reader). */
 /* The tree's pending-files hook over the writer: the files it holds in a
  * directory are listed there even before lakeFS has them. */
 typedef struct pending_walk {
@@ -329,6 +328,7 @@ static int writer_pending_files(void *ctx, const char *repo,
                                  pending_from_writer, &p);
 }
 
+/* Everything but the reader (it starts threads: see fs_start_reader). */
 static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
                     const lakefuse_uri *uri, const mount_target *target,
                     const mount_options *opts, const char *cache_dir,
