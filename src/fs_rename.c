@@ -2,7 +2,9 @@
  * fs_rename.c - rename on a branch: a file is a server-side copy and a
  * delete (never a re-upload; a file still being written keeps its staged
  * bytes for the new name), a directory is copied object by object up to
- * max_rename_objects, beyond which EXDEV lets mv copy instead.
+ * max_rename_objects, beyond which EXDEV lets mv copy instead. Never
+ * destroys data: a directory replaces only an empty one, and a replaced
+ * file's open descriptors can no longer upload over its new content.
  */
 #include "fs_internal.h"
 
@@ -29,41 +31,43 @@ static int copy_key(lakefuse_fs *fs, const tree_ref *ref, const char *from,
 }
 
 /* dst_base: the checksum of the object the rename replaces, "" when the
- * destination holds none (what a staged file's next upload replaces). */
+ * destination holds none. The writer's files at both names keep still
+ * until the server-side steps are done (writer_move_*). */
 static int rename_file(lakefuse_fs *fs, const tree_node *src,
                        const tree_ref *ref, const char *dst_rel,
                        const char *dst_base)
 {
     char *from = tree_object_key(src);
     char *to = fs_object_key(ref, dst_rel);
-    int rc = from && to ? 0 : -ENOMEM;
-    wfile *w = rc ? NULL
-                  : writer_find(fs->writer, ref->repo, ref->api_ref, from);
+    writer_move *move = NULL;
+    int rc = from && to ? writer_move_begin(fs->writer, ref->repo,
+                                            ref->api_ref, from, to, false,
+                                            &move)
+                        : -ENOMEM;
     lakefs_object_stats st;
     memset(&st, 0, sizeof(st));
-    if (rc == 0 && w && wfile_dirty(w)) {
-        /* Its newest bytes are staged: they go to the new name on close;
-         * the old name's object (an older version, if any) goes away. */
-        rc = writer_rename(fs->writer, ref->repo, ref->api_ref, from, to,
-                           false, dst_base);
-        if (rc == 0)
-            rc = fs_delete_key(fs, ref, from);
+    bool staged = rc == 0 && writer_move_dirty(move);
+    if (staged) {
+        /* Its newest bytes are staged: they go to the new name with its
+         * next upload; the old name's object (an older version, if any)
+         * goes away now. */
+        rc = fs_delete_key(fs, ref, from);
         if (rc == 0)
             fs_cache_set(fs, ref, dst_rel, &src->entry);
     } else if (rc == 0) {
         rc = copy_key(fs, ref, from, to, &st);
         if (rc == 0)
             rc = fs_delete_key(fs, ref, from);
-        if (rc == 0 && w)
-            rc = writer_rename(fs->writer, ref->repo, ref->api_ref, from, to,
-                               false, NULL);
         if (rc == 0)
             fs_cache_set_object(fs, ref, dst_rel, &st);
     }
+    /* The replaced file's descriptors never upload over the new content;
+     * a failed step changes nothing in the writer. */
+    int end = writer_move_end(move, rc == 0, staged ? dst_base : NULL);
+    if (rc == 0)
+        rc = end;
     if (rc == 0)
         fs_cache_set(fs, ref, src->key, NULL);
-    if (w)
-        wfile_release(w);
     lakefs_object_stats_free(&st);
     free(from);
     free(to);
@@ -75,7 +79,10 @@ static int collect_keys(lakefuse_fs *fs, const tree_ref *ref,
                         const char *prefix, uint64_t max, char ***keys,
                         size_t *n)
 {
-    lakefs_list_params p = {.prefix = prefix, .amount = 1000};
+    /* Pages no larger than what is wanted: an emptiness check asks for 2. */
+    lakefs_list_params p = {.prefix = prefix,
+                            .amount = max < 1000 ? (int)max + 1 : 1000,
+                            .no_user_metadata = true};
     lakefs_object_iter it;
     int rc = lakefs_object_iter_init(&it, fs->client, ref->repo,
                                      ref->api_ref, &p);
@@ -123,21 +130,33 @@ static int delete_keys(lakefuse_fs *fs, const tree_ref *ref, char **keys,
 }
 
 /* Object by object on the server, up to max_rename_objects: beyond that
- * EXDEV, so that mv copies instead of lakefuse doing an unbounded job. */
+ * EXDEV, so that mv copies instead of lakefuse doing an unbounded job.
+ * replace: the destination is an existing empty directory, whose marker
+ * goes first (the source's own marker may take its place). */
 static int rename_dir(lakefuse_fs *fs, const tree_node *src,
-                      const tree_ref *ref, const char *dst_rel)
+                      const tree_ref *ref, const char *dst_rel, bool replace)
 {
     char *from = fs_object_key(ref, src->key);
     char *to = fs_object_key(ref, dst_rel);
     char *from_prefix = NULL;
     char **keys = NULL;
     size_t n = 0;
+    writer_move *move = NULL;
     int rc = from && to && asprintf(&from_prefix, "%s/", from) >= 0
-                 ? collect_keys(fs, ref, from_prefix, fs->max_rename_objects,
-                                &keys, &n)
+                 ? writer_move_begin(fs->writer, ref->repo, ref->api_ref,
+                                     from, to, true, &move)
                  : -ENOMEM;
+    /* Listed after the uploads in flight under it: what they wrote moves. */
+    if (rc == 0)
+        rc = collect_keys(fs, ref, from_prefix, fs->max_rename_objects, &keys,
+                          &n);
     if (rc == 0 && n > fs->max_rename_objects)
         rc = -EXDEV;
+    char *marker = NULL;
+    if (rc == 0 && replace)
+        rc = asprintf(&marker, "%s/", to) < 0 ? -ENOMEM
+                                              : fs_delete_key(fs, ref, marker);
+    free(marker);
     size_t from_len = strlen(from ? from : "");
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char *dst = NULL;
@@ -149,9 +168,9 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
     }
     if (rc == 0)
         rc = delete_keys(fs, ref, keys, n);
+    int end = writer_move_end(move, rc == 0, NULL);
     if (rc == 0)
-        rc = writer_rename(fs->writer, ref->repo, ref->api_ref, from, to,
-                           true, NULL);
+        rc = end;
     /* Many listings changed: let them be fetched again. */
     metacache_invalidate_ref(fs->meta, ref->cache_key);
     for (size_t i = 0; i < n; i++)
@@ -161,6 +180,48 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
     free(from);
     free(to);
     return rc;
+}
+
+static int stop_at_entry(void *ctx, const fs_entry *e)
+{
+    (void)ctx;
+    (void)e;
+    return 1;
+}
+
+static int stop_at_pending(void *ctx, const writer_entry *e)
+{
+    (void)ctx;
+    (void)e;
+    return 1;
+}
+
+/* 0 when the existing directory dir holds nothing, as its listing, the
+ * server (whatever the listing cached) and the writer (files not uploaded
+ * yet) see it; else -ENOTEMPTY or a negative errno. */
+static int check_dir_empty(lakefuse_fs *fs, const tree_node *dir)
+{
+    const tree_ref *ref = dir->ref;
+    char *prefix = NULL;
+    if (asprintf(&prefix, "%s%s/", ref->prefix, dir->key) < 0)
+        return -ENOMEM;
+    int rc = tree_list(fs->tree, dir, stop_at_entry, NULL);
+    if (rc == 0)
+        rc = writer_foreach_in_dir(fs->writer, ref->repo, ref->api_ref,
+                                   prefix, stop_at_pending, NULL);
+    char **keys = NULL;
+    size_t n = 0;
+    if (rc == 0)
+        rc = collect_keys(fs, ref, prefix, 1, &keys, &n);
+    /* The directory's own marker sorts first: anything else is content. */
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && strcmp(keys[i], prefix) != 0)
+            rc = 1;
+        free(keys[i]);
+    }
+    free(keys);
+    free(prefix);
+    return rc > 0 ? -ENOTEMPTY : rc;
 }
 
 int fs_write_rename(const char *from, const char *to, unsigned int flags)
@@ -191,6 +252,8 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
         rc = -EISDIR;
     else if (rc == 0 && exists && dst.kind == TREE_FILE && src.kind == TREE_DIR)
         rc = -ENOTDIR;
+    else if (rc == 0 && exists && dst.kind == TREE_DIR)
+        rc = check_dir_empty(fs, &dst); /* only an empty one is replaced */
     char *dst_base = strdup(exists && dst.kind == TREE_FILE &&
                                     dst.entry.checksum
                                 ? dst.entry.checksum
@@ -202,7 +265,7 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
     if (rc == 0)
         rc = src.kind == TREE_FILE
                  ? rename_file(fs, &src, src.ref, dst_rel, dst_base)
-                 : rename_dir(fs, &src, src.ref, dst_rel);
+                 : rename_dir(fs, &src, src.ref, dst_rel, exists);
     free(dst_base);
     free(dst_rel);
     tree_node_free(&parent);

@@ -319,3 +319,65 @@ int listing_build(const char *prefix, const lakefs_object_stats *items,
     *count_out = count;
     return 0;
 }
+
+static int compare_name_to_entry(const void *name, const void *elem)
+{
+    return strcmp(name, ((const fs_entry *)elem)->name);
+}
+
+static fs_entry *find_entry(fs_entry *entries, size_t n, const char *name)
+{
+    return n ? bsearch(name, entries, n, sizeof(*entries),
+                       compare_name_to_entry)
+             : NULL;
+}
+
+int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
+                        size_t extra_n)
+{
+    size_t listed = *n, missing = 0;
+    for (size_t i = 0; i < extra_n; i++)
+        missing += listing_name_is_valid(extra[i].name) &&
+                   !find_entry(*entries, listed, extra[i].name);
+    fs_entry *all = *entries;
+    if (missing) {
+        all = realloc(*entries, (listed + missing) * sizeof(*all));
+        if (!all)
+            return -ENOMEM;
+        *entries = all;
+    }
+    /* Additions first: on ENOMEM nothing listed has changed yet. */
+    size_t count = listed;
+    for (size_t i = 0; i < extra_n; i++) {
+        const fs_entry *x = &extra[i];
+        if (!listing_name_is_valid(x->name) || find_entry(all, listed, x->name))
+            continue;
+        fs_entry *e = &all[count];
+        memset(e, 0, sizeof(*e));
+        e->name = strdup(x->name);
+        if (!e->name) {
+            for (size_t j = listed; j < count; j++)
+                fs_entry_free(&all[j]);
+            return -ENOMEM;
+        }
+        e->size = x->size;
+        e->mtime = x->mtime;
+        e->mode = x->mode ? x->mode : LISTING_DEFAULT_FILE_MODE;
+        count++;
+    }
+    for (size_t i = 0; i < extra_n; i++) {
+        fs_entry *e = listing_name_is_valid(extra[i].name)
+                          ? find_entry(all, listed, extra[i].name)
+                          : NULL;
+        if (!e || e->is_dir || e->is_symlink)
+            continue;
+        e->size = extra[i].size;
+        e->mtime = extra[i].mtime;
+        if (extra[i].mode)
+            e->mode = extra[i].mode;
+    }
+    if (count > listed)
+        qsort(all, count, sizeof(*all), compare_entries);
+    *n = count;
+    return 0;
+}

@@ -80,6 +80,20 @@ int listing_build(const char *prefix, const lakefs_object_stats *items,
                   size_t n, fs_entry **entries_out, size_t *count_out,
                   listing_warn_fn warn, void *warn_ctx);
 
+/*
+ * Merges into entries (n of them, sorted as listing_build makes them) the
+ * regular files a directory holds beyond what lakeFS listed - files being
+ * written, whose bytes are newer than any object of the same name:
+ *   - a name not listed is added (a copy of its extra; mode 0: 0644);
+ *   - a regular file already listed takes its extra's size and mtime, and
+ *     its mode when that is not 0;
+ *   - a directory or symlink of that name stays as listed.
+ * Names in extra must be distinct; invalid ones are skipped. The result
+ * stays sorted. 0, or -ENOMEM with *entries and *n unchanged.
+ */
+int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
+                        size_t extra_n);
+
 /* Frees an array of count entries and the array itself. */
 void fs_entries_free(fs_entry *entries, size_t count);
 

@@ -285,6 +285,8 @@ static int check_target(const lakefuse_config *cfg, const lakefuse_uri *uri,
 
 static void fs_teardown(lakefuse_fs *fs)
 {
+    if (fs->tree)
+        tree_set_pending_files(fs->tree, NULL, NULL);
     writer_free(fs->writer);
     staging_close(fs->staging);
     free(fs->cache_dir);
@@ -297,6 +299,34 @@ static void fs_teardown(lakefuse_fs *fs)
     control_results_free(fs);
     pthread_mutex_destroy(&fs->results_lock);
     pthread_mutex_destroy(&fs->open_memory_lock);
+}
+
+/* The tree's pending-files hook over the writer: the files it holds in a
+ * directory are listed there even before lakeFS has them. */
+typedef struct pending_walk {
+    size_t prefix_len;
+    tree_pending_add_fn add;
+    void *add_ctx;
+} pending_walk;
+
+static int pending_from_writer(void *ctx, const writer_entry *e)
+{
+    pending_walk *p = ctx;
+    fs_entry file = {.name = (char *)e->key + p->prefix_len,
+                     .size = e->size, .mtime = e->mtime, .mode = e->mode};
+    return p->add(p->add_ctx, &file);
+}
+
+static int writer_pending_files(void *ctx, const char *repo,
+                                const char *branch, const char *dir_prefix,
+                                tree_pending_add_fn add, void *add_ctx)
+{
+    writer *w = ctx;
+    if (writer_idle(w))
+        return 0;
+    pending_walk p = {strlen(dir_prefix), add, add_ctx};
+    return writer_foreach_in_dir(w, repo, branch, dir_prefix,
+                                 pending_from_writer, &p);
 }
 
 /* Everything but the reader and the writer's retries (they start threads:
@@ -366,6 +396,7 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
     fs->writer = writer_new(&wc, &err);
     if (!fs->writer)
         return 1;
+    tree_set_pending_files(fs->tree, writer_pending_files, fs->writer);
     /* What a dead mount left staged goes to lakeFS before anything else. */
     return recover_orphans(fs->client, fs->log, caps, cache_dir, uri);
 }

@@ -44,6 +44,8 @@ struct tree {
     tree_ref **refs;
     size_t ref_count;
     tree_ref *single; /* TREE_MODE_REF: the mounted ref */
+    tree_pending_fn pending; /* files being written, or NULL */
+    void *pending_ctx;
     negative_ref negatives[MAX_NEGATIVE_REFS];
     size_t next_negative;
 };
@@ -177,12 +179,10 @@ static int log_failure(tree *t, int rc, const lakefs_error *err,
     return rc == -ENOENT || rc == -ENOMEM || rc == -EACCES ? rc : -EIO;
 }
 
-/* Appends a directory entry named name to a growing array. */
-static int push_dir_entry(fs_entry **entries, size_t *n, size_t *cap,
-                          const char *name, int64_t mtime)
+/* Appends an entry to a growable array: a copy of proto named name. */
+static int push_entry(fs_entry **entries, size_t *n, size_t *cap,
+                      const char *name, const fs_entry *proto)
 {
-    if (!listing_name_is_valid(name))
-        return 0;
     if (*n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 16;
         fs_entry *grown = realloc(*entries, ncap * sizeof(**entries));
@@ -192,15 +192,23 @@ static int push_dir_entry(fs_entry **entries, size_t *n, size_t *cap,
         *cap = ncap;
     }
     fs_entry *e = &(*entries)[*n];
-    memset(e, 0, sizeof(*e));
+    *e = *proto;
     e->name = strdup(name);
     if (!e->name)
         return -ENOMEM;
-    e->is_dir = true;
-    e->mode = LISTING_DEFAULT_DIR_MODE;
-    e->mtime = mtime;
     (*n)++;
     return 0;
+}
+
+/* Appends a directory entry named name (skipped when not a valid name). */
+static int push_dir_entry(fs_entry **entries, size_t *n, size_t *cap,
+                          const char *name, int64_t mtime)
+{
+    if (!listing_name_is_valid(name))
+        return 0;
+    fs_entry dir = {.is_dir = true, .mode = LISTING_DEFAULT_DIR_MODE,
+                    .mtime = mtime};
+    return push_entry(entries, n, cap, name, &dir);
 }
 
 /* One page of a name listing (repositories, branches): pushes its
@@ -326,6 +334,32 @@ static int collect_objects(tree *t, const tree_ref *ref, const char *prefix,
     return 0;
 }
 
+/* The pending files of a branch directory, gathered by the hook. */
+typedef struct pending_files {
+    fs_entry *items;
+    size_t n, cap;
+} pending_files;
+
+static int add_pending(void *ctx, const fs_entry *file)
+{
+    pending_files *p = ctx;
+    fs_entry plain = {.size = file->size, .mtime = file->mtime,
+                      .mode = file->mode};
+    return push_entry(&p->items, &p->n, &p->cap, file->name, &plain);
+}
+
+static int collect_pending(tree *t, const tree_ref *ref, const char *prefix,
+                           pending_files *out)
+{
+    if (!t->pending || !ref->is_branch)
+        return 0;
+    int rc = t->pending(t->pending_ctx, ref->repo, ref->api_ref, prefix,
+                        add_pending, out);
+    return rc < 0 ? rc : 0;
+}
+
+/* Asks the writer before lakeFS: a file uploaded and let go of in between
+ * is then in one of the two, never in neither. */
 static int fetch_objects(void *ctx, const listing_source *src,
                          fs_entry **entries, size_t *n)
 {
@@ -334,12 +368,24 @@ static int fetch_objects(void *ctx, const listing_source *src,
     char *prefix = join3(ref->prefix, src->dir, src->dir[0] ? "/" : "");
     if (!prefix)
         return -ENOMEM;
+    pending_files pending = {0};
     lakefs_object_stats *items = NULL;
     size_t count = 0;
-    int rc = collect_objects(t, ref, prefix, &items, &count);
+    int rc = collect_pending(t, ref, prefix, &pending);
+    if (rc == 0)
+        rc = collect_objects(t, ref, prefix, &items, &count);
     if (rc == 0)
         rc = listing_build(prefix, items, count, entries, n, warn_listing,
                            t->log);
+    if (rc == 0 && pending.n) {
+        rc = listing_merge_files(entries, n, pending.items, pending.n);
+        if (rc) {
+            fs_entries_free(*entries, *n);
+            *entries = NULL;
+            *n = 0;
+        }
+    }
+    fs_entries_free(pending.items, pending.n);
     for (size_t i = 0; i < count; i++)
         lakefs_object_stats_free(&items[i]);
     free(items);
@@ -527,6 +573,12 @@ void tree_free(tree *t)
     listings_free(t->listings);
     pthread_mutex_destroy(&t->lock);
     free(t);
+}
+
+void tree_set_pending_files(tree *t, tree_pending_fn fn, void *ctx)
+{
+    t->pending = fn;
+    t->pending_ctx = ctx;
 }
 
 tree_mode tree_get_mode(const tree *t)

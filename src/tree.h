@@ -105,6 +105,22 @@ tree_mode tree_get_mode(const tree *t);
 /* true when no path of the mount can change (one fixed ref). */
 bool tree_is_fixed(const tree *t);
 
+/*
+ * Files a branch directory holds that lakeFS may not list yet: those being
+ * written in this mount. The source calls add for each file directly in
+ * directory dir_prefix (an object key prefix: "" or "a/b/") of (repo,
+ * branch), name relative to it, mode 0 for the default; it returns add's
+ * first non-zero value, else 0. add never calls back into the source.
+ */
+typedef int (*tree_pending_add_fn)(void *add_ctx, const fs_entry *file);
+typedef int (*tree_pending_fn)(void *ctx, const char *repo,
+                               const char *branch, const char *dir_prefix,
+                               tree_pending_add_fn add, void *add_ctx);
+/* Set once, before the tree serves lookups: every listing of a branch
+ * directory fetched from lakeFS then also shows its pending files, with
+ * their sizes and times (listing_merge_files). */
+void tree_set_pending_files(tree *t, tree_pending_fn fn, void *ctx);
+
 /* Resolves an absolute mount path ("/", "/a/b"). 0, or -ENOENT, -EIO,
  * -ENOMEM, -EACCES... out is zeroed on failure; free it with
  * tree_node_free. */

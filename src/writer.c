@@ -73,6 +73,7 @@ struct writer {
     writer_config cfg;
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    pthread_mutex_t rename_lock; /* one writer_move at a time */
     bool stopping;
     pthread_t retry_thread;
     bool thread_started;
@@ -972,25 +973,101 @@ static void release_all(wfile **files, size_t n)
     free(files);
 }
 
-int writer_rename(writer *w, const char *repo, const char *branch,
-                  const char *old_key, const char *new_key, bool prefix,
-                  const char *new_base)
+struct writer_move {
+    writer *w;
+    char *new_key;
+    size_t old_len;
+    bool prefix;
+    wfile **moved;
+    size_t n_moved;
+    wfile **victims;
+    size_t n_victims;
+};
+
+static bool listed(wfile *const *files, size_t n, const wfile *f)
 {
-    wfile **victims = NULL, **files = NULL;
-    size_t nv = 0, n = 0;
-    /* What the destination held in the table is replaced. */
-    int rc = collect(w, repo, branch, new_key, prefix, &victims, &nv);
-    for (size_t i = 0; rc == 0 && i < nv; i++)
-        detach(victims[i]);
-    release_all(victims, nv);
+    for (size_t i = 0; i < n; i++)
+        if (files[i] == f)
+            return true;
+    return false;
+}
+
+static void move_free(writer_move *m)
+{
+    for (size_t i = 0; i < m->n_victims; i++)
+        pthread_mutex_unlock(&m->victims[i]->io);
+    for (size_t i = 0; i < m->n_moved; i++)
+        pthread_mutex_unlock(&m->moved[i]->io);
+    release_all(m->victims, m->n_victims);
+    release_all(m->moved, m->n_moved);
+    pthread_mutex_unlock(&m->w->rename_lock);
+    free(m->new_key);
+    free(m);
+}
+
+int writer_move_begin(writer *w, const char *repo, const char *branch,
+                      const char *old_key, const char *new_key, bool prefix,
+                      writer_move **out)
+{
+    *out = NULL;
+    writer_move *m = calloc(1, sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    m->w = w;
+    m->prefix = prefix;
+    m->old_len = strlen(old_key);
+    /* One rename at a time: only renames hold more than one io lock. */
+    pthread_mutex_lock(&w->rename_lock);
+    int rc = (m->new_key = strdup(new_key)) ? 0 : -ENOMEM;
     if (rc == 0)
-        rc = collect(w, repo, branch, old_key, prefix, &files, &n);
-    size_t old_len = strlen(old_key);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        wfile *f = files[i];
-        pthread_mutex_lock(&f->io); /* after its upload in flight */
+        rc = collect(w, repo, branch, old_key, prefix, &m->moved, &m->n_moved);
+    if (rc == 0)
+        rc = collect(w, repo, branch, new_key, prefix, &m->victims,
+                     &m->n_victims);
+    size_t kept = 0;
+    for (size_t i = 0; i < m->n_victims; i++) {
+        if (listed(m->moved, m->n_moved, m->victims[i]))
+            wfile_release(m->victims[i]);
+        else
+            m->victims[kept++] = m->victims[i];
+    }
+    m->n_victims = kept;
+    /* After their uploads in flight; none starts until the end. */
+    for (size_t i = 0; i < m->n_moved; i++)
+        pthread_mutex_lock(&m->moved[i]->io);
+    for (size_t i = 0; i < m->n_victims; i++)
+        pthread_mutex_lock(&m->victims[i]->io);
+    if (rc || (m->n_moved == 0 && m->n_victims == 0)) {
+        move_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+bool writer_move_dirty(const writer_move *m)
+{
+    bool dirty = false;
+    for (size_t i = 0; m && i < m->n_moved && !dirty; i++) {
+        wfile *f = m->moved[i];
         pthread_mutex_lock(&f->state);
-        char *key = renamed_key(f->key, old_len, new_key);
+        dirty = !f->detached && (f->st == W_DIRTY || f->st == W_FAILED);
+        pthread_mutex_unlock(&f->state);
+    }
+    return dirty;
+}
+
+int writer_move_end(writer_move *m, bool done, const char *new_base)
+{
+    if (!m)
+        return 0;
+    int rc = 0;
+    for (size_t i = 0; done && i < m->n_victims; i++)
+        detach_io_locked(m->victims[i]);
+    for (size_t i = 0; done && rc == 0 && i < m->n_moved; i++) {
+        wfile *f = m->moved[i];
+        pthread_mutex_lock(&f->state);
+        char *key = renamed_key(f->key, m->old_len, m->new_key);
         if (!key) {
             rc = -ENOMEM;
         } else if (!f->detached) {
@@ -1006,9 +1083,8 @@ int writer_rename(writer *w, const char *repo, const char *branch,
         }
         free(key);
         pthread_mutex_unlock(&f->state);
-        pthread_mutex_unlock(&f->io);
     }
-    release_all(files, n);
+    move_free(m);
     return rc;
 }
 
@@ -1077,6 +1153,7 @@ writer *writer_new(const writer_config *cfg, int *err)
     w->cfg = *cfg;
     durable_boot_id(w->boot_id);
     pthread_mutex_init(&w->lock, NULL);
+    pthread_mutex_init(&w->rename_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_cond_init(&w->wake, &ca);
@@ -1117,6 +1194,7 @@ void writer_free(writer *w)
         wfile_destroy(f);
     }
     pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->rename_lock);
     pthread_mutex_destroy(&w->lock);
     free(w);
 }

@@ -51,7 +51,8 @@
  *                          or FAILED(gen, err); or (conditional) CONFLICT
  *   unlink, replaced by rename: any -> DETACHED
  *   rename:              key changes, state kept; base becomes what the
- *                          server holds at the new name
+ *                          server holds at the new name; the files it
+ *                          replaced are DETACHED (writer_move_*)
  *   last release:        CLEAN -> freed (staged file removed); DIRTY ->
  *                          uploaded in the background; FAILED stays
  *   recovery (recover.c): a journal left by a dead mount is uploaded only
@@ -199,15 +200,29 @@ int writer_foreach_in_dir(writer *w, const char *repo, const char *branch,
                           int (*fn)(void *ctx, const writer_entry *e),
                           void *ctx);
 
-/* Renames wfiles at old_key, or under old_key + "/" when prefix; a wfile
- * at a destination key is detached first (the rename replaced it). Waits
- * for uploads of the renamed files in flight. new_base is what the
- * destination holds on the server after the caller's server-side steps:
- * NULL keeps each file's base (the server copied the objects along), ""
- * makes it ABSENT, else that checksum (the object the rename replaced,
- * which this file's next upload replaces). */
-int writer_rename(writer *w, const char *repo, const char *branch,
-                  const char *old_key, const char *new_key, bool prefix,
-                  const char *new_base);
+/*
+ * A rename, in three steps around the caller's server-side copies and
+ * deletes. writer_move_begin takes the files being moved (key old_key, or
+ * everything under old_key + "/" when prefix) and those at the
+ * destination, waits for their uploads in flight and keeps new ones from
+ * starting, so that the caller's steps are the last word on both names
+ * (renames are serialised). writer_move_end(done) then, when the caller's
+ * steps succeeded, detaches the destination's files (the rename replaced
+ * them: their descriptors keep reading, nothing uploads them) and gives
+ * the moved ones their new names; when they failed, changes nothing. Its
+ * new_base is what the destination holds on the server after the caller's
+ * steps: NULL keeps each file's base (the server copied the objects
+ * along), "" makes it ABSENT, else that checksum (the object the rename
+ * replaced, which the file's next upload replaces). *out is NULL when the
+ * writer holds none of these files.
+ */
+typedef struct writer_move writer_move;
+int writer_move_begin(writer *w, const char *repo, const char *branch,
+                      const char *old_key, const char *new_key, bool prefix,
+                      writer_move **out);
+/* true when a file being moved has bytes the server lacks: they go to the
+ * new name with its next upload, no server copy of them is needed. */
+bool writer_move_dirty(const writer_move *m);
+int writer_move_end(writer_move *m, bool done, const char *new_base);
 
 #endif

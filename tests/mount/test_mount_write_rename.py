@@ -1,7 +1,10 @@
 """rename on a writable branch: a file moves by server-side copy and delete, never by re-uploading
 its data, keeping its metadata; a file renamed while still open for writing ends up whole under its
 new name; a directory moves object by object up to -o max_rename_objects and answers EXDEV above
-it (so mv falls back to copying); RENAME_NOREPLACE is honoured and RENAME_EXCHANGE is EINVAL."""
+it (so mv falls back to copying); RENAME_NOREPLACE is honoured and RENAME_EXCHANGE is EINVAL. A rename
+never destroys data: a directory replaces only an empty directory (ENOTEMPTY otherwise, judged by the
+server and by the files still being written), and a descriptor still open on a replaced file can no
+longer upload over the name it lost."""
 import errno
 import os
 
@@ -151,3 +154,105 @@ def test_renameat2_noreplace_and_exchange(server, repo, mount):
     assert api_get_or_none(server, repo, "main", "a") is None
     assert sorted(os.listdir(m.path)) == ["b", "c"]
     assert api_metadata(server, repo, "main", "c").get("::lakefs::client-mtime", "").isdigit()
+
+
+def test_directory_replaces_only_an_empty_directory(server, repo, mount):
+    m = branch(mount, repo)
+    os.mkdir(m.join("a"))
+    write_file(m.join("a", "x"), b"from a\n")
+    os.mkdir(m.join("b"))
+    write_file(m.join("b", "x"), b"from b\n")
+    before = api_paths(server, repo, "main")
+    expect_errno(errno.ENOTEMPTY, os.rename, m.join("a"), m.join("b"))
+    assert api_paths(server, repo, "main") == before
+    assert (read_file(m.join("a", "x")), read_file(m.join("b", "x"))) == (b"from a\n", b"from b\n")
+    # Content the mount's cached listing does not know of yet still counts.
+    os.mkdir(m.join("c"))
+    assert os.listdir(m.join("c")) == []
+    server.upload(repo, "main", "c/late.txt", b"another client\n")
+    expect_errno(errno.ENOTEMPTY, os.rename, m.join("a"), m.join("c"))
+    assert api_get(server, repo, "main", "c/late.txt") == b"another client\n"
+    # So does a file still being written there, not on the server yet.
+    os.mkdir(m.join("w"))
+    fd = os.open(m.join("w", "draft"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"draft\n")
+        expect_errno(errno.ENOTEMPTY, os.rename, m.join("a"), m.join("w"))
+    finally:
+        os.close(fd)
+    assert api_get(server, repo, "main", "w/draft") == b"draft\n"
+    assert api_get(server, repo, "main", "a/x") == b"from a\n"
+    # An empty directory is replaced: its marker goes, the source's takes its place.
+    os.mkdir(m.join("e"))
+    os.rename(m.join("a"), m.join("e"))
+    paths = api_paths(server, repo, "main")
+    assert [p for p in paths if p.startswith("a/")] == []
+    assert [p for p in paths if p.startswith("e/")] == ["e/", "e/x"]
+    assert os.listdir(m.join("e")) == ["x"] and read_file(m.join("e", "x")) == b"from a\n"
+    expect_errno(errno.ENOENT, os.stat, m.join("a"))
+    # Directory onto a file or a symlink: ENOTDIR; file onto a directory: EISDIR.
+    write_file(m.join("file"), b"f\n")
+    os.symlink("file", m.join("link"))
+    expect_errno(errno.ENOTDIR, os.rename, m.join("e"), m.join("file"))
+    expect_errno(errno.ENOTDIR, os.rename, m.join("e"), m.join("link"))
+    expect_errno(errno.EISDIR, os.rename, m.join("file"), m.join("b"))
+    assert api_get(server, repo, "main", "file") == b"f\n"
+    assert sorted(os.listdir(m.path)) == ["b", "c", "e", "file", "link", "w"]
+
+
+def test_a_descriptor_never_writes_over_the_name_it_lost(server, repo, mount):
+    m = branch(mount, repo)
+    other = PatternStream(64 * 1024 + 5, 41).read()
+    # An uploaded file, opened and written again, then replaced by mv.
+    write_file(m.join("f"), b"old f\n")
+    fd = os.open(m.join("f"), os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, b"written before the rename\n")
+        write_file(m.join("other"), other)
+        os.rename(m.join("other"), m.join("f"))
+        os.write(fd, b"written after the rename\n")
+    finally:
+        os.close(fd)
+    assert api_get(server, repo, "main", "f") == other
+    assert api_get_or_none(server, repo, "main", "other") is None
+    assert read_file(m.join("f")) == other
+    assert os.stat(m.join("f")).st_size == len(other)
+    # A new file never uploaded, replaced while open.
+    fd = os.open(m.join("g"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"draft g\n")
+        write_file(m.join("other2"), b"other2\n")
+        os.rename(m.join("other2"), m.join("g"))
+        os.write(fd, b"more draft\n")
+    finally:
+        os.close(fd)
+    assert api_get(server, repo, "main", "g") == b"other2\n"
+    assert read_file(m.join("g")) == b"other2\n"
+    # A file still being written renamed over an open one: its own bytes win.
+    fd_h = os.open(m.join("h"), os.O_CREAT | os.O_WRONLY, 0o644)
+    fd_src = os.open(m.join("src"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd_h, b"h\n")
+        os.write(fd_src, b"src part 1\n")
+        os.rename(m.join("src"), m.join("h"))
+        os.write(fd_h, b"h again\n")
+        os.write(fd_src, b"src part 2\n")
+    finally:
+        os.close(fd_h)
+        os.close(fd_src)
+    assert api_get(server, repo, "main", "h") == b"src part 1\nsrc part 2\n"
+    assert read_file(m.join("h")) == b"src part 1\nsrc part 2\n"
+    # A symlink renamed over an open file stays a symlink.
+    fd = os.open(m.join("s"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"plain file\n")
+        os.symlink("f", m.join("lnk"))
+        os.rename(m.join("lnk"), m.join("s"))
+        os.write(fd, b"more\n")
+    finally:
+        os.close(fd)
+    assert os.path.islink(m.join("s")) and os.readlink(m.join("s")) == "f"
+    assert api_metadata(server, repo, "main", "s").get("::lakefs::symlink-target") == "f"
+    assert read_file(m.join("s")) == other
+    assert sorted(files_only(api_paths(server, repo, "main"))) == ["f", "g", "h", "s"]
+    assert sorted(os.listdir(m.path)) == ["f", "g", "h", "s"]

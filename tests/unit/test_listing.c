@@ -438,6 +438,57 @@ static void test_large_listing(void **state)
     results_free(&r);
 }
 
+/* Files being written merge into a listing: new names added in order,
+ * listed files take the newer size and mtime, directories and symlinks
+ * stay. */
+static void test_merge_pending_files(void **state)
+{
+    (void)state;
+    results r = {0};
+    add_object(&r, "d/b");
+    set_meta(add_object(&r, "d/link"), LISTING_KEY_SYMLINK_TARGET, "b");
+    add_prefix(&r, "d/sub/");
+    built b;
+    build("d/", &r, &b);
+    assert_int_equal(b.count, 3);
+    fs_entry extra[] = {
+        {.name = "c", .size = 7, .mtime = 2000},
+        {.name = "b", .size = 99, .mtime = 3000},
+        {.name = "a", .size = 1, .mtime = 4000, .mode = 0600},
+        {.name = "sub", .size = 5, .mtime = 5000},
+        {.name = "link", .size = 5, .mtime = 5000},
+        {.name = "..", .size = 5, .mtime = 5000},
+    };
+    assert_int_equal(listing_merge_files(&b.entries, &b.count, extra, 6), 0);
+    const char *names[] = {"a", "b", "c", "link", "sub"};
+    assert_int_equal(b.count, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(b.entries[i].name, names[i]);
+    assert_int_equal(b.entries[0].mode, 0600);
+    assert_int_equal(b.entries[0].mtime, 4000);
+    assert_int_equal(b.entries[1].size, 99);
+    assert_int_equal(b.entries[1].mtime, 3000);
+    assert_int_equal(b.entries[1].mode, LISTING_DEFAULT_FILE_MODE);
+    assert_string_equal(b.entries[1].checksum, "etag");
+    assert_int_equal(b.entries[2].size, 7);
+    assert_int_equal(b.entries[2].mode, LISTING_DEFAULT_FILE_MODE);
+    assert_false(b.entries[2].is_dir);
+    assert_true(b.entries[3].is_symlink);
+    assert_int_equal(b.entries[3].size, 10);
+    assert_true(b.entries[4].is_dir);
+    assert_int_equal(b.entries[4].size, 0);
+    built_free(&b);
+    results_free(&r);
+    /* Into an empty listing. */
+    fs_entry *none = NULL;
+    size_t n = 0;
+    assert_int_equal(listing_merge_files(&none, &n, extra, 2), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(none[0].name, "b");
+    assert_string_equal(none[1].name, "c");
+    fs_entries_free(none, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_symlink_flag),
         cmocka_unit_test(test_metadata_copied),
         cmocka_unit_test(test_large_listing),
+        cmocka_unit_test(test_merge_pending_files),
     };
     return cmocka_run_group_tests_name("listing", tests, NULL, NULL);
 }
