@@ -1,10 +1,16 @@
 /*
- * blockcache.c - on-disk LRU block cache, DIR/v1/<2 hex>/<key>-<index> with
- * key = FNV-1a 128 of "checksum:size". One mutex guards the index; block
- * data is read and written outside it. Never builds a path from the
- * checksum, keeps a descriptor open, or renames a partial block into place.
+ * blockcache.c - on-disk LRU block cache, DIR/v2/<2 hex>/<key>-<index> with
+ * key = FNV-1a 128 of "checksum:size". Each file is a header (magic,
+ * version, key, length, SHA-256 of the data) then the block's bytes; a get
+ * verifies it and a file that fails is removed and reported as a miss, so
+ * a block damaged by a crash or the disk is refetched, never served. One
+ * mutex guards the index; block data is read, hashed and written outside
+ * it. Never builds a path from the checksum, keeps a descriptor open, or
+ * renames a partial block into place. DIR/v1 (no header) is removed.
  */
 #include "blockcache.h"
+
+#include <openssl/evp.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +29,23 @@
 /* Temp files older than this at open were left by a crash, not a writer. */
 #define STALE_TEMP_SECONDS 3600
 #define TEMP_PREFIX ".tmp-"
+/* The layout directory under DIR: bumped when the file format changes, so
+ * a block written by an older lakefuse is never read as a new one. */
+#define LAYOUT_DIR "v2"
+#define OLD_LAYOUT_DIR "v1"
+
+/* A block file: this header, then exactly `length` bytes of data.
+ *   0  magic "LFBC"            4  format version (2), little-endian u32
+ *   8  data length, u32 LE     12 zero
+ *   16 key hi, u64 LE          24 key lo, u64 LE     32 block index, u64 LE
+ *   40 SHA-256 of the data (32 bytes)
+ * The key fields catch a file found under another block's name; the digest
+ * catches zero-filled or garbled data of the right length (a power loss
+ * after the rename, or the disk). */
+#define HEADER_SIZE 72
+#define HEADER_MAGIC "LFBC"
+#define HEADER_VERSION 2u
+#define DIGEST_SIZE 32
 
 typedef struct block_key {
     uint64_t hi;
@@ -41,7 +64,7 @@ typedef struct cache_entry {
 
 struct blockcache {
     pthread_mutex_t lock;
-    char *root; /* DIR/v1 */
+    char *root; /* DIR/v2 */
     uint64_t max_bytes;
     uint64_t max_entries;
     uint32_t block_size;
@@ -93,7 +116,7 @@ static void key_hex(const block_key *key, char out[KEY_HEX_LEN + 1])
              (unsigned long long)key->hi, (unsigned long long)key->lo);
 }
 
-/* DIR/v1/<2 hex> into out; length was checked at open. */
+/* DIR/v2/<2 hex> into out; length was checked at open. */
 static void shard_path(const blockcache *bc, const block_key *key,
                        char *out, size_t cap)
 {
@@ -122,6 +145,52 @@ static uint64_t block_length(uint64_t object_size, uint32_t block_size,
     if (index == block_count - 1 && object_size % block_size != 0)
         return object_size % block_size;
     return block_size;
+}
+
+/* ---- the block file header ---- */
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* The header a block file for key with these len bytes must start with.
+ * -EIO if libcrypto fails (not the file's fault). */
+static int header_encode(const block_key *key, const void *data, uint32_t len,
+                         unsigned char header[HEADER_SIZE])
+{
+    memset(header, 0, HEADER_SIZE);
+    memcpy(header, HEADER_MAGIC, 4);
+    put_le32(header + 4, HEADER_VERSION);
+    put_le32(header + 8, len);
+    put_le64(header + 16, key->hi);
+    put_le64(header + 24, key->lo);
+    put_le64(header + 32, key->index);
+    unsigned int digest_len = 0;
+    if (EVP_Digest(data, len, header + 40, &digest_len, EVP_sha256(),
+                   NULL) != 1 ||
+        digest_len != DIGEST_SIZE)
+        return -EIO;
+    return 0;
+}
+
+/* 0 when the header read from a file is the one its data and name call
+ * for; -EBADMSG when not (a bad magic, version, key, length or digest). */
+static int header_verify(const unsigned char header[HEADER_SIZE],
+                         const block_key *key, const void *data, uint32_t len)
+{
+    unsigned char want[HEADER_SIZE];
+    int rc = header_encode(key, data, len, want);
+    if (rc != 0)
+        return rc;
+    return memcmp(header, want, HEADER_SIZE) == 0 ? 0 : -EBADMSG;
 }
 
 /* ---- the index: hash table plus LRU list; caller holds the lock ---- */
@@ -363,11 +432,13 @@ static int scan_shard(blockcache *bc, const char *shard, found_list *list)
         found_block b;
         if (!parse_block_name(shard, de->d_name, &b.key))
             continue;
-        if (st.st_size <= 0 || (uint64_t)st.st_size > bc->block_size) {
+        if (st.st_size <= HEADER_SIZE ||
+            (uint64_t)st.st_size - HEADER_SIZE > bc->block_size) {
             unlinkat(dfd, de->d_name, 0); /* can never be a valid block */
+            bc->stats.corrupt++;
             continue;
         }
-        b.len = (uint32_t)st.st_size;
+        b.len = (uint32_t)(st.st_size - HEADER_SIZE);
         b.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
                      st.st_mtim.tv_nsec;
         rc = found_add(list, &b);
@@ -420,6 +491,47 @@ static int rebuild_index(blockcache *bc)
     return rc;
 }
 
+/* Blocks of the layout before headers cannot be verified: drop them, so
+ * they are neither served nor left holding disk space. Only names this
+ * cache writes are removed; best effort. */
+static void remove_old_shard(int parent, const char *shard)
+{
+    int fd = openat(parent, shard,
+                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        block_key key;
+        if (parse_block_name(shard, de->d_name, &key) ||
+            strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0)
+            unlinkat(dirfd(d), de->d_name, 0);
+    }
+    closedir(d);
+    unlinkat(parent, shard, AT_REMOVEDIR);
+}
+
+static void remove_old_layout(const char *dir)
+{
+    char old[PATH_MAX];
+    snprintf(old, sizeof(old), "%s/" OLD_LAYOUT_DIR, dir);
+    DIR *d = opendir(old);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (is_shard_name(de->d_name))
+            remove_old_shard(dirfd(d), de->d_name);
+    }
+    closedir(d);
+    rmdir(old);
+}
+
 /* ---- public API ---- */
 
 static int make_dir(const char *path)
@@ -434,7 +546,7 @@ blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
 {
     int rc = 0;
     blockcache *bc = NULL;
-    /* Room for "/v1/xx/" + key + "-" + index + a temp suffix. */
+    /* Room for "/v2/xx/" + key + "-" + index + a temp suffix. */
     if (dir == NULL || block_size == 0 || strlen(dir) + 160 >= PATH_MAX) {
         rc = -EINVAL;
         goto out;
@@ -444,7 +556,7 @@ blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
         rc = -ENOMEM;
         goto out;
     }
-    sprintf(bc->root, "%s/v1", dir);
+    sprintf(bc->root, "%s/" LAYOUT_DIR, dir);
     bc->max_bytes = max_bytes;
     bc->max_entries = max_bytes / 4096 + 1024;
     bc->block_size = block_size;
@@ -462,6 +574,7 @@ blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
         rc = -pthread_mutex_init(&bc->lock, NULL);
     if (rc != 0)
         goto out;
+    remove_old_layout(dir);
     rc = rebuild_index(bc);
     if (rc != 0) {
         blockcache_close(bc);
@@ -500,32 +613,47 @@ uint32_t blockcache_block_size(const blockcache *bc)
     return bc->block_size;
 }
 
-/* Reads exactly len bytes of a block file whose size must be len. Returns
- * 0, -ENOENT if the file is gone, -EBADMSG if its length is wrong. */
-static int read_block_file(const char *path, void *buf, uint32_t len,
-                           struct timespec stamp)
+/* Reads exactly len bytes at offset; -EBADMSG if the file ends first. */
+static int read_exact(int fd, void *buf, size_t len, off_t offset)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, (char *)buf + done, len - done,
+                          offset + (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -EBADMSG; /* shrank under us */
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads the len data bytes of the block file for key into buf and checks
+ * them against its header. Returns 0, -ENOENT if the file is gone,
+ * -EBADMSG if it fails its check (length, header or digest). */
+static int read_block_file(const char *path, const block_key *key, void *buf,
+                           uint32_t len, struct timespec stamp)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return errno == ENOTDIR || errno == ELOOP ? -ENOENT : -errno;
     struct stat st;
+    unsigned char header[HEADER_SIZE];
     int rc = 0;
     if (fstat(fd, &st) != 0)
         rc = -errno;
-    else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != len)
+    else if (!S_ISREG(st.st_mode) ||
+             (uint64_t)st.st_size != (uint64_t)HEADER_SIZE + len)
         rc = -EBADMSG;
-    size_t done = 0;
-    while (rc == 0 && done < len) {
-        ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            rc = -errno;
-        else if (n == 0)
-            rc = -EBADMSG; /* shrank under us */
-        else
-            done += (size_t)n;
-    }
+    if (rc == 0)
+        rc = read_exact(fd, header, HEADER_SIZE, 0);
+    if (rc == 0)
+        rc = read_exact(fd, buf, len, HEADER_SIZE);
+    if (rc == 0)
+        rc = header_verify(header, key, buf, len);
     if (rc == 0)
         set_mtime(fd, stamp);
     close(fd);
@@ -557,7 +685,7 @@ ssize_t blockcache_get(blockcache *bc, const char *checksum,
 
     char path[PATH_MAX];
     block_path(bc, &key, path, sizeof(path));
-    int rc = read_block_file(path, buf, (uint32_t)len, stamp);
+    int rc = read_block_file(path, &key, buf, (uint32_t)len, stamp);
 
     pthread_mutex_lock(&bc->lock);
     e = index_find(bc, &key);
@@ -571,8 +699,11 @@ ssize_t blockcache_get(blockcache *bc, const char *checksum,
         }
     } else {
         bc->stats.misses++;
+        if (rc == -EBADMSG)
+            bc->stats.corrupt++;
         if (same && (rc == -ENOENT || rc == -EBADMSG))
-            discard_block(bc, e); /* truncated by a crash, or removed */
+            discard_block(bc, e); /* damaged by a crash or the disk, or
+                                     removed: the caller refetches */
         if (rc == -EBADMSG)
             rc = -ENOENT;
     }
@@ -596,17 +727,22 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-/* Writes the block to a fresh temp file in its shard; on success its path
- * is in tmp_path. Never leaves a temp file behind on failure. */
+/* Writes the block, behind its header, to a fresh temp file in its shard;
+ * on success its path is in tmp_path. Never leaves a temp file behind on
+ * failure. */
 static int write_temp_file(blockcache *bc, const block_key *key,
                            uint64_t counter, const void *data, size_t len,
                            struct timespec stamp, char *tmp_path, size_t cap)
 {
     char shard[PATH_MAX];
     char hex[KEY_HEX_LEN + 1];
+    unsigned char header[HEADER_SIZE];
+    int rc = header_encode(key, data, (uint32_t)len, header);
+    if (rc != 0)
+        return rc;
     shard_path(bc, key, shard, sizeof(shard));
     key_hex(key, hex);
-    int rc = make_dir(shard);
+    rc = make_dir(shard);
     if (rc != 0)
         return rc;
     int n = snprintf(tmp_path, cap, "%s/" TEMP_PREFIX "%s-%llu-%ld-%llu",
@@ -617,7 +753,9 @@ static int write_temp_file(blockcache *bc, const block_key *key,
     int fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    rc = write_all(fd, data, len);
+    rc = write_all(fd, header, HEADER_SIZE);
+    if (rc == 0)
+        rc = write_all(fd, data, len);
     if (rc == 0)
         set_mtime(fd, stamp);
     if (close(fd) != 0 && rc == 0)

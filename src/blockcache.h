@@ -1,8 +1,10 @@
 /*
  * blockcache.h - the on-disk data cache: fixed-size blocks keyed by
  * (checksum, object size), LRU within a byte budget, shared by later mounts
- * of the same directory. Never puts a server string in a path, never shows
- * a partial block. int/ssize_t results are >= 0 or a negative errno.
+ * of the same directory. Every block file carries a SHA-256 of its bytes,
+ * checked on every read: never serves a block that fails its check, never
+ * shows a partial block, never puts a server string in a path.
+ * int/ssize_t results are >= 0 or a negative errno.
  */
 #ifndef LAKEFUSE_BLOCKCACHE_H
 #define LAKEFUSE_BLOCKCACHE_H
@@ -22,11 +24,15 @@ typedef struct blockcache_stats {
     uint64_t used_bytes;
     uint64_t max_bytes;
     uint64_t write_errors;
+    uint64_t corrupt; /* block files that failed their check and were
+                         removed (at open or on a get) */
 } blockcache_stats;
 
 /* Opens (creating if needed, mode 0700) dir; rebuilds the index from the
  * block files already there (a later mount shares the cache), using file
- * mtimes as the LRU clock, and evicts at once if over max_bytes.
+ * mtimes as the LRU clock, and evicts at once if over max_bytes. Files of
+ * an impossible size are removed (counted in corrupt); blocks of an older
+ * on-disk layout (DIR/v1) are removed, never read.
  * block_size: bytes per block (e.g. 1 MiB), > 0. The in-memory index holds
  * at most max_bytes / 4096 + 1024 blocks (about 64 bytes each); beyond that
  * the least recently used are evicted even under the byte budget.
@@ -39,16 +45,21 @@ uint32_t blockcache_block_size(const blockcache *bc);
 /* Copies block `index` of the object (checksum, object_size) into buf
  * (cap >= the block's length: block_size, or less for the last block).
  * Returns the length, -ENOENT when not cached (a miss), -EINVAL for an index
- * past the end or a short buf, or another -errno. A hit refreshes the
- * block's LRU position and its file mtime, so the order survives a remount.
- * A block file of the wrong length (a crash) is a miss and is removed. */
+ * past the end or a short buf, or another -errno (buf's content is then
+ * unspecified). A hit refreshes the block's LRU position and its file
+ * mtime, so the order survives a remount. The block's bytes are hashed and
+ * checked against its file's header on every get (about 1 ms per MiB): a
+ * file that fails (wrong length, bad header, digest mismatch: a power loss
+ * after the rename, or the disk) is removed, counted in corrupt, and is a
+ * miss, so the caller refetches it. */
 ssize_t blockcache_get(blockcache *bc, const char *checksum,
                        uint64_t object_size, uint64_t index, void *buf,
                        size_t cap);
 
 /* Stores a block; len must be its exact length given object_size and the
- * block size (-EINVAL otherwise). Written to a temp file then renamed, so
- * no reader ever sees a partial block. Evicts LRU blocks to stay under
+ * block size (-EINVAL otherwise). Written with its header (and digest) to a
+ * temp file then renamed, so no reader ever sees a partial block; used and
+ * max bytes count the data, not the 72-byte headers. Evicts LRU blocks to stay under
  * max_bytes. Storing a block already cached only refreshes it; a block
  * larger than max_bytes is not stored (returns 0). A write error (-ENOSPC,
  * -EIO, ...) is returned, counted in write_errors, and leaves the cache

@@ -3,11 +3,15 @@
  * staging flow or uploadObject, with lakectl's ::lakefs:: metadata. The
  * file is read by the client with pread, part by part, so a failed
  * attempt is retried from where its part starts and no part is ever held
- * in memory. A multipart upload that fails is aborted, never left behind.
+ * in memory. Parts go up concurrently, at most UPLOAD_PART_THREADS at
+ * once; after a failure no new part starts. A multipart upload that fails
+ * is aborted, never left behind.
  */
 #include "upload.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,7 +147,107 @@ static int put_part_fresh_url(lakefs_client *c, const upload_target *t,
     return rc;
 }
 
-/* PUTs every part in turn, straight from the file at its offset. */
+/* Parts PUT at once by one upload: enough to fill the link to the store
+ * without a thread (and a curl handle) per part. */
+#define UPLOAD_PART_THREADS 4
+
+/* The parts of one upload, shared by the threads that PUT them. Each part
+ * is taken by one thread, which alone writes its slot of the part_list;
+ * the joins publish them to the caller. */
+typedef struct part_queue {
+    lakefs_client *c;
+    const upload_target *t;
+    const lakefs_multipart_upload *mpu;
+    int fd;
+    int64_t size;
+    int64_t part_size;
+    part_list *l;
+    pthread_mutex_t lock; /* guards next, rc and err */
+    int next;             /* the next part to start, 0-based */
+    int rc;               /* the first failure: no part starts after it */
+    lakefs_error err;     /* that failure's message */
+} part_queue;
+
+/* PUTs part i (0-based) straight from the file at its offset. */
+static int put_part(part_queue *q, int i, lakefs_error *err)
+{
+    int64_t offset = (int64_t)i * q->part_size;
+    int64_t len = q->size - offset < q->part_size ? q->size - offset
+                                                   : q->part_size;
+    char **etag = &q->l->etags[i];
+    int rc = lakefs_put_presigned_range_fd(
+        q->c, q->mpu->presigned_urls[i], q->fd, offset, len, etag, err);
+    if (rc == -EPERM || rc == -EACCES)
+        rc = put_part_fresh_url(q->c, q->t, q->mpu, i + 1, q->fd, offset,
+                                len, etag, err);
+    if (rc == 0) {
+        q->l->parts[i].part_number = i + 1;
+        q->l->parts[i].etag = *etag;
+    }
+    return rc;
+}
+
+/* The next part to PUT, or -1 when all have started or one has failed. */
+static int part_take(part_queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    int i = -1;
+    if (q->rc == 0 && q->next < q->l->count)
+        i = q->next++;
+    pthread_mutex_unlock(&q->lock);
+    return i;
+}
+
+static void part_fail(part_queue *q, int rc, const lakefs_error *err)
+{
+    pthread_mutex_lock(&q->lock);
+    if (q->rc == 0) {
+        q->rc = rc;
+        q->err = *err;
+    }
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* One thread of the pool: PUTs parts until none is left or one failed.
+ * lakefs_error is per call, so each thread has its own. */
+static void *part_worker(void *arg)
+{
+    part_queue *q = arg;
+    lakefs_error err = {0};
+    for (;;) {
+        int i = part_take(q);
+        if (i < 0)
+            break;
+        int rc = put_part(q, i, &err);
+        if (rc != 0) {
+            part_fail(q, rc, &err);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Starts up to max helper threads, no more than the parts beyond the one
+ * the caller takes. They block every signal (those are for FUSE's
+ * threads). A helper that cannot start only costs parallelism: the caller
+ * works too. Returns how many started. */
+static int part_threads_start(part_queue *q, pthread_t *threads, int max)
+{
+    int want = q->l->count - 1 < max ? q->l->count - 1 : max;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int started = 0;
+    while (started < want &&
+           pthread_create(&threads[started], NULL, part_worker, q) == 0)
+        started++;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return started;
+}
+
+/* PUTs every part, up to UPLOAD_PART_THREADS at once (the calling thread
+ * is one of them), each straight from the file at its offset; fills l in
+ * part order. On failure, the first failing part's error. */
 static int put_parts(lakefs_client *c, const upload_target *t,
                      const lakefs_multipart_upload *mpu, int fd, int64_t size,
                      int64_t part_size, part_list *l, lakefs_error *err)
@@ -155,20 +259,25 @@ static int put_parts(lakefs_client *c, const upload_target *t,
                     mpu->url_count, l->count);
         return -EPROTO;
     }
-    for (int i = 0; i < l->count; i++) {
-        int64_t offset = (int64_t)i * part_size;
-        int64_t len = size - offset < part_size ? size - offset : part_size;
-        int rc = lakefs_put_presigned_range_fd(c, mpu->presigned_urls[i], fd,
-                                               offset, len, &l->etags[i], err);
-        if (rc == -EPERM || rc == -EACCES)
-            rc = put_part_fresh_url(c, t, mpu, i + 1, fd, offset, len,
-                                    &l->etags[i], err);
-        if (rc)
-            return rc;
-        l->parts[i].part_number = i + 1;
-        l->parts[i].etag = l->etags[i];
-    }
-    return 0;
+    part_queue q = {.c = c,
+                    .t = t,
+                    .mpu = mpu,
+                    .fd = fd,
+                    .size = size,
+                    .part_size = part_size,
+                    .l = l};
+    int rc = -pthread_mutex_init(&q.lock, NULL);
+    if (rc != 0)
+        return rc;
+    pthread_t helpers[UPLOAD_PART_THREADS - 1];
+    int started = part_threads_start(&q, helpers, UPLOAD_PART_THREADS - 1);
+    part_worker(&q);
+    for (int k = 0; k < started; k++)
+        pthread_join(helpers[k], NULL);
+    pthread_mutex_destroy(&q.lock);
+    if (q.rc != 0 && err)
+        *err = q.err;
+    return q.rc;
 }
 
 static int upload_multipart(lakefs_client *c, const upload_caps *caps,

@@ -1,7 +1,8 @@
 /*
  * test_blockcache.c - unit tests of src/blockcache.c against real temporary
  * directories: round trips, block lengths, keys, LRU order in memory and
- * across reopen, crash leftovers, hostile checksums, threads, write errors.
+ * across reopen, crash leftovers, hostile checksums, threads, write errors,
+ * and block files damaged on disk (never served, removed and counted).
  * Every test removes the directories it creates.
  */
 #include <setjmp.h>
@@ -107,7 +108,7 @@ static void assert_miss(blockcache *bc, const char *checksum, uint64_t size,
 }
 
 typedef struct file_count {
-    int blocks;       /* regular files in DIR/v1/<shard>/ not named .tmp-* */
+    int blocks;       /* regular files in DIR/v2/<shard>/ not named .tmp-* */
     int temps;        /* .tmp-* files */
     char last[PATH_MAX];
 } file_count;
@@ -333,6 +334,7 @@ static void test_truncated_block_is_miss_and_removed(void **state)
     blockcache_stats st;
     blockcache_get_stats(bc, &st);
     assert_int_equal(st.used_bytes, 0);
+    assert_int_equal(st.corrupt, 1);
     /* It can be stored again afterwards. */
     put_block(bc, "a", OBJ_SIZE, 0, 1);
     assert_hit(bc, "a", OBJ_SIZE, 0, 1);
@@ -343,6 +345,177 @@ static void test_truncated_block_is_miss_and_removed(void **state)
     bc = open_cache(f, 1 << 20);
     assert_miss(bc, "a", OBJ_SIZE, 0);
     assert_int_equal(access(files.last, F_OK), -1);
+    blockcache_close(bc);
+}
+
+/* ---- damaged block files: never served, removed, counted ---- */
+
+/* The size of a block file on disk (header and data). */
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+/* Overwrites len bytes at offset (negative: from the end) with byte, or
+ * flips them when flip is set; the file keeps its length. */
+static void damage(const char *path, off_t offset, size_t len, int byte,
+                   bool flip)
+{
+    off_t size = file_size(path);
+    if (offset < 0)
+        offset += size;
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char buf[4096];
+    assert_true(len <= sizeof(buf));
+    assert_int_equal(pread(fd, buf, len, offset), (ssize_t)len);
+    for (size_t i = 0; i < len; i++)
+        buf[i] = flip ? (unsigned char)(buf[i] ^ 0x01) : (unsigned char)byte;
+    assert_int_equal(pwrite(fd, buf, len, offset), (ssize_t)len);
+    close(fd);
+    assert_int_equal(file_size(path), size);
+}
+
+static uint64_t corrupt_count(blockcache *bc)
+{
+    blockcache_stats st;
+    blockcache_get_stats(bc, &st);
+    return st.corrupt;
+}
+
+static void test_flipped_data_byte_is_refetched_not_served(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "a", OBJ_SIZE, 2, 1); /* the short last block */
+    file_count files = count_files(f->cache);
+    assert_int_equal(files.blocks, 1);
+    assert_int_equal(corrupt_count(bc), 0);
+    damage(files.last, -1, 1, 0, true); /* the data's last byte */
+    assert_miss(bc, "a", OBJ_SIZE, 2);
+    assert_int_equal(corrupt_count(bc), 1);
+    assert_int_equal(access(files.last, F_OK), -1);
+    blockcache_stats st;
+    blockcache_get_stats(bc, &st);
+    assert_int_equal(st.used_bytes, 0);
+    assert_int_equal(st.hits, 0);
+    /* Refetched by the caller and stored again: served from then on. */
+    put_block(bc, "a", OBJ_SIZE, 2, 1);
+    assert_hit(bc, "a", OBJ_SIZE, 2, 1);
+    assert_int_equal(corrupt_count(bc), 1);
+    blockcache_close(bc);
+
+    /* Damaged while unmounted: the reopened cache checks it too. */
+    damage(files.last, -(off_t)3, 1, 0, true);
+    bc = open_cache(f, 1 << 20);
+    assert_miss(bc, "a", OBJ_SIZE, 2);
+    assert_int_equal(corrupt_count(bc), 1);
+    assert_int_equal(count_files(f->cache).blocks, 0);
+    blockcache_close(bc);
+}
+
+static void test_zero_filled_block_is_a_miss(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "a", OBJ_SIZE, 0, 1);
+    put_block(bc, "a", OBJ_SIZE, 1, 1);
+    file_count files = count_files(f->cache);
+    assert_int_equal(files.blocks, 2);
+    /* What a power loss after the rename can leave: the right length, all
+     * zeros (header included). */
+    damage(files.last, 0, (size_t)file_size(files.last), 0, false);
+    unsigned char got[BS];
+    int misses = 0;
+    for (uint64_t i = 0; i < 2; i++) {
+        ssize_t n = blockcache_get(bc, "a", OBJ_SIZE, i, got, BS);
+        if (n == -ENOENT) {
+            misses++;
+        } else {
+            unsigned char want[BS];
+            fill(want, BS, 1, i);
+            assert_int_equal(n, BS);
+            assert_memory_equal(got, want, BS);
+        }
+    }
+    assert_int_equal(misses, 1);
+    assert_int_equal(corrupt_count(bc), 1);
+    assert_int_equal(count_files(f->cache).blocks, 1);
+    assert_int_equal(access(files.last, F_OK), -1);
+    blockcache_close(bc);
+}
+
+static void test_bad_header_is_a_miss(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "a", OBJ_SIZE, 0, 1);
+    file_count files = count_files(f->cache);
+    damage(files.last, 0, 1, 0, true); /* the magic */
+    assert_miss(bc, "a", OBJ_SIZE, 0);
+    assert_int_equal(corrupt_count(bc), 1);
+    assert_int_equal(access(files.last, F_OK), -1);
+
+    /* A sound file under another block's name (same length): its header
+     * names the other block, so it is not served for this one. */
+    put_block(bc, "a", OBJ_SIZE, 0, 1);
+    char saved[PATH_MAX];
+    snprintf(saved, sizeof(saved), "%s/a-block", f->dir);
+    assert_int_equal(rename(count_files(f->cache).last, saved), 0);
+    put_block(bc, "b", OBJ_SIZE, 0, 2);
+    files = count_files(f->cache);
+    assert_int_equal(files.blocks, 1);
+    assert_int_equal(rename(saved, files.last), 0);
+    assert_miss(bc, "b", OBJ_SIZE, 0);
+    assert_int_equal(corrupt_count(bc), 2);
+    assert_int_equal(access(files.last, F_OK), -1);
+    assert_miss(bc, "a", OBJ_SIZE, 0); /* its file is gone: not corrupt */
+    assert_int_equal(corrupt_count(bc), 2);
+    blockcache_close(bc);
+}
+
+/* A cache directory from before block headers: DIR/v1/<shard>/<name> held
+ * the bare bytes. A reopen neither serves nor keeps them. */
+static void test_old_layout_is_not_served(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "a", OBJ_SIZE, 0, 1);
+    file_count files = count_files(f->cache);
+    blockcache_close(bc);
+
+    /* Rewrite it as the old layout had it: same name, data only. */
+    const char *name = strrchr(files.last, '/') + 1;
+    char shard[3] = {name[0], name[1], '\0'};
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/v1", f->cache);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/v1/%s", f->cache, shard);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/v1/%s/%s", f->cache, shard, name);
+    unsigned char data[BS];
+    fill(data, BS, 1, 0);
+    int fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, BS), BS);
+    close(fd);
+    char v2[PATH_MAX];
+    snprintf(v2, sizeof(v2), "%s/v2", f->cache);
+    assert_int_equal(testutil_remove_tree(v2), 0);
+
+    bc = open_cache(f, 1 << 20);
+    assert_miss(bc, "a", OBJ_SIZE, 0);
+    blockcache_stats st;
+    blockcache_get_stats(bc, &st);
+    assert_int_equal(st.used_bytes, 0);
+    assert_int_equal(count_files(f->cache).blocks, 0);
+    snprintf(path, sizeof(path), "%s/v1", f->cache);
+    assert_int_equal(access(path, F_OK), -1); /* removed, not kept */
+    /* The new layout works in its place. */
+    put_block(bc, "a", OBJ_SIZE, 0, 1);
+    assert_hit(bc, "a", OBJ_SIZE, 0, 1);
     blockcache_close(bc);
 }
 
@@ -502,11 +675,11 @@ static void test_concurrent_puts_and_gets(void **state)
     blockcache_close(bc);
 }
 
-/* The names of the shard directories under cache/v1, as a bit set. */
+/* The names of the shard directories under cache/v2, as a bit set. */
 static void list_shards(const fixture *f, unsigned char seen[256])
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/v1", f->cache);
+    snprintf(path, sizeof(path), "%s/v2", f->cache);
     memset(seen, 0, 256);
     DIR *d = opendir(path);
     assert_non_null(d);
@@ -545,7 +718,7 @@ static void test_write_error_is_counted_and_reads_continue(void **state)
     /* Replace that shard directory with a regular file: root ignores
      * permissions, but not ENOTDIR. */
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/v1/%02x", f->cache, shard);
+    snprintf(path, sizeof(path), "%s/v2/%02x", f->cache, shard);
     assert_int_equal(testutil_remove_tree(path), 0);
     int fd = open(path, O_CREAT | O_WRONLY, 0600);
     assert_true(fd >= 0);
@@ -590,6 +763,14 @@ int main(void)
             test_reopen_with_smaller_budget_evicts, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_truncated_block_is_miss_and_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_flipped_data_byte_is_refetched_not_served, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_filled_block_is_a_miss,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_header_is_a_miss, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_old_layout_is_not_served, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_hostile_checksum_stays_inside,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_counters, setup,

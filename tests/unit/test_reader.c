@@ -534,10 +534,10 @@ static void test_failing_cache_serves_from_memory(void **state)
     fixture *fx = *state;
     const uint64_t size = 64 * BS + 77;
     blockcache *bc = open_cache(fx, 64 * MIB, BS);
-    char v1[128];
-    snprintf(v1, sizeof(v1), "%s/v1", fx->cache);
-    assert_int_equal(testutil_remove_tree(v1), 0);
-    FILE *blocker = fopen(v1, "w");
+    char layout[128]; /* the block cache's layout directory */
+    snprintf(layout, sizeof(layout), "%s/v2", fx->cache);
+    assert_int_equal(testutil_remove_tree(layout), 0);
+    FILE *blocker = fopen(layout, "w");
     assert_non_null(blocker);
     fclose(blocker);
 
