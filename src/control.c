@@ -63,6 +63,8 @@ static cJSON *data_cache_json(blockcache *bc)
         add_u64(o, "evictions", st.evictions);
         add_u64(o, "used_bytes", st.used_bytes);
         add_u64(o, "max_bytes", st.max_bytes);
+        add_u64(o, "write_errors", st.write_errors);
+        add_u64(o, "corrupt", st.corrupt);
     }
     return o;
 }

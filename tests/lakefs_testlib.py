@@ -153,6 +153,11 @@ class LakeFSServer:
         """{operationId: number of requests} since the last reset_counts()."""
         return self._control("GET", "counts")["counts"]
 
+    def max_in_flight(self):
+        """{operation: most requests of it handled at once} since the last reset_counts()
+        (presigned data requests only)."""
+        return self._control("GET", "counts")["max_in_flight"]
+
     def counts_total(self):
         return self._control("GET", "counts")["total"]
 

@@ -15,6 +15,8 @@ class Recorder:
         self.lock = threading.Lock()
         self.counts, self.total, self.violations = {}, 0, []
         self.connections = 0  # TCP connections accepted: shows client keep-alive
+        # Requests being handled now, and the most at once, per operation: shows client parallelism.
+        self.in_flight, self.max_in_flight = {}, {}
 
     def connection(self):
         with self.lock:
@@ -25,9 +27,20 @@ class Recorder:
             self.counts[operation] = self.counts.get(operation, 0) + 1
             self.total += 1
 
+    def enter(self, operation):
+        with self.lock:
+            now = self.in_flight.get(operation, 0) + 1
+            self.in_flight[operation] = now
+            self.max_in_flight[operation] = max(now, self.max_in_flight.get(operation, 0))
+
+    def leave(self, operation):
+        with self.lock:
+            self.in_flight[operation] = self.in_flight.get(operation, 1) - 1
+
     def reset_counts(self):
         with self.lock:
             self.counts, self.total, self.connections = {}, 0, 0
+            self.max_in_flight = dict(self.in_flight)
 
     def violation(self, operation, method, path, status, problems):
         with self.lock:
@@ -95,7 +108,8 @@ class Control:
             if method == "GET":
                 with rec.lock:
                     return json_response(200, {"counts": dict(rec.counts), "total": rec.total,
-                                                "connections": rec.connections})
+                                                "connections": rec.connections,
+                                                "max_in_flight": dict(rec.max_in_flight)})
             if method == "DELETE":
                 rec.reset_counts()
                 return Response(204)

@@ -262,6 +262,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         head = method == "HEAD"
         operation = {"GET": "presignedGet", "HEAD": "presignedGet", "PUT": "presignedPut"}.get(method, "unknown")
         ctx.recorder.count(operation)
+        ctx.recorder.enter(operation)
+        try:
+            self._handle_presigned_counted(method, path, operation, head)
+        finally:
+            ctx.recorder.leave(operation)
+
+    def _handle_presigned_counted(self, method, path, operation, head):
+        ctx = self.server.ctx
         if self._apply_fault(operation, head):
             return
         try:

@@ -2,6 +2,7 @@
 mounting makes a few calls of its own): a directory is listed once with paginated listObjects and
 then answers every stat and lookup in it; a small file costs one GET; file data is cached on disk
 by checksum and outlives the mount. GETs are getObject + presignedGet."""
+import json
 import math
 import os
 
@@ -126,3 +127,31 @@ def test_cached_data_is_read_again_without_a_get(server, basic_repo, mount, tmp_
     for p in files:
         assert read_file(cold.join(p)) == want[p]
     assert gets(server.counts()) >= len(files), server.counts()
+
+
+def test_a_damaged_cached_block_is_fetched_again_never_served(server, repo, mount):
+    """A block file of the right length whose bytes changed on disk (a power loss, a bad disk) fails
+    its SHA-256 check: the next mount counts it as corrupt and reads the block from lakeFS again."""
+    data = bytes(range(256)) * 4096 * 3  # 3 MiB: three 1 MiB blocks
+    server.upload(repo, "main", "blocks.bin", data)
+    m = mount("lakefs://%s/main" % repo)
+    with open(m.join("blocks.bin"), "rb") as f:
+        assert f.read() == data
+    cache = m.cache_dir
+    assert m.unmount() == 0
+    blocks = [os.path.join(d, name) for d, _, names in os.walk(os.path.join(cache, "data"))
+              for name in names if not name.startswith(".")]
+    assert len(blocks) == 3, blocks
+    victim = max(blocks)
+    with open(victim, "r+b") as f:  # same length, one byte flipped in the data
+        f.seek(os.path.getsize(victim) - 1000)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    again = mount("lakefs://%s/main" % repo, cache_dir=cache)
+    server.reset_counts()
+    with open(again.join("blocks.bin"), "rb") as f:
+        assert f.read() == data
+    assert gets(server.counts()) == 1, server.counts()
+    stats = json.loads(open(again.join(".lakefs", "stats")).read())
+    assert stats["data_cache"]["corrupt"] == 1, stats["data_cache"]

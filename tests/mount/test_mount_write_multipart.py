@@ -11,7 +11,6 @@ import errno
 import hashlib
 import os
 import subprocess
-import time
 
 import mountlib
 from mountlib import (MIB, PatternStream, api_get, api_get_or_none, api_metadata, api_stat, close_quietly,
@@ -180,9 +179,9 @@ def test_failed_part_is_recovered_in_parts_by_the_next_mount(server, repo, mount
 
 
 def test_parts_go_up_at_once_and_complete_in_order(server, repo, mount):
-    """Four parts, each PUT held 1.5 s by the server before it reads the body: one after another
-    that takes at least 6 s, all four at once 1.5 s plus the transfer. The object is byte-identical
-    and has the multipart checksum, so the parts were completed in order."""
+    """Four parts, each PUT held 1.5 s by the server before it reads the body: the server sees
+    several of them in flight at once (one after another it never would). The object is
+    byte-identical and has the multipart checksum, so the parts were completed in order."""
     m = branch(mount, repo)
     data = pattern(FOUR_PARTS, 8)
     held = 1.5
@@ -192,16 +191,15 @@ def test_parts_go_up_at_once_and_complete_in_order(server, repo, mount):
         os.write(fd, data)
         server.add_fault(operation="presignedPut", latency_ms=int(held * 1000), count=AT_ONCE)
         server.reset_counts()
-        started = time.monotonic()
         os.fsync(fd)
-        elapsed = time.monotonic() - started
         counted = server.counts()
+        at_once = server.max_in_flight().get("presignedPut", 0)
     finally:
         server.clear_faults()
         os.close(fd)
     assert data_upload_calls(counted) == dict(MULTIPART, presignedPut=AT_ONCE), counted
     assert counted.get("abortPresignMultipartUpload", 0) == 0, counted
-    assert elapsed < 3.5 * held, "4 parts held %.1f s each took %.1f s: not concurrent" % (held, elapsed)
+    assert at_once >= 2, "parts were PUT one after another (at most %d in flight)" % at_once
     st = api_stat(server, repo, "main", "four.bin")
     assert st["size_bytes"] == len(data)
     assert st["checksum"] == s3_multipart_etag(data, PART)  # the parts' MD5s in part order
