@@ -352,8 +352,11 @@ def test_failed_part_aborts_the_upload(server, repo, tmp_path):
                           stdin=stdin, check=False)
     assert proc.returncode == 3
     assert b"status=500" in proc.stdout
-    assert server.counts() == {"createPresignMultipartUpload": 1, "presignedPut": 1,
-                               "abortPresignMultipartUpload": 1}
+    counted = server.counts()
+    # Parts go up several at once: those already started when the first failed finish; no new one
+    # starts after it (3 parts of 5 MiB, so at most 3 PUTs).
+    assert 1 <= counted.pop("presignedPut", 0) <= 3, server.counts()
+    assert counted == {"createPresignMultipartUpload": 1, "abortPresignMultipartUpload": 1}
     assert mpu_dirs(server) == before
     st = server.http.get(f"{server.api_url}/repositories/{repo}/refs/main/objects/stat",
                          params={"path": "failed.bin"})
