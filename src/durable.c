@@ -115,21 +115,6 @@ static bool multipart_etag_matches(int fd, int64_t size, int64_t part_size,
     return ok && strncasecmp(text, want, 32) == 0;
 }
 
-/* The part size upload.c would choose for size bytes. */
-static int64_t part_size_for(const upload_caps *caps, int64_t size)
-{
-    const int64_t mib = 1 << 20;
-    int64_t part = caps && caps->part_size > 0 ? caps->part_size
-                                               : UPLOAD_DEFAULT_PART_SIZE;
-    if (part < LAKEFS_MULTIPART_MIN_PART_SIZE)
-        part = LAKEFS_MULTIPART_MIN_PART_SIZE;
-    int64_t needed = size / LAKEFS_MULTIPART_MAX_PARTS +
-                     (size % LAKEFS_MULTIPART_MAX_PARTS != 0);
-    if (part < needed)
-        part = (needed / mib + (needed % mib != 0)) * mib;
-    return part;
-}
-
 bool durable_bytes_match(int fd, int64_t size, const char *checksum,
                          const upload_caps *caps)
 {
@@ -148,7 +133,7 @@ bool durable_bytes_match(int fd, int64_t size, const char *checksum,
         if (!is_md5_hex(s, (size_t)(dash - s)) || parts <= 0 ||
             end != s + len)
             return false;
-        return multipart_etag_matches(fd, size, part_size_for(caps, size), s,
+        return multipart_etag_matches(fd, size, upload_part_size(caps, size), s,
                                       parts);
     }
     if (!is_md5_hex(s, len))

@@ -611,53 +611,62 @@ int staging_list_orphans(const char *cache_dir, staging_entry **out, size_t *n)
     return vec_finish(&v, rc, out, n);
 }
 
-int staging_remove_orphan(const char *cache_dir, const staging_entry *e)
+/* One orphan entry's session, opened and locked: 0 with the three
+ * descriptors (close them with orphan_entry_close), -EBUSY when a live
+ * mount holds it, or another negative errno. */
+typedef struct orphan_handle {
+    int root_fd, dir_fd, lock_fd;
+} orphan_handle;
+
+static void orphan_entry_close(orphan_handle *h)
+{
+    if (h->lock_fd >= 0)
+        close(h->lock_fd);
+    if (h->dir_fd >= 0)
+        close(h->dir_fd);
+    if (h->root_fd >= 0)
+        close(h->root_fd);
+}
+
+static int orphan_entry_open(const char *cache_dir, const staging_entry *e,
+                             orphan_handle *h)
 {
     char *root_path = NULL;
-    int root_fd = -1, lock_fd = -1;
+    h->root_fd = h->dir_fd = h->lock_fd = -1;
     if (cache_dir == NULL || e == NULL || !session_name_ok(e->session) ||
         e->id == 0)
         return -EINVAL;
-    int rc = staging_root_open(cache_dir, false, &root_path, &root_fd);
+    int rc = staging_root_open(cache_dir, false, &root_path, &h->root_fd);
     free(root_path);
     if (rc != 0)
         return rc;
-    int dir_fd = -1;
-    rc = orphan_open(root_fd, e->session, &dir_fd, &lock_fd);
-    rc = rc == 0 ? -EBUSY : rc < 0 ? rc : 0; /* never a live session's */
+    rc = orphan_open(h->root_fd, e->session, &h->dir_fd, &h->lock_fd);
+    return rc == 0 ? -EBUSY : rc < 0 ? rc : 0; /* never a live session's */
+}
+
+int staging_remove_orphan(const char *cache_dir, const staging_entry *e)
+{
+    orphan_handle h;
+    int rc = orphan_entry_open(cache_dir, e, &h);
     if (rc == 0)
-        rc = remove_entry_files(dir_fd, e->id);
-    if (dir_fd >= 0 && (rc == 0 || rc == -ENOENT))
-        session_remove_if_empty(root_fd, e->session, dir_fd, lock_fd >= 0);
-    if (lock_fd >= 0)
-        close(lock_fd);
-    if (dir_fd >= 0)
-        close(dir_fd);
-    close(root_fd);
+        rc = remove_entry_files(h.dir_fd, e->id);
+    if (h.dir_fd >= 0 && (rc == 0 || rc == -ENOENT))
+        session_remove_if_empty(h.root_fd, e->session, h.dir_fd,
+                                h.lock_fd >= 0);
+    orphan_entry_close(&h);
     return rc;
 }
 
 int staging_write_orphan(const char *cache_dir, const staging_entry *e)
 {
-    char *root_path = NULL;
-    int root_fd = -1, lock_fd = -1, dir_fd = -1;
-    if (cache_dir == NULL || e == NULL || !session_name_ok(e->session) ||
-        e->id == 0 || !e->repo || !e->branch || !e->path ||
+    if (e == NULL || !e->repo || !e->branch || !e->path ||
         !staging_state_valid(e->state))
         return -EINVAL;
-    int rc = staging_root_open(cache_dir, false, &root_path, &root_fd);
-    free(root_path);
-    if (rc != 0)
-        return rc;
-    rc = orphan_open(root_fd, e->session, &dir_fd, &lock_fd);
-    rc = rc == 0 ? -EBUSY : rc < 0 ? rc : 0;
+    orphan_handle h;
+    int rc = orphan_entry_open(cache_dir, e, &h);
     if (rc == 0)
-        rc = staging_journal_write(dir_fd, e->id, e);
-    if (lock_fd >= 0)
-        close(lock_fd);
-    if (dir_fd >= 0)
-        close(dir_fd);
-    close(root_fd);
+        rc = staging_journal_write(h.dir_fd, e->id, e);
+    orphan_entry_close(&h);
     return rc;
 }
 

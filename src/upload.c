@@ -85,7 +85,7 @@ static int upload_presigned(lakefs_client *c, const char *repo,
 
 /* The part size for a file of size bytes: caps->part_size (default 16
  * MiB), at least S3's 5 MiB, grown so no file needs over 10000 parts. */
-static int64_t upload_part_size(const upload_caps *caps, int64_t size)
+int64_t upload_part_size(const upload_caps *caps, int64_t size)
 {
     const int64_t mib = 1 << 20;
     int64_t part = caps && caps->part_size > 0 ? caps->part_size

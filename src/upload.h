@@ -45,6 +45,11 @@ typedef struct upload_caps {
                                     UPLOAD_DEFAULT_MULTIPART_THRESHOLD */
 } upload_caps;
 
+/* The part size of a multipart upload of size bytes: caps->part_size
+ * (default 16 MiB), at least S3's 5 MiB, grown so no file needs more than
+ * 10000 parts. */
+int64_t upload_part_size(const upload_caps *caps, int64_t size);
+
 /* Uploads size bytes of fd (a regular file, read with pread from offset
  * 0) to repo/branch/path: in parts when caps allow multipart and size is
  * at least the threshold (an upload that fails is aborted), else in one
