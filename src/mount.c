@@ -392,13 +392,15 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
                         .log = fs->log, .caps = *caps,
                         .uid = fs->uid, .gid = fs->gid,
                         .on_uploaded = fs_on_uploaded,
-                        .on_uploaded_ctx = fs};
+                        .on_uploaded_ctx = fs,
+                        .cache_dir = fs->cache_dir};
     fs->writer = writer_new(&wc, &err);
     if (!fs->writer)
         return 1;
     tree_set_pending_files(fs->tree, writer_pending_files, fs->writer);
     /* What a dead mount left staged goes to lakeFS before anything else. */
-    return recover_orphans(fs->client, fs->log, caps, cache_dir, uri);
+    return recover_orphans(fs->client, fs->log, caps, cache_dir, uri,
+                           fs->writer);
 }
 
 static int fs_start_reader(lakefuse_fs *fs)

@@ -127,7 +127,7 @@ static int list_orphans(const char *cache_dir, staging_entry **e, size_t *n)
 
 int recover_orphans(lakefs_client *client, logger *log,
                     const upload_caps *caps, const char *cache_dir,
-                    const lakefuse_uri *uri)
+                    const lakefuse_uri *uri, writer *w)
 {
     staging_entry *e = NULL;
     size_t n = 0;
@@ -142,8 +142,11 @@ int recover_orphans(lakefs_client *client, logger *log,
         }
         if (e[i].state == STAGING_CONFLICT || !in_scope(uri, &e[i]))
             continue;
-        kept += (size_t)recover_one(client, log, caps, cache_dir, &e[i], first,
-                                    sizeof(first));
+        int k = recover_one(client, log, caps, cache_dir, &e[i], first,
+                            sizeof(first));
+        if (k && w && e[i].state == STAGING_FAILED)
+            writer_note_orphan(w, e[i].repo, e[i].branch, e[i].path);
+        kept += (size_t)k;
     }
     staging_entries_free(e, n);
     if (kept)

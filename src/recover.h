@@ -12,6 +12,7 @@
 #include "lakefs.h"
 #include "log.h"
 #include "upload.h"
+#include "writer.h"
 #include "uri.h"
 
 #include <stdbool.h>
@@ -20,10 +21,12 @@
  * it when the server still holds its base, drops it when the server
  * already has its bytes, else records it as a conflict (or, after a
  * failure, as failed: the next mount tries again) and says so on stderr.
- * 0, or 1 when the staged files cannot be read at all. */
+ * Each failed one is handed to w (writer_note_orphan, may be NULL): a
+ * later successful upload of its path supersedes it. 0, or 1 when the
+ * staged files cannot be read at all. */
 int recover_orphans(lakefs_client *client, logger *log,
                     const upload_caps *caps, const char *cache_dir,
-                    const lakefuse_uri *uri);
+                    const lakefuse_uri *uri, writer *w);
 
 /* `lakefuse staged list [PATH] | discard [PATH] | export PATH DEST
  * [--cache-dir DIR]`; argv[0] is "staged". Returns the exit status. */

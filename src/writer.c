@@ -79,6 +79,8 @@ struct writer {
     bool thread_started;
     wfile *files;
     size_t count; /* wfiles in files; read without the lock */
+    char **orphans; /* "repo\nbranch\npath" of earlier mounts' failures */
+    size_t n_orphans;
     char boot_id[DURABLE_BOOT_ID_MAX];
 };
 
@@ -93,6 +95,9 @@ static int64_t now_s(void)
 {
     return (int64_t)time(NULL);
 }
+
+static void supersede_orphans(writer *w, const char *repo, const char *branch,
+                              const char *path);
 
 /* ---- the journal ---- */
 
@@ -768,6 +773,7 @@ static int upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
     bool conflict = f->st == W_CONFLICT;
     pthread_mutex_unlock(&f->state);
     if (rc == 0 || rc == DURABLE_ALREADY_THERE) {
+        supersede_orphans(w, f->repo, f->branch, s.key);
         if (w->cfg.on_uploaded && st.path)
             w->cfg.on_uploaded(w->cfg.on_uploaded_ctx, f->tag, &st);
         if (out) {
@@ -1088,6 +1094,76 @@ int writer_move_end(writer_move *m, bool done, const char *new_base)
     return rc;
 }
 
+/* ---- earlier mounts' failures ---- */
+
+static char *orphan_id(const char *repo, const char *branch, const char *path)
+{
+    char *id = NULL;
+    return asprintf(&id, "%s\n%s\n%s", repo, branch, path) < 0 ? NULL : id;
+}
+
+void writer_note_orphan(writer *w, const char *repo, const char *branch,
+                        const char *path)
+{
+    char *id = orphan_id(repo, branch, path);
+    pthread_mutex_lock(&w->lock);
+    char **grown = id ? realloc(w->orphans, (w->n_orphans + 1) *
+                                                sizeof(*grown))
+                      : NULL;
+    if (grown) {
+        w->orphans = grown;
+        w->orphans[w->n_orphans++] = id;
+        id = NULL;
+    }
+    pthread_mutex_unlock(&w->lock);
+    free(id);
+}
+
+/* Removes an earlier mount's failed or pending entries for the path. */
+static void drop_orphans_of(writer *w, const char *repo, const char *branch,
+                            const char *path)
+{
+    staging_entry *e = NULL;
+    size_t n = 0;
+    if (!w->cfg.cache_dir ||
+        staging_list_orphans(w->cfg.cache_dir, &e, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if ((e[i].state == STAGING_FAILED || e[i].state == STAGING_PENDING) &&
+            e[i].repo && strcmp(e[i].repo, repo) == 0 && e[i].branch &&
+            strcmp(e[i].branch, branch) == 0 && e[i].path &&
+            strcmp(e[i].path, path) == 0 &&
+            staging_remove_orphan(w->cfg.cache_dir, &e[i]) == 0)
+            logger_write(w->cfg.log, LOG_LEVEL_INFO,
+                         "staged %s for lakefs://%s/%s from an earlier "
+                         "mount superseded by a newer upload",
+                         path, repo, branch);
+    staging_entries_free(e, n);
+}
+
+/* After a successful upload of path: an earlier mount's failure of it is
+ * superseded. Cheap when there is none (the usual case). */
+static void supersede_orphans(writer *w, const char *repo, const char *branch,
+                              const char *path)
+{
+    if (__atomic_load_n(&w->n_orphans, __ATOMIC_RELAXED) == 0)
+        return;
+    char *id = orphan_id(repo, branch, path);
+    bool hit = false;
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; id && i < w->n_orphans; i++)
+        if (strcmp(w->orphans[i], id) == 0) {
+            free(w->orphans[i]);
+            w->orphans[i] = w->orphans[--w->n_orphans];
+            hit = true;
+            break;
+        }
+    pthread_mutex_unlock(&w->lock);
+    free(id);
+    if (hit)
+        drop_orphans_of(w, repo, branch, path);
+}
+
 /* ---- background retries ---- */
 
 /* A referenced wfile due for a retry, or NULL. Under w->lock. */
@@ -1193,6 +1269,9 @@ void writer_free(writer *w)
             drop_journal(f);
         wfile_destroy(f);
     }
+    for (size_t i = 0; i < w->n_orphans; i++)
+        free(w->orphans[i]);
+    free(w->orphans);
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->rename_lock);
     pthread_mutex_destroy(&w->lock);

@@ -96,11 +96,17 @@ typedef struct writer_config {
     gid_t gid;
     writer_uploaded_fn on_uploaded; /* may be NULL */
     void *on_uploaded_ctx;
+    const char *cache_dir; /* where earlier mounts' staged files are */
     int retry_min_ms; /* background retry backoff; 0: defaults */
     int retry_max_ms;
 } writer_config;
 
 writer *writer_new(const writer_config *cfg, int *err);
+/* An earlier mount's staged file for this path failed to upload: the
+ * first successful upload of the path through this mount supersedes it
+ * (removes it), so it can never be uploaded over newer bytes. */
+void writer_note_orphan(writer *w, const char *repo, const char *branch,
+                        const char *path);
 /* Starts the background retry thread (after the daemon has forked). */
 int writer_start(writer *w);
 /* Stops the retry thread, tries each file still to upload once more

@@ -179,3 +179,21 @@ def test_an_unlink_after_a_failed_upload_is_never_undone(server, repo, mount, la
     # The name is free at once: a new file of that name starts empty.
     write_file(again.join("gone.txt"), b"fresh\n")
     assert api_get(server, repo, "main", "gone.txt") == b"fresh\n"
+
+
+def test_a_newer_upload_supersedes_an_earlier_mounts_failure(server, repo, mount, lakefuse_env):
+    m = mount(uri_of(repo))
+    fail_uploads(server)
+    close_fails(m.join("p.txt"), b"stale bytes from a dead mount\n")
+    assert kill_mount(m) == -9
+    again = mount(uri_of(repo))  # uploads still fail: the mount goes ahead, the entry is kept
+    assert [line.split(":")[0] for line in read_status(again)] == ["failed p.txt"]
+    server.clear_faults()
+    write_file(again.join("p.txt"), b"newer bytes\n")
+    assert api_get(server, repo, "main", "p.txt") == b"newer bytes\n"
+    assert read_status(again) == []
+    assert staged_lines(again.cache_dir, lakefuse_env) == []
+    assert again.unmount() == 0
+    third = mount(uri_of(repo))
+    assert api_get(server, repo, "main", "p.txt") == b"newer bytes\n"
+    assert "recovered" not in third.log() + third.stderr()
