@@ -129,6 +129,21 @@ static int delete_keys(lakefuse_fs *fs, const tree_ref *ref, char **keys,
     return 0;
 }
 
+/* A directory rename that failed while copying: the copies go again, and
+ * a replaced empty directory gets its marker back (to: its key), so that
+ * the failed rename leaves the tree as it was (best effort: a failure here
+ * leaves copies, never loses the source). */
+static void undo_copies(lakefuse_fs *fs, const tree_ref *ref, char **copied,
+                        size_t n, const char *to)
+{
+    if (delete_keys(fs, ref, copied, n) != 0)
+        return;
+    char *marker = NULL;
+    if (to && fs->dir_markers && asprintf(&marker, "%s/", to) >= 0)
+        fs_upload_empty(fs, ref, marker, NULL, NULL);
+    free(marker);
+}
+
 /* Object by object on the server, up to max_rename_objects: beyond that
  * EXDEV, so that mv copies instead of lakefuse doing an unbounded job.
  * replace: the destination is an existing empty directory, whose marker
@@ -153,19 +168,34 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
     if (rc == 0 && n > fs->max_rename_objects)
         rc = -EXDEV;
     char *marker = NULL;
-    if (rc == 0 && replace)
+    bool marker_gone = false;
+    if (rc == 0 && replace) {
         rc = asprintf(&marker, "%s/", to) < 0 ? -ENOMEM
                                               : fs_delete_key(fs, ref, marker);
+        marker_gone = rc == 0;
+    }
     free(marker);
     size_t from_len = strlen(from ? from : "");
+    char **copied = rc == 0 && n ? calloc(n, sizeof(*copied)) : NULL;
+    size_t n_copied = 0;
+    if (rc == 0 && n && !copied)
+        rc = -ENOMEM;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char *dst = NULL;
         if (asprintf(&dst, "%s%s", to, keys[i] + from_len) < 0)
             rc = -ENOMEM;
         else
             rc = copy_key(fs, ref, keys[i], dst, NULL);
-        free(dst);
+        if (rc == 0)
+            copied[n_copied++] = dst;
+        else
+            free(dst);
     }
+    if (rc && (n_copied || marker_gone))
+        undo_copies(fs, ref, copied, n_copied, marker_gone ? to : NULL);
+    for (size_t i = 0; i < n_copied; i++)
+        free(copied[i]);
+    free(copied);
     if (rc == 0)
         rc = delete_keys(fs, ref, keys, n);
     int end = writer_move_end(move, rc == 0, NULL);

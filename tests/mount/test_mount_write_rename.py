@@ -117,6 +117,22 @@ def test_rename_of_a_directory_copies_object_by_object(server, repo, mount):
     expect_errno(errno.ENOENT, os.stat, m.join("d"))
 
 
+def test_a_directory_rename_that_fails_midway_leaves_the_tree_as_it_was(server, repo, mount):
+    m = branch(mount, repo)
+    files = make_dir_tree(m, "d", 6)
+    os.mkdir(m.join("target"))  # an empty directory the rename would replace
+    before = sorted(api_paths(server, repo, "main"))
+    # The third object copy fails for good: the copies made go again, the target gets its marker back.
+    for _ in range(2):
+        server.add_fault(operation="copyObject", latency_ms=1, count=1)
+    server.add_fault(operation="copyObject", status=400, message="injected refusal", count=1)
+    expect_errno(errno.EIO, os.rename, m.join("d"), m.join("target"))
+    assert sorted(api_paths(server, repo, "main")) == before
+    for rel, data in files.items():
+        assert read_file(m.join("d", rel)) == data
+    assert os.listdir(m.join("target")) == []
+
+
 def test_rename_of_a_directory_above_the_limit_is_exdev_and_mv_copies(server, repo, mount):
     m = branch(mount, repo, "max_rename_objects=2")
     files = make_dir_tree(m, "d", 5)
