@@ -51,15 +51,18 @@ print("\n== soak figures")
 total_mismatch = 0
 for mode in ("plain", "faults", "kill"):
     rs = [r for r in rows if r["mode"] == mode]
-    bad = [r for r in rs if r.get("mismatch")]
-    total_mismatch += len(bad)
+    bad = [r for r in rs if r.get("mismatches")]
+    n = sum(r.get("mismatches", 0) for r in rs)
+    total_mismatch += n
     print("%-7s seeds %3d  operations %8d  mount errors %6d  compares %5d  kill cycles %4d (%d during an operation)"
-          "  conflicts %3d  commits %5d  mismatches %d" % (
+          "  conflicts %3d  commits %5d  mismatches %d (in %d seeds)  seconds %.0f" % (
               mode, len(rs), sum(r["ops"] for r in rs), sum(r["mount_errors"] for r in rs),
               sum(r["compares"] for r in rs), sum(r["kills"] for r in rs), sum(r["kills_during_op"] for r in rs),
-              sum(r["conflicts"] for r in rs), sum(r["commits"] for r in rs), len(bad)))
+              sum(r["conflicts"] for r in rs), sum(r["commits"] for r in rs), n, len(bad),
+              sum(r.get("seconds", 0) for r in rs)))
     for r in bad:
-        print("   seed %d: %s" % (r["seed"], r["mismatch"].splitlines()[0][:400]))
+        for line in r.get("first_lines", []):
+            print("   %s" % line)
 print("wall time %d s" % wall)
 sys.exit(1 if total_mismatch else 0)
 PY

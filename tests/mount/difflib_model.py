@@ -58,6 +58,10 @@ class Mismatch(AssertionError):
     pass
 
 
+class Fatal(Mismatch):
+    """A mismatch after which the workload cannot go on (the remount failed)."""
+
+
 def sha(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -66,9 +70,16 @@ def file_state(data_hash, size, mode, meta, mtime=None):
     return ("f", data_hash, size, mode, tuple(sorted((meta or {}).items())), mtime)
 
 
+GHOST = ("ghost",)  # listed by readdir, but lstat answers ENOENT
+
+
 def show(state):
     if state is None:
         return "absent"
+    if state == GHOST:
+        return "listed by readdir but lstat answers ENOENT"
+    if state[0] == "unreadable":
+        return state[1]
     if state[0] == "d":
         return "dir"
     if state[0] == "l":
@@ -124,6 +135,8 @@ def read_mount_tree(root, mtime_paths=(), retries=0):
         for name in names:
             child = rel + "/" + name if rel else name
             out[child] = read_mount_state(root, child, mtime_paths, retries)
+            if out[child] is None:
+                out[child] = GHOST
             if out[child] == ("d",):
                 walk(child)
 
@@ -146,11 +159,16 @@ def read_mount_state(root, rel, mtime_paths=(), retries=0):
         with open(path, "rb") as f:
             return f.read()
 
-    content = _retry(data, retries)
-    meta = {}
-    for name in _retry(lambda: os.listxattr(path), retries):
-        if name.startswith(META_PREFIX) and not name.startswith(META_PREFIX + "::lakefs::"):
-            meta[name[len(META_PREFIX):]] = _retry(lambda: os.getxattr(path, name), retries).decode()
+    step = "open/read"
+    try:
+        content = _retry(data, retries)
+        step = "listxattr/getxattr"
+        meta = {}
+        for name in _retry(lambda: os.listxattr(path), retries):
+            if name.startswith(META_PREFIX) and not name.startswith(META_PREFIX + "::lakefs::"):
+                meta[name[len(META_PREFIX):]] = _retry(lambda: os.getxattr(path, name), retries).decode()
+    except OSError as e:
+        return ("unreadable", "lstat says a file, %s fails with %s" % (step, errno.errorcode.get(e.errno, e.errno)))
     mtime = int(st.st_mtime) if rel in mtime_paths else None
     return file_state(sha(content), len(content), st.st_mode & 0o7777, meta, mtime)
 
@@ -221,6 +239,7 @@ class Workload:
         self.recent = collections.deque(maxlen=300)  # (index, op, model result, mount result)
         self.next_kill = None
         self.kill_seq = 0
+        self.mismatches = []
         os.makedirs(model_root, exist_ok=True)
 
     # --- failures -------------------------------------------------------------------------------
@@ -578,17 +597,85 @@ class Workload:
             if any(under(self.fdinfo[slot]["path"], t) for t in tops):
                 self.step(("fd_close", slot), nested=True)
 
+    min_kills = 0  # kill mode: go on after nops until this many kill cycles
+
     def run(self, nops):
-        """Runs nops operations (the same ones for the same seed as long as the mount agrees)."""
-        for i in range(nops):
+        """Runs nops operations (the same ones for the same seed as long as the mount agrees). A
+        mismatch is recorded, the model resynchronised from the mount and the workload goes on, up
+        to max_mismatches (then the Mismatch is raised)."""
+        i = 0
+        while i < nops or self.stats["kills"] < self.min_kills:
+            if i >= 50 * max(nops, 1):
+                raise Fatal("seed %d: %d kills after %d operations, %d wanted" % (
+                    self.seed, self.stats["kills"], i, self.min_kills))
             self.index = i
-            self.maybe_kill(i)
-            op = self.gen()
-            self.step(op)
+            i += 1
+            with self.recording():
+                self.maybe_kill(i)
+                op = self.gen()
+                self.step(op)
+                if self.compare_every and i % self.compare_every == 0:
+                    self.compare()
             self.stats["ops"] += 1
-            if self.compare_every and (i + 1) % self.compare_every == 0:
-                self.compare()
-        self.index = nops
+        self.index = i
+
+    max_mismatches = int(os.environ.get("LAKEFUSE_DIFF_MAX_MISMATCHES") or 10)
+
+    class _Recorder:
+        def __init__(self, w):
+            self.w = w
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, kind, value, tb):
+            if kind is None or not issubclass(kind, Mismatch) or issubclass(kind, Fatal):
+                return False
+            self.w.mismatches.append(str(value))
+            if len(self.w.mismatches) >= self.w.max_mismatches:
+                e = Fatal(summary(self.w.seed, self.w.mismatches) + "\n(seed stopped after %d mismatches)" %
+                          len(self.w.mismatches))
+                e.summarised = True
+                raise e
+            self.w.resync()
+            return True
+
+    def recording(self):
+        """Context: a Mismatch inside is recorded and followed by resync()."""
+        return self._Recorder(self)
+
+    def resync(self):
+        """After a mismatch: every descriptor closed, the model rebuilt from what the mount shows, and
+        lakeFS allowed to hold what it holds now or what the mount shows (the next acknowledged
+        operation on a path narrows it again)."""
+        self.stats["resyncs"] = self.stats.get("resyncs", 0) + 1
+        self.kill_now_during = False
+        if "kill" in self.hooks and (self.killed or not mountlib.is_mounted(self.mnt.root)):
+            self.killed = False  # the daemon died: remount (same cache dir) without checks
+            self.hooks["kill"]()
+            self.mnt = Side(self.hooks["remount"](), False)
+            self.commit_path = os.path.join(self.mnt.root, ".lakefs", "commit")
+        if "disarm" in self.hooks:
+            self.hooks["disarm"]()
+        try:
+            for side in (self.model, self.mnt):
+                for slot in list(side.fds):
+                    _close_quietly(side.fds.pop(slot))
+            self.fdinfo.clear()
+            self.history.clear()
+            view = read_mount_tree(self.mnt.root, (), retries=3)
+            self.reset_to(view, "resynchronising after a mismatch (the mount's view changed between two reads)")
+            if "api_tree" in self.hooks:
+                for p, st in self.hooks["api_tree"](()).items():
+                    self.srv[p] = self.srv_get(p) | {st}
+        except (OSError, Mismatch) as e:
+            self.mismatches.append(str(e))
+            err = Fatal(summary(self.seed, self.mismatches) + "\n(seed stopped: resynchronising failed)")
+            err.summarised = True
+            raise err
+        finally:
+            if "arm" in self.hooks:
+                self.hooks["arm"](self.index)
 
     def step(self, op, nested=False):
         if not nested:
@@ -934,7 +1021,7 @@ class Workload:
             if not state_matches(want.get(p), got.get(p)):
                 diffs.append("%s: model %s, mount %s" % (p, show(want.get(p)), show(got.get(p))))
         if diffs:
-            self.fail("tree comparison: %d paths differ:\n  %s" % (len(diffs), "\n  ".join(diffs[:20])))
+            self.fail("tree comparison: %d path(s) differ: %s\n  %s" % (len(diffs), diffs[0], "\n  ".join(diffs[1:20])))
 
     def check_server(self, got, where):
         """got: {path: state} read from lakeFS; every path must be in its candidate set."""
@@ -955,8 +1042,8 @@ class Workload:
             diffs.append("%s: lakeFS holds %s, expected %s%s" % (p, show(g), " or ".join(sorted(show(c) for c in cands)),
                                                                  why))
         if diffs:
-            self.fail("%s: %d paths differ from the acknowledged state:\n  %s" % (
-                where, len(diffs), "\n  ".join(diffs[:20])))
+            self.fail("%s: %d path(s) differ from the acknowledged state: %s\n  %s" % (
+                where, len(diffs), diffs[0], "\n  ".join(diffs[1:20])))
 
     def abandon(self):
         """Closes every descriptor on both sides without checking anything (after a Mismatch)."""
@@ -969,7 +1056,7 @@ class Workload:
         for slot in sorted(self.fdinfo):
             self.step(("fd_close", slot), nested=True)
 
-    def reset_to(self, tree):
+    def reset_to(self, tree, where="after the remount (lakeFS holds the second)"):
         """After a remount: the model becomes what lakeFS holds (checked before), srv certain."""
         shutil.rmtree(self.model.root)
         os.makedirs(self.model.root)
@@ -977,6 +1064,8 @@ class Workload:
         for p in sorted(tree):
             s = tree[p]
             path = self.model.p(p)
+            if s is None or s[0] in ("ghost", "unreadable"):
+                continue
             if s == ("d",):
                 os.makedirs(path, exist_ok=True)
             elif s[0] == "l":
@@ -985,8 +1074,8 @@ class Workload:
                 with open(self.mnt.p(p), "rb") as f:
                     data = f.read()
                 if sha(data) != s[1]:
-                    self.fail("after the remount %s reads %s through the mount, lakeFS holds %s" % (
-                        p, show(file_state(sha(data), len(data), s[3], dict(s[4]))), show(s)))
+                    self.fail("%s: %s reads %s through the mount, but %s a moment before" % (
+                        where, p, show(file_state(sha(data), len(data), s[3], dict(s[4]))), show(s)))
                 with open(path, "wb") as f:
                     f.write(data)
                 os.chmod(path, s[3])
@@ -1129,7 +1218,7 @@ class Faults:
         self.server.clear_faults()
 
 
-def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_every=200, report=None):
+def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_every=200, report=None, min_kills=0):
     """One seed on a fresh repository: mount lakefs://REPO/main, run the workload, close everything,
     compare, unmount (exit status 0 but under faults), remount with an EMPTY cache dir and check what
     lakeFS holds. Returns the Workload (its stats); raises Mismatch. Deletes the repository and the
@@ -1158,6 +1247,8 @@ def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_ever
             hooks.update(arm=faults.arm, disarm=faults.disarm)
         if mode == "kill":
             def kill():
+                if not mounts[-1].mounted:
+                    return  # already killed (resync after a mismatch)
                 status = mountlib.kill_mount(mounts[-1])
                 if status != -9:
                     raise Mismatch("seed %d: the killed daemon exited %r, not -9" % (seed, status))
@@ -1166,26 +1257,29 @@ def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_ever
                 try:
                     mounts.append(make_mount(uri, cache_dir=cache))
                 except mountlib.MountError as e:
-                    raise Mismatch("seed %d, op #%d %r: the remount after kill %d failed: %s" % (
+                    raise Fatal("seed %d, op #%d %r: the remount after kill %d failed: %s" % (
                         seed, w.index, w.op, w.kill_seq, e))
                 return mounts[-1].path
 
             hooks.update(kill=kill, remount=remount, sigkill=lambda: mounts[-1].proc.send_signal(9),
-                         conflict=lambda path, data: server.upload(repo, "main", path, data),
-                         api_tree=lambda mt: read_api_tree(server, repo, "main", mt))
+                         conflict=lambda path, data: server.upload(repo, "main", path, data))
+        hooks["api_tree"] = lambda mt: read_api_tree(server, repo, "main", mt)
         w = Workload(seed, model_root, m.path, mode, hooks, commit_path=mountlib.control_path(m, "commit"),
                      compare_every=compare_every)
+        w.min_kills = min_kills
         faults.active = mode == "faults"
         faults.arm()
         try:
             w.run(nops)
-            w.index, w.op = nops, ("close all",)
-            w.close_all()
+            w.op = ("close all",)
+            with w.recording():
+                w.close_all()
         finally:
             faults.active = False
             faults.disarm()
         w.op = ("final comparison",)
-        w.compare()
+        with w.recording():
+            w.compare()
         m = mounts[-1]
         status = m.unmount()
         w.stats["unmount_status"] = status
@@ -1195,23 +1289,37 @@ def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_ever
         again = make_mount(uri, cache_dir=final_cache)
         mounts.append(again)
         got = read_api_tree(server, repo, "main", w.mtime_set)
-        w.check_server(got, "final, after the unmount")
+        try:
+            w.check_server(got, "final, after the unmount")
+        except Fatal:
+            raise
+        except Mismatch as e:
+            w.mismatches.append(str(e))
         if mode == "plain":
             want = w.local_tree()
             diffs = ["%s: model %s, lakeFS %s" % (p, show(want.get(p)), show(got.get(p)))
                      for p in sorted(set(got) | set(want)) if not state_matches(want.get(p), got.get(p))]
             if diffs:
-                w.fail("final: lakeFS differs from the model:\n  " + "\n  ".join(diffs[:20]))
+                w.mismatches.append("seed %d, final: lakeFS differs from the model:\n  %s" % (seed, "\n  ".join(diffs[:20])))
         view = read_mount_tree(again.path, w.mtime_set)
         diffs = ["%s: lakeFS %s, fresh mount %s" % (p, show(got.get(p)), show(view.get(p)))
                  for p in sorted(set(got) | set(view)) if not state_matches(got.get(p), view.get(p))]
         if diffs:
-            w.fail("final: a mount with an empty cache does not show what lakeFS holds:\n  " + "\n  ".join(diffs[:20]))
+            w.mismatches.append("seed %d, final: a mount with an empty cache does not show what lakeFS holds:\n  %s" % (
+                seed, "\n  ".join(diffs[:20])))
         status = again.unmount()
         if status != 0:
             raise Mismatch("seed %d: the final mount exited %r" % (seed, status))
         w.stats["seconds"] = round(time.monotonic() - started, 1)
+        if w.mismatches:
+            raise Mismatch(summary(seed, w.mismatches))
         return w
+    except Fatal as e:
+        if getattr(e, "summarised", False):
+            raise
+        if w is not None:
+            w.mismatches.append(str(e))
+        raise Mismatch(summary(seed, (w.mismatches if w is not None else [str(e)])))
     finally:
         os.umask(old_umask)
         faults.active = False
@@ -1224,5 +1332,16 @@ def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_ever
         server.api("DELETE", "/repositories/" + repo)
         for d in (model_root, cache, final_cache):
             shutil.rmtree(d, ignore_errors=True)
+        if w is not None:
+            w.stats["mismatches"] = len(w.mismatches)
+            w.stats.setdefault("seconds", round(time.monotonic() - started, 1))
         if report is not None and w is not None:
             report(seed, w)
+
+
+def summary(seed, mismatches):
+    """All of a seed's mismatches: the first three in full, then one line each."""
+    parts = ["seed %d: %d mismatch(es)" % (seed, len(mismatches))]
+    for i, m in enumerate(mismatches):
+        parts.append(m[:3500] if i < 3 else m.splitlines()[0][:400])
+    return "\n".join(parts)
