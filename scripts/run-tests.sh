@@ -38,4 +38,7 @@ fi
 # The mount suite once more on the sanitizer build of the daemon: a memory
 # error kills the mount and a leak makes its exit status non-zero, and the
 # fixtures fail the test on either.
-LAKEFUSE_BIN=build/asan/lakefuse /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/mount
+# The differential test (issue 9) runs shorter there: the normal build already did >= 20,000 operations.
+LAKEFUSE_BIN=build/asan/lakefuse LAKEFUSE_DIFF_OPS=${LAKEFUSE_DIFF_OPS:-1000} \
+    LAKEFUSE_DIFF_FAULT_OPS=${LAKEFUSE_DIFF_FAULT_OPS:-500} LAKEFUSE_DIFF_KILLS=${LAKEFUSE_DIFF_KILLS:-10} \
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/mount
