@@ -61,6 +61,30 @@ static wfile *node_wfile(lakefuse_fs *fs, const tree_node *n)
     return w;
 }
 
+void fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n)
+{
+    if (n->kind != TREE_FILE || !n->ref || !n->ref->is_branch ||
+        writer_idle(fs->writer))
+        return;
+    wfile *w = node_wfile(fs, n);
+    lakefs_metadata md = {0};
+    int rc = w && wfile_dirty(w) ? wfile_metadata(w, &md) : -ENOENT;
+    /* The ::lakefs:: keys are the upload's own: the listing's stand. */
+    for (size_t i = 0; rc == 0 && i < n->entry.metadata.count; i++) {
+        const lakefs_kv *kv = &n->entry.metadata.items[i];
+        if (strncmp(kv->key, "::lakefs::", 10) == 0)
+            rc = lakefs_metadata_set(&md, kv->key, kv->value);
+    }
+    if (rc == 0) {
+        lakefs_metadata_free(&n->entry.metadata);
+        n->entry.metadata = md;
+    } else {
+        lakefs_metadata_free(&md);
+    }
+    if (w)
+        wfile_release(w);
+}
+
 /* Remembers an attribute change on a file's wfile, so that its next
  * upload records it too. */
 static int wfile_note_attrs(wfile *w, int64_t mtime, int64_t mode, uid_t uid,
@@ -246,6 +270,7 @@ static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
 {
     if (!*key)
         return -EINVAL;
+    fs_overlay_staged_metadata(fs, n); /* what the file has now */
     lakefs_metadata md = {0};
     int rc = 0;
     bool found = false;
@@ -263,8 +288,6 @@ static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
     bool staged = w && wfile_dirty(w);
     if (staged) {
         rc = wfile_set_meta(w, key, copy);
-        if (rc == -ENODATA && found)
-            rc = 0;
     } else if (rc == 0 && !value && !found) {
         rc = -ENODATA;
     }

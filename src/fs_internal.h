@@ -57,6 +57,10 @@ int fs_delete_key(lakefuse_fs *fs, const tree_ref *ref, const char *key);
 int fs_upload_empty(lakefuse_fs *fs, const tree_ref *ref, const char *key,
                     const lakefs_metadata *extra, lakefs_object_stats *out);
 
+/* A file whose newest bytes are still staged shows the user metadata its
+ * upload will carry, not the listing's (fs_attr.c). */
+void fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n);
+
 /* The write operations (fs_write.c, fs_rename.c, fs_attr.c). */
 int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi);
 int fs_write_open(lakefuse_fs *fs, const tree_node *n,

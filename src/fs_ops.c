@@ -691,6 +691,7 @@ static int op_getxattr(const char *path, const char *name, char *value,
     int rc = tree_resolve(fs->tree, path, &n);
     if (rc)
         return rc;
+    fs_overlay_staged_metadata(fs, &n);
     xattr_get g = {name, value, size, -ENODATA};
     /* Only a ref root's commit_id costs a call; ask for it by name. */
     bool wants_head = strcmp(name, XATTR_PREFIX "commit_id") == 0;
@@ -723,6 +724,7 @@ static int op_listxattr(const char *path, char *list, size_t size)
     int rc = tree_resolve(fs->tree, path, &n);
     if (rc)
         return rc;
+    fs_overlay_staged_metadata(fs, &n);
     xattr_list l = {list, size, 0};
     rc = node_xattrs(fs, &n, false, xattr_list_one, &l);
     tree_node_free(&n);
