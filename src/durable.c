@@ -86,33 +86,43 @@ static bool is_md5_hex(const char *s, size_t len)
     return true;
 }
 
-/* "<md5 of the parts' md5s>-<parts>" for parts of part_size bytes. */
-static bool multipart_etag_matches(int fd, int64_t size, int64_t part_size,
-                                   const char *want, long parts)
+/* "<md5 of the parts' md5s>-<parts>" of size bytes in part_size parts. */
+static int multipart_etag(int fd, int64_t size, int64_t part_size,
+                          char out[DURABLE_ETAG_MAX])
 {
-    if (part_size <= 0 || size <= 0 ||
-        (size + part_size - 1) / part_size != parts)
-        return false;
+    long parts = (long)((size + part_size - 1) / part_size);
     unsigned char *all = malloc((size_t)parts * 16);
-    bool ok = all != NULL;
-    for (long i = 0; ok && i < parts; i++) {
+    int rc = all ? 0 : -ENOMEM;
+    for (long i = 0; rc == 0 && i < parts; i++) {
         int64_t off = (int64_t)i * part_size;
         int64_t len = size - off < part_size ? size - off : part_size;
         unsigned n = 0;
-        ok = digest_range(EVP_md5(), fd, off, len, all + 16 * i, &n) == 0;
+        rc = digest_range(EVP_md5(), fd, off, len, all + 16 * i, &n);
     }
-    EVP_MD_CTX *ctx = ok ? EVP_MD_CTX_new() : NULL;
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned n = 0;
-    ok = ok && ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 &&
-         EVP_DigestUpdate(ctx, all, (size_t)parts * 16) == 1 &&
-         EVP_DigestFinal_ex(ctx, d, &n) == 1;
-    char text[DURABLE_ETAG_MAX];
-    if (ok)
-        hex(d, n, text);
-    EVP_MD_CTX_free(ctx);
+    if (rc == 0 && EVP_Digest(all, (size_t)parts * 16, d, &n, EVP_md5(),
+                              NULL) != 1)
+        rc = -EIO;
+    if (rc == 0) {
+        hex(d, n, out);
+        snprintf(out + 2 * n, DURABLE_ETAG_MAX - 2 * n, "-%ld", parts);
+    }
     free(all);
-    return ok && strncasecmp(text, want, 32) == 0;
+    return rc;
+}
+
+/* Whether size bytes of fd in part_size parts make the multipart ETag
+ * want (its first 32 hex digits), with that many parts. */
+static bool multipart_etag_matches(int fd, int64_t size, int64_t part_size,
+                                   const char *want, long parts)
+{
+    char text[DURABLE_ETAG_MAX];
+    if (part_size <= 0 || size <= 0 ||
+        (size + part_size - 1) / part_size != parts)
+        return false;
+    return multipart_etag(fd, size, part_size, text) == 0 &&
+           strncasecmp(text, want, 32) == 0;
 }
 
 bool durable_bytes_match(int fd, int64_t size, const char *checksum,
@@ -145,6 +155,29 @@ bool durable_bytes_match(int fd, int64_t size, const char *checksum,
         return false;
     hex(d, n, text);
     return strncasecmp(text, s, 32) == 0;
+}
+
+void durable_attempt_etags(int fd, int64_t size, const upload_caps *caps,
+                           char out[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX],
+                           size_t *n)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    *n = 0;
+    if (digest_range(EVP_md5(), fd, 0, size, d, &len) != 0)
+        return;
+    hex(d, len, out[(*n)++]);
+    if (upload_in_parts(caps, size) &&
+        multipart_etag(fd, size, upload_part_size(caps, size), out[*n]) == 0)
+        (*n)++;
+}
+
+static bool one_of(const char *checksum, const char *const *list, size_t n)
+{
+    for (size_t i = 0; checksum && i < n; i++)
+        if (list[i] && strcmp(list[i], checksum) == 0)
+            return true;
+    return false;
 }
 
 void durable_boot_id(char out[DURABLE_BOOT_ID_MAX])
@@ -201,8 +234,11 @@ int durable_upload_if_base(lakefs_client *c, const upload_caps *caps,
     int have = current_object(c, repo, branch, path, &st, err);
     if (have < 0)
         return have;
-    bool on_base = have && !base->absent && st.checksum &&
-                   strcmp(st.checksum, base->checksum) == 0;
+    /* An earlier attempt of this file that lakeFS applied though its
+     * answer was lost stands for the base. */
+    bool own = have && one_of(st.checksum, base->own, base->n_own);
+    bool on_base = have && (own || (!base->absent && st.checksum &&
+                                    strcmp(st.checksum, base->checksum) == 0));
     if (have && !on_base && durable_bytes_match(fd, size, st.checksum, caps)) {
         if (out)
             *out = st;
@@ -211,7 +247,9 @@ int durable_upload_if_base(lakefs_client *c, const upload_caps *caps,
         return DURABLE_ALREADY_THERE;
     }
     int rc = 0;
-    if (base->absent && have) {
+    if (on_base) {
+        rc = 0;
+    } else if (base->absent && have) {
         say(err, "'%s' was created by another client (checksum %s) since "
                  "these bytes were written",
             path, st.checksum ? st.checksum : "?");
@@ -230,7 +268,7 @@ int durable_upload_if_base(lakefs_client *c, const upload_caps *caps,
     if (rc)
         return rc;
     upload_attrs a = *attrs;
-    a.if_absent = base->absent;
+    a.if_absent = base->absent && !have;
     rc = upload_fd(c, caps, repo, branch, path, fd, size, &a, out, err);
     if (rc == -EEXIST && base->absent) {
         say(err, "'%s' was created by another client since these bytes "

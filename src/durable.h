@@ -37,11 +37,25 @@ bool durable_bytes_match(int fd, int64_t size, const char *checksum,
  * loss does not. */
 void durable_boot_id(char out[DURABLE_BOOT_ID_MAX]);
 
+/* The checksums an object holding the first size bytes of fd would have
+ * if upload_fd's attempt with caps had reached lakeFS: the MD5 of one PUT,
+ * and the multipart form when the upload goes in parts. Kept after a
+ * failed upload: its answer may have been lost after lakeFS applied it.
+ * *n: how many were written to out (0 on error). */
+#define DURABLE_ATTEMPT_ETAGS 2
+void durable_attempt_etags(int fd, int64_t size, const upload_caps *caps,
+                           char out[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX],
+                           size_t *n);
+
 /* What the path's object is relative to the bytes to upload. */
 typedef struct durable_base {
     bool absent;          /* the bytes were written as a new file */
     const char *checksum; /* else the object they were written on; NULL:
                              unknown (never uploaded conditionally) */
+    const char *const *own; /* checksums of this file's own earlier
+                               attempts since the base (their answers were
+                               lost): the object may be one of them */
+    size_t n_own;
 } durable_base;
 
 /* Outcomes of durable_upload_if_base beyond 0 (uploaded). */
@@ -50,7 +64,7 @@ typedef struct durable_base {
 
 /*
  * Uploads size bytes of fd to repo/branch/path only if the path still
- * holds the base: absent bases are created with If-None-Match: * (atomic);
+ * holds the base (or one of the file's own earlier attempts): absent bases are created with If-None-Match: * (atomic);
  * for an existing base the object is stat'ed first and must still carry
  * the base checksum (lakeFS has no If-Match: a concurrent change between
  * the stat and the link can still win, a window of one request). When the

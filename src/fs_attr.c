@@ -26,9 +26,12 @@ static int update_attrs(lakefuse_fs *fs, const tree_node *n,
     int rc = upload_build_metadata(attrs, &md);
     char *key = tree_object_key(n);
     lakefs_error err = {0};
+    int tries = 0;
     if (rc == 0 && key)
-        rc = lakefs_update_object_user_metadata(
-            fs->client, n->ref->repo, n->ref->api_ref, key, &md, &err);
+        do /* it sets the whole metadata: repeating it changes nothing */
+            rc = lakefs_update_object_user_metadata(
+                fs->client, n->ref->repo, n->ref->api_ref, key, &md, &err);
+        while (fs_retry_idempotent(rc, &tries));
     else if (rc == 0)
         rc = -ENOMEM;
     if (rc && rc != -ENOMEM)
@@ -122,6 +125,8 @@ static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
         if (gid != (gid_t)-1)
             a.gid = gid;
         rc = update_attrs(fs, n, &a);
+        if (rc == -EIO)
+            fs_forget_parent(fs, n->ref, n->key); /* it may have landed */
         if (rc == 0 && w)
             rc = wfile_note_attrs(w, mtime, mode, uid, gid);
         if (rc == 0) {
@@ -214,6 +219,8 @@ int fs_write_symlink(const char *target, const char *path)
         rc = fs_upload_empty(fs, parent.ref, key, &md, &st);
     if (rc == 0)
         fs_cache_set_object(fs, parent.ref, rel_key, &st);
+    else if (rc == -EIO)
+        fs_forget_parent(fs, parent.ref, rel_key);
     lakefs_object_stats_free(&st);
     lakefs_metadata_free(&md);
     free(key);
@@ -241,11 +248,13 @@ int fs_write_mknod(const char *path, mode_t mode, dev_t dev)
     int rc = fs_write_create(path, mode, &fi);
     if (rc)
         return rc;
+    /* The file exists from here on: a failed upload of it is retried in
+     * the background (as after truncate by path), not an error of mknod. */
     open_file *of = (open_file *)(uintptr_t)fi.fh;
-    rc = fs_write_flush(path, &fi);
+    fs_write_flush(path, &fi);
     wfile_release(of->w);
     free(of);
-    return rc;
+    return 0;
 }
 
 int fs_write_link(const char *from, const char *to)
@@ -298,6 +307,8 @@ static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
         if (!n->entry.has_owner && a.mode == LISTING_DEFAULT_FILE_MODE)
             a.mode = 0; /* keep not recording what was not recorded */
         rc = update_attrs(fs, n, &a);
+        if (rc == -EIO)
+            fs_forget_parent(fs, n->ref, n->key); /* it may have landed */
         if (rc == 0 && w) {
             int r = wfile_set_meta(w, key, copy);
             rc = r == -ENODATA ? 0 : r;

@@ -51,6 +51,18 @@ int fs_resolve_new_name(lakefuse_fs *fs, const char *path, tree_node *parent,
                         char **key);
 /* prefix + rel_key: the object key on the server (malloc'd). */
 char *fs_object_key(const tree_ref *ref, const char *rel_key);
+/* Requests whose repetition changes nothing (delete, copy to the same
+ * name) are tried again after a failure the client did not retry (a 500,
+ * a cut answer), up to FS_IDEMPOTENT_TRIES times in all: a rename or an
+ * unlink half done under a flaky server is worse than a slow one.
+ * true: try again (*tries counts). */
+#define FS_IDEMPOTENT_TRIES 4
+bool fs_retry_idempotent(int rc, int *tries);
+/* Drops the cached listing of rel_key's directory: after a request that
+ * failed, lakeFS may have carried it out all the same (its answer was
+ * lost), and the mount must show what lakeFS holds. */
+void fs_forget_parent(lakefuse_fs *fs, const tree_ref *ref,
+                      const char *rel_key);
 /* deleteObject; a missing object is not an error. 0 or -EIO. */
 int fs_delete_key(lakefuse_fs *fs, const tree_ref *ref, const char *key);
 /* Uploads an empty object (a directory marker, a symlink). */

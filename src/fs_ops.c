@@ -755,7 +755,11 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     double timeout = tree_is_fixed(fs->tree) ? 86400.0 : fs->attr_timeout;
     cfg->entry_timeout = timeout;
     cfg->attr_timeout = timeout;
-    cfg->negative_timeout = timeout;
+    /* A missing name is answered from lakefuse's listings at no API cost;
+     * the kernel keeps none on branches, where a name can appear through
+     * lakeFS (a failed request the server carried out, another client)
+     * without the kernel seeing it created. */
+    cfg->negative_timeout = tree_is_fixed(fs->tree) ? timeout : 0;
     cfg->use_ino = 0;
     /* Paths for every operation that has one; none for files unlinked
      * while open, which libfuse must not rename to .fuse_hidden files. */

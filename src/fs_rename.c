@@ -22,8 +22,13 @@ static int copy_key(lakefuse_fs *fs, const tree_ref *ref, const char *from,
                     const char *to, lakefs_object_stats *out)
 {
     lakefs_error err = {0};
-    int rc = lakefs_copy_object(fs->client, ref->repo, ref->api_ref, from,
+    int rc, tries = 0;
+    do {
+        if (out)
+            lakefs_object_stats_free(out);
+        rc = lakefs_copy_object(fs->client, ref->repo, ref->api_ref, from,
                                 NULL, to, out, &err);
+    } while (fs_retry_idempotent(rc, &tries));
     if (rc)
         logger_write(fs->log, LOG_LEVEL_ERROR, "copying '%s' to '%s': %s",
                      from, to, err.message);
@@ -66,8 +71,13 @@ static int rename_file(lakefuse_fs *fs, const tree_node *src,
     int end = writer_move_end(move, rc == 0, staged ? dst_base : NULL);
     if (rc == 0)
         rc = end;
-    if (rc == 0)
+    if (rc == 0) {
         fs_cache_set(fs, ref, src->key, NULL);
+    } else {
+        /* Half done, or done with its answer lost: ask lakeFS again. */
+        fs_forget_parent(fs, ref, src->key);
+        fs_forget_parent(fs, ref, dst_rel);
+    }
     lakefs_object_stats_free(&st);
     free(from);
     free(to);
@@ -117,9 +127,12 @@ static int delete_keys(lakefuse_fs *fs, const tree_ref *ref, char **keys,
     for (size_t i = 0; i < n; i += DELETE_BATCH) {
         size_t count = n - i < DELETE_BATCH ? n - i : DELETE_BATCH;
         lakefs_error err = {0};
-        int rc = lakefs_delete_objects(fs->client, ref->repo, ref->api_ref,
+        int rc, tries = 0;
+        do
+            rc = lakefs_delete_objects(fs->client, ref->repo, ref->api_ref,
                                        (const char *const *)keys + i, count,
                                        NULL, &err);
+        while (fs_retry_idempotent(rc, &tries));
         if (rc) {
             logger_write(fs->log, LOG_LEVEL_ERROR, "deleting objects: %s",
                          err.message);

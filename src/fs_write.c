@@ -80,6 +80,19 @@ char *fs_object_key(const tree_ref *ref, const char *rel_key)
     return s;
 }
 
+void fs_forget_parent(lakefuse_fs *fs, const tree_ref *ref,
+                      const char *rel_key)
+{
+    const char *slash = strrchr(rel_key, '/');
+    char *dir = slash ? strndup(rel_key, (size_t)(slash - rel_key))
+                      : strdup("");
+    if (dir)
+        metacache_invalidate_dir(fs->meta, ref->cache_key, dir);
+    else
+        metacache_invalidate_ref(fs->meta, ref->cache_key);
+    free(dir);
+}
+
 static void cache_new_file(lakefuse_fs *fs, const tree_ref *ref,
                            const char *rel_key, uint32_t mode)
 {
@@ -286,25 +299,39 @@ int fs_write_truncate(const char *path, off_t size, struct fuse_file_info *fi)
         tree_node_free(&n);
         return rc > 0 ? 0 : rc;
     }
-    /* Open, truncate, upload, close: what `truncate -s` expects. */
+    /* Open, truncate, upload, close: what `truncate -s` expects. Once the
+     * staged copy is truncated the call succeeds: the file shows the new
+     * size from now on, so an upload that fails (there is no close to
+     * report it on) shows in .lakefs/status and is retried in the
+     * background, like any failed upload. */
     struct fuse_file_info tmp = {.flags = size == 0 ? O_TRUNC : O_RDWR};
     open_file handle = {0};
     rc = fs_write_open(fs, &n, &tmp, &handle);
     if (rc == 0) {
         rc = wfile_truncate(handle.w, size);
         if (rc == 0)
-            rc = flush_and_cache(fs, handle.w, n.ref);
+            flush_and_cache(fs, handle.w, n.ref);
         wfile_release(handle.w);
     }
     tree_node_free(&n);
     return rc;
 }
 
+bool fs_retry_idempotent(int rc, int *tries)
+{
+    bool transient = rc == -EIO || rc == -EAGAIN || rc == -ETIMEDOUT ||
+                     rc == -EPROTO || rc == -ECONNRESET;
+    return transient && ++*tries < FS_IDEMPOTENT_TRIES;
+}
+
 int fs_delete_key(lakefuse_fs *fs, const tree_ref *ref, const char *key)
 {
     lakefs_error err = {0};
-    int rc = lakefs_delete_object(fs->client, ref->repo, ref->api_ref, key,
+    int rc, tries = 0;
+    do
+        rc = lakefs_delete_object(fs->client, ref->repo, ref->api_ref, key,
                                   &err);
+    while (fs_retry_idempotent(rc, &tries));
     if (rc)
         logger_write(fs->log, LOG_LEVEL_ERROR, "deleting '%s': %s", key,
                      err.message);
@@ -344,6 +371,8 @@ int fs_write_unlink(const char *path)
     }
     if (rc == 0)
         fs_cache_set(fs, n.ref, n.key, NULL);
+    else if (rc == -EIO)
+        fs_forget_parent(fs, n.ref, n.key);
     free(key);
     tree_node_free(&n);
     return rc;
@@ -429,6 +458,8 @@ int fs_write_mkdir(const char *path, mode_t mode)
                       .is_dir = true, .mode = LISTING_DEFAULT_DIR_MODE,
                       .mtime = time(NULL)};
         fs_cache_set(fs, parent.ref, rel_key, &e);
+    } else if (rc == -EIO) {
+        fs_forget_parent(fs, parent.ref, rel_key);
     }
     free(marker);
     free(rel_key);
@@ -467,6 +498,8 @@ int fs_write_rmdir(const char *path)
     if (rc == 0) {
         fs_cache_set(fs, n.ref, n.key, NULL);
         metacache_invalidate_dir(fs->meta, n.ref->cache_key, n.key);
+    } else if (rc == -EIO) {
+        fs_forget_parent(fs, n.ref, n.key);
     }
     free(marker);
     tree_node_free(&n);

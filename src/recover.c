@@ -78,7 +78,10 @@ static int recover_one(lakefs_client *client, logger *log,
                              : untrusted(e, fd);
     int rc = why ? DURABLE_CONFLICT : 0;
     if (rc == 0) {
-        durable_base base = {.absent = e->base_absent, .checksum = e->base};
+        durable_base base = {.absent = e->base_absent,
+                             .checksum = e->base,
+                             .own = (const char *const *)e->attempts,
+                             .n_own = e->n_attempts};
         upload_attrs attrs = {
             .mtime = e->client_mtime ? e->client_mtime : e->mtime,
             .mode = e->mode,

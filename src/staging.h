@@ -59,7 +59,13 @@ typedef struct staging_entry {
     uint32_t uid, gid;
     lakefs_metadata metadata; /* user metadata the object keeps */
     char *content_type;       /* NULL: the default */
+    char **attempts;  /* checksums of failed uploads since the base (their
+                         answers may have been lost after lakeFS applied
+                         them), at most STAGING_MAX_ATTEMPTS */
+    size_t n_attempts;
 } staging_entry;
+
+#define STAGING_MAX_ATTEMPTS 8
 
 typedef struct staging staging;
 

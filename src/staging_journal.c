@@ -119,6 +119,18 @@ static bool add_u64_string(cJSON *o, const char *key, uint64_t v)
     return cJSON_AddStringToObject(o, key, buf) != NULL;
 }
 
+static bool add_attempts(cJSON *o, const staging_entry *e)
+{
+    cJSON *a = cJSON_AddArrayToObject(o, "attempts");
+    for (size_t i = 0; a && i < e->n_attempts; i++) {
+        cJSON *item = cJSON_CreateString(e->attempts[i]);
+        if (!item)
+            return false;
+        cJSON_AddItemToArray(a, item);
+    }
+    return a != NULL;
+}
+
 static char *journal_render(const staging_entry *e)
 {
     cJSON *o = cJSON_CreateObject();
@@ -144,7 +156,8 @@ static char *journal_render(const staging_entry *e)
               cJSON_AddNumberToObject(o, "uid", (double)e->uid) &&
               cJSON_AddNumberToObject(o, "gid", (double)e->gid) &&
               add_metadata(o, &e->metadata) &&
-              add_optional_string(o, "content_type", e->content_type);
+              add_optional_string(o, "content_type", e->content_type) &&
+              add_attempts(o, e);
     char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return text;
@@ -263,6 +276,11 @@ int staging_journal_parse(const char *text, size_t len, staging_entry *e,
 
 static void staging_entry_v2_clear(staging_entry *e)
 {
+    for (size_t i = 0; i < e->n_attempts; i++)
+        free(e->attempts[i]);
+    free(e->attempts);
+    e->attempts = NULL;
+    e->n_attempts = 0;
     free(e->base);
     free(e->digest);
     free(e->boot_id);
@@ -345,6 +363,23 @@ static int parse_version2(const cJSON *o, staging_entry *e, const char **why)
         rc = optional_string(o, "boot_id", &e->boot_id);
     if (rc == 0)
         rc = optional_string(o, "content_type", &e->content_type);
+    const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(o, "attempts");
+    int count = attempts ? cJSON_GetArraySize(attempts) : 0;
+    if (rc == 0 && attempts &&
+        (!cJSON_IsArray(attempts) || count > STAGING_MAX_ATTEMPTS))
+        rc = -EINVAL;
+    if (rc == 0 && count > 0 &&
+        !(e->attempts = calloc((size_t)count, sizeof(*e->attempts))))
+        rc = -ENOMEM;
+    const cJSON *item = attempts ? attempts->child : NULL;
+    for (; rc == 0 && item; item = item->next) {
+        if (!cJSON_IsString(item))
+            rc = -EINVAL;
+        else if (!(e->attempts[e->n_attempts] = strdup(item->valuestring)))
+            rc = -ENOMEM;
+        else
+            e->n_attempts++;
+    }
     const cJSON *kv = md ? md->child : NULL;
     for (; rc == 0 && kv; kv = kv->next)
         rc = cJSON_IsString(kv) && kv->string

@@ -316,7 +316,7 @@ static int upload_multipart(lakefs_client *c, const upload_caps *caps,
     return rc;
 }
 
-static bool wants_multipart(const upload_caps *caps, int64_t size)
+bool upload_in_parts(const upload_caps *caps, int64_t size)
 {
     if (!caps || !caps->presign || !caps->multipart || size <= 0)
         return false;
@@ -345,7 +345,7 @@ int upload_fd(lakefs_client *c, const upload_caps *caps, const char *repo,
     /* completePresignMultipartUpload has no If-None-Match: a conditional
      * create in parts rests on the caller's check that the path is free. */
     parts_opt.if_none_match = false;
-    if (wants_multipart(caps, size))
+    if (upload_in_parts(caps, size))
         rc = upload_multipart(c, caps, repo, branch, path, fd, size,
                               &parts_opt, result, err);
     else if (caps && caps->presign)

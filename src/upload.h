@@ -50,6 +50,9 @@ typedef struct upload_caps {
  * 10000 parts. */
 int64_t upload_part_size(const upload_caps *caps, int64_t size);
 
+/* Whether upload_fd sends size bytes in parts with these caps. */
+bool upload_in_parts(const upload_caps *caps, int64_t size);
+
 /* Uploads size bytes of fd (a regular file, read with pread from offset
  * 0) to repo/branch/path: in parts when caps allow multipart and size is
  * at least the threshold (an upload that fails is aborted), else in one

@@ -62,6 +62,9 @@ struct wfile {
     bool permanent;
     int64_t retry_at_ms;
     int retry_delay_ms;
+    /* failed uploads since the base: lakeFS may have applied them */
+    char *attempts[STAGING_MAX_ATTEMPTS];
+    size_t n_attempts;
     /* the last seal: sealed data is (sealed_size, digest) */
     bool sealed;
     int64_t sealed_size;
@@ -132,6 +135,8 @@ static int journal_sync(wfile *f)
         .gid = f->gid,
         .metadata = f->meta,
         .content_type = f->content_type,
+        .attempts = f->attempts,
+        .n_attempts = f->n_attempts,
     };
     return staging_write(f->w->cfg.staging, f->staging_id, &e);
 }
@@ -174,8 +179,31 @@ static void unlink_locked(writer *w, wfile *f)
     __atomic_sub_fetch(&w->count, 1, __ATOMIC_RELAXED);
 }
 
+static void clear_attempts(wfile *f)
+{
+    for (size_t i = 0; i < f->n_attempts; i++)
+        free(f->attempts[i]);
+    f->n_attempts = 0;
+}
+
+/* Remembers what a failed upload tried to put (oldest forgotten first). */
+static void add_attempt(wfile *f, const char *checksum)
+{
+    char *copy = strdup(checksum);
+    if (!copy)
+        return;
+    if (f->n_attempts == STAGING_MAX_ATTEMPTS) {
+        free(f->attempts[0]);
+        memmove(f->attempts, f->attempts + 1,
+                (STAGING_MAX_ATTEMPTS - 1) * sizeof(f->attempts[0]));
+        f->n_attempts--;
+    }
+    f->attempts[f->n_attempts++] = copy;
+}
+
 static void wfile_destroy(wfile *f)
 {
+    clear_attempts(f);
     if (f->fill)
         reader_close(f->fill);
     if (f->fd >= 0)
@@ -626,10 +654,15 @@ typedef struct upload_snapshot {
     char *content_type;
     bool base_absent;
     char *base;
+    char **attempts;
+    size_t n_attempts;
 } upload_snapshot;
 
 static void snapshot_free(upload_snapshot *s)
 {
+    for (size_t i = 0; i < s->n_attempts; i++)
+        free(s->attempts[i]);
+    free(s->attempts);
     free(s->key);
     lakefs_metadata_free(&s->meta);
     free(s->content_type);
@@ -655,6 +688,11 @@ static int snapshot_take(wfile *f, upload_snapshot *s)
     for (size_t i = 0; rc == 0 && i < f->meta.count; i++)
         rc = lakefs_metadata_set(&s->meta, f->meta.items[i].key,
                                  f->meta.items[i].value);
+    if (rc == 0 && f->n_attempts &&
+        !(s->attempts = calloc(f->n_attempts, sizeof(*s->attempts))))
+        rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < f->n_attempts; i++, s->n_attempts++)
+        rc = set_string(&s->attempts[i], f->attempts[i]);
     if (rc)
         snapshot_free(s);
     return rc;
@@ -693,6 +731,7 @@ static void settle(wfile *f, const upload_snapshot *s, int rc,
         if (same_name) {
             set_string(&f->base, st->checksum);
             f->base_absent = st->checksum == NULL;
+            clear_attempts(f);
         }
         free(f->error);
         f->error = NULL;
@@ -753,7 +792,10 @@ static int upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
         snprintf(err.message, sizeof(err.message), "staged file: %s",
                  strerror(-rc));
     } else if (conditional) {
-        durable_base base = {.absent = s.base_absent, .checksum = s.base};
+        durable_base base = {.absent = s.base_absent,
+                             .checksum = s.base,
+                             .own = (const char *const *)s.attempts,
+                             .n_own = s.n_attempts};
         rc = durable_upload_if_base(w->cfg.client, &w->cfg.caps, f->repo,
                                     f->branch, s.key, f->fd, s.size, &base,
                                     &attrs, &st, &err);
@@ -762,13 +804,19 @@ static int upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
                        s.key, f->fd, s.size, &attrs, &st, &err);
     }
     char digest[DURABLE_DIGEST_HEX];
+    char tried[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX];
+    size_t n_tried = 0;
     bool sealed = rc < 0 && seal_digest(f, &s, digest);
+    if (rc < 0)
+        durable_attempt_etags(f->fd, s.size, &w->cfg.caps, tried, &n_tried);
     pthread_mutex_lock(&f->state);
     if (sealed && f->gen == s.gen) {
         f->sealed = true;
         f->sealed_size = s.size;
         memcpy(f->digest, digest, sizeof(digest));
     }
+    for (size_t i = 0; i < n_tried && strcmp(f->key, s.key) == 0; i++)
+        add_attempt(f, tried[i]);
     settle(f, &s, rc, &st, &err);
     bool conflict = f->st == W_CONFLICT;
     pthread_mutex_unlock(&f->state);
@@ -1083,6 +1131,7 @@ int writer_move_end(writer_move *m, bool done, const char *new_base)
             if (new_base) {
                 f->base_absent = !*new_base;
                 rc = set_string(&f->base, *new_base ? new_base : NULL);
+                clear_attempts(f); /* they were tries at the old name */
             }
             if (rc == 0)
                 rc = journal_sync(f);

@@ -867,7 +867,8 @@ class Workload:
             with open(self.mnt.p(rel), "rb") as f:
                 data = f.read()
             if sha(data) != state[1]:
-                self.fail("%s changed while being read back after a failed operation" % rel)
+                self.fail("%s changed while being read back after a failed operation: first %s, then %d bytes "
+                          "sha %s" % (rel, show(state), len(data), sha(data)[:12]))
             with open(path, "r+b" if os.path.exists(path) else "wb") as f:
                 f.truncate(0)
                 f.write(data)
