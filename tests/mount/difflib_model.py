@@ -592,7 +592,8 @@ class Workload:
     def close_slots_on(self, tops):
         """Closes (both sides) every descriptor on a path at or under tops, as operations of their own."""
         for slot in sorted(self.fdinfo):
-            if any(under(self.fdinfo[slot]["path"], t) for t in tops):
+            # a close may have closed others (a kill, an adopt): skip those
+            if slot in self.fdinfo and any(under(self.fdinfo[slot]["path"], t) for t in tops):
                 self.step(("fd_close", slot), nested=True)
 
     min_kills = 0  # kill mode: go on after nops until this many kill cycles
