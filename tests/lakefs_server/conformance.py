@@ -259,12 +259,19 @@ _JSON_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)\Z", re.ASCII)
 _JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\Z", re.ASCII)
 
 
+# Go's strconv.ParseBool, exactly (anything else, e.g. "yes" or "tRUE", is an error there).
+GO_BOOLEANS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
+               "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+
+
 class _Unparseable(ValueError):
     pass
 
 
 def _parse_parameter_text(text: str, type_name):
-    """Parameter values are serialized like JSON scalars; only "true"/"false" are portable booleans."""
+    """Numbers are serialized like JSON scalars. Booleans are what lakeFS's validator (kin-openapi
+    parsePrimitive) and its parameter binding (oapi-codegen BindStringToObject) accept: Go's
+    strconv.ParseBool, so the generated SDKs' True/False pass."""
     if type_name == "integer":
         if not _JSON_INTEGER.match(text):
             raise _Unparseable(f"{text!r} is not an integer")
@@ -274,9 +281,9 @@ def _parse_parameter_text(text: str, type_name):
             raise _Unparseable(f"{text!r} is not a number")
         return float(text)
     if type_name == "boolean":
-        if text not in ("true", "false"):
-            raise _Unparseable(f"{text!r} is not a boolean (expected true or false)")
-        return text == "true"
+        if text not in GO_BOOLEANS:
+            raise _Unparseable(f"{text!r} is not a boolean (Go's strconv.ParseBool: {', '.join(GO_BOOLEANS)})")
+        return GO_BOOLEANS[text]
     return text  # string, or no type at all
 
 

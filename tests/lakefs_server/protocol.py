@@ -5,6 +5,7 @@ Handlers see only these objects: never touch sockets here, and never buffer an u
 import json
 import re
 
+from conformance import GO_BOOLEANS
 from store import ApiError
 
 MAX_PER_PAGE = 1000
@@ -129,10 +130,8 @@ class Request:
         value = self.q(name)
         if value is None or value == "":
             return default
-        if value.lower() in ("true", "1"):
-            return True
-        if value.lower() in ("false", "0"):
-            return False
+        if value in GO_BOOLEANS:
+            return GO_BOOLEANS[value]
         raise ApiError(400, "parameter %s: invalid boolean %r" % (name, value))
 
     def qint(self, name, default=None):

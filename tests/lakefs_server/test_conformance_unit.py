@@ -159,7 +159,13 @@ def test_unknown_query_parameter_fails(spec):
     assert len(violations) == 1 and "'recursive' is not declared" in violations[0]
 
 
-@pytest.mark.parametrize("value", ["yes", "1", "True", "TRUE", ""])
+@pytest.mark.parametrize("value", ["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"])
+def test_go_parse_bool_values_pass(spec, value):
+    assert request_violations(spec, "GET", "/repositories/demo/refs/main/objects/stat",
+                              {"path": ["a"], "presign": [value]}) == []
+
+
+@pytest.mark.parametrize("value", ["yes", "tRUE", "on", "2", " true", ""])
 def test_bad_boolean_fails(spec, value):
     violations = request_violations(spec, "GET", "/repositories/demo/refs/main/objects/stat",
                                     {"path": ["a"], "presign": [value]})

@@ -169,3 +169,23 @@ def test_unknown_paths_and_unimplemented_operations(server, repo):
     resp = server.api("GET", "/repositories/%s/metadata" % repo)
     assert resp.status_code == 501
     assert resp.json()["message"] == "not implemented by lakefs_server: getRepositoryMetadata"
+
+
+@pytest.mark.parametrize("value", ["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"])
+def test_boolean_query_values_go_accepts(server, repo, value):
+    """issue 10: the generated Python SDK sends True/False; lakeFS parses booleans with Go's
+    strconv.ParseBool (kin-openapi validator, oapi-codegen binding), so --validate must accept them."""
+    server.upload(repo, "main", "o", b"x", headers={"X-Lakefs-Meta-K": "v"})
+    resp = server.api("GET", "/repositories/%s/refs/main/objects/stat" % repo,
+                      params={"path": "o", "user_metadata": value, "presign": "false"})
+    assert resp.status_code == 200, resp.text
+    assert ("metadata" in resp.json() and resp.json()["metadata"] == {"k": "v"}) == (value.lower() in ("1", "t", "true"))
+    assert server.violations() == []
+
+
+@pytest.mark.parametrize("value", ["yes", "tRUE", "TRue", "no", "2", "on"])
+def test_boolean_query_values_go_rejects(server, repo, value):
+    resp = server.api("GET", "/repositories/%s/refs/main/objects/stat" % repo, params={"path": "o", "presign": value})
+    assert resp.status_code == 400
+    assert [v["operation"] for v in server.violations()] == ["statObject"]
+    server.clear_violations()
