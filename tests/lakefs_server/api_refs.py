@@ -207,9 +207,9 @@ def commit(ctx, req):
 
 # --- diff, merge --------------------------------------------------------------------------------------
 
-def _diff_response(req, changes, prefix, after, amount, include_right_stats=False):
+def _diff_response(req, changes, prefix, after, amount, include_right_stats=False, removed_size=True):
     results, has_more = views.diff_page(changes, prefix, req.q("delimiter", "") or "", after, amount,
-                                        include_right_stats)
+                                        include_right_stats, removed_size)
     return json_response(200, {"pagination": pagination(results, has_more, results[-1]["path"] if results else ""),
                                "results": results})
 
@@ -222,7 +222,9 @@ def diffBranch(ctx, req):
         head = ctx.store.branch_commit(db, repo, branch)
         changes = views.uncommitted_changes(ctx.store, db, repo, branch, head, max(prefix, after),
                                             prefix_end(prefix))
-    return _diff_response(req, changes, prefix, after, amount)
+    # lakeFS: uncommittedDiffIterator yields the staging tombstone (Value nil) for a removal, so
+    # Controller.DiffBranch reports size_bytes 0 for it.
+    return _diff_response(req, changes, prefix, after, amount, removed_size=False)
 
 
 def diffRefs(ctx, req):

@@ -101,8 +101,10 @@ def _identity(entry):
     return entry["identity"] if entry else None
 
 
-def diff_page(changes, prefix, delimiter, after, amount, include_right_stats=False):
-    """Turn sorted [(path, left, right[, forced type])] into a lakeFS DiffList page."""
+def diff_page(changes, prefix, delimiter, after, amount, include_right_stats=False, removed_size=True):
+    """Turn sorted [(path, left, right[, forced type])] into a lakeFS DiffList page.
+    removed_size=False: a removal reports size_bytes 0, like lakeFS's uncommitted diff (diffBranch),
+    whose removed entries carry the staging tombstone instead of the committed entry."""
     results = []
     last_common = None
     for change in changes:
@@ -121,7 +123,7 @@ def diff_page(changes, prefix, delimiter, after, amount, include_right_stats=Fal
                 continue
         kind = change[3] if len(change) > 3 else "added" if left is None else "removed" if right is None else "changed"
         item = {"type": kind, "path": path, "path_type": "object",
-                "size_bytes": (right or left)["size"]}
+                "size_bytes": right["size"] if right is not None else left["size"] if removed_size else 0}
         if include_right_stats and right is not None:
             item["right"] = {"checksum": right["checksum"], "mtime": right["mtime"],
                              "content_type": right["content_type"], "metadata": right["metadata"]}

@@ -152,3 +152,23 @@ def test_hard_reset_moves_branch(server, repo):
     assert server.api("PUT", base, params={"ref": "main~1"}).status_code == 204
     assert server.api("GET", "/repositories/%s/branches/main" % repo).json()["commit_id"] == first
     assert content(server, repo, "main", "b") == 404
+
+
+def test_branch_diff_reports_removed_objects_with_size_zero(server, repo):
+    """issue 10: lakeFS's uncommitted diff carries the staging tombstone (no entry) for a removal,
+    so diffBranch answers size_bytes 0; a diff between commits keeps the removed entry's size."""
+    server.upload(repo, "main", "gone", b"twelve bytes")
+    server.upload(repo, "main", "kept", b"k")
+    server.commit(repo, "main", "base")
+    server.api("DELETE", "/repositories/%s/branches/main/objects" % repo, params={"path": "gone"})
+    server.upload(repo, "main", "kept", b"changed!")
+    server.upload(repo, "main", "new", b"new")
+    diff = server.api("GET", "/repositories/%s/branches/main/diff" % repo).json()["results"]
+    assert diff == [{"type": "removed", "path": "gone", "path_type": "object", "size_bytes": 0},
+                    {"type": "changed", "path": "kept", "path_type": "object", "size_bytes": 8},
+                    {"type": "added", "path": "new", "path_type": "object", "size_bytes": 3}]
+    server.commit(repo, "main", "remove")
+    committed = server.api("GET", "/repositories/%s/refs/main~1/diff/main" % repo,
+                           params={"type": "two_dot"}).json()["results"]
+    assert {d["path"]: (d["type"], d["size_bytes"]) for d in committed}["gone"] == ("removed", 12)
+
