@@ -473,8 +473,10 @@ class Store:
             _, head_id = self.writable_branch(db, repo_id, branch, force)
             head = self.get_commit(db, repo_id, head_id)
             new_mr = self.trees.apply(db, head["meta_range_id"], self.staged_changes(db, repo_id, branch))
-            if new_mr == head["meta_range_id"] and not allow_empty:
-                raise ApiError(400, "commit: no changes")
+            if new_mr == head["meta_range_id"]:
+                if not allow_empty:
+                    raise ApiError(400, "commit: no changes")
+                new_mr = self.trees.written(db, new_mr)  # lakeFS always writes the commit's metarange
             when = int(date) if date is not None else int(time.time())
             commit_id = self._add_commit(db, repo_id, [head_id], committer, message, when, new_mr,
                                          dict(metadata or {}), head["generation"] + 1)
@@ -497,12 +499,15 @@ class Store:
             if base is None:
                 raise ApiError(400, "no merge base")
             src_mr, dst_mr, base_mr = source["meta_range_id"], target["meta_range_id"], base["meta_range_id"]
+            # lakeFS committedManager.Merge: "no changes" exactly when the source's metarange id is the
+            # merge base's (ids, not trees: an emptied tree is not the first commit's ""); the source's
+            # id as-is when the destination did not move; otherwise a newly written merged metarange.
             if src_mr == base_mr and not (allow_empty or force):
                 raise ApiError(400, "no changes")
             if dst_mr == base_mr:
                 new_mr = src_mr
             else:
-                new_mr = self._three_way(db, base_mr, src_mr, dst_mr, strategy or "")
+                new_mr = self.trees.written(db, self._three_way(db, base_mr, src_mr, dst_mr, strategy or ""))
             meta = dict(metadata or {})
             meta[MERGE_STRATEGY_KEY] = strategies[strategy or ""]
             parents = [dest_id] if squash else [dest_id, source["id"]]

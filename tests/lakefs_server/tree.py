@@ -8,7 +8,12 @@ import bisect
 import hashlib
 import json
 
-EMPTY_TREE = ""  # metarange id of the empty tree (lakeFS also leaves it empty on the first commit)
+# The repository's first commit has no metarange at all: id "" (lakeFS: graveler.NewCommit leaves
+# MetaRangeID empty and metaRangeManager.NewMetaRangeIterator reads "" as the empty tree). Every
+# metarange a commit or merge writes has a content hash id, the empty one included (lakeFS's
+# committedManager.Commit always closes a metarange writer), so "emptied" differs from "never filled":
+# merging a commit that emptied the tree is a change (committedManager.Merge compares ids).
+EMPTY_TREE = ""
 RANGE_HARD_CAP = 1024  # entries; a content-defined boundary usually comes much earlier
 SCAN_BATCH = 256
 
@@ -87,8 +92,6 @@ class Trees:
             self._range_cache[mr_id] = cached
         return cached
 
-    def exists(self, db, mr_id):
-        return mr_id == EMPTY_TREE or bool(self.ranges(db, mr_id))
 
     def get(self, db, mr_id, path):
         ranges, max_keys = self._ranges_and_keys(db, mr_id)
@@ -141,8 +144,6 @@ class Trees:
         return (range_id, items[0][0], items[-1][0], len(items))
 
     def _write_metarange(self, db, ranges):
-        if not ranges:
-            return EMPTY_TREE
         mr_id = hashlib.sha256("".join(r[0] for r in ranges).encode()).hexdigest()
         if not self.ranges(db, mr_id):
             db.executemany("INSERT OR IGNORE INTO metaranges (mr_id, seq, range_id, min_path, max_path, count) "
@@ -183,7 +184,14 @@ class Trees:
             carry = self._chunk(db, merged, out, final=False)
         if carry:
             self._chunk(db, carry, out, final=True)
+        if [tuple(r) for r in out] == [tuple(r) for r in ranges]:
+            return mr_id  # nothing really changed (e.g. removing a path that is not there)
         return self._write_metarange(db, out)
+
+    def written(self, db, mr_id):
+        """The id a metarange writer gives this tree: the first commit's "" becomes the written
+        empty tree's hash id; any other id is already a written metarange."""
+        return self._write_metarange(db, []) if mr_id == EMPTY_TREE else mr_id
 
     def build(self, db, items):
         """Metarange holding exactly items (sorted [(path, entry)])."""

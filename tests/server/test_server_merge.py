@@ -172,3 +172,32 @@ def test_branch_diff_reports_removed_objects_with_size_zero(server, repo):
                            params={"type": "two_dot"}).json()["results"]
     assert {d["path"]: (d["type"], d["size_bytes"]) for d in committed}["gone"] == ("removed", 12)
 
+
+def test_merging_a_commit_that_emptied_the_tree(server, repo):
+    """issue 10: lakeFS answers "no changes" only when the source's metarange id equals the merge
+    base's (committedManager.Merge). The repository's first commit has the empty id "", but a commit
+    that empties the tree writes a real (empty) metarange, so merging it creates a merge commit."""
+    branch(server, repo, "feature")
+    server.upload(repo, "feature", "tmp", b"t")
+    server.commit(repo, "feature", "add")
+    server.api("DELETE", "/repositories/%s/branches/feature/objects" % repo, params={"path": "tmp"})
+    emptied = server.commit(repo, "feature", "empty it")
+    assert emptied["meta_range_id"] != ""
+    resp = merge(server, repo, "feature", "main")
+    assert resp.status_code == 200, resp.text
+    merged = server.api("GET", "/repositories/%s/commits/main" % repo).json()
+    assert len(merged["parents"]) == 2 and merged["meta_range_id"] == emptied["meta_range_id"]
+    assert merge(server, repo, "feature", "main").status_code == 400  # now an ancestor: no changes
+    # An empty commit on a fresh branch also writes the empty metarange: mergeable too.
+    branch(server, repo, "blank", source="main~1")
+    blank = server.api("POST", "/repositories/%s/branches/blank/commits" % repo,
+                       json={"message": "nothing", "allow_empty": True}).json()
+    assert blank["meta_range_id"] == emptied["meta_range_id"]
+    branch(server, repo, "target", source="main~1")
+    assert merge(server, repo, "blank", "target").status_code == 200
+    # Same metarange as the base: no changes (unless allow_empty or force).
+    branch(server, repo, "same", source="main")
+    server.api("POST", "/repositories/%s/branches/same/commits" % repo, json={"message": "e", "allow_empty": True})
+    resp = merge(server, repo, "same", "main")
+    assert resp.status_code == 400 and resp.json()["message"] == "no changes"
+    assert merge(server, repo, "same", "main", allow_empty=True).status_code == 200
