@@ -76,13 +76,29 @@ def listRepositories(ctx, req):
                                "results": repos})
 
 
+# A single-blockstore lakeFS knows one storage id: "" (config.SingleBlockstoreID; Blockstore.GetStorageIDs).
+STORAGE_IDS = ("",)
+
+
 def createRepository(ctx, req):
     body = req.json()
-    namespace = body.get("storage_namespace") or ""
+    name, namespace = body.get("name") or "", body.get("storage_namespace") or ""
+    # lakeFS Controller.CreateRepository order: an existing repository is a conflict first, then an
+    # unknown storage id (graveler.ErrInvalidStorageID -> 400), then the namespace, then the names.
+    with ctx.store.read() as db:
+        try:
+            ctx.store.get_repo(db, name)
+        except ApiError:
+            pass
+        else:
+            raise ApiError(409, "error creating repository: not unique")
+    storage_id = body.get("storage_id") or ""
+    if storage_id not in STORAGE_IDS:
+        raise ApiError(400, "storage id: invalid value: validation error")
     if not namespace.startswith("s3://") or len(namespace) <= len("s3://"):
         raise ApiError(400, "invalid storage namespace %r: expected an s3:// location" % namespace)
-    repo = ctx.store.create_repo(body.get("name") or "", namespace, body.get("default_branch") or "main",
-                                 bool(body.get("read_only")), req.qbool("bare"), body.get("storage_id") or "")
+    repo = ctx.store.create_repo(name, namespace, body.get("default_branch") or "main",
+                                 bool(body.get("read_only")), req.qbool("bare"), storage_id)
     return json_response(201, repo)
 
 

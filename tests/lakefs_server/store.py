@@ -182,7 +182,7 @@ class Store:
             raise ApiError(400, "branch id: invalid value: validation error")
         with self.write() as db:
             if db.execute("SELECT 1 FROM repos WHERE id=?", (repo_id,)).fetchone():
-                raise ApiError(409, "repository already exists: not unique")
+                raise ApiError(409, "error creating repository: not unique")
             now = int(time.time())
             db.execute("INSERT INTO repos (id, namespace, default_branch, creation_date, read_only, storage_id) "
                        "VALUES (?,?,?,?,?,?)", (repo_id, namespace, default_branch, now, int(read_only), storage_id))

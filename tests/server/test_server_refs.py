@@ -1,6 +1,7 @@
 """Ref semantics of lakefs_server: ~N, ^N, short ids, tags, branch@ / branch$, staged vs
 committed reads, writes to refs that are not branches, commit log, tags and branch errors."""
 import urllib.parse
+import uuid
 
 
 def commit_of(server, repo, ref):
@@ -149,3 +150,20 @@ def test_log_commits_filters_and_pagination(server, repo):
     touching = server.api("GET", "/repositories/%s/refs/main/commits" % repo,
                           params=[("prefixes", "dir0/")]).json()["results"]
     assert [c["message"] for c in touching] == ["c4", "c2", "c0"]
+
+
+def test_repository_storage_id_must_be_known(server):
+    """issue 10: single-blockstore lakeFS knows only the storage id "" (config.SingleBlockstoreID);
+    CreateRepository answers 400 for any other after the "already exists" check."""
+    name = "sid-" + uuid.uuid4().hex[:10]
+    resp = server.api("POST", "/repositories", json={"name": name, "storage_namespace": "s3://b/" + name,
+                                                     "storage_id": "other"})
+    assert resp.status_code == 400 and resp.json()["message"] == "storage id: invalid value: validation error"
+    assert server.api("GET", "/repositories/" + name).status_code == 404
+    resp = server.api("POST", "/repositories", json={"name": name, "storage_namespace": "s3://b/" + name,
+                                                     "storage_id": ""})
+    assert resp.status_code == 201 and resp.json()["storage_id"] == ""
+    resp = server.api("POST", "/repositories", json={"name": name, "storage_namespace": "s3://b/" + name,
+                                                     "storage_id": "other"})
+    assert resp.status_code == 409
+    server.api("DELETE", "/repositories/" + name)
