@@ -30,7 +30,7 @@ def _presigned_stats(ctx, req, path, entry, user_metadata, presign):
     if not presign:
         return object_stats(path, entry, user_metadata)
     oid = Blobs.oid_of(entry["address"])
-    url, expiry = ctx.blobs.presign(req.base_url, "GET", oid, _presign_ttl(ctx, req))
+    url, expiry = ctx.blobs.presign(req.presign_base_url, "GET", oid, _presign_ttl(ctx, req))
     return object_stats(path, entry, user_metadata, url, expiry)
 
 
@@ -140,7 +140,7 @@ def _serve_object(ctx, req, head):
     if not head and if_none is not None and if_none.strip().strip('"') == entry["checksum"]:
         return Response(304, headers={"ETag": headers["ETag"], "Last-Modified": headers["Last-Modified"]})
     if presign:
-        url, _ = ctx.blobs.presign(req.base_url, "GET", oid, _presign_ttl(ctx, req))
+        url, _ = ctx.blobs.presign(req.presign_base_url, "GET", oid, _presign_ttl(ctx, req))
         return Response(302, headers={"Location": url})
     if oid is None or not ctx.blobs.exists(oid):
         raise ApiError(410, "object expired")
@@ -355,7 +355,7 @@ def getPhysicalAddress(ctx, req):
     address = ctx.blobs.link_address(repo["storage_namespace"], repo["id"], req.params["branch"], path)
     result = {"physical_address": address}
     if presign:
-        url, expiry = ctx.blobs.presign(req.base_url, "PUT", Blobs.oid_of(address), _presign_ttl(ctx, req))
+        url, expiry = ctx.blobs.presign(req.presign_base_url, "PUT", Blobs.oid_of(address), _presign_ttl(ctx, req))
         result.update({"presigned_url": url, "presigned_url_expiry": expiry})
     return json_response(200, result)
 
@@ -397,7 +397,7 @@ def createPresignMultipartUpload(ctx, req):
     ctx.blobs.start_multipart(upload_id)
     ctx.store.add_mpu(upload_id, repo["id"], req.params["branch"], path, oid)
     ttl = _presign_ttl(ctx, req)
-    urls = [ctx.blobs.presign(req.base_url, "PUT", oid, ttl, {"partNumber": str(n), "uploadId": upload_id})[0]
+    urls = [ctx.blobs.presign(req.presign_base_url, "PUT", oid, ttl, {"partNumber": str(n), "uploadId": upload_id})[0]
             for n in range(1, parts + 1)]
     return json_response(201, {"upload_id": upload_id, "physical_address": Blobs.address(repo["storage_namespace"], oid),
                                "presigned_urls": urls})
@@ -425,7 +425,7 @@ def uploadPart(ctx, req):
     if not 1 <= number <= 10000:
         raise ApiError(400, "partNumber: invalid value: must be between 1 and 10000")
     _, record = _mpu_record(ctx, req, path, req.json().get("physical_address") or "")
-    url, _ = ctx.blobs.presign(req.base_url, "PUT", record["oid"], _presign_ttl(ctx, req),
+    url, _ = ctx.blobs.presign(req.presign_base_url, "PUT", record["oid"], _presign_ttl(ctx, req),
                                {"partNumber": str(number), "uploadId": req.params["uploadId"]})
     return json_response(200, {"presigned_url": url})
 

@@ -14,13 +14,17 @@ class Recorder:
     def __init__(self):
         self.lock = threading.Lock()
         self.counts, self.total, self.violations = {}, 0, []
-        self.connections = 0  # TCP connections accepted: shows client keep-alive
+        self.connections = 0  # TCP connections the API host accepted: shows client keep-alive
+        self.data_connections = 0  # the same for the presigned-URL host (the "object store")
         # Requests being handled now, and the most at once, per operation: shows client parallelism.
         self.in_flight, self.max_in_flight = {}, {}
 
-    def connection(self):
+    def connection(self, data_host=False):
         with self.lock:
-            self.connections += 1
+            if data_host:
+                self.data_connections += 1
+            else:
+                self.connections += 1
 
     def count(self, operation):
         with self.lock:
@@ -39,7 +43,7 @@ class Recorder:
 
     def reset_counts(self):
         with self.lock:
-            self.counts, self.total, self.connections = {}, 0, 0
+            self.counts, self.total, self.connections, self.data_connections = {}, 0, 0, 0
             self.max_in_flight = dict(self.in_flight)
 
     def violation(self, operation, method, path, status, problems):
@@ -109,6 +113,7 @@ class Control:
                 with rec.lock:
                     return json_response(200, {"counts": dict(rec.counts), "total": rec.total,
                                                 "connections": rec.connections,
+                                                "data_connections": rec.data_connections,
                                                 "max_in_flight": dict(rec.max_in_flight)})
             if method == "DELETE":
                 rec.reset_counts()

@@ -4,7 +4,9 @@ request/response validation, authentication, dispatch by operationId, the presig
 Never buffer object bodies, never validate injected faults, and always send a correct Content-Length.
 """
 import http.server
+import ipaddress
 import socket
+import socketserver
 import sys
 import time
 import traceback
@@ -74,7 +76,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.ctx.recorder.connection()
+        self.server.ctx.recorder.connection(self.server.data_only)
 
     def version_string(self):
         return self.server_version
@@ -118,7 +120,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.has_body = chunked or length > 0
         self.cut_after = None
         try:
-            if path.startswith("/_test/"):
+            if self.server.data_only and not path.startswith("/_presigned/"):
+                # The presigned-URL host plays the object store: it serves nothing else.
+                ctx.recorder.count("unknown")
+                self._send(_s3_error(404, "NoSuchBucket", "The specified bucket does not exist"), method == "HEAD")
+            elif path.startswith("/_test/"):
                 response = ctx.control.handle(method, path, self.body)
                 self._send(response, method == "HEAD")
             elif path.startswith("/_presigned/"):
@@ -181,9 +187,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _base_url(self):
         host, port = self.server.server_address[:2]
-        if host in ("0.0.0.0", "::", ""):
+        if host in WILDCARDS:
             return "http://" + (self.headers.get("Host") or "127.0.0.1:%d" % port)
         return "http://%s:%d" % ("[%s]" % host if ":" in host else host, port)
+
+    def _presign_base_url(self):
+        """Where presigned URLs point: like an S3 blockstore, a host other than the API's, so that
+        clients following the getObject redirect drop Authorization (urllib3, requests, curl, Go)."""
+        ctx = self.server.ctx
+        if ctx.presign_base:
+            return ctx.presign_base
+        # A wildcard listener (or a non-loopback address without --presign-host): pick per request.
+        base = self._base_url()
+        parsed = urllib.parse.urlsplit(base)
+        if parsed.hostname and is_loopback(parsed.hostname):
+            other = other_loopback(parsed.hostname)
+            return "http://%s:%d" % (other, parsed.port or 80)
+        return base
 
     # --- /api/v1 ------------------------------------------------------------------------------------
     def _handle_api(self, method, raw_path):
@@ -230,7 +250,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                               error_response(501, "not implemented by lakefs_server: %s" % operation), head)
             return
         req = Request(method, operation, route.path_params, self.query, self.headers, request_body, ctx, user, expiry)
-        req.base_url = self._base_url()
+        req.presign_base_url = self._presign_base_url()
         try:
             response = handler(ctx, req)
         except ApiError as err:
@@ -319,14 +339,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class Server(http.server.ThreadingHTTPServer):
+    """data_only: the presigned-URL listener (the 'object store' host), which serves /_presigned/ only."""
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address, ctx):
-        self.ctx = ctx
+    def __init__(self, address, ctx, data_only=False):
+        self.ctx, self.data_only = ctx, data_only
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
+
+    def server_bind(self):
+        # Like HTTPServer.server_bind without socket.getfqdn(), a reverse lookup that may hit DNS.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
 
 
 class Context:
@@ -334,6 +360,43 @@ class Context:
         self.config, self.store, self.blobs, self.auth, self.spec = config, store, blobs, auth, spec
         self.faults, self.recorder = Faults(), Recorder()
         self.control = Control(self.faults, self.recorder)
+        self.presign_base = None  # "http://host:port" of presigned URLs; None: chosen per request
 
 
-__all__ = ["Context", "Server"]
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def other_loopback(host):
+    """A loopback IPv4 address other than host (Linux routes all of 127.0.0.0/8 to lo)."""
+    return "127.0.0.3" if host == "127.0.0.2" else "127.0.0.2"
+
+
+def presign_listener(ctx, presign_host, api_host, port):
+    """Sets ctx.presign_base and returns the extra data-only Server its host needs (None when the
+    API listener already accepts there). presign_host None = automatic: a loopback API gets
+    127.0.0.2 (or 127.0.0.3), a wildcard API chooses per request, any other keeps its own host.
+    Raises OSError when the data address cannot be bound."""
+    if presign_host is None:
+        if api_host in WILDCARDS or not is_loopback(api_host):
+            return None
+        presign_host = other_loopback(api_host)
+    shown = "[%s]" % presign_host if ":" in presign_host else presign_host
+    ctx.presign_base = "http://%s:%d" % (shown, port)
+    if api_host in WILDCARDS:
+        return None
+    addresses = [info[4][0] for info in socket.getaddrinfo(presign_host, port, type=socket.SOCK_STREAM)]
+    if api_host in addresses:
+        return None
+    return Server((addresses[0], port), ctx, data_only=True)
+
+
+__all__ = ["Context", "Server", "presign_listener"]

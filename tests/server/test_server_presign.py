@@ -2,10 +2,13 @@
 Authorization-header rejection, the staging (getPhysicalAddress -> PUT -> link) flow, and the
 presigned multipart upload."""
 import hashlib
+import ipaddress
+import socket
 import urllib.parse
 
 import pytest
 import requests
+import urllib3
 
 PART = 5 * 1024 * 1024
 
@@ -19,7 +22,7 @@ def test_presigned_get_from_stat_list_and_redirect(server, repo):
     server.upload(repo, "main", "p/obj", data)
     st = stat(server, repo, "p/obj", presign="true").json()
     url = st["physical_address"]
-    assert url.startswith(server.url + "/_presigned/") and st["physical_address_expiry"] > 0
+    assert url.startswith("http://") and "/_presigned/" in url and st["physical_address_expiry"] > 0
     resp = requests.get(url)
     assert resp.status_code == 200 and resp.content == data
     resp = requests.get(url, headers={"Range": "bytes=0-8"})
@@ -30,16 +33,56 @@ def test_presigned_get_from_stat_list_and_redirect(server, repo):
     assert requests.get(listing["results"][0]["physical_address"]).content == data
     redirect = server.api("GET", "/repositories/%s/refs/main/objects" % repo,
                           params={"path": "p/obj", "presign": "true"}, allow_redirects=False)
-    assert redirect.status_code == 302 and redirect.headers["Location"].startswith(server.url + "/_presigned/")
-    # The redirect stays on the same host, so requests (like curl and Go) would keep Authorization
-    # when following it, and the presigned endpoint refuses that like S3 does: a client must drop it.
-    kept_auth = server.api("GET", "/repositories/%s/refs/main/objects" % repo,
-                           params={"path": "p/obj", "presign": "true"}, headers={"Range": "bytes=2-5"})
-    assert kept_auth.status_code == 400 and b"Only one auth mechanism allowed" in kept_auth.content
-    followed = requests.get(redirect.headers["Location"], headers={"Range": "bytes=2-5"})
+    assert redirect.status_code == 302 and "/_presigned/" in redirect.headers["Location"]
+    # Like an S3 blockstore, the redirect leaves the API's host, so requests (like urllib3, curl
+    # and Go) drops Authorization when following it and the read simply works.
+    followed = server.api("GET", "/repositories/%s/refs/main/objects" % repo,
+                          params={"path": "p/obj", "presign": "true"}, headers={"Range": "bytes=2-5"})
     assert followed.status_code == 206 and followed.content == data[2:6]
+    assert followed.url.split("?")[0] == redirect.headers["Location"].split("?")[0]
     counts = server.counts()
-    assert counts["presignedGet"] == 6 and counts["getObject"] == 2
+    assert counts["presignedGet"] == 5 and counts["getObject"] == 2
+
+
+def test_presigned_urls_leave_the_api_host(server, repo):
+    """issue 10: a presigned URL on the API's own host:port made urllib3 (the official Python SDK)
+    keep Authorization on the getObject redirect, and the data path then answered 400."""
+    server.upload(repo, "main", "o", b"0123456789")
+    for url in (stat(server, repo, "o", presign="true").json()["physical_address"],
+                server.api("GET", "/repositories/%s/branches/main/staging/backing" % repo,
+                           params={"path": "n", "presign": "true"}).json()["presigned_url"]):
+        parsed = urllib.parse.urlsplit(url)
+        assert parsed.hostname != server.host
+        assert ipaddress.ip_address(socket.gethostbyname(parsed.hostname)).is_loopback
+
+
+def test_urllib3_follows_presigned_redirect_with_authorization(server, repo):
+    data = b"read by an unmodified SDK client"
+    server.upload(repo, "main", "sdk/obj", data)
+    http = urllib3.PoolManager()
+
+    def headers(**extra):  # fresh each time: urllib3 1.26 pops Authorization from the caller's dict
+        return dict(urllib3.make_headers(basic_auth="%s:%s" % (server.access_key_id, server.secret_access_key)),
+                    **extra)
+
+    url = "%s/repositories/%s/refs/main/objects?%s" % (server.api_url, repo,
+                                                       urllib.parse.urlencode({"path": "sdk/obj", "presign": "true"}))
+    resp = http.request("GET", url, headers=headers(), redirect=True)
+    assert resp.status == 200 and resp.data == data
+    resp = http.request("GET", url, headers=headers(Range="bytes=5-11"), redirect=True)
+    assert resp.status == 206 and resp.data == data[5:12]
+    assert server.counts()["presignedGet"] == 2
+
+
+def test_data_host_serves_only_presigned_urls(server, repo):
+    server.upload(repo, "main", "o", b"x")
+    url = stat(server, repo, "o", presign="true").json()["physical_address"]
+    data_base = url.split("/_presigned/")[0]
+    resp = requests.get(data_base + "/api/v1/repositories/%s" % repo,
+                        auth=(server.access_key_id, server.secret_access_key))
+    assert resp.status_code == 404
+    # A URL issued by the API host stays valid on it too (old clients, and the same signature).
+    assert requests.get(server.url + "/_presigned/" + url.split("/_presigned/")[1]).content == b"x"
 
 
 def test_presigned_url_rejects_tampering_and_auth_header(server, repo):
@@ -157,3 +200,39 @@ def test_multipart_part_count_limits(server, repo, parts):
     resp = server.api("POST", "/repositories/%s/branches/main/staging/pmpu" % repo,
                       params={"path": "m", "parts": parts})
     assert resp.status_code == 400
+
+
+@pytest.mark.parametrize("listen,extra,expected_host", [
+    ("0.0.0.0:0", [], "127.0.0.2"),               # wildcard: another loopback host than the request's
+    ("127.0.0.1:0", ["--presign-host", "localhost"], "localhost"),  # a name for the same listener
+    ("127.0.0.2:0", [], "127.0.0.3"),
+])
+def test_presign_host_choices(lakefs_server_factory, listen, extra, expected_host):
+    with lakefs_server_factory(listen=listen, extra_args=extra) as srv:
+        if srv.host == "0.0.0.0":
+            srv.url = srv.url.replace("0.0.0.0", "127.0.0.1")
+            srv.api_url = srv.url + "/api/v1"
+        repo = srv.create_repo()
+        srv.upload(repo, "main", "o", b"data")
+        url = srv.api("GET", "/repositories/%s/refs/main/objects/stat" % repo,
+                      params={"path": "o", "presign": "true"}).json()["physical_address"]
+        assert urllib.parse.urlsplit(url).hostname == expected_host
+        assert urllib.parse.urlsplit(url).port == srv.port
+        assert requests.get(url).content == b"data"
+        followed = srv.api("GET", "/repositories/%s/refs/main/objects" % repo, params={"path": "o", "presign": "true"})
+        assert followed.status_code == 200 and followed.content == b"data"
+        assert srv.violations() == []
+
+
+def test_connections_are_counted_per_host(server, repo):
+    server.upload(repo, "main", "o", b"data")
+    session = requests.Session()
+    session.auth = (server.access_key_id, server.secret_access_key)
+    server.reset_counts()
+    for _ in range(3):
+        got = session.get(server.api_url + "/repositories/%s/refs/main/objects" % repo,
+                          params={"path": "o", "presign": "true"})
+        assert got.content == b"data"
+    session.close()
+    counts = server._control("GET", "counts")
+    assert counts["connections"] == 1 and counts["data_connections"] == 1
