@@ -760,7 +760,13 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
      * lakeFS (a failed request the server carried out, another client)
      * without the kernel seeing it created. */
     cfg->negative_timeout = tree_is_fixed(fs->tree) ? timeout : 0;
+    /* libfuse numbers nodes; remember=-1 keeps each node (so its number)
+     * after the kernel forgets it, for the life of the mount: the same
+     * path keeps its st_ino across cache eviction, and a rename moves the
+     * node, so a renamed file keeps its number. Cost: one libfuse node
+     * (about 100 bytes plus the name) per path ever looked up. */
     cfg->use_ino = 0;
+    cfg->remember = -1;
     /* Paths for every operation that has one; none for files unlinked
      * while open, which libfuse must not rename to .fuse_hidden files. */
     cfg->nullpath_ok = 0;

@@ -180,6 +180,13 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
                           &n);
     if (rc == 0 && n > fs->max_rename_objects)
         rc = -EXDEV;
+    /* Every new key must be one lakeFS accepts, before anything moves. */
+    size_t grow = strlen(to ? to : "") - strlen(from ? from : "");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (strlen(keys[i]) + grow > LAKEFS_MAX_PATH_LENGTH)
+            rc = -ENAMETOOLONG;
+    if (rc == 0 && strlen(to) + 1 > LAKEFS_MAX_PATH_LENGTH)
+        rc = -ENAMETOOLONG; /* its marker */
     char *marker = NULL;
     bool marker_gone = false;
     if (rc == 0 && replace) {

@@ -65,10 +65,22 @@ int fs_resolve_new_name(lakefuse_fs *fs, const char *path,
         rc = -EINVAL;
     if (rc == 0 && !(*key = tree_child_key(parent, name)))
         rc = -ENOMEM;
+    /* Refused here, not by the upload at close. */
+    if (rc == 0 && !fs_key_fits(parent->ref, *key, 0)) {
+        free(*key);
+        *key = NULL;
+        rc = -ENAMETOOLONG;
+    }
     free(name);
     if (rc)
         tree_node_free(parent);
     return rc;
+}
+
+bool fs_key_fits(const tree_ref *ref, const char *rel_key, size_t extra)
+{
+    return strlen(ref->prefix) + strlen(rel_key) + extra <=
+           LAKEFS_MAX_PATH_LENGTH;
 }
 
 /* prefix + rel_key: the object key on the server. */
@@ -448,7 +460,9 @@ int fs_write_mkdir(const char *path, mode_t mode)
     if (rc)
         return rc;
     char *marker = NULL;
-    if (asprintf(&marker, "%s%s/", parent.ref->prefix, rel_key) < 0)
+    if (!fs_key_fits(parent.ref, rel_key, 1)) /* its marker, "dir/" */
+        rc = -ENAMETOOLONG;
+    else if (asprintf(&marker, "%s%s/", parent.ref->prefix, rel_key) < 0)
         rc = -ENOMEM;
     if (rc == 0 && fs->dir_markers)
         rc = fs_upload_empty(fs, parent.ref, marker, NULL, NULL);

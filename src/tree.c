@@ -633,8 +633,8 @@ static int split_path(char *path, char **comps, size_t max, size_t *n)
     *n = 0;
     for (char *save = NULL, *c = strtok_r(path, "/", &save); c;
          c = strtok_r(NULL, "/", &save)) {
-        if (*n == max)
-            return -ENAMETOOLONG;
+        if (*n == max || strlen(c) > LISTING_NAME_MAX)
+            return -ENAMETOOLONG; /* POSIX: no component over NAME_MAX */
         comps[(*n)++] = c;
     }
     return 0;
@@ -846,6 +846,8 @@ int tree_resolve_parent(tree *t, const char *path, tree_node *parent,
     const char *slash = strrchr(path, '/');
     if (!slash || !slash[1])
         return -EINVAL;
+    if (strlen(slash + 1) > LISTING_NAME_MAX)
+        return -ENAMETOOLONG;
     char *dir = slash == path ? strdup("/")
                               : strndup(path, (size_t)(slash - path));
     *name = strdup(slash + 1);

@@ -1,0 +1,102 @@
+"""POSIX semantics a program can rely on (issue 11): names over NAME_MAX and keys over lakeFS's
+limit answer ENAMETOOLONG up front; modes, owners and times are kept as set (create modes exactly,
+setuid bits only from this mount, ctime on attribute changes, futimens before close, sub-second
+times and atime for the life of the mount, directories' mode/owner/mtime on their markers); inode
+numbers stay put for the life of a mount; symlinks list only attributes that can be read;
+directories count their subdirectories in st_nlink; and every refusal has the errno POSIX names.
+Every test works on a fresh repository (the `repo` fixture)."""
+import errno
+import json
+import os
+import socket
+import stat
+import subprocess
+
+import pytest
+
+from mountlib import (api_get, api_metadata, api_paths, api_stat, api_stat_or_none, errno_as_user, expect_errno,
+                      read_file, write_file)
+
+PERMISSIONS_KEY = "::lakefs::posix-permissions"
+MTIME_KEY = "::lakefs::client-mtime"
+
+
+def branch(mount, repo, *options, ref="main"):
+    return mount("lakefs://%s/%s" % (repo, ref), options=["attr_timeout=3600"] + list(options))
+
+
+def drop_kernel_caches():
+    """Makes the kernel forget its dentries and inodes (FUSE sends FORGET for them)."""
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("2\n")
+
+
+# --- names ---------------------------------------------------------------------------------------------
+
+def test_component_over_255_bytes_is_enametoolong_on_every_call(server, repo, mount):
+    m = branch(mount, repo)
+    write_file(m.join("f"), b"x")
+    os.mkdir(m.join("d"))
+    long_name = "n" * 256
+    p = m.join(long_name)
+    deep = m.join("d", long_name, "child")
+    for fn, args in [(os.stat, (p,)), (os.lstat, (deep,)), (os.open, (p, os.O_WRONLY | os.O_CREAT, 0o644)),
+                     (os.mkdir, (p,)), (os.symlink, ("f", p)), (os.rename, (m.join("f"), p)),
+                     (os.rename, (p, m.join("g"))), (os.unlink, (p,)), (os.rmdir, (p,)), (os.chmod, (p, 0o600)),
+                     (os.truncate, (p, 0)), (os.utime, (p, (1, 1))), (os.listdir, (deep,)),
+                     (os.readlink, (p,)), (os.link, (m.join("f"), p)), (os.mkfifo, (p,))]:
+        expect_errno(errno.ENAMETOOLONG, fn, *args)
+    # 255 bytes is a name like any other.
+    ok = m.join("d", "m" * 255)
+    write_file(ok, b"255")
+    assert read_file(ok) == b"255"
+    assert api_get(server, repo, "main", "d/" + "m" * 255) == b"255"
+
+
+def test_key_over_lakefs_limit_is_refused_at_create_not_at_close(server, repo, mount):
+    """lakeFS refuses object paths over 1024 bytes (catalog.MaxPathLength): the mount says so when
+    the name is made, never with a create that succeeds and a close that fails."""
+    m = branch(mount, repo)
+    dirs = ["a" * 250, "b" * 250, "c" * 250, "d" * 250]  # "aaa/bbb/ccc/ddd" = 1003 bytes
+    path = m.join(*dirs)
+    os.makedirs(path)
+    prefix = "/".join(dirs) + "/"
+    fits = "e" * (1024 - len(prefix))
+    write_file(os.path.join(path, fits), b"fits")
+    assert api_get(server, repo, "main", prefix + fits) == b"fits"
+    too_long = os.path.join(path, fits + "f")
+    expect_errno(errno.ENAMETOOLONG, os.open, too_long, os.O_WRONLY | os.O_CREAT, 0o644)
+    expect_errno(errno.ENAMETOOLONG, os.symlink, "x", too_long)
+    expect_errno(errno.ENAMETOOLONG, os.rename, os.path.join(path, fits), too_long)
+    # A directory's marker is "name/": a name of exactly 1024 bytes cannot hold one.
+    expect_errno(errno.ENAMETOOLONG, os.mkdir, os.path.join(path, fits[:-1] + "g"))
+    os.mkdir(os.path.join(path, fits[:-2]))
+    # Renaming a directory whose objects would outgrow the limit moves nothing.
+    os.mkdir(m.join("short"))
+    write_file(m.join("short", "x" * 200), b"deep")
+    expect_errno(errno.ENAMETOOLONG, os.rename, m.join("short"), os.path.join(path, "s" * 20))
+    assert read_file(m.join("short", "x" * 200)) == b"deep"
+    assert sorted(api_paths(server, repo, "main", "short/")) == ["short/", "short/" + "x" * 200]
+    assert not os.path.exists(too_long)
+
+
+# --- inode numbers -------------------------------------------------------------------------------------
+
+def test_inode_numbers_survive_cache_eviction_and_rename(server, repo, mount):
+    m = branch(mount, repo)
+    os.makedirs(m.join("d", "e"))
+    write_file(m.join("d", "e", "f"), b"1")
+    write_file(m.join("g"), b"2")
+    before = {p: os.lstat(m.join(*p.split("/"))).st_ino for p in ["d", "d/e", "d/e/f", "g"]}
+    assert len(set(before.values())) == 4
+    drop_kernel_caches()
+    after = {p: os.lstat(m.join(*p.split("/"))).st_ino for p in before}
+    assert after == before
+    os.rename(m.join("g"), m.join("d", "h"))
+    drop_kernel_caches()
+    assert os.lstat(m.join("d", "h")).st_ino == before["g"]
+    # find sees the same numbers as stat.
+    out = subprocess.run(["find", m.path, "-printf", "%i %P\n"], check=True, capture_output=True,
+                         text=True).stdout
+    found = dict(reversed(line.split(" ", 1)) for line in out.splitlines() if line.split(" ", 1)[1])
+    assert int(found["d/e/f"]) == before["d/e/f"] and int(found["d/h"]) == before["g"]
