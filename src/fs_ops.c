@@ -643,6 +643,10 @@ static int file_xattrs(const fs_entry *e, xattr_fn fn, void *ctx)
 static int node_xattrs(lakefuse_fs *fs, const tree_node *n, bool values,
                        xattr_fn fn, void *ctx)
 {
+    /* The kernel answers user.* reads on a symlink itself (ENODATA, as
+     * no filesystem may hold user attributes on one): list none there. */
+    if (n->kind == TREE_FILE && n->entry.is_symlink)
+        return 0;
     if (n->kind == TREE_FILE)
         return file_xattrs(&n->entry, fn, ctx);
     if (n->kind != TREE_DIR || !n->ref_root)

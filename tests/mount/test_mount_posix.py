@@ -100,3 +100,40 @@ def test_inode_numbers_survive_cache_eviction_and_rename(server, repo, mount):
                          text=True).stdout
     found = dict(reversed(line.split(" ", 1)) for line in out.splitlines() if line.split(" ", 1)[1])
     assert int(found["d/e/f"]) == before["d/e/f"] and int(found["d/h"]) == before["g"]
+
+
+# --- symlinks' attributes, refusals --------------------------------------------------------------------
+
+def test_attributes_listed_on_a_symlink_can_be_read(server, repo, mount):
+    m = branch(mount, repo)
+    write_file(m.join("f"), b"x")
+    os.symlink("f", m.join("l"))
+    names = os.listxattr(m.join("l"), follow_symlinks=False)
+    for name in names:
+        os.getxattr(m.join("l"), name, follow_symlinks=False)  # raises if listed but unreadable
+    out = subprocess.run(["getfattr", "-h", "-d", "-m", "-", m.join("l")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    # The target's attributes are still there through the link.
+    assert "user.lakefs.checksum" in os.listxattr(m.join("l"))
+    os.getxattr(m.join("l"), "user.lakefs.checksum")
+
+
+def test_refusals_have_the_errnos_posix_names(server, repo, mount):
+    m = branch(mount, repo, "allow_other")  # so an unprivileged process may use the mount
+    write_file(m.join("f"), b"x")
+    expect_errno(errno.EPERM, os.link, m.join("f"), m.join("hard"))
+    expect_errno(errno.EPERM, os.mkfifo, m.join("fifo"))
+    expect_errno(errno.EPERM, os.mknod, m.join("chr"), 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    expect_errno(errno.EPERM, os.mknod, m.join("blk"), 0o600 | stat.S_IFBLK, os.makedev(7, 0))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        expect_errno(errno.EPERM, sock.bind, m.join("sock"))
+    finally:
+        sock.close()
+    fd = os.open(m.join("f"), os.O_RDONLY)  # opened by root, used by a child that gave root up
+    try:
+        assert errno_as_user(65534, os.fchown, fd, 65534, -1) == errno.EPERM
+    finally:
+        os.close(fd)
+    assert sorted(os.listdir(m.path)) == ["f"]
+    assert api_paths(server, repo, "main") == ["f"]
