@@ -47,7 +47,7 @@ static void current_attrs(const lakefuse_fs *fs, const fs_entry *e,
                           upload_attrs *a)
 {
     a->mtime = e->mtime;
-    a->mode = e->mode;
+    a->mode = S_IFREG | (e->mode & 07777u);
     a->uid = e->has_owner ? e->uid : fs->uid;
     a->gid = e->has_owner ? e->gid : fs->gid;
     a->extra = &e->metadata;
@@ -117,7 +117,7 @@ static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
         upload_attrs a;
         current_attrs(fs, &n->entry, &a);
         if (mode >= 0)
-            a.mode = (uint32_t)mode & 07777u;
+            a.mode = S_IFREG | ((uint32_t)mode & 07777u);
         if (mtime >= 0)
             a.mtime = mtime;
         if (uid != (uid_t)-1)
@@ -130,7 +130,7 @@ static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
         if (rc == 0 && w)
             rc = wfile_note_attrs(w, mtime, mode, uid, gid);
         if (rc == 0) {
-            n->entry.mode = a.mode;
+            n->entry.mode = a.mode & 07777u;
             n->entry.mtime = a.mtime;
             n->entry.uid = a.uid;
             n->entry.gid = a.gid;
@@ -151,8 +151,13 @@ int fs_write_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
     int rc = fs_resolve_writable(fs, path, &n);
     if (rc)
         return rc;
+    char *key = (mode & 07000u) && n.kind == TREE_FILE ? tree_object_key(&n)
+                                                         : NULL;
+    if (key) /* before the change: a listing fetched meanwhile shows it */
+        rc = tree_note_special_mode(fs->tree, n.ref->repo, key);
+    free(key);
     /* lakeFS has no directory objects: directories stay 0755. */
-    if (n.kind == TREE_FILE && !n.entry.is_symlink)
+    if (rc == 0 && n.kind == TREE_FILE && !n.entry.is_symlink)
         rc = change_file_attrs(fs, &n, -1, mode & 07777u, (uid_t)-1,
                                (gid_t)-1);
     tree_node_free(&n);
@@ -304,7 +309,8 @@ static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
         upload_attrs a;
         current_attrs(fs, &n->entry, &a);
         a.extra = &md;
-        if (!n->entry.has_owner && a.mode == LISTING_DEFAULT_FILE_MODE)
+        if (!n->entry.has_owner &&
+            a.mode == (S_IFREG | LISTING_DEFAULT_FILE_MODE))
             a.mode = 0; /* keep not recording what was not recorded */
         rc = update_attrs(fs, n, &a);
         if (rc == -EIO)

@@ -154,7 +154,7 @@ static void stat_overlay_wfile(wfile *w, struct stat *st)
     st->st_blocks = (size + 511) / 512;
     st->st_mtime = st->st_ctime = (time_t)mtime;
     if (mode)
-        st->st_mode = S_IFREG | mode;
+        st->st_mode = S_IFREG | (mode & 07777);
 }
 
 /* A file created here and not uploaded yet is missing from a listing

@@ -312,6 +312,14 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
         tree_node_free(&dst);
     if (rc == 0 && !dst_base)
         rc = -ENOMEM;
+    /* The bits this mount showed go with the file. */
+    char *special = rc == 0 && src.kind == TREE_FILE &&
+                            (src.entry.mode & 07000u)
+                        ? fs_object_key(src.ref, dst_rel)
+                        : NULL;
+    if (special)
+        tree_note_special_mode(fs->tree, src.ref->repo, special);
+    free(special);
     if (rc == 0)
         rc = src.kind == TREE_FILE
                  ? rename_file(fs, &src, src.ref, dst_rel, dst_base)

@@ -111,7 +111,7 @@ static void cache_new_file(lakefuse_fs *fs, const tree_ref *ref,
     const char *slash = strrchr(rel_key, '/');
     fs_entry e = {.name = (char *)(slash ? slash + 1 : rel_key),
                   .mtime = time(NULL),
-                  .mode = mode ? mode : DEFAULT_FILE_PERMISSIONS};
+                  .mode = mode ? mode & 07777u : DEFAULT_FILE_PERMISSIONS};
     fs_cache_set(fs, ref, rel_key, &e);
 }
 
@@ -165,9 +165,9 @@ int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         return rc;
     open_file *of = calloc(1, sizeof(*of));
     char *key = fs_object_key(parent.ref, rel_key);
-    uint32_t perm = mode & 07777u;
-    if (perm == DEFAULT_FILE_PERMISSIONS)
-        perm = 0; /* nothing to record */
+    /* Recorded exactly as the kernel passes it (umask applied), 0000 and
+     * the setuid/setgid/sticky bits too. */
+    uint32_t perm = S_IFREG | (mode & 07777u);
     rc = of && key ? writer_open(fs->writer, parent.ref->repo,
                                  parent.ref->api_ref, key, NULL,
                                  (fi->flags & O_TRUNC) != 0, perm,
@@ -177,6 +177,8 @@ int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         of->writer = true;
         of->ref = parent.ref;
         of->append = (fi->flags & O_APPEND) != 0;
+        if (perm & 07000u)
+            tree_note_special_mode(fs->tree, parent.ref->repo, key);
         cache_new_file(fs, parent.ref, rel_key, perm);
         fi->fh = (uint64_t)(uintptr_t)of;
     } else {

@@ -48,6 +48,10 @@ struct tree {
     void *pending_ctx;
     negative_ref negatives[MAX_NEGATIVE_REFS];
     size_t next_negative;
+    /* "repo\x1fkey" of objects this mount wrote with setuid, setgid or
+     * sticky bits (under lock): only those show them. */
+    char **special_modes;
+    size_t special_count, special_cap;
 };
 
 
@@ -358,6 +362,64 @@ static int collect_pending(tree *t, const tree_ref *ref, const char *prefix,
     return rc < 0 ? rc : 0;
 }
 
+static bool special_mode_known_locked(const tree *t, const char *id)
+{
+    for (size_t i = 0; i < t->special_count; i++)
+        if (strcmp(t->special_modes[i], id) == 0)
+            return true;
+    return false;
+}
+
+int tree_note_special_mode(tree *t, const char *repo, const char *key)
+{
+    char *id = join3(repo, "\x1f", key);
+    if (!id)
+        return -ENOMEM;
+    int rc = 0;
+    pthread_mutex_lock(&t->lock);
+    if (special_mode_known_locked(t, id)) {
+        free(id);
+    } else if (t->special_count == t->special_cap) {
+        size_t cap = t->special_cap ? t->special_cap * 2 : 8;
+        char **grown = realloc(t->special_modes, cap * sizeof(*grown));
+        if (grown) {
+            t->special_modes = grown;
+            t->special_cap = cap;
+            t->special_modes[t->special_count++] = id;
+        } else {
+            free(id);
+            rc = -ENOMEM;
+        }
+    } else {
+        t->special_modes[t->special_count++] = id;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+/* A file's setuid, setgid and sticky bits from object metadata are shown
+ * only when this mount wrote them: anyone who can write to the branch
+ * could otherwise plant a setuid file for this machine. */
+static void mask_special_modes(tree *t, const tree_ref *ref,
+                               const char *prefix, fs_entry *entries,
+                               size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        fs_entry *e = &entries[i];
+        if (e->is_dir || !(e->mode & 07000u))
+            continue;
+        char *key = join3(prefix, e->name, "");
+        char *id = key ? join3(ref->repo, "\x1f", key) : NULL;
+        pthread_mutex_lock(&t->lock);
+        bool known = id && special_mode_known_locked(t, id);
+        pthread_mutex_unlock(&t->lock);
+        if (!known)
+            e->mode &= 0777u;
+        free(id);
+        free(key);
+    }
+}
+
 /* Asks the writer before lakeFS: a file uploaded and let go of in between
  * is then in one of the two, never in neither. */
 static int fetch_objects(void *ctx, const listing_source *src,
@@ -377,6 +439,8 @@ static int fetch_objects(void *ctx, const listing_source *src,
     if (rc == 0)
         rc = listing_build(prefix, items, count, entries, n, warn_listing,
                            t->log);
+    if (rc == 0)
+        mask_special_modes(t, ref, prefix, *entries, *n);
     if (rc == 0 && pending.n) {
         rc = listing_merge_files(entries, n, pending.items, pending.n);
         if (rc) {
@@ -571,6 +635,9 @@ void tree_free(tree *t)
         free(t->negatives[i].repo_and_name);
     uri_free(&t->uri);
     listings_free(t->listings);
+    for (size_t i = 0; i < t->special_count; i++)
+        free(t->special_modes[i]);
+    free(t->special_modes);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }

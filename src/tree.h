@@ -121,6 +121,12 @@ typedef int (*tree_pending_fn)(void *ctx, const char *repo,
  * their sizes and times (listing_merge_files). */
 void tree_set_pending_files(tree *t, tree_pending_fn fn, void *ctx);
 
+/* This mount wrote the object key (with the ref's prefix) of repo with a
+ * setuid, setgid or sticky bit: listings show those bits on it. Objects
+ * not noted show them masked (0777), whoever recorded them. Kept for the
+ * life of the tree (one string per key). 0 or -ENOMEM. */
+int tree_note_special_mode(tree *t, const char *repo, const char *key);
+
 /* Resolves an absolute mount path ("/", "/a/b"). 0, or -ENOENT, -EIO,
  * -ENOMEM, -EACCES... out is zeroed on failure; free it with
  * tree_node_free. */

@@ -137,3 +137,47 @@ def test_refusals_have_the_errnos_posix_names(server, repo, mount):
         os.close(fd)
     assert sorted(os.listdir(m.path)) == ["f"]
     assert api_paths(server, repo, "main") == ["f"]
+
+
+# --- modes ---------------------------------------------------------------------------------------------
+
+def recorded_mode(server, repo, path):
+    return json.loads(api_metadata(server, repo, "main", path)[PERMISSIONS_KEY])["Mode"]
+
+
+def test_create_mode_is_kept_exactly_in_lakectls_format(server, repo, mount):
+    m = branch(mount, repo)
+    modes = {"zero": 0o000, "plain": 0o644, "suid": 0o4755, "sgid": 0o2750, "sticky": 0o1644}
+    old = os.umask(0)
+    try:
+        for name, mode in modes.items():
+            os.close(os.open(m.join(name), os.O_WRONLY | os.O_CREAT, mode))
+    finally:
+        os.umask(old)
+    for name, mode in modes.items():
+        assert stat.S_IMODE(os.stat(m.join(name)).st_mode) == mode, name
+        # lakectl's Mode is the raw st_mode: S_IFREG included (pkg/local/posix_permissions_linux.go).
+        assert recorded_mode(server, repo, name) == stat.S_IFREG | mode, name
+    # A file whose metadata never recorded a mode is 0644.
+    server.api("POST", "/repositories/%s/branches/main/objects" % repo, params={"path": "bare"}, data=b"b")
+    # Another mount did not write the special bits: it shows them masked; the rest as recorded.
+    other = branch(mount, repo)
+    shown = {name: stat.S_IMODE(os.stat(other.join(name)).st_mode) for name in modes}
+    assert shown == {"zero": 0, "plain": 0o644, "suid": 0o755, "sgid": 0o750, "sticky": 0o644}
+    assert stat.S_IMODE(os.stat(other.join("bare")).st_mode) == 0o644
+    # ...until it sets them itself.
+    os.chmod(other.join("suid"), 0o4711)
+    assert stat.S_IMODE(os.stat(other.join("suid")).st_mode) == 0o4711
+    assert recorded_mode(server, repo, "suid") == stat.S_IFREG | 0o4711
+
+
+def test_setuid_bits_from_object_metadata_are_not_shown(server, repo, mount):
+    for path, mode in [("planted", 0o104755), ("sgid", 0o102755), ("plain", 0o100750)]:
+        server.api("POST", "/repositories/%s/branches/main/objects" % repo, params={"path": path}, data=b"#!",
+                   headers={"X-Lakefs-Internal-Posix-Permissions": json.dumps({"UID": 0, "GID": 0, "Mode": mode})})
+    m = branch(mount, repo)
+    assert stat.S_IMODE(os.stat(m.join("planted")).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(m.join("sgid")).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(m.join("plain")).st_mode) == 0o750
+    listed = subprocess.run(["ls", "-l", m.path], check=True, capture_output=True, text=True).stdout
+    assert "rws" not in listed and "r-s" not in listed, listed
