@@ -17,6 +17,19 @@
 
 /* ---- attributes ---- */
 
+/* An attribute change of n: its ctime (and what utimens set) in memory,
+ * where lakectl's formats have no place for them (fs_times.h). */
+static void note_change(lakefuse_fs *fs, const tree_node *n,
+                        const struct timespec *atime,
+                        const struct timespec *mtime)
+{
+    char *key = tree_object_key(n);
+    if (key)
+        fs_times_change(fs->times, n->ref->repo, n->ref->api_ref, key, atime,
+                        mtime);
+    free(key);
+}
+
 /* Replaces the user metadata of a closed object, keeping its other keys:
  * updateObjectUserMetadata, never a re-upload. */
 static int update_attrs(lakefuse_fs *fs, const tree_node *n,
@@ -160,6 +173,8 @@ int fs_write_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
     if (rc == 0 && n.kind == TREE_FILE && !n.entry.is_symlink)
         rc = change_file_attrs(fs, &n, -1, mode & 07777u, (uid_t)-1,
                                (gid_t)-1);
+    if (rc == 0)
+        note_change(fs, &n, NULL, NULL);
     tree_node_free(&n);
     return rc;
 }
@@ -181,6 +196,8 @@ int fs_write_chown(const char *path, uid_t uid, gid_t gid,
         rc = -EPERM; /* only root gives files away, as on any filesystem */
     else if (!same && n.kind == TREE_FILE)
         rc = change_file_attrs(fs, &n, -1, -1, uid, gid);
+    if (rc == 0)
+        note_change(fs, &n, NULL, NULL);
     tree_node_free(&n);
     return rc;
 }
@@ -194,14 +211,21 @@ int fs_write_utimens(const char *path, const struct timespec tv[2],
     int rc = fs_resolve_writable(fs, path, &n);
     if (rc)
         return rc;
-    int64_t mtime = -1;
-    if (!tv || tv[1].tv_nsec == UTIME_NOW)
-        mtime = time(NULL);
-    else if (tv[1].tv_nsec != UTIME_OMIT)
-        mtime = tv[1].tv_sec;
+    struct timespec now, set[2];
+    clock_gettime(CLOCK_REALTIME, &now);
+    bool given[2];
+    for (int i = 0; i < 2; i++) {
+        given[i] = !tv || tv[i].tv_nsec != UTIME_OMIT;
+        set[i] = !tv || tv[i].tv_nsec == UTIME_NOW ? now : tv[i];
+    }
+    /* client-mtime holds whole seconds; the rest is kept in memory. */
+    int64_t mtime = given[1] ? (int64_t)set[1].tv_sec : -1;
     /* Directory times are not stored (no directory objects). */
     if (n.kind == TREE_FILE && mtime >= 0)
         rc = change_file_attrs(fs, &n, mtime, -1, (uid_t)-1, (gid_t)-1);
+    if (rc == 0)
+        note_change(fs, &n, given[0] ? &set[0] : NULL,
+                    given[1] ? &set[1] : NULL);
     tree_node_free(&n);
     return rc;
 }

@@ -131,6 +131,21 @@ static void stat_node(lakefuse_fs *fs, const tree_node *n, struct stat *st)
     }
 }
 
+/* The times kept in memory for rel_key of ref (fs_times.h). */
+static void stat_kept_times(lakefuse_fs *fs, const tree_ref *ref,
+                            const char *dir, const char *name,
+                            struct stat *st)
+{
+    if (!ref || fs_times_idle(fs->times))
+        return;
+    char *key = NULL;
+    if (asprintf(&key, "%s%s%s%s", ref->prefix, dir, dir[0] && name ? "/" : "",
+                 name ? name : "") < 0)
+        return;
+    fs_times_apply(fs->times, ref->repo, ref->api_ref, key, st);
+    free(key);
+}
+
 /* The wfile of a node whose path is open for writing, or NULL. */
 static wfile *open_wfile(lakefuse_fs *fs, const tree_node *n)
 {
@@ -221,6 +236,8 @@ static int op_getattr(const char *path, struct stat *st,
             stat_overlay_wfile(w, st);
         wfile_release(w);
     }
+    if ((n.kind == TREE_FILE || n.kind == TREE_DIR) && n.key)
+        stat_kept_times(fs, n.ref, n.key, NULL, st);
     tree_node_free(&n);
     return 0;
 }
@@ -231,6 +248,7 @@ typedef struct fill_ctx {
     lakefuse_fs *fs;
     void *buf;
     fuse_fill_dir_t filler;
+    const tree_node *dir;
 } fill_ctx;
 
 static int fill_entry(void *ctx, const fs_entry *e)
@@ -238,6 +256,8 @@ static int fill_entry(void *ctx, const fs_entry *e)
     fill_ctx *f = ctx;
     struct stat st;
     stat_entry(f->fs, e, &st);
+    if (f->dir->kind == TREE_DIR)
+        stat_kept_times(f->fs, f->dir->ref, f->dir->key, e->name, &st);
     return f->filler(f->buf, e->name, &st, 0, FUSE_FILL_DIR_PLUS) ? 1 : 0;
 }
 
@@ -260,7 +280,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
                 filler(buf, tree_control_name((tree_control)c), NULL, 0, 0);
         return 0;
     }
-    fill_ctx ctx = {fs, buf, filler};
+    fill_ctx ctx = {fs, buf, filler, n};
     int rc = tree_list(fs->tree, n, fill_entry, &ctx);
     return rc > 0 ? 0 : rc; /* > 0: the filler's buffer is full */
 }

@@ -324,6 +324,15 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
         rc = src.kind == TREE_FILE
                  ? rename_file(fs, &src, src.ref, dst_rel, dst_base)
                  : rename_dir(fs, &src, src.ref, dst_rel, exists);
+    if (rc == 0 && src.kind == TREE_FILE) { /* its kept times go along */
+        char *old_key = tree_object_key(&src);
+        char *new_key = fs_object_key(src.ref, dst_rel);
+        if (old_key && new_key)
+            fs_times_move(fs->times, src.ref->repo, src.ref->api_ref,
+                          old_key, new_key);
+        free(old_key);
+        free(new_key);
+    }
     free(dst_base);
     free(dst_rel);
     tree_node_free(&parent);

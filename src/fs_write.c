@@ -383,10 +383,12 @@ int fs_write_unlink(const char *path)
         rc = writer_unlink(fs->writer, n.ref->repo, n.ref->api_ref, key,
                            delete_cb, &d);
     }
-    if (rc == 0)
+    if (rc == 0) {
         fs_cache_set(fs, n.ref, n.key, NULL);
-    else if (rc == -EIO)
+        fs_times_move(fs->times, n.ref->repo, n.ref->api_ref, key, NULL);
+    } else if (rc == -EIO) {
         fs_forget_parent(fs, n.ref, n.key);
+    }
     free(key);
     tree_node_free(&n);
     return rc;

@@ -181,3 +181,61 @@ def test_setuid_bits_from_object_metadata_are_not_shown(server, repo, mount):
     assert stat.S_IMODE(os.stat(m.join("plain")).st_mode) == 0o750
     listed = subprocess.run(["ls", "-l", m.path], check=True, capture_output=True, text=True).stdout
     assert "rws" not in listed and "r-s" not in listed, listed
+
+
+# --- times ---------------------------------------------------------------------------------------------
+
+def test_cp_a_keeps_the_time_set_before_close(server, repo, mount, tmp_path):
+    m = branch(mount, repo)
+    src = m.join("src")
+    write_file(src, b"content\n" * 1000)
+    subprocess.run(["touch", "-d", "@1700000000", src], check=True)
+    subprocess.run(["cp", "-a", src, m.join("dst")], check=True)
+    local = tmp_path / "local"
+    write_file(str(local), b"local\n")
+    subprocess.run(["touch", "-d", "@1600000000.25", str(local)], check=True)
+    subprocess.run(["cp", "-a", str(local), m.join("fromlocal")], check=True)
+    for name, when in [("src", 1700000000), ("dst", 1700000000), ("fromlocal", 1600000000)]:
+        out = subprocess.run(["stat", "-c", "%Y", m.join(name)], check=True, capture_output=True, text=True)
+        assert int(out.stdout) == when, name
+        assert api_metadata(server, repo, "main", name)[MTIME_KEY] == str(when), name
+    assert os.stat(m.join("fromlocal")).st_mtime_ns == 1600000000250000000
+    other = branch(mount, repo)
+    assert int(os.stat(other.join("dst")).st_mtime) == 1700000000
+
+
+def test_subsecond_mtime_and_atime_are_kept_for_the_mount(server, repo, mount):
+    m = branch(mount, repo)
+    f = m.join("f")
+    write_file(f, b"x")
+    os.utime(f, ns=(1500000000123456789, 1700000000987654321))
+    st = os.stat(f)
+    assert st.st_mtime_ns == 1700000000987654321 and st.st_atime_ns == 1500000000123456789
+    # Visible to readdirplus too (ls/find read the listing's attributes).
+    out = subprocess.run(["find", m.path, "-name", "f", "-printf", "%T@ %A@\n"], check=True,
+                         capture_output=True, text=True).stdout.split()
+    assert out == ["1700000000.9876543210", "1500000000.1234567890"]
+    # lakectl's client-mtime holds seconds only.
+    assert api_metadata(server, repo, "main", "f")[MTIME_KEY] == "1700000000"
+    # A same-second change of the nanoseconds is seen (rsync's quick check compares them).
+    os.utime(f, ns=(1500000000123456789, 1700000000000000001))
+    assert os.stat(f).st_mtime_ns == 1700000000000000001
+    # Setting the mtime alone leaves the atime.
+    os.utime(f, ns=(1500000000123456789, 1700000001000000000))
+    assert os.stat(f).st_atime_ns == 1500000000123456789
+
+
+def test_attribute_changes_update_ctime(server, repo, mount):
+    m = branch(mount, repo)
+    f = m.join("f")
+    write_file(f, b"x")
+    os.utime(f, (1000000000, 1000000000))
+    changed = os.stat(f).st_ctime_ns
+    assert changed > 1000000000 * 10**9  # now, not the mtime set
+    assert os.stat(f).st_mtime == 1000000000
+    for change in [lambda: os.chmod(f, 0o600), lambda: os.chown(f, 4321, -1),
+                   lambda: os.utime(f, (1000000000, 1000000000))]:
+        change()
+        now = os.stat(f).st_ctime_ns
+        assert now > changed
+        changed = now
