@@ -71,6 +71,10 @@ int fs_delete_key(lakefuse_fs *fs, const tree_ref *ref, const char *key);
 /* Uploads an empty object (a directory marker, a symlink). */
 int fs_upload_empty(lakefuse_fs *fs, const tree_ref *ref, const char *key,
                     const lakefs_metadata *extra, lakefs_object_stats *out);
+/* The same with every lakectl attribute given. */
+int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
+                          const char *key, const upload_attrs *attrs,
+                          lakefs_object_stats *out);
 
 /* A file whose newest bytes are still staged shows the user metadata its
  * upload will carry, not the listing's (fs_attr.c). */

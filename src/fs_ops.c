@@ -131,6 +131,32 @@ static void stat_node(lakefuse_fs *fs, const tree_node *n, struct stat *st)
     }
 }
 
+/* A directory in a ref: its link count is 2 plus the subdirectories its
+ * listing shows, and its marker's lakectl keys give its mode, owner and
+ * mtime. Costs the directory's listing, which any use of it needs. */
+static void stat_dir_listing(lakefuse_fs *fs, const tree_node *n,
+                             struct stat *st)
+{
+    fs_entry marker;
+    bool has_marker;
+    size_t subdirs;
+    if (tree_dir_info(fs->tree, n, &marker, &has_marker, &subdirs) != 0)
+        return; /* the parent's entry stands */
+    st->st_nlink = (nlink_t)(2 + subdirs);
+    if (!has_marker || n->ref_root)
+        goto out;
+    st->st_mode = S_IFDIR | (marker.mode & 07777);
+    if (marker.has_owner) {
+        st->st_uid = marker.uid;
+        st->st_gid = marker.gid;
+    }
+    if (marker.mtime > 0)
+        st->st_mtime = st->st_ctime = st->st_atime = (time_t)marker.mtime;
+out:
+    if (has_marker)
+        fs_entry_free(&marker);
+}
+
 /* The times kept in memory for rel_key of ref (fs_times.h). */
 static void stat_kept_times(lakefuse_fs *fs, const tree_ref *ref,
                             const char *dir, const char *name,
@@ -236,6 +262,8 @@ static int op_getattr(const char *path, struct stat *st,
             stat_overlay_wfile(w, st);
         wfile_release(w);
     }
+    if (n.kind == TREE_DIR)
+        stat_dir_listing(fs, &n, st);
     if ((n.kind == TREE_FILE || n.kind == TREE_DIR) && n.key)
         stat_kept_times(fs, n.ref, n.key, NULL, st);
     tree_node_free(&n);
@@ -256,6 +284,10 @@ static int fill_entry(void *ctx, const fs_entry *e)
     fill_ctx *f = ctx;
     struct stat st;
     stat_entry(f->fs, e, &st);
+    /* A subdirectory's attributes come from its own listing (getattr):
+     * its type alone here, so the kernel asks when it needs them. */
+    if (f->dir->kind == TREE_DIR && e->is_dir)
+        return f->filler(f->buf, e->name, &st, 0, 0) ? 1 : 0;
     if (f->dir->kind == TREE_DIR)
         stat_kept_times(f->fs, f->dir->ref, f->dir->key, e->name, &st);
     return f->filler(f->buf, e->name, &st, 0, FUSE_FILL_DIR_PLUS) ? 1 : 0;

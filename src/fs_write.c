@@ -412,14 +412,21 @@ int fs_upload_empty(lakefuse_fs *fs, const tree_ref *ref, const char *key,
                         const lakefs_metadata *extra,
                         lakefs_object_stats *out)
 {
+    upload_attrs attrs = {.mtime = time(NULL), .extra = extra};
+    return fs_upload_empty_attrs(fs, ref, key, &attrs, out);
+}
+
+int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
+                          const char *key, const upload_attrs *attrs,
+                          lakefs_object_stats *out)
+{
     int fd = memfd_create("lakefuse-empty", MFD_CLOEXEC);
     if (fd < 0)
         return -errno;
-    upload_attrs attrs = {.mtime = time(NULL), .extra = extra};
     lakefs_error err = {0};
     /* Small: uploadObject is one request where the staging flow is three. */
     int rc = upload_fd(fs->client, NULL, ref->repo, ref->api_ref, key, fd, 0,
-                       &attrs, out, &err);
+                       attrs, out, &err);
     close(fd);
     if (rc)
         logger_write(fs->log, LOG_LEVEL_ERROR, "creating '%s': %s", key,
@@ -453,7 +460,6 @@ static int mkdir_namespace(lakefuse_fs *fs, const char *path)
 
 int fs_write_mkdir(const char *path, mode_t mode)
 {
-    (void)mode; /* directories are 0755: lakeFS has no directory objects */
     lakefuse_fs *fs = fs_current();
     int rc = mkdir_namespace(fs, path);
     if (rc <= 0)
@@ -468,13 +474,21 @@ int fs_write_mkdir(const char *path, mode_t mode)
         rc = -ENAMETOOLONG;
     else if (asprintf(&marker, "%s%s/", parent.ref->prefix, rel_key) < 0)
         rc = -ENOMEM;
+    /* The marker keeps the directory's mode, owner and mtime as lakectl
+     * does for a folder: posix-permissions with Mode = S_IFDIR | bits. */
+    upload_attrs attrs = {.mtime = time(NULL),
+                          .mode = S_IFDIR | (mode & 07777u),
+                          .uid = fs->uid,
+                          .gid = fs->gid};
     if (rc == 0 && fs->dir_markers)
-        rc = fs_upload_empty(fs, parent.ref, marker, NULL, NULL);
+        rc = fs_upload_empty_attrs(fs, parent.ref, marker, &attrs, NULL);
     if (rc == 0) {
         const char *slash = strrchr(rel_key, '/');
         fs_entry e = {.name = (char *)(slash ? slash + 1 : rel_key),
-                      .is_dir = true, .mode = LISTING_DEFAULT_DIR_MODE,
-                      .mtime = time(NULL)};
+                      .is_dir = true,
+                      .mode = fs->dir_markers ? mode & 07777u
+                                              : LISTING_DEFAULT_DIR_MODE,
+                      .mtime = attrs.mtime};
         fs_cache_set(fs, parent.ref, rel_key, &e);
     } else if (rc == -EIO) {
         fs_forget_parent(fs, parent.ref, rel_key);

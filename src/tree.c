@@ -420,6 +420,43 @@ static void mask_special_modes(tree *t, const tree_ref *ref,
     }
 }
 
+/* The directory's marker object (its key is the listing's prefix) as an
+ * entry named TREE_MARKER_NAME, inserted in name order: it carries the
+ * directory's own mode, owner and mtime (lakectl's keys on "dir/"). */
+static int add_marker_entry(const char *prefix,
+                            const lakefs_object_stats *items, size_t count,
+                            fs_entry **entries, size_t *n)
+{
+    const lakefs_object_stats *marker = NULL;
+    for (size_t i = 0; prefix[0] && i < count && !marker; i++)
+        if (items[i].path && strcmp(items[i].path, prefix) == 0)
+            marker = &items[i];
+    if (!marker)
+        return 0;
+    fs_entry e;
+    if (fs_entry_from_object(&e, TREE_MARKER_NAME, marker) != 0)
+        return -ENOMEM;
+    if (!lakefs_metadata_get(&marker->metadata,
+                             LISTING_KEY_POSIX_PERMISSIONS))
+        e.mode = LISTING_DEFAULT_DIR_MODE;
+    e.is_dir = true;
+    e.is_symlink = false;
+    e.size = 0;
+    fs_entry *grown = realloc(*entries, (*n + 1) * sizeof(**entries));
+    if (!grown) {
+        fs_entry_free(&e);
+        return -ENOMEM;
+    }
+    size_t at = 0;
+    while (at < *n && strcmp(grown[at].name, TREE_MARKER_NAME) < 0)
+        at++;
+    memmove(&grown[at + 1], &grown[at], (*n - at) * sizeof(*grown));
+    grown[at] = e;
+    *entries = grown;
+    (*n)++;
+    return 0;
+}
+
 /* Asks the writer before lakeFS: a file uploaded and let go of in between
  * is then in one of the two, never in neither. */
 static int fetch_objects(void *ctx, const listing_source *src,
@@ -441,6 +478,13 @@ static int fetch_objects(void *ctx, const listing_source *src,
                            t->log);
     if (rc == 0)
         mask_special_modes(t, ref, prefix, *entries, *n);
+    if (rc == 0)
+        rc = add_marker_entry(prefix, items, count, entries, n);
+    if (rc) {
+        fs_entries_free(*entries, *n);
+        *entries = NULL;
+        *n = 0;
+    }
     if (rc == 0 && pending.n) {
         rc = listing_merge_files(entries, n, pending.items, pending.n);
         if (rc) {
@@ -867,14 +911,58 @@ int tree_resolve(tree *t, const char *path, tree_node *out)
 typedef struct hide_control_ctx {
     int (*fn)(void *ctx, const fs_entry *e);
     void *ctx;
+    bool root;
 } hide_control_ctx;
 
 static int skip_control_entry(void *ctx, const fs_entry *e)
 {
     hide_control_ctx *h = ctx;
-    if (strcmp(e->name, TREE_CONTROL_DIR_NAME) == 0)
+    if (strcmp(e->name, TREE_MARKER_NAME) == 0)
+        return 0; /* the directory itself */
+    if (h->root && strcmp(e->name, TREE_CONTROL_DIR_NAME) == 0)
         return 0;
     return h->fn(h->ctx, e);
+}
+
+typedef struct dir_info_ctx {
+    fs_entry *marker;
+    bool *has_marker;
+    size_t *subdirs;
+    int rc;
+} dir_info_ctx;
+
+static int note_dir_entry(void *ctx, const fs_entry *e)
+{
+    dir_info_ctx *d = ctx;
+    if (strcmp(e->name, TREE_MARKER_NAME) == 0) {
+        if (d->marker && !*d->has_marker) {
+            d->rc = fs_entry_copy(d->marker, e);
+            *d->has_marker = d->rc == 0;
+        }
+    } else if (e->is_dir) {
+        ++*d->subdirs;
+    }
+    return d->rc;
+}
+
+int tree_dir_info(tree *t, const tree_node *dir, fs_entry *marker,
+                  bool *has_marker, size_t *subdirs)
+{
+    *has_marker = false;
+    *subdirs = 0;
+    if (marker)
+        memset(marker, 0, sizeof(*marker));
+    if (dir->kind != TREE_DIR)
+        return -ENOTDIR;
+    listing_source src;
+    objects_source(t, dir->ref, dir->key, &src);
+    dir_info_ctx d = {marker, has_marker, subdirs, 0};
+    int rc = listings_foreach(t->listings, &src, note_dir_entry, &d);
+    if (rc && *has_marker)
+        fs_entry_free(marker);
+    if (rc)
+        *has_marker = false;
+    return rc < 0 ? rc : rc > 0 ? d.rc : 0;
 }
 
 int tree_list(tree *t, const tree_node *dir,
@@ -895,9 +983,7 @@ int tree_list(tree *t, const tree_node *dir,
     }
     case TREE_DIR: {
         objects_source(t, dir->ref, dir->key, &src);
-        if (!dir->ref_root)
-            return listings_foreach(t->listings, &src, fn, ctx);
-        hide_control_ctx h = {fn, ctx};
+        hide_control_ctx h = {fn, ctx, dir->ref_root};
         return listings_foreach(t->listings, &src, skip_control_entry, &h);
     }
     default:

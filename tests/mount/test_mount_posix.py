@@ -239,3 +239,54 @@ def test_attribute_changes_update_ctime(server, repo, mount):
         now = os.stat(f).st_ctime_ns
         assert now > changed
         changed = now
+
+
+# --- directories ---------------------------------------------------------------------------------------
+
+def test_directories_keep_mode_owner_and_mtime_on_their_marker(server, repo, mount):
+    server.upload(repo, "main", "prefix/f", b"f")  # a directory that is only a prefix
+    m = branch(mount, repo)
+    old = os.umask(0)
+    try:
+        os.mkdir(m.join("made"), 0o750)
+    finally:
+        os.umask(old)
+    # lakectl's folder format: posix-permissions on "dir/" with Mode = S_IFDIR | bits.
+    perms = json.loads(api_metadata(server, repo, "main", "made/")[PERMISSIONS_KEY])
+    assert perms["Mode"] == stat.S_IFDIR | 0o750, perms
+    assert stat.S_IMODE(os.stat(m.join("made")).st_mode) == 0o750
+    # A directory that is only a prefix gets a marker on its first change.
+    os.chmod(m.join("prefix"), 0o711)
+    os.chown(m.join("prefix"), 1234, 5678)
+    os.utime(m.join("prefix"), (1600000000, 1600000000))
+    os.chmod(m.join("made"), 0o700)
+    meta = api_metadata(server, repo, "main", "prefix/")
+    assert json.loads(meta[PERMISSIONS_KEY]) == {"UID": 1234, "GID": 5678, "Mode": stat.S_IFDIR | 0o711}
+    assert meta[MTIME_KEY] == "1600000000"
+    for mnt in (m, branch(mount, repo)):  # this mount, and a fresh one reading lakeFS
+        st = os.stat(mnt.join("prefix"))
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)) == (0o711, 1234, 5678,
+                                                                                      1600000000)
+        assert stat.S_IMODE(os.stat(mnt.join("made")).st_mode) == 0o700
+        out = subprocess.run(["stat", "-c", "%a %u %g %Y", mnt.join("prefix")], check=True, capture_output=True,
+                             text=True).stdout.split()
+        assert out == ["711", "1234", "5678", "1600000000"]
+    assert sorted(os.listdir(m.join("prefix"))) == ["f"]
+    assert api_paths(server, repo, "main") == ["made/", "prefix/", "prefix/f"]
+
+
+def test_directory_link_count_is_two_plus_subdirectories(server, repo, mount):
+    server.upload(repo, "main", "top/c/only-a-prefix", b"y")
+    m = branch(mount, repo)
+    os.makedirs(m.join("top", "a", "deep"))
+    os.mkdir(m.join("top", "b"))
+    write_file(m.join("top", "file"), b"x")
+    fresh = branch(mount, repo)
+    for mnt in (m, fresh):
+        assert os.stat(mnt.join("top")).st_nlink == 2 + 3
+        assert os.stat(mnt.join("top", "a")).st_nlink == 3
+        assert os.stat(mnt.join("top", "b")).st_nlink == 2
+    # find's leaf optimisation relies on it: every directory is found.
+    out = subprocess.run(["find", fresh.join("top"), "-type", "d"], check=True, capture_output=True,
+                         text=True).stdout.split()
+    assert sorted(os.path.relpath(p, fresh.path) for p in out) == ["top", "top/a", "top/a/deep", "top/b", "top/c"]
