@@ -470,6 +470,10 @@ int lakefs_get_object_to_fd(lakefs_client *c, const char *repo,
 /* ------------------------------------------------------------------ */
 /* Objects: writing (all on a branch)                                  */
 
+/* The longest object path lakeFS accepts, in bytes (catalog.MaxPathLength
+ * in lakeFS's pkg/catalog/validate.go): a longer one is refused with 400. */
+#define LAKEFS_MAX_PATH_LENGTH 1024
+
 typedef struct lakefs_upload_options {
     const char *content_type;       /* NULL: application/octet-stream */
     const lakefs_metadata *metadata; /* user metadata; keys that start

@@ -9,6 +9,7 @@
 #define LAKEFUSE_FS_H
 
 #include "blockcache.h"
+#include "fs_times.h"
 #include "lakefs.h"
 #include "log.h"
 #include "metacache.h"
@@ -62,6 +63,7 @@ typedef struct lakefuse_fs {
     uid_t uid;
     gid_t gid;
     time_t mount_time;
+    fs_times *times; /* sub-second mtimes, atimes, ctimes (in memory) */
     pthread_mutex_t results_lock;
     control_result *results;
     pthread_mutex_t open_memory_lock;

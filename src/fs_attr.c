@@ -17,20 +17,33 @@
 
 /* ---- attributes ---- */
 
-/* Replaces the user metadata of a closed object, keeping its other keys:
- * updateObjectUserMetadata, never a re-upload. */
-static int update_attrs(lakefuse_fs *fs, const tree_node *n,
-                        const upload_attrs *attrs)
+/* An attribute change of n: its ctime (and what utimens set) in memory,
+ * where lakectl's formats have no place for them (fs_times.h). */
+static void note_change(lakefuse_fs *fs, const tree_node *n,
+                        const struct timespec *atime,
+                        const struct timespec *mtime)
+{
+    char *key = tree_object_key(n);
+    if (key)
+        fs_times_change(fs->times, n->ref->repo, n->ref->api_ref, key, atime,
+                        mtime);
+    free(key);
+}
+
+/* Replaces the user metadata of the object at key, keeping its other
+ * keys: updateObjectUserMetadata, never a re-upload. */
+static int update_key_attrs(lakefuse_fs *fs, const tree_ref *ref,
+                            const char *key_in, const upload_attrs *attrs)
 {
     lakefs_metadata md;
     int rc = upload_build_metadata(attrs, &md);
-    char *key = tree_object_key(n);
+    char *key = key_in ? strdup(key_in) : NULL;
     lakefs_error err = {0};
     int tries = 0;
     if (rc == 0 && key)
         do /* it sets the whole metadata: repeating it changes nothing */
             rc = lakefs_update_object_user_metadata(
-                fs->client, n->ref->repo, n->ref->api_ref, key, &md, &err);
+                fs->client, ref->repo, ref->api_ref, key, &md, &err);
         while (fs_retry_idempotent(rc, &tries));
     else if (rc == 0)
         rc = -ENOMEM;
@@ -39,7 +52,75 @@ static int update_attrs(lakefuse_fs *fs, const tree_node *n,
                      key ? key : "?", err.message);
     free(key);
     lakefs_metadata_free(&md);
-    return rc == 0 || rc == -ENOMEM ? rc : -EIO;
+    return rc == 0 || rc == -ENOMEM ? rc : rc == -ENOENT ? rc : -EIO;
+}
+
+static int update_attrs(lakefuse_fs *fs, const tree_node *n,
+                        const upload_attrs *attrs)
+{
+    char *key = tree_object_key(n);
+    int rc = key ? update_key_attrs(fs, n->ref, key, attrs) : -ENOMEM;
+    free(key);
+    return rc == -ENOENT ? -EIO : rc;
+}
+
+/* chmod, chown or utimens of a directory: on its marker "dir/" (made
+ * when it has none), in lakectl's keys, so the directory keeps them. A
+ * ref root has no marker, nor has a -o nodir_markers mount: nothing is
+ * stored there. */
+static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
+                            int64_t mtime, int64_t mode, uid_t uid,
+                            gid_t gid)
+{
+    if (n->ref_root || !fs->dir_markers)
+        return 0;
+    fs_entry cur;
+    bool has_marker;
+    size_t subdirs;
+    int rc = tree_dir_info(fs->tree, n, &cur, &has_marker, &subdirs);
+    if (rc)
+        return rc;
+    upload_attrs a = {
+        .mtime = has_marker && cur.mtime > 0 ? cur.mtime : time(NULL),
+        .mode = S_IFDIR | (has_marker ? cur.mode & 07777u
+                                      : LISTING_DEFAULT_DIR_MODE),
+        .uid = has_marker && cur.has_owner ? cur.uid : fs->uid,
+        .gid = has_marker && cur.has_owner ? cur.gid : fs->gid,
+        .extra = has_marker ? &cur.metadata : NULL};
+    if (mode >= 0)
+        a.mode = S_IFDIR | ((uint32_t)mode & 07777u);
+    if (mtime >= 0)
+        a.mtime = mtime;
+    if (uid != (uid_t)-1)
+        a.uid = uid;
+    if (gid != (gid_t)-1)
+        a.gid = gid;
+    char *dir_key = tree_object_key(n);
+    char *marker = NULL;
+    if (!dir_key || asprintf(&marker, "%s/", dir_key) < 0)
+        rc = -ENOMEM;
+    if (rc == 0 && has_marker)
+        rc = update_key_attrs(fs, n->ref, marker, &a);
+    if (rc == 0 && !has_marker) /* or removed since it was listed */
+        rc = -ENOENT;
+    if (rc == -ENOENT)
+        rc = fs_upload_empty_attrs(fs, n->ref, marker, &a, NULL);
+    /* The directory's own listing shows the marker from now on. */
+    fs_entry e = {.name = TREE_MARKER_NAME, .is_dir = true,
+                  .mtime = a.mtime, .mode = a.mode & 07777u,
+                  .uid = a.uid, .gid = a.gid, .has_owner = true};
+    char *self = NULL;
+    if (rc == 0 && asprintf(&self, "%s%s%s", n->key, n->key[0] ? "/" : "",
+                            TREE_MARKER_NAME) >= 0)
+        fs_cache_set(fs, n->ref, self, &e);
+    else if (rc)
+        metacache_invalidate_dir(fs->meta, n->ref->cache_key, n->key);
+    free(self);
+    free(marker);
+    free(dir_key);
+    if (has_marker)
+        fs_entry_free(&cur);
+    return rc;
 }
 
 /* What the object records now, as the starting point of a change. */
@@ -47,7 +128,7 @@ static void current_attrs(const lakefuse_fs *fs, const fs_entry *e,
                           upload_attrs *a)
 {
     a->mtime = e->mtime;
-    a->mode = e->mode;
+    a->mode = S_IFREG | (e->mode & 07777u);
     a->uid = e->has_owner ? e->uid : fs->uid;
     a->gid = e->has_owner ? e->gid : fs->gid;
     a->extra = &e->metadata;
@@ -117,7 +198,7 @@ static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
         upload_attrs a;
         current_attrs(fs, &n->entry, &a);
         if (mode >= 0)
-            a.mode = (uint32_t)mode & 07777u;
+            a.mode = S_IFREG | ((uint32_t)mode & 07777u);
         if (mtime >= 0)
             a.mtime = mtime;
         if (uid != (uid_t)-1)
@@ -130,7 +211,7 @@ static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
         if (rc == 0 && w)
             rc = wfile_note_attrs(w, mtime, mode, uid, gid);
         if (rc == 0) {
-            n->entry.mode = a.mode;
+            n->entry.mode = a.mode & 07777u;
             n->entry.mtime = a.mtime;
             n->entry.uid = a.uid;
             n->entry.gid = a.gid;
@@ -151,10 +232,19 @@ int fs_write_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
     int rc = fs_resolve_writable(fs, path, &n);
     if (rc)
         return rc;
-    /* lakeFS has no directory objects: directories stay 0755. */
-    if (n.kind == TREE_FILE && !n.entry.is_symlink)
+    char *key = (mode & 07000u) && n.kind == TREE_FILE ? tree_object_key(&n)
+                                                         : NULL;
+    if (key) /* before the change: a listing fetched meanwhile shows it */
+        rc = tree_note_special_mode(fs->tree, n.ref->repo, key);
+    free(key);
+    if (rc == 0 && n.kind == TREE_FILE && !n.entry.is_symlink)
         rc = change_file_attrs(fs, &n, -1, mode & 07777u, (uid_t)-1,
                                (gid_t)-1);
+    else if (rc == 0 && n.kind == TREE_DIR)
+        rc = change_dir_attrs(fs, &n, -1, mode & 07777u, (uid_t)-1,
+                              (gid_t)-1);
+    if (rc == 0)
+        note_change(fs, &n, NULL, NULL);
     tree_node_free(&n);
     return rc;
 }
@@ -170,12 +260,28 @@ int fs_write_chown(const char *path, uid_t uid, gid_t gid,
         return rc;
     uid_t cur_uid = n.entry.has_owner ? n.entry.uid : fs->uid;
     gid_t cur_gid = n.entry.has_owner ? n.entry.gid : fs->gid;
+    fs_entry marker; /* a directory's owner is its marker's */
+    bool has_marker = false;
+    size_t subdirs;
+    if (n.kind == TREE_DIR &&
+        tree_dir_info(fs->tree, &n, &marker, &has_marker, &subdirs) == 0 &&
+        has_marker) {
+        if (marker.has_owner) {
+            cur_uid = marker.uid;
+            cur_gid = marker.gid;
+        }
+        fs_entry_free(&marker);
+    }
     bool same = (uid == (uid_t)-1 || uid == cur_uid) &&
                 (gid == (gid_t)-1 || gid == cur_gid);
     if (!same && fuse_get_context()->uid != 0)
         rc = -EPERM; /* only root gives files away, as on any filesystem */
     else if (!same && n.kind == TREE_FILE)
         rc = change_file_attrs(fs, &n, -1, -1, uid, gid);
+    else if (!same && n.kind == TREE_DIR)
+        rc = change_dir_attrs(fs, &n, -1, -1, uid, gid);
+    if (rc == 0)
+        note_change(fs, &n, NULL, NULL);
     tree_node_free(&n);
     return rc;
 }
@@ -189,14 +295,22 @@ int fs_write_utimens(const char *path, const struct timespec tv[2],
     int rc = fs_resolve_writable(fs, path, &n);
     if (rc)
         return rc;
-    int64_t mtime = -1;
-    if (!tv || tv[1].tv_nsec == UTIME_NOW)
-        mtime = time(NULL);
-    else if (tv[1].tv_nsec != UTIME_OMIT)
-        mtime = tv[1].tv_sec;
-    /* Directory times are not stored (no directory objects). */
+    struct timespec now, set[2];
+    clock_gettime(CLOCK_REALTIME, &now);
+    bool given[2];
+    for (int i = 0; i < 2; i++) {
+        given[i] = !tv || tv[i].tv_nsec != UTIME_OMIT;
+        set[i] = !tv || tv[i].tv_nsec == UTIME_NOW ? now : tv[i];
+    }
+    /* client-mtime holds whole seconds; the rest is kept in memory. */
+    int64_t mtime = given[1] ? (int64_t)set[1].tv_sec : -1;
     if (n.kind == TREE_FILE && mtime >= 0)
         rc = change_file_attrs(fs, &n, mtime, -1, (uid_t)-1, (gid_t)-1);
+    else if (n.kind == TREE_DIR && mtime >= 0)
+        rc = change_dir_attrs(fs, &n, mtime, -1, (uid_t)-1, (gid_t)-1);
+    if (rc == 0)
+        note_change(fs, &n, given[0] ? &set[0] : NULL,
+                    given[1] ? &set[1] : NULL);
     tree_node_free(&n);
     return rc;
 }
@@ -304,7 +418,8 @@ static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
         upload_attrs a;
         current_attrs(fs, &n->entry, &a);
         a.extra = &md;
-        if (!n->entry.has_owner && a.mode == LISTING_DEFAULT_FILE_MODE)
+        if (!n->entry.has_owner &&
+            a.mode == (S_IFREG | LISTING_DEFAULT_FILE_MODE))
             a.mode = 0; /* keep not recording what was not recorded */
         rc = update_attrs(fs, n, &a);
         if (rc == -EIO)

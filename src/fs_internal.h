@@ -49,6 +49,9 @@ int fs_resolve_writable(lakefuse_fs *fs, const char *path, tree_node *n);
 /* The directory a new name goes in, writable; *key its rel key. */
 int fs_resolve_new_name(lakefuse_fs *fs, const char *path, tree_node *parent,
                         char **key);
+/* Whether prefix + rel_key, plus extra bytes, is a key lakeFS accepts
+ * (LAKEFS_MAX_PATH_LENGTH). */
+bool fs_key_fits(const tree_ref *ref, const char *rel_key, size_t extra);
 /* prefix + rel_key: the object key on the server (malloc'd). */
 char *fs_object_key(const tree_ref *ref, const char *rel_key);
 /* Requests whose repetition changes nothing (delete, copy to the same
@@ -68,6 +71,10 @@ int fs_delete_key(lakefuse_fs *fs, const tree_ref *ref, const char *key);
 /* Uploads an empty object (a directory marker, a symlink). */
 int fs_upload_empty(lakefuse_fs *fs, const tree_ref *ref, const char *key,
                     const lakefs_metadata *extra, lakefs_object_stats *out);
+/* The same with every lakectl attribute given. */
+int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
+                          const char *key, const upload_attrs *attrs,
+                          lakefs_object_stats *out);
 
 /* A file whose newest bytes are still staged shows the user metadata its
  * upload will carry, not the listing's (fs_attr.c). */

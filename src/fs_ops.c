@@ -131,6 +131,47 @@ static void stat_node(lakefuse_fs *fs, const tree_node *n, struct stat *st)
     }
 }
 
+/* A directory in a ref: its link count is 2 plus the subdirectories its
+ * listing shows, and its marker's lakectl keys give its mode, owner and
+ * mtime. Costs the directory's listing, which any use of it needs. */
+static void stat_dir_listing(lakefuse_fs *fs, const tree_node *n,
+                             struct stat *st)
+{
+    fs_entry marker;
+    bool has_marker;
+    size_t subdirs;
+    if (tree_dir_info(fs->tree, n, &marker, &has_marker, &subdirs) != 0)
+        return; /* the parent's entry stands */
+    st->st_nlink = (nlink_t)(2 + subdirs);
+    if (!has_marker || n->ref_root)
+        goto out;
+    st->st_mode = S_IFDIR | (marker.mode & 07777);
+    if (marker.has_owner) {
+        st->st_uid = marker.uid;
+        st->st_gid = marker.gid;
+    }
+    if (marker.mtime > 0)
+        st->st_mtime = st->st_ctime = st->st_atime = (time_t)marker.mtime;
+out:
+    if (has_marker)
+        fs_entry_free(&marker);
+}
+
+/* The times kept in memory for rel_key of ref (fs_times.h). */
+static void stat_kept_times(lakefuse_fs *fs, const tree_ref *ref,
+                            const char *dir, const char *name,
+                            struct stat *st)
+{
+    if (!ref || fs_times_idle(fs->times))
+        return;
+    char *key = NULL;
+    if (asprintf(&key, "%s%s%s%s", ref->prefix, dir, dir[0] && name ? "/" : "",
+                 name ? name : "") < 0)
+        return;
+    fs_times_apply(fs->times, ref->repo, ref->api_ref, key, st);
+    free(key);
+}
+
 /* The wfile of a node whose path is open for writing, or NULL. */
 static wfile *open_wfile(lakefuse_fs *fs, const tree_node *n)
 {
@@ -154,7 +195,7 @@ static void stat_overlay_wfile(wfile *w, struct stat *st)
     st->st_blocks = (size + 511) / 512;
     st->st_mtime = st->st_ctime = (time_t)mtime;
     if (mode)
-        st->st_mode = S_IFREG | mode;
+        st->st_mode = S_IFREG | (mode & 07777);
 }
 
 /* A file created here and not uploaded yet is missing from a listing
@@ -221,6 +262,10 @@ static int op_getattr(const char *path, struct stat *st,
             stat_overlay_wfile(w, st);
         wfile_release(w);
     }
+    if (n.kind == TREE_DIR)
+        stat_dir_listing(fs, &n, st);
+    if ((n.kind == TREE_FILE || n.kind == TREE_DIR) && n.key)
+        stat_kept_times(fs, n.ref, n.key, NULL, st);
     tree_node_free(&n);
     return 0;
 }
@@ -231,6 +276,7 @@ typedef struct fill_ctx {
     lakefuse_fs *fs;
     void *buf;
     fuse_fill_dir_t filler;
+    const tree_node *dir;
 } fill_ctx;
 
 static int fill_entry(void *ctx, const fs_entry *e)
@@ -238,6 +284,12 @@ static int fill_entry(void *ctx, const fs_entry *e)
     fill_ctx *f = ctx;
     struct stat st;
     stat_entry(f->fs, e, &st);
+    /* A subdirectory's attributes come from its own listing (getattr):
+     * its type alone here, so the kernel asks when it needs them. */
+    if (f->dir->kind == TREE_DIR && e->is_dir)
+        return f->filler(f->buf, e->name, &st, 0, 0) ? 1 : 0;
+    if (f->dir->kind == TREE_DIR)
+        stat_kept_times(f->fs, f->dir->ref, f->dir->key, e->name, &st);
     return f->filler(f->buf, e->name, &st, 0, FUSE_FILL_DIR_PLUS) ? 1 : 0;
 }
 
@@ -260,7 +312,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
                 filler(buf, tree_control_name((tree_control)c), NULL, 0, 0);
         return 0;
     }
-    fill_ctx ctx = {fs, buf, filler};
+    fill_ctx ctx = {fs, buf, filler, n};
     int rc = tree_list(fs->tree, n, fill_entry, &ctx);
     return rc > 0 ? 0 : rc; /* > 0: the filler's buffer is full */
 }
@@ -643,6 +695,10 @@ static int file_xattrs(const fs_entry *e, xattr_fn fn, void *ctx)
 static int node_xattrs(lakefuse_fs *fs, const tree_node *n, bool values,
                        xattr_fn fn, void *ctx)
 {
+    /* The kernel answers user.* reads on a symlink itself (ENODATA, as
+     * no filesystem may hold user attributes on one): list none there. */
+    if (n->kind == TREE_FILE && n->entry.is_symlink)
+        return 0;
     if (n->kind == TREE_FILE)
         return file_xattrs(&n->entry, fn, ctx);
     if (n->kind != TREE_DIR || !n->ref_root)
@@ -760,7 +816,13 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
      * lakeFS (a failed request the server carried out, another client)
      * without the kernel seeing it created. */
     cfg->negative_timeout = tree_is_fixed(fs->tree) ? timeout : 0;
+    /* libfuse numbers nodes; remember=-1 keeps each node (so its number)
+     * after the kernel forgets it, for the life of the mount: the same
+     * path keeps its st_ino across cache eviction, and a rename moves the
+     * node, so a renamed file keeps its number. Cost: one libfuse node
+     * (about 100 bytes plus the name) per path ever looked up. */
     cfg->use_ino = 0;
+    cfg->remember = -1;
     /* Paths for every operation that has one; none for files unlinked
      * while open, which libfuse must not rename to .fuse_hidden files. */
     cfg->nullpath_ok = 0;

@@ -180,6 +180,13 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
                           &n);
     if (rc == 0 && n > fs->max_rename_objects)
         rc = -EXDEV;
+    /* Every new key must be one lakeFS accepts, before anything moves. */
+    size_t grow = strlen(to ? to : "") - strlen(from ? from : "");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (strlen(keys[i]) + grow > LAKEFS_MAX_PATH_LENGTH)
+            rc = -ENAMETOOLONG;
+    if (rc == 0 && strlen(to) + 1 > LAKEFS_MAX_PATH_LENGTH)
+        rc = -ENAMETOOLONG; /* its marker */
     char *marker = NULL;
     bool marker_gone = false;
     if (rc == 0 && replace) {
@@ -305,10 +312,27 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
         tree_node_free(&dst);
     if (rc == 0 && !dst_base)
         rc = -ENOMEM;
+    /* The bits this mount showed go with the file. */
+    char *special = rc == 0 && src.kind == TREE_FILE &&
+                            (src.entry.mode & 07000u)
+                        ? fs_object_key(src.ref, dst_rel)
+                        : NULL;
+    if (special)
+        tree_note_special_mode(fs->tree, src.ref->repo, special);
+    free(special);
     if (rc == 0)
         rc = src.kind == TREE_FILE
                  ? rename_file(fs, &src, src.ref, dst_rel, dst_base)
                  : rename_dir(fs, &src, src.ref, dst_rel, exists);
+    if (rc == 0 && src.kind == TREE_FILE) { /* its kept times go along */
+        char *old_key = tree_object_key(&src);
+        char *new_key = fs_object_key(src.ref, dst_rel);
+        if (old_key && new_key)
+            fs_times_move(fs->times, src.ref->repo, src.ref->api_ref,
+                          old_key, new_key);
+        free(old_key);
+        free(new_key);
+    }
     free(dst_base);
     free(dst_rel);
     tree_node_free(&parent);

@@ -65,10 +65,22 @@ int fs_resolve_new_name(lakefuse_fs *fs, const char *path,
         rc = -EINVAL;
     if (rc == 0 && !(*key = tree_child_key(parent, name)))
         rc = -ENOMEM;
+    /* Refused here, not by the upload at close. */
+    if (rc == 0 && !fs_key_fits(parent->ref, *key, 0)) {
+        free(*key);
+        *key = NULL;
+        rc = -ENAMETOOLONG;
+    }
     free(name);
     if (rc)
         tree_node_free(parent);
     return rc;
+}
+
+bool fs_key_fits(const tree_ref *ref, const char *rel_key, size_t extra)
+{
+    return strlen(ref->prefix) + strlen(rel_key) + extra <=
+           LAKEFS_MAX_PATH_LENGTH;
 }
 
 /* prefix + rel_key: the object key on the server. */
@@ -99,7 +111,7 @@ static void cache_new_file(lakefuse_fs *fs, const tree_ref *ref,
     const char *slash = strrchr(rel_key, '/');
     fs_entry e = {.name = (char *)(slash ? slash + 1 : rel_key),
                   .mtime = time(NULL),
-                  .mode = mode ? mode : DEFAULT_FILE_PERMISSIONS};
+                  .mode = mode ? mode & 07777u : DEFAULT_FILE_PERMISSIONS};
     fs_cache_set(fs, ref, rel_key, &e);
 }
 
@@ -153,9 +165,9 @@ int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         return rc;
     open_file *of = calloc(1, sizeof(*of));
     char *key = fs_object_key(parent.ref, rel_key);
-    uint32_t perm = mode & 07777u;
-    if (perm == DEFAULT_FILE_PERMISSIONS)
-        perm = 0; /* nothing to record */
+    /* Recorded exactly as the kernel passes it (umask applied), 0000 and
+     * the setuid/setgid/sticky bits too. */
+    uint32_t perm = S_IFREG | (mode & 07777u);
     rc = of && key ? writer_open(fs->writer, parent.ref->repo,
                                  parent.ref->api_ref, key, NULL,
                                  (fi->flags & O_TRUNC) != 0, perm,
@@ -165,6 +177,8 @@ int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         of->writer = true;
         of->ref = parent.ref;
         of->append = (fi->flags & O_APPEND) != 0;
+        if (perm & 07000u)
+            tree_note_special_mode(fs->tree, parent.ref->repo, key);
         cache_new_file(fs, parent.ref, rel_key, perm);
         fi->fh = (uint64_t)(uintptr_t)of;
     } else {
@@ -369,10 +383,12 @@ int fs_write_unlink(const char *path)
         rc = writer_unlink(fs->writer, n.ref->repo, n.ref->api_ref, key,
                            delete_cb, &d);
     }
-    if (rc == 0)
+    if (rc == 0) {
         fs_cache_set(fs, n.ref, n.key, NULL);
-    else if (rc == -EIO)
+        fs_times_move(fs->times, n.ref->repo, n.ref->api_ref, key, NULL);
+    } else if (rc == -EIO) {
         fs_forget_parent(fs, n.ref, n.key);
+    }
     free(key);
     tree_node_free(&n);
     return rc;
@@ -396,14 +412,21 @@ int fs_upload_empty(lakefuse_fs *fs, const tree_ref *ref, const char *key,
                         const lakefs_metadata *extra,
                         lakefs_object_stats *out)
 {
+    upload_attrs attrs = {.mtime = time(NULL), .extra = extra};
+    return fs_upload_empty_attrs(fs, ref, key, &attrs, out);
+}
+
+int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
+                          const char *key, const upload_attrs *attrs,
+                          lakefs_object_stats *out)
+{
     int fd = memfd_create("lakefuse-empty", MFD_CLOEXEC);
     if (fd < 0)
         return -errno;
-    upload_attrs attrs = {.mtime = time(NULL), .extra = extra};
     lakefs_error err = {0};
     /* Small: uploadObject is one request where the staging flow is three. */
     int rc = upload_fd(fs->client, NULL, ref->repo, ref->api_ref, key, fd, 0,
-                       &attrs, out, &err);
+                       attrs, out, &err);
     close(fd);
     if (rc)
         logger_write(fs->log, LOG_LEVEL_ERROR, "creating '%s': %s", key,
@@ -437,7 +460,6 @@ static int mkdir_namespace(lakefuse_fs *fs, const char *path)
 
 int fs_write_mkdir(const char *path, mode_t mode)
 {
-    (void)mode; /* directories are 0755: lakeFS has no directory objects */
     lakefuse_fs *fs = fs_current();
     int rc = mkdir_namespace(fs, path);
     if (rc <= 0)
@@ -448,15 +470,25 @@ int fs_write_mkdir(const char *path, mode_t mode)
     if (rc)
         return rc;
     char *marker = NULL;
-    if (asprintf(&marker, "%s%s/", parent.ref->prefix, rel_key) < 0)
+    if (!fs_key_fits(parent.ref, rel_key, 1)) /* its marker, "dir/" */
+        rc = -ENAMETOOLONG;
+    else if (asprintf(&marker, "%s%s/", parent.ref->prefix, rel_key) < 0)
         rc = -ENOMEM;
+    /* The marker keeps the directory's mode, owner and mtime as lakectl
+     * does for a folder: posix-permissions with Mode = S_IFDIR | bits. */
+    upload_attrs attrs = {.mtime = time(NULL),
+                          .mode = S_IFDIR | (mode & 07777u),
+                          .uid = fs->uid,
+                          .gid = fs->gid};
     if (rc == 0 && fs->dir_markers)
-        rc = fs_upload_empty(fs, parent.ref, marker, NULL, NULL);
+        rc = fs_upload_empty_attrs(fs, parent.ref, marker, &attrs, NULL);
     if (rc == 0) {
         const char *slash = strrchr(rel_key, '/');
         fs_entry e = {.name = (char *)(slash ? slash + 1 : rel_key),
-                      .is_dir = true, .mode = LISTING_DEFAULT_DIR_MODE,
-                      .mtime = time(NULL)};
+                      .is_dir = true,
+                      .mode = fs->dir_markers ? mode & 07777u
+                                              : LISTING_DEFAULT_DIR_MODE,
+                      .mtime = attrs.mtime};
         fs_cache_set(fs, parent.ref, rel_key, &e);
     } else if (rc == -EIO) {
         fs_forget_parent(fs, parent.ref, rel_key);

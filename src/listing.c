@@ -362,7 +362,7 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
         }
         e->size = x->size;
         e->mtime = x->mtime;
-        e->mode = x->mode ? x->mode : LISTING_DEFAULT_FILE_MODE;
+        e->mode = x->mode ? x->mode & 07777u : LISTING_DEFAULT_FILE_MODE;
         count++;
     }
     for (size_t i = 0; i < extra_n; i++) {
@@ -374,7 +374,7 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
         e->size = extra[i].size;
         e->mtime = extra[i].mtime;
         if (extra[i].mode)
-            e->mode = extra[i].mode;
+            e->mode = extra[i].mode & 07777u;
     }
     if (count > listed)
         qsort(all, count, sizeof(*all), compare_entries);

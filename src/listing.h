@@ -84,7 +84,9 @@ int listing_build(const char *prefix, const lakefs_object_stats *items,
  * Merges into entries (n of them, sorted as listing_build makes them) the
  * regular files a directory holds beyond what lakeFS listed - files being
  * written, whose bytes are newer than any object of the same name:
- *   - a name not listed is added (a copy of its extra; mode 0: 0644);
+ *   - a name not listed is added (a copy of its extra; mode 0: 0644,
+ *     else its permission bits: extra's mode may carry S_IFREG so that a
+ *     recorded 0000 is not 0);
  *   - a regular file already listed takes its extra's size and mtime, and
  *     its mode when that is not 0;
  *   - a directory or symlink of that name stays as listed.

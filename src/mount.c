@@ -299,6 +299,7 @@ static void fs_teardown(lakefuse_fs *fs)
     control_results_free(fs);
     pthread_mutex_destroy(&fs->results_lock);
     pthread_mutex_destroy(&fs->open_memory_lock);
+    fs_times_free(fs->times);
 }
 
 /* The tree's pending-files hook over the writer: the files it holds in a
@@ -343,6 +344,9 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
     fs->uid = getuid();
     fs->gid = getgid();
     fs->mount_time = time(NULL);
+    fs->times = fs_times_new();
+    if (!fs->times)
+        return -ENOMEM;
     fs->attr_timeout = opts->attr_timeout;
     fs->presign = presign;
     fs->block_size = MOUNT_BLOCK_SIZE;

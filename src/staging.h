@@ -41,7 +41,8 @@ typedef struct staging_entry {
     char *data_path; /* absolute path of the <id>.data file */
     staging_state state;
     char *error;     /* NULL unless STAGING_FAILED */
-    uint32_t mode;   /* permission bits to record, 0: none */
+    uint32_t mode;   /* lakectl's Mode to record (S_IFREG | bits; older
+                        journals: bits alone), 0: none */
     int64_t size;    /* of the data file when listed */
     int64_t mtime;   /* of the data file when listed (epoch s) */
     /* Version 2: what the bytes were written on, and what they are. */

@@ -48,6 +48,10 @@ struct tree {
     void *pending_ctx;
     negative_ref negatives[MAX_NEGATIVE_REFS];
     size_t next_negative;
+    /* "repo\x1fkey" of objects this mount wrote with setuid, setgid or
+     * sticky bits (under lock): only those show them. */
+    char **special_modes;
+    size_t special_count, special_cap;
 };
 
 
@@ -358,6 +362,101 @@ static int collect_pending(tree *t, const tree_ref *ref, const char *prefix,
     return rc < 0 ? rc : 0;
 }
 
+static bool special_mode_known_locked(const tree *t, const char *id)
+{
+    for (size_t i = 0; i < t->special_count; i++)
+        if (strcmp(t->special_modes[i], id) == 0)
+            return true;
+    return false;
+}
+
+int tree_note_special_mode(tree *t, const char *repo, const char *key)
+{
+    char *id = join3(repo, "\x1f", key);
+    if (!id)
+        return -ENOMEM;
+    int rc = 0;
+    pthread_mutex_lock(&t->lock);
+    if (special_mode_known_locked(t, id)) {
+        free(id);
+    } else if (t->special_count == t->special_cap) {
+        size_t cap = t->special_cap ? t->special_cap * 2 : 8;
+        char **grown = realloc(t->special_modes, cap * sizeof(*grown));
+        if (grown) {
+            t->special_modes = grown;
+            t->special_cap = cap;
+            t->special_modes[t->special_count++] = id;
+        } else {
+            free(id);
+            rc = -ENOMEM;
+        }
+    } else {
+        t->special_modes[t->special_count++] = id;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+/* A file's setuid, setgid and sticky bits from object metadata are shown
+ * only when this mount wrote them: anyone who can write to the branch
+ * could otherwise plant a setuid file for this machine. */
+static void mask_special_modes(tree *t, const tree_ref *ref,
+                               const char *prefix, fs_entry *entries,
+                               size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        fs_entry *e = &entries[i];
+        if (e->is_dir || !(e->mode & 07000u))
+            continue;
+        char *key = join3(prefix, e->name, "");
+        char *id = key ? join3(ref->repo, "\x1f", key) : NULL;
+        pthread_mutex_lock(&t->lock);
+        bool known = id && special_mode_known_locked(t, id);
+        pthread_mutex_unlock(&t->lock);
+        if (!known)
+            e->mode &= 0777u;
+        free(id);
+        free(key);
+    }
+}
+
+/* The directory's marker object (its key is the listing's prefix) as an
+ * entry named TREE_MARKER_NAME, inserted in name order: it carries the
+ * directory's own mode, owner and mtime (lakectl's keys on "dir/"). */
+static int add_marker_entry(const char *prefix,
+                            const lakefs_object_stats *items, size_t count,
+                            fs_entry **entries, size_t *n)
+{
+    const lakefs_object_stats *marker = NULL;
+    for (size_t i = 0; prefix[0] && i < count && !marker; i++)
+        if (items[i].path && strcmp(items[i].path, prefix) == 0)
+            marker = &items[i];
+    if (!marker)
+        return 0;
+    fs_entry e;
+    if (fs_entry_from_object(&e, TREE_MARKER_NAME, marker) != 0)
+        return -ENOMEM;
+    if (!lakefs_metadata_get(&marker->metadata,
+                             LISTING_KEY_POSIX_PERMISSIONS))
+        e.mode = LISTING_DEFAULT_DIR_MODE;
+    e.is_dir = true;
+    e.is_symlink = false;
+    e.size = 0;
+    fs_entry *grown = realloc(*entries, (*n + 1) * sizeof(**entries));
+    if (!grown) {
+        fs_entry_free(&e);
+        return -ENOMEM;
+    }
+    size_t at = 0;
+    while (at < *n && strcmp(grown[at].name, TREE_MARKER_NAME) < 0)
+        at++;
+    memmove(&grown[at + 1], &grown[at], (*n - at) * sizeof(*grown));
+    grown[at] = e;
+    *entries = grown;
+    (*n)++;
+    return 0;
+}
+
 /* Asks the writer before lakeFS: a file uploaded and let go of in between
  * is then in one of the two, never in neither. */
 static int fetch_objects(void *ctx, const listing_source *src,
@@ -377,6 +476,15 @@ static int fetch_objects(void *ctx, const listing_source *src,
     if (rc == 0)
         rc = listing_build(prefix, items, count, entries, n, warn_listing,
                            t->log);
+    if (rc == 0)
+        mask_special_modes(t, ref, prefix, *entries, *n);
+    if (rc == 0)
+        rc = add_marker_entry(prefix, items, count, entries, n);
+    if (rc) {
+        fs_entries_free(*entries, *n);
+        *entries = NULL;
+        *n = 0;
+    }
     if (rc == 0 && pending.n) {
         rc = listing_merge_files(entries, n, pending.items, pending.n);
         if (rc) {
@@ -571,6 +679,9 @@ void tree_free(tree *t)
         free(t->negatives[i].repo_and_name);
     uri_free(&t->uri);
     listings_free(t->listings);
+    for (size_t i = 0; i < t->special_count; i++)
+        free(t->special_modes[i]);
+    free(t->special_modes);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
@@ -633,8 +744,8 @@ static int split_path(char *path, char **comps, size_t max, size_t *n)
     *n = 0;
     for (char *save = NULL, *c = strtok_r(path, "/", &save); c;
          c = strtok_r(NULL, "/", &save)) {
-        if (*n == max)
-            return -ENAMETOOLONG;
+        if (*n == max || strlen(c) > LISTING_NAME_MAX)
+            return -ENAMETOOLONG; /* POSIX: no component over NAME_MAX */
         comps[(*n)++] = c;
     }
     return 0;
@@ -800,14 +911,58 @@ int tree_resolve(tree *t, const char *path, tree_node *out)
 typedef struct hide_control_ctx {
     int (*fn)(void *ctx, const fs_entry *e);
     void *ctx;
+    bool root;
 } hide_control_ctx;
 
 static int skip_control_entry(void *ctx, const fs_entry *e)
 {
     hide_control_ctx *h = ctx;
-    if (strcmp(e->name, TREE_CONTROL_DIR_NAME) == 0)
+    if (strcmp(e->name, TREE_MARKER_NAME) == 0)
+        return 0; /* the directory itself */
+    if (h->root && strcmp(e->name, TREE_CONTROL_DIR_NAME) == 0)
         return 0;
     return h->fn(h->ctx, e);
+}
+
+typedef struct dir_info_ctx {
+    fs_entry *marker;
+    bool *has_marker;
+    size_t *subdirs;
+    int rc;
+} dir_info_ctx;
+
+static int note_dir_entry(void *ctx, const fs_entry *e)
+{
+    dir_info_ctx *d = ctx;
+    if (strcmp(e->name, TREE_MARKER_NAME) == 0) {
+        if (d->marker && !*d->has_marker) {
+            d->rc = fs_entry_copy(d->marker, e);
+            *d->has_marker = d->rc == 0;
+        }
+    } else if (e->is_dir) {
+        ++*d->subdirs;
+    }
+    return d->rc;
+}
+
+int tree_dir_info(tree *t, const tree_node *dir, fs_entry *marker,
+                  bool *has_marker, size_t *subdirs)
+{
+    *has_marker = false;
+    *subdirs = 0;
+    if (marker)
+        memset(marker, 0, sizeof(*marker));
+    if (dir->kind != TREE_DIR)
+        return -ENOTDIR;
+    listing_source src;
+    objects_source(t, dir->ref, dir->key, &src);
+    dir_info_ctx d = {marker, has_marker, subdirs, 0};
+    int rc = listings_foreach(t->listings, &src, note_dir_entry, &d);
+    if (rc && *has_marker)
+        fs_entry_free(marker);
+    if (rc)
+        *has_marker = false;
+    return rc < 0 ? rc : rc > 0 ? d.rc : 0;
 }
 
 int tree_list(tree *t, const tree_node *dir,
@@ -828,9 +983,7 @@ int tree_list(tree *t, const tree_node *dir,
     }
     case TREE_DIR: {
         objects_source(t, dir->ref, dir->key, &src);
-        if (!dir->ref_root)
-            return listings_foreach(t->listings, &src, fn, ctx);
-        hide_control_ctx h = {fn, ctx};
+        hide_control_ctx h = {fn, ctx, dir->ref_root};
         return listings_foreach(t->listings, &src, skip_control_entry, &h);
     }
     default:
@@ -846,6 +999,8 @@ int tree_resolve_parent(tree *t, const char *path, tree_node *parent,
     const char *slash = strrchr(path, '/');
     if (!slash || !slash[1])
         return -EINVAL;
+    if (strlen(slash + 1) > LISTING_NAME_MAX)
+        return -ENAMETOOLONG;
     char *dir = slash == path ? strdup("/")
                               : strndup(path, (size_t)(slash - path));
     *name = strdup(slash + 1);

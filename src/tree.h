@@ -96,6 +96,11 @@ typedef struct tree_config {
     bool presign;                 /* ask listings for presigned URLs */
 } tree_config;
 
+/* A directory's own listing holds its marker object ("dir/") as an entry
+ * of this name, never listed (tree_list skips it): the directory's mode,
+ * owner and mtime as lakectl records them on the marker. */
+#define TREE_MARKER_NAME "."
+
 typedef struct tree tree;
 
 /* NULL with *err set (-ENOMEM, -EINVAL). */
@@ -121,6 +126,12 @@ typedef int (*tree_pending_fn)(void *ctx, const char *repo,
  * their sizes and times (listing_merge_files). */
 void tree_set_pending_files(tree *t, tree_pending_fn fn, void *ctx);
 
+/* This mount wrote the object key (with the ref's prefix) of repo with a
+ * setuid, setgid or sticky bit: listings show those bits on it. Objects
+ * not noted show them masked (0777), whoever recorded them. Kept for the
+ * life of the tree (one string per key). 0 or -ENOMEM. */
+int tree_note_special_mode(tree *t, const char *repo, const char *key);
+
 /* Resolves an absolute mount path ("/", "/a/b"). 0, or -ENOENT, -EIO,
  * -ENOMEM, -EACCES... out is zeroed on failure; free it with
  * tree_node_free. */
@@ -135,6 +146,12 @@ void tree_node_free(tree_node *n);
  */
 int tree_list(tree *t, const tree_node *dir,
               int (*fn)(void *ctx, const fs_entry *e), void *ctx);
+
+/* What a TREE_DIR's own listing (fetched when not cached) says of it: its
+ * marker's entry (*marker, free with fs_entry_free, when *has_marker;
+ * marker may be NULL) and how many subdirectories it lists. 0 or -errno. */
+int tree_dir_info(tree *t, const tree_node *dir, fs_entry *marker,
+                  bool *has_marker, size_t *subdirs);
 
 /* For creating a name: resolves the directory holding path into parent
  * and sets *name (malloc'd) to path's last component. 0 or -errno. */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int upload_build_metadata(const upload_attrs *attrs, lakefs_metadata *md)
 {
@@ -31,10 +32,15 @@ int upload_build_metadata(const upload_attrs *attrs, lakefs_metadata *md)
         rc = lakefs_metadata_set(md, "::lakefs::client-mtime", buf);
     }
     if (rc == 0 && attrs->mode) {
-        /* lakectl's POSIXPermissions: a Go fs.FileMode, i.e. the
-         * permission bits of a regular file. */
+        /* lakectl's POSIXPermissions (pkg/local/posix_permissions*.go):
+         * Mode is os.FileMode(stat.Mode), the raw st_mode, type bits
+         * included (0100644 a file, 040755 a directory marker). A mode
+         * without type bits (an older journal) is a regular file's. */
+        uint32_t mode = attrs->mode & (S_IFMT | 07777u);
+        if (!(mode & S_IFMT))
+            mode |= S_IFREG;
         snprintf(buf, sizeof(buf), "{\"UID\":%u,\"GID\":%u,\"Mode\":%u}",
-                 attrs->uid, attrs->gid, attrs->mode & 07777u);
+                 attrs->uid, attrs->gid, mode);
         rc = lakefs_metadata_set(md, "::lakefs::posix-permissions", buf);
     }
     if (rc)

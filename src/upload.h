@@ -17,7 +17,9 @@
 /* What lakectl records with an object written through a filesystem. */
 typedef struct upload_attrs {
     int64_t mtime; /* ::lakefs::client-mtime (epoch s) */
-    uint32_t mode; /* ::lakefs::posix-permissions Mode; 0: not recorded */
+    uint32_t mode; /* ::lakefs::posix-permissions Mode: st_mode with its
+                      type bits (bits alone: a regular file's); 0: not
+                      recorded */
     uint32_t uid, gid;
     const lakefs_metadata *extra; /* other user metadata to keep, or NULL */
     const char *content_type;     /* NULL: application/octet-stream */

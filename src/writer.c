@@ -51,7 +51,7 @@ struct wfile {
     char *base;
     /* attributes the next upload records */
     int64_t mtime;
-    uint32_t mode; /* explicit permission bits; 0: not recorded */
+    uint32_t mode; /* lakectl's Mode (S_IFREG | bits); 0: not recorded */
     bool has_owner;
     uint32_t uid, gid;
     lakefs_metadata meta;
@@ -242,7 +242,7 @@ static int keep_entry_attrs(wfile *f, const fs_entry *e)
         lakefs_metadata_get(&e->metadata, LISTING_KEY_POSIX_PERMISSIONS) !=
             NULL ||
         e->has_owner || e->mode != LISTING_DEFAULT_FILE_MODE;
-    f->mode = explicit_mode ? e->mode : 0;
+    f->mode = explicit_mode ? S_IFREG | (e->mode & 07777u) : 0;
     f->has_owner = e->has_owner;
     f->uid = e->uid;
     f->gid = e->gid;
@@ -277,7 +277,7 @@ static int create_locked(writer *w, const char *repo, const char *branch,
     f->refs = 1;
     f->mtime = now_s();
     f->base_absent = true;
-    f->mode = mode & 07777u;
+    f->mode = mode ? S_IFREG | (mode & 07777u) : 0;
     pthread_mutex_init(&f->io, NULL);
     pthread_mutex_init(&f->state, NULL);
     f->repo = strdup(repo);
@@ -548,7 +548,7 @@ static int attr_change(wfile *f)
 int wfile_set_mode(wfile *f, uint32_t mode)
 {
     pthread_mutex_lock(&f->state);
-    f->mode = mode & 07777u;
+    f->mode = S_IFREG | (mode & 07777u); /* recorded, 0000 too */
     int rc = attr_change(f);
     pthread_mutex_unlock(&f->state);
     return rc;
@@ -576,7 +576,7 @@ int wfile_set_owner(wfile *f, uid_t uid, gid_t gid)
         f->gid = gid;
     f->has_owner = true;
     if (!f->mode)
-        f->mode = LISTING_DEFAULT_FILE_MODE;
+        f->mode = S_IFREG | LISTING_DEFAULT_FILE_MODE;
     int rc = attr_change(f);
     pthread_mutex_unlock(&f->state);
     return rc;

@@ -128,8 +128,9 @@ typedef struct writer_base {
  * object, whose content is copied in on first use unless truncate, so that
  * opening for write and closing unchanged (touch, chmod) costs no download.
  * The wfile owns base->reader (reader_close) in every case. truncate (or a
- * new file) makes it DIRTY. mode: explicit permission bits for a new file
- * (0: the default). tag: the caller's, handed to on_uploaded (the first
+ * new file) makes it DIRTY. mode: for a new file, lakectl's Mode: S_IFREG
+ * | the permission bits, recorded exactly (0000 and 07000 too); 0: none
+ * recorded (shown as 0644). tag: the caller's, handed to on_uploaded (the first
  * opener's counts). 0 or a negative errno.
  */
 int writer_open(writer *w, const char *repo, const char *branch,
@@ -152,8 +153,8 @@ ssize_t wfile_read(wfile *f, void *buf, size_t len, off_t off);
 /* off < 0: append at the end. */
 ssize_t wfile_write(wfile *f, const void *buf, size_t len, off_t off);
 int wfile_truncate(wfile *f, off_t size);
-/* Current size, mtime and explicit mode (0: default), without waiting for
- * an upload. */
+/* Current size, mtime and mode (S_IFREG | bits when recorded, 0: none
+ * recorded, shown as 0644), without waiting for an upload. */
 void wfile_attrs(wfile *f, int64_t *size, int64_t *mtime, uint32_t *mode);
 /* Attribute changes: journaled; an unsent wfile carries them to the next
  * upload, a CLEAN one only remembers them (the caller updates the object's
@@ -190,7 +191,7 @@ void writer_detach(writer *w, const char *repo, const char *branch,
 void wfile_mark_unlinked(wfile *f);
 
 /* One file of a directory that the writer holds (open, or not yet on the
- * server): its key, current size, mtime and explicit mode (0: default). */
+ * server): its key, current size, mtime and mode (as wfile_attrs). */
 typedef struct writer_entry {
     const char *key;
     int64_t size;

@@ -10,7 +10,7 @@ import time
 
 import views
 from blobs import Blobs, BlobError
-from protocol import (Response, common_prefix_stats, error_response, json_response, no_content, object_stats,
+from protocol import (MAX_PATH_LENGTH, Response, common_prefix_stats, error_response, json_response, no_content, object_stats,
                       pagination, parse_range)
 from store import ApiError, make_entry
 
@@ -299,12 +299,16 @@ def deleteObjects(ctx, req):
             if not isinstance(path, str) or not path:
                 errors.append({"status_code": 400, "message": "invalid path", "path": str(path)})
                 continue
+            if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_LENGTH:
+                errors.append({"status_code": 400, "message": "invalid path: above maximum length (%d)"
+                               % MAX_PATH_LENGTH, "path": path})
+                continue
             ctx.store.delete_entry(db, repo, branch, head, path)
     return json_response(200, {"errors": errors})
 
 
 def copyObject(ctx, req):
-    dest_path = req.required("dest_path")
+    dest_path = req.path_param("dest_path")
     body = req.json()
     if body.get("shallow"):
         raise ApiError(501, "shallow copy is not supported")

@@ -12,6 +12,16 @@ MAX_PER_PAGE = 1000
 DEFAULT_AMOUNT = 100
 
 
+MAX_PATH_LENGTH = 1024  # lakeFS catalog.MaxPathLength, in bytes
+
+
+def check_path_length(path, name="path"):
+    length = len(path.encode("utf-8", "surrogatepass"))
+    if length > MAX_PATH_LENGTH:
+        raise ApiError(400, "argument %s: invalid value: %d is above maximum length (%d)"
+                       % (name, length, MAX_PATH_LENGTH))
+
+
 class Response:
     """status + headers + either bytes (body) or an object file slice (file=(oid, start, length))."""
 
@@ -149,10 +159,11 @@ class Request:
             raise ApiError(400, "missing %s" % name)
         return value
 
-    def path_param(self):
-        path = self.required("path")
-        if len(path.encode("utf-8", "surrogatepass")) > 1024:
-            raise ApiError(400, "path: invalid value: validation error")
+    def path_param(self, name="path"):
+        """An object path parameter; lakeFS refuses one over catalog.MaxPathLength bytes (1024,
+        pkg/catalog/validate.go) with 400, before it reads the body."""
+        path = self.required(name)
+        check_path_length(path, name)
         return path
 
     def json(self):

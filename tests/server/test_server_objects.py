@@ -145,3 +145,29 @@ def test_copy_and_update_metadata(server, repo):
     resp = server.api("PUT", "/repositories/%s/branches/dev/objects/stat/user_metadata" % repo,
                       params={"path": "missing"}, json={"set": {}})
     assert resp.status_code == 404
+
+
+def test_paths_longer_than_1024_bytes_are_refused_with_400(server, repo):
+    """lakeFS's catalog.MaxPathLength: a path of 1024 bytes is an object, 1025 is a 400 on every
+    operation that takes one (upload, stat, staging, copy destination, metadata, delete)."""
+    longest = "d/" + "x" * 1020 + "é"  # 1024 bytes in UTF-8
+    too_long = longest + "y"
+    assert len(longest.encode()) == 1024
+    resp = server.api("POST", upload_url(repo), params={"path": longest}, data=b"ok")
+    assert resp.status_code == 201, resp.text
+    assert server.api("GET", obj_url(repo) + "/stat", params={"path": longest}).status_code == 200
+    for method, url, params, kw in [
+            ("POST", upload_url(repo), {"path": too_long}, {"data": b"no"}),
+            ("GET", obj_url(repo) + "/stat", {"path": too_long}, {}),
+            ("GET", obj_url(repo), {"path": too_long}, {}),
+            ("GET", "/repositories/%s/branches/main/staging/backing" % repo, {"path": too_long}, {}),
+            ("POST", upload_url(repo) + "/copy", {"dest_path": too_long}, {"json": {"src_path": longest}}),
+            ("PUT", upload_url(repo) + "/stat/user_metadata", {"path": too_long}, {"json": {"set": {}}}),
+            ("DELETE", upload_url(repo), {"path": too_long}, {})]:
+        resp = server.api(method, url, params=params, **kw)
+        assert resp.status_code == 400, (method, url, resp.status_code, resp.text)
+        assert "above maximum length (1024)" in resp.json()["message"], resp.text
+    resp = server.api("POST", upload_url(repo) + "/delete", json={"paths": [too_long]})
+    assert resp.status_code == 200 and resp.json()["errors"][0]["status_code"] == 400, resp.text
+    listed = server.api("GET", obj_url(repo) + "/ls", params={"prefix": "d/"}).json()["results"]
+    assert [r["path"] for r in listed] == [longest]

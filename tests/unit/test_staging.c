@@ -357,6 +357,38 @@ static void test_journal_format(void **state)
     staging_close(s);
 }
 
+/* The writer's mode is lakectl's Mode: S_IFREG | bits when recorded, so a
+ * recorded 0000 is not 0 ("none"); the journal keeps it, special bits too. */
+static void test_recorded_modes_round_trip(void **state)
+{
+    fixture *f = *state;
+    staging *s = staging_open(f->cache, NULL);
+    assert_non_null(s);
+    const uint32_t modes[] = {S_IFREG | 0, S_IFREG | 04755, S_IFREG | 01644,
+                              0};
+    for (size_t i = 0; i < 4; i++) {
+        char path[16];
+        snprintf(path, sizeof(path), "p%zu", i);
+        staging_entry init = {.repo = "r", .branch = "b", .path = path,
+                              .state = STAGING_PENDING, .mode = modes[i],
+                              .base_absent = true, .boot_id = "boot"};
+        uint64_t id = 0;
+        int fd = -1;
+        assert_int_equal(staging_create_entry(s, &init, &id, &fd), 0);
+        close(fd);
+    }
+    staging_close(s);
+    staging_entry *e = NULL;
+    size_t n = 0;
+    assert_int_equal(staging_list_orphans(f->cache, &e, &n), 0);
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = (size_t)(e[i].path[1] - '0');
+        assert_int_equal(e[i].mode, modes[k]);
+    }
+    staging_entries_free(e, n);
+}
+
 /* Version 2 fields (base, generation, seal, owner, metadata) survive a
  * crash and an orphan rewrite exactly; hostile values are refused. */
 static void test_version2_round_trip(void **state)
@@ -903,6 +935,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_journal_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version2_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recorded_modes_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_unique_and_increasing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_crashed_daemon_leaves_orphans,

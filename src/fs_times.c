@@ -1,0 +1,189 @@
+/*
+ * fs_times.c - sub-second mtimes, atimes and ctimes that lakeFS cannot
+ * store, per object key, in a chained hash table under one lock. Entries
+ * are made only by attribute changes, so the table stays as small as the
+ * set of paths a program touched with chmod, chown or utimens; a stat of
+ * anything else costs one atomic load.
+ */
+#include "fs_times.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FS_TIMES_BUCKETS 1024
+
+typedef struct times_entry {
+    char *id; /* repo \x1f ref \x1f key */
+    struct timespec atime, mtime, ctime;
+    bool has_atime, has_mtime;
+    struct times_entry *next;
+} times_entry;
+
+struct fs_times {
+    pthread_mutex_t lock;
+    atomic_size_t count;
+    times_entry *buckets[FS_TIMES_BUCKETS];
+};
+
+fs_times *fs_times_new(void)
+{
+    fs_times *t = calloc(1, sizeof(*t));
+    if (t)
+        pthread_mutex_init(&t->lock, NULL);
+    return t;
+}
+
+void fs_times_free(fs_times *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < FS_TIMES_BUCKETS; i++) {
+        times_entry *e = t->buckets[i];
+        while (e) {
+            times_entry *next = e->next;
+            free(e->id);
+            free(e);
+            e = next;
+        }
+    }
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+static char *make_id(const char *repo, const char *ref, const char *key)
+{
+    char *id = NULL;
+    if (asprintf(&id, "%s\x1f%s\x1f%s", repo, ref, key) < 0)
+        return NULL;
+    return id;
+}
+
+static size_t bucket_of(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (size_t)(h % FS_TIMES_BUCKETS);
+}
+
+/* The entry of id, or NULL; *link (may be NULL) the pointer to it. */
+static times_entry *find_locked(fs_times *t, const char *id,
+                                times_entry ***link)
+{
+    times_entry **p = &t->buckets[bucket_of(id)];
+    for (; *p; p = &(*p)->next)
+        if (strcmp((*p)->id, id) == 0)
+            break;
+    if (link)
+        *link = p;
+    return *p;
+}
+
+bool fs_times_idle(fs_times *t)
+{
+    return atomic_load(&t->count) == 0;
+}
+
+int fs_times_change(fs_times *t, const char *repo, const char *ref,
+                    const char *key, const struct timespec *atime,
+                    const struct timespec *mtime)
+{
+    char *id = make_id(repo, ref, key);
+    if (!id)
+        return -ENOMEM;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    pthread_mutex_lock(&t->lock);
+    times_entry **link;
+    times_entry *e = find_locked(t, id, &link);
+    if (!e && (e = calloc(1, sizeof(*e))) != NULL) {
+        e->id = id;
+        id = NULL;
+        *link = e;
+        atomic_fetch_add(&t->count, 1);
+    }
+    if (e) {
+        e->ctime = now;
+        if (atime) {
+            e->atime = *atime;
+            e->has_atime = true;
+        }
+        if (mtime) {
+            e->mtime = *mtime;
+            e->has_mtime = true;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    free(id);
+    return e ? 0 : -ENOMEM;
+}
+
+void fs_times_move(fs_times *t, const char *repo, const char *ref,
+                   const char *key, const char *new_key)
+{
+    if (atomic_load(&t->count) == 0)
+        return;
+    char *id = make_id(repo, ref, key);
+    char *new_id = new_key ? make_id(repo, ref, new_key) : NULL;
+    pthread_mutex_lock(&t->lock);
+    times_entry **link;
+    times_entry *e = id ? find_locked(t, id, &link) : NULL;
+    if (e) {
+        *link = e->next;
+        free(e->id);
+        e->id = new_id;
+        new_id = NULL;
+        if (e->id) { /* replaces whatever the new name had */
+            times_entry **old_link;
+            times_entry *old = find_locked(t, e->id, &old_link);
+            if (old) {
+                *old_link = old->next;
+                free(old->id);
+                free(old);
+                atomic_fetch_sub(&t->count, 1);
+            }
+            clock_gettime(CLOCK_REALTIME, &e->ctime); /* a rename */
+            times_entry **head = &t->buckets[bucket_of(e->id)];
+            e->next = *head;
+            *head = e;
+        } else {
+            free(e);
+            atomic_fetch_sub(&t->count, 1);
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    free(new_id);
+    free(id);
+}
+
+void fs_times_apply(fs_times *t, const char *repo, const char *ref,
+                    const char *key, struct stat *st)
+{
+    if (atomic_load(&t->count) == 0)
+        return;
+    char *id = make_id(repo, ref, key);
+    if (!id)
+        return;
+    pthread_mutex_lock(&t->lock);
+    const times_entry *e = find_locked(t, id, NULL);
+    if (e) {
+        if (e->has_mtime && e->mtime.tv_sec == st->st_mtim.tv_sec)
+            st->st_mtim = e->mtime;
+        if (e->has_atime)
+            st->st_atim = e->atime;
+        if (e->ctime.tv_sec > st->st_mtim.tv_sec ||
+            (e->ctime.tv_sec == st->st_mtim.tv_sec &&
+             e->ctime.tv_nsec > st->st_mtim.tv_nsec))
+            st->st_ctim = e->ctime;
+        else
+            st->st_ctim = st->st_mtim;
+    }
+    pthread_mutex_unlock(&t->lock);
+    free(id);
+}

@@ -1,0 +1,40 @@
+/*
+ * fs_times.h - the times lakectl's metadata cannot hold, kept in memory for
+ * the life of a mount: sub-second mtimes and atimes set by utimens, and the
+ * ctime of every attribute change (chmod, chown, utimens). lakectl's
+ * ::lakefs::client-mtime is whole seconds and it stores no atime or ctime.
+ * Never talks to lakeFS; forgets everything at unmount.
+ */
+#ifndef LAKEFUSE_FS_TIMES_H
+#define LAKEFUSE_FS_TIMES_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <time.h>
+
+typedef struct fs_times fs_times;
+
+/* NULL on ENOMEM. */
+fs_times *fs_times_new(void);
+void fs_times_free(fs_times *t);
+
+/* true when nothing is kept (no lock: a hint for hot paths). */
+bool fs_times_idle(fs_times *t);
+
+/* An attribute change of (repo, ref, key) now: its ctime becomes now, and
+ * atime / mtime (each may be NULL: unchanged) what utimens set. 0 or
+ * -ENOMEM. */
+int fs_times_change(fs_times *t, const char *repo, const char *ref,
+                    const char *key, const struct timespec *atime,
+                    const struct timespec *mtime);
+/* The file left key (unlink) or moved to new_key (rename; NULL: gone). */
+void fs_times_move(fs_times *t, const char *repo, const char *ref,
+                   const char *key, const char *new_key);
+/* Shows what was kept on st, whose times come from lakeFS: the recorded
+ * mtime's nanoseconds while st_mtime is still the second it was set in
+ * (a later write or another client's change wins), the atime set, and a
+ * ctime of the last change (never before st_mtime). */
+void fs_times_apply(fs_times *t, const char *repo, const char *ref,
+                    const char *key, struct stat *st);
+
+#endif

@@ -1,0 +1,292 @@
+"""POSIX semantics a program can rely on (issue 11): names over NAME_MAX and keys over lakeFS's
+limit answer ENAMETOOLONG up front; modes, owners and times are kept as set (create modes exactly,
+setuid bits only from this mount, ctime on attribute changes, futimens before close, sub-second
+times and atime for the life of the mount, directories' mode/owner/mtime on their markers); inode
+numbers stay put for the life of a mount; symlinks list only attributes that can be read;
+directories count their subdirectories in st_nlink; and every refusal has the errno POSIX names.
+Every test works on a fresh repository (the `repo` fixture)."""
+import errno
+import json
+import os
+import socket
+import stat
+import subprocess
+
+import pytest
+
+from mountlib import (api_get, api_metadata, api_paths, api_stat, api_stat_or_none, errno_as_user, expect_errno,
+                      read_file, write_file)
+
+PERMISSIONS_KEY = "::lakefs::posix-permissions"
+MTIME_KEY = "::lakefs::client-mtime"
+
+
+def branch(mount, repo, *options, ref="main"):
+    return mount("lakefs://%s/%s" % (repo, ref), options=["attr_timeout=3600"] + list(options))
+
+
+def drop_kernel_caches():
+    """Makes the kernel forget its dentries and inodes (FUSE sends FORGET for them)."""
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("2\n")
+
+
+# --- names ---------------------------------------------------------------------------------------------
+
+def test_component_over_255_bytes_is_enametoolong_on_every_call(server, repo, mount):
+    m = branch(mount, repo)
+    write_file(m.join("f"), b"x")
+    os.mkdir(m.join("d"))
+    long_name = "n" * 256
+    p = m.join(long_name)
+    deep = m.join("d", long_name, "child")
+    for fn, args in [(os.stat, (p,)), (os.lstat, (deep,)), (os.open, (p, os.O_WRONLY | os.O_CREAT, 0o644)),
+                     (os.mkdir, (p,)), (os.symlink, ("f", p)), (os.rename, (m.join("f"), p)),
+                     (os.rename, (p, m.join("g"))), (os.unlink, (p,)), (os.rmdir, (p,)), (os.chmod, (p, 0o600)),
+                     (os.truncate, (p, 0)), (os.utime, (p, (1, 1))), (os.listdir, (deep,)),
+                     (os.readlink, (p,)), (os.link, (m.join("f"), p)), (os.mkfifo, (p,))]:
+        expect_errno(errno.ENAMETOOLONG, fn, *args)
+    # 255 bytes is a name like any other.
+    ok = m.join("d", "m" * 255)
+    write_file(ok, b"255")
+    assert read_file(ok) == b"255"
+    assert api_get(server, repo, "main", "d/" + "m" * 255) == b"255"
+
+
+def test_key_over_lakefs_limit_is_refused_at_create_not_at_close(server, repo, mount):
+    """lakeFS refuses object paths over 1024 bytes (catalog.MaxPathLength): the mount says so when
+    the name is made, never with a create that succeeds and a close that fails."""
+    m = branch(mount, repo)
+    dirs = ["a" * 250, "b" * 250, "c" * 250, "d" * 250]  # "aaa/bbb/ccc/ddd" = 1003 bytes
+    path = m.join(*dirs)
+    os.makedirs(path)
+    prefix = "/".join(dirs) + "/"
+    fits = "e" * (1024 - len(prefix))
+    write_file(os.path.join(path, fits), b"fits")
+    assert api_get(server, repo, "main", prefix + fits) == b"fits"
+    too_long = os.path.join(path, fits + "f")
+    expect_errno(errno.ENAMETOOLONG, os.open, too_long, os.O_WRONLY | os.O_CREAT, 0o644)
+    expect_errno(errno.ENAMETOOLONG, os.symlink, "x", too_long)
+    expect_errno(errno.ENAMETOOLONG, os.rename, os.path.join(path, fits), too_long)
+    # A directory's marker is "name/": a name of exactly 1024 bytes cannot hold one.
+    expect_errno(errno.ENAMETOOLONG, os.mkdir, os.path.join(path, fits[:-1] + "g"))
+    os.mkdir(os.path.join(path, fits[:-2]))
+    # Renaming a directory whose objects would outgrow the limit moves nothing.
+    os.mkdir(m.join("short"))
+    write_file(m.join("short", "x" * 200), b"deep")
+    expect_errno(errno.ENAMETOOLONG, os.rename, m.join("short"), os.path.join(path, "s" * 20))
+    assert read_file(m.join("short", "x" * 200)) == b"deep"
+    assert sorted(api_paths(server, repo, "main", "short/")) == ["short/", "short/" + "x" * 200]
+    assert not os.path.exists(too_long)
+
+
+# --- inode numbers -------------------------------------------------------------------------------------
+
+def test_inode_numbers_survive_cache_eviction_and_rename(server, repo, mount):
+    m = branch(mount, repo)
+    os.makedirs(m.join("d", "e"))
+    write_file(m.join("d", "e", "f"), b"1")
+    write_file(m.join("g"), b"2")
+    before = {p: os.lstat(m.join(*p.split("/"))).st_ino for p in ["d", "d/e", "d/e/f", "g"]}
+    assert len(set(before.values())) == 4
+    drop_kernel_caches()
+    after = {p: os.lstat(m.join(*p.split("/"))).st_ino for p in before}
+    assert after == before
+    os.rename(m.join("g"), m.join("d", "h"))
+    drop_kernel_caches()
+    assert os.lstat(m.join("d", "h")).st_ino == before["g"]
+    # find sees the same numbers as stat.
+    out = subprocess.run(["find", m.path, "-printf", "%i %P\n"], check=True, capture_output=True,
+                         text=True).stdout
+    found = dict(reversed(line.split(" ", 1)) for line in out.splitlines() if line.split(" ", 1)[1])
+    assert int(found["d/e/f"]) == before["d/e/f"] and int(found["d/h"]) == before["g"]
+
+
+# --- symlinks' attributes, refusals --------------------------------------------------------------------
+
+def test_attributes_listed_on_a_symlink_can_be_read(server, repo, mount):
+    m = branch(mount, repo)
+    write_file(m.join("f"), b"x")
+    os.symlink("f", m.join("l"))
+    names = os.listxattr(m.join("l"), follow_symlinks=False)
+    for name in names:
+        os.getxattr(m.join("l"), name, follow_symlinks=False)  # raises if listed but unreadable
+    out = subprocess.run(["getfattr", "-h", "-d", "-m", "-", m.join("l")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    # The target's attributes are still there through the link.
+    assert "user.lakefs.checksum" in os.listxattr(m.join("l"))
+    os.getxattr(m.join("l"), "user.lakefs.checksum")
+
+
+def test_refusals_have_the_errnos_posix_names(server, repo, mount):
+    m = branch(mount, repo, "allow_other")  # so an unprivileged process may use the mount
+    write_file(m.join("f"), b"x")
+    expect_errno(errno.EPERM, os.link, m.join("f"), m.join("hard"))
+    expect_errno(errno.EPERM, os.mkfifo, m.join("fifo"))
+    expect_errno(errno.EPERM, os.mknod, m.join("chr"), 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    expect_errno(errno.EPERM, os.mknod, m.join("blk"), 0o600 | stat.S_IFBLK, os.makedev(7, 0))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        expect_errno(errno.EPERM, sock.bind, m.join("sock"))
+    finally:
+        sock.close()
+    fd = os.open(m.join("f"), os.O_RDONLY)  # opened by root, used by a child that gave root up
+    try:
+        assert errno_as_user(65534, os.fchown, fd, 65534, -1) == errno.EPERM
+    finally:
+        os.close(fd)
+    assert sorted(os.listdir(m.path)) == ["f"]
+    assert api_paths(server, repo, "main") == ["f"]
+
+
+# --- modes ---------------------------------------------------------------------------------------------
+
+def recorded_mode(server, repo, path):
+    return json.loads(api_metadata(server, repo, "main", path)[PERMISSIONS_KEY])["Mode"]
+
+
+def test_create_mode_is_kept_exactly_in_lakectls_format(server, repo, mount):
+    m = branch(mount, repo)
+    modes = {"zero": 0o000, "plain": 0o644, "suid": 0o4755, "sgid": 0o2750, "sticky": 0o1644}
+    old = os.umask(0)
+    try:
+        for name, mode in modes.items():
+            os.close(os.open(m.join(name), os.O_WRONLY | os.O_CREAT, mode))
+    finally:
+        os.umask(old)
+    for name, mode in modes.items():
+        assert stat.S_IMODE(os.stat(m.join(name)).st_mode) == mode, name
+        # lakectl's Mode is the raw st_mode: S_IFREG included (pkg/local/posix_permissions_linux.go).
+        assert recorded_mode(server, repo, name) == stat.S_IFREG | mode, name
+    # A file whose metadata never recorded a mode is 0644.
+    server.api("POST", "/repositories/%s/branches/main/objects" % repo, params={"path": "bare"}, data=b"b")
+    # Another mount did not write the special bits: it shows them masked; the rest as recorded.
+    other = branch(mount, repo)
+    shown = {name: stat.S_IMODE(os.stat(other.join(name)).st_mode) for name in modes}
+    assert shown == {"zero": 0, "plain": 0o644, "suid": 0o755, "sgid": 0o750, "sticky": 0o644}
+    assert stat.S_IMODE(os.stat(other.join("bare")).st_mode) == 0o644
+    # ...until it sets them itself.
+    os.chmod(other.join("suid"), 0o4711)
+    assert stat.S_IMODE(os.stat(other.join("suid")).st_mode) == 0o4711
+    assert recorded_mode(server, repo, "suid") == stat.S_IFREG | 0o4711
+
+
+def test_setuid_bits_from_object_metadata_are_not_shown(server, repo, mount):
+    for path, mode in [("planted", 0o104755), ("sgid", 0o102755), ("plain", 0o100750)]:
+        server.api("POST", "/repositories/%s/branches/main/objects" % repo, params={"path": path}, data=b"#!",
+                   headers={"X-Lakefs-Internal-Posix-Permissions": json.dumps({"UID": 0, "GID": 0, "Mode": mode})})
+    m = branch(mount, repo)
+    assert stat.S_IMODE(os.stat(m.join("planted")).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(m.join("sgid")).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(m.join("plain")).st_mode) == 0o750
+    listed = subprocess.run(["ls", "-l", m.path], check=True, capture_output=True, text=True).stdout
+    assert "rws" not in listed and "r-s" not in listed, listed
+
+
+# --- times ---------------------------------------------------------------------------------------------
+
+def test_cp_a_keeps_the_time_set_before_close(server, repo, mount, tmp_path):
+    m = branch(mount, repo)
+    src = m.join("src")
+    write_file(src, b"content\n" * 1000)
+    subprocess.run(["touch", "-d", "@1700000000", src], check=True)
+    subprocess.run(["cp", "-a", src, m.join("dst")], check=True)
+    local = tmp_path / "local"
+    write_file(str(local), b"local\n")
+    subprocess.run(["touch", "-d", "@1600000000.25", str(local)], check=True)
+    subprocess.run(["cp", "-a", str(local), m.join("fromlocal")], check=True)
+    for name, when in [("src", 1700000000), ("dst", 1700000000), ("fromlocal", 1600000000)]:
+        out = subprocess.run(["stat", "-c", "%Y", m.join(name)], check=True, capture_output=True, text=True)
+        assert int(out.stdout) == when, name
+        assert api_metadata(server, repo, "main", name)[MTIME_KEY] == str(when), name
+    assert os.stat(m.join("fromlocal")).st_mtime_ns == 1600000000250000000
+    other = branch(mount, repo)
+    assert int(os.stat(other.join("dst")).st_mtime) == 1700000000
+
+
+def test_subsecond_mtime_and_atime_are_kept_for_the_mount(server, repo, mount):
+    m = branch(mount, repo)
+    f = m.join("f")
+    write_file(f, b"x")
+    os.utime(f, ns=(1500000000123456789, 1700000000987654321))
+    st = os.stat(f)
+    assert st.st_mtime_ns == 1700000000987654321 and st.st_atime_ns == 1500000000123456789
+    # Visible to readdirplus too (ls/find read the listing's attributes).
+    out = subprocess.run(["find", m.path, "-name", "f", "-printf", "%T@ %A@\n"], check=True,
+                         capture_output=True, text=True).stdout.split()
+    assert out == ["1700000000.9876543210", "1500000000.1234567890"]
+    # lakectl's client-mtime holds seconds only.
+    assert api_metadata(server, repo, "main", "f")[MTIME_KEY] == "1700000000"
+    # A same-second change of the nanoseconds is seen (rsync's quick check compares them).
+    os.utime(f, ns=(1500000000123456789, 1700000000000000001))
+    assert os.stat(f).st_mtime_ns == 1700000000000000001
+    # Setting the mtime alone leaves the atime.
+    os.utime(f, ns=(1500000000123456789, 1700000001000000000))
+    assert os.stat(f).st_atime_ns == 1500000000123456789
+
+
+def test_attribute_changes_update_ctime(server, repo, mount):
+    m = branch(mount, repo)
+    f = m.join("f")
+    write_file(f, b"x")
+    os.utime(f, (1000000000, 1000000000))
+    changed = os.stat(f).st_ctime_ns
+    assert changed > 1000000000 * 10**9  # now, not the mtime set
+    assert os.stat(f).st_mtime == 1000000000
+    for change in [lambda: os.chmod(f, 0o600), lambda: os.chown(f, 4321, -1),
+                   lambda: os.utime(f, (1000000000, 1000000000))]:
+        change()
+        now = os.stat(f).st_ctime_ns
+        assert now > changed
+        changed = now
+
+
+# --- directories ---------------------------------------------------------------------------------------
+
+def test_directories_keep_mode_owner_and_mtime_on_their_marker(server, repo, mount):
+    server.upload(repo, "main", "prefix/f", b"f")  # a directory that is only a prefix
+    m = branch(mount, repo)
+    old = os.umask(0)
+    try:
+        os.mkdir(m.join("made"), 0o750)
+    finally:
+        os.umask(old)
+    # lakectl's folder format: posix-permissions on "dir/" with Mode = S_IFDIR | bits.
+    perms = json.loads(api_metadata(server, repo, "main", "made/")[PERMISSIONS_KEY])
+    assert perms["Mode"] == stat.S_IFDIR | 0o750, perms
+    assert stat.S_IMODE(os.stat(m.join("made")).st_mode) == 0o750
+    # A directory that is only a prefix gets a marker on its first change.
+    os.chmod(m.join("prefix"), 0o711)
+    os.chown(m.join("prefix"), 1234, 5678)
+    os.utime(m.join("prefix"), (1600000000, 1600000000))
+    os.chmod(m.join("made"), 0o700)
+    meta = api_metadata(server, repo, "main", "prefix/")
+    assert json.loads(meta[PERMISSIONS_KEY]) == {"UID": 1234, "GID": 5678, "Mode": stat.S_IFDIR | 0o711}
+    assert meta[MTIME_KEY] == "1600000000"
+    for mnt in (m, branch(mount, repo)):  # this mount, and a fresh one reading lakeFS
+        st = os.stat(mnt.join("prefix"))
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)) == (0o711, 1234, 5678,
+                                                                                      1600000000)
+        assert stat.S_IMODE(os.stat(mnt.join("made")).st_mode) == 0o700
+        out = subprocess.run(["stat", "-c", "%a %u %g %Y", mnt.join("prefix")], check=True, capture_output=True,
+                             text=True).stdout.split()
+        assert out == ["711", "1234", "5678", "1600000000"]
+    assert sorted(os.listdir(m.join("prefix"))) == ["f"]
+    assert api_paths(server, repo, "main") == ["made/", "prefix/", "prefix/f"]
+
+
+def test_directory_link_count_is_two_plus_subdirectories(server, repo, mount):
+    server.upload(repo, "main", "top/c/only-a-prefix", b"y")
+    m = branch(mount, repo)
+    os.makedirs(m.join("top", "a", "deep"))
+    os.mkdir(m.join("top", "b"))
+    write_file(m.join("top", "file"), b"x")
+    fresh = branch(mount, repo)
+    for mnt in (m, fresh):
+        assert os.stat(mnt.join("top")).st_nlink == 2 + 3
+        assert os.stat(mnt.join("top", "a")).st_nlink == 3
+        assert os.stat(mnt.join("top", "b")).st_nlink == 2
+    # find's leaf optimisation relies on it: every directory is found.
+    out = subprocess.run(["find", fresh.join("top"), "-type", "d"], check=True, capture_output=True,
+                         text=True).stdout.split()
+    assert sorted(os.path.relpath(p, fresh.path) for p in out) == ["top", "top/a", "top/a/deep", "top/b", "top/c"]
