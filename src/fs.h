@@ -68,10 +68,16 @@ typedef struct lakefuse_fs {
     control_result *results;
     pthread_mutex_t open_memory_lock;
     fs_open_memory open_memory[FS_OPEN_MEMORY_SLOTS];
+    pthread_mutex_t readers_lock;
+    struct open_file *readers; /* descriptors reading branch objects */
+    struct hidden_file *hidden; /* names of files unlinked while open */
 } lakefuse_fs;
 
 /* writer_uploaded_fn of the mount (ctx: the lakefuse_fs, tag: the
  * tree_ref the file was opened in): the listing shows the new object. */
 void fs_on_uploaded(void *ctx, const void *tag, const lakefs_object_stats *st);
+
+/* Drops the names of files unlinked while open (at unmount). */
+void fs_hidden_free_all(lakefuse_fs *fs);
 
 #endif

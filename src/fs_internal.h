@@ -20,11 +20,18 @@ typedef struct open_file {
     reader_file *data;
     wfile *w;
     bool writer; /* opened for writing: close uploads */
-    const tree_ref *ref; /* of w (refs live as long as the tree) */
+    const tree_ref *ref; /* of w or data (refs live as long as the tree) */
     bool append;
     char *text;
     size_t text_len;
     tree_node *control; /* a control file open for writing */
+    /* data on a branch (fs_readers.c): */
+    char *key;              /* the object key it reads */
+    pthread_rwlock_t lock;  /* reads vs a swap of data or the pin */
+    bool lock_ready;
+    int pinned_fd;          /* a private copy once the name went, or -1 */
+    bool registered;        /* in fs->readers, under fs->readers_lock */
+    struct open_file *reader_next, *reader_prev;
 } open_file;
 
 lakefuse_fs *fs_current(void);
@@ -79,6 +86,36 @@ int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
 /* A file whose newest bytes are still staged shows the user metadata its
  * upload will carry, not the listing's (fs_attr.c). */
 void fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n);
+
+/* Descriptors reading branch objects (fs_readers.c). add: after of->data
+ * is opened on node n (registers branch readers); remove: at release,
+ * before of->data is closed. */
+int fs_readers_add(lakefuse_fs *fs, open_file *of, const tree_node *n);
+void fs_readers_remove(lakefuse_fs *fs, open_file *of);
+/* A read through of: its private copy once pinned, else the staged file
+ * of the key when this mount is writing it, else the object. */
+ssize_t fs_readers_read(lakefuse_fs *fs, open_file *of, char *buf,
+                        size_t size, off_t offset);
+/* key (or everything under key + "/" with prefix) is about to be
+ * unlinked, renamed or replaced: descriptors reading it take a private
+ * copy of their bytes first (a download of what the cache lacks). */
+void fs_readers_pin(lakefuse_fs *fs, const tree_ref *ref, const char *key,
+                    bool prefix);
+/* This mount uploaded st: descriptors reading its key read it from now
+ * on. rel_key: st->path relative to ref's prefix. */
+void fs_readers_uploaded(lakefuse_fs *fs, const tree_ref *ref,
+                         const char *rel_key, const lakefs_object_stats *st);
+
+/* libfuse's names for files unlinked or replaced while open
+ * (DIR/.fuse_hidden...): kept in memory only (fs_readers.c). add takes
+ * over w's reference (may be NULL). */
+bool fs_hidden_name(const char *path);
+int fs_hidden_add(lakefuse_fs *fs, const char *path, const struct stat *st,
+                  wfile *w);
+int fs_hidden_getattr(lakefuse_fs *fs, const char *path, struct stat *st);
+int fs_hidden_remove(lakefuse_fs *fs, const char *path);
+/* getattr of a path, as the FUSE operation answers it (fs_ops.c). */
+int fs_stat_path(const char *path, struct stat *st);
 
 /* The write operations (fs_write.c, fs_rename.c, fs_attr.c). */
 int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi);

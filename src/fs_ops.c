@@ -233,11 +233,19 @@ static int stat_unlisted_wfile(lakefuse_fs *fs, const char *path,
 static int stat_open_handle(struct fuse_file_info *fi, struct stat *st)
 {
     open_file *of = fi ? (open_file *)(uintptr_t)fi->fh : NULL;
-    if (!of || !of->w)
+    struct stat copy;
+    bool pinned = of && of->data && of->pinned_fd >= 0 &&
+                  fstat(of->pinned_fd, &copy) == 0;
+    if (!of || (!of->w && !pinned))
         return -ESTALE;
     fs_entry e = {.mode = LISTING_DEFAULT_FILE_MODE};
     stat_entry(fs_current(), &e, st);
-    stat_overlay_wfile(of->w, st);
+    if (of->w) {
+        stat_overlay_wfile(of->w, st);
+    } else { /* a reader whose name went: its private copy */
+        st->st_size = copy.st_size;
+        st->st_blocks = (copy.st_size + 511) / 512;
+    }
     st->st_nlink = 0;
     return 0;
 }
@@ -248,6 +256,8 @@ static int op_getattr(const char *path, struct stat *st,
     if (!path) /* a file unlinked while open: only its handle knows it */
         return stat_open_handle(fi, st);
     lakefuse_fs *fs = fs_current();
+    if (fs_hidden_name(path) && fs_hidden_getattr(fs, path, st) == 0)
+        return 0;
     tree_node n;
     int rc = tree_resolve(fs->tree, path, &n);
     if (rc == -ENOENT)
@@ -268,6 +278,11 @@ static int op_getattr(const char *path, struct stat *st,
         stat_kept_times(fs, n.ref, n.key, NULL, st);
     tree_node_free(&n);
     return 0;
+}
+
+int fs_stat_path(const char *path, struct stat *st)
+{
+    return op_getattr(path, st, NULL);
 }
 
 /* ---- directories ---- */
@@ -543,6 +558,13 @@ static int open_object(lakefuse_fs *fs, const char *path, const tree_node *n,
     of->data = fs_open_object_reader(fs, n);
     if (!of->data)
         return -ENOMEM;
+    int rc = fs_readers_add(fs, of, n);
+    if (rc) {
+        fs_readers_remove(fs, of);
+        reader_close(of->data);
+        of->data = NULL;
+        return rc;
+    }
     const char *checksum = n->entry.checksum ? n->entry.checksum : "";
     bool same = same_content_as_last_open(fs, path, checksum);
     fi->keep_cache = !n->ref->is_branch || same;
@@ -605,7 +627,7 @@ static int op_read(const char *path, char *buf, size_t size, off_t offset,
     if (offset < 0)
         return -EINVAL;
     if (of->data)
-        return (int)reader_read(of->data, buf, size, (uint64_t)offset);
+        return (int)fs_readers_read(fs_current(), of, buf, size, offset);
     if (of->w)
         return (int)wfile_read(of->w, buf, size, offset);
     if ((size_t)offset >= of->text_len)
@@ -621,8 +643,10 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 {
     (void)path;
     open_file *of = (open_file *)(uintptr_t)fi->fh;
-    if (of->data)
+    if (of->data) {
+        fs_readers_remove(fs_current(), of);
         reader_close(of->data);
+    }
     if (of->w)
         wfile_release(of->w);
     if (of->control) {
@@ -823,10 +847,11 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
      * (about 100 bytes plus the name) per path ever looked up. */
     cfg->use_ino = 0;
     cfg->remember = -1;
-    /* Paths for every operation that has one; none for files unlinked
-     * while open, which libfuse must not rename to .fuse_hidden files. */
+    /* A file unlinked or replaced while open is renamed by libfuse to a
+     * .fuse_hidden name, which lakefuse keeps in memory only (never on
+     * lakeFS): fstat of its descriptors then still has a path. */
     cfg->nullpath_ok = 0;
-    cfg->hard_remove = 1;
+    cfg->hard_remove = 0;
     cfg->kernel_cache = 0;
     cfg->auto_cache = 0;
     conn->want |= FUSE_CAP_READDIRPLUS;

@@ -45,6 +45,10 @@ static int rename_file(lakefuse_fs *fs, const tree_node *src,
     char *from = tree_object_key(src);
     char *to = fs_object_key(ref, dst_rel);
     writer_move *move = NULL;
+    if (from && to) { /* descriptors reading either name keep their bytes */
+        fs_readers_pin(fs, ref, from, false);
+        fs_readers_pin(fs, ref, to, false);
+    }
     int rc = from && to ? writer_move_begin(fs->writer, ref->repo,
                                             ref->api_ref, from, to, false,
                                             &move)
@@ -170,6 +174,10 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
     char **keys = NULL;
     size_t n = 0;
     writer_move *move = NULL;
+    if (from && to) {
+        fs_readers_pin(fs, ref, from, true);
+        fs_readers_pin(fs, ref, to, true);
+    }
     int rc = from && to && asprintf(&from_prefix, "%s/", from) >= 0
                  ? writer_move_begin(fs->writer, ref->repo, ref->api_ref,
                                      from, to, true, &move)
@@ -274,11 +282,42 @@ static int check_dir_empty(lakefuse_fs *fs, const tree_node *dir)
     return rc > 0 ? -ENOTEMPTY : rc;
 }
 
+/* libfuse hides a file unlinked (or about to be replaced) while open by
+ * renaming it to a .fuse_hidden name: for lakeFS that is the unlink; the
+ * name lives on in this mount's memory until the last close. */
+static int hide(lakefuse_fs *fs, const char *from, const char *to)
+{
+    struct stat st;
+    int rc = fs_stat_path(from, &st);
+    if (rc)
+        return rc;
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+        return -EISDIR;
+    tree_node n;
+    rc = fs_resolve_writable(fs, from, &n);
+    if (rc)
+        return rc;
+    char *key = tree_object_key(&n);
+    wfile *w = key ? writer_find(fs->writer, n.ref->repo, n.ref->api_ref,
+                                 key)
+                   : NULL;
+    tree_node_free(&n);
+    free(key);
+    rc = fs_write_unlink(from);
+    if (rc == 0)
+        rc = fs_hidden_add(fs, to, &st, w);
+    else if (w)
+        wfile_release(w);
+    return rc;
+}
+
 int fs_write_rename(const char *from, const char *to, unsigned int flags)
 {
     if (flags & RENAME_EXCHANGE)
         return -EINVAL;
     lakefuse_fs *fs = fs_current();
+    if (fs_hidden_name(to) && !fs_hidden_name(from))
+        return hide(fs, from, to);
     tree_node src, parent, dst;
     char *dst_rel;
     int rc = fs_resolve_writable(fs, from, &src);

@@ -367,6 +367,8 @@ static int delete_cb(void *p)
 int fs_write_unlink(const char *path)
 {
     lakefuse_fs *fs = fs_current();
+    if (fs_hidden_name(path) && fs_hidden_remove(fs, path) == 0)
+        return 0; /* the last close of a file unlinked while open */
     tree_node n;
     int rc = fs_resolve_writable(fs, path, &n);
     if (rc)
@@ -379,6 +381,7 @@ int fs_write_unlink(const char *path)
     else {
         /* The delete and the staged copy's detach are one step: an upload
          * of it in flight lands before the delete, never after. */
+        fs_readers_pin(fs, n.ref, key, false); /* they keep their bytes */
         delete_ctx d = {fs, n.ref, key};
         rc = writer_unlink(fs->writer, n.ref->repo, n.ref->api_ref, key,
                            delete_cb, &d);
@@ -401,8 +404,10 @@ void fs_on_uploaded(void *ctx, const void *tag, const lakefs_object_stats *st)
     lakefuse_fs *fs = ctx;
     const tree_ref *ref = tag;
     size_t pl = ref ? strlen(ref->prefix) : 0;
-    if (ref && st->path && strncmp(st->path, ref->prefix, pl) == 0)
+    if (ref && st->path && strncmp(st->path, ref->prefix, pl) == 0) {
         fs_cache_set_object(fs, ref, st->path + pl, st);
+        fs_readers_uploaded(fs, ref, st->path + pl, st);
+    }
 }
 
 /* ---- directories ---- */

@@ -287,6 +287,7 @@ static void fs_teardown(lakefuse_fs *fs)
 {
     if (fs->tree)
         tree_set_pending_files(fs->tree, NULL, NULL);
+    fs_hidden_free_all(fs);
     writer_free(fs->writer);
     staging_close(fs->staging);
     free(fs->cache_dir);
@@ -299,6 +300,7 @@ static void fs_teardown(lakefuse_fs *fs)
     control_results_free(fs);
     pthread_mutex_destroy(&fs->results_lock);
     pthread_mutex_destroy(&fs->open_memory_lock);
+    pthread_mutex_destroy(&fs->readers_lock);
     fs_times_free(fs->times);
 }
 
@@ -340,6 +342,7 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
     bool presign = caps->presign;
     int err = 0;
     pthread_mutex_init(&fs->open_memory_lock, NULL);
+    pthread_mutex_init(&fs->readers_lock, NULL);
     pthread_mutex_init(&fs->results_lock, NULL);
     fs->uid = getuid();
     fs->gid = getgid();

@@ -1,0 +1,281 @@
+/*
+ * fs_readers.c - descriptors open for reading on a branch object, by key,
+ * so that what this mount does to the object reaches them as it would on
+ * a local filesystem: reads see what another descriptor wrote (through its
+ * staged file, then the uploaded object), and a descriptor whose name is
+ * unlinked or replaced keeps reading the bytes it opened (a private copy
+ * taken before the name goes). Never copies a file that no descriptor
+ * holds open.
+ */
+#include "fs_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define COPY_CHUNK (1u << 20)
+
+static bool is_branch_reader(const open_file *of)
+{
+    return of->data && of->ref && of->ref->is_branch && of->key;
+}
+
+int fs_readers_add(lakefuse_fs *fs, open_file *of, const tree_node *n)
+{
+    of->pinned_fd = -1;
+    pthread_rwlock_init(&of->lock, NULL);
+    of->lock_ready = true;
+    if (!n->ref || !n->ref->is_branch)
+        return 0;
+    of->ref = n->ref;
+    of->key = tree_object_key(n);
+    if (!of->key)
+        return -ENOMEM;
+    pthread_mutex_lock(&fs->readers_lock);
+    of->reader_next = fs->readers;
+    if (fs->readers)
+        fs->readers->reader_prev = of;
+    fs->readers = of;
+    of->registered = true;
+    pthread_mutex_unlock(&fs->readers_lock);
+    return 0;
+}
+
+void fs_readers_remove(lakefuse_fs *fs, open_file *of)
+{
+    if (of->registered) {
+        pthread_mutex_lock(&fs->readers_lock);
+        if (of->reader_prev)
+            of->reader_prev->reader_next = of->reader_next;
+        else
+            fs->readers = of->reader_next;
+        if (of->reader_next)
+            of->reader_next->reader_prev = of->reader_prev;
+        of->registered = false;
+        pthread_mutex_unlock(&fs->readers_lock);
+    }
+    if (of->pinned_fd >= 0)
+        close(of->pinned_fd);
+    if (of->lock_ready)
+        pthread_rwlock_destroy(&of->lock);
+    free(of->key);
+}
+
+ssize_t fs_readers_read(lakefuse_fs *fs, open_file *of, char *buf,
+                        size_t size, off_t offset)
+{
+    ssize_t n;
+    pthread_rwlock_rdlock(&of->lock);
+    if (of->pinned_fd >= 0) { /* its name went away: its own bytes */
+        n = pread(of->pinned_fd, buf, size, offset);
+        pthread_rwlock_unlock(&of->lock);
+        return n < 0 ? -errno : n;
+    }
+    pthread_rwlock_unlock(&of->lock);
+    /* Being written through another descriptor of this mount: its staged
+     * bytes are the file's content now. */
+    wfile *w = is_branch_reader(of) && !writer_idle(fs->writer)
+                   ? writer_find(fs->writer, of->ref->repo,
+                                 of->ref->api_ref, of->key)
+                   : NULL;
+    if (w) {
+        n = wfile_read(w, buf, size, offset);
+        wfile_release(w);
+        return n;
+    }
+    pthread_rwlock_rdlock(&of->lock);
+    if (of->pinned_fd >= 0) {
+        n = pread(of->pinned_fd, buf, size, offset);
+        if (n < 0)
+            n = -errno;
+    } else {
+        n = reader_read(of->data, buf, size, (uint64_t)offset);
+    }
+    pthread_rwlock_unlock(&of->lock);
+    return n;
+}
+
+/* Under readers_lock: true when of reads key (or, with prefix, a key
+ * under key + "/"). */
+static bool reads_key(const open_file *of, const tree_ref *ref,
+                      const char *key, bool prefix)
+{
+    if (of->ref != ref || !of->key)
+        return false;
+    size_t len = strlen(key);
+    return prefix ? strncmp(of->key, key, len) == 0 && of->key[len] == '/'
+                  : strcmp(of->key, key) == 0;
+}
+
+/* The bytes of of's object (or of the file being written at its key) in
+ * an unnamed file of the cache directory. */
+static int private_copy(lakefuse_fs *fs, open_file *of, int *out)
+{
+    int fd = open(fs->cache_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    char *buf = malloc(COPY_CHUNK);
+    int rc = buf ? 0 : -ENOMEM;
+    for (off_t off = 0; rc == 0;) {
+        ssize_t n = fs_readers_read(fs, of, buf, COPY_CHUNK, off);
+        if (n <= 0) {
+            rc = (int)n;
+            break;
+        }
+        if (pwrite(fd, buf, (size_t)n, off) != n)
+            rc = -EIO;
+        off += n;
+    }
+    free(buf);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    *out = fd;
+    return 0;
+}
+
+void fs_readers_pin(lakefuse_fs *fs, const tree_ref *ref, const char *key,
+                    bool prefix)
+{
+    if (!fs->readers || !fs->cache_dir)
+        return;
+    pthread_mutex_lock(&fs->readers_lock);
+    for (open_file *of = fs->readers; of; of = of->reader_next) {
+        if (!reads_key(of, ref, key, prefix) || of->pinned_fd >= 0)
+            continue;
+        int fd = -1;
+        int rc = private_copy(fs, of, &fd);
+        if (rc) {
+            logger_write(fs->log, LOG_LEVEL_WARNING,
+                         "'%s' is going away while open for reading and "
+                         "could not be kept for it: %s",
+                         of->key, strerror(-rc));
+            continue;
+        }
+        pthread_rwlock_wrlock(&of->lock);
+        of->pinned_fd = fd;
+        pthread_rwlock_unlock(&of->lock);
+    }
+    pthread_mutex_unlock(&fs->readers_lock);
+}
+
+void fs_readers_uploaded(lakefuse_fs *fs, const tree_ref *ref,
+                         const char *rel_key, const lakefs_object_stats *st)
+{
+    if (!fs->readers || !st->path)
+        return;
+    tree_node n = {.kind = TREE_FILE, .ref = ref, .key = (char *)rel_key};
+    const char *slash = strrchr(rel_key, '/');
+    if (fs_entry_from_object(&n.entry, slash ? slash + 1 : rel_key, st) != 0)
+        return;
+    pthread_mutex_lock(&fs->readers_lock);
+    for (open_file *of = fs->readers; of; of = of->reader_next) {
+        if (!reads_key(of, ref, st->path, false) || of->pinned_fd >= 0)
+            continue;
+        /* The object this mount just wrote is the file's content now. */
+        reader_file *fresh = fs_open_object_reader(fs, &n);
+        if (!fresh)
+            continue;
+        pthread_rwlock_wrlock(&of->lock);
+        reader_file *old = of->data;
+        of->data = fresh;
+        pthread_rwlock_unlock(&of->lock);
+        reader_close(old);
+    }
+    pthread_mutex_unlock(&fs->readers_lock);
+    fs_entry_free(&n.entry);
+}
+
+/* ---- names of files unlinked while open ---- */
+
+/* libfuse (hard_remove off) renames a file unlinked or replaced while open
+ * to DIR/.fuse_hiddenXXXXXXXXYYYYYYYY and unlinks that name after the last
+ * close, so that fstat on the descriptor still has a path. Such names live
+ * in this mount's memory only; lakeFS never sees them. */
+typedef struct hidden_file {
+    char *path;
+    struct stat st; /* as the file was when its name went */
+    wfile *w;       /* its staged bytes (still growing), or NULL */
+    struct hidden_file *next;
+} hidden_file;
+
+#define HIDDEN_PREFIX ".fuse_hidden"
+
+bool fs_hidden_name(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    const char *base = slash ? slash + 1 : path;
+    return base && strncmp(base, HIDDEN_PREFIX, strlen(HIDDEN_PREFIX)) == 0;
+}
+
+int fs_hidden_add(lakefuse_fs *fs, const char *path, const struct stat *st,
+                  wfile *w)
+{
+    hidden_file *h = calloc(1, sizeof(*h));
+    if (!h || !(h->path = strdup(path))) {
+        free(h);
+        return -ENOMEM;
+    }
+    h->st = *st;
+    h->st.st_nlink = 0;
+    h->w = w;
+    pthread_mutex_lock(&fs->readers_lock);
+    h->next = fs->hidden;
+    fs->hidden = h;
+    pthread_mutex_unlock(&fs->readers_lock);
+    return 0;
+}
+
+int fs_hidden_getattr(lakefuse_fs *fs, const char *path, struct stat *st)
+{
+    wfile *w = NULL;
+    int rc = -ENOENT;
+    pthread_mutex_lock(&fs->readers_lock);
+    for (hidden_file *h = fs->hidden; h; h = h->next)
+        if (strcmp(h->path, path) == 0) {
+            *st = h->st;
+            w = h->w;
+            rc = 0;
+            break;
+        }
+    pthread_mutex_unlock(&fs->readers_lock);
+    if (rc == 0 && w) { /* the hidden entry holds its reference */
+        int64_t size, mtime;
+        uint32_t mode;
+        wfile_attrs(w, &size, &mtime, &mode);
+        st->st_size = size;
+        st->st_blocks = (size + 511) / 512;
+        st->st_mtime = (time_t)mtime;
+    }
+    return rc;
+}
+
+int fs_hidden_remove(lakefuse_fs *fs, const char *path)
+{
+    hidden_file *gone = NULL;
+    pthread_mutex_lock(&fs->readers_lock);
+    for (hidden_file **p = &fs->hidden; *p; p = &(*p)->next)
+        if (strcmp((*p)->path, path) == 0) {
+            gone = *p;
+            *p = gone->next;
+            break;
+        }
+    pthread_mutex_unlock(&fs->readers_lock);
+    if (!gone)
+        return -ENOENT;
+    if (gone->w)
+        wfile_release(gone->w);
+    free(gone->path);
+    free(gone);
+    return 0;
+}
+
+void fs_hidden_free_all(lakefuse_fs *fs)
+{
+    while (fs->hidden)
+        fs_hidden_remove(fs, fs->hidden->path);
+}

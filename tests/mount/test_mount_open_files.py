@@ -1,0 +1,91 @@
+"""Open files outlive their names, and one file has one content (issue 11): a descriptor opened before
+an unlink, or before a rename moved or replaced its name, keeps reading the bytes it opened and fstat
+works on it; the name is free at once; a read through any descriptor of a file sees what another
+descriptor of the same file wrote, before and after that one's close. Everything through the mount."""
+import os
+import subprocess
+
+from mountlib import api_get, api_get_or_none, read_file, write_file
+
+
+def branch(mount, repo):
+    return mount("lakefs://%s/main" % repo, options=["attr_timeout=3600"])
+
+
+def test_a_descriptor_keeps_reading_after_unlink(server, repo, mount):
+    server.upload(repo, "main", "u", b"d\n" * 40000)  # 80 kB, on the server only
+    m = branch(mount, repo)
+    fd = os.open(m.join("u"), os.O_RDONLY)
+    try:
+        assert os.read(fd, 2) == b"d\n"
+        os.unlink(m.join("u"))
+        assert api_get_or_none(server, repo, "main", "u") is None
+        assert os.pread(fd, 200000, 0) == b"d\n" * 40000
+        assert os.fstat(fd).st_size == 80000
+        # The name is free at once.
+        write_file(m.join("u"), b"a new file\n")
+        assert os.pread(fd, 4, 0) == b"d\nd\n"
+    finally:
+        os.close(fd)
+    assert read_file(m.join("u")) == b"a new file\n"
+
+
+def test_the_shell_reads_an_unlinked_file_through_its_descriptor(server, repo, mount):
+    m = branch(mount, repo)
+    out = subprocess.run(["bash", "-c", "echo d > u; exec 3<u; rm u; cat <&3"], cwd=m.path,
+                         capture_output=True, timeout=60)
+    assert out.returncode == 0 and out.stdout == b"d\n", out
+
+
+def test_a_descriptor_keeps_reading_the_file_a_rename_replaced(server, repo, mount):
+    m = branch(mount, repo)
+    out = subprocess.run(["bash", "-c", "echo old > r1; echo new > r2; exec 4<r1; mv r2 r1; cat <&4; cat r1"],
+                         cwd=m.path, capture_output=True, timeout=60)
+    assert out.returncode == 0 and out.stdout == b"old\nnew\n", out
+    assert api_get(server, repo, "main", "r1") == b"new\n"
+
+
+def test_a_descriptor_follows_its_file_through_a_rename(server, repo, mount):
+    server.upload(repo, "main", "a", b"moving content\n")
+    m = branch(mount, repo)
+    fd = os.open(m.join("a"), os.O_RDONLY)
+    try:
+        os.rename(m.join("a"), m.join("b"))
+        assert os.pread(fd, 100, 0) == b"moving content\n"
+        assert os.fstat(fd).st_size == len(b"moving content\n")
+    finally:
+        os.close(fd)
+
+
+def test_fstat_of_a_file_replaced_while_open_for_writing(server, repo, mount):
+    m = branch(mount, repo)
+    fd = os.open(m.join("f1"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, b"mine")
+        write_file(m.join("f3"), b"x")
+        os.rename(m.join("f3"), m.join("f1"))
+        st = os.fstat(fd)
+        assert st.st_size == 4
+        assert os.pread(fd, 10, 0) == b"mine"
+    finally:
+        os.close(fd)
+    assert api_get(server, repo, "main", "f1") == b"x"
+
+
+def test_a_reader_sees_what_another_descriptor_writes(server, repo, mount):
+    server.upload(repo, "main", "shared.log", b"line 1\n")
+    m = branch(mount, repo)
+    reader = os.open(m.join("shared.log"), os.O_RDONLY)
+    try:
+        assert os.pread(reader, 100, 0) == b"line 1\n"
+        with open(m.join("shared.log"), "ab") as writer:
+            writer.write(b"line 2\n")
+            writer.flush()
+            assert os.fstat(reader).st_size == 14
+            assert os.pread(reader, 100, 0) == b"line 1\nline 2\n"  # before the writer's close
+        # After the close uploaded it, the same descriptor reads the new object.
+        assert api_get(server, repo, "main", "shared.log") == b"line 1\nline 2\n"
+        assert os.pread(reader, 100, 0) == b"line 1\nline 2\n"
+        assert os.pread(reader, 100, 7) == b"line 2\n"
+    finally:
+        os.close(reader)
