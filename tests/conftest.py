@@ -15,6 +15,36 @@ from lakefs_testlib import LakeFSServer  # noqa: E402
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "presign(multipart=False): needs a server that presigns (and, with "
+                                       "multipart, presigned multipart uploads); skipped on one that cannot, "
+                                       "such as real lakeFS on its local blockstore")
+
+
+_storage_caps = {}
+
+
+def _server_storage(server):
+    """The server's storage capabilities from /config (asked once per server)."""
+    key = id(server)
+    if key not in _storage_caps:
+        body = server.api("GET", "/config").json()
+        st = body.get("storage_config") or (body.get("storage_config_list") or [{}])[0]
+        _storage_caps[key] = st
+    return _storage_caps[key]
+
+
+@pytest.fixture(autouse=True)
+def _presign_capability(request):
+    """Skips a test marked presign on a server that cannot presign (the test is about presigned
+    traffic; lakefuse itself falls back to the API there, which other tests cover)."""
+    marker = request.node.get_closest_marker("presign")
+    if marker is None:
+        return
+    st = _server_storage(request.getfixturevalue("lakefs_server"))
+    if not st.get("pre_sign_support"):
+        pytest.skip("the server cannot presign (%s blockstore)" % st.get("blockstore_type", "this"))
+    if marker.kwargs.get("multipart") and not st.get("pre_sign_multipart_upload"):
+        pytest.skip("the server has no presigned multipart uploads")
 
 
 @pytest.fixture(scope="session")

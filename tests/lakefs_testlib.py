@@ -120,10 +120,14 @@ class LakeFSServer:
         """An authenticated request to /api/v1 + path (requests.Response)."""
         return self.http.request(method, self.api_url + path, **kw)
 
+    def namespace(self, name):
+        """A storage namespace this server accepts for repository name."""
+        return "s3://lakefuse-tests/" + name
+
     def create_repo(self, name=None, default_branch="main"):
         name = name or "repo-" + uuid.uuid4().hex[:12]
         resp = self.api("POST", "/repositories", json={"name": name, "default_branch": default_branch,
-                                                      "storage_namespace": "s3://lakefuse-tests/" + name})
+                                                      "storage_namespace": self.namespace(name)})
         assert resp.status_code == 201, resp.text
         return name
 

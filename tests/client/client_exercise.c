@@ -88,6 +88,14 @@ static size_t diff_count(lakefs_diff_list *d, lakefs_diff_type type)
     return n;
 }
 
+/* Where the repositories this driver creates live: the test server says
+ * (a local:// namespace for lakeFS's local blockstore, s3:// otherwise). */
+static const char *namespace_prefix(void)
+{
+    const char *p = getenv("LAKEFUSE_TEST_NAMESPACE_PREFIX");
+    return p && *p ? p : "s3://example-bucket/";
+}
+
 /* ------------------------------------------------------------------ */
 /* The getting-started walkthrough of the lakeFS Python SDK docs.      */
 
@@ -95,7 +103,7 @@ static int walkthrough(lakefs_client *c, const char *repo)
 {
     const char *branch = "experiment-aggregations1";
     char ns[300];
-    snprintf(ns, sizeof(ns), "s3://example-bucket/%s", repo);
+    snprintf(ns, sizeof(ns), "%s%s", namespace_prefix(), repo);
 
     step("create repository");
     lakefs_repository r;
@@ -395,8 +403,10 @@ static int exercise_multipart(lakefs_client *c, const char *repo)
         c, repo, "mpu", "gone.bin", mpu.upload_id, mpu.physical_address, &part,
         1, NULL, NULL, &e);
     lakefs_multipart_upload_free(&mpu);
-    CHECK(rc == -ENOENT, "completing an aborted upload gave %d (%s)", rc,
-          e.message);
+    /* The bundled server answers 404; real lakeFS 500 (its S3 adapter
+     * passes NoSuchUpload on unmapped): an error either way. */
+    CHECK(rc == -ENOENT || rc == -EIO,
+          "completing an aborted upload gave %d (%s)", rc, e.message);
     return 0;
 }
 
@@ -437,7 +447,7 @@ static int exercise_versioning(lakefs_client *c, const char *repo)
 static int exercise(lakefs_client *c, const char *repo)
 {
     char ns[300];
-    snprintf(ns, sizeof(ns), "s3://example-bucket/%s", repo);
+    snprintf(ns, sizeof(ns), "%s%s", namespace_prefix(), repo);
     MUST(lakefs_create_repository(c, repo, ns, NULL, NULL, err));
     step("reads");
     if (exercise_reads(c, repo))

@@ -1,6 +1,7 @@
 """`lakefuse doctor`, `--help`, `--version`: the command line finds the
 endpoint and credentials the way lakectl does (flags, LAKECTL_* variables,
 ~/.lakectl.yaml) and says in one line what is wrong, never the secret."""
+import pytest
 import os
 import subprocess
 from pathlib import Path
@@ -32,6 +33,7 @@ def test_version_and_help():
     assert h.returncode == 0 and "doctor" in h.stdout
 
 
+@pytest.mark.presign
 def test_doctor_with_environment(server):
     p = run(["doctor"], lakectl_env(server))
     assert p.returncode == 0, p.stderr

@@ -34,6 +34,8 @@ def client_env(server, **overrides):
         LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY=server.secret_access_key,
         HOME=str(ROOT / "build"),  # no stray ~/.lakectl.yaml
         ASAN_OPTIONS="detect_leaks=1",
+        # the namespace of the repositories client_exercise creates: what this server accepts
+        LAKEFUSE_TEST_NAMESPACE_PREFIX=server.namespace(""),
     )
     env.update(overrides)
     return env
@@ -180,6 +182,7 @@ def test_connection_cut_mid_body_is_retried(server, repo):
     assert server.counts()["getObject"] == 2
 
 
+@pytest.mark.presign
 def test_ranged_and_presigned_reads(server, repo):
     data = bytes(range(256)) * 64
     upload(server, repo, "r.bin", data)
@@ -260,6 +263,7 @@ def client_counts(proc):
     return {op: n for op, n in client_stats(proc).items() if n}
 
 
+@pytest.mark.presign(multipart=True)
 def test_multipart_upload_in_three_parts_from_file_offsets(server, repo, tmp_path):
     """create -> three PUTs (5 MiB, 5 MiB, the rest) read at their offsets -> complete, with user
     metadata and content type; the object is the file, byte for byte."""
@@ -284,6 +288,7 @@ def test_multipart_upload_in_three_parts_from_file_offsets(server, repo, tmp_pat
     assert mpu_dirs(server) == before  # the parts were assembled and dropped
 
 
+@pytest.mark.presign(multipart=True)
 def test_multipart_part_put_is_retried_from_its_offset(server, repo, tmp_path):
     """The first PUT (part 3, at 10 MiB: parts go last first) answers 503 once; the retry re-reads
     the same range, so the object is still exact."""
@@ -299,22 +304,27 @@ def test_multipart_part_put_is_retried_from_its_offset(server, repo, tmp_path):
     assert got.content == data
 
 
+@pytest.mark.presign(multipart=True)
 def test_multipart_abort_drops_the_parts(server, repo, tmp_path):
     f, _ = pattern_file(tmp_path, 1000, 3)
     before = mpu_dirs(server)
     server.reset_counts()
     with open(f, "rb") as stdin:
         proc = run_client(server, "mpu-abort", repo, "main", "aborted.bin", stdin=stdin)
-    # Completing an aborted upload is 404: the server no longer knows it.
-    assert b"complete afterwards: -2 No such file or directory status=404" in proc.stdout
-    assert server.counts() == {"createPresignMultipartUpload": 1, "presignedPut": 1,
-                               "abortPresignMultipartUpload": 1, "completePresignMultipartUpload": 1}
+    # Completing an aborted upload fails: 404 from the bundled server (the store no longer knows
+    # it), 500 from real lakeFS (its S3 adapter passes NoSuchUpload on unmapped).
+    assert (b"complete afterwards: -2 No such file or directory status=404" in proc.stdout or
+            b"complete afterwards: -5 Input/output error status=500" in proc.stdout), proc.stdout
+    counted = server.counts()
+    assert counted.pop("completePresignMultipartUpload", 0) >= 1, server.counts()
+    assert counted == {"createPresignMultipartUpload": 1, "presignedPut": 1, "abortPresignMultipartUpload": 1}
     assert mpu_dirs(server) == before
     st = server.http.get(f"{server.api_url}/repositories/{repo}/refs/main/objects/stat",
                          params={"path": "aborted.bin"})
     assert st.status_code == 404
 
 
+@pytest.mark.presign(multipart=True)
 def test_upload_in_parts_as_a_mount_does(server, repo, tmp_path):
     """upload_fd with multipart allowed: parts at or above the threshold, one PUT + link below it,
     the same lakectl metadata either way."""
@@ -340,6 +350,7 @@ def test_upload_in_parts_as_a_mount_does(server, repo, tmp_path):
         assert st["metadata"] == {"::lakefs::client-mtime": "1700000000"}, path
 
 
+@pytest.mark.presign(multipart=True)
 def test_failed_part_aborts_the_upload(server, repo, tmp_path):
     """A part PUT that fails for good (500 is not retried) makes upload_fd abort the multipart upload
     and return the store's error; nothing is completed or staged, no part is left behind."""
@@ -363,6 +374,7 @@ def test_failed_part_aborts_the_upload(server, repo, tmp_path):
     assert st.status_code == 404
 
 
+@pytest.mark.presign(multipart=True)
 def test_multipart_refused_at_create_falls_back_to_one_put(server, repo, tmp_path):
     """A server that advertises presigned multipart but answers 501 to create still gets the file,
     through the single presigned PUT."""
@@ -379,6 +391,7 @@ def test_multipart_refused_at_create_falls_back_to_one_put(server, repo, tmp_pat
     assert got.content == data
 
 
+@pytest.mark.presign(multipart=True)
 def test_expired_part_url_is_renewed_with_upload_part(server, repo, tmp_path):
     """A part PUT the store refuses with 403 (its URL expired while earlier parts went up) is sent
     once more to a fresh URL from uploadPart; the object is still exact."""

@@ -24,6 +24,7 @@ def large_objects(lakefs_server):
 
 
 @pytest.mark.slow
+@pytest.mark.presign
 def test_sequential_read_of_256_mib_presigned(server, large_objects, mount):
     repo, commit, objects = large_objects
     size, digest = objects["large/256.bin"]

@@ -2,6 +2,7 @@
 mounting makes a few calls of its own): a directory is listed once with paginated listObjects and
 then answers every stat and lookup in it; a small file costs one GET; file data is cached on disk
 by checksum and outlives the mount. GETs are getObject + presignedGet."""
+import pytest
 import json
 import math
 import os
@@ -54,6 +55,7 @@ def test_find_and_stat_of_5000_objects_in_50_directories(server, big_tree, mount
     assert gets(counted) == 0, counted
 
 
+@pytest.mark.presign
 def test_cat_of_200_small_files_in_a_listed_directory(server, big_tree, mount):
     repo = big_tree.name
     paths = sorted(o["path"] for o in api_list_objects(server, repo, "main", "cat/"))

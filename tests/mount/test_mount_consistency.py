@@ -18,6 +18,7 @@ def read(path):
         return f.read()
 
 
+@pytest.mark.presign
 def test_presigned_urls_close_to_expiry_are_refreshed(lakefs_server_factory, mount, tmp_path):
     # URLs live 20 s, less than the 30 s refresh margin: every fetch must get a fresh one.
     srv = lakefs_server_factory(extra_args=["--presign-ttl", "20"])
@@ -38,7 +39,7 @@ def test_presigned_urls_close_to_expiry_are_refreshed(lakefs_server_factory, mou
     assert srv.violations() == []
 
 
-@pytest.mark.parametrize("presign", ["false", "true"])
+@pytest.mark.parametrize("presign", ["false", pytest.param("true", marks=pytest.mark.presign)])
 def test_object_replaced_after_listing_is_stale_not_mixed(server, repo, mount, presign):
     server.upload(repo, "main", "d/f.txt", b"first version\n")
     m = mount("lakefs://%s/main" % repo, options=["attr_timeout=3600", "presign=" + presign])

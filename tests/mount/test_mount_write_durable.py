@@ -3,6 +3,7 @@ never undone, a staged copy never overwrites an object another client changed, e
 object's mode, owner and metadata, a file whose upload failed keeps reading (and growing from) the
 bytes written, failed uploads are retried in the background, and an acknowledged unlink is never
 undone by a staged copy. Faults come from the test server's /_test/faults."""
+import pytest
 import errno
 import json
 import os
@@ -29,6 +30,7 @@ def close_fails(path, data, flags=os.O_CREAT | os.O_WRONLY | os.O_TRUNC):
     expect_errno(errno.EIO, os.close, fd)
 
 
+@pytest.mark.presign
 def test_a_failed_close_then_a_good_one_is_not_undone_by_the_next_mount(server, repo, mount, lakefuse_env):
     m = mount(uri_of(repo))
     server.add_fault(operation="linkPhysicalAddress", status=400, message="injected refusal", count=1)
@@ -109,6 +111,7 @@ def test_edits_keep_the_objects_mode_owner_and_metadata(server, repo, mount, tmp
     assert os.getxattr(fresh.join("f"), "user.lakefs.meta.color") == b"blue"
 
 
+@pytest.mark.presign
 def test_stat_during_and_right_after_a_slow_upload_reports_what_was_written(server, repo, mount):
     m = mount(uri_of(repo))
     data = PatternStream(4 * MIB, 9).read()

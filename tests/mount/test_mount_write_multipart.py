@@ -12,6 +12,8 @@ import hashlib
 import os
 import subprocess
 
+import pytest
+
 import mountlib
 from mountlib import (MIB, PatternStream, api_get, api_get_or_none, api_metadata, api_stat, close_quietly,
                       data_upload_calls, expect_errno, kill_mount, mount_args, poll, read_file, read_status,
@@ -54,6 +56,7 @@ def mpu_dirs(server):
     return set(os.listdir(root)) if os.path.isdir(root) else set()
 
 
+@pytest.mark.presign(multipart=True)
 def test_large_file_is_uploaded_in_parts(server, repo, mount):
     m = branch(mount, repo)
     data = pattern(LARGE, 1)
@@ -73,6 +76,7 @@ def test_large_file_is_uploaded_in_parts(server, repo, mount):
     assert read_file(m.join("large.bin")) == data
 
 
+@pytest.mark.presign
 def test_file_below_the_threshold_takes_one_put(server, repo, mount):
     m = branch(mount, repo)
     data = pattern(8 * MIB - 1, 2)
@@ -144,6 +148,7 @@ def failed_fsync(server, repo, m, rel, data):
     return fd
 
 
+@pytest.mark.presign(multipart=True)
 def test_failed_part_aborts_and_the_next_flush_uploads_in_parts(server, repo, mount):
     m = branch(mount, repo)
     data = pattern(LARGE, 6)
@@ -162,6 +167,7 @@ def test_failed_part_aborts_and_the_next_flush_uploads_in_parts(server, repo, mo
     assert read_file(m.join("big.bin")) == data
 
 
+@pytest.mark.presign(multipart=True)
 def test_failed_part_is_recovered_in_parts_by_the_next_mount(server, repo, mount):
     m = branch(mount, repo)
     data = pattern(LARGE, 7)
@@ -178,6 +184,7 @@ def test_failed_part_is_recovered_in_parts_by_the_next_mount(server, repo, mount
     assert read_file(again.join("kept.bin")) == data
 
 
+@pytest.mark.presign(multipart=True)
 def test_parts_go_up_at_once_and_complete_in_order(server, repo, mount):
     """Four parts, each PUT held 1.5 s by the server before it reads the body: the server sees
     several of them in flight at once (one after another it never would). The object is
@@ -209,6 +216,7 @@ def test_parts_go_up_at_once_and_complete_in_order(server, repo, mount):
     assert api_get_or_none(server, repo, "main", "four.bin") is None
 
 
+@pytest.mark.presign(multipart=True)
 def test_failed_part_starts_no_new_part_and_aborts(server, repo, mount):
     """Five parts, four PUT at once; the first PUT to arrive fails at once and the other three are
     held 1.5 s by the server, so they are still going when it fails: the fifth part never starts."""
@@ -245,6 +253,7 @@ def test_failed_part_starts_no_new_part_and_aborts(server, repo, mount):
     os.unlink(m.join("five.bin"))
 
 
+@pytest.mark.presign(multipart=True)
 def test_failed_part_fails_the_close_with_eio(server, repo, mount):
     """One part's PUT fails (the second to arrive; the first goes through): close gives EIO with the
     upload aborted. The release that follows tries once more and is refused at create, so nothing
