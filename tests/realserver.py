@@ -50,6 +50,9 @@ SWAGGER = os.path.join(HERE, "lakefs_server", "swagger.yml")
 API_PREFIX = "/api/v1"
 START_TIMEOUT = 60.0
 BUCKET = "lakefuse-tests"
+# Buckets the S3 server holds: ours, plus the ones tests name in s3:// namespaces of their own
+# (client_exercise.c: s3://example-bucket/REPO; the namespace-prefix test: s3://bucket/prefix).
+BUCKETS = (BUCKET, "example-bucket", "bucket")
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                         "trailer", "trailers", "transfer-encoding", "upgrade", "expect", "proxy-connection"})
 
@@ -201,7 +204,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 route = srv.spec.match(method, path[len(API_PREFIX):])
                 operation = route.operation_id if route else "unknown"
                 upstream = srv.lakefs_addr
-            elif srv.s3_addr and path.startswith("/%s/" % srv.bucket):
+            elif srv.s3_addr and (path.split("/", 2) + [""])[1] in srv.buckets:
                 operation = {"GET": "presignedGet", "HEAD": "presignedGet", "PUT": "presignedPut"}.get(
                     method, "unknown")
                 upstream = srv.s3_addr
@@ -345,14 +348,15 @@ class TestProxy:
 
     _spec = None
 
-    def __init__(self, lakefs_addr, s3_addr=None, bucket=BUCKET, log_path=None, port=0):
+    def __init__(self, lakefs_addr, s3_addr=None, buckets=BUCKETS, log_path=None, port=0):
         if TestProxy._spec is None:
             TestProxy._spec = Spec(SWAGGER)
         self.httpd = _ProxyServer(("127.0.0.1", port), _ProxyHandler)
         self.httpd.spec = TestProxy._spec
         self.httpd.recorder, self.httpd.faults = Recorder(), Faults()
         self.httpd.control = Control(self.httpd.faults, self.httpd.recorder)
-        self.httpd.lakefs_addr, self.httpd.s3_addr, self.httpd.bucket = lakefs_addr, s3_addr, bucket
+        self.httpd.lakefs_addr, self.httpd.s3_addr = lakefs_addr, s3_addr
+        self.httpd.buckets = frozenset(buckets)
         self._log_lock = threading.Lock()
         self._log_path = log_path
         self.httpd.log = self.log
@@ -381,10 +385,10 @@ class TestProxy:
 # --- servers -----------------------------------------------------------------------------------------
 
 class MotoS3:
-    """moto's S3 server on 127.0.0.1:PORT, its spooled object files under data_dir."""
+    """moto's S3 server on 127.0.0.1:PORT with BUCKETS created, its spooled object files under data_dir."""
 
-    def __init__(self, data_dir, bucket=BUCKET, access_key_id="lakefuse-s3-key", secret_access_key="lakefuse-s3-secret"):
-        self.data_dir, self.bucket = data_dir, bucket
+    def __init__(self, data_dir, buckets=BUCKETS, access_key_id="lakefuse-s3-key", secret_access_key="lakefuse-s3-secret"):
+        self.data_dir, self.buckets = data_dir, buckets
         self.access_key_id, self.secret_access_key = access_key_id, secret_access_key
         self.proc, self.port, self.url = None, None, None
         self.log_path = os.path.join(data_dir, "moto.log")
@@ -404,9 +408,10 @@ class MotoS3:
         self.url = "http://127.0.0.1:%d" % self.port
         try:
             wait_http(self.url + "/", self.proc, self.log_path)
-            r = requests.put("%s/%s" % (self.url, self.bucket), timeout=30)
-            if r.status_code != 200:
-                raise RuntimeError("creating bucket %s: %d %s" % (self.bucket, r.status_code, r.text[:300]))
+            for bucket in self.buckets:
+                r = requests.put("%s/%s" % (self.url, bucket), timeout=30)
+                if r.status_code != 200:
+                    raise RuntimeError("creating bucket %s: %d %s" % (bucket, r.status_code, r.text[:300]))
         except Exception:
             self.stop()
             raise
@@ -415,6 +420,28 @@ class MotoS3:
     def stop(self):
         kill_group(self.proc)
         self.proc = None
+
+    _DUMMY_AUTH = ("AWS4-HMAC-SHA256 Credential=lakefuse-s3-key/20260101/us-east-1/s3/aws4_request, "
+                   "SignedHeaders=host, Signature=0")
+
+    def delete_prefix(self, bucket, prefix):
+        """Deletes every object under bucket/prefix (moto checks no signatures: plain requests)."""
+        import xml.etree.ElementTree as ET
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        while True:
+            r = requests.get("%s/%s" % (self.url, bucket), params={"list-type": "2", "prefix": prefix,
+                                                                  "max-keys": "1000"}, timeout=120)
+            if r.status_code != 200:
+                return
+            keys = [el.text for el in ET.fromstring(r.content).iter() if el.tag.endswith("}Key") or el.tag == "Key"]
+            if not keys:
+                return
+            for key in keys:
+                # moto verifies no signature but answers an unsigned DELETE 403: any SigV4 header does.
+                d = requests.delete("%s/%s/%s" % (self.url, bucket, urllib.parse.quote(key)), timeout=120,
+                                    headers={"Authorization": self._DUMMY_AUTH})
+                if d.status_code not in (200, 204):
+                    return
 
 
 class RealLakeFS:
@@ -520,7 +547,7 @@ class RealLakeFS:
                 env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKEFS_", "AWS_"))}
                 self.proc = subprocess.Popen([exe, "run", "--config", cfg_path], stdout=log, stderr=log,
                                              stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-            direct = "http://127.0.0.1:%d" % lakefs_port
+            direct = self._direct = "http://127.0.0.1:%d" % lakefs_port
             wait_http(direct + "/_health", self.proc, os.path.join(self.root, "lakefs.stderr"),
                       ok=lambda r: r.status_code in (200, 204))
             r = requests.get(direct + API_PREFIX + "/user", auth=(self.access_key_id, self.secret_access_key),
@@ -568,14 +595,38 @@ class RealLakeFS:
         for dirpath, _, files in os.walk(self.root or "/nonexistent"):
             for name in files:
                 try:
-                    total += os.lstat(os.path.join(dirpath, name)).st_size
+                    total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512  # the KV's files are sparse
                 except OSError:
                     pass
         return total
 
     # API ------------------------------------------------------------------------------------------
     def api(self, method, path, **kw):
-        return self.http.request(method, self.api_url + path, **kw)
+        """An authenticated request to /api/v1 + path through the proxy. Deleting a repository also
+        deletes its objects from the blockstore (lakeFS leaves them), so a session's disk use stays
+        bounded by what its live repositories hold."""
+        parts = path.split("?", 1)[0].strip("/").split("/")
+        namespace = None
+        if method.upper() == "DELETE" and len(parts) == 2 and parts[0] == "repositories":
+            got = self.http.get(self._direct + API_PREFIX + path, timeout=60)  # not counted
+            if got.status_code == 200:
+                namespace = got.json().get("storage_namespace")
+        resp = self.http.request(method, self.api_url + path, **kw)
+        if namespace and resp.status_code == 204:
+            self._purge(namespace)
+        return resp
+
+    def _purge(self, namespace):
+        try:
+            if namespace.startswith("local://") and self.blockstore == "local":
+                base = os.path.realpath(os.path.join(self.data_dir, "blockstore"))
+                target = os.path.realpath(os.path.join(base, namespace[len("local://"):].strip("/")))
+                if target.startswith(base + os.sep):
+                    shutil.rmtree(target, ignore_errors=True)
+            elif namespace.startswith("s3://") and self.s3 is not None:
+                self.s3.delete_prefix(*(namespace[len("s3://"):].split("/", 1) + [""])[:2])
+        except (OSError, requests.RequestException) as err:
+            sys.stderr.write("realserver: purging %s: %r\n" % (namespace, err))
 
     def create_repo(self, name=None, default_branch="main"):
         name = name or "repo-" + uuid.uuid4().hex[:12]
