@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.join(HERE, "lakefs_server"))
 
 from conformance import Spec  # noqa: E402  (the bundled server's operation matcher)
 from control import Control, Faults, Recorder  # noqa: E402  (its counts / faults / violations)
-from lakefs_testlib import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY  # noqa: E402
+from lakefs_testlib import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, read_line  # noqa: E402
 
 SWAGGER = os.path.join(HERE, "lakefs_server", "swagger.yml")
 API_PREFIX = "/api/v1"
@@ -344,42 +344,73 @@ class _ProxyServer(ThreadingHTTPServer):
 
 class TestProxy:
     """Counts requests by operationId, injects faults, serves /_test/ like the bundled server.
-    /api/v1 (and anything unknown) goes to lakefs_addr; /BUCKET/... to s3_addr."""
+    /api/v1 (and anything unknown) goes to lakefs_addr; /BUCKET/... to s3_addr.
 
-    _spec = None
+    It runs in a process of its own (like the bundled server), never as a thread of the test
+    process: a test that holds a descriptor on a mount and starts a subprocess makes Python's vfork
+    child close it (close_range -> FUSE flush -> an upload through this proxy) while the parent is
+    suspended in vfork holding the GIL, so an in-process proxy could not answer (seen: the upload
+    timed out and the test hung)."""
 
-    def __init__(self, lakefs_addr, s3_addr=None, buckets=BUCKETS, log_path=None, port=0):
-        if TestProxy._spec is None:
-            TestProxy._spec = Spec(SWAGGER)
-        self.httpd = _ProxyServer(("127.0.0.1", port), _ProxyHandler)
-        self.httpd.spec = TestProxy._spec
-        self.httpd.recorder, self.httpd.faults = Recorder(), Faults()
-        self.httpd.control = Control(self.httpd.faults, self.httpd.recorder)
-        self.httpd.lakefs_addr, self.httpd.s3_addr = lakefs_addr, s3_addr
-        self.httpd.buckets = frozenset(buckets)
-        self._log_lock = threading.Lock()
-        self._log_path = log_path
-        self.httpd.log = self.log
-        self.port = self.httpd.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.thread = None
+    def __init__(self, lakefs_addr, s3_addr=None, buckets=BUCKETS, log_path=None):
+        self.lakefs_addr, self.s3_addr, self.buckets = lakefs_addr, s3_addr, tuple(buckets)
+        self.log_path = log_path or os.devnull
+        self.proc, self.port, self.url = None, None, None
 
-    def log(self, line):
-        if self._log_path:
-            with self._log_lock, open(self._log_path, "a") as f:
-                f.write(line + "\n")
-
-    def start(self):
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="test-proxy", daemon=True)
-        self.thread.start()
+    def start(self, port=0):
+        args = [sys.executable, os.path.abspath(__file__), "proxy", "--port", str(port),
+                "--lakefs", "%s:%d" % self.lakefs_addr, "--buckets", ",".join(self.buckets)]
+        if self.s3_addr:
+            args += ["--s3", "%s:%d" % self.s3_addr]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+        line = read_line(self.proc.stdout.fileno(), time.monotonic() + START_TIMEOUT).decode(errors="replace")
+        prefix = "test proxy listening on "
+        if not line.startswith(prefix):
+            self.stop()
+            raise RuntimeError("test proxy did not start (%r): %s" % (line, _tail(self.log_path)))
+        self.url = line[len(prefix):].strip()
+        self.port = int(self.url.rsplit(":", 1)[1])
         return self
 
     def stop(self):
-        if self.thread is not None:
-            self.httpd.shutdown()
-            self.thread.join()
-            self.thread = None
-        self.httpd.server_close()
+        if self.proc is not None:
+            kill_group(self.proc)
+            self.proc.stdout.close()
+            self.proc = None
+
+
+def serve_proxy(argv):
+    """The proxy process: `realserver.py proxy --lakefs HOST:PORT [--s3 HOST:PORT] [--buckets A,B]
+    [--port N]`; prints `test proxy listening on URL`, runs until SIGTERM."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="realserver.py proxy")
+    ap.add_argument("--lakefs", required=True)
+    ap.add_argument("--s3")
+    ap.add_argument("--buckets", default=",".join(BUCKETS))
+    ap.add_argument("--port", type=int, default=0)
+    opts = ap.parse_args(argv)
+
+    def addr(text):
+        host, port = text.rsplit(":", 1)
+        return host, int(port)
+
+    httpd = _ProxyServer(("127.0.0.1", opts.port), _ProxyHandler)
+    httpd.spec = Spec(SWAGGER)
+    httpd.recorder, httpd.faults = Recorder(), Faults()
+    httpd.control = Control(httpd.faults, httpd.recorder)
+    httpd.lakefs_addr = addr(opts.lakefs)
+    httpd.s3_addr = addr(opts.s3) if opts.s3 else None
+    httpd.buckets = frozenset(b for b in opts.buckets.split(",") if b)
+    httpd.log = lambda line: (sys.stderr.write(line + "\n"), sys.stderr.flush())
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=httpd.shutdown, daemon=True).start())
+    sys.stdout.write("test proxy listening on http://127.0.0.1:%d\n" % httpd.server_address[1])
+    sys.stdout.flush()
+    try:
+        httpd.serve_forever()
+    finally:
+        httpd.server_close()
 
 
 # --- servers -----------------------------------------------------------------------------------------
@@ -465,6 +496,7 @@ class RealLakeFS:
         self.http = requests.Session()
         self.http.auth = (access_key_id, secret_access_key)
         self._control_http = None
+        self._lakefs_port = None
         self.validate = validate
 
     # options --------------------------------------------------------------------------------------
@@ -534,12 +566,12 @@ class RealLakeFS:
         try:
             if self.blockstore == "s3" and self.s3 is None:
                 self.s3 = MotoS3(os.path.join(self.root, "s3")).start()
-            lakefs_port = free_port()
+            if self._lakefs_port is None:  # a restart listens on the same port again
+                self._lakefs_port = free_port()
+            lakefs_port = self._lakefs_port
             if self.proxy is None:
                 self.proxy = TestProxy(("127.0.0.1", lakefs_port), self.s3 and ("127.0.0.1", self.s3.port),
                                        log_path=os.path.join(self.root, "proxy.log")).start()
-            else:
-                self.proxy.httpd.lakefs_addr = ("127.0.0.1", lakefs_port)
             cfg_path = os.path.join(self.root, "lakefs.yaml")
             with open(cfg_path, "w") as f:
                 yaml.safe_dump(self._config(lakefs_port), f)
@@ -704,6 +736,9 @@ SERVERS = {"lakefs-local": RealLakeFSLocal, "lakefs-s3": RealLakeFSS3}
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["proxy"]:
+        serve_proxy(sys.argv[2:])
+        sys.exit(0)
     # python3 tests/realserver.py lakefs-s3: start one, print its endpoint, wait for Ctrl-C.
     kind = sys.argv[1] if len(sys.argv) > 1 else "lakefs-local"
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
