@@ -349,8 +349,8 @@ class TestProxy:
     It runs in a process of its own (like the bundled server), never as a thread of the test
     process: a test that holds a descriptor on a mount and starts a subprocess makes Python's vfork
     child close it (close_range -> FUSE flush -> an upload through this proxy) while the parent is
-    suspended in vfork holding the GIL, so an in-process proxy could not answer (seen: the upload
-    timed out and the test hung)."""
+    suspended in vfork; an in-process proxy did not answer (seen: the upload timed out and the
+    test hung; most likely the suspended parent holds the GIL)."""
 
     def __init__(self, lakefs_addr, s3_addr=None, buckets=BUCKETS, log_path=None):
         self.lakefs_addr, self.s3_addr, self.buckets = lakefs_addr, s3_addr, tuple(buckets)
