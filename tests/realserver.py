@@ -23,6 +23,7 @@ No pytest in here.
 """
 import http.client
 import json
+import select
 import os
 import shutil
 import signal
@@ -244,6 +245,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _connection(self, upstream):
         conn = self.upstreams.get(upstream)
+        if conn is not None and conn.sock is not None:
+            # An idle kept-alive connection that is readable was closed by the server (idle
+            # timeout, restart): do not send a request into it.
+            if select.select([conn.sock], [], [], 0)[0]:
+                conn.close()
+                conn = None
         if conn is None:
             conn = http.client.HTTPConnection(upstream[0], upstream[1], timeout=300)
             self.upstreams[upstream] = conn
@@ -497,6 +504,7 @@ class RealLakeFS:
         self.http.auth = (access_key_id, secret_access_key)
         self._control_http = None
         self._lakefs_port = None
+        self._encrypt_key = "lakefuse-tests-" + uuid.uuid4().hex
         self.validate = validate
 
     # options --------------------------------------------------------------------------------------
@@ -514,7 +522,7 @@ class RealLakeFS:
             "logging": {"format": "text", "level": "INFO", "output": os.path.join(d, "lakefs.log"),
                         "audit_log_level": "NONE"},
             "database": {"type": "local", "local": {"path": os.path.join(d, "metadata")}},
-            "auth": {"encrypt": {"secret_key": "lakefuse-tests-" + uuid.uuid4().hex}},
+            "auth": {"encrypt": {"secret_key": self._encrypt_key}},  # the same across restarts
             "installation": {"user_name": "admin", "access_key_id": self.access_key_id,
                              "secret_access_key": self.secret_access_key},
             "committed": {"local_cache": {"dir": os.path.join(d, "cache"), "size_bytes": 256 * 1024 * 1024},
