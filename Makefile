@@ -37,7 +37,7 @@ HEADERS     := $(wildcard include/*.h src/*.h tests/unit/*.h)
 # objects of a source list in a build dir: $(call objs,DIR,SRCS)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all deps test test-unit test-integration demo clean sanitize format
+.PHONY: all deps test test-unit test-integration test-real demo clean sanitize format
 
 all: $(BUILD)/lakefuse $(BUILD)/client_exercise \
      $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
@@ -88,6 +88,12 @@ test: deps
 
 test-unit: all sanitize
 	@scripts/run-tests.sh unit
+
+# The client and mount suites against real lakeFS v1.84.0 (local and S3 blockstores), built once
+# per machine by scripts/third-party.sh; not part of `make test` yet (tests/REALSERVER.md).
+test-real: deps
+	@$(MAKE) --no-print-directory all sanitize
+	@scripts/run-tests.sh real
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -1,6 +1,11 @@
 """Shared pytest fixtures: a lakefs_server for the whole session (started with --validate),
 a per-test view of it that resets counts/faults and fails the test on any spec violation,
 and a fresh repository per test. Never sleep to wait for the server: read its 'listening' line.
+
+LAKEFUSE_TEST_SERVER picks the server: `bundled` (default: tests/lakefs_server), `lakefs-local`
+(real lakeFS v1.84.0, local KV and blockstore) or `lakefs-s3` (real lakeFS on an S3 blockstore served
+by moto, presigned URLs on); the real ones run behind tests/realserver.py's counting, fault-injecting
+proxy and need `scripts/third-party.sh` to have built them.
 """
 import os
 import sys
@@ -11,6 +16,19 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from lakefs_testlib import LakeFSServer  # noqa: E402
+
+TEST_SERVER = os.environ.get("LAKEFUSE_TEST_SERVER", "bundled")
+
+
+def _server_class():
+    """The class LAKEFUSE_TEST_SERVER names (same constructor arguments as LakeFSServer)."""
+    if TEST_SERVER == "bundled":
+        return LakeFSServer
+    import realserver
+    if TEST_SERVER not in realserver.SERVERS:
+        raise pytest.UsageError("LAKEFUSE_TEST_SERVER=%r: expected bundled, %s"
+                                % (TEST_SERVER, ", ".join(sorted(realserver.SERVERS))))
+    return realserver.SERVERS[TEST_SERVER]
 
 
 def pytest_configure(config):
@@ -47,10 +65,14 @@ def _presign_capability(request):
         pytest.skip("the server has no presigned multipart uploads")
 
 
+def pytest_report_header(config):
+    return "lakeFS server: %s (LAKEFUSE_TEST_SERVER)" % TEST_SERVER
+
+
 @pytest.fixture(scope="session")
 def lakefs_server(tmp_path_factory):
     """The session's LakeFSServer (see lakefs_testlib.LakeFSServer for its attributes)."""
-    server = LakeFSServer(tmp_path_factory.mktemp("lakefs") / "data", validate=True)
+    server = _server_class()(tmp_path_factory.mktemp("lakefs") / "data", validate=True)
     server.start()
     yield server
     server.stop()
@@ -86,7 +108,7 @@ def lakefs_server_factory(tmp_path):
     started = []
 
     def make(**kw):
-        srv = LakeFSServer(tmp_path / ("lakefs-%d" % len(started)) / "data", **kw)
+        srv = _server_class()(tmp_path / ("lakefs-%d" % len(started)) / "data", **kw)
         started.append(srv)
         return srv.start()
 
