@@ -9,7 +9,7 @@ PACKAGES="
   libfuse3-dev fuse3
   libcurl4-openssl-dev libcjson-dev libyaml-dev libssl-dev
   libcmocka-dev
-  python3 python3-yaml python3-jsonschema python3-requests python3-pytest
+  python3 python3-yaml python3-jsonschema python3-requests python3-pytest python3-venv
   attr rsync
 "
 

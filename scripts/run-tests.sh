@@ -50,6 +50,22 @@ if [ "$mode" = real ]; then
     exit $status
 fi
 
+# The suites that talk to lakeFS the most directly, against real lakeFS v1.84.0 too (built once per
+# machine by scripts/third-party.sh; tests/REALSERVER.md): the C client, and the mount's write path,
+# recovery, workflow files and open-file semantics, on the local and the S3 blockstore. Tests about
+# presigned traffic skip themselves (with the reason) where the server cannot presign. The whole
+# mount suite against real lakeFS is `make test-real` (about 20 minutes a configuration here).
+REAL_SUITES=(tests/client tests/mount/test_mount_write_durable.py tests/mount/test_mount_write.py
+             tests/mount/test_mount_write_recovery.py tests/mount/test_mount_open_files.py
+             tests/mount/test_mount_control.py)
+run_real() {
+    scripts/third-party.sh
+    for kind in lakefs-local lakefs-s3; do
+        echo "== against real lakeFS: $kind"
+        LAKEFUSE_TEST_SERVER=$kind /usr/bin/python3 -m pytest -q -p no:cacheprovider "${REAL_SUITES[@]}"
+    done
+}
+
 # Debian's python3: the one that sees python3-pytest, -yaml, -jsonschema.
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests
 
@@ -60,3 +76,5 @@ fi
 LAKEFUSE_BIN=build/asan/lakefuse LAKEFUSE_DIFF_OPS=${LAKEFUSE_DIFF_OPS:-1000} \
     LAKEFUSE_DIFF_FAULT_OPS=${LAKEFUSE_DIFF_FAULT_OPS:-500} LAKEFUSE_DIFF_KILLS=${LAKEFUSE_DIFF_KILLS:-10} \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/mount
+
+run_real

@@ -95,6 +95,7 @@ def test_walkthrough_through_c_client(server, build):
     assert added["metadata"] == {"using": "c_client"}
 
 
+@pytest.mark.presign(multipart=True)  # every operation includes the presigned ones
 @pytest.mark.parametrize("build", sorted(BUILDS))
 def test_every_client_operation_against_the_spec(server, build):
     """Each operation the client implements is called, accepted by the
@@ -114,9 +115,14 @@ def test_every_client_operation_against_the_spec(server, build):
     assert missing == [], f"operations never exercised: {missing}"
     mine = client_stats(proc)
     assert {op: counts[op] for op in ops} == {op: mine.get(op, 0) for op in ops}
-    # Keep-alive: dozens of sequential calls share one pooled connection.
+    # Keep-alive: dozens of sequential calls share one pooled connection. (In front of real lakeFS
+    # the test proxy serves the API and the presigned data on one address, so the data transfers'
+    # connections count too: still far fewer connections than requests.)
     assert sum(counts.values()) > 40
-    assert server.connections() == 1
+    if os.environ.get("LAKEFUSE_TEST_SERVER", "bundled") == "bundled":
+        assert server.connections() == 1
+    else:
+        assert server.connections() * 8 <= sum(counts.values()), (server.connections(), counts)
 
 
 def upload(server, repo, path, data, branch="main"):
