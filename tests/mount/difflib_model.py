@@ -148,7 +148,7 @@ def read_mount_state(root, rel, mtime_paths=(), retries=0):
     path = os.path.join(root, rel)
     try:
         st = _retry(lambda: os.lstat(path), retries)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a parent that is a file: absent too
         return None
     if stat.S_ISDIR(st.st_mode):
         return ("d",)
