@@ -36,7 +36,56 @@ def read_line(fd, deadline):
     return data
 
 
-class LakeFSServer:
+class ControlClient:
+    """The /_test/ interface (counts, faults, violations) as methods, for any server object with a
+    `url` that serves it: the bundled server, or the proxy in front of real lakeFS."""
+
+    def _control(self, method, name, **kw):
+        # One kept-alive session, so control calls open no connections of
+        # their own between a reset_counts() and connections().
+        if getattr(self, "_control_http", None) is None:
+            self._control_http = requests.Session()
+        resp = self._control_http.request(method, self.url + "/_test/" + name, timeout=30, **kw)
+        resp.raise_for_status()
+        return resp.json() if resp.content else None
+
+    def counts(self):
+        """{operationId: number of requests} since the last reset_counts()."""
+        return self._control("GET", "counts")["counts"]
+
+    def max_in_flight(self):
+        """{operation: most requests of it handled at once} since the last reset_counts()
+        (presigned data requests only)."""
+        return self._control("GET", "counts")["max_in_flight"]
+
+    def counts_total(self):
+        return self._control("GET", "counts")["total"]
+
+    def connections(self):
+        """TCP connections accepted since the last reset_counts()."""
+        return self._control("GET", "counts")["connections"]
+
+    def reset_counts(self):
+        self._control("DELETE", "counts")
+
+    def add_fault(self, **fault):
+        """operation (None: any), count or ratio (+seed), status/message, latency_ms, cut_after_bytes."""
+        return self._control("POST", "faults", json=fault)["id"]
+
+    def faults(self):
+        return self._control("GET", "faults")["faults"]
+
+    def clear_faults(self):
+        self._control("DELETE", "faults")
+
+    def violations(self):
+        return self._control("GET", "violations")["violations"]
+
+    def clear_violations(self):
+        self._control("DELETE", "violations")
+
+
+class LakeFSServer(ControlClient):
     """One lakefs_server process. Attributes: url, api_url, host, port, access_key_id,
     secret_access_key, data_dir, log_path, http (authenticated requests.Session)."""
 
@@ -142,48 +191,3 @@ class LakeFSServer:
         resp = self.api("POST", "/repositories/%s/branches/%s/commits" % (repo, branch), json=body)
         assert resp.status_code == 201, resp.text
         return resp.json()
-
-    # --- /_test/ control ----------------------------------------------------------------------------
-    def _control(self, method, name, **kw):
-        # One kept-alive session, so control calls open no connections of
-        # their own between a reset_counts() and connections().
-        if getattr(self, "_control_http", None) is None:
-            self._control_http = requests.Session()
-        resp = self._control_http.request(method, self.url + "/_test/" + name, timeout=30, **kw)
-        resp.raise_for_status()
-        return resp.json() if resp.content else None
-
-    def counts(self):
-        """{operationId: number of requests} since the last reset_counts()."""
-        return self._control("GET", "counts")["counts"]
-
-    def max_in_flight(self):
-        """{operation: most requests of it handled at once} since the last reset_counts()
-        (presigned data requests only)."""
-        return self._control("GET", "counts")["max_in_flight"]
-
-    def counts_total(self):
-        return self._control("GET", "counts")["total"]
-
-    def connections(self):
-        """TCP connections accepted since the last reset_counts()."""
-        return self._control("GET", "counts")["connections"]
-
-    def reset_counts(self):
-        self._control("DELETE", "counts")
-
-    def add_fault(self, **fault):
-        """operation (None: any), count or ratio (+seed), status/message, latency_ms, cut_after_bytes."""
-        return self._control("POST", "faults", json=fault)["id"]
-
-    def faults(self):
-        return self._control("GET", "faults")["faults"]
-
-    def clear_faults(self):
-        self._control("DELETE", "faults")
-
-    def violations(self):
-        return self._control("GET", "violations")["violations"]
-
-    def clear_violations(self):
-        self._control("DELETE", "violations")

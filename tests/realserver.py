@@ -45,7 +45,8 @@ sys.path.insert(0, os.path.join(HERE, "lakefs_server"))
 
 from conformance import Spec  # noqa: E402  (the bundled server's operation matcher)
 from control import Control, Faults, Recorder  # noqa: E402  (its counts / faults / violations)
-from lakefs_testlib import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, read_line  # noqa: E402
+from lakefs_testlib import (DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, ControlClient,  # noqa: E402
+                            read_line)
 
 SWAGGER = os.path.join(HERE, "lakefs_server", "swagger.yml")
 API_PREFIX = "/api/v1"
@@ -482,7 +483,7 @@ class MotoS3:
                     return
 
 
-class RealLakeFS:
+class RealLakeFS(ControlClient):
     """Real lakeFS behind a TestProxy, with the interface of lakefs_testlib.LakeFSServer that the
     tests use: url (the proxy), api_url, host, port, access_key_id, secret_access_key, data_dir,
     log_path, http, api(), create_repo(), upload(), commit(), the /_test/ calls, start(), stop(),
@@ -686,44 +687,6 @@ class RealLakeFS:
         resp = self.api("POST", "/repositories/%s/branches/%s/commits" % (repo, branch), json=body)
         assert resp.status_code == 201, resp.text
         return resp.json()
-
-    # /_test/ control (served by the proxy) ----------------------------------------------------------
-    def _control(self, method, name, **kw):
-        if self._control_http is None:
-            self._control_http = requests.Session()
-        resp = self._control_http.request(method, self.url + "/_test/" + name, timeout=30, **kw)
-        resp.raise_for_status()
-        return resp.json() if resp.content else None
-
-    def counts(self):
-        return self._control("GET", "counts")["counts"]
-
-    def max_in_flight(self):
-        return self._control("GET", "counts")["max_in_flight"]
-
-    def counts_total(self):
-        return self._control("GET", "counts")["total"]
-
-    def connections(self):
-        return self._control("GET", "counts")["connections"]
-
-    def reset_counts(self):
-        self._control("DELETE", "counts")
-
-    def add_fault(self, **fault):
-        return self._control("POST", "faults", json=fault)["id"]
-
-    def faults(self):
-        return self._control("GET", "faults")["faults"]
-
-    def clear_faults(self):
-        self._control("DELETE", "faults")
-
-    def violations(self):
-        return self._control("GET", "violations")["violations"]
-
-    def clear_violations(self):
-        self._control("DELETE", "violations")
 
 
 class RealLakeFSLocal(RealLakeFS):
