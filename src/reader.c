@@ -6,6 +6,7 @@
  * block another caller is fetching, never frees a source a fetch may use.
  */
 #include "reader.h"
+#include "threads.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -730,8 +731,8 @@ reader *reader_new(const reader_config *cfg, int *err)
         rc = r->workers == NULL ? -ENOMEM : 0;
     }
     while (rc == 0 && r->worker_count < wanted) {
-        rc = -pthread_create(&r->workers[r->worker_count], NULL, worker_main,
-                             r);
+        rc = -thread_start_masked(&r->workers[r->worker_count], worker_main,
+                                  r);
         if (rc == 0)
             r->worker_count++;
     }

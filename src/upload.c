@@ -8,6 +8,7 @@
  * is aborted, never left behind.
  */
 #include "upload.h"
+#include "threads.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -240,14 +241,10 @@ static void *part_worker(void *arg)
 static int part_threads_start(part_queue *q, pthread_t *threads, int max)
 {
     int want = q->l->count - 1 < max ? q->l->count - 1 : max;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     int started = 0;
     while (started < want &&
-           pthread_create(&threads[started], NULL, part_worker, q) == 0)
+           thread_start_masked(&threads[started], part_worker, q) == 0)
         started++;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return started;
 }
 

@@ -6,6 +6,7 @@
  * holds the table lock or a state lock across the network.
  */
 #include "writer.h"
+#include "threads.h"
 
 #include "durable.h"
 
@@ -1289,7 +1290,7 @@ writer *writer_new(const writer_config *cfg, int *err)
 
 int writer_start(writer *w)
 {
-    int rc = -pthread_create(&w->retry_thread, NULL, retry_main, w);
+    int rc = -thread_start_masked(&w->retry_thread, retry_main, w);
     w->thread_started = rc == 0;
     return rc;
 }

@@ -37,7 +37,8 @@ def test_foreground_mount_serves_until_fusermount_unmount(server, basic_repo, mo
 def test_foreground_mount_unmounts_on_signal(server, basic_repo, mount, signum):
     m = mount("lakefs://%s/main" % basic_repo.name)
     assert sorted(os.listdir(m.path)) == root_names(server, basic_repo.name)
-    assert m.signal(signum) == 0
+    status = m.signal(signum)
+    assert status == 0, "exit %r; stderr: %s; log: %s" % (status, m.stderr()[-3000:], m.log()[-2000:])
     assert not os.path.ismount(m.path) and not is_mounted(m.path)
 
 
