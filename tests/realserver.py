@@ -70,6 +70,17 @@ def third_party_paths():
     return paths
 
 
+def ensure_built(kind="lakefs-local"):
+    """Builds (first use on a machine: minutes, progress on stderr) or reuses what `kind` needs,
+    through scripts/third-party.sh: lakeFS and lakectl, plus moto for lakefs-s3."""
+    paths = third_party_paths()
+    script = os.path.join(ROOT, "scripts", "third-party.sh")
+    if not os.access(paths["LAKEFUSE_LAKEFS_BIN"], os.X_OK):
+        subprocess.run([script, "lakefs"], check=True, stdout=sys.stderr)
+    if kind == "lakefs-s3" and not os.access(paths["LAKEFUSE_MOTO_SERVER"], os.X_OK):
+        subprocess.run([script, "s3"], check=True, stdout=sys.stderr)
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

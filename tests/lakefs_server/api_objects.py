@@ -68,14 +68,14 @@ def _check_conditional_headers(req):
     return if_none is not None
 
 
-def _stage(ctx, req, path, entry, if_absent=False, force=False):
+def _stage(ctx, req, path, entry, if_absent=False, force=False, exists_message="Precondition failed"):
     repo, branch = req.params["repository"], req.params["branch"]
     with ctx.store.write() as db:
         _, head = ctx.store.writable_branch(db, repo, branch, force)
         if if_absent:
             view = ctx.store.view(db, repo, branch)
             if ctx.store.get_entry(db, view, path) is not None:
-                raise ApiError(412, "path already exists")
+                raise ApiError(412, exists_message)
         ctx.store.put_entry(db, repo, branch, path, entry)
 
 
@@ -99,6 +99,9 @@ def listObjects(ctx, req):
         items, has_more = views.list_entries(ctx.store, db, view, prefix, delimiter, after, amount)
     results = [common_prefix_stats(p) if e is None else _presigned_stats(ctx, req, p, e, user_metadata, presign)
                for p, e in items]
+    for stats in results:  # lakeFS lists an object without user metadata with no "metadata" key
+        if stats.get("metadata") == {}:
+            del stats["metadata"]
     return json_response(200, {"pagination": pagination(results, has_more, items[-1][0] if items else ""),
                                "results": results})
 
@@ -108,7 +111,9 @@ def statObject(ctx, req):
     user_metadata, presign = req.qbool("user_metadata", True), _want_presign(ctx, req)
     with ctx.store.read() as db:
         entry = _lookup(ctx, db, req, path)
-    return json_response(200, _presigned_stats(ctx, req, path, entry, user_metadata, presign))
+    stats = _presigned_stats(ctx, req, path, entry, user_metadata, presign)
+    stats.setdefault("metadata", {})  # lakeFS: statObject always has "metadata", {} with user_metadata=false
+    return json_response(200, stats)
 
 
 def _object_headers(entry, path):
@@ -150,6 +155,7 @@ def _serve_object(ctx, req, head):
     except ApiError as err:
         resp = error_response(err.status, err.message)
         resp.headers["Content-Range"] = "bytes */%d" % size
+        resp.headers["ETag"] = headers["ETag"]  # lakeFS sets it before it checks the range
         return resp
     status, start, length = 200, 0, size
     if byte_range is not None:
@@ -264,15 +270,23 @@ def uploadObject(ctx, req):
     path = req.path_param()
     if_absent = _check_conditional_headers(req)
     force = req.qbool("force")
-    repo, _ = _check_branch(ctx, req, force)
+    try:
+        repo, _ = _check_branch(ctx, req, force)
+    except ApiError as err:  # lakeFS's uploadObject words these two its own way
+        branch = req.params["branch"]
+        if err.status == 404 and err.message == "branch not found":
+            raise ApiError(404, "branch '%s' not found" % branch)
+        if err.status == 400 and err.message.startswith("branch id:"):
+            raise ApiError(400, "argument name: " + err.message)
+        raise
     if if_absent:
         with ctx.store.read() as db:
             if ctx.store.get_entry(db, ctx.store.view(db, repo["id"], req.params["branch"]), path) is not None:
-                raise ApiError(412, "path already exists")
+                raise ApiError(412, "path already exists")  # (linkPhysicalAddress: "Precondition failed")
     oid, size, md5, content_type = _receive_upload(ctx, req)
     entry = make_entry(Blobs.address(repo["storage_namespace"], oid), md5, size, int(time.time()),
                        content_type, _metadata_from_headers(req.headers))
-    _stage(ctx, req, path, entry, if_absent, force)
+    _stage(ctx, req, path, entry, if_absent, force, exists_message="path already exists")
     return json_response(201, object_stats(path, entry))
 
 
@@ -343,7 +357,7 @@ def updateObjectUserMetadata(ctx, req):
         ctx.store.writable_branch(db, repo, branch)
         old = ctx.store.get_entry(db, ctx.store.view(db, repo, branch), path)
         if old is None:
-            raise ApiError(404, "not found")
+            raise ApiError(404, "update user metadata on %s/%s/%s: not found" % (repo, branch, path))
         entry = make_entry(old["address"], old["checksum"], old["size"], old["mtime"], old["content_type"],
                            {str(k): str(v) for k, v in new_meta.items()})
         ctx.store.put_entry(db, repo, branch, path, entry)
@@ -355,9 +369,11 @@ def updateObjectUserMetadata(ctx, req):
 def getPhysicalAddress(ctx, req):
     path = req.path_param()
     presign = _want_presign(ctx, req)
-    repo, _ = _check_branch(ctx, req)
+    # lakeFS does not look the branch up here (a missing one fails at linkPhysicalAddress)
+    with ctx.store.read() as db:
+        repo = ctx.store.get_repo(db, req.params["repository"])
     address = ctx.blobs.link_address(repo["storage_namespace"], repo["id"], req.params["branch"], path)
-    result = {"physical_address": address}
+    result = {"physical_address": address, "presigned_url": None}
     if presign:
         url, expiry = ctx.blobs.presign(req.presign_base_url, "PUT", Blobs.oid_of(address), _presign_ttl(ctx, req))
         result.update({"presigned_url": url, "presigned_url_expiry": expiry})
@@ -403,8 +419,10 @@ def createPresignMultipartUpload(ctx, req):
     ttl = _presign_ttl(ctx, req)
     urls = [ctx.blobs.presign(req.presign_base_url, "PUT", oid, ttl, {"partNumber": str(n), "uploadId": upload_id})[0]
             for n in range(1, parts + 1)]
-    return json_response(201, {"upload_id": upload_id, "physical_address": Blobs.address(repo["storage_namespace"], oid),
-                               "presigned_urls": urls})
+    result = {"upload_id": upload_id, "physical_address": Blobs.address(repo["storage_namespace"], oid)}
+    if urls:  # lakeFS omits the key when no parts were asked for
+        result["presigned_urls"] = urls
+    return json_response(201, result)
 
 
 def _mpu_record(ctx, req, path, physical_address):

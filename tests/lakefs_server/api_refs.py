@@ -6,7 +6,7 @@ import datetime
 
 import views
 from protocol import error_response, json_response, no_content, pagination, Response
-from store import ApiError
+from store import ApiError, reword_not_found
 from tree import prefix_end
 
 VERSION = "1.84.0"
@@ -20,17 +20,21 @@ def _storage_config(ctx):
     cfg = ctx.config
     storage = {"blockstore_type": "s3", "blockstore_namespace_example": "s3://example-bucket/",
                "blockstore_namespace_ValidityRegex": "^s3://", "pre_sign_support": cfg.presign,
-               "pre_sign_support_ui": cfg.presign, "import_support": False,
+               # lakeFS on S3: the UI does not presign by default (disable_pre_signed_ui), and the S3
+               # adapter supports imports (which this server does not implement: 501)
+               "pre_sign_support_ui": False, "import_support": True,
                "import_validity_regex": "^s3://", "pre_sign_multipart_upload": cfg.presign}
-    if cfg.default_namespace_prefix:
-        storage["default_namespace_prefix"] = cfg.default_namespace_prefix
+    # lakeFS always sends these, "" when not configured
+    storage.update({"blockstore_id": "", "blockstore_description": "",
+                    "default_namespace_prefix": cfg.default_namespace_prefix or ""})
     return storage
 
 
 def getConfig(ctx, req):
     return json_response(200, {
-        "version_config": {"version": VERSION, "upgrade_recommended": False},
+        "version_config": {"version": VERSION, "version_context": "lakeFS"},
         "storage_config": _storage_config(ctx),
+        "storage_config_list": [],  # lakeFS with a single blockstore: empty
         "ui_config": {},
         "capabilities_config": {},
     })
@@ -52,7 +56,8 @@ def getSetupState(ctx, req):
 
 
 def getCurrentUser(ctx, req):
-    return json_response(200, {"user": {"id": req.user, "creation_date": ctx.store.created}})
+    return json_response(200, {"user": {"id": req.user, "creation_date": ctx.store.created, "email": "",
+                                        "friendly_name": ""}})
 
 
 def login(ctx, req):
@@ -130,7 +135,7 @@ def createBranch(ctx, req):
     body = req.json()
     commit_id = ctx.store.create_branch(req.params["repository"], body.get("name") or "", body.get("source") or "",
                                         bool(body.get("force")), bool(body.get("hidden")))
-    return Response(201, commit_id.encode(), "text/html; charset=utf-8")
+    return Response(201, commit_id.encode(), "text/plain; charset=utf-8")  # lakeFS's, though the spec says text/html
 
 
 def getBranch(ctx, req):
@@ -186,7 +191,8 @@ def deleteTag(ctx, req):
 def getCommit(ctx, req):
     with ctx.store.read() as db:
         ctx.store.get_repo(db, req.params["repository"])
-        return json_response(200, ctx.store.resolve_commit(db, req.params["repository"], req.params["commitId"]))
+        return json_response(200, reword_not_found(
+            lambda: ctx.store.resolve_commit(db, req.params["repository"], req.params["commitId"]), "commit not found"))
 
 
 def logCommits(ctx, req):

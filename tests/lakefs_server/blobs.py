@@ -155,10 +155,10 @@ class Blobs:
         oid = address[len(prefix):] if address.startswith(prefix) else ""
         parts = oid.split("_")
         if len(parts) != 3 or not OID_RE.match(oid):
-            raise BlobError(400, "", "invalid link address")
+            raise BlobError(400, "", "address is not signed: link address invalid")
         base, expiry, sig = parts
         if not hmac.compare_digest(sig, self.sign("link", repo, branch, path, base, expiry)):
-            raise BlobError(400, "", "invalid link address")
+            raise BlobError(400, "", "address is not signed: link address invalid")
         if int(expiry, 16) < time.time():
             raise BlobError(400, "", "link address expired")
         return oid

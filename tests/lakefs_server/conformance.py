@@ -620,6 +620,11 @@ class Spec:
         for media_type in declared:
             if media_type.lower() == "application/octet-stream":
                 return media_type
+        # createBranch declares text/html; lakeFS v1.84 sends its commit id as text/plain.
+        if actual == "text/plain":
+            for media_type in declared:
+                if media_type.lower() == "text/html":
+                    return media_type
         return None
 
     def _response_validator(self, operation_id, status_key, media_type, response=None):

@@ -160,10 +160,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(resp.status)
         for name, value in resp.headers.items():
             self.send_header(name, value)
-        if resp.content_type:
+        # lakeFS answers a failed HEAD with neither Content-Type nor Content-Length
+        head_error = head and resp.status >= 300
+        if resp.content_type and not head_error:
             self.send_header("Content-Type", resp.content_type)
         send_length = resp.length if (not head or resp.status < 300) else 0
-        if resp.status not in (204, 304) or resp.length:
+        if (resp.status not in (204, 304) or resp.length) and not head_error:
             self.send_header("Content-Length", str(send_length))
         if self.cut_after is not None:
             self.close_connection = True

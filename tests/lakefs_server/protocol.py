@@ -41,7 +41,8 @@ def json_response(status, obj, headers=None):
 
 def error_response(status, message, **extra):
     body = dict(extra)
-    body["message"] = message
+    if message is not None:  # None: a body of extra fields only (lakeFS's merge conflict)
+        body["message"] = message
     return json_response(status, body)
 
 

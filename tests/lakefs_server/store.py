@@ -60,6 +60,16 @@ class ApiError(Exception):
         self.status, self.message, self.extra = status, message, extra
 
 
+def reword_not_found(fn, message):
+    """fn(), with a 404 it raises re-worded as lakeFS words it for that operation."""
+    try:
+        return fn()
+    except ApiError as err:
+        if err.status == 404:
+            raise ApiError(404, message)
+        raise
+
+
 class Resolved:
     """A resolved ref: kind is branch/tag/commit; modifier None, '@' (committed) or '$' (staging)."""
 
@@ -245,7 +255,7 @@ class Store:
             commit_id = self._commit_by_prefix(db, repo_id, base)
             kind = "commit" if commit_id else None
         if kind is None:
-            raise ApiError(404, "ref %s: not found" % ref if mods else "%s: not found" % ref)
+            raise ApiError(404, "not found")  # callers that lakeFS words differently re-raise
         commit = self.get_commit(db, repo_id, commit_id)
         if mods and mods[0][0] in "@$":
             if kind != "branch":
@@ -337,10 +347,12 @@ class Store:
         with self.write() as db:
             repo = self.get_repo(db, repo_id)
             if not BRANCH_ID_RE.match(name or ""):
-                raise ApiError(400, "branch id: invalid value: validation error")
+                raise ApiError(400, "argument branch: branch id: invalid value: validation error: branch id must "
+                                    "consist of letters, digits, underscores and dashes, and cannot start with a dash")
             if repo["read_only"] and not force:
                 raise ApiError(403, "cannot write to read-only repository")
-            commit = self.resolve_commit(db, repo_id, source)
+            commit = reword_not_found(lambda: self.resolve_commit(db, repo_id, source),
+                                      "source reference '%s': not found" % source)
             if db.execute("SELECT 1 FROM branches WHERE repo=? AND name=?", (repo_id, name)).fetchone():
                 raise ApiError(409, "branch already exists: not unique")
             db.execute("INSERT INTO branches (repo, name, commit_id, hidden) VALUES (?,?,?,?)",
@@ -363,7 +375,7 @@ class Store:
         with self.write() as db:
             repo = self.get_repo(db, repo_id)
             if not TAG_ID_RE.match(tag or ""):
-                raise ApiError(400, "tag id: invalid value: validation error")
+                raise ApiError(400, "argument tagID: tag id: invalid value: validation error")
             if repo["read_only"] and not force:
                 raise ApiError(403, "cannot write to read-only repository")
             commit = self.resolve_commit(db, repo_id, ref)
@@ -488,12 +500,13 @@ class Store:
               allow_empty=False, force=False, squash=False):
         strategies = {"": "default", "dest-wins": "dest-wins", "source-wins": "source-wins"}
         if (strategy or "") not in strategies:
-            raise ApiError(400, "invalid strategy: invalid value: validation error")
+            raise ApiError(400, "argument strategy: invalid value: validation error")
         with self.write() as db:
             _, dest_id = self.writable_branch(db, repo_id, dest, force)
             if self.is_dirty(db, repo_id, dest, dest_id):
-                raise ApiError(400, "%s: uncommitted changes (dirty branch)" % dest)
-            source = self.resolve_commit(db, repo_id, source_ref)
+                raise ApiError(400, "uncommitted changes (dirty branch)")
+            source = reword_not_found(lambda: self.resolve_commit(db, repo_id, source_ref),
+                                      "update branch %s: get commit by ref %s: not found" % (dest, source_ref))
             target = self.get_commit(db, repo_id, dest_id)
             base = self.merge_base(db, repo_id, source, target)
             if base is None:
@@ -503,7 +516,7 @@ class Store:
             # merge base's (ids, not trees: an emptied tree is not the first commit's ""); the source's
             # id as-is when the destination did not move; otherwise a newly written merged metarange.
             if src_mr == base_mr and not (allow_empty or force):
-                raise ApiError(400, "no changes")
+                raise ApiError(400, "update branch %s: no changes" % dest)
             if dst_mr == base_mr:
                 new_mr = src_mr
             else:
@@ -530,7 +543,7 @@ class Store:
             elif strategy == "source-wins":
                 changes.append((path, src_entry))
             elif strategy != "dest-wins":
-                raise ApiError(409, "conflict found", reference="")
+                raise ApiError(409, None, reference="")  # lakeFS: {"reference": ""}, no message
         return self.trees.apply(db, dst_mr, changes)
 
     def reset(self, repo_id, branch, kind, path, force=False):

@@ -5,7 +5,7 @@ Pages are produced by seeking through SQL range scans; never materialise a whole
 import heapq
 import itertools
 
-from store import ApiError
+from store import ApiError, reword_not_found
 from tree import prefix_end
 
 SKIP_IN_PLACE = 64  # entries to step over inside a common prefix before re-seeking with a new query
@@ -67,8 +67,12 @@ def uncommitted_changes(store, db, repo_id, branch, commit_id, start, end):
 
 
 def diff_refs(store, db, repo_id, left_ref, right_ref, kind, start, end):
-    left = store.resolve_commit(db, repo_id, left_ref)
-    right_resolved = store.resolve(db, repo_id, right_ref)
+    # lakeFS's words for a missing ref differ between its three-dot and two-dot diffs
+    left = reword_not_found(lambda: store.resolve_commit(db, repo_id, left_ref),
+                            "get commit by branch %s: not found" % left_ref if kind == "three_dot" else "not found")
+    right_resolved = reword_not_found(lambda: store.resolve(db, repo_id, right_ref),
+                                      "get commit by ref %s: not found" % right_ref if kind == "three_dot"
+                                      else "not found")
     right = right_resolved.commit
     changes = store.trees.diff(db, left["meta_range_id"], right["meta_range_id"], start, end)
     if kind == "three_dot":
