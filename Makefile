@@ -1,6 +1,7 @@
 # lakefuse build. `make` builds build/lakefuse; `make test` installs what is
 # missing, builds (normal and sanitizer) and runs every test; `make demo`
-# shows lakefuse against the bundled lakeFS-compatible server.
+# shows lakefuse against real lakeFS v1.84.0 (local blockstore), built on
+# first use by scripts/third-party.sh.
 
 VERSION     := 0.1.0
 CC          ?= cc
@@ -95,6 +96,7 @@ test-real: deps
 	@$(MAKE) --no-print-directory all sanitize
 	@scripts/run-tests.sh real
 
+# Real lakeFS (scripts/demo.sh builds it on first use: ~4.5 min here); leaves nothing running.
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh

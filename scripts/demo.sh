@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The demo behind `make demo`: starts the bundled lakeFS-compatible server
-# on a free local port with a fresh data dir, checks the connection the way
-# a user would (`lakefuse doctor`), runs the lakeFS getting-started
-# walkthrough through lakefuse's C client, then mounts the repository,
-# reads it with ordinary tools, and writes, commits and merges through it.
+# The demo behind `make demo`: starts real lakeFS v1.84.0 (local KV store
+# and local blockstore, as `lakefs run --quickstart` does; built once per
+# machine by scripts/third-party.sh, a few minutes the first time) on a free
+# local port with a fresh data dir, checks the connection the way a user
+# would (`lakefuse doctor`), runs the lakeFS getting-started walkthrough
+# through lakefuse's C client, then mounts the repository, reads it with
+# ordinary tools, and writes, commits and merges through it. Everything it
+# starts is stopped, unmounted and deleted when it ends, however it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+scripts/third-party.sh lakefs
 
 work=$(mktemp -d /tmp/lakefuse-demo.XXXXXX)
 server_pid=""
@@ -22,13 +27,19 @@ cleanup() {
 trap cleanup EXIT
 
 mkfifo "$work/ready"
-tests/lakefs_server/lakefs_server --listen 127.0.0.1:0 \
-    --data-dir "$work/data" >"$work/ready" 2>"$work/server.log" &
+# tests/realserver.py starts lakeFS in a temporary directory of its own,
+# prints "lakefs-local on URL (access key ID)" once it answers, and stops
+# it and deletes that directory on SIGTERM.
+/usr/bin/python3 tests/realserver.py lakefs-local >"$work/ready" 2>"$work/server.log" &
 server_pid=$!
 exec 3<"$work/ready"
-read -r banner <&3
+if ! read -r banner <&3; then
+    echo "lakeFS did not start; its log:" >&2
+    tail -n 30 "$work/server.log" >&2
+    exit 1
+fi
 echo "$banner"
-endpoint=${banner##* }
+endpoint=$(echo "$banner" | awk '{print $3}')
 
 export LAKECTL_SERVER_ENDPOINT_URL=$endpoint
 export LAKECTL_CREDENTIALS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE
@@ -40,7 +51,7 @@ build/lakefuse doctor
 
 echo
 echo "The lakeFS getting-started walkthrough, through lakefuse's C client:"
-build/client_exercise walkthrough demo 2>/dev/null
+LAKEFUSE_TEST_NAMESPACE_PREFIX=local:// build/client_exercise walkthrough demo 2>/dev/null
 
 mkdir "$work/mnt"
 echo
@@ -79,4 +90,4 @@ show cat .lakefs/stats
 cd - >/dev/null
 show build/lakefuse umount "$work/mnt"
 echo
-echo "(the server ran from $work/data; it is removed now)"
+echo "(lakeFS and its data are removed now)"
