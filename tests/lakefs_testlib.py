@@ -85,7 +85,38 @@ class ControlClient:
         self._control("DELETE", "violations")
 
 
-class LakeFSServer(ControlClient):
+class ServerHelpers:
+    """What the tests do on any server, over its api() and namespace(): create_repo(), upload(),
+    commit(), and use as a context manager (started on entry if it is not yet, stopped on exit).
+    Shared by LakeFSServer and realserver.RealLakeFS."""
+
+    def __enter__(self):
+        return self if self.proc is not None else self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def create_repo(self, name=None, default_branch="main"):
+        name = name or "repo-" + uuid.uuid4().hex[:12]
+        resp = self.api("POST", "/repositories", json={"name": name, "default_branch": default_branch,
+                                                      "storage_namespace": self.namespace(name)})
+        assert resp.status_code == 201, resp.text
+        return name
+
+    def upload(self, repo, branch, path, data, headers=None):
+        resp = self.api("POST", "/repositories/%s/branches/%s/objects" % (repo, branch),
+                        params={"path": path}, data=data, headers=headers)
+        assert resp.status_code == 201, resp.text
+        return resp.json()
+
+    def commit(self, repo, branch, message="commit", **extra):
+        body = dict(extra, message=message)
+        resp = self.api("POST", "/repositories/%s/branches/%s/commits" % (repo, branch), json=body)
+        assert resp.status_code == 201, resp.text
+        return resp.json()
+
+
+class LakeFSServer(ControlClient, ServerHelpers):
     """One lakefs_server process. Attributes: url, api_url, host, port, access_key_id,
     secret_access_key, data_dir, log_path, http (authenticated requests.Session)."""
 
@@ -158,12 +189,6 @@ class LakeFSServer(ControlClient):
         self.stop()
         return self.start()
 
-    def __enter__(self):
-        return self if self.proc is not None else self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
     # --- API ----------------------------------------------------------------------------------------
     def api(self, method, path, **kw):
         """An authenticated request to /api/v1 + path (requests.Response)."""
@@ -172,22 +197,3 @@ class LakeFSServer(ControlClient):
     def namespace(self, name):
         """A storage namespace this server accepts for repository name."""
         return "s3://lakefuse-tests/" + name
-
-    def create_repo(self, name=None, default_branch="main"):
-        name = name or "repo-" + uuid.uuid4().hex[:12]
-        resp = self.api("POST", "/repositories", json={"name": name, "default_branch": default_branch,
-                                                      "storage_namespace": self.namespace(name)})
-        assert resp.status_code == 201, resp.text
-        return name
-
-    def upload(self, repo, branch, path, data, headers=None):
-        resp = self.api("POST", "/repositories/%s/branches/%s/objects" % (repo, branch),
-                        params={"path": path}, data=data, headers=headers)
-        assert resp.status_code == 201, resp.text
-        return resp.json()
-
-    def commit(self, repo, branch, message="commit", **extra):
-        body = dict(extra, message=message)
-        resp = self.api("POST", "/repositories/%s/branches/%s/commits" % (repo, branch), json=body)
-        assert resp.status_code == 201, resp.text
-        return resp.json()

@@ -46,7 +46,7 @@ sys.path.insert(0, os.path.join(HERE, "lakefs_server"))
 from conformance import Spec  # noqa: E402  (the bundled server's operation matcher)
 from control import Control, Faults, Recorder  # noqa: E402  (its counts / faults / violations)
 from lakefs_testlib import (DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, ControlClient,  # noqa: E402
-                            read_line)
+                            ServerHelpers, read_line)
 
 SWAGGER = os.path.join(HERE, "lakefs_server", "swagger.yml")
 API_PREFIX = "/api/v1"
@@ -494,7 +494,7 @@ class MotoS3:
                     return
 
 
-class RealLakeFS(ControlClient):
+class RealLakeFS(ControlClient, ServerHelpers):
     """Real lakeFS behind a TestProxy, with the interface of lakefs_testlib.LakeFSServer that the
     tests use: url (the proxy), api_url, host, port, access_key_id, secret_access_key, data_dir,
     log_path, http, api(), create_repo(), upload(), commit(), the /_test/ calls, start(), stop(),
@@ -636,12 +636,6 @@ class RealLakeFS(ControlClient):
         self.stop(keep_data=True)
         return self.start()
 
-    def __enter__(self):
-        return self if self.proc is not None else self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
     def disk_usage(self):
         total = 0
         for dirpath, _, files in os.walk(self.root or "/nonexistent"):
@@ -679,25 +673,6 @@ class RealLakeFS(ControlClient):
                 self.s3.delete_prefix(*(namespace[len("s3://"):].split("/", 1) + [""])[:2])
         except (OSError, requests.RequestException) as err:
             sys.stderr.write("realserver: purging %s: %r\n" % (namespace, err))
-
-    def create_repo(self, name=None, default_branch="main"):
-        name = name or "repo-" + uuid.uuid4().hex[:12]
-        resp = self.api("POST", "/repositories", json={"name": name, "default_branch": default_branch,
-                                                      "storage_namespace": self.namespace(name)})
-        assert resp.status_code == 201, resp.text
-        return name
-
-    def upload(self, repo, branch, path, data, headers=None):
-        resp = self.api("POST", "/repositories/%s/branches/%s/objects" % (repo, branch),
-                        params={"path": path}, data=data, headers=headers)
-        assert resp.status_code == 201, resp.text
-        return resp.json()
-
-    def commit(self, repo, branch, message="commit", **extra):
-        body = dict(extra, message=message)
-        resp = self.api("POST", "/repositories/%s/branches/%s/commits" % (repo, branch), json=body)
-        assert resp.status_code == 201, resp.text
-        return resp.json()
 
 
 class RealLakeFSLocal(RealLakeFS):
