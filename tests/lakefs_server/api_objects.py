@@ -34,10 +34,11 @@ def _presigned_stats(ctx, req, path, entry, user_metadata, presign):
     return object_stats(path, entry, user_metadata, url, expiry)
 
 
-def _want_presign(ctx, req):
+def _want_presign(ctx, req, refused_status=400):
+    """presign=true; refused as lakeFS on S3 with presign disabled does (getPhysicalAddress: 500)."""
     presign = req.qbool("presign")
     if presign and not ctx.config.presign:
-        raise ApiError(400, "presign: operation not supported")
+        raise ApiError(refused_status, "operation not supported")
     return presign
 
 
@@ -368,7 +369,7 @@ def updateObjectUserMetadata(ctx, req):
 
 def getPhysicalAddress(ctx, req):
     path = req.path_param()
-    presign = _want_presign(ctx, req)
+    presign = _want_presign(ctx, req, refused_status=500)
     # lakeFS does not look the branch up here (a missing one fails at linkPhysicalAddress)
     with ctx.store.read() as db:
         repo = ctx.store.get_repo(db, req.params["repository"])
@@ -403,7 +404,7 @@ def linkPhysicalAddress(ctx, req):
 
 def _check_mpu_enabled(ctx):
     if not ctx.config.presign:
-        raise ApiError(501, "presigned multipart upload is not supported by the blockstore")
+        raise ApiError(501, "presign multipart upload API is not supported")
 
 
 def createPresignMultipartUpload(ctx, req):

@@ -43,9 +43,11 @@ BLOCKSTORE_FIELDS = ("blockstore_type", "blockstore_namespace_example", "blockst
                      "import_validity_regex", "default_namespace_prefix", "import_support")
 
 PAIRS = {
-    # real server kind: the bundled server's matching command-line options
-    "lakefs-local": ["--no-presign"],
-    "lakefs-s3": [],
+    # name: (real server kind, its options, the bundled server's matching options)
+    "lakefs-local": ("lakefs-local", [], ["--no-presign"]),
+    "lakefs-s3": ("lakefs-s3", [], []),
+    # run by the presign-refusal test only: both play an S3 blockstore with presign disabled
+    "lakefs-s3-no-presign": ("lakefs-s3", ["--no-presign"], ["--no-presign"]),
 }
 
 
@@ -168,18 +170,19 @@ def differences(bundled, real):
 
 # --- the servers -------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module", params=sorted(PAIRS))
+@pytest.fixture(scope="module", params=["lakefs-local", "lakefs-s3"])
 def pair(request, tmp_path_factory):
-    kind = request.param
+    name = request.param
+    kind, real_args, bundled_args = PAIRS[name]
     realserver.ensure_built(kind)
-    base = tmp_path_factory.mktemp("vs-" + kind)
-    bundled = LakeFSServer(base / "bundled", validate=True, extra_args=PAIRS[kind]).start()
+    base = tmp_path_factory.mktemp("vs-" + name)
+    bundled = LakeFSServer(base / "bundled", validate=True, extra_args=bundled_args).start()
     try:
-        real = realserver.SERVERS[kind](base / "real").start()
+        real = realserver.SERVERS[kind](base / "real", extra_args=real_args).start()
     except Exception:
         bundled.stop()
         raise
-    yield kind, bundled, real
+    yield name, bundled, real
     real.stop()
     bundled.stop()
 
@@ -187,13 +190,13 @@ def pair(request, tmp_path_factory):
 def run_both(pair, scenario):
     """Runs scenario(transcript, repo) on both servers (each in a repository of the same name,
     deleted afterwards) and fails listing every step that differs."""
-    kind, bundled, real = pair
+    name, bundled, real = pair
     repo = "vs-" + uuid.uuid4().hex[:10]
     transcripts = []
     bundled.clear_violations()
     for server in (bundled, real):
-        t = Transcript(server, local_blockstore=kind == "lakefs-local")
-        t.repo, t.kind = repo, kind
+        t = Transcript(server, local_blockstore=name == "lakefs-local")
+        t.repo, t.pair = repo, name
         try:
             t.call("createRepository", "POST", "/repositories",
                    json={"name": repo, "default_branch": "main", "storage_namespace": server.namespace(repo)})
@@ -206,7 +209,7 @@ def run_both(pair, scenario):
     violations = [v for v in bundled.violations() if any(" response " in p for p in v["problems"])]
     diff = differences(*transcripts)
     assert not diff, "bundled server differs from lakeFS (%s) in %d of %d steps:\n%s" % (
-        kind, len(diff), len(transcripts[1].steps), "\n".join(diff))
+        name, len(diff), len(transcripts[1].steps), "\n".join(diff))
     assert violations == [], "the bundled server's answers violate the spec: %r" % violations
     assert len(transcripts[1].steps) > 3
 
@@ -373,7 +376,7 @@ def scenario_objects(t, repo):
 
 def scenario_staging(t, repo):
     backing = R(repo, "/branches/main/staging/backing")
-    presign = t.kind == "lakefs-s3"
+    presign = t.pair == "lakefs-s3"
     params = {"path": "linked"}
     if presign:
         params["presign"] = "true"
@@ -545,8 +548,50 @@ def scenario_presigned(t, repo):
     t.call("statObject aborted", "GET", R(repo, "/refs/main/objects/stat"), params={"path": "aborted"})
 
 
+def scenario_lakectl_metadata(t, repo):
+    """The ::lakefs:: metadata lakefuse writes as lakectl does (X-Lakefs-Internal-* headers on
+    uploadObject, ::lakefs:: keys in linkPhysicalAddress's user_metadata), and plain uploads."""
+    perms = '{"UID":1000,"GID":1000,"Mode":33188}'
+    upload(t, repo, "main", "with-internal", b"i", **{"X-Lakefs-Internal-client-mtime": "1700000000",
+                                                       "X-Lakefs-Internal-posix-permissions": perms,
+                                                       "X-Lakefs-Meta-Mixed-Case": "Value"})
+    upload(t, repo, "main", "no-content-type", b"n")
+    upload(t, repo, "main", "json-typed", b"{}", **{"Content-Type": "application/json"})
+    backing = R(repo, "/branches/main/staging/backing")
+    loc = t.server.api("GET", backing, params={"path": "linked-meta"}).json()
+    t.call("linkPhysicalAddress ::lakefs:: metadata", "PUT", backing, params={"path": "linked-meta"},
+           json={"staging": {"physical_address": loc["physical_address"]},
+                 "checksum": "0cc175b9c0f1b6a831c399e269772661", "size_bytes": 1,
+                 "user_metadata": {"::lakefs::client-mtime": "1700000001", "::lakefs::posix-permissions": perms}})
+    ls = R(repo, "/refs/main/objects/ls")
+    t.call("listObjects", "GET", ls)
+    for path in ("with-internal", "no-content-type", "json-typed", "linked-meta"):
+        t.call("statObject %s" % path, "GET", R(repo, "/refs/main/objects/stat"), params={"path": path})
+    t.call("getObject json-typed", "GET", R(repo, "/refs/main/objects"), params={"path": "json-typed"})
+    commit(t, repo, "main", "metadata")
+    t.call("listObjects committed", "GET", ls)
+    t.call("listObjects committed user_metadata=false", "GET", ls, params={"user_metadata": "false"})
+    t.call("updateObjectUserMetadata committed", "PUT", R(repo, "/branches/main/objects/stat/user_metadata"),
+           params={"path": "with-internal"}, json={"set": {"::lakefs::client-mtime": "1700000002", "k": "v"}})
+    t.call("statObject after update", "GET", R(repo, "/refs/main/objects/stat"), params={"path": "with-internal"})
+    t.call("diffBranch metadata only", "GET", R(repo, "/branches/main/diff"))
+
+
+def scenario_presign_refused(t, repo):
+    """What a server with presign disabled answers to presign=true (S3 with disable_pre_signed;
+    lakeFS's local blockstore words it "local adapter presigned URL: operation not supported")."""
+    upload(t, repo, "main", "obj", b"data")
+    t.call("statObject presign", "GET", R(repo, "/refs/main/objects/stat"), params={"path": "obj", "presign": "true"})
+    t.call("listObjects presign", "GET", R(repo, "/refs/main/objects/ls"), params={"presign": "true"})
+    t.call("getObject presign", "GET", R(repo, "/refs/main/objects"), params={"path": "obj", "presign": "true"})
+    t.call("getPhysicalAddress presign", "GET", R(repo, "/branches/main/staging/backing"),
+           params={"path": "new", "presign": "true"})
+    t.call("createPresignMultipartUpload", "POST", R(repo, "/branches/main/staging/pmpu"),
+           params={"path": "big", "parts": 1})
+
+
 SCENARIOS = [scenario_repositories, scenario_branches_tags_refs, scenario_objects, scenario_staging,
-             scenario_commit_diff, scenario_merge, scenario_reset]
+             scenario_commit_diff, scenario_merge, scenario_reset, scenario_lakectl_metadata]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__[len("scenario_"):])
@@ -557,3 +602,8 @@ def test_same_answers_as_lakefs(pair, scenario):
 @pytest.mark.parametrize("pair", ["lakefs-s3"], indirect=True)  # the local blockstore cannot presign
 def test_same_presigned_answers_as_lakefs(pair):
     run_both(pair, scenario_presigned)
+
+
+@pytest.mark.parametrize("pair", ["lakefs-s3-no-presign"], indirect=True)
+def test_same_refusals_of_presign_as_lakefs(pair):
+    run_both(pair, scenario_presign_refused)
