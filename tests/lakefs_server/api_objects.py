@@ -97,7 +97,10 @@ def listObjects(ctx, req):
     with ctx.store.read() as db:
         view = ctx.store.view(db, req.params["repository"], req.params["ref"])
         items, has_more = views.list_entries(ctx.store, db, view, prefix, delimiter, after, amount)
-    results = [common_prefix_stats(p) if e is None else _presigned_stats(ctx, req, p, e, user_metadata, presign)
+    # lakeFS lists an object's metadata only when it has some (ListObjects: `entry.Metadata != nil`;
+    # an empty map is stored as none).
+    results = [common_prefix_stats(p) if e is None
+               else _presigned_stats(ctx, req, p, e, user_metadata and bool(e["metadata"]), presign)
                for p, e in items]
     return json_response(200, {"pagination": pagination(results, has_more, items[-1][0] if items else ""),
                                "results": results})
@@ -108,7 +111,9 @@ def statObject(ctx, req):
     user_metadata, presign = req.qbool("user_metadata", True), _want_presign(ctx, req)
     with ctx.store.read() as db:
         entry = _lookup(ctx, db, req, path)
-    return json_response(200, _presigned_stats(ctx, req, path, entry, user_metadata, presign))
+    stats = _presigned_stats(ctx, req, path, entry, user_metadata, presign)
+    stats.setdefault("metadata", {})  # lakeFS's StatObject always has it: {} when not asked for
+    return json_response(200, stats)
 
 
 def _object_headers(entry, path):

@@ -18,9 +18,12 @@ def healthCheck(ctx, req):
 
 def _storage_config(ctx):
     cfg = ctx.config
-    storage = {"blockstore_type": "s3", "blockstore_namespace_example": "s3://example-bucket/",
+    # As lakeFS v1.84 answers with a single blockstore: an empty id and description, and presign for
+    # the UI off (its default, blockstore.s3.disable_pre_signed_ui). Imports are not implemented here.
+    storage = {"blockstore_type": "s3", "blockstore_id": "", "blockstore_description": "",
+               "blockstore_namespace_example": "s3://example-bucket/",
                "blockstore_namespace_ValidityRegex": "^s3://", "pre_sign_support": cfg.presign,
-               "pre_sign_support_ui": cfg.presign, "import_support": False,
+               "pre_sign_support_ui": False, "import_support": False,
                "import_validity_regex": "^s3://", "pre_sign_multipart_upload": cfg.presign}
     if cfg.default_namespace_prefix:
         storage["default_namespace_prefix"] = cfg.default_namespace_prefix
@@ -29,8 +32,9 @@ def _storage_config(ctx):
 
 def getConfig(ctx, req):
     return json_response(200, {
-        "version_config": {"version": VERSION, "upgrade_recommended": False},
+        "version_config": {"version": VERSION, "upgrade_recommended": False, "version_context": "lakeFS"},
         "storage_config": _storage_config(ctx),
+        "storage_config_list": [],  # lakeFS: [] unless several blockstores are configured
         "ui_config": {},
         "capabilities_config": {},
     })
@@ -41,7 +45,7 @@ def getStorageConfig(ctx, req):
 
 
 def getLakeFSVersion(ctx, req):
-    return json_response(200, {"version": VERSION, "upgrade_recommended": False})
+    return json_response(200, {"version": VERSION, "upgrade_recommended": False, "version_context": "lakeFS"})
 
 
 def getSetupState(ctx, req):

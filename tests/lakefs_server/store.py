@@ -340,7 +340,12 @@ class Store:
                 raise ApiError(400, "branch id: invalid value: validation error")
             if repo["read_only"] and not force:
                 raise ApiError(403, "cannot write to read-only repository")
-            commit = self.resolve_commit(db, repo_id, source)
+            try:
+                commit = self.resolve_commit(db, repo_id, source)
+            except ApiError as err:  # lakeFS (graveler.CreateBranch) names the source
+                if err.status != 404:
+                    raise
+                raise ApiError(404, "source reference '%s': not found" % source)
             if db.execute("SELECT 1 FROM branches WHERE repo=? AND name=?", (repo_id, name)).fetchone():
                 raise ApiError(409, "branch already exists: not unique")
             db.execute("INSERT INTO branches (repo, name, commit_id, hidden) VALUES (?,?,?,?)",
@@ -503,7 +508,7 @@ class Store:
             # merge base's (ids, not trees: an emptied tree is not the first commit's ""); the source's
             # id as-is when the destination did not move; otherwise a newly written merged metarange.
             if src_mr == base_mr and not (allow_empty or force):
-                raise ApiError(400, "no changes")
+                raise ApiError(400, "update branch %s: no changes" % dest)  # lakeFS's wording
             if dst_mr == base_mr:
                 new_mr = src_mr
             else:
