@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the C unit tests (normal and sanitizer builds), then the
 # pytest suites (test server conformance and semantics, the C client
-# against the test server, real FUSE mounts), then the mount suite again on
+# against the test server, real FUSE mounts, the official Python SDKs with a
+# mount), then the mount suite again on
 # the sanitizer build. `run-tests.sh unit` runs only the C unit tests; `run-tests.sh real` the
 # client and mount suites against real lakeFS (not part of `make test`).
 # Expects `make all sanitize` to have run.
@@ -44,7 +45,7 @@ if [ "$mode" = real ]; then
     [ ${#kinds[@]} -eq 0 ] && kinds=(lakefs-local lakefs-s3)
     for kind in "${kinds[@]}"; do
         echo "== client and mount suites against $kind"
-        LAKEFUSE_TEST_SERVER=$kind /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/client tests/mount ||
+        LAKEFUSE_TEST_SERVER=$kind /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/client tests/mount tests/sdk ||
             status=1
     done
     exit $status
@@ -58,6 +59,8 @@ fi
 REAL_SUITES=(tests/client tests/mount/test_mount_write_durable.py tests/mount/test_mount_write.py
              tests/mount/test_mount_write_recovery.py tests/mount/test_mount_open_files.py
              tests/mount/test_mount_control.py)
+# The lakeFS walkthrough with the official Python SDKs, and the SDKs interleaved with a mount (tests/sdk).
+REAL_SUITES+=(tests/sdk)
 run_real() {
     scripts/third-party.sh
     for kind in lakefs-local lakefs-s3; do
@@ -66,6 +69,8 @@ run_real() {
     done
 }
 
+# tests/sdk runs the official lakeFS Python SDKs from a virtualenv that this installs from PyPI once.
+scripts/third-party.sh sdk
 # Debian's python3: the one that sees python3-pytest, -yaml, -jsonschema.
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests
 
