@@ -65,9 +65,9 @@ def test_getting_started_walkthrough_with_both_sdks(sdk_python, server, tmp_path
         counts = server.counts()
 
         # What the SDKs did is on the server, as plain HTTP reads it.
-        for key, content, commit_meta in (("generated", b"Hello from lakefs_sdk\n", {"using": "lakefs_sdk", "run": "1"}),
-                                          ("high_level", b"Hello from the lakefs package\n",
-                                           {"using": "lakefs", "run": "2"})):
+        for key, content, commit_meta in (
+                ("generated", b"Hello from lakefs_sdk\n", {"using": "lakefs_sdk", "run": "1"}),
+                ("high_level", b"Hello from the lakefs package\n", {"using": "lakefs", "run": "2"})):
             done = report[key]
             repo = done["repo"]
             assert sorted(api_branches(server, repo)) == ["experiment", "main"]
@@ -121,7 +121,8 @@ def test_what_the_sdk_writes_and_commits_shows_through_the_mount(server, repo, s
     assert os.listdir(main) == []
     hello = b"written by lakefs_sdk\n"
     blob = os.urandom(300 * 1024)
-    assert sdk.call("upload", repo=repo, branch="main", path="sdk/hello.txt", data=b64(hello))["size_bytes"] == len(hello)
+    uploaded = sdk.call("upload", repo=repo, branch="main", path="sdk/hello.txt", data=b64(hello))
+    assert uploaded["size_bytes"] == len(hello)
     assert sdk.call("upload", repo=repo, branch="main", path="sdk/blob.bin", data=b64(blob), sdk="high-level",
                     metadata={"origin": "lakefs"})["size_bytes"] == len(blob)
 
