@@ -58,6 +58,7 @@ fi
 REAL_SUITES=(tests/client tests/mount/test_mount_write_durable.py tests/mount/test_mount_write.py
              tests/mount/test_mount_write_recovery.py tests/mount/test_mount_open_files.py
              tests/mount/test_mount_control.py)
+REAL_SUITES+=(tests/mount/test_mount_lakectl.py)  # lakectl fs upload/cat/stat and lakectl local with the mount
 run_real() {
     scripts/third-party.sh
     for kind in lakefs-local lakefs-s3; do
