@@ -61,6 +61,7 @@ REAL_SUITES=(tests/client tests/mount/test_mount_write_durable.py tests/mount/te
              tests/mount/test_mount_control.py)
 # The lakeFS walkthrough with the official Python SDKs, and the SDKs interleaved with a mount (tests/sdk).
 REAL_SUITES+=(tests/sdk)
+REAL_SUITES+=(tests/mount/test_mount_lakectl.py)  # lakectl fs upload/cat/stat and lakectl local with the mount
 run_real() {
     scripts/third-party.sh
     for kind in lakefs-local lakefs-s3; do
