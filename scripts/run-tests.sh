@@ -63,15 +63,16 @@ REAL_SUITES=(tests/client tests/mount/test_mount_write_durable.py tests/mount/te
 REAL_SUITES+=(tests/sdk)
 REAL_SUITES+=(tests/mount/test_mount_lakectl.py)  # lakectl fs upload/cat/stat and lakectl local with the mount
 run_real() {
-    scripts/third-party.sh
     for kind in lakefs-local lakefs-s3; do
         echo "== against real lakeFS: $kind"
         LAKEFUSE_TEST_SERVER=$kind /usr/bin/python3 -m pytest -q -p no:cacheprovider "${REAL_SUITES[@]}"
     done
 }
 
-# tests/sdk runs the official lakeFS Python SDKs from a virtualenv that this installs from PyPI once.
-scripts/third-party.sh sdk
+# Third-party programs first, with their progress shown (built/installed once per machine): lakeFS and
+# lakectl (the lakectl interoperability tests use lakectl against the bundled server too), moto's S3
+# server, and the official lakeFS Python SDKs (tests/sdk).
+scripts/third-party.sh all
 # Debian's python3: the one that sees python3-pytest, -yaml, -jsonschema.
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests
 
