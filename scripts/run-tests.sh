@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the C unit tests (normal and sanitizer builds), then the
 # pytest suites (test server conformance and semantics, the C client
-# against the test server, real FUSE mounts), then the mount suite again on
+# against the test server, real FUSE mounts, the official Python SDKs with a
+# mount), then the mount suite again on
 # the sanitizer build. `run-tests.sh unit` runs only the C unit tests; `run-tests.sh real` the
 # client and mount suites against real lakeFS (not part of `make test`).
 # Expects `make all sanitize` to have run.
@@ -44,7 +45,7 @@ if [ "$mode" = real ]; then
     [ ${#kinds[@]} -eq 0 ] && kinds=(lakefs-local lakefs-s3)
     for kind in "${kinds[@]}"; do
         echo "== client and mount suites against $kind"
-        LAKEFUSE_TEST_SERVER=$kind /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/client tests/mount ||
+        LAKEFUSE_TEST_SERVER=$kind /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/client tests/mount tests/sdk ||
             status=1
     done
     exit $status
@@ -58,14 +59,20 @@ fi
 REAL_SUITES=(tests/client tests/mount/test_mount_write_durable.py tests/mount/test_mount_write.py
              tests/mount/test_mount_write_recovery.py tests/mount/test_mount_open_files.py
              tests/mount/test_mount_control.py)
+# The lakeFS walkthrough with the official Python SDKs, and the SDKs interleaved with a mount (tests/sdk).
+REAL_SUITES+=(tests/sdk)
+REAL_SUITES+=(tests/mount/test_mount_lakectl.py)  # lakectl fs upload/cat/stat and lakectl local with the mount
 run_real() {
-    scripts/third-party.sh
     for kind in lakefs-local lakefs-s3; do
         echo "== against real lakeFS: $kind"
         LAKEFUSE_TEST_SERVER=$kind /usr/bin/python3 -m pytest -q -p no:cacheprovider "${REAL_SUITES[@]}"
     done
 }
 
+# Third-party programs first, with their progress shown (built/installed once per machine): lakeFS and
+# lakectl (the lakectl interoperability tests use lakectl against the bundled server too), moto's S3
+# server, and the official lakeFS Python SDKs (tests/sdk).
+scripts/third-party.sh all
 # Debian's python3: the one that sees python3-pytest, -yaml, -jsonschema.
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests
 

@@ -16,13 +16,21 @@
 #       moto's S3 server (`moto[server]` from PyPI) in a virtualenv: the S3-
 #       compatible object store behind the lakefs-s3 configuration (presigned
 #       URLs and multipart uploads, loopback only).
+#   $CACHE/lakefs-sdk-<sdk version>-lakefs-<version>/venv
+#       The official lakeFS Python SDKs, from PyPI with pip: `lakefs-sdk` (the
+#       generated client) pinned at the server's version, 1.84.0, and the
+#       high-level `lakefs` package pinned at 0.16.0 (which needs
+#       lakefs-sdk>=1.50,<2 and pyyaml; pip fetches those and their
+#       dependencies: urllib3, pydantic, python-dateutil, typing-extensions...).
+#       tests/sdk runs the lakeFS getting-started walkthrough with them, as a
+#       subprocess under this venv's python.
 #
 # CACHE is ${LAKEFUSE_THIRD_PARTY:-${XDG_CACHE_HOME:-$HOME/.cache}/lakefuse-third-party}.
 # Cached programs are reused when they run (`lakefs --version`); the first
 # lakeFS build takes several minutes on 2 cores (the Go build cache,
 # ~/.cache/go-build, makes later ones quicker).
 #
-# Usage: scripts/third-party.sh [lakefs|s3|all]   (default all)
+# Usage: scripts/third-party.sh [lakefs|s3|sdk|all]   (default all)
 #        scripts/third-party.sh --print-env        prints the paths as
 #                                                  shell assignments
 set -euo pipefail
@@ -32,6 +40,9 @@ MOTO_VERSION=${MOTO_VERSION:-5.2.5}
 CACHE=${LAKEFUSE_THIRD_PARTY:-${XDG_CACHE_HOME:-$HOME/.cache}/lakefuse-third-party}
 LAKEFS_DIR=$CACHE/lakefs-$LAKEFS_VERSION
 MOTO_DIR=$CACHE/moto-$MOTO_VERSION
+LAKEFS_SDK_VERSION=${LAKEFS_SDK_VERSION:-${LAKEFS_VERSION#v}}
+LAKEFS_PY_VERSION=${LAKEFS_PY_VERSION:-0.16.0}
+SDK_DIR=$CACHE/lakefs-sdk-$LAKEFS_SDK_VERSION-lakefs-$LAKEFS_PY_VERSION
 
 say() { echo "third-party: $*" >&2; }
 
@@ -39,6 +50,7 @@ print_env() {
     echo "LAKEFUSE_LAKEFS_BIN=$LAKEFS_DIR/bin/lakefs"
     echo "LAKEFUSE_LAKECTL_BIN=$LAKEFS_DIR/bin/lakectl"
     echo "LAKEFUSE_MOTO_SERVER=$MOTO_DIR/venv/bin/moto_server"
+    echo "LAKEFUSE_SDK_PYTHON=$SDK_DIR/venv/bin/python"
 }
 
 lakefs_ok() {
@@ -110,10 +122,39 @@ install_moto() {
     say "moto $MOTO_VERSION: installed in $(( $(date +%s) - start ))s"
 }
 
+sdk_ok() {
+    [ -x "$SDK_DIR/venv/bin/python" ] &&
+        "$SDK_DIR/venv/bin/python" - "$LAKEFS_SDK_VERSION" "$LAKEFS_PY_VERSION" >/dev/null 2>&1 <<'PY'
+import sys
+from importlib.metadata import version
+import lakefs, lakefs_sdk  # noqa: F401  (both import)
+sys.exit(0 if (version("lakefs-sdk"), version("lakefs")) == tuple(sys.argv[1:3]) else 1)
+PY
+}
+
+install_sdk() {
+    if sdk_ok; then
+        say "lakefs-sdk $LAKEFS_SDK_VERSION + lakefs $LAKEFS_PY_VERSION: cached in $SDK_DIR"
+        return 0
+    fi
+    local start
+    start=$(date +%s)
+    say "lakefs-sdk $LAKEFS_SDK_VERSION + lakefs $LAKEFS_PY_VERSION: creating a virtualenv in $SDK_DIR/venv" \
+        "and installing lakefs-sdk==$LAKEFS_SDK_VERSION lakefs==$LAKEFS_PY_VERSION (and their dependencies) from PyPI"
+    rm -rf "$SDK_DIR"
+    mkdir -p "$SDK_DIR"
+    /usr/bin/python3 -m venv "$SDK_DIR/venv"
+    "$SDK_DIR/venv/bin/pip" install -q --disable-pip-version-check \
+        "lakefs-sdk==$LAKEFS_SDK_VERSION" "lakefs==$LAKEFS_PY_VERSION" >&2
+    sdk_ok || { say "lakefs-sdk/lakefs install failed"; exit 1; }
+    say "lakefs-sdk $LAKEFS_SDK_VERSION + lakefs $LAKEFS_PY_VERSION: installed in $(( $(date +%s) - start ))s"
+}
+
 case "${1:-all}" in
     lakefs) build_lakefs ;;
     s3) install_moto ;;
-    all) build_lakefs; install_moto ;;
+    sdk) install_sdk ;;
+    all) build_lakefs; install_moto; install_sdk ;;
     --print-env) print_env ;;
-    *) echo "usage: $0 [lakefs|s3|all|--print-env]" >&2; exit 2 ;;
+    *) echo "usage: $0 [lakefs|s3|sdk|all|--print-env]" >&2; exit 2 ;;
 esac

@@ -123,12 +123,18 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
     return rc;
 }
 
-/* What the object records now, as the starting point of a change. */
+/* What the object records now, as the starting point of a change. A
+ * symlink keeps lakectl's format: client-mtime and symlink-target only
+ * (pkg/local/sync.go records no posix-permissions for one), unless an
+ * owner was given to it here, recorded with its lstat mode S_IFLNK|0777. */
 static void current_attrs(const lakefuse_fs *fs, const fs_entry *e,
                           upload_attrs *a)
 {
     a->mtime = e->mtime;
-    a->mode = S_IFREG | (e->mode & 07777u);
+    if (e->is_symlink)
+        a->mode = e->has_owner ? (S_IFLNK | 0777u) : 0;
+    else
+        a->mode = S_IFREG | (e->mode & 07777u);
     a->uid = e->has_owner ? e->uid : fs->uid;
     a->gid = e->has_owner ? e->gid : fs->gid;
     a->extra = &e->metadata;
@@ -205,6 +211,8 @@ static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
             a.uid = uid;
         if (gid != (gid_t)-1)
             a.gid = gid;
+        if (n->entry.is_symlink && (uid != (uid_t)-1 || gid != (gid_t)-1))
+            a.mode = S_IFLNK | 0777u; /* chown -h: the owner needs a place */
         rc = update_attrs(fs, n, &a);
         if (rc == -EIO)
             fs_forget_parent(fs, n->ref, n->key); /* it may have landed */
@@ -215,7 +223,7 @@ static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
             n->entry.mtime = a.mtime;
             n->entry.uid = a.uid;
             n->entry.gid = a.gid;
-            n->entry.has_owner = true;
+            n->entry.has_owner = a.mode != 0; /* an unowned symlink: none */
             fs_cache_set(fs, n->ref, n->key, &n->entry);
         }
     }

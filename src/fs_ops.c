@@ -89,6 +89,11 @@ static void stat_entry(lakefuse_fs *fs, const fs_entry *e, struct stat *st)
         st->st_mode = e->is_symlink ? (S_IFLNK | 0777) : (S_IFREG | e->mode);
         st->st_nlink = 1;
         st->st_size = e->size;
+        if (e->is_symlink) { /* lstat's size of a link: its target's length */
+            const char *target =
+                lakefs_metadata_get(&e->metadata, LISTING_KEY_SYMLINK_TARGET);
+            st->st_size = target ? (off_t)strlen(target) : 0;
+        }
         st->st_blocks = (e->size + 511) / 512;
         st->st_blksize = fs->block_size;
         st->st_mtime = st->st_ctime = st->st_atime = (time_t)e->mtime;

@@ -98,11 +98,11 @@ def listObjects(ctx, req):
     with ctx.store.read() as db:
         view = ctx.store.view(db, req.params["repository"], req.params["ref"])
         items, has_more = views.list_entries(ctx.store, db, view, prefix, delimiter, after, amount)
-    results = [common_prefix_stats(p) if e is None else _presigned_stats(ctx, req, p, e, user_metadata, presign)
+    # lakeFS lists an object's metadata only when it has some (ListObjects: `entry.Metadata != nil`;
+    # an empty map is stored as none).
+    results = [common_prefix_stats(p) if e is None
+               else _presigned_stats(ctx, req, p, e, user_metadata and bool(e["metadata"]), presign)
                for p, e in items]
-    for stats in results:  # lakeFS lists an object without user metadata with no "metadata" key
-        if stats.get("metadata") == {}:
-            del stats["metadata"]
     return json_response(200, {"pagination": pagination(results, has_more, items[-1][0] if items else ""),
                                "results": results})
 
@@ -113,7 +113,7 @@ def statObject(ctx, req):
     with ctx.store.read() as db:
         entry = _lookup(ctx, db, req, path)
     stats = _presigned_stats(ctx, req, path, entry, user_metadata, presign)
-    stats.setdefault("metadata", {})  # lakeFS: statObject always has "metadata", {} with user_metadata=false
+    stats.setdefault("metadata", {})  # lakeFS's StatObject always has it: {} when not asked for
     return json_response(200, stats)
 
 

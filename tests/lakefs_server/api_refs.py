@@ -18,21 +18,21 @@ def healthCheck(ctx, req):
 
 def _storage_config(ctx):
     cfg = ctx.config
-    storage = {"blockstore_type": "s3", "blockstore_namespace_example": "s3://example-bucket/",
-               "blockstore_namespace_ValidityRegex": "^s3://", "pre_sign_support": cfg.presign,
-               # lakeFS on S3: the UI does not presign by default (disable_pre_signed_ui), and the S3
-               # adapter supports imports (which this server does not implement: 501)
-               "pre_sign_support_ui": False, "import_support": True,
-               "import_validity_regex": "^s3://", "pre_sign_multipart_upload": cfg.presign}
-    # lakeFS always sends these, "" when not configured
-    storage.update({"blockstore_id": "", "blockstore_description": "",
-                    "default_namespace_prefix": cfg.default_namespace_prefix or ""})
-    return storage
+    # As lakeFS v1.84 on S3 answers with a single blockstore: an empty id and description, presign for
+    # the UI off (its default, blockstore.s3.disable_pre_signed_ui), imports supported (the S3 adapter
+    # can; this server does not implement them: 501), and default_namespace_prefix "" when unset.
+    # tests/server/test_vs_real.py compares this with lakeFS on S3.
+    return {"blockstore_type": "s3", "blockstore_id": "", "blockstore_description": "",
+            "blockstore_namespace_example": "s3://example-bucket/",
+            "blockstore_namespace_ValidityRegex": "^s3://", "pre_sign_support": cfg.presign,
+            "pre_sign_support_ui": False, "import_support": True,
+            "import_validity_regex": "^s3://", "pre_sign_multipart_upload": cfg.presign,
+            "default_namespace_prefix": cfg.default_namespace_prefix or ""}
 
 
 def getConfig(ctx, req):
     return json_response(200, {
-        "version_config": {"version": VERSION, "version_context": "lakeFS"},
+        "version_config": {"version": VERSION, "version_context": "lakeFS"},  # no upgrade_recommended: lakeFS's
         "storage_config": _storage_config(ctx),
         "storage_config_list": [],  # lakeFS with a single blockstore: empty
         "ui_config": {},
@@ -45,7 +45,7 @@ def getStorageConfig(ctx, req):
 
 
 def getLakeFSVersion(ctx, req):
-    return json_response(200, {"version": VERSION, "upgrade_recommended": False})
+    return json_response(200, {"version": VERSION, "upgrade_recommended": False, "version_context": "lakeFS"})
 
 
 def getSetupState(ctx, req):

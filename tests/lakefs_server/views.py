@@ -172,7 +172,10 @@ def log_commits(store, db, repo_id, ref, after, amount, objects, prefixes, first
                 cache[pid] = parent
                 heapq.heappush(heap, (-parent["generation"], -parent["creation_date"], pid))
         if passed_after:
-            if not (objects or prefixes) or _touches(store, db, repo_id, commit, objects, prefixes):
+            # With objects or prefixes, lakeFS (catalog.listCommitsWithPaths) looks only at commits of
+            # one parent: never a merge commit, nor the first commit.
+            if not (objects or prefixes) or (len(commit["parents"]) == 1
+                                             and _touches(store, db, repo_id, commit, objects, prefixes)):
                 results.append(commit)
                 if len(results) > amount:
                     break

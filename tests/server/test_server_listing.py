@@ -82,7 +82,7 @@ def test_stat_returns_metadata_and_marker(server, tree_repo):
     assert resp.status_code == 404
     resp = server.api("GET", "/repositories/%s/refs/main/objects/stat" % tree_repo,
                       params={"path": "b", "user_metadata": "false"})
-    assert resp.json()["metadata"] == {}  # lakeFS: present and empty (tests/server/test_vs_real.py)
+    assert resp.json()["metadata"] == {}  # lakeFS always sends it: empty when not asked for
 
 
 def _build_big_repo(data_dir, count):

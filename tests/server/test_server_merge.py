@@ -199,5 +199,5 @@ def test_merging_a_commit_that_emptied_the_tree(server, repo):
     branch(server, repo, "same", source="main")
     server.api("POST", "/repositories/%s/branches/same/commits" % repo, json={"message": "e", "allow_empty": True})
     resp = merge(server, repo, "same", "main")
-    assert resp.status_code == 400 and resp.json()["message"] == "update branch main: no changes"
+    assert resp.status_code == 400 and resp.json()["message"] == "update branch main: no changes"  # lakeFS's wording
     assert merge(server, repo, "same", "main", allow_empty=True).status_code == 200
