@@ -20,6 +20,7 @@ step whose record differs. Real lakeFS is built on first use by scripts/third-pa
 import json
 import os
 import re
+import shutil
 import sys
 import time
 import uuid
@@ -185,6 +186,7 @@ def pair(request, tmp_path_factory):
     yield name, bundled, real
     real.stop()
     bundled.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def run_both(pair, scenario):
