@@ -11,8 +11,28 @@
 #include <string.h>
 #include <sys/stat.h>
 
-bool cli_connection_option(int opt, const char *arg,
-                           lakefuse_config_flags *flags)
+/* The key would show in ps and /proc/PID/cmdline to every local user:
+ * keep a copy, overwrite the argument. */
+static bool take_secret_from_argv(char *arg, lakefuse_config_flags *flags)
+{
+    char *copy = strdup(arg);
+    if (!copy) {
+        fprintf(stderr, "lakefuse: out of memory\n");
+        return false;
+    }
+    memset(arg, 'x', strlen(arg));
+    free(flags->secret_copy);
+    flags->secret_copy = copy;
+    flags->secret_access_key = copy;
+    fprintf(stderr, "lakefuse: warning: --secret-access-key shows the key "
+                    "to other local users (ps); use "
+                    "--secret-access-key-file, "
+                    "LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY or "
+                    "~/.lakectl.yaml\n");
+    return true;
+}
+
+bool cli_connection_option(int opt, char *arg, lakefuse_config_flags *flags)
 {
     switch (opt) {
     case CLI_OPT_CONFIG:
@@ -25,7 +45,9 @@ bool cli_connection_option(int opt, const char *arg,
         flags->access_key_id = arg;
         return true;
     case CLI_OPT_SECRET_ACCESS_KEY:
-        flags->secret_access_key = arg;
+        return take_secret_from_argv(arg, flags);
+    case CLI_OPT_SECRET_ACCESS_KEY_FILE:
+        flags->secret_access_key_file = arg;
         return true;
     default:
         return false;
@@ -35,7 +57,9 @@ bool cli_connection_option(int opt, const char *arg,
 int cli_load_config(const lakefuse_config_flags *flags, lakefuse_config *cfg)
 {
     char why[512];
-    if (config_load(cfg, flags, why, sizeof(why)) != 0) {
+    int rc = config_load(cfg, flags, why, sizeof(why));
+    config_forget_environment();
+    if (rc != 0) {
         fprintf(stderr, "lakefuse: %s\n", why);
         return 1;
     }

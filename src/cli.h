@@ -1,8 +1,10 @@
 /*
  * cli.h - what the lakefuse commands share: the connection options
- * (--config, --endpoint, --access-key-id, --secret-access-key) and loading
- * the configuration with one clear line on stderr when something is
- * missing. Never prints a secret.
+ * (--config, --endpoint, --access-key-id, --secret-access-key[-file]) and
+ * loading the configuration with one clear line on stderr when something
+ * is missing. Never prints a secret; a key given on the command line is
+ * copied and overwritten in argv (with a warning), one in the environment
+ * is erased from it once read.
  */
 #ifndef LAKEFUSE_CLI_H
 #define LAKEFUSE_CLI_H
@@ -18,6 +20,7 @@ enum {
     CLI_OPT_ENDPOINT,
     CLI_OPT_ACCESS_KEY_ID,
     CLI_OPT_SECRET_ACCESS_KEY,
+    CLI_OPT_SECRET_ACCESS_KEY_FILE,
     CLI_OPT_FIRST_COMMAND_OPTION /* commands number their own from here */
 };
 
@@ -26,21 +29,29 @@ enum {
         {"endpoint", required_argument, NULL, CLI_OPT_ENDPOINT},              \
         {"access-key-id", required_argument, NULL, CLI_OPT_ACCESS_KEY_ID},    \
         {"secret-access-key", required_argument, NULL,                       \
-         CLI_OPT_SECRET_ACCESS_KEY}
+         CLI_OPT_SECRET_ACCESS_KEY},                                          \
+        {"secret-access-key-file", required_argument, NULL,                  \
+         CLI_OPT_SECRET_ACCESS_KEY_FILE}
 
 #define CLI_CONNECTION_HELP                                                   \
     "connection options (else LAKECTL_* variables, else ~/.lakectl.yaml):\n"  \
     "  --config FILE              lakectl-style YAML file\n"                  \
     "  --endpoint URL             lakeFS endpoint, with or without /api/v1\n" \
     "  --access-key-id ID\n"                                                  \
-    "  --secret-access-key KEY\n"
+    "  --secret-access-key-file FILE  the secret key on one line ('-':\n"    \
+    "                             standard input)\n"                         \
+    "  --secret-access-key KEY    (visible to other users: avoid)\n"
 
-/* true when getopt's opt was a connection option (stored in flags). */
-bool cli_connection_option(int opt, const char *arg,
-                           lakefuse_config_flags *flags);
+/* true when getopt's opt was a connection option (stored in flags). arg
+ * is getopt's optarg, inside argv: --secret-access-key's value is copied
+ * into flags->secret_copy and its argv bytes overwritten, after a warning
+ * on stderr. Free flags with config_flags_free. false with flags unchanged
+ * when the copy cannot be made (then: a message, and exit). */
+bool cli_connection_option(int opt, char *arg, lakefuse_config_flags *flags);
 
-/* config_load plus the checks that endpoint and credentials are set.
- * 0, or 1 after one line on stderr. */
+/* config_load plus the checks that endpoint and credentials are set; then
+ * the secret variables are erased from the environment, whatever the
+ * outcome. 0, or 1 after one line on stderr. */
 int cli_load_config(const lakefuse_config_flags *flags, lakefuse_config *cfg);
 
 /* A client for cfg with max_attempts (0: the client's default); NULL after
