@@ -64,7 +64,18 @@ int cli_check_server(lakefs_client *client, lakefs_user *user);
 
 /* The cache directory: explicit_dir, else $XDG_CACHE_HOME/lakefuse, else
  * ~/.cache/lakefuse; created (0700) and made absolute (the daemon chdirs
- * to /). NULL after one line on stderr. */
+ * to /), then checked by cli_check_cache_dir. NULL after one line on
+ * stderr. */
 char *cli_cache_dir(const char *explicit_dir);
+
+/* Refuses (-EPERM, the path and the reason in why) a cache directory that
+ * another user could change or that could lead outside it: dir must be
+ * owned by this user and not writable by group or others; each directory
+ * above it owned by root or this user and, if others can write to it,
+ * sticky; everything under its data/ and staging/ this user's own
+ * directories (same rule) and regular files, with no symbolic link, fifo,
+ * socket or device. Once it passes only this user (and root) can change
+ * what is inside. dir: an absolute, resolved path. */
+int cli_check_cache_dir(const char *dir, char *why, size_t len);
 
 #endif
