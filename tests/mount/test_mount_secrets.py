@@ -301,7 +301,9 @@ def test_the_daemon_never_dumps_core(server, basic_repo, tmp_path):
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     options = ["cache_dir=%s" % (tmp_path / "cache"), "log_file=%s" % (tmp_path / "log")]
-    proc = subprocess.Popen(mount_args("lakefs://%s/main" % basic_repo.name, str(mnt), options), cwd=str(work),
+    cmd = mount_args("lakefs://%s/main" % basic_repo.name, str(mnt), options)
+    cmd[0] = os.path.abspath(cmd[0])  # it runs in work/, where a core would go
+    proc = subprocess.Popen(cmd, cwd=str(work),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env,
                             preexec_fn=allow_cores)
     try:
