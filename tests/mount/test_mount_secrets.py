@@ -21,7 +21,7 @@ from mountlib import (LAKEFUSE, MOUNT_TIMEOUT, TOOL_TIMEOUT, expect_errno, fail_
                       is_mounted, mount_args, read_line, read_status, write_file)
 
 WARNING = "lakefuse: warning: --secret-access-key shows the key to other local users"
-SOURCES = ["argv", "file", "stdin", "environment", "config-file", "home-lakectl-yaml"]
+SOURCES = ["argv", "argv-equals", "file", "stdin", "environment", "config-file", "home-lakectl-yaml"]
 
 
 def secret_forms(server):
@@ -59,6 +59,8 @@ def secret_mount(server, tmp_path):
         args, stdin = list(args), None
         if source == "argv":
             args += ["--secret-access-key", server.secret_access_key]
+        elif source == "argv-equals":
+            args += ["--secret-access-key=" + server.secret_access_key]
         elif source == "file":
             (tmp_path / "key").write_text(server.secret_access_key + "\n")
             args += ["--secret-access-key-file", str(tmp_path / "key")]
@@ -113,9 +115,10 @@ def test_every_source_works_and_the_key_leaves_no_trace_in_proc(server, basic_re
     # The rest of the command line is intact: ps and pgrep still name the mountpoint.
     assert m.path.encode() in cmdline.split(b"\0")
     warnings = [line for line in m.stderr().splitlines() if line.startswith(WARNING)]
-    if source == "argv":
+    if source.startswith("argv"):
         assert len(warnings) == 1, m.stderr()
-        assert b"x" * len(server.secret_access_key) in cmdline.split(b"\0")
+        hidden = b"x" * len(server.secret_access_key)
+        assert (b"--secret-access-key=" + hidden if source == "argv-equals" else hidden) in cmdline.split(b"\0")
     else:
         assert warnings == [], m.stderr()
     assert_no_secret(server, (m.log() + m.stderr()).encode(), "the log or stderr")
