@@ -145,6 +145,14 @@ static int refuse(char *why, size_t len, const char *path, const char *what)
     return -EPERM;
 }
 
+/* A failed call on path: its errno, negated, with why saying so. */
+static int failed(char *why, size_t len, const char *path)
+{
+    int e = errno;
+    snprintf(why, len, "%s: %s", path, strerror(e));
+    return -e;
+}
+
 /* A directory another user could change: one owned by someone else, or
  * writable by group or others. */
 static int check_private_dir(const struct stat *st, const char *path,
@@ -157,7 +165,7 @@ static int check_private_dir(const struct stat *st, const char *path,
     if (st->st_mode & (S_IWGRP | S_IWOTH)) {
         char what[96];
         snprintf(what, sizeof(what),
-                 "is writable by group or others (mode %04o): chmod go-w",
+                 "is writable by group or others (mode %04o)",
                  (unsigned)(st->st_mode & 07777));
         return refuse(why, len, path, what);
     }
@@ -174,10 +182,10 @@ static int check_cache_tree(int fd, char *path, int depth, char *why,
     int copy = dup(fd);
     DIR *d = copy < 0 ? NULL : fdopendir(copy);
     if (!d) {
+        int rc = failed(why, len, path);
         if (copy >= 0)
             close(copy);
-        snprintf(why, len, "%s: %s", path, strerror(errno));
-        return -errno;
+        return rc;
     }
     size_t base = strlen(path);
     int rc = 0;
@@ -223,10 +231,8 @@ static int check_ancestors(const char *dir, char *why, size_t len)
     for (char *slash = strrchr(path, '/'); slash; slash = strrchr(path, '/')) {
         slash[slash == path ? 1 : 0] = '\0';
         struct stat st;
-        if (lstat(path, &st) != 0) {
-            snprintf(why, len, "%s: %s", path, strerror(errno));
-            return -errno;
-        }
+        if (lstat(path, &st) != 0)
+            return failed(why, len, path);
         if (st.st_uid != 0 && st.st_uid != geteuid())
             return refuse(why, len, path, "is owned by another user");
         if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
@@ -245,10 +251,8 @@ int cli_check_cache_dir(const char *dir, char *why, size_t len)
                                      O_CLOEXEC)
                      : -1;
     struct stat st;
-    if (rc == 0 && (fd < 0 || fstat(fd, &st) != 0)) {
-        snprintf(why, len, "%s: %s", dir, strerror(errno));
-        rc = -errno;
-    }
+    if (rc == 0 && (fd < 0 || fstat(fd, &st) != 0))
+        rc = failed(why, len, dir);
     if (rc == 0)
         rc = check_private_dir(&st, dir, why, len);
     for (size_t i = 0;
