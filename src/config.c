@@ -201,9 +201,10 @@ static int read_secret_file(const char *path, char **out, char *errbuf,
     const char *name = from_stdin ? "standard input" : path;
     int fd = from_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
+        int e = errno;
         snprintf(errbuf, errlen, "cannot read the secret key file %s: %s",
-                 path, strerror(errno));
-        return -errno;
+                 path, strerror(e));
+        return -e;
     }
     char *text = NULL;
     size_t len = 0;
