@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,6 +60,11 @@ bool cli_connection_option(int opt, char *arg, lakefuse_config_flags *flags)
 
 int cli_load_config(const lakefuse_config_flags *flags, lakefuse_config *cfg)
 {
+    /* From here the memory holds the key: no core file, and no ptrace or
+     * /proc/PID/mem by other processes of the user. Only the commands
+     * that load credentials do this (the daemon inherits it); the others
+     * stay inspectable, as the mount reads /proc/PID/fd of its callers. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     char why[512];
     int rc = config_load(cfg, flags, why, sizeof(why));
     config_forget_environment();

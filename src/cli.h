@@ -49,9 +49,10 @@ enum {
  * when the copy cannot be made (then: a message, and exit). */
 bool cli_connection_option(int opt, char *arg, lakefuse_config_flags *flags);
 
-/* config_load plus the checks that endpoint and credentials are set; then
- * the secret variables are erased from the environment, whatever the
- * outcome. 0, or 1 after one line on stderr. */
+/* config_load plus the checks that endpoint and credentials are set. The
+ * process is made non-dumpable first and the secret variables are erased
+ * from the environment after, whatever the outcome. 0, or 1 after one
+ * line on stderr. */
 int cli_load_config(const lakefuse_config_flags *flags, lakefuse_config *cfg);
 
 /* A client for cfg with max_attempts (0: the client's default); NULL after

@@ -2,9 +2,7 @@
  * main.c - the lakefuse command line: `mount` (mount.c), `doctor` (can
  * lakefuse reach lakeFS with the configured endpoint and credentials, and
  * does a URI name a repository and ref?), --help and --version.
- * Never prints a secret; the process is made non-dumpable before anything
- * else, so neither a core file nor another process of the user can read
- * the key from its memory.
+ * Never prints a secret.
  */
 #include "cli.h"
 #include "cli_control.h"
@@ -16,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 static void usage(FILE *out)
 {
@@ -141,9 +138,6 @@ static int doctor_command(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    /* No core dump and no ptrace by other processes of the user: the
-     * memory holds the secret key. */
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (argc < 2) {
         usage(stderr);
         return 2;
