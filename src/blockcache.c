@@ -637,7 +637,7 @@ static int read_exact(int fd, void *buf, size_t len, off_t offset)
 static int read_block_file(const char *path, const block_key *key, void *buf,
                            uint32_t len, struct timespec stamp)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOTDIR || errno == ELOOP ? -ENOENT : -errno;
     struct stat st;
@@ -750,7 +750,8 @@ static int write_temp_file(blockcache *bc, const block_key *key,
                      (long)getpid(), (unsigned long long)counter);
     if (n < 0 || (size_t)n >= cap)
         return -ENAMETOOLONG;
-    int fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd = open(tmp_path,
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
     rc = write_all(fd, header, HEADER_SIZE);

@@ -77,6 +77,15 @@ void url_add_int_param(strbuf *url, const char *name, long long value)
 void url_add_segment(strbuf *url, const char *segment)
 {
     strbuf_puts(url, "/");
+    /* "." and ".." are dot segments that libcurl (RFC 3986) would remove
+     * with the segment before them: a branch named ".." would turn
+     * DELETE .../branches/.. into DELETE /repositories/REPO. Escaped,
+     * they are names like any other. */
+    if (strcmp(segment, ".") == 0 || strcmp(segment, "..") == 0) {
+        for (const char *p = segment; *p; p++)
+            strbuf_puts(url, "%2E");
+        return;
+    }
     strbuf_put_escaped(url, segment);
 }
 

@@ -118,7 +118,8 @@ void lakefs_count_failure(lakefs_client *c, lakefs_op op);
 /* Appends "&name=value" (or "?name=value" for the first parameter). */
 void url_add_param(strbuf *url, const char *name, const char *value);
 void url_add_int_param(strbuf *url, const char *name, long long value);
-/* "/repositories/{repo}" + each further segment, every one escaped. */
+/* "/" + segment, percent-encoded ("/" too); "." and ".." become "%2E" and
+ * "%2E%2E" so that no name changes the request path. */
 void url_add_segment(strbuf *url, const char *segment);
 /* Adds prefix/after/amount from p (which may be NULL); the list variant
  * adds delimiter too (listObjects and the diffs take it). */

@@ -2,10 +2,12 @@
  * log.c - one line per message, with a UTC timestamp and a level, written
  * with a single write under a lock so lines from FUSE threads never
  * interleave. Never allocates per message beyond a bounded stack buffer.
+ * A log file it creates is private to the user (0600).
  */
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,9 +40,14 @@ logger *logger_open(const char *path, bool foreground, log_level max_level,
     pthread_mutex_init(&lg->lock, NULL);
     lg->max_level = max_level;
     if (path) {
-        lg->file = fopen(path, "ae");
+        /* Created 0600: server messages and object names are nobody
+         * else's business. An existing file keeps its mode. */
+        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        lg->file = fd >= 0 ? fdopen(fd, "a") : NULL;
         if (!lg->file) {
             *err = -errno;
+            if (fd >= 0)
+                close(fd);
             pthread_mutex_destroy(&lg->lock);
             free(lg);
             return NULL;

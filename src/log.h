@@ -19,7 +19,7 @@ typedef enum log_level {
 
 typedef struct logger logger;
 
-/* path: append to that file; else stderr when foreground, syslog when not.
+/* path: append to that file (created 0600); else stderr when foreground, syslog when not.
  * Messages above max_level are dropped. NULL with *err set on failure. */
 logger *logger_open(const char *path, bool foreground, log_level max_level,
                     int *err);

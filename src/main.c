@@ -113,26 +113,25 @@ static int doctor_command(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     lakefuse_config_flags flags = {0};
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    int opt, status = -1;
+    while (status < 0 &&
+           (opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         if (cli_connection_option(opt, optarg, &flags))
             continue;
-        if (opt == 'h') {
-            usage(stdout);
-            return 0;
-        }
-        usage(stderr);
-        return 2;
+        usage(opt == 'h' ? stdout : stderr);
+        status = opt == 'h' ? 0 : 2;
     }
-    if (argc - optind > 1) {
+    if (status < 0 && argc - optind > 1) {
         usage(stderr);
-        return 2;
+        status = 2;
     }
-    const char *uri = optind < argc ? argv[optind] : NULL;
     lakefuse_config cfg;
-    if (cli_load_config(&flags, &cfg) != 0)
-        return 1;
-    int status = doctor(&cfg, uri);
+    if (status < 0 && cli_load_config(&flags, &cfg) != 0)
+        status = 1;
+    config_flags_free(&flags);
+    if (status >= 0)
+        return status;
+    status = doctor(&cfg, optind < argc ? argv[optind] : NULL);
     config_free(&cfg);
     return status;
 }

@@ -15,9 +15,11 @@
 #include "target.h"
 #include "uri.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fuse.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,12 +51,23 @@ void mount_options_free(mount_options *opts)
     memset(opts, 0, sizeof(*opts));
 }
 
+/* Decimal digits only: no sign, no leading blank (strtoull would accept
+ * " -1" and wrap it to 2^64 - 1), no overflow. end: where they stop. */
+static int parse_digits(const char *text, unsigned long long *out,
+                        char **end)
+{
+    if (!isdigit((unsigned char)text[0]))
+        return -1;
+    errno = 0;
+    *out = strtoull(text, end, 10);
+    return errno ? -1 : 0;
+}
+
 int mount_parse_size(const char *text, uint64_t *out)
 {
     char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno || end == text || text[0] == '-')
+    unsigned long long v;
+    if (parse_digits(text, &v, &end) != 0)
         return -1;
     static const char units[] = "KMGT";
     const char *unit = *end ? strchr(units, *end & ~0x20) : NULL;
@@ -66,6 +79,47 @@ int mount_parse_size(const char *text, uint64_t *out)
             return -1;
         v <<= 10;
     }
+    *out = v;
+    return 0;
+}
+
+int mount_parse_count(const char *text, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    if (parse_digits(text, &v, &end) != 0 || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int mount_parse_seconds(const char *text, double max, double *out)
+{
+    /* Plain decimal notation only: strtod would also take "nan", "inf",
+     * hexadecimal floats and a leading sign or blank. */
+    size_t digits = strspn(text, "0123456789");
+    size_t fraction = text[digits] == '.'
+                          ? strspn(text + digits + 1, "0123456789")
+                          : 0;
+    size_t len = digits + (text[digits] == '.' ? 1 + fraction : 0);
+    if (digits + fraction == 0 || text[len] != '\0')
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || *end || !isfinite(v) || v < 0 || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A size from min to max; *out untouched otherwise. */
+static int parse_size_in(const char *text, uint64_t min, uint64_t max,
+                         uint64_t *out)
+{
+    uint64_t v;
+    if (mount_parse_size(text, &v) != 0 || v < min || v > max)
+        return -1;
     *out = v;
     return 0;
 }
@@ -101,7 +155,10 @@ static int replace_string(char **dst, const char *value)
     return *dst ? 0 : -1;
 }
 
-/* One name[=value]: ours, or handed to FUSE. */
+#define SIZE_EXPECTED "a size in bytes, with an optional K, M, G or T suffix"
+
+/* One name[=value]: ours, or handed to FUSE. A bad value is reported with
+ * what the option takes. */
 static int parse_one_option(mount_options *opts, char *item, char *why,
                             size_t why_len)
 {
@@ -109,38 +166,43 @@ static int parse_one_option(mount_options *opts, char *item, char *why,
     if (value)
         *value++ = '\0';
     int bad = 0;
+    const char *expect = NULL;
     if (!strcmp(item, "attr_timeout")) {
-        char *end;
-        opts->attr_timeout = value ? strtod(value, &end) : -1;
-        bad = !value || *end || opts->attr_timeout < 0 ||
-              opts->attr_timeout > 86400;
+        bad = !value || mount_parse_seconds(value, MOUNT_MAX_ATTR_TIMEOUT,
+                                            &opts->attr_timeout);
+        expect = "seconds from 0 to 86400, as a plain decimal number";
     } else if (!strcmp(item, "cache_dir")) {
         bad = !value || !*value || replace_string(&opts->cache_dir, value);
+        expect = "a directory";
     } else if (!strcmp(item, "cache_size")) {
         bad = !value || mount_parse_size(value, &opts->cache_size);
+        expect = SIZE_EXPECTED;
     } else if (!strcmp(item, "metadata_cache_size")) {
-        bad = !value || mount_parse_size(value, &opts->metadata_cache_size) ||
-              opts->metadata_cache_size < (1u << 20);
+        bad = !value || parse_size_in(value, 1u << 20, UINT64_MAX,
+                                      &opts->metadata_cache_size);
+        expect = SIZE_EXPECTED ", at least 1M";
     } else if (!strcmp(item, "presign")) {
         bad = !value || parse_bool(value, &opts->presign);
+        expect = "true or false";
     } else if (!strcmp(item, "log_file")) {
         bad = !value || !*value || replace_string(&opts->log_file, value);
+        expect = "a file name";
     } else if (!strcmp(item, "dir_markers")) {
         bad = value && parse_bool(value, &opts->dir_markers);
         if (!value)
             opts->dir_markers = true;
+        expect = "true or false";
     } else if (!strcmp(item, "nodir_markers")) {
         bad = value != NULL;
         opts->dir_markers = false;
+        expect = "no value";
     } else if (!strcmp(item, "max_rename_objects")) {
-        char *end;
-        opts->max_rename_objects = value ? strtoull(value, &end, 10) : 0;
-        bad = !value || !*value || *end || value[0] == '-';
+        bad = !value || mount_parse_count(value, &opts->max_rename_objects);
+        expect = "a whole number";
     } else if (!strcmp(item, "multipart_threshold")) {
-        bad = !value ||
-              mount_parse_size(value, &opts->multipart_threshold) ||
-              opts->multipart_threshold < MOUNT_MIN_MULTIPART_THRESHOLD ||
-              opts->multipart_threshold > INT64_MAX;
+        bad = !value || parse_size_in(value, MOUNT_MIN_MULTIPART_THRESHOLD,
+                                      INT64_MAX, &opts->multipart_threshold);
+        expect = SIZE_EXPECTED ", at least 5M";
     } else {
         if (!strcmp(item, "allow_other"))
             opts->allow_other = true;
@@ -151,8 +213,8 @@ static int parse_one_option(mount_options *opts, char *item, char *why,
         return append_fuse_option(opts, item);
     }
     if (bad)
-        snprintf(why, why_len, "bad value for -o %s%s%s", item,
-                 value ? "=" : "", value ? value : "");
+        snprintf(why, why_len, "bad value for -o %s%s%s: expected %s", item,
+                 value ? "=" : "", value ? value : "", expect);
     return bad ? -1 : 0;
 }
 
@@ -590,6 +652,7 @@ int mount_command(int argc, char **argv)
     lakefuse_config_flags flags = {0};
     int status = parse_command_line(argc, argv, &opts, &flags);
     if (status >= 0) {
+        config_flags_free(&flags);
         mount_options_free(&opts);
         return status;
     }
@@ -603,12 +666,14 @@ int mount_command(int argc, char **argv)
         status = 1;
     } else {
         status = cli_load_config(&flags, &cfg);
+        config_flags_free(&flags); /* the key's copy goes at once */
         if (status == 0) {
             status = mount_prepared(&cfg, uri_text, &uri, mountpoint, &opts);
             config_free(&cfg);
         }
         uri_free(&uri);
     }
+    config_flags_free(&flags);
     mount_options_free(&opts);
     return status;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #define MOUNT_DEFAULT_ATTR_TIMEOUT 5.0
+#define MOUNT_MAX_ATTR_TIMEOUT 86400.0
 #define MOUNT_DEFAULT_CACHE_SIZE (4ULL << 30)
 #define MOUNT_DEFAULT_METADATA_CACHE_SIZE (64ULL << 20)
 #define MOUNT_BLOCK_SIZE (1u << 20)
@@ -44,8 +45,14 @@ int mount_parse_options(mount_options *opts, const char *list, char *why,
 void mount_options_init(mount_options *opts);
 void mount_options_free(mount_options *opts);
 
-/* "10G", "512M", "4096": bytes (binary suffixes K M G T). 0 or -1. */
+/* "10G", "512M", "4096": bytes (binary suffixes K M G T). 0 or -1: a
+ * sign, a blank, anything but digits first, or an overflow is -1. */
 int mount_parse_size(const char *text, uint64_t *out);
+/* Digits only, no suffix, no overflow. 0 or -1. */
+int mount_parse_count(const char *text, uint64_t *out);
+/* "5", "0.25", "2.": a finite plain decimal from 0 to max (no sign, no
+ * exponent, no nan or inf). 0 or -1; *out is untouched on -1. */
+int mount_parse_seconds(const char *text, double max, double *out);
 
 /* argv[0] is "mount". Returns the process exit status. */
 int mount_command(int argc, char **argv);

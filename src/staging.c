@@ -271,6 +271,19 @@ static int session_create(staging *s)
     return rc;
 }
 
+/* -EPERM unless the directory open at fd is this user's and not writable
+ * by group or others: staged bytes and journals must be nobody else's to
+ * change. */
+static int check_private(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+        return -EPERM;
+    return 0;
+}
+
 /* realpath(cache_dir)/staging and its descriptor; with create, makes both
  * directories first (mode 0700) when missing. */
 static int staging_root_open(const char *cache_dir, bool create,
@@ -292,6 +305,10 @@ static int staging_root_open(const char *cache_dir, bool create,
         rc = -errno;
     if (rc == 0 && (*root_fd = open(*root_path, DIR_FLAGS)) < 0)
         rc = -errno;
+    if (rc == 0 && (rc = check_private(*root_fd)) != 0) {
+        close(*root_fd);
+        *root_fd = -1;
+    }
     if (rc != 0) {
         free(*root_path);
         *root_path = NULL;

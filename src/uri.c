@@ -97,6 +97,12 @@ int uri_parse(const char *text, lakefuse_uri *out, char *errbuf,
         uri_free(out);
         return fail(errbuf, errlen, text, "empty ref");
     }
+    if ((ref_len == 1 || ref_len == 2) && strncmp(ref, "..", ref_len) == 0) {
+        /* No branch starts with '.' and no tag ends with one (lakeFS's
+         * graveler/validate.go): a dot segment only ever names a path. */
+        uri_free(out);
+        return fail(errbuf, errlen, text, "'.' and '..' are not lakeFS refs");
+    }
     out->ref = strndup(ref, ref_len);
     if (!out->ref)
         goto oom;

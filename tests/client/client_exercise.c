@@ -632,6 +632,52 @@ static int cmd_upload_parts(lakefs_client *c, char **a)
     return report(rc, &e);
 }
 
+/* dots REPO: every kind of path segment named "." or "..": a repository,
+ * a branch (get, delete), a ref (commit, listing, stat, diff) and a merge
+ * source. Each must reach the server as the operation it is, with the
+ * name escaped, and fail there; prints "NAME rc=RC status=STATUS". */
+static int cmd_dots(lakefs_client *c, char **a)
+{
+    const char *repo = a[0];
+    lakefs_error e;
+    int rc;
+#define DOT_CALL(name, call)                                                  \
+    do {                                                                      \
+        e = (lakefs_error){0};                                                \
+        rc = (call);                                                          \
+        printf("%s rc=%d status=%d\n", name, rc, e.status);                   \
+    } while (0)
+    lakefs_repository r = {0};
+    DOT_CALL("get_repository ..", lakefs_get_repository(c, "..", &r, &e));
+    lakefs_repository_free(&r);
+    lakefs_ref ref = {0};
+    DOT_CALL("get_branch ..", lakefs_get_branch(c, repo, "..", &ref, &e));
+    lakefs_ref_free(&ref);
+    DOT_CALL("delete_branch ..", lakefs_delete_branch(c, repo, "..", &e));
+    DOT_CALL("delete_branch .", lakefs_delete_branch(c, repo, ".", &e));
+    lakefs_commit commit = {0};
+    DOT_CALL("get_commit ..", lakefs_get_commit(c, repo, "..", &commit, &e));
+    lakefs_commit_free(&commit);
+    lakefs_object_list list = {0};
+    DOT_CALL("list_objects .",
+             lakefs_list_objects(c, repo, ".", NULL, &list, &e));
+    lakefs_object_list_free(&list);
+    lakefs_object_stats st = {0};
+    DOT_CALL("stat_object ..",
+             lakefs_stat_object(c, repo, "..", "x", false, &st, &e));
+    lakefs_object_stats_free(&st);
+    lakefs_diff_list diff = {0};
+    DOT_CALL("diff_refs ..",
+             lakefs_diff_refs(c, repo, "..", "main", NULL, &diff, &e));
+    lakefs_diff_list_free(&diff);
+    char *merged = NULL;
+    DOT_CALL("merge ..",
+             lakefs_merge(c, repo, "..", "main", NULL, &merged, &e));
+    free(merged);
+#undef DOT_CALL
+    return 0;
+}
+
 static void print_client_stats(lakefs_client *c)
 {
     for (int op = 0; op < LAKEFS_OP_COUNT; op++) {
@@ -671,6 +717,8 @@ static int run(lakefs_client *c, int argc, char **argv)
         return cmd_mpu_abort(c, a);
     if (strcmp(cmd, "upload-parts") == 0 && n == 5)
         return cmd_upload_parts(c, a);
+    if (strcmp(cmd, "dots") == 0 && n == 1)
+        return cmd_dots(c, a);
     fprintf(stderr, "usage: client_exercise ops | walkthrough REPO | "
                     "exercise REPO | stat REPO REF PATH | "
                     "get REPO REF PATH OFFSET LEN [presign] | "
@@ -678,7 +726,7 @@ static int run(lakefs_client *c, int argc, char **argv)
                     "mpu REPO BRANCH PATH PART_SIZE <file | "
                     "mpu-abort REPO BRANCH PATH <file | "
                     "upload-parts REPO BRANCH PATH PART_SIZE THRESHOLD "
-                    "<file\n");
+                    "<file | dots REPO\n");
     return 2;
 }
 

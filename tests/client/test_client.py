@@ -412,3 +412,44 @@ def test_expired_part_url_is_renewed_with_upload_part(server, repo, tmp_path):
     got = server.http.get(f"{server.api_url}/repositories/{repo}/refs/main/objects",
                           params={"path": "renewed.bin"})
     assert got.content == data
+
+
+# Each call of `client_exercise dots` with the operation the server must see. Unescaped, libcurl
+# would remove the dot segment and the segment before it: deleting branch ".." would be
+# DELETE /repositories/REPO/ (the repository, to a server that ignores the trailing slash).
+DOT_CALLS = {
+    "get_repository ..": "getRepository",
+    "get_branch ..": "getBranch",
+    "delete_branch ..": "deleteBranch",
+    "delete_branch .": "deleteBranch",
+    "get_commit ..": "getCommit",
+    "list_objects .": "listObjects",
+    "stat_object ..": "statObject",
+    "diff_refs ..": "diffRefs",
+    "merge ..": "mergeIntoBranch",
+}
+
+
+@pytest.mark.parametrize("build", sorted(BUILDS))
+def test_dot_segments_never_change_the_request_path(server, repo, build):
+    upload(server, repo, "keep.txt", b"still here")
+    server.reset_counts()
+    proc = run_client(server, "dots", repo, build=build)
+    results = {m.group(1): (int(m.group(2)), int(m.group(3)))
+               for m in re.finditer(r"^(.+) rc=(-?\d+) status=(\d+)$", proc.stdout.decode(), re.M)}
+    assert sorted(results) == sorted(DOT_CALLS)
+    for name, (rc, status) in results.items():
+        # Refused by the server as a name it does not have (or cannot be), never answered by another
+        # operation.
+        assert rc != 0 and status in (400, 404), (name, rc, status)
+    counts = server.counts()
+    expected = {}
+    for op in DOT_CALLS.values():
+        expected[op] = expected.get(op, 0) + 1
+    assert counts == expected
+    assert client_stats(proc) == expected
+    # Nothing was deleted or merged: the repository, its branch and object are as they were.
+    assert server.api("GET", f"/repositories/{repo}").status_code == 200
+    assert server.api("GET", f"/repositories/{repo}/branches/main").status_code == 200
+    r = server.api("GET", f"/repositories/{repo}/refs/main/objects", params={"path": "keep.txt"})
+    assert r.status_code == 200 and r.content == b"still here"

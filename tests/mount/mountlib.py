@@ -473,7 +473,7 @@ class Mount:
     """One `lakefuse mount -f` process. path: the mountpoint (real path); log_file: its -o log_file;
     cache_dir: its -o cache_dir; stderr_path: its stderr."""
 
-    def __init__(self, uri, path, env, workdir, options=(), args=(), cache_dir=None):
+    def __init__(self, uri, path, env, workdir, options=(), args=(), cache_dir=None, stdin=None):
         self.uri, self.path, self.env = uri, os.path.realpath(str(path)), env
         os.makedirs(workdir, exist_ok=True)
         self.log_file = os.path.join(workdir, "lakefuse.log")
@@ -481,6 +481,7 @@ class Mount:
         self.cache_dir = str(cache_dir) if cache_dir else os.path.join(workdir, "cache")
         self.options = ["cache_dir=" + self.cache_dir, "log_file=" + self.log_file] + list(options)
         self.args = list(args)
+        self.stdin = stdin  # an open file for the process's standard input (else /dev/null)
         self.proc = None
         self.exit_status = None
         self.extra_stdout = b""
@@ -489,7 +490,8 @@ class Mount:
         os.makedirs(self.cache_dir, exist_ok=True)
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(mount_args(self.uri, self.path, self.options, True, self.args),
-                                         stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=err,
+                                         stdin=self.stdin if self.stdin is not None else subprocess.DEVNULL,
                                          env=self.env)
         data = read_line(self.proc.stdout.fileno(), time.monotonic() + timeout)
         line, _, self.extra_stdout = data.partition(b"\n")

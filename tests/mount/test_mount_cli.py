@@ -3,6 +3,7 @@ fusermount3 -u, SIGTERM and SIGINT, credentials from flags, LAKECTL_* or a lakec
 failing fast (one `lakefuse: ` line on stderr, non-zero exit, nothing mounted) before mounting."""
 import os
 import signal
+import stat
 import subprocess
 import time
 import uuid
@@ -178,3 +179,139 @@ def test_fails_fast_on_busy_mountpoint(server, basic_repo, mount, lakefuse_env, 
     # The first mount is untouched and still serves.
     assert mount_count(m.path) == 1
     assert sorted(os.listdir(m.path)) == root_names(server, basic_repo.name)
+
+
+# --- option values, the log file, the cache directory (issue 12) ----------------------------------
+
+@pytest.mark.parametrize("option", ["attr_timeout=nan", "attr_timeout=inf", "attr_timeout=-1", "attr_timeout=",
+                                    "cache_size=-1", "cache_size= -1", "cache_size=99999999999999999999",
+                                    "metadata_cache_size= -64M", "max_rename_objects=-1",
+                                    "multipart_threshold=16777216T"])
+def test_bad_option_values_fail_fast(server, basic_repo, tmp_path, option):
+    home = tmp_path / "home"
+    home.mkdir()
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    line = _expect_fail_fast("lakefs://%s/main" % basic_repo.name, str(mnt), mountlib.lakefuse_env(server, home),
+                             tmp_path, server.secret_access_key, args=["-o", option])
+    assert line.startswith("lakefuse: bad value for -o %s: expected " % option), line
+    assert not (tmp_path / "lakefuse.log").exists(), "it got as far as opening its log"
+
+
+def test_log_file_is_created_private(server, basic_repo, mount, tmp_path):
+    old = os.umask(0o022)  # what fopen's 0666 would turn into 0644
+    try:
+        m = mount("lakefs://%s/main" % basic_repo.name)
+    finally:
+        os.umask(old)
+    assert os.listdir(m.path)
+    assert stat.S_IMODE(os.stat(m.log_file).st_mode) == 0o600
+
+
+def _hostile_cache(tmp_path, case, outside):
+    """A cache directory another user could have prepared; returns (cache dir, the reason expected)."""
+    cache = tmp_path / "cache"
+    if case == "world-writable-ancestor":
+        parent = tmp_path / "open"
+        parent.mkdir()
+        os.chmod(parent, 0o777)
+        cache = parent / "cache"
+    cache.mkdir(mode=0o700)
+    if case == "group-writable":
+        os.chmod(cache, 0o770)
+        return cache, "is writable by group or others (mode 0770)"
+    if case == "world-writable":
+        os.chmod(cache, 0o777)
+        return cache, "is writable by group or others (mode 0777)"
+    if case == "other-owner":
+        os.chown(cache, 65534, 65534)
+        return cache, "is owned by another user"
+    if case == "world-writable-ancestor":
+        return cache, "%s is writable by other users and not sticky" % os.path.realpath(str(parent))
+    if case == "data-symlink":
+        os.symlink(str(outside), str(cache / "data"))
+        return cache, "/data is a symbolic link"
+    if case == "data-world-writable":
+        (cache / "data").mkdir()
+        os.chmod(cache / "data", 0o777)
+        return cache, "/data is writable by group or others"
+    if case == "block-dir-symlink":  # where the blocks of one shard go
+        (cache / "data" / "v2").mkdir(parents=True)
+        os.symlink(str(outside), str(cache / "data" / "v2" / "00"))
+        return cache, "/data/v2/00 is a symbolic link"
+    if case == "block-file-symlink":
+        (cache / "data" / "v2" / "ab").mkdir(parents=True)
+        os.symlink(str(outside / "target"), str(cache / "data" / "v2" / "ab" / ("ab" * 32 + "-0")))
+        return cache, "is a symbolic link"
+    if case == "journal-symlink":  # where a dead mount's journal would be read and rewritten
+        session = cache / "staging" / "01796183141553601768-1-0123456789abcdef"
+        session.mkdir(parents=True)
+        os.symlink(str(outside / "target"), str(session / "1.json"))
+        return cache, "/1.json is a symbolic link"
+    if case == "fifo":  # opening it would block a reader forever
+        (cache / "data" / "v2" / "cd").mkdir(parents=True)
+        os.mkfifo(str(cache / "data" / "v2" / "cd" / ("cd" * 32 + "-0")))
+        return cache, "is not a regular file"
+    if case == "foreign-block":
+        (cache / "data" / "v2" / "ef").mkdir(parents=True)
+        planted = cache / "data" / "v2" / "ef" / ("ef" * 32 + "-0")
+        planted.write_bytes(b"planted")
+        os.chown(planted, 65534, 65534)
+        return cache, "is owned by another user"
+    raise AssertionError(case)
+
+
+HOSTILE_CACHES = ["group-writable", "world-writable", "other-owner", "world-writable-ancestor", "data-symlink",
+                  "data-world-writable", "block-dir-symlink", "block-file-symlink", "journal-symlink", "fifo",
+                  "foreign-block"]
+
+
+@pytest.mark.parametrize("case", HOSTILE_CACHES)
+def test_a_cache_directory_another_user_could_change_is_refused(server, basic_repo, tmp_path, case):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "target").write_bytes(b"not lakefuse's\n")
+    cache, reason = _hostile_cache(tmp_path, case, outside)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = mountlib.lakefuse_env(server, home)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    options = ["cache_dir=%s" % cache, "log_file=%s" % (tmp_path / "lakefuse.log")]
+    try:
+        p = subprocess.run(mount_args("lakefs://%s/main" % basic_repo.name, str(mnt), options, foreground=False),
+                           capture_output=True, text=True, timeout=MOUNT_TIMEOUT, env=env, stdin=subprocess.DEVNULL)
+    finally:
+        was_mounted = is_mounted(str(mnt))
+        if was_mounted:
+            fusermount_unmount(str(mnt))
+    assert p.returncode != 0 and not was_mounted and "mounted" not in p.stdout, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("lakefuse: cache directory %s refused: " % os.path.realpath(str(cache))), lines[0]
+    assert reason in lines[0], lines[0]
+    # Nothing escaped: what the planted links point at is as it was.
+    assert sorted(os.listdir(outside)) == ["target"] and (outside / "target").read_bytes() == b"not lakefuse's\n"
+    # `lakefuse staged` refuses it too.
+    s = mountlib.staged_command("list", cache, env)
+    assert s.returncode != 0 and "refused" in s.stderr, s.stdout + s.stderr
+    assert sorted(os.listdir(outside)) == ["target"]
+
+
+def test_a_new_cache_directory_is_created_private_and_accepted(server, basic_repo, mount, lakefuse_env, tmp_path):
+    cache = tmp_path / "new" / "cache"  # neither exists yet
+    old = os.umask(0o022)
+    try:
+        s = mountlib.staged_command("list", cache, lakefuse_env)
+        assert s.returncode == 0, s.stderr
+        for made in (tmp_path / "new", cache):
+            assert stat.S_IMODE(os.stat(made).st_mode) == 0o700, made
+        m = mount("lakefs://%s/main" % basic_repo.name, cache_dir=str(cache))
+    finally:
+        os.umask(old)
+    assert os.listdir(m.path)
+    for sub in ("data", "staging"):
+        assert stat.S_IMODE(os.stat(cache / sub).st_mode) == 0o700, sub
+    assert m.unmount() == 0
+    again = mount("lakefs://%s/main" % basic_repo.name, cache_dir=str(cache))  # its own leftovers are fine
+    assert os.listdir(again.path)

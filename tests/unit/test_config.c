@@ -448,6 +448,121 @@ static void test_small_error_buffer(void **state)
     config_free(&cfg);
 }
 
+/* ---- the secret key from a file or standard input ---- */
+
+static void load_with_secret_file(fixture *fx, const char *content,
+                                  lakefuse_config *cfg, char *err,
+                                  size_t errlen, int *rc)
+{
+    char path[192];
+    snprintf(path, sizeof(path), "%s/secret", fx->dir);
+    write_file(path, content);
+    lakefuse_config_flags flags = {.secret_access_key_file = path};
+    *rc = config_load(cfg, &flags, err, errlen);
+    unlink(path);
+}
+
+static void test_secret_file_beats_env_and_yaml(void **state)
+{
+    fixture *fx = *state;
+    write_file(fx->home_file, lakectl_yaml);
+    setenv(ENV_SECRET, "envsecret", 1);
+    char err[256];
+    lakefuse_config cfg;
+    int rc;
+    load_with_secret_file(fx, "from/file+KEY\n", &cfg, err, sizeof(err),
+                          &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(cfg.secret_access_key, "from/file+KEY");
+    assert_string_equal(cfg.access_key_id, "AKIAFILE"); /* others: as ever */
+    config_free(&cfg);
+    load_with_secret_file(fx, "crlf-key\r\n", &cfg, err, sizeof(err), &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(cfg.secret_access_key, "crlf-key");
+    config_free(&cfg);
+    load_with_secret_file(fx, "no-newline", &cfg, err, sizeof(err), &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(cfg.secret_access_key, "no-newline");
+    config_free(&cfg);
+}
+
+static void test_secret_file_refusals(void **state)
+{
+    fixture *fx = *state;
+    char err[256];
+    lakefuse_config cfg;
+    int rc;
+    static const char *const bad[] = {"", "\n", "two\nlines\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        load_with_secret_file(fx, bad[i], &cfg, err, sizeof(err), &rc);
+        assert_int_equal(rc, -EINVAL);
+        assert_contains(err, "one non-empty line");
+        assert_null(strstr(err, "lines")); /* the content is never shown */
+        assert_null(cfg.secret_access_key);
+    }
+    char big[CONFIG_SECRET_FILE_MAX + 2];
+    memset(big, 'k', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    load_with_secret_file(fx, big, &cfg, err, sizeof(err), &rc);
+    assert_int_equal(rc, -EFBIG);
+    assert_contains(err, "longer than 4096 bytes");
+    char missing[192];
+    snprintf(missing, sizeof(missing), "%s/no-such-secret", fx->dir);
+    lakefuse_config_flags flags = {.secret_access_key_file = missing};
+    assert_int_equal(config_load(&cfg, &flags, err, sizeof(err)), -ENOENT);
+    assert_contains(err, "no-such-secret");
+    flags = (lakefuse_config_flags){.secret_access_key = "s",
+                                    .secret_access_key_file = missing};
+    assert_int_equal(config_load(&cfg, &flags, err, sizeof(err)), -EINVAL);
+    assert_contains(err, "not both");
+}
+
+static void test_secret_from_stdin(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(write(fds[1], "piped-KEY\n", 10), 10);
+    close(fds[1]);
+    int saved = dup(STDIN_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fds[0], STDIN_FILENO), STDIN_FILENO);
+    close(fds[0]);
+    lakefuse_config_flags flags = {.secret_access_key_file = "-"};
+    char err[256];
+    lakefuse_config cfg;
+    int rc = config_load(&cfg, &flags, err, sizeof(err));
+    dup2(saved, STDIN_FILENO);
+    close(saved);
+    assert_int_equal(rc, 0);
+    assert_string_equal(cfg.secret_access_key, "piped-KEY");
+    config_free(&cfg);
+}
+
+extern char **environ;
+
+/* The value is zeroed where it was (what /proc/PID/environ shows) and the
+ * variable unset; other variables stay. */
+static void test_forget_environment(void **state)
+{
+    (void)state;
+    setenv(ENV_SECRET, "wipe-me-please", 1);
+    setenv(ENV_KEY, "AKIAKEEP", 1);
+    char *where = NULL;
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, ENV_SECRET "=", strlen(ENV_SECRET) + 1) == 0)
+            where = *e + strlen(ENV_SECRET) + 1;
+    assert_non_null(where);
+    size_t len = strlen(where);
+    config_forget_environment();
+    assert_null(getenv(ENV_SECRET));
+    assert_string_equal(getenv(ENV_KEY), "AKIAKEEP");
+    /* setenv's string is still allocated (glibc never frees it): its
+     * bytes must be zero now. */
+    for (size_t i = 0; i < len; i++)
+        assert_int_equal(where[i], 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +582,10 @@ int main(void)
         T(test_empty_file_and_unrelated_keys),
         T(test_numeric_scalar_is_a_string),
         T(test_small_error_buffer),
+        T(test_secret_file_beats_env_and_yaml),
+        T(test_secret_file_refusals),
+        T(test_secret_from_stdin),
+        T(test_forget_environment),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

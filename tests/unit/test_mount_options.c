@@ -119,6 +119,81 @@ static void test_bad_values(void **state)
     bad_option("log_file");
 }
 
+/* Values that strtod/strtoull would take and turn into something else:
+ * nan and inf, a negative size wrapped to 2^64 - 1, an overflow clamped to
+ * ULLONG_MAX. Each is refused and leaves the option at its default. */
+static void refused_keeping_default(const char *list)
+{
+    mount_options o;
+    mount_options_init(&o);
+    char why[256] = "";
+    assert_int_equal(mount_parse_options(&o, list, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "bad value for -o"));
+    assert_non_null(strstr(why, "expected"));
+    assert_true(o.attr_timeout == MOUNT_DEFAULT_ATTR_TIMEOUT);
+    assert_int_equal(o.cache_size, MOUNT_DEFAULT_CACHE_SIZE);
+    assert_int_equal(o.metadata_cache_size, MOUNT_DEFAULT_METADATA_CACHE_SIZE);
+    assert_int_equal(o.max_rename_objects, MOUNT_DEFAULT_MAX_RENAME_OBJECTS);
+    assert_int_equal(o.multipart_threshold, MOUNT_DEFAULT_MULTIPART_THRESHOLD);
+    mount_options_free(&o);
+}
+
+static void test_hostile_numbers(void **state)
+{
+    (void)state;
+    static const char *const refused[] = {
+        "attr_timeout=nan", "attr_timeout=NaN", "attr_timeout=inf",
+        "attr_timeout=-inf", "attr_timeout=infinity", "attr_timeout=",
+        "attr_timeout=1e3", "attr_timeout=0x10", "attr_timeout= 5",
+        "attr_timeout=+5", "attr_timeout=-0", "attr_timeout=.",
+        "attr_timeout=86400.5", "attr_timeout=1e999", "attr_timeout=5s",
+        "cache_size=-1", "cache_size= -1", "cache_size=+1", "cache_size=",
+        "cache_size=18446744073709551616", "cache_size=17179869184T",
+        "cache_size=0x10", "cache_size=1.5G",
+        "metadata_cache_size=-1", "metadata_cache_size= -64M",
+        "max_rename_objects=-1", "max_rename_objects= -1",
+        "max_rename_objects=", "max_rename_objects=18446744073709551616",
+        "max_rename_objects=10K", "multipart_threshold=-64M",
+        "multipart_threshold=9223372036854775808",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        refused_keeping_default(refused[i]);
+}
+
+static void test_number_edges_accepted(void **state)
+{
+    (void)state;
+    mount_options o;
+    mount_options_init(&o);
+    char why[256] = "";
+    assert_int_equal(mount_parse_options(&o,
+                                         "attr_timeout=86400,cache_size=0,"
+                                         "max_rename_objects="
+                                         "18446744073709551615",
+                                         why, sizeof(why)),
+                     0);
+    assert_true(o.attr_timeout == 86400.0);
+    assert_int_equal(o.cache_size, 0);
+    assert_true(o.max_rename_objects == UINT64_MAX);
+    assert_int_equal(mount_parse_options(&o, "attr_timeout=0.25", why,
+                                         sizeof(why)),
+                     0);
+    assert_true(o.attr_timeout == 0.25);
+    assert_int_equal(mount_parse_options(&o, "attr_timeout=.5", why,
+                                         sizeof(why)),
+                     0);
+    assert_true(o.attr_timeout == 0.5);
+    assert_int_equal(mount_parse_options(&o, "attr_timeout=0", why,
+                                         sizeof(why)),
+                     0);
+    assert_true(o.attr_timeout == 0.0);
+    uint64_t v = 0;
+    assert_int_equal(mount_parse_size("16777215T", &v), 0);
+    assert_true(v == 16777215ULL << 40);
+    assert_int_equal(mount_parse_size("16777216T", &v), -1);
+    mount_options_free(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +202,8 @@ int main(void)
         cmocka_unit_test(test_own_options),
         cmocka_unit_test(test_fuse_options_pass_through),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_hostile_numbers),
+        cmocka_unit_test(test_number_edges_accepted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -928,6 +928,36 @@ static void test_bad_arguments_and_missing_dirs(void **state)
     assert_int_equal(count_names(elsewhere), 0);
 }
 
+/* A staging directory another user could write to (or a symbolic link in
+ * its place) is refused: staged bytes and journals must be the user's
+ * alone. */
+static void test_shared_staging_directory_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(mkdir(f->cache, 0700), 0);
+    assert_int_equal(mkdir(f->root, 0700), 0);
+    assert_int_equal(chmod(f->root, 0777), 0);
+    int err = 0;
+    assert_null(staging_open(f->cache, &err));
+    assert_int_equal(err, -EPERM);
+    assert_int_equal(chmod(f->root, 0770), 0);
+    assert_null(staging_open(f->cache, &err));
+    assert_int_equal(err, -EPERM);
+    assert_int_equal(count_names(f->root), 0); /* no session was made */
+    assert_int_equal(chmod(f->root, 0700), 0);
+    staging *s = staging_open(f->cache, &err);
+    assert_non_null(s);
+    staging_close(s);
+    /* A symlink where the staging directory goes is not followed. */
+    char elsewhere[PATH_LEN];
+    path_join(elsewhere, f->dir, "elsewhere");
+    assert_int_equal(mkdir(elsewhere, 0700), 0);
+    testutil_remove_tree(f->root);
+    assert_int_equal(symlink(elsewhere, f->root), 0);
+    assert_null(staging_open(f->cache, &err));
+    assert_int_equal(count_names(elsewhere), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -956,6 +986,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_lockless_and_empty_orphan_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_planted_symlinks_are_not_followed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_staging_directory_refused,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments_and_missing_dirs,
                                         setup, teardown),

@@ -329,6 +329,25 @@ static void test_url_add_segment(void **state)
     strbuf_release(&url);
 }
 
+/* "." and ".." would be removed by libcurl with the segment before them;
+ * escaped they stay names. Longer runs of dots are not dot segments. */
+static void test_url_add_segment_dot_segments(void **state)
+{
+    (void)state;
+    strbuf url = STRBUF_INIT;
+    strbuf_puts(&url, "/repositories");
+    url_add_segment(&url, "..");
+    strbuf_puts(&url, "/branches");
+    url_add_segment(&url, ".");
+    url_add_segment(&url, "...");
+    url_add_segment(&url, "..x");
+    url_add_segment(&url, "../..");
+    url_add_segment(&url, "");
+    assert_string_equal(url.data, "/repositories/%2E%2E/branches/%2E/..."
+                                  "/..x/..%2F../");
+    strbuf_release(&url);
+}
+
 static void test_url_page_and_list_params(void **state)
 {
     (void)state;
@@ -372,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_detach),
         cmocka_unit_test(test_url_add_param),
         cmocka_unit_test(test_url_add_segment),
+        cmocka_unit_test(test_url_add_segment_dot_segments),
         cmocka_unit_test(test_url_page_and_list_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,6 +73,8 @@ static void test_ref_expressions_kept(void **state)
     parse_ok("lakefs://repo/main~1", "repo", "main~1", "");
     parse_ok("lakefs://repo/main@", "repo", "main@", "");
     parse_ok("lakefs://repo/a1b2c3^2/x", "repo", "a1b2c3^2", "x/");
+    parse_ok("lakefs://repo/...", "repo", "...", ""); /* not a dot segment */
+    parse_ok("lakefs://repo/v1.0", "repo", "v1.0", "");
 }
 
 static void test_malformed(void **state)
@@ -87,6 +89,12 @@ static void test_malformed(void **state)
     parse_fails("lakefs://repo/main/a//b", "segment");
     parse_fails("lakefs://repo/main/../etc", "segment");
     parse_fails("lakefs://repo/main/./x", "segment");
+    /* A dot segment as the ref: never a lakeFS ref, refused before any
+     * request (the client would send it escaped anyway). */
+    parse_fails("lakefs://repo/..", "not lakeFS refs");
+    parse_fails("lakefs://repo/.", "not lakeFS refs");
+    parse_fails("lakefs://repo/../main", "not lakeFS refs");
+    parse_fails("lakefs://repo/./x", "not lakeFS refs");
 }
 
 static void test_repository_names(void **state)
