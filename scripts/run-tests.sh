@@ -62,6 +62,7 @@ REAL_SUITES=(tests/client tests/mount/test_mount_write_durable.py tests/mount/te
 # The lakeFS walkthrough with the official Python SDKs, and the SDKs interleaved with a mount (tests/sdk).
 REAL_SUITES+=(tests/sdk)
 REAL_SUITES+=(tests/mount/test_mount_lakectl.py)  # lakectl fs upload/cat/stat and lakectl local with the mount
+REAL_SUITES+=(tests/mount/test_mount_counts.py)  # exact API-call counts of issue 13 workloads 1, 2 and 5
 run_real() {
     for kind in lakefs-local lakefs-s3; do
         echo "== against real lakeFS: $kind"
