@@ -535,14 +535,41 @@ static bool same_content_as_last_open(lakefuse_fs *fs, const char *path,
     return same;
 }
 
+/* The data cache key of a listed object (blockcache.h says why each part
+ * is in it): a presigned address without its query, which every signature
+ * changes. */
+static int object_content_id(lakefuse_fs *fs, const tree_node *n,
+                             blockcache_id *id)
+{
+    const fs_entry *e = &n->entry;
+    char *address = NULL;
+    if (is_presigned_url(e)) {
+        address = strndup(e->physical_address,
+                          strcspn(e->physical_address, "?#"));
+        if (!address)
+            return -ENOMEM;
+    }
+    blockcache_object o = {
+        .server = lakefs_client_base_url(fs->client),
+        .namespace = n->ref->storage_namespace,
+        .address = address ? address : e->physical_address,
+        .checksum = e->checksum ? e->checksum : "",
+        .size = (uint64_t)e->size,
+    };
+    int rc = blockcache_make_id(&o, id);
+    free(address);
+    return rc;
+}
+
 reader_file *fs_open_object_reader(lakefuse_fs *fs, const tree_node *n)
 {
+    blockcache_id id;
+    if (object_content_id(fs, n, &id) != 0)
+        return NULL;
     object_source *src = object_source_new(fs, n);
     if (!src)
         return NULL;
-    const char *checksum = n->entry.checksum ? n->entry.checksum : "";
-    return reader_open(fs->reader, checksum, (uint64_t)n->entry.size,
-                       source_fetch, src, object_source_free);
+    return reader_open(fs->reader, &id, source_fetch, src, object_source_free);
 }
 
 static int open_object(lakefuse_fs *fs, const char *path, const tree_node *n,

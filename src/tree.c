@@ -38,6 +38,7 @@ struct tree {
     tree_mode mode;
     int64_t ttl_ms;
     bool presign;
+    char *repo_namespace; /* lakefs://REPO[/REF]: the repository's */
 
     listings *listings;
     pthread_mutex_t lock; /* refs, negatives */
@@ -84,13 +85,14 @@ static void ref_free(tree_ref *r)
     free(r->commit_id);
     free(r->cache_key);
     free(r->prefix);
+    free(r->storage_namespace);
     free(r);
 }
 
 /* commit_id NULL: a branch. */
 static tree_ref *ref_make(const char *repo, const char *name,
                           const char *commit_id, const char *prefix,
-                          int64_t commit_time)
+                          int64_t commit_time, const char *storage_namespace)
 {
     tree_ref *r = calloc(1, sizeof(*r));
     if (!r)
@@ -102,11 +104,14 @@ static tree_ref *ref_make(const char *repo, const char *name,
     r->commit_id = commit_id ? strdup(commit_id) : NULL;
     r->prefix = strdup(prefix ? prefix : "");
     r->commit_time = commit_time;
+    r->storage_namespace =
+        storage_namespace ? strdup(storage_namespace) : NULL;
     /* Branches by name; fixed refs by commit, so main~1 and its id share. */
     r->cache_key = join3(repo, commit_id ? KEY_SEPARATOR "@" : KEY_SEPARATOR,
                          commit_id ? commit_id : name);
     if (!r->repo || !r->name || !r->api_ref || !r->prefix || !r->cache_key ||
-        (commit_id && !r->commit_id)) {
+        (commit_id && !r->commit_id) ||
+        (storage_namespace && !r->storage_namespace)) {
         ref_free(r);
         return NULL;
     }
@@ -204,15 +209,24 @@ static int push_entry(fs_entry **entries, size_t *n, size_t *cap,
     return 0;
 }
 
-/* Appends a directory entry named name (skipped when not a valid name). */
+/* Appends a directory entry named name (skipped when not a valid name).
+ * A repository's entry carries its storage namespace in physical_address
+ * (a directory has no other use for it): the data cache keys by it. */
 static int push_dir_entry(fs_entry **entries, size_t *n, size_t *cap,
-                          const char *name, int64_t mtime)
+                          const char *name, int64_t mtime,
+                          const char *storage_namespace)
 {
     if (!listing_name_is_valid(name))
         return 0;
     fs_entry dir = {.is_dir = true, .mode = LISTING_DEFAULT_DIR_MODE,
                     .mtime = mtime};
-    return push_entry(entries, n, cap, name, &dir);
+    int rc = push_entry(entries, n, cap, name, &dir);
+    if (rc == 0 && storage_namespace) {
+        fs_entry *e = &(*entries)[*n - 1];
+        e->physical_address = strdup(storage_namespace);
+        rc = e->physical_address ? 0 : -ENOMEM;
+    }
+    return rc;
 }
 
 /* One page of a name listing (repositories, branches): pushes its
@@ -267,7 +281,8 @@ static int repositories_page(tree *t, const listing_source *src,
         return log_failure(t, rc, &err, "listing repositories", "");
     for (size_t i = 0; rc == 0 && i < page.count; i++)
         rc = push_dir_entry(entries, n, cap, page.items[i].id,
-                            page.items[i].creation_date);
+                            page.items[i].creation_date,
+                            page.items[i].storage_namespace);
     *next = take_next_offset(&page.pagination, page.count);
     lakefs_repository_list_free(&page);
     return rc;
@@ -284,7 +299,7 @@ static int branches_page(tree *t, const listing_source *src,
     if (rc)
         return log_failure(t, rc, &err, "listing branches of", src->repo);
     for (size_t i = 0; rc == 0 && i < page.count; i++)
-        rc = push_dir_entry(entries, n, cap, page.items[i].id, 0);
+        rc = push_dir_entry(entries, n, cap, page.items[i].id, 0, NULL);
     *next = take_next_offset(&page.pagination, page.count);
     lakefs_ref_list_free(&page);
     return rc;
@@ -551,8 +566,8 @@ static bool is_listed_branch(tree *t, const char *repo, const char *name,
 
 /* Asks the server what name is: a branch (getBranch), else a commit
  * (getCommit resolves tags, ids, main~1, main@). */
-static int ref_resolve_remote(tree *t, const char *repo, const char *name,
-                              tree_ref **out)
+static int ref_resolve_remote(tree *t, const char *repo, const char *ns,
+                              const char *name, tree_ref **out)
 {
     lakefs_error err = {0};
     int rc = -ENOENT;
@@ -561,7 +576,7 @@ static int ref_resolve_remote(tree *t, const char *repo, const char *name,
         rc = lakefs_get_branch(t->client, repo, name, &branch, &err);
         lakefs_ref_free(&branch);
         if (rc == 0) {
-            *out = ref_make(repo, name, NULL, "", 0);
+            *out = ref_make(repo, name, NULL, "", 0, ns);
             return *out ? 0 : -ENOMEM;
         }
         if (rc != -ENOENT && rc != -EINVAL)
@@ -574,13 +589,14 @@ static int ref_resolve_remote(tree *t, const char *repo, const char *name,
     if (rc)
         return rc == -ENOENT ? rc
                              : log_failure(t, rc, &err, "resolving ref", name);
-    *out = ref_make(repo, name, commit.id, "", commit.creation_date);
+    *out = ref_make(repo, name, commit.id, "", commit.creation_date, ns);
     lakefs_commit_free(&commit);
     return *out ? 0 : -ENOMEM;
 }
 
-static int ref_lookup(tree *t, const char *repo, const char *name,
-                      const tree_ref **out)
+/* ns: the repository's storage namespace (NULL: unknown). */
+static int ref_lookup(tree *t, const char *repo, const char *ns,
+                      const char *name, const tree_ref **out)
 {
     if (!listing_name_is_valid(name))
         return -ENOENT;
@@ -609,10 +625,10 @@ static int ref_lookup(tree *t, const char *repo, const char *name,
     }
     tree_ref *r = NULL;
     if (listed) {
-        r = ref_make(repo, name, NULL, "", 0);
+        r = ref_make(repo, name, NULL, "", 0, ns);
         rc = r ? 0 : -ENOMEM;
     } else {
-        rc = ref_resolve_remote(t, repo, name, &r);
+        rc = ref_resolve_remote(t, repo, ns, name, &r);
     }
     if (rc == -ENOENT) {
         negative_add(t, negative_key);
@@ -638,13 +654,18 @@ tree *tree_new(const tree_config *cfg, int *err)
     pthread_mutex_init(&t->lock, NULL);
     t->listings = listings_new(cfg->meta, cfg->log);
     const lakefuse_uri *u = cfg->uri;
+    bool ns_ok = true;
+    if (cfg->target && cfg->target->storage_namespace) {
+        t->repo_namespace = strdup(cfg->target->storage_namespace);
+        ns_ok = t->repo_namespace != NULL;
+    }
     t->mode = !u->repo ? TREE_MODE_ALL : !u->ref ? TREE_MODE_REPO
                                                   : TREE_MODE_REF;
     t->uri.repo = u->repo ? strdup(u->repo) : NULL;
     t->uri.ref = u->ref ? strdup(u->ref) : NULL;
     t->uri.prefix = u->prefix ? strdup(u->prefix) : NULL;
     t->refs = calloc(MAX_REFS, sizeof(*t->refs));
-    bool ok = t->refs && t->listings && (!u->repo || t->uri.repo) &&
+    bool ok = ns_ok && t->refs && t->listings && (!u->repo || t->uri.repo) &&
               (!u->ref || t->uri.ref) && (!u->prefix || t->uri.prefix);
     if (ok && t->mode == TREE_MODE_REF) {
         const mount_target *tg = cfg->target;
@@ -655,7 +676,7 @@ tree *tree_new(const tree_config *cfg, int *err)
         }
         t->single = ref_make(u->repo, u->ref,
                              tg->is_branch ? NULL : tg->commit_id,
-                             u->prefix, 0);
+                             u->prefix, 0, tg->storage_namespace);
         ok = t->single != NULL;
     }
     if (!ok) {
@@ -678,6 +699,7 @@ void tree_free(tree *t)
     for (size_t i = 0; i < MAX_NEGATIVE_REFS; i++)
         free(t->negatives[i].repo_and_name);
     uri_free(&t->uri);
+    free(t->repo_namespace);
     listings_free(t->listings);
     for (size_t i = 0; i < t->special_count; i++)
         free(t->special_modes[i]);
@@ -848,8 +870,8 @@ static int resolve_in_ref(tree *t, const tree_ref *ref, char **comps,
     return out->key ? 0 : -ENOMEM;
 }
 
-static int resolve_repository(tree *t, const char *repo, char **comps,
-                              size_t n, tree_node *out)
+static int resolve_repository(tree *t, const char *repo, const char *ns,
+                              char **comps, size_t n, tree_node *out)
 {
     out->repo = strdup(repo);
     if (!out->repo)
@@ -859,7 +881,7 @@ static int resolve_repository(tree *t, const char *repo, char **comps,
         return 0;
     }
     const tree_ref *ref;
-    int rc = ref_lookup(t, repo, comps[0], &ref);
+    int rc = ref_lookup(t, repo, ns, comps[0], &ref);
     if (rc)
         return rc;
     return resolve_in_ref(t, ref, comps + 1, n - 1, out);
@@ -887,17 +909,20 @@ int tree_resolve(tree *t, const char *path, tree_node *out)
         } else if (control) {
             rc = resolve_control(NULL, comps, n, out);
         } else if (t->mode == TREE_MODE_REPO) {
-            rc = resolve_repository(t, t->uri.repo, comps, n, out);
+            rc = resolve_repository(t, t->uri.repo, t->repo_namespace, comps,
+                                    n, out);
         } else if (n == 0) {
             out->kind = TREE_REPOSITORIES;
         } else {
             listing_source src;
             repositories_source(t, &src);
-            rc = listings_lookup(t->listings, &src, comps[0], &out->entry);
-            fs_entry_free(&out->entry);
-            rc = rc == 1 ? resolve_repository(t, comps[0], comps + 1,
-                                              n - 1, out)
+            fs_entry repo = {0};
+            rc = listings_lookup(t->listings, &src, comps[0], &repo);
+            rc = rc == 1 ? resolve_repository(t, comps[0],
+                                              repo.physical_address,
+                                              comps + 1, n - 1, out)
                          : rc == 0 ? -ENOENT : rc;
+            fs_entry_free(&repo);
         }
     }
     free(comps);

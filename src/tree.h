@@ -41,6 +41,8 @@ typedef struct tree_ref {
                         commit share their listings */
     char *prefix;    /* "" or "sub/tree/": the URI's PREFIX */
     int64_t commit_time; /* fixed refs: the commit's creation date */
+    char *storage_namespace; /* the repository's (NULL: unknown): part of
+                                the data cache key of its objects */
 } tree_ref;
 
 typedef enum tree_kind {
