@@ -375,7 +375,9 @@ typedef struct object_source {
     char *ref;       /* branch name or commit id */
     char *key;       /* object key */
     char *checksum;
+    int64_t size;    /* as listed: an answer for another size is refused */
     bool check_etag; /* branch: the object at key may have been replaced */
+    bool unverified_logged;
     char *cache_key; /* to drop the listing when the object changed */
     char *dir;
     pthread_mutex_t lock;
@@ -416,6 +418,7 @@ static object_source *object_source_new(lakefuse_fs *fs, const tree_node *n)
     s->ref = strdup(n->ref->api_ref);
     s->key = tree_object_key(n);
     s->checksum = strdup(n->entry.checksum ? n->entry.checksum : "");
+    s->size = n->entry.size;
     s->check_etag = n->ref->is_branch;
     s->cache_key = strdup(n->ref->cache_key);
     const char *slash = strrchr(n->key, '/');
@@ -489,24 +492,38 @@ static int source_fetch(void *p, uint64_t offset, size_t len, void *buf,
     int rc;
     if (expiring && (rc = source_refresh_url(s, &url)) != 0)
         return rc;
+    lakefs_range_check check = {
+        .etag = !url && s->check_etag ? s->checksum : NULL,
+        .object_size = s->size,
+    };
     if (url) {
-        rc = lakefs_get_url_range(s->fs->client, url, offset, len, buf,
-                                  out_len, &err);
+        rc = lakefs_read_url_range(s->fs->client, url, &check, offset, len,
+                                   buf, out_len, &err);
         free(url);
     } else {
-        rc = lakefs_get_object_range_checked(
-            s->fs->client, s->repo, s->ref, s->key, false,
-            s->check_etag ? s->checksum : NULL, offset, len, buf, out_len,
-            &err);
+        rc = lakefs_read_object_range(s->fs->client, s->repo, s->ref, s->key,
+                                      false, &check, offset, len, buf,
+                                      out_len, &err);
         if (rc == -ESTALE || rc == -ENOENT)
             return source_stale(s, err.message);
     }
     if (rc) {
         logger_write(s->fs->log, LOG_LEVEL_ERROR, "reading '%s': %s", s->key,
                      err.message);
-        rc = rc == -ENOMEM ? rc : -EIO;
+        return rc == -ENOMEM ? rc : -EIO;
     }
-    return rc;
+    if (check.content_unverified) {
+        pthread_mutex_lock(&s->lock);
+        bool first = !s->unverified_logged;
+        s->unverified_logged = true;
+        pthread_mutex_unlock(&s->lock);
+        if (first)
+            logger_write(s->fs->log, LOG_LEVEL_WARNING,
+                         "'%s': its bytes do not match their MD5 ETag; "
+                         "served but not cached", s->key);
+        return READER_FETCH_UNCACHEABLE;
+    }
+    return 0;
 }
 
 static uint64_t hash_path(const char *s)

@@ -38,6 +38,7 @@ void mount_options_init(mount_options *opts)
     opts->presign = true;
     opts->dir_markers = true;
     opts->max_rename_objects = MOUNT_DEFAULT_MAX_RENAME_OBJECTS;
+    opts->max_dir_entries = TREE_MAX_DIR_ENTRIES;
     opts->multipart_threshold = MOUNT_DEFAULT_MULTIPART_THRESHOLD;
 }
 
@@ -136,6 +137,11 @@ static int parse_one_option(mount_options *opts, char *item, char *why,
         char *end;
         opts->max_rename_objects = value ? strtoull(value, &end, 10) : 0;
         bad = !value || !*value || *end || value[0] == '-';
+    } else if (!strcmp(item, "max_dir_entries")) {
+        char *end;
+        opts->max_dir_entries = value ? strtoull(value, &end, 10) : 0;
+        bad = !value || !*value || *end || value[0] == '-' ||
+              opts->max_dir_entries == 0;
     } else if (!strcmp(item, "multipart_threshold")) {
         bad = !value ||
               mount_parse_size(value, &opts->multipart_threshold) ||
@@ -197,6 +203,8 @@ static void mount_usage(FILE *out)
           "                         empty directories last (default true)\n"
           "  -o max_rename_objects=N  largest directory rename done on the\n"
           "                         server (default 10000; above: EXDEV)\n"
+          "  -o max_dir_entries=N   most entries a directory listing may\n"
+          "                         hold (default 1000000; more: EIO)\n"
           "  -o multipart_threshold=SIZE  files this large are uploaded in\n"
           "                         parts when the server offers presigned\n"
           "                         multipart upload (default 64M, at least\n"
@@ -384,6 +392,7 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
         .target = target,
         .attr_timeout_ms = (int64_t)(opts->attr_timeout * 1000.0),
         .presign = presign,
+        .max_dir_entries = opts->max_dir_entries,
     };
     fs->tree = tree_new(&tc, &err);
     if (!fs->tree)

@@ -39,6 +39,7 @@ struct tree {
     int64_t ttl_ms;
     bool presign;
     char *repo_namespace; /* lakefs://REPO[/REF]: the repository's */
+    uint64_t max_dir_entries; /* a listing with more is an error */
 
     listings *listings;
     pthread_mutex_t lock; /* refs, negatives */
@@ -229,78 +230,97 @@ static int push_dir_entry(fs_entry **entries, size_t *n, size_t *cap,
     return rc;
 }
 
-/* One page of a name listing (repositories, branches): pushes its
- * entries and sets *next (malloc'd) when there is another page. */
+/* A listing that failed: one log line, and EIO (ENOMEM as itself). An
+ * error answer is never an empty or partial directory, and a 404 is no
+ * exception: the directory was listed, so lakeFS should have it. */
+static int listing_failure(tree *t, int rc, const lakefs_error *err,
+                           const char *what, const char *name)
+{
+    if (rc == -EFBIG)
+        logger_write(t->log, LOG_LEVEL_ERROR,
+                     "%s '%s': more than %llu entries, the most a "
+                     "directory may hold (-o max_dir_entries=N raises it)",
+                     what, name, (unsigned long long)t->max_dir_entries);
+    else
+        logger_write(t->log, LOG_LEVEL_ERROR, "%s '%s': %s", what, name,
+                     err->message[0] ? err->message : strerror(-rc));
+    return rc == -ENOMEM ? rc : -EIO;
+}
+
+/* One page of a name listing (repositories, branches): pushes its entries
+ * and hands back its pagination (*page_info, which the caller frees). */
 typedef int (*name_page_fn)(tree *t, const listing_source *src,
                             const char *after, fs_entry **entries, size_t *n,
-                            size_t *cap, char **next);
+                            size_t *cap, lakefs_pagination *page_info,
+                            size_t *page_count, lakefs_error *err);
 
 static int fetch_name_pages(tree *t, const listing_source *src,
-                            name_page_fn page, fs_entry **entries, size_t *n)
+                            name_page_fn page, const char *what,
+                            fs_entry **entries, size_t *n)
 {
     size_t cap = 0;
-    char *after = NULL;
+    lakefs_pager pager;
+    lakefs_pager_init(&pager, true, t->max_dir_entries);
+    lakefs_error err = {0};
     int rc;
     *entries = NULL;
     *n = 0;
     do {
-        char *next = NULL;
-        rc = page(t, src, after, entries, n, &cap, &next);
-        free(after);
-        after = next;
-    } while (rc == 0 && after);
-    free(after);
+        lakefs_pagination info = {0};
+        size_t count = 0;
+        rc = page(t, src, pager.after, entries, n, &cap, &info, &count, &err);
+        if (rc == 0)
+            rc = lakefs_pager_next(&pager, &info, count, &err);
+        free(info.next_offset);
+    } while (rc == 0 && !pager.done);
+    lakefs_pager_free(&pager);
     if (rc) {
         fs_entries_free(*entries, *n);
         *entries = NULL;
         *n = 0;
+        rc = listing_failure(t, rc, &err, what, src->repo ? src->repo : "");
     }
     return rc;
 }
 
-/* The next page's offset, taken from a page that said there is more. */
-static char *take_next_offset(lakefs_pagination *p, size_t count)
-{
-    if (!p->has_more || count == 0)
-        return NULL;
-    char *next = p->next_offset;
-    p->next_offset = NULL;
-    return next;
-}
-
 static int repositories_page(tree *t, const listing_source *src,
                              const char *after, fs_entry **entries,
-                             size_t *n, size_t *cap, char **next)
+                             size_t *n, size_t *cap,
+                             lakefs_pagination *info, size_t *count,
+                             lakefs_error *err)
 {
     (void)src;
     lakefs_list_params p = {.after = after, .amount = PAGE_AMOUNT};
     lakefs_repository_list page;
-    lakefs_error err = {0};
-    int rc = lakefs_list_repositories(t->client, &p, &page, &err);
+    int rc = lakefs_list_repositories(t->client, &p, &page, err);
     if (rc)
-        return log_failure(t, rc, &err, "listing repositories", "");
+        return rc;
     for (size_t i = 0; rc == 0 && i < page.count; i++)
         rc = push_dir_entry(entries, n, cap, page.items[i].id,
                             page.items[i].creation_date,
                             page.items[i].storage_namespace);
-    *next = take_next_offset(&page.pagination, page.count);
+    *info = page.pagination;
+    *count = page.count;
+    page.pagination.next_offset = NULL;
     lakefs_repository_list_free(&page);
     return rc;
 }
 
 static int branches_page(tree *t, const listing_source *src,
                          const char *after, fs_entry **entries, size_t *n,
-                         size_t *cap, char **next)
+                         size_t *cap, lakefs_pagination *info, size_t *count,
+                         lakefs_error *err)
 {
     lakefs_list_params p = {.after = after, .amount = PAGE_AMOUNT};
     lakefs_ref_list page;
-    lakefs_error err = {0};
-    int rc = lakefs_list_branches(t->client, src->repo, &p, &page, &err);
+    int rc = lakefs_list_branches(t->client, src->repo, &p, &page, err);
     if (rc)
-        return log_failure(t, rc, &err, "listing branches of", src->repo);
+        return rc;
     for (size_t i = 0; rc == 0 && i < page.count; i++)
         rc = push_dir_entry(entries, n, cap, page.items[i].id, 0, NULL);
-    *next = take_next_offset(&page.pagination, page.count);
+    *info = page.pagination;
+    *count = page.count;
+    page.pagination.next_offset = NULL;
     lakefs_ref_list_free(&page);
     return rc;
 }
@@ -308,48 +328,60 @@ static int branches_page(tree *t, const listing_source *src,
 static int fetch_repositories(void *ctx, const listing_source *src,
                               fs_entry **entries, size_t *n)
 {
-    return fetch_name_pages(ctx, src, repositories_page, entries, n);
+    return fetch_name_pages(ctx, src, repositories_page,
+                            "listing repositories", entries, n);
 }
 
 static int fetch_branches(void *ctx, const listing_source *src,
                           fs_entry **entries, size_t *n)
 {
-    return fetch_name_pages(ctx, src, branches_page, entries, n);
+    return fetch_name_pages(ctx, src, branches_page, "listing branches of",
+                            entries, n);
 }
 
-/* Collects every page of listObjects(prefix, delimiter "/") as copies. */
+/* Collects every page of listObjects(prefix, delimiter "/"): the parsed
+ * results are moved out of each page, never copied, and the walk stops
+ * at max_dir_entries. */
 static int collect_objects(tree *t, const tree_ref *ref, const char *prefix,
                            lakefs_object_stats **items, size_t *n)
 {
-    lakefs_list_params p = {.prefix = prefix, .delimiter = "/",
-                            .amount = PAGE_AMOUNT, .presign = t->presign};
-    lakefs_object_iter it;
-    int rc = lakefs_object_iter_init(&it, t->client, ref->repo,
-                                     ref->api_ref, &p);
-    if (rc)
-        return rc;
-    size_t cap = 0;
-    const lakefs_object_stats *st;
+    lakefs_pager pager;
+    lakefs_pager_init(&pager, true, t->max_dir_entries);
     lakefs_error err = {0};
-    while ((rc = lakefs_object_iter_next(&it, &st, &err)) == 1) {
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            lakefs_object_stats *grown = realloc(*items, ncap * sizeof(**items));
-            if (!grown) {
-                rc = -ENOMEM;
-                break;
-            }
-            *items = grown;
-            cap = ncap;
-        }
-        rc = lakefs_object_stats_copy(&(*items)[*n], st);
+    size_t cap = 0;
+    int rc = 0;
+    do {
+        lakefs_list_params p = {.prefix = prefix, .delimiter = "/",
+                                .after = pager.after, .amount = PAGE_AMOUNT,
+                                .presign = t->presign};
+        lakefs_object_list page;
+        rc = lakefs_list_objects(t->client, ref->repo, ref->api_ref, &p,
+                                 &page, &err);
         if (rc)
             break;
-        (*n)++;
-    }
-    lakefs_object_iter_free(&it);
-    if (rc < 0)
-        return log_failure(t, rc, &err, "listing", prefix[0] ? prefix : "/");
+        rc = lakefs_pager_next(&pager, &page.pagination, page.count, &err);
+        if (rc == 0 && *n + page.count > cap) {
+            size_t ncap = cap ? cap : 64;
+            while (ncap < *n + page.count)
+                ncap *= 2;
+            lakefs_object_stats *grown = realloc(*items, ncap * sizeof(**items));
+            rc = grown ? 0 : -ENOMEM;
+            if (grown) {
+                *items = grown;
+                cap = ncap;
+            }
+        }
+        if (rc == 0 && page.count) {
+            memcpy(*items + *n, page.items, page.count * sizeof(*page.items));
+            *n += page.count;
+            page.count = 0; /* moved: the page frees only its array */
+        }
+        lakefs_object_list_free(&page);
+    } while (rc == 0 && !pager.done);
+    lakefs_pager_free(&pager);
+    if (rc)
+        return listing_failure(t, rc, &err, "listing",
+                               prefix[0] ? prefix : "/");
     return 0;
 }
 
@@ -651,6 +683,8 @@ tree *tree_new(const tree_config *cfg, int *err)
     t->log = cfg->log;
     t->ttl_ms = cfg->attr_timeout_ms;
     t->presign = cfg->presign;
+    t->max_dir_entries =
+        cfg->max_dir_entries ? cfg->max_dir_entries : TREE_MAX_DIR_ENTRIES;
     pthread_mutex_init(&t->lock, NULL);
     t->listings = listings_new(cfg->meta, cfg->log);
     const lakefuse_uri *u = cfg->uri;

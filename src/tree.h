@@ -96,7 +96,14 @@ typedef struct tree_config {
     int64_t attr_timeout_ms;      /* listings of branches, repositories and
                                      ref lists; 0: one request only */
     bool presign;                 /* ask listings for presigned URLs */
+    uint64_t max_dir_entries;     /* entries one listing may hold (a
+                                     directory, the repositories, one
+                                     repository's branches); more is an
+                                     error (EIO, logged). 0: the default */
 } tree_config;
+
+/* The default cap on entries per directory listing. */
+#define TREE_MAX_DIR_ENTRIES 1000000u
 
 /* A directory's own listing holds its marker object ("dir/") as an entry
  * of this name, never listed (tree_list skips it): the directory's mode,
