@@ -445,6 +445,11 @@ int lakefs_read_object_range(lakefs_client *c, const char *repo,
     range_request_init(&req, LAKEFS_OP_GET_OBJECT, offset, len, buf);
     http_response resp;
     int rc = get_object(c, repo, ref, path, presign, &req, &resp, err);
+    /* An answer that is not the range (an error page) is no sign that the
+     * object changed: check that first. */
+    rc = check_range_read(&resp, rc, check, offset, len, buf, err);
+    if (rc == -EPROTO)
+        lakefs_count_failure(c, LAKEFS_OP_GET_OBJECT);
     const char *checksum = check ? check->etag : NULL;
     if (rc == 0 && checksum && !etag_matches(resp.etag, checksum)) {
         lakefs_error_set(err, resp.status,
@@ -452,9 +457,6 @@ int lakefs_read_object_range(lakefs_client *c, const char *repo,
                          resp.etag ? resp.etag : "missing");
         rc = -ESTALE;
     }
-    rc = check_range_read(&resp, rc, check, offset, len, buf, err);
-    if (rc == -EPROTO)
-        lakefs_count_failure(c, LAKEFS_OP_GET_OBJECT);
     return finish_range_read(&resp, rc, out_len);
 }
 
