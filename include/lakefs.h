@@ -194,6 +194,42 @@ typedef struct lakefs_pagination {
     int64_t max_per_page;
 } lakefs_pagination;
 
+/*
+ * One walk over the pages of a paged call (repositories, branches, tags,
+ * diffs, log, listObjects), with the guard every such walk needs: a page
+ * that says has_more but gives no way forward - an empty page, an empty
+ * next_offset, an offset that does not advance (ordered walks: names and
+ * paths, whose offsets must increase bytewise) or one already seen (the
+ * log: commit ids, which must never repeat) - ends the walk with -EPROTO
+ * instead of looping; more than max_items items end it with -EFBIG.
+ *
+ *   lakefs_pager pg;
+ *   lakefs_pager_init(&pg, true, limit);
+ *   do { ask for the page after pg.after (NULL: the first);
+ *        use its items; rc = lakefs_pager_next(&pg, &page.pagination,
+ *        page.count, err); } while (rc == 0 && !pg.done);
+ *   lakefs_pager_free(&pg);
+ */
+typedef struct lakefs_pager {
+    char *after;        /* the next page's offset; NULL for the first */
+    bool ordered;       /* offsets increase bytewise */
+    bool done;          /* the last page was taken */
+    uint64_t pages;     /* pages taken */
+    uint64_t items;     /* items in them */
+    uint64_t max_items; /* 0: no limit */
+    uint64_t *seen;     /* unordered walks: hashes of the offsets met */
+    size_t seen_count, seen_cap;
+} lakefs_pager;
+
+void lakefs_pager_init(lakefs_pager *p, bool ordered, uint64_t max_items);
+/* Takes the pagination of the page just fetched, which held count items:
+ * 0 (p->done when it was the last page, else p->after is the next
+ * offset), -EPROTO (the pagination does not advance), -EFBIG (over
+ * max_items) or -ENOMEM, with a message in err. */
+int lakefs_pager_next(lakefs_pager *p, const lakefs_pagination *page,
+                      size_t count, lakefs_error *err);
+void lakefs_pager_free(lakefs_pager *p);
+
 typedef struct lakefs_repository {
     char *id;
     char *default_branch;
@@ -411,15 +447,16 @@ int lakefs_list_objects(lakefs_client *c, const char *repo, const char *ref,
                         const lakefs_list_params *p, lakefs_object_list *out,
                         lakefs_error *err);
 
-/* Pagination iterator over listObjects: walks every page. */
+/* Pagination iterator over listObjects: walks every page, guarded by a
+ * lakefs_pager (a pagination that does not advance is -EPROTO). */
 typedef struct lakefs_object_iter {
     lakefs_client *client;
-    char *repo, *ref, *prefix, *delimiter, *after;
+    char *repo, *ref, *prefix, *delimiter;
     int amount;
     bool presign, no_user_metadata;
     lakefs_object_list page;
     size_t pos;
-    bool last_page;
+    lakefs_pager pager; /* pager.after: the next page's offset */
     uint64_t pages_fetched;
 } lakefs_object_iter;
 
@@ -461,6 +498,36 @@ int lakefs_get_object_range_checked(lakefs_client *c, const char *repo,
 int lakefs_get_url_range(lakefs_client *c, const char *url, uint64_t offset,
                          size_t len, void *buf, size_t *out_len,
                          lakefs_error *err);
+
+/*
+ * What a ranged read of a listed object is held to. Every answer must be
+ * the range asked for and nothing else (a 206 whose Content-Range names
+ * exactly the bytes sent, or a 200 carrying the whole object, of which the
+ * range is kept): an error page sent with 200, a shifted or missing
+ * Content-Range, a short or long body is -EPROTO, with no bytes. With
+ * object_size (>= 0) the answer must also be of an object of that size.
+ */
+typedef struct lakefs_range_check {
+    const char *etag;    /* in: the answer's ETag must name it, else
+                            -ESTALE (reading a branch by path); NULL: any */
+    int64_t object_size; /* in: the size the listing gave; -1: unknown */
+    bool content_unverified; /* out: the whole object was read and its MD5
+                                is not the plain-MD5 ETag it came with
+                                (wrong bytes, or a store whose ETags are no
+                                MD5, such as SSE-KMS): serve, never cache */
+} lakefs_range_check;
+
+/* lakefs_get_object_range / lakefs_get_url_range held to check (may be
+ * NULL: the answer is still checked to be the range asked for). */
+int lakefs_read_object_range(lakefs_client *c, const char *repo,
+                             const char *ref, const char *path, bool presign,
+                             lakefs_range_check *check, uint64_t offset,
+                             size_t len, void *buf, size_t *out_len,
+                             lakefs_error *err);
+int lakefs_read_url_range(lakefs_client *c, const char *url,
+                          lakefs_range_check *check, uint64_t offset,
+                          size_t len, void *buf, size_t *out_len,
+                          lakefs_error *err);
 /* Streams the whole object into fd with pwrite from file offset 0;
  * *out_size gets the object size. */
 int lakefs_get_object_to_fd(lakefs_client *c, const char *repo,

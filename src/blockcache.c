@@ -1,12 +1,15 @@
 /*
- * blockcache.c - on-disk LRU block cache, DIR/v2/<2 hex>/<key>-<index> with
- * key = FNV-1a 128 of "checksum:size". Each file is a header (magic,
- * version, key, length, SHA-256 of the data) then the block's bytes; a get
- * verifies it and a file that fails is removed and reported as a miss, so
- * a block damaged by a crash or the disk is refetched, never served. One
- * mutex guards the index; block data is read, hashed and written outside
- * it. Never builds a path from the checksum, keeps a descriptor open, or
- * renames a partial block into place. DIR/v1 (no header) is removed.
+ * blockcache.c - on-disk LRU block cache, DIR/v3/<2 hex>/<id>-<index> with
+ * id = SHA-256 of the object's identity (server, storage namespace,
+ * physical address, checksum, size: blockcache_make_id). Each file is a
+ * header (magic, version, id, length, SHA-256 of the data) then the
+ * block's bytes; a get verifies it and a file that fails is removed and
+ * reported as a miss, so a block damaged by a crash or the disk is
+ * refetched, never served. One mutex guards the index; block data is read,
+ * hashed and written outside it. Never builds a path from a server string,
+ * keeps a descriptor open, or renames a partial block into place. Older
+ * layouts (DIR/v1, DIR/v2: keyed by checksum and size alone, which any
+ * writer can claim) are removed, never read.
  */
 #include "blockcache.h"
 
@@ -25,31 +28,32 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KEY_HEX_LEN 32
+#define KEY_HEX_LEN (2 * BLOCKCACHE_ID_SIZE)
+#define OLD_KEY_HEX_LEN 32 /* v1 and v2 names */
 /* Temp files older than this at open were left by a crash, not a writer. */
 #define STALE_TEMP_SECONDS 3600
 #define TEMP_PREFIX ".tmp-"
-/* The layout directory under DIR: bumped when the file format changes, so
- * a block written by an older lakefuse is never read as a new one. */
-#define LAYOUT_DIR "v2"
-#define OLD_LAYOUT_DIR "v1"
+/* The layout directory under DIR: bumped when the file format or the
+ * keying changes, so a block written by an older lakefuse is never read as
+ * a new one. */
+#define LAYOUT_DIR "v3"
+static const char *const old_layout_dirs[] = {"v1", "v2"};
 
 /* A block file: this header, then exactly `length` bytes of data.
- *   0  magic "LFBC"            4  format version (2), little-endian u32
+ *   0  magic "LFBC"            4  format version (3), little-endian u32
  *   8  data length, u32 LE     12 zero
- *   16 key hi, u64 LE          24 key lo, u64 LE     32 block index, u64 LE
- *   40 SHA-256 of the data (32 bytes)
- * The key fields catch a file found under another block's name; the digest
- * catches zero-filled or garbled data of the right length (a power loss
- * after the rename, or the disk). */
-#define HEADER_SIZE 72
+ *   16 object id (32 bytes)    48 block index, u64 LE
+ *   56 SHA-256 of the data (32 bytes)
+ * The id and index catch a file found under another block's name; the
+ * digest catches zero-filled or garbled data of the right length (a power
+ * loss after the rename, or the disk). */
+#define HEADER_SIZE 88
 #define HEADER_MAGIC "LFBC"
-#define HEADER_VERSION 2u
+#define HEADER_VERSION 3u
 #define DIGEST_SIZE 32
 
 typedef struct block_key {
-    uint64_t hi;
-    uint64_t lo;
+    unsigned char id[BLOCKCACHE_ID_SIZE];
     uint64_t index;
 } block_key;
 
@@ -64,7 +68,7 @@ typedef struct cache_entry {
 
 struct blockcache {
     pthread_mutex_t lock;
-    char *root; /* DIR/v2 */
+    char *root; /* DIR/v3 */
     uint64_t max_bytes;
     uint64_t max_entries;
     uint32_t block_size;
@@ -79,44 +83,72 @@ struct blockcache {
     blockcache_stats stats;
 };
 
-/* ---- keys and paths ---- */
+/* ---- identities, keys and paths ---- */
 
-static const unsigned __int128 fnv_prime =
-    ((unsigned __int128)0x0000000001000000ULL << 64) | 0x13BULL;
-static const unsigned __int128 fnv_offset =
-    ((unsigned __int128)0x6C62272E07BB0142ULL << 64) | 0x62B821756295C58DULL;
+static void put_le64(unsigned char *p, uint64_t v);
 
-static unsigned __int128 fnv1a_128(unsigned __int128 h, const char *s,
-                                   size_t len)
+/* A field as (8-byte length, bytes), NULL as a length no string has: the
+ * encoding of the identity is unambiguous, so no two identities share a
+ * digest input. */
+static int digest_field(EVP_MD_CTX *ctx, const char *s)
 {
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= fnv_prime;
-    }
-    return h;
+    unsigned char len[8];
+    put_le64(len, s ? (uint64_t)strlen(s) : UINT64_MAX);
+    if (EVP_DigestUpdate(ctx, len, sizeof(len)) != 1)
+        return -EIO;
+    if (s && EVP_DigestUpdate(ctx, s, strlen(s)) != 1)
+        return -EIO;
+    return 0;
 }
 
-/* Hashes "checksum:size" as one byte stream without copying the checksum. */
-static void make_key(const char *checksum, uint64_t object_size,
-                     uint64_t index, block_key *key)
+int blockcache_make_id(const blockcache_object *o, blockcache_id *out)
 {
-    char size_text[24];
-    int size_len = snprintf(size_text, sizeof(size_text), ":%llu",
-                            (unsigned long long)object_size);
-    unsigned __int128 h = fnv1a_128(fnv_offset, checksum, strlen(checksum));
-    h = fnv1a_128(h, size_text, (size_t)size_len);
-    key->hi = (uint64_t)(h >> 64);
-    key->lo = (uint64_t)h;
+    static const char domain[] = "lakefuse block cache v3";
+    memset(out, 0, sizeof(*out));
+    if (o == NULL)
+        return -EINVAL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL)
+        return -ENOMEM;
+    unsigned char size[8];
+    put_le64(size, o->size);
+    unsigned int n = 0;
+    int rc = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 ? 0 : -EIO;
+    if (rc == 0 && EVP_DigestUpdate(ctx, domain, sizeof(domain)) != 1)
+        rc = -EIO;
+    const char *fields[] = {o->server, o->namespace, o->address, o->checksum};
+    for (size_t i = 0; rc == 0 && i < sizeof(fields) / sizeof(*fields); i++)
+        rc = digest_field(ctx, fields[i]);
+    if (rc == 0 && EVP_DigestUpdate(ctx, size, sizeof(size)) != 1)
+        rc = -EIO;
+    if (rc == 0 && (EVP_DigestFinal_ex(ctx, out->digest, &n) != 1 ||
+                    n != BLOCKCACHE_ID_SIZE))
+        rc = -EIO;
+    EVP_MD_CTX_free(ctx);
+    if (rc == 0)
+        out->size = o->size;
+    else
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
+
+static void make_key(const blockcache_id *id, uint64_t index, block_key *key)
+{
+    memcpy(key->id, id->digest, BLOCKCACHE_ID_SIZE);
     key->index = index;
 }
 
 static void key_hex(const block_key *key, char out[KEY_HEX_LEN + 1])
 {
-    snprintf(out, KEY_HEX_LEN + 1, "%016llx%016llx",
-             (unsigned long long)key->hi, (unsigned long long)key->lo);
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < BLOCKCACHE_ID_SIZE; i++) {
+        out[2 * i] = digits[key->id[i] >> 4];
+        out[2 * i + 1] = digits[key->id[i] & 15];
+    }
+    out[KEY_HEX_LEN] = '\0';
 }
 
-/* DIR/v2/<2 hex> into out; length was checked at open. */
+/* DIR/v3/<2 hex> into out; length was checked at open. */
 static void shard_path(const blockcache *bc, const block_key *key,
                        char *out, size_t cap)
 {
@@ -170,11 +202,10 @@ static int header_encode(const block_key *key, const void *data, uint32_t len,
     memcpy(header, HEADER_MAGIC, 4);
     put_le32(header + 4, HEADER_VERSION);
     put_le32(header + 8, len);
-    put_le64(header + 16, key->hi);
-    put_le64(header + 24, key->lo);
-    put_le64(header + 32, key->index);
+    memcpy(header + 16, key->id, BLOCKCACHE_ID_SIZE);
+    put_le64(header + 48, key->index);
     unsigned int digest_len = 0;
-    if (EVP_Digest(data, len, header + 40, &digest_len, EVP_sha256(),
+    if (EVP_Digest(data, len, header + 56, &digest_len, EVP_sha256(),
                    NULL) != 1 ||
         digest_len != DIGEST_SIZE)
         return -EIO;
@@ -197,15 +228,17 @@ static int header_verify(const unsigned char header[HEADER_SIZE],
 
 static size_t key_bucket(const blockcache *bc, const block_key *key)
 {
-    uint64_t h = key->lo ^ (key->hi * 0x9E3779B97F4A7C15ULL) ^
-                 (key->index * 0xC2B2AE3D27D4EB4FULL);
+    uint64_t lo;
+    memcpy(&lo, key->id, sizeof(lo)); /* a SHA-256: any 8 bytes will do */
+    uint64_t h = lo ^ (key->index * 0xC2B2AE3D27D4EB4FULL);
     h ^= h >> 29;
     return (size_t)(h & (bc->bucket_count - 1));
 }
 
 static bool key_equal(const block_key *a, const block_key *b)
 {
-    return a->hi == b->hi && a->lo == b->lo && a->index == b->index;
+    return a->index == b->index &&
+           memcmp(a->id, b->id, BLOCKCACHE_ID_SIZE) == 0;
 }
 
 static cache_entry *index_find(const blockcache *bc, const block_key *key)
@@ -349,35 +382,33 @@ typedef struct found_list {
     size_t cap;
 } found_list;
 
-static bool parse_hex64(const char *s, uint64_t *out)
+static int hex_digit(char c)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < 16; i++) {
-        char c = s[i];
-        unsigned d;
-        if (c >= '0' && c <= '9')
-            d = (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            d = (unsigned)(c - 'a' + 10);
-        else
-            return false;
-        v = v << 4 | d;
-    }
-    *out = v;
-    return true;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
 }
 
-/* "<32 lowercase hex>-<decimal index>" in the shard named by its first two
- * characters; anything else is not ours. */
-static bool parse_block_name(const char *shard, const char *name,
-                             block_key *key)
+/* "<hex_len lowercase hex>-<decimal index>" in the shard named by its
+ * first two characters; anything else is not ours. The id's bytes go to
+ * id (hex_len / 2 of them) when it is not NULL. */
+static bool parse_name(const char *shard, const char *name, size_t hex_len,
+                       unsigned char *id, uint64_t *index_out)
 {
-    if (strlen(name) < KEY_HEX_LEN + 2 || name[KEY_HEX_LEN] != '-' ||
+    if (strlen(name) < hex_len + 2 || name[hex_len] != '-' ||
         strncmp(name, shard, 2) != 0)
         return false;
-    if (!parse_hex64(name, &key->hi) || !parse_hex64(name + 16, &key->lo))
-        return false;
-    const char *digits = name + KEY_HEX_LEN + 1;
+    for (size_t i = 0; i < hex_len; i += 2) {
+        int hi = hex_digit(name[i]);
+        int lo = hex_digit(name[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        if (id != NULL)
+            id[i / 2] = (unsigned char)(hi << 4 | lo);
+    }
+    const char *digits = name + hex_len + 1;
     uint64_t index = 0;
     for (const char *p = digits; *p != '\0'; p++) {
         if (*p < '0' || *p > '9' || (p == digits && *p == '0' && p[1]))
@@ -387,8 +418,14 @@ static bool parse_block_name(const char *shard, const char *name,
             return false;
         index = index * 10 + d;
     }
-    key->index = index;
+    *index_out = index;
     return true;
+}
+
+static bool parse_block_name(const char *shard, const char *name,
+                             block_key *key)
+{
+    return parse_name(shard, name, KEY_HEX_LEN, key->id, &key->index);
 }
 
 static int found_add(found_list *list, const found_block *b)
@@ -507,8 +544,8 @@ static void remove_old_shard(int parent, const char *shard)
     }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        block_key key;
-        if (parse_block_name(shard, de->d_name, &key) ||
+        uint64_t index;
+        if (parse_name(shard, de->d_name, OLD_KEY_HEX_LEN, NULL, &index) ||
             strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0)
             unlinkat(dirfd(d), de->d_name, 0);
     }
@@ -516,10 +553,10 @@ static void remove_old_shard(int parent, const char *shard)
     unlinkat(parent, shard, AT_REMOVEDIR);
 }
 
-static void remove_old_layout(const char *dir)
+static void remove_old_layout(const char *dir, const char *layout)
 {
     char old[PATH_MAX];
-    snprintf(old, sizeof(old), "%s/" OLD_LAYOUT_DIR, dir);
+    snprintf(old, sizeof(old), "%s/%s", dir, layout);
     DIR *d = opendir(old);
     if (d == NULL)
         return;
@@ -546,8 +583,8 @@ blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
 {
     int rc = 0;
     blockcache *bc = NULL;
-    /* Room for "/v2/xx/" + key + "-" + index + a temp suffix. */
-    if (dir == NULL || block_size == 0 || strlen(dir) + 160 >= PATH_MAX) {
+    /* Room for "/v3/xx/" + key + "-" + index + a temp suffix. */
+    if (dir == NULL || block_size == 0 || strlen(dir) + 200 >= PATH_MAX) {
         rc = -EINVAL;
         goto out;
     }
@@ -574,7 +611,9 @@ blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
         rc = -pthread_mutex_init(&bc->lock, NULL);
     if (rc != 0)
         goto out;
-    remove_old_layout(dir);
+    for (size_t i = 0; i < sizeof(old_layout_dirs) / sizeof(*old_layout_dirs);
+         i++)
+        remove_old_layout(dir, old_layout_dirs[i]);
     rc = rebuild_index(bc);
     if (rc != 0) {
         blockcache_close(bc);
@@ -660,17 +699,16 @@ static int read_block_file(const char *path, const block_key *key, void *buf,
     return rc;
 }
 
-ssize_t blockcache_get(blockcache *bc, const char *checksum,
-                       uint64_t object_size, uint64_t index, void *buf,
-                       size_t cap)
+ssize_t blockcache_get(blockcache *bc, const blockcache_id *id,
+                       uint64_t index, void *buf, size_t cap)
 {
-    if (bc == NULL || checksum == NULL || buf == NULL)
+    if (bc == NULL || id == NULL || buf == NULL)
         return -EINVAL;
-    uint64_t len = block_length(object_size, bc->block_size, index);
+    uint64_t len = block_length(id->size, bc->block_size, index);
     if (len == 0 || cap < len)
         return -EINVAL;
     block_key key;
-    make_key(checksum, object_size, index, &key);
+    make_key(id, index, &key);
 
     pthread_mutex_lock(&bc->lock);
     cache_entry *e = index_find(bc, &key);
@@ -766,18 +804,18 @@ static int write_temp_file(blockcache *bc, const block_key *key,
     return rc;
 }
 
-int blockcache_put(blockcache *bc, const char *checksum, uint64_t object_size,
-                   uint64_t index, const void *data, size_t len)
+int blockcache_put(blockcache *bc, const blockcache_id *id, uint64_t index,
+                   const void *data, size_t len)
 {
-    if (bc == NULL || checksum == NULL || data == NULL)
+    if (bc == NULL || id == NULL || data == NULL)
         return -EINVAL;
-    uint64_t want = block_length(object_size, bc->block_size, index);
+    uint64_t want = block_length(id->size, bc->block_size, index);
     if (want == 0 || len != want)
         return -EINVAL;
     if (len > bc->max_bytes)
         return 0;
     block_key key;
-    make_key(checksum, object_size, index, &key);
+    make_key(id, index, &key);
 
     pthread_mutex_lock(&bc->lock);
     cache_entry *e = index_find(bc, &key);

@@ -1,9 +1,10 @@
 /*
- * blockcache.h - the on-disk data cache: fixed-size blocks keyed by
- * (checksum, object size), LRU within a byte budget, shared by later mounts
- * of the same directory. Every block file carries a SHA-256 of its bytes,
- * checked on every read: never serves a block that fails its check, never
- * shows a partial block, never puts a server string in a path.
+ * blockcache.h - the on-disk data cache: fixed-size blocks keyed by a
+ * SHA-256 of the object's identity (server, storage namespace, physical
+ * address, checksum, size), LRU within a byte budget, shared by later
+ * mounts of the same directory. Every block file carries a SHA-256 of its
+ * bytes, checked on every read: never serves a block that fails its check,
+ * never shows a partial block, never puts a server string in a path.
  * int/ssize_t results are >= 0 or a negative errno.
  */
 #ifndef LAKEFUSE_BLOCKCACHE_H
@@ -14,6 +15,33 @@
 #include <sys/types.h>
 
 typedef struct blockcache blockcache;
+
+#define BLOCKCACHE_ID_SIZE 32
+
+/* What an object's content is known by. A checksum and a size are only
+ * what the object's metadata claims: any writer can link bytes under
+ * another object's checksum (linkPhysicalAddress), and any server can
+ * claim anything. The server and the storage namespace confine a claim to
+ * where it was made, and the physical address to the bytes it names (a
+ * presigned URL without its query, which changes with every signature).
+ * NULL fields are hashed as absent, distinct from "". */
+typedef struct blockcache_object {
+    const char *server;    /* the lakeFS endpoint URL */
+    const char *namespace; /* the repository's storage namespace */
+    const char *address;   /* the object's physical address */
+    const char *checksum;
+    uint64_t size;
+} blockcache_object;
+
+/* The cache key of an object's blocks: SHA-256 of its identity, and its
+ * size (which decides each block's length). */
+typedef struct blockcache_id {
+    unsigned char digest[BLOCKCACHE_ID_SIZE];
+    uint64_t size;
+} blockcache_id;
+
+/* 0, -ENOMEM or -EIO (libcrypto failed); *out is zeroed on failure. */
+int blockcache_make_id(const blockcache_object *object, blockcache_id *out);
 
 typedef struct blockcache_stats {
     uint64_t hits;
@@ -32,9 +60,9 @@ typedef struct blockcache_stats {
  * block files already there (a later mount shares the cache), using file
  * mtimes as the LRU clock, and evicts at once if over max_bytes. Files of
  * an impossible size are removed (counted in corrupt); blocks of an older
- * on-disk layout (DIR/v1) are removed, never read.
+ * on-disk layout (DIR/v1, DIR/v2) are removed, never read.
  * block_size: bytes per block (e.g. 1 MiB), > 0. The in-memory index holds
- * at most max_bytes / 4096 + 1024 blocks (about 64 bytes each); beyond that
+ * at most max_bytes / 4096 + 1024 blocks (about 90 bytes each); beyond that
  * the least recently used are evicted even under the byte budget.
  * Sets *err (if err is not NULL) to 0 or -errno; returns NULL on failure. */
 blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
@@ -42,7 +70,7 @@ blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
 void blockcache_close(blockcache *bc);
 uint32_t blockcache_block_size(const blockcache *bc);
 
-/* Copies block `index` of the object (checksum, object_size) into buf
+/* Copies block `index` of the object id (its size: id->size) into buf
  * (cap >= the block's length: block_size, or less for the last block).
  * Returns the length, -ENOENT when not cached (a miss), -EINVAL for an index
  * past the end or a short buf, or another -errno (buf's content is then
@@ -52,20 +80,19 @@ uint32_t blockcache_block_size(const blockcache *bc);
  * file that fails (wrong length, bad header, digest mismatch: a power loss
  * after the rename, or the disk) is removed, counted in corrupt, and is a
  * miss, so the caller refetches it. */
-ssize_t blockcache_get(blockcache *bc, const char *checksum,
-                       uint64_t object_size, uint64_t index, void *buf,
-                       size_t cap);
+ssize_t blockcache_get(blockcache *bc, const blockcache_id *id,
+                       uint64_t index, void *buf, size_t cap);
 
-/* Stores a block; len must be its exact length given object_size and the
+/* Stores a block; len must be its exact length given id->size and the
  * block size (-EINVAL otherwise). Written with its header (and digest) to a
  * temp file then renamed, so no reader ever sees a partial block; used and
- * max bytes count the data, not the 72-byte headers. Evicts LRU blocks to stay under
+ * max bytes count the data, not the 88-byte headers. Evicts LRU blocks to stay under
  * max_bytes. Storing a block already cached only refreshes it; a block
  * larger than max_bytes is not stored (returns 0). A write error (-ENOSPC,
  * -EIO, ...) is returned, counted in write_errors, and leaves the cache
  * consistent. */
-int blockcache_put(blockcache *bc, const char *checksum, uint64_t object_size,
-                   uint64_t index, const void *data, size_t len);
+int blockcache_put(blockcache *bc, const blockcache_id *id, uint64_t index,
+                   const void *data, size_t len);
 
 void blockcache_get_stats(blockcache *bc, blockcache_stats *out);
 

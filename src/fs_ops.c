@@ -380,7 +380,9 @@ typedef struct object_source {
     char *ref;       /* branch name or commit id */
     char *key;       /* object key */
     char *checksum;
+    int64_t size;    /* as listed: an answer for another size is refused */
     bool check_etag; /* branch: the object at key may have been replaced */
+    bool unverified_logged;
     char *cache_key; /* to drop the listing when the object changed */
     char *dir;
     pthread_mutex_t lock;
@@ -421,6 +423,7 @@ static object_source *object_source_new(lakefuse_fs *fs, const tree_node *n)
     s->ref = strdup(n->ref->api_ref);
     s->key = tree_object_key(n);
     s->checksum = strdup(n->entry.checksum ? n->entry.checksum : "");
+    s->size = n->entry.size;
     s->check_etag = n->ref->is_branch;
     s->cache_key = strdup(n->ref->cache_key);
     const char *slash = strrchr(n->key, '/');
@@ -494,24 +497,38 @@ static int source_fetch(void *p, uint64_t offset, size_t len, void *buf,
     int rc;
     if (expiring && (rc = source_refresh_url(s, &url)) != 0)
         return rc;
+    lakefs_range_check check = {
+        .etag = !url && s->check_etag ? s->checksum : NULL,
+        .object_size = s->size,
+    };
     if (url) {
-        rc = lakefs_get_url_range(s->fs->client, url, offset, len, buf,
-                                  out_len, &err);
+        rc = lakefs_read_url_range(s->fs->client, url, &check, offset, len,
+                                   buf, out_len, &err);
         free(url);
     } else {
-        rc = lakefs_get_object_range_checked(
-            s->fs->client, s->repo, s->ref, s->key, false,
-            s->check_etag ? s->checksum : NULL, offset, len, buf, out_len,
-            &err);
+        rc = lakefs_read_object_range(s->fs->client, s->repo, s->ref, s->key,
+                                      false, &check, offset, len, buf,
+                                      out_len, &err);
         if (rc == -ESTALE || rc == -ENOENT)
             return source_stale(s, err.message);
     }
     if (rc) {
         logger_write(s->fs->log, LOG_LEVEL_ERROR, "reading '%s': %s", s->key,
                      err.message);
-        rc = rc == -ENOMEM ? rc : -EIO;
+        return rc == -ENOMEM ? rc : -EIO;
     }
-    return rc;
+    if (check.content_unverified) {
+        pthread_mutex_lock(&s->lock);
+        bool first = !s->unverified_logged;
+        s->unverified_logged = true;
+        pthread_mutex_unlock(&s->lock);
+        if (first)
+            logger_write(s->fs->log, LOG_LEVEL_WARNING,
+                         "'%s': its bytes do not match their MD5 ETag; "
+                         "served but not cached", s->key);
+        return READER_FETCH_UNCACHEABLE;
+    }
+    return 0;
 }
 
 static uint64_t hash_path(const char *s)
@@ -540,14 +557,41 @@ static bool same_content_as_last_open(lakefuse_fs *fs, const char *path,
     return same;
 }
 
+/* The data cache key of a listed object (blockcache.h says why each part
+ * is in it): a presigned address without its query, which every signature
+ * changes. */
+static int object_content_id(lakefuse_fs *fs, const tree_node *n,
+                             blockcache_id *id)
+{
+    const fs_entry *e = &n->entry;
+    char *address = NULL;
+    if (is_presigned_url(e)) {
+        address = strndup(e->physical_address,
+                          strcspn(e->physical_address, "?#"));
+        if (!address)
+            return -ENOMEM;
+    }
+    blockcache_object o = {
+        .server = lakefs_client_base_url(fs->client),
+        .namespace = n->ref->storage_namespace,
+        .address = address ? address : e->physical_address,
+        .checksum = e->checksum ? e->checksum : "",
+        .size = (uint64_t)e->size,
+    };
+    int rc = blockcache_make_id(&o, id);
+    free(address);
+    return rc;
+}
+
 reader_file *fs_open_object_reader(lakefuse_fs *fs, const tree_node *n)
 {
+    blockcache_id id;
+    if (object_content_id(fs, n, &id) != 0)
+        return NULL;
     object_source *src = object_source_new(fs, n);
     if (!src)
         return NULL;
-    const char *checksum = n->entry.checksum ? n->entry.checksum : "";
-    return reader_open(fs->reader, checksum, (uint64_t)n->entry.size,
-                       source_fetch, src, object_source_free);
+    return reader_open(fs->reader, &id, source_fetch, src, object_source_free);
 }
 
 static int open_object(lakefuse_fs *fs, const char *path, const tree_node *n,

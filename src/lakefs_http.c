@@ -419,6 +419,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     bool to_sink = status_is_success(status) &&
                    (t->req->sink_buf || t->req->sink_fd >= 0);
     if (to_sink) {
+        t->resp->sink_received += n;
         if (status == 200 && t->req->range_len && !t->range_ignored) {
             t->range_ignored = true;
             t->skip_left = t->req->range_offset;

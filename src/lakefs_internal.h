@@ -79,6 +79,9 @@ typedef struct http_response {
     int status;
     strbuf body;            /* JSON/text answers and error bodies */
     size_t sink_written;    /* bytes delivered to sink_buf/sink_fd */
+    uint64_t sink_received; /* body bytes of a 2xx answer meant for the
+                               sink, before a 200 answer to a Range was
+                               cut down to the range */
     char *location;
     char *etag;
     char *content_md5;

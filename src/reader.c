@@ -53,12 +53,13 @@ typedef struct fetch_entry {
     unsigned refs; /* the owner (or the queue) and each reader using it */
     unsigned char *data;
     size_t reserved; /* budget held until the entry is freed */
-    char checksum[]; /* a copy: a resident outlives its file */
+    bool uncacheable; /* the fetch said its bytes must not be cached */
+    blockcache_id id; /* a copy: a resident outlives its file */
 } fetch_entry;
 
 struct reader_file {
     reader *r;
-    char *checksum;
+    blockcache_id id;
     uint64_t size;
     uint64_t block_count;
     reader_fetch_fn fetch;
@@ -75,7 +76,8 @@ struct reader_file {
 
 typedef struct counters {
     _Atomic uint64_t fetches, bytes_fetched, bytes_from_cache, bytes_served,
-        readahead_blocks, fetch_errors, fetch_waits, budget_waits;
+        readahead_blocks, fetch_errors, fetch_waits, budget_waits,
+        uncacheable_fetches;
 } counters;
 
 struct reader {
@@ -135,7 +137,8 @@ static bool fetch_covers(const fetch_entry *e, uint64_t block)
 
 static bool same_object(const fetch_entry *e, const reader_file *f)
 {
-    return e->size == f->size && strcmp(e->checksum, f->checksum) == 0;
+    return e->size == f->size &&
+           memcmp(e->id.digest, f->id.digest, BLOCKCACHE_ID_SIZE) == 0;
 }
 
 static void file_destroy(reader_file *f)
@@ -143,7 +146,6 @@ static void file_destroy(reader_file *f)
     if (f->source_free != NULL && f->source != NULL)
         f->source_free(f->source);
     pthread_mutex_destroy(&f->lock);
-    free(f->checksum);
     free(f);
 }
 
@@ -190,11 +192,10 @@ static uint64_t table_next_covered(reader *r, const reader_file *f,
 static fetch_entry *fetch_new(reader *r, reader_file *f, uint64_t first,
                               uint64_t blocks, bool readahead)
 {
-    size_t n = strlen(f->checksum) + 1;
-    fetch_entry *e = calloc(1, sizeof(*e) + n);
+    fetch_entry *e = calloc(1, sizeof(*e));
     if (e == NULL)
         return NULL;
-    memcpy(e->checksum, f->checksum, n);
+    e->id = f->id;
     e->file = f;
     f->refs++;
     e->size = f->size;
@@ -286,12 +287,11 @@ static bool budget_reserve(reader *r, size_t len, bool for_reader)
 /* ---- running one fetch ---- */
 
 /* Whether the cache has the block; reads it into scratch to know. */
-static bool cache_has(reader *r, const char *checksum, uint64_t size,
-                      uint64_t block, void *scratch)
+static bool cache_has(reader *r, const blockcache_id *id, uint64_t block,
+                      void *scratch)
 {
     return r->cache != NULL && scratch != NULL &&
-           blockcache_get(r->cache, checksum, size, block, scratch,
-                          r->block_size) >= 0;
+           blockcache_get(r->cache, id, block, scratch, r->block_size) >= 0;
 }
 
 /* Read-ahead scheduled blindly; drop the ends the cache already has (a
@@ -300,9 +300,9 @@ static void fetch_trim_cached(reader *r, fetch_entry *e, void *scratch)
 {
     uint64_t first = e->first;
     uint64_t end = e->first + e->count;
-    while (first < end && cache_has(r, e->checksum, e->size, first, scratch))
+    while (first < end && cache_has(r, &e->id, first, scratch))
         first++;
-    while (end > first && cache_has(r, e->checksum, e->size, end - 1, scratch))
+    while (end > first && cache_has(r, &e->id, end - 1, scratch))
         end--;
     if (first == e->first && end == e->first + e->count)
         return;
@@ -318,6 +318,11 @@ static int fetch_call(reader *r, reader_file *f, fetch_entry *e, size_t len)
     size_t got = 0;
     int rc = f->fetch(f->source, e->first * r->block_size, len, e->data, &got);
     count(&r->stats.fetches, 1);
+    if (rc == READER_FETCH_UNCACHEABLE) {
+        e->uncacheable = true;
+        count(&r->stats.uncacheable_fetches, 1);
+        rc = 0;
+    }
     if (rc == 0)
         count(&r->stats.bytes_fetched, min_u64(got, len));
     /* We never ask past the end: fewer bytes means the object shrank. */
@@ -367,12 +372,12 @@ static void fetch_execute(reader *r, fetch_entry *e, bool for_reader,
  * cache; the data is still served from memory. */
 static bool fetch_store(reader *r, const fetch_entry *e)
 {
-    if (r->cache == NULL)
+    if (r->cache == NULL || e->uncacheable)
         return false;
     bool all = true;
     for (uint64_t i = 0; i < e->count; i++) {
         uint64_t block = e->first + i;
-        if (blockcache_put(r->cache, e->checksum, e->size, block,
+        if (blockcache_put(r->cache, &e->id, block,
                            e->data + i * r->block_size,
                            block_bytes(r, e->size, block)) != 0)
             all = false;
@@ -513,8 +518,7 @@ static ssize_t read_cached(read_ctx *c, uint64_t pos, unsigned char *dst,
         if (buf == NULL)
             return -ENOMEM;
     }
-    if (blockcache_get(r->cache, f->checksum, f->size, block, buf, len) !=
-        (ssize_t)len)
+    if (blockcache_get(r->cache, &f->id, block, buf, len) != (ssize_t)len)
         return 0;
     if (buf != dst)
         memcpy(dst, buf + skip, n);
@@ -534,7 +538,7 @@ static uint64_t probe_run(read_ctx *c, uint64_t block)
         limit = block + 1;
     unsigned char *scratch = r->cache != NULL ? ctx_scratch(c) : NULL;
     for (uint64_t b = block + 1; b < limit; b++)
-        if (cache_has(r, f->checksum, f->size, b, scratch))
+        if (cache_has(r, &f->id, b, scratch))
             return b;
     return limit;
 }
@@ -770,25 +774,23 @@ void reader_free(reader *r)
     free(r);
 }
 
-reader_file *reader_open(reader *r, const char *checksum, uint64_t size,
+reader_file *reader_open(reader *r, const blockcache_id *id,
                          reader_fetch_fn fetch, void *source,
                          void (*source_free)(void *source))
 {
     reader_file *f = NULL;
-    if (r != NULL && checksum != NULL && fetch != NULL)
+    if (r != NULL && id != NULL && fetch != NULL)
         f = calloc(1, sizeof(*f));
-    char *copy = f != NULL ? strdup(checksum) : NULL;
-    if (copy == NULL) {
-        free(f);
+    if (f == NULL) {
         if (source_free != NULL && source != NULL)
             source_free(source);
         return NULL;
     }
     pthread_mutex_init(&f->lock, NULL);
     f->r = r;
-    f->checksum = copy;
-    f->size = size;
-    f->block_count = ceil_div(size, r->block_size);
+    f->id = *id;
+    f->size = id->size;
+    f->block_count = ceil_div(f->size, r->block_size);
     f->fetch = fetch;
     f->source = source;
     f->source_free = source_free;
@@ -833,4 +835,5 @@ void reader_get_stats(reader *r, reader_stats *out)
     out->fetch_errors = atomic_load(&s->fetch_errors);
     out->fetch_waits = atomic_load(&s->fetch_waits);
     out->budget_waits = atomic_load(&s->budget_waits);
+    out->uncacheable_fetches = atomic_load(&s->uncacheable_fetches);
 }

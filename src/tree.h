@@ -41,6 +41,8 @@ typedef struct tree_ref {
                         commit share their listings */
     char *prefix;    /* "" or "sub/tree/": the URI's PREFIX */
     int64_t commit_time; /* fixed refs: the commit's creation date */
+    char *storage_namespace; /* the repository's (NULL: unknown): part of
+                                the data cache key of its objects */
 } tree_ref;
 
 typedef enum tree_kind {
@@ -94,7 +96,14 @@ typedef struct tree_config {
     int64_t attr_timeout_ms;      /* listings of branches, repositories and
                                      ref lists; 0: one request only */
     bool presign;                 /* ask listings for presigned URLs */
+    uint64_t max_dir_entries;     /* entries one listing may hold (a
+                                     directory, the repositories, one
+                                     repository's branches); more is an
+                                     error (EIO, logged). 0: the default */
 } tree_config;
+
+/* The default cap on entries per directory listing. */
+#define TREE_MAX_DIR_ENTRIES 1000000u
 
 /* A directory's own listing holds its marker object ("dir/") as an entry
  * of this name, never listed (tree_list skips it): the directory's mode,

@@ -1,5 +1,6 @@
 """Test control of lakefs_server (/_test/, no auth): request counts by operationId, injected
-faults (status / latency / cut connection; by count or seeded ratio) and recorded spec violations.
+faults (status with an optional raw body / latency / cut connection / a distorted data range / a
+pagination that does not advance; by count or seeded ratio) and recorded spec violations.
 All state is in memory and guarded by one lock. Never let a /_test/ request count as API traffic.
 """
 import itertools
@@ -52,6 +53,21 @@ class Recorder:
                                     "problems": list(problems)})
 
 
+# What a "range" fault does to a data answer (getObject, presignedGet) that carries object bytes:
+RANGE_FAULTS = {
+    "ignore",  # 200 with the whole object, as a server that ignores Range
+    "shift",  # the bytes one past those asked for, with a Content-Range that says so
+    "short",  # a Content-Range naming the bytes asked for, a body one byte shorter
+    "long",  # a Content-Range naming the bytes asked for, a body one byte longer
+    "no_content_range",  # 206 without a Content-Range
+}
+# What a "pagination" fault does to a paged answer (listObjects, listBranches, listRepositories,
+# listTags, diffBranch, diffRefs, logCommits): "stuck" answers every request with the first page
+# and has_more, its last item as next_offset (a server that never advances: a client without a
+# guard asks forever), "empty" answers has_more with no results and an offset that does advance.
+PAGINATION_FAULTS = {"stuck", "empty"}
+
+
 class Faults:
     """Ordered fault rules; the first rule matching an operation (and still armed) applies."""
 
@@ -64,11 +80,18 @@ class Faults:
         rule = {"id": next(self.ids), "operation": spec.get("operation"), "status": spec.get("status"),
                 "message": spec.get("message"), "latency_ms": spec.get("latency_ms"),
                 "cut_after_bytes": spec.get("cut_after_bytes"), "count": spec.get("count"),
+                "body": spec.get("body"), "range": spec.get("range"), "pagination": spec.get("pagination"),
                 "ratio": spec.get("ratio"), "seed": spec.get("seed", 0), "applied": 0}
         if rule["count"] is None and rule["ratio"] is None:
             rule["count"] = 1
-        if rule["status"] is None and rule["latency_ms"] is None and rule["cut_after_bytes"] is None:
-            raise ValueError("a fault needs status, latency_ms or cut_after_bytes")
+        if all(rule[k] is None for k in ("status", "latency_ms", "cut_after_bytes", "range", "pagination")):
+            raise ValueError("a fault needs status, latency_ms, cut_after_bytes, range or pagination")
+        if rule["range"] is not None and rule["range"] not in RANGE_FAULTS:
+            raise ValueError("range must be one of %s" % ", ".join(sorted(RANGE_FAULTS)))
+        if rule["pagination"] is not None and rule["pagination"] not in PAGINATION_FAULTS:
+            raise ValueError("pagination must be one of %s" % ", ".join(sorted(PAGINATION_FAULTS)))
+        if rule["body"] is not None and (rule["status"] is None or not isinstance(rule["body"], str)):
+            raise ValueError("body (a string) goes with a status")
         if rule["ratio"] is not None and not 0.0 <= float(rule["ratio"]) <= 1.0:
             raise ValueError("ratio must be between 0 and 1")
         rule["_rng"] = random.Random(rule["seed"])

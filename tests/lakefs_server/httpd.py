@@ -5,6 +5,7 @@ Never buffer object bodies, never validate injected faults, and always send a co
 """
 import http.server
 import ipaddress
+import json
 import socket
 import socketserver
 import sys
@@ -16,7 +17,7 @@ import api_objects
 import api_refs
 from blobs import BlobError
 from control import Control, Faults, Recorder
-from protocol import BodyReader, Request, Response, error_response, parse_range
+from protocol import BodyReader, Request, Response, error_response, json_response, parse_range
 from store import ApiError
 
 API_PREFIX = "/api/v1"
@@ -119,6 +120,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.body = BodyReader(self.rfile, 0 if chunked else length, chunked)
         self.has_body = chunked or length > 0
         self.cut_after = None
+        self.range_fault = self.pagination_fault = None
         try:
             if self.server.data_only and not path.startswith("/_presigned/"):
                 # The presigned-URL host plays the object store: it serves nothing else.
@@ -149,14 +151,69 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault.get("latency_ms"):
             time.sleep(fault["latency_ms"] / 1000.0)
         if fault.get("status"):
+            if fault.get("body") is not None:  # e.g. an HTML error page, even with 200
+                self._send(Response(int(fault["status"]), fault["body"].encode(), "text/html"), head)
+                return True
             message = fault.get("message") or "injected fault"
             self._send(error_response(int(fault["status"]), message), head)
             return True
         if fault.get("cut_after_bytes") is not None:
             self.cut_after = int(fault["cut_after_bytes"])
+        self.range_fault, self.pagination_fault = fault.get("range"), fault.get("pagination")
         return False
 
+    def _distort_range(self, resp):
+        """A data answer changed as the armed "range" fault says (control.RANGE_FAULTS)."""
+        kind, self.range_fault = self.range_fault, None
+        if not kind or not resp.file or resp.status not in (200, 206):
+            return resp
+        oid, start, length = resp.file
+        size = self.server.ctx.blobs.size(oid)
+        headers = dict(resp.headers)
+        first, n, status = start, length, 206
+        if kind == "ignore":
+            headers.pop("Content-Range", None)
+            return Response(200, content_type=resp.content_type, headers=headers, file=(oid, 0, size))
+        if kind == "shift":
+            first = min(start + 1, size - 1)
+            n = min(length, size - first)
+        elif kind == "short":
+            n = max(length - 1, 0)
+        elif kind == "long":
+            n = min(length + 1, size - start)
+        if kind == "no_content_range":
+            headers.pop("Content-Range", None)
+        elif kind != "long" and kind != "short":
+            headers["Content-Range"] = "bytes %d-%d/%d" % (first, first + n - 1, size)
+        else:
+            headers["Content-Range"] = "bytes %d-%d/%d" % (start, start + length - 1, size)
+        return Response(status, content_type=resp.content_type, headers=headers, file=(oid, first, n))
+
+    def _distort_pagination(self, resp):
+        """A paged answer changed as the armed "pagination" fault says (control.PAGINATION_FAULTS)."""
+        kind, self.pagination_fault = self.pagination_fault, None
+        if not kind or resp.status != 200 or resp.file or not resp.body:
+            return resp
+        try:
+            body = json.loads(resp.body)
+        except ValueError:
+            return resp
+        page = body.get("pagination") if isinstance(body, dict) else None
+        if not isinstance(page, dict):
+            return resp
+        after = (self.query.get("after") or [""])[0]
+        results = body.get("results") or []
+        if kind == "stuck":
+            last = results[-1] if results and isinstance(results[-1], dict) else {}
+            page["has_more"] = True
+            page["next_offset"] = last.get("id") or last.get("path") or page.get("next_offset") or after
+        else:
+            body["results"], page["results"] = [], 0
+            page["has_more"], page["next_offset"] = True, after + "~"
+        return json_response(resp.status, body, resp.headers)
+
     def _send(self, resp, head=False):
+        resp = self._distort_range(self._distort_pagination(resp))
         self.send_response(resp.status)
         for name, value in resp.headers.items():
             self.send_header(name, value)
@@ -251,7 +308,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._respond_api(operation, method,
                               error_response(501, "not implemented by lakefs_server: %s" % operation), head)
             return
-        req = Request(method, operation, route.path_params, self.query, self.headers, request_body, ctx, user, expiry)
+        query = self.query
+        if self.pagination_fault == "stuck":  # every page is the first one
+            query = {k: v for k, v in query.items() if k != "after"}
+        req = Request(method, operation, route.path_params, query, self.headers, request_body, ctx, user, expiry)
         req.presign_base_url = self._presign_base_url()
         try:
             response = handler(ctx, req)

@@ -59,6 +59,18 @@ static int teardown(void **state)
     return 0;
 }
 
+/* An object's id as the mount makes it, with a fixed server, namespace and
+ * address: these tests are about blocks, test_id_* about identities. */
+static blockcache_id test_id(const char *checksum, uint64_t size)
+{
+    blockcache_object o = {"http://lakefs.test/api/v1", "s3://bucket/ns",
+                           "s3://bucket/ns/data/x", checksum, size};
+    blockcache_id id;
+    assert_int_equal(blockcache_make_id(&o, &id), 0);
+    return id;
+}
+#define ID(checksum, size) (&(blockcache_id[1]){test_id((checksum), (size))}[0])
+
 static blockcache *open_cache(const fixture *f, uint64_t max_bytes)
 {
     int err = 1;
@@ -84,7 +96,7 @@ static void put_block(blockcache *bc, const char *checksum, uint64_t size,
     if ((index + 1) * BS > size)
         len = (size_t)(size - index * BS);
     fill(data, len, seed, index);
-    assert_int_equal(blockcache_put(bc, checksum, size, index, data, len), 0);
+    assert_int_equal(blockcache_put(bc, ID(checksum, size), index, data, len), 0);
 }
 
 /* Asserts the block is cached with the content put_block gave it. */
@@ -93,7 +105,7 @@ static void assert_hit(blockcache *bc, const char *checksum, uint64_t size,
 {
     unsigned char got[BS];
     unsigned char want[BS];
-    ssize_t n = blockcache_get(bc, checksum, size, index, got, sizeof(got));
+    ssize_t n = blockcache_get(bc, ID(checksum, size), index, got, sizeof(got));
     assert_true(n > 0);
     fill(want, (size_t)n, seed, index);
     assert_memory_equal(got, want, (size_t)n);
@@ -103,12 +115,12 @@ static void assert_miss(blockcache *bc, const char *checksum, uint64_t size,
                         uint64_t index)
 {
     unsigned char got[BS];
-    assert_int_equal(blockcache_get(bc, checksum, size, index, got, BS),
+    assert_int_equal(blockcache_get(bc, ID(checksum, size), index, got, BS),
                      -ENOENT);
 }
 
 typedef struct file_count {
-    int blocks;       /* regular files in DIR/v2/<shard>/ not named .tmp-* */
+    int blocks;       /* regular files in DIR/v3/<shard>/ not named .tmp-* */
     int temps;        /* .tmp-* files */
     char last[PATH_MAX];
 } file_count;
@@ -201,18 +213,18 @@ static void test_last_block_is_short(void **state)
     unsigned char data[8];
     unsigned char got[8];
     fill(data, sizeof(data), 3, 2);
-    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 2, data, 8), 0);
+    assert_int_equal(blockcache_put(bc, ID("e", OBJ_SIZE), 2, data, 8), 0);
     /* A buffer of exactly the short length is enough. */
-    assert_int_equal(blockcache_get(bc, "e", OBJ_SIZE, 2, got, 8), 8);
+    assert_int_equal(blockcache_get(bc, ID("e", OBJ_SIZE), 2, got, 8), 8);
     assert_memory_equal(got, data, 8);
     /* Past the end of the object there is no block. */
-    assert_int_equal(blockcache_get(bc, "e", OBJ_SIZE, 3, got, 8), -EINVAL);
+    assert_int_equal(blockcache_get(bc, ID("e", OBJ_SIZE), 3, got, 8), -EINVAL);
     /* An object that is an exact multiple has a full last block. */
     put_block(bc, "f", 2 * BS, 1, 4);
     unsigned char full[BS];
-    assert_int_equal(blockcache_get(bc, "f", 2 * BS, 1, full, BS), BS);
+    assert_int_equal(blockcache_get(bc, ID("f", 2 * BS), 1, full, BS), BS);
     /* A buffer shorter than the block is refused, not overflowed. */
-    assert_int_equal(blockcache_get(bc, "f", 2 * BS, 1, full, BS - 1),
+    assert_int_equal(blockcache_get(bc, ID("f", 2 * BS), 1, full, BS - 1),
                      -EINVAL);
     blockcache_close(bc);
 }
@@ -222,13 +234,13 @@ static void test_wrong_length_put_is_einval(void **state)
     fixture *f = *state;
     blockcache *bc = open_cache(f, 1 << 20);
     unsigned char data[BS + 1] = {0};
-    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 0, data, BS - 1),
+    assert_int_equal(blockcache_put(bc, ID("e", OBJ_SIZE), 0, data, BS - 1),
                      -EINVAL);
-    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 0, data, BS + 1),
+    assert_int_equal(blockcache_put(bc, ID("e", OBJ_SIZE), 0, data, BS + 1),
                      -EINVAL);
-    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 2, data, BS), -EINVAL);
-    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 3, data, 8), -EINVAL);
-    assert_int_equal(blockcache_put(bc, "e", 0, 0, data, 0), -EINVAL);
+    assert_int_equal(blockcache_put(bc, ID("e", OBJ_SIZE), 2, data, BS), -EINVAL);
+    assert_int_equal(blockcache_put(bc, ID("e", OBJ_SIZE), 3, data, 8), -EINVAL);
+    assert_int_equal(blockcache_put(bc, ID("e", 0), 0, data, 0), -EINVAL);
     assert_miss(bc, "e", OBJ_SIZE, 0);
     assert_int_equal(count_files(f->cache).blocks, 0);
     blockcache_stats st;
@@ -430,7 +442,7 @@ static void test_zero_filled_block_is_a_miss(void **state)
     unsigned char got[BS];
     int misses = 0;
     for (uint64_t i = 0; i < 2; i++) {
-        ssize_t n = blockcache_get(bc, "a", OBJ_SIZE, i, got, BS);
+        ssize_t n = blockcache_get(bc, ID("a", OBJ_SIZE), i, got, BS);
         if (n == -ENOENT) {
             misses++;
         } else {
@@ -476,46 +488,110 @@ static void test_bad_header_is_a_miss(void **state)
     blockcache_close(bc);
 }
 
-/* A cache directory from before block headers: DIR/v1/<shard>/<name> held
- * the bare bytes. A reopen neither serves nor keeps them. */
-static void test_old_layout_is_not_served(void **state)
+/* Writes an old-layout block file DIR/LAYOUT/<shard>/<32 hex>-0 as older
+ * lakefuse versions named them (v1: bare bytes; v2: a header, keyed by
+ * checksum and size alone), plus a crash's temp file next to it. */
+static void plant_old_block(const fixture *f, const char *layout)
+{
+    static const char name[] = "ab0123456789abcdef0123456789abcd-0";
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", f->cache, layout);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/%s/ab", f->cache, layout);
+    assert_int_equal(mkdir(path, 0700), 0);
+    const char *files[] = {name, ".tmp-ab0123-0-1-2"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/%s/ab/%s", f->cache, layout,
+                 files[i]);
+        unsigned char data[BS + 72];
+        fill(data, sizeof(data), 1, 0);
+        int fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
+        close(fd);
+    }
+}
+
+/* Cache directories of older layouts (v1: no headers; v2: keyed by what
+ * any writer can claim) are neither served nor kept by a reopen. */
+static void test_old_layouts_are_removed(void **state)
 {
     fixture *f = *state;
     blockcache *bc = open_cache(f, 1 << 20);
-    put_block(bc, "a", OBJ_SIZE, 0, 1);
-    file_count files = count_files(f->cache);
     blockcache_close(bc);
-
-    /* Rewrite it as the old layout had it: same name, data only. */
-    const char *name = strrchr(files.last, '/') + 1;
-    char shard[3] = {name[0], name[1], '\0'};
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/v1", f->cache);
-    assert_int_equal(mkdir(path, 0700), 0);
-    snprintf(path, sizeof(path), "%s/v1/%s", f->cache, shard);
-    assert_int_equal(mkdir(path, 0700), 0);
-    snprintf(path, sizeof(path), "%s/v1/%s/%s", f->cache, shard, name);
-    unsigned char data[BS];
-    fill(data, BS, 1, 0);
-    int fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, BS), BS);
-    close(fd);
-    char v2[PATH_MAX];
-    snprintf(v2, sizeof(v2), "%s/v2", f->cache);
-    assert_int_equal(testutil_remove_tree(v2), 0);
+    plant_old_block(f, "v1");
+    plant_old_block(f, "v2");
+    char v3[PATH_MAX];
+    snprintf(v3, sizeof(v3), "%s/v3", f->cache);
+    assert_int_equal(testutil_remove_tree(v3), 0);
 
     bc = open_cache(f, 1 << 20);
-    assert_miss(bc, "a", OBJ_SIZE, 0);
     blockcache_stats st;
     blockcache_get_stats(bc, &st);
     assert_int_equal(st.used_bytes, 0);
-    assert_int_equal(count_files(f->cache).blocks, 0);
-    snprintf(path, sizeof(path), "%s/v1", f->cache);
-    assert_int_equal(access(path, F_OK), -1); /* removed, not kept */
+    file_count files = count_files(f->cache);
+    assert_int_equal(files.blocks + files.temps, 0);
+    char path[PATH_MAX];
+    for (int v = 1; v <= 2; v++) {
+        snprintf(path, sizeof(path), "%s/v%d", f->cache, v);
+        assert_int_equal(access(path, F_OK), -1); /* removed, not kept */
+    }
     /* The new layout works in its place. */
     put_block(bc, "a", OBJ_SIZE, 0, 1);
     assert_hit(bc, "a", OBJ_SIZE, 0, 1);
+    blockcache_close(bc);
+}
+
+/* Every part of an identity keys the blocks: a writer who claims another
+ * object's checksum and size in another repository (another storage
+ * namespace), on another server or at another address gets other blocks;
+ * and the encoding leaves no ambiguity between fields. */
+static void test_id_covers_every_part(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    blockcache_object base = {"http://a.test/api/v1", "s3://bucket/repo-a",
+                              "s3://bucket/repo-a/data/x1", "0123abcd",
+                              OBJ_SIZE};
+    blockcache_id want;
+    assert_int_equal(blockcache_make_id(&base, &want), 0);
+    assert_int_equal(want.size, OBJ_SIZE);
+    unsigned char data[BS];
+    fill(data, BS, 9, 0);
+    assert_int_equal(blockcache_put(bc, &want, 0, data, BS), 0);
+
+    blockcache_object others[] = {
+        {"http://b.test/api/v1", base.namespace, base.address, base.checksum,
+         OBJ_SIZE},
+        {base.server, "s3://bucket/repo-b", base.address, base.checksum,
+         OBJ_SIZE},
+        {base.server, base.namespace, "s3://bucket/repo-a/data/x2",
+         base.checksum, OBJ_SIZE},
+        {base.server, base.namespace, base.address, "0123abce", OBJ_SIZE},
+        {base.server, base.namespace, base.address, base.checksum,
+         OBJ_SIZE + 1},
+        {base.server, NULL, base.address, base.checksum, OBJ_SIZE},
+        {base.server, "", base.address, base.checksum, OBJ_SIZE},
+        /* the same bytes split differently between two fields */
+        {"http://a.test/api/v1s3://bucket/repo-a", "", base.address,
+         base.checksum, OBJ_SIZE},
+    };
+    unsigned char got[BS];
+    for (size_t i = 0; i < sizeof(others) / sizeof(*others); i++) {
+        blockcache_id id;
+        assert_int_equal(blockcache_make_id(&others[i], &id), 0);
+        assert_memory_not_equal(id.digest, want.digest, BLOCKCACHE_ID_SIZE);
+        assert_int_equal(blockcache_get(bc, &id, 0, got, BS), -ENOENT);
+    }
+    /* The same identity again: the same blocks, also after a reopen. */
+    blockcache_id again;
+    assert_int_equal(blockcache_make_id(&base, &again), 0);
+    assert_memory_equal(again.digest, want.digest, BLOCKCACHE_ID_SIZE);
+    blockcache_close(bc);
+    bc = open_cache(f, 1 << 20);
+    assert_int_equal(blockcache_get(bc, &again, 0, got, BS), BS);
+    assert_memory_equal(got, data, BS);
+    assert_int_equal(blockcache_make_id(NULL, &again), -EINVAL);
     blockcache_close(bc);
 }
 
@@ -623,11 +699,11 @@ static void *hammer(void *p)
         unsigned char got[BS];
         fill(data, len, obj, index);
         if ((r >> 24) % 2 == 0) {
-            if (blockcache_put(arg->bc, checksum, OBJ_SIZE, index, data,
+            if (blockcache_put(arg->bc, ID(checksum, OBJ_SIZE), index, data,
                                len) != 0)
                 arg->failures++;
         } else {
-            ssize_t n = blockcache_get(arg->bc, checksum, OBJ_SIZE, index,
+            ssize_t n = blockcache_get(arg->bc, ID(checksum, OBJ_SIZE), index,
                                        got, sizeof(got));
             arg->gets++;
             if (n == -ENOENT)
@@ -675,11 +751,11 @@ static void test_concurrent_puts_and_gets(void **state)
     blockcache_close(bc);
 }
 
-/* The names of the shard directories under cache/v2, as a bit set. */
+/* The names of the shard directories under cache/v3, as a bit set. */
 static void list_shards(const fixture *f, unsigned char seen[256])
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/v2", f->cache);
+    snprintf(path, sizeof(path), "%s/v3", f->cache);
     memset(seen, 0, 256);
     DIR *d = opendir(path);
     assert_non_null(d);
@@ -718,7 +794,7 @@ static void test_write_error_is_counted_and_reads_continue(void **state)
     /* Replace that shard directory with a regular file: root ignores
      * permissions, but not ENOTDIR. */
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/v2/%02x", f->cache, shard);
+    snprintf(path, sizeof(path), "%s/v3/%02x", f->cache, shard);
     assert_int_equal(testutil_remove_tree(path), 0);
     int fd = open(path, O_CREAT | O_WRONLY, 0600);
     assert_true(fd >= 0);
@@ -726,7 +802,7 @@ static void test_write_error_is_counted_and_reads_continue(void **state)
 
     unsigned char data[BS];
     fill(data, BS, 2, 1);
-    int rc = blockcache_put(bc, victim, OBJ_SIZE, 1, data, BS);
+    int rc = blockcache_put(bc, ID(victim, OBJ_SIZE), 1, data, BS);
     assert_true(rc < 0);
     assert_int_not_equal(rc, -EINVAL);
     blockcache_stats st;
@@ -769,7 +845,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_header_is_a_miss, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_old_layout_is_not_served, setup,
+        cmocka_unit_test_setup_teardown(test_id_covers_every_part, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_old_layouts_are_removed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hostile_checksum_stays_inside,
                                         setup, teardown),
