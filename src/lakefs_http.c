@@ -2,7 +2,9 @@
  * lakefs_http.c - the client's transport: a pool of keep-alive curl
  * handles, one request with bounded retries, and the status/errno map.
  * The only file that calls libcurl. It never logs or returns credentials,
- * and never retries a request whose body cannot be sent again.
+ * never retries a request whose body cannot be sent again, never retries a
+ * non-idempotent one that may have reached the server, and speaks only
+ * http and https (https only, when the endpoint is https).
  */
 #include "lakefs_internal.h"
 
@@ -179,6 +181,91 @@ const char *lakefs_op_name(lakefs_op op)
     return op_names[op];
 }
 
+bool lakefs_op_is_idempotent(lakefs_op op)
+{
+    switch (op) {
+    case LAKEFS_OP_COMMIT:
+    case LAKEFS_OP_MERGE_INTO_BRANCH:
+    case LAKEFS_OP_CREATE_BRANCH:
+    case LAKEFS_OP_CREATE_TAG:
+    case LAKEFS_OP_CREATE_REPOSITORY:
+    case LAKEFS_OP_LINK_PHYSICAL_ADDRESS:
+    case LAKEFS_OP_COMPLETE_PRESIGN_MULTIPART_UPLOAD:
+    case LAKEFS_OP_COPY_OBJECT:
+        return false;
+    default:
+        /* Reads; deletes and metadata/reset PUTs that leave the same state
+         * when repeated; uploads of the same bytes (the writer checks an
+         * If-None-Match refusal itself); createPresignMultipartUpload and
+         * getPhysicalAddress, whose repetition only leaves an unused
+         * upload or address behind. */
+        return true;
+    }
+}
+
+bool lakefs_op_is_long_running(lakefs_op op)
+{
+    return op == LAKEFS_OP_COMMIT || op == LAKEFS_OP_MERGE_INTO_BRANCH;
+}
+
+/* ------------------------------------------------------------------ */
+/* URLs from the server                                                */
+
+static bool has_prefix_nocase(const char *s, const char *prefix)
+{
+    return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* who: "from the server", or "as endpoint" for the configured one. */
+static int url_check(bool https_only, const char *url, const char *who,
+                     lakefs_error *err)
+{
+    if (!url || !*url) {
+        lakefs_error_set(err, 0, "refused an empty URL %s", who);
+        return -EPROTO;
+    }
+    bool https = has_prefix_nocase(url, "https://");
+    if (!https && !has_prefix_nocase(url, "http://")) {
+        lakefs_error_set(err, 0,
+                         "refused a URL %s that is not http or https",
+                         who);
+        return -EPROTO;
+    }
+    if (https_only && !https) {
+        lakefs_error_set(err, 0,
+                         "refused an http URL %s: the endpoint is https",
+                         who);
+        return -EPROTO;
+    }
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+        if (*p <= ' ' || *p == 0x7f) {
+            lakefs_error_set(err, 0,
+                             "refused a URL %s with a control character or "
+                             "space",
+                             who);
+            return -EPROTO;
+        }
+    }
+    const char *host = strstr(url, "://") + 3;
+    size_t authority = strcspn(host, "/?#");
+    if (memchr(host, '@', authority) || memchr(host, '\\', authority)) {
+        lakefs_error_set(err, 0,
+                         "refused a URL %s with credentials in it", who);
+        return -EPROTO;
+    }
+    if (authority == 0 || host[0] == ':') {
+        lakefs_error_set(err, 0, "refused a URL %s without a host", who);
+        return -EPROTO;
+    }
+    return 0;
+}
+
+int lakefs_url_check(const lakefs_client *c, const char *url,
+                     lakefs_error *err)
+{
+    return url_check(c->https_only, url, "from the server", err);
+}
+
 /* ------------------------------------------------------------------ */
 /* Client lifetime and the handle pool                                 */
 
@@ -193,6 +280,8 @@ static char *normalize_base_url(const char *endpoint, lakefs_error *err)
                          "endpoint must start with http:// or https://");
         return NULL;
     }
+    if (url_check(false, endpoint, "as endpoint", err))
+        return NULL; /* the message says why */
     size_t scheme_len = strncmp(endpoint, "https://", 8) == 0 ? 8 : 7;
     size_t len = strlen(endpoint);
     while (len > scheme_len && endpoint[len - 1] == '/')
@@ -244,9 +333,15 @@ lakefs_client *lakefs_client_new(const lakefs_client_config *cfg,
     c->request_timeout_ms = cfg->request_timeout_ms > 0
                                 ? cfg->request_timeout_ms
                                 : 60000;
-    c->low_speed_timeout_s = cfg->low_speed_timeout_s > 0
-                                 ? cfg->low_speed_timeout_s
-                                 : 60;
+    c->stall_timeout_ms = cfg->stall_timeout_ms > 0 ? cfg->stall_timeout_ms
+                          : cfg->low_speed_timeout_s > 0
+                              ? cfg->low_speed_timeout_s * 1000
+                              : 60000;
+    c->json_body_max = cfg->json_body_max > 0 ? cfg->json_body_max
+                                              : LAKEFS_JSON_BODY_MAX;
+    c->json_budget = cfg->json_budget > 0 ? cfg->json_budget
+                                          : LAKEFS_JSON_BUDGET;
+    c->https_only = strncmp(c->base_url, "https://", 8) == 0;
     c->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : 6;
     c->retry_base_ms = cfg->retry_base_ms > 0 ? cfg->retry_base_ms : 100;
     c->retry_max_delay_ms = cfg->retry_max_delay_ms > 0
@@ -350,6 +445,7 @@ static void pool_give_back(lakefs_client *c, CURL *h)
 /* One attempt                                                         */
 
 typedef struct transfer {
+    lakefs_client *client;
     CURL *handle;
     const http_request *req;
     http_response *resp;
@@ -358,7 +454,35 @@ typedef struct transfer {
     bool range_ignored;    /* server answered 200 to a Range request */
     uint64_t skip_left;    /* bytes still to drop in that case */
     int callback_errno;    /* set when a callback aborted the transfer */
+    const char *callback_why; /* its message, when not strerror's */
+    /* Stall guard (on_progress): no byte either way for stall_ms. */
+    long stall_ms;
+    bool stall_armed;      /* commit/merge: only once the answer starts */
+    bool stalled;
+    int64_t last_move_ms;
+    curl_off_t last_dl, last_ul;
 } transfer;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reserves n more bytes of JSON body against the client's budget. */
+static int body_reserve(lakefs_client *c, http_response *resp, size_t n)
+{
+    size_t held = atomic_load(&c->json_in_flight);
+    do {
+        if (held + n > c->json_budget)
+            return -ENOBUFS;
+    } while (!atomic_compare_exchange_weak(&c->json_in_flight, &held,
+                                           held + n));
+    resp->budget = &c->json_in_flight;
+    resp->budget_held += n;
+    return 0;
+}
 
 static bool status_is_success(long status)
 {
@@ -405,6 +529,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     transfer *t = userp;
     size_t n = size * nmemb;
+    t->last_move_ms = now_ms();
     long status = 0;
     curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &status);
     bool to_sink = status_is_success(status) &&
@@ -418,22 +543,55 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         return t->callback_errno ? 0 : n;
     }
     strbuf *body = &t->resp->body;
-    body->limit = status_is_success(status) ? LAKEFS_JSON_BODY_MAX
-                                            : ERROR_BODY_MAX;
-    if (status_is_success(status) || body->len < ERROR_BODY_MAX) {
-        size_t room = status_is_success(status) ? n
-                      : (ERROR_BODY_MAX - body->len < n
-                             ? ERROR_BODY_MAX - body->len
-                             : n);
-        strbuf_append(body, data, room);
-        if (strbuf_error(body)) {
-            t->callback_errno = strbuf_error(body) == -EFBIG
-                                    ? -EPROTO
-                                    : strbuf_error(body);
-            return 0;
-        }
+    lakefs_client *c = t->client;
+    bool ok = status_is_success(status);
+    if (ok && body->len + n > c->json_body_max) {
+        t->callback_errno = -EFBIG;
+        t->callback_why = "answer larger than the client accepts";
+        return 0;
+    }
+    size_t room = ok ? n
+                  : body->len >= ERROR_BODY_MAX      ? 0
+                  : ERROR_BODY_MAX - body->len < n ? ERROR_BODY_MAX - body->len
+                                                     : n;
+    if (room == 0)
+        return n; /* the rest of an error page: dropped */
+    if (body_reserve(c, t->resp, room) != 0) {
+        t->callback_errno = -ENOBUFS;
+        t->callback_why = "too many large answers in flight at once";
+        return 0;
+    }
+    body->limit = ok ? c->json_body_max : ERROR_BODY_MAX;
+    strbuf_append(body, data, room);
+    if (strbuf_error(body)) {
+        t->callback_errno = strbuf_error(body) == -EFBIG
+                                ? -EPROTO
+                                : strbuf_error(body);
+        return 0;
     }
     return n;
+}
+
+/* The stall guard: aborts (-ETIMEDOUT) a transfer on which no byte moved
+ * for stall_ms. curl calls this about once a second when idle. */
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)ultotal;
+    transfer *t = userp;
+    int64_t now = now_ms();
+    if (dlnow != t->last_dl || ulnow != t->last_ul) {
+        t->last_dl = dlnow;
+        t->last_ul = ulnow;
+        t->last_move_ms = now;
+        return 0;
+    }
+    if (t->stall_armed && now - t->last_move_ms > t->stall_ms) {
+        t->stalled = true;
+        return 1;
+    }
+    return 0;
 }
 
 static size_t on_read_body(char *out, size_t size, size_t nmemb, void *userp)
@@ -494,6 +652,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 {
     transfer *t = userp;
     size_t n = size * nmemb;
+    t->last_move_ms = now_ms();
+    t->stall_armed = true; /* the answer has started */
     http_response *r = t->resp;
     keep_header(&r->location, header_value(line, n, "Location"));
     keep_header(&r->etag, header_value(line, n, "ETag"));
@@ -520,6 +680,21 @@ static int transport_errno(CURLcode rc)
     }
 }
 
+/* true when the request cannot have reached the server: no connection
+ * was made, or none that carried it (TLS handshake). */
+static bool transport_error_before_sending(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_SSL_CONNECT_ERROR:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static bool transport_error_retryable(CURLcode rc)
 {
     switch (rc) {
@@ -541,6 +716,8 @@ static bool transport_error_retryable(CURLcode rc)
 
 static void response_reset(http_response *resp)
 {
+    if (resp->budget)
+        atomic_fetch_sub(resp->budget, resp->budget_held);
     strbuf_release(&resp->body);
     free(resp->location);
     free(resp->etag);
@@ -637,20 +814,41 @@ static void set_common_options(lakefs_client *c, CURL *h,
                                const char *url, struct curl_slist *headers)
 {
     curl_easy_setopt(h, CURLOPT_URL, url);
+    /* Only http(s), for the request and any redirect: a server-supplied
+     * file:// or gopher:// URL must not reach another protocol. */
+    const char *protocols = c->https_only ? "https" : "http,https";
+#if CURL_AT_LEAST_VERSION(7, 85, 0)
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, protocols);
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, protocols);
+#else
+    long mask = c->https_only ? CURLPROTO_HTTPS
+                              : CURLPROTO_HTTP | CURLPROTO_HTTPS;
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, mask);
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, mask);
+    (void)protocols;
+#endif
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    /* Keepalive probes notice a dead peer while commit or merge wait. */
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 10L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     bool data_transfer = req->body_fd >= 0 || req->sink_fd >= 0 ||
                          req->sink_buf;
-    if (data_transfer) {
-        /* Large bodies: no total deadline, but abort a stalled one. */
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->low_speed_timeout_s);
-    } else {
+    /* Large bodies have no total deadline; commit and merge none either
+     * (the server may work on them for minutes, the connection idle).
+     * Every transfer has the stall guard. */
+    if (!data_transfer && !lakefs_op_is_long_running(req->op))
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->request_timeout_ms);
-    }
+    t->client = c;
+    t->stall_ms = c->stall_timeout_ms;
+    t->stall_armed = !lakefs_op_is_long_running(req->op);
+    t->last_move_ms = now_ms();
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, t);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
@@ -667,6 +865,7 @@ static void set_common_options(lakefs_client *c, CURL *h,
 typedef struct attempt_result {
     int rc;          /* 0 or negative errno */
     bool retryable;
+    bool maybe_applied; /* failed after the request may have arrived */
 } attempt_result;
 
 static void describe_http_error(http_response *resp, lakefs_error *err)
@@ -699,7 +898,7 @@ static attempt_result run_attempt(lakefs_client *c, const http_request *req,
                                   http_response *resp, unsigned attempt,
                                   bool body_seekable, lakefs_error *err)
 {
-    attempt_result res = {0, false};
+    attempt_result res = {0, false, false};
     response_reset(resp);
     count(c, req->op, COUNTER_REQUESTS, 1);
     if (attempt > 0)
@@ -709,16 +908,21 @@ static attempt_result run_attempt(lakefs_client *c, const http_request *req,
         int fault = c->fault_hook(c->fault_ctx, req->op, attempt);
         if (fault < 0) {
             lakefs_error_set(err, 0, "injected fault: %s", strerror(-fault));
-            return (attempt_result){fault, true};
+            /* As a transport error: refused and unreachable never sent
+             * anything; anything else may have been cut after sending. */
+            return (attempt_result){fault, true,
+                                    fault != -ECONNREFUSED &&
+                                        fault != -EHOSTUNREACH};
         }
         if (fault >= 100) {
             resp->status = fault;
             if (status_is_success(fault) ||
                 (req->no_redirect_follow && fault >= 300 && fault < 400))
-                return (attempt_result){0, false};
+                return (attempt_result){0, false, false};
             describe_http_error(resp, err);
-            return (attempt_result){lakefs_status_to_errno(fault),
-                                    status_retryable(resp)};
+            bool retry = status_retryable(resp);
+            return (attempt_result){lakefs_status_to_errno(fault), retry,
+                                    fault >= 500 && !retry};
         }
     }
 
@@ -738,7 +942,7 @@ static attempt_result run_attempt(lakefs_client *c, const http_request *req,
         strbuf_release(&url);
         if (h)
             curl_easy_cleanup(h);
-        return (attempt_result){-ENOMEM, false};
+        return (attempt_result){-ENOMEM, false, false};
     }
 
     transfer t = {.handle = h, .req = req, .resp = resp,
@@ -753,11 +957,19 @@ static attempt_result run_attempt(lakefs_client *c, const http_request *req,
           resp->sink_written + resp->body.len);
 
     if (rc != CURLE_OK) {
-        if (t.callback_errno) {
+        res.maybe_applied = !transport_error_before_sending(rc);
+        if (t.stalled) {
+            res.rc = -ETIMEDOUT;
+            res.retryable = true;
+            lakefs_error_set(err, 0, "transfer stalled: no data for %ld ms",
+                             t.stall_ms);
+        } else if (t.callback_errno) {
             res.rc = t.callback_errno;
-            lakefs_error_set(err, 0, "%s", res.rc == -EPROTO
-                                               ? "response larger than expected"
-                                               : strerror(-res.rc));
+            lakefs_error_set(err, 0, "%s",
+                             t.callback_why ? t.callback_why
+                             : res.rc == -EPROTO
+                                 ? "response larger than expected"
+                                 : strerror(-res.rc));
         } else {
             res.rc = transport_errno(rc);
             res.retryable = transport_error_retryable(rc);
@@ -774,6 +986,9 @@ static attempt_result run_attempt(lakefs_client *c, const http_request *req,
         } else {
             res.rc = lakefs_status_to_errno((int)status);
             res.retryable = status_retryable(resp);
+            /* A 5xx other than a refusal to start may have come after
+             * the work was done (a gateway's timeout, a late crash). */
+            res.maybe_applied = status >= 500 && !res.retryable;
             describe_http_error(resp, err);
         }
     }
@@ -784,13 +999,6 @@ static attempt_result run_attempt(lakefs_client *c, const http_request *req,
 
 /* ------------------------------------------------------------------ */
 /* Retries                                                             */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t next_random(lakefs_client *c)
 {
@@ -843,13 +1051,28 @@ int http_execute(lakefs_client *c, const http_request *req,
                          "file");
         return -ESPIPE; /* a bad argument: nothing sent, nothing counted */
     }
+    if (req->absolute_url) {
+        int rc = url_check(c->https_only, req->absolute_url,
+                           "from the server", err);
+        if (rc) {
+            lakefs_count_failure(c, req->op);
+            return rc;
+        }
+    }
     bool may_retry = req->body_fd < 0 || body_seekable;
+    bool idempotent = lakefs_op_is_idempotent(req->op);
     int64_t start = now_ms();
-    attempt_result res = {0, false};
+    attempt_result res = {0, false, false};
     for (unsigned attempt = 0; attempt < c->max_attempts; attempt++) {
         res = run_attempt(c, req, resp, attempt, body_seekable, err);
         if (res.rc == 0)
             return 0;
+        /* The request may have been applied: sending it again could apply
+         * it twice. The caller checks what happened instead. */
+        if (!idempotent && res.maybe_applied) {
+            resp->maybe_applied = true;
+            break;
+        }
         if (!res.retryable || !may_retry || attempt + 1 >= c->max_attempts)
             break;
         long delay = backoff_ms(c, attempt + 1);
@@ -877,11 +1100,14 @@ int lakefs_call(lakefs_client *c, http_request *req, strbuf *url,
     }
     http_response resp;
     int rc = http_execute(c, req, &resp, err);
+    req->maybe_applied = resp.maybe_applied;
     if (rc == 0 && parse && out) {
         rc = parse(resp.body.data ? resp.body.data : "", resp.body.len, out,
                    err);
-        if (rc)
+        if (rc) {
             lakefs_count_failure(c, req->op);
+            req->maybe_applied = true; /* a 2xx, garbled: it was done */
+        }
     }
     http_response_release(&resp);
     if (url)
