@@ -31,6 +31,7 @@ MAIN_SRC    := src/main.c
 UNIT_TESTS  := test_json test_errors test_strbuf test_config test_uri \
                test_listing test_metacache test_blockcache test_reader test_mount_options test_staging \
                test_fs_times
+UNIT_TESTS  += test_http_policy
 TOOL_SRCS   := tests/client/client_exercise.c
 
 HEADERS     := $(wildcard include/*.h src/*.h tests/unit/*.h)

@@ -52,6 +52,15 @@ class Recorder:
                                     "problems": list(problems)})
 
 
+# What a fault does (at least one): answer `status` instead of handling; wait `latency_ms` first;
+# handle, then cut the answer after `cut_after_bytes` body bytes; handle, then close the connection
+# without a byte of answer (`drop_response`: applied, answer lost); replace every presigned URL of
+# the answer (JSON presigned_url/presigned_urls, an http(s) physical_address, Location) with
+# `rewrite_url`; send the answer's body a byte every `trickle_ms`; pad a JSON answer to at least
+# `pad_bytes` (an extra "padding" member: a too-large but well-formed answer).
+KINDS = ("status", "latency_ms", "cut_after_bytes", "drop_response", "rewrite_url", "trickle_ms", "pad_bytes")
+
+
 class Faults:
     """Ordered fault rules; the first rule matching an operation (and still armed) applies."""
 
@@ -64,11 +73,15 @@ class Faults:
         rule = {"id": next(self.ids), "operation": spec.get("operation"), "status": spec.get("status"),
                 "message": spec.get("message"), "latency_ms": spec.get("latency_ms"),
                 "cut_after_bytes": spec.get("cut_after_bytes"), "count": spec.get("count"),
+                "drop_response": bool(spec.get("drop_response")), "rewrite_url": spec.get("rewrite_url"),
+                "trickle_ms": spec.get("trickle_ms"), "pad_bytes": spec.get("pad_bytes"),
                 "ratio": spec.get("ratio"), "seed": spec.get("seed", 0), "applied": 0}
         if rule["count"] is None and rule["ratio"] is None:
             rule["count"] = 1
-        if rule["status"] is None and rule["latency_ms"] is None and rule["cut_after_bytes"] is None:
-            raise ValueError("a fault needs status, latency_ms or cut_after_bytes")
+        if all(rule[k] in (None, False) for k in KINDS):
+            raise ValueError("a fault needs one of " + ", ".join(KINDS))
+        if rule["rewrite_url"] is not None and not isinstance(rule["rewrite_url"], str):
+            raise ValueError("rewrite_url must be a string")
         if rule["ratio"] is not None and not 0.0 <= float(rule["ratio"]) <= 1.0:
             raise ValueError("ratio must be between 0 and 1")
         rule["_rng"] = random.Random(rule["seed"])
