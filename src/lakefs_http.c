@@ -450,6 +450,7 @@ typedef struct transfer {
     const http_request *req;
     http_response *resp;
     int64_t body_sent;     /* bytes of the fd body handed to curl */
+    size_t json_sent;      /* bytes of the JSON body handed to curl */
     bool body_seekable;
     bool range_ignored;    /* server answered 200 to a Range request */
     uint64_t skip_left;    /* bytes still to drop in that case */
@@ -786,9 +787,30 @@ fail:
     return NULL;
 }
 
+/* A JSON body through a read callback with no way to seek back: when a
+ * kept-alive connection dies after carrying the request, libcurl cannot
+ * silently send it again on a fresh one (it would need to rewind), so a
+ * non-idempotent request reaches the server at most once per attempt. */
+static size_t on_read_json(char *out, size_t size, size_t nmemb, void *userp)
+{
+    transfer *t = userp;
+    size_t len = strlen(t->req->json_body);
+    size_t left = len - t->json_sent;
+    size_t n = size * nmemb < left ? size * nmemb : left;
+    memcpy(out, t->req->json_body + t->json_sent, n);
+    t->json_sent += n;
+    return n;
+}
+
 static void set_body_options(CURL *h, const http_request *req, transfer *t)
 {
-    if (req->json_body) {
+    if (req->json_body && !lakefs_op_is_idempotent(req->op)) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read_json);
+        curl_easy_setopt(h, CURLOPT_READDATA, t);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)strlen(req->json_body));
+    } else if (req->json_body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->json_body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)strlen(req->json_body));

@@ -705,16 +705,21 @@ static int cmd_copy(lakefs_client *c, char **a)
     return report(rc, &e);
 }
 
-/* list REPO REF: one listObjects page, its size. */
-static int cmd_list(lakefs_client *c, char **a)
+/* list REPO REF [N]: one listObjects page, N times (default 1), a line
+ * each; the status is the last one's. */
+static int cmd_list(lakefs_client *c, char **a, int n)
 {
-    lakefs_object_list list;
-    lakefs_error e = {0};
-    int rc = lakefs_list_objects(c, a[0], a[1], NULL, &list, &e);
-    if (rc == 0)
-        printf("listed %zu\n", list.count);
-    lakefs_object_list_free(&list);
-    return report(rc, &e);
+    int times = n > 2 ? atoi(a[2]) : 1, status = 0;
+    for (int i = 0; i < times; i++) {
+        lakefs_object_list list;
+        lakefs_error e = {0};
+        int rc = lakefs_list_objects(c, a[0], a[1], NULL, &list, &e);
+        if (rc == 0)
+            printf("listed %zu\n", list.count);
+        lakefs_object_list_free(&list);
+        status = report(rc, &e);
+    }
+    return status;
 }
 
 static void print_client_stats(lakefs_client *c)
@@ -766,8 +771,8 @@ static int run(lakefs_client *c, int argc, char **argv)
         return cmd_get_branch(c, a);
     if (strcmp(cmd, "copy") == 0 && n == 4)
         return cmd_copy(c, a);
-    if (strcmp(cmd, "list") == 0 && n == 2)
-        return cmd_list(c, a);
+    if (strcmp(cmd, "list") == 0 && (n == 2 || n == 3))
+        return cmd_list(c, a, n);
     fprintf(stderr, "usage: client_exercise ops | walkthrough REPO | "
                     "exercise REPO | stat REPO REF PATH | "
                     "get REPO REF PATH OFFSET LEN [presign] | "
@@ -778,7 +783,7 @@ static int run(lakefs_client *c, int argc, char **argv)
                     "<file | commit REPO BRANCH MESSAGE [K=V...] | "
                     "merge REPO SOURCE DEST | branch REPO NAME SOURCE | "
                     "get-branch REPO BRANCH | copy REPO BRANCH SRC DEST | "
-                    "list REPO REF\n");
+                    "list REPO REF [N]\n");
     return 2;
 }
 
@@ -812,6 +817,7 @@ int main(int argc, char **argv)
         .stall_timeout_ms = env_long("LAKEFUSE_TEST_STALL_TIMEOUT_MS"),
         .json_body_max = (size_t)env_long("LAKEFUSE_TEST_JSON_BODY_MAX"),
         .json_budget = (size_t)env_long("LAKEFUSE_TEST_JSON_BUDGET"),
+        .max_attempts = (unsigned)env_long("LAKEFUSE_TEST_MAX_ATTEMPTS"),
     };
     lakefs_error e = {0};
     lakefs_client *c = cfg.endpoint ? lakefs_client_new(&cc, &e) : NULL;

@@ -78,7 +78,7 @@ class Faults:
                 "ratio": spec.get("ratio"), "seed": spec.get("seed", 0), "applied": 0}
         if rule["count"] is None and rule["ratio"] is None:
             rule["count"] = 1
-        if all(rule[k] in (None, False) for k in KINDS):
+        if all(rule[k] is None or rule[k] is False for k in KINDS):
             raise ValueError("a fault needs one of " + ", ".join(KINDS))
         if rule["rewrite_url"] is not None and not isinstance(rule["rewrite_url"], str):
             raise ValueError("rewrite_url must be a string")
