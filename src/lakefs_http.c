@@ -992,6 +992,12 @@ static attempt_result run_attempt(lakefs_client *c, const http_request *req,
                              : res.rc == -EPROTO
                                  ? "response larger than expected"
                                  : strerror(-res.rc));
+        } else if (rc == CURLE_SEND_FAIL_REWIND) {
+            /* libcurl wanted to re-send on a new connection (on_read_json
+             * refuses): the request went out, the answer never came. */
+            res.rc = -EIO;
+            lakefs_error_set(err, 0, "the connection closed after the "
+                                     "request was sent");
         } else {
             res.rc = transport_errno(rc);
             res.retryable = transport_error_retryable(rc);

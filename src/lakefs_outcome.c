@@ -18,12 +18,13 @@ static bool same_string(const char *a, const char *b)
     return a && b && strcmp(a, b) == 0;
 }
 
-/* The commit's metadata is exactly md (NULL: none). */
+/* The commit's metadata holds every pair of md (NULL: none); exact: and
+ * nothing else (a merge commit may carry keys the server adds). */
 static bool same_metadata(const lakefs_metadata *have,
-                          const lakefs_metadata *md)
+                          const lakefs_metadata *md, bool exact)
 {
     size_t want = md ? md->count : 0;
-    if (have->count != want)
+    if (exact && have->count != want)
         return false;
     for (size_t i = 0; i < want; i++)
         if (!same_string(lakefs_metadata_get(have, md->items[i].key),
@@ -62,7 +63,7 @@ int lakefs_outcome_commit(lakefs_client *c, const char *repo,
     bool ours = head.parent_count >= 1 &&
                 same_string(head.parents[0], old_head) &&
                 same_string(head.message, message) &&
-                same_metadata(&head.metadata, md);
+                same_metadata(&head.metadata, md, true);
     if (ours && out) {
         *out = head;
         return 1;
@@ -86,7 +87,7 @@ int lakefs_outcome_merge(lakefs_client *c, const char *repo,
                 (!opt || !opt->message ||
                  same_string(head.message, opt->message)) &&
                 (!opt || !opt->metadata ||
-                 same_metadata(&head.metadata, opt->metadata));
+                 same_metadata(&head.metadata, opt->metadata, false));
     if (ours && reference) {
         *reference = head.id;
         head.id = NULL;
