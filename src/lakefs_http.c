@@ -1089,12 +1089,22 @@ int http_execute(lakefs_client *c, const http_request *req,
     }
     bool may_retry = req->body_fd < 0 || body_seekable;
     bool idempotent = lakefs_op_is_idempotent(req->op);
+    bool maybe_done = false; /* an earlier attempt may have been applied */
     int64_t start = now_ms();
     attempt_result res = {0, false, false};
     for (unsigned attempt = 0; attempt < c->max_attempts; attempt++) {
         res = run_attempt(c, req, resp, attempt, body_seekable, err);
         if (res.rc == 0)
             return 0;
+        /* A branch deleted by an attempt whose answer was lost: the retry
+         * finds it gone, which is what was asked. */
+        if (res.rc == -ENOENT && maybe_done &&
+            req->op == LAKEFS_OP_DELETE_BRANCH) {
+            if (err)
+                memset(err, 0, sizeof(*err));
+            return 0;
+        }
+        maybe_done = maybe_done || res.maybe_applied;
         /* The request may have been applied: sending it again could apply
          * it twice. The caller checks what happened instead. */
         if (!idempotent && res.maybe_applied) {

@@ -681,6 +681,30 @@ static int cmd_branch(lakefs_client *c, char **a)
     return report(rc, &e);
 }
 
+/* tag REPO NAME REF: the tag's commit id. */
+static int cmd_tag(lakefs_client *c, char **a)
+{
+    lakefs_ref ref;
+    lakefs_error e = {0};
+    int rc = lakefs_create_tag(c, a[0], a[1], a[2], &ref, &e);
+    if (rc == 0)
+        printf("tag %s at %s\n", ref.id, ref.commit_id);
+    lakefs_ref_free(&ref);
+    return report(rc, &e);
+}
+
+/* create-repo NAME NAMESPACE: a repository with branch main. */
+static int cmd_create_repo(lakefs_client *c, char **a)
+{
+    lakefs_repository r;
+    lakefs_error e = {0};
+    int rc = lakefs_create_repository(c, a[0], a[1], NULL, &r, &e);
+    if (rc == 0)
+        printf("repository %s at %s\n", r.id, r.storage_namespace);
+    lakefs_repository_free(&r);
+    return report(rc, &e);
+}
+
 /* get-branch REPO BRANCH: its commit id. */
 static int cmd_get_branch(lakefs_client *c, char **a)
 {
@@ -767,6 +791,10 @@ static int run(lakefs_client *c, int argc, char **argv)
         return cmd_merge(c, a);
     if (strcmp(cmd, "branch") == 0 && n == 3)
         return cmd_branch(c, a);
+    if (strcmp(cmd, "tag") == 0 && n == 3)
+        return cmd_tag(c, a);
+    if (strcmp(cmd, "create-repo") == 0 && n == 2)
+        return cmd_create_repo(c, a);
     if (strcmp(cmd, "get-branch") == 0 && n == 2)
         return cmd_get_branch(c, a);
     if (strcmp(cmd, "copy") == 0 && n == 4)
@@ -783,6 +811,7 @@ static int run(lakefs_client *c, int argc, char **argv)
                     "<file | commit REPO BRANCH MESSAGE [K=V...] | "
                     "merge REPO SOURCE DEST | branch REPO NAME SOURCE | "
                     "get-branch REPO BRANCH | copy REPO BRANCH SRC DEST | "
+                    "tag REPO NAME REF | create-repo NAME NAMESPACE | "
                     "list REPO REF [N]\n");
     return 2;
 }

@@ -115,6 +115,29 @@ def test_branch_created_but_answer_lost(server, repo):
     assert server.counts()["createBranch"] == 1
 
 
+def test_tag_created_but_answer_lost(server, repo):
+    main = head(server, repo, "main")
+    server.add_fault(operation="createTag", drop_response=True)
+    server.reset_counts()
+    status, out, _ = run(server, "tag", repo, "v1", "main")
+    assert status == 0, out
+    assert out.startswith("tag v1 at %s\n" % main)
+    assert server.counts()["createTag"] == 1
+
+
+def test_repository_created_but_answer_lost(server):
+    name = "lost-" + uuid.uuid4().hex[:10]
+    server.add_fault(operation="createRepository", drop_response=True)
+    server.reset_counts()
+    status, out, _ = run(server, "create-repo", name, server.namespace(name))
+    try:
+        assert status == 0, out
+        assert out.startswith("repository %s at %s\n" % (name, server.namespace(name)))
+        assert server.counts()["createRepository"] == 1
+    finally:
+        server.api("DELETE", "/repositories/" + name)
+
+
 def test_copy_done_but_answer_lost(server, repo):
     server.upload(repo, "main", "src.txt", b"source bytes\n")
     server.add_fault(operation="copyObject", drop_response=True)
@@ -221,7 +244,6 @@ def test_redirect_to_a_local_file_is_not_followed(server, repo, tmp_path):
 
 # --- timeouts and the stall guard -------------------------------------------------------------------
 
-@bundled_only
 def test_commit_outlasts_the_total_timeout_a_read_does_not(server, repo):
     """With a 300 ms total timeout: a commit the server takes 1.5 s over succeeds (commit has no
     total timeout, only the stall guard once its answer starts); a getBranch as slow times out."""

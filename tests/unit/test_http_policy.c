@@ -235,6 +235,23 @@ static void test_unknown_outcome_is_eio(void **state)
     assert_int_equal(st.failures, 1);
 }
 
+/* deleteBranch is sent again after a cut answer; a 404 then means the
+ * first attempt deleted it: success. A 404 at once is still ENOENT. */
+static void test_delete_branch_lost_answer(void **state)
+{
+    (void)state;
+    hook_ctx h = {0};
+    h.script[LAKEFS_OP_DELETE_BRANCH][0] = -ECONNRESET;
+    h.len[LAKEFS_OP_DELETE_BRANCH] = 1;
+    h.then[LAKEFS_OP_DELETE_BRANCH] = 404;
+    lakefs_client *c = new_client("http://127.0.0.1:1", &h);
+    lakefs_error err = {0};
+    assert_int_equal(lakefs_delete_branch(c, "repo", "dev", &err), 0);
+    assert_int_equal(h.calls[LAKEFS_OP_DELETE_BRANCH], 2);
+    assert_int_equal(lakefs_delete_branch(c, "repo", "dev", &err), -ENOENT);
+    assert_int_equal(h.calls[LAKEFS_OP_DELETE_BRANCH], 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +263,8 @@ int main(void)
         cmocka_unit_test_teardown(test_cut_is_checked_not_resent,
                                   free_client),
         cmocka_unit_test_teardown(test_unknown_outcome_is_eio, free_client),
+        cmocka_unit_test_teardown(test_delete_branch_lost_answer,
+                                  free_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
