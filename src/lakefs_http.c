@@ -305,6 +305,61 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+/* The share's lock callbacks: one mutex per kind of shared data. */
+static pthread_mutex_t *share_mutex(lakefs_client *c, curl_lock_data data)
+{
+    return &c->share_locks[data == CURL_LOCK_DATA_DNS ? 0 : 1];
+}
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access,
+                       void *userp)
+{
+    (void)h;
+    (void)access;
+    pthread_mutex_lock(share_mutex(userp, data));
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *userp)
+{
+    (void)h;
+    pthread_mutex_unlock(share_mutex(userp, data));
+}
+
+/* A shared DNS cache and TLS session cache, so a handle taken from the
+ * pool resumes TLS sessions the others made. Without it (allocation
+ * failure) each handle keeps its own: slower, not wrong. */
+static void share_setup(lakefs_client *c)
+{
+    CURLSH *sh = curl_share_init();
+    if (!sh)
+        return;
+    if (pthread_mutex_init(&c->share_locks[0], NULL) != 0) {
+        curl_share_cleanup(sh);
+        return;
+    }
+    if (pthread_mutex_init(&c->share_locks[1], NULL) != 0) {
+        pthread_mutex_destroy(&c->share_locks[0]);
+        curl_share_cleanup(sh);
+        return;
+    }
+    curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(sh, CURLSHOPT_USERDATA, c);
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    c->share = sh;
+}
+
+static void share_free(lakefs_client *c)
+{
+    if (!c->share)
+        return;
+    curl_share_cleanup(c->share);
+    pthread_mutex_destroy(&c->share_locks[0]);
+    pthread_mutex_destroy(&c->share_locks[1]);
+    c->share = NULL;
+}
+
 lakefs_client *lakefs_client_new(const lakefs_client_config *cfg,
                                  lakefs_error *err)
 {
@@ -366,6 +421,7 @@ lakefs_client *lakefs_client_new(const lakefs_client_config *cfg,
         free(c);
         return NULL;
     }
+    share_setup(c);
     return c;
 }
 
@@ -375,6 +431,7 @@ void lakefs_client_free(lakefs_client *c)
         return;
     for (size_t i = 0; i < c->pool_count; i++)
         curl_easy_cleanup(c->pool[i]);
+    share_free(c); /* after every handle that used it */
     pthread_mutex_destroy(&c->pool_lock);
     if (c->secret_access_key) {
         explicit_bzero(c->secret_access_key, strlen(c->secret_access_key));
@@ -850,6 +907,8 @@ static void set_common_options(lakefs_client *c, CURL *h,
     (void)protocols;
 #endif
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (c->share)
+        curl_easy_setopt(h, CURLOPT_SHARE, c->share);
     /* Keepalive probes notice a dead peer while commit or merge wait. */
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);

@@ -52,6 +52,10 @@ struct lakefs_client {
 
     pthread_mutex_t pool_lock;
     void *pool[LAKEFS_POOL_MAX]; /* idle CURL easy handles (keep-alive) */
+    /* DNS cache and TLS sessions shared by every handle (a CURLSH, NULL
+     * when it could not be made); connections stay per handle. */
+    void *share;
+    pthread_mutex_t share_locks[2];
     size_t pool_count;
 
     _Atomic uint64_t counters[LAKEFS_OP_COUNT][COUNTER_KINDS];
