@@ -112,6 +112,10 @@ bool lakefs_op_is_idempotent(lakefs_op op);
 /* Commit and merge: no total timeout, they wait as long as the server
  * holds the connection open; the stall guard starts with the answer. */
 bool lakefs_op_is_long_running(lakefs_op op);
+/* lakefs_url_check with the endpoint's scheme rule given; who names the
+ * URL in the message ("from the server", "as endpoint"). */
+int lakefs_url_check_scheme(bool https_only, const char *url, const char *who,
+                            lakefs_error *err);
 /* Runs the request with retries. Returns 0 on a 2xx (or a 3xx when
  * no_redirect_follow), else a negative errno with err filled. The response
  * must be released with http_response_release in every case. */
