@@ -173,6 +173,9 @@ typedef struct lakefs_client_config {
     long retry_max_delay_ms;       /* cap of one backoff; 0: 5 s */
     long retry_budget_ms;          /* total time for one call; 0: 60 s */
     const char *user_agent;        /* NULL: "lakefuse/<version>" */
+    const char *ca_file;           /* PEM certificates to trust for https
+                                      instead of the system's; NULL: the
+                                      system's */
     lakefs_fault_hook fault_hook;  /* NULL: none */
     void *fault_ctx;
 } lakefs_client_config;

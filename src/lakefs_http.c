@@ -293,6 +293,7 @@ lakefs_client *lakefs_client_new(const lakefs_client_config *cfg,
         free(c);
         return NULL;
     }
+    c->ca_file = dup_or_null(cfg->ca_file);
     c->access_key_id = dup_or_null(cfg->access_key_id);
     c->secret_access_key = dup_or_null(cfg->secret_access_key);
     c->user_agent = strdup(cfg->user_agent ? cfg->user_agent
@@ -324,12 +325,13 @@ lakefs_client *lakefs_client_new(const lakefs_client_config *cfg,
     atomic_store(&c->jitter_state,
                  (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
                      (uint64_t)(uintptr_t)c);
-    if (!c->user_agent ||
+    if (!c->user_agent || (cfg->ca_file && !c->ca_file) ||
         (cfg->access_key_id && !c->access_key_id) ||
         (cfg->secret_access_key && !c->secret_access_key) ||
         pthread_mutex_init(&c->pool_lock, NULL) != 0) {
         lakefs_error_set(err, 0, "out of memory");
         free(c->base_url);
+        free(c->ca_file);
         free(c->access_key_id);
         free(c->secret_access_key);
         free(c->user_agent);
@@ -353,6 +355,7 @@ void lakefs_client_free(lakefs_client *c)
         free(c->secret_access_key);
     }
     free(c->base_url);
+    free(c->ca_file);
     free(c->access_key_id);
     free(c->user_agent);
     free(c);
@@ -824,6 +827,8 @@ static void set_common_options(lakefs_client *c, CURL *h,
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     if (c->share)
         curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+    if (c->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     /* Keepalive probes notice a dead peer while commit or merge wait. */
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);

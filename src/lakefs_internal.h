@@ -36,6 +36,7 @@ struct lakefs_client {
     char *access_key_id;
     char *secret_access_key;
     char *user_agent;
+    char *ca_file; /* NULL: the system's trust store */
     long connect_timeout_ms;
     long request_timeout_ms;
     long stall_timeout_ms;

@@ -847,6 +847,7 @@ int main(int argc, char **argv)
         .json_body_max = (size_t)env_long("LAKEFUSE_TEST_JSON_BODY_MAX"),
         .json_budget = (size_t)env_long("LAKEFUSE_TEST_JSON_BUDGET"),
         .max_attempts = (unsigned)env_long("LAKEFUSE_TEST_MAX_ATTEMPTS"),
+        .ca_file = getenv("LAKEFUSE_TEST_CA_FILE"),
     };
     lakefs_error e = {0};
     lakefs_client *c = cfg.endpoint ? lakefs_client_new(&cc, &e) : NULL;

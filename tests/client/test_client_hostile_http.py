@@ -7,7 +7,11 @@ Runs build/client_exercise with the fault kinds of tests/lakefs_server (drop_res
 front of real lakeFS too; rewrite_url, trickle_ms and pad_bytes only on the bundled server).
 Everything is judged by the server's request counts and state, never by time."""
 import os
+import select
+import socket
+import ssl
 import subprocess
+import threading
 import uuid
 
 import pytest
@@ -240,6 +244,96 @@ def test_redirect_to_a_local_file_is_not_followed(server, repo, tmp_path):
     assert status == 3 and "not http or https" in out, out
     assert "local file content" not in out
     assert server.counts().get("presignedGet", 0) == 0
+
+
+class TlsProxy:
+    """An https front for the test server (a self-signed certificate for 127.0.0.1 that the client is
+    told to trust): the client's endpoint is https, the server's presigned URLs stay http."""
+
+    def __init__(self, tmp_path, backend):
+        self.backend = backend
+        self.cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", str(key), "-out", str(self.cert)], check=True, capture_output=True)
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(self.cert), str(key))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self):
+        while True:
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(raw,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _serve(self, raw):
+        try:
+            client = self.ctx.wrap_socket(raw, server_side=True)
+        except (OSError, ssl.SSLError):
+            raw.close()
+            return
+        backend = socket.create_connection(self.backend)
+        try:
+            while True:
+                ready = [client] if client.pending() else select.select([client, backend], [], [], 60)[0]
+                if not ready:
+                    return
+                for sock in ready:
+                    try:
+                        data = sock.recv(1 << 16)
+                    except ssl.SSLWantReadError:
+                        continue
+                    if not data:
+                        return
+                    (backend if sock is client else client).sendall(data)
+        except OSError:
+            return
+        finally:
+            client.close()
+            backend.close()
+
+    def close(self):
+        self.listener.close()
+
+
+@pytest.fixture
+def https_env(server, tmp_path):
+    proxy = TlsProxy(tmp_path, (server.host, server.port))
+    yield {"LAKECTL_SERVER_ENDPOINT_URL": "https://127.0.0.1:%d" % proxy.port,
+           "LAKEFUSE_TEST_CA_FILE": str(proxy.cert)}
+    proxy.close()
+
+
+@pytest.mark.presign
+def test_an_https_endpoint_never_uses_http_presigned_urls(server, repo, tmp_path, https_env):
+    """Through an https endpoint, the server's http presigned URLs (PUT, the getObject redirect) are
+    refused before anything is sent; the API calls themselves work over TLS."""
+    server.upload(repo, "main", "r.txt", b"remote\n")
+    server.reset_counts()
+    status, out, _ = run(server, "stat", repo, "main", "r.txt", env=https_env)
+    assert status == 0 and out.startswith("size=7 "), out  # TLS to the API works
+    status, out, _ = run(server, "get", repo, "main", "r.txt", "0", "7", "presign", env=https_env)
+    assert status == 3 and "endpoint is https" in out, out
+    f = tmp_path / "body"
+    f.write_bytes(b"over https only\n")
+    with open(f, "rb") as stdin:
+        status, out, _ = run(server, "upload-parts", repo, "main", "u.txt", str(5 * MIB), str(64 * MIB),
+                             stdin=stdin, env=https_env)
+    assert status == 3 and "endpoint is https" in out, out
+    counts = server.counts()
+    assert counts["statObject"] == 1 and counts["getObject"] == 1 and counts["getPhysicalAddress"] == 1
+    assert counts.get("presignedGet", 0) == 0 and counts.get("presignedPut", 0) == 0
+    assert counts.get("linkPhysicalAddress", 0) == 0
+    # Over plain http the same URLs are used.
+    status, out, _ = run(server, "get", repo, "main", "r.txt", "0", "7", "presign")
+    assert status == 0 and out == "remote\n", out
 
 
 # --- timeouts and the stall guard -------------------------------------------------------------------
