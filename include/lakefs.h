@@ -40,7 +40,8 @@ extern "C" {
  *   other 4xx                  -EINVAL
  *   5xx                        -EIO
  *   unexpected 1xx/3xx         -EPROTO
- * Transport failures: timeout -ETIMEDOUT, connection refused -ECONNREFUSED,
+ * Transport failures: timeout or a stalled transfer -ETIMEDOUT, connection
+ * refused -ECONNREFUSED,
  * unknown host -EHOSTUNREACH, other -EIO. A malformed, truncated or
  * mistyped response body is -EPROTO. Allocation failure is -ENOMEM.
  *
