@@ -24,6 +24,8 @@ LIBS        := $(PKG_LIBS) -lpthread -lm
 # The lakeFS client library: no FUSE in it.
 CLIENT_SRCS := src/strbuf.c src/lakefs_http.c src/lakefs_json.c \
                src/lakefs_models.c src/lakefs_refs.c src/lakefs_objects.c
+CLIENT_SRCS += src/lakefs_outcome.c
+CLIENT_SRCS += src/lakefs_policy.c
 APP_SRCS    := src/config.c src/uri.c src/target.c src/listing.c src/metacache.c \
                src/blockcache.c src/reader.c src/staging.c src/staging_journal.c src/log.c src/listings.c src/tree.c src/control.c src/control_write.c src/workflow.c \
                src/fs_ops.c src/fs_write.c src/fs_rename.c src/fs_attr.c src/fs_times.c src/fs_readers.c src/writer.c src/durable.c src/upload.c src/recover.c src/cli.c src/cli_control.c src/mount.c
@@ -32,6 +34,7 @@ UNIT_TESTS  := test_json test_errors test_strbuf test_config test_uri \
                test_listing test_metacache test_blockcache test_reader test_mount_options test_staging \
                test_fs_times
 UNIT_TESTS  += test_cli
+UNIT_TESTS  += test_http_policy
 TOOL_SRCS   := tests/client/client_exercise.c
 
 HEADERS     := $(wildcard include/*.h src/*.h tests/unit/*.h)

@@ -40,7 +40,8 @@ extern "C" {
  *   other 4xx                  -EINVAL
  *   5xx                        -EIO
  *   unexpected 1xx/3xx         -EPROTO
- * Transport failures: timeout -ETIMEDOUT, connection refused -ECONNREFUSED,
+ * Transport failures: timeout or a stalled transfer -ETIMEDOUT, connection
+ * refused -ECONNREFUSED,
  * unknown host -EHOSTUNREACH, other -EIO. A malformed, truncated or
  * mistyped response body is -EPROTO. Allocation failure is -ENOMEM.
  *
@@ -51,6 +52,22 @@ extern "C" {
  * `max_attempts` and by `retry_budget_ms`. Other 4xx are never retried. An
  * upload is retried only when its body can be re-read (a regular file read
  * with pread); a pipe or socket body is sent once.
+ * Operations whose repetition is not harmless (commit, merge,
+ * createBranch, createTag, createRepository, linkPhysicalAddress,
+ * completePresignMultipartUpload, copyObject) are retried only when the
+ * request provably never reached the server (connection refused, DNS,
+ * TLS handshake, 429/420/503/locked). After an ambiguous failure (a
+ * timeout, a cut connection, a 5xx, a garbled answer) the function asks
+ * the server whether the request was applied (did the branch head move
+ * to a commit with this message, parent and metadata? does the branch,
+ * the object with this address/checksum exist?) and reports success
+ * exactly when it was; when even that cannot be known, -EIO with
+ * "outcome unknown" in the message.
+ *
+ * URLs
+ * ----
+ * Only http and https are spoken, for every request and redirect; with an
+ * https endpoint, only https (lakefs_url_check).
  *
  * Ownership
  * ---------
@@ -135,14 +152,31 @@ typedef struct lakefs_client_config {
     const char *access_key_id;
     const char *secret_access_key;
     long connect_timeout_ms;       /* 0: 10 s */
-    long request_timeout_ms;       /* metadata calls; 0: 60 s */
-    long low_speed_timeout_s;      /* data transfers abort when stalled this
-                                      long; 0: 60 s */
+    long request_timeout_ms;       /* total, of one metadata call but commit
+                                      and merge; 0: 60 s */
+    long low_speed_timeout_s;      /* stall guard in seconds, when
+                                      stall_timeout_ms is 0; 0: 60 s */
+    long stall_timeout_ms;         /* a transfer aborts (-ETIMEDOUT) when
+                                      no byte moved this long: data
+                                      transfers and metadata calls from
+                                      their start; commit and merge, which
+                                      have no total timeout and wait while
+                                      the connection lives (TCP
+                                      keepalive), from their answer's
+                                      first byte. 0: low_speed_timeout_s */
+    size_t json_body_max;          /* largest JSON answer read into memory
+                                      (larger: -EFBIG); 0: 16 MiB */
+    size_t json_budget;            /* all JSON answers in flight at once in
+                                      this client (beyond: -ENOBUFS);
+                                      0: 64 MiB */
     unsigned max_attempts;         /* 0: 6 (first try + 5 retries) */
     long retry_base_ms;            /* first backoff; 0: 100 ms */
     long retry_max_delay_ms;       /* cap of one backoff; 0: 5 s */
     long retry_budget_ms;          /* total time for one call; 0: 60 s */
     const char *user_agent;        /* NULL: "lakefuse/<version>" */
+    const char *ca_file;           /* PEM certificates to trust for https
+                                      instead of the system's; NULL: the
+                                      system's */
     lakefs_fault_hook fault_hook;  /* NULL: none */
     void *fault_ctx;
 } lakefs_client_config;
@@ -158,6 +192,14 @@ void lakefs_client_free(lakefs_client *client);
 
 /* The normalized API base URL ("http://host:port/api/v1"). */
 const char *lakefs_client_base_url(const lakefs_client *client);
+
+/* Checks a URL the server handed out (a presigned URL, a redirect's
+ * Location) before anything is sent to it: http or https only (https only
+ * when the client's endpoint is https), a host, no user:password@, no
+ * control characters or spaces. 0, or -EPROTO with the reason in err.
+ * Every request to such a URL is checked again by the client. */
+int lakefs_url_check(const lakefs_client *client, const char *url,
+                     lakefs_error *err);
 
 /* Counters of one operation, and all of them reset to zero. */
 void lakefs_client_op_stats(const lakefs_client *client, lakefs_op op,

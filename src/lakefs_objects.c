@@ -203,11 +203,16 @@ static int get_following_presign(lakefs_client *c, http_request *req,
     int rc = http_execute(c, req, resp, err);
     if (rc || resp->status < 300 || resp->status >= 400)
         return rc;
-    if (!resp->location || strncmp(resp->location, "http", 4) != 0) {
+    if (!resp->location) {
         lakefs_error_set(err, resp->status,
                          "redirect without a usable Location");
         lakefs_count_failure(c, req->op);
         return -EPROTO;
+    }
+    rc = lakefs_url_check(c, resp->location, err);
+    if (rc) {
+        lakefs_count_failure(c, req->op);
+        return rc;
     }
     char *location = resp->location;
     resp->location = NULL;
@@ -665,6 +670,12 @@ int lakefs_copy_object(lakefs_client *c, const char *repo, const char *branch,
     int rc = lakefs_call_json(c, &req, &url,
                             lakefs_json_copy(src_path, src_ref),
                             parse_object_stats, out, sizeof(*out), err);
+    if (rc && req.maybe_applied) {
+        lakefs_error check = {0};
+        int outcome = lakefs_outcome_copy(c, repo, branch, src_path, src_ref,
+                                          dest_path, out, &check);
+        rc = lakefs_outcome_settle(c, req.op, rc, outcome, &check, err);
+    }
     return rc;
 }
 
@@ -798,6 +809,13 @@ int lakefs_link_physical_address(lakefs_client *c, const char *repo,
         opt ? opt->content_type : NULL);
     int rc = lakefs_call_json(c, &req, &url, body, parse_object_stats,
                             out, sizeof(*out), err);
+    if (rc && req.maybe_applied) {
+        lakefs_error check = {0};
+        int outcome = lakefs_outcome_object(
+            c, repo, branch, path, staging->physical_address, checksum, out,
+            &check);
+        rc = lakefs_outcome_settle(c, req.op, rc, outcome, &check, err);
+    }
     return rc;
 }
 
@@ -892,8 +910,16 @@ int lakefs_complete_presign_multipart(
     char *body = lakefs_json_complete_multipart(
         physical_address, parts, count, opt ? opt->metadata : NULL,
         opt ? opt->content_type : NULL);
-    return lakefs_call_json(c, &req, &url, body, parse_object_stats, out,
-                            sizeof(*out), err);
+    int rc = lakefs_call_json(c, &req, &url, body, parse_object_stats, out,
+                              sizeof(*out), err);
+    if (rc && req.maybe_applied) {
+        lakefs_error check = {0};
+        int outcome = lakefs_outcome_object(c, repo, branch, path,
+                                            physical_address, NULL, out,
+                                            &check);
+        rc = lakefs_outcome_settle(c, req.op, rc, outcome, &check, err);
+    }
+    return rc;
 }
 
 int lakefs_abort_presign_multipart(lakefs_client *c, const char *repo,

@@ -253,7 +253,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 return
             if fault.get("cut_after_bytes") is not None:
                 cut_after = int(fault["cut_after_bytes"])
-        self._forward(method, upstream, cut_after)
+        self._forward(method, upstream, cut_after, drop=bool(fault and fault.get("drop_response")))
 
     def _connection(self, upstream):
         conn = self.upstreams.get(upstream)
@@ -268,7 +268,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.upstreams[upstream] = conn
         return conn
 
-    def _forward(self, method, upstream, cut_after):
+    def _forward(self, method, upstream, cut_after, drop=False):
         for attempt in (0, 1):
             conn = self._connection(upstream)
             try:
@@ -294,6 +294,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             conn.close()
             self.upstreams.pop(upstream, None)
             raise
+        if drop:  # fault drop_response: lakeFS applied the request; its answer is lost
+            resp.read()
+            conn.close()
+            self.upstreams.pop(upstream, None)
+            raise _CutConnection()
         self.send_response_only(resp.status, resp.reason)
         self.send_header("Date", self.date_time_string())
         up_chunked = resp.chunked

@@ -66,6 +66,15 @@ RANGE_FAULTS = {
 # and has_more, its last item as next_offset (a server that never advances: a client without a
 # guard asks forever), "empty" answers has_more with no results and an offset that does advance.
 PAGINATION_FAULTS = {"stuck", "empty"}
+# What a fault does (at least one): answer `status` instead of handling; wait `latency_ms` first;
+# handle, then cut the answer after `cut_after_bytes` body bytes; handle, then close the connection
+# without a byte of answer (`drop_response`: applied, answer lost); replace every presigned URL of
+# the answer (JSON presigned_url/presigned_urls, an http(s) physical_address, Location) with
+# `rewrite_url`; send the answer's body a byte every `trickle_ms`; pad a JSON answer to at least
+# `pad_bytes` (an extra "padding" member: a too-large but well-formed answer).
+# `range` and `pagination` distort a data or paged answer (RANGE_FAULTS, PAGINATION_FAULTS above).
+KINDS = ("status", "latency_ms", "cut_after_bytes", "drop_response", "rewrite_url", "trickle_ms", "pad_bytes",
+         "range", "pagination")
 
 
 class Faults:
@@ -81,11 +90,15 @@ class Faults:
                 "message": spec.get("message"), "latency_ms": spec.get("latency_ms"),
                 "cut_after_bytes": spec.get("cut_after_bytes"), "count": spec.get("count"),
                 "body": spec.get("body"), "range": spec.get("range"), "pagination": spec.get("pagination"),
+                "drop_response": bool(spec.get("drop_response")), "rewrite_url": spec.get("rewrite_url"),
+                "trickle_ms": spec.get("trickle_ms"), "pad_bytes": spec.get("pad_bytes"),
                 "ratio": spec.get("ratio"), "seed": spec.get("seed", 0), "applied": 0}
         if rule["count"] is None and rule["ratio"] is None:
             rule["count"] = 1
-        if all(rule[k] is None for k in ("status", "latency_ms", "cut_after_bytes", "range", "pagination")):
-            raise ValueError("a fault needs status, latency_ms, cut_after_bytes, range or pagination")
+        if all(rule[k] is None or rule[k] is False for k in KINDS):
+            raise ValueError("a fault needs one of " + ", ".join(KINDS))
+        if rule["rewrite_url"] is not None and not isinstance(rule["rewrite_url"], str):
+            raise ValueError("rewrite_url must be a string")
         if rule["range"] is not None and rule["range"] not in RANGE_FAULTS:
             raise ValueError("range must be one of %s" % ", ".join(sorted(RANGE_FAULTS)))
         if rule["pagination"] is not None and rule["pagination"] not in PAGINATION_FAULTS:

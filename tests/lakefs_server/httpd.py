@@ -49,6 +49,40 @@ class _CuttingWriter:
         self.raw.write(data)
 
 
+class _TricklingWriter:
+    """Writes one byte every `interval` seconds (fault trickle_ms): a transfer that never stalls
+    outright but is slower than any stall guard."""
+
+    def __init__(self, raw, interval):
+        self.raw, self.interval = raw, interval
+
+    def write(self, data):
+        for i in range(len(data)):
+            self.raw.write(data[i:i + 1])
+            self.raw.flush()
+            time.sleep(self.interval)
+
+
+def _rewrite_urls(obj, url):
+    """obj with every presigned URL in it replaced by url (fault rewrite_url)."""
+    if isinstance(obj, list):
+        return [_rewrite_urls(v, url) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {}
+    for key, value in obj.items():
+        if key == "presigned_url" and isinstance(value, str):
+            value = url
+        elif key == "presigned_urls" and isinstance(value, list):
+            value = [url for _ in value]
+        elif key == "physical_address" and isinstance(value, str) and value.startswith("http"):
+            value = url
+        else:
+            value = _rewrite_urls(value, url)
+        out[key] = value
+    return out
+
+
 class _BytesReader:
     def __init__(self, data):
         self.data, self.pos = data, 0
@@ -121,6 +155,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.has_body = chunked or length > 0
         self.cut_after = None
         self.range_fault = self.pagination_fault = None
+        self.fault = None
         try:
             if self.server.data_only and not path.startswith("/_presigned/"):
                 # The presigned-URL host plays the object store: it serves nothing else.
@@ -160,6 +195,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault.get("cut_after_bytes") is not None:
             self.cut_after = int(fault["cut_after_bytes"])
         self.range_fault, self.pagination_fault = fault.get("range"), fault.get("pagination")
+        self.fault = fault  # the kinds that change the answer apply in _send
         return False
 
     def _distort_range(self, resp):
@@ -212,8 +248,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
             page["has_more"], page["next_offset"] = True, after + "~"
         return json_response(resp.status, body, resp.headers)
 
+    def _fault_answer(self, resp):
+        """resp as the armed fault (if any) changes it; raises _CutConnection to drop it."""
+        fault = self.fault or {}
+        if fault.get("drop_response"):
+            self.close_connection = True
+            raise _CutConnection()
+        if fault.get("rewrite_url") is not None:
+            url = fault["rewrite_url"]
+            if "Location" in resp.headers:
+                resp.headers["Location"] = url
+            if resp.content_type == "application/json" and resp.body:
+                body = _rewrite_urls(json.loads(resp.body), url)
+                resp = Response(resp.status, json.dumps(body).encode(), resp.content_type, resp.headers)
+        if fault.get("pad_bytes") and resp.content_type == "application/json" and resp.body:
+            body = json.loads(resp.body)
+            if isinstance(body, dict):
+                body["padding"] = "x" * int(fault["pad_bytes"])
+                resp = Response(resp.status, json.dumps(body).encode(), resp.content_type, resp.headers)
+        return resp
+
     def _send(self, resp, head=False):
-        resp = self._distort_range(self._distort_pagination(resp))
+        resp = self._fault_answer(self._distort_range(self._distort_pagination(resp)))
+        trickle = (self.fault or {}).get("trickle_ms")
         self.send_response(resp.status)
         for name, value in resp.headers.items():
             self.send_header(name, value)
@@ -228,7 +285,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         if self.close_connection:
             self.send_header("Connection", "close")
-        if not head and not resp.file and self.cut_after is None and len(resp.body) <= 65536:
+        if not head and not resp.file and self.cut_after is None and not trickle and len(resp.body) <= 65536:
             self._headers_buffer.append(b"\r\n" + resp.body)  # one segment: no Nagle/delayed-ACK stall
             self.flush_headers()
             return
@@ -236,6 +293,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if head or resp.status in (204, 304):
             return
         writer = self.wfile if self.cut_after is None else _CuttingWriter(self.wfile, self.cut_after)
+        if trickle:
+            self.wfile.flush()
+            writer = _TricklingWriter(writer, int(trickle) / 1000.0)
         if resp.file:
             oid, start, length = resp.file
             self.server.ctx.blobs.send(oid, writer, start, length)
