@@ -6,8 +6,9 @@
  * byte (bit 0: common prefix, bit 1: posix-permissions, bit 2:
  * client-mtime, bit 3: symlink target, bit 4: a file being written of that
  * name) and the path, then "\x01"-separated metadata values.
- * Checked: every entry is a valid, unique POSIX name in sorted order whose
- * key fits lakeFS's limit, with permission bits only; nothing leaks.
+ * Checked: every entry is a valid, unique, UTF-8 POSIX name in sorted
+ * order whose key fits lakeFS's limit, with permission bits only; the
+ * log form of every name is one printable line; nothing leaks.
  */
 #include "fuzz.h"
 
@@ -48,6 +49,7 @@ static void check_entries(const char *prefix, const fs_entry *e, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         FUZZ_CHECK(e[i].name && listing_name_is_valid(e[i].name));
+        FUZZ_CHECK(listing_utf8_is_valid(e[i].name));
         FUZZ_CHECK((e[i].mode & ~07777u) == 0);
         FUZZ_CHECK(!e[i].is_dir || !e[i].checksum);
         if (i)
@@ -55,6 +57,22 @@ static void check_entries(const char *prefix, const fs_entry *e, size_t n)
         FUZZ_CHECK(strlen(prefix) + strlen(e[i].name) + (e[i].is_dir ? 1 : 0) <=
                    LAKEFS_MAX_PATH_LENGTH);
     }
+}
+
+/* A log line's version of a name: printable, UTF-8, within cap. */
+static void check_printable(const char *name, size_t cap)
+{
+    char buf[LISTING_PRINTABLE_MAX];
+    memset(buf, 'z', sizeof(buf));
+    listing_printable(name, buf, cap);
+    if (cap == 0)
+        return;
+    FUZZ_CHECK(memchr(buf, '\0', cap) != NULL);
+    for (const unsigned char *p = (const unsigned char *)buf; *p; p++)
+        FUZZ_CHECK(*p >= 0x20 && *p != 0x7f);
+    FUZZ_CHECK(listing_utf8_is_valid(buf));
+    listing_printable(name, buf, sizeof(buf));
+    FUZZ_CHECK(listing_utf8_is_valid(buf));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -90,6 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         record rec = {.flags = (unsigned char)recs[r][0]};
         char *parts[4] = {"", NULL, NULL, NULL};
         split(recs[r] + 1, strlen(recs[r] + 1), '\x01', parts, 4);
+        check_printable(parts[0], (unsigned char)recs[r][0] % 40);
         lakefs_object_stats *st = &items[n++];
         st->path = strdup(parts[0]);
         st->path_type = rec.flags & 1 ? LAKEFS_PATH_COMMON_PREFIX
