@@ -323,8 +323,8 @@ static int entry_for_item(const char *prefix, size_t prefix_len,
         if (warn) {
             listing_printable(prefix, shown_dir, sizeof(shown_dir));
             listing_printable(path, shown, sizeof(shown));
-            warn(warn_ctx, "listing of \"%s\": skipping \"%s\": %s",
-                 shown_dir, shown, why);
+            warn(warn_ctx, "skipping \"%s\": %s (listing of \"%s\")", shown,
+                 why, shown_dir);
         }
         free(name);
         return 0;

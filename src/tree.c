@@ -95,7 +95,7 @@ static bool warn_first_time(tree *t, const char *text)
 static void warn_listing(void *ctx, const char *fmt, ...)
 {
     tree *t = ctx;
-    char text[1024];
+    char text[1800]; /* two names of LISTING_PRINTABLE_MAX and words */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
@@ -365,6 +365,14 @@ static int collect_objects(tree *t, const tree_ref *ref, const char *prefix,
         (*n)++;
     }
     lakefs_object_iter_free(&it);
+    if (rc == -ENOENT) {
+        /* The directory was found in its parent's listing (or is a ref
+         * root): a 404 now is the server's failure, not an empty
+         * directory to cache. */
+        logger_write(t->log, LOG_LEVEL_ERROR, "listing '%s': %s",
+                     prefix[0] ? prefix : "/", err.message);
+        return -EIO;
+    }
     if (rc < 0)
         return log_failure(t, rc, &err, "listing", prefix[0] ? prefix : "/");
     return 0;
