@@ -114,6 +114,10 @@ def listing():
         "mixed": b"d/\0" + b"\0".join(records),
         "root": b"\0" + rec(1, "a/") + b"\0" + rec(0, "a") + b"\0" + rec(0, ".lakefs"),
         "long_key": b"\0" + rec(0, ("k" * 200 + "/") * 20 + "f"),
+        # A directory 1004 bytes deep: a 20-byte name fits lakeFS's 1024-byte keys, 21 bytes do not.
+        "deep": (("d" * 250 + "/") * 4).encode() + b"\0" + b"\0".join(
+            [rec(0, ("d" * 250 + "/") * 4 + "a" * 20), rec(0, ("d" * 250 + "/") * 4 + "b" * 21),
+             rec(1, ("d" * 250 + "/") * 4 + "c" * 19 + "/"), rec(1, ("d" * 250 + "/") * 4 + "e" * 20 + "/")]),
     }
 
 
