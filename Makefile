@@ -42,6 +42,7 @@ HEADERS     := $(wildcard include/*.h src/*.h tests/unit/*.h)
 # objects of a source list in a build dir: $(call objs,DIR,SRCS)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
+.PHONY: fuzz fuzz-smoke
 .PHONY: all deps test test-unit test-integration test-real demo clean sanitize format
 
 all: $(BUILD)/lakefuse $(BUILD)/client_exercise \
@@ -83,6 +84,36 @@ $(ASAN_BUILD)/tests/%: $(ASAN_BUILD)/obj/tests/unit/%.o $(call objs,$(ASAN_BUILD
 
 # The same code with AddressSanitizer and UBSan.
 sanitize: $(ASAN_BUILD)/lakefuse $(ASAN_BUILD)/client_exercise $(addprefix $(ASAN_BUILD)/tests/,$(UNIT_TESTS))
+
+# libFuzzer targets (fuzz/*.c): the parsers of untrusted input, with clang's
+# -fsanitize=fuzzer,address,undefined. `make fuzz-smoke` runs each for
+# FUZZ_SECONDS (part of `make test`); scripts/fuzz.sh SECONDS runs longer.
+FUZZ_CC      := clang
+FUZZ_BUILD   := $(BUILD)/fuzz
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 8
+FUZZ_TARGETS := json_models error_body uri config_yaml listing staging_journal
+FUZZ_SRCS    := $(CLIENT_SRCS)
+FUZZ_SRCS    += src/uri.c
+FUZZ_SRCS    += src/config.c
+FUZZ_SRCS    += src/listing.c
+FUZZ_SRCS    += src/staging_journal.c
+
+$(FUZZ_BUILD)/obj/%.o: %.c $(HEADERS) fuzz/fuzz.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/libfuzzed.a: $(call objs,$(FUZZ_BUILD),$(FUZZ_SRCS))
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/%.o $(FUZZ_BUILD)/libfuzzed.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(LIBS) -o $@
+
+fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
+
+fuzz-smoke: fuzz
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
 deps:
 	@scripts/install-deps.sh

@@ -23,6 +23,9 @@
 /* Names that are not refs, remembered for attr_timeout. */
 #define MAX_NEGATIVE_REFS 256
 #define KEY_SEPARATOR "\x1f"
+/* Listing warnings already logged (hashes of their text): a hostile name
+ * is reported once per mount, not on every refetch of its directory. */
+#define MAX_WARNED 4096
 #define REPOSITORIES_KEY "\x01repositories"
 #define REFS_KEY_PREFIX "\x01refs" KEY_SEPARATOR
 
@@ -54,6 +57,8 @@ struct tree {
      * sticky bits (under lock): only those show them. */
     char **special_modes;
     size_t special_count, special_cap;
+    uint64_t warned[MAX_WARNED]; /* open addressing, 0 = free (under lock) */
+    size_t warned_count;
 };
 
 
@@ -66,12 +71,39 @@ static char *join3(const char *a, const char *b, const char *c)
     return s;
 }
 
+/* true the first time text is seen (always, once the table is full). */
+static bool warn_first_time(tree *t, const char *text)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    h |= 1; /* never 0, the free mark */
+    bool first = true;
+    pthread_mutex_lock(&t->lock);
+    if (t->warned_count < MAX_WARNED / 2) {
+        size_t i = (size_t)(h % MAX_WARNED);
+        while (t->warned[i] && t->warned[i] != h)
+            i = (i + 1) % MAX_WARNED;
+        first = t->warned[i] == 0;
+        if (first) {
+            t->warned[i] = h;
+            t->warned_count++;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    return first;
+}
+
 static void warn_listing(void *ctx, const char *fmt, ...)
 {
+    tree *t = ctx;
+    char text[1800]; /* two names of LISTING_PRINTABLE_MAX and words */
     va_list ap;
     va_start(ap, fmt);
-    logger_vwrite(ctx, LOG_LEVEL_WARNING, fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    if (warn_first_time(t, text))
+        logger_write(t->log, LOG_LEVEL_WARNING, "%s", text);
 }
 
 /* ---- refs ---- */
@@ -504,6 +536,22 @@ static int add_marker_entry(const char *prefix,
     return 0;
 }
 
+/* An object named like the control directory at a ref root is hidden by
+ * it (tree_list skips it, a lookup finds .lakefs/): say so once. */
+static void warn_hidden_control(tree *t, const char *prefix,
+                                const fs_entry *entries, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(entries[i].name, TREE_CONTROL_DIR_NAME) == 0) {
+            char shown[LISTING_PRINTABLE_MAX];
+            listing_printable(prefix, shown, sizeof(shown));
+            warn_listing(t, "listing of \"%s\": %s \"%s" TREE_CONTROL_DIR_NAME
+                            "\" is hidden by the control directory",
+                         shown, entries[i].is_dir ? "directory" : "object",
+                         shown);
+        }
+}
+
 /* Asks the writer before lakeFS: a file uploaded and let go of in between
  * is then in one of the two, never in neither. */
 static int fetch_objects(void *ctx, const listing_source *src,
@@ -522,7 +570,9 @@ static int fetch_objects(void *ctx, const listing_source *src,
         rc = collect_objects(t, ref, prefix, &items, &count);
     if (rc == 0)
         rc = listing_build(prefix, items, count, entries, n, warn_listing,
-                           t->log);
+                           t);
+    if (rc == 0 && src->dir[0] == '\0')
+        warn_hidden_control(t, prefix, *entries, *n);
     if (rc == 0)
         mask_special_modes(t, ref, prefix, *entries, *n);
     if (rc == 0)
@@ -890,6 +940,13 @@ static int resolve_in_ref(tree *t, const tree_ref *ref, char **comps,
     }
     if (strcmp(comps[0], TREE_CONTROL_DIR_NAME) == 0)
         return resolve_control(ref, comps, n, out);
+    /* No lakeFS key is longer: listings never show one (listing_build),
+     * and creating one is refused with the same errno. */
+    size_t key_len = strlen(ref->prefix) + n - 1;
+    for (size_t i = 0; i < n; i++)
+        key_len += strlen(comps[i]);
+    if (key_len > LAKEFS_MAX_PATH_LENGTH)
+        return -ENAMETOOLONG;
     char *dir = join_components(comps, n - 1);
     if (!dir)
         return -ENOMEM;

@@ -1,6 +1,7 @@
 """Test control of lakefs_server (/_test/, no auth): request counts by operationId, injected
 faults (status with an optional raw body / latency / cut connection / a distorted data range / a
-pagination that does not advance; by count or seeded ratio) and recorded spec violations.
+pagination that does not advance; by count or seeded ratio), recorded spec violations and, where the
+server has one, the hostile mode (hostile.py).
 All state is in memory and guarded by one lock. Never let a /_test/ request count as API traffic.
 """
 import itertools
@@ -138,8 +139,8 @@ class Faults:
 
 
 class Control:
-    def __init__(self, faults, recorder):
-        self.faults, self.recorder = faults, recorder
+    def __init__(self, faults, recorder, hostile=None):
+        self.faults, self.recorder, self.hostile = faults, recorder, hostile
 
     def handle(self, method, path, body):
         name = path[len("/_test/"):].strip("/")
@@ -176,6 +177,22 @@ class Control:
                     return json_response(201, {"id": self.faults.add(spec)})
                 except (ValueError, TypeError) as err:
                     return error_response(400, "bad fault: %s" % err)
+        elif name == "hostile":
+            if self.hostile is None:
+                return error_response(501, "this server has no hostile mode")
+            if method == "GET":
+                return json_response(200, {"hostile": self.hostile.list()})
+            if method == "DELETE":
+                self.hostile.clear()
+                return Response(204)
+            if method == "POST":
+                try:
+                    spec = json.loads(body.read_all(1 << 24) or b"{}")
+                    if not isinstance(spec, dict):
+                        raise ValueError("body must be a JSON object")
+                    return json_response(201, {"id": self.hostile.add(spec)})
+                except (ValueError, TypeError) as err:
+                    return error_response(400, "bad hostile rule: %s" % err)
         else:
             return error_response(404, "unknown test control endpoint %s" % path)
         return error_response(405, "method not allowed")

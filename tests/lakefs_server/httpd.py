@@ -1,6 +1,6 @@
 """HTTP front end of lakefs_server: HTTP/1.1 keep-alive server, spec routing (conformance.Spec),
 request/response validation, authentication, dispatch by operationId, the presigned data path
-(/_presigned/) and the test-control API (/_test/: counts, faults, violations).
+(/_presigned/) and the test-control API (/_test/: counts, faults, violations, hostile).
 Never buffer object bodies, never validate injected faults, and always send a correct Content-Length.
 """
 import http.server
@@ -16,6 +16,7 @@ import urllib.parse
 import api_objects
 import api_refs
 from blobs import BlobError
+import hostile as hostile_mode
 from control import Control, Faults, Recorder
 from protocol import BodyReader, Request, Response, error_response, json_response, parse_range
 from store import ApiError
@@ -156,6 +157,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.cut_after = None
         self.range_fault = self.pagination_fault = None
         self.fault = None
+        self.hostile_rule = None
         try:
             if self.server.data_only and not path.startswith("/_presigned/"):
                 # The presigned-URL host plays the object store: it serves nothing else.
@@ -333,6 +335,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ctx.recorder.count(operation)
         if self._apply_fault(operation, head):
             return
+        self.hostile_rule = ctx.hostile.pick(operation, self.query)
+        if self.hostile_rule and hostile_mode.replaces(self.hostile_rule):
+            self._send_hostile(hostile_mode.replacement(self.hostile_rule), head)
+            return
+        if self.hostile_rule:
+            hostile_mode.rewrite_request(self.hostile_rule, self.headers)
         if route is None:
             self._send(error_response(404, "path not found: %s %s" % (method, API_PREFIX + raw_path)), head)
             return
@@ -386,8 +394,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             response = error_response(500, "internal error: %s" % err)
         self._respond_api(operation, method, response, head)
 
+    def _send_hostile(self, response, head):
+        """A hostile answer (hostile.py): never validated, optionally cut short."""
+        rule = self.hostile_rule
+        if rule.get("truncate_to") is not None:
+            self.cut_after = int(rule["truncate_to"])
+        self._send(response, head)
+
     def _respond_api(self, operation, method, response, head):
         ctx = self.server.ctx
+        if getattr(self, "hostile_rule", None):
+            self._send_hostile(hostile_mode.transform(self.hostile_rule, response), head)
+            return
         if ctx.config.validate:
             ctype = response.content_type
             body = b"" if response.file else response.body
@@ -414,10 +432,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ctx = self.server.ctx
         if self._apply_fault(operation, head):
             return
+        self.hostile_rule = ctx.hostile.pick(operation, {})
+        if self.hostile_rule and hostile_mode.replaces(self.hostile_rule):
+            self._send_hostile(hostile_mode.replacement(self.hostile_rule), head)
+            return
+        if self.hostile_rule:
+            hostile_mode.rewrite_request(self.hostile_rule, self.headers)
         try:
             response = self._presigned(method, urllib.parse.unquote(path[len("/_presigned/"):]))
         except BlobError as err:
             response = _s3_error(err.status, err.code, err.message)
+        if self.hostile_rule:
+            self._send_hostile(hostile_mode.transform(self.hostile_rule, response), head)
+            return
         self._send(response, head)
 
     def _presigned(self, method, oid):
@@ -480,8 +507,8 @@ class Server(http.server.ThreadingHTTPServer):
 class Context:
     def __init__(self, config, store, blobs, auth, spec):
         self.config, self.store, self.blobs, self.auth, self.spec = config, store, blobs, auth, spec
-        self.faults, self.recorder = Faults(), Recorder()
-        self.control = Control(self.faults, self.recorder)
+        self.faults, self.recorder, self.hostile = Faults(), Recorder(), hostile_mode.Hostile()
+        self.control = Control(self.faults, self.recorder, self.hostile)
         self.presign_base = None  # "http://host:port" of presigned URLs; None: chosen per request
 
 
