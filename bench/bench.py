@@ -58,7 +58,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from realserver import BUCKET, RealLakeFSS3, kill_group  # noqa: E402
+from realserver import BUCKET, RealLakeFSS3, free_port, kill_group, wait_http  # noqa: E402
 
 LAKEFUSE = os.environ.get("LAKEFUSE_BIN", os.path.join(ROOT, "build", "lakefuse"))
 REPO = "bench"
@@ -111,40 +111,88 @@ def log(msg):
 
 # ---- the server -------------------------------------------------------------------------------
 
+def bench_paths():
+    out = subprocess.run([os.path.join(ROOT, "scripts", "bench-peers.sh"), "--print-env"], capture_output=True,
+                         text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.split())
+
+
+class VersityS3:
+    """The S3 store behind lakeFS in the benchmark: Versity's S3 gateway (versitygw, Go module proxy) on
+    a POSIX directory. moto (the tests' store) reads a whole object for every ranged GET, which would
+    make the benchmark measure moto; versitygw serves ranges from the file."""
+
+    access_key_id, secret_access_key = "lakefuse-s3-key", "lakefuse-s3-secret"
+    _DUMMY_AUTH = None
+
+    def __init__(self, data_dir):
+        self.root = os.path.join(data_dir, "gw")
+        os.makedirs(os.path.join(self.root, BUCKET), exist_ok=True)
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.log_path = os.path.join(data_dir, "versitygw.log")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ROOT_", "VGW_"))}
+        env.update(ROOT_ACCESS_KEY_ID=self.access_key_id, ROOT_SECRET_ACCESS_KEY=self.secret_access_key)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([bench_paths()["BENCH_VERSITYGW"], "--port", "127.0.0.1:%d" % self.port,
+                                          "posix", self.root], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                         env=env, start_new_session=True)
+        wait_http(self.url + "/", self.proc, self.log_path, ok=lambda r: r.status_code in (200, 403))
+
+    def put(self, key, data):
+        """Seeding writes the files versitygw serves directly (it maps keys to paths)."""
+        path = os.path.join(self.root, BUCKET, key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if isinstance(data, (bytes, bytearray)):
+            with open(path, "wb") as f:
+                f.write(data)
+        else:
+            shutil.copyfile(data, path)
+
+    def delete_prefix(self, bucket, prefix):
+        shutil.rmtree(os.path.join(self.root, bucket, prefix), ignore_errors=True)
+
+    def stop(self):
+        kill_group(self.proc)
+        self.proc = None
+
 class Server:
     def __init__(self, root):
-        self.lakefs = RealLakeFSS3(os.path.join(root, "lakefs"), proxy=False).start()
+        os.makedirs(root, exist_ok=True)
+        self.lakefs = RealLakeFSS3(os.path.join(root, "lakefs"), proxy=False)
+        self.s3 = self.lakefs.s3 = VersityS3(root)
+        self.lakefs.start()
         self.url = self.lakefs.url
-        self.s3 = self.lakefs.s3
         self.auth = (self.lakefs.access_key_id, self.lakefs.secret_access_key)
         self.http = requests.Session()
         self.http.auth = self.auth
         self.api_url = self.url + "/api/v1"
+        self.own = 0  # API requests this script makes (polling for uploads): not the system's
 
-    def api(self, method, path, ok=(200, 201, 204), **kw):
+    def api(self, method, path, ok=(200, 201, 204), own=True, **kw):
+        """own=False: a request the limit makes as its workload (counted as the limit's)."""
+        self.own += 1 if own else 0
         r = self.http.request(method, self.api_url + path, timeout=600, **kw)
         if r.status_code not in ok:
             raise RuntimeError("%s %s: %d %s" % (method, path, r.status_code, r.text[:300]))
         return r
 
     def requests_total(self):
-        """lakeFS's own counters: API operations plus S3-gateway requests."""
+        """lakeFS's own counters, API operations plus S3-gateway requests, less this script's own."""
         text = requests.get(self.url + "/metrics", timeout=60).text
-        total = 0
+        total = -self.own
         for line in text.splitlines():
             if line.startswith(("api_request_duration_seconds_count", "gateway_request_duration_seconds_count")):
                 total += int(float(line.rsplit(" ", 1)[1]))
         return total
 
     def s3_put(self, key, data):
-        r = requests.put("%s/%s/%s" % (self.s3.url, BUCKET, urllib.parse.quote(key)), data=data, timeout=600,
-                         headers={"Authorization": self.s3._DUMMY_AUTH})
-        if r.status_code != 200:
-            raise RuntimeError("S3 PUT %s: %d %s" % (key, r.status_code, r.text[:200]))
+        self.s3.put(key, data)
 
     def stop(self):
         self.http.close()
         self.lakefs.stop()
+        self.s3.stop()
 
     # ---- objects ----
     def list_flat(self, ref, prefix, presign=False, session=None):
@@ -152,6 +200,8 @@ class Server:
         s = session or self.http
         out, after = [], ""
         while True:
+            if session is None:
+                self.own += 1
             r = s.get(self.api_url + "/repositories/%s/refs/%s/objects/ls" % (REPO, ref),
                       params={"prefix": prefix, "after": after, "amount": 1000,
                               "presign": "true" if presign else "false"}, timeout=600)
@@ -163,7 +213,8 @@ class Server:
             after = body["pagination"]["next_offset"]
 
     def count(self, ref, prefix):
-        return len(self.list_flat(ref, prefix))
+        """Objects under prefix, directory markers (`dir/`) not counted."""
+        return sum(1 for o in self.list_flat(ref, prefix) if not o["path"].endswith("/"))
 
     def branch(self, name):
         self.api("DELETE", "/repositories/%s/branches/%s" % (REPO, name), ok=(204, 404))
@@ -200,8 +251,7 @@ def seed(server, sc, tmp):
             n = min(left, 8 * MiB)
             f.write(rnd.randbytes(n))
             left -= n
-    with open(large, "rb") as f:
-        server.s3_put("seed/large/large.bin", f)
+    server.s3_put("seed/large/large.bin", large)
     server.api("POST", "/repositories", json={"name": REPO, "default_branch": "main",
                                                "storage_namespace": "s3://%s/%s" % (BUCKET, REPO)})
     paths = [{"path": "s3://%s/seed/%s/" % (BUCKET, p), "destination": "%s/" % p, "type": "common_prefix"}
@@ -327,6 +377,7 @@ def wait_server(server, branch, prefix, want, deadline=1800):
 def wait_size(server, branch, path, size, deadline=1800):
     end = time.monotonic() + deadline
     while True:
+        server.own += 1
         r = server.http.get(server.api_url + "/repositories/%s/refs/%s/objects/stat" % (REPO, branch),
                             params={"path": path}, timeout=60)
         if r.status_code == 200 and r.json()["size_bytes"] == size:
@@ -601,27 +652,27 @@ class LimitRunner:
     def _body(self, wl, branch, prep):
         srv, sc = self.server, self.sc
         if wl in ("w1-find-cold", "w1-find-warm"):
-            srv.list_flat("main", "tree/")
+            srv.list_flat("main", "tree/", session=srv.http)
         elif wl == "w1-ls-big":
-            srv.list_flat("main", "big/")
+            srv.list_flat("main", "big/", session=srv.http)
         elif wl == "w2-cat-small":
-            objs = srv.list_flat("main", "small/", presign=True)
+            objs = srv.list_flat("main", "small/", presign=True, session=srv.http)
             curl_parallel([o["physical_address"] for o in objs], LIMIT_PARALLEL)
         elif wl in ("w3-seq-cold", "w3-seq-remount"):
-            o = srv.api("GET", "/repositories/%s/refs/main/objects/stat" % REPO,
+            o = srv.api("GET", own=False, path="/repositories/%s/refs/main/objects/stat" % REPO,
                         params={"path": "large/large.bin", "presign": "true"}).json()
             subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", o["physical_address"]], check=True)
         elif wl == "w4-rand":
-            o = srv.api("GET", "/repositories/%s/refs/main/objects/stat" % REPO,
+            o = srv.api("GET", own=False, path="/repositories/%s/refs/main/objects/stat" % REPO,
                         params={"path": "large/large.bin", "presign": "true"}).json()
             rand_reads(o["physical_address"], sc["large"], sc["rand_ios"], RAND_JOBS)
         elif wl == "w5-write-large":
-            pa = srv.api("GET", "/repositories/%s/branches/%s/staging/backing" % (REPO, branch),
+            pa = srv.api("GET", own=False, path="/repositories/%s/branches/%s/staging/backing" % (REPO, branch),
                          params={"path": "out.bin", "presign": "true"}).json()
             r = subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", "-D", "-", "-T", self.large_src,
                                 pa["presigned_url"]], capture_output=True, check=True)
             etag = re.search(rb'(?i)etag:\s*"?([0-9a-f]+)"?', r.stdout).group(1).decode()
-            srv.api("PUT", "/repositories/%s/branches/%s/staging/backing" % (REPO, branch),
+            srv.api("PUT", own=False, path="/repositories/%s/branches/%s/staging/backing" % (REPO, branch),
                     params={"path": "out.bin"},
                     json={"staging": pa, "checksum": etag, "size_bytes": sc["large"]})
         elif wl == "w5-write-small":
@@ -629,7 +680,7 @@ class LimitRunner:
             with open(f, "wb") as out:
                 out.write(os.urandom(SMALL_SIZE))
             self._uploads(branch, [("new/n%05d.bin" % i, f) for i in range(sc["write_small"])])
-            srv.api("POST", "/repositories/%s/branches/%s/commits" % (REPO, branch), json={"message": "bench"})
+            srv.api("POST", own=False, path="/repositories/%s/branches/%s/commits" % (REPO, branch), json={"message": "bench"})
         elif wl == "w6-untar":
             d, paths = self._upload_tree(branch, sc["untar"])
             try:
@@ -641,7 +692,7 @@ class LimitRunner:
             try:
                 names = [os.path.relpath(p, d) for p in paths]
                 for i in range(0, len(names), 1000):
-                    srv.api("POST", "/repositories/%s/branches/%s/objects/delete" % (REPO, branch),
+                    srv.api("POST", own=False, path="/repositories/%s/branches/%s/objects/delete" % (REPO, branch),
                             json={"paths": names[i:i + 1000]})
             finally:
                 shutil.rmtree(d, ignore_errors=True)
