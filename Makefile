@@ -136,6 +136,15 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh
 
+# lakefuse against rclone, s3fs and the limit on real lakeFS with an S3 store (bench/bench.py; not part
+# of `make test`): writes docs/bench/results.{md,json,png}. BENCH_SCALE=full|medium|small, BENCH_ROUNDS=N.
+.PHONY: bench
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/third-party.sh lakefs
+	@scripts/bench-peers.sh
+	@$(PYTHON) bench/bench.py
+
 format:
 	clang-format -i src/*.c src/*.h include/*.h tests/unit/*.c tests/client/*.c
 

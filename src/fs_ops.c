@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <fuse.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,9 +256,78 @@ static int stat_open_handle(struct fuse_file_info *fi, struct stat *st)
     return 0;
 }
 
+/* Compares a mount point field of /proc/self/mountinfo (spaces, tabs,
+ * newlines and backslashes written as \ooo) with path. */
+static bool mountinfo_path_is(const char *field, const char *path)
+{
+    while (*field && *path) {
+        char c = *field;
+        if (c == '\\' && field[1] >= '0' && field[1] <= '3' && field[2] >= '0' &&
+            field[2] <= '7' && field[3] >= '0' && field[3] <= '7') {
+            c = (char)((field[1] - '0') * 64 + (field[2] - '0') * 8 +
+                       (field[3] - '0'));
+            field += 3;
+        }
+        if (c != *path)
+            return false;
+        field++;
+        path++;
+    }
+    return *field == '\0' && *path == '\0';
+}
+
+/* The kernel reads ahead at most the mount's read_ahead_kb, 128 KiB unless
+ * raised, and FUSE's init can only lower it (the kernel sets it to the
+ * smaller of its default and our answer when it reads the init reply): a
+ * sequential read of a large file reaches lakefuse as 128 KiB requests,
+ * eight round trips per cache block. So once init is done (at the first
+ * getattr) root raises the mount's window to kb through sysfs
+ * (/sys/class/bdi/MAJ:MIN/read_ahead_kb; the device number comes from
+ * /proc/self/mountinfo, so nothing asks the mount itself). Elsewhere the
+ * kernel's default stays; either way reads are correct. */
+static void raise_readahead(lakefuse_fs *fs, const char *mountpoint,
+                            unsigned kb)
+{
+    FILE *f = mountpoint ? fopen("/proc/self/mountinfo", "re") : NULL;
+    if (!f)
+        return;
+    char *line = NULL, dev[64] = "";
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        /* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... */
+        char *save = NULL, *field[5] = {0};
+        char *tok = strtok_r(line, " ", &save);
+        for (int i = 0; tok && i < 5; i++, tok = strtok_r(NULL, " ", &save))
+            field[i] = tok;
+        if (field[4] && mountinfo_path_is(field[4], mountpoint) &&
+            strlen(field[2]) < sizeof(dev))
+            strcpy(dev, field[2]); /* the last one: the newest mount */
+    }
+    free(line);
+    fclose(f);
+    if (!dev[0] || strspn(dev, "0123456789:") != strlen(dev))
+        return;
+    char path[128];
+    snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+    FILE *ra = fopen(path, "we");
+    bool ok = ra && fprintf(ra, "%u\n", kb) > 0;
+    if (ra && fclose(ra) != 0)
+        ok = false;
+    logger_write(fs->log, ok ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+                 ok ? "read-ahead of %s raised to %u KiB"
+                    : "read-ahead of %s left at the kernel's default "
+                      "(raising it to %u KiB needs root)",
+                 mountpoint, kb);
+}
+
 static int op_getattr(const char *path, struct stat *st,
                       struct fuse_file_info *fi)
 {
+    static atomic_bool tuned;
+    if (!atomic_load_explicit(&tuned, memory_order_relaxed) &&
+        !atomic_exchange(&tuned, true))
+        raise_readahead(fs_current(), fs_current()->mountpoint,
+                        fs_current()->block_size / 1024 * 2);
     if (!path) /* a file unlinked while open: only its handle knows it */
         return stat_open_handle(fi, st);
     lakefuse_fs *fs = fs_current();
