@@ -80,9 +80,9 @@ RAND_JOBS = 4
 LIMIT_PARALLEL = 8  # lakefuse may have up to this many requests in flight for small files
 
 WORKLOADS = [
-    ("w1-find-cold", "find + stat, N objects in 100 dirs, cold"),
+    ("w1-find-cold", "find + stat of the tree (tree_dirs x tree_files objects), cold"),
     ("w1-find-warm", "find + stat, same tree, warm"),
-    ("w1-ls-big", "ls -l of one directory of the big-dir objects, cold"),
+    ("w1-ls-big", "ls -l of one directory of big_dir objects, cold"),
     ("w2-cat-small", "cat of distinct 4 KiB files, cold"),
     ("w3-seq-cold", "sequential read of the large object, cold"),
     ("w3-seq-remount", "the same read after a remount, data cache kept"),
@@ -91,7 +91,7 @@ WORKLOADS = [
     ("w5-write-small", "small files written, then committed"),
     ("w6-untar", "untar a source tree (until lakeFS has it)"),
     ("w6-rm", "rm -rf of that tree"),
-    ("w7-creates", "creates into a directory already holding the big-dir entries"),
+    ("w7-creates", "creates into a directory already holding big_dir entries"),
 ]
 
 # Peer settings, from each peer's documentation for these workloads (bench/PEERS.md says why).
@@ -773,9 +773,9 @@ def summarize(results, systems, workloads, meta, out):
         med[wl, system]["runs"] = len(ok)
     titles = dict(WORKLOADS)
     lines = ["# lakefuse benchmark", "",
-             "%s. Scale `%s` (%s), %d interleaved rounds, medians. Machine: %s." % (
-                 meta["date"], meta["scale"], ", ".join("%s=%s" % kv for kv in meta["sizes"].items()),
-                 meta["rounds"], meta["machine"]),
+             "%s, lakefuse at commit %s. Scale `%s` (%s), %d interleaved rounds, medians. Machine: %s." % (
+                 meta["date"], meta.get("commit", "?"), meta["scale"],
+                 ", ".join("%s=%s" % kv for kv in meta["sizes"].items()), meta["rounds"], meta["machine"]),
              "Versions: " + "; ".join("%s: %s" % kv for kv in meta["versions"].items()) + ".", "",
              "Seconds (lower is better); in brackets the ratio to the limit (time of the limit / time of the "
              "system: 1.0 = as fast as the limit, above 1 = faster). Then lakeFS requests (API + S3 gateway), "
@@ -794,7 +794,7 @@ def summarize(results, systems, workloads, meta, out):
             cell = fmt(secs) + " s"
             if lim and secs and s != "limit":
                 cell += " (%.2f×)" % (lim / secs)
-            cell += "<br>%s req" % fmt(m.get("calls"))
+            cell += "<br>%d req" % round(m["calls"]) if m.get("calls") is not None else "<br>– req"
             if m.get("cpu") is not None and s != "limit":
                 cell += ", %s cpu s" % fmt(m["cpu"])
             if m.get("rss") is not None:
@@ -856,7 +856,16 @@ def main():
     ap.add_argument("--systems", default=os.environ.get("BENCH_SYSTEMS", "limit,lakefuse,rclone,s3fs"))
     ap.add_argument("--workloads", default=os.environ.get("BENCH_WORKLOADS", ",".join(w for w, _ in WORKLOADS)))
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "bench"))
+    ap.add_argument("--from-json", help="only write the table and chart again from a results.json")
     a = ap.parse_args()
+    if a.from_json:
+        with open(a.from_json) as f:
+            saved = json.load(f)
+        results = {tuple(k.split("|")): v for k, v in saved["results"].items()}
+        systems = [s for s in ("limit", "lakefuse", "rclone", "s3fs") if any(k[1] == s for k in results)]
+        workloads = [w for w, _ in WORKLOADS if any(k[0] == w for k in results)]
+        summarize(results, systems, workloads, saved["meta"], a.out)
+        return
     sc = SCALES[a.scale]
     workloads = [w for w in a.workloads.split(",") if w]
     known = dict(WORKLOADS)
@@ -897,7 +906,9 @@ def main():
                                                    "%.3fs %d req cpu %s rss %s" % (
                                                        r["seconds"], r["calls"], fmt(r.get("cpu")),
                                                        fmt(r.get("rss"), "MiB"))))
-        meta = {"date": datetime.date.today().isoformat(), "scale": a.scale, "sizes": sc, "rounds": a.rounds,
+        commit = os.environ.get("BENCH_COMMIT") or subprocess.run(
+            ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        meta = {"date": datetime.date.today().isoformat(), "commit": commit, "scale": a.scale, "sizes": sc, "rounds": a.rounds,
                 "machine": machine(), "versions": versions(), "missing_peers": missing}
         summarize(results, systems, workloads, meta, a.out)
         log("wrote %s/results.md, results.json, results.png" % a.out)
