@@ -114,6 +114,9 @@ int fs_hidden_add(lakefuse_fs *fs, const char *path, const struct stat *st,
                   wfile *w);
 int fs_hidden_getattr(lakefuse_fs *fs, const char *path, struct stat *st);
 int fs_hidden_remove(lakefuse_fs *fs, const char *path);
+/* A directory was renamed from -> to: the hidden files inside it (libfuse
+ * moved its nodes along) answer to their new paths. */
+void fs_hidden_move_dir(lakefuse_fs *fs, const char *from, const char *to);
 /* getattr of a path, as the FUSE operation answers it (fs_ops.c). */
 int fs_stat_path(const char *path, struct stat *st);
 

@@ -274,6 +274,22 @@ int fs_hidden_remove(lakefuse_fs *fs, const char *path)
     return 0;
 }
 
+void fs_hidden_move_dir(lakefuse_fs *fs, const char *from, const char *to)
+{
+    size_t len = strlen(from);
+    pthread_mutex_lock(&fs->readers_lock);
+    for (hidden_file *h = fs->hidden; h; h = h->next) {
+        if (strncmp(h->path, from, len) != 0 || h->path[len] != '/')
+            continue;
+        char *moved = NULL;
+        if (asprintf(&moved, "%s%s", to, h->path + len) < 0)
+            continue; /* ENOMEM: the old name stays, as before the fix */
+        free(h->path);
+        h->path = moved;
+    }
+    pthread_mutex_unlock(&fs->readers_lock);
+}
+
 void fs_hidden_free_all(lakefuse_fs *fs)
 {
     while (fs->hidden)

@@ -363,6 +363,8 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
         rc = src.kind == TREE_FILE
                  ? rename_file(fs, &src, src.ref, dst_rel, dst_base)
                  : rename_dir(fs, &src, src.ref, dst_rel, exists);
+    if (rc == 0 && src.kind == TREE_DIR)
+        fs_hidden_move_dir(fs, from, to);
     if (rc == 0 && src.kind == TREE_FILE) { /* its kept times go along */
         char *old_key = tree_object_key(&src);
         char *new_key = fs_object_key(src.ref, dst_rel);

@@ -105,6 +105,7 @@ def _local_pair(tmp_path, cls, seed, nops):
     old = os.umask(0o022)
     try:
         w = cls(seed, str(tmp_path / "model"), str(other), "plain", commit_path=str(commit))
+        w.mount_is_local = True  # lakeFS's key limit is emulated on both sides
         w.run(nops)
         with w.recording():
             w.close_all()
