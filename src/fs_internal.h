@@ -117,6 +117,9 @@ int fs_hidden_remove(lakefuse_fs *fs, const char *path);
 /* A directory was renamed from -> to: the hidden files inside it (libfuse
  * moved its nodes along) answer to their new paths. */
 void fs_hidden_move_dir(lakefuse_fs *fs, const char *from, const char *to);
+/* rel_key was created, removed or renamed: its directory's mtime and ctime
+ * become now, for the life of the mount (fs_times_touch). */
+void fs_dir_changed(lakefuse_fs *fs, const tree_ref *ref, const char *rel_key);
 /* getattr of a path, as the FUSE operation answers it (fs_ops.c). */
 int fs_stat_path(const char *path, struct stat *st);
 

@@ -365,6 +365,10 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
                  : rename_dir(fs, &src, src.ref, dst_rel, exists);
     if (rc == 0 && src.kind == TREE_DIR)
         fs_hidden_move_dir(fs, from, to);
+    if (rc == 0) {
+        fs_dir_changed(fs, src.ref, src.key);
+        fs_dir_changed(fs, src.ref, dst_rel);
+    }
     if (rc == 0 && src.kind == TREE_FILE) { /* its kept times go along */
         char *old_key = tree_object_key(&src);
         char *new_key = fs_object_key(src.ref, dst_rel);

@@ -1,9 +1,10 @@
 /*
  * fs_times.c - sub-second mtimes, atimes and ctimes that lakeFS cannot
  * store, per object key, in a chained hash table under one lock. Entries
- * are made only by attribute changes, so the table stays as small as the
- * set of paths a program touched with chmod, chown or utimens; a stat of
- * anything else costs one atomic load.
+ * are made only by attribute changes and by changes of a directory's
+ * entries, so the table stays as small as the set of paths a program
+ * touched with chmod, chown or utimens and of directories it created or
+ * removed names in; until then a stat costs one atomic load.
  */
 #include "fs_times.h"
 
@@ -21,7 +22,8 @@
 typedef struct times_entry {
     char *id; /* repo \x1f ref \x1f key */
     struct timespec atime, mtime, ctime;
-    bool has_atime, has_mtime;
+    struct timespec touched; /* a directory's entries changed (mtime) */
+    bool has_atime, has_mtime, has_touched;
     struct times_entry *next;
 } times_entry;
 
@@ -124,6 +126,32 @@ int fs_times_change(fs_times *t, const char *repo, const char *ref,
     return e ? 0 : -ENOMEM;
 }
 
+int fs_times_touch(fs_times *t, const char *repo, const char *ref,
+                   const char *key)
+{
+    char *id = make_id(repo, ref, key);
+    if (!id)
+        return -ENOMEM;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    pthread_mutex_lock(&t->lock);
+    times_entry **link;
+    times_entry *e = find_locked(t, id, &link);
+    if (!e && (e = calloc(1, sizeof(*e))) != NULL) {
+        e->id = id;
+        id = NULL;
+        *link = e;
+        atomic_fetch_add(&t->count, 1);
+    }
+    if (e) {
+        e->ctime = e->touched = now;
+        e->has_touched = true;
+    }
+    pthread_mutex_unlock(&t->lock);
+    free(id);
+    return e ? 0 : -ENOMEM;
+}
+
 void fs_times_move(fs_times *t, const char *repo, const char *ref,
                    const char *key, const char *new_key)
 {
@@ -175,6 +203,11 @@ void fs_times_apply(fs_times *t, const char *repo, const char *ref,
     if (e) {
         if (e->has_mtime && e->mtime.tv_sec == st->st_mtim.tv_sec)
             st->st_mtim = e->mtime;
+        if (e->has_touched &&
+            (e->touched.tv_sec > st->st_mtim.tv_sec ||
+             (e->touched.tv_sec == st->st_mtim.tv_sec &&
+              e->touched.tv_nsec > st->st_mtim.tv_nsec)))
+            st->st_mtim = e->touched;
         if (e->has_atime)
             st->st_atim = e->atime;
         if (e->ctime.tv_sec > st->st_mtim.tv_sec ||

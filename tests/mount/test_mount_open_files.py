@@ -5,7 +5,7 @@ descriptor of the same file wrote, before and after that one's close. Everything
 import os
 import subprocess
 
-from mountlib import api_get, api_get_or_none, read_file, write_file
+from mountlib import api_get, api_get_or_none, api_paths, read_file, write_file
 
 
 def branch(mount, repo):
@@ -89,3 +89,72 @@ def test_a_reader_sees_what_another_descriptor_writes(server, repo, mount):
         assert os.pread(reader, 100, 7) == b"line 2\n"
     finally:
         os.close(reader)
+
+
+# Found by the differential test (issue 11): a descriptor opened for writing copies its file in only
+# when first read or written; its file unlinked, renamed or replaced before that lost its bytes (ESTALE).
+
+def test_an_untouched_writer_keeps_its_bytes_after_unlink(server, repo, mount):
+    server.upload(repo, "main", "w", b"w" * 100000)
+    m = branch(mount, repo)
+    fd = os.open(m.join("w"), os.O_RDWR)
+    try:
+        os.unlink(m.join("w"))
+        assert os.pwrite(fd, b"tail", 100000) == 4
+        assert os.pread(fd, 200000, 0) == b"w" * 100000 + b"tail"
+        assert os.fstat(fd).st_size == 100004
+    finally:
+        os.close(fd)
+    assert api_get_or_none(server, repo, "main", "w") is None  # nothing uploaded it again
+    assert not os.path.lexists(m.join("w"))
+
+
+def test_an_untouched_writer_keeps_its_bytes_when_a_rename_replaces_its_file(server, repo, mount):
+    server.upload(repo, "main", "old", b"old bytes\n")
+    server.upload(repo, "main", "new", b"new bytes\n")
+    m = branch(mount, repo)
+    fd = os.open(m.join("old"), os.O_WRONLY | os.O_APPEND)
+    try:
+        os.rename(m.join("new"), m.join("old"))
+        os.write(fd, b"appended\n")
+        assert os.fstat(fd).st_size == len(b"old bytes\nappended\n")
+    finally:
+        os.close(fd)
+    assert read_file(m.join("old")) == b"new bytes\n"
+    assert api_get(server, repo, "main", "old") == b"new bytes\n"
+
+
+def test_an_untouched_writer_follows_its_file_through_a_rename(server, repo, mount):
+    server.upload(repo, "main", "a", b"first\n")
+    m = branch(mount, repo)
+    fd = os.open(m.join("a"), os.O_RDWR | os.O_APPEND)
+    try:
+        os.rename(m.join("a"), m.join("b"))
+        os.write(fd, b"second\n")
+        os.ftruncate(fd, 12)
+    finally:
+        os.close(fd)  # uploads to the new name
+    assert read_file(m.join("b")) == b"first\nsecond"
+    assert api_get(server, repo, "main", "b") == b"first\nsecond"
+    assert api_get_or_none(server, repo, "main", "a") is None
+
+
+def test_a_file_unlinked_while_open_in_a_directory_renamed_after(server, repo, mount):
+    # libfuse keeps such a file under .fuse_hidden... in its directory and moves it with a rename of
+    # the directory; lakefuse kept the old path: ftruncate and fstat answered ENOENT.
+    m = branch(mount, repo)
+    os.mkdir(m.join("d"))
+    write_file(m.join("d", "f"), b"0123456789")
+    fd = os.open(m.join("d", "f"), os.O_RDWR)
+    try:
+        assert os.read(fd, 3) == b"012"
+        os.unlink(m.join("d", "f"))
+        os.rename(m.join("d"), m.join("e"))
+        os.ftruncate(fd, 5)
+        assert os.fstat(fd).st_size == 5
+        assert os.pread(fd, 100, 0) == b"01234"
+    finally:
+        os.close(fd)
+    assert os.listdir(m.join("e")) == []
+    os.rmdir(m.join("e"))
+    assert api_paths(server, repo, "main") == []
