@@ -101,6 +101,10 @@ ssize_t fs_readers_read(lakefuse_fs *fs, open_file *of, char *buf,
  * copy of their bytes first (a download of what the cache lacks). */
 void fs_readers_pin(lakefuse_fs *fs, const tree_ref *ref, const char *key,
                     bool prefix);
+/* A file moved from key from to key to (a rename): descriptors reading it
+ * follow it (those that took a private copy keep it). */
+void fs_readers_move(lakefuse_fs *fs, const tree_ref *ref, const char *from,
+                     const char *to);
 /* This mount uploaded st: descriptors reading its key read it from now
  * on. rel_key: st->path relative to ref's prefix. */
 void fs_readers_uploaded(lakefuse_fs *fs, const tree_ref *ref,

@@ -76,11 +76,14 @@ ssize_t fs_readers_read(lakefuse_fs *fs, open_file *of, char *buf,
     }
     pthread_rwlock_unlock(&of->lock);
     /* Being written through another descriptor of this mount: its staged
-     * bytes are the file's content now. */
-    wfile *w = is_branch_reader(of) && !writer_idle(fs->writer)
-                   ? writer_find(fs->writer, of->ref->repo,
-                                 of->ref->api_ref, of->key)
-                   : NULL;
+     * bytes are the file's content now. (The key under the lock: a rename
+     * moves it.) */
+    wfile *w = NULL;
+    if (is_branch_reader(of) && !writer_idle(fs->writer)) {
+        pthread_rwlock_rdlock(&of->lock);
+        w = writer_find(fs->writer, of->ref->repo, of->ref->api_ref, of->key);
+        pthread_rwlock_unlock(&of->lock);
+    }
     if (w) {
         n = wfile_read(w, buf, size, offset);
         wfile_release(w);
@@ -158,6 +161,26 @@ void fs_readers_pin(lakefuse_fs *fs, const tree_ref *ref, const char *key,
         }
         pthread_rwlock_wrlock(&of->lock);
         of->pinned_fd = fd;
+        pthread_rwlock_unlock(&of->lock);
+    }
+    pthread_mutex_unlock(&fs->readers_lock);
+}
+
+void fs_readers_move(lakefuse_fs *fs, const tree_ref *ref, const char *from,
+                     const char *to)
+{
+    if (!fs->readers)
+        return;
+    pthread_mutex_lock(&fs->readers_lock);
+    for (open_file *of = fs->readers; of; of = of->reader_next) {
+        if (!reads_key(of, ref, from, false) || of->pinned_fd >= 0)
+            continue;
+        char *key = strdup(to);
+        if (!key)
+            continue; /* ENOMEM: it reads what it opened, as before */
+        pthread_rwlock_wrlock(&of->lock);
+        free(of->key);
+        of->key = key;
         pthread_rwlock_unlock(&of->lock);
     }
     pthread_mutex_unlock(&fs->readers_lock);

@@ -45,10 +45,8 @@ static int rename_file(lakefuse_fs *fs, const tree_node *src,
     char *from = tree_object_key(src);
     char *to = fs_object_key(ref, dst_rel);
     writer_move *move = NULL;
-    if (from && to) { /* descriptors reading either name keep their bytes */
-        fs_readers_pin(fs, ref, from, false);
+    if (from && to) /* descriptors reading the replaced file keep its bytes */
         fs_readers_pin(fs, ref, to, false);
-    }
     int rc = from && to ? writer_move_begin(fs->writer, ref->repo,
                                             ref->api_ref, from, to, false,
                                             &move)
@@ -77,6 +75,11 @@ static int rename_file(lakefuse_fs *fs, const tree_node *src,
         rc = end;
     if (rc == 0) {
         fs_cache_set(fs, ref, src->key, NULL);
+        /* Descriptors reading the file follow it, as on a local file
+         * system: they read what is written at its new name. */
+        fs_readers_move(fs, ref, from, to);
+        if (!staged)
+            fs_readers_uploaded(fs, ref, dst_rel, &st);
     } else {
         /* Half done, or done with its answer lost: ask lakeFS again. */
         fs_forget_parent(fs, ref, src->key);
@@ -226,6 +229,12 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
     free(copied);
     if (rc == 0)
         rc = delete_keys(fs, ref, keys, n);
+    for (size_t i = 0; rc == 0 && i < n; i++) { /* the bits shown go along */
+        char *dst = NULL;
+        if (asprintf(&dst, "%s%s", to, keys[i] + from_len) >= 0)
+            tree_move_special_mode(fs->tree, ref->repo, keys[i], dst);
+        free(dst);
+    }
     int end = writer_move_end(move, rc == 0, NULL);
     if (rc == 0)
         rc = end;

@@ -38,6 +38,7 @@ import errno
 import hashlib
 import os
 import random
+import re
 import shutil
 import stat
 import threading
@@ -81,6 +82,11 @@ class Mismatch(AssertionError):
 
 class Fatal(Mismatch):
     """A mismatch after which the workload cannot go on (the remount failed)."""
+
+
+def shorten(text):
+    """Long names in a message as a character and a count: 'l' * 255 reads l{255}."""
+    return re.sub(r"(\w)\1{19,}", lambda m: "%s{%d}" % (m.group(1), len(m.group(0))), text)
 
 
 def sha(data):
@@ -305,9 +311,9 @@ class Workload:
         related = [ln for (i, op, rl, rm), ln in zip(self.recent, lines)
                    if op[0].startswith("kill") or on_slot(op) or
                    any(isinstance(x, str) and (under(x, p) or under(p, x)) for x in op[1:] for p in paths)][-25:]
-        raise Mismatch("seed %d, op #%d %r (mode %s): %s\nrecent operations on the paths named (last 300 ops):\n  %s"
-                       "\nlast operations:\n  %s" % (self.seed, self.index, self.op, self.mode, what,
-                                                     "\n  ".join(related) or "-", "\n  ".join(lines[-8:]) or "-"))
+        raise Mismatch(shorten("seed %d, op #%d %r (mode %s): %s\nrecent operations on the paths named (last 300 ops):\n  %s"
+                               "\nlast operations:\n  %s" % (self.seed, self.index, self.op, self.mode, what,
+                                                             "\n  ".join(related) or "-", "\n  ".join(lines[-8:]) or "-")))
 
     # --- model views ----------------------------------------------------------------------------
     def local_state(self, rel, with_mtime=True):
@@ -416,6 +422,9 @@ class Workload:
         # never through a symlink (its target may point outside the tree): stat it instead
         if op[0] in FOLLOWING_OPS and self.kind(op[2] if op[0] == "open" else op[1]) == "l":
             return ("stat", op[2] if op[0] == "open" else op[1])
+        # descriptors are on files (a read-only open of a directory would succeed)
+        if op[0] == "open" and op[3] & os.O_ACCMODE == os.O_RDONLY and self.kind(op[2]) == "d":
+            return ("stat", op[2])
         # of directories: modes (no setgid, see DIR_MODES); their times and xattrs are not compared
         if op[0] == "chmod" and self.kind(op[1]) == "d":
             return ("chmod", op[1], DIR_MODES[op[2] % len(DIR_MODES)])
