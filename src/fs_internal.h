@@ -30,6 +30,8 @@ typedef struct open_file {
     pthread_rwlock_t lock;  /* reads vs a swap of data or the pin */
     bool lock_ready;
     int pinned_fd;          /* a private copy once the name went, or -1 */
+    wfile *pinned_w;        /* or, when the file was open for writing
+                             * then, its staged file (one content) */
     bool registered;        /* in fs->readers, under fs->readers_lock */
     struct open_file *reader_next, *reader_prev;
 } open_file;
@@ -98,7 +100,9 @@ ssize_t fs_readers_read(lakefuse_fs *fs, open_file *of, char *buf,
                         size_t size, off_t offset);
 /* key (or everything under key + "/" with prefix) is about to be
  * unlinked, renamed or replaced: descriptors reading it take a private
- * copy of their bytes first (a download of what the cache lacks). */
+ * copy of their bytes first (a download of what the cache lacks), or,
+ * when the file is open for writing, keep reading its staged file (what
+ * its writers write after is what they read, as on a local file). */
 void fs_readers_pin(lakefuse_fs *fs, const tree_ref *ref, const char *key,
                     bool prefix);
 /* A file moved from key from to key to (a rename): descriptors reading it

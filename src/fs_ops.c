@@ -236,12 +236,12 @@ static int stat_open_handle(struct fuse_file_info *fi, struct stat *st)
     struct stat copy;
     bool pinned = of && of->data && of->pinned_fd >= 0 &&
                   fstat(of->pinned_fd, &copy) == 0;
-    if (!of || (!of->w && !pinned))
+    if (!of || (!of->w && !pinned && !of->pinned_w))
         return -ESTALE;
     fs_entry e = {.mode = LISTING_DEFAULT_FILE_MODE};
     stat_entry(fs_current(), &e, st);
-    if (of->w) {
-        stat_overlay_wfile(of->w, st);
+    if (of->w || of->pinned_w) {
+        stat_overlay_wfile(of->w ? of->w : of->pinned_w, st);
     } else { /* a reader whose name went: its private copy */
         st->st_size = copy.st_size;
         st->st_blocks = (copy.st_size + 511) / 512;

@@ -59,6 +59,8 @@ void fs_readers_remove(lakefuse_fs *fs, open_file *of)
     }
     if (of->pinned_fd >= 0)
         close(of->pinned_fd);
+    if (of->pinned_w)
+        wfile_release(of->pinned_w);
     if (of->lock_ready)
         pthread_rwlock_destroy(&of->lock);
     free(of->key);
@@ -73,6 +75,11 @@ ssize_t fs_readers_read(lakefuse_fs *fs, open_file *of, char *buf,
         n = pread(of->pinned_fd, buf, size, offset);
         pthread_rwlock_unlock(&of->lock);
         return n < 0 ? -errno : n;
+    }
+    if (of->pinned_w) { /* its name went away while being written */
+        n = wfile_read(of->pinned_w, buf, size, offset);
+        pthread_rwlock_unlock(&of->lock);
+        return n;
     }
     pthread_rwlock_unlock(&of->lock);
     /* Being written through another descriptor of this mount: its staged
@@ -148,8 +155,19 @@ void fs_readers_pin(lakefuse_fs *fs, const tree_ref *ref, const char *key,
         return;
     pthread_mutex_lock(&fs->readers_lock);
     for (open_file *of = fs->readers; of; of = of->reader_next) {
-        if (!reads_key(of, ref, key, prefix) || of->pinned_fd >= 0)
+        if (!reads_key(of, ref, key, prefix) || of->pinned_fd >= 0 ||
+            of->pinned_w)
             continue;
+        wfile *w = writer_idle(fs->writer)
+                       ? NULL
+                       : writer_find(fs->writer, of->ref->repo,
+                                     of->ref->api_ref, of->key);
+        if (w) { /* its writers' descriptors keep it: so does this one */
+            pthread_rwlock_wrlock(&of->lock);
+            of->pinned_w = w;
+            pthread_rwlock_unlock(&of->lock);
+            continue;
+        }
         int fd = -1;
         int rc = private_copy(fs, of, &fd);
         if (rc) {
@@ -173,7 +191,8 @@ void fs_readers_move(lakefuse_fs *fs, const tree_ref *ref, const char *from,
         return;
     pthread_mutex_lock(&fs->readers_lock);
     for (open_file *of = fs->readers; of; of = of->reader_next) {
-        if (!reads_key(of, ref, from, false) || of->pinned_fd >= 0)
+        if (!reads_key(of, ref, from, false) || of->pinned_fd >= 0 ||
+            of->pinned_w)
             continue;
         char *key = strdup(to);
         if (!key)
@@ -197,7 +216,8 @@ void fs_readers_uploaded(lakefuse_fs *fs, const tree_ref *ref,
         return;
     pthread_mutex_lock(&fs->readers_lock);
     for (open_file *of = fs->readers; of; of = of->reader_next) {
-        if (!reads_key(of, ref, st->path, false) || of->pinned_fd >= 0)
+        if (!reads_key(of, ref, st->path, false) || of->pinned_fd >= 0 ||
+            of->pinned_w)
             continue;
         /* The object this mount just wrote is the file's content now. */
         reader_file *fresh = fs_open_object_reader(fs, &n);

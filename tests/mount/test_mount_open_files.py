@@ -158,3 +158,38 @@ def test_a_file_unlinked_while_open_in_a_directory_renamed_after(server, repo, m
     assert os.listdir(m.join("e")) == []
     os.rmdir(m.join("e"))
     assert api_paths(server, repo, "main") == []
+
+
+def test_a_reader_sees_the_writes_of_a_writer_after_both_lost_the_name(server, repo, mount):
+    # One file, one content, also once unlinked: the reader kept a private copy taken at the unlink
+    # and missed what the writer wrote after it (found by the differential test).
+    m = branch(mount, repo)
+    write_file(m.join("f"), b"before\n")
+    reader = os.open(m.join("f"), os.O_RDONLY)
+    writer = os.open(m.join("f"), os.O_WRONLY | os.O_APPEND)
+    try:
+        assert os.pread(reader, 100, 0) == b"before\n"
+        os.unlink(m.join("f"))
+        os.write(writer, b"after\n")
+        with open("/proc/sys/vm/drop_caches", "w") as f:  # the kernel's page cache would answer
+            f.write("1\n")
+        assert os.pread(reader, 100, 0) == b"before\nafter\n"
+        assert os.fstat(reader).st_size == 13
+    finally:
+        os.close(writer)
+        os.close(reader)
+    assert api_get_or_none(server, repo, "main", "f") is None
+
+
+def test_a_reader_follows_its_file_through_a_rename_and_sees_later_writes(server, repo, mount):
+    m = branch(mount, repo)
+    write_file(m.join("a"), b"one\n")
+    reader = os.open(m.join("a"), os.O_RDONLY)
+    try:
+        os.rename(m.join("a"), m.join("b"))
+        with open(m.join("b"), "ab") as f:
+            f.write(b"two\n")
+        assert os.pread(reader, 100, 0) == b"one\ntwo\n"
+        assert os.fstat(reader).st_size == 8
+    finally:
+        os.close(reader)
