@@ -150,18 +150,23 @@ static int delete_keys(lakefuse_fs *fs, const tree_ref *ref, char **keys,
 }
 
 /* A directory rename that failed while copying: the copies go again, and
- * a replaced empty directory gets its marker back (to: its key), so that
- * the failed rename leaves the tree as it was (best effort: a failure here
+ * a replaced empty directory gets its marker back as it was (old_marker:
+ * its stats, with the mode, owner and mtime in its metadata), so that the
+ * failed rename leaves the tree as it was (best effort: a failure here
  * leaves copies, never loses the source). */
 static void undo_copies(lakefuse_fs *fs, const tree_ref *ref, char **copied,
-                        size_t n, const char *to)
+                        size_t n, const lakefs_object_stats *old_marker)
 {
     if (delete_keys(fs, ref, copied, n) != 0)
         return;
-    char *marker = NULL;
-    if (to && fs->dir_markers && asprintf(&marker, "%s/", to) >= 0)
-        fs_upload_empty(fs, ref, marker, NULL, NULL);
-    free(marker);
+    if (old_marker && old_marker->path) {
+        const char *kept = lakefs_metadata_get(&old_marker->metadata,
+                                               LISTING_KEY_CLIENT_MTIME);
+        upload_attrs attrs = {.mtime = kept ? strtoll(kept, NULL, 10)
+                                            : old_marker->mtime,
+                              .extra = &old_marker->metadata};
+        fs_upload_empty_attrs(fs, ref, old_marker->path, &attrs, NULL);
+    }
 }
 
 /* Object by object on the server, up to max_rename_objects: beyond that
@@ -200,10 +205,20 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
         rc = -ENAMETOOLONG; /* its marker */
     char *marker = NULL;
     bool marker_gone = false;
+    lakefs_object_stats old_marker; /* the replaced directory's, for an undo */
+    memset(&old_marker, 0, sizeof(old_marker));
+    if (rc == 0 && replace && asprintf(&marker, "%s/", to) < 0)
+        rc = -ENOMEM;
     if (rc == 0 && replace) {
-        rc = asprintf(&marker, "%s/", to) < 0 ? -ENOMEM
-                                              : fs_delete_key(fs, ref, marker);
-        marker_gone = rc == 0;
+        lakefs_error err = {0};
+        int got = lakefs_stat_object(fs->client, ref->repo, ref->api_ref,
+                                     marker, false, &old_marker, &err);
+        if (got != 0 && got != -ENOENT) /* ENOENT: only a prefix */
+            rc = -EIO;
+    }
+    if (rc == 0 && replace) {
+        rc = fs_delete_key(fs, ref, marker);
+        marker_gone = rc == 0 && old_marker.path;
     }
     free(marker);
     size_t from_len = strlen(from ? from : "");
@@ -223,7 +238,9 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
             free(dst);
     }
     if (rc && (n_copied || marker_gone))
-        undo_copies(fs, ref, copied, n_copied, marker_gone ? to : NULL);
+        undo_copies(fs, ref, copied, n_copied,
+                    marker_gone ? &old_marker : NULL);
+    lakefs_object_stats_free(&old_marker);
     for (size_t i = 0; i < n_copied; i++)
         free(copied[i]);
     free(copied);
