@@ -400,3 +400,24 @@ def test_a_directory_changes_mtime_and_ctime_when_its_entries_change(server, rep
         assert st.st_mtime > 1600000000 and st.st_ctime >= st.st_mtime, step
         last = st
     assert last.st_mtime_ns >= before.st_ctime_ns
+
+
+def test_a_failed_directory_rename_keeps_the_replaced_directorys_mode_owner_and_mtime(server, repo, mount):
+    # Found by the differential test under faults: the undo put back a bare marker (0755, no owner).
+    m = branch(mount, repo)
+    os.mkdir(m.join("d"))
+    for name in ("one", "two", "three"):
+        write_file(m.join("d", name), name.encode())
+    os.mkdir(m.join("target"), 0o700)
+    os.chown(m.join("target"), 1234, 5678)
+    os.utime(m.join("target"), (1600000000, 1600000000))
+    recorded = api_metadata(server, repo, "main", "target/")
+    server.add_fault(operation="copyObject", latency_ms=1, count=1)
+    server.add_fault(operation="copyObject", status=400, message="injected refusal", count=1)
+    expect_errno(errno.EIO, os.rename, m.join("d"), m.join("target"))
+    assert api_metadata(server, repo, "main", "target/") == recorded
+    for mnt in (m, branch(mount, repo)):
+        st = os.stat(mnt.join("target"))
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)) == (0o700, 1234, 5678,
+                                                                                      1600000000)
+        assert sorted(os.listdir(mnt.join("d"))) == ["one", "three", "two"]
