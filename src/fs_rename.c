@@ -389,8 +389,16 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
         rc = src.kind == TREE_FILE
                  ? rename_file(fs, &src, src.ref, dst_rel, dst_base)
                  : rename_dir(fs, &src, src.ref, dst_rel, exists);
-    if (rc == 0 && src.kind == TREE_DIR)
+    if (rc == 0 && src.kind == TREE_DIR) {
         fs_hidden_move_dir(fs, from, to);
+        char *old_key = fs_object_key(src.ref, src.key);
+        char *new_key = fs_object_key(src.ref, dst_rel);
+        if (old_key && new_key) /* the kept times go along */
+            fs_times_move_dir(fs->times, src.ref->repo, src.ref->api_ref,
+                              old_key, new_key);
+        free(old_key);
+        free(new_key);
+    }
     if (rc == 0) {
         fs_dir_changed(fs, src.ref, src.key);
         fs_dir_changed(fs, src.ref, dst_rel);

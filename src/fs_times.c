@@ -190,6 +190,63 @@ void fs_times_move(fs_times *t, const char *repo, const char *ref,
     free(id);
 }
 
+void fs_times_move_dir(fs_times *t, const char *repo, const char *ref,
+                       const char *key, const char *new_key)
+{
+    if (atomic_load(&t->count) == 0)
+        return;
+    char *id = make_id(repo, ref, key);
+    if (!id)
+        return;
+    size_t len = strlen(id);
+    /* Collected first: re-linking while walking the buckets could visit
+     * a moved entry twice. */
+    times_entry *moved = NULL;
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < FS_TIMES_BUCKETS; i++) {
+        times_entry **p = &t->buckets[i];
+        while (*p) {
+            times_entry *e = *p;
+            if (strncmp(e->id, id, len) == 0 &&
+                (e->id[len] == '\0' || e->id[len] == '/')) {
+                *p = e->next;
+                e->next = moved;
+                moved = e;
+            } else {
+                p = &e->next;
+            }
+        }
+    }
+    while (moved) {
+        times_entry *e = moved;
+        moved = e->next;
+        char *new_id = NULL;
+        if (new_key && asprintf(&new_id, "%s\x1f%s\x1f%s%s", repo, ref,
+                                new_key, e->id + len) < 0)
+            new_id = NULL;
+        times_entry **link;
+        times_entry *old = new_id ? find_locked(t, new_id, &link) : NULL;
+        if (old) { /* replaced: what the new name had goes */
+            *link = old->next;
+            free(old->id);
+            free(old);
+            atomic_fetch_sub(&t->count, 1);
+        }
+        free(e->id);
+        if (!new_id) {
+            free(e);
+            atomic_fetch_sub(&t->count, 1);
+            continue;
+        }
+        e->id = new_id;
+        times_entry **head = &t->buckets[bucket_of(e->id)];
+        e->next = *head;
+        *head = e;
+    }
+    pthread_mutex_unlock(&t->lock);
+    free(id);
+}
+
 void fs_times_apply(fs_times *t, const char *repo, const char *ref,
                     const char *key, struct stat *st)
 {
@@ -203,7 +260,7 @@ void fs_times_apply(fs_times *t, const char *repo, const char *ref,
     if (e) {
         if (e->has_mtime && e->mtime.tv_sec == st->st_mtim.tv_sec)
             st->st_mtim = e->mtime;
-        if (e->has_touched &&
+        if (e->has_touched && S_ISDIR(st->st_mode) &&
             (e->touched.tv_sec > st->st_mtim.tv_sec ||
              (e->touched.tv_sec == st->st_mtim.tv_sec &&
               e->touched.tv_nsec > st->st_mtim.tv_nsec)))

@@ -38,6 +38,10 @@ int fs_times_touch(fs_times *t, const char *repo, const char *ref,
 /* The file left key (unlink) or moved to new_key (rename; NULL: gone). */
 void fs_times_move(fs_times *t, const char *repo, const char *ref,
                    const char *key, const char *new_key);
+/* The directory key was removed (new_key NULL) or renamed to new_key:
+ * its own entry and those of everything under it go or move along. */
+void fs_times_move_dir(fs_times *t, const char *repo, const char *ref,
+                       const char *key, const char *new_key);
 /* Shows what was kept on st, whose times come from lakeFS: the recorded
  * mtime's nanoseconds while st_mtime is still the second it was set in
  * (a later write or another client's change wins), the atime set, and a

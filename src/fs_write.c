@@ -569,6 +569,11 @@ int fs_write_rmdir(const char *path)
     if (rc == 0) {
         fs_cache_set(fs, n.ref, n.key, NULL);
         metacache_invalidate_dir(fs->meta, n.ref->cache_key, n.key);
+        char *dir_key = tree_object_key(&n);
+        if (dir_key) /* its kept times are no other file's */
+            fs_times_move_dir(fs->times, n.ref->repo, n.ref->api_ref,
+                              dir_key, NULL);
+        free(dir_key);
         fs_dir_changed(fs, n.ref, n.key);
     } else if (rc == -EIO) {
         fs_forget_parent(fs, n.ref, n.key);

@@ -421,3 +421,24 @@ def test_a_failed_directory_rename_keeps_the_replaced_directorys_mode_owner_and_
         assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)) == (0o700, 1234, 5678,
                                                                                       1600000000)
         assert sorted(os.listdir(mnt.join("d"))) == ["one", "three", "two"]
+
+
+def test_a_file_made_where_a_directory_was_shows_the_mtime_set_on_it(server, repo, mount):
+    # A directory's in-memory mtime (names changed in it) is its own: a file later made at its path
+    # showed it instead of the mtime utimens set (found by the differential test).
+    m = branch(mount, repo)
+    os.mkdir(m.join("x"))
+    write_file(m.join("x", "f"), b"f")
+    os.unlink(m.join("x", "f"))
+    os.rmdir(m.join("x"))
+    write_file(m.join("x"), b"now a file")
+    os.utime(m.join("x"), (1500000000, 1500000000))
+    assert os.stat(m.join("x")).st_mtime == 1500000000
+    # and one renamed away takes its times along
+    os.mkdir(m.join("d"))
+    write_file(m.join("d", "g"), b"g")
+    os.rename(m.join("d"), m.join("e"))
+    write_file(m.join("d"), b"a file")
+    os.utime(m.join("d"), (1500000000, 1500000000))
+    assert os.stat(m.join("d")).st_mtime == 1500000000
+    assert os.stat(m.join("e")).st_mtime > 1600000000
