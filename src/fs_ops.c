@@ -139,15 +139,20 @@ static void stat_node(lakefuse_fs *fs, const tree_node *n, struct stat *st)
 
 /* A directory in a ref: its link count is 2 plus the subdirectories its
  * listing shows, and its marker's lakectl keys give its mode, owner and
- * mtime. Costs the directory's listing, which any use of it needs. */
-static void stat_dir_listing(lakefuse_fs *fs, const tree_node *n,
-                             struct stat *st)
+ * mtime. Costs the directory's listing, which any use of it needs. A
+ * listing that fails is the stat's error: the parent's entry lacks the
+ * mode and owner, and the kernel would keep those for attr_timeout. */
+static int stat_dir_listing(lakefuse_fs *fs, const tree_node *n,
+                            struct stat *st)
 {
     fs_entry marker;
     bool has_marker;
     size_t subdirs;
-    if (tree_dir_info(fs->tree, n, &marker, &has_marker, &subdirs) != 0)
-        return; /* the parent's entry stands */
+    int rc = tree_dir_info(fs->tree, n, &marker, &has_marker, &subdirs);
+    if (rc == -ENOENT)
+        return 0; /* gone meanwhile: the parent's entry stands */
+    if (rc)
+        return rc;
     st->st_nlink = (nlink_t)(2 + subdirs);
     if (!has_marker || n->ref_root)
         goto out;
@@ -161,6 +166,7 @@ static void stat_dir_listing(lakefuse_fs *fs, const tree_node *n,
 out:
     if (has_marker)
         fs_entry_free(&marker);
+    return 0;
 }
 
 /* The times kept in memory for rel_key of ref (fs_times.h). */
@@ -242,12 +248,12 @@ static int stat_open_handle(struct fuse_file_info *fi, struct stat *st)
     struct stat copy;
     bool pinned = of && of->data && of->pinned_fd >= 0 &&
                   fstat(of->pinned_fd, &copy) == 0;
-    if (!of || (!of->w && !pinned))
+    if (!of || (!of->w && !pinned && !of->pinned_w))
         return -ESTALE;
     fs_entry e = {.mode = LISTING_DEFAULT_FILE_MODE};
     stat_entry(fs_current(), &e, st);
-    if (of->w) {
-        stat_overlay_wfile(of->w, st);
+    if (of->w || of->pinned_w) {
+        stat_overlay_wfile(of->w ? of->w : of->pinned_w, st);
     } else { /* a reader whose name went: its private copy */
         st->st_size = copy.st_size;
         st->st_blocks = (copy.st_size + 511) / 512;
@@ -348,11 +354,11 @@ static int op_getattr(const char *path, struct stat *st,
         wfile_release(w);
     }
     if (n.kind == TREE_DIR)
-        stat_dir_listing(fs, &n, st);
-    if ((n.kind == TREE_FILE || n.kind == TREE_DIR) && n.key)
+        rc = stat_dir_listing(fs, &n, st);
+    if (rc == 0 && (n.kind == TREE_FILE || n.kind == TREE_DIR) && n.key)
         stat_kept_times(fs, n.ref, n.key, NULL, st);
     tree_node_free(&n);
-    return 0;
+    return rc;
 }
 
 int fs_stat_path(const char *path, struct stat *st)

@@ -476,6 +476,20 @@ int tree_note_special_mode(tree *t, const char *repo, const char *key)
     return rc;
 }
 
+void tree_move_special_mode(tree *t, const char *repo, const char *old_key,
+                            const char *new_key)
+{
+    char *id = join3(repo, "\x1f", old_key);
+    if (!id)
+        return;
+    pthread_mutex_lock(&t->lock);
+    bool known = special_mode_known_locked(t, id);
+    pthread_mutex_unlock(&t->lock);
+    free(id);
+    if (known)
+        tree_note_special_mode(t, repo, new_key);
+}
+
 /* A file's setuid, setgid and sticky bits from object metadata are shown
  * only when this mount wrote them: anyone who can write to the branch
  * could otherwise plant a setuid file for this machine. */

@@ -140,6 +140,10 @@ void tree_set_pending_files(tree *t, tree_pending_fn fn, void *ctx);
  * not noted show them masked (0777), whoever recorded them. Kept for the
  * life of the tree (one string per key). 0 or -ENOMEM. */
 int tree_note_special_mode(tree *t, const char *repo, const char *key);
+/* A rename moved old_key to new_key: the bits this mount showed there go
+ * along (a directory's rename moves its files one by one). */
+void tree_move_special_mode(tree *t, const char *repo, const char *old_key,
+                            const char *new_key);
 
 /* Resolves an absolute mount path ("/", "/a/b"). 0, or -ENOENT, -EIO,
  * -ENOMEM, -EACCES... out is zeroed on failure; free it with
