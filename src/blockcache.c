@@ -85,6 +85,7 @@ typedef struct cache_entry {
     uint64_t generation; /* tells a re-inserted block from the one we saw */
     uint32_t len;
     bool stamp_dirty;    /* used_ns is newer than the file's mtime */
+    bool opening;        /* a reader is verifying its file: others wait */
     int64_t used_ns;     /* the in-memory LRU clock at its last hit */
     open_block *open;    /* NULL: not opened (verified) yet */
     struct cache_entry *hash_next;
@@ -94,6 +95,7 @@ typedef struct cache_entry {
 
 struct blockcache {
     pthread_mutex_t lock;
+    pthread_cond_t opened; /* an entry's opening ended */
     char *root; /* DIR/v3 */
     uint64_t max_bytes;
     uint64_t max_entries;
@@ -787,6 +789,11 @@ blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
         rc = -pthread_mutex_init(&bc->lock, NULL);
     if (rc != 0)
         goto out;
+    rc = -pthread_cond_init(&bc->opened, NULL);
+    if (rc != 0) {
+        pthread_mutex_destroy(&bc->lock);
+        goto out;
+    }
     for (size_t i = 0; i < sizeof(old_layout_dirs) / sizeof(*old_layout_dirs);
          i++)
         remove_old_layout(dir, old_layout_dirs[i]);
@@ -820,6 +827,7 @@ void blockcache_close(blockcache *bc)
         free(e);
         e = next;
     }
+    pthread_cond_destroy(&bc->opened);
     pthread_mutex_destroy(&bc->lock);
     free(bc->buckets);
     free(bc->root);
@@ -942,11 +950,17 @@ ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,
     make_key(id, index, &key);
 
     pthread_mutex_lock(&bc->lock);
-    cache_entry *e = index_find(bc, &key);
-    if (e == NULL) {
-        bc->stats.misses++;
-        pthread_mutex_unlock(&bc->lock);
-        return -ENOENT;
+    cache_entry *e;
+    for (;;) { /* one thread verifies a file; the others wait for it */
+        e = index_find(bc, &key);
+        if (e == NULL) {
+            bc->stats.misses++;
+            pthread_mutex_unlock(&bc->lock);
+            return -ENOENT;
+        }
+        if (e->open != NULL || !e->opening)
+            break;
+        pthread_cond_wait(&bc->opened, &bc->lock);
     }
     uint64_t generation = e->generation;
     open_block *ob = e->open;
@@ -954,6 +968,8 @@ ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,
         ob->users++;
         fd_unlink(bc, ob);
         fd_push_newest(bc, ob);
+    } else {
+        e->opening = true;
     }
     pthread_mutex_unlock(&bc->lock);
 
@@ -965,6 +981,13 @@ ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,
     pthread_mutex_lock(&bc->lock);
     e = index_find(bc, &key);
     bool same = e != NULL && e->generation == generation;
+    if (ob == NULL) {
+        /* Waiters look again once the outcome (kept, or discarded below)
+         * is in the index, so a bad file is checked and counted once. */
+        if (same)
+            e->opening = false;
+        pthread_cond_broadcast(&bc->opened);
+    }
     if (rc == 0) {
         bc->stats.hits++;
         bc->stats.bytes_served += len;
