@@ -916,8 +916,7 @@ static int read_first(blockcache *bc, const block_key *key,
         if (e != NULL && e->generation == generation && e->open == NULL)
             fd_attach(bc, e, fd);
         else
-            close(fd); /* evicted or replaced meanwhile, or another
-                          thread opened it first */
+            close(fd); /* evicted or replaced meanwhile */
     }
     pthread_mutex_unlock(&bc->lock);
     return fd >= 0 ? 0 : fd;
@@ -981,6 +980,7 @@ ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,
     pthread_mutex_lock(&bc->lock);
     e = index_find(bc, &key);
     bool same = e != NULL && e->generation == generation;
+    bool flush = false;
     if (ob == NULL) {
         /* Waiters look again once the outcome (kept, or discarded below)
          * is in the index, so a bad file is checked and counted once. */
@@ -993,6 +993,7 @@ ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,
         bc->stats.bytes_served += len;
         if (same)
             touch_entry(bc, e);
+        flush = bc->dirty_stamps >= STAMP_BATCH;
     } else {
         bc->stats.misses++;
         if (rc == -EBADMSG)
@@ -1004,6 +1005,8 @@ ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,
             rc = -ENOENT;
     }
     pthread_mutex_unlock(&bc->lock);
+    if (flush)
+        flush_stamps(bc, false);
     return rc == 0 ? (ssize_t)len : rc;
 }
 

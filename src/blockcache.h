@@ -66,9 +66,10 @@ typedef struct blockcache_stats {
 /* Opens (creating if needed, mode 0700) dir; rebuilds the index from the
  * block files already there (a later mount shares the cache), ordered by
  * file mtimes (a block's last use as far as a previous process wrote it:
- * its store, or a later hit flushed in a batch or at close), and evicts at once if over max_bytes. Files of
- * an impossible size are removed (counted in corrupt); blocks of an older
- * on-disk layout (DIR/v1, DIR/v2) are removed, never read.
+ * its store, or a later hit flushed in a batch or at close), and evicts
+ * at once if over max_bytes. Files of an impossible size are removed
+ * (counted in corrupt); blocks of an older on-disk layout (DIR/v1, DIR/v2)
+ * are removed, never read.
  * block_size: bytes per block (e.g. 1 MiB), > 0. The in-memory index holds
  * at most max_bytes / 4096 + 1024 blocks (about 90 bytes each); beyond that
  * the least recently used are evicted even under the byte budget.
@@ -91,8 +92,9 @@ uint32_t blockcache_block_size(const blockcache *bc);
  * the caller refetches it. A file that passes stays open (at most 64, least
  * recently read closed first) and later reads pread just the range. A hit
  * makes the block the newest in memory; its file's mtime, which orders the
- * blocks for the next blockcache_open, is written later: once 1024 hit
- * blocks wait for it (on a put), and at blockcache_close. Thread-safe. */
+ * blocks for the next blockcache_open, is written later: by the read or
+ * put that finds 1024 hit blocks waiting for it, and at blockcache_close.
+ * Thread-safe. */
 ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,
                         uint64_t index, uint64_t offset, void *buf,
                         size_t len);
