@@ -933,7 +933,7 @@ static void test_concurrent_first_reads_open_the_file_once(void **state)
     blockcache *bc = open_cache(f, 1 << 20);
     put_block(bc, "shared", BS, 0, 9);
     blockcache_close(bc);
-    for (int round = 0; round < 20; round++) {
+    for (int round = 0; round < 50; round++) {
         bc = open_cache(f, 1 << 20); /* a new process: nothing verified */
         range_job jobs[4];
         for (unsigned i = 0; i < 4; i++) {
