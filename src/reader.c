@@ -286,23 +286,21 @@ static bool budget_reserve(reader *r, size_t len, bool for_reader)
 
 /* ---- running one fetch ---- */
 
-/* Whether the cache has the block; reads it into scratch to know. */
-static bool cache_has(reader *r, const blockcache_id *id, uint64_t block,
-                      void *scratch)
+/* Whether the cache's index has the block (no file is read). */
+static bool cache_has(reader *r, const blockcache_id *id, uint64_t block)
 {
-    return r->cache != NULL && scratch != NULL &&
-           blockcache_get(r->cache, id, block, scratch, r->block_size) >= 0;
+    return r->cache != NULL && blockcache_contains(r->cache, id, block);
 }
 
 /* Read-ahead scheduled blindly; drop the ends the cache already has (a
  * re-read of a cached file then fetches nothing). */
-static void fetch_trim_cached(reader *r, fetch_entry *e, void *scratch)
+static void fetch_trim_cached(reader *r, fetch_entry *e)
 {
     uint64_t first = e->first;
     uint64_t end = e->first + e->count;
-    while (first < end && cache_has(r, &e->id, first, scratch))
+    while (first < end && cache_has(r, &e->id, first))
         first++;
-    while (end > first && cache_has(r, &e->id, end - 1, scratch))
+    while (end > first && cache_has(r, &e->id, end - 1))
         end--;
     if (first == e->first && end == e->first + e->count)
         return;
@@ -333,14 +331,16 @@ static int fetch_call(reader *r, reader_file *f, fetch_entry *e, size_t len)
     return rc;
 }
 
-/* Runs an entry its caller owns (RUNNING): trims cached ends (scratch not
- * NULL), reserves budget, calls the fetch. Returns with the entry DONE; a
- * failed or empty one has left the table so a later read retries. */
+/* Runs an entry its caller owns (RUNNING): trims cached ends (read-ahead
+ * scheduled blindly, trim set), reserves budget, calls the fetch. Returns
+ * with the entry DONE; a failed or empty one has left the table so a later
+ * read retries. */
 static void fetch_execute(reader *r, fetch_entry *e, bool for_reader,
-                          void *scratch)
+                          bool trim)
 {
     reader_file *f = e->file;
-    fetch_trim_cached(r, e, scratch);
+    if (trim)
+        fetch_trim_cached(r, e);
     size_t len = (size_t)(fetch_end(r, e) - e->first * r->block_size);
     pthread_mutex_lock(&r->lock);
     bool go = e->count > 0 && (for_reader || !f->closed) &&
@@ -406,8 +406,6 @@ static void fetch_finish(reader *r, fetch_entry *e, bool owner, bool consumed)
 static void *worker_main(void *arg)
 {
     reader *r = arg;
-    /* For cache probes; without it read-ahead fetches without trimming. */
-    void *scratch = malloc(r->block_size);
     pthread_mutex_lock(&r->lock);
     while (!r->stopping) {
         fetch_entry *e = r->oldest; /* oldest queued first */
@@ -419,14 +417,13 @@ static void *worker_main(void *arg)
         }
         e->state = FETCH_RUNNING;
         pthread_mutex_unlock(&r->lock);
-        fetch_execute(r, e, false, scratch);
+        fetch_execute(r, e, false, true);
         if (e->result == 0 && e->count > 0)
             count(&r->stats.readahead_blocks, e->count);
         fetch_finish(r, e, true, false);
         pthread_mutex_lock(&r->lock);
     }
     pthread_mutex_unlock(&r->lock);
-    free(scratch);
     return NULL;
 }
 
@@ -460,17 +457,9 @@ static void queue_readahead(reader_file *f, uint64_t from, uint64_t to)
 
 typedef struct read_ctx {
     reader_file *f;
-    unsigned char *scratch; /* one block, allocated on first need */
     uint64_t extend_end;    /* a miss may fetch up to this block */
     uint64_t fetched_end;   /* end block of the fetches this read ran */
 } read_ctx;
-
-static unsigned char *ctx_scratch(read_ctx *c)
-{
-    if (c->scratch == NULL)
-        c->scratch = malloc(c->f->r->block_size);
-    return c->scratch;
-}
 
 /* Sequential detection and the window; returns whether the read is
  * sequential and sets how far a miss may fetch. */
@@ -499,8 +488,9 @@ static bool plan_read(read_ctx *c, uint64_t offset, uint64_t end)
     return sequential;
 }
 
-/* Bytes at pos from the block cache, or 0 on a miss (a cache read error
- * is a miss too: the fetch still works). */
+/* Bytes at pos from the block cache, exactly the range wanted within its
+ * block, or 0 on a miss (a cache read error is a miss too: the fetch still
+ * works). */
 static ssize_t read_cached(read_ctx *c, uint64_t pos, unsigned char *dst,
                            size_t want)
 {
@@ -512,16 +502,8 @@ static ssize_t read_cached(read_ctx *c, uint64_t pos, unsigned char *dst,
     size_t skip = (size_t)(pos % r->block_size);
     size_t len = (size_t)block_bytes(r, f->size, block);
     size_t n = (size_t)min_u64(len - skip, want);
-    unsigned char *buf = dst;
-    if (skip != 0 || n != len) {
-        buf = ctx_scratch(c);
-        if (buf == NULL)
-            return -ENOMEM;
-    }
-    if (blockcache_get(r->cache, &f->id, block, buf, len) != (ssize_t)len)
+    if (blockcache_read(r->cache, &f->id, block, skip, dst, n) != (ssize_t)n)
         return 0;
-    if (buf != dst)
-        memcpy(dst, buf + skip, n);
     count(&r->stats.bytes_from_cache, n);
     return (ssize_t)n;
 }
@@ -536,9 +518,8 @@ static uint64_t probe_run(read_ctx *c, uint64_t block)
     uint64_t limit = min_u64(c->extend_end, block + r->fetch_blocks);
     if (limit <= block)
         limit = block + 1;
-    unsigned char *scratch = r->cache != NULL ? ctx_scratch(c) : NULL;
     for (uint64_t b = block + 1; b < limit; b++)
-        if (cache_has(r, &f->id, b, scratch))
+        if (cache_has(r, &f->id, b))
             return b;
     return limit;
 }
@@ -606,7 +587,7 @@ static ssize_t read_fetched(read_ctx *c, uint64_t pos, unsigned char *dst,
     pthread_mutex_unlock(&r->lock);
 
     if (own) {
-        fetch_execute(r, e, true, stolen ? ctx_scratch(c) : NULL);
+        fetch_execute(r, e, true, stolen);
         if (e->count > 0 && e->first + e->count > c->fetched_end)
             c->fetched_end = e->first + e->count;
     }
@@ -674,7 +655,6 @@ ssize_t reader_read(reader_file *f, void *buf, size_t len, uint64_t offset)
             break;
         done += (size_t)n;
     }
-    free(c.scratch);
     if (n < 0)
         return n;
     count(&f->r->stats.bytes_served, len);

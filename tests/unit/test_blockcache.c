@@ -819,6 +819,242 @@ static void test_write_error_is_counted_and_reads_continue(void **state)
     blockcache_close(bc);
 }
 
+/* ---- exact-range reads, kept descriptors, the in-memory clock ---- */
+
+static blockcache_stats stats_of(blockcache *bc)
+{
+    blockcache_stats st;
+    blockcache_get_stats(bc, &st);
+    return st;
+}
+
+/* Reads [offset, offset + len) of a put_block block and checks the bytes. */
+static void assert_range(blockcache *bc, const char *checksum, uint64_t size,
+                         uint64_t index, unsigned seed, uint64_t offset,
+                         size_t len)
+{
+    unsigned char got[BS];
+    unsigned char want[BS];
+    memset(got, 0xEE, sizeof(got));
+    assert_int_equal(blockcache_read(bc, ID(checksum, size), index, offset,
+                                     got, len),
+                     (ssize_t)len);
+    fill(want, BS, seed, index);
+    assert_memory_equal(got, want + offset, len);
+}
+
+static void test_read_of_a_range_reads_only_that_range(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "a", OBJ_SIZE, 1, 1);
+    put_block(bc, "a", OBJ_SIZE, 2, 1); /* the short last block: 8 bytes */
+    blockcache_stats st = stats_of(bc);
+    assert_int_equal(st.file_opens, 0); /* a put opens nothing to read */
+
+    /* The first read verifies the whole file, header included... */
+    assert_range(bc, "a", OBJ_SIZE, 1, 1, 3, 5);
+    st = stats_of(bc);
+    assert_int_equal(st.file_opens, 1);
+    assert_int_equal(st.file_bytes_read, 88 + BS);
+    assert_int_equal(st.open_files, 1);
+    /* ...later ones read exactly what they ask for, from the same file. */
+    assert_range(bc, "a", OBJ_SIZE, 1, 1, 0, 1);
+    assert_range(bc, "a", OBJ_SIZE, 1, 1, 8, 8);
+    assert_range(bc, "a", OBJ_SIZE, 1, 1, 15, 1);
+    st = stats_of(bc);
+    assert_int_equal(st.file_opens, 1);
+    assert_int_equal(st.file_bytes_read, 88 + BS + 1 + 8 + 1);
+    assert_int_equal(st.hits, 4);
+    assert_int_equal(st.bytes_served, 5 + 1 + 8 + 1);
+    assert_range(bc, "a", OBJ_SIZE, 2, 1, 7, 1);
+    assert_range(bc, "a", OBJ_SIZE, 2, 1, 0, 8);
+    st = stats_of(bc);
+    assert_int_equal(st.file_opens, 2);
+    assert_int_equal(st.file_bytes_read, 88 + BS + 10 + 88 + 8 + 8);
+    assert_int_equal(st.open_files, 2);
+
+    /* Ranges outside the block are refused, never clipped. */
+    unsigned char buf[BS];
+    const blockcache_id *id = ID("a", OBJ_SIZE);
+    assert_int_equal(blockcache_read(bc, id, 2, 0, buf, 9), -EINVAL);
+    assert_int_equal(blockcache_read(bc, id, 2, 8, buf, 1), -EINVAL);
+    assert_int_equal(blockcache_read(bc, id, 1, 4, buf, 0), -EINVAL);
+    assert_int_equal(blockcache_read(bc, id, 1, UINT64_MAX, buf, 1), -EINVAL);
+    assert_int_equal(blockcache_read(bc, id, 3, 0, buf, 1), -EINVAL);
+    assert_int_equal(blockcache_read(bc, id, 0, 0, buf, 4), -ENOENT);
+    assert_true(blockcache_contains(bc, id, 1));
+    assert_false(blockcache_contains(bc, id, 0));
+    assert_false(blockcache_contains(bc, id, 3));
+    assert_int_equal(stats_of(bc).file_bytes_read, st.file_bytes_read);
+    blockcache_close(bc);
+}
+
+/* A block damaged before its first read is caught by that read; the
+ * descriptor of a block that failed is not kept. */
+static void test_verification_happens_at_first_open(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "a", OBJ_SIZE, 0, 1);
+    file_count files = count_files(f->cache);
+    damage(files.last, -2, 1, 0, true);
+    unsigned char buf[BS];
+    /* Even a one-byte read of an undamaged byte checks the whole file. */
+    assert_int_equal(blockcache_read(bc, ID("a", OBJ_SIZE), 0, 0, buf, 1),
+                     -ENOENT);
+    blockcache_stats st = stats_of(bc);
+    assert_int_equal(st.corrupt, 1);
+    assert_int_equal(st.open_files, 0);
+    assert_int_equal(st.used_bytes, 0);
+    assert_int_equal(access(files.last, F_OK), -1);
+    blockcache_close(bc);
+}
+
+typedef struct range_job {
+    pthread_t thread;
+    blockcache *bc;
+    unsigned offset;
+    ssize_t result;
+    unsigned char got[4];
+} range_job;
+
+static void *range_job_main(void *p)
+{
+    range_job *j = p;
+    j->result = blockcache_read(j->bc, ID("shared", BS), 0, j->offset, j->got,
+                                sizeof(j->got));
+    return NULL;
+}
+
+static void test_concurrent_first_reads_open_the_file_once(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "shared", BS, 0, 9);
+    blockcache_close(bc);
+    for (int round = 0; round < 50; round++) {
+        bc = open_cache(f, 1 << 20); /* a new process: nothing verified */
+        range_job jobs[4];
+        for (unsigned i = 0; i < 4; i++) {
+            jobs[i] = (range_job){.bc = bc, .offset = 4 * i};
+            assert_int_equal(
+                pthread_create(&jobs[i].thread, NULL, range_job_main,
+                               &jobs[i]),
+                0);
+        }
+        unsigned char want[BS];
+        fill(want, BS, 9, 0);
+        for (unsigned i = 0; i < 4; i++) {
+            pthread_join(jobs[i].thread, NULL);
+            assert_int_equal(jobs[i].result, 4);
+            assert_memory_equal(jobs[i].got, want + 4 * i, 4);
+        }
+        blockcache_stats st = stats_of(bc);
+        assert_int_equal(st.file_opens, 1);
+        assert_int_equal(st.file_bytes_read, 88 + BS + 3 * 4);
+        assert_int_equal(st.hits, 4);
+        blockcache_close(bc);
+    }
+}
+
+static void test_open_descriptors_are_bounded(void **state)
+{
+    fixture *f = *state;
+    char name[16];
+    blockcache *bc = open_cache(f, 1 << 20);
+    for (unsigned i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "n%u", i);
+        put_block(bc, name, BS, 0, i);
+    }
+    for (unsigned i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "n%u", i);
+        assert_hit(bc, name, BS, 0, i);
+    }
+    blockcache_stats st = stats_of(bc);
+    assert_int_equal(st.file_opens, 100);
+    assert_int_equal(st.open_files, 64);
+    /* The 64 read last are still open: reading them opens nothing. */
+    for (unsigned i = 36; i < 100; i++) {
+        snprintf(name, sizeof(name), "n%u", i);
+        assert_hit(bc, name, BS, 0, i);
+    }
+    assert_int_equal(stats_of(bc).file_opens, 100);
+    assert_hit(bc, "n0", BS, 0, 0); /* closed earlier: opened again */
+    st = stats_of(bc);
+    assert_int_equal(st.file_opens, 101);
+    assert_int_equal(st.open_files, 64);
+    blockcache_close(bc);
+
+    /* Eviction closes the evicted block's descriptor. */
+    bc = open_cache(f, 2 * BS);
+    st = stats_of(bc);
+    assert_int_equal(st.used_bytes, 2 * BS);
+    assert_hit(bc, "n0", BS, 0, 0);
+    assert_hit(bc, "n99", BS, 0, 99);
+    assert_int_equal(stats_of(bc).open_files, 2);
+    put_block(bc, "fresh", BS, 0, 7); /* evicts n0 (the older hit) */
+    assert_miss(bc, "n0", BS, 0);
+    st = stats_of(bc);
+    assert_int_equal(st.open_files, 1);
+    assert_int_equal(st.evictions, 99);
+    blockcache_close(bc);
+}
+
+static int64_t mtime_ns_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+}
+
+/* Hits move the clock in memory; no read writes a file's mtime. The close
+ * writes the stamps (test_reopen_keeps_blocks_and_lru_order checks the
+ * order a reopen rebuilds from them). */
+static void test_hits_write_no_mtime_until_close(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block_aged(f, bc, "a", BS, 0, 1, 1000);
+    file_count files = count_files(f->cache);
+    int64_t before = mtime_ns_of(files.last);
+    for (int i = 0; i < 10; i++)
+        assert_hit(bc, "a", BS, 0, 1);
+    assert_int_equal(mtime_ns_of(files.last), before);
+    assert_int_equal(stats_of(bc).stamps_written, 0);
+    blockcache_close(bc);
+    assert_true(mtime_ns_of(files.last) > before + 900 * 1000000000LL);
+}
+
+/* Once 1024 hit blocks wait for their stamps, the hit or put that finds
+ * them writes them all, so a mount killed before its close keeps most of
+ * its order. */
+static void test_stamps_are_written_in_batches(void **state)
+{
+    fixture *f = *state;
+    char name[16];
+    blockcache *bc = open_cache(f, 1 << 20);
+    for (unsigned i = 0; i < 1030; i++) {
+        snprintf(name, sizeof(name), "s%u", i);
+        put_block(bc, name, BS, 0, i);
+    }
+    for (unsigned i = 0; i < 1023; i++) {
+        snprintf(name, sizeof(name), "s%u", i);
+        assert_hit(bc, name, BS, 0, i);
+        assert_hit(bc, name, BS, 0, i); /* one stamp per block, not hit */
+    }
+    assert_int_equal(stats_of(bc).stamps_written, 0);
+    assert_hit(bc, "s1023", BS, 0, 1023); /* the 1024th: a batch */
+    assert_int_equal(stats_of(bc).stamps_written, 1024);
+    for (unsigned i = 1024; i < 1030; i++) {
+        snprintf(name, sizeof(name), "s%u", i);
+        assert_hit(bc, name, BS, 0, i);
+    }
+    put_block(bc, "next", BS, 0, 1); /* 6 waiting: not a batch yet */
+    assert_int_equal(stats_of(bc).stamps_written, 1024);
+    blockcache_close(bc); /* writes the rest: see the test above */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -861,6 +1097,18 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_write_error_is_counted_and_reads_continue, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_read_of_a_range_reads_only_that_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_verification_happens_at_first_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_concurrent_first_reads_open_the_file_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_descriptors_are_bounded,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_hits_write_no_mtime_until_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stamps_are_written_in_batches,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests_name("blockcache", tests, NULL, NULL);
 }

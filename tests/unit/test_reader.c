@@ -491,6 +491,51 @@ static void test_reread_and_remount_fetch_nothing(void **state)
     assert_int_equal(fake.frees, 3);
 }
 
+/* A warm cache serves reads smaller than a block with block-file reads of
+ * just those bytes: each file is opened (and verified whole) once per
+ * cache, later reads of N bytes read N bytes. Read-ahead of cached blocks
+ * only looks at the index. */
+static void test_warm_reads_read_only_the_bytes_asked_for(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t size = 20 * BS + 5; /* 21 blocks */
+    const uint64_t blocks = 21;
+    blockcache *bc = open_cache(fx, 64 * MIB, BS);
+    reader_config cfg = {.cache = bc, .block_size = BS, .workers = 2};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, "warm", size, 4);
+    read_sequentially(f, size, 4, 1000);
+    reader_close(f);
+    reader_free(r);
+    blockcache_close(bc);
+
+    bc = open_cache(fx, 64 * MIB, BS); /* a later mount */
+    cfg.cache = bc;
+    r = new_reader(&cfg);
+    f = open_object(r, "warm", size, 4);
+    read_sequentially(f, size, 4, 1000);
+    blockcache_stats first;
+    blockcache_get_stats(bc, &first);
+    assert_int_equal(first.file_opens, blocks);
+    /* Verifying reads each file whole once; the rest of each block's
+     * reads come on top, never a whole block per read (that was 4x). */
+    assert_true(first.file_bytes_read >= size + 88 * blocks);
+    assert_true(first.file_bytes_read <= 2 * size + 88 * blocks);
+
+    read_sequentially(f, size, 4, 1000);
+    check_read(f, size, 4, 4090, 20);
+    reader_close(f);
+    blockcache_stats again;
+    blockcache_get_stats(bc, &again);
+    assert_int_equal(again.file_opens, blocks);
+    assert_int_equal(again.file_bytes_read - first.file_bytes_read,
+                     size + 20);
+    assert_int_equal(stats_of(r).fetches, 0);
+    assert_int_equal(stats_of(r).bytes_from_cache, 2 * size + 20);
+    reader_free(r);
+    blockcache_close(bc);
+}
+
 /*
  * 64 MiB, 1 MiB blocks, 8 MiB GETs, 32 MiB window, read front to back.
  * The window doubles per read (2, 4, 8, 16, 32 blocks) while read-ahead
@@ -859,6 +904,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reread_and_remount_fetch_nothing,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_warm_reads_read_only_the_bytes_asked_for, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_sequential_read_fetches_few_large_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sequential_read_without_cache,
