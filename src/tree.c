@@ -948,11 +948,15 @@ static int flat_pages(flat_walk *w, const char *start, size_t bound)
             break;
     }
     lakefs_pager_free(&pager);
+    char shown[LISTING_PRINTABLE_MAX], shown_start[LISTING_PRINTABLE_MAX];
+    listing_printable(w->stack[0].prefix, shown, sizeof(shown));
+    listing_printable(start, shown_start, sizeof(shown_start));
     logger_write(t->log, LOG_LEVEL_DEBUG,
-                 "flat listing of '%s' from '%s': %zu pages, %zu "
+                 "flat listing of \"%s\" after \"%s\": %zu pages, %zu "
                  "directories complete%s",
-                 w->stack[0].prefix, start, pages,
-                 w->stored + w->want_done, rc ? " (stopped: an error)" : "");
+                 shown, shown_start, pages, w->stored + w->want_done,
+                 rc ? " (stopped by an error: the rest is listed alone)"
+                    : "");
     return rc;
 }
 
