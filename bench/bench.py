@@ -424,6 +424,17 @@ def make_tree_tar(tmp, files):
     return path
 
 
+def measured(server, m, fn):
+    """Runs fn() on mount m: seconds, lakeFS requests, the daemon's CPU seconds and peak RSS."""
+    before = server.requests_total()
+    t0 = time.monotonic()
+    fn()
+    secs = time.monotonic() - t0
+    calls = server.requests_total() - before
+    cpu, rss = m.stats()
+    return dict(seconds=secs, calls=calls, cpu=cpu, rss=rss)
+
+
 class FsRunner:
     def __init__(self, system, server, sc, tmp, large_src):
         self.system, self.server, self.sc, self.tmp, self.large_src = system, server, sc, tmp, large_src
@@ -441,15 +452,9 @@ class FsRunner:
             drop_page_cache()
             m = Mounted(self.system, self.server, work, branch, cache)
             try:
-                before = self.server.requests_total()
-                t0 = time.monotonic()
-                body(m)
-                secs = time.monotonic() - t0
-                calls = self.server.requests_total() - before
-                cpu, rss = m.stats()
+                return measured(self.server, m, lambda: body(m))
             finally:
                 m.unmount()
-            return dict(seconds=secs, calls=calls, cpu=cpu, rss=rss)
         finally:
             if write:
                 self.server.drop_branch(branch)
@@ -462,25 +467,15 @@ class FsRunner:
         if wl == "w1-find-cold":
             return self._run(wl, ro, lambda m, warmup=False: walk_stat(os.path.join(m.path, "tree")))
         if wl == "w1-find-warm":
-            def body(m, warmup=False):
-                if warmup:
-                    return
-                walk_stat(os.path.join(m.path, "tree"))
             # warm: one walk first in the same mount, then the timed one
             work = tempfile.mkdtemp(prefix="%s-" % self.system, dir=self.tmp)
             try:
                 m = Mounted(self.system, srv, work, ro, os.path.join(work, "cache"))
                 try:
                     walk_stat(os.path.join(m.path, "tree"))
-                    before = srv.requests_total()
-                    t0 = time.monotonic()
-                    walk_stat(os.path.join(m.path, "tree"))
-                    secs = time.monotonic() - t0
-                    calls = srv.requests_total() - before
-                    cpu, rss = m.stats()
+                    return measured(srv, m, lambda: walk_stat(os.path.join(m.path, "tree")))
                 finally:
                     m.unmount()
-                return dict(seconds=secs, calls=calls, cpu=cpu, rss=rss)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
         if wl == "w1-ls-big":
@@ -537,17 +532,13 @@ class FsRunner:
                 untar(m)
                 m.unmount()
                 m = Mounted(self.system, srv, work, branch, os.path.join(work, "cache2"))
-                try:
-                    before = srv.requests_total()
-                    t0 = time.monotonic()
+                def rm():
                     subprocess.run(["rm", "-rf", os.path.join(m.path, "src")], check=True)
                     wait_server(srv, branch, "src/", 0)
-                    secs = time.monotonic() - t0
-                    calls = srv.requests_total() - before
-                    cpu, rss = m.stats()
+                try:
+                    return measured(srv, m, rm)
                 finally:
                     m.unmount()
-                return dict(seconds=secs, calls=calls, cpu=cpu, rss=rss)
             finally:
                 srv.drop_branch(branch)
                 shutil.rmtree(work, ignore_errors=True)

@@ -451,12 +451,20 @@ int lakefs_read_object_range(lakefs_client *c, const char *repo,
     http_response resp;
     int rc = get_object(c, repo, ref, path, presign, &req, &resp, err);
     /* An answer that is not the range (an error page) is no sign that the
-     * object changed: check that first. */
+     * object changed: check that first - unless it names another version
+     * of the object (a data answer with another ETag): a replaced object
+     * of another size never matches the listed range either, and that is
+     * ESTALE (reopen), not a broken server. */
+    int got = rc;
     rc = check_range_read(&resp, rc, check, offset, len, buf, err);
-    if (rc == -EPROTO)
-        lakefs_count_failure(c, LAKEFS_OP_GET_OBJECT);
     const char *checksum = check ? check->etag : NULL;
-    if (rc == 0 && checksum && !etag_matches(resp.etag, checksum)) {
+    bool other_version = got == 0 && checksum && resp.etag &&
+                         (resp.status == 200 || resp.status == 206) &&
+                         !etag_matches(resp.etag, checksum);
+    if (rc == -EPROTO && !other_version)
+        lakefs_count_failure(c, LAKEFS_OP_GET_OBJECT);
+    if ((rc == 0 || (rc == -EPROTO && other_version)) && checksum &&
+        !etag_matches(resp.etag, checksum)) {
         lakefs_error_set(err, resp.status,
                          "object changed since it was listed (ETag %s)",
                          resp.etag ? resp.etag : "missing");
