@@ -236,3 +236,22 @@ def test_odd_names_markers_and_empty_directories_as_per_directory_listings(serve
     assert got["a/b.txt"][:3] == (stat.S_IFREG, 0o600, len(b"b.txt\n"))
     assert got["e"][0] == stat.S_IFDIR and got["e2/f"][0] == stat.S_IFDIR
     assert got["a"][3] == 3  # nlink: 2 + its subdirectory b
+
+
+def test_files_listed_flat_open_with_the_listings_presigned_urls(server, repo, mount):
+    seed(server, repo, small_tree())
+    config = server.api("GET", "/config").json()
+    storage = config.get("storage_config") or (config.get("storage_config_list") or [{}])[0]
+    data_get = "presignedGet" if storage.get("pre_sign_support") else "getObject"
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    server.reset_counts()
+    assert sorted(os.listdir(m.join("walk"))) == ["d%d" % d for d in range(6)]
+    for d in range(6):
+        os.stat(m.join("walk", "d%d" % d))
+    # root, walk/, then one flat page for d0..d5.
+    assert server.counts() == {"listObjects": 3}, server.counts()
+    server.reset_counts()
+    assert read_file(m.join("walk", "d5", "f1")) == b"walk 5 1\n"
+    # The flat listing asked for presigned URLs as a directory's own listing does: opening needs
+    # no statObject, only the data itself.
+    assert server.counts() == {data_get: 1}, server.counts()
