@@ -682,7 +682,9 @@ static void objects_source(tree *t, const tree_ref *ref, const char *dir,
  * the delimited listing's would be (build_objects) and cached. The fetch
  * stops after as many pages as D's uncached subdirectories from there on
  * (what one listing each would have cost), and as soon as the pages taken
- * outnumber the subdirectories of D they completed; what it did not
+ * outnumber what one listing each would have cost for what they brought
+ * (a page per subdirectory of D completed, plus the full pages of entries
+ * of the one still open); what it did not
  * complete is then listed one directory at a time, as before. One flat
  * listing per readdir of D (again only once its listings may have
  * expired). A lookup or an ls of one directory never starts one. */
@@ -958,7 +960,13 @@ static int flat_pages(flat_walk *w, const char *start, size_t bound)
                 rc = flat_close(w);
             break;
         }
-        if (pages >= bound || w->children_done < pages)
+        /* What one listing each would have cost for what the pages
+         * brought: a page each for the completed subdirectories, and the
+         * full pages of entries of the one still open (a subdirectory of
+         * 3,000 names costs three pages either way). */
+        size_t credit = w->children_done +
+                        (w->depth > 1 ? w->stack[1].n / PAGE_AMOUNT : 0);
+        if (pages >= bound || credit < pages)
             break;
     }
     lakefs_pager_free(&pager);
