@@ -588,6 +588,28 @@ class Workload:
         lacks: making a name whose key (a directory's marker included) would be over MAX_KEY bytes
         answers ENAMETOOLONG and changes nothing, as on a branch mount."""
         kind = op[0]
+        # Any path the operation resolves: the mount answers ENAMETOOLONG for a name whose key would
+        # be over MAX_KEY as soon as the kernel looks it up (every directory before it exists), made
+        # or not - no such object can exist (POSIX's answer for a path over PATH_MAX).
+        if kind == "open" or kind == "symlink":
+            resolved = [op[2]]
+        elif kind == "rename":
+            resolved = [op[1], op[2]]
+        elif kind.startswith("fd_") or kind == "commit":
+            resolved = []
+        else:
+            resolved = [op[1]] if len(op) > 1 and isinstance(op[1], str) else []
+        for path in resolved:
+            comps = path.split("/")
+            for i in range(1, len(comps) + 1):
+                prefix = "/".join(comps[:i])
+                parent = "/".join(comps[:i - 1])
+                if i > 1 and (os.path.islink(side.p(parent)) or not os.path.isdir(side.p(parent))):
+                    break  # ENOENT / ENOTDIR (or a symlink the kernel follows): the operation says
+                if any(len(c.encode()) > 255 for c in comps[:i]):
+                    break  # a 256-byte component: ENAMETOOLONG on the local side too
+                if key_len(prefix, False) > MAX_KEY:
+                    raise OSError(errno.ENAMETOOLONG, "key over lakeFS's limit")
         new = None  # (path, is_dir) of a name the operation makes, when it would make one
         if kind == "open" and op[3] & os.O_CREAT:
             new = (op[2], False)
