@@ -107,3 +107,10 @@ format:
 
 clean:
 	rm -rf $(BUILD)
+
+# Micro-benchmark of the listing cache (prints ns per insert; not in `make test`).
+.PHONY: bench-metacache
+bench-metacache: $(BUILD)/bench_metacache
+	$(BUILD)/bench_metacache
+$(BUILD)/bench_metacache: $(BUILD)/obj/tests/unit/bench_metacache.o $(call objs,$(BUILD),$(APP_SRCS)) $(BUILD)/liblakefs.a
+	$(CC) $(CFLAGS) $^ $(LIBS) -o $@
