@@ -240,7 +240,9 @@ static version *version_build(fs_entry *entries, size_t n, size_t *bytes)
     *bytes = v ? chunk_array_bytes(nchunks) : 0;
     for (; v && i < n; i++) {
         if (i % CHUNK_FILL == 0) {
-            size_t cap = n - i < CHUNK_FILL ? n - i : CHUNK_FILL;
+            /* full chunks get room to grow; a small listing's one chunk
+             * is sized to fit */
+            size_t cap = n - i < CHUNK_FILL ? n - i : CHUNK_MAX;
             chunk *c = chunk_new(cap);
             if (!c)
                 break;
