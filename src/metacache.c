@@ -38,16 +38,15 @@
 /* Items per chunk: a full chunk splits in two halves; put fills them 3/4. */
 #define CHUNK_MAX 256
 #define CHUNK_FILL (CHUNK_MAX * 3 / 4)
-#define GENERATION_BUCKETS 256
 /* Bounds on the per-directory generation records (see dir_gen_limit). */
 #define MIN_DIR_GENERATIONS 16
 #define MAX_DIR_GENERATIONS 4096
 #define DIR_GENERATION_ESTIMATE 128 /* bytes one record takes, roughly */
+#define DIR_GENERATION_BUCKETS 128
 
 /* One entry; immutable once in a chunk, shared by copied chunks. */
 typedef struct item {
     atomic_uint refs;
-    size_t bytes; /* this item's share of its listing's estimate */
     fs_entry e;
 } item;
 
@@ -108,7 +107,8 @@ struct metacache {
     listing *lru_head; /* most recently used */
     listing *lru_tail; /* least recently used: evicted first */
     ref_generation *generations;
-    dir_generation *dir_generations[GENERATION_BUCKETS];
+    dir_generation **dir_generations; /* dir_generation_buckets chains */
+    size_t dir_generation_buckets;
     size_t dir_generation_count;
     size_t dir_generation_limit;
     uint64_t clock;            /* last generation handed out */
@@ -254,8 +254,7 @@ static version *version_build(fs_entry *entries, size_t n, size_t *bytes)
             break;
         atomic_init(&it->refs, 1);
         it->e = entries[i];
-        it->bytes = item_bytes(&it->e);
-        *bytes += it->bytes;
+        *bytes += item_bytes(&it->e);
         chunk *c = v->chunks[v->nchunks - 1];
         c->items[c->count++] = it;
         v->count++;
@@ -571,7 +570,7 @@ static int insert_item(metacache *mc, listing *l, size_t ci, size_t pos,
     c->items[pos] = it;
     c->count++;
     v->count++;
-    account(mc, l, it->bytes, 0);
+    account(mc, l, item_bytes(&it->e), 0);
     return 0;
 }
 
@@ -597,7 +596,7 @@ static int apply_update(metacache *mc, listing *l, const char *name,
                 (c->count - (size_t)i - 1) * sizeof(*c->items));
         c->count--;
         v->count--;
-        account(mc, l, 0, old->bytes);
+        account(mc, l, 0, item_bytes(&old->e));
         item_release(old);
         if (c->count == 0) {
             memmove(&v->chunks[ci], &v->chunks[ci + 1],
@@ -618,14 +617,13 @@ static int apply_update(metacache *mc, listing *l, const char *name,
     free(it->e.name);
     it->e.name = copy_name;
     atomic_init(&it->refs, 1);
-    it->bytes = item_bytes(&it->e);
     int rc = 0;
     if (i >= 0) {
         chunk *c = own_chunk(v, ci);
         if (c) {
             item *old = c->items[i];
             c->items[i] = it;
-            account(mc, l, it->bytes, old->bytes);
+            account(mc, l, item_bytes(&it->e), item_bytes(&old->e));
             item_release(old);
             return 0;
         }
@@ -657,7 +655,8 @@ static dir_generation **find_dir_generation(metacache *mc,
                                             const char *dir, size_t len,
                                             uint64_t hash)
 {
-    dir_generation **slot = &mc->dir_generations[hash % GENERATION_BUCKETS];
+    dir_generation **slot = 
+        &mc->dir_generations[hash % mc->dir_generation_buckets];
     for (; *slot; slot = &(*slot)->next) {
         dir_generation *g = *slot;
         if (g->hash == hash && strncmp(g->dir, dir, len) == 0 &&
@@ -687,7 +686,7 @@ static void free_dir_generation(metacache *mc, dir_generation **slot)
 /* Forgets the directory records of ref_key (NULL: of every ref). */
 static void forget_dir_generations(metacache *mc, const char *ref_key)
 {
-    for (size_t b = 0; b < GENERATION_BUCKETS; b++) {
+    for (size_t b = 0; b < mc->dir_generation_buckets; b++) {
         dir_generation **slot = &mc->dir_generations[b];
         while (*slot) {
             if (!ref_key || strcmp((*slot)->ref_key, ref_key) == 0)
@@ -800,21 +799,27 @@ metacache *metacache_new(size_t max_bytes)
     metacache *mc = calloc(1, sizeof(*mc));
     if (!mc)
         return NULL;
-    mc->buckets = calloc(INITIAL_BUCKETS, sizeof(*mc->buckets));
-    if (!mc->buckets || pthread_mutex_init(&mc->lock, NULL) != 0) {
-        free(mc->buckets);
-        free(mc);
-        return NULL;
-    }
-    mc->bucket_count = INITIAL_BUCKETS;
-    mc->max_bytes = max_bytes;
-    mc->bytes = sizeof(*mc) + INITIAL_BUCKETS * sizeof(*mc->buckets);
     /* directory records take at most about 1/64 of the budget */
     size_t limit = max_bytes / 64 / DIR_GENERATION_ESTIMATE;
     mc->dir_generation_limit = limit < MIN_DIR_GENERATIONS ? MIN_DIR_GENERATIONS
                                : limit > MAX_DIR_GENERATIONS
                                    ? MAX_DIR_GENERATIONS
                                    : limit;
+    mc->dir_generation_buckets = DIR_GENERATION_BUCKETS;
+    mc->buckets = calloc(INITIAL_BUCKETS, sizeof(*mc->buckets));
+    mc->dir_generations =
+        calloc(mc->dir_generation_buckets, sizeof(*mc->dir_generations));
+    if (!mc->buckets || !mc->dir_generations ||
+        pthread_mutex_init(&mc->lock, NULL) != 0) {
+        free(mc->buckets);
+        free(mc->dir_generations);
+        free(mc);
+        return NULL;
+    }
+    mc->bucket_count = INITIAL_BUCKETS;
+    mc->max_bytes = max_bytes;
+    mc->bytes = sizeof(*mc) + INITIAL_BUCKETS * sizeof(*mc->buckets) +
+                mc->dir_generation_buckets * sizeof(*mc->dir_generations);
     return mc;
 }
 
@@ -832,6 +837,7 @@ void metacache_free(metacache *mc)
         g = next;
     }
     forget_dir_generations(mc, NULL);
+    free(mc->dir_generations);
     free(mc->buckets);
     pthread_mutex_destroy(&mc->lock);
     free(mc);
@@ -1075,11 +1081,12 @@ int metacache_verify(metacache *mc)
 {
     pthread_mutex_lock(&mc->lock);
     int rc = 0;
-    size_t total = sizeof(*mc) + mc->bucket_count * sizeof(*mc->buckets);
+    size_t total = sizeof(*mc) + mc->bucket_count * sizeof(*mc->buckets) +
+                   mc->dir_generation_buckets * sizeof(*mc->dir_generations);
     for (ref_generation *g = mc->generations; g; g = g->next)
         total += sizeof(*g) + ALLOC_OVERHEAD + string_bytes(g->ref_key);
     size_t records = 0;
-    for (size_t b = 0; b < GENERATION_BUCKETS; b++)
+    for (size_t b = 0; b < mc->dir_generation_buckets; b++)
         for (dir_generation *d = mc->dir_generations[b]; d; d = d->next) {
             total += dir_generation_bytes(d);
             records++;
