@@ -200,6 +200,8 @@ static int lookup_entries(void *ctx, const fs_entry *entries, size_t n)
                           : NULL;
     if (!e)
         return 0;
+    if (!c->out)
+        return 1;
     return fs_entry_copy(c->out, e) == 0 ? 1 : -ENOMEM;
 }
 

@@ -541,9 +541,7 @@ static bool is_listed_branch(tree *t, const char *repo, const char *name,
     *rc_out = branches_source(t, repo, &src, &key);
     if (*rc_out)
         return false;
-    fs_entry e = {0};
-    int rc = listings_lookup(t->listings, &src, name, &e);
-    fs_entry_free(&e);
+    int rc = listings_lookup(t->listings, &src, name, NULL);
     free(key);
     *rc_out = rc < 0 ? rc : 0;
     return rc == 1;
@@ -893,8 +891,7 @@ int tree_resolve(tree *t, const char *path, tree_node *out)
         } else {
             listing_source src;
             repositories_source(t, &src);
-            rc = listings_lookup(t->listings, &src, comps[0], &out->entry);
-            fs_entry_free(&out->entry);
+            rc = listings_lookup(t->listings, &src, comps[0], NULL);
             rc = rc == 1 ? resolve_repository(t, comps[0], comps + 1,
                                               n - 1, out)
                          : rc == 0 ? -ENOENT : rc;
