@@ -44,6 +44,11 @@ void listings_free(listings *l);
  * nothing is copied. */
 int listings_lookup(listings *l, const listing_source *src, const char *name,
                     fs_entry *out);
+/* The same, but *out gets only what stat needs: the name, the scalar
+ * fields and the symlink target key (copied under the cache lock; nothing
+ * else is copied). */
+int listings_lookup_stat(listings *l, const listing_source *src,
+                         const char *name, fs_entry *out);
 /* fn for each entry in name order (over a snapshot of a cached listing,
  * without the cache lock; fn must not call back into l); stops at
  * fn's first non-zero value and returns it; 0 or a negative errno. */
