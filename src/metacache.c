@@ -2,15 +2,10 @@
  * metacache.c - bounded LRU cache of directory listings: a chained hash
  * table keyed by (ref, dir), an LRU list and one mutex; no global state.
  *
- * A listing's entries live in a version: a sorted array of chunks of at
- * most CHUNK_MAX items each, so that an insert, replace or remove costs a
- * binary search plus a move of at most CHUNK_MAX pointers (and, on a split,
- * of the chunk array: n / CHUNK_MAX pointers), and its byte estimate is
- * kept up to date by each update rather than re-summed. Versions, chunks
- * and items are reference counted and immutable once shared: foreach takes
- * a reference to the version under the lock and walks it outside it; an
- * update that finds the version (or a chunk) shared copies that array of
- * pointers first (copy-on-write), never the entries.
+ * A listing's entries are an entryset (entryset.h): O(log n) updates
+ * with the byte estimate kept current, and reference counted, so that
+ * foreach takes a reference under the lock and walks it outside it while
+ * updates copy on write.
  *
  * Generations: every write (update_entry, invalidate_dir) stamps the
  * directory and each of its ancestors (a write can make an implicit parent
@@ -25,52 +20,28 @@
  */
 #include "metacache.h"
 
+#include "entryset.h"
+
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* What malloc spends per allocation beyond the bytes asked for, so that the
  * estimate tracks real heap use for many small strings. */
-#define ALLOC_OVERHEAD 16
+#define ALLOC_OVERHEAD ENTRYSET_ALLOC_OVERHEAD
 #define INITIAL_BUCKETS 64
-/* Items per chunk: a full chunk splits in two halves; put fills them 3/4. */
-#define CHUNK_MAX 256
-#define CHUNK_FILL (CHUNK_MAX * 3 / 4)
-/* Bounds on the per-directory generation records (see dir_gen_limit). */
+/* Bounds on the per-directory generation records (metacache_new). */
 #define MIN_DIR_GENERATIONS 16
 #define MAX_DIR_GENERATIONS 4096
 #define DIR_GENERATION_ESTIMATE 128 /* bytes one record takes, roughly */
 #define DIR_GENERATION_BUCKETS 128
 
-/* One entry; immutable once in a chunk, shared by copied chunks. */
-typedef struct item {
-    atomic_uint refs;
-    fs_entry e;
-} item;
-
-typedef struct chunk {
-    atomic_uint refs;
-    size_t count; /* never 0 while in a version */
-    size_t cap;   /* at most CHUNK_MAX; small directories stay small */
-    item *items[];
-} chunk;
-
-/* The entries of a listing in name order: chunks[i] all sort before
- * chunks[i + 1]. Shared read-only with readers once refs > 1. */
-typedef struct version {
-    atomic_uint refs;
-    chunk **chunks;
-    size_t nchunks, cap;
-    size_t count; /* entries */
-} version;
-
 typedef struct listing {
     char *ref_key;
     char *dir;
     uint64_t hash;
-    version *v;
+    entryset *entries; /* shared with foreach callers walking it */
     int64_t expires_at_ms; /* 0: never */
     size_t bytes;          /* estimate of everything this listing holds */
     struct listing *hash_next;
@@ -121,47 +92,12 @@ static size_t string_bytes(const char *s)
     return s ? strlen(s) + 1 + ALLOC_OVERHEAD : 0;
 }
 
-/* Heap held by one entry, beyond the fs_entry struct itself. */
-static size_t entry_heap_bytes(const fs_entry *e)
-{
-    size_t bytes = string_bytes(e->name) + string_bytes(e->checksum) +
-                   string_bytes(e->physical_address) +
-                   string_bytes(e->content_type);
-    if (e->metadata.count)
-        bytes += e->metadata.count * sizeof(lakefs_kv) + ALLOC_OVERHEAD;
-    for (size_t i = 0; i < e->metadata.count; i++)
-        bytes += string_bytes(e->metadata.items[i].key) +
-                 string_bytes(e->metadata.items[i].value);
-    return bytes;
-}
 
-static size_t chunk_bytes(size_t cap)
+/* What a listing holds besides its entries. */
+static size_t listing_own_bytes(const listing *l)
 {
-    return sizeof(chunk) + cap * sizeof(item *) + ALLOC_OVERHEAD;
-}
-
-static size_t item_bytes(const fs_entry *e)
-{
-    return sizeof(item) + ALLOC_OVERHEAD + entry_heap_bytes(e);
-}
-
-static size_t chunk_array_bytes(size_t cap)
-{
-    return cap ? cap * sizeof(chunk *) + ALLOC_OVERHEAD : 0;
-}
-
-/* The estimate of a listing computed from scratch (metacache_verify). */
-static size_t listing_bytes_slow(const listing *l)
-{
-    size_t bytes = sizeof(*l) + ALLOC_OVERHEAD + string_bytes(l->ref_key) +
-                   string_bytes(l->dir) + sizeof(version) + ALLOC_OVERHEAD +
-                   chunk_array_bytes(l->v->cap);
-    for (size_t c = 0; c < l->v->nchunks; c++)
-        bytes += chunk_bytes(l->v->chunks[c]->cap);
-    for (size_t c = 0; c < l->v->nchunks; c++)
-        for (size_t i = 0; i < l->v->chunks[c]->count; i++)
-            bytes += item_bytes(&l->v->chunks[c]->items[i]->e);
-    return bytes;
+    return sizeof(*l) + ALLOC_OVERHEAD + string_bytes(l->ref_key) +
+           string_bytes(l->dir);
 }
 
 static uint64_t hash_key_n(const char *ref_key, const char *dir, size_t len)
@@ -180,142 +116,10 @@ static uint64_t hash_key(const char *ref_key, const char *dir)
     return hash_key_n(ref_key, dir, strlen(dir));
 }
 
-/* ---- reference-counted storage; releases may run without the lock ---- */
-
-static void item_release(item *it)
-{
-    if (atomic_fetch_sub(&it->refs, 1) == 1) {
-        fs_entry_free(&it->e);
-        free(it);
-    }
-}
-
-static void chunk_release(chunk *c)
-{
-    if (atomic_fetch_sub(&c->refs, 1) == 1) {
-        for (size_t i = 0; i < c->count; i++)
-            item_release(c->items[i]);
-        free(c);
-    }
-}
-
-static void version_release(version *v)
-{
-    if (atomic_fetch_sub(&v->refs, 1) == 1) {
-        for (size_t i = 0; i < v->nchunks; i++)
-            chunk_release(v->chunks[i]);
-        free(v->chunks);
-        free(v);
-    }
-}
-
-static chunk *chunk_new(size_t cap)
-{
-    chunk *c = malloc(sizeof(*c) + cap * sizeof(item *));
-    if (c) {
-        atomic_init(&c->refs, 1);
-        c->count = 0;
-        c->cap = cap;
-    }
-    return c;
-}
-
-/* A version owning entries[0..n) (sorted), which are moved out of the
- * array; the array is freed in every case. *bytes: the items' and chunks'
- * estimate. NULL on ENOMEM. */
-static version *version_build(fs_entry *entries, size_t n, size_t *bytes)
-{
-    version *v = calloc(1, sizeof(*v));
-    size_t nchunks = (n + CHUNK_FILL - 1) / CHUNK_FILL;
-    size_t i = 0;
-    if (v) {
-        atomic_init(&v->refs, 1);
-        v->cap = nchunks;
-        v->chunks = nchunks ? malloc(nchunks * sizeof(*v->chunks)) : NULL;
-        if (nchunks && !v->chunks) {
-            free(v);
-            v = NULL;
-        }
-    }
-    *bytes = v ? chunk_array_bytes(nchunks) : 0;
-    for (; v && i < n; i++) {
-        if (i % CHUNK_FILL == 0) {
-            /* full chunks get room to grow; a small listing's one chunk
-             * is sized to fit */
-            size_t cap = n - i < CHUNK_FILL ? n - i : CHUNK_MAX;
-            chunk *c = chunk_new(cap);
-            if (!c)
-                break;
-            v->chunks[v->nchunks++] = c;
-            *bytes += chunk_bytes(cap);
-        }
-        item *it = malloc(sizeof(*it));
-        if (!it)
-            break;
-        atomic_init(&it->refs, 1);
-        it->e = entries[i];
-        *bytes += item_bytes(&it->e);
-        chunk *c = v->chunks[v->nchunks - 1];
-        c->items[c->count++] = it;
-        v->count++;
-    }
-    if (v && i < n) { /* ENOMEM: chunks already built are trimmed */
-        if (v->nchunks && v->chunks[v->nchunks - 1]->count == 0)
-            free(v->chunks[--v->nchunks]);
-        version_release(v);
-        v = NULL;
-    }
-    for (; i < n; i++)
-        fs_entry_free(&entries[i]);
-    free(entries);
-    return v;
-}
-
-/* The chunk that holds name or where it would go: the last whose first
- * name sorts at or before name, else the first. */
-static size_t find_chunk(const version *v, const char *name)
-{
-    size_t lo = 0, hi = v->nchunks;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(v->chunks[mid]->items[0]->e.name, name) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo ? lo - 1 : 0;
-}
-
-/* Index of name in c, or -(insertion point) - 1. */
-static ptrdiff_t chunk_search(const chunk *c, const char *name)
-{
-    size_t lo = 0, hi = c->count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int cmp = strcmp(c->items[mid]->e.name, name);
-        if (cmp == 0)
-            return (ptrdiff_t)mid;
-        if (cmp < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -(ptrdiff_t)lo - 1;
-}
-
-static const fs_entry *version_find(const version *v, const char *name)
-{
-    if (!v->nchunks)
-        return NULL;
-    const chunk *c = v->chunks[find_chunk(v, name)];
-    ptrdiff_t i = chunk_search(c, name);
-    return i < 0 ? NULL : &c->items[i]->e;
-}
-
 static void listing_destroy(listing *l)
 {
-    if (l->v)
-        version_release(l->v);
+    if (l->entries)
+        entryset_release(l->entries);
     free(l->ref_key);
     free(l->dir);
     free(l);
@@ -367,7 +171,7 @@ static listing *find_listing(metacache *mc, const char *ref_key,
 }
 
 /* Unlinks l from the table and the LRU list and frees it (a reader still
- * walking its version keeps that alive). */
+ * walking its entries keeps those alive). */
 static void remove_listing(metacache *mc, listing *l)
 {
     listing **slot = find_slot(mc, l->ref_key, l->dir, l->hash);
@@ -438,206 +242,6 @@ static listing *valid_listing(metacache *mc, const char *ref_key,
     lru_unlink(mc, l);
     lru_push_front(mc, l);
     return l;
-}
-
-/* ---- updates in place (lock held) ---- */
-
-/* Makes l's version its own: a reader holding it keeps the old array,
- * the listing gets a copy of the chunk pointers. */
-static int own_version(listing *l)
-{
-    version *v = l->v;
-    if (atomic_load(&v->refs) == 1)
-        return 0;
-    version *nv = calloc(1, sizeof(*nv));
-    chunk **chunks = v->cap ? malloc(v->cap * sizeof(*chunks)) : NULL;
-    if (!nv || (v->cap && !chunks)) {
-        free(nv);
-        free(chunks);
-        return -ENOMEM;
-    }
-    atomic_init(&nv->refs, 1);
-    for (size_t i = 0; i < v->nchunks; i++) {
-        chunks[i] = v->chunks[i];
-        atomic_fetch_add(&chunks[i]->refs, 1);
-    }
-    nv->chunks = chunks;
-    nv->nchunks = v->nchunks;
-    nv->cap = v->cap;
-    nv->count = v->count;
-    l->v = nv;
-    version_release(v);
-    return 0;
-}
-
-/* Chunk ci of an owned version, copied first if another version shares
- * it; NULL on ENOMEM (nothing changed). */
-static chunk *own_chunk(version *v, size_t ci)
-{
-    chunk *c = v->chunks[ci];
-    if (atomic_load(&c->refs) == 1)
-        return c;
-    chunk *nc = chunk_new(c->cap);
-    if (!nc)
-        return NULL;
-    nc->count = c->count;
-    for (size_t i = 0; i < c->count; i++) {
-        nc->items[i] = c->items[i];
-        atomic_fetch_add(&nc->items[i]->refs, 1);
-    }
-    v->chunks[ci] = nc;
-    chunk_release(c);
-    return nc;
-}
-
-static void account(metacache *mc, listing *l, size_t add, size_t sub)
-{
-    l->bytes = l->bytes + add - sub;
-    mc->bytes = mc->bytes + add - sub;
-}
-
-/* Room for one more chunk pointer in l's (owned) version. */
-static int reserve_chunk_slot(metacache *mc, listing *l)
-{
-    version *v = l->v;
-    if (v->nchunks < v->cap)
-        return 0;
-    size_t ncap = v->cap ? v->cap * 2 : 4;
-    chunk **grown = realloc(v->chunks, ncap * sizeof(*grown));
-    if (!grown)
-        return -ENOMEM;
-    account(mc, l, chunk_array_bytes(ncap), chunk_array_bytes(v->cap));
-    v->chunks = grown;
-    v->cap = ncap;
-    return 0;
-}
-
-static void insert_chunk(version *v, size_t at, chunk *c)
-{
-    memmove(&v->chunks[at + 1], &v->chunks[at],
-            (v->nchunks - at) * sizeof(*v->chunks));
-    v->chunks[at] = c;
-    v->nchunks++;
-}
-
-/* Inserts it (owned) at position pos of chunk ci, splitting a full chunk;
- * -ENOMEM leaves the listing consistent and it unused. */
-static int insert_item(metacache *mc, listing *l, size_t ci, size_t pos,
-                       item *it)
-{
-    version *v = l->v;
-    if (reserve_chunk_slot(mc, l))
-        return -ENOMEM;
-    if (v->nchunks == 0) {
-        chunk *c = chunk_new(4);
-        if (!c)
-            return -ENOMEM;
-        insert_chunk(v, 0, c);
-        account(mc, l, chunk_bytes(4), 0);
-    }
-    chunk *c = own_chunk(v, ci);
-    if (!c)
-        return -ENOMEM;
-    if (c->count == c->cap && c->cap < CHUNK_MAX) {
-        size_t ncap = c->cap * 2 < 4 ? 4 : c->cap * 2;
-        if (ncap > CHUNK_MAX)
-            ncap = CHUNK_MAX;
-        chunk *grown = realloc(c, sizeof(*c) + ncap * sizeof(item *));
-        if (!grown)
-            return -ENOMEM;
-        account(mc, l, chunk_bytes(ncap), chunk_bytes(grown->cap));
-        grown->cap = ncap;
-        v->chunks[ci] = c = grown;
-    }
-    if (c->count == CHUNK_MAX) {
-        chunk *upper = chunk_new(CHUNK_MAX);
-        if (!upper)
-            return -ENOMEM;
-        size_t half = CHUNK_MAX / 2;
-        upper->count = CHUNK_MAX - half;
-        memcpy(upper->items, &c->items[half],
-               upper->count * sizeof(*upper->items));
-        c->count = half;
-        insert_chunk(v, ci + 1, upper);
-        account(mc, l, chunk_bytes(CHUNK_MAX), 0);
-        if (pos > half) {
-            c = upper;
-            pos -= half;
-        }
-    }
-    memmove(&c->items[pos + 1], &c->items[pos],
-            (c->count - pos) * sizeof(*c->items));
-    c->items[pos] = it;
-    c->count++;
-    v->count++;
-    account(mc, l, item_bytes(&it->e), 0);
-    return 0;
-}
-
-/* Applies one insert/replace/remove to l; -ENOMEM may leave l changed
- * only in ways that keep it consistent (the caller then drops it). */
-static int apply_update(metacache *mc, listing *l, const char *name,
-                        const fs_entry *entry)
-{
-    version *v = l->v;
-    size_t ci = v->nchunks ? find_chunk(v, name) : 0;
-    ptrdiff_t i = v->nchunks ? chunk_search(v->chunks[ci], name) : -1;
-    if (!entry && i < 0)
-        return 0;
-    if (own_version(l))
-        return -ENOMEM;
-    v = l->v;
-    if (!entry) {
-        chunk *c = own_chunk(v, ci);
-        if (!c)
-            return -ENOMEM;
-        item *old = c->items[i];
-        memmove(&c->items[i], &c->items[i + 1],
-                (c->count - (size_t)i - 1) * sizeof(*c->items));
-        c->count--;
-        v->count--;
-        account(mc, l, 0, item_bytes(&old->e));
-        item_release(old);
-        if (c->count == 0) {
-            memmove(&v->chunks[ci], &v->chunks[ci + 1],
-                    (v->nchunks - ci - 1) * sizeof(*v->chunks));
-            v->nchunks--;
-            account(mc, l, 0, chunk_bytes(c->cap));
-            chunk_release(c);
-        }
-        return 0;
-    }
-    item *it = malloc(sizeof(*it));
-    char *copy_name = strdup(name);
-    if (!it || !copy_name || fs_entry_copy(&it->e, entry)) {
-        free(it);
-        free(copy_name);
-        return -ENOMEM;
-    }
-    free(it->e.name);
-    it->e.name = copy_name;
-    atomic_init(&it->refs, 1);
-    int rc = 0;
-    if (i >= 0) {
-        chunk *c = own_chunk(v, ci);
-        if (c) {
-            item *old = c->items[i];
-            c->items[i] = it;
-            account(mc, l, item_bytes(&it->e), item_bytes(&old->e));
-            item_release(old);
-            return 0;
-        }
-        rc = -ENOMEM;
-    } else {
-        size_t pos = (size_t)(-i - 1);
-        /* a name before every chunk's first goes at the front of chunk 0;
-         * one past the end of chunk ci stays in ci (its last is smaller) */
-        rc = insert_item(mc, l, ci, pos, it);
-        if (rc == 0)
-            return 0;
-    }
-    item_release(it);
-    return rc;
 }
 
 /* ---- generations (lock held) ---- */
@@ -883,17 +487,14 @@ int metacache_put(metacache *mc, const char *ref_key, const char *dir,
         return -ENOMEM;
     }
     sort_if_needed(entries, n);
-    size_t entry_bytes;
-    l->v = version_build(entries, n, &entry_bytes);
-    if (!l->v) {
+    l->entries = entryset_new(entries, n);
+    if (!l->entries) {
         listing_destroy(l);
         return -ENOMEM;
     }
     l->expires_at_ms = expires_at_ms;
     l->hash = hash_key(ref_key, dir);
-    l->bytes = sizeof(*l) + ALLOC_OVERHEAD + string_bytes(l->ref_key) +
-               string_bytes(l->dir) + sizeof(version) + ALLOC_OVERHEAD +
-               entry_bytes;
+    l->bytes = listing_own_bytes(l) + entryset_bytes(l->entries);
 
     pthread_mutex_lock(&mc->lock);
     int rc = 0;
@@ -932,7 +533,7 @@ int metacache_lookup_with(metacache *mc, const char *ref_key, const char *dir,
         mc->stats.misses++;
         rc = -ENODATA;
     } else {
-        const fs_entry *e = version_find(l->v, name);
+        const fs_entry *e = entryset_find(l->entries, name);
         if (!e) {
             mc->stats.negative_hits++;
             rc = 0;
@@ -965,22 +566,18 @@ int metacache_foreach(metacache *mc, const char *ref_key, const char *dir,
 {
     pthread_mutex_lock(&mc->lock);
     listing *l = valid_listing(mc, ref_key, dir, now_ms);
-    version *v = NULL;
+    entryset *snapshot = NULL;
     if (!l) {
         mc->stats.misses++;
     } else {
         mc->stats.hits++;
-        v = l->v;
-        atomic_fetch_add(&v->refs, 1); /* a snapshot: updates copy */
+        snapshot = entryset_retain(l->entries); /* updates now copy */
     }
     pthread_mutex_unlock(&mc->lock);
-    if (!v)
+    if (!snapshot)
         return -ENODATA;
-    int rc = 0;
-    for (size_t c = 0; rc == 0 && c < v->nchunks; c++)
-        for (size_t i = 0; rc == 0 && i < v->chunks[c]->count; i++)
-            rc = fn(ctx, &v->chunks[c]->items[i]->e);
-    version_release(v);
+    int rc = entryset_foreach(snapshot, fn, ctx);
+    entryset_release(snapshot);
     return rc;
 }
 
@@ -992,7 +589,11 @@ int metacache_update_entry(metacache *mc, const char *ref_key, const char *dir,
     int rc = 0;
     listing *l = find_listing(mc, ref_key, dir);
     if (l) {
-        rc = apply_update(mc, l, name, entry);
+        size_t before = entryset_bytes(l->entries);
+        rc = entryset_update(&l->entries, name, entry);
+        size_t after = entryset_bytes(l->entries);
+        l->bytes = l->bytes + after - before;
+        mc->bytes = mc->bytes + after - before;
         if (rc)
             remove_listing(mc, l);
         else
@@ -1013,26 +614,32 @@ void metacache_invalidate_dir(metacache *mc, const char *ref_key,
     pthread_mutex_unlock(&mc->lock);
 }
 
+typedef struct collector {
+    char ***paths;
+    size_t *n, *cap;
+    const char *dir;
+} collector;
+
 /* "dir/name" (or "name" in the root dir ""), appended to paths. */
-static int collect_path(char ***paths, size_t *n, size_t *cap,
-                        const char *dir, const char *name)
+static int collect_path(void *ctx, const fs_entry *e)
 {
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 32;
-        char **grown = realloc(*paths, ncap * sizeof(**paths));
+    collector *c = ctx;
+    if (*c->n == *c->cap) {
+        size_t ncap = *c->cap ? *c->cap * 2 : 32;
+        char **grown = realloc(*c->paths, ncap * sizeof(**c->paths));
         if (!grown)
             return -ENOMEM;
-        *paths = grown;
-        *cap = ncap;
+        *c->paths = grown;
+        *c->cap = ncap;
     }
-    size_t dl = strlen(dir), nl = strlen(name);
+    size_t dl = strlen(c->dir), nl = strlen(e->name);
     char *p = malloc(dl + nl + 2);
     if (!p)
         return -ENOMEM;
-    memcpy(p, dir, dl);
+    memcpy(p, c->dir, dl);
     p[dl] = '/';
-    memcpy(p + (dl ? dl + 1 : 0), name, nl + 1);
-    (*paths)[(*n)++] = p;
+    memcpy(p + (dl ? dl + 1 : 0), e->name, nl + 1);
+    (*c->paths)[(*c->n)++] = p;
     return 0;
 }
 
@@ -1051,11 +658,9 @@ void metacache_invalidate_ref_paths(metacache *mc, const char *ref_key,
     while (l) {
         listing *next = l->lru_next;
         if (strcmp(l->ref_key, ref_key) == 0) {
-            const version *v = l->v;
-            for (size_t c = 0; paths && rc == 0 && c < v->nchunks; c++)
-                for (size_t i = 0; rc == 0 && i < v->chunks[c]->count; i++)
-                    rc = collect_path(paths, count, &cap, l->dir,
-                                      v->chunks[c]->items[i]->e.name);
+            collector c = {paths, count, &cap, l->dir};
+            if (paths && rc == 0)
+                rc = entryset_foreach(l->entries, collect_path, &c);
             remove_listing(mc, l);
         }
         l = next;
@@ -1095,22 +700,8 @@ int metacache_verify(metacache *mc)
         rc = -EINVAL;
     size_t listings = 0;
     for (listing *l = mc->lru_head; l; l = l->lru_next, listings++) {
-        const version *v = l->v;
-        size_t count = 0;
-        const char *prev = NULL;
-        for (size_t c = 0; c < v->nchunks; c++) {
-            if (v->chunks[c]->count == 0 || v->chunks[c]->count > v->chunks[c]->cap ||
-                v->chunks[c]->cap > CHUNK_MAX)
-                rc = -EINVAL;
-            for (size_t i = 0; i < v->chunks[c]->count; i++, count++) {
-                const char *name = v->chunks[c]->items[i]->e.name;
-                if (prev && strcmp(prev, name) >= 0)
-                    rc = -EINVAL;
-                prev = name;
-            }
-        }
-        if (count != v->count || v->nchunks > v->cap ||
-            listing_bytes_slow(l) != l->bytes)
+        if (entryset_verify(l->entries) ||
+            listing_own_bytes(l) + entryset_bytes(l->entries) != l->bytes)
             rc = -EINVAL;
         total += l->bytes;
     }
