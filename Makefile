@@ -24,6 +24,8 @@ LIBS        := $(PKG_LIBS) -lpthread -lm
 # The lakeFS client library: no FUSE in it.
 CLIENT_SRCS := src/strbuf.c src/lakefs_http.c src/lakefs_json.c \
                src/lakefs_models.c src/lakefs_refs.c src/lakefs_objects.c
+CLIENT_SRCS += src/lakefs_outcome.c
+CLIENT_SRCS += src/lakefs_policy.c
 APP_SRCS    := src/config.c src/uri.c src/target.c src/listing.c src/metacache.c \
                src/blockcache.c src/reader.c src/staging.c src/staging_journal.c src/log.c src/listings.c src/tree.c src/control.c src/control_write.c src/workflow.c \
                src/fs_ops.c src/fs_write.c src/fs_rename.c src/fs_attr.c src/fs_times.c src/fs_readers.c src/writer.c src/durable.c src/upload.c src/recover.c src/cli.c src/cli_control.c src/mount.c
@@ -33,6 +35,7 @@ UNIT_TESTS  := test_json test_errors test_strbuf test_config test_uri \
                test_listing test_metacache test_blockcache test_reader test_mount_options test_staging \
                test_fs_times
 UNIT_TESTS  += test_cli
+UNIT_TESTS  += test_http_policy
 TOOL_SRCS   := tests/client/client_exercise.c
 
 HEADERS     := $(wildcard include/*.h src/*.h tests/unit/*.h)
@@ -40,6 +43,7 @@ HEADERS     := $(wildcard include/*.h src/*.h tests/unit/*.h)
 # objects of a source list in a build dir: $(call objs,DIR,SRCS)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
+.PHONY: fuzz fuzz-smoke
 .PHONY: all deps test test-unit test-integration test-real demo clean sanitize format
 
 all: $(BUILD)/lakefuse $(BUILD)/client_exercise \
@@ -82,6 +86,36 @@ $(ASAN_BUILD)/tests/%: $(ASAN_BUILD)/obj/tests/unit/%.o $(call objs,$(ASAN_BUILD
 # The same code with AddressSanitizer and UBSan.
 sanitize: $(ASAN_BUILD)/lakefuse $(ASAN_BUILD)/client_exercise $(addprefix $(ASAN_BUILD)/tests/,$(UNIT_TESTS))
 
+# libFuzzer targets (fuzz/*.c): the parsers of untrusted input, with clang's
+# -fsanitize=fuzzer,address,undefined. `make fuzz-smoke` runs each for
+# FUZZ_SECONDS (part of `make test`); scripts/fuzz.sh SECONDS runs longer.
+FUZZ_CC      := clang
+FUZZ_BUILD   := $(BUILD)/fuzz
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 8
+FUZZ_TARGETS := json_models error_body uri config_yaml listing staging_journal
+FUZZ_SRCS    := $(CLIENT_SRCS)
+FUZZ_SRCS    += src/uri.c
+FUZZ_SRCS    += src/config.c
+FUZZ_SRCS    += src/listing.c
+FUZZ_SRCS    += src/staging_journal.c
+
+$(FUZZ_BUILD)/obj/%.o: %.c $(HEADERS) fuzz/fuzz.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/libfuzzed.a: $(call objs,$(FUZZ_BUILD),$(FUZZ_SRCS))
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/%.o $(FUZZ_BUILD)/libfuzzed.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(LIBS) -o $@
+
+fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
+
+fuzz-smoke: fuzz
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
 deps:
 	@scripts/install-deps.sh
 
@@ -102,6 +136,15 @@ test-real: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh
+
+# lakefuse against rclone, s3fs and the limit on real lakeFS with an S3 store (bench/bench.py; not part
+# of `make test`): writes docs/bench/results.{md,json,png}. BENCH_SCALE=full|medium|small, BENCH_ROUNDS=N.
+.PHONY: bench
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/third-party.sh lakefs
+	@scripts/bench-peers.sh
+	@$(PYTHON) bench/bench.py
 
 format:
 	clang-format -i src/*.c src/*.h include/*.h tests/unit/*.c tests/client/*.c

@@ -40,7 +40,8 @@ extern "C" {
  *   other 4xx                  -EINVAL
  *   5xx                        -EIO
  *   unexpected 1xx/3xx         -EPROTO
- * Transport failures: timeout -ETIMEDOUT, connection refused -ECONNREFUSED,
+ * Transport failures: timeout or a stalled transfer -ETIMEDOUT, connection
+ * refused -ECONNREFUSED,
  * unknown host -EHOSTUNREACH, other -EIO. A malformed, truncated or
  * mistyped response body is -EPROTO. Allocation failure is -ENOMEM.
  *
@@ -51,6 +52,22 @@ extern "C" {
  * `max_attempts` and by `retry_budget_ms`. Other 4xx are never retried. An
  * upload is retried only when its body can be re-read (a regular file read
  * with pread); a pipe or socket body is sent once.
+ * Operations whose repetition is not harmless (commit, merge,
+ * createBranch, createTag, createRepository, linkPhysicalAddress,
+ * completePresignMultipartUpload, copyObject) are retried only when the
+ * request provably never reached the server (connection refused, DNS,
+ * TLS handshake, 429/420/503/locked). After an ambiguous failure (a
+ * timeout, a cut connection, a 5xx, a garbled answer) the function asks
+ * the server whether the request was applied (did the branch head move
+ * to a commit with this message, parent and metadata? does the branch,
+ * the object with this address/checksum exist?) and reports success
+ * exactly when it was; when even that cannot be known, -EIO with
+ * "outcome unknown" in the message.
+ *
+ * URLs
+ * ----
+ * Only http and https are spoken, for every request and redirect; with an
+ * https endpoint, only https (lakefs_url_check).
  *
  * Ownership
  * ---------
@@ -135,14 +152,31 @@ typedef struct lakefs_client_config {
     const char *access_key_id;
     const char *secret_access_key;
     long connect_timeout_ms;       /* 0: 10 s */
-    long request_timeout_ms;       /* metadata calls; 0: 60 s */
-    long low_speed_timeout_s;      /* data transfers abort when stalled this
-                                      long; 0: 60 s */
+    long request_timeout_ms;       /* total, of one metadata call but commit
+                                      and merge; 0: 60 s */
+    long low_speed_timeout_s;      /* stall guard in seconds, when
+                                      stall_timeout_ms is 0; 0: 60 s */
+    long stall_timeout_ms;         /* a transfer aborts (-ETIMEDOUT) when
+                                      no byte moved this long: data
+                                      transfers and metadata calls from
+                                      their start; commit and merge, which
+                                      have no total timeout and wait while
+                                      the connection lives (TCP
+                                      keepalive), from their answer's
+                                      first byte. 0: low_speed_timeout_s */
+    size_t json_body_max;          /* largest JSON answer read into memory
+                                      (larger: -EFBIG); 0: 16 MiB */
+    size_t json_budget;            /* all JSON answers in flight at once in
+                                      this client (beyond: -ENOBUFS);
+                                      0: 64 MiB */
     unsigned max_attempts;         /* 0: 6 (first try + 5 retries) */
     long retry_base_ms;            /* first backoff; 0: 100 ms */
     long retry_max_delay_ms;       /* cap of one backoff; 0: 5 s */
     long retry_budget_ms;          /* total time for one call; 0: 60 s */
     const char *user_agent;        /* NULL: "lakefuse/<version>" */
+    const char *ca_file;           /* PEM certificates to trust for https
+                                      instead of the system's; NULL: the
+                                      system's */
     lakefs_fault_hook fault_hook;  /* NULL: none */
     void *fault_ctx;
 } lakefs_client_config;
@@ -158,6 +192,14 @@ void lakefs_client_free(lakefs_client *client);
 
 /* The normalized API base URL ("http://host:port/api/v1"). */
 const char *lakefs_client_base_url(const lakefs_client *client);
+
+/* Checks a URL the server handed out (a presigned URL, a redirect's
+ * Location) before anything is sent to it: http or https only (https only
+ * when the client's endpoint is https), a host, no user:password@, no
+ * control characters or spaces. 0, or -EPROTO with the reason in err.
+ * Every request to such a URL is checked again by the client. */
+int lakefs_url_check(const lakefs_client *client, const char *url,
+                     lakefs_error *err);
 
 /* Counters of one operation, and all of them reset to zero. */
 void lakefs_client_op_stats(const lakefs_client *client, lakefs_op op,
@@ -193,6 +235,42 @@ typedef struct lakefs_pagination {
     int64_t results;
     int64_t max_per_page;
 } lakefs_pagination;
+
+/*
+ * One walk over the pages of a paged call (repositories, branches, tags,
+ * diffs, log, listObjects), with the guard every such walk needs: a page
+ * that says has_more but gives no way forward - an empty page, an empty
+ * next_offset, an offset that does not advance (ordered walks: names and
+ * paths, whose offsets must increase bytewise) or one already seen (the
+ * log: commit ids, which must never repeat) - ends the walk with -EPROTO
+ * instead of looping; more than max_items items end it with -EFBIG.
+ *
+ *   lakefs_pager pg;
+ *   lakefs_pager_init(&pg, true, limit);
+ *   do { ask for the page after pg.after (NULL: the first);
+ *        use its items; rc = lakefs_pager_next(&pg, &page.pagination,
+ *        page.count, err); } while (rc == 0 && !pg.done);
+ *   lakefs_pager_free(&pg);
+ */
+typedef struct lakefs_pager {
+    char *after;        /* the next page's offset; NULL for the first */
+    bool ordered;       /* offsets increase bytewise */
+    bool done;          /* the last page was taken */
+    uint64_t pages;     /* pages taken */
+    uint64_t items;     /* items in them */
+    uint64_t max_items; /* 0: no limit */
+    uint64_t *seen;     /* unordered walks: hashes of the offsets met */
+    size_t seen_count, seen_cap;
+} lakefs_pager;
+
+void lakefs_pager_init(lakefs_pager *p, bool ordered, uint64_t max_items);
+/* Takes the pagination of the page just fetched, which held count items:
+ * 0 (p->done when it was the last page, else p->after is the next
+ * offset), -EPROTO (the pagination does not advance), -EFBIG (over
+ * max_items) or -ENOMEM, with a message in err. */
+int lakefs_pager_next(lakefs_pager *p, const lakefs_pagination *page,
+                      size_t count, lakefs_error *err);
+void lakefs_pager_free(lakefs_pager *p);
 
 typedef struct lakefs_repository {
     char *id;
@@ -411,15 +489,16 @@ int lakefs_list_objects(lakefs_client *c, const char *repo, const char *ref,
                         const lakefs_list_params *p, lakefs_object_list *out,
                         lakefs_error *err);
 
-/* Pagination iterator over listObjects: walks every page. */
+/* Pagination iterator over listObjects: walks every page, guarded by a
+ * lakefs_pager (a pagination that does not advance is -EPROTO). */
 typedef struct lakefs_object_iter {
     lakefs_client *client;
-    char *repo, *ref, *prefix, *delimiter, *after;
+    char *repo, *ref, *prefix, *delimiter;
     int amount;
     bool presign, no_user_metadata;
     lakefs_object_list page;
     size_t pos;
-    bool last_page;
+    lakefs_pager pager; /* pager.after: the next page's offset */
     uint64_t pages_fetched;
 } lakefs_object_iter;
 
@@ -461,6 +540,36 @@ int lakefs_get_object_range_checked(lakefs_client *c, const char *repo,
 int lakefs_get_url_range(lakefs_client *c, const char *url, uint64_t offset,
                          size_t len, void *buf, size_t *out_len,
                          lakefs_error *err);
+
+/*
+ * What a ranged read of a listed object is held to. Every answer must be
+ * the range asked for and nothing else (a 206 whose Content-Range names
+ * exactly the bytes sent, or a 200 carrying the whole object, of which the
+ * range is kept): an error page sent with 200, a shifted or missing
+ * Content-Range, a short or long body is -EPROTO, with no bytes. With
+ * object_size (>= 0) the answer must also be of an object of that size.
+ */
+typedef struct lakefs_range_check {
+    const char *etag;    /* in: the answer's ETag must name it, else
+                            -ESTALE (reading a branch by path); NULL: any */
+    int64_t object_size; /* in: the size the listing gave; -1: unknown */
+    bool content_unverified; /* out: the whole object was read and its MD5
+                                is not the plain-MD5 ETag it came with
+                                (wrong bytes, or a store whose ETags are no
+                                MD5, such as SSE-KMS): serve, never cache */
+} lakefs_range_check;
+
+/* lakefs_get_object_range / lakefs_get_url_range held to check (may be
+ * NULL: the answer is still checked to be the range asked for). */
+int lakefs_read_object_range(lakefs_client *c, const char *repo,
+                             const char *ref, const char *path, bool presign,
+                             lakefs_range_check *check, uint64_t offset,
+                             size_t len, void *buf, size_t *out_len,
+                             lakefs_error *err);
+int lakefs_read_url_range(lakefs_client *c, const char *url,
+                          lakefs_range_check *check, uint64_t offset,
+                          size_t len, void *buf, size_t *out_len,
+                          lakefs_error *err);
 /* Streams the whole object into fd with pwrite from file offset 0;
  * *out_size gets the object size. */
 int lakefs_get_object_to_fd(lakefs_client *c, const char *repo,

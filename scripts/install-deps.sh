@@ -11,6 +11,7 @@ PACKAGES="
   libcmocka-dev
   python3 python3-yaml python3-jsonschema python3-requests python3-pytest python3-venv
   attr rsync
+  clang libclang-rt-14-dev
 "
 
 missing=""

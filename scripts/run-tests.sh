@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: the C unit tests (normal and sanitizer builds), then the
+# Runs every test: the C unit tests (normal and sanitizer builds), a short
+# run of each fuzz target (scripts/fuzz.sh), then the
 # pytest suites (test server conformance and semantics, the C client
 # against the test server, real FUSE mounts, the official Python SDKs with a
 # mount), then the mount suite again on
@@ -33,6 +34,9 @@ if [ "$failed" -ne 0 ]; then
 fi
 
 [ "$mode" = unit ] && exit 0
+
+# The libFuzzer targets of fuzz/ (clang, ASan + UBSan), 8 seconds each from their seed corpora.
+scripts/fuzz.sh 8
 
 # `run-tests.sh real [lakefs-local|lakefs-s3 ...]`: the client and mount suites against real
 # lakeFS v1.84.0 (scripts/third-party.sh builds it once per machine), each configuration in turn;

@@ -1,12 +1,20 @@
 /*
- * blockcache.c - on-disk LRU block cache, DIR/v2/<2 hex>/<key>-<index> with
- * key = FNV-1a 128 of "checksum:size". Each file is a header (magic,
- * version, key, length, SHA-256 of the data) then the block's bytes; a get
- * verifies it and a file that fails is removed and reported as a miss, so
- * a block damaged by a crash or the disk is refetched, never served. One
- * mutex guards the index; block data is read, hashed and written outside
- * it. Never builds a path from the checksum, keeps a descriptor open, or
- * renames a partial block into place. DIR/v1 (no header) is removed.
+ * blockcache.c - on-disk LRU block cache, DIR/v3/<2 hex>/<id>-<index> with
+ * id = SHA-256 of the object's identity (server, storage namespace,
+ * physical address, checksum, size: blockcache_make_id). Each file is a
+ * header (magic, version, id, length, SHA-256 of the data) then the
+ * block's bytes. The first read of a block file in this process reads it
+ * whole and verifies it; a file that fails is removed and reported as a
+ * miss, so a block damaged by a crash or the disk is refetched, never
+ * served. A verified file stays open (a bounded LRU of descriptors) and
+ * later reads pread exactly the bytes asked for. The LRU clock lives in
+ * memory; the recency of hit blocks reaches their files' mtimes in batches
+ * and at close (see README, data cache). One mutex guards the index and
+ * the descriptor list; block data is read, hashed and written outside it.
+ * Never builds a path from a server string, serves a byte of an unverified
+ * file, or renames a partial block into place. Older layouts (DIR/v1,
+ * DIR/v2: keyed by checksum and size alone, which any writer can claim) are
+ * removed, never read.
  */
 #include "blockcache.h"
 
@@ -25,38 +33,61 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KEY_HEX_LEN 32
+#define KEY_HEX_LEN (2 * BLOCKCACHE_ID_SIZE)
+#define OLD_KEY_HEX_LEN 32 /* v1 and v2 names */
 /* Temp files older than this at open were left by a crash, not a writer. */
 #define STALE_TEMP_SECONDS 3600
 #define TEMP_PREFIX ".tmp-"
-/* The layout directory under DIR: bumped when the file format changes, so
- * a block written by an older lakefuse is never read as a new one. */
-#define LAYOUT_DIR "v2"
-#define OLD_LAYOUT_DIR "v1"
+/* The layout directory under DIR: bumped when the file format or the
+ * keying changes, so a block written by an older lakefuse is never read as
+ * a new one. */
+#define LAYOUT_DIR "v3"
+static const char *const old_layout_dirs[] = {"v1", "v2"};
 
 /* A block file: this header, then exactly `length` bytes of data.
- *   0  magic "LFBC"            4  format version (2), little-endian u32
+ *   0  magic "LFBC"            4  format version (3), little-endian u32
  *   8  data length, u32 LE     12 zero
- *   16 key hi, u64 LE          24 key lo, u64 LE     32 block index, u64 LE
- *   40 SHA-256 of the data (32 bytes)
- * The key fields catch a file found under another block's name; the digest
- * catches zero-filled or garbled data of the right length (a power loss
- * after the rename, or the disk). */
-#define HEADER_SIZE 72
+ *   16 object id (32 bytes)    48 block index, u64 LE
+ *   56 SHA-256 of the data (32 bytes)
+ * The id and index catch a file found under another block's name; the
+ * digest catches zero-filled or garbled data of the right length (a power
+ * loss after the rename, or the disk). */
+#define HEADER_SIZE 88
 #define HEADER_MAGIC "LFBC"
-#define HEADER_VERSION 2u
+#define HEADER_VERSION 3u
 #define DIGEST_SIZE 32
+/* Verified block files kept open at most (each costs one descriptor). */
+#define MAX_OPEN_FILES 64
+/* Hit blocks whose new recency is written to their mtimes at once: the
+ * recency of a mount killed before its close loses at most this many. */
+#define STAMP_BATCH 1024
 
 typedef struct block_key {
-    uint64_t hi;
-    uint64_t lo;
+    unsigned char id[BLOCKCACHE_ID_SIZE];
     uint64_t index;
 } block_key;
+
+struct cache_entry;
+
+/* A verified block file held open. It leaves the descriptor list when its
+ * block leaves the index or the list is full; the descriptor is closed when
+ * no read is using it any more (users == 0). */
+typedef struct open_block {
+    int fd;
+    unsigned users;            /* preads in progress, under the lock */
+    struct cache_entry *entry; /* NULL once detached */
+    struct open_block *newer;  /* descriptor LRU */
+    struct open_block *older;
+} open_block;
 
 typedef struct cache_entry {
     block_key key;
     uint64_t generation; /* tells a re-inserted block from the one we saw */
     uint32_t len;
+    bool stamp_dirty;    /* used_ns is newer than the file's mtime */
+    bool opening;        /* a reader is verifying its file: others wait */
+    int64_t used_ns;     /* the in-memory LRU clock at its last hit */
+    open_block *open;    /* NULL: not opened (verified) yet */
     struct cache_entry *hash_next;
     struct cache_entry *newer; /* LRU list: head is newest, tail oldest */
     struct cache_entry *older;
@@ -64,7 +95,8 @@ typedef struct cache_entry {
 
 struct blockcache {
     pthread_mutex_t lock;
-    char *root; /* DIR/v2 */
+    pthread_cond_t opened; /* an entry's opening ended */
+    char *root; /* DIR/v3 */
     uint64_t max_bytes;
     uint64_t max_entries;
     uint32_t block_size;
@@ -76,47 +108,78 @@ struct blockcache {
     uint64_t next_generation;
     int64_t last_stamp_ns; /* LRU clock, written to file mtimes */
     uint64_t temp_counter;
+    open_block *fd_newest; /* descriptor LRU */
+    open_block *fd_oldest;
+    uint64_t dirty_stamps; /* entries with stamp_dirty */
     blockcache_stats stats;
 };
 
-/* ---- keys and paths ---- */
+/* ---- identities, keys and paths ---- */
 
-static const unsigned __int128 fnv_prime =
-    ((unsigned __int128)0x0000000001000000ULL << 64) | 0x13BULL;
-static const unsigned __int128 fnv_offset =
-    ((unsigned __int128)0x6C62272E07BB0142ULL << 64) | 0x62B821756295C58DULL;
+static void put_le64(unsigned char *p, uint64_t v);
 
-static unsigned __int128 fnv1a_128(unsigned __int128 h, const char *s,
-                                   size_t len)
+/* A field as (8-byte length, bytes), NULL as a length no string has: the
+ * encoding of the identity is unambiguous, so no two identities share a
+ * digest input. */
+static int digest_field(EVP_MD_CTX *ctx, const char *s)
 {
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= fnv_prime;
-    }
-    return h;
+    unsigned char len[8];
+    put_le64(len, s ? (uint64_t)strlen(s) : UINT64_MAX);
+    if (EVP_DigestUpdate(ctx, len, sizeof(len)) != 1)
+        return -EIO;
+    if (s && EVP_DigestUpdate(ctx, s, strlen(s)) != 1)
+        return -EIO;
+    return 0;
 }
 
-/* Hashes "checksum:size" as one byte stream without copying the checksum. */
-static void make_key(const char *checksum, uint64_t object_size,
-                     uint64_t index, block_key *key)
+int blockcache_make_id(const blockcache_object *o, blockcache_id *out)
 {
-    char size_text[24];
-    int size_len = snprintf(size_text, sizeof(size_text), ":%llu",
-                            (unsigned long long)object_size);
-    unsigned __int128 h = fnv1a_128(fnv_offset, checksum, strlen(checksum));
-    h = fnv1a_128(h, size_text, (size_t)size_len);
-    key->hi = (uint64_t)(h >> 64);
-    key->lo = (uint64_t)h;
+    static const char domain[] = "lakefuse block cache v3";
+    memset(out, 0, sizeof(*out));
+    if (o == NULL)
+        return -EINVAL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL)
+        return -ENOMEM;
+    unsigned char size[8];
+    put_le64(size, o->size);
+    unsigned int n = 0;
+    int rc = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 ? 0 : -EIO;
+    if (rc == 0 && EVP_DigestUpdate(ctx, domain, sizeof(domain)) != 1)
+        rc = -EIO;
+    const char *fields[] = {o->server, o->namespace, o->address, o->checksum};
+    for (size_t i = 0; rc == 0 && i < sizeof(fields) / sizeof(*fields); i++)
+        rc = digest_field(ctx, fields[i]);
+    if (rc == 0 && EVP_DigestUpdate(ctx, size, sizeof(size)) != 1)
+        rc = -EIO;
+    if (rc == 0 && (EVP_DigestFinal_ex(ctx, out->digest, &n) != 1 ||
+                    n != BLOCKCACHE_ID_SIZE))
+        rc = -EIO;
+    EVP_MD_CTX_free(ctx);
+    if (rc == 0)
+        out->size = o->size;
+    else
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
+
+static void make_key(const blockcache_id *id, uint64_t index, block_key *key)
+{
+    memcpy(key->id, id->digest, BLOCKCACHE_ID_SIZE);
     key->index = index;
 }
 
 static void key_hex(const block_key *key, char out[KEY_HEX_LEN + 1])
 {
-    snprintf(out, KEY_HEX_LEN + 1, "%016llx%016llx",
-             (unsigned long long)key->hi, (unsigned long long)key->lo);
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < BLOCKCACHE_ID_SIZE; i++) {
+        out[2 * i] = digits[key->id[i] >> 4];
+        out[2 * i + 1] = digits[key->id[i] & 15];
+    }
+    out[KEY_HEX_LEN] = '\0';
 }
 
-/* DIR/v2/<2 hex> into out; length was checked at open. */
+/* DIR/v3/<2 hex> into out; length was checked at open. */
 static void shard_path(const blockcache *bc, const block_key *key,
                        char *out, size_t cap)
 {
@@ -170,11 +233,10 @@ static int header_encode(const block_key *key, const void *data, uint32_t len,
     memcpy(header, HEADER_MAGIC, 4);
     put_le32(header + 4, HEADER_VERSION);
     put_le32(header + 8, len);
-    put_le64(header + 16, key->hi);
-    put_le64(header + 24, key->lo);
-    put_le64(header + 32, key->index);
+    memcpy(header + 16, key->id, BLOCKCACHE_ID_SIZE);
+    put_le64(header + 48, key->index);
     unsigned int digest_len = 0;
-    if (EVP_Digest(data, len, header + 40, &digest_len, EVP_sha256(),
+    if (EVP_Digest(data, len, header + 56, &digest_len, EVP_sha256(),
                    NULL) != 1 ||
         digest_len != DIGEST_SIZE)
         return -EIO;
@@ -197,15 +259,17 @@ static int header_verify(const unsigned char header[HEADER_SIZE],
 
 static size_t key_bucket(const blockcache *bc, const block_key *key)
 {
-    uint64_t h = key->lo ^ (key->hi * 0x9E3779B97F4A7C15ULL) ^
-                 (key->index * 0xC2B2AE3D27D4EB4FULL);
+    uint64_t lo;
+    memcpy(&lo, key->id, sizeof(lo)); /* a SHA-256: any 8 bytes will do */
+    uint64_t h = lo ^ (key->index * 0xC2B2AE3D27D4EB4FULL);
     h ^= h >> 29;
     return (size_t)(h & (bc->bucket_count - 1));
 }
 
 static bool key_equal(const block_key *a, const block_key *b)
 {
-    return a->hi == b->hi && a->lo == b->lo && a->index == b->index;
+    return a->index == b->index &&
+           memcmp(a->id, b->id, BLOCKCACHE_ID_SIZE) == 0;
 }
 
 static cache_entry *index_find(const blockcache *bc, const block_key *key)
@@ -285,8 +349,14 @@ static int index_insert(blockcache *bc, const block_key *key, uint32_t len)
     return 0;
 }
 
+static void fd_detach(blockcache *bc, open_block *ob);
+
 static void index_remove(blockcache *bc, cache_entry *e)
 {
+    if (e->open != NULL)
+        fd_detach(bc, e->open);
+    if (e->stamp_dirty)
+        bc->dirty_stamps--;
     cache_entry **link = &bc->buckets[key_bucket(bc, &e->key)];
     while (*link != e)
         link = &(*link)->hash_next;
@@ -335,6 +405,147 @@ static void set_mtime(int fd, struct timespec stamp)
     (void)futimens(fd, times); /* best effort: only the remount order */
 }
 
+static struct timespec stamp_time(int64_t ns)
+{
+    struct timespec t = {ns / 1000000000LL, ns % 1000000000LL};
+    return t;
+}
+
+/* ---- open descriptors of verified block files (caller holds the lock) ---- */
+
+static void fd_unlink(blockcache *bc, open_block *ob)
+{
+    if (ob->newer != NULL)
+        ob->newer->older = ob->older;
+    else
+        bc->fd_newest = ob->older;
+    if (ob->older != NULL)
+        ob->older->newer = ob->newer;
+    else
+        bc->fd_oldest = ob->newer;
+    ob->newer = ob->older = NULL;
+}
+
+static void fd_push_newest(blockcache *bc, open_block *ob)
+{
+    ob->older = bc->fd_newest;
+    if (bc->fd_newest != NULL)
+        bc->fd_newest->newer = ob;
+    bc->fd_newest = ob;
+    if (bc->fd_oldest == NULL)
+        bc->fd_oldest = ob;
+}
+
+/* Takes ob off its block and the list; closes it unless a read is using
+ * it (that read closes it when done: fd_release). */
+static void fd_detach(blockcache *bc, open_block *ob)
+{
+    fd_unlink(bc, ob);
+    ob->entry->open = NULL;
+    ob->entry = NULL;
+    bc->stats.open_files--;
+    if (ob->users == 0) {
+        close(ob->fd);
+        free(ob);
+    }
+}
+
+static void fd_release(open_block *ob)
+{
+    if (--ob->users == 0 && ob->entry == NULL) {
+        close(ob->fd);
+        free(ob);
+    }
+}
+
+/* Keeps fd (a verified file of e) open as the newest; closes the oldest
+ * beyond MAX_OPEN_FILES. Closes fd itself if it cannot be kept. */
+static void fd_attach(blockcache *bc, cache_entry *e, int fd)
+{
+    open_block *ob = calloc(1, sizeof(*ob));
+    if (ob == NULL) {
+        close(fd);
+        return;
+    }
+    ob->fd = fd;
+    ob->entry = e;
+    e->open = ob;
+    fd_push_newest(bc, ob);
+    bc->stats.open_files++;
+    while (bc->stats.open_files > MAX_OPEN_FILES)
+        fd_detach(bc, bc->fd_oldest);
+}
+
+/* ---- the LRU clock's persistence ---- */
+
+/* A use: the newest in memory, its stamp to be written later. */
+static void touch_entry(blockcache *bc, cache_entry *e)
+{
+    lru_unlink(bc, e);
+    lru_push_newest(bc, e);
+    (void)next_stamp(bc);
+    e->used_ns = bc->last_stamp_ns;
+    if (!e->stamp_dirty)
+        bc->dirty_stamps++;
+    e->stamp_dirty = true;
+}
+
+typedef struct stamp_item {
+    block_key key;
+    int64_t used_ns;
+} stamp_item;
+
+/* Takes the recency stamps not yet written (oldest first, at most cap);
+ * the caller writes them with write_stamps, outside the lock. */
+static size_t take_stamps(blockcache *bc, stamp_item *items, size_t cap)
+{
+    size_t n = 0;
+    for (cache_entry *e = bc->oldest; e != NULL && n < cap; e = e->newer) {
+        if (!e->stamp_dirty)
+            continue;
+        items[n].key = e->key;
+        items[n].used_ns = e->used_ns;
+        n++;
+        e->stamp_dirty = false;
+        bc->dirty_stamps--;
+    }
+    return n;
+}
+
+/* Best effort: a block evicted meanwhile has no file to stamp. */
+static void write_stamps(blockcache *bc, const stamp_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        block_path(bc, &items[i].key, path, sizeof(path));
+        struct timespec t = stamp_time(items[i].used_ns);
+        struct timespec times[2] = {t, t};
+        (void)utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW);
+    }
+    pthread_mutex_lock(&bc->lock);
+    bc->stats.stamps_written += n;
+    pthread_mutex_unlock(&bc->lock);
+}
+
+/* Writes every pending stamp when STAMP_BATCH have gathered (or all, at
+ * close), so the order survives a remount without a write per hit. */
+static void flush_stamps(blockcache *bc, bool all)
+{
+    pthread_mutex_lock(&bc->lock);
+    uint64_t pending = bc->dirty_stamps;
+    stamp_item *items = NULL;
+    size_t n = 0;
+    if (pending > 0 && (all || pending >= STAMP_BATCH)) {
+        items = malloc(pending * sizeof(*items));
+        if (items != NULL)
+            n = take_stamps(bc, items, pending);
+    }
+    pthread_mutex_unlock(&bc->lock);
+    if (n > 0)
+        write_stamps(bc, items, n);
+    free(items);
+}
+
 /* ---- rebuilding the index at open ---- */
 
 typedef struct found_block {
@@ -349,35 +560,33 @@ typedef struct found_list {
     size_t cap;
 } found_list;
 
-static bool parse_hex64(const char *s, uint64_t *out)
+static int hex_digit(char c)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < 16; i++) {
-        char c = s[i];
-        unsigned d;
-        if (c >= '0' && c <= '9')
-            d = (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            d = (unsigned)(c - 'a' + 10);
-        else
-            return false;
-        v = v << 4 | d;
-    }
-    *out = v;
-    return true;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
 }
 
-/* "<32 lowercase hex>-<decimal index>" in the shard named by its first two
- * characters; anything else is not ours. */
-static bool parse_block_name(const char *shard, const char *name,
-                             block_key *key)
+/* "<hex_len lowercase hex>-<decimal index>" in the shard named by its
+ * first two characters; anything else is not ours. The id's bytes go to
+ * id (hex_len / 2 of them) when it is not NULL. */
+static bool parse_name(const char *shard, const char *name, size_t hex_len,
+                       unsigned char *id, uint64_t *index_out)
 {
-    if (strlen(name) < KEY_HEX_LEN + 2 || name[KEY_HEX_LEN] != '-' ||
+    if (strlen(name) < hex_len + 2 || name[hex_len] != '-' ||
         strncmp(name, shard, 2) != 0)
         return false;
-    if (!parse_hex64(name, &key->hi) || !parse_hex64(name + 16, &key->lo))
-        return false;
-    const char *digits = name + KEY_HEX_LEN + 1;
+    for (size_t i = 0; i < hex_len; i += 2) {
+        int hi = hex_digit(name[i]);
+        int lo = hex_digit(name[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        if (id != NULL)
+            id[i / 2] = (unsigned char)(hi << 4 | lo);
+    }
+    const char *digits = name + hex_len + 1;
     uint64_t index = 0;
     for (const char *p = digits; *p != '\0'; p++) {
         if (*p < '0' || *p > '9' || (p == digits && *p == '0' && p[1]))
@@ -387,8 +596,14 @@ static bool parse_block_name(const char *shard, const char *name,
             return false;
         index = index * 10 + d;
     }
-    key->index = index;
+    *index_out = index;
     return true;
+}
+
+static bool parse_block_name(const char *shard, const char *name,
+                             block_key *key)
+{
+    return parse_name(shard, name, KEY_HEX_LEN, key->id, &key->index);
 }
 
 static int found_add(found_list *list, const found_block *b)
@@ -507,8 +722,8 @@ static void remove_old_shard(int parent, const char *shard)
     }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        block_key key;
-        if (parse_block_name(shard, de->d_name, &key) ||
+        uint64_t index;
+        if (parse_name(shard, de->d_name, OLD_KEY_HEX_LEN, NULL, &index) ||
             strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0)
             unlinkat(dirfd(d), de->d_name, 0);
     }
@@ -516,10 +731,10 @@ static void remove_old_shard(int parent, const char *shard)
     unlinkat(parent, shard, AT_REMOVEDIR);
 }
 
-static void remove_old_layout(const char *dir)
+static void remove_old_layout(const char *dir, const char *layout)
 {
     char old[PATH_MAX];
-    snprintf(old, sizeof(old), "%s/" OLD_LAYOUT_DIR, dir);
+    snprintf(old, sizeof(old), "%s/%s", dir, layout);
     DIR *d = opendir(old);
     if (d == NULL)
         return;
@@ -546,8 +761,8 @@ blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
 {
     int rc = 0;
     blockcache *bc = NULL;
-    /* Room for "/v2/xx/" + key + "-" + index + a temp suffix. */
-    if (dir == NULL || block_size == 0 || strlen(dir) + 160 >= PATH_MAX) {
+    /* Room for "/v3/xx/" + key + "-" + index + a temp suffix. */
+    if (dir == NULL || block_size == 0 || strlen(dir) + 200 >= PATH_MAX) {
         rc = -EINVAL;
         goto out;
     }
@@ -574,7 +789,14 @@ blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
         rc = -pthread_mutex_init(&bc->lock, NULL);
     if (rc != 0)
         goto out;
-    remove_old_layout(dir);
+    rc = -pthread_cond_init(&bc->opened, NULL);
+    if (rc != 0) {
+        pthread_mutex_destroy(&bc->lock);
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof(old_layout_dirs) / sizeof(*old_layout_dirs);
+         i++)
+        remove_old_layout(dir, old_layout_dirs[i]);
     rc = rebuild_index(bc);
     if (rc != 0) {
         blockcache_close(bc);
@@ -596,12 +818,16 @@ void blockcache_close(blockcache *bc)
 {
     if (bc == NULL)
         return;
+    flush_stamps(bc, true);
+    while (bc->fd_oldest != NULL) /* no read is running: all close now */
+        fd_detach(bc, bc->fd_oldest);
     cache_entry *e = bc->newest;
     while (e != NULL) {
         cache_entry *next = e->older;
         free(e);
         e = next;
     }
+    pthread_cond_destroy(&bc->opened);
     pthread_mutex_destroy(&bc->lock);
     free(bc->buckets);
     free(bc->root);
@@ -631,11 +857,12 @@ static int read_exact(int fd, void *buf, size_t len, off_t offset)
     return 0;
 }
 
-/* Reads the len data bytes of the block file for key into buf and checks
- * them against its header. Returns 0, -ENOENT if the file is gone,
- * -EBADMSG if it fails its check (length, header or digest). */
-static int read_block_file(const char *path, const block_key *key, void *buf,
-                           uint32_t len, struct timespec stamp)
+/* Opens the block file for key, reads it whole into data (len bytes) and
+ * checks it against its header. Returns the open descriptor, -ENOENT if the
+ * file is gone, -EBADMSG if it fails its check (length, header or digest),
+ * or another -errno. */
+static int open_verified(const char *path, const block_key *key,
+                         unsigned char *data, uint32_t len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
@@ -651,52 +878,122 @@ static int read_block_file(const char *path, const block_key *key, void *buf,
     if (rc == 0)
         rc = read_exact(fd, header, HEADER_SIZE, 0);
     if (rc == 0)
-        rc = read_exact(fd, buf, len, HEADER_SIZE);
+        rc = read_exact(fd, data, len, HEADER_SIZE);
     if (rc == 0)
-        rc = header_verify(header, key, buf, len);
+        rc = header_verify(header, key, data, len);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+/* The first read of a block in this process: open, read whole, verify, copy
+ * the range out, and keep the descriptor if the block is still the one
+ * looked up. Returns 0 or as open_verified. */
+static int read_first(blockcache *bc, const block_key *key,
+                      uint64_t generation, uint32_t len, uint32_t offset,
+                      void *buf, size_t want)
+{
+    /* A whole-block read verifies straight into the caller's buffer. */
+    unsigned char *data = offset == 0 && want == len ? buf : malloc(len);
+    if (data == NULL)
+        return -ENOMEM;
+    char path[PATH_MAX];
+    block_path(bc, key, path, sizeof(path));
+    int fd = open_verified(path, key, data, len);
+    if (fd >= 0 && data != buf)
+        memcpy(buf, data + offset, want);
+    if (data != buf)
+        free(data);
+    pthread_mutex_lock(&bc->lock);
+    if (fd != -ENOENT) {
+        bc->stats.file_opens++;
+        bc->stats.file_bytes_read += HEADER_SIZE + (uint64_t)len;
+    }
+    if (fd >= 0) {
+        cache_entry *e = index_find(bc, key);
+        if (e != NULL && e->generation == generation && e->open == NULL)
+            fd_attach(bc, e, fd);
+        else
+            close(fd); /* evicted or replaced meanwhile */
+    }
+    pthread_mutex_unlock(&bc->lock);
+    return fd >= 0 ? 0 : fd;
+}
+
+/* A later read: exactly the range, from the kept descriptor. */
+static int read_open(blockcache *bc, open_block *ob, uint32_t offset,
+                     void *buf, size_t want)
+{
+    int rc = read_exact(ob->fd, buf, want, (off_t)HEADER_SIZE + offset);
+    pthread_mutex_lock(&bc->lock);
     if (rc == 0)
-        set_mtime(fd, stamp);
-    close(fd);
+        bc->stats.file_bytes_read += want;
+    fd_release(ob);
+    pthread_mutex_unlock(&bc->lock);
     return rc;
 }
 
-ssize_t blockcache_get(blockcache *bc, const char *checksum,
-                       uint64_t object_size, uint64_t index, void *buf,
-                       size_t cap)
+ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,
+                        uint64_t index, uint64_t offset, void *buf,
+                        size_t len)
 {
-    if (bc == NULL || checksum == NULL || buf == NULL)
+    if (bc == NULL || id == NULL || buf == NULL)
         return -EINVAL;
-    uint64_t len = block_length(object_size, bc->block_size, index);
-    if (len == 0 || cap < len)
+    uint64_t block_len = block_length(id->size, bc->block_size, index);
+    if (block_len == 0 || len == 0 || offset >= block_len ||
+        len > block_len - offset)
         return -EINVAL;
     block_key key;
-    make_key(checksum, object_size, index, &key);
+    make_key(id, index, &key);
 
     pthread_mutex_lock(&bc->lock);
-    cache_entry *e = index_find(bc, &key);
-    if (e == NULL) {
-        bc->stats.misses++;
-        pthread_mutex_unlock(&bc->lock);
-        return -ENOENT;
+    cache_entry *e;
+    for (;;) { /* one thread verifies a file; the others wait for it */
+        e = index_find(bc, &key);
+        if (e == NULL) {
+            bc->stats.misses++;
+            pthread_mutex_unlock(&bc->lock);
+            return -ENOENT;
+        }
+        if (e->open != NULL || !e->opening)
+            break;
+        pthread_cond_wait(&bc->opened, &bc->lock);
     }
     uint64_t generation = e->generation;
-    struct timespec stamp = next_stamp(bc);
+    open_block *ob = e->open;
+    if (ob != NULL) {
+        ob->users++;
+        fd_unlink(bc, ob);
+        fd_push_newest(bc, ob);
+    } else {
+        e->opening = true;
+    }
     pthread_mutex_unlock(&bc->lock);
 
-    char path[PATH_MAX];
-    block_path(bc, &key, path, sizeof(path));
-    int rc = read_block_file(path, &key, buf, (uint32_t)len, stamp);
+    int rc = ob != NULL
+                 ? read_open(bc, ob, (uint32_t)offset, buf, len)
+                 : read_first(bc, &key, generation, (uint32_t)block_len,
+                              (uint32_t)offset, buf, len);
 
     pthread_mutex_lock(&bc->lock);
     e = index_find(bc, &key);
     bool same = e != NULL && e->generation == generation;
+    bool flush = false;
+    if (ob == NULL) {
+        /* Waiters look again once the outcome (kept, or discarded below)
+         * is in the index, so a bad file is checked and counted once. */
+        if (same)
+            e->opening = false;
+        pthread_cond_broadcast(&bc->opened);
+    }
     if (rc == 0) {
         bc->stats.hits++;
         bc->stats.bytes_served += len;
-        if (same) {
-            lru_unlink(bc, e);
-            lru_push_newest(bc, e);
-        }
+        if (same)
+            touch_entry(bc, e);
+        flush = bc->dirty_stamps >= STAMP_BATCH;
     } else {
         bc->stats.misses++;
         if (rc == -EBADMSG)
@@ -708,7 +1005,34 @@ ssize_t blockcache_get(blockcache *bc, const char *checksum,
             rc = -ENOENT;
     }
     pthread_mutex_unlock(&bc->lock);
+    if (flush)
+        flush_stamps(bc, false);
     return rc == 0 ? (ssize_t)len : rc;
+}
+
+ssize_t blockcache_get(blockcache *bc, const blockcache_id *id,
+                       uint64_t index, void *buf, size_t cap)
+{
+    if (bc == NULL || id == NULL || buf == NULL)
+        return -EINVAL;
+    uint64_t len = block_length(id->size, bc->block_size, index);
+    if (len == 0 || cap < len)
+        return -EINVAL;
+    return blockcache_read(bc, id, index, 0, buf, (size_t)len);
+}
+
+bool blockcache_contains(blockcache *bc, const blockcache_id *id,
+                         uint64_t index)
+{
+    if (bc == NULL || id == NULL ||
+        block_length(id->size, bc->block_size, index) == 0)
+        return false;
+    block_key key;
+    make_key(id, index, &key);
+    pthread_mutex_lock(&bc->lock);
+    bool found = index_find(bc, &key) != NULL;
+    pthread_mutex_unlock(&bc->lock);
+    return found;
 }
 
 static int write_all(int fd, const void *data, size_t len)
@@ -766,24 +1090,23 @@ static int write_temp_file(blockcache *bc, const block_key *key,
     return rc;
 }
 
-int blockcache_put(blockcache *bc, const char *checksum, uint64_t object_size,
-                   uint64_t index, const void *data, size_t len)
+int blockcache_put(blockcache *bc, const blockcache_id *id, uint64_t index,
+                   const void *data, size_t len)
 {
-    if (bc == NULL || checksum == NULL || data == NULL)
+    if (bc == NULL || id == NULL || data == NULL)
         return -EINVAL;
-    uint64_t want = block_length(object_size, bc->block_size, index);
+    uint64_t want = block_length(id->size, bc->block_size, index);
     if (want == 0 || len != want)
         return -EINVAL;
     if (len > bc->max_bytes)
         return 0;
     block_key key;
-    make_key(checksum, object_size, index, &key);
+    make_key(id, index, &key);
 
     pthread_mutex_lock(&bc->lock);
     cache_entry *e = index_find(bc, &key);
     if (e != NULL) {
-        lru_unlink(bc, e);
-        lru_push_newest(bc, e);
+        touch_entry(bc, e);
         pthread_mutex_unlock(&bc->lock);
         return 0;
     }
@@ -819,6 +1142,8 @@ int blockcache_put(blockcache *bc, const char *checksum, uint64_t object_size,
     if (rc != 0)
         bc->stats.write_errors++;
     pthread_mutex_unlock(&bc->lock);
+    if (rc == 0)
+        flush_stamps(bc, false);
     return rc;
 }
 

@@ -257,6 +257,23 @@ int fs_write_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
     return rc;
 }
 
+/* POSIX chown(2): a process that owns the file may set its group to its
+ * own group or one of its supplementary groups, keeping the owner. */
+static bool owner_may_chgrp(uid_t cur_uid, uid_t uid, gid_t gid)
+{
+    const struct fuse_context *ctx = fuse_get_context();
+    if (ctx->uid != cur_uid || (uid != (uid_t)-1 && uid != cur_uid))
+        return false;
+    if (gid == (gid_t)-1 || gid == ctx->gid)
+        return true;
+    gid_t groups[64];
+    int n = fuse_getgroups(64, groups);
+    for (int i = 0; i < n && i < 64; i++)
+        if (groups[i] == gid)
+            return true;
+    return false;
+}
+
 int fs_write_chown(const char *path, uid_t uid, gid_t gid,
                    struct fuse_file_info *fi)
 {
@@ -282,7 +299,8 @@ int fs_write_chown(const char *path, uid_t uid, gid_t gid,
     }
     bool same = (uid == (uid_t)-1 || uid == cur_uid) &&
                 (gid == (gid_t)-1 || gid == cur_gid);
-    if (!same && fuse_get_context()->uid != 0)
+    if (!same && fuse_get_context()->uid != 0 &&
+        !owner_may_chgrp(cur_uid, uid, gid))
         rc = -EPERM; /* only root gives files away, as on any filesystem */
     else if (!same && n.kind == TREE_FILE)
         rc = change_file_attrs(fs, &n, -1, -1, uid, gid);
@@ -339,10 +357,12 @@ int fs_write_symlink(const char *target, const char *path)
              : -ENOMEM;
     if (rc == 0)
         rc = fs_upload_empty(fs, parent.ref, key, &md, &st);
-    if (rc == 0)
+    if (rc == 0) {
         fs_cache_set_object(fs, parent.ref, rel_key, &st);
-    else if (rc == -EIO)
+        fs_dir_changed(fs, parent.ref, rel_key);
+    } else if (rc == -EIO) {
         fs_forget_parent(fs, parent.ref, rel_key);
+    }
     lakefs_object_stats_free(&st);
     lakefs_metadata_free(&md);
     free(key);

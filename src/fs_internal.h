@@ -30,6 +30,8 @@ typedef struct open_file {
     pthread_rwlock_t lock;  /* reads vs a swap of data or the pin */
     bool lock_ready;
     int pinned_fd;          /* a private copy once the name went, or -1 */
+    wfile *pinned_w;        /* or, when the file was open for writing
+                             * then, its staged file (one content) */
     bool registered;        /* in fs->readers, under fs->readers_lock */
     struct open_file *reader_next, *reader_prev;
 } open_file;
@@ -98,9 +100,15 @@ ssize_t fs_readers_read(lakefuse_fs *fs, open_file *of, char *buf,
                         size_t size, off_t offset);
 /* key (or everything under key + "/" with prefix) is about to be
  * unlinked, renamed or replaced: descriptors reading it take a private
- * copy of their bytes first (a download of what the cache lacks). */
+ * copy of their bytes first (a download of what the cache lacks), or,
+ * when the file is open for writing, keep reading its staged file (what
+ * its writers write after is what they read, as on a local file). */
 void fs_readers_pin(lakefuse_fs *fs, const tree_ref *ref, const char *key,
                     bool prefix);
+/* A file moved from key from to key to (a rename): descriptors reading it
+ * follow it (those that took a private copy keep it). */
+void fs_readers_move(lakefuse_fs *fs, const tree_ref *ref, const char *from,
+                     const char *to);
 /* This mount uploaded st: descriptors reading its key read it from now
  * on. rel_key: st->path relative to ref's prefix. */
 void fs_readers_uploaded(lakefuse_fs *fs, const tree_ref *ref,
@@ -114,6 +122,12 @@ int fs_hidden_add(lakefuse_fs *fs, const char *path, const struct stat *st,
                   wfile *w);
 int fs_hidden_getattr(lakefuse_fs *fs, const char *path, struct stat *st);
 int fs_hidden_remove(lakefuse_fs *fs, const char *path);
+/* A directory was renamed from -> to: the hidden files inside it (libfuse
+ * moved its nodes along) answer to their new paths. */
+void fs_hidden_move_dir(lakefuse_fs *fs, const char *from, const char *to);
+/* rel_key was created, removed or renamed: its directory's mtime and ctime
+ * become now, for the life of the mount (fs_times_touch). */
+void fs_dir_changed(lakefuse_fs *fs, const tree_ref *ref, const char *rel_key);
 /* getattr of a path, as the FUSE operation answers it (fs_ops.c). */
 int fs_stat_path(const char *path, struct stat *st);
 

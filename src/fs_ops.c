@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <fuse.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,15 +139,20 @@ static void stat_node(lakefuse_fs *fs, const tree_node *n, struct stat *st)
 
 /* A directory in a ref: its link count is 2 plus the subdirectories its
  * listing shows, and its marker's lakectl keys give its mode, owner and
- * mtime. Costs the directory's listing, which any use of it needs. */
-static void stat_dir_listing(lakefuse_fs *fs, const tree_node *n,
-                             struct stat *st)
+ * mtime. Costs the directory's listing, which any use of it needs. A
+ * listing that fails is the stat's error: the parent's entry lacks the
+ * mode and owner, and the kernel would keep those for attr_timeout. */
+static int stat_dir_listing(lakefuse_fs *fs, const tree_node *n,
+                            struct stat *st)
 {
     fs_entry marker;
     bool has_marker;
     size_t subdirs;
-    if (tree_dir_info(fs->tree, n, &marker, &has_marker, &subdirs) != 0)
-        return; /* the parent's entry stands */
+    int rc = tree_dir_info(fs->tree, n, &marker, &has_marker, &subdirs);
+    if (rc == -ENOENT)
+        return 0; /* gone meanwhile: the parent's entry stands */
+    if (rc)
+        return rc;
     st->st_nlink = (nlink_t)(2 + subdirs);
     if (!has_marker || n->ref_root)
         goto out;
@@ -160,6 +166,7 @@ static void stat_dir_listing(lakefuse_fs *fs, const tree_node *n,
 out:
     if (has_marker)
         fs_entry_free(&marker);
+    return 0;
 }
 
 /* The times kept in memory for rel_key of ref (fs_times.h). */
@@ -241,12 +248,12 @@ static int stat_open_handle(struct fuse_file_info *fi, struct stat *st)
     struct stat copy;
     bool pinned = of && of->data && of->pinned_fd >= 0 &&
                   fstat(of->pinned_fd, &copy) == 0;
-    if (!of || (!of->w && !pinned))
+    if (!of || (!of->w && !pinned && !of->pinned_w))
         return -ESTALE;
     fs_entry e = {.mode = LISTING_DEFAULT_FILE_MODE};
     stat_entry(fs_current(), &e, st);
-    if (of->w) {
-        stat_overlay_wfile(of->w, st);
+    if (of->w || of->pinned_w) {
+        stat_overlay_wfile(of->w ? of->w : of->pinned_w, st);
     } else { /* a reader whose name went: its private copy */
         st->st_size = copy.st_size;
         st->st_blocks = (copy.st_size + 511) / 512;
@@ -255,9 +262,78 @@ static int stat_open_handle(struct fuse_file_info *fi, struct stat *st)
     return 0;
 }
 
+/* Compares a mount point field of /proc/self/mountinfo (spaces, tabs,
+ * newlines and backslashes written as \ooo) with path. */
+static bool mountinfo_path_is(const char *field, const char *path)
+{
+    while (*field && *path) {
+        char c = *field;
+        if (c == '\\' && field[1] >= '0' && field[1] <= '3' && field[2] >= '0' &&
+            field[2] <= '7' && field[3] >= '0' && field[3] <= '7') {
+            c = (char)((field[1] - '0') * 64 + (field[2] - '0') * 8 +
+                       (field[3] - '0'));
+            field += 3;
+        }
+        if (c != *path)
+            return false;
+        field++;
+        path++;
+    }
+    return *field == '\0' && *path == '\0';
+}
+
+/* The kernel reads ahead at most the mount's read_ahead_kb, 128 KiB unless
+ * raised, and FUSE's init can only lower it (the kernel sets it to the
+ * smaller of its default and our answer when it reads the init reply): a
+ * sequential read of a large file reaches lakefuse as 128 KiB requests,
+ * eight round trips per cache block. So once init is done (at the first
+ * getattr) root raises the mount's window to kb through sysfs
+ * (/sys/class/bdi/MAJ:MIN/read_ahead_kb; the device number comes from
+ * /proc/self/mountinfo, so nothing asks the mount itself). Elsewhere the
+ * kernel's default stays; either way reads are correct. */
+static void raise_readahead(lakefuse_fs *fs, const char *mountpoint,
+                            unsigned kb)
+{
+    FILE *f = mountpoint ? fopen("/proc/self/mountinfo", "re") : NULL;
+    if (!f)
+        return;
+    char *line = NULL, dev[64] = "";
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        /* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... */
+        char *save = NULL, *field[5] = {0};
+        char *tok = strtok_r(line, " ", &save);
+        for (int i = 0; tok && i < 5; i++, tok = strtok_r(NULL, " ", &save))
+            field[i] = tok;
+        if (field[4] && mountinfo_path_is(field[4], mountpoint) &&
+            strlen(field[2]) < sizeof(dev))
+            strcpy(dev, field[2]); /* the last one: the newest mount */
+    }
+    free(line);
+    fclose(f);
+    if (!dev[0] || strspn(dev, "0123456789:") != strlen(dev))
+        return;
+    char path[128];
+    snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+    FILE *ra = fopen(path, "we");
+    bool ok = ra && fprintf(ra, "%u\n", kb) > 0;
+    if (ra && fclose(ra) != 0)
+        ok = false;
+    logger_write(fs->log, ok ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+                 ok ? "read-ahead of %s raised to %u KiB"
+                    : "read-ahead of %s left at the kernel's default "
+                      "(raising it to %u KiB needs root)",
+                 mountpoint, kb);
+}
+
 static int op_getattr(const char *path, struct stat *st,
                       struct fuse_file_info *fi)
 {
+    static atomic_bool tuned;
+    if (!atomic_load_explicit(&tuned, memory_order_relaxed) &&
+        !atomic_exchange(&tuned, true))
+        raise_readahead(fs_current(), fs_current()->mountpoint,
+                        fs_current()->block_size / 1024 * 2);
     if (!path) /* a file unlinked while open: only its handle knows it */
         return stat_open_handle(fi, st);
     lakefuse_fs *fs = fs_current();
@@ -278,11 +354,11 @@ static int op_getattr(const char *path, struct stat *st,
         wfile_release(w);
     }
     if (n.kind == TREE_DIR)
-        stat_dir_listing(fs, &n, st);
-    if ((n.kind == TREE_FILE || n.kind == TREE_DIR) && n.key)
+        rc = stat_dir_listing(fs, &n, st);
+    if (rc == 0 && (n.kind == TREE_FILE || n.kind == TREE_DIR) && n.key)
         stat_kept_times(fs, n.ref, n.key, NULL, st);
     tree_node_free(&n);
-    return 0;
+    return rc;
 }
 
 int fs_stat_path(const char *path, struct stat *st)
@@ -380,7 +456,9 @@ typedef struct object_source {
     char *ref;       /* branch name or commit id */
     char *key;       /* object key */
     char *checksum;
+    int64_t size;    /* as listed: an answer for another size is refused */
     bool check_etag; /* branch: the object at key may have been replaced */
+    bool unverified_logged;
     char *cache_key; /* to drop the listing when the object changed */
     char *dir;
     pthread_mutex_t lock;
@@ -421,6 +499,7 @@ static object_source *object_source_new(lakefuse_fs *fs, const tree_node *n)
     s->ref = strdup(n->ref->api_ref);
     s->key = tree_object_key(n);
     s->checksum = strdup(n->entry.checksum ? n->entry.checksum : "");
+    s->size = n->entry.size;
     s->check_etag = n->ref->is_branch;
     s->cache_key = strdup(n->ref->cache_key);
     const char *slash = strrchr(n->key, '/');
@@ -494,24 +573,38 @@ static int source_fetch(void *p, uint64_t offset, size_t len, void *buf,
     int rc;
     if (expiring && (rc = source_refresh_url(s, &url)) != 0)
         return rc;
+    lakefs_range_check check = {
+        .etag = !url && s->check_etag ? s->checksum : NULL,
+        .object_size = s->size,
+    };
     if (url) {
-        rc = lakefs_get_url_range(s->fs->client, url, offset, len, buf,
-                                  out_len, &err);
+        rc = lakefs_read_url_range(s->fs->client, url, &check, offset, len,
+                                   buf, out_len, &err);
         free(url);
     } else {
-        rc = lakefs_get_object_range_checked(
-            s->fs->client, s->repo, s->ref, s->key, false,
-            s->check_etag ? s->checksum : NULL, offset, len, buf, out_len,
-            &err);
+        rc = lakefs_read_object_range(s->fs->client, s->repo, s->ref, s->key,
+                                      false, &check, offset, len, buf,
+                                      out_len, &err);
         if (rc == -ESTALE || rc == -ENOENT)
             return source_stale(s, err.message);
     }
     if (rc) {
         logger_write(s->fs->log, LOG_LEVEL_ERROR, "reading '%s': %s", s->key,
                      err.message);
-        rc = rc == -ENOMEM ? rc : -EIO;
+        return rc == -ENOMEM ? rc : -EIO;
     }
-    return rc;
+    if (check.content_unverified) {
+        pthread_mutex_lock(&s->lock);
+        bool first = !s->unverified_logged;
+        s->unverified_logged = true;
+        pthread_mutex_unlock(&s->lock);
+        if (first)
+            logger_write(s->fs->log, LOG_LEVEL_WARNING,
+                         "'%s': its bytes do not match their MD5 ETag; "
+                         "served but not cached", s->key);
+        return READER_FETCH_UNCACHEABLE;
+    }
+    return 0;
 }
 
 static uint64_t hash_path(const char *s)
@@ -540,14 +633,41 @@ static bool same_content_as_last_open(lakefuse_fs *fs, const char *path,
     return same;
 }
 
+/* The data cache key of a listed object (blockcache.h says why each part
+ * is in it): a presigned address without its query, which every signature
+ * changes. */
+static int object_content_id(lakefuse_fs *fs, const tree_node *n,
+                             blockcache_id *id)
+{
+    const fs_entry *e = &n->entry;
+    char *address = NULL;
+    if (is_presigned_url(e)) {
+        address = strndup(e->physical_address,
+                          strcspn(e->physical_address, "?#"));
+        if (!address)
+            return -ENOMEM;
+    }
+    blockcache_object o = {
+        .server = lakefs_client_base_url(fs->client),
+        .namespace = n->ref->storage_namespace,
+        .address = address ? address : e->physical_address,
+        .checksum = e->checksum ? e->checksum : "",
+        .size = (uint64_t)e->size,
+    };
+    int rc = blockcache_make_id(&o, id);
+    free(address);
+    return rc;
+}
+
 reader_file *fs_open_object_reader(lakefuse_fs *fs, const tree_node *n)
 {
+    blockcache_id id;
+    if (object_content_id(fs, n, &id) != 0)
+        return NULL;
     object_source *src = object_source_new(fs, n);
     if (!src)
         return NULL;
-    const char *checksum = n->entry.checksum ? n->entry.checksum : "";
-    return reader_open(fs->reader, checksum, (uint64_t)n->entry.size,
-                       source_fetch, src, object_source_free);
+    return reader_open(fs->reader, &id, source_fetch, src, object_source_free);
 }
 
 static int open_object(lakefuse_fs *fs, const char *path, const tree_node *n,

@@ -59,6 +59,8 @@ void fs_readers_remove(lakefuse_fs *fs, open_file *of)
     }
     if (of->pinned_fd >= 0)
         close(of->pinned_fd);
+    if (of->pinned_w)
+        wfile_release(of->pinned_w);
     if (of->lock_ready)
         pthread_rwlock_destroy(&of->lock);
     free(of->key);
@@ -74,13 +76,21 @@ ssize_t fs_readers_read(lakefuse_fs *fs, open_file *of, char *buf,
         pthread_rwlock_unlock(&of->lock);
         return n < 0 ? -errno : n;
     }
+    if (of->pinned_w) { /* its name went away while being written */
+        n = wfile_read(of->pinned_w, buf, size, offset);
+        pthread_rwlock_unlock(&of->lock);
+        return n;
+    }
     pthread_rwlock_unlock(&of->lock);
     /* Being written through another descriptor of this mount: its staged
-     * bytes are the file's content now. */
-    wfile *w = is_branch_reader(of) && !writer_idle(fs->writer)
-                   ? writer_find(fs->writer, of->ref->repo,
-                                 of->ref->api_ref, of->key)
-                   : NULL;
+     * bytes are the file's content now. (The key under the lock: a rename
+     * moves it.) */
+    wfile *w = NULL;
+    if (is_branch_reader(of) && !writer_idle(fs->writer)) {
+        pthread_rwlock_rdlock(&of->lock);
+        w = writer_find(fs->writer, of->ref->repo, of->ref->api_ref, of->key);
+        pthread_rwlock_unlock(&of->lock);
+    }
     if (w) {
         n = wfile_read(w, buf, size, offset);
         wfile_release(w);
@@ -145,8 +155,19 @@ void fs_readers_pin(lakefuse_fs *fs, const tree_ref *ref, const char *key,
         return;
     pthread_mutex_lock(&fs->readers_lock);
     for (open_file *of = fs->readers; of; of = of->reader_next) {
-        if (!reads_key(of, ref, key, prefix) || of->pinned_fd >= 0)
+        if (!reads_key(of, ref, key, prefix) || of->pinned_fd >= 0 ||
+            of->pinned_w)
             continue;
+        wfile *w = writer_idle(fs->writer)
+                       ? NULL
+                       : writer_find(fs->writer, of->ref->repo,
+                                     of->ref->api_ref, of->key);
+        if (w) { /* its writers' descriptors keep it: so does this one */
+            pthread_rwlock_wrlock(&of->lock);
+            of->pinned_w = w;
+            pthread_rwlock_unlock(&of->lock);
+            continue;
+        }
         int fd = -1;
         int rc = private_copy(fs, of, &fd);
         if (rc) {
@@ -163,6 +184,27 @@ void fs_readers_pin(lakefuse_fs *fs, const tree_ref *ref, const char *key,
     pthread_mutex_unlock(&fs->readers_lock);
 }
 
+void fs_readers_move(lakefuse_fs *fs, const tree_ref *ref, const char *from,
+                     const char *to)
+{
+    if (!fs->readers)
+        return;
+    pthread_mutex_lock(&fs->readers_lock);
+    for (open_file *of = fs->readers; of; of = of->reader_next) {
+        if (!reads_key(of, ref, from, false) || of->pinned_fd >= 0 ||
+            of->pinned_w)
+            continue;
+        char *key = strdup(to);
+        if (!key)
+            continue; /* ENOMEM: it reads what it opened, as before */
+        pthread_rwlock_wrlock(&of->lock);
+        free(of->key);
+        of->key = key;
+        pthread_rwlock_unlock(&of->lock);
+    }
+    pthread_mutex_unlock(&fs->readers_lock);
+}
+
 void fs_readers_uploaded(lakefuse_fs *fs, const tree_ref *ref,
                          const char *rel_key, const lakefs_object_stats *st)
 {
@@ -174,7 +216,8 @@ void fs_readers_uploaded(lakefuse_fs *fs, const tree_ref *ref,
         return;
     pthread_mutex_lock(&fs->readers_lock);
     for (open_file *of = fs->readers; of; of = of->reader_next) {
-        if (!reads_key(of, ref, st->path, false) || of->pinned_fd >= 0)
+        if (!reads_key(of, ref, st->path, false) || of->pinned_fd >= 0 ||
+            of->pinned_w)
             continue;
         /* The object this mount just wrote is the file's content now. */
         reader_file *fresh = fs_open_object_reader(fs, &n);
@@ -272,6 +315,22 @@ int fs_hidden_remove(lakefuse_fs *fs, const char *path)
     free(gone->path);
     free(gone);
     return 0;
+}
+
+void fs_hidden_move_dir(lakefuse_fs *fs, const char *from, const char *to)
+{
+    size_t len = strlen(from);
+    pthread_mutex_lock(&fs->readers_lock);
+    for (hidden_file *h = fs->hidden; h; h = h->next) {
+        if (strncmp(h->path, from, len) != 0 || h->path[len] != '/')
+            continue;
+        char *moved = NULL;
+        if (asprintf(&moved, "%s%s", to, h->path + len) < 0)
+            continue; /* ENOMEM: the old name stays, as before the fix */
+        free(h->path);
+        h->path = moved;
+    }
+    pthread_mutex_unlock(&fs->readers_lock);
 }
 
 void fs_hidden_free_all(lakefuse_fs *fs)

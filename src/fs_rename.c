@@ -45,10 +45,8 @@ static int rename_file(lakefuse_fs *fs, const tree_node *src,
     char *from = tree_object_key(src);
     char *to = fs_object_key(ref, dst_rel);
     writer_move *move = NULL;
-    if (from && to) { /* descriptors reading either name keep their bytes */
-        fs_readers_pin(fs, ref, from, false);
+    if (from && to) /* descriptors reading the replaced file keep its bytes */
         fs_readers_pin(fs, ref, to, false);
-    }
     int rc = from && to ? writer_move_begin(fs->writer, ref->repo,
                                             ref->api_ref, from, to, false,
                                             &move)
@@ -77,6 +75,11 @@ static int rename_file(lakefuse_fs *fs, const tree_node *src,
         rc = end;
     if (rc == 0) {
         fs_cache_set(fs, ref, src->key, NULL);
+        /* Descriptors reading the file follow it, as on a local file
+         * system: they read what is written at its new name. */
+        fs_readers_move(fs, ref, from, to);
+        if (!staged)
+            fs_readers_uploaded(fs, ref, dst_rel, &st);
     } else {
         /* Half done, or done with its answer lost: ask lakeFS again. */
         fs_forget_parent(fs, ref, src->key);
@@ -147,18 +150,23 @@ static int delete_keys(lakefuse_fs *fs, const tree_ref *ref, char **keys,
 }
 
 /* A directory rename that failed while copying: the copies go again, and
- * a replaced empty directory gets its marker back (to: its key), so that
- * the failed rename leaves the tree as it was (best effort: a failure here
+ * a replaced empty directory gets its marker back as it was (old_marker:
+ * its stats, with the mode, owner and mtime in its metadata), so that the
+ * failed rename leaves the tree as it was (best effort: a failure here
  * leaves copies, never loses the source). */
 static void undo_copies(lakefuse_fs *fs, const tree_ref *ref, char **copied,
-                        size_t n, const char *to)
+                        size_t n, const lakefs_object_stats *old_marker)
 {
     if (delete_keys(fs, ref, copied, n) != 0)
         return;
-    char *marker = NULL;
-    if (to && fs->dir_markers && asprintf(&marker, "%s/", to) >= 0)
-        fs_upload_empty(fs, ref, marker, NULL, NULL);
-    free(marker);
+    if (old_marker && old_marker->path) {
+        const char *kept = lakefs_metadata_get(&old_marker->metadata,
+                                               LISTING_KEY_CLIENT_MTIME);
+        upload_attrs attrs = {.mtime = kept ? strtoll(kept, NULL, 10)
+                                            : old_marker->mtime,
+                              .extra = &old_marker->metadata};
+        fs_upload_empty_attrs(fs, ref, old_marker->path, &attrs, NULL);
+    }
 }
 
 /* Object by object on the server, up to max_rename_objects: beyond that
@@ -197,10 +205,20 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
         rc = -ENAMETOOLONG; /* its marker */
     char *marker = NULL;
     bool marker_gone = false;
+    lakefs_object_stats old_marker; /* the replaced directory's, for an undo */
+    memset(&old_marker, 0, sizeof(old_marker));
+    if (rc == 0 && replace && asprintf(&marker, "%s/", to) < 0)
+        rc = -ENOMEM;
     if (rc == 0 && replace) {
-        rc = asprintf(&marker, "%s/", to) < 0 ? -ENOMEM
-                                              : fs_delete_key(fs, ref, marker);
-        marker_gone = rc == 0;
+        lakefs_error err = {0};
+        int got = lakefs_stat_object(fs->client, ref->repo, ref->api_ref,
+                                     marker, false, &old_marker, &err);
+        if (got != 0 && got != -ENOENT) /* ENOENT: only a prefix */
+            rc = -EIO;
+    }
+    if (rc == 0 && replace) {
+        rc = fs_delete_key(fs, ref, marker);
+        marker_gone = rc == 0 && old_marker.path;
     }
     free(marker);
     size_t from_len = strlen(from ? from : "");
@@ -220,12 +238,20 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
             free(dst);
     }
     if (rc && (n_copied || marker_gone))
-        undo_copies(fs, ref, copied, n_copied, marker_gone ? to : NULL);
+        undo_copies(fs, ref, copied, n_copied,
+                    marker_gone ? &old_marker : NULL);
+    lakefs_object_stats_free(&old_marker);
     for (size_t i = 0; i < n_copied; i++)
         free(copied[i]);
     free(copied);
     if (rc == 0)
         rc = delete_keys(fs, ref, keys, n);
+    for (size_t i = 0; rc == 0 && i < n; i++) { /* the bits shown go along */
+        char *dst = NULL;
+        if (asprintf(&dst, "%s%s", to, keys[i] + from_len) >= 0)
+            tree_move_special_mode(fs->tree, ref->repo, keys[i], dst);
+        free(dst);
+    }
     int end = writer_move_end(move, rc == 0, NULL);
     if (rc == 0)
         rc = end;
@@ -363,6 +389,20 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
         rc = src.kind == TREE_FILE
                  ? rename_file(fs, &src, src.ref, dst_rel, dst_base)
                  : rename_dir(fs, &src, src.ref, dst_rel, exists);
+    if (rc == 0 && src.kind == TREE_DIR) {
+        fs_hidden_move_dir(fs, from, to);
+        char *old_key = fs_object_key(src.ref, src.key);
+        char *new_key = fs_object_key(src.ref, dst_rel);
+        if (old_key && new_key) /* the kept times go along */
+            fs_times_move_dir(fs->times, src.ref->repo, src.ref->api_ref,
+                              old_key, new_key);
+        free(old_key);
+        free(new_key);
+    }
+    if (rc == 0) {
+        fs_dir_changed(fs, src.ref, src.key);
+        fs_dir_changed(fs, src.ref, dst_rel);
+    }
     if (rc == 0 && src.kind == TREE_FILE) { /* its kept times go along */
         char *old_key = tree_object_key(&src);
         char *new_key = fs_object_key(src.ref, dst_rel);

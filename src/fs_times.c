@@ -1,9 +1,10 @@
 /*
  * fs_times.c - sub-second mtimes, atimes and ctimes that lakeFS cannot
  * store, per object key, in a chained hash table under one lock. Entries
- * are made only by attribute changes, so the table stays as small as the
- * set of paths a program touched with chmod, chown or utimens; a stat of
- * anything else costs one atomic load.
+ * are made only by attribute changes and by changes of a directory's
+ * entries, so the table stays as small as the set of paths a program
+ * touched with chmod, chown or utimens and of directories it created or
+ * removed names in; until then a stat costs one atomic load.
  */
 #include "fs_times.h"
 
@@ -21,7 +22,8 @@
 typedef struct times_entry {
     char *id; /* repo \x1f ref \x1f key */
     struct timespec atime, mtime, ctime;
-    bool has_atime, has_mtime;
+    struct timespec touched; /* a directory's entries changed (mtime) */
+    bool has_atime, has_mtime, has_touched;
     struct times_entry *next;
 } times_entry;
 
@@ -124,6 +126,32 @@ int fs_times_change(fs_times *t, const char *repo, const char *ref,
     return e ? 0 : -ENOMEM;
 }
 
+int fs_times_touch(fs_times *t, const char *repo, const char *ref,
+                   const char *key)
+{
+    char *id = make_id(repo, ref, key);
+    if (!id)
+        return -ENOMEM;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    pthread_mutex_lock(&t->lock);
+    times_entry **link;
+    times_entry *e = find_locked(t, id, &link);
+    if (!e && (e = calloc(1, sizeof(*e))) != NULL) {
+        e->id = id;
+        id = NULL;
+        *link = e;
+        atomic_fetch_add(&t->count, 1);
+    }
+    if (e) {
+        e->ctime = e->touched = now;
+        e->has_touched = true;
+    }
+    pthread_mutex_unlock(&t->lock);
+    free(id);
+    return e ? 0 : -ENOMEM;
+}
+
 void fs_times_move(fs_times *t, const char *repo, const char *ref,
                    const char *key, const char *new_key)
 {
@@ -162,6 +190,63 @@ void fs_times_move(fs_times *t, const char *repo, const char *ref,
     free(id);
 }
 
+void fs_times_move_dir(fs_times *t, const char *repo, const char *ref,
+                       const char *key, const char *new_key)
+{
+    if (atomic_load(&t->count) == 0)
+        return;
+    char *id = make_id(repo, ref, key);
+    if (!id)
+        return;
+    size_t len = strlen(id);
+    /* Collected first: re-linking while walking the buckets could visit
+     * a moved entry twice. */
+    times_entry *moved = NULL;
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < FS_TIMES_BUCKETS; i++) {
+        times_entry **p = &t->buckets[i];
+        while (*p) {
+            times_entry *e = *p;
+            if (strncmp(e->id, id, len) == 0 &&
+                (e->id[len] == '\0' || e->id[len] == '/')) {
+                *p = e->next;
+                e->next = moved;
+                moved = e;
+            } else {
+                p = &e->next;
+            }
+        }
+    }
+    while (moved) {
+        times_entry *e = moved;
+        moved = e->next;
+        char *new_id = NULL;
+        if (new_key && asprintf(&new_id, "%s\x1f%s\x1f%s%s", repo, ref,
+                                new_key, e->id + len) < 0)
+            new_id = NULL;
+        times_entry **link;
+        times_entry *old = new_id ? find_locked(t, new_id, &link) : NULL;
+        if (old) { /* replaced: what the new name had goes */
+            *link = old->next;
+            free(old->id);
+            free(old);
+            atomic_fetch_sub(&t->count, 1);
+        }
+        free(e->id);
+        if (!new_id) {
+            free(e);
+            atomic_fetch_sub(&t->count, 1);
+            continue;
+        }
+        e->id = new_id;
+        times_entry **head = &t->buckets[bucket_of(e->id)];
+        e->next = *head;
+        *head = e;
+    }
+    pthread_mutex_unlock(&t->lock);
+    free(id);
+}
+
 void fs_times_apply(fs_times *t, const char *repo, const char *ref,
                     const char *key, struct stat *st)
 {
@@ -175,6 +260,11 @@ void fs_times_apply(fs_times *t, const char *repo, const char *ref,
     if (e) {
         if (e->has_mtime && e->mtime.tv_sec == st->st_mtim.tv_sec)
             st->st_mtim = e->mtime;
+        if (e->has_touched && S_ISDIR(st->st_mode) &&
+            (e->touched.tv_sec > st->st_mtim.tv_sec ||
+             (e->touched.tv_sec == st->st_mtim.tv_sec &&
+              e->touched.tv_nsec > st->st_mtim.tv_nsec)))
+            st->st_mtim = e->touched;
         if (e->has_atime)
             st->st_atim = e->atime;
         if (e->ctime.tv_sec > st->st_mtim.tv_sec ||

@@ -1,7 +1,8 @@
 /*
  * fs_times.h - the times lakectl's metadata cannot hold, kept in memory for
  * the life of a mount: sub-second mtimes and atimes set by utimens, and the
- * ctime of every attribute change (chmod, chown, utimens). lakectl's
+ * ctime of every attribute change (chmod, chown, utimens), and the mtime
+ * and ctime of directories whose entries changed. lakectl's
  * ::lakefs::client-mtime is whole seconds and it stores no atime or ctime.
  * Never talks to lakeFS; forgets everything at unmount.
  */
@@ -27,9 +28,20 @@ bool fs_times_idle(fs_times *t);
 int fs_times_change(fs_times *t, const char *repo, const char *ref,
                     const char *key, const struct timespec *atime,
                     const struct timespec *mtime);
+/* The directory key (its prefix without the '/', "" or the mount's prefix
+ * for a ref root) had a name created, removed or renamed through this
+ * mount: its mtime and ctime become now (lakeFS keeps no time for a
+ * prefix, and updating the marker on every create would cost a request).
+ * 0 or -ENOMEM. */
+int fs_times_touch(fs_times *t, const char *repo, const char *ref,
+                   const char *key);
 /* The file left key (unlink) or moved to new_key (rename; NULL: gone). */
 void fs_times_move(fs_times *t, const char *repo, const char *ref,
                    const char *key, const char *new_key);
+/* The directory key was removed (new_key NULL) or renamed to new_key:
+ * its own entry and those of everything under it go or move along. */
+void fs_times_move_dir(fs_times *t, const char *repo, const char *ref,
+                       const char *key, const char *new_key);
 /* Shows what was kept on st, whose times come from lakeFS: the recorded
  * mtime's nanoseconds while st_mtime is still the second it was set in
  * (a later write or another client's change wins), the atime set, and a

@@ -105,6 +105,17 @@ void fs_forget_parent(lakefuse_fs *fs, const tree_ref *ref,
     free(dir);
 }
 
+/* The owner a new file or directory gets: the calling process's (with
+ * -o allow_other another user's), as POSIX says. false when that is the
+ * mount's owner, whom a listing shows anyway. */
+static bool caller_owner(const lakefuse_fs *fs, uid_t *uid, gid_t *gid)
+{
+    const struct fuse_context *ctx = fuse_get_context();
+    *uid = ctx ? ctx->uid : fs->uid;
+    *gid = ctx ? ctx->gid : fs->gid;
+    return *uid != fs->uid || *gid != fs->gid;
+}
+
 static void cache_new_file(lakefuse_fs *fs, const tree_ref *ref,
                            const char *rel_key, uint32_t mode)
 {
@@ -112,7 +123,18 @@ static void cache_new_file(lakefuse_fs *fs, const tree_ref *ref,
     fs_entry e = {.name = (char *)(slash ? slash + 1 : rel_key),
                   .mtime = time(NULL),
                   .mode = mode ? mode & 07777u : DEFAULT_FILE_PERMISSIONS};
+    e.has_owner = caller_owner(fs, &e.uid, &e.gid);
     fs_cache_set(fs, ref, rel_key, &e);
+}
+
+void fs_dir_changed(lakefuse_fs *fs, const tree_ref *ref, const char *rel_key)
+{
+    const char *slash = strrchr(rel_key, '/');
+    int len = slash ? (int)(slash - rel_key) : 0;
+    char *dir = NULL;
+    if (asprintf(&dir, "%s%.*s", ref->prefix, len, rel_key) >= 0)
+        fs_times_touch(fs->times, ref->repo, ref->api_ref, dir);
+    free(dir);
 }
 
 /* ---- files ---- */
@@ -173,6 +195,13 @@ int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi)
                                  (fi->flags & O_TRUNC) != 0, perm,
                                  parent.ref, &of->w)
                    : -ENOMEM;
+    uid_t uid;
+    gid_t gid;
+    if (rc == 0 && caller_owner(fs, &uid, &gid)) {
+        rc = wfile_set_owner(of->w, uid, gid);
+        if (rc)
+            wfile_release(of->w);
+    }
     if (rc == 0) {
         of->writer = true;
         of->ref = parent.ref;
@@ -180,6 +209,7 @@ int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         if (perm & 07000u)
             tree_note_special_mode(fs->tree, parent.ref->repo, key);
         cache_new_file(fs, parent.ref, rel_key, perm);
+        fs_dir_changed(fs, parent.ref, rel_key);
         fi->fh = (uint64_t)(uintptr_t)of;
     } else {
         free(of);
@@ -389,6 +419,7 @@ int fs_write_unlink(const char *path)
     if (rc == 0) {
         fs_cache_set(fs, n.ref, n.key, NULL);
         fs_times_move(fs->times, n.ref->repo, n.ref->api_ref, key, NULL);
+        fs_dir_changed(fs, n.ref, n.key);
     } else if (rc == -EIO) {
         fs_forget_parent(fs, n.ref, n.key);
     }
@@ -482,9 +513,8 @@ int fs_write_mkdir(const char *path, mode_t mode)
     /* The marker keeps the directory's mode, owner and mtime as lakectl
      * does for a folder: posix-permissions with Mode = S_IFDIR | bits. */
     upload_attrs attrs = {.mtime = time(NULL),
-                          .mode = S_IFDIR | (mode & 07777u),
-                          .uid = fs->uid,
-                          .gid = fs->gid};
+                          .mode = S_IFDIR | (mode & 07777u)};
+    bool other_owner = caller_owner(fs, &attrs.uid, &attrs.gid);
     if (rc == 0 && fs->dir_markers)
         rc = fs_upload_empty_attrs(fs, parent.ref, marker, &attrs, NULL);
     if (rc == 0) {
@@ -493,8 +523,12 @@ int fs_write_mkdir(const char *path, mode_t mode)
                       .is_dir = true,
                       .mode = fs->dir_markers ? mode & 07777u
                                               : LISTING_DEFAULT_DIR_MODE,
-                      .mtime = attrs.mtime};
+                      .mtime = attrs.mtime,
+                      .has_owner = other_owner && fs->dir_markers,
+                      .uid = attrs.uid,
+                      .gid = attrs.gid};
         fs_cache_set(fs, parent.ref, rel_key, &e);
+        fs_dir_changed(fs, parent.ref, rel_key);
     } else if (rc == -EIO) {
         fs_forget_parent(fs, parent.ref, rel_key);
     }
@@ -535,6 +569,12 @@ int fs_write_rmdir(const char *path)
     if (rc == 0) {
         fs_cache_set(fs, n.ref, n.key, NULL);
         metacache_invalidate_dir(fs->meta, n.ref->cache_key, n.key);
+        char *dir_key = tree_object_key(&n);
+        if (dir_key) /* its kept times are no other file's */
+            fs_times_move_dir(fs->times, n.ref->repo, n.ref->api_ref,
+                              dir_key, NULL);
+        free(dir_key);
+        fs_dir_changed(fs, n.ref, n.key);
     } else if (rc == -EIO) {
         fs_forget_parent(fs, n.ref, n.key);
     }

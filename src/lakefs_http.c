@@ -2,7 +2,9 @@
  * lakefs_http.c - the client's transport: a pool of keep-alive curl
  * handles, one request with bounded retries, and the status/errno map.
  * The only file that calls libcurl. It never logs or returns credentials,
- * and never retries a request whose body cannot be sent again.
+ * never retries a request whose body cannot be sent again, never retries a
+ * non-idempotent one that may have reached the server, and speaks only
+ * http and https (https only, when the endpoint is https).
  */
 #include "lakefs_internal.h"
 
@@ -202,6 +204,8 @@ static char *normalize_base_url(const char *endpoint, lakefs_error *err)
                          "endpoint must start with http:// or https://");
         return NULL;
     }
+    if (lakefs_url_check_scheme(false, endpoint, "as endpoint", err))
+        return NULL; /* the message says why */
     size_t scheme_len = strncmp(endpoint, "https://", 8) == 0 ? 8 : 7;
     size_t len = strlen(endpoint);
     while (len > scheme_len && endpoint[len - 1] == '/')
@@ -225,6 +229,61 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+/* The share's lock callbacks: one mutex per kind of shared data. */
+static pthread_mutex_t *share_mutex(lakefs_client *c, curl_lock_data data)
+{
+    return &c->share_locks[data == CURL_LOCK_DATA_DNS ? 0 : 1];
+}
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access,
+                       void *userp)
+{
+    (void)h;
+    (void)access;
+    pthread_mutex_lock(share_mutex(userp, data));
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *userp)
+{
+    (void)h;
+    pthread_mutex_unlock(share_mutex(userp, data));
+}
+
+/* A shared DNS cache and TLS session cache, so a handle taken from the
+ * pool resumes TLS sessions the others made. Without it (allocation
+ * failure) each handle keeps its own: slower, not wrong. */
+static void share_setup(lakefs_client *c)
+{
+    CURLSH *sh = curl_share_init();
+    if (!sh)
+        return;
+    if (pthread_mutex_init(&c->share_locks[0], NULL) != 0) {
+        curl_share_cleanup(sh);
+        return;
+    }
+    if (pthread_mutex_init(&c->share_locks[1], NULL) != 0) {
+        pthread_mutex_destroy(&c->share_locks[0]);
+        curl_share_cleanup(sh);
+        return;
+    }
+    curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(sh, CURLSHOPT_USERDATA, c);
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    c->share = sh;
+}
+
+static void share_free(lakefs_client *c)
+{
+    if (!c->share)
+        return;
+    curl_share_cleanup(c->share);
+    pthread_mutex_destroy(&c->share_locks[0]);
+    pthread_mutex_destroy(&c->share_locks[1]);
+    c->share = NULL;
+}
+
 lakefs_client *lakefs_client_new(const lakefs_client_config *cfg,
                                  lakefs_error *err)
 {
@@ -243,6 +302,7 @@ lakefs_client *lakefs_client_new(const lakefs_client_config *cfg,
         free(c);
         return NULL;
     }
+    c->ca_file = dup_or_null(cfg->ca_file);
     c->access_key_id = dup_or_null(cfg->access_key_id);
     c->secret_access_key = dup_or_null(cfg->secret_access_key);
     c->user_agent = strdup(cfg->user_agent ? cfg->user_agent
@@ -253,9 +313,15 @@ lakefs_client *lakefs_client_new(const lakefs_client_config *cfg,
     c->request_timeout_ms = cfg->request_timeout_ms > 0
                                 ? cfg->request_timeout_ms
                                 : 60000;
-    c->low_speed_timeout_s = cfg->low_speed_timeout_s > 0
-                                 ? cfg->low_speed_timeout_s
-                                 : 60;
+    c->stall_timeout_ms = cfg->stall_timeout_ms > 0 ? cfg->stall_timeout_ms
+                          : cfg->low_speed_timeout_s > 0
+                              ? cfg->low_speed_timeout_s * 1000
+                              : 60000;
+    c->json_body_max = cfg->json_body_max > 0 ? cfg->json_body_max
+                                              : LAKEFS_JSON_BODY_MAX;
+    c->json_budget = cfg->json_budget > 0 ? cfg->json_budget
+                                          : LAKEFS_JSON_BUDGET;
+    c->https_only = strncmp(c->base_url, "https://", 8) == 0;
     c->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : 6;
     c->retry_base_ms = cfg->retry_base_ms > 0 ? cfg->retry_base_ms : 100;
     c->retry_max_delay_ms = cfg->retry_max_delay_ms > 0
@@ -268,18 +334,20 @@ lakefs_client *lakefs_client_new(const lakefs_client_config *cfg,
     atomic_store(&c->jitter_state,
                  (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
                      (uint64_t)(uintptr_t)c);
-    if (!c->user_agent ||
+    if (!c->user_agent || (cfg->ca_file && !c->ca_file) ||
         (cfg->access_key_id && !c->access_key_id) ||
         (cfg->secret_access_key && !c->secret_access_key) ||
         pthread_mutex_init(&c->pool_lock, NULL) != 0) {
         lakefs_error_set(err, 0, "out of memory");
         free(c->base_url);
+        free(c->ca_file);
         free(c->access_key_id);
         free(c->secret_access_key);
         free(c->user_agent);
         free(c);
         return NULL;
     }
+    share_setup(c);
     return c;
 }
 
@@ -289,12 +357,14 @@ void lakefs_client_free(lakefs_client *c)
         return;
     for (size_t i = 0; i < c->pool_count; i++)
         curl_easy_cleanup(c->pool[i]);
+    share_free(c); /* after every handle that used it */
     pthread_mutex_destroy(&c->pool_lock);
     if (c->secret_access_key) {
         explicit_bzero(c->secret_access_key, strlen(c->secret_access_key));
         free(c->secret_access_key);
     }
     free(c->base_url);
+    free(c->ca_file);
     free(c->access_key_id);
     free(c->user_agent);
     free(c);
@@ -359,15 +429,45 @@ static void pool_give_back(lakefs_client *c, CURL *h)
 /* One attempt                                                         */
 
 typedef struct transfer {
+    lakefs_client *client;
     CURL *handle;
     const http_request *req;
     http_response *resp;
     int64_t body_sent;     /* bytes of the fd body handed to curl */
+    size_t json_sent;      /* bytes of the JSON body handed to curl */
     bool body_seekable;
     bool range_ignored;    /* server answered 200 to a Range request */
     uint64_t skip_left;    /* bytes still to drop in that case */
     int callback_errno;    /* set when a callback aborted the transfer */
+    const char *callback_why; /* its message, when not strerror's */
+    /* Stall guard (on_progress): no byte either way for stall_ms. */
+    long stall_ms;
+    bool stall_armed;      /* commit/merge: only once the answer starts */
+    bool stalled;
+    int64_t last_move_ms;
+    curl_off_t last_dl, last_ul;
 } transfer;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reserves n more bytes of JSON body against the client's budget. */
+static int body_reserve(lakefs_client *c, http_response *resp, size_t n)
+{
+    size_t held = atomic_load(&c->json_in_flight);
+    do {
+        if (held + n > c->json_budget)
+            return -ENOBUFS;
+    } while (!atomic_compare_exchange_weak(&c->json_in_flight, &held,
+                                           held + n));
+    resp->budget = &c->json_in_flight;
+    resp->budget_held += n;
+    return 0;
+}
 
 static bool status_is_success(long status)
 {
@@ -414,11 +514,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     transfer *t = userp;
     size_t n = size * nmemb;
+    t->last_move_ms = now_ms();
     long status = 0;
     curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &status);
     bool to_sink = status_is_success(status) &&
                    (t->req->sink_buf || t->req->sink_fd >= 0);
     if (to_sink) {
+        t->resp->sink_received += n;
         if (status == 200 && t->req->range_len && !t->range_ignored) {
             t->range_ignored = true;
             t->skip_left = t->req->range_offset;
@@ -427,22 +529,55 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         return t->callback_errno ? 0 : n;
     }
     strbuf *body = &t->resp->body;
-    body->limit = status_is_success(status) ? LAKEFS_JSON_BODY_MAX
-                                            : ERROR_BODY_MAX;
-    if (status_is_success(status) || body->len < ERROR_BODY_MAX) {
-        size_t room = status_is_success(status) ? n
-                      : (ERROR_BODY_MAX - body->len < n
-                             ? ERROR_BODY_MAX - body->len
-                             : n);
-        strbuf_append(body, data, room);
-        if (strbuf_error(body)) {
-            t->callback_errno = strbuf_error(body) == -EFBIG
-                                    ? -EPROTO
-                                    : strbuf_error(body);
-            return 0;
-        }
+    lakefs_client *c = t->client;
+    bool ok = status_is_success(status);
+    if (ok && body->len + n > c->json_body_max) {
+        t->callback_errno = -EFBIG;
+        t->callback_why = "answer larger than the client accepts";
+        return 0;
+    }
+    size_t room = ok ? n
+                  : body->len >= ERROR_BODY_MAX      ? 0
+                  : ERROR_BODY_MAX - body->len < n ? ERROR_BODY_MAX - body->len
+                                                     : n;
+    if (room == 0)
+        return n; /* the rest of an error page: dropped */
+    if (body_reserve(c, t->resp, room) != 0) {
+        t->callback_errno = -ENOBUFS;
+        t->callback_why = "too many large answers in flight at once";
+        return 0;
+    }
+    body->limit = ok ? c->json_body_max : ERROR_BODY_MAX;
+    strbuf_append(body, data, room);
+    if (strbuf_error(body)) {
+        t->callback_errno = strbuf_error(body) == -EFBIG
+                                ? -EPROTO
+                                : strbuf_error(body);
+        return 0;
     }
     return n;
+}
+
+/* The stall guard: aborts (-ETIMEDOUT) a transfer on which no byte moved
+ * for stall_ms. curl calls this about once a second when idle. */
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)ultotal;
+    transfer *t = userp;
+    int64_t now = now_ms();
+    if (dlnow != t->last_dl || ulnow != t->last_ul) {
+        t->last_dl = dlnow;
+        t->last_ul = ulnow;
+        t->last_move_ms = now;
+        return 0;
+    }
+    if (t->stall_armed && now - t->last_move_ms > t->stall_ms) {
+        t->stalled = true;
+        return 1;
+    }
+    return 0;
 }
 
 static size_t on_read_body(char *out, size_t size, size_t nmemb, void *userp)
@@ -503,6 +638,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 {
     transfer *t = userp;
     size_t n = size * nmemb;
+    t->last_move_ms = now_ms();
+    t->stall_armed = true; /* the answer has started */
     http_response *r = t->resp;
     keep_header(&r->location, header_value(line, n, "Location"));
     keep_header(&r->etag, header_value(line, n, "ETag"));
@@ -529,6 +666,21 @@ static int transport_errno(CURLcode rc)
     }
 }
 
+/* true when the request cannot have reached the server: no connection
+ * was made, or none that carried it (TLS handshake). */
+static bool transport_error_before_sending(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_SSL_CONNECT_ERROR:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static bool transport_error_retryable(CURLcode rc)
 {
     switch (rc) {
@@ -550,6 +702,8 @@ static bool transport_error_retryable(CURLcode rc)
 
 static void response_reset(http_response *resp)
 {
+    if (resp->budget)
+        atomic_fetch_sub(resp->budget, resp->budget_held);
     strbuf_release(&resp->body);
     free(resp->location);
     free(resp->etag);
@@ -618,9 +772,30 @@ fail:
     return NULL;
 }
 
+/* A JSON body through a read callback with no way to seek back: when a
+ * kept-alive connection dies after carrying the request, libcurl cannot
+ * silently send it again on a fresh one (it would need to rewind), so a
+ * non-idempotent request reaches the server at most once per attempt. */
+static size_t on_read_json(char *out, size_t size, size_t nmemb, void *userp)
+{
+    transfer *t = userp;
+    size_t len = strlen(t->req->json_body);
+    size_t left = len - t->json_sent;
+    size_t n = size * nmemb < left ? size * nmemb : left;
+    memcpy(out, t->req->json_body + t->json_sent, n);
+    t->json_sent += n;
+    return n;
+}
+
 static void set_body_options(CURL *h, const http_request *req, transfer *t)
 {
-    if (req->json_body) {
+    if (req->json_body && !lakefs_op_is_idempotent(req->op)) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read_json);
+        curl_easy_setopt(h, CURLOPT_READDATA, t);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)strlen(req->json_body));
+    } else if (req->json_body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->json_body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)strlen(req->json_body));
@@ -646,20 +821,45 @@ static void set_common_options(lakefs_client *c, CURL *h,
                                const char *url, struct curl_slist *headers)
 {
     curl_easy_setopt(h, CURLOPT_URL, url);
+    /* Only http(s), for the request and any redirect: a server-supplied
+     * file:// or gopher:// URL must not reach another protocol. */
+    const char *protocols = c->https_only ? "https" : "http,https";
+#if CURL_AT_LEAST_VERSION(7, 85, 0)
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, protocols);
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, protocols);
+#else
+    long mask = c->https_only ? CURLPROTO_HTTPS
+                              : CURLPROTO_HTTP | CURLPROTO_HTTPS;
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, mask);
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, mask);
+    (void)protocols;
+#endif
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (c->share)
+        curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+    if (c->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+    /* Keepalive probes notice a dead peer while commit or merge wait. */
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 10L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     bool data_transfer = req->body_fd >= 0 || req->sink_fd >= 0 ||
                          req->sink_buf;
-    if (data_transfer) {
-        /* Large bodies: no total deadline, but abort a stalled one. */
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->low_speed_timeout_s);
-    } else {
+    /* Large bodies have no total deadline; commit and merge none either
+     * (the server may work on them for minutes, the connection idle).
+     * Every transfer has the stall guard. */
+    if (!data_transfer && !lakefs_op_is_long_running(req->op))
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->request_timeout_ms);
-    }
+    t->client = c;
+    t->stall_ms = c->stall_timeout_ms;
+    t->stall_armed = !lakefs_op_is_long_running(req->op);
+    t->last_move_ms = now_ms();
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, t);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
@@ -676,6 +876,7 @@ static void set_common_options(lakefs_client *c, CURL *h,
 typedef struct attempt_result {
     int rc;          /* 0 or negative errno */
     bool retryable;
+    bool maybe_applied; /* failed after the request may have arrived */
 } attempt_result;
 
 static void describe_http_error(http_response *resp, lakefs_error *err)
@@ -708,7 +909,7 @@ static attempt_result run_attempt(lakefs_client *c, const http_request *req,
                                   http_response *resp, unsigned attempt,
                                   bool body_seekable, lakefs_error *err)
 {
-    attempt_result res = {0, false};
+    attempt_result res = {0, false, false};
     response_reset(resp);
     count(c, req->op, COUNTER_REQUESTS, 1);
     if (attempt > 0)
@@ -718,16 +919,21 @@ static attempt_result run_attempt(lakefs_client *c, const http_request *req,
         int fault = c->fault_hook(c->fault_ctx, req->op, attempt);
         if (fault < 0) {
             lakefs_error_set(err, 0, "injected fault: %s", strerror(-fault));
-            return (attempt_result){fault, true};
+            /* As a transport error: refused and unreachable never sent
+             * anything; anything else may have been cut after sending. */
+            return (attempt_result){fault, true,
+                                    fault != -ECONNREFUSED &&
+                                        fault != -EHOSTUNREACH};
         }
         if (fault >= 100) {
             resp->status = fault;
             if (status_is_success(fault) ||
                 (req->no_redirect_follow && fault >= 300 && fault < 400))
-                return (attempt_result){0, false};
+                return (attempt_result){0, false, false};
             describe_http_error(resp, err);
-            return (attempt_result){lakefs_status_to_errno(fault),
-                                    status_retryable(resp)};
+            bool retry = status_retryable(resp);
+            return (attempt_result){lakefs_status_to_errno(fault), retry,
+                                    fault >= 500 && !retry};
         }
     }
 
@@ -747,7 +953,7 @@ static attempt_result run_attempt(lakefs_client *c, const http_request *req,
         strbuf_release(&url);
         if (h)
             curl_easy_cleanup(h);
-        return (attempt_result){-ENOMEM, false};
+        return (attempt_result){-ENOMEM, false, false};
     }
 
     transfer t = {.handle = h, .req = req, .resp = resp,
@@ -762,11 +968,25 @@ static attempt_result run_attempt(lakefs_client *c, const http_request *req,
           resp->sink_written + resp->body.len);
 
     if (rc != CURLE_OK) {
-        if (t.callback_errno) {
+        res.maybe_applied = !transport_error_before_sending(rc);
+        if (t.stalled) {
+            res.rc = -ETIMEDOUT;
+            res.retryable = true;
+            lakefs_error_set(err, 0, "transfer stalled: no data for %ld ms",
+                             t.stall_ms);
+        } else if (t.callback_errno) {
             res.rc = t.callback_errno;
-            lakefs_error_set(err, 0, "%s", res.rc == -EPROTO
-                                               ? "response larger than expected"
-                                               : strerror(-res.rc));
+            lakefs_error_set(err, 0, "%s",
+                             t.callback_why ? t.callback_why
+                             : res.rc == -EPROTO
+                                 ? "response larger than expected"
+                                 : strerror(-res.rc));
+        } else if (rc == CURLE_SEND_FAIL_REWIND) {
+            /* libcurl wanted to re-send on a new connection (on_read_json
+             * refuses): the request went out, the answer never came. */
+            res.rc = -EIO;
+            lakefs_error_set(err, 0, "the connection closed after the "
+                                     "request was sent");
         } else {
             res.rc = transport_errno(rc);
             res.retryable = transport_error_retryable(rc);
@@ -783,6 +1003,9 @@ static attempt_result run_attempt(lakefs_client *c, const http_request *req,
         } else {
             res.rc = lakefs_status_to_errno((int)status);
             res.retryable = status_retryable(resp);
+            /* A 5xx other than a refusal to start may have come after
+             * the work was done (a gateway's timeout, a late crash). */
+            res.maybe_applied = status >= 500 && !res.retryable;
             describe_http_error(resp, err);
         }
     }
@@ -793,13 +1016,6 @@ static attempt_result run_attempt(lakefs_client *c, const http_request *req,
 
 /* ------------------------------------------------------------------ */
 /* Retries                                                             */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t next_random(lakefs_client *c)
 {
@@ -852,13 +1068,37 @@ int http_execute(lakefs_client *c, const http_request *req,
                          "file");
         return -ESPIPE; /* a bad argument: nothing sent, nothing counted */
     }
+    if (req->absolute_url) {
+        int rc = lakefs_url_check(c, req->absolute_url, err);
+        if (rc) {
+            lakefs_count_failure(c, req->op);
+            return rc;
+        }
+    }
     bool may_retry = req->body_fd < 0 || body_seekable;
+    bool idempotent = lakefs_op_is_idempotent(req->op);
+    bool maybe_done = false; /* an earlier attempt may have been applied */
     int64_t start = now_ms();
-    attempt_result res = {0, false};
+    attempt_result res = {0, false, false};
     for (unsigned attempt = 0; attempt < c->max_attempts; attempt++) {
         res = run_attempt(c, req, resp, attempt, body_seekable, err);
         if (res.rc == 0)
             return 0;
+        /* A branch deleted by an attempt whose answer was lost: the retry
+         * finds it gone, which is what was asked. */
+        if (res.rc == -ENOENT && maybe_done &&
+            req->op == LAKEFS_OP_DELETE_BRANCH) {
+            if (err)
+                memset(err, 0, sizeof(*err));
+            return 0;
+        }
+        maybe_done = maybe_done || res.maybe_applied;
+        /* The request may have been applied: sending it again could apply
+         * it twice. The caller checks what happened instead. */
+        if (!idempotent && res.maybe_applied) {
+            resp->maybe_applied = true;
+            break;
+        }
         if (!res.retryable || !may_retry || attempt + 1 >= c->max_attempts)
             break;
         long delay = backoff_ms(c, attempt + 1);
@@ -886,11 +1126,14 @@ int lakefs_call(lakefs_client *c, http_request *req, strbuf *url,
     }
     http_response resp;
     int rc = http_execute(c, req, &resp, err);
+    req->maybe_applied = resp.maybe_applied;
     if (rc == 0 && parse && out) {
         rc = parse(resp.body.data ? resp.body.data : "", resp.body.len, out,
                    err);
-        if (rc)
+        if (rc) {
             lakefs_count_failure(c, req->op);
+            req->maybe_applied = true; /* a 2xx, garbled: it was done */
+        }
     }
     http_response_release(&resp);
     if (url)

@@ -17,7 +17,10 @@
 #define LAKEFS_POOL_MAX 32
 /* A JSON answer bigger than this is refused: a listing page of 1000
  * objects with metadata is well under 2 MiB. Bounds memory per call. */
-#define LAKEFS_JSON_BODY_MAX (64u << 20)
+#define LAKEFS_JSON_BODY_MAX (16u << 20)
+/* All JSON answers being read at once, by every thread of one client:
+ * 32 FUSE threads could otherwise hold 32 bodies of the cap. */
+#define LAKEFS_JSON_BUDGET (64u << 20)
 
 enum lakefs_counter {
     COUNTER_REQUESTS,
@@ -33,18 +36,27 @@ struct lakefs_client {
     char *access_key_id;
     char *secret_access_key;
     char *user_agent;
+    char *ca_file; /* NULL: the system's trust store */
     long connect_timeout_ms;
     long request_timeout_ms;
-    long low_speed_timeout_s;
+    long stall_timeout_ms;
     unsigned max_attempts;
     long retry_base_ms;
     long retry_max_delay_ms;
     long retry_budget_ms;
     lakefs_fault_hook fault_hook;
     void *fault_ctx;
+    bool https_only;          /* the endpoint is https: so is every URL */
+    size_t json_body_max;     /* one JSON answer */
+    size_t json_budget;       /* every JSON answer in flight */
+    _Atomic size_t json_in_flight; /* bytes held against json_budget */
 
     pthread_mutex_t pool_lock;
     void *pool[LAKEFS_POOL_MAX]; /* idle CURL easy handles (keep-alive) */
+    /* DNS cache and TLS sessions shared by every handle (a CURLSH, NULL
+     * when it could not be made); connections stay per handle. */
+    void *share;
+    pthread_mutex_t share_locks[2];
     size_t pool_count;
 
     _Atomic uint64_t counters[LAKEFS_OP_COUNT][COUNTER_KINDS];
@@ -73,20 +85,41 @@ typedef struct http_request {
     size_t sink_cap;
     int sink_fd;                /* -1: none */
     bool no_redirect_follow;    /* report 3xx + Location to the caller */
+    bool maybe_applied;         /* out (lakefs_call): failed, but the
+                                   server may have applied the request */
 } http_request;
 
 typedef struct http_response {
     int status;
     strbuf body;            /* JSON/text answers and error bodies */
     size_t sink_written;    /* bytes delivered to sink_buf/sink_fd */
+    uint64_t sink_received; /* body bytes of a 2xx answer meant for the
+                               sink, before a 200 answer to a Range was
+                               cut down to the range */
     char *location;
     char *etag;
     char *content_md5;
     char *content_range;
     char *content_type;
+    bool maybe_applied;     /* a failure that may have reached the server
+                               (a non-idempotent request is not retried) */
+    size_t budget_held;     /* bytes of body counted in *budget */
+    _Atomic size_t *budget;
 } http_response;
 
 void http_request_init(http_request *req, lakefs_op op, const char *method);
+/* false for an operation whose repetition is not harmless (commit, merge,
+ * createBranch, link, copy, ...): it is retried only when the request
+ * provably never reached the server, and after an ambiguous failure the
+ * caller checks the outcome (lakefs_outcome.c). */
+bool lakefs_op_is_idempotent(lakefs_op op);
+/* Commit and merge: no total timeout, they wait as long as the server
+ * holds the connection open; the stall guard starts with the answer. */
+bool lakefs_op_is_long_running(lakefs_op op);
+/* lakefs_url_check with the endpoint's scheme rule given; who names the
+ * URL in the message ("from the server", "as endpoint"). */
+int lakefs_url_check_scheme(bool https_only, const char *url, const char *who,
+                            lakefs_error *err);
 /* Runs the request with retries. Returns 0 on a 2xx (or a 3xx when
  * no_redirect_follow), else a negative errno with err filled. The response
  * must be released with http_response_release in every case. */
@@ -167,6 +200,43 @@ int lakefs_parse_upload_to(const char *body, size_t len, char **url,
 int lakefs_parse_multipart_upload(const char *body, size_t len,
                                   lakefs_multipart_upload *out,
                                   lakefs_error *err);
+
+/* Outcome checks after an ambiguous failure of a non-idempotent request
+ * (lakefs_outcome.c): 1 applied (out filled as the call would have), 0 not
+ * applied, or a negative errno when it cannot be known. */
+int lakefs_outcome_commit(lakefs_client *c, const char *repo,
+                          const char *branch, const char *old_head,
+                          const char *message, const lakefs_metadata *md,
+                          lakefs_commit *out, lakefs_error *err);
+int lakefs_outcome_merge(lakefs_client *c, const char *repo,
+                         const char *dest, const char *old_head,
+                         const lakefs_merge_options *opt, char **reference,
+                         lakefs_error *err);
+int lakefs_outcome_branch(lakefs_client *c, const char *repo,
+                          const char *name, const char *source,
+                          char **commit_id, lakefs_error *err);
+int lakefs_outcome_tag(lakefs_client *c, const char *repo, const char *tag,
+                       const char *target, lakefs_ref *out,
+                       lakefs_error *err);
+/* link and multipart complete: the object has this physical address (and
+ * checksum, when not NULL). */
+int lakefs_outcome_object(lakefs_client *c, const char *repo,
+                          const char *branch, const char *path,
+                          const char *physical_address, const char *checksum,
+                          lakefs_object_stats *out, lakefs_error *err);
+int lakefs_outcome_copy(lakefs_client *c, const char *repo,
+                        const char *branch, const char *src_path,
+                        const char *src_ref, const char *dest_path,
+                        lakefs_object_stats *out, lakefs_error *err);
+int lakefs_outcome_repository(lakefs_client *c, const char *name,
+                              const char *storage_namespace,
+                              lakefs_repository *out, lakefs_error *err);
+/* The call's result from its rc and the check's outcome: 0 when applied
+ * (err cleared, the failure uncounted), rc when not, -EIO with both
+ * messages when unknown. */
+int lakefs_outcome_settle(lakefs_client *c, lakefs_op op, int rc,
+                          int outcome, const lakefs_error *check_err,
+                          lakefs_error *err);
 
 /* JSON bodies for requests; NULL on allocation failure. */
 char *lakefs_json_commit_creation(const char *message,

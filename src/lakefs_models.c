@@ -1,9 +1,10 @@
 /*
  * lakefs_models.c - ownership of the public model structs: metadata maps,
- * deep copies and the *_free functions. Every free zeroes what it freed,
- * so freeing twice or freeing a zeroed struct is harmless.
+ * deep copies and the *_free functions, and the pager that guards every
+ * paged walk. Every free zeroes what it freed, so freeing twice or
+ * freeing a zeroed struct is harmless.
  */
-#include "lakefs.h"
+#include "lakefs_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -215,4 +216,95 @@ lakefs_config_storage_for(const lakefs_config *config, const char *storage_id)
     if (config->has_storage)
         return &config->storage;
     return config->storage_list_count ? &config->storage_list[0] : NULL;
+}
+
+/* ---- the pager ---- */
+
+void lakefs_pager_init(lakefs_pager *p, bool ordered, uint64_t max_items)
+{
+    memset(p, 0, sizeof(*p));
+    p->ordered = ordered;
+    p->max_items = max_items;
+}
+
+void lakefs_pager_free(lakefs_pager *p)
+{
+    free(p->after);
+    free(p->seen);
+    memset(p, 0, sizeof(*p));
+}
+
+static uint64_t offset_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Unordered walks: whether offset was met before; remembers it. A hash
+ * collision could only end a walk early with an error, never loop. */
+static int seen_before(lakefs_pager *p, const char *offset, bool *seen)
+{
+    uint64_t h = offset_hash(offset);
+    *seen = false;
+    for (size_t i = 0; i < p->seen_count && !*seen; i++)
+        *seen = p->seen[i] == h;
+    if (*seen)
+        return 0;
+    if (p->seen_count == p->seen_cap) {
+        size_t cap = p->seen_cap ? p->seen_cap * 2 : 16;
+        uint64_t *grown = realloc(p->seen, cap * sizeof(*grown));
+        if (!grown)
+            return -ENOMEM;
+        p->seen = grown;
+        p->seen_cap = cap;
+    }
+    p->seen[p->seen_count++] = h;
+    return 0;
+}
+
+int lakefs_pager_next(lakefs_pager *p, const lakefs_pagination *page,
+                      size_t count, lakefs_error *err)
+{
+    p->pages++;
+    p->items += count;
+    if (p->max_items && p->items > p->max_items) {
+        lakefs_error_set(err, 0, "more than %llu entries",
+                         (unsigned long long)p->max_items);
+        return -EFBIG;
+    }
+    if (!page->has_more) {
+        p->done = true;
+        return 0;
+    }
+    const char *next = page->next_offset;
+    const char *why = NULL;
+    bool seen = false;
+    if (count == 0)
+        why = "an empty page says there is more";
+    else if (!next || !*next)
+        why = "more pages but no next_offset";
+    else if (p->ordered && p->after && strcmp(next, p->after) <= 0)
+        why = "next_offset does not advance";
+    else if (!p->ordered) {
+        /* Every earlier offset was a next_offset, and is in the set. */
+        if (seen_before(p, next, &seen) != 0)
+            return -ENOMEM;
+        if (seen)
+            why = "next_offset repeats an earlier one";
+    }
+    if (why) {
+        lakefs_error_set(err, 0,
+                         "malformed lakeFS response: pagination does not "
+                         "advance (%s, page %llu)",
+                         why, (unsigned long long)p->pages);
+        return -EPROTO;
+    }
+    char *copy = strdup(next);
+    if (!copy)
+        return -ENOMEM;
+    free(p->after);
+    p->after = copy;
+    return 0;
 }

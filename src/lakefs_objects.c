@@ -8,10 +8,14 @@
  */
 #include "lakefs_internal.h"
 
+#include <openssl/evp.h>
+
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int parse_object_stats(const char *b, size_t n, void *out,
                               lakefs_error *e)
@@ -99,7 +103,8 @@ int lakefs_object_iter_init(lakefs_object_iter *it, lakefs_client *c,
     it->ref = dup_optional(ref, &oom);
     it->prefix = dup_optional(p->prefix, &oom);
     it->delimiter = dup_optional(p->delimiter, &oom);
-    it->after = dup_optional(p->after, &oom);
+    lakefs_pager_init(&it->pager, true, 0);
+    it->pager.after = dup_optional(p->after, &oom);
     it->amount = p->amount;
     it->presign = p->presign;
     it->no_user_metadata = p->no_user_metadata;
@@ -114,7 +119,7 @@ static int iter_fetch_page(lakefs_object_iter *it, lakefs_error *err)
 {
     lakefs_list_params p = {
         .prefix = it->prefix,
-        .after = it->after,
+        .after = it->pager.after,
         .delimiter = it->delimiter,
         .amount = it->amount,
         .presign = it->presign,
@@ -125,33 +130,26 @@ static int iter_fetch_page(lakefs_object_iter *it, lakefs_error *err)
                                  err);
     if (rc)
         return rc;
-    char *next = NULL;
-    if (page.pagination.has_more) {
-        /* A server that says "more" but gives no way forward would loop
-         * us forever: refuse it. */
-        const char *offset = page.pagination.next_offset;
-        if (!offset || !*offset ||
-            (it->after && strcmp(offset, it->after) <= 0)) {
-            lakefs_object_list_free(&page);
-            lakefs_error_set(err, 0, "malformed lakeFS response: "
-                                     "pagination does not advance");
-            return -EPROTO;
-        }
-        next = strdup(offset);
-        if (!next) {
-            lakefs_object_list_free(&page);
-            return -ENOMEM;
-        }
+    /* A copy of the pager: a refused page leaves the iterator as it was,
+     * so the caller may ask again. */
+    lakefs_pager next = it->pager;
+    next.after = it->pager.after ? strdup(it->pager.after) : NULL;
+    next.seen = NULL;
+    next.seen_count = next.seen_cap = 0;
+    rc = it->pager.after && !next.after
+             ? -ENOMEM
+             : lakefs_pager_next(&next, &page.pagination, page.count, err);
+    if (rc) {
+        lakefs_pager_free(&next);
+        lakefs_object_list_free(&page);
+        return rc;
     }
+    lakefs_pager_free(&it->pager);
+    it->pager = next;
     lakefs_object_list_free(&it->page);
     it->page = page;
     it->pos = 0;
-    it->last_page = !page.pagination.has_more;
     it->pages_fetched++;
-    if (next) {
-        free(it->after);
-        it->after = next;
-    }
     return 0;
 }
 
@@ -160,7 +158,7 @@ int lakefs_object_iter_next(lakefs_object_iter *it,
                             lakefs_error *err)
 {
     while (it->pos >= it->page.count) {
-        if (it->last_page)
+        if (it->pager.done)
             return 0;
         int rc = iter_fetch_page(it, err);
         if (rc)
@@ -176,7 +174,7 @@ void lakefs_object_iter_free(lakefs_object_iter *it)
     free(it->ref);
     free(it->prefix);
     free(it->delimiter);
-    free(it->after);
+    lakefs_pager_free(&it->pager);
     lakefs_object_list_free(&it->page);
     memset(it, 0, sizeof(*it));
 }
@@ -205,11 +203,16 @@ static int get_following_presign(lakefs_client *c, http_request *req,
     int rc = http_execute(c, req, resp, err);
     if (rc || resp->status < 300 || resp->status >= 400)
         return rc;
-    if (!resp->location || strncmp(resp->location, "http", 4) != 0) {
+    if (!resp->location) {
         lakefs_error_set(err, resp->status,
                          "redirect without a usable Location");
         lakefs_count_failure(c, req->op);
         return -EPROTO;
+    }
+    rc = lakefs_url_check(c, resp->location, err);
+    if (rc) {
+        lakefs_count_failure(c, req->op);
+        return rc;
     }
     char *location = resp->location;
     resp->location = NULL;
@@ -232,6 +235,156 @@ static int finish_range_read(http_response *resp, int rc, size_t *out_len)
     else if (rc == 0)
         *out_len = resp->sink_written;
     http_response_release(resp);
+    return rc;
+}
+
+/* "bytes FIRST-LAST/TOTAL", TOTAL "*" (-1) or a number; nothing else. */
+static bool parse_content_range(const char *s, uint64_t *first,
+                                uint64_t *last, int64_t *total)
+{
+    unsigned long long a, b, t;
+    int used = 0;
+    if (!s || strncmp(s, "bytes ", 6) != 0)
+        return false;
+    s += 6;
+    if (sscanf(s, "%llu-%llu/%n", &a, &b, &used) != 2 || used == 0 ||
+        s[0] < '0' || s[0] > '9')
+        return false;
+    s += used;
+    *first = a;
+    *last = b;
+    if (strcmp(s, "*") == 0) {
+        *total = -1;
+        return true;
+    }
+    used = 0;
+    if (s[0] < '0' || s[0] > '9' || sscanf(s, "%llu%n", &t, &used) != 1 ||
+        s[used] != '\0' || t > INT64_MAX)
+        return false;
+    *total = (int64_t)t;
+    return true;
+}
+
+static bool is_md5_hex(const char *s, size_t n)
+{
+    if (n != 32)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("0123456789abcdefABCDEF", s[i]))
+            return false;
+    return true;
+}
+
+/* Whether the whole object in buf has the MD5 its ETag names; true when
+ * the ETag is not a plain MD5 (a multipart "-N" one, another store's). */
+static bool content_matches_etag(const char *etag, const void *buf,
+                                 size_t len)
+{
+    if (!etag)
+        return true;
+    while (*etag == ' ' || *etag == '"')
+        etag++;
+    size_t n = strcspn(etag, "\" ");
+    if (!is_md5_hex(etag, n))
+        return true;
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dn = 0;
+    if (EVP_Digest(buf, len, d, &dn, EVP_md5(), NULL) != 1 || dn != 16)
+        return true; /* no verdict without libcrypto: nothing to refuse */
+    char hex[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return strncasecmp(hex, etag, 32) == 0;
+}
+
+/* Whether an answer to a GET of [offset, offset + len) is that range and
+ * nothing else: a 206 with a Content-Range naming exactly the bytes sent,
+ * or a 200 carrying the whole object (of the listed size, when known),
+ * from which the HTTP layer kept the range. An error page sent with 200,
+ * a shifted or missing Content-Range, a body shorter or longer than its
+ * range, or an object of another size is -EPROTO: such bytes must never
+ * be served or cached as the object's. */
+static int check_range_answer(const http_response *resp, uint64_t offset,
+                              size_t len, int64_t object_size,
+                              lakefs_error *err)
+{
+    uint64_t got = resp->sink_written;
+    uint64_t first = 0, last = 0;
+    int64_t total = -1;
+    if (resp->status == 206) {
+        if (!parse_content_range(resp->content_range, &first, &last,
+                                 &total)) {
+            lakefs_error_set(err, resp->status,
+                             "206 answer without a valid Content-Range (%s)",
+                             resp->content_range ? resp->content_range
+                                                 : "missing");
+            return -EPROTO;
+        }
+        bool exact = first == offset && last >= first &&
+                     last - first + 1 == got && got <= len &&
+                     resp->sink_received == got &&
+                     (total < 0 || last < (uint64_t)total);
+        bool at_end = got == len || (total >= 0 && last + 1 == (uint64_t)total);
+        if (!exact || !at_end) {
+            lakefs_error_set(err, resp->status,
+                             "answer is not the range asked for (bytes "
+                             "%llu-%llu; Content-Range %s, %llu bytes sent)",
+                             (unsigned long long)offset,
+                             (unsigned long long)(offset + len - 1),
+                             resp->content_range,
+                             (unsigned long long)resp->sink_received);
+            return -EPROTO;
+        }
+    } else if (resp->status == 200) {
+        total = (int64_t)resp->sink_received; /* the whole object, framed */
+        if (object_size >= 0 && total != object_size) {
+            lakefs_error_set(err, resp->status,
+                             "200 answer of %lld bytes to a ranged GET of a "
+                             "%lld-byte object (an error page?)",
+                             (long long)total, (long long)object_size);
+            return -EPROTO;
+        }
+    } else {
+        lakefs_error_set(err, resp->status,
+                         "unexpected status %d to a ranged GET",
+                         resp->status);
+        return -EPROTO;
+    }
+    if (total >= 0 && object_size >= 0 && total != object_size) {
+        lakefs_error_set(err, resp->status,
+                         "object is %lld bytes, listed as %lld",
+                         (long long)total, (long long)object_size);
+        return -EPROTO;
+    }
+    if (total >= 0) {
+        uint64_t left = offset < (uint64_t)total ? (uint64_t)total - offset
+                                                 : 0;
+        if (got != (left < len ? left : len)) {
+            lakefs_error_set(err, resp->status,
+                             "answer holds %llu bytes of the %llu asked for "
+                             "at %llu",
+                             (unsigned long long)got, (unsigned long long)len,
+                             (unsigned long long)offset);
+            return -EPROTO;
+        }
+    }
+    return 0;
+}
+
+/* After a ranged GET that succeeded: its answer checked, and whether a
+ * whole object read matches a plain-MD5 ETag. */
+static int check_range_read(http_response *resp, int rc,
+                            lakefs_range_check *check, uint64_t offset,
+                            size_t len, const void *buf, lakefs_error *err)
+{
+    if (rc != 0)
+        return rc;
+    int64_t size = check ? check->object_size : -1;
+    rc = check_range_answer(resp, offset, len, size, err);
+    if (rc == 0 && check && offset == 0 && size >= 0 &&
+        resp->sink_written == (uint64_t)size &&
+        !content_matches_etag(resp->etag, buf, resp->sink_written))
+        check->content_unverified = true;
     return rc;
 }
 
@@ -282,26 +435,53 @@ static bool etag_matches(const char *etag, const char *checksum)
     return true;
 }
 
-int lakefs_get_object_range_checked(lakefs_client *c, const char *repo,
-                                    const char *ref, const char *path,
-                                    bool presign, const char *checksum,
-                                    uint64_t offset, size_t len, void *buf,
-                                    size_t *out_len, lakefs_error *err)
+int lakefs_read_object_range(lakefs_client *c, const char *repo,
+                             const char *ref, const char *path, bool presign,
+                             lakefs_range_check *check, uint64_t offset,
+                             size_t len, void *buf, size_t *out_len,
+                             lakefs_error *err)
 {
     *out_len = 0;
+    if (check)
+        check->content_unverified = false;
     if (len == 0)
         return 0;
     http_request req;
     range_request_init(&req, LAKEFS_OP_GET_OBJECT, offset, len, buf);
     http_response resp;
     int rc = get_object(c, repo, ref, path, presign, &req, &resp, err);
-    if (rc == 0 && checksum && !etag_matches(resp.etag, checksum)) {
+    /* An answer that is not the range (an error page) is no sign that the
+     * object changed: check that first - unless it names another version
+     * of the object (a data answer with another ETag): a replaced object
+     * of another size never matches the listed range either, and that is
+     * ESTALE (reopen), not a broken server. */
+    int got = rc;
+    rc = check_range_read(&resp, rc, check, offset, len, buf, err);
+    const char *checksum = check ? check->etag : NULL;
+    bool other_version = got == 0 && checksum && resp.etag &&
+                         (resp.status == 200 || resp.status == 206) &&
+                         !etag_matches(resp.etag, checksum);
+    if (rc == -EPROTO && !other_version)
+        lakefs_count_failure(c, LAKEFS_OP_GET_OBJECT);
+    if ((rc == 0 || (rc == -EPROTO && other_version)) && checksum &&
+        !etag_matches(resp.etag, checksum)) {
         lakefs_error_set(err, resp.status,
                          "object changed since it was listed (ETag %s)",
                          resp.etag ? resp.etag : "missing");
         rc = -ESTALE;
     }
     return finish_range_read(&resp, rc, out_len);
+}
+
+int lakefs_get_object_range_checked(lakefs_client *c, const char *repo,
+                                    const char *ref, const char *path,
+                                    bool presign, const char *checksum,
+                                    uint64_t offset, size_t len, void *buf,
+                                    size_t *out_len, lakefs_error *err)
+{
+    lakefs_range_check check = {.etag = checksum, .object_size = -1};
+    return lakefs_read_object_range(c, repo, ref, path, presign, &check,
+                                    offset, len, buf, out_len, err);
 }
 
 int lakefs_get_object_range(lakefs_client *c, const char *repo,
@@ -313,11 +493,14 @@ int lakefs_get_object_range(lakefs_client *c, const char *repo,
                                            offset, len, buf, out_len, err);
 }
 
-int lakefs_get_url_range(lakefs_client *c, const char *url, uint64_t offset,
-                         size_t len, void *buf, size_t *out_len,
-                         lakefs_error *err)
+int lakefs_read_url_range(lakefs_client *c, const char *url,
+                          lakefs_range_check *check, uint64_t offset,
+                          size_t len, void *buf, size_t *out_len,
+                          lakefs_error *err)
 {
     *out_len = 0;
+    if (check)
+        check->content_unverified = false;
     if (len == 0)
         return 0;
     http_request req;
@@ -325,7 +508,18 @@ int lakefs_get_url_range(lakefs_client *c, const char *url, uint64_t offset,
     req.absolute_url = url;
     http_response resp;
     int rc = http_execute(c, &req, &resp, err);
+    rc = check_range_read(&resp, rc, check, offset, len, buf, err);
+    if (rc == -EPROTO)
+        lakefs_count_failure(c, LAKEFS_OP_PRESIGNED_GET);
     return finish_range_read(&resp, rc, out_len);
+}
+
+int lakefs_get_url_range(lakefs_client *c, const char *url, uint64_t offset,
+                         size_t len, void *buf, size_t *out_len,
+                         lakefs_error *err)
+{
+    return lakefs_read_url_range(c, url, NULL, offset, len, buf, out_len,
+                                 err);
 }
 
 int lakefs_get_object_to_fd(lakefs_client *c, const char *repo,
@@ -484,6 +678,12 @@ int lakefs_copy_object(lakefs_client *c, const char *repo, const char *branch,
     int rc = lakefs_call_json(c, &req, &url,
                             lakefs_json_copy(src_path, src_ref),
                             parse_object_stats, out, sizeof(*out), err);
+    if (rc && req.maybe_applied) {
+        lakefs_error check = {0};
+        int outcome = lakefs_outcome_copy(c, repo, branch, src_path, src_ref,
+                                          dest_path, out, &check);
+        rc = lakefs_outcome_settle(c, req.op, rc, outcome, &check, err);
+    }
     return rc;
 }
 
@@ -617,6 +817,13 @@ int lakefs_link_physical_address(lakefs_client *c, const char *repo,
         opt ? opt->content_type : NULL);
     int rc = lakefs_call_json(c, &req, &url, body, parse_object_stats,
                             out, sizeof(*out), err);
+    if (rc && req.maybe_applied) {
+        lakefs_error check = {0};
+        int outcome = lakefs_outcome_object(
+            c, repo, branch, path, staging->physical_address, checksum, out,
+            &check);
+        rc = lakefs_outcome_settle(c, req.op, rc, outcome, &check, err);
+    }
     return rc;
 }
 
@@ -711,8 +918,16 @@ int lakefs_complete_presign_multipart(
     char *body = lakefs_json_complete_multipart(
         physical_address, parts, count, opt ? opt->metadata : NULL,
         opt ? opt->content_type : NULL);
-    return lakefs_call_json(c, &req, &url, body, parse_object_stats, out,
-                            sizeof(*out), err);
+    int rc = lakefs_call_json(c, &req, &url, body, parse_object_stats, out,
+                              sizeof(*out), err);
+    if (rc && req.maybe_applied) {
+        lakefs_error check = {0};
+        int outcome = lakefs_outcome_object(c, repo, branch, path,
+                                            physical_address, NULL, out,
+                                            &check);
+        rc = lakefs_outcome_settle(c, req.op, rc, outcome, &check, err);
+    }
+    return rc;
 }
 
 int lakefs_abort_presign_multipart(lakefs_client *c, const char *repo,

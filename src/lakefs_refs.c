@@ -97,7 +97,15 @@ int lakefs_create_repository(lakefs_client *c, const char *name,
     http_request_init(&req, LAKEFS_OP_CREATE_REPOSITORY, "POST");
     char *body = lakefs_json_repository_creation(
         name, storage_namespace, default_branch ? default_branch : "main");
-    return lakefs_call_json(c, &req, &url, body, parse_repository, out, sizeof(*out), err);
+    int rc = lakefs_call_json(c, &req, &url, body, parse_repository, out,
+                              sizeof(*out), err);
+    if (rc && req.maybe_applied) {
+        lakefs_error check = {0};
+        int outcome = lakefs_outcome_repository(c, name, storage_namespace,
+                                                out, &check);
+        rc = lakefs_outcome_settle(c, req.op, rc, outcome, &check, err);
+    }
+    return rc;
 }
 
 /* Branch and tag pages take the same prefix/after/amount parameters. */
@@ -177,6 +185,12 @@ int lakefs_create_branch(lakefs_client *c, const char *repo, const char *name,
     int rc = lakefs_call_json(c, &req, &url,
                             lakefs_json_branch_creation(name, source),
                             parse_commit_id_text, &id, sizeof(id), err);
+    if (rc && req.maybe_applied) {
+        lakefs_error check = {0};
+        int outcome = lakefs_outcome_branch(c, repo, name, source, &id,
+                                            &check);
+        rc = lakefs_outcome_settle(c, req.op, rc, outcome, &check, err);
+    }
     if (commit_id_out)
         *commit_id_out = id;
     else
@@ -202,8 +216,15 @@ int lakefs_create_tag(lakefs_client *c, const char *repo, const char *tag,
     repo_url(&url, repo, "/tags");
     http_request req;
     http_request_init(&req, LAKEFS_OP_CREATE_TAG, "POST");
-    return lakefs_call_json(c, &req, &url, lakefs_json_tag_creation(tag, ref),
-                          parse_ref, out, sizeof(*out), err);
+    int rc = lakefs_call_json(c, &req, &url,
+                              lakefs_json_tag_creation(tag, ref), parse_ref,
+                              out, sizeof(*out), err);
+    if (rc && req.maybe_applied) {
+        lakefs_error check = {0};
+        int outcome = lakefs_outcome_tag(c, repo, tag, ref, out, &check);
+        rc = lakefs_outcome_settle(c, req.op, rc, outcome, &check, err);
+    }
+    return rc;
 }
 
 int lakefs_get_commit(lakefs_client *c, const char *repo, const char *ref,
@@ -272,16 +293,32 @@ int lakefs_commit_branch(lakefs_client *c, const char *repo, const char *branch,
                          const char *message, const lakefs_metadata *metadata,
                   bool allow_empty, lakefs_commit *out, lakefs_error *err)
 {
+    /* The head before: what an ambiguous failure is checked against. */
+    lakefs_ref before;
+    int rc = lakefs_get_branch(c, repo, branch, &before, err);
+    if (rc) {
+        if (out)
+            memset(out, 0, sizeof(*out));
+        return rc;
+    }
     strbuf url = STRBUF_INIT;
     repo_url(&url, repo, "/branches");
     url_add_segment(&url, branch);
     strbuf_puts(&url, "/commits");
     http_request req;
     http_request_init(&req, LAKEFS_OP_COMMIT, "POST");
-    int rc = lakefs_call_json(
+    rc = lakefs_call_json(
         c, &req, &url,
         lakefs_json_commit_creation(message, metadata, allow_empty),
         parse_commit, out, sizeof(*out), err);
+    if (rc && req.maybe_applied) {
+        lakefs_error check = {0};
+        int outcome = lakefs_outcome_commit(c, repo, branch,
+                                            before.commit_id, message,
+                                            metadata, out, &check);
+        rc = lakefs_outcome_settle(c, req.op, rc, outcome, &check, err);
+    }
+    lakefs_ref_free(&before);
     return rc;
 }
 
@@ -289,6 +326,13 @@ int lakefs_merge(lakefs_client *c, const char *repo, const char *source_ref,
                  const char *dest_branch, const lakefs_merge_options *opt,
                  char **reference_out, lakefs_error *err)
 {
+    if (reference_out)
+        *reference_out = NULL;
+    /* The head before: what an ambiguous failure is checked against. */
+    lakefs_ref before;
+    int rc = lakefs_get_branch(c, repo, dest_branch, &before, err);
+    if (rc)
+        return rc;
     strbuf url = STRBUF_INIT;
     repo_url(&url, repo, "/refs");
     url_add_segment(&url, source_ref);
@@ -297,8 +341,17 @@ int lakefs_merge(lakefs_client *c, const char *repo, const char *source_ref,
     http_request req;
     http_request_init(&req, LAKEFS_OP_MERGE_INTO_BRANCH, "POST");
     char *reference = NULL;
-    int rc = lakefs_call_json(c, &req, &url, lakefs_json_merge(opt),
-                            parse_merge_result, &reference, sizeof(reference), err);
+    rc = lakefs_call_json(c, &req, &url, lakefs_json_merge(opt),
+                          parse_merge_result, &reference, sizeof(reference),
+                          err);
+    if (rc && req.maybe_applied) {
+        lakefs_error check = {0};
+        int outcome = lakefs_outcome_merge(c, repo, dest_branch,
+                                           before.commit_id, opt, &reference,
+                                           &check);
+        rc = lakefs_outcome_settle(c, req.op, rc, outcome, &check, err);
+    }
+    lakefs_ref_free(&before);
     if (reference_out)
         *reference_out = reference;
     else

@@ -201,6 +201,75 @@ bool listing_name_is_valid(const char *name)
     return memchr(name, '/', len) == NULL;
 }
 
+/* The length of the valid UTF-8 character at p (1 to 4), or 0: a stray
+ * continuation byte, an overlong form, a UTF-16 surrogate, above U+10FFFF,
+ * or cut short. */
+static size_t utf8_char_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                                      : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (n == 0 || (n == 2 && c < 0xc2) || (n == 4 && c > 0xf4))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0; /* also stops at the NUL */
+    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) ||
+        (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+bool listing_utf8_is_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_char_len(p);
+        if (n == 0)
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+void listing_printable(const char *s, char *buf, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (cap < 4) {
+        if (cap)
+            buf[0] = '\0';
+        return;
+    }
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        char esc[4];
+        size_t n = utf8_char_len(p);
+        const char *from = (const char *)p;
+        if (n == 0 || *p < 0x20 || *p == 0x7f || *p == '\\' || *p == '"') {
+            esc[0] = '\\';
+            esc[1] = 'x';
+            esc[2] = hex[*p >> 4];
+            esc[3] = hex[*p & 15];
+            from = esc;
+            n = 4;
+            p++;
+        } else {
+            p += n;
+        }
+        if (o + n + 4 > cap) { /* keep room for "..." and the NUL */
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        memcpy(buf + o, from, n);
+        o += n;
+    }
+    buf[o] = '\0';
+}
+
 /* Directories sort before objects of the same name, so that deduplication
  * keeps the directory. */
 static int compare_entries(const void *a, const void *b)
@@ -219,10 +288,14 @@ static int entry_for_item(const char *prefix, size_t prefix_len,
 {
     memset(out, 0, sizeof(*out));
     const char *path = st->path ? st->path : "";
+    char shown_dir[LISTING_PRINTABLE_MAX], shown[LISTING_PRINTABLE_MAX];
     if (strncmp(path, prefix, prefix_len) != 0) {
-        if (warn)
+        if (warn) {
+            listing_printable(prefix, shown_dir, sizeof(shown_dir));
+            listing_printable(path, shown, sizeof(shown));
             warn(warn_ctx, "listing of \"%s\": result \"%s\" is outside it",
-                 prefix, path);
+                 shown_dir, shown);
+        }
         return 0;
     }
     const char *rest = path + prefix_len;
@@ -238,12 +311,21 @@ static int entry_for_item(const char *prefix, size_t prefix_len,
     char *name = strndup(rest, rest_len);
     if (!name)
         return -ENOMEM;
-    if (!listing_name_is_valid(name)) {
-        if (warn)
-            warn(warn_ctx,
-                 "listing of \"%s\": skipping \"%s\": not a valid "
-                 "file name",
-                 prefix, path);
+    /* A directory's key counts its '/', as its marker's does. */
+    const char *why = !listing_name_is_valid(name) ? "not a valid file name"
+                      : !listing_utf8_is_valid(name)
+                          ? "not UTF-8, which lakeFS's JSON cannot carry"
+                      : prefix_len + rest_len + (is_dir ? 1 : 0) >
+                              LAKEFS_MAX_PATH_LENGTH
+                          ? "longer than lakeFS's 1024-byte keys"
+                          : NULL;
+    if (why) {
+        if (warn) {
+            listing_printable(prefix, shown_dir, sizeof(shown_dir));
+            listing_printable(path, shown, sizeof(shown));
+            warn(warn_ctx, "skipping \"%s\": %s (listing of \"%s\")", shown,
+                 why, shown_dir);
+        }
         free(name);
         return 0;
     }
@@ -269,12 +351,17 @@ static size_t sort_and_dedupe(const char *prefix, fs_entry *entries, size_t n,
         if (kept && strcmp(entries[kept - 1].name, entries[i].name) == 0) {
             /* Two directories for one name (a marker and its prefix) are
              * one directory; anything else is a real collision. */
-            if (warn && !entries[i].is_dir)
+            if (warn && !entries[i].is_dir) {
+                char shown_dir[LISTING_PRINTABLE_MAX];
+                char shown[LISTING_PRINTABLE_MAX];
+                listing_printable(prefix, shown_dir, sizeof(shown_dir));
+                listing_printable(entries[i].name, shown, sizeof(shown));
                 warn(warn_ctx, "listing of \"%s\": object \"%s%s\" is %s",
-                     prefix, prefix, entries[i].name,
+                     shown_dir, shown_dir, shown,
                      entries[kept - 1].is_dir
                          ? "hidden by the directory of the same name"
                          : "listed twice");
+            }
             fs_entry_free(&entries[i]);
             continue;
         }

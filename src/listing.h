@@ -58,6 +58,17 @@ int fs_entry_from_object(fs_entry *out, const char *name,
  * NUL, so names with one arrive truncated and the client rejects them.) */
 bool listing_name_is_valid(const char *name);
 
+/* true when s is valid UTF-8 (no overlong forms, surrogates or bytes
+ * above U+10FFFF). lakeFS's JSON answers are UTF-8: a name that is not
+ * cannot be a real lakeFS key, nor be asked for again. */
+bool listing_utf8_is_valid(const char *s);
+
+/* A server-sent string made fit for one log line: control characters,
+ * '\\', '"' and bytes that are not UTF-8 as \xNN, cut with "..." to fit
+ * cap bytes (NUL included). */
+#define LISTING_PRINTABLE_MAX 512
+void listing_printable(const char *s, char *buf, size_t cap);
+
 typedef void (*listing_warn_fn)(void *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -68,7 +79,9 @@ typedef void (*listing_warn_fn)(void *ctx, const char *fmt, ...)
  *   - the marker object whose path == prefix is dropped;
  *   - common prefixes become directories named without the trailing "/";
  *   - names that cannot be POSIX names (empty - from "//" -, ".", "..",
- *     longer than 255 bytes) are skipped with a warning;
+ *     longer than 255 bytes), names that are not UTF-8 and results whose
+ *     key is longer than LAKEFS_MAX_PATH_LENGTH (a directory's counting its
+ *     '/') are skipped with a warning (names in it escaped, one line);
  *   - an object "a" and a prefix "a/" both present: the directory wins and
  *     the object is reported through warn;
  *   - a result not starting with prefix is skipped with a warning.

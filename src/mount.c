@@ -40,6 +40,7 @@ void mount_options_init(mount_options *opts)
     opts->presign = true;
     opts->dir_markers = true;
     opts->max_rename_objects = MOUNT_DEFAULT_MAX_RENAME_OBJECTS;
+    opts->max_dir_entries = TREE_MAX_DIR_ENTRIES;
     opts->multipart_threshold = MOUNT_DEFAULT_MULTIPART_THRESHOLD;
 }
 
@@ -199,6 +200,10 @@ static int parse_one_option(mount_options *opts, char *item, char *why,
     } else if (!strcmp(item, "max_rename_objects")) {
         bad = !value || mount_parse_count(value, &opts->max_rename_objects);
         expect = "a whole number";
+    } else if (!strcmp(item, "max_dir_entries")) {
+        bad = !value || mount_parse_count(value, &opts->max_dir_entries) ||
+              opts->max_dir_entries == 0;
+        expect = "a whole number, at least 1";
     } else if (!strcmp(item, "multipart_threshold")) {
         bad = !value || parse_size_in(value, MOUNT_MIN_MULTIPART_THRESHOLD,
                                       INT64_MAX, &opts->multipart_threshold);
@@ -259,6 +264,8 @@ static void mount_usage(FILE *out)
           "                         empty directories last (default true)\n"
           "  -o max_rename_objects=N  largest directory rename done on the\n"
           "                         server (default 10000; above: EXDEV)\n"
+          "  -o max_dir_entries=N   most entries a directory listing may\n"
+          "                         hold (default 1000000; more: EIO)\n"
           "  -o multipart_threshold=SIZE  files this large are uploaded in\n"
           "                         parts when the server offers presigned\n"
           "                         multipart upload (default 64M, at least\n"
@@ -446,6 +453,7 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
         .target = target,
         .attr_timeout_ms = (int64_t)(opts->attr_timeout * 1000.0),
         .presign = presign,
+        .max_dir_entries = opts->max_dir_entries,
     };
     fs->tree = tree_new(&tc, &err);
     if (!fs->tree)

@@ -35,6 +35,7 @@ typedef struct mount_options {
     bool read_only;          /* -o ro: branches read-only too */
     bool dir_markers;        /* mkdir stores a "dir/" marker object */
     uint64_t max_rename_objects;
+    uint64_t max_dir_entries; /* entries one listing may hold */
     uint64_t multipart_threshold; /* files this large upload in parts */
 } mount_options;
 

@@ -53,12 +53,13 @@ typedef struct fetch_entry {
     unsigned refs; /* the owner (or the queue) and each reader using it */
     unsigned char *data;
     size_t reserved; /* budget held until the entry is freed */
-    char checksum[]; /* a copy: a resident outlives its file */
+    bool uncacheable; /* the fetch said its bytes must not be cached */
+    blockcache_id id; /* a copy: a resident outlives its file */
 } fetch_entry;
 
 struct reader_file {
     reader *r;
-    char *checksum;
+    blockcache_id id;
     uint64_t size;
     uint64_t block_count;
     reader_fetch_fn fetch;
@@ -75,7 +76,8 @@ struct reader_file {
 
 typedef struct counters {
     _Atomic uint64_t fetches, bytes_fetched, bytes_from_cache, bytes_served,
-        readahead_blocks, fetch_errors, fetch_waits, budget_waits;
+        readahead_blocks, fetch_errors, fetch_waits, budget_waits,
+        uncacheable_fetches;
 } counters;
 
 struct reader {
@@ -135,7 +137,8 @@ static bool fetch_covers(const fetch_entry *e, uint64_t block)
 
 static bool same_object(const fetch_entry *e, const reader_file *f)
 {
-    return e->size == f->size && strcmp(e->checksum, f->checksum) == 0;
+    return e->size == f->size &&
+           memcmp(e->id.digest, f->id.digest, BLOCKCACHE_ID_SIZE) == 0;
 }
 
 static void file_destroy(reader_file *f)
@@ -143,7 +146,6 @@ static void file_destroy(reader_file *f)
     if (f->source_free != NULL && f->source != NULL)
         f->source_free(f->source);
     pthread_mutex_destroy(&f->lock);
-    free(f->checksum);
     free(f);
 }
 
@@ -190,11 +192,10 @@ static uint64_t table_next_covered(reader *r, const reader_file *f,
 static fetch_entry *fetch_new(reader *r, reader_file *f, uint64_t first,
                               uint64_t blocks, bool readahead)
 {
-    size_t n = strlen(f->checksum) + 1;
-    fetch_entry *e = calloc(1, sizeof(*e) + n);
+    fetch_entry *e = calloc(1, sizeof(*e));
     if (e == NULL)
         return NULL;
-    memcpy(e->checksum, f->checksum, n);
+    e->id = f->id;
     e->file = f;
     f->refs++;
     e->size = f->size;
@@ -285,24 +286,21 @@ static bool budget_reserve(reader *r, size_t len, bool for_reader)
 
 /* ---- running one fetch ---- */
 
-/* Whether the cache has the block; reads it into scratch to know. */
-static bool cache_has(reader *r, const char *checksum, uint64_t size,
-                      uint64_t block, void *scratch)
+/* Whether the cache's index has the block (no file is read). */
+static bool cache_has(reader *r, const blockcache_id *id, uint64_t block)
 {
-    return r->cache != NULL && scratch != NULL &&
-           blockcache_get(r->cache, checksum, size, block, scratch,
-                          r->block_size) >= 0;
+    return r->cache != NULL && blockcache_contains(r->cache, id, block);
 }
 
 /* Read-ahead scheduled blindly; drop the ends the cache already has (a
  * re-read of a cached file then fetches nothing). */
-static void fetch_trim_cached(reader *r, fetch_entry *e, void *scratch)
+static void fetch_trim_cached(reader *r, fetch_entry *e)
 {
     uint64_t first = e->first;
     uint64_t end = e->first + e->count;
-    while (first < end && cache_has(r, e->checksum, e->size, first, scratch))
+    while (first < end && cache_has(r, &e->id, first))
         first++;
-    while (end > first && cache_has(r, e->checksum, e->size, end - 1, scratch))
+    while (end > first && cache_has(r, &e->id, end - 1))
         end--;
     if (first == e->first && end == e->first + e->count)
         return;
@@ -318,6 +316,11 @@ static int fetch_call(reader *r, reader_file *f, fetch_entry *e, size_t len)
     size_t got = 0;
     int rc = f->fetch(f->source, e->first * r->block_size, len, e->data, &got);
     count(&r->stats.fetches, 1);
+    if (rc == READER_FETCH_UNCACHEABLE) {
+        e->uncacheable = true;
+        count(&r->stats.uncacheable_fetches, 1);
+        rc = 0;
+    }
     if (rc == 0)
         count(&r->stats.bytes_fetched, min_u64(got, len));
     /* We never ask past the end: fewer bytes means the object shrank. */
@@ -328,14 +331,16 @@ static int fetch_call(reader *r, reader_file *f, fetch_entry *e, size_t len)
     return rc;
 }
 
-/* Runs an entry its caller owns (RUNNING): trims cached ends (scratch not
- * NULL), reserves budget, calls the fetch. Returns with the entry DONE; a
- * failed or empty one has left the table so a later read retries. */
+/* Runs an entry its caller owns (RUNNING): trims cached ends (read-ahead
+ * scheduled blindly, trim set), reserves budget, calls the fetch. Returns
+ * with the entry DONE; a failed or empty one has left the table so a later
+ * read retries. */
 static void fetch_execute(reader *r, fetch_entry *e, bool for_reader,
-                          void *scratch)
+                          bool trim)
 {
     reader_file *f = e->file;
-    fetch_trim_cached(r, e, scratch);
+    if (trim)
+        fetch_trim_cached(r, e);
     size_t len = (size_t)(fetch_end(r, e) - e->first * r->block_size);
     pthread_mutex_lock(&r->lock);
     bool go = e->count > 0 && (for_reader || !f->closed) &&
@@ -367,12 +372,12 @@ static void fetch_execute(reader *r, fetch_entry *e, bool for_reader,
  * cache; the data is still served from memory. */
 static bool fetch_store(reader *r, const fetch_entry *e)
 {
-    if (r->cache == NULL)
+    if (r->cache == NULL || e->uncacheable)
         return false;
     bool all = true;
     for (uint64_t i = 0; i < e->count; i++) {
         uint64_t block = e->first + i;
-        if (blockcache_put(r->cache, e->checksum, e->size, block,
+        if (blockcache_put(r->cache, &e->id, block,
                            e->data + i * r->block_size,
                            block_bytes(r, e->size, block)) != 0)
             all = false;
@@ -401,8 +406,6 @@ static void fetch_finish(reader *r, fetch_entry *e, bool owner, bool consumed)
 static void *worker_main(void *arg)
 {
     reader *r = arg;
-    /* For cache probes; without it read-ahead fetches without trimming. */
-    void *scratch = malloc(r->block_size);
     pthread_mutex_lock(&r->lock);
     while (!r->stopping) {
         fetch_entry *e = r->oldest; /* oldest queued first */
@@ -414,14 +417,13 @@ static void *worker_main(void *arg)
         }
         e->state = FETCH_RUNNING;
         pthread_mutex_unlock(&r->lock);
-        fetch_execute(r, e, false, scratch);
+        fetch_execute(r, e, false, true);
         if (e->result == 0 && e->count > 0)
             count(&r->stats.readahead_blocks, e->count);
         fetch_finish(r, e, true, false);
         pthread_mutex_lock(&r->lock);
     }
     pthread_mutex_unlock(&r->lock);
-    free(scratch);
     return NULL;
 }
 
@@ -455,17 +457,9 @@ static void queue_readahead(reader_file *f, uint64_t from, uint64_t to)
 
 typedef struct read_ctx {
     reader_file *f;
-    unsigned char *scratch; /* one block, allocated on first need */
     uint64_t extend_end;    /* a miss may fetch up to this block */
     uint64_t fetched_end;   /* end block of the fetches this read ran */
 } read_ctx;
-
-static unsigned char *ctx_scratch(read_ctx *c)
-{
-    if (c->scratch == NULL)
-        c->scratch = malloc(c->f->r->block_size);
-    return c->scratch;
-}
 
 /* Sequential detection and the window; returns whether the read is
  * sequential and sets how far a miss may fetch. */
@@ -494,8 +488,9 @@ static bool plan_read(read_ctx *c, uint64_t offset, uint64_t end)
     return sequential;
 }
 
-/* Bytes at pos from the block cache, or 0 on a miss (a cache read error
- * is a miss too: the fetch still works). */
+/* Bytes at pos from the block cache, exactly the range wanted within its
+ * block, or 0 on a miss (a cache read error is a miss too: the fetch still
+ * works). */
 static ssize_t read_cached(read_ctx *c, uint64_t pos, unsigned char *dst,
                            size_t want)
 {
@@ -507,17 +502,8 @@ static ssize_t read_cached(read_ctx *c, uint64_t pos, unsigned char *dst,
     size_t skip = (size_t)(pos % r->block_size);
     size_t len = (size_t)block_bytes(r, f->size, block);
     size_t n = (size_t)min_u64(len - skip, want);
-    unsigned char *buf = dst;
-    if (skip != 0 || n != len) {
-        buf = ctx_scratch(c);
-        if (buf == NULL)
-            return -ENOMEM;
-    }
-    if (blockcache_get(r->cache, f->checksum, f->size, block, buf, len) !=
-        (ssize_t)len)
+    if (blockcache_read(r->cache, &f->id, block, skip, dst, n) != (ssize_t)n)
         return 0;
-    if (buf != dst)
-        memcpy(dst, buf + skip, n);
     count(&r->stats.bytes_from_cache, n);
     return (ssize_t)n;
 }
@@ -532,9 +518,8 @@ static uint64_t probe_run(read_ctx *c, uint64_t block)
     uint64_t limit = min_u64(c->extend_end, block + r->fetch_blocks);
     if (limit <= block)
         limit = block + 1;
-    unsigned char *scratch = r->cache != NULL ? ctx_scratch(c) : NULL;
     for (uint64_t b = block + 1; b < limit; b++)
-        if (cache_has(r, f->checksum, f->size, b, scratch))
+        if (cache_has(r, &f->id, b))
             return b;
     return limit;
 }
@@ -602,7 +587,7 @@ static ssize_t read_fetched(read_ctx *c, uint64_t pos, unsigned char *dst,
     pthread_mutex_unlock(&r->lock);
 
     if (own) {
-        fetch_execute(r, e, true, stolen ? ctx_scratch(c) : NULL);
+        fetch_execute(r, e, true, stolen);
         if (e->count > 0 && e->first + e->count > c->fetched_end)
             c->fetched_end = e->first + e->count;
     }
@@ -670,7 +655,6 @@ ssize_t reader_read(reader_file *f, void *buf, size_t len, uint64_t offset)
             break;
         done += (size_t)n;
     }
-    free(c.scratch);
     if (n < 0)
         return n;
     count(&f->r->stats.bytes_served, len);
@@ -770,25 +754,23 @@ void reader_free(reader *r)
     free(r);
 }
 
-reader_file *reader_open(reader *r, const char *checksum, uint64_t size,
+reader_file *reader_open(reader *r, const blockcache_id *id,
                          reader_fetch_fn fetch, void *source,
                          void (*source_free)(void *source))
 {
     reader_file *f = NULL;
-    if (r != NULL && checksum != NULL && fetch != NULL)
+    if (r != NULL && id != NULL && fetch != NULL)
         f = calloc(1, sizeof(*f));
-    char *copy = f != NULL ? strdup(checksum) : NULL;
-    if (copy == NULL) {
-        free(f);
+    if (f == NULL) {
         if (source_free != NULL && source != NULL)
             source_free(source);
         return NULL;
     }
     pthread_mutex_init(&f->lock, NULL);
     f->r = r;
-    f->checksum = copy;
-    f->size = size;
-    f->block_count = ceil_div(size, r->block_size);
+    f->id = *id;
+    f->size = id->size;
+    f->block_count = ceil_div(f->size, r->block_size);
     f->fetch = fetch;
     f->source = source;
     f->source_free = source_free;
@@ -833,4 +815,5 @@ void reader_get_stats(reader *r, reader_stats *out)
     out->fetch_errors = atomic_load(&s->fetch_errors);
     out->fetch_waits = atomic_load(&s->fetch_waits);
     out->budget_waits = atomic_load(&s->budget_waits);
+    out->uncacheable_fetches = atomic_load(&s->uncacheable_fetches);
 }

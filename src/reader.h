@@ -19,9 +19,12 @@
 /*
  * Fetches len bytes at offset of the object described by `source` into buf;
  * *out_len is the number of bytes read (less than len only at the end of
- * the object). 0 or a negative errno. Called from FUSE threads and from
- * reader workers, possibly concurrently for one source.
+ * the object). 0, READER_FETCH_UNCACHEABLE (the bytes may be served but
+ * must not go into the block cache: their content could not be verified),
+ * or a negative errno. Called from FUSE threads and from reader workers,
+ * possibly concurrently for one source.
  */
+#define READER_FETCH_UNCACHEABLE 1
 typedef int (*reader_fetch_fn)(void *source, uint64_t offset, size_t len,
                                void *buf, size_t *out_len);
 
@@ -43,6 +46,7 @@ typedef struct reader_stats {
     uint64_t fetch_errors;
     uint64_t fetch_waits;  /* reads that waited for another caller's fetch */
     uint64_t budget_waits; /* fetches that waited for max_inflight_bytes */
+    uint64_t uncacheable_fetches; /* fetches whose bytes were not cached */
 } reader_stats;
 
 typedef struct reader reader;
@@ -55,13 +59,13 @@ reader *reader_new(const reader_config *cfg, int *err);
 void reader_free(reader *r);
 
 /*
- * Opens one object for reading: (checksum, size) is the identity of its
- * content and keys the block cache. The reader_file owns `source` and calls
+ * Opens one object for reading: id is the identity of its content (its
+ * size: id->size) and keys the block cache. The reader_file owns `source` and calls
  * source_free(source) (if not NULL) once nothing uses it any more, which
  * may be after reader_close returns (read-ahead still in flight).
  * NULL on ENOMEM (source is then freed too).
  */
-reader_file *reader_open(reader *r, const char *checksum, uint64_t size,
+reader_file *reader_open(reader *r, const blockcache_id *id,
                          reader_fetch_fn fetch, void *source,
                          void (*source_free)(void *source));
 

@@ -40,7 +40,9 @@ int target_resolve(lakefs_client *c, const lakefuse_uri *uri,
     if (rc)
         return explain(rc, &err, why, why_len, what);
     out->default_branch = repo.default_branch;
+    out->storage_namespace = repo.storage_namespace;
     repo.default_branch = NULL;
+    repo.storage_namespace = NULL;
     lakefs_repository_free(&repo);
     if (!uri->ref)
         return 0;
@@ -74,6 +76,7 @@ int target_resolve(lakefs_client *c, const lakefuse_uri *uri,
 void target_free(mount_target *t)
 {
     free(t->default_branch);
+    free(t->storage_namespace);
     free(t->commit_id);
     memset(t, 0, sizeof(*t));
 }

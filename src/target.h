@@ -15,6 +15,7 @@
 
 typedef struct mount_target {
     char *default_branch; /* of uri->repo, when one is named */
+    char *storage_namespace; /* of uri->repo: part of the data cache key */
     char *commit_id;      /* the commit uri->ref resolves to now */
     bool is_branch;       /* uri->ref is a branch name: follows its head */
 } mount_target;

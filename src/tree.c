@@ -23,6 +23,9 @@
 /* Names that are not refs, remembered for attr_timeout. */
 #define MAX_NEGATIVE_REFS 256
 #define KEY_SEPARATOR "\x1f"
+/* Listing warnings already logged (hashes of their text): a hostile name
+ * is reported once per mount, not on every refetch of its directory. */
+#define MAX_WARNED 4096
 #define REPOSITORIES_KEY "\x01repositories"
 #define REFS_KEY_PREFIX "\x01refs" KEY_SEPARATOR
 
@@ -38,6 +41,8 @@ struct tree {
     tree_mode mode;
     int64_t ttl_ms;
     bool presign;
+    char *repo_namespace; /* lakefs://REPO[/REF]: the repository's */
+    uint64_t max_dir_entries; /* a listing with more is an error */
 
     listings *listings;
     pthread_mutex_t lock; /* refs, negatives */
@@ -52,6 +57,8 @@ struct tree {
      * sticky bits (under lock): only those show them. */
     char **special_modes;
     size_t special_count, special_cap;
+    uint64_t warned[MAX_WARNED]; /* open addressing, 0 = free (under lock) */
+    size_t warned_count;
 };
 
 
@@ -64,12 +71,39 @@ static char *join3(const char *a, const char *b, const char *c)
     return s;
 }
 
+/* true the first time text is seen (always, once the table is full). */
+static bool warn_first_time(tree *t, const char *text)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    h |= 1; /* never 0, the free mark */
+    bool first = true;
+    pthread_mutex_lock(&t->lock);
+    if (t->warned_count < MAX_WARNED / 2) {
+        size_t i = (size_t)(h % MAX_WARNED);
+        while (t->warned[i] && t->warned[i] != h)
+            i = (i + 1) % MAX_WARNED;
+        first = t->warned[i] == 0;
+        if (first) {
+            t->warned[i] = h;
+            t->warned_count++;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    return first;
+}
+
 static void warn_listing(void *ctx, const char *fmt, ...)
 {
+    tree *t = ctx;
+    char text[1800]; /* two names of LISTING_PRINTABLE_MAX and words */
     va_list ap;
     va_start(ap, fmt);
-    logger_vwrite(ctx, LOG_LEVEL_WARNING, fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    if (warn_first_time(t, text))
+        logger_write(t->log, LOG_LEVEL_WARNING, "%s", text);
 }
 
 /* ---- refs ---- */
@@ -84,13 +118,14 @@ static void ref_free(tree_ref *r)
     free(r->commit_id);
     free(r->cache_key);
     free(r->prefix);
+    free(r->storage_namespace);
     free(r);
 }
 
 /* commit_id NULL: a branch. */
 static tree_ref *ref_make(const char *repo, const char *name,
                           const char *commit_id, const char *prefix,
-                          int64_t commit_time)
+                          int64_t commit_time, const char *storage_namespace)
 {
     tree_ref *r = calloc(1, sizeof(*r));
     if (!r)
@@ -102,11 +137,14 @@ static tree_ref *ref_make(const char *repo, const char *name,
     r->commit_id = commit_id ? strdup(commit_id) : NULL;
     r->prefix = strdup(prefix ? prefix : "");
     r->commit_time = commit_time;
+    r->storage_namespace =
+        storage_namespace ? strdup(storage_namespace) : NULL;
     /* Branches by name; fixed refs by commit, so main~1 and its id share. */
     r->cache_key = join3(repo, commit_id ? KEY_SEPARATOR "@" : KEY_SEPARATOR,
                          commit_id ? commit_id : name);
     if (!r->repo || !r->name || !r->api_ref || !r->prefix || !r->cache_key ||
-        (commit_id && !r->commit_id)) {
+        (commit_id && !r->commit_id) ||
+        (storage_namespace && !r->storage_namespace)) {
         ref_free(r);
         return NULL;
     }
@@ -204,88 +242,117 @@ static int push_entry(fs_entry **entries, size_t *n, size_t *cap,
     return 0;
 }
 
-/* Appends a directory entry named name (skipped when not a valid name). */
+/* Appends a directory entry named name (skipped when not a valid name).
+ * A repository's entry carries its storage namespace in physical_address
+ * (a directory has no other use for it): the data cache keys by it. */
 static int push_dir_entry(fs_entry **entries, size_t *n, size_t *cap,
-                          const char *name, int64_t mtime)
+                          const char *name, int64_t mtime,
+                          const char *storage_namespace)
 {
     if (!listing_name_is_valid(name))
         return 0;
     fs_entry dir = {.is_dir = true, .mode = LISTING_DEFAULT_DIR_MODE,
                     .mtime = mtime};
-    return push_entry(entries, n, cap, name, &dir);
-}
-
-/* One page of a name listing (repositories, branches): pushes its
- * entries and sets *next (malloc'd) when there is another page. */
-typedef int (*name_page_fn)(tree *t, const listing_source *src,
-                            const char *after, fs_entry **entries, size_t *n,
-                            size_t *cap, char **next);
-
-static int fetch_name_pages(tree *t, const listing_source *src,
-                            name_page_fn page, fs_entry **entries, size_t *n)
-{
-    size_t cap = 0;
-    char *after = NULL;
-    int rc;
-    *entries = NULL;
-    *n = 0;
-    do {
-        char *next = NULL;
-        rc = page(t, src, after, entries, n, &cap, &next);
-        free(after);
-        after = next;
-    } while (rc == 0 && after);
-    free(after);
-    if (rc) {
-        fs_entries_free(*entries, *n);
-        *entries = NULL;
-        *n = 0;
+    int rc = push_entry(entries, n, cap, name, &dir);
+    if (rc == 0 && storage_namespace) {
+        fs_entry *e = &(*entries)[*n - 1];
+        e->physical_address = strdup(storage_namespace);
+        rc = e->physical_address ? 0 : -ENOMEM;
     }
     return rc;
 }
 
-/* The next page's offset, taken from a page that said there is more. */
-static char *take_next_offset(lakefs_pagination *p, size_t count)
+/* A listing that failed: one log line, and EIO (ENOMEM as itself). An
+ * error answer is never an empty or partial directory, and a 404 is no
+ * exception: the directory was listed, so lakeFS should have it. */
+static int listing_failure(tree *t, int rc, const lakefs_error *err,
+                           const char *what, const char *name)
 {
-    if (!p->has_more || count == 0)
-        return NULL;
-    char *next = p->next_offset;
-    p->next_offset = NULL;
-    return next;
+    if (rc == -EFBIG)
+        logger_write(t->log, LOG_LEVEL_ERROR,
+                     "%s '%s': more than %llu entries, the most a "
+                     "directory may hold (-o max_dir_entries=N raises it)",
+                     what, name, (unsigned long long)t->max_dir_entries);
+    else
+        logger_write(t->log, LOG_LEVEL_ERROR, "%s '%s': %s", what, name,
+                     err->message[0] ? err->message : strerror(-rc));
+    return rc == -ENOMEM ? rc : -EIO;
+}
+
+/* One page of a name listing (repositories, branches): pushes its entries
+ * and hands back its pagination (*page_info, which the caller frees). */
+typedef int (*name_page_fn)(tree *t, const listing_source *src,
+                            const char *after, fs_entry **entries, size_t *n,
+                            size_t *cap, lakefs_pagination *page_info,
+                            size_t *page_count, lakefs_error *err);
+
+static int fetch_name_pages(tree *t, const listing_source *src,
+                            name_page_fn page, const char *what,
+                            fs_entry **entries, size_t *n)
+{
+    size_t cap = 0;
+    lakefs_pager pager;
+    lakefs_pager_init(&pager, true, t->max_dir_entries);
+    lakefs_error err = {0};
+    int rc;
+    *entries = NULL;
+    *n = 0;
+    do {
+        lakefs_pagination info = {0};
+        size_t count = 0;
+        rc = page(t, src, pager.after, entries, n, &cap, &info, &count, &err);
+        if (rc == 0)
+            rc = lakefs_pager_next(&pager, &info, count, &err);
+        free(info.next_offset);
+    } while (rc == 0 && !pager.done);
+    lakefs_pager_free(&pager);
+    if (rc) {
+        fs_entries_free(*entries, *n);
+        *entries = NULL;
+        *n = 0;
+        rc = listing_failure(t, rc, &err, what, src->repo ? src->repo : "");
+    }
+    return rc;
 }
 
 static int repositories_page(tree *t, const listing_source *src,
                              const char *after, fs_entry **entries,
-                             size_t *n, size_t *cap, char **next)
+                             size_t *n, size_t *cap,
+                             lakefs_pagination *info, size_t *count,
+                             lakefs_error *err)
 {
     (void)src;
     lakefs_list_params p = {.after = after, .amount = PAGE_AMOUNT};
     lakefs_repository_list page;
-    lakefs_error err = {0};
-    int rc = lakefs_list_repositories(t->client, &p, &page, &err);
+    int rc = lakefs_list_repositories(t->client, &p, &page, err);
     if (rc)
-        return log_failure(t, rc, &err, "listing repositories", "");
+        return rc;
     for (size_t i = 0; rc == 0 && i < page.count; i++)
         rc = push_dir_entry(entries, n, cap, page.items[i].id,
-                            page.items[i].creation_date);
-    *next = take_next_offset(&page.pagination, page.count);
+                            page.items[i].creation_date,
+                            page.items[i].storage_namespace);
+    *info = page.pagination;
+    *count = page.count;
+    page.pagination.next_offset = NULL;
     lakefs_repository_list_free(&page);
     return rc;
 }
 
 static int branches_page(tree *t, const listing_source *src,
                          const char *after, fs_entry **entries, size_t *n,
-                         size_t *cap, char **next)
+                         size_t *cap, lakefs_pagination *info, size_t *count,
+                         lakefs_error *err)
 {
     lakefs_list_params p = {.after = after, .amount = PAGE_AMOUNT};
     lakefs_ref_list page;
-    lakefs_error err = {0};
-    int rc = lakefs_list_branches(t->client, src->repo, &p, &page, &err);
+    int rc = lakefs_list_branches(t->client, src->repo, &p, &page, err);
     if (rc)
-        return log_failure(t, rc, &err, "listing branches of", src->repo);
+        return rc;
     for (size_t i = 0; rc == 0 && i < page.count; i++)
-        rc = push_dir_entry(entries, n, cap, page.items[i].id, 0);
-    *next = take_next_offset(&page.pagination, page.count);
+        rc = push_dir_entry(entries, n, cap, page.items[i].id, 0, NULL);
+    *info = page.pagination;
+    *count = page.count;
+    page.pagination.next_offset = NULL;
     lakefs_ref_list_free(&page);
     return rc;
 }
@@ -293,48 +360,60 @@ static int branches_page(tree *t, const listing_source *src,
 static int fetch_repositories(void *ctx, const listing_source *src,
                               fs_entry **entries, size_t *n)
 {
-    return fetch_name_pages(ctx, src, repositories_page, entries, n);
+    return fetch_name_pages(ctx, src, repositories_page,
+                            "listing repositories", entries, n);
 }
 
 static int fetch_branches(void *ctx, const listing_source *src,
                           fs_entry **entries, size_t *n)
 {
-    return fetch_name_pages(ctx, src, branches_page, entries, n);
+    return fetch_name_pages(ctx, src, branches_page, "listing branches of",
+                            entries, n);
 }
 
-/* Collects every page of listObjects(prefix, delimiter "/") as copies. */
+/* Collects every page of listObjects(prefix, delimiter "/"): the parsed
+ * results are moved out of each page, never copied, and the walk stops
+ * at max_dir_entries. */
 static int collect_objects(tree *t, const tree_ref *ref, const char *prefix,
                            lakefs_object_stats **items, size_t *n)
 {
-    lakefs_list_params p = {.prefix = prefix, .delimiter = "/",
-                            .amount = PAGE_AMOUNT, .presign = t->presign};
-    lakefs_object_iter it;
-    int rc = lakefs_object_iter_init(&it, t->client, ref->repo,
-                                     ref->api_ref, &p);
-    if (rc)
-        return rc;
-    size_t cap = 0;
-    const lakefs_object_stats *st;
+    lakefs_pager pager;
+    lakefs_pager_init(&pager, true, t->max_dir_entries);
     lakefs_error err = {0};
-    while ((rc = lakefs_object_iter_next(&it, &st, &err)) == 1) {
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            lakefs_object_stats *grown = realloc(*items, ncap * sizeof(**items));
-            if (!grown) {
-                rc = -ENOMEM;
-                break;
-            }
-            *items = grown;
-            cap = ncap;
-        }
-        rc = lakefs_object_stats_copy(&(*items)[*n], st);
+    size_t cap = 0;
+    int rc = 0;
+    do {
+        lakefs_list_params p = {.prefix = prefix, .delimiter = "/",
+                                .after = pager.after, .amount = PAGE_AMOUNT,
+                                .presign = t->presign};
+        lakefs_object_list page;
+        rc = lakefs_list_objects(t->client, ref->repo, ref->api_ref, &p,
+                                 &page, &err);
         if (rc)
             break;
-        (*n)++;
-    }
-    lakefs_object_iter_free(&it);
-    if (rc < 0)
-        return log_failure(t, rc, &err, "listing", prefix[0] ? prefix : "/");
+        rc = lakefs_pager_next(&pager, &page.pagination, page.count, &err);
+        if (rc == 0 && *n + page.count > cap) {
+            size_t ncap = cap ? cap : 64;
+            while (ncap < *n + page.count)
+                ncap *= 2;
+            lakefs_object_stats *grown = realloc(*items, ncap * sizeof(**items));
+            rc = grown ? 0 : -ENOMEM;
+            if (grown) {
+                *items = grown;
+                cap = ncap;
+            }
+        }
+        if (rc == 0 && page.count) {
+            memcpy(*items + *n, page.items, page.count * sizeof(*page.items));
+            *n += page.count;
+            page.count = 0; /* moved: the page frees only its array */
+        }
+        lakefs_object_list_free(&page);
+    } while (rc == 0 && !pager.done);
+    lakefs_pager_free(&pager);
+    if (rc)
+        return listing_failure(t, rc, &err, "listing",
+                               prefix[0] ? prefix : "/");
     return 0;
 }
 
@@ -397,6 +476,20 @@ int tree_note_special_mode(tree *t, const char *repo, const char *key)
     return rc;
 }
 
+void tree_move_special_mode(tree *t, const char *repo, const char *old_key,
+                            const char *new_key)
+{
+    char *id = join3(repo, "\x1f", old_key);
+    if (!id)
+        return;
+    pthread_mutex_lock(&t->lock);
+    bool known = special_mode_known_locked(t, id);
+    pthread_mutex_unlock(&t->lock);
+    free(id);
+    if (known)
+        tree_note_special_mode(t, repo, new_key);
+}
+
 /* A file's setuid, setgid and sticky bits from object metadata are shown
  * only when this mount wrote them: anyone who can write to the branch
  * could otherwise plant a setuid file for this machine. */
@@ -457,6 +550,22 @@ static int add_marker_entry(const char *prefix,
     return 0;
 }
 
+/* An object named like the control directory at a ref root is hidden by
+ * it (tree_list skips it, a lookup finds .lakefs/): say so once. */
+static void warn_hidden_control(tree *t, const char *prefix,
+                                const fs_entry *entries, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(entries[i].name, TREE_CONTROL_DIR_NAME) == 0) {
+            char shown[LISTING_PRINTABLE_MAX];
+            listing_printable(prefix, shown, sizeof(shown));
+            warn_listing(t, "listing of \"%s\": %s \"%s" TREE_CONTROL_DIR_NAME
+                            "\" is hidden by the control directory",
+                         shown, entries[i].is_dir ? "directory" : "object",
+                         shown);
+        }
+}
+
 /* Asks the writer before lakeFS: a file uploaded and let go of in between
  * is then in one of the two, never in neither. */
 static int fetch_objects(void *ctx, const listing_source *src,
@@ -475,7 +584,9 @@ static int fetch_objects(void *ctx, const listing_source *src,
         rc = collect_objects(t, ref, prefix, &items, &count);
     if (rc == 0)
         rc = listing_build(prefix, items, count, entries, n, warn_listing,
-                           t->log);
+                           t);
+    if (rc == 0 && src->dir[0] == '\0')
+        warn_hidden_control(t, prefix, *entries, *n);
     if (rc == 0)
         mask_special_modes(t, ref, prefix, *entries, *n);
     if (rc == 0)
@@ -549,8 +660,8 @@ static bool is_listed_branch(tree *t, const char *repo, const char *name,
 
 /* Asks the server what name is: a branch (getBranch), else a commit
  * (getCommit resolves tags, ids, main~1, main@). */
-static int ref_resolve_remote(tree *t, const char *repo, const char *name,
-                              tree_ref **out)
+static int ref_resolve_remote(tree *t, const char *repo, const char *ns,
+                              const char *name, tree_ref **out)
 {
     lakefs_error err = {0};
     int rc = -ENOENT;
@@ -559,7 +670,7 @@ static int ref_resolve_remote(tree *t, const char *repo, const char *name,
         rc = lakefs_get_branch(t->client, repo, name, &branch, &err);
         lakefs_ref_free(&branch);
         if (rc == 0) {
-            *out = ref_make(repo, name, NULL, "", 0);
+            *out = ref_make(repo, name, NULL, "", 0, ns);
             return *out ? 0 : -ENOMEM;
         }
         if (rc != -ENOENT && rc != -EINVAL)
@@ -572,13 +683,14 @@ static int ref_resolve_remote(tree *t, const char *repo, const char *name,
     if (rc)
         return rc == -ENOENT ? rc
                              : log_failure(t, rc, &err, "resolving ref", name);
-    *out = ref_make(repo, name, commit.id, "", commit.creation_date);
+    *out = ref_make(repo, name, commit.id, "", commit.creation_date, ns);
     lakefs_commit_free(&commit);
     return *out ? 0 : -ENOMEM;
 }
 
-static int ref_lookup(tree *t, const char *repo, const char *name,
-                      const tree_ref **out)
+/* ns: the repository's storage namespace (NULL: unknown). */
+static int ref_lookup(tree *t, const char *repo, const char *ns,
+                      const char *name, const tree_ref **out)
 {
     if (!listing_name_is_valid(name))
         return -ENOENT;
@@ -607,10 +719,10 @@ static int ref_lookup(tree *t, const char *repo, const char *name,
     }
     tree_ref *r = NULL;
     if (listed) {
-        r = ref_make(repo, name, NULL, "", 0);
+        r = ref_make(repo, name, NULL, "", 0, ns);
         rc = r ? 0 : -ENOMEM;
     } else {
-        rc = ref_resolve_remote(t, repo, name, &r);
+        rc = ref_resolve_remote(t, repo, ns, name, &r);
     }
     if (rc == -ENOENT) {
         negative_add(t, negative_key);
@@ -633,16 +745,23 @@ tree *tree_new(const tree_config *cfg, int *err)
     t->log = cfg->log;
     t->ttl_ms = cfg->attr_timeout_ms;
     t->presign = cfg->presign;
+    t->max_dir_entries =
+        cfg->max_dir_entries ? cfg->max_dir_entries : TREE_MAX_DIR_ENTRIES;
     pthread_mutex_init(&t->lock, NULL);
     t->listings = listings_new(cfg->meta, cfg->log);
     const lakefuse_uri *u = cfg->uri;
+    bool ns_ok = true;
+    if (cfg->target && cfg->target->storage_namespace) {
+        t->repo_namespace = strdup(cfg->target->storage_namespace);
+        ns_ok = t->repo_namespace != NULL;
+    }
     t->mode = !u->repo ? TREE_MODE_ALL : !u->ref ? TREE_MODE_REPO
                                                   : TREE_MODE_REF;
     t->uri.repo = u->repo ? strdup(u->repo) : NULL;
     t->uri.ref = u->ref ? strdup(u->ref) : NULL;
     t->uri.prefix = u->prefix ? strdup(u->prefix) : NULL;
     t->refs = calloc(MAX_REFS, sizeof(*t->refs));
-    bool ok = t->refs && t->listings && (!u->repo || t->uri.repo) &&
+    bool ok = ns_ok && t->refs && t->listings && (!u->repo || t->uri.repo) &&
               (!u->ref || t->uri.ref) && (!u->prefix || t->uri.prefix);
     if (ok && t->mode == TREE_MODE_REF) {
         const mount_target *tg = cfg->target;
@@ -653,7 +772,7 @@ tree *tree_new(const tree_config *cfg, int *err)
         }
         t->single = ref_make(u->repo, u->ref,
                              tg->is_branch ? NULL : tg->commit_id,
-                             u->prefix, 0);
+                             u->prefix, 0, tg->storage_namespace);
         ok = t->single != NULL;
     }
     if (!ok) {
@@ -676,6 +795,7 @@ void tree_free(tree *t)
     for (size_t i = 0; i < MAX_NEGATIVE_REFS; i++)
         free(t->negatives[i].repo_and_name);
     uri_free(&t->uri);
+    free(t->repo_namespace);
     listings_free(t->listings);
     for (size_t i = 0; i < t->special_count; i++)
         free(t->special_modes[i]);
@@ -832,6 +952,13 @@ static int resolve_in_ref(tree *t, const tree_ref *ref, char **comps,
     }
     if (strcmp(comps[0], TREE_CONTROL_DIR_NAME) == 0)
         return resolve_control(ref, comps, n, out);
+    /* No lakeFS key is longer: listings never show one (listing_build),
+     * and creating one is refused with the same errno. */
+    size_t key_len = strlen(ref->prefix) + n - 1;
+    for (size_t i = 0; i < n; i++)
+        key_len += strlen(comps[i]);
+    if (key_len > LAKEFS_MAX_PATH_LENGTH)
+        return -ENAMETOOLONG;
     char *dir = join_components(comps, n - 1);
     if (!dir)
         return -ENOMEM;
@@ -847,8 +974,8 @@ static int resolve_in_ref(tree *t, const tree_ref *ref, char **comps,
     return out->key ? 0 : -ENOMEM;
 }
 
-static int resolve_repository(tree *t, const char *repo, char **comps,
-                              size_t n, tree_node *out)
+static int resolve_repository(tree *t, const char *repo, const char *ns,
+                              char **comps, size_t n, tree_node *out)
 {
     out->repo = strdup(repo);
     if (!out->repo)
@@ -858,7 +985,7 @@ static int resolve_repository(tree *t, const char *repo, char **comps,
         return 0;
     }
     const tree_ref *ref;
-    int rc = ref_lookup(t, repo, comps[0], &ref);
+    int rc = ref_lookup(t, repo, ns, comps[0], &ref);
     if (rc)
         return rc;
     return resolve_in_ref(t, ref, comps + 1, n - 1, out);
@@ -888,16 +1015,20 @@ static int resolve_path(tree *t, const char *path, tree_node *out,
         } else if (control) {
             rc = resolve_control(NULL, comps, n, out);
         } else if (t->mode == TREE_MODE_REPO) {
-            rc = resolve_repository(t, t->uri.repo, comps, n, out);
+            rc = resolve_repository(t, t->uri.repo, t->repo_namespace, comps,
+                                    n, out);
         } else if (n == 0) {
             out->kind = TREE_REPOSITORIES;
         } else {
             listing_source src;
             repositories_source(t, &src);
-            rc = listings_lookup(t->listings, &src, comps[0], NULL);
-            rc = rc == 1 ? resolve_repository(t, comps[0], comps + 1,
-                                              n - 1, out)
+            fs_entry repo = {0};
+            rc = listings_lookup(t->listings, &src, comps[0], &repo);
+            rc = rc == 1 ? resolve_repository(t, comps[0],
+                                              repo.physical_address,
+                                              comps + 1, n - 1, out)
                          : rc == 0 ? -ENOENT : rc;
+            fs_entry_free(&repo);
         }
     }
     free(comps);

@@ -41,6 +41,8 @@ typedef struct tree_ref {
                         commit share their listings */
     char *prefix;    /* "" or "sub/tree/": the URI's PREFIX */
     int64_t commit_time; /* fixed refs: the commit's creation date */
+    char *storage_namespace; /* the repository's (NULL: unknown): part of
+                                the data cache key of its objects */
 } tree_ref;
 
 typedef enum tree_kind {
@@ -95,7 +97,14 @@ typedef struct tree_config {
     int64_t attr_timeout_ms;      /* listings of branches, repositories and
                                      ref lists; 0: one request only */
     bool presign;                 /* ask listings for presigned URLs */
+    uint64_t max_dir_entries;     /* entries one listing may hold (a
+                                     directory, the repositories, one
+                                     repository's branches); more is an
+                                     error (EIO, logged). 0: the default */
 } tree_config;
+
+/* The default cap on entries per directory listing. */
+#define TREE_MAX_DIR_ENTRIES 1000000u
 
 /* A directory's own listing holds its marker object ("dir/") as an entry
  * of this name, never listed (tree_list skips it): the directory's mode,
@@ -132,6 +141,10 @@ void tree_set_pending_files(tree *t, tree_pending_fn fn, void *ctx);
  * not noted show them masked (0777), whoever recorded them. Kept for the
  * life of the tree (one string per key). 0 or -ENOMEM. */
 int tree_note_special_mode(tree *t, const char *repo, const char *key);
+/* A rename moved old_key to new_key: the bits this mount showed there go
+ * along (a directory's rename moves its files one by one). */
+void tree_move_special_mode(tree *t, const char *repo, const char *old_key,
+                            const char *new_key);
 
 /* Resolves an absolute mount path ("/", "/a/b"). 0, or -ENOENT, -EIO,
  * -ENOMEM, -EACCES... out is zeroed on failure; free it with

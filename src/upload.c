@@ -78,6 +78,8 @@ static int upload_presigned(lakefs_client *c, const char *repo,
         set_message(err, "getPhysicalAddress answered without a "
                          "presigned URL");
         rc = -EPROTO;
+    } else if ((rc = lakefs_url_check(c, loc.presigned_url, err)) != 0) {
+        /* A file:// or an http URL for an https server: nothing sent. */
     } else {
         rc = lakefs_put_presigned_fd(c, loc.presigned_url, fd, size,
                                      opt->content_type, &checksum, err);
@@ -261,6 +263,13 @@ static int put_parts(lakefs_client *c, const upload_target *t,
                     "URLs for %d parts",
                     mpu->url_count, l->count);
         return -EPROTO;
+    }
+    /* Every URL is checked before the first part goes: no part is sent
+     * anywhere when one of them is not an http(s) URL we may use. */
+    for (int i = 0; i < l->count; i++) {
+        int bad = lakefs_url_check(c, mpu->presigned_urls[i], err);
+        if (bad)
+            return bad;
     }
     part_queue q = {.c = c,
                     .t = t,

@@ -380,10 +380,11 @@ int workflow_diff(lakefuse_fs *fs, const tree_ref *ref, const char *other,
     *items = NULL;
     *n = 0;
     size_t cap = 0;
-    char *after = NULL;
+    lakefs_pager pager; /* a diff that does not advance is an error */
+    lakefs_pager_init(&pager, true, 0);
     int rc = 0;
-    while (rc == 0 && *n < WORKFLOW_MAX_DIFF) {
-        lakefs_list_params p = {.after = after, .amount = 1000,
+    while (rc == 0 && *n < WORKFLOW_MAX_DIFF && !pager.done) {
+        lakefs_list_params p = {.after = pager.after, .amount = 1000,
                                 .prefix = ref->prefix[0] ? ref->prefix : NULL};
         lakefs_diff_list page;
         lakefs_error err = {0};
@@ -391,22 +392,19 @@ int workflow_diff(lakefuse_fs *fs, const tree_ref *ref, const char *other,
                                       ref->api_ref, &p, &page, &err)
                    : lakefs_diff_branch(fs->client, ref->repo, ref->api_ref,
                                         &p, &page, &err);
+        if (rc == 0)
+            rc = lakefs_pager_next(&pager, &page.pagination, page.count,
+                                   &err);
         if (rc) {
+            lakefs_diff_list_free(&page);
             rc = map_error(rc, &err);
             break;
         }
         for (size_t i = 0; rc == 0 && i < page.count; i++)
             rc = keep_diff(ref, &page.items[i], items, n, &cap);
-        bool more = page.pagination.has_more && page.count > 0;
-        free(after);
-        after = more ? page.pagination.next_offset : NULL;
-        if (more)
-            page.pagination.next_offset = NULL;
         lakefs_diff_list_free(&page);
-        if (!more)
-            break;
     }
-    free(after);
+    lakefs_pager_free(&pager);
     if (rc) {
         workflow_diff_free(*items, *n);
         *items = NULL;

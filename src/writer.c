@@ -920,7 +920,11 @@ int writer_unlink(writer *w, const char *repo, const char *branch,
     if (!f)
         return delete_fn(ctx);
     pthread_mutex_lock(&f->io);
-    int rc = delete_fn(ctx);
+    /* A descriptor that has not read or written yet still owes its copy
+     * of the object: taken now, while the object is there. */
+    int rc = ensure_filled(f);
+    if (rc == 0)
+        rc = delete_fn(ctx);
     if (rc == 0)
         detach_io_locked(f);
     pthread_mutex_unlock(&f->io);
@@ -1092,6 +1096,12 @@ int writer_move_begin(writer *w, const char *repo, const char *branch,
         pthread_mutex_lock(&m->moved[i]->io);
     for (size_t i = 0; i < m->n_victims; i++)
         pthread_mutex_lock(&m->victims[i]->io);
+    /* Files not yet copied in are, before their objects move or are
+     * replaced: their descriptors keep the bytes they opened. */
+    for (size_t i = 0; rc == 0 && i < m->n_moved; i++)
+        rc = ensure_filled(m->moved[i]);
+    for (size_t i = 0; rc == 0 && i < m->n_victims; i++)
+        rc = ensure_filled(m->victims[i]);
     if (rc || (m->n_moved == 0 && m->n_victims == 0)) {
         move_free(m);
         return rc;

@@ -69,7 +69,8 @@ class ControlClient:
         self._control("DELETE", "counts")
 
     def add_fault(self, **fault):
-        """operation (None: any), count or ratio (+seed), status/message, latency_ms, cut_after_bytes."""
+        """operation (None: any), count or ratio (+seed), status/message, latency_ms, cut_after_bytes,
+        drop_response; on the bundled server also rewrite_url, trickle_ms, pad_bytes (control.KINDS)."""
         return self._control("POST", "faults", json=fault)["id"]
 
     def faults(self):

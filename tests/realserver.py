@@ -253,7 +253,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 return
             if fault.get("cut_after_bytes") is not None:
                 cut_after = int(fault["cut_after_bytes"])
-        self._forward(method, upstream, cut_after)
+        self._forward(method, upstream, cut_after, drop=bool(fault and fault.get("drop_response")))
 
     def _connection(self, upstream):
         conn = self.upstreams.get(upstream)
@@ -268,7 +268,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.upstreams[upstream] = conn
         return conn
 
-    def _forward(self, method, upstream, cut_after):
+    def _forward(self, method, upstream, cut_after, drop=False):
         for attempt in (0, 1):
             conn = self._connection(upstream)
             try:
@@ -294,6 +294,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             conn.close()
             self.upstreams.pop(upstream, None)
             raise
+        if drop:  # fault drop_response: lakeFS applied the request; its answer is lost
+            resp.read()
+            conn.close()
+            self.upstreams.pop(upstream, None)
+            raise _CutConnection()
         self.send_response_only(resp.status, resp.reason)
         self.send_header("Date", self.date_time_string())
         up_chunked = resp.chunked
@@ -504,8 +509,12 @@ class RealLakeFS(ControlClient, ServerHelpers):
     kind = "lakefs"
 
     def __init__(self, data_dir=None, blockstore="local", extra_args=(), validate=True,
-                 access_key_id=DEFAULT_ACCESS_KEY_ID, secret_access_key=DEFAULT_SECRET_ACCESS_KEY, **_ignored):
+                 access_key_id=DEFAULT_ACCESS_KEY_ID, secret_access_key=DEFAULT_SECRET_ACCESS_KEY, proxy=True,
+                 **_ignored):
         self.blockstore = blockstore
+        # proxy=False (the benchmarks): clients talk to lakeFS and the S3 server directly, with no
+        # counting proxy in the way; no /_test/ interface then.
+        self.use_proxy = proxy
         self._own_tmp = data_dir is None
         self.root = data_dir and str(data_dir)
         self.extra_args = list(extra_args)
@@ -551,7 +560,8 @@ class RealLakeFS(ControlClient, ServerHelpers):
             cfg["blockstore"] = {"type": "local", "local": {"path": os.path.join(d, "blockstore")}}
         else:
             s3 = {"region": "us-east-1", "endpoint": self.s3.url, "force_path_style": True,
-                  "discover_bucket_region": False, "pre_signed_endpoint": self.proxy.url,
+                  "discover_bucket_region": False,
+                  "pre_signed_endpoint": self.proxy.url if self.proxy else self.s3.url,
                   "credentials": {"access_key_id": self.s3.access_key_id,
                                   "secret_access_key": self.s3.secret_access_key}}
             if self._option("--no-presign"):
@@ -589,7 +599,7 @@ class RealLakeFS(ControlClient, ServerHelpers):
             if self._lakefs_port is None:  # a restart listens on the same port again
                 self._lakefs_port = free_port()
             lakefs_port = self._lakefs_port
-            if self.proxy is None:
+            if self.proxy is None and self.use_proxy:
                 self.proxy = TestProxy(("127.0.0.1", lakefs_port), self.s3 and ("127.0.0.1", self.s3.port),
                                        log_path=os.path.join(self.root, "proxy.log")).start()
             cfg_path = os.path.join(self.root, "lakefs.yaml")
@@ -609,9 +619,9 @@ class RealLakeFS(ControlClient, ServerHelpers):
         except Exception:
             self.stop()
             raise
-        self.url = self.proxy.url
+        self.url = self.proxy.url if self.proxy else self._direct
         self.api_url = self.url + API_PREFIX
-        self.host, self.port = "127.0.0.1", self.proxy.port
+        self.host, self.port = "127.0.0.1", self.proxy.port if self.proxy else lakefs_port
         return self
 
     def stop(self, keep_data=False):

@@ -678,6 +678,120 @@ static int cmd_dots(lakefs_client *c, char **a)
     return 0;
 }
 
+/* commit REPO BRANCH MESSAGE [KEY=VALUE]: one commit; its id and parent. */
+static int cmd_commit(lakefs_client *c, char **a, int n)
+{
+    lakefs_metadata md = {0};
+    for (int i = 3; i < n; i++) {
+        char *eq = strchr(a[i], '=');
+        if (!eq)
+            return 2;
+        *eq = '\0';
+        lakefs_metadata_set(&md, a[i], eq + 1);
+    }
+    lakefs_commit commit;
+    lakefs_error e = {0};
+    int rc = lakefs_commit_branch(c, a[0], a[1], a[2], &md, false, &commit,
+                                  &e);
+    if (rc == 0)
+        printf("commit %s parent %s message %s\n", commit.id,
+               commit.parent_count ? commit.parents[0] : "-",
+               commit.message);
+    lakefs_commit_free(&commit);
+    lakefs_metadata_free(&md);
+    return report(rc, &e);
+}
+
+/* merge REPO SOURCE DEST: the merge commit's id. */
+static int cmd_merge(lakefs_client *c, char **a)
+{
+    char *ref = NULL;
+    lakefs_error e = {0};
+    lakefs_merge_options opt = {0};
+    int rc = lakefs_merge(c, a[0], a[1], a[2], &opt, &ref, &e);
+    if (rc == 0)
+        printf("merged %s\n", ref ? ref : "-");
+    free(ref);
+    return report(rc, &e);
+}
+
+/* branch REPO NAME SOURCE: the new branch's commit id. */
+static int cmd_branch(lakefs_client *c, char **a)
+{
+    char *id = NULL;
+    lakefs_error e = {0};
+    int rc = lakefs_create_branch(c, a[0], a[1], a[2], &id, &e);
+    if (rc == 0)
+        printf("branch %s at %s\n", a[1], id ? id : "-");
+    free(id);
+    return report(rc, &e);
+}
+
+/* tag REPO NAME REF: the tag's commit id. */
+static int cmd_tag(lakefs_client *c, char **a)
+{
+    lakefs_ref ref;
+    lakefs_error e = {0};
+    int rc = lakefs_create_tag(c, a[0], a[1], a[2], &ref, &e);
+    if (rc == 0)
+        printf("tag %s at %s\n", ref.id, ref.commit_id);
+    lakefs_ref_free(&ref);
+    return report(rc, &e);
+}
+
+/* create-repo NAME NAMESPACE: a repository with branch main. */
+static int cmd_create_repo(lakefs_client *c, char **a)
+{
+    lakefs_repository r;
+    lakefs_error e = {0};
+    int rc = lakefs_create_repository(c, a[0], a[1], NULL, &r, &e);
+    if (rc == 0)
+        printf("repository %s at %s\n", r.id, r.storage_namespace);
+    lakefs_repository_free(&r);
+    return report(rc, &e);
+}
+
+/* get-branch REPO BRANCH: its commit id. */
+static int cmd_get_branch(lakefs_client *c, char **a)
+{
+    lakefs_ref ref;
+    lakefs_error e = {0};
+    int rc = lakefs_get_branch(c, a[0], a[1], &ref, &e);
+    if (rc == 0)
+        printf("head %s\n", ref.commit_id);
+    lakefs_ref_free(&ref);
+    return report(rc, &e);
+}
+
+/* copy REPO BRANCH SRC DEST: copyObject on one branch. */
+static int cmd_copy(lakefs_client *c, char **a)
+{
+    lakefs_object_stats st;
+    lakefs_error e = {0};
+    int rc = lakefs_copy_object(c, a[0], a[1], a[2], NULL, a[3], &st, &e);
+    if (rc == 0)
+        printf("copied checksum=%s\n", st.checksum);
+    lakefs_object_stats_free(&st);
+    return report(rc, &e);
+}
+
+/* list REPO REF [N]: one listObjects page, N times (default 1), a line
+ * each; the status is the last one's. */
+static int cmd_list(lakefs_client *c, char **a, int n)
+{
+    int times = n > 2 ? atoi(a[2]) : 1, status = 0;
+    for (int i = 0; i < times; i++) {
+        lakefs_object_list list;
+        lakefs_error e = {0};
+        int rc = lakefs_list_objects(c, a[0], a[1], NULL, &list, &e);
+        if (rc == 0)
+            printf("listed %zu\n", list.count);
+        lakefs_object_list_free(&list);
+        status = report(rc, &e);
+    }
+    return status;
+}
+
 static void print_client_stats(lakefs_client *c)
 {
     for (int op = 0; op < LAKEFS_OP_COUNT; op++) {
@@ -719,6 +833,22 @@ static int run(lakefs_client *c, int argc, char **argv)
         return cmd_upload_parts(c, a);
     if (strcmp(cmd, "dots") == 0 && n == 1)
         return cmd_dots(c, a);
+    if (strcmp(cmd, "commit") == 0 && n >= 3)
+        return cmd_commit(c, a, n);
+    if (strcmp(cmd, "merge") == 0 && n == 3)
+        return cmd_merge(c, a);
+    if (strcmp(cmd, "branch") == 0 && n == 3)
+        return cmd_branch(c, a);
+    if (strcmp(cmd, "tag") == 0 && n == 3)
+        return cmd_tag(c, a);
+    if (strcmp(cmd, "create-repo") == 0 && n == 2)
+        return cmd_create_repo(c, a);
+    if (strcmp(cmd, "get-branch") == 0 && n == 2)
+        return cmd_get_branch(c, a);
+    if (strcmp(cmd, "copy") == 0 && n == 4)
+        return cmd_copy(c, a);
+    if (strcmp(cmd, "list") == 0 && (n == 2 || n == 3))
+        return cmd_list(c, a, n);
     fprintf(stderr, "usage: client_exercise ops | walkthrough REPO | "
                     "exercise REPO | stat REPO REF PATH | "
                     "get REPO REF PATH OFFSET LEN [presign] | "
@@ -726,8 +856,21 @@ static int run(lakefs_client *c, int argc, char **argv)
                     "mpu REPO BRANCH PATH PART_SIZE <file | "
                     "mpu-abort REPO BRANCH PATH <file | "
                     "upload-parts REPO BRANCH PATH PART_SIZE THRESHOLD "
-                    "<file | dots REPO\n");
+                    "<file | dots REPO | "
+
+                    "commit REPO BRANCH MESSAGE [K=V...] | "
+                    "merge REPO SOURCE DEST | branch REPO NAME SOURCE | "
+                    "get-branch REPO BRANCH | copy REPO BRANCH SRC DEST | "
+                    "tag REPO NAME REF | create-repo NAME NAMESPACE | "
+                    "list REPO REF [N]\n");
     return 2;
+}
+
+/* A number from the environment; 0 (the client's default) when unset. */
+static long env_long(const char *name)
+{
+    const char *v = getenv(name);
+    return v ? strtol(v, NULL, 10) : 0;
 }
 
 int main(int argc, char **argv)
@@ -741,13 +884,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "client_exercise: %s\n", why);
         return 2;
     }
-    /* Short backoff: the fault tests retry a lot and must stay fast. */
+    /* Short backoff: the fault tests retry a lot and must stay fast. The
+     * timeouts and JSON limits may be made tiny for the tests of them. */
     lakefs_client_config cc = {
         .endpoint = cfg.endpoint,
         .access_key_id = cfg.access_key_id,
         .secret_access_key = cfg.secret_access_key,
         .retry_base_ms = 5,
         .retry_max_delay_ms = 50,
+        .request_timeout_ms = env_long("LAKEFUSE_TEST_REQUEST_TIMEOUT_MS"),
+        .stall_timeout_ms = env_long("LAKEFUSE_TEST_STALL_TIMEOUT_MS"),
+        .json_body_max = (size_t)env_long("LAKEFUSE_TEST_JSON_BODY_MAX"),
+        .json_budget = (size_t)env_long("LAKEFUSE_TEST_JSON_BUDGET"),
+        .max_attempts = (unsigned)env_long("LAKEFUSE_TEST_MAX_ATTEMPTS"),
+        .ca_file = getenv("LAKEFUSE_TEST_CA_FILE"),
     };
     lakefs_error e = {0};
     lakefs_client *c = cfg.endpoint ? lakefs_client_new(&cc, &e) : NULL;

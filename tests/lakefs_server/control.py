@@ -1,5 +1,7 @@
 """Test control of lakefs_server (/_test/, no auth): request counts by operationId, injected
-faults (status / latency / cut connection; by count or seeded ratio) and recorded spec violations.
+faults (status with an optional raw body / latency / cut connection / a distorted data range / a
+pagination that does not advance; by count or seeded ratio), recorded spec violations and, where the
+server has one, the hostile mode (hostile.py).
 All state is in memory and guarded by one lock. Never let a /_test/ request count as API traffic.
 """
 import itertools
@@ -52,6 +54,30 @@ class Recorder:
                                     "problems": list(problems)})
 
 
+# What a "range" fault does to a data answer (getObject, presignedGet) that carries object bytes:
+RANGE_FAULTS = {
+    "ignore",  # 200 with the whole object, as a server that ignores Range
+    "shift",  # the bytes one past those asked for, with a Content-Range that says so
+    "short",  # a Content-Range naming the bytes asked for, a body one byte shorter
+    "long",  # a Content-Range naming the bytes asked for, a body one byte longer
+    "no_content_range",  # 206 without a Content-Range
+}
+# What a "pagination" fault does to a paged answer (listObjects, listBranches, listRepositories,
+# listTags, diffBranch, diffRefs, logCommits): "stuck" answers every request with the first page
+# and has_more, its last item as next_offset (a server that never advances: a client without a
+# guard asks forever), "empty" answers has_more with no results and an offset that does advance.
+PAGINATION_FAULTS = {"stuck", "empty"}
+# What a fault does (at least one): answer `status` instead of handling; wait `latency_ms` first;
+# handle, then cut the answer after `cut_after_bytes` body bytes; handle, then close the connection
+# without a byte of answer (`drop_response`: applied, answer lost); replace every presigned URL of
+# the answer (JSON presigned_url/presigned_urls, an http(s) physical_address, Location) with
+# `rewrite_url`; send the answer's body a byte every `trickle_ms`; pad a JSON answer to at least
+# `pad_bytes` (an extra "padding" member: a too-large but well-formed answer).
+# `range` and `pagination` distort a data or paged answer (RANGE_FAULTS, PAGINATION_FAULTS above).
+KINDS = ("status", "latency_ms", "cut_after_bytes", "drop_response", "rewrite_url", "trickle_ms", "pad_bytes",
+         "range", "pagination")
+
+
 class Faults:
     """Ordered fault rules; the first rule matching an operation (and still armed) applies."""
 
@@ -64,11 +90,22 @@ class Faults:
         rule = {"id": next(self.ids), "operation": spec.get("operation"), "status": spec.get("status"),
                 "message": spec.get("message"), "latency_ms": spec.get("latency_ms"),
                 "cut_after_bytes": spec.get("cut_after_bytes"), "count": spec.get("count"),
+                "body": spec.get("body"), "range": spec.get("range"), "pagination": spec.get("pagination"),
+                "drop_response": bool(spec.get("drop_response")), "rewrite_url": spec.get("rewrite_url"),
+                "trickle_ms": spec.get("trickle_ms"), "pad_bytes": spec.get("pad_bytes"),
                 "ratio": spec.get("ratio"), "seed": spec.get("seed", 0), "applied": 0}
         if rule["count"] is None and rule["ratio"] is None:
             rule["count"] = 1
-        if rule["status"] is None and rule["latency_ms"] is None and rule["cut_after_bytes"] is None:
-            raise ValueError("a fault needs status, latency_ms or cut_after_bytes")
+        if all(rule[k] is None or rule[k] is False for k in KINDS):
+            raise ValueError("a fault needs one of " + ", ".join(KINDS))
+        if rule["rewrite_url"] is not None and not isinstance(rule["rewrite_url"], str):
+            raise ValueError("rewrite_url must be a string")
+        if rule["range"] is not None and rule["range"] not in RANGE_FAULTS:
+            raise ValueError("range must be one of %s" % ", ".join(sorted(RANGE_FAULTS)))
+        if rule["pagination"] is not None and rule["pagination"] not in PAGINATION_FAULTS:
+            raise ValueError("pagination must be one of %s" % ", ".join(sorted(PAGINATION_FAULTS)))
+        if rule["body"] is not None and (rule["status"] is None or not isinstance(rule["body"], str)):
+            raise ValueError("body (a string) goes with a status")
         if rule["ratio"] is not None and not 0.0 <= float(rule["ratio"]) <= 1.0:
             raise ValueError("ratio must be between 0 and 1")
         rule["_rng"] = random.Random(rule["seed"])
@@ -102,8 +139,8 @@ class Faults:
 
 
 class Control:
-    def __init__(self, faults, recorder):
-        self.faults, self.recorder = faults, recorder
+    def __init__(self, faults, recorder, hostile=None):
+        self.faults, self.recorder, self.hostile = faults, recorder, hostile
 
     def handle(self, method, path, body):
         name = path[len("/_test/"):].strip("/")
@@ -140,6 +177,22 @@ class Control:
                     return json_response(201, {"id": self.faults.add(spec)})
                 except (ValueError, TypeError) as err:
                     return error_response(400, "bad fault: %s" % err)
+        elif name == "hostile":
+            if self.hostile is None:
+                return error_response(501, "this server has no hostile mode")
+            if method == "GET":
+                return json_response(200, {"hostile": self.hostile.list()})
+            if method == "DELETE":
+                self.hostile.clear()
+                return Response(204)
+            if method == "POST":
+                try:
+                    spec = json.loads(body.read_all(1 << 24) or b"{}")
+                    if not isinstance(spec, dict):
+                        raise ValueError("body must be a JSON object")
+                    return json_response(201, {"id": self.hostile.add(spec)})
+                except (ValueError, TypeError) as err:
+                    return error_response(400, "bad hostile rule: %s" % err)
         else:
             return error_response(404, "unknown test control endpoint %s" % path)
         return error_response(405, "method not allowed")

@@ -1,10 +1,11 @@
 """HTTP front end of lakefs_server: HTTP/1.1 keep-alive server, spec routing (conformance.Spec),
 request/response validation, authentication, dispatch by operationId, the presigned data path
-(/_presigned/) and the test-control API (/_test/: counts, faults, violations).
+(/_presigned/) and the test-control API (/_test/: counts, faults, violations, hostile).
 Never buffer object bodies, never validate injected faults, and always send a correct Content-Length.
 """
 import http.server
 import ipaddress
+import json
 import socket
 import socketserver
 import sys
@@ -15,8 +16,9 @@ import urllib.parse
 import api_objects
 import api_refs
 from blobs import BlobError
+import hostile as hostile_mode
 from control import Control, Faults, Recorder
-from protocol import BodyReader, Request, Response, error_response, parse_range
+from protocol import BodyReader, Request, Response, error_response, json_response, parse_range
 from store import ApiError
 
 API_PREFIX = "/api/v1"
@@ -46,6 +48,40 @@ class _CuttingWriter:
             raise _CutConnection()
         self.left -= len(data)
         self.raw.write(data)
+
+
+class _TricklingWriter:
+    """Writes one byte every `interval` seconds (fault trickle_ms): a transfer that never stalls
+    outright but is slower than any stall guard."""
+
+    def __init__(self, raw, interval):
+        self.raw, self.interval = raw, interval
+
+    def write(self, data):
+        for i in range(len(data)):
+            self.raw.write(data[i:i + 1])
+            self.raw.flush()
+            time.sleep(self.interval)
+
+
+def _rewrite_urls(obj, url):
+    """obj with every presigned URL in it replaced by url (fault rewrite_url)."""
+    if isinstance(obj, list):
+        return [_rewrite_urls(v, url) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {}
+    for key, value in obj.items():
+        if key == "presigned_url" and isinstance(value, str):
+            value = url
+        elif key == "presigned_urls" and isinstance(value, list):
+            value = [url for _ in value]
+        elif key == "physical_address" and isinstance(value, str) and value.startswith("http"):
+            value = url
+        else:
+            value = _rewrite_urls(value, url)
+        out[key] = value
+    return out
 
 
 class _BytesReader:
@@ -119,6 +155,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.body = BodyReader(self.rfile, 0 if chunked else length, chunked)
         self.has_body = chunked or length > 0
         self.cut_after = None
+        self.range_fault = self.pagination_fault = None
+        self.fault = None
+        self.hostile_rule = None
         try:
             if self.server.data_only and not path.startswith("/_presigned/"):
                 # The presigned-URL host plays the object store: it serves nothing else.
@@ -149,14 +188,91 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault.get("latency_ms"):
             time.sleep(fault["latency_ms"] / 1000.0)
         if fault.get("status"):
+            if fault.get("body") is not None:  # e.g. an HTML error page, even with 200
+                self._send(Response(int(fault["status"]), fault["body"].encode(), "text/html"), head)
+                return True
             message = fault.get("message") or "injected fault"
             self._send(error_response(int(fault["status"]), message), head)
             return True
         if fault.get("cut_after_bytes") is not None:
             self.cut_after = int(fault["cut_after_bytes"])
+        self.range_fault, self.pagination_fault = fault.get("range"), fault.get("pagination")
+        self.fault = fault  # the kinds that change the answer apply in _send
         return False
 
+    def _distort_range(self, resp):
+        """A data answer changed as the armed "range" fault says (control.RANGE_FAULTS)."""
+        kind, self.range_fault = self.range_fault, None
+        if not kind or not resp.file or resp.status not in (200, 206):
+            return resp
+        oid, start, length = resp.file
+        size = self.server.ctx.blobs.size(oid)
+        headers = dict(resp.headers)
+        first, n, status = start, length, 206
+        if kind == "ignore":
+            headers.pop("Content-Range", None)
+            return Response(200, content_type=resp.content_type, headers=headers, file=(oid, 0, size))
+        if kind == "shift":
+            first = min(start + 1, size - 1)
+            n = min(length, size - first)
+        elif kind == "short":
+            n = max(length - 1, 0)
+        elif kind == "long":
+            n = min(length + 1, size - start)
+        if kind == "no_content_range":
+            headers.pop("Content-Range", None)
+        elif kind != "long" and kind != "short":
+            headers["Content-Range"] = "bytes %d-%d/%d" % (first, first + n - 1, size)
+        else:
+            headers["Content-Range"] = "bytes %d-%d/%d" % (start, start + length - 1, size)
+        return Response(status, content_type=resp.content_type, headers=headers, file=(oid, first, n))
+
+    def _distort_pagination(self, resp):
+        """A paged answer changed as the armed "pagination" fault says (control.PAGINATION_FAULTS)."""
+        kind, self.pagination_fault = self.pagination_fault, None
+        if not kind or resp.status != 200 or resp.file or not resp.body:
+            return resp
+        try:
+            body = json.loads(resp.body)
+        except ValueError:
+            return resp
+        page = body.get("pagination") if isinstance(body, dict) else None
+        if not isinstance(page, dict):
+            return resp
+        after = (self.query.get("after") or [""])[0]
+        results = body.get("results") or []
+        if kind == "stuck":
+            last = results[-1] if results and isinstance(results[-1], dict) else {}
+            page["has_more"] = True
+            page["next_offset"] = last.get("id") or last.get("path") or page.get("next_offset") or after
+        else:
+            body["results"], page["results"] = [], 0
+            page["has_more"], page["next_offset"] = True, after + "~"
+        return json_response(resp.status, body, resp.headers)
+
+    def _fault_answer(self, resp):
+        """resp as the armed fault (if any) changes it; raises _CutConnection to drop it."""
+        fault = self.fault or {}
+        if fault.get("drop_response"):
+            self.close_connection = True
+            raise _CutConnection()
+        if fault.get("rewrite_url") is not None:
+            url = fault["rewrite_url"]
+            if "Location" in resp.headers:
+                resp.headers["Location"] = url
+            if resp.content_type == "application/json" and resp.body:
+                body = _rewrite_urls(json.loads(resp.body), url)
+                resp = Response(resp.status, json.dumps(body).encode(), resp.content_type, resp.headers)
+        if fault.get("pad_bytes") and resp.content_type == "application/json" and resp.body:
+            body = json.loads(resp.body)
+            if isinstance(body, dict):
+                body["padding"] = "x" * int(fault["pad_bytes"])
+                resp = Response(resp.status, json.dumps(body).encode(), resp.content_type, resp.headers)
+        return resp
+
     def _send(self, resp, head=False):
+        resp = self._fault_answer(self._distort_range(self._distort_pagination(resp)))
+        trickle = (self.fault or {}).get("trickle_ms")
         self.send_response(resp.status)
         for name, value in resp.headers.items():
             self.send_header(name, value)
@@ -171,7 +287,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         if self.close_connection:
             self.send_header("Connection", "close")
-        if not head and not resp.file and self.cut_after is None and len(resp.body) <= 65536:
+        if not head and not resp.file and self.cut_after is None and not trickle and len(resp.body) <= 65536:
             self._headers_buffer.append(b"\r\n" + resp.body)  # one segment: no Nagle/delayed-ACK stall
             self.flush_headers()
             return
@@ -179,6 +295,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if head or resp.status in (204, 304):
             return
         writer = self.wfile if self.cut_after is None else _CuttingWriter(self.wfile, self.cut_after)
+        if trickle:
+            self.wfile.flush()
+            writer = _TricklingWriter(writer, int(trickle) / 1000.0)
         if resp.file:
             oid, start, length = resp.file
             self.server.ctx.blobs.send(oid, writer, start, length)
@@ -216,6 +335,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ctx.recorder.count(operation)
         if self._apply_fault(operation, head):
             return
+        self.hostile_rule = ctx.hostile.pick(operation, self.query)
+        if self.hostile_rule and hostile_mode.replaces(self.hostile_rule):
+            self._send_hostile(hostile_mode.replacement(self.hostile_rule), head)
+            return
+        if self.hostile_rule:
+            hostile_mode.rewrite_request(self.hostile_rule, self.headers)
         if route is None:
             self._send(error_response(404, "path not found: %s %s" % (method, API_PREFIX + raw_path)), head)
             return
@@ -251,7 +376,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._respond_api(operation, method,
                               error_response(501, "not implemented by lakefs_server: %s" % operation), head)
             return
-        req = Request(method, operation, route.path_params, self.query, self.headers, request_body, ctx, user, expiry)
+        query = self.query
+        if self.pagination_fault == "stuck":  # every page is the first one
+            query = {k: v for k, v in query.items() if k != "after"}
+        req = Request(method, operation, route.path_params, query, self.headers, request_body, ctx, user, expiry)
         req.presign_base_url = self._presign_base_url()
         try:
             response = handler(ctx, req)
@@ -266,8 +394,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             response = error_response(500, "internal error: %s" % err)
         self._respond_api(operation, method, response, head)
 
+    def _send_hostile(self, response, head):
+        """A hostile answer (hostile.py): never validated, optionally cut short."""
+        rule = self.hostile_rule
+        if rule.get("truncate_to") is not None:
+            self.cut_after = int(rule["truncate_to"])
+        self._send(response, head)
+
     def _respond_api(self, operation, method, response, head):
         ctx = self.server.ctx
+        if getattr(self, "hostile_rule", None):
+            self._send_hostile(hostile_mode.transform(self.hostile_rule, response), head)
+            return
         if ctx.config.validate:
             ctype = response.content_type
             body = b"" if response.file else response.body
@@ -294,10 +432,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ctx = self.server.ctx
         if self._apply_fault(operation, head):
             return
+        self.hostile_rule = ctx.hostile.pick(operation, {})
+        if self.hostile_rule and hostile_mode.replaces(self.hostile_rule):
+            self._send_hostile(hostile_mode.replacement(self.hostile_rule), head)
+            return
+        if self.hostile_rule:
+            hostile_mode.rewrite_request(self.hostile_rule, self.headers)
         try:
             response = self._presigned(method, urllib.parse.unquote(path[len("/_presigned/"):]))
         except BlobError as err:
             response = _s3_error(err.status, err.code, err.message)
+        if self.hostile_rule:
+            self._send_hostile(hostile_mode.transform(self.hostile_rule, response), head)
+            return
         self._send(response, head)
 
     def _presigned(self, method, oid):
@@ -360,8 +507,8 @@ class Server(http.server.ThreadingHTTPServer):
 class Context:
     def __init__(self, config, store, blobs, auth, spec):
         self.config, self.store, self.blobs, self.auth, self.spec = config, store, blobs, auth, spec
-        self.faults, self.recorder = Faults(), Recorder()
-        self.control = Control(self.faults, self.recorder)
+        self.faults, self.recorder, self.hostile = Faults(), Recorder(), hostile_mode.Hostile()
+        self.control = Control(self.faults, self.recorder, self.hostile)
         self.presign_base = None  # "http://host:port" of presigned URLs; None: chosen per request
 
 

@@ -12,11 +12,22 @@ until the upload, and are all acceptable if the daemon dies. After each kill and
 server's tree (read through the API) must be in those sets, path by path, and the mount's view of
 it must match.
 
-States (hashable tuples): None (absent), ("d",) a directory, ("l", target) a symlink,
+States (hashable tuples): None (absent), ("d", mode) a directory, ("l", target) a symlink,
 ("f", sha256, size, mode, meta, mtime) a regular file (meta: sorted tuple of user metadata
 items; mtime None when not compared). mtimes are compared only for files whose mtime the
-workload set with utimens (whole seconds) after their last change of content; directory modes and
-times, atime/ctime are not compared.
+workload set with utimens (whole seconds) after their last change of content; directory times,
+atime/ctime are not compared. Modes are compared with their setuid/setgid/sticky bits, except
+where the README says a mount hides them (a file's bits this mount did not write).
+
+The POSIX semantics of issue 11 are in the workload: files created with modes 0000..07777 (the
+umask applied), directories made and chmod'ed with their own modes, renames of directories onto
+empty and non-empty directories (ENOTEMPTY) and across kinds (EISDIR, ENOTDIR), unlink and
+replace-by-rename of files with descriptors open (those keep reading and writing their own bytes and
+fstat works: an "orphan" slot, whose writes reach lakeFS never), renames of files that are open
+(the descriptors follow), read-only descriptors that see what other descriptors write, and long
+names: components of 200..255 bytes nested past lakeFS's 1024-byte key limit, where create, mkdir,
+symlink and rename answer ENAMETOOLONG (the model emulates that limit: a local file system has
+none), and 256-byte components (ENAMETOOLONG everywhere).
 
 No pytest in here: tests/mount/test_differential.py and scripts/soak.sh drive it. A failure is a
 Mismatch naming the seed, the operation index, the operation, the path, the candidates and what
@@ -27,6 +38,7 @@ import errno
 import hashlib
 import os
 import random
+import re
 import shutil
 import stat
 import threading
@@ -39,7 +51,16 @@ MAX_FILE = 256 * 1024
 MAX_FDS = 8
 NAMES = ("a", "b", "c", "d", "e", "f", "g", "h")
 DIR_NAMES = ("a", "b", "c", "x", "y")  # shared with NAMES: files and directories collide
-MODES = (0o600, 0o640, 0o644, 0o664, 0o700, 0o750, 0o755)
+MODES = (0o600, 0o640, 0o644, 0o664, 0o700, 0o750, 0o755, 0o000, 0o4755, 0o2755, 0o1644, 0o6711)
+# create modes as passed to open(2) (the umask 022 applies)
+CREATE_MODES = (0o644, 0o644, 0o644, 0o000, 0o600, 0o755, 0o4755, 0o2750, 0o1644, 0o7777)
+# directories: no setgid (a local file system passes it on to what is made inside, as BSD group
+# semantics want; lakefuse makes nothing inherit it)
+DIR_MODES = (0o755, 0o755, 0o700, 0o750, 0o000, 0o555, 0o1777, 0o4711)
+# long components (nested, they pass lakeFS's key limit) and one over NAME_MAX
+LONG_NAMES = ("l" * 255, "k" * 240, "j" * 200)
+TOO_LONG_NAME = "z" * 256
+MAX_KEY = 1024  # lakeFS's catalog.MaxPathLength: an object key (a directory's marker "dir/" too)
 META_KEYS = ("owner", "stage", "k1")
 MAX_DEPTH = 3
 # errnos that name the same failure (POSIX allows either)
@@ -52,6 +73,7 @@ FAULT_ERRNOS = {errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errno.ECONNRESET, errn
 # operations that follow a symlink at their path
 FOLLOWING_OPS = ("open", "write_file", "append_file", "truncate", "chmod", "utime", "setxattr", "removexattr",
                  "read_file")
+HIDDEN_PREFIX = ".fuse_hidden"  # libfuse's name for a file unlinked while open (never on lakeFS)
 
 
 class Mismatch(AssertionError):
@@ -60,6 +82,11 @@ class Mismatch(AssertionError):
 
 class Fatal(Mismatch):
     """A mismatch after which the workload cannot go on (the remount failed)."""
+
+
+def shorten(text):
+    """Long names in a message as a character and a count: 'l' * 255 reads l{255}."""
+    return re.sub(r"(\w)\1{19,}", lambda m: "%s{%d}" % (m.group(1), len(m.group(0))), text)
 
 
 def sha(data):
@@ -81,12 +108,28 @@ def show(state):
     if state[0] == "unreadable":
         return state[1]
     if state[0] == "d":
-        return "dir"
+        return "dir(mode %o)" % state[1]
     if state[0] == "l":
         return "symlink->%r" % state[1]
     _, h, size, mode, meta, mtime = state
     return "file(%d bytes sha %s, mode %o, meta %s%s)" % (size, h[:12], mode, dict(meta),
                                                         "" if mtime is None else ", mtime %d" % mtime)
+
+
+def visible(state):
+    """What a mount that did not write them shows of state: a file's setuid/setgid/sticky bits hidden."""
+    if state is None or state[0] != "f" or not state[3] & 0o7000:
+        return state
+    return state[:3] + (state[3] & 0o777,) + state[4:]
+
+
+def visible_tree(tree):
+    return {p: visible(s) for p, s in tree.items()}
+
+
+def key_len(path, is_dir):
+    """Length of the object key lakeFS would hold for path (a directory: its marker "path/")."""
+    return len(path.encode()) + (1 if is_dir else 0)
 
 
 def state_matches(cand, got):
@@ -133,11 +176,13 @@ def read_mount_tree(root, mtime_paths=(), retries=0):
         path = os.path.join(root, rel) if rel else root
         names = _retry(lambda: os.listdir(path), retries)
         for name in names:
+            if name.startswith(HIDDEN_PREFIX):
+                continue  # libfuse's open-but-unlinked file: in this mount's memory only
             child = rel + "/" + name if rel else name
             out[child] = read_mount_state(root, child, mtime_paths, retries)
             if out[child] is None:
                 out[child] = GHOST
-            if out[child] == ("d",):
+            if out[child][0] == "d":
                 walk(child)
 
     walk("")
@@ -151,7 +196,7 @@ def read_mount_state(root, rel, mtime_paths=(), retries=0):
     except (FileNotFoundError, NotADirectoryError):  # a parent that is a file: absent too
         return None
     if stat.S_ISDIR(st.st_mode):
-        return ("d",)
+        return ("d", st.st_mode & 0o7777)
     if stat.S_ISLNK(st.st_mode):
         return ("l", _retry(lambda: os.readlink(path), retries))
 
@@ -181,9 +226,12 @@ def read_api_tree(server, repo, ref, mtime_paths=()):
         path = st["path"]
         marker = path.endswith("/")
         parts = path.rstrip("/").split("/")
-        for i in range(1, len(parts) + (1 if marker else 0)):
-            out["/".join(parts[:i])] = ("d",)
+        for i in range(1, len(parts)):
+            out.setdefault("/".join(parts[:i]), ("d", 0o755))  # a prefix (without marker: 0755)
         if marker:
+            # the marker's posix-permissions are the directory's mode (lakectl's folder format)
+            has_mode = "::lakefs::posix-permissions" in (st.get("metadata") or {})
+            out[path.rstrip("/")] = ("d", mountlib.expected_mode(st) if has_mode else 0o755)
             continue
         md = st.get("metadata") or {}
         if "::lakefs::symlink-target" in md:
@@ -252,12 +300,20 @@ class Workload:
         paths = {p.rstrip(":") for p in paths if p}
         # also the parents: a rename of a directory changes its children
         paths |= {"/".join(p.split("/")[:i]) for p in list(paths) for i in range(1, p.count("/") + 1)}
+        # a descriptor's own history: its open, its operations, and what happened to its paths
+        slots = {self.op[1]} if self.op and (self.op[0].startswith("fd_") or self.op[0] == "open") else set()
+        for i, op, rl, rm in self.recent:
+            if slots & {op[1]} and op[0] == "open":
+                paths.add(op[2])
+
+        def on_slot(op):
+            return (op[0].startswith("fd_") or op[0] == "open") and op[1] in slots
         related = [ln for (i, op, rl, rm), ln in zip(self.recent, lines)
-                   if op[0].startswith("kill") or any(isinstance(x, str) and (under(x, p) or under(p, x))
-                                                      for x in op[1:] for p in paths)][-25:]
-        raise Mismatch("seed %d, op #%d %r (mode %s): %s\nrecent operations on the paths named (last 300 ops):\n  %s"
-                       "\nlast operations:\n  %s" % (self.seed, self.index, self.op, self.mode, what,
-                                                     "\n  ".join(related) or "-", "\n  ".join(lines[-8:]) or "-"))
+                   if op[0].startswith("kill") or on_slot(op) or
+                   any(isinstance(x, str) and (under(x, p) or under(p, x)) for x in op[1:] for p in paths)][-25:]
+        raise Mismatch(shorten("seed %d, op #%d %r (mode %s): %s\nrecent operations on the paths named (last 300 ops):\n  %s"
+                               "\nlast operations:\n  %s" % (self.seed, self.index, self.op, self.mode, what,
+                                                             "\n  ".join(related) or "-", "\n  ".join(lines[-8:]) or "-")))
 
     # --- model views ----------------------------------------------------------------------------
     def local_state(self, rel, with_mtime=True):
@@ -268,8 +324,12 @@ class Workload:
             return None
         except NotADirectoryError:
             return None
+        except OSError as e:
+            if e.errno == errno.ENAMETOOLONG:  # a 256-byte component: there is no such file
+                return None
+            raise
         if stat.S_ISDIR(st.st_mode):
-            return ("d",)
+            return ("d", st.st_mode & 0o7777)
         if stat.S_ISLNK(st.st_mode):
             return ("l", os.readlink(path))
         with open(path, "rb") as f:
@@ -304,12 +364,12 @@ class Workload:
         out = {}
         for top in tops:
             out[top] = self.local_state(top)
-            if out[top] == ("d",):
+            if out[top] and out[top][0] == "d":
                 def walk(rel):
                     for name in os.listdir(self.model.p(rel)):
                         child = rel + "/" + name
                         out[child] = self.local_state(child)
-                        if out[child] == ("d",):
+                        if out[child][0] == "d":
                             walk(child)
                 walk(top)
             for p in self.srv:
@@ -322,6 +382,10 @@ class Workload:
             st = os.lstat(self.model.p(rel))
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as e:
+            if e.errno == errno.ENAMETOOLONG:  # a 256-byte component: there is no such file
+                return None
+            raise
         return "d" if stat.S_ISDIR(st.st_mode) else "l" if stat.S_ISLNK(st.st_mode) else "f"
 
     def size(self, rel):
@@ -338,21 +402,41 @@ class Workload:
             pool = [p for p, k in tree.items() if k in exist]
             if pool:
                 return rng.choice(sorted(pool))
-        dirs = [""] + sorted(p for p, k in tree.items() if k == "d" and p.count("/") < MAX_DEPTH - 1)
+        # short names stay within MAX_DEPTH; under long names the tree grows past lakeFS's key limit
+        dirs = [""] + sorted(p for p, k in tree.items() if k == "d" and (
+            p.count("/") < MAX_DEPTH - 1 or (len(p) > 190 and p.count("/") < 6)))
         parent = rng.choice(dirs)
         if rng.random() < 0.03:
             parent = (parent + "/" if parent else "") + "nodir"
-        return (parent + "/" if parent else "") + rng.choice(names)
+        r = rng.random()
+        if r < (0.6 if len(parent) > 190 else 0.04):
+            name = rng.choice(LONG_NAMES)
+        elif r < 0.005 + (0.6 if len(parent) > 190 else 0.04):
+            name = TOO_LONG_NAME
+        else:
+            name = rng.choice(names)
+        return (parent + "/" if parent else "") + name
 
     def gen(self):
         op = self._gen()
         # never through a symlink (its target may point outside the tree): stat it instead
         if op[0] in FOLLOWING_OPS and self.kind(op[2] if op[0] == "open" else op[1]) == "l":
             return ("stat", op[2] if op[0] == "open" else op[1])
-        # attributes of files only (directory modes, times and xattrs are another issue's)
-        if op[0] in ("chmod", "utime", "setxattr", "removexattr") and self.kind(op[1]) == "d":
+        # descriptors are on files (a read-only open of a directory would succeed)
+        if op[0] == "open" and op[3] & os.O_ACCMODE == os.O_RDONLY and self.kind(op[2]) == "d":
+            return ("stat", op[2])
+        # of directories: modes (no setgid, see DIR_MODES); their times and xattrs are not compared
+        if op[0] == "chmod" and self.kind(op[1]) == "d":
+            return ("chmod", op[1], DIR_MODES[op[2] % len(DIR_MODES)])
+        if op[0] in ("utime", "setxattr", "removexattr") and self.kind(op[1]) == "d":
             return ("stat", op[1])
         return op
+
+    def slot_size(self, slot):
+        return os.fstat(self.model.fds[slot]).st_size
+
+    def open_paths(self):
+        return sorted({i["path"] for i in self.fdinfo.values() if i["path"] is not None})
 
     def _gen(self):
         rng = self.rng
@@ -362,7 +446,13 @@ class Workload:
             slot = rng.choice(slots)
             info = self.fdinfo[slot]
             k = rng.random()
-            if k < 0.45 and self.size(info["path"]) > MAX_FILE - 64 * 1024:
+            if not info["writable"]:
+                if k < 0.55:
+                    return ("fd_read", slot, rng.randrange(0, MAX_FILE // 2), rng.randrange(1, 70000))
+                if k < 0.75:
+                    return ("fd_fstat", slot)
+                return ("fd_close", slot)
+            if k < 0.45 and self.slot_size(slot) > MAX_FILE - 64 * 1024:
                 return ("fd_truncate", slot, rng.randrange(0, MAX_FILE // 2))
             if k < 0.45:
                 if info["flags"] & os.O_APPEND:
@@ -370,23 +460,26 @@ class Workload:
                 return ("fd_write", slot, rng.randrange(0, MAX_FILE // 2), self.rand_len(), rng.randrange(1 << 30))
             if k < 0.55 and info["readable"]:
                 return ("fd_read", slot, rng.randrange(0, MAX_FILE // 2), rng.randrange(1, 70000))
-            if k < 0.62:
+            if k < 0.60:
                 return ("fd_truncate", slot, rng.randrange(0, MAX_FILE // 2))
-            if k < 0.72:
+            if k < 0.65:
+                return ("fd_fstat", slot)
+            if k < 0.74:
                 return ("fd_fsync", slot)
             return ("fd_close", slot)
         r = rng.random()
         if r < 0.12 and len(self.fdinfo) < MAX_FDS:
             path = self.pick_path(exist="f")
-            flags = rng.choice([os.O_RDWR, os.O_WRONLY, os.O_RDWR | os.O_APPEND, os.O_WRONLY | os.O_APPEND])
+            flags = rng.choice([os.O_RDWR, os.O_WRONLY, os.O_RDWR | os.O_APPEND, os.O_WRONLY | os.O_APPEND,
+                                os.O_RDONLY])
             if rng.random() < 0.5:
                 flags |= os.O_CREAT
                 if rng.random() < 0.2:
                     flags |= os.O_EXCL
-            if rng.random() < 0.15:
+            if rng.random() < 0.15 and flags & os.O_ACCMODE != os.O_RDONLY:
                 flags |= os.O_TRUNC
             free = [s for s in range(MAX_FDS) if s not in self.fdinfo]
-            return ("open", rng.choice(free), path, flags)
+            return ("open", rng.choice(free), path, flags, rng.choice(CREATE_MODES))
         if r < 0.24:
             return ("write_file", self.pick_path(exist="f"), self.rand_len(), rng.randrange(1 << 30))
         if r < 0.30:
@@ -399,15 +492,18 @@ class Workload:
         if r < 0.45:
             return self.gen_rename()
         if r < 0.51:
-            return ("mkdir", self.pick_path(names=DIR_NAMES))
+            return ("mkdir", self.pick_path(names=DIR_NAMES), rng.choice(DIR_MODES))
         if r < 0.55:
             return ("rmdir", self.pick_path(names=DIR_NAMES, exist="d"))
         if r < 0.62:
+            opened = self.open_paths()
+            if opened and rng.random() < 0.4:  # a file with descriptors open
+                return ("unlink", rng.choice(opened))
             return ("unlink", self.pick_path(exist="fl"))
         if r < 0.66:
             return ("symlink", rng.choice(["a", "../b", "nowhere", "d/e/f", "x" * 40]), self.pick_path())
         if r < 0.73:
-            return ("chmod", self.pick_path(exist="f"), rng.choice(MODES))
+            return ("chmod", self.pick_path(exist="fd"), rng.choice(MODES))
         if r < 0.79:
             return ("utime", self.pick_path(exist="f"), rng.randrange(1000000000, 2000000000))
         if r < 0.88:
@@ -421,23 +517,29 @@ class Workload:
         return ("stat", self.pick_path(exist="fdl"))
 
     def gen_rename(self):
-        """file/symlink onto an absent name or a file; directory onto an absent name or an EMPTY
-        directory (not into itself)."""
+        """Any kind onto an absent name or one of the same kind (a directory onto an empty or a
+        non-empty directory: ENOTEMPTY), now and then across kinds (EISDIR, ENOTDIR); a file onto
+        a file with descriptors open, an open file elsewhere. Never into itself."""
         rng = self.rng
         tree = self.kinds()
         movable = sorted(tree)
         if not movable:
             return ("stat", "a")
+        opened = self.open_paths()
         src = rng.choice(movable)
+        if opened and rng.random() < 0.25:
+            if rng.random() < 0.5:  # replace a file with descriptors open
+                files = [p for p, k in tree.items() if k == "f" and p not in opened]
+                if files:
+                    return ("rename", rng.choice(sorted(files)), rng.choice(opened))
+            src = rng.choice(opened)  # move a file with descriptors open
         for _ in range(20):
             dst = self.pick_path(names=NAMES if tree[src] != "d" else DIR_NAMES)
             if dst == src or under(dst, src):
                 continue
             cur = tree.get(dst)
-            if tree[src] == "d":
-                if cur is None or (cur == "d" and not any(under(p, dst) and p != dst for p in tree)):
-                    return ("rename", src, dst)
-            elif cur is None or cur in "fl":
+            same = cur is None or (cur == "d") == (tree[src] == "d")
+            if same or rng.random() < 0.2:
                 return ("rename", src, dst)
         return ("stat", src)
 
@@ -457,8 +559,8 @@ class Workload:
     def affected(self, op):
         """Top paths whose subtrees the operation may change, and the paths of fd slots it closes first."""
         kind = op[0]
-        if kind.startswith("fd_"):
-            return [self.fdinfo[op[1]]["path"]] if op[1] in self.fdinfo else []
+        if kind.startswith("fd_"):  # an orphan slot (its file unlinked or replaced) changes no path
+            return [self.fdinfo[op[1]]["path"]] if self.fdinfo.get(op[1], {}).get("path") else []
         if kind == "open":
             return [op[2]]
         if kind == "rename":
@@ -473,18 +575,67 @@ class Workload:
         """Runs op on one side; returns ("ok", value) or ("err", errno)."""
         self.last_step = None
         try:
+            if side.is_model or self.mount_is_local:
+                return ("ok", self._apply_with_key_limit(side, op))
             return ("ok", self._apply(side, op))
         except OSError as e:
             return ("err", e.errno)
+
+    mount_is_local = False  # the harness's own tests: the "mount" is a local directory too
+
+    def _apply_with_key_limit(self, side, op):
+        """_apply on a local directory, with lakeFS's limit on object keys that a local file system
+        lacks: making a name whose key (a directory's marker included) would be over MAX_KEY bytes
+        answers ENAMETOOLONG and changes nothing, as on a branch mount."""
+        kind = op[0]
+        new = None  # (path, is_dir) of a name the operation makes, when it would make one
+        if kind == "open" and op[3] & os.O_CREAT:
+            new = (op[2], False)
+        elif kind in ("write_file", "append_file"):
+            new = (op[1], False)
+        elif kind == "mkdir":
+            new = (op[1], True)
+        elif kind == "symlink":
+            new = (op[2], False)
+        if new and key_len(new[0], new[1]) > MAX_KEY and not os.path.lexists(side.p(new[0])) and \
+                os.path.isdir(side.p(parent_of(new[0]))) and len(os.path.basename(new[0]).encode()) <= 255:
+            raise OSError(errno.ENAMETOOLONG, "key over lakeFS's limit")
+        if kind != "rename":
+            return self._apply(side, op)
+        src, dst = op[1], op[2]
+        try:
+            st = os.lstat(side.p(src))
+        except OSError:
+            return self._apply(side, op)
+        moved = [(dst, stat.S_ISDIR(st.st_mode))]
+        if stat.S_ISDIR(st.st_mode):
+            for top, dirs, files in os.walk(side.p(src)):
+                rel = dst + top[len(side.p(src)):]
+                moved += [(rel + "/" + d, True) for d in dirs] + [(rel + "/" + f, False) for f in files]
+        try:
+            old_dst = os.lstat(side.p(dst))
+        except OSError:
+            old_dst = None
+        result = self._apply(side, op)
+        if any(key_len(q, d) > MAX_KEY for q, d in moved):
+            os.rename(side.p(dst), side.p(src))  # undone: only an empty directory can have been replaced
+            if old_dst is not None:
+                os.mkdir(side.p(dst))
+                os.chmod(side.p(dst), old_dst.st_mode & 0o7777)
+            raise OSError(errno.ENAMETOOLONG, "key over lakeFS's limit")
+        return result
 
     def _apply(self, side, op):
         kind = op[0]
         p = side.p
         if kind == "open":
-            _, slot, path, flags = op
-            fd = os.open(p(path), flags | os.O_CLOEXEC, 0o644)
+            _, slot, path, flags, mode = op
+            fd = os.open(p(path), flags | os.O_CLOEXEC, mode)
             side.fds[slot] = fd
             return None
+        if kind == "fd_fstat":
+            st = os.fstat(side.fds[slot_of(op)])
+            return (st.st_size, stat.S_IFMT(st.st_mode), st.st_mode & 0o7777)
         if kind == "fd_write":
             _, slot, off, n, dseed = op
             data = self.data_of(n, dseed)
@@ -526,7 +677,7 @@ class Workload:
             os.rename(p(op[1]), p(op[2]))
             return None
         if kind == "mkdir":
-            os.mkdir(p(op[1]), 0o755)
+            os.mkdir(p(op[1]), op[2])
             return None
         if kind == "rmdir":
             os.rmdir(p(op[1]))
@@ -589,12 +740,52 @@ class Workload:
     def writable_slots(self, path, but=None):
         return [s for s, i in self.fdinfo.items() if i["path"] == path and i["writable"] and s != but]
 
-    def close_slots_on(self, tops):
-        """Closes (both sides) every descriptor on a path at or under tops, as operations of their own."""
+    def close_slots_on(self, tops, strictly_under=False):
+        """Closes (both sides) every descriptor on a path at or under tops (strictly under: not on
+        the tops themselves), as operations of their own."""
         for slot in sorted(self.fdinfo):
             # a close may have closed others (a kill, an adopt): skip those
-            if slot in self.fdinfo and any(under(self.fdinfo[slot]["path"], t) for t in tops):
+            path = self.fdinfo[slot]["path"] if slot in self.fdinfo else None
+            if path is not None and any(under(path, t) and not (strictly_under and path == t) for t in tops):
                 self.step(("fd_close", slot), nested=True)
+
+    def count_features(self, op, rl, before, orphan):
+        """stats["features"]: how often the workload reached each case of issue 11 (on the model)."""
+        f = self.stats.setdefault("features", collections.Counter())
+        kind = op[0]
+        if orphan:
+            f["orphan_" + kind] += 1
+        if rl[0] == "err" and rl[1] in (errno.ENOTEMPTY, errno.EEXIST) and kind == "rename":
+            f["rename_dir_onto_nonempty"] += 1
+        if rl[0] == "err" and rl[1] == errno.ENAMETOOLONG:
+            long_component = any(isinstance(x, str) and any(len(c.encode()) > 255 for c in x.split("/"))
+                                 for x in op[1:])
+            f["enametoolong_" + ("name" if long_component else "key") + "_" + kind] += 1
+        if rl[0] != "ok":
+            return
+        if kind == "rename" and (before.get(op[2]) or ("",))[0] == "d":
+            f["rename_dir_onto_empty"] += 1
+        if kind in ("unlink", "rename") and any(i["path"] == (op[1] if kind == "unlink" else op[2])
+                                                for i in self.fdinfo.values()):
+            f[kind + "_with_descriptors_open"] += 1
+        if kind == "rename" and any(i["path"] == op[1] for i in self.fdinfo.values()):
+            f["rename_of_an_open_file"] += 1
+        if kind == "open" and op[3] & os.O_CREAT and before.get(op[2]) is None:
+            f["create_mode_%04o" % (op[4] & ~0o022 & 0o7777)] += 1
+        if kind == "mkdir":
+            f["mkdir_mode_%04o" % (op[2] & ~0o022 & 0o7777)] += 1
+        if kind == "chmod" and (before.get(op[1]) or ("",))[0] == "d":
+            f["chmod_dir"] += 1
+        if any(isinstance(x, str) and key_len(x, False) > 900 for x in op[1:]):
+            f["key_over_900_bytes"] += 1
+
+    def orphan_slots(self, path):
+        """The file at path was unlinked or replaced: its descriptors keep it, under no name (their
+        writes reach lakeFS never); what they wrote is no longer a candidate for the name."""
+        for info in self.fdinfo.values():
+            if info["path"] == path:
+                info["path"] = None
+        self.history.pop(path, None)
 
     min_kills = 0  # kill mode: go on after nops until this many kill cycles
 
@@ -681,25 +872,43 @@ class Workload:
             self.op = op
         kind = op[0]
         if kind in ("rename", "unlink", "rmdir"):
-            # never unlink or replace a name with descriptors open on it (out of scope here)
-            self.close_slots_on(self.affected(op))
+            if self.mode == "faults" or self.kill_now_during:
+                # a failed or interrupted unlink/rename leaves {old, new}: which file a descriptor
+                # then has is not known, so none is left open on the names
+                self.close_slots_on(self.affected(op))
+            else:
+                # descriptors on a file unlinked or replaced stay open (orphans), on a file renamed
+                # they follow it; those inside a directory renamed are closed first
+                self.close_slots_on(self.affected(op), strictly_under=True)
         tops = self.affected(op)
         before = self.subtree(tops)
         before_bytes = None
-        if self.kill_now_during and kind in ("fd_write", "write_file", "append_file"):
+        if self.kill_now_during and kind in ("fd_write", "write_file", "append_file") and \
+                (kind != "fd_write" or self.fdinfo[op[1]]["path"] is not None):
             wp = self.fdinfo[op[1]]["path"] if kind == "fd_write" else op[1]
             try:
                 with open(self.model.p(wp), "rb") as f:
                     before_bytes = f.read()
             except OSError:
                 before_bytes = None
+        orphan = kind.startswith("fd_") and op[1] in self.fdinfo and self.fdinfo[op[1]]["path"] is None
         rl = self.apply(self.model, op)
         after = self.subtree(tops)
+        self.count_features(op, rl, before, orphan)
         if kind == "open" and rl[0] == "ok":
             flags = op[3]
             acc = flags & os.O_ACCMODE
             self.fdinfo[op[1]] = {"path": op[2], "flags": flags, "writable": acc != os.O_RDONLY,
-                                  "readable": acc == os.O_RDWR, "wrote": bool(flags & os.O_TRUNC)}
+                                  "readable": acc != os.O_WRONLY, "wrote": bool(flags & os.O_TRUNC)}
+        if kind == "unlink" and rl[0] == "ok":
+            self.orphan_slots(op[1])
+        if kind == "rename" and rl[0] == "ok" and before.get(op[1]) and before[op[1]][0] == "f" and op[1] != op[2]:
+            self.orphan_slots(op[2])
+            for info in self.fdinfo.values():
+                if info["path"] == op[1]:
+                    info["path"] = op[2]
+            if op[1] in self.history:
+                self.history[op[2]] = self.history.pop(op[1])
         if kind in ("fd_write", "fd_truncate") and rl[0] == "ok":
             self.fdinfo[op[1]]["wrote"] = True
         if kind == "fd_close" and op[1] in self.fdinfo:
@@ -718,7 +927,8 @@ class Workload:
         if kind == "open" and rl[0] == "ok" and rm[0] != "ok":
             _close_quietly(self.model.fds.pop(op[1], None))
             self.fdinfo.pop(op[1], None)
-        if self.killed and kind in ("fd_write", "write_file", "append_file") and rl[0] == "ok":
+        if self.killed and kind in ("fd_write", "write_file", "append_file") and rl[0] == "ok" and \
+                (kind != "fd_write" or self.fdinfo[op[1]]["path"] is not None):
             self.partial_writes(op, rl, rm, before, before_bytes)
         self.check_result(op, rl, rm, before, after, closing)
         self.srv_prune()
@@ -745,7 +955,7 @@ class Workload:
                 for p in [p for p in d if under(p, op[1])]:
                     del d[p]
             return
-        if kind in ("chmod", "setxattr", "removexattr", "commit", "stat", "read_file", "fd_read", "fd_fsync",
+        if kind in ("chmod", "setxattr", "removexattr", "commit", "stat", "read_file", "fd_read", "fd_fstat", "fd_fsync",
                     "fd_close"):
             return
         # content changes (writes, truncates, creates, O_TRUNC) end an explicit mtime
@@ -846,7 +1056,8 @@ class Workload:
         cur = self.local_state(rel, False)
         if cur is not None and (state is None or cur[0] != state[0]):
             for slot in sorted(self.fdinfo):
-                if under(self.fdinfo[slot]["path"], rel):
+                if slot in self.fdinfo and self.fdinfo[slot]["path"] is not None and \
+                        under(self.fdinfo[slot]["path"], rel):
                     self.step(("fd_close", slot), nested=True)
             if cur[0] == "d":
                 shutil.rmtree(path)
@@ -860,6 +1071,7 @@ class Workload:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if state[0] == "d":
             os.makedirs(path, exist_ok=True)
+            os.chmod(path, state[1])
         elif state[0] == "l":
             if os.path.lexists(path):
                 os.unlink(path)
@@ -890,9 +1102,10 @@ class Workload:
         kind = op[0]
         if kind in ("stat", "read_file", "fd_read", "commit"):
             return
-        if kind == "fd_write" or kind == "fd_truncate":
+        if kind in ("fd_write", "fd_truncate", "fd_fstat"):
             p = self.fdinfo[op[1]]["path"]
-            self.history.setdefault(p, set()).add(after[p])
+            if p is not None and kind != "fd_fstat":  # an orphan's bytes go nowhere
+                self.history.setdefault(p, set()).add(after[p])
             return
         if kind == "open":
             p = op[2]
@@ -903,6 +1116,8 @@ class Workload:
             return
         if kind in ("fd_fsync", "fd_close"):
             p = (closing or self.fdinfo.get(op[1]))["path"]
+            if p is None:
+                return  # an orphan: nothing uploads it
             if kind == "fd_close" and (not closing["writable"] or self.writable_slots(p)):
                 return  # nothing uploaded (read-only, or the upload waits for the last writer)
             self.upload_acked(p, after[p])
@@ -938,6 +1153,8 @@ class Workload:
             self.history[p] = {state}
 
     def map_attr(self, op, c):
+        if c is not None and c[0] == "d" and op[0] == "chmod":
+            return ("d", op[2] & 0o7777)
         if c is None or c[0] != "f":
             return c
         _, h, size, mode, meta, mtime = c
@@ -976,7 +1193,7 @@ class Workload:
     def server_failure(self, op, before, after, closing):
         """The mount failed op (or died during it): lakeFS holds the old or the new state."""
         kind = op[0]
-        if kind in ("stat", "read_file", "fd_read", "commit"):
+        if kind in ("stat", "read_file", "fd_read", "fd_fstat", "commit"):
             return
         if kind == "rename":
             self.srv_rename(op[1], op[2], before, certain=False)
@@ -1034,8 +1251,8 @@ class Workload:
                 continue
             if p in self.conflicts and g and g[0] == "f" and any(c[1:3] == g[1:3] for c in cands if c):
                 continue  # the other client's bytes are kept (its attributes are not this test's concern)
-            if g == ("d",) and any(under(q, p) and q != p and self.srv_get(q) != {None} for q in self.srv):
-                continue  # a prefix of objects that may be there
+            if g == ("d", 0o755) and any(under(q, p) and q != p and self.srv_get(q) != {None} for q in self.srv):
+                continue  # a prefix of objects that may be there (no marker: 0755)
             why = ""
             if p in self.conflicts:
                 why = " (another client wrote it after the kill, before the remount: the stale staged copy " \
@@ -1057,8 +1274,9 @@ class Workload:
         for slot in sorted(self.fdinfo):
             self.step(("fd_close", slot), nested=True)
 
-    def reset_to(self, tree, where="after the remount (lakeFS holds the second)"):
-        """After a remount: the model becomes what lakeFS holds (checked before), srv certain."""
+    def reset_to(self, tree, where="after the remount (lakeFS holds the second)", from_server=False):
+        """After a remount: the model becomes what lakeFS holds (checked before), srv certain. From
+        the server's tree (from_server), files show the modes a new mount shows (visible())."""
         shutil.rmtree(self.model.root)
         os.makedirs(self.model.root)
         self.meta, self.mtime_set, self.history, self.srv = {}, {}, {}, {}
@@ -1067,8 +1285,9 @@ class Workload:
             path = self.model.p(p)
             if s is None or s[0] in ("ghost", "unreadable"):
                 continue
-            if s == ("d",):
+            if s[0] == "d":
                 os.makedirs(path, exist_ok=True)
+                os.chmod(path, s[1])
             elif s[0] == "l":
                 os.symlink(s[1], path)
             else:
@@ -1079,7 +1298,7 @@ class Workload:
                         where, p, show(file_state(sha(data), len(data), s[3], dict(s[4]))), show(s)))
                 with open(path, "wb") as f:
                     f.write(data)
-                os.chmod(path, s[3])
+                os.chmod(path, visible(s)[3] if from_server else s[3])
                 if s[4]:
                     self.meta[p] = dict(s[4])
             self.srv[p] = {s if s[0] != "f" else s[:5] + (None,)}
@@ -1129,7 +1348,7 @@ class Workload:
             p = info["path"]
             _close_quietly(self.mnt.fds.pop(slot, -1))
             os.close(self.model.fds.pop(slot))
-            if info["writable"]:
+            if info["writable"] and p is not None:  # an orphan's staged bytes must not come back
                 hist = self.history.get(p, set()) | {self.local_state(p)}
                 self.srv[p] = self.srv_get(p) | {with_data(c, h) for c in self.srv_get(p) for h in hist if h} \
                     | {h for h in hist if h}
@@ -1154,12 +1373,13 @@ class Workload:
         got = self.hooks["api_tree"](self.mtime_set)
         self.check_server(got, "after kill %d and the remount" % self.kill_seq)
         view = read_mount_tree(root, self.mtime_set)
-        diffs = ["%s: lakeFS %s, mount %s" % (p, show(got.get(p)), show(view.get(p)))
-                 for p in sorted(set(got) | set(view)) if not state_matches(got.get(p), view.get(p))]
+        shown = visible_tree(got)  # a new mount shows no setuid/setgid/sticky bit it did not write
+        diffs = ["%s: lakeFS %s, mount %s" % (p, show(shown.get(p)), show(view.get(p)))
+                 for p in sorted(set(shown) | set(view)) if not state_matches(shown.get(p), view.get(p))]
         if diffs:
             self.fail("after kill %d the remount does not show what lakeFS holds:\n  %s" % (
                 self.kill_seq, "\n  ".join(diffs[:20])))
-        self.reset_to(got)
+        self.reset_to(got, from_server=True)
 
 
 def slot_of(op):
@@ -1303,8 +1523,9 @@ def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_ever
             if diffs:
                 w.mismatches.append("seed %d, final: lakeFS differs from the model:\n  %s" % (seed, "\n  ".join(diffs[:20])))
         view = read_mount_tree(again.path, w.mtime_set)
-        diffs = ["%s: lakeFS %s, fresh mount %s" % (p, show(got.get(p)), show(view.get(p)))
-                 for p in sorted(set(got) | set(view)) if not state_matches(got.get(p), view.get(p))]
+        shown = visible_tree(got)  # a new mount shows no setuid/setgid/sticky bit it did not write
+        diffs = ["%s: lakeFS %s, fresh mount %s" % (p, show(shown.get(p)), show(view.get(p)))
+                 for p in sorted(set(shown) | set(view)) if not state_matches(shown.get(p), view.get(p))]
         if diffs:
             w.mismatches.append("seed %d, final: a mount with an empty cache does not show what lakeFS holds:\n  %s" % (
                 seed, "\n  ".join(diffs[:20])))

@@ -157,3 +157,59 @@ def test_a_damaged_cached_block_is_fetched_again_never_served(server, repo, moun
     assert gets(server.counts()) == 1, server.counts()
     stats = json.loads(open(again.join(".lakefs", "stats")).read())
     assert stats["data_cache"]["corrupt"] == 1, stats["data_cache"]
+
+
+def _drop_page_cache(path):
+    """Drops the kernel's cached pages of a file in the mount, so the next read reaches lakefuse."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def test_warm_cache_reads_the_bytes_asked_for_from_one_open_per_block(server, repo, mount, tmp_path):
+    """Block-cache I/O, counted by the cache itself: a remount verifies each block file once (one open,
+    read whole, SHA-256 checked), then keeps it open; a later read of N bytes reads exactly N bytes from
+    block files, opens none and writes no mtime (the LRU clock is in memory)."""
+    mib = 1 << 20
+    size = 16 * mib + 12345  # 17 blocks of the cache's 1 MiB, the last one short
+    blocks = 17
+    data = (bytes(range(251)) * (size // 251 + 1))[:size]
+    server.upload(repo, "main", "warm.bin", data)
+    commit = server.commit(repo, "main")["id"]
+    uri = "lakefs://%s/%s" % (repo, commit)
+    cache = str(tmp_path / "warm-cache")
+
+    first = mount(uri, cache_dir=cache)
+    assert read_file(first.join("warm.bin")) == data
+    assert first.unmount() == 0
+
+    again = mount(uri, cache_dir=cache)
+    path = again.join("warm.bin")
+    s0 = again.stats()
+    server.reset_counts()
+    assert run(["cat", path]).stdout == data
+    assert gets(server.counts()) == 0, server.counts()
+    s1 = again.stats()
+    c0, c1 = s0["data_cache"], s1["data_cache"]
+    assert s1["bytes_read"] - s0["bytes_read"] == size
+    assert c1["file_opens"] - c0["file_opens"] == blocks, (c0, c1)
+    assert c1["open_files"] == blocks, c1
+    read = c1["file_bytes_read"] - c0["file_bytes_read"]
+    headers = 88 * blocks
+    # Each block is read whole once to verify it; of the rest, only what the kernel still asks for
+    # (none of it when its requests are block-sized). Reading whole blocks per request was 8x.
+    assert size + headers <= read <= 2 * size + headers, (read, size)
+    assert c1["stamps_written"] == c0["stamps_written"] == 0, c1
+
+    _drop_page_cache(path)
+    assert read_file(path) == data
+    s2 = again.stats()
+    c2 = s2["data_cache"]
+    assert s2["bytes_read"] - s1["bytes_read"] == size  # the kernel asked lakefuse again
+    assert c2["file_opens"] == c1["file_opens"], (c1, c2)
+    assert c2["file_bytes_read"] - c1["file_bytes_read"] == size, (c1, c2)
+    assert c2["bytes_served"] - c1["bytes_served"] == size, (c1, c2)
+    assert c2["stamps_written"] == 0 and c2["corrupt"] == 0, c2
+    assert gets(server.counts()) == 0, server.counts()

@@ -5,7 +5,7 @@ descriptor of the same file wrote, before and after that one's close. Everything
 import os
 import subprocess
 
-from mountlib import api_get, api_get_or_none, read_file, write_file
+from mountlib import api_get, api_get_or_none, api_paths, read_file, write_file
 
 
 def branch(mount, repo):
@@ -87,5 +87,109 @@ def test_a_reader_sees_what_another_descriptor_writes(server, repo, mount):
         assert api_get(server, repo, "main", "shared.log") == b"line 1\nline 2\n"
         assert os.pread(reader, 100, 0) == b"line 1\nline 2\n"
         assert os.pread(reader, 100, 7) == b"line 2\n"
+    finally:
+        os.close(reader)
+
+
+# Found by the differential test (issue 11): a descriptor opened for writing copies its file in only
+# when first read or written; its file unlinked, renamed or replaced before that lost its bytes (ESTALE).
+
+def test_an_untouched_writer_keeps_its_bytes_after_unlink(server, repo, mount):
+    m = branch(mount, repo)
+    write_file(m.join("w"), b"w" * 100000)  # written through the mount, as the differential test did
+    fd = os.open(m.join("w"), os.O_RDWR)
+    try:
+        os.unlink(m.join("w"))
+        assert os.pwrite(fd, b"tail", 100000) == 4
+        assert os.pread(fd, 200000, 0) == b"w" * 100000 + b"tail"
+        assert os.fstat(fd).st_size == 100004
+    finally:
+        os.close(fd)
+    assert api_get_or_none(server, repo, "main", "w") is None  # nothing uploaded it again
+    assert not os.path.lexists(m.join("w"))
+
+
+def test_an_untouched_writer_keeps_its_bytes_when_a_rename_replaces_its_file(server, repo, mount):
+    m = branch(mount, repo)
+    write_file(m.join("old"), b"old bytes\n")
+    write_file(m.join("new"), b"new bytes\n")
+    fd = os.open(m.join("old"), os.O_WRONLY | os.O_APPEND)
+    try:
+        os.rename(m.join("new"), m.join("old"))
+        os.write(fd, b"appended\n")
+        assert os.fstat(fd).st_size == len(b"old bytes\nappended\n")
+    finally:
+        os.close(fd)
+    assert read_file(m.join("old")) == b"new bytes\n"
+    assert api_get(server, repo, "main", "old") == b"new bytes\n"
+
+
+def test_an_untouched_writer_follows_its_file_through_a_rename(server, repo, mount):
+    m = branch(mount, repo)
+    write_file(m.join("a"), b"first\n")
+    fd = os.open(m.join("a"), os.O_RDWR | os.O_APPEND)
+    try:
+        os.rename(m.join("a"), m.join("b"))
+        os.write(fd, b"second\n")
+        os.ftruncate(fd, 12)
+    finally:
+        os.close(fd)  # uploads to the new name
+    assert read_file(m.join("b")) == b"first\nsecond"
+    assert api_get(server, repo, "main", "b") == b"first\nsecond"
+    assert api_get_or_none(server, repo, "main", "a") is None
+
+
+def test_a_file_unlinked_while_open_in_a_directory_renamed_after(server, repo, mount):
+    # libfuse keeps such a file under .fuse_hidden... in its directory and moves it with a rename of
+    # the directory; lakefuse kept the old path: ftruncate and fstat answered ENOENT.
+    m = branch(mount, repo)
+    os.mkdir(m.join("d"))
+    write_file(m.join("d", "f"), b"0123456789")
+    fd = os.open(m.join("d", "f"), os.O_RDWR)
+    try:
+        assert os.read(fd, 3) == b"012"
+        os.unlink(m.join("d", "f"))
+        os.rename(m.join("d"), m.join("e"))
+        os.ftruncate(fd, 5)
+        assert os.fstat(fd).st_size == 5
+        assert os.pread(fd, 100, 0) == b"01234"
+    finally:
+        os.close(fd)
+    assert os.listdir(m.join("e")) == []
+    os.rmdir(m.join("e"))
+    assert api_paths(server, repo, "main") == []
+
+
+def test_a_reader_sees_the_writes_of_a_writer_after_both_lost_the_name(server, repo, mount):
+    # One file, one content, also once unlinked: the reader kept a private copy taken at the unlink
+    # and missed what the writer wrote after it (found by the differential test).
+    m = branch(mount, repo)
+    write_file(m.join("f"), b"before\n")
+    reader = os.open(m.join("f"), os.O_RDONLY)
+    writer = os.open(m.join("f"), os.O_WRONLY | os.O_APPEND)
+    try:
+        assert os.pread(reader, 100, 0) == b"before\n"
+        os.unlink(m.join("f"))
+        os.write(writer, b"after\n")
+        with open("/proc/sys/vm/drop_caches", "w") as f:  # the kernel's page cache would answer
+            f.write("1\n")
+        assert os.pread(reader, 100, 0) == b"before\nafter\n"
+        assert os.fstat(reader).st_size == 13
+    finally:
+        os.close(writer)
+        os.close(reader)
+    assert api_get_or_none(server, repo, "main", "f") is None
+
+
+def test_a_reader_follows_its_file_through_a_rename_and_sees_later_writes(server, repo, mount):
+    m = branch(mount, repo)
+    write_file(m.join("a"), b"one\n")
+    reader = os.open(m.join("a"), os.O_RDONLY)
+    try:
+        os.rename(m.join("a"), m.join("b"))
+        with open(m.join("b"), "ab") as f:
+            f.write(b"two\n")
+        assert os.pread(reader, 100, 0) == b"one\ntwo\n"
+        assert os.fstat(reader).st_size == 8
     finally:
         os.close(reader)

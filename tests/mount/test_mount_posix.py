@@ -290,3 +290,155 @@ def test_directory_link_count_is_two_plus_subdirectories(server, repo, mount):
     out = subprocess.run(["find", fresh.join("top"), "-type", "d"], check=True, capture_output=True,
                          text=True).stdout.split()
     assert sorted(os.path.relpath(p, fresh.path) for p in out) == ["top", "top/a", "top/a/deep", "top/b", "top/c"]
+
+
+# --- found by pjdfstest (issue 11) -----------------------------------------------------------------------
+
+def _as_user(uid, gid, fn):
+    """fn() in a forked child running as uid:gid (no supplementary groups); its errno, 0 on success."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            fn()
+        except OSError as e:
+            code = e.errno or 254
+        except BaseException:
+            code = 255
+        os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_what_another_user_creates_is_theirs(server, repo, mount):
+    # With allow_other, a file or directory belongs to the process that made it, as POSIX says (it
+    # belonged to the mount's owner: that user could then not chmod or truncate its own file).
+    m = branch(mount, repo, "allow_other")
+    os.mkdir(m.join("shared"))
+    os.chmod(m.join("shared"), 0o777)
+    # the child cannot reach the mount point (under pytest's private tmp): it starts from this one
+    shared = os.open(m.join("shared"), os.O_RDONLY | os.O_DIRECTORY)
+
+    def make():
+        fd = os.open("f", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=shared)
+        os.write(fd, b"mine")
+        os.close(fd)
+        os.mkdir("d", 0o700, dir_fd=shared)
+        os.chmod("f", 0o640, dir_fd=shared)  # the owner may
+        fd = os.open("f", os.O_WRONLY, dir_fd=shared)
+        os.ftruncate(fd, 2)
+        os.close(fd)
+    try:
+        assert _as_user(65534, 65533, make) == 0
+    finally:
+        os.close(shared)
+    for mnt in (m, branch(mount, repo)):  # this mount, and one reading lakeFS afresh
+        for name, mode in (("f", 0o640), ("d", 0o700)):
+            st = os.stat(mnt.join("shared", name))
+            assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65533, mode), name
+    assert read_file(m.join("shared", "f")) == b"mi"
+    for key in ("shared/f", "shared/d/"):
+        perms = json.loads(api_metadata(server, repo, "main", key)[PERMISSIONS_KEY])
+        assert (perms["UID"], perms["GID"]) == (65534, 65533), key
+    # The mount's owner (root here) still records itself.
+    write_file(m.join("mine"), b"x")
+    assert json.loads(api_metadata(server, repo, "main", "mine")[PERMISSIONS_KEY])["UID"] == 0
+
+
+def test_owner_may_change_a_files_group_to_one_of_its_own(server, repo, mount):
+    m = branch(mount, repo, "allow_other")
+    write_file(m.join("f"), b"x")
+    os.chown(m.join("f"), 65534, 65534)
+    fd = os.open(m.join("f"), os.O_RDONLY)  # the child cannot reach the mount point: it uses this
+
+    def chgrp():
+        os.setgroups([65532])  # still root here: the child gives root up after
+        os.setgid(65534)
+        os.setuid(65534)
+        os.fchown(fd, -1, 65532)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                chgrp()
+            except OSError as e:
+                code = e.errno or 254
+            except BaseException:
+                code = 255
+            os._exit(code)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        st = os.stat(m.join("f"))
+        assert (st.st_uid, st.st_gid) == (65534, 65532)
+        # ...but not to a group it is not in, nor give the file away
+        assert _as_user(65534, 65534, lambda: os.fchown(fd, -1, 65531)) == errno.EPERM
+        assert _as_user(65534, 65534, lambda: os.fchown(fd, 65533, -1)) == errno.EPERM
+    finally:
+        os.close(fd)
+    assert json.loads(api_metadata(server, repo, "main", "f")[PERMISSIONS_KEY])["GID"] == 65532
+
+
+def test_a_directory_changes_mtime_and_ctime_when_its_entries_change(server, repo, mount):
+    m = branch(mount, repo)
+    os.mkdir(m.join("d"))
+    os.utime(m.join("d"), (1500000000, 1500000000))
+    before = os.stat(m.join("d"))
+    assert before.st_mtime == 1500000000
+    steps = [lambda: write_file(m.join("d", "f"), b"x"),
+             lambda: os.mkdir(m.join("d", "sub")),
+             lambda: os.symlink("f", m.join("d", "l")),
+             lambda: os.rename(m.join("d", "f"), m.join("d", "g")),
+             lambda: os.unlink(m.join("d", "l")),
+             lambda: os.rmdir(m.join("d", "sub"))]
+    last = before
+    for step in steps:
+        os.utime(m.join("d"), (1500000000, 1500000000))
+        step()
+        st = os.stat(m.join("d"))
+        assert st.st_mtime > 1600000000 and st.st_ctime >= st.st_mtime, step
+        last = st
+    assert last.st_mtime_ns >= before.st_ctime_ns
+
+
+def test_a_failed_directory_rename_keeps_the_replaced_directorys_mode_owner_and_mtime(server, repo, mount):
+    # Found by the differential test under faults: the undo put back a bare marker (0755, no owner).
+    m = branch(mount, repo)
+    os.mkdir(m.join("d"))
+    for name in ("one", "two", "three"):
+        write_file(m.join("d", name), name.encode())
+    os.mkdir(m.join("target"), 0o700)
+    os.chown(m.join("target"), 1234, 5678)
+    os.utime(m.join("target"), (1600000000, 1600000000))
+    recorded = api_metadata(server, repo, "main", "target/")
+    server.add_fault(operation="copyObject", latency_ms=1, count=1)
+    server.add_fault(operation="copyObject", status=400, message="injected refusal", count=1)
+    expect_errno(errno.EIO, os.rename, m.join("d"), m.join("target"))
+    assert api_metadata(server, repo, "main", "target/") == recorded
+    for mnt in (m, branch(mount, repo)):
+        st = os.stat(mnt.join("target"))
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)) == (0o700, 1234, 5678,
+                                                                                      1600000000)
+        assert sorted(os.listdir(mnt.join("d"))) == ["one", "three", "two"]
+
+
+def test_a_file_made_where_a_directory_was_shows_the_mtime_set_on_it(server, repo, mount):
+    # A directory's in-memory mtime (names changed in it) is its own: a file later made at its path
+    # showed it instead of the mtime utimens set (found by the differential test).
+    m = branch(mount, repo)
+    os.mkdir(m.join("x"))
+    write_file(m.join("x", "f"), b"f")
+    os.unlink(m.join("x", "f"))
+    os.rmdir(m.join("x"))
+    write_file(m.join("x"), b"now a file")
+    os.utime(m.join("x"), (1500000000, 1500000000))
+    assert os.stat(m.join("x")).st_mtime == 1500000000
+    # and one renamed away takes its times along
+    os.mkdir(m.join("d"))
+    write_file(m.join("d", "g"), b"g")
+    os.rename(m.join("d"), m.join("e"))
+    write_file(m.join("d"), b"a file")
+    os.utime(m.join("d"), (1500000000, 1500000000))
+    assert os.stat(m.join("d")).st_mtime == 1500000000
+    assert os.stat(m.join("e")).st_mtime > 1600000000

@@ -294,5 +294,6 @@ def test_bad_multipart_threshold_is_refused(lakefuse_env, tmp_path):
                            capture_output=True, text=True, timeout=60, env=lakefuse_env,
                            stdin=subprocess.DEVNULL)
         assert p.returncode == 2, (value, p.stdout, p.stderr)
-        assert p.stderr.strip() == "lakefuse: bad value for -o multipart_threshold=" + value, p.stderr
+        assert p.stderr.strip() == ("lakefuse: bad value for -o multipart_threshold=%s: expected a size in bytes, "
+                                    "with an optional K, M, G or T suffix, at least 5M" % value), p.stderr
         assert p.stdout == ""

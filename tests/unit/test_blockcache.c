@@ -59,6 +59,18 @@ static int teardown(void **state)
     return 0;
 }
 
+/* An object's id as the mount makes it, with a fixed server, namespace and
+ * address: these tests are about blocks, test_id_* about identities. */
+static blockcache_id test_id(const char *checksum, uint64_t size)
+{
+    blockcache_object o = {"http://lakefs.test/api/v1", "s3://bucket/ns",
+                           "s3://bucket/ns/data/x", checksum, size};
+    blockcache_id id;
+    assert_int_equal(blockcache_make_id(&o, &id), 0);
+    return id;
+}
+#define ID(checksum, size) (&(blockcache_id[1]){test_id((checksum), (size))}[0])
+
 static blockcache *open_cache(const fixture *f, uint64_t max_bytes)
 {
     int err = 1;
@@ -84,7 +96,7 @@ static void put_block(blockcache *bc, const char *checksum, uint64_t size,
     if ((index + 1) * BS > size)
         len = (size_t)(size - index * BS);
     fill(data, len, seed, index);
-    assert_int_equal(blockcache_put(bc, checksum, size, index, data, len), 0);
+    assert_int_equal(blockcache_put(bc, ID(checksum, size), index, data, len), 0);
 }
 
 /* Asserts the block is cached with the content put_block gave it. */
@@ -93,7 +105,7 @@ static void assert_hit(blockcache *bc, const char *checksum, uint64_t size,
 {
     unsigned char got[BS];
     unsigned char want[BS];
-    ssize_t n = blockcache_get(bc, checksum, size, index, got, sizeof(got));
+    ssize_t n = blockcache_get(bc, ID(checksum, size), index, got, sizeof(got));
     assert_true(n > 0);
     fill(want, (size_t)n, seed, index);
     assert_memory_equal(got, want, (size_t)n);
@@ -103,12 +115,12 @@ static void assert_miss(blockcache *bc, const char *checksum, uint64_t size,
                         uint64_t index)
 {
     unsigned char got[BS];
-    assert_int_equal(blockcache_get(bc, checksum, size, index, got, BS),
+    assert_int_equal(blockcache_get(bc, ID(checksum, size), index, got, BS),
                      -ENOENT);
 }
 
 typedef struct file_count {
-    int blocks;       /* regular files in DIR/v2/<shard>/ not named .tmp-* */
+    int blocks;       /* regular files in DIR/v3/<shard>/ not named .tmp-* */
     int temps;        /* .tmp-* files */
     char last[PATH_MAX];
 } file_count;
@@ -201,18 +213,18 @@ static void test_last_block_is_short(void **state)
     unsigned char data[8];
     unsigned char got[8];
     fill(data, sizeof(data), 3, 2);
-    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 2, data, 8), 0);
+    assert_int_equal(blockcache_put(bc, ID("e", OBJ_SIZE), 2, data, 8), 0);
     /* A buffer of exactly the short length is enough. */
-    assert_int_equal(blockcache_get(bc, "e", OBJ_SIZE, 2, got, 8), 8);
+    assert_int_equal(blockcache_get(bc, ID("e", OBJ_SIZE), 2, got, 8), 8);
     assert_memory_equal(got, data, 8);
     /* Past the end of the object there is no block. */
-    assert_int_equal(blockcache_get(bc, "e", OBJ_SIZE, 3, got, 8), -EINVAL);
+    assert_int_equal(blockcache_get(bc, ID("e", OBJ_SIZE), 3, got, 8), -EINVAL);
     /* An object that is an exact multiple has a full last block. */
     put_block(bc, "f", 2 * BS, 1, 4);
     unsigned char full[BS];
-    assert_int_equal(blockcache_get(bc, "f", 2 * BS, 1, full, BS), BS);
+    assert_int_equal(blockcache_get(bc, ID("f", 2 * BS), 1, full, BS), BS);
     /* A buffer shorter than the block is refused, not overflowed. */
-    assert_int_equal(blockcache_get(bc, "f", 2 * BS, 1, full, BS - 1),
+    assert_int_equal(blockcache_get(bc, ID("f", 2 * BS), 1, full, BS - 1),
                      -EINVAL);
     blockcache_close(bc);
 }
@@ -222,13 +234,13 @@ static void test_wrong_length_put_is_einval(void **state)
     fixture *f = *state;
     blockcache *bc = open_cache(f, 1 << 20);
     unsigned char data[BS + 1] = {0};
-    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 0, data, BS - 1),
+    assert_int_equal(blockcache_put(bc, ID("e", OBJ_SIZE), 0, data, BS - 1),
                      -EINVAL);
-    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 0, data, BS + 1),
+    assert_int_equal(blockcache_put(bc, ID("e", OBJ_SIZE), 0, data, BS + 1),
                      -EINVAL);
-    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 2, data, BS), -EINVAL);
-    assert_int_equal(blockcache_put(bc, "e", OBJ_SIZE, 3, data, 8), -EINVAL);
-    assert_int_equal(blockcache_put(bc, "e", 0, 0, data, 0), -EINVAL);
+    assert_int_equal(blockcache_put(bc, ID("e", OBJ_SIZE), 2, data, BS), -EINVAL);
+    assert_int_equal(blockcache_put(bc, ID("e", OBJ_SIZE), 3, data, 8), -EINVAL);
+    assert_int_equal(blockcache_put(bc, ID("e", 0), 0, data, 0), -EINVAL);
     assert_miss(bc, "e", OBJ_SIZE, 0);
     assert_int_equal(count_files(f->cache).blocks, 0);
     blockcache_stats st;
@@ -430,7 +442,7 @@ static void test_zero_filled_block_is_a_miss(void **state)
     unsigned char got[BS];
     int misses = 0;
     for (uint64_t i = 0; i < 2; i++) {
-        ssize_t n = blockcache_get(bc, "a", OBJ_SIZE, i, got, BS);
+        ssize_t n = blockcache_get(bc, ID("a", OBJ_SIZE), i, got, BS);
         if (n == -ENOENT) {
             misses++;
         } else {
@@ -476,46 +488,110 @@ static void test_bad_header_is_a_miss(void **state)
     blockcache_close(bc);
 }
 
-/* A cache directory from before block headers: DIR/v1/<shard>/<name> held
- * the bare bytes. A reopen neither serves nor keeps them. */
-static void test_old_layout_is_not_served(void **state)
+/* Writes an old-layout block file DIR/LAYOUT/<shard>/<32 hex>-0 as older
+ * lakefuse versions named them (v1: bare bytes; v2: a header, keyed by
+ * checksum and size alone), plus a crash's temp file next to it. */
+static void plant_old_block(const fixture *f, const char *layout)
+{
+    static const char name[] = "ab0123456789abcdef0123456789abcd-0";
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", f->cache, layout);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/%s/ab", f->cache, layout);
+    assert_int_equal(mkdir(path, 0700), 0);
+    const char *files[] = {name, ".tmp-ab0123-0-1-2"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/%s/ab/%s", f->cache, layout,
+                 files[i]);
+        unsigned char data[BS + 72];
+        fill(data, sizeof(data), 1, 0);
+        int fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
+        close(fd);
+    }
+}
+
+/* Cache directories of older layouts (v1: no headers; v2: keyed by what
+ * any writer can claim) are neither served nor kept by a reopen. */
+static void test_old_layouts_are_removed(void **state)
 {
     fixture *f = *state;
     blockcache *bc = open_cache(f, 1 << 20);
-    put_block(bc, "a", OBJ_SIZE, 0, 1);
-    file_count files = count_files(f->cache);
     blockcache_close(bc);
-
-    /* Rewrite it as the old layout had it: same name, data only. */
-    const char *name = strrchr(files.last, '/') + 1;
-    char shard[3] = {name[0], name[1], '\0'};
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/v1", f->cache);
-    assert_int_equal(mkdir(path, 0700), 0);
-    snprintf(path, sizeof(path), "%s/v1/%s", f->cache, shard);
-    assert_int_equal(mkdir(path, 0700), 0);
-    snprintf(path, sizeof(path), "%s/v1/%s/%s", f->cache, shard, name);
-    unsigned char data[BS];
-    fill(data, BS, 1, 0);
-    int fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, BS), BS);
-    close(fd);
-    char v2[PATH_MAX];
-    snprintf(v2, sizeof(v2), "%s/v2", f->cache);
-    assert_int_equal(testutil_remove_tree(v2), 0);
+    plant_old_block(f, "v1");
+    plant_old_block(f, "v2");
+    char v3[PATH_MAX];
+    snprintf(v3, sizeof(v3), "%s/v3", f->cache);
+    assert_int_equal(testutil_remove_tree(v3), 0);
 
     bc = open_cache(f, 1 << 20);
-    assert_miss(bc, "a", OBJ_SIZE, 0);
     blockcache_stats st;
     blockcache_get_stats(bc, &st);
     assert_int_equal(st.used_bytes, 0);
-    assert_int_equal(count_files(f->cache).blocks, 0);
-    snprintf(path, sizeof(path), "%s/v1", f->cache);
-    assert_int_equal(access(path, F_OK), -1); /* removed, not kept */
+    file_count files = count_files(f->cache);
+    assert_int_equal(files.blocks + files.temps, 0);
+    char path[PATH_MAX];
+    for (int v = 1; v <= 2; v++) {
+        snprintf(path, sizeof(path), "%s/v%d", f->cache, v);
+        assert_int_equal(access(path, F_OK), -1); /* removed, not kept */
+    }
     /* The new layout works in its place. */
     put_block(bc, "a", OBJ_SIZE, 0, 1);
     assert_hit(bc, "a", OBJ_SIZE, 0, 1);
+    blockcache_close(bc);
+}
+
+/* Every part of an identity keys the blocks: a writer who claims another
+ * object's checksum and size in another repository (another storage
+ * namespace), on another server or at another address gets other blocks;
+ * and the encoding leaves no ambiguity between fields. */
+static void test_id_covers_every_part(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    blockcache_object base = {"http://a.test/api/v1", "s3://bucket/repo-a",
+                              "s3://bucket/repo-a/data/x1", "0123abcd",
+                              OBJ_SIZE};
+    blockcache_id want;
+    assert_int_equal(blockcache_make_id(&base, &want), 0);
+    assert_int_equal(want.size, OBJ_SIZE);
+    unsigned char data[BS];
+    fill(data, BS, 9, 0);
+    assert_int_equal(blockcache_put(bc, &want, 0, data, BS), 0);
+
+    blockcache_object others[] = {
+        {"http://b.test/api/v1", base.namespace, base.address, base.checksum,
+         OBJ_SIZE},
+        {base.server, "s3://bucket/repo-b", base.address, base.checksum,
+         OBJ_SIZE},
+        {base.server, base.namespace, "s3://bucket/repo-a/data/x2",
+         base.checksum, OBJ_SIZE},
+        {base.server, base.namespace, base.address, "0123abce", OBJ_SIZE},
+        {base.server, base.namespace, base.address, base.checksum,
+         OBJ_SIZE + 1},
+        {base.server, NULL, base.address, base.checksum, OBJ_SIZE},
+        {base.server, "", base.address, base.checksum, OBJ_SIZE},
+        /* the same bytes split differently between two fields */
+        {"http://a.test/api/v1s3://bucket/repo-a", "", base.address,
+         base.checksum, OBJ_SIZE},
+    };
+    unsigned char got[BS];
+    for (size_t i = 0; i < sizeof(others) / sizeof(*others); i++) {
+        blockcache_id id;
+        assert_int_equal(blockcache_make_id(&others[i], &id), 0);
+        assert_memory_not_equal(id.digest, want.digest, BLOCKCACHE_ID_SIZE);
+        assert_int_equal(blockcache_get(bc, &id, 0, got, BS), -ENOENT);
+    }
+    /* The same identity again: the same blocks, also after a reopen. */
+    blockcache_id again;
+    assert_int_equal(blockcache_make_id(&base, &again), 0);
+    assert_memory_equal(again.digest, want.digest, BLOCKCACHE_ID_SIZE);
+    blockcache_close(bc);
+    bc = open_cache(f, 1 << 20);
+    assert_int_equal(blockcache_get(bc, &again, 0, got, BS), BS);
+    assert_memory_equal(got, data, BS);
+    assert_int_equal(blockcache_make_id(NULL, &again), -EINVAL);
     blockcache_close(bc);
 }
 
@@ -623,11 +699,11 @@ static void *hammer(void *p)
         unsigned char got[BS];
         fill(data, len, obj, index);
         if ((r >> 24) % 2 == 0) {
-            if (blockcache_put(arg->bc, checksum, OBJ_SIZE, index, data,
+            if (blockcache_put(arg->bc, ID(checksum, OBJ_SIZE), index, data,
                                len) != 0)
                 arg->failures++;
         } else {
-            ssize_t n = blockcache_get(arg->bc, checksum, OBJ_SIZE, index,
+            ssize_t n = blockcache_get(arg->bc, ID(checksum, OBJ_SIZE), index,
                                        got, sizeof(got));
             arg->gets++;
             if (n == -ENOENT)
@@ -675,11 +751,11 @@ static void test_concurrent_puts_and_gets(void **state)
     blockcache_close(bc);
 }
 
-/* The names of the shard directories under cache/v2, as a bit set. */
+/* The names of the shard directories under cache/v3, as a bit set. */
 static void list_shards(const fixture *f, unsigned char seen[256])
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/v2", f->cache);
+    snprintf(path, sizeof(path), "%s/v3", f->cache);
     memset(seen, 0, 256);
     DIR *d = opendir(path);
     assert_non_null(d);
@@ -718,7 +794,7 @@ static void test_write_error_is_counted_and_reads_continue(void **state)
     /* Replace that shard directory with a regular file: root ignores
      * permissions, but not ENOTDIR. */
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/v2/%02x", f->cache, shard);
+    snprintf(path, sizeof(path), "%s/v3/%02x", f->cache, shard);
     assert_int_equal(testutil_remove_tree(path), 0);
     int fd = open(path, O_CREAT | O_WRONLY, 0600);
     assert_true(fd >= 0);
@@ -726,7 +802,7 @@ static void test_write_error_is_counted_and_reads_continue(void **state)
 
     unsigned char data[BS];
     fill(data, BS, 2, 1);
-    int rc = blockcache_put(bc, victim, OBJ_SIZE, 1, data, BS);
+    int rc = blockcache_put(bc, ID(victim, OBJ_SIZE), 1, data, BS);
     assert_true(rc < 0);
     assert_int_not_equal(rc, -EINVAL);
     blockcache_stats st;
@@ -741,6 +817,242 @@ static void test_write_error_is_counted_and_reads_continue(void **state)
     assert_int_equal(st.used_bytes, BS);
     assert_int_equal(count_files(f->cache).temps, 0);
     blockcache_close(bc);
+}
+
+/* ---- exact-range reads, kept descriptors, the in-memory clock ---- */
+
+static blockcache_stats stats_of(blockcache *bc)
+{
+    blockcache_stats st;
+    blockcache_get_stats(bc, &st);
+    return st;
+}
+
+/* Reads [offset, offset + len) of a put_block block and checks the bytes. */
+static void assert_range(blockcache *bc, const char *checksum, uint64_t size,
+                         uint64_t index, unsigned seed, uint64_t offset,
+                         size_t len)
+{
+    unsigned char got[BS];
+    unsigned char want[BS];
+    memset(got, 0xEE, sizeof(got));
+    assert_int_equal(blockcache_read(bc, ID(checksum, size), index, offset,
+                                     got, len),
+                     (ssize_t)len);
+    fill(want, BS, seed, index);
+    assert_memory_equal(got, want + offset, len);
+}
+
+static void test_read_of_a_range_reads_only_that_range(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "a", OBJ_SIZE, 1, 1);
+    put_block(bc, "a", OBJ_SIZE, 2, 1); /* the short last block: 8 bytes */
+    blockcache_stats st = stats_of(bc);
+    assert_int_equal(st.file_opens, 0); /* a put opens nothing to read */
+
+    /* The first read verifies the whole file, header included... */
+    assert_range(bc, "a", OBJ_SIZE, 1, 1, 3, 5);
+    st = stats_of(bc);
+    assert_int_equal(st.file_opens, 1);
+    assert_int_equal(st.file_bytes_read, 88 + BS);
+    assert_int_equal(st.open_files, 1);
+    /* ...later ones read exactly what they ask for, from the same file. */
+    assert_range(bc, "a", OBJ_SIZE, 1, 1, 0, 1);
+    assert_range(bc, "a", OBJ_SIZE, 1, 1, 8, 8);
+    assert_range(bc, "a", OBJ_SIZE, 1, 1, 15, 1);
+    st = stats_of(bc);
+    assert_int_equal(st.file_opens, 1);
+    assert_int_equal(st.file_bytes_read, 88 + BS + 1 + 8 + 1);
+    assert_int_equal(st.hits, 4);
+    assert_int_equal(st.bytes_served, 5 + 1 + 8 + 1);
+    assert_range(bc, "a", OBJ_SIZE, 2, 1, 7, 1);
+    assert_range(bc, "a", OBJ_SIZE, 2, 1, 0, 8);
+    st = stats_of(bc);
+    assert_int_equal(st.file_opens, 2);
+    assert_int_equal(st.file_bytes_read, 88 + BS + 10 + 88 + 8 + 8);
+    assert_int_equal(st.open_files, 2);
+
+    /* Ranges outside the block are refused, never clipped. */
+    unsigned char buf[BS];
+    const blockcache_id *id = ID("a", OBJ_SIZE);
+    assert_int_equal(blockcache_read(bc, id, 2, 0, buf, 9), -EINVAL);
+    assert_int_equal(blockcache_read(bc, id, 2, 8, buf, 1), -EINVAL);
+    assert_int_equal(blockcache_read(bc, id, 1, 4, buf, 0), -EINVAL);
+    assert_int_equal(blockcache_read(bc, id, 1, UINT64_MAX, buf, 1), -EINVAL);
+    assert_int_equal(blockcache_read(bc, id, 3, 0, buf, 1), -EINVAL);
+    assert_int_equal(blockcache_read(bc, id, 0, 0, buf, 4), -ENOENT);
+    assert_true(blockcache_contains(bc, id, 1));
+    assert_false(blockcache_contains(bc, id, 0));
+    assert_false(blockcache_contains(bc, id, 3));
+    assert_int_equal(stats_of(bc).file_bytes_read, st.file_bytes_read);
+    blockcache_close(bc);
+}
+
+/* A block damaged before its first read is caught by that read; the
+ * descriptor of a block that failed is not kept. */
+static void test_verification_happens_at_first_open(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "a", OBJ_SIZE, 0, 1);
+    file_count files = count_files(f->cache);
+    damage(files.last, -2, 1, 0, true);
+    unsigned char buf[BS];
+    /* Even a one-byte read of an undamaged byte checks the whole file. */
+    assert_int_equal(blockcache_read(bc, ID("a", OBJ_SIZE), 0, 0, buf, 1),
+                     -ENOENT);
+    blockcache_stats st = stats_of(bc);
+    assert_int_equal(st.corrupt, 1);
+    assert_int_equal(st.open_files, 0);
+    assert_int_equal(st.used_bytes, 0);
+    assert_int_equal(access(files.last, F_OK), -1);
+    blockcache_close(bc);
+}
+
+typedef struct range_job {
+    pthread_t thread;
+    blockcache *bc;
+    unsigned offset;
+    ssize_t result;
+    unsigned char got[4];
+} range_job;
+
+static void *range_job_main(void *p)
+{
+    range_job *j = p;
+    j->result = blockcache_read(j->bc, ID("shared", BS), 0, j->offset, j->got,
+                                sizeof(j->got));
+    return NULL;
+}
+
+static void test_concurrent_first_reads_open_the_file_once(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "shared", BS, 0, 9);
+    blockcache_close(bc);
+    for (int round = 0; round < 50; round++) {
+        bc = open_cache(f, 1 << 20); /* a new process: nothing verified */
+        range_job jobs[4];
+        for (unsigned i = 0; i < 4; i++) {
+            jobs[i] = (range_job){.bc = bc, .offset = 4 * i};
+            assert_int_equal(
+                pthread_create(&jobs[i].thread, NULL, range_job_main,
+                               &jobs[i]),
+                0);
+        }
+        unsigned char want[BS];
+        fill(want, BS, 9, 0);
+        for (unsigned i = 0; i < 4; i++) {
+            pthread_join(jobs[i].thread, NULL);
+            assert_int_equal(jobs[i].result, 4);
+            assert_memory_equal(jobs[i].got, want + 4 * i, 4);
+        }
+        blockcache_stats st = stats_of(bc);
+        assert_int_equal(st.file_opens, 1);
+        assert_int_equal(st.file_bytes_read, 88 + BS + 3 * 4);
+        assert_int_equal(st.hits, 4);
+        blockcache_close(bc);
+    }
+}
+
+static void test_open_descriptors_are_bounded(void **state)
+{
+    fixture *f = *state;
+    char name[16];
+    blockcache *bc = open_cache(f, 1 << 20);
+    for (unsigned i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "n%u", i);
+        put_block(bc, name, BS, 0, i);
+    }
+    for (unsigned i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "n%u", i);
+        assert_hit(bc, name, BS, 0, i);
+    }
+    blockcache_stats st = stats_of(bc);
+    assert_int_equal(st.file_opens, 100);
+    assert_int_equal(st.open_files, 64);
+    /* The 64 read last are still open: reading them opens nothing. */
+    for (unsigned i = 36; i < 100; i++) {
+        snprintf(name, sizeof(name), "n%u", i);
+        assert_hit(bc, name, BS, 0, i);
+    }
+    assert_int_equal(stats_of(bc).file_opens, 100);
+    assert_hit(bc, "n0", BS, 0, 0); /* closed earlier: opened again */
+    st = stats_of(bc);
+    assert_int_equal(st.file_opens, 101);
+    assert_int_equal(st.open_files, 64);
+    blockcache_close(bc);
+
+    /* Eviction closes the evicted block's descriptor. */
+    bc = open_cache(f, 2 * BS);
+    st = stats_of(bc);
+    assert_int_equal(st.used_bytes, 2 * BS);
+    assert_hit(bc, "n0", BS, 0, 0);
+    assert_hit(bc, "n99", BS, 0, 99);
+    assert_int_equal(stats_of(bc).open_files, 2);
+    put_block(bc, "fresh", BS, 0, 7); /* evicts n0 (the older hit) */
+    assert_miss(bc, "n0", BS, 0);
+    st = stats_of(bc);
+    assert_int_equal(st.open_files, 1);
+    assert_int_equal(st.evictions, 99);
+    blockcache_close(bc);
+}
+
+static int64_t mtime_ns_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+}
+
+/* Hits move the clock in memory; no read writes a file's mtime. The close
+ * writes the stamps (test_reopen_keeps_blocks_and_lru_order checks the
+ * order a reopen rebuilds from them). */
+static void test_hits_write_no_mtime_until_close(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block_aged(f, bc, "a", BS, 0, 1, 1000);
+    file_count files = count_files(f->cache);
+    int64_t before = mtime_ns_of(files.last);
+    for (int i = 0; i < 10; i++)
+        assert_hit(bc, "a", BS, 0, 1);
+    assert_int_equal(mtime_ns_of(files.last), before);
+    assert_int_equal(stats_of(bc).stamps_written, 0);
+    blockcache_close(bc);
+    assert_true(mtime_ns_of(files.last) > before + 900 * 1000000000LL);
+}
+
+/* Once 1024 hit blocks wait for their stamps, the hit or put that finds
+ * them writes them all, so a mount killed before its close keeps most of
+ * its order. */
+static void test_stamps_are_written_in_batches(void **state)
+{
+    fixture *f = *state;
+    char name[16];
+    blockcache *bc = open_cache(f, 1 << 20);
+    for (unsigned i = 0; i < 1030; i++) {
+        snprintf(name, sizeof(name), "s%u", i);
+        put_block(bc, name, BS, 0, i);
+    }
+    for (unsigned i = 0; i < 1023; i++) {
+        snprintf(name, sizeof(name), "s%u", i);
+        assert_hit(bc, name, BS, 0, i);
+        assert_hit(bc, name, BS, 0, i); /* one stamp per block, not hit */
+    }
+    assert_int_equal(stats_of(bc).stamps_written, 0);
+    assert_hit(bc, "s1023", BS, 0, 1023); /* the 1024th: a batch */
+    assert_int_equal(stats_of(bc).stamps_written, 1024);
+    for (unsigned i = 1024; i < 1030; i++) {
+        snprintf(name, sizeof(name), "s%u", i);
+        assert_hit(bc, name, BS, 0, i);
+    }
+    put_block(bc, "next", BS, 0, 1); /* 6 waiting: not a batch yet */
+    assert_int_equal(stats_of(bc).stamps_written, 1024);
+    blockcache_close(bc); /* writes the rest: see the test above */
 }
 
 int main(void)
@@ -769,7 +1081,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_header_is_a_miss, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_old_layout_is_not_served, setup,
+        cmocka_unit_test_setup_teardown(test_id_covers_every_part, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_old_layouts_are_removed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hostile_checksum_stays_inside,
                                         setup, teardown),
@@ -783,6 +1097,18 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_write_error_is_counted_and_reads_continue, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_read_of_a_range_reads_only_that_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_verification_happens_at_first_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_concurrent_first_reads_open_the_file_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_descriptors_are_bounded,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_hits_write_no_mtime_until_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stamps_are_written_in_batches,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests_name("blockcache", tests, NULL, NULL);
 }

@@ -1661,6 +1661,95 @@ static void test_free_functions_zero(void **state)
     lakefs_object_list_free(&o.obj_list);
 }
 
+/* ---- the pager: every paged walk ends ---- */
+
+static int pager_step(lakefs_pager *p, bool more, const char *next,
+                      size_t count, lakefs_error *err)
+{
+    lakefs_pagination page = {.has_more = more, .next_offset = (char *)next};
+    return lakefs_pager_next(p, &page, count, err);
+}
+
+static void test_pager_walks_advancing_pages(void **state)
+{
+    (void)state;
+    lakefs_pager p;
+    lakefs_error err = {0};
+    lakefs_pager_init(&p, true, 0);
+    assert_null(p.after);
+    assert_int_equal(pager_step(&p, true, "b", 2, &err), 0);
+    assert_string_equal(p.after, "b");
+    assert_int_equal(pager_step(&p, true, "d", 2, &err), 0);
+    assert_string_equal(p.after, "d");
+    assert_false(p.done);
+    assert_int_equal(pager_step(&p, false, "", 1, &err), 0);
+    assert_true(p.done);
+    assert_int_equal(p.pages, 3);
+    assert_int_equal(p.items, 5);
+    lakefs_pager_free(&p);
+    assert_null(p.after);
+}
+
+static void test_pager_refuses_what_does_not_advance(void **state)
+{
+    (void)state;
+    struct {
+        bool ordered;
+        const char *first, *second;
+        size_t count;
+    } cases[] = {
+        {true, "b", "b", 1},  /* repeated */
+        {true, "b", "a", 1},  /* rewound */
+        {true, "b", "", 1},   /* no offset */
+        {true, "b", NULL, 1}, /* no offset */
+        {true, "b", "c", 0},  /* has_more with an empty page */
+        {false, "c1", "c1", 1}, /* log: the same commit again */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        lakefs_pager p;
+        lakefs_error err = {0};
+        lakefs_pager_init(&p, cases[i].ordered, 0);
+        assert_int_equal(pager_step(&p, true, cases[i].first, 1, &err), 0);
+        assert_int_equal(pager_step(&p, true, cases[i].second, cases[i].count,
+                                    &err),
+                         -EPROTO);
+        assert_non_null(strstr(err.message, "pagination does not advance"));
+        assert_string_equal(p.after, cases[i].first); /* unchanged */
+        lakefs_pager_free(&p);
+    }
+}
+
+static void test_pager_unordered_catches_a_cycle(void **state)
+{
+    (void)state;
+    lakefs_pager p;
+    lakefs_error err = {0};
+    lakefs_pager_init(&p, false, 0);
+    /* Commit ids do not sort: going "down" is fine, coming back is not. */
+    assert_int_equal(pager_step(&p, true, "f00", 3, &err), 0);
+    assert_int_equal(pager_step(&p, true, "a11", 3, &err), 0);
+    assert_int_equal(pager_step(&p, true, "c22", 3, &err), 0);
+    assert_int_equal(pager_step(&p, true, "a11", 3, &err), -EPROTO);
+    assert_non_null(strstr(err.message, "repeats"));
+    lakefs_pager_free(&p);
+}
+
+static void test_pager_caps_items(void **state)
+{
+    (void)state;
+    lakefs_pager p;
+    lakefs_error err = {0};
+    lakefs_pager_init(&p, true, 5);
+    assert_int_equal(pager_step(&p, true, "b", 3, &err), 0);
+    assert_int_equal(pager_step(&p, false, "", 2, &err), 0); /* exactly 5 */
+    lakefs_pager_free(&p);
+    lakefs_pager_init(&p, true, 5);
+    assert_int_equal(pager_step(&p, true, "b", 3, &err), 0);
+    assert_int_equal(pager_step(&p, true, "d", 3, &err), -EFBIG);
+    assert_non_null(strstr(err.message, "more than 5"));
+    lakefs_pager_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1695,6 +1784,10 @@ int main(void)
         cmocka_unit_test(test_metadata_set_get),
         cmocka_unit_test(test_object_stats_copy),
         cmocka_unit_test(test_free_functions_zero),
+        cmocka_unit_test(test_pager_walks_advancing_pages),
+        cmocka_unit_test(test_pager_refuses_what_does_not_advance),
+        cmocka_unit_test(test_pager_unordered_catches_a_cycle),
+        cmocka_unit_test(test_pager_caps_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

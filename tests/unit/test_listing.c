@@ -239,6 +239,73 @@ static void test_invalid_names_skipped(void **state)
     results_free(&r);
 }
 
+/* Names lakeFS could never send (not UTF-8, keys over 1024 bytes) are
+ * skipped like invalid ones; odd but valid names (tab, newline, NFD) stay. */
+static void test_hostile_names_skipped(void **state)
+{
+    (void)state;
+    char deep[1100] = "";
+    for (int i = 0; i < 4; i++)
+        strcat(deep, "dddddddddddddddddddddddddddddddddddddddddddddddddd"
+                     "dddddddddddddddddddddddddddddddddddddddddddddddddd"
+                     "dddddddddddddddddddddddddddddddddddddddddddddddddd"
+                     "dddddddddddddddddddddddddddddddddddddddddddddddddd"
+                     "dddddddddddddddddddddddddddddddddddddddddddddddddd/");
+    /* deep: 1004 bytes; a 20-byte name fits (1024), a 21-byte one not. */
+    char fits[1200], too_long[1200], too_long_dir[1200];
+    snprintf(fits, sizeof(fits), "%s%s", deep, "aaaaaaaaaaaaaaaaaaaa");
+    snprintf(too_long, sizeof(too_long), "%s%s", deep, "bbbbbbbbbbbbbbbbbbbbb");
+    snprintf(too_long_dir, sizeof(too_long_dir), "%s%s", deep,
+             "cccccccccccccccccccc/");
+    results r = {0};
+    add_object(&r, fits);
+    add_object(&r, too_long);
+    add_prefix(&r, too_long_dir); /* 1025 bytes with its '/' */
+    add_object(&r, "d/bad\xff\xfe");
+    add_object(&r, "d/overlong\xc0\xaf");
+    add_object(&r, "d/surrogate\xed\xa0\x80");
+    built b;
+    build(deep, &r, &b);
+    assert_int_equal(b.count, 1);
+    assert_string_equal(b.entries[0].name, "aaaaaaaaaaaaaaaaaaaa");
+    assert_int_equal(b.warn.count, 5); /* 2 too long, 3 outside the prefix */
+    built_free(&b);
+    results_free(&r);
+
+    add_object(&r, "d/bad\xff\xfe");
+    add_object(&r, "d/overlong\xc0\xaf");
+    add_object(&r, "d/surrogate\xed\xa0\x80");
+    add_object(&r, "d/tab\there");
+    add_object(&r, "d/nl\nhere");
+    add_object(&r, "d/cafe\xcc\x81");
+    add_object(&r, "d/caf\xc3\xa9");
+    build("d/", &r, &b);
+    assert_int_equal(b.count, 4);
+    assert_int_equal(b.warn.count, 3);
+    assert_non_null(strstr(b.warn.last, "\\xed\\xa0\\x80"));
+    assert_null(strchr(b.warn.last, '\n'));
+    built_free(&b);
+    results_free(&r);
+}
+
+static void test_printable(void **state)
+{
+    (void)state;
+    char buf[64];
+    listing_printable("a\tb\nc\x1b[31m\\\"\xff caf\xc3\xa9", buf, sizeof(buf));
+    assert_string_equal(buf, "a\\x09b\\x0ac\\x1b[31m\\x5c\\x22\\xff caf\xc3\xa9");
+    char small[12];
+    listing_printable("0123456789abcdef", small, sizeof(small));
+    assert_string_equal(small, "01234567...");
+    listing_printable("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", small,
+                      sizeof(small));
+    assert_true(listing_utf8_is_valid(small)); /* never cut inside a character */
+    assert_true(listing_utf8_is_valid("caf\xc3\xa9 \xf0\x9f\x98\x80"));
+    assert_false(listing_utf8_is_valid("\xf4\x90\x80\x80")); /* > U+10FFFF */
+    assert_false(listing_utf8_is_valid("\xe0\x80\xaf"));      /* overlong */
+    assert_false(listing_utf8_is_valid("\xc3"));                /* cut short */
+}
+
 static void test_name_validity(void **state)
 {
     (void)state;
@@ -499,6 +566,8 @@ int main(void)
         cmocka_unit_test(test_sorted_bytewise),
         cmocka_unit_test(test_invalid_names_skipped),
         cmocka_unit_test(test_name_validity),
+        cmocka_unit_test(test_hostile_names_skipped),
+        cmocka_unit_test(test_printable),
         cmocka_unit_test(test_outside_prefix_skipped),
         cmocka_unit_test(test_collision_dir_wins),
         cmocka_unit_test(test_bad_prefix_rejected),

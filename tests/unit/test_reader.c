@@ -44,6 +44,7 @@ typedef struct fake_state {
     int fail_calls; /* the next N calls fail with fail_rc */
     int fail_rc;
     size_t short_by;  /* the next call returns this many bytes too few */
+    int uncacheable_calls; /* the next N calls say: serve, do not cache */
     bool gate_closed; /* calls at offset >= gate_from wait while closed */
     uint64_t gate_from;
     unsigned at_gate;   /* calls waiting at the gate */
@@ -96,6 +97,10 @@ static int fake_fetch(void *p, uint64_t offset, size_t len, void *buf,
     }
     size_t short_by = fake.short_by;
     fake.short_by = 0;
+    if (rc == 0 && fake.uncacheable_calls > 0) {
+        fake.uncacheable_calls--;
+        rc = READER_FETCH_UNCACHEABLE;
+    }
     pthread_cond_broadcast(&fake_changed);
     if (fake.gate_closed && offset >= fake.gate_from) {
         fake.at_gate++;
@@ -106,15 +111,15 @@ static int fake_fetch(void *p, uint64_t offset, size_t len, void *buf,
     }
     pthread_mutex_unlock(&fake_lock);
 
-    if (rc == 0 && offset + len <= s->size)
+    if (rc >= 0 && offset + len <= s->size)
         fill_content(buf, s->seed, offset, len);
     pthread_mutex_lock(&fake_lock);
     fake.outstanding -= len;
     pthread_mutex_unlock(&fake_lock);
-    if (rc != 0)
+    if (rc < 0)
         return rc;
     *out_len = len - short_by;
-    return 0;
+    return rc;
 }
 
 static void free_source(void *p)
@@ -206,14 +211,24 @@ static reader *new_reader(const reader_config *cfg)
     return r;
 }
 
+/* The cache identity of a test object: its checksum and size decide it. */
+static blockcache_id object_id(const char *checksum, uint64_t size)
+{
+    blockcache_object o = {"http://lakefs.test", "mem://ns", "mem://ns/x",
+                           checksum, size};
+    blockcache_id id;
+    assert_int_equal(blockcache_make_id(&o, &id), 0);
+    return id;
+}
+
 static reader_file *open_object(reader *r, const char *checksum, uint64_t size,
                                 uint64_t seed)
 {
     source *s = malloc(sizeof(*s));
     assert_non_null(s);
     *s = (source){size, seed};
-    reader_file *f =
-        reader_open(r, checksum, size, fake_fetch, s, free_source);
+    blockcache_id id = object_id(checksum, size);
+    reader_file *f = reader_open(r, &id, fake_fetch, s, free_source);
     assert_non_null(f);
     return f;
 }
@@ -344,7 +359,8 @@ static void test_bad_arguments(void **state)
     source *s = malloc(sizeof(*s));
     assert_non_null(s);
     /* A failed open still owns the source. */
-    assert_null(reader_open(r, "sum", 10, NULL, s, free_source));
+    blockcache_id id = object_id("sum", 10);
+    assert_null(reader_open(r, &id, NULL, s, free_source));
     assert_int_equal(fake.frees, 1);
     reader_free(r);
     blockcache_close(bc);
@@ -475,6 +491,51 @@ static void test_reread_and_remount_fetch_nothing(void **state)
     assert_int_equal(fake.frees, 3);
 }
 
+/* A warm cache serves reads smaller than a block with block-file reads of
+ * just those bytes: each file is opened (and verified whole) once per
+ * cache, later reads of N bytes read N bytes. Read-ahead of cached blocks
+ * only looks at the index. */
+static void test_warm_reads_read_only_the_bytes_asked_for(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t size = 20 * BS + 5; /* 21 blocks */
+    const uint64_t blocks = 21;
+    blockcache *bc = open_cache(fx, 64 * MIB, BS);
+    reader_config cfg = {.cache = bc, .block_size = BS, .workers = 2};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, "warm", size, 4);
+    read_sequentially(f, size, 4, 1000);
+    reader_close(f);
+    reader_free(r);
+    blockcache_close(bc);
+
+    bc = open_cache(fx, 64 * MIB, BS); /* a later mount */
+    cfg.cache = bc;
+    r = new_reader(&cfg);
+    f = open_object(r, "warm", size, 4);
+    read_sequentially(f, size, 4, 1000);
+    blockcache_stats first;
+    blockcache_get_stats(bc, &first);
+    assert_int_equal(first.file_opens, blocks);
+    /* Verifying reads each file whole once; the rest of each block's
+     * reads come on top, never a whole block per read (that was 4x). */
+    assert_true(first.file_bytes_read >= size + 88 * blocks);
+    assert_true(first.file_bytes_read <= 2 * size + 88 * blocks);
+
+    read_sequentially(f, size, 4, 1000);
+    check_read(f, size, 4, 4090, 20);
+    reader_close(f);
+    blockcache_stats again;
+    blockcache_get_stats(bc, &again);
+    assert_int_equal(again.file_opens, blocks);
+    assert_int_equal(again.file_bytes_read - first.file_bytes_read,
+                     size + 20);
+    assert_int_equal(stats_of(r).fetches, 0);
+    assert_int_equal(stats_of(r).bytes_from_cache, 2 * size + 20);
+    reader_free(r);
+    blockcache_close(bc);
+}
+
 /*
  * 64 MiB, 1 MiB blocks, 8 MiB GETs, 32 MiB window, read front to back.
  * The window doubles per read (2, 4, 8, 16, 32 blocks) while read-ahead
@@ -535,7 +596,7 @@ static void test_failing_cache_serves_from_memory(void **state)
     const uint64_t size = 64 * BS + 77;
     blockcache *bc = open_cache(fx, 64 * MIB, BS);
     char layout[128]; /* the block cache's layout directory */
-    snprintf(layout, sizeof(layout), "%s/v2", fx->cache);
+    snprintf(layout, sizeof(layout), "%s/v3", fx->cache);
     assert_int_equal(testutil_remove_tree(layout), 0);
     FILE *blocker = fopen(layout, "w");
     assert_non_null(blocker);
@@ -665,6 +726,39 @@ static void test_short_fetch_is_eio(void **state)
     check_read(f, size, 2, 3 * BS, sizeof(buf));
     assert_int_equal(stats_of(r).fetches, 2);
     reader_close(f);
+    reader_free(r);
+    blockcache_close(bc);
+}
+
+/* Bytes the fetch could not vouch for (READER_FETCH_UNCACHEABLE) are
+ * served but never stored: the next open fetches them again. */
+static void test_uncacheable_fetch_is_served_not_stored(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t size = 3 * BS + 10;
+    blockcache *bc = open_cache(fx, MIB, BS);
+    reader_config cfg = {.cache = bc, .block_size = BS, .workers = 1};
+    reader *r = new_reader(&cfg);
+    fake.uncacheable_calls = 1;
+    reader_file *f = open_object(r, "unverified", size, 4);
+    check_read(f, size, 4, 0, (size_t)size);
+    reader_close(f);
+    blockcache_stats cs;
+    blockcache_get_stats(bc, &cs);
+    assert_int_equal(cs.bytes_stored, 0);
+    assert_int_equal(stats_of(r).uncacheable_fetches, 1);
+    assert_int_equal(stats_of(r).fetches, 1);
+
+    f = open_object(r, "unverified", size, 4); /* fetched again, stored */
+    check_read(f, size, 4, 0, (size_t)size);
+    reader_close(f);
+    assert_int_equal(stats_of(r).fetches, 2);
+    blockcache_get_stats(bc, &cs);
+    assert_int_equal(cs.bytes_stored, size);
+    f = open_object(r, "unverified", size, 4); /* now from the cache */
+    check_read(f, size, 4, 0, (size_t)size);
+    reader_close(f);
+    assert_int_equal(stats_of(r).fetches, 2);
     reader_free(r);
     blockcache_close(bc);
 }
@@ -811,6 +905,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reread_and_remount_fetch_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
+            test_warm_reads_read_only_the_bytes_asked_for, setup, teardown),
+        cmocka_unit_test_setup_teardown(
             test_sequential_read_fetches_few_large_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sequential_read_without_cache,
                                         setup, teardown),
@@ -823,6 +919,8 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(test_short_fetch_is_eio, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_uncacheable_fetch_is_served_not_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_bounds_fetched_bytes,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_waits_for_budget, setup,
