@@ -119,6 +119,9 @@ int fs_times_change(fs_times *t, const char *repo, const char *ref,
         if (mtime) {
             e->mtime = *mtime;
             e->has_mtime = true;
+            /* an mtime set explicitly replaces the one its entries'
+             * changes gave a directory (touch -d after filling it) */
+            e->has_touched = false;
         }
     }
     pthread_mutex_unlock(&t->lock);

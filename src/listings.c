@@ -74,6 +74,47 @@ static void flight_free(flight *f)
     free(f);
 }
 
+uint64_t listings_generation(listings *l, const listing_source *src)
+{
+    return metacache_generation(l->meta, src->cache_key);
+}
+
+/* The one place listings enter the cache: src's own, and those a fetch
+ * of src brought along (a flat listing of a subtree). */
+int listings_store(listings *l, const listing_source *src, const char *dir,
+                   fs_entry *entries, size_t n, uint64_t generation)
+{
+    if (src->ttl_ms < 0) {
+        fs_entries_free(entries, n);
+        return 0;
+    }
+    int64_t expires = src->ttl_ms ? listings_now_ms() + src->ttl_ms : 0;
+    return metacache_put(l->meta, src->cache_key, dir, entries, n, expires,
+                         generation);
+}
+
+static int no_entry(void *ctx, const fs_entry *e)
+{
+    (void)ctx;
+    (void)e;
+    return 1;
+}
+
+bool listings_cached(listings *l, const listing_source *src, const char *dir)
+{
+    return metacache_foreach(l->meta, src->cache_key, dir, listings_now_ms(),
+                             no_entry, NULL) != -ENODATA;
+}
+
+int listings_peek(listings *l, const listing_source *src,
+                  int (*fn)(void *ctx, const fs_entry *e), void *ctx)
+{
+    if (src->ttl_ms < 0)
+        return -ENODATA;
+    return metacache_foreach(l->meta, src->cache_key, src->dir,
+                             listings_now_ms(), fn, ctx);
+}
+
 /* Fetches src into the cache unless another thread is already doing it, in
  * which case this waits for that fetch. 0: look in the cache now;
  * 1: not cacheable, fetch directly; negative errno. */
@@ -110,20 +151,16 @@ static int ensure_cached(listings *l, const listing_source *src)
     l->flights = mine;
     pthread_mutex_unlock(&l->lock);
 
-    uint64_t generation = metacache_generation(l->meta, src->cache_key);
+    uint64_t generation = listings_generation(l, src);
     fs_entry *entries = NULL;
     size_t n = 0;
     int rc = src->fetch(src->ctx, src, &entries, &n);
-    if (rc == 0) {
-        int64_t expires = src->ttl_ms ? listings_now_ms() + src->ttl_ms : 0;
-        int put = metacache_put(l->meta, src->cache_key, src->dir, entries,
-                                n, expires, generation);
-        if (put == -EFBIG)
-            logger_write(l->log, LOG_LEVEL_INFO,
-                         "listing of '%s' is larger than the metadata "
-                         "cache; it is fetched on every use",
-                         src->dir);
-    }
+    if (rc == 0 && listings_store(l, src, src->dir, entries, n,
+                                  generation) == -EFBIG)
+        logger_write(l->log, LOG_LEVEL_INFO,
+                     "listing of '%s' is larger than the metadata "
+                     "cache; it is fetched on every use",
+                     src->dir);
 
     pthread_mutex_lock(&l->lock);
     mine->done = true;

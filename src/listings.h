@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metacache.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,22 @@ int listings_lookup_stat(listings *l, const listing_source *src,
  * fn's first non-zero value and returns it; 0 or a negative errno. */
 int listings_foreach(listings *l, const listing_source *src,
                      int (*fn)(void *ctx, const fs_entry *e), void *ctx);
+
+/* For a fetch that brings the listings of other directories of the same
+ * source along (a flat listing of a subtree): read the generation before
+ * the fetch, then store each complete listing of dir (entries sorted as
+ * listing_build makes them; taken) with src's expiry. A listing fetched
+ * before a write is dropped, as a normal fetch's is. 0, -EFBIG (too big
+ * to cache) or -ENOMEM. */
+uint64_t listings_generation(listings *l, const listing_source *src);
+int listings_store(listings *l, const listing_source *src, const char *dir,
+                   fs_entry *entries, size_t n, uint64_t generation);
+/* true when a valid listing of dir (of src's cache key) is cached. */
+bool listings_cached(listings *l, const listing_source *src, const char *dir);
+/* listings_foreach from the cache only: -ENODATA when src's listing is not
+ * cached (nothing is fetched). fn runs under the cache's lock. */
+int listings_peek(listings *l, const listing_source *src,
+                  int (*fn)(void *ctx, const fs_entry *e), void *ctx);
 
 /* Drops every cached listing under cache_key. */
 void listings_forget(listings *l, const char *cache_key);

@@ -402,6 +402,21 @@ def test_a_directory_changes_mtime_and_ctime_when_its_entries_change(server, rep
     assert last.st_mtime_ns >= before.st_ctime_ns
 
 
+def test_an_mtime_set_on_a_directory_after_filling_it_is_the_one_shown(server, repo, mount):
+    """`touch -d` (or tar, cp -a, lakectl local) setting a directory's time after creating what is in
+    it: that time is shown, not the time of the last entry change."""
+    m = branch(mount, repo)
+    os.makedirs(m.join("p", "sub"))
+    write_file(m.join("p", "sub", "x"), b"x")
+    os.symlink("sub/x", m.join("p", "lnk"))
+    os.utime(m.join("p", "sub"), (1600000800, 1600000800))
+    os.utime(m.join("p"), (1600000900, 1600000900))
+    assert os.stat(m.join("p", "sub")).st_mtime == 1600000800
+    assert os.stat(m.join("p")).st_mtime == 1600000900
+    write_file(m.join("p", "y"), b"y")  # a later change moves it on again
+    assert os.stat(m.join("p")).st_mtime > 1700000000
+
+
 def test_a_failed_directory_rename_keeps_the_replaced_directorys_mode_owner_and_mtime(server, repo, mount):
     # Found by the differential test under faults: the undo put back a bare marker (0755, no owner).
     m = branch(mount, repo)
