@@ -340,7 +340,7 @@ static int op_getattr(const char *path, struct stat *st,
     if (fs_hidden_name(path) && fs_hidden_getattr(fs, path, st) == 0)
         return 0;
     tree_node n;
-    int rc = tree_resolve(fs->tree, path, &n);
+    int rc = tree_resolve_stat(fs->tree, path, &n);
     if (rc == -ENOENT)
         return stat_unlisted_wfile(fs, path, st);
     if (rc)

@@ -220,13 +220,42 @@ static int read_listing(listings *l, const listing_source *src,
 typedef struct lookup_ctx {
     const char *name;
     fs_entry *out;
+    bool stat_only;
 } lookup_ctx;
+
+/* What stat needs of e, into dst (zeroed first): 0 or -ENOMEM (dst
+ * left zeroed). */
+static int copy_for_stat(fs_entry *dst, const fs_entry *e)
+{
+    *dst = (fs_entry){.name = strdup(e->name), .is_dir = e->is_dir,
+                      .is_symlink = e->is_symlink, .size = e->size,
+                      .mtime = e->mtime, .mode = e->mode, .uid = e->uid,
+                      .gid = e->gid, .has_owner = e->has_owner};
+    const char *target =
+        lakefs_metadata_get(&e->metadata, LISTING_KEY_SYMLINK_TARGET);
+    if (!dst->name ||
+        (target && lakefs_metadata_set(&dst->metadata,
+                                       LISTING_KEY_SYMLINK_TARGET, target))) {
+        fs_entry_free(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int copy_found(void *ctx, const fs_entry *e)
+{
+    lookup_ctx *c = ctx;
+    if (c->stat_only)
+        return copy_for_stat(c->out, e);
+    return fs_entry_copy(c->out, e) ? -ENOMEM : 0;
+}
 
 static int lookup_cached(listings *l, const listing_source *src, void *ctx)
 {
     lookup_ctx *c = ctx;
-    return metacache_lookup(l->meta, src->cache_key, src->dir, c->name,
-                            listings_now_ms(), c->out);
+    return metacache_lookup_with(l->meta, src->cache_key, src->dir, c->name,
+                                 listings_now_ms(),
+                                 c->out ? copy_found : NULL, c);
 }
 
 static int lookup_entries(void *ctx, const fs_entry *entries, size_t n)
@@ -237,13 +266,23 @@ static int lookup_entries(void *ctx, const fs_entry *entries, size_t n)
                           : NULL;
     if (!e)
         return 0;
-    return fs_entry_copy(c->out, e) == 0 ? 1 : -ENOMEM;
+    if (!c->out)
+        return 1;
+    return copy_found(c, e) == 0 ? 1 : -ENOMEM;
 }
 
 int listings_lookup(listings *l, const listing_source *src, const char *name,
                     fs_entry *out)
 {
-    lookup_ctx c = {name, out};
+    lookup_ctx c = {name, out, false};
+    listing_reader r = {lookup_cached, lookup_entries, &c};
+    return read_listing(l, src, &r);
+}
+
+int listings_lookup_stat(listings *l, const listing_source *src,
+                         const char *name, fs_entry *out)
+{
+    lookup_ctx c = {name, out, true};
     listing_reader r = {lookup_cached, lookup_entries, &c};
     return read_listing(l, src, &r);
 }

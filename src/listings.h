@@ -41,10 +41,17 @@ listings *listings_new(metacache *meta, logger *log);
 void listings_free(listings *l);
 
 /* 1 and *out a copy (fs_entry_free it) when name is in the listing, 0 when
- * it is not, or a negative errno (the fetch's). */
+ * it is not, or a negative errno (the fetch's). out may be NULL: then
+ * nothing is copied. */
 int listings_lookup(listings *l, const listing_source *src, const char *name,
                     fs_entry *out);
-/* fn for each entry in name order (fn must not call back into l); stops at
+/* The same, but *out gets only what stat needs: the name, the scalar
+ * fields and the symlink target key (copied under the cache lock; nothing
+ * else is copied). */
+int listings_lookup_stat(listings *l, const listing_source *src,
+                         const char *name, fs_entry *out);
+/* fn for each entry in name order (over a snapshot of a cached listing,
+ * without the cache lock; fn must not call back into l); stops at
  * fn's first non-zero value and returns it; 0 or a negative errno. */
 int listings_foreach(listings *l, const listing_source *src,
                      int (*fn)(void *ctx, const fs_entry *e), void *ctx);

@@ -1,10 +1,26 @@
 /*
  * metacache.c - bounded LRU cache of directory listings: a chained hash
  * table keyed by (ref, dir), an LRU list and one mutex; no global state.
+ *
+ * A listing's entries are an entryset (entryset.h): O(log n) updates
+ * with the byte estimate kept current, and reference counted, so that
+ * foreach takes a reference under the lock and walks it outside it while
+ * updates copy on write.
+ *
+ * Generations: every write (update_entry, invalidate_dir) stamps the
+ * directory and each of its ancestors (a write can make an implicit parent
+ * directory appear or vanish) with a new value of one clock;
+ * invalidate_ref stamps the ref. A put that was fetched at generation g is
+ * dropped when its directory's or its ref's stamp is newer than g, so a
+ * write elsewhere in the branch does not throw away a fetch in flight.
+ *
  * It must never exceed its byte budget, never hand out pointers into its
- * storage (lookups copy) and never cache a listing older than a write.
+ * storage past the lock (lookups copy or call back under the lock) and
+ * never cache a listing older than a write.
  */
 #include "metacache.h"
+
+#include "entryset.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -13,15 +29,19 @@
 
 /* What malloc spends per allocation beyond the bytes asked for, so that the
  * estimate tracks real heap use for many small strings. */
-#define ALLOC_OVERHEAD 16
+#define ALLOC_OVERHEAD ENTRYSET_ALLOC_OVERHEAD
 #define INITIAL_BUCKETS 64
+/* Bounds on the per-directory generation records (metacache_new). */
+#define MIN_DIR_GENERATIONS 16
+#define MAX_DIR_GENERATIONS 4096
+#define DIR_GENERATION_ESTIMATE 128 /* bytes one record takes, roughly */
+#define DIR_GENERATION_BUCKETS 128
 
 typedef struct listing {
     char *ref_key;
     char *dir;
     uint64_t hash;
-    fs_entry *entries; /* sorted by name */
-    size_t count;
+    entryset *entries; /* shared with foreach callers walking it */
     int64_t expires_at_ms; /* 0: never */
     size_t bytes;          /* estimate of everything this listing holds */
     struct listing *hash_next;
@@ -37,6 +57,17 @@ typedef struct ref_generation {
     struct ref_generation *next;
 } ref_generation;
 
+/* The generation of a directory written to (or under) since its ref's
+ * last invalidation. Bounded: past the limit they are all forgotten and
+ * the floor moves up instead. */
+typedef struct dir_generation {
+    char *ref_key;
+    char *dir;
+    uint64_t hash;
+    uint64_t generation;
+    struct dir_generation *next;
+} dir_generation;
+
 struct metacache {
     pthread_mutex_t lock;
     size_t max_bytes;
@@ -47,8 +78,12 @@ struct metacache {
     listing *lru_head; /* most recently used */
     listing *lru_tail; /* least recently used: evicted first */
     ref_generation *generations;
+    dir_generation **dir_generations; /* dir_generation_buckets chains */
+    size_t dir_generation_buckets;
+    size_t dir_generation_count;
+    size_t dir_generation_limit;
     uint64_t clock;            /* last generation handed out */
-    uint64_t floor_generation; /* every ref's generation is at least this */
+    uint64_t floor_generation; /* every directory's is at least this */
     metacache_stats stats;
 };
 
@@ -57,44 +92,34 @@ static size_t string_bytes(const char *s)
     return s ? strlen(s) + 1 + ALLOC_OVERHEAD : 0;
 }
 
-/* Heap held by one entry, beyond the fs_entry struct itself. */
-static size_t entry_heap_bytes(const fs_entry *e)
+
+/* What a listing holds besides its entries. */
+static size_t listing_own_bytes(const listing *l)
 {
-    size_t bytes = string_bytes(e->name) + string_bytes(e->checksum) +
-                   string_bytes(e->physical_address) +
-                   string_bytes(e->content_type);
-    if (e->metadata.count)
-        bytes += e->metadata.count * sizeof(lakefs_kv) + ALLOC_OVERHEAD;
-    for (size_t i = 0; i < e->metadata.count; i++)
-        bytes += string_bytes(e->metadata.items[i].key) +
-                 string_bytes(e->metadata.items[i].value);
-    return bytes;
+    return sizeof(*l) + ALLOC_OVERHEAD + string_bytes(l->ref_key) +
+           string_bytes(l->dir);
 }
 
-static size_t listing_bytes(const listing *l)
-{
-    size_t bytes = sizeof(*l) + ALLOC_OVERHEAD + string_bytes(l->ref_key) +
-                   string_bytes(l->dir) + ALLOC_OVERHEAD +
-                   l->count * sizeof(fs_entry);
-    for (size_t i = 0; i < l->count; i++)
-        bytes += entry_heap_bytes(&l->entries[i]);
-    return bytes;
-}
-
-static uint64_t hash_key(const char *ref_key, const char *dir)
+static uint64_t hash_key_n(const char *ref_key, const char *dir, size_t len)
 {
     uint64_t h = 14695981039346656037ull; /* FNV-1a */
     for (const unsigned char *p = (const unsigned char *)ref_key; *p; p++)
         h = (h ^ *p) * 1099511628211ull;
     h = (h ^ 0xffu) * 1099511628211ull; /* separator no key byte can be */
-    for (const unsigned char *p = (const unsigned char *)dir; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)dir[i]) * 1099511628211ull;
     return h;
+}
+
+static uint64_t hash_key(const char *ref_key, const char *dir)
+{
+    return hash_key_n(ref_key, dir, strlen(dir));
 }
 
 static void listing_destroy(listing *l)
 {
-    fs_entries_free(l->entries, l->count);
+    if (l->entries)
+        entryset_release(l->entries);
     free(l->ref_key);
     free(l->dir);
     free(l);
@@ -145,7 +170,8 @@ static listing *find_listing(metacache *mc, const char *ref_key,
     return *find_slot(mc, ref_key, dir, hash_key(ref_key, dir));
 }
 
-/* Unlinks l from the table and the LRU list and frees it. */
+/* Unlinks l from the table and the LRU list and frees it (a reader still
+ * walking its entries keeps those alive). */
 static void remove_listing(metacache *mc, listing *l)
 {
     listing **slot = find_slot(mc, l->ref_key, l->dir, l->hash);
@@ -218,22 +244,7 @@ static listing *valid_listing(metacache *mc, const char *ref_key,
     return l;
 }
 
-/* Index of name in l, or -(insertion point) - 1. */
-static ptrdiff_t search(const listing *l, const char *name)
-{
-    size_t lo = 0, hi = l->count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(l->entries[mid].name, name);
-        if (c == 0)
-            return (ptrdiff_t)mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -(ptrdiff_t)lo - 1;
-}
+/* ---- generations (lock held) ---- */
 
 static ref_generation *find_generation(metacache *mc, const char *ref_key)
 {
@@ -243,27 +254,85 @@ static ref_generation *find_generation(metacache *mc, const char *ref_key)
     return NULL;
 }
 
-static uint64_t current_generation(metacache *mc, const char *ref_key)
+static dir_generation **find_dir_generation(metacache *mc,
+                                            const char *ref_key,
+                                            const char *dir, size_t len,
+                                            uint64_t hash)
 {
+    dir_generation **slot = 
+        &mc->dir_generations[hash % mc->dir_generation_buckets];
+    for (; *slot; slot = &(*slot)->next) {
+        dir_generation *g = *slot;
+        if (g->hash == hash && strncmp(g->dir, dir, len) == 0 &&
+            g->dir[len] == '\0' && strcmp(g->ref_key, ref_key) == 0)
+            return slot;
+    }
+    return slot;
+}
+
+static size_t dir_generation_bytes(const dir_generation *g)
+{
+    return sizeof(*g) + ALLOC_OVERHEAD + string_bytes(g->ref_key) +
+           string_bytes(g->dir);
+}
+
+static void free_dir_generation(metacache *mc, dir_generation **slot)
+{
+    dir_generation *g = *slot;
+    *slot = g->next;
+    mc->bytes -= dir_generation_bytes(g);
+    mc->dir_generation_count--;
+    free(g->ref_key);
+    free(g->dir);
+    free(g);
+}
+
+/* Forgets the directory records of ref_key (NULL: of every ref). */
+static void forget_dir_generations(metacache *mc, const char *ref_key)
+{
+    for (size_t b = 0; b < mc->dir_generation_buckets; b++) {
+        dir_generation **slot = &mc->dir_generations[b];
+        while (*slot) {
+            if (!ref_key || strcmp((*slot)->ref_key, ref_key) == 0)
+                free_dir_generation(mc, slot);
+            else
+                slot = &(*slot)->next;
+        }
+    }
+}
+
+/* The generation of the put (ref_key, dir) is compared with: the newest
+ * stamp of the ref, the directory or the floor. */
+static uint64_t current_generation(metacache *mc, const char *ref_key,
+                                   const char *dir)
+{
+    uint64_t generation = mc->floor_generation;
     ref_generation *g = find_generation(mc, ref_key);
-    uint64_t generation = g ? g->generation : 0;
-    return generation > mc->floor_generation ? generation
-                                             : mc->floor_generation;
+    if (g && g->generation > generation)
+        generation = g->generation;
+    size_t len = strlen(dir);
+    dir_generation *d =
+        *find_dir_generation(mc, ref_key, dir, len,
+                             hash_key_n(ref_key, dir, len));
+    if (d && d->generation > generation)
+        generation = d->generation;
+    return generation;
 }
 
 /* Moves the ref's generation past every one handed out so far. Without
- * memory for the ref's record, every ref moves on (the floor), which only
- * costs some dropped puts. */
-static void bump_generation(metacache *mc, const char *ref_key)
+ * memory for the ref's record, every directory moves on (the floor), which
+ * only costs some dropped puts. */
+static void bump_ref(metacache *mc, const char *ref_key)
 {
-    mc->clock++;
+    uint64_t now = ++mc->clock;
+    forget_dir_generations(mc, ref_key); /* the ref's stamp covers them */
     ref_generation *g = find_generation(mc, ref_key);
     if (!g) {
         g = calloc(1, sizeof(*g));
         char *key = g ? strdup(ref_key) : NULL;
         if (!key) {
             free(g);
-            mc->floor_generation = mc->clock;
+            mc->floor_generation = now;
             return;
         }
         g->ref_key = key;
@@ -271,7 +340,60 @@ static void bump_generation(metacache *mc, const char *ref_key)
         mc->generations = g;
         mc->bytes += sizeof(*g) + ALLOC_OVERHEAD + string_bytes(key);
     }
-    g->generation = mc->clock;
+    g->generation = now;
+}
+
+/* Stamps dir[0..len) of ref_key; false when it had to move the floor
+ * instead (no memory, or too many records: all are forgotten). */
+static bool stamp_dir(metacache *mc, const char *ref_key, const char *dir,
+                      size_t len, uint64_t now)
+{
+    uint64_t hash = hash_key_n(ref_key, dir, len);
+    dir_generation **slot = find_dir_generation(mc, ref_key, dir, len, hash);
+    if (*slot) {
+        (*slot)->generation = now;
+        return true;
+    }
+    dir_generation *g = NULL;
+    if (mc->dir_generation_count < mc->dir_generation_limit)
+        g = calloc(1, sizeof(*g));
+    if (g) {
+        g->ref_key = strdup(ref_key);
+        g->dir = strndup(dir, len);
+    }
+    if (!g || !g->ref_key || !g->dir) {
+        if (g) {
+            free(g->ref_key);
+            free(g->dir);
+            free(g);
+        }
+        forget_dir_generations(mc, NULL);
+        mc->floor_generation = now;
+        return false;
+    }
+    g->hash = hash;
+    g->generation = now;
+    *slot = g;
+    mc->dir_generation_count++;
+    mc->bytes += dir_generation_bytes(g);
+    return true;
+}
+
+/* A write in dir: stamps it and every ancestor up to the ref root, since
+ * the write may have made an implicit directory appear or disappear in
+ * each of them. */
+static void bump_dir(metacache *mc, const char *ref_key, const char *dir)
+{
+    uint64_t now = ++mc->clock;
+    size_t len = strlen(dir);
+    for (;;) {
+        if (!stamp_dir(mc, ref_key, dir, len, now) || len == 0)
+            return;
+        while (len > 0 && dir[len - 1] != '/')
+            len--;
+        if (len > 0)
+            len--; /* drop the slash: "a/b" -> "a" */
+    }
 }
 
 /* ---- public API ---- */
@@ -281,15 +403,27 @@ metacache *metacache_new(size_t max_bytes)
     metacache *mc = calloc(1, sizeof(*mc));
     if (!mc)
         return NULL;
+    /* directory records take at most about 1/64 of the budget */
+    size_t limit = max_bytes / 64 / DIR_GENERATION_ESTIMATE;
+    mc->dir_generation_limit = limit < MIN_DIR_GENERATIONS ? MIN_DIR_GENERATIONS
+                               : limit > MAX_DIR_GENERATIONS
+                                   ? MAX_DIR_GENERATIONS
+                                   : limit;
+    mc->dir_generation_buckets = DIR_GENERATION_BUCKETS;
     mc->buckets = calloc(INITIAL_BUCKETS, sizeof(*mc->buckets));
-    if (!mc->buckets || pthread_mutex_init(&mc->lock, NULL) != 0) {
+    mc->dir_generations =
+        calloc(mc->dir_generation_buckets, sizeof(*mc->dir_generations));
+    if (!mc->buckets || !mc->dir_generations ||
+        pthread_mutex_init(&mc->lock, NULL) != 0) {
         free(mc->buckets);
+        free(mc->dir_generations);
         free(mc);
         return NULL;
     }
     mc->bucket_count = INITIAL_BUCKETS;
     mc->max_bytes = max_bytes;
-    mc->bytes = sizeof(*mc) + INITIAL_BUCKETS * sizeof(*mc->buckets);
+    mc->bytes = sizeof(*mc) + INITIAL_BUCKETS * sizeof(*mc->buckets) +
+                mc->dir_generation_buckets * sizeof(*mc->dir_generations);
     return mc;
 }
 
@@ -306,6 +440,8 @@ void metacache_free(metacache *mc)
         free(g);
         g = next;
     }
+    forget_dir_generations(mc, NULL);
+    free(mc->dir_generations);
     free(mc->buckets);
     pthread_mutex_destroy(&mc->lock);
     free(mc);
@@ -313,8 +449,9 @@ void metacache_free(metacache *mc)
 
 uint64_t metacache_generation(metacache *mc, const char *ref_key)
 {
+    (void)ref_key; /* one clock; what a put is compared with is per dir */
     pthread_mutex_lock(&mc->lock);
-    uint64_t generation = current_generation(mc, ref_key);
+    uint64_t generation = mc->clock;
     pthread_mutex_unlock(&mc->lock);
     return generation;
 }
@@ -350,16 +487,19 @@ int metacache_put(metacache *mc, const char *ref_key, const char *dir,
         return -ENOMEM;
     }
     sort_if_needed(entries, n);
-    l->entries = entries;
-    l->count = n;
+    l->entries = entryset_new(entries, n);
+    if (!l->entries) {
+        listing_destroy(l);
+        return -ENOMEM;
+    }
     l->expires_at_ms = expires_at_ms;
     l->hash = hash_key(ref_key, dir);
-    l->bytes = listing_bytes(l);
+    l->bytes = listing_own_bytes(l) + entryset_bytes(l->entries);
 
     pthread_mutex_lock(&mc->lock);
     int rc = 0;
-    if (generation < current_generation(mc, ref_key)) {
-        rc = 1; /* fetched before an invalidation: stale */
+    if (generation < current_generation(mc, ref_key, dir)) {
+        rc = 1; /* fetched before a write or invalidation: stale */
     } else if (l->bytes > mc->max_bytes) {
         rc = -EFBIG;
     } else {
@@ -382,8 +522,9 @@ int metacache_put(metacache *mc, const char *ref_key, const char *dir,
     return rc > 0 ? 0 : rc;
 }
 
-int metacache_lookup(metacache *mc, const char *ref_key, const char *dir,
-                     const char *name, int64_t now_ms, fs_entry *out)
+int metacache_lookup_with(metacache *mc, const char *ref_key, const char *dir,
+                          const char *name, int64_t now_ms,
+                          int (*fn)(void *ctx, const fs_entry *e), void *ctx)
 {
     pthread_mutex_lock(&mc->lock);
     int rc;
@@ -392,14 +533,14 @@ int metacache_lookup(metacache *mc, const char *ref_key, const char *dir,
         mc->stats.misses++;
         rc = -ENODATA;
     } else {
-        ptrdiff_t i = search(l, name);
-        if (i < 0) {
+        const fs_entry *e = entryset_find(l->entries, name);
+        if (!e) {
             mc->stats.negative_hits++;
             rc = 0;
         } else {
             mc->stats.hits++;
-            rc = out ? fs_entry_copy(out, &l->entries[i]) : 0;
-            if (rc == 0)
+            rc = fn ? fn(ctx, e) : 0;
+            if (rc >= 0)
                 rc = 1;
         }
     }
@@ -407,84 +548,56 @@ int metacache_lookup(metacache *mc, const char *ref_key, const char *dir,
     return rc;
 }
 
+static int copy_entry(void *ctx, const fs_entry *e)
+{
+    return fs_entry_copy(ctx, e) ? -ENOMEM : 0;
+}
+
+int metacache_lookup(metacache *mc, const char *ref_key, const char *dir,
+                     const char *name, int64_t now_ms, fs_entry *out)
+{
+    return metacache_lookup_with(mc, ref_key, dir, name, now_ms,
+                                 out ? copy_entry : NULL, out);
+}
+
 int metacache_foreach(metacache *mc, const char *ref_key, const char *dir,
                       int64_t now_ms, int (*fn)(void *ctx, const fs_entry *e),
                       void *ctx)
 {
     pthread_mutex_lock(&mc->lock);
-    int rc = 0;
     listing *l = valid_listing(mc, ref_key, dir, now_ms);
+    entryset *snapshot = NULL;
     if (!l) {
         mc->stats.misses++;
-        rc = -ENODATA;
     } else {
         mc->stats.hits++;
-        for (size_t i = 0; rc == 0 && i < l->count; i++)
-            rc = fn(ctx, &l->entries[i]);
+        snapshot = entryset_retain(l->entries); /* updates now copy */
     }
     pthread_mutex_unlock(&mc->lock);
+    if (!snapshot)
+        return -ENODATA;
+    int rc = entryset_foreach(snapshot, fn, ctx);
+    entryset_release(snapshot);
     return rc;
-}
-
-/* Applies one insert/replace/remove to l; -ENOMEM leaves l unchanged. */
-static int apply_update(listing *l, const char *name, const fs_entry *entry)
-{
-    ptrdiff_t i = search(l, name);
-    if (!entry) {
-        if (i < 0)
-            return 0;
-        fs_entry_free(&l->entries[i]);
-        memmove(&l->entries[i], &l->entries[i + 1],
-                (l->count - (size_t)i - 1) * sizeof(*l->entries));
-        l->count--;
-        return 0;
-    }
-    fs_entry copy;
-    if (fs_entry_copy(&copy, entry))
-        return -ENOMEM;
-    char *copy_name = strdup(name);
-    if (!copy_name) {
-        fs_entry_free(&copy);
-        return -ENOMEM;
-    }
-    free(copy.name);
-    copy.name = copy_name;
-    if (i >= 0) {
-        fs_entry_free(&l->entries[i]);
-        l->entries[i] = copy;
-        return 0;
-    }
-    fs_entry *grown =
-        realloc(l->entries, (l->count + 1) * sizeof(*l->entries));
-    if (!grown) {
-        fs_entry_free(&copy);
-        return -ENOMEM;
-    }
-    size_t at = (size_t)(-i - 1);
-    memmove(&grown[at + 1], &grown[at], (l->count - at) * sizeof(*grown));
-    grown[at] = copy;
-    l->entries = grown;
-    l->count++;
-    return 0;
 }
 
 int metacache_update_entry(metacache *mc, const char *ref_key, const char *dir,
                            const char *name, const fs_entry *entry)
 {
     pthread_mutex_lock(&mc->lock);
-    bump_generation(mc, ref_key);
+    bump_dir(mc, ref_key, dir);
     int rc = 0;
     listing *l = find_listing(mc, ref_key, dir);
     if (l) {
-        rc = apply_update(l, name, entry);
-        if (rc) {
+        size_t before = entryset_bytes(l->entries);
+        rc = entryset_update(&l->entries, name, entry);
+        size_t after = entryset_bytes(l->entries);
+        l->bytes = l->bytes + after - before;
+        mc->bytes = mc->bytes + after - before;
+        if (rc)
             remove_listing(mc, l);
-        } else {
-            size_t bytes = listing_bytes(l);
-            mc->bytes = mc->bytes - l->bytes + bytes;
-            l->bytes = bytes;
+        else
             evict(mc, NULL);
-        }
     }
     pthread_mutex_unlock(&mc->lock);
     return rc;
@@ -494,33 +607,39 @@ void metacache_invalidate_dir(metacache *mc, const char *ref_key,
                               const char *dir)
 {
     pthread_mutex_lock(&mc->lock);
-    bump_generation(mc, ref_key);
+    bump_dir(mc, ref_key, dir);
     listing *l = find_listing(mc, ref_key, dir);
     if (l)
         remove_listing(mc, l);
     pthread_mutex_unlock(&mc->lock);
 }
 
+typedef struct collector {
+    char ***paths;
+    size_t *n, *cap;
+    const char *dir;
+} collector;
+
 /* "dir/name" (or "name" in the root dir ""), appended to paths. */
-static int collect_path(char ***paths, size_t *n, size_t *cap,
-                        const char *dir, const char *name)
+static int collect_path(void *ctx, const fs_entry *e)
 {
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 32;
-        char **grown = realloc(*paths, ncap * sizeof(**paths));
+    collector *c = ctx;
+    if (*c->n == *c->cap) {
+        size_t ncap = *c->cap ? *c->cap * 2 : 32;
+        char **grown = realloc(*c->paths, ncap * sizeof(**c->paths));
         if (!grown)
             return -ENOMEM;
-        *paths = grown;
-        *cap = ncap;
+        *c->paths = grown;
+        *c->cap = ncap;
     }
-    size_t dl = strlen(dir), nl = strlen(name);
+    size_t dl = strlen(c->dir), nl = strlen(e->name);
     char *p = malloc(dl + nl + 2);
     if (!p)
         return -ENOMEM;
-    memcpy(p, dir, dl);
+    memcpy(p, c->dir, dl);
     p[dl] = '/';
-    memcpy(p + (dl ? dl + 1 : 0), name, nl + 1);
-    (*paths)[(*n)++] = p;
+    memcpy(p + (dl ? dl + 1 : 0), e->name, nl + 1);
+    (*c->paths)[(*c->n)++] = p;
     return 0;
 }
 
@@ -534,14 +653,14 @@ void metacache_invalidate_ref_paths(metacache *mc, const char *ref_key,
         *count = 0;
     }
     pthread_mutex_lock(&mc->lock);
-    bump_generation(mc, ref_key);
+    bump_ref(mc, ref_key);
     listing *l = mc->lru_head;
     while (l) {
         listing *next = l->lru_next;
         if (strcmp(l->ref_key, ref_key) == 0) {
-            for (size_t i = 0; paths && rc == 0 && i < l->count; i++)
-                rc = collect_path(paths, count, &cap, l->dir,
-                                  l->entries[i].name);
+            collector c = {paths, count, &cap, l->dir};
+            if (paths && rc == 0)
+                rc = entryset_foreach(l->entries, collect_path, &c);
             remove_listing(mc, l);
         }
         l = next;
@@ -561,4 +680,33 @@ void metacache_get_stats(metacache *mc, metacache_stats *out)
     out->bytes = mc->bytes;
     out->listings = mc->listing_count;
     pthread_mutex_unlock(&mc->lock);
+}
+
+int metacache_verify(metacache *mc)
+{
+    pthread_mutex_lock(&mc->lock);
+    int rc = 0;
+    size_t total = sizeof(*mc) + mc->bucket_count * sizeof(*mc->buckets) +
+                   mc->dir_generation_buckets * sizeof(*mc->dir_generations);
+    for (ref_generation *g = mc->generations; g; g = g->next)
+        total += sizeof(*g) + ALLOC_OVERHEAD + string_bytes(g->ref_key);
+    size_t records = 0;
+    for (size_t b = 0; b < mc->dir_generation_buckets; b++)
+        for (dir_generation *d = mc->dir_generations[b]; d; d = d->next) {
+            total += dir_generation_bytes(d);
+            records++;
+        }
+    if (records != mc->dir_generation_count)
+        rc = -EINVAL;
+    size_t listings = 0;
+    for (listing *l = mc->lru_head; l; l = l->lru_next, listings++) {
+        if (entryset_verify(l->entries) ||
+            listing_own_bytes(l) + entryset_bytes(l->entries) != l->bytes)
+            rc = -EINVAL;
+        total += l->bytes;
+    }
+    if (listings != mc->listing_count || total != mc->bytes)
+        rc = -EINVAL;
+    pthread_mutex_unlock(&mc->lock);
+    return rc;
 }

@@ -3,6 +3,17 @@
  * fs_entry arrays) keyed by (ref, directory), answering lookups, negative
  * lookups and readdir, sshfs-style. It never talks to lakeFS and never
  * grows past its byte budget: least-recently-used listings are evicted.
+ *
+ * Changes to this contract (issue 13):
+ * - generations are per directory: metacache_generation() hands out one
+ *   clock, and a put for dir D is dropped only if D or one of its
+ *   descendants was written (update_entry / invalidate_dir) or the ref was
+ *   invalidated since; writes elsewhere in the ref no longer drop it.
+ * - metacache_foreach() calls fn without the cache lock, over a snapshot
+ *   of the listing taken when it started (fn may call into the cache).
+ * - metacache_lookup_with() answers a lookup by calling fn under the lock
+ *   with the cached entry itself: nothing is copied.
+ * - metacache_verify() recomputes the byte estimate from scratch (tests).
  */
 #ifndef LAKEFUSE_METACACHE_H
 #define LAKEFUSE_METACACHE_H
@@ -30,11 +41,13 @@ metacache *metacache_new(size_t max_bytes);
 void metacache_free(metacache *mc);
 
 /*
- * Generation of a ref: read it before fetching a listing and pass it to put;
- * a put whose generation is older than the ref's current one is dropped.
- * The generation moves on invalidate_ref, and also on invalidate_dir and
- * update_entry, so that a listing fetched before a write is never cached
- * after it (it would hide the write).
+ * Generation to read before fetching a listing and pass to put (ref_key is
+ * not used: one clock serves every ref). A put for (ref, D) is dropped when,
+ * since that generation was read, the ref was invalidated or there was an
+ * update_entry / invalidate_dir in D or in any directory below D (a write
+ * in "a/b" may make the implicit directory "a" or "a/b" appear or vanish),
+ * so that a listing fetched before a write is never cached after it.
+ * Writes in other directories do not drop it.
  */
 uint64_t metacache_generation(metacache *mc, const char *ref_key);
 
@@ -61,10 +74,22 @@ int metacache_put(metacache *mc, const char *ref_key, const char *dir,
 int metacache_lookup(metacache *mc, const char *ref_key, const char *dir,
                      const char *name, int64_t now_ms, fs_entry *out);
 
-/* Calls fn for every entry of a valid cached listing, in order, under the
- * lock (fn must not call back into the cache); stops early when fn returns
- * non-zero and returns that value; 0 after the last entry. -ENODATA if
- * there is no valid listing. */
+/*
+ * As metacache_lookup, but copies nothing: when name is found, fn (if not
+ * NULL) is called under the cache lock with the cached entry (read it, do
+ * not keep pointers into it, do not call back into the cache); a negative
+ * return of fn is returned, else 1.
+ */
+int metacache_lookup_with(metacache *mc, const char *ref_key, const char *dir,
+                          const char *name, int64_t now_ms,
+                          int (*fn)(void *ctx, const fs_entry *e), void *ctx);
+
+/* Calls fn for every entry of a valid cached listing, in order, without
+ * the cache lock held: over a snapshot of the listing as it was when the
+ * call began (later updates do not show in it, and it stays valid if the
+ * listing is dropped meanwhile; fn may call into the cache). Stops early
+ * when fn returns non-zero and returns that value; 0 after the last entry.
+ * -ENODATA if there is no valid listing. */
 int metacache_foreach(metacache *mc, const char *ref_key, const char *dir,
                       int64_t now_ms, int (*fn)(void *ctx, const fs_entry *e),
                       void *ctx);
@@ -89,5 +114,10 @@ void metacache_invalidate_ref_paths(metacache *mc, const char *ref_key,
                                     char ***paths, size_t *count);
 
 void metacache_get_stats(metacache *mc, metacache_stats *out);
+
+/* For tests: checks every cached listing's order and chunk structure and
+ * recomputes the byte estimate from scratch. 0 if it matches the one kept
+ * up to date by each update, else -EINVAL. O(total entries). */
+int metacache_verify(metacache *mc);
 
 #endif

@@ -1051,9 +1051,7 @@ static bool is_listed_branch(tree *t, const char *repo, const char *name,
     *rc_out = branches_source(t, repo, &src, &key);
     if (*rc_out)
         return false;
-    fs_entry e = {0};
-    int rc = listings_lookup(t->listings, &src, name, &e);
-    fs_entry_free(&e);
+    int rc = listings_lookup(t->listings, &src, name, NULL);
     free(key);
     *rc_out = rc < 0 ? rc : 0;
     return rc == 1;
@@ -1367,7 +1365,8 @@ static int resolve_in_ref(tree *t, const tree_ref *ref, char **comps,
         return -ENOMEM;
     listing_source src;
     objects_source(t, ref, dir, &src);
-    int rc = listings_lookup(t->listings, &src, comps[n - 1], &out->entry);
+    int rc = (out->stat_only ? listings_lookup_stat : listings_lookup)(
+        t->listings, &src, comps[n - 1], &out->entry);
     free(dir);
     if (rc <= 0)
         return rc == 0 ? -ENOENT : rc;
@@ -1393,9 +1392,11 @@ static int resolve_repository(tree *t, const char *repo, const char *ns,
     return resolve_in_ref(t, ref, comps + 1, n - 1, out);
 }
 
-int tree_resolve(tree *t, const char *path, tree_node *out)
+static int resolve_path(tree *t, const char *path, tree_node *out,
+                        bool stat_only)
 {
     memset(out, 0, sizeof(*out));
+    out->stat_only = stat_only;
     /* Every FUSE call comes here: size the array to the path. */
     size_t max = 1;
     for (const char *p = path; *p; p++)
@@ -1436,6 +1437,16 @@ int tree_resolve(tree *t, const char *path, tree_node *out)
     if (rc)
         tree_node_free(out);
     return rc;
+}
+
+int tree_resolve(tree *t, const char *path, tree_node *out)
+{
+    return resolve_path(t, path, out, false);
+}
+
+int tree_resolve_stat(tree *t, const char *path, tree_node *out)
+{
+    return resolve_path(t, path, out, true);
 }
 
 /* Hides an object named like the control directory at a ref root. */

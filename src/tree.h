@@ -85,6 +85,7 @@ typedef struct tree_node {
     bool ref_root;
     tree_control control; /* TREE_CONTROL_FILE/DIR */
     fs_entry entry; /* TREE_FILE, and TREE_DIR below the ref root */
+    bool stat_only; /* from tree_resolve_stat: entry holds what stat needs */
 } tree_node;
 
 typedef struct tree_config {
@@ -149,6 +150,11 @@ void tree_move_special_mode(tree *t, const char *repo, const char *old_key,
  * -ENOMEM, -EACCES... out is zeroed on failure; free it with
  * tree_node_free. */
 int tree_resolve(tree *t, const char *path, tree_node *out);
+/* The same, but out->entry holds only what stat needs (name, type, size,
+ * times, mode, owner, symlink target; no checksum, address, content type
+ * or other metadata): copied from the listing cache with no more than
+ * that (getattr's path). */
+int tree_resolve_stat(tree *t, const char *path, tree_node *out);
 void tree_node_free(tree_node *n);
 
 /*

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <cmocka.h>
@@ -398,6 +399,469 @@ static void test_many_dirs_and_bytes_accounting(void **state)
     metacache_free(mc);
 }
 
+/* ---- per-directory generations (issue 13) ---- */
+
+/* Puts ABC into (r, dir) with generation g; 1 if it was kept. */
+static int put_at(metacache *mc, const char *dir, uint64_t g)
+{
+    size_t n;
+    fs_entry *entries = make_entries(&n, ABC);
+    assert_int_equal(metacache_put(mc, "r", dir, entries, n, 0, g), 0);
+    int rc = metacache_lookup(mc, "r", dir, "a", 0, NULL);
+    assert_true(rc == 1 || rc == -ENODATA);
+    if (rc == 1)
+        metacache_invalidate_ref(mc, "r"); /* a clean slate for the next */
+    return rc == 1;
+}
+
+static void test_generation_per_directory(void **state)
+{
+    (void)state;
+    metacache *mc = metacache_new(BIG_BUDGET);
+    fs_entry e = file_entry("x", 1);
+
+    /* a write in D drops a stale put for D, not for E */
+    uint64_t g = metacache_generation(mc, "r");
+    assert_int_equal(metacache_update_entry(mc, "r", "D", "x", &e), 0);
+    assert_false(put_at(mc, "D", g));
+    g = metacache_generation(mc, "r");
+    assert_int_equal(metacache_update_entry(mc, "r", "D", "x", &e), 0);
+    assert_true(put_at(mc, "E", g));
+    /* a fetch that began after the write is kept */
+    g = metacache_generation(mc, "r");
+    assert_int_equal(metacache_update_entry(mc, "r", "D", "x", &e), 0);
+    assert_true(put_at(mc, "D", metacache_generation(mc, "r")));
+    /* a removal counts as a write too */
+    g = metacache_generation(mc, "r");
+    assert_int_equal(metacache_update_entry(mc, "r", "D", "x", NULL), 0);
+    assert_false(put_at(mc, "D", g));
+
+    /* a write in a/b/c may create or remove the implicit directories
+     * a, a/b, a/b/c: stale puts of every ancestor are dropped, those of
+     * siblings, descendants and look-alike names are kept */
+    static const char *const dropped[] = {"a/b/c", "a/b", "a", ""};
+    static const char *const kept[] = {"a/b/c/d", "a/b/cc", "a/bb", "b",
+                                       "a/b/d", "ab", NULL};
+    for (size_t i = 0; i < 4; i++) {
+        g = metacache_generation(mc, "r");
+        assert_int_equal(metacache_update_entry(mc, "r", "a/b/c", "x", &e),
+                         0);
+        assert_false(put_at(mc, dropped[i], g));
+    }
+    for (size_t i = 0; kept[i]; i++) {
+        g = metacache_generation(mc, "r");
+        assert_int_equal(metacache_update_entry(mc, "r", "a/b/c", "x", &e),
+                         0);
+        assert_true(put_at(mc, kept[i], g));
+    }
+
+    /* invalidate_dir works the same way */
+    g = metacache_generation(mc, "r");
+    metacache_invalidate_dir(mc, "r", "p/q");
+    assert_false(put_at(mc, "p", g));
+    g = metacache_generation(mc, "r");
+    metacache_invalidate_dir(mc, "r", "p/q");
+    assert_true(put_at(mc, "s", g));
+
+    /* invalidate_ref drops every stale put of the ref, none of others */
+    g = metacache_generation(mc, "r");
+    metacache_invalidate_ref(mc, "r");
+    assert_false(put_at(mc, "unrelated", g));
+    g = metacache_generation(mc, "r");
+    metacache_invalidate_ref(mc, "other");
+    assert_true(put_at(mc, "unrelated", g));
+    /* a write in another ref's D does not touch r's D */
+    g = metacache_generation(mc, "r");
+    assert_int_equal(metacache_update_entry(mc, "other", "D", "x", &e), 0);
+    assert_true(put_at(mc, "D", g));
+
+    fs_entry_free(&e);
+    assert_int_equal(metacache_verify(mc), 0);
+    metacache_free(mc);
+}
+
+/* The directory records are bounded; past the bound a stale put is still
+ * dropped (the floor moves), never kept. */
+static void test_generation_records_bounded(void **state)
+{
+    (void)state;
+    metacache *mc = metacache_new(16 * 1024); /* a bound of 16 records */
+    metacache_stats before, st;
+    metacache_get_stats(mc, &before);
+    char dir[32];
+    for (int round = 0; round < 50; round++) {
+        uint64_t g = metacache_generation(mc, "r");
+        for (int i = 0; i <= round; i++) {
+            snprintf(dir, sizeof(dir), "d%d", i);
+            metacache_invalidate_dir(mc, "r", dir);
+        }
+        /* every directory written since g: each stale put is dropped */
+        for (int i = 0; i <= round; i++) {
+            snprintf(dir, sizeof(dir), "d%d", i);
+            size_t n;
+            fs_entry *entries = make_entries(&n, ABC);
+            assert_int_equal(metacache_put(mc, "r", dir, entries, n, 0, g), 0);
+            assert_int_equal(metacache_lookup(mc, "r", dir, "a", 0, NULL),
+                             -ENODATA);
+        }
+        assert_int_equal(metacache_verify(mc), 0);
+    }
+    metacache_get_stats(mc, &st);
+    assert_true(st.bytes - before.bytes < 16 * 256);
+    metacache_free(mc);
+}
+
+/* ---- updates against a brute-force model ---- */
+
+#define MODEL_NAMES 3000
+
+typedef struct model {
+    bool present[MODEL_NAMES];
+    int64_t size[MODEL_NAMES];
+} model;
+
+static void model_name(char *buf, size_t len, size_t i)
+{
+    /* names of varying length, not in numeric order */
+    snprintf(buf, len, "n%zu%s", (i * 7919) % MODEL_NAMES,
+             i % 3 ? "" : "-longer-name");
+}
+
+typedef struct model_walk {
+    const model *m;
+    const char *sorted[MODEL_NAMES];
+    size_t sorted_index[MODEL_NAMES];
+    size_t expected, at;
+} model_walk;
+
+static int check_walk(void *ctx, const fs_entry *e)
+{
+    model_walk *w = ctx;
+    assert_true(w->at < w->expected);
+    assert_string_equal(e->name, w->sorted[w->at]);
+    assert_int_equal(e->size, w->m->size[w->sorted_index[w->at]]);
+    w->at++;
+    return 0;
+}
+
+static int compare_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void check_against_model(metacache *mc, const model *m,
+                                char names[][32])
+{
+    static model_walk w;
+    memset(&w, 0, sizeof(w));
+    w.m = m;
+    const char *tmp[MODEL_NAMES];
+    size_t n = 0;
+    for (size_t i = 0; i < MODEL_NAMES; i++)
+        if (m->present[i])
+            tmp[n++] = names[i];
+    qsort(tmp, n, sizeof(*tmp), compare_str);
+    for (size_t i = 0; i < n; i++) {
+        w.sorted[i] = tmp[i];
+        w.sorted_index[i] = (size_t)(((const char(*)[32])tmp[i]) - names);
+    }
+    w.expected = n;
+    assert_int_equal(metacache_foreach(mc, "r", "d", 0, check_walk, &w), 0);
+    assert_int_equal(w.at, n);
+    assert_int_equal(metacache_verify(mc), 0);
+}
+
+static void test_updates_match_model(void **state)
+{
+    (void)state;
+    static char names[MODEL_NAMES][32];
+    static model m;
+    memset(&m, 0, sizeof(m));
+    for (size_t i = 0; i < MODEL_NAMES; i++)
+        model_name(names[i], sizeof(names[i]), i);
+    metacache *mc = metacache_new(BIG_BUDGET);
+    /* start from a listing of every other name */
+    fs_entry *entries = calloc(MODEL_NAMES, sizeof(*entries));
+    assert_non_null(entries);
+    size_t n = 0;
+    for (size_t i = 0; i < MODEL_NAMES; i += 2) {
+        entries[n++] = file_entry(names[i], (int64_t)i);
+        m.present[i] = true;
+        m.size[i] = (int64_t)i;
+    }
+    assert_int_equal(metacache_put(mc, "r", "d", entries, n, 0,
+                                   metacache_generation(mc, "r")),
+                     0);
+    check_against_model(mc, &m, names);
+
+    unsigned seed = 12345;
+    for (int op = 0; op < 40000; op++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t i = (seed >> 8) % MODEL_NAMES;
+        /* phases: mostly inserts, then mostly removes, then mixed, so that
+         * chunks split, empty out and refill */
+        int phase = op / 10000;
+        unsigned r = (seed >> 20) % 10;
+        bool remove = phase == 0 ? r < 2 : phase == 1 ? r < 8 : r < 5;
+        if (remove) {
+            assert_int_equal(
+                metacache_update_entry(mc, "r", "d", names[i], NULL), 0);
+            m.present[i] = false;
+        } else {
+            fs_entry e = file_entry("ignored", op);
+            assert_int_equal(
+                metacache_update_entry(mc, "r", "d", names[i], &e), 0);
+            fs_entry_free(&e);
+            m.present[i] = true;
+            m.size[i] = op;
+        }
+        fs_entry got;
+        int rc = metacache_lookup(mc, "r", "d", names[i], 0, &got);
+        assert_int_equal(rc, m.present[i] ? 1 : 0);
+        if (rc == 1) {
+            assert_string_equal(got.name, names[i]);
+            assert_int_equal(got.size, m.size[i]);
+            fs_entry_free(&got);
+        }
+        if (op % 997 == 0)
+            check_against_model(mc, &m, names);
+    }
+    check_against_model(mc, &m, names);
+    /* remove everything: the listing is empty, not absent */
+    for (size_t i = 0; i < MODEL_NAMES; i++) {
+        assert_int_equal(metacache_update_entry(mc, "r", "d", names[i], NULL),
+                         0);
+        m.present[i] = false;
+    }
+    check_against_model(mc, &m, names);
+    assert_int_equal(metacache_lookup(mc, "r", "d", names[0], 0, NULL), 0);
+    fs_entry e = file_entry("ignored", 1);
+    assert_int_equal(metacache_update_entry(mc, "r", "d", "again", &e), 0);
+    fs_entry_free(&e);
+    assert_int_equal(metacache_lookup(mc, "r", "d", "again", 0, NULL), 1);
+    assert_int_equal(metacache_verify(mc), 0);
+
+    /* the incremental estimate equals a fresh put of the same listing's
+     * entries plus what its chunk layout costs: both verified above; and
+     * dropping the listing gives all its bytes back */
+    metacache_stats st, empty;
+    metacache_get_stats(mc, &st);
+    metacache_invalidate_dir(mc, "r", "d");
+    metacache_get_stats(mc, &empty);
+    assert_true(empty.bytes < st.bytes);
+    assert_int_equal(empty.listings, 0);
+    assert_int_equal(metacache_verify(mc), 0);
+    metacache_free(mc);
+}
+
+/* ---- lookups that copy nothing; foreach outside the lock ---- */
+
+static int read_size(void *ctx, const fs_entry *e)
+{
+    *(int64_t *)ctx = e->size;
+    return 0;
+}
+
+static int refuse(void *ctx, const fs_entry *e)
+{
+    (void)ctx;
+    (void)e;
+    return -EIO;
+}
+
+static void test_lookup_with(void **state)
+{
+    (void)state;
+    metacache *mc = metacache_new(BIG_BUDGET);
+    put_names(mc, "r", "d", ABC, 0);
+    int64_t size = -1;
+    assert_int_equal(
+        metacache_lookup_with(mc, "r", "d", "c", 0, read_size, &size), 1);
+    assert_int_equal(size, 3);
+    size = -1;
+    assert_int_equal(
+        metacache_lookup_with(mc, "r", "d", "q", 0, read_size, &size), 0);
+    assert_int_equal(size, -1); /* not called */
+    assert_int_equal(
+        metacache_lookup_with(mc, "r", "x", "a", 0, read_size, &size),
+        -ENODATA);
+    assert_int_equal(metacache_lookup_with(mc, "r", "d", "a", 0, refuse, NULL),
+                     -EIO);
+    assert_int_equal(metacache_lookup_with(mc, "r", "d", "a", 0, NULL, NULL),
+                     1);
+    metacache_free(mc);
+}
+
+typedef struct reentrant {
+    metacache *mc;
+    size_t seen;
+} reentrant;
+
+/* Writes into and drops the very listing being walked: allowed now that
+ * fn runs without the lock; the walk sees the snapshot. */
+static int write_while_walking(void *ctx, const fs_entry *e)
+{
+    reentrant *r = ctx;
+    static const char *const want[] = {"a", "b", "c"};
+    assert_string_equal(e->name, want[r->seen]);
+    r->seen++;
+    fs_entry add = file_entry("ignored", 9);
+    assert_int_equal(metacache_update_entry(r->mc, "r", "d", "aa", &add), 0);
+    assert_int_equal(metacache_update_entry(r->mc, "r", "d", "c", NULL), 0);
+    fs_entry_free(&add);
+    if (r->seen == 2)
+        metacache_invalidate_ref(r->mc, "r");
+    return 0;
+}
+
+static void test_foreach_is_a_snapshot(void **state)
+{
+    (void)state;
+    metacache *mc = metacache_new(BIG_BUDGET);
+    put_names(mc, "r", "d", ABC, 0);
+    reentrant r = {mc, 0};
+    assert_int_equal(
+        metacache_foreach(mc, "r", "d", 0, write_while_walking, &r), 0);
+    assert_int_equal(r.seen, 3);
+    assert_int_equal(metacache_lookup(mc, "r", "d", "a", 0, NULL), -ENODATA);
+
+    /* an update after a walk began, before it ends, copies on write */
+    put_names(mc, "r", "d", ABC, 0);
+    static const char *const abaac[] = {"a", "aa", "b", NULL};
+    r.seen = 0;
+    collected c = {0};
+    assert_int_equal(metacache_foreach(mc, "r", "d", 0, collect, &c), 0);
+    fs_entry add = file_entry("ignored", 9);
+    assert_int_equal(metacache_update_entry(mc, "r", "d", "aa", &add), 0);
+    assert_int_equal(metacache_update_entry(mc, "r", "d", "c", NULL), 0);
+    fs_entry_free(&add);
+    assert_names(mc, "d", abaac);
+    assert_int_equal(metacache_verify(mc), 0);
+    metacache_free(mc);
+}
+
+/* ---- concurrent readers and writers (run under the sanitizer too) ---- */
+
+#define RW_BASE 2000
+#define RW_WRITERS 2
+#define RW_READERS 3
+#define RW_OPS 3000
+
+typedef struct rw_ctx {
+    metacache *mc;
+    int id;
+    size_t walks;
+    const char *prev;
+    char prev_buf[64];
+    size_t count;
+    bool ok;
+} rw_ctx;
+
+static int rw_check(void *ctx, const fs_entry *e)
+{
+    rw_ctx *c = ctx;
+    if (c->count && strcmp(c->prev_buf, e->name) >= 0)
+        c->ok = false; /* out of order or duplicated */
+    snprintf(c->prev_buf, sizeof(c->prev_buf), "%s", e->name);
+    c->count++;
+    return 0;
+}
+
+static void *rw_reader(void *arg)
+{
+    rw_ctx *c = arg;
+    char name[32];
+    for (int i = 0; i < RW_OPS / 10; i++) {
+        c->count = 0;
+        int rc = metacache_foreach(c->mc, "r", "d", 0, rw_check, c);
+        if (rc == 0) {
+            c->walks++;
+            /* the base names are never removed */
+            if (c->count < RW_BASE)
+                c->ok = false;
+        }
+        for (int k = 0; k < 20; k++) {
+            snprintf(name, sizeof(name), "base%05d", (i * 31 + k) % RW_BASE);
+            int64_t size = -1;
+            rc = metacache_lookup_with(c->mc, "r", "d", name, 0, read_size,
+                                       &size);
+            if (rc != 1 && rc != -ENODATA)
+                c->ok = false;
+        }
+    }
+    return NULL;
+}
+
+static void *rw_writer(void *arg)
+{
+    rw_ctx *c = arg;
+    char name[32];
+    for (int i = 0; i < RW_OPS; i++) {
+        snprintf(name, sizeof(name), "w%d-%05d", c->id, i);
+        fs_entry e = file_entry("ignored", i);
+        if (metacache_update_entry(c->mc, "r", "d", name, &e) != 0)
+            c->ok = false;
+        fs_entry_free(&e);
+        if (i % 3 == 0) { /* remove one of its own earlier names */
+            snprintf(name, sizeof(name), "w%d-%05d", c->id, i / 2);
+            if (metacache_update_entry(c->mc, "r", "d", name, NULL) != 0)
+                c->ok = false;
+        }
+        if (i % 500 == 250) { /* and now and then a write elsewhere */
+            metacache_invalidate_dir(c->mc, "r", "elsewhere");
+        }
+    }
+    return NULL;
+}
+
+static void test_concurrent_readers_and_writers(void **state)
+{
+    (void)state;
+    metacache *mc = metacache_new(BIG_BUDGET);
+    fs_entry *entries = calloc(RW_BASE, sizeof(*entries));
+    assert_non_null(entries);
+    char name[32];
+    for (int i = 0; i < RW_BASE; i++) {
+        snprintf(name, sizeof(name), "base%05d", i);
+        entries[i] = file_entry(name, i);
+    }
+    assert_int_equal(metacache_put(mc, "r", "d", entries, RW_BASE, 0,
+                                   metacache_generation(mc, "r")),
+                     0);
+    rw_ctx ctx[RW_WRITERS + RW_READERS];
+    pthread_t threads[RW_WRITERS + RW_READERS];
+    for (int i = 0; i < RW_WRITERS + RW_READERS; i++) {
+        memset(&ctx[i], 0, sizeof(ctx[i]));
+        ctx[i].mc = mc;
+        ctx[i].id = i;
+        ctx[i].ok = true;
+        assert_int_equal(pthread_create(&threads[i], NULL,
+                                        i < RW_WRITERS ? rw_writer : rw_reader,
+                                        &ctx[i]),
+                         0);
+    }
+    size_t walks = 0;
+    for (int i = 0; i < RW_WRITERS + RW_READERS; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        assert_true(ctx[i].ok);
+        walks += ctx[i].walks;
+    }
+    assert_true(walks > 0);
+    assert_int_equal(metacache_verify(mc), 0);
+    /* the final listing is exactly what the writers left */
+    for (int w = 0; w < RW_WRITERS; w++) {
+        bool removed[RW_OPS] = {false};
+        for (int i = 0; i < RW_OPS; i += 3)
+            removed[i / 2] = true;
+        for (int i = 0; i < RW_OPS; i++) {
+            snprintf(name, sizeof(name), "w%d-%05d", w, i);
+            assert_int_equal(metacache_lookup(mc, "r", "d", name, 0, NULL),
+                             removed[i] ? 0 : 1);
+        }
+    }
+    metacache_free(mc);
+}
+
 /* ---- multi-threaded smoke test ---- */
 
 typedef struct worker {
@@ -482,6 +946,12 @@ int main(void)
         cmocka_unit_test(test_put_replaces),
         cmocka_unit_test(test_many_dirs_and_bytes_accounting),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_generation_per_directory),
+        cmocka_unit_test(test_generation_records_bounded),
+        cmocka_unit_test(test_updates_match_model),
+        cmocka_unit_test(test_lookup_with),
+        cmocka_unit_test(test_foreach_is_a_snapshot),
+        cmocka_unit_test(test_concurrent_readers_and_writers),
     };
     return cmocka_run_group_tests_name("metacache", tests, NULL, NULL);
 }

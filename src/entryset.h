@@ -1,0 +1,55 @@
+/*
+ * entryset.h - the entries of one directory listing, sorted by name, as a
+ * reference-counted set that is never written while shared: a holder can
+ * read it from any thread while its owner updates (the update copies what
+ * it changes first). Updates cost O(log n) plus at most a chunk's worth of
+ * pointer moves, and keep the byte estimate current. No locking inside:
+ * the owner serialises its updates and retains (refs only go up under the
+ * owner's lock; release is safe from anywhere).
+ */
+#ifndef LAKEFUSE_ENTRYSET_H
+#define LAKEFUSE_ENTRYSET_H
+
+#include "listing.h"
+
+#include <stddef.h>
+
+/* What malloc spends per allocation beyond the bytes asked for, so that an
+ * estimate tracks real heap use for many small strings. */
+#define ENTRYSET_ALLOC_OVERHEAD 16
+
+typedef struct entryset entryset;
+
+/* A set owning entries[0..n) (sorted by name, names unique), moved out of
+ * the array; the array is freed in every case. NULL on ENOMEM (the entries
+ * are freed too). */
+entryset *entryset_new(fs_entry *entries, size_t n);
+/* One more holder; the same pointer. */
+entryset *entryset_retain(entryset *s);
+/* Drops a holder; the last one frees the set (from any thread). */
+void entryset_release(entryset *s);
+
+size_t entryset_count(const entryset *s);
+/* Estimate of the heap the set holds (its entries, chunks and arrays). */
+size_t entryset_bytes(const entryset *s);
+/* The entry named name, or NULL; valid until the caller's next update or
+ * release of the set. */
+const fs_entry *entryset_find(const entryset *s, const char *name);
+/* fn for each entry in name order, until it returns non-zero (returned). */
+int entryset_foreach(const entryset *s, int (*fn)(void *ctx, const fs_entry *e),
+                     void *ctx);
+
+/*
+ * Inserts or replaces (entry non-NULL: copied, under `name`) or removes
+ * (entry NULL) one name. When another holder shares *s, *s is first
+ * replaced by the caller's own copy of the pointer arrays (the other
+ * holder's view does not change). 0 or -ENOMEM, after which *s is still a
+ * consistent set to release (it may or may not hold the change).
+ */
+int entryset_update(entryset **s, const char *name, const fs_entry *entry);
+
+/* For tests: order, structure and the byte estimate recomputed from
+ * scratch. 0 or -EINVAL. */
+int entryset_verify(const entryset *s);
+
+#endif
