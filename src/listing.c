@@ -451,6 +451,11 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
         e->mtime = x->mtime;
         e->mode = x->mode ? x->mode & 07777u : LISTING_DEFAULT_FILE_MODE;
         count++;
+        if (copy_metadata(&e->metadata, &x->metadata) != 0) {
+            for (size_t j = listed; j < count; j++)
+                fs_entry_free(&all[j]);
+            return -ENOMEM;
+        }
     }
     for (size_t i = 0; i < extra_n; i++) {
         fs_entry *e = listing_name_is_valid(extra[i].name)
