@@ -195,6 +195,10 @@ def read_mount_state(root, rel, mtime_paths=(), retries=0):
         st = _retry(lambda: os.lstat(path), retries)
     except (FileNotFoundError, NotADirectoryError):  # a parent that is a file: absent too
         return None
+    except OSError as e:  # a key over lakeFS's limit: no such object can exist
+        if e.errno == errno.ENAMETOOLONG:
+            return None
+        raise
     if stat.S_ISDIR(st.st_mode):
         return ("d", st.st_mode & 0o7777)
     if stat.S_ISLNK(st.st_mode):
@@ -600,6 +604,23 @@ class Workload:
         if new and key_len(new[0], new[1]) > MAX_KEY and not os.path.lexists(side.p(new[0])) and \
                 os.path.isdir(side.p(parent_of(new[0]))) and len(os.path.basename(new[0]).encode()) <= 255:
             raise OSError(errno.ENAMETOOLONG, "key over lakeFS's limit")
+        # Looking up a name whose key is over the limit answers ENAMETOOLONG on a branch mount (no
+        # such object can exist), where a local directory answers ENOENT: the first such component
+        # below an existing directory, as the kernel walks the path.
+        if kind in ("open", "symlink"):
+            looked_up = [op[2]]
+        elif kind == "rename":
+            looked_up = [op[1], op[2]]
+        else:
+            looked_up = [op[1]] if not kind.startswith("fd_") and kind != "commit" else []
+        for q in looked_up[:1] if kind == "rename" and not os.path.lexists(side.p(op[1])) else looked_up:
+            parts = q.split("/")
+            for i in range(1, len(parts) + 1):
+                prefix = "/".join(parts[:i])
+                if len(prefix.encode()) > MAX_KEY:
+                    if os.path.isdir(side.p(parent_of(prefix))) and len(parts[i - 1].encode()) <= 255:
+                        raise OSError(errno.ENAMETOOLONG, "key over lakeFS's limit")
+                    break
         if kind != "rename":
             return self._apply(side, op)
         src, dst = op[1], op[2]
