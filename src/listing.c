@@ -463,6 +463,9 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
                           : NULL;
         if (!e || e->is_dir || e->is_symlink)
             continue;
+        if (extra[i].checksum && e->checksum &&
+            strcmp(extra[i].checksum, e->checksum) == 0)
+            continue; /* the listed object is its bytes: as listed */
         e->size = extra[i].size;
         e->mtime = extra[i].mtime;
         if (extra[i].mode)

@@ -434,10 +434,16 @@ static int add_pending(void *ctx, const fs_entry *file)
     for (size_t i = 0; rc == 0 && i < file->metadata.count; i++)
         rc = lakefs_metadata_set(&plain.metadata, file->metadata.items[i].key,
                                  file->metadata.items[i].value);
+    /* The object it is, when the server has its bytes (listing_merge_files
+     * then keeps the listed entry of that object as listed). */
+    if (rc == 0 && file->checksum && !(plain.checksum = strdup(file->checksum)))
+        rc = -ENOMEM;
     if (rc == 0)
         rc = push_entry(&p->items, &p->n, &p->cap, file->name, &plain);
-    if (rc)
+    if (rc) {
         lakefs_metadata_free(&plain.metadata);
+        free(plain.checksum);
+    }
     return rc;
 }
 

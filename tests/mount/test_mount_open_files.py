@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from mountlib import api_get, api_get_or_none, api_paths, read_file, write_file
+from mountlib import api_get, api_get_or_none, api_paths, api_stat, read_file, write_file
 
 
 def branch(mount, repo):
@@ -238,3 +238,29 @@ def test_a_failed_ftruncate_of_a_file_not_copied_in_keeps_its_metadata_with_its_
         os.close(fd)
     assert "kept.bin" not in os.listdir(m.path)  # the other client's delete stands
     assert api_get_or_none(server, repo, "main", "kept.bin") is None
+
+
+def test_an_attribute_change_that_landed_though_it_failed_shows_the_same_with_a_descriptor_open(server, repo, mount):
+    """utime on a file open for writing but unchanged: updateObjectUserMetadata lands on every try but
+    each answer is lost (dropped), so utime fails with EIO though lakeFS holds the new mtime. The listing, fetched
+    again (attr_timeout=0), shows what lakeFS holds; the descriptor's copy of that very object must
+    not put its older mtime over it - the mount shows the same mtime before and after the close."""
+    m = mount("lakefs://%s/main" % repo, options=["attr_timeout=0"])
+    p = m.join("t.txt")
+    write_file(p, b"some bytes\n")
+    fd = os.open(p, os.O_RDWR)
+    try:
+        server.add_fault(operation="updateObjectUserMetadata", drop_response=True, count=1000)
+        with pytest.raises(OSError) as failed:
+            os.utime(p, (1500000000, 1500000000))
+        assert failed.value.errno == errno.EIO
+        assert sum(f["applied"] for f in server.faults()) > 0
+        server.clear_faults()
+        landed = api_stat(server, repo, "main", "t.txt")["metadata"].get("::lakefs::client-mtime")
+        assert landed == "1500000000"  # lakeFS holds it
+        assert int(os.stat(p).st_mtime) == 1500000000
+    finally:
+        server.clear_faults()
+        os.close(fd)
+    assert int(os.stat(p).st_mtime) == 1500000000
+    assert read_file(p) == b"some bytes\n"
