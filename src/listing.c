@@ -451,6 +451,11 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
         e->mtime = x->mtime;
         e->mode = x->mode ? x->mode & 07777u : LISTING_DEFAULT_FILE_MODE;
         count++;
+        if (copy_metadata(&e->metadata, &x->metadata) != 0) {
+            for (size_t j = listed; j < count; j++)
+                fs_entry_free(&all[j]);
+            return -ENOMEM;
+        }
     }
     for (size_t i = 0; i < extra_n; i++) {
         fs_entry *e = listing_name_is_valid(extra[i].name)
@@ -458,6 +463,9 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
                           : NULL;
         if (!e || e->is_dir || e->is_symlink)
             continue;
+        if (extra[i].checksum && e->checksum &&
+            strcmp(extra[i].checksum, e->checksum) == 0)
+            continue; /* the listed object is its bytes: as listed */
         e->size = extra[i].size;
         e->mtime = extra[i].mtime;
         if (extra[i].mode)

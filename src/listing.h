@@ -97,11 +97,13 @@ int listing_build(const char *prefix, const lakefs_object_stats *items,
  * Merges into entries (n of them, sorted as listing_build makes them) the
  * regular files a directory holds beyond what lakeFS listed - files being
  * written, whose bytes are newer than any object of the same name:
- *   - a name not listed is added (a copy of its extra; mode 0: 0644,
- *     else its permission bits: extra's mode may carry S_IFREG so that a
- *     recorded 0000 is not 0);
+ *   - a name not listed is added (its extra's size, mtime and user
+ *     metadata; mode 0: 0644, else its permission bits: extra's mode may
+ *     carry S_IFREG so that a recorded 0000 is not 0);
  *   - a regular file already listed takes its extra's size and mtime, and
- *     its mode when that is not 0;
+ *     its mode when that is not 0 - unless extra's checksum (set when the
+ *     server has the file's bytes) is the listed one's: that object is
+ *     the file, as listed;
  *   - a directory or symlink of that name stays as listed.
  * Names in extra must be distinct; invalid ones are skipped. The result
  * stays sorted. 0, or -ENOMEM with *entries and *n unchanged.

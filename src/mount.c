@@ -386,6 +386,9 @@ static int pending_from_writer(void *ctx, const writer_entry *e)
     pending_walk *p = ctx;
     fs_entry file = {.name = (char *)e->key + p->prefix_len,
                      .size = e->size, .mtime = e->mtime, .mode = e->mode};
+    if (e->meta)
+        file.metadata = *e->meta; /* borrowed: the tree copies it */
+    file.checksum = (char *)e->base;
     return p->add(p->add_ctx, &file);
 }
 

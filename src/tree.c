@@ -439,7 +439,23 @@ static int add_pending(void *ctx, const fs_entry *file)
     pending_files *p = ctx;
     fs_entry plain = {.size = file->size, .mtime = file->mtime,
                       .mode = file->mode};
-    return push_entry(&p->items, &p->n, &p->cap, file->name, &plain);
+    /* Its user metadata too: a file the listing lacks (not uploaded yet,
+     * or uploaded since lakeFS was asked) shows it with its bytes. */
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < file->metadata.count; i++)
+        rc = lakefs_metadata_set(&plain.metadata, file->metadata.items[i].key,
+                                 file->metadata.items[i].value);
+    /* The object it is, when the server has its bytes (listing_merge_files
+     * then keeps the listed entry of that object as listed). */
+    if (rc == 0 && file->checksum && !(plain.checksum = strdup(file->checksum)))
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = push_entry(&p->items, &p->n, &p->cap, file->name, &plain);
+    if (rc) {
+        lakefs_metadata_free(&plain.metadata);
+        free(plain.checksum);
+    }
+    return rc;
 }
 
 static int collect_pending(tree *t, const tree_ref *ref, const char *prefix,

@@ -963,7 +963,8 @@ int writer_foreach_in_dir(writer *w, const char *repo, const char *branch,
                    strncmp(f->key, dir_prefix, plen) == 0 &&
                    f->key[plen] && strchr(f->key + plen, '/') == NULL;
         writer_entry e = {.key = f->key, .size = f->size, .mtime = f->mtime,
-                          .mode = f->mode};
+                          .mode = f->mode, .meta = &f->meta,
+                          .base = f->st == W_CLEAN ? f->base : NULL};
         if (hit)
             rc = fn(ctx, &e);
         pthread_mutex_unlock(&f->state);

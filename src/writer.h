@@ -191,12 +191,17 @@ void writer_detach(writer *w, const char *repo, const char *branch,
 void wfile_mark_unlinked(wfile *f);
 
 /* One file of a directory that the writer holds (open, or not yet on the
- * server): its key, current size, mtime and mode (as wfile_attrs). */
+ * server): its key, current size, mtime and mode (as wfile_attrs), the
+ * user metadata its staged copy carries, and base: the checksum of the
+ * object it is when CLEAN (the server has its bytes), else NULL. Pointers
+ * valid during the call only. */
 typedef struct writer_entry {
     const char *key;
     int64_t size;
     int64_t mtime;
     uint32_t mode;
+    const lakefs_metadata *meta;
+    const char *base;
 } writer_entry;
 /* fn for each wfile of (repo, branch) directly in directory dir_prefix
  * ("" for the root, else "a/b/": keys that start with it and hold no

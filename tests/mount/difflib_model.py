@@ -195,6 +195,10 @@ def read_mount_state(root, rel, mtime_paths=(), retries=0):
         st = _retry(lambda: os.lstat(path), retries)
     except (FileNotFoundError, NotADirectoryError):  # a parent that is a file: absent too
         return None
+    except OSError as e:  # a key over lakeFS's limit: no such object can exist
+        if e.errno == errno.ENAMETOOLONG:
+            return None
+        raise
     if stat.S_ISDIR(st.st_mode):
         return ("d", st.st_mode & 0o7777)
     if stat.S_ISLNK(st.st_mode):
@@ -588,28 +592,6 @@ class Workload:
         lacks: making a name whose key (a directory's marker included) would be over MAX_KEY bytes
         answers ENAMETOOLONG and changes nothing, as on a branch mount."""
         kind = op[0]
-        # Any path the operation resolves: the mount answers ENAMETOOLONG for a name whose key would
-        # be over MAX_KEY as soon as the kernel looks it up (every directory before it exists), made
-        # or not - no such object can exist (POSIX's answer for a path over PATH_MAX).
-        if kind == "open" or kind == "symlink":
-            resolved = [op[2]]
-        elif kind == "rename":
-            resolved = [op[1], op[2]]
-        elif kind.startswith("fd_") or kind == "commit":
-            resolved = []
-        else:
-            resolved = [op[1]] if len(op) > 1 and isinstance(op[1], str) else []
-        for path in resolved:
-            comps = path.split("/")
-            for i in range(1, len(comps) + 1):
-                prefix = "/".join(comps[:i])
-                parent = "/".join(comps[:i - 1])
-                if i > 1 and (os.path.islink(side.p(parent)) or not os.path.isdir(side.p(parent))):
-                    break  # ENOENT / ENOTDIR (or a symlink the kernel follows): the operation says
-                if any(len(c.encode()) > 255 for c in comps[:i]):
-                    break  # a 256-byte component: ENAMETOOLONG on the local side too
-                if key_len(prefix, False) > MAX_KEY:
-                    raise OSError(errno.ENAMETOOLONG, "key over lakeFS's limit")
         new = None  # (path, is_dir) of a name the operation makes, when it would make one
         if kind == "open" and op[3] & os.O_CREAT:
             new = (op[2], False)
@@ -622,6 +604,23 @@ class Workload:
         if new and key_len(new[0], new[1]) > MAX_KEY and not os.path.lexists(side.p(new[0])) and \
                 os.path.isdir(side.p(parent_of(new[0]))) and len(os.path.basename(new[0]).encode()) <= 255:
             raise OSError(errno.ENAMETOOLONG, "key over lakeFS's limit")
+        # Looking up a name whose key is over the limit answers ENAMETOOLONG on a branch mount (no
+        # such object can exist), where a local directory answers ENOENT: the first such component
+        # below an existing directory, as the kernel walks the path.
+        if kind in ("open", "symlink"):
+            looked_up = [op[2]]
+        elif kind == "rename":
+            looked_up = [op[1], op[2]]
+        else:
+            looked_up = [op[1]] if not kind.startswith("fd_") and kind != "commit" else []
+        for q in looked_up[:1] if kind == "rename" and not os.path.lexists(side.p(op[1])) else looked_up:
+            parts = q.split("/")
+            for i in range(1, len(parts) + 1):
+                prefix = "/".join(parts[:i])
+                if len(prefix.encode()) > MAX_KEY:
+                    if os.path.isdir(side.p(parent_of(prefix))) and len(parts[i - 1].encode()) <= 255:
+                        raise OSError(errno.ENAMETOOLONG, "key over lakeFS's limit")
+                    break
         if kind != "rename":
             return self._apply(side, op)
         src, dst = op[1], op[2]

@@ -2,10 +2,13 @@
 an unlink, or before a rename moved or replaced its name, keeps reading the bytes it opened and fstat
 works on it; the name is free at once; a read through any descriptor of a file sees what another
 descriptor of the same file wrote, before and after that one's close. Everything through the mount."""
+import errno
 import os
 import subprocess
 
-from mountlib import api_get, api_get_or_none, api_paths, read_file, write_file
+import pytest
+
+from mountlib import api_get, api_get_or_none, api_paths, api_stat, read_file, write_file
 
 
 def branch(mount, repo):
@@ -193,3 +196,71 @@ def test_a_reader_follows_its_file_through_a_rename_and_sees_later_writes(server
         assert os.fstat(reader).st_size == 8
     finally:
         os.close(reader)
+
+
+META = "user.lakefs.meta."
+
+
+def user_meta(path):
+    return {n: os.getxattr(path, n) for n in os.listxattr(path)
+            if n.startswith(META) and not n.startswith(META + "::lakefs::")}
+
+
+@pytest.mark.presign
+def test_a_failed_ftruncate_of_a_file_not_copied_in_keeps_its_metadata_with_its_bytes(server, repo, mount):
+    """A descriptor opened for writing copies its file in lazily. Another client deletes the object, so
+    the listing (fetched again at once: attr_timeout=0) has only this mount's writer to name it; the
+    copy-in of an ftruncate then fails (getObject and presignedGet answer 500). The mount keeps showing
+    the file as it was - its bytes AND its user metadata (the writer's entry carries them), never the
+    old bytes without their metadata; once the descriptor closes, the other client's delete stands."""
+    body = bytes(range(256)) * 3
+    server.upload(repo, "main", "kept.bin", body, headers={"X-Lakefs-Meta-Owner": "alice"})
+    m = mount("lakefs://%s/main" % repo, options=["attr_timeout=0"])
+    p = m.join("kept.bin")
+    fd = os.open(p, os.O_RDWR)  # nothing read or written: not copied in yet
+    try:
+        resp = server.api("DELETE", "/repositories/%s/branches/main/objects" % repo, params={"path": "kept.bin"})
+        assert resp.status_code == 204, resp.text
+        for op in ("getObject", "presignedGet"):
+            server.add_fault(operation=op, status=500, message="injected", count=1000)
+        with pytest.raises(OSError) as failed:
+            os.ftruncate(fd, 100)
+        assert failed.value.errno == errno.EIO
+        assert sum(f["applied"] for f in server.faults()) > 0  # the copy-in met the faults
+        server.clear_faults()
+        assert os.lstat(p).st_size == len(body)
+        assert user_meta(p) == {META + "owner": b"alice"}
+        assert read_file(p) == body
+        assert os.getxattr(p, META + "owner") == b"alice"
+        assert os.fstat(fd).st_size == len(body)
+    finally:
+        server.clear_faults()
+        os.close(fd)
+    assert "kept.bin" not in os.listdir(m.path)  # the other client's delete stands
+    assert api_get_or_none(server, repo, "main", "kept.bin") is None
+
+
+def test_an_attribute_change_that_landed_though_it_failed_shows_the_same_with_a_descriptor_open(server, repo, mount):
+    """utime on a file open for writing but unchanged: updateObjectUserMetadata lands on every try but
+    each answer is lost (dropped), so utime fails with EIO though lakeFS holds the new mtime. The listing, fetched
+    again (attr_timeout=0), shows what lakeFS holds; the descriptor's copy of that very object must
+    not put its older mtime over it - the mount shows the same mtime before and after the close."""
+    m = mount("lakefs://%s/main" % repo, options=["attr_timeout=0"])
+    p = m.join("t.txt")
+    write_file(p, b"some bytes\n")
+    fd = os.open(p, os.O_RDWR)
+    try:
+        server.add_fault(operation="updateObjectUserMetadata", drop_response=True, count=1000)
+        with pytest.raises(OSError) as failed:
+            os.utime(p, (1500000000, 1500000000))
+        assert failed.value.errno == errno.EIO
+        assert sum(f["applied"] for f in server.faults()) > 0
+        server.clear_faults()
+        landed = api_stat(server, repo, "main", "t.txt")["metadata"].get("::lakefs::client-mtime")
+        assert landed == "1500000000"  # lakeFS holds it
+        assert int(os.stat(p).st_mtime) == 1500000000
+    finally:
+        server.clear_faults()
+        os.close(fd)
+    assert int(os.stat(p).st_mtime) == 1500000000
+    assert read_file(p) == b"some bytes\n"

@@ -546,13 +546,22 @@ static void test_merge_pending_files(void **state)
     assert_int_equal(b.entries[4].size, 0);
     built_free(&b);
     results_free(&r);
-    /* Into an empty listing. */
+    /* Into an empty listing; an added file carries a copy of its extra's
+     * user metadata (a file being written shows it with its bytes). */
+    lakefs_metadata md = {0};
+    assert_int_equal(lakefs_metadata_set(&md, "owner", "alice"), 0);
+    extra[0].metadata = md;
     fs_entry *none = NULL;
     size_t n = 0;
     assert_int_equal(listing_merge_files(&none, &n, extra, 2), 0);
+    extra[0].metadata = (lakefs_metadata){0};
+    lakefs_metadata_free(&md);
     assert_int_equal(n, 2);
     assert_string_equal(none[0].name, "b");
     assert_string_equal(none[1].name, "c");
+    assert_int_equal(none[0].metadata.count, 0);
+    assert_string_equal(lakefs_metadata_get(&none[1].metadata, "owner"),
+                        "alice");
     fs_entries_free(none, n);
 }
 
