@@ -341,6 +341,12 @@ static int op_getattr(const char *path, struct stat *st,
         return 0;
     tree_node n;
     int rc = tree_resolve_stat(fs->tree, path, &n);
+    if (rc == -ENAMETOOLONG && fs_hidden_name(path))
+        /* libfuse probes a free .fuse_hidden name before it hides a file
+         * unlinked while open; that name lives in memory, never on lakeFS,
+         * so lakeFS's key limit does not apply: anything but ENOENT here
+         * would make the unlink EBUSY in a deep directory. */
+        return -ENOENT;
     if (rc == -ENOENT)
         return stat_unlisted_wfile(fs, path, st);
     if (rc)

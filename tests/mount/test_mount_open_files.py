@@ -264,3 +264,23 @@ def test_an_attribute_change_that_landed_though_it_failed_shows_the_same_with_a_
         os.close(fd)
     assert int(os.stat(p).st_mtime) == 1500000000
     assert read_file(p) == b"some bytes\n"
+
+
+def test_unlink_while_open_in_a_directory_near_the_key_limit(server, repo, mount):
+    """libfuse keeps a file unlinked while open under a .fuse_hidden name in its directory, which lives
+    in this mount's memory only: lakeFS's 1,024-byte key limit must not make the unlink EBUSY when the
+    directory's key leaves no room for that name (the differential test found it)."""
+    m = branch(mount, repo)
+    deep = m.join("a" * 250, "b" * 250, "c" * 250, "d" * 245)  # key "a.../b.../c.../d.../": 1,000 bytes
+    os.makedirs(deep)
+    path = os.path.join(deep, "x" * 20)  # its key: 1,020 bytes; a hidden name there would pass 1,024
+    write_file(path, b"still readable\n")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.unlink(path)
+        assert not os.path.exists(path)
+        assert os.pread(fd, 100, 0) == b"still readable\n"
+        assert os.fstat(fd).st_size == len(b"still readable\n")
+    finally:
+        os.close(fd)
+    assert api_get_or_none(server, repo, "main", os.path.relpath(path, m.path)) is None
