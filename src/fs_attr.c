@@ -197,10 +197,13 @@ static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
                              int64_t mode, uid_t uid, gid_t gid)
 {
     wfile *w = node_wfile(fs, n);
-    int rc = 0;
-    if (w && wfile_dirty(w)) {
-        rc = wfile_note_attrs(w, mtime, mode, uid, gid);
-    } else {
+    /* Decided with the upload's settling excluded: a check, then a change
+     * could land on a file whose upload ended meanwhile, which nothing
+     * uploads again, and the object would keep the old attributes. */
+    int rc = w ? wfile_set_attrs_if_unsent(w, mtime, mode, uid, gid) : 0;
+    if (rc == 1) {
+        rc = 0;
+    } else if (rc == 0) {
         upload_attrs a;
         current_attrs(fs, &n->entry, &a);
         if (mode >= 0)
@@ -436,10 +439,13 @@ static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
     if (rc == 0 && value)
         rc = copy ? lakefs_metadata_set(&md, key, copy) : -ENOMEM;
     wfile *w = rc == 0 ? node_wfile(fs, n) : NULL;
-    bool staged = w && wfile_dirty(w);
-    if (staged) {
-        rc = wfile_set_meta(w, key, copy);
-    } else if (rc == 0 && !value && !found) {
+    bool staged = false; /* decided as in change_file_attrs */
+    if (w) {
+        rc = wfile_set_meta_if_unsent(w, key, copy);
+        staged = rc == 1;
+        rc = rc == 1 ? 0 : rc;
+    }
+    if (!staged && rc == 0 && !value && !found) {
         rc = -ENODATA;
     }
     if (rc == 0 && !staged) {

@@ -546,27 +546,14 @@ static int attr_change(wfile *f)
     return journal_sync(f);
 }
 
-int wfile_set_mode(wfile *f, uint32_t mode)
+/* Under f->state: true when the server lacks the newest bytes. */
+static bool unsent_locked(const wfile *f)
 {
-    pthread_mutex_lock(&f->state);
-    f->mode = S_IFREG | (mode & 07777u); /* recorded, 0000 too */
-    int rc = attr_change(f);
-    pthread_mutex_unlock(&f->state);
-    return rc;
+    return !f->detached && (f->st == W_DIRTY || f->st == W_FAILED);
 }
 
-int wfile_set_mtime(wfile *f, int64_t mtime)
+static void set_owner_locked(wfile *f, uid_t uid, gid_t gid)
 {
-    pthread_mutex_lock(&f->state);
-    f->mtime = mtime;
-    int rc = attr_change(f);
-    pthread_mutex_unlock(&f->state);
-    return rc;
-}
-
-int wfile_set_owner(wfile *f, uid_t uid, gid_t gid)
-{
-    pthread_mutex_lock(&f->state);
     if (!f->has_owner) {
         f->uid = f->w->cfg.uid;
         f->gid = f->w->cfg.gid;
@@ -578,14 +565,59 @@ int wfile_set_owner(wfile *f, uid_t uid, gid_t gid)
     f->has_owner = true;
     if (!f->mode)
         f->mode = S_IFREG | LISTING_DEFAULT_FILE_MODE;
+}
+
+/* Under f->state: mtime, mode (< 0: unchanged) and owner, then the
+ * change is journaled (and, on an unsent file, counted). */
+static int set_attrs_locked(wfile *f, int64_t mtime, int64_t mode, uid_t uid,
+                            gid_t gid)
+{
+    if (mode >= 0)
+        f->mode = S_IFREG | ((uint32_t)mode & 07777u); /* recorded, 0000 too */
+    if (mtime >= 0)
+        f->mtime = mtime;
+    if (uid != (uid_t)-1 || gid != (gid_t)-1)
+        set_owner_locked(f, uid, gid);
+    return attr_change(f);
+}
+
+int wfile_set_mode(wfile *f, uint32_t mode)
+{
+    pthread_mutex_lock(&f->state);
+    int rc = set_attrs_locked(f, -1, mode & 07777u, (uid_t)-1, (gid_t)-1);
+    pthread_mutex_unlock(&f->state);
+    return rc;
+}
+
+int wfile_set_mtime(wfile *f, int64_t mtime)
+{
+    pthread_mutex_lock(&f->state);
+    int rc = set_attrs_locked(f, mtime, -1, (uid_t)-1, (gid_t)-1);
+    pthread_mutex_unlock(&f->state);
+    return rc;
+}
+
+int wfile_set_owner(wfile *f, uid_t uid, gid_t gid)
+{
+    pthread_mutex_lock(&f->state);
+    set_owner_locked(f, uid, gid);
     int rc = attr_change(f);
     pthread_mutex_unlock(&f->state);
     return rc;
 }
 
-int wfile_set_meta(wfile *f, const char *key, const char *value)
+int wfile_set_attrs_if_unsent(wfile *f, int64_t mtime, int64_t mode,
+                              uid_t uid, gid_t gid)
 {
     pthread_mutex_lock(&f->state);
+    bool unsent = unsent_locked(f);
+    int rc = unsent ? set_attrs_locked(f, mtime, mode, uid, gid) : 0;
+    pthread_mutex_unlock(&f->state);
+    return rc ? rc : unsent ? 1 : 0;
+}
+
+static int set_meta_locked(wfile *f, const char *key, const char *value)
+{
     int rc = 0;
     if (value) {
         rc = lakefs_metadata_set(&f->meta, key, value);
@@ -610,8 +642,24 @@ int wfile_set_meta(wfile *f, const char *key, const char *value)
     }
     if (rc == 0)
         rc = attr_change(f);
+    return rc;
+}
+
+int wfile_set_meta(wfile *f, const char *key, const char *value)
+{
+    pthread_mutex_lock(&f->state);
+    int rc = set_meta_locked(f, key, value);
     pthread_mutex_unlock(&f->state);
     return rc;
+}
+
+int wfile_set_meta_if_unsent(wfile *f, const char *key, const char *value)
+{
+    pthread_mutex_lock(&f->state);
+    bool unsent = unsent_locked(f);
+    int rc = unsent ? set_meta_locked(f, key, value) : 0;
+    pthread_mutex_unlock(&f->state);
+    return rc ? rc : unsent ? 1 : 0;
 }
 
 int wfile_metadata(wfile *f, lakefs_metadata *out)
@@ -631,7 +679,7 @@ int wfile_metadata(wfile *f, lakefs_metadata *out)
 bool wfile_dirty(wfile *f)
 {
     pthread_mutex_lock(&f->state);
-    bool dirty = !f->detached && (f->st == W_DIRTY || f->st == W_FAILED);
+    bool dirty = unsent_locked(f);
     pthread_mutex_unlock(&f->state);
     return dirty;
 }
@@ -764,6 +812,47 @@ static void leave_table(wfile *f)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* true when md holds exactly want's keys and values. */
+static bool same_metadata(const lakefs_metadata *md,
+                          const lakefs_metadata *want)
+{
+    if (md->count != want->count)
+        return false;
+    for (size_t i = 0; i < want->count; i++) {
+        const char *v = lakefs_metadata_get(md, want->items[i].key);
+        if (!v || strcmp(v, want->items[i].value) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* The server already holds the bytes (an earlier attempt whose answer was
+ * lost): the object must carry this upload's attributes too, not that
+ * attempt's (a utime, chmod or xattr since then would be lost, and the
+ * file shown CLEAN). 0 (st's metadata then says what the object holds),
+ * or a negative errno with err filled. */
+static int carry_attrs(writer *w, const wfile *f, const char *key,
+                       const upload_attrs *attrs, lakefs_object_stats *st,
+                       lakefs_error *err)
+{
+    lakefs_metadata md;
+    int rc = upload_build_metadata(attrs, &md);
+    if (rc)
+        return rc;
+    if (!same_metadata(&st->metadata, &md)) {
+        /* it sets the whole metadata: a retry repeats it harmlessly */
+        rc = lakefs_update_object_user_metadata(w->cfg.client, f->repo,
+                                                f->branch, key, &md, err);
+        if (rc == 0) {
+            lakefs_metadata_free(&st->metadata);
+            st->metadata = md;
+            memset(&md, 0, sizeof(md));
+        }
+    }
+    lakefs_metadata_free(&md);
+    return rc;
+}
+
 /*
  * One upload of f, under f->io. conditional: only over the base (retries).
  * Returns 1 (uploaded, *out filled when non-NULL), 0 (nothing to do),
@@ -800,6 +889,14 @@ static int upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
         rc = durable_upload_if_base(w->cfg.client, &w->cfg.caps, f->repo,
                                     f->branch, s.key, f->fd, s.size, &base,
                                     &attrs, &st, &err);
+        if (rc == DURABLE_ALREADY_THERE) {
+            int r = carry_attrs(w, f, s.key, &attrs, &st, &err);
+            if (r) {
+                lakefs_object_stats_free(&st);
+                memset(&st, 0, sizeof(st));
+                rc = r;
+            }
+        }
     } else {
         rc = upload_fd(w->cfg.client, &w->cfg.caps, f->repo, f->branch,
                        s.key, f->fd, s.size, &attrs, &st, &err);

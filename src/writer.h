@@ -164,6 +164,16 @@ int wfile_set_mtime(wfile *f, int64_t mtime);
 int wfile_set_owner(wfile *f, uid_t uid, gid_t gid);
 /* value NULL removes key. -ENODATA when removing a key it lacks. */
 int wfile_set_meta(wfile *f, const char *key, const char *value);
+/* The same changes on an unsent file only (DIRTY or FAILED, an upload of
+ * it in flight or not), decided under the lock an upload settles under,
+ * so that either its next upload carries them or the server already holds
+ * its bytes: 1 when applied, 0 when the file is not unsent (nothing
+ * changed: the caller updates the object on the server, then remembers
+ * the change with the plain setters), or a negative errno. mtime and mode
+ * < 0: unchanged. */
+int wfile_set_attrs_if_unsent(wfile *f, int64_t mtime, int64_t mode,
+                              uid_t uid, gid_t gid);
+int wfile_set_meta_if_unsent(wfile *f, const char *key, const char *value);
 /* The user metadata the next upload carries (copy; lakefs_metadata_free). */
 int wfile_metadata(wfile *f, lakefs_metadata *out);
 /* true when the server lacks its newest bytes (DIRTY, UPLOADING, FAILED). */

@@ -9,7 +9,7 @@ import json
 import os
 import threading
 
-from mountlib import (MIB, PatternStream, api_get, api_get_or_none, api_stat, close_quietly,
+from mountlib import (MIB, PatternStream, api_get, api_get_or_none, api_stat, api_stat_or_none, close_quietly,
                       expected_mode, expect_errno, fail_uploads, kill_mount, poll, read_file, read_status,
                       staged_command, write_file)
 
@@ -200,3 +200,55 @@ def test_a_newer_upload_supersedes_an_earlier_mounts_failure(server, repo, mount
     third = mount(uri_of(repo))
     assert api_get(server, repo, "main", "p.txt") == b"newer bytes\n"
     assert "recovered" not in third.log() + third.stderr()
+
+
+def client_mtime(server, repo, path):
+    """The object's ::lakefs::client-mtime, or None (no such object or key)."""
+    st = api_stat_or_none(server, repo, "main", path)
+    return (st.get("metadata") or {}).get("::lakefs::client-mtime") if st else None
+
+
+def test_a_utime_on_a_file_whose_upload_failed_is_what_the_background_retry_uploads(server, repo, mount):
+    """FAILED file, utime (updateObjectUserMetadata failing too: nothing of it goes to the server
+    now), then the background retry: the object it uploads carries the utime's mtime."""
+    m = mount(uri_of(repo))
+    fail_uploads(server, count=1)  # each upload step fails once: the retries meet them in turn
+    close_fails(m.join("t.txt"), b"written, upload failed\n")
+    server.add_fault(operation="updateObjectUserMetadata", status=500, message="injected", count=100000)
+    os.utime(m.join("t.txt"), (1500000000, 1500000000))  # the staged copy's: no server call
+    assert int(os.stat(m.join("t.txt")).st_mtime) == 1500000000
+    assert poll(lambda: client_mtime(server, repo, "t.txt") == "1500000000", timeout=60), \
+        api_stat_or_none(server, repo, "main", "t.txt")
+    assert api_get(server, repo, "main", "t.txt") == b"written, upload failed\n"
+    poll(lambda: read_status(m) == [], timeout=30)
+    assert read_status(m) == []
+    assert int(os.stat(m.join("t.txt")).st_mtime) == 1500000000
+
+
+@pytest.mark.presign
+def test_a_retry_that_finds_its_bytes_already_there_still_records_the_utime(server, repo, mount):
+    """FAILED new file, chmod and utime on it, renamed, then the same bytes reach lakeFS at the new
+    name another way (another client here; in the differential test under faults, a rename onto a
+    file holding the same bytes): the retry uploads no bytes (they are there) but must not leave
+    the object with attributes other than the file's - it records the utime's mtime (and the
+    mode) on it, and the mount shows the same once the writer lets go of the file."""
+    m = mount(uri_of(repo), options=["attr_timeout=0"])
+    # The mount's uploads (presigned) fail at their link, every time: only the retry's check of
+    # what the server holds can end the failure.
+    server.add_fault(operation="linkPhysicalAddress", status=500, message="injected", count=100000)
+    data = b"the same bytes twice\n"
+    close_fails(m.join("first.txt"), data)
+    os.chmod(m.join("first.txt"), 0o640)
+    os.utime(m.join("first.txt"), (1400000000, 1400000000))
+    # Renamed, its failed tries at the old name are no longer its own at the new one.
+    os.rename(m.join("first.txt"), m.join("same.txt"))
+    assert int(os.stat(m.join("same.txt")).st_mtime) == 1400000000
+    server.upload(repo, "main", "same.txt", data)  # another way in: no client-mtime, no permissions
+    assert poll(lambda: read_status(m) == [], timeout=60), (read_status(m), m.log()[-2000:])
+    assert poll(lambda: client_mtime(server, repo, "same.txt") == "1400000000", timeout=10), \
+        api_stat(server, repo, "main", "same.txt")
+    st = api_stat(server, repo, "main", "same.txt")
+    assert expected_mode(st) & 0o7777 == 0o640
+    assert api_get(server, repo, "main", "same.txt") == data
+    assert int(os.stat(m.join("same.txt")).st_mtime) == 1400000000
+    assert os.stat(m.join("same.txt")).st_mode & 0o7777 == 0o640
