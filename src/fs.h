@@ -71,6 +71,8 @@ typedef struct lakefuse_fs {
     pthread_mutex_t readers_lock;
     struct open_file *readers; /* descriptors reading branch objects */
     struct hidden_file *hidden; /* names of files unlinked while open */
+    pthread_mutex_t open_files_lock;
+    struct open_file *open_files; /* every descriptor not yet released */
 } lakefuse_fs;
 
 /* writer_uploaded_fn of the mount (ctx: the lakefuse_fs, tag: the

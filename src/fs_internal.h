@@ -34,7 +34,14 @@ typedef struct open_file {
                              * then, its staged file (one content) */
     bool registered;        /* in fs->readers, under fs->readers_lock */
     struct open_file *reader_next, *reader_prev;
+    struct open_file *open_next, *open_prev; /* fs->open_files */
 } open_file;
+
+/* Every open_file handed to FUSE is on fs->open_files until its release.
+ * The kernel sends RELEASE after close(2) returns, in the background, and
+ * an unmount right after the close can abort it: what is still on the
+ * list when the session ends is released at teardown. */
+void fs_open_files_add(lakefuse_fs *fs, open_file *of);
 
 lakefuse_fs *fs_current(void);
 

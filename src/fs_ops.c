@@ -747,6 +747,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         return rc;
     }
     fi->fh = (uint64_t)(uintptr_t)of;
+    fs_open_files_add(fs, of);
     return 0;
 }
 
@@ -770,12 +771,56 @@ static int op_read(const char *path, char *buf, size_t size, off_t offset,
     return (int)n;
 }
 
+void fs_open_files_add(lakefuse_fs *fs, open_file *of)
+{
+    pthread_mutex_lock(&fs->open_files_lock);
+    of->open_prev = NULL;
+    of->open_next = fs->open_files;
+    if (fs->open_files)
+        fs->open_files->open_prev = of;
+    fs->open_files = of;
+    pthread_mutex_unlock(&fs->open_files_lock);
+}
+
+static void open_files_remove(lakefuse_fs *fs, open_file *of)
+{
+    pthread_mutex_lock(&fs->open_files_lock);
+    if (of->open_prev)
+        of->open_prev->open_next = of->open_next;
+    else if (fs->open_files == of)
+        fs->open_files = of->open_next;
+    if (of->open_next)
+        of->open_next->open_prev = of->open_prev;
+    of->open_next = of->open_prev = NULL;
+    pthread_mutex_unlock(&fs->open_files_lock);
+}
+
+static void release_open_file(lakefuse_fs *fs, open_file *of);
+
+void fs_release_leftover_files(lakefuse_fs *fs)
+{
+    for (;;) {
+        pthread_mutex_lock(&fs->open_files_lock);
+        open_file *of = fs->open_files;
+        pthread_mutex_unlock(&fs->open_files_lock);
+        if (!of)
+            return;
+        release_open_file(fs, of);
+    }
+}
+
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
     (void)path;
-    open_file *of = (open_file *)(uintptr_t)fi->fh;
+    release_open_file(fs_current(), (open_file *)(uintptr_t)fi->fh);
+    return 0;
+}
+
+static void release_open_file(lakefuse_fs *fs, open_file *of)
+{
+    open_files_remove(fs, of);
     if (of->data) {
-        fs_readers_remove(fs_current(), of);
+        fs_readers_remove(fs, of);
         reader_close(of->data);
     }
     if (of->w)
@@ -786,7 +831,6 @@ static int op_release(const char *path, struct fuse_file_info *fi)
     }
     free(of->text);
     free(of);
-    return 0;
 }
 
 static int op_readlink(const char *path, char *buf, size_t size)

@@ -12,4 +12,8 @@ struct fuse_operations;
 
 const struct fuse_operations *fs_operations(void);
 
+/* After the session ends: releases the descriptors whose RELEASE the
+ * kernel never delivered (an unmount right after a close can abort it). */
+void fs_release_leftover_files(lakefuse_fs *fs);
+
 #endif

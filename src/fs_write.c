@@ -211,6 +211,7 @@ int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         cache_new_file(fs, parent.ref, rel_key, perm);
         fs_dir_changed(fs, parent.ref, rel_key);
         fi->fh = (uint64_t)(uintptr_t)of;
+        fs_open_files_add(fs, of);
     } else {
         free(of);
     }

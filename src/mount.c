@@ -354,6 +354,7 @@ static int check_target(const lakefuse_config *cfg, const lakefuse_uri *uri,
 
 static void fs_teardown(lakefuse_fs *fs)
 {
+    fs_release_leftover_files(fs);
     if (fs->tree)
         tree_set_pending_files(fs->tree, NULL, NULL);
     fs_hidden_free_all(fs);
@@ -370,6 +371,7 @@ static void fs_teardown(lakefuse_fs *fs)
     pthread_mutex_destroy(&fs->results_lock);
     pthread_mutex_destroy(&fs->open_memory_lock);
     pthread_mutex_destroy(&fs->readers_lock);
+    pthread_mutex_destroy(&fs->open_files_lock);
     fs_times_free(fs->times);
 }
 
@@ -415,6 +417,7 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
     int err = 0;
     pthread_mutex_init(&fs->open_memory_lock, NULL);
     pthread_mutex_init(&fs->readers_lock, NULL);
+    pthread_mutex_init(&fs->open_files_lock, NULL);
     pthread_mutex_init(&fs->results_lock, NULL);
     fs->uid = getuid();
     fs->gid = getgid();
