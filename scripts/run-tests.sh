@@ -67,11 +67,23 @@ REAL_SUITES=(tests/client tests/mount/test_mount_write_durable.py tests/mount/te
 REAL_SUITES+=(tests/sdk)
 REAL_SUITES+=(tests/mount/test_mount_lakectl.py)  # lakectl fs upload/cat/stat and lakectl local with the mount
 REAL_SUITES+=(tests/mount/test_mount_counts.py)  # exact API-call counts of issue 13 workloads 1, 2 and 5
+# The two configurations run side by side (each has its own servers, ports and temporary
+# directories; most of their time is spent waiting on lakeFS), their outputs shown one after the other.
 run_real() {
-    for kind in lakefs-local lakefs-s3; do
-        echo "== against real lakeFS: $kind"
-        LAKEFUSE_TEST_SERVER=$kind /usr/bin/python3 -m pytest -q -p no:cacheprovider "${REAL_SUITES[@]}"
+    local out status=0 pids=() kinds=(lakefs-local lakefs-s3)
+    out=$(mktemp -d "${TMPDIR:-/tmp}/lakefuse-real-tests.XXXXXX")
+    for kind in "${kinds[@]}"; do
+        LAKEFUSE_TEST_SERVER=$kind /usr/bin/python3 -m pytest -q -p no:cacheprovider "${REAL_SUITES[@]}" \
+            >"$out/$kind.log" 2>&1 &
+        pids+=($!)
     done
+    for i in "${!kinds[@]}"; do
+        wait "${pids[$i]}" || status=1
+        echo "== against real lakeFS: ${kinds[$i]}"
+        cat "$out/${kinds[$i]}.log"
+    done
+    rm -rf "$out"
+    return $status
 }
 
 # Third-party programs first, with their progress shown (built/installed once per machine): lakeFS and
