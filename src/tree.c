@@ -7,6 +7,7 @@
  */
 #include "tree.h"
 
+#include "flatwalk.h"
 #include "listings.h"
 
 #include <errno.h>
@@ -16,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#define PAGE_AMOUNT 1000
+#define PAGE_AMOUNT FLATWALK_PAGE_AMOUNT
 /* Refs a mount keeps (resolved names); beyond that, new ones are refused
  * so that a scan of random names cannot grow memory without bound. */
 #define MAX_REFS 4096
@@ -28,15 +29,6 @@
 #define MAX_WARNED 4096
 #define REPOSITORIES_KEY "\x01repositories"
 #define REFS_KEY_PREFIX "\x01refs" KEY_SEPARATOR
-
-/* Directories recently read by readdir (fetch_flat): a walk reads a
- * directory, then lists its subdirectories. */
-#define WALKED_MAX 64
-
-typedef struct walked_dir {
-    char *key;           /* cache key "\x1f" dir */
-    int64_t tried_at_ms; /* its last flat listing; 0: none yet */
-} walked_dir;
 
 typedef struct negative_ref {
     char *repo_and_name; /* "repo\x1fname" */
@@ -54,6 +46,7 @@ struct tree {
     uint64_t max_dir_entries; /* a listing with more is an error */
 
     listings *listings;
+    flatwalk *flat; /* walks served from flat listings */
     pthread_mutex_t lock; /* refs, negatives */
     tree_ref **refs;
     size_t ref_count;
@@ -68,11 +61,7 @@ struct tree {
     size_t special_count, special_cap;
     uint64_t warned[MAX_WARNED]; /* open addressing, 0 = free (under lock) */
     size_t warned_count;
-    walked_dir walked[WALKED_MAX]; /* directories readdir read (under lock) */
-    size_t next_walked;
 };
-
-
 
 static char *join3(const char *a, const char *b, const char *c)
 {
@@ -388,22 +377,15 @@ static int fetch_branches(void *ctx, const listing_source *src,
 static int collect_objects(tree *t, const tree_ref *ref, const char *prefix,
                            lakefs_object_stats **items, size_t *n)
 {
-    lakefs_pager pager;
-    lakefs_pager_init(&pager, true, t->max_dir_entries);
-    lakefs_error err = {0};
+    lakefs_list_params p = {.prefix = prefix, .delimiter = "/",
+                            .amount = PAGE_AMOUNT, .presign = t->presign};
+    object_pages pages;
+    int rc = object_pages_init(&pages, t->client, ref, &p, t->max_dir_entries);
     size_t cap = 0;
-    int rc = 0;
-    do {
-        lakefs_list_params p = {.prefix = prefix, .delimiter = "/",
-                                .after = pager.after, .amount = PAGE_AMOUNT,
-                                .presign = t->presign};
-        lakefs_object_list page;
-        rc = lakefs_list_objects(t->client, ref->repo, ref->api_ref, &p,
-                                 &page, &err);
-        if (rc)
-            break;
-        rc = lakefs_pager_next(&pager, &page.pagination, page.count, &err);
-        if (rc == 0 && *n + page.count > cap) {
+    lakefs_object_list page;
+    while (rc == 0 && (rc = object_pages_next(&pages, &page)) == 1) {
+        rc = 0;
+        if (*n + page.count > cap) {
             size_t ncap = cap ? cap : 64;
             while (ncap < *n + page.count)
                 ncap *= 2;
@@ -420,12 +402,14 @@ static int collect_objects(tree *t, const tree_ref *ref, const char *prefix,
             page.count = 0; /* moved: the page frees only its array */
         }
         lakefs_object_list_free(&page);
-    } while (rc == 0 && !pager.done);
-    lakefs_pager_free(&pager);
+        if (rc)
+            break;
+    }
     if (rc)
-        return listing_failure(t, rc, &err, "listing",
-                               prefix[0] ? prefix : "/");
-    return 0;
+        rc = listing_failure(t, rc, &pages.err, "listing",
+                             prefix[0] ? prefix : "/");
+    object_pages_free(&pages);
+    return rc;
 }
 
 /* The pending files of a branch directory, gathered by the hook. */
@@ -618,25 +602,31 @@ static int build_objects(tree *t, const tree_ref *ref, const char *dir,
     return rc;
 }
 
-static void free_items(lakefs_object_stats *items, size_t count)
+/* A directory a flat listing completed (flatwalk's build): built as
+ * fetch_objects builds it, with the files being written in it now. */
+static int build_flat_dir(void *ctx, const tree_ref *ref, const char *dir,
+                          const char *prefix, const lakefs_object_stats *items,
+                          size_t count, fs_entry **entries, size_t *n)
 {
-    for (size_t i = 0; i < count; i++)
-        lakefs_object_stats_free(&items[i]);
-    free(items);
+    tree *t = ctx;
+    pending_files pending = {0};
+    int rc = collect_pending(t, ref, prefix, &pending);
+    if (rc == 0)
+        rc = build_objects(t, ref, dir, prefix, items, count, &pending,
+                           entries, n);
+    fs_entries_free(pending.items, pending.n);
+    return rc;
 }
-
-static int fetch_flat(tree *t, const listing_source *src, fs_entry **entries,
-                      size_t *n);
 
 /* Asks the writer before lakeFS: a file uploaded and let go of in between
  * is then in one of the two, never in neither. A walk's directory may come
- * from a flat listing of its parent's subtree instead (fetch_flat). */
+ * from a flat listing of its parent's subtree instead (flatwalk). */
 static int fetch_objects(void *ctx, const listing_source *src,
                          fs_entry **entries, size_t *n)
 {
     tree *t = ctx;
     const tree_ref *ref = src->ref;
-    if (fetch_flat(t, src, entries, n) == 1)
+    if (flatwalk_fetch(t->flat, src, entries, n) == 1)
         return 0;
     char *prefix = join3(ref->prefix, src->dir, src->dir[0] ? "/" : "");
     if (!prefix)
@@ -651,7 +641,7 @@ static int fetch_objects(void *ctx, const listing_source *src,
         rc = build_objects(t, ref, src->dir, prefix, items, count, &pending,
                            entries, n);
     fs_entries_free(pending.items, pending.n);
-    free_items(items, count);
+    object_items_free(items, count);
     free(prefix);
     return rc;
 }
@@ -686,376 +676,13 @@ static void objects_source(tree *t, const tree_ref *ref, const char *dir,
                             .repo = ref->repo, .ref = ref};
 }
 
-/* ---- walks served from flat listings ----
- *
- * A walk (find, du, ls -R, rsync) reads a directory D, then asks for the
- * listing of each of its subdirectories. The first such listing that is
- * not cached, when D was read by readdir and at least two of D's
- * subdirectories from this one on are not cached, is fetched as one flat
- * listing of D's subtree (no delimiter, PAGE_AMOUNT keys a page) from this
- * subdirectory on. Keys come in order, so a directory is complete once a
- * key past its range, or the last page, has come: its listing is built as
- * the delimited listing's would be (build_objects) and cached. The fetch
- * stops after as many pages as D's uncached subdirectories from there on
- * (what one listing each would have cost), and as soon as the pages taken
- * outnumber what one listing each would have cost for what they brought
- * (a page per subdirectory of D completed, plus the full pages of entries
- * of the one still open); what it did not
- * complete is then listed one directory at a time, as before. One flat
- * listing per readdir of D (again only once its listings may have
- * expired). A lookup or an ls of one directory never starts one. */
-
-static void note_walked(tree *t, const tree_ref *ref, const char *dir)
+/* flatwalk's source. */
+static void flat_dir_source(void *ctx, const tree_ref *ref, const char *dir,
+                            listing_source *src)
 {
-    char *key = join3(ref->cache_key, KEY_SEPARATOR, dir);
-    if (!key)
-        return; /* only an optimisation is lost */
-    pthread_mutex_lock(&t->lock);
-    bool known = false;
-    for (size_t i = 0; i < WALKED_MAX && !known; i++)
-        known = t->walked[i].key && strcmp(t->walked[i].key, key) == 0;
-    if (known) {
-        free(key);
-    } else {
-        walked_dir *slot = &t->walked[t->next_walked];
-        t->next_walked = (t->next_walked + 1) % WALKED_MAX;
-        free(slot->key);
-        *slot = (walked_dir){.key = key};
-    }
-    pthread_mutex_unlock(&t->lock);
+    objects_source(ctx, ref, dir, src);
 }
 
-/* true (and noted) when a flat listing of dir may start now. */
-static bool claim_walked(tree *t, const tree_ref *ref, const char *dir)
-{
-    char *key = join3(ref->cache_key, KEY_SEPARATOR, dir);
-    if (!key)
-        return false;
-    int64_t now = listings_now_ms();
-    bool claimed = false;
-    pthread_mutex_lock(&t->lock);
-    for (size_t i = 0; i < WALKED_MAX; i++) {
-        walked_dir *w = &t->walked[i];
-        if (!w->key || strcmp(w->key, key) != 0)
-            continue;
-        claimed = w->tried_at_ms == 0 ||
-                  (t->ttl_ms > 0 && now - w->tried_at_ms >= t->ttl_ms);
-        if (claimed)
-            w->tried_at_ms = now ? now : 1;
-        break;
-    }
-    pthread_mutex_unlock(&t->lock);
-    free(key);
-    return claimed;
-}
-
-/* The names of D's subdirectories from `from` on (name order). */
-typedef struct subdir_names {
-    const char *from;
-    char **names;
-    size_t n, cap;
-    int rc;
-} subdir_names;
-
-static int collect_subdir(void *ctx, const fs_entry *e)
-{
-    subdir_names *s = ctx;
-    if (!e->is_dir || strcmp(e->name, TREE_MARKER_NAME) == 0 ||
-        strcmp(e->name, s->from) < 0)
-        return 0;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        char **grown = realloc(s->names, cap * sizeof(*grown));
-        if (!grown)
-            return s->rc = -ENOMEM;
-        s->names = grown;
-        s->cap = cap;
-    }
-    s->names[s->n] = strdup(e->name);
-    if (!s->names[s->n])
-        return s->rc = -ENOMEM;
-    s->n++;
-    return 0;
-}
-
-/* A directory of the subtree whose range the pages are in. */
-typedef struct flat_dir {
-    char *prefix; /* its key prefix, ending in '/' */
-    lakefs_object_stats *items; /* as its delimited listing would give */
-    size_t n, cap;
-    bool skip; /* unreachable (a name that is not a POSIX name), or more
-                  than max_dir_entries: left to a listing of its own */
-} flat_dir;
-
-typedef struct flat_walk {
-    tree *t;
-    const listing_source *src; /* the directory asked for */
-    const char *want;          /* its key prefix */
-    size_t base_len;           /* the ref's prefix: cache dirs lack it */
-    flat_dir *stack;           /* [0] is D, whose listing is cached */
-    size_t depth, cap;
-    char *last;                /* the previous key */
-    uint64_t generation;
-    size_t children_done;      /* of D, complete and stored */
-    size_t stored;
-    fs_entry *want_entries;
-    size_t want_n;
-    bool want_done;
-} flat_walk;
-
-static void flat_dir_free(flat_dir *d)
-{
-    free(d->prefix);
-    free_items(d->items, d->n);
-    memset(d, 0, sizeof(*d));
-}
-
-static int flat_add(flat_walk *w, flat_dir *d, lakefs_object_stats *item)
-{
-    if (!d->skip && d->n >= w->t->max_dir_entries) {
-        d->skip = true; /* its own listing reports it */
-        free_items(d->items, d->n);
-        d->items = NULL;
-        d->n = d->cap = 0;
-    }
-    if (d->skip) {
-        lakefs_object_stats_free(item);
-        return 0;
-    }
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 16;
-        lakefs_object_stats *grown = realloc(d->items, cap * sizeof(*grown));
-        if (!grown) {
-            lakefs_object_stats_free(item);
-            return -ENOMEM;
-        }
-        d->items = grown;
-        d->cap = cap;
-    }
-    d->items[d->n++] = *item;
-    memset(item, 0, sizeof(*item));
-    return 0;
-}
-
-/* The top directory's range is over: its listing is complete. */
-static int flat_close(flat_walk *w)
-{
-    tree *t = w->t;
-    const tree_ref *ref = w->src->ref;
-    flat_dir d = w->stack[--w->depth];
-    int rc = 0;
-    if (!d.skip) {
-        size_t len = strlen(d.prefix);
-        char *dir = strndup(d.prefix + w->base_len, len - w->base_len - 1);
-        pending_files pending = {0};
-        fs_entry *entries = NULL;
-        size_t n = 0;
-        rc = dir ? collect_pending(t, ref, d.prefix, &pending) : -ENOMEM;
-        if (rc == 0)
-            rc = build_objects(t, ref, dir, d.prefix, d.items, d.n, &pending,
-                               &entries, &n);
-        if (rc == 0 && strcmp(d.prefix, w->want) == 0) {
-            w->want_entries = entries;
-            w->want_n = n;
-            w->want_done = true;
-        } else if (rc == 0) {
-            int put = listings_store(t->listings, w->src, dir, entries, n,
-                                     w->generation);
-            rc = put == -ENOMEM ? put : 0;
-            w->stored++;
-        }
-        fs_entries_free(pending.items, pending.n);
-        free(dir);
-    }
-    if (rc == 0 && w->depth == 1)
-        w->children_done++;
-    flat_dir_free(&d);
-    return rc;
-}
-
-/* One key of the flat listing, in order: closes the directories it is
- * past, opens those it is in, and files it where a delimited listing
- * would show it (its subdirectories' listings show a prefix for it). */
-static int flat_key(flat_walk *w, lakefs_object_stats *item)
-{
-    const char *k = item->path;
-    const flat_dir *top = &w->stack[0];
-    if (!k || item->path_type != LAKEFS_PATH_OBJECT ||
-        strncmp(k, top->prefix, strlen(top->prefix)) != 0 ||
-        (w->last && strcmp(k, w->last) <= 0))
-        return -EPROTO; /* not what was asked: left to delimited listings */
-    char *last = strdup(k);
-    if (!last)
-        return -ENOMEM;
-    free(w->last);
-    w->last = last;
-    int rc = 0;
-    while (rc == 0 && w->depth > 1 &&
-           strncmp(k, w->stack[w->depth - 1].prefix,
-                   strlen(w->stack[w->depth - 1].prefix)) != 0)
-        rc = flat_close(w);
-    size_t at = strlen(w->stack[w->depth - 1].prefix);
-    for (const char *slash; rc == 0 && (slash = strchr(k + at, '/'));) {
-        size_t end = (size_t)(slash - k) + 1;
-        char *name = strndup(k + at, end - at - 1);
-        char *prefix = strndup(k, end);
-        if (w->depth == w->cap) {
-            size_t cap = w->cap * 2;
-            flat_dir *grown = realloc(w->stack, cap * sizeof(*grown));
-            if (grown) {
-                w->stack = grown;
-                w->cap = cap;
-            }
-        }
-        if (!name || !prefix || w->depth == w->cap) {
-            free(name);
-            free(prefix);
-            return -ENOMEM;
-        }
-        flat_dir *parent = &w->stack[w->depth - 1];
-        bool skip = (w->depth > 1 && parent->skip) ||
-                    !listing_name_is_valid(name) ||
-                    !listing_utf8_is_valid(name);
-        free(name);
-        if (w->depth > 1) { /* D's own listing is cached already */
-            lakefs_object_stats sub = {.path = strdup(prefix),
-                                       .path_type =
-                                           LAKEFS_PATH_COMMON_PREFIX};
-            rc = sub.path ? flat_add(w, parent, &sub) : -ENOMEM;
-        }
-        w->stack[w->depth++] = (flat_dir){.prefix = prefix, .skip = skip};
-        at = end;
-    }
-    if (rc == 0 && w->depth > 1)
-        rc = flat_add(w, &w->stack[w->depth - 1], item);
-    return rc;
-}
-
-/* How many of names (subdirectories of D) have no cached listing. */
-static size_t count_uncached(tree *t, const tree_ref *ref, const char *d,
-                             char **names, size_t n)
-{
-    listing_source src;
-    objects_source(t, ref, "", &src);
-    size_t uncached = 0;
-    for (size_t i = 0; i < n; i++) {
-        char *dir = join3(d, d[0] ? "/" : "", names[i]);
-        uncached += dir && !listings_cached(t->listings, &src, dir);
-        free(dir);
-    }
-    return uncached;
-}
-
-/* The pages, at most `bound`; 0 or a negative errno. */
-static int flat_pages(flat_walk *w, const char *start, size_t bound)
-{
-    tree *t = w->t;
-    const tree_ref *ref = w->src->ref;
-    lakefs_pager pager;
-    lakefs_pager_init(&pager, true, 0);
-    pager.after = strdup(start);
-    lakefs_error err = {0};
-    int rc = pager.after ? 0 : -ENOMEM;
-    size_t pages = 0;
-    while (rc == 0) {
-        lakefs_list_params p = {.prefix = w->stack[0].prefix,
-                                .after = pager.after, .amount = PAGE_AMOUNT,
-                                .presign = t->presign};
-        lakefs_object_list page;
-        rc = lakefs_list_objects(t->client, ref->repo, ref->api_ref, &p,
-                                 &page, &err);
-        if (rc)
-            break;
-        pages++;
-        rc = lakefs_pager_next(&pager, &page.pagination, page.count, &err);
-        for (size_t i = 0; rc == 0 && i < page.count; i++)
-            rc = flat_key(w, &page.items[i]);
-        lakefs_object_list_free(&page);
-        if (rc == 0 && pager.done) {
-            while (rc == 0 && w->depth > 1)
-                rc = flat_close(w);
-            break;
-        }
-        /* What one listing each would have cost for what the pages
-         * brought: a page each for the completed subdirectories, and the
-         * full pages of entries of the one still open (a subdirectory of
-         * 3,000 names costs three pages either way). */
-        size_t credit = w->children_done +
-                        (w->depth > 1 ? w->stack[1].n / PAGE_AMOUNT : 0);
-        if (pages >= bound || credit < pages)
-            break;
-    }
-    lakefs_pager_free(&pager);
-    char shown[LISTING_PRINTABLE_MAX], shown_start[LISTING_PRINTABLE_MAX];
-    listing_printable(w->stack[0].prefix, shown, sizeof(shown));
-    listing_printable(start, shown_start, sizeof(shown_start));
-    logger_write(t->log, LOG_LEVEL_DEBUG,
-                 "flat listing of \"%s\" after \"%s\": %zu pages, %zu "
-                 "directories complete%s",
-                 shown, shown_start, pages, w->stored + w->want_done,
-                 rc ? " (stopped by an error: the rest is listed alone)"
-                    : "");
-    return rc;
-}
-
-/* 1 and the listing of src's directory when a flat listing of its
- * parent's subtree gave it; 0 when it is to be listed alone. */
-static int fetch_flat(tree *t, const listing_source *src, fs_entry **entries,
-                      size_t *n)
-{
-    const tree_ref *ref = src->ref;
-    if (src->ttl_ms < 0 || !src->dir[0])
-        return 0;
-    const char *slash = strrchr(src->dir, '/');
-    char *d = slash ? strndup(src->dir, (size_t)(slash - src->dir))
-                    : strdup("");
-    const char *name = slash ? slash + 1 : src->dir;
-    if (!d || !claim_walked(t, ref, d)) {
-        free(d);
-        return 0;
-    }
-    listing_source dsrc;
-    objects_source(t, ref, d, &dsrc);
-    subdir_names s = {.from = name};
-    int rc = listings_peek(t->listings, &dsrc, collect_subdir, &s);
-    bool asked_listed = s.n && strcmp(s.names[0], name) == 0;
-    size_t bound = rc == 0 && asked_listed
-                       ? count_uncached(t, ref, d, s.names, s.n)
-                       : 0;
-    for (size_t i = 0; i < s.n; i++)
-        free(s.names[i]);
-    free(s.names);
-    flat_walk w = {.t = t, .src = src, .base_len = strlen(ref->prefix),
-                   .cap = 8};
-    char *top = join3(ref->prefix, d, d[0] ? "/" : "");
-    char *want = join3(ref->prefix, src->dir, "/");
-    char *start = join3(ref->prefix, src->dir, "");
-    w.want = want;
-    w.stack = calloc(w.cap, sizeof(*w.stack));
-    rc = bound >= 2 && top && want && start && w.stack ? 0 : -1;
-    if (rc == 0) {
-        w.stack[0].prefix = top;
-        w.depth = 1;
-        top = NULL;
-        w.generation = listings_generation(t->listings, src);
-        rc = flat_pages(&w, start, bound);
-    }
-    while (w.depth > 0)
-        flat_dir_free(&w.stack[--w.depth]);
-    free(w.stack);
-    free(w.last);
-    free(top);
-    free(want);
-    free(start);
-    free(d);
-    if (rc == 0 && w.want_done) {
-        *entries = w.want_entries;
-        *n = w.want_n;
-        return 1;
-    }
-    fs_entries_free(w.want_entries, w.want_n);
-    return 0;
-}
 
 /* ---- resolving refs by name ---- */
 
@@ -1164,6 +791,13 @@ tree *tree_new(const tree_config *cfg, int *err)
         cfg->max_dir_entries ? cfg->max_dir_entries : TREE_MAX_DIR_ENTRIES;
     pthread_mutex_init(&t->lock, NULL);
     t->listings = listings_new(cfg->meta, cfg->log);
+    flatwalk_config flat = {.client = t->client, .listings = t->listings,
+                            .log = t->log, .ttl_ms = t->ttl_ms,
+                            .presign = t->presign,
+                            .max_dir_entries = t->max_dir_entries,
+                            .source = flat_dir_source,
+                            .build = build_flat_dir, .ctx = t};
+    t->flat = flatwalk_new(&flat);
     const lakefuse_uri *u = cfg->uri;
     bool ns_ok = true;
     if (cfg->target && cfg->target->storage_namespace) {
@@ -1176,7 +810,7 @@ tree *tree_new(const tree_config *cfg, int *err)
     t->uri.ref = u->ref ? strdup(u->ref) : NULL;
     t->uri.prefix = u->prefix ? strdup(u->prefix) : NULL;
     t->refs = calloc(MAX_REFS, sizeof(*t->refs));
-    bool ok = ns_ok && t->refs && t->listings && (!u->repo || t->uri.repo) &&
+    bool ok = ns_ok && t->refs && t->listings && t->flat && (!u->repo || t->uri.repo) &&
               (!u->ref || t->uri.ref) && (!u->prefix || t->uri.prefix);
     if (ok && t->mode == TREE_MODE_REF) {
         const mount_target *tg = cfg->target;
@@ -1209,8 +843,7 @@ void tree_free(tree *t)
     ref_free(t->single);
     for (size_t i = 0; i < MAX_NEGATIVE_REFS; i++)
         free(t->negatives[i].repo_and_name);
-    for (size_t i = 0; i < WALKED_MAX; i++)
-        free(t->walked[i].key);
+    flatwalk_free(t->flat);
     uri_free(&t->uri);
     free(t->repo_namespace);
     listings_free(t->listings);
@@ -1542,7 +1175,7 @@ int tree_list(tree *t, const tree_node *dir,
     case TREE_DIR: {
         objects_source(t, dir->ref, dir->key, &src);
         if (src.ttl_ms >= 0)
-            note_walked(t, dir->ref, dir->key);
+            flatwalk_note_read(t->flat, dir->ref, dir->key);
         hide_control_ctx h = {fn, ctx, dir->ref_root};
         return listings_foreach(t->listings, &src, skip_control_entry, &h);
     }

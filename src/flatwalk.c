@@ -1,0 +1,498 @@
+/*
+ * flatwalk.c - a walk's directory listings from one flat listing of their
+ * parent's subtree, and the page iterator of every listObjects walk. A
+ * directory's listing is stored only once every key of its range has come;
+ * the pages stop as soon as they cost more than one listing each would.
+ *
+ * A walk (find, du, ls -R, rsync) reads a directory D, then asks for the
+ * listing of each of its subdirectories. The first such listing that is
+ * not cached, when D was read by readdir and at least two of D's
+ * subdirectories from this one on are not cached, is fetched as one flat
+ * listing of D's subtree (no delimiter, FLATWALK_PAGE_AMOUNT keys a page)
+ * from this subdirectory on. Keys come in order, so a directory is
+ * complete once a key past its range, or the last page, has come: its
+ * listing is built as the delimited listing's would be (the config's
+ * build) and cached. The fetch stops after as many pages as D's uncached
+ * subdirectories from there on (what one listing each would have cost),
+ * and as soon as the pages taken outnumber what one listing each would
+ * have cost for what they brought (a page per subdirectory of D
+ * completed, plus the full pages of entries of the one still open); what
+ * it did not complete is then listed one directory at a time, as before.
+ * One flat listing per readdir of D (again only once its listings may
+ * have expired). A lookup or an ls of one directory never starts one.
+ */
+#include "flatwalk.h"
+
+#include "listing.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_SEPARATOR "\x1f"
+/* Directories recently read by readdir: a walk reads a directory, then
+ * lists its subdirectories. */
+#define WALKED_MAX 64
+
+/* ---- the pages of one listObjects walk ---- */
+
+int object_pages_init(object_pages *it, lakefs_client *c, const tree_ref *ref,
+                      const lakefs_list_params *p, uint64_t max_items)
+{
+    memset(it, 0, sizeof(*it));
+    it->client = c;
+    it->ref = ref;
+    it->params = *p;
+    lakefs_pager_init(&it->pager, true, max_items);
+    if (p->after) {
+        it->pager.after = strdup(p->after);
+        if (!it->pager.after)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+int object_pages_next(object_pages *it, lakefs_object_list *page)
+{
+    if (it->pager.done)
+        return 0;
+    it->params.after = it->pager.after;
+    int rc = lakefs_list_objects(it->client, it->ref->repo, it->ref->api_ref,
+                                 &it->params, page, &it->err);
+    if (rc)
+        return rc;
+    rc = lakefs_pager_next(&it->pager, &page->pagination, page->count,
+                           &it->err);
+    if (rc) {
+        lakefs_object_list_free(page);
+        return rc;
+    }
+    return 1;
+}
+
+void object_pages_free(object_pages *it)
+{
+    lakefs_pager_free(&it->pager);
+}
+
+void object_items_free(lakefs_object_stats *items, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        lakefs_object_stats_free(&items[i]);
+    free(items);
+}
+
+/* ---- the directories readdir read ---- */
+
+typedef struct walked_dir {
+    char *key;           /* cache key "\x1f" dir */
+    int64_t tried_at_ms; /* its last flat listing; 0: none yet */
+} walked_dir;
+
+struct flatwalk {
+    flatwalk_config cfg;
+    pthread_mutex_t lock; /* walked */
+    walked_dir walked[WALKED_MAX];
+    size_t next_walked;
+};
+
+flatwalk *flatwalk_new(const flatwalk_config *cfg)
+{
+    flatwalk *fw = calloc(1, sizeof(*fw));
+    if (!fw)
+        return NULL;
+    fw->cfg = *cfg;
+    pthread_mutex_init(&fw->lock, NULL);
+    return fw;
+}
+
+void flatwalk_free(flatwalk *fw)
+{
+    if (!fw)
+        return;
+    for (size_t i = 0; i < WALKED_MAX; i++)
+        free(fw->walked[i].key);
+    pthread_mutex_destroy(&fw->lock);
+    free(fw);
+}
+
+/* A new string, or NULL when out of memory. */
+__attribute__((format(printf, 1, 2))) static char *
+format_string(const char *fmt, ...)
+{
+    char *s = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return rc < 0 ? NULL : s;
+}
+
+static char *walked_key(const tree_ref *ref, const char *dir)
+{
+    return format_string("%s" KEY_SEPARATOR "%s", ref->cache_key, dir);
+}
+
+void flatwalk_note_read(flatwalk *fw, const tree_ref *ref, const char *dir)
+{
+    char *key = walked_key(ref, dir);
+    if (!key)
+        return; /* only an optimisation is lost */
+    pthread_mutex_lock(&fw->lock);
+    bool known = false;
+    for (size_t i = 0; i < WALKED_MAX && !known; i++)
+        known = fw->walked[i].key && strcmp(fw->walked[i].key, key) == 0;
+    if (known) {
+        free(key);
+    } else {
+        walked_dir *slot = &fw->walked[fw->next_walked];
+        fw->next_walked = (fw->next_walked + 1) % WALKED_MAX;
+        free(slot->key);
+        *slot = (walked_dir){.key = key};
+    }
+    pthread_mutex_unlock(&fw->lock);
+}
+
+/* true (and noted) when a flat listing of dir may start now. */
+static bool claim_walked(flatwalk *fw, const tree_ref *ref, const char *dir)
+{
+    char *key = walked_key(ref, dir);
+    if (!key)
+        return false;
+    int64_t now = listings_now_ms();
+    int64_t ttl_ms = fw->cfg.ttl_ms;
+    bool claimed = false;
+    pthread_mutex_lock(&fw->lock);
+    for (size_t i = 0; i < WALKED_MAX; i++) {
+        walked_dir *w = &fw->walked[i];
+        if (!w->key || strcmp(w->key, key) != 0)
+            continue;
+        claimed = w->tried_at_ms == 0 ||
+                  (ttl_ms > 0 && now - w->tried_at_ms >= ttl_ms);
+        if (claimed)
+            w->tried_at_ms = now ? now : 1;
+        break;
+    }
+    pthread_mutex_unlock(&fw->lock);
+    free(key);
+    return claimed;
+}
+
+/* ---- one flat listing ---- */
+
+/* The names of D's subdirectories from `from` on (name order). */
+typedef struct subdir_names {
+    const char *from;
+    char **names;
+    size_t n, cap;
+    int rc;
+} subdir_names;
+
+static int collect_subdir(void *ctx, const fs_entry *e)
+{
+    subdir_names *s = ctx;
+    if (!e->is_dir || strcmp(e->name, TREE_MARKER_NAME) == 0 ||
+        strcmp(e->name, s->from) < 0)
+        return 0;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        char **grown = realloc(s->names, cap * sizeof(*grown));
+        if (!grown)
+            return s->rc = -ENOMEM;
+        s->names = grown;
+        s->cap = cap;
+    }
+    s->names[s->n] = strdup(e->name);
+    if (!s->names[s->n])
+        return s->rc = -ENOMEM;
+    s->n++;
+    return 0;
+}
+
+/* A directory of the subtree whose range the pages are in. */
+typedef struct flat_dir {
+    char *prefix; /* its key prefix, ending in '/' */
+    lakefs_object_stats *items; /* as its delimited listing would give */
+    size_t n, cap;
+    bool skip; /* unreachable (a name that is not a POSIX name), or more
+                  than max_dir_entries: left to a listing of its own */
+} flat_dir;
+
+typedef struct flat_walk {
+    flatwalk *fw;
+    const listing_source *src; /* the directory asked for */
+    const char *want;          /* its key prefix */
+    size_t base_len;           /* the ref's prefix: cache dirs lack it */
+    flat_dir *stack;           /* [0] is D, whose listing is cached */
+    size_t depth, cap;
+    char *last;                /* the previous key */
+    uint64_t generation;
+    size_t children_done;      /* of D, complete and stored */
+    size_t stored;
+    fs_entry *want_entries;
+    size_t want_n;
+    bool want_done;
+} flat_walk;
+
+static void flat_dir_free(flat_dir *d)
+{
+    free(d->prefix);
+    object_items_free(d->items, d->n);
+    memset(d, 0, sizeof(*d));
+}
+
+static int flat_add(flat_walk *w, flat_dir *d, lakefs_object_stats *item)
+{
+    if (!d->skip && d->n >= w->fw->cfg.max_dir_entries) {
+        d->skip = true; /* its own listing reports it */
+        object_items_free(d->items, d->n);
+        d->items = NULL;
+        d->n = d->cap = 0;
+    }
+    if (d->skip) {
+        lakefs_object_stats_free(item);
+        return 0;
+    }
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+        lakefs_object_stats *grown = realloc(d->items, cap * sizeof(*grown));
+        if (!grown) {
+            lakefs_object_stats_free(item);
+            return -ENOMEM;
+        }
+        d->items = grown;
+        d->cap = cap;
+    }
+    d->items[d->n++] = *item;
+    memset(item, 0, sizeof(*item));
+    return 0;
+}
+
+/* The top directory's range is over: its listing is complete. */
+static int flat_close(flat_walk *w)
+{
+    const flatwalk_config *cfg = &w->fw->cfg;
+    const tree_ref *ref = w->src->ref;
+    flat_dir d = w->stack[--w->depth];
+    int rc = 0;
+    if (!d.skip) {
+        size_t len = strlen(d.prefix);
+        char *dir = strndup(d.prefix + w->base_len, len - w->base_len - 1);
+        fs_entry *entries = NULL;
+        size_t n = 0;
+        rc = dir ? cfg->build(cfg->ctx, ref, dir, d.prefix, d.items, d.n,
+                              &entries, &n)
+                 : -ENOMEM;
+        if (rc == 0 && strcmp(d.prefix, w->want) == 0) {
+            w->want_entries = entries;
+            w->want_n = n;
+            w->want_done = true;
+        } else if (rc == 0) {
+            int put = listings_store(cfg->listings, w->src, dir, entries, n,
+                                     w->generation);
+            rc = put == -ENOMEM ? put : 0;
+            w->stored++;
+        }
+        free(dir);
+    }
+    if (rc == 0 && w->depth == 1)
+        w->children_done++;
+    flat_dir_free(&d);
+    return rc;
+}
+
+/* Opens directory `prefix` (named name) inside the top one: a delimited
+ * listing of its parent shows a prefix for it. */
+static int flat_open(flat_walk *w, char *name, char *prefix)
+{
+    if (w->depth == w->cap) {
+        size_t cap = w->cap * 2;
+        flat_dir *grown = realloc(w->stack, cap * sizeof(*grown));
+        if (grown) {
+            w->stack = grown;
+            w->cap = cap;
+        }
+    }
+    if (!name || !prefix || w->depth == w->cap) {
+        free(name);
+        free(prefix);
+        return -ENOMEM;
+    }
+    flat_dir *parent = &w->stack[w->depth - 1];
+    bool skip = (w->depth > 1 && parent->skip) ||
+                !listing_name_is_valid(name) || !listing_utf8_is_valid(name);
+    free(name);
+    int rc = 0;
+    if (w->depth > 1) { /* D's own listing is cached already */
+        lakefs_object_stats sub = {.path = strdup(prefix),
+                                   .path_type = LAKEFS_PATH_COMMON_PREFIX};
+        rc = sub.path ? flat_add(w, parent, &sub) : -ENOMEM;
+    }
+    w->stack[w->depth++] = (flat_dir){.prefix = prefix, .skip = skip};
+    return rc;
+}
+
+/* One key of the flat listing, in order: closes the directories it is
+ * past, opens those it is in, and files it where a delimited listing
+ * would show it. */
+static int flat_key(flat_walk *w, lakefs_object_stats *item)
+{
+    const char *k = item->path;
+    const flat_dir *top = &w->stack[0];
+    if (!k || item->path_type != LAKEFS_PATH_OBJECT ||
+        strncmp(k, top->prefix, strlen(top->prefix)) != 0 ||
+        (w->last && strcmp(k, w->last) <= 0))
+        return -EPROTO; /* not what was asked: left to delimited listings */
+    char *last = strdup(k);
+    if (!last)
+        return -ENOMEM;
+    free(w->last);
+    w->last = last;
+    int rc = 0;
+    while (rc == 0 && w->depth > 1 &&
+           strncmp(k, w->stack[w->depth - 1].prefix,
+                   strlen(w->stack[w->depth - 1].prefix)) != 0)
+        rc = flat_close(w);
+    size_t at = strlen(w->stack[w->depth - 1].prefix);
+    for (const char *slash; rc == 0 && (slash = strchr(k + at, '/'));) {
+        size_t end = (size_t)(slash - k) + 1;
+        rc = flat_open(w, strndup(k + at, end - at - 1), strndup(k, end));
+        at = end;
+    }
+    if (rc == 0 && w->depth > 1)
+        rc = flat_add(w, &w->stack[w->depth - 1], item);
+    return rc;
+}
+
+/* How many of names (subdirectories of D) have no cached listing. */
+static size_t count_uncached(flatwalk *fw, const tree_ref *ref, const char *d,
+                             char **names, size_t n)
+{
+    listing_source src;
+    fw->cfg.source(fw->cfg.ctx, ref, "", &src);
+    size_t uncached = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *dir = format_string("%s%s%s", d, d[0] ? "/" : "", names[i]);
+        uncached += dir && !listings_cached(fw->cfg.listings, &src, dir);
+        free(dir);
+    }
+    return uncached;
+}
+
+/* Whether the pages taken so far paid for themselves: what one listing
+ * each would have cost for what they brought is a page each for the
+ * completed subdirectories, and the full pages of entries of the one
+ * still open (a subdirectory of 3,000 names costs three pages either
+ * way). Never more than bound pages. */
+static bool flat_worth_more(const flat_walk *w, uint64_t pages, size_t bound)
+{
+    size_t credit =
+        w->children_done +
+        (w->depth > 1 ? w->stack[1].n / FLATWALK_PAGE_AMOUNT : 0);
+    return pages < bound && credit >= pages;
+}
+
+/* The pages, at most `bound`; 0 or a negative errno. */
+static int flat_pages(flat_walk *w, const char *start, size_t bound)
+{
+    const flatwalk_config *cfg = &w->fw->cfg;
+    lakefs_list_params p = {.prefix = w->stack[0].prefix, .after = start,
+                            .amount = FLATWALK_PAGE_AMOUNT,
+                            .presign = cfg->presign};
+    object_pages pages;
+    int rc = object_pages_init(&pages, cfg->client, w->src->ref, &p, 0);
+    lakefs_object_list page;
+    while (rc == 0 && (rc = object_pages_next(&pages, &page)) == 1) {
+        rc = 0;
+        for (size_t i = 0; rc == 0 && i < page.count; i++)
+            rc = flat_key(w, &page.items[i]);
+        lakefs_object_list_free(&page);
+        if (rc || pages.pager.done ||
+            !flat_worth_more(w, pages.pager.pages, bound))
+            break;
+    }
+    if (rc == 0 && pages.pager.done)
+        while (rc == 0 && w->depth > 1)
+            rc = flat_close(w);
+    char shown[LISTING_PRINTABLE_MAX], shown_start[LISTING_PRINTABLE_MAX];
+    listing_printable(w->stack[0].prefix, shown, sizeof(shown));
+    listing_printable(start, shown_start, sizeof(shown_start));
+    logger_write(cfg->log, LOG_LEVEL_DEBUG,
+                 "flat listing of \"%s\" after \"%s\": %llu pages, %zu "
+                 "directories complete%s",
+                 shown, shown_start, (unsigned long long)pages.pager.pages,
+                 w->stored + w->want_done,
+                 rc ? " (stopped by an error: the rest is listed alone)"
+                    : "");
+    object_pages_free(&pages);
+    return rc;
+}
+
+/* How many pages a flat listing of d (in ref) from subdirectory name on
+ * may take: its uncached subdirectories from there, when name is one. */
+static size_t flat_bound(flatwalk *fw, const tree_ref *ref, const char *d,
+                         const char *name)
+{
+    listing_source dsrc;
+    fw->cfg.source(fw->cfg.ctx, ref, d, &dsrc);
+    subdir_names s = {.from = name};
+    int rc = listings_peek(fw->cfg.listings, &dsrc, collect_subdir, &s);
+    bool asked_listed = s.n && strcmp(s.names[0], name) == 0;
+    size_t bound = rc == 0 && asked_listed
+                       ? count_uncached(fw, ref, d, s.names, s.n)
+                       : 0;
+    for (size_t i = 0; i < s.n; i++)
+        free(s.names[i]);
+    free(s.names);
+    return bound;
+}
+
+int flatwalk_fetch(flatwalk *fw, const listing_source *src,
+                   fs_entry **entries, size_t *n)
+{
+    const tree_ref *ref = src->ref;
+    if (src->ttl_ms < 0 || !src->dir[0])
+        return 0;
+    const char *slash = strrchr(src->dir, '/');
+    char *d = slash ? strndup(src->dir, (size_t)(slash - src->dir))
+                    : strdup("");
+    const char *name = slash ? slash + 1 : src->dir;
+    if (!d || !claim_walked(fw, ref, d)) {
+        free(d);
+        return 0;
+    }
+    size_t bound = flat_bound(fw, ref, d, name);
+    flat_walk w = {.fw = fw, .src = src, .base_len = strlen(ref->prefix),
+                   .cap = 8};
+    char *top = format_string("%s%s%s", ref->prefix, d, d[0] ? "/" : "");
+    char *want = format_string("%s%s/", ref->prefix, src->dir);
+    char *start = format_string("%s%s", ref->prefix, src->dir);
+    w.want = want;
+    w.stack = calloc(w.cap, sizeof(*w.stack));
+    int rc = bound >= 2 && top && want && start && w.stack ? 0 : -1;
+    if (rc == 0) {
+        w.stack[0].prefix = top;
+        w.depth = 1;
+        top = NULL;
+        w.generation = listings_generation(fw->cfg.listings, src);
+        rc = flat_pages(&w, start, bound);
+    }
+    while (w.depth > 0)
+        flat_dir_free(&w.stack[--w.depth]);
+    free(w.stack);
+    free(w.last);
+    free(top);
+    free(want);
+    free(start);
+    free(d);
+    if (rc == 0 && w.want_done) {
+        *entries = w.want_entries;
+        *n = w.want_n;
+        return 1;
+    }
+    fs_entries_free(w.want_entries, w.want_n);
+    return 0;
+}
