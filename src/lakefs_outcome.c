@@ -33,22 +33,43 @@ static bool same_metadata(const lakefs_metadata *have,
     return true;
 }
 
-/* The commit the branch points to now, when it is no longer old_head.
- * 1 and *head filled, 0 when the head did not move, or a negative errno. */
-static int moved_head(lakefs_client *c, const char *repo, const char *branch,
-                      const char *old_head, lakefs_commit *head,
-                      lakefs_error *err)
+/* What the commit made by the call that failed looks like. */
+typedef struct our_commit {
+    size_t parents;   /* exactly this many (0: any); the first is the
+                         head read before the call */
+    const char *message;        /* NULL: any */
+    const lakefs_metadata *metadata; /* its pairs (NULL: none) */
+    bool exact_metadata;        /* and no others */
+} our_commit;
+
+/* Whether the branch's head moved from old_head to a commit the call
+ * made: 1 and *head (the caller frees it), 0 when the head did not move
+ * or moved to another commit, or a negative errno. */
+static int head_is_ours(lakefs_client *c, const char *repo,
+                        const char *branch, const char *old_head,
+                        const our_commit *want, lakefs_commit *head,
+                        lakefs_error *err)
 {
     memset(head, 0, sizeof(*head));
     lakefs_ref ref;
     int rc = lakefs_get_branch(c, repo, branch, &ref, err);
     if (rc)
         return rc;
-    int moved = !same_string(ref.commit_id, old_head);
+    bool moved = !same_string(ref.commit_id, old_head);
     if (moved)
         rc = lakefs_get_commit(c, repo, ref.commit_id, head, err);
     lakefs_ref_free(&ref);
-    return rc ? rc : moved;
+    if (rc || !moved)
+        return rc;
+    bool ours = head->parent_count >= 1 &&
+                (!want->parents || head->parent_count == want->parents) &&
+                same_string(head->parents[0], old_head) &&
+                (!want->message || same_string(head->message, want->message)) &&
+                same_metadata(&head->metadata, want->metadata,
+                              want->exact_metadata);
+    if (!ours)
+        lakefs_commit_free(head);
+    return ours;
 }
 
 int lakefs_outcome_commit(lakefs_client *c, const char *repo,
@@ -56,20 +77,15 @@ int lakefs_outcome_commit(lakefs_client *c, const char *repo,
                           const char *message, const lakefs_metadata *md,
                           lakefs_commit *out, lakefs_error *err)
 {
+    our_commit want = {.message = message, .metadata = md,
+                       .exact_metadata = true};
     lakefs_commit head;
-    int rc = moved_head(c, repo, branch, old_head, &head, err);
-    if (rc <= 0)
-        return rc;
-    bool ours = head.parent_count >= 1 &&
-                same_string(head.parents[0], old_head) &&
-                same_string(head.message, message) &&
-                same_metadata(&head.metadata, md, true);
-    if (ours && out) {
+    int rc = head_is_ours(c, repo, branch, old_head, &want, &head, err);
+    if (rc == 1 && out)
         *out = head;
-        return 1;
-    }
-    lakefs_commit_free(&head);
-    return ours;
+    else if (rc == 1)
+        lakefs_commit_free(&head);
+    return rc;
 }
 
 int lakefs_outcome_merge(lakefs_client *c, const char *repo,
@@ -77,23 +93,20 @@ int lakefs_outcome_merge(lakefs_client *c, const char *repo,
                          const lakefs_merge_options *opt, char **reference,
                          lakefs_error *err)
 {
+    /* A merge commit has the source as its second parent, unless squashed;
+     * lakeFS may add metadata keys of its own. */
+    our_commit want = {.parents = opt && opt->squash ? 1 : 2,
+                       .message = opt ? opt->message : NULL,
+                       .metadata = opt ? opt->metadata : NULL};
     lakefs_commit head;
-    int rc = moved_head(c, repo, dest, old_head, &head, err);
-    if (rc <= 0)
-        return rc;
-    size_t parents = opt && opt->squash ? 1 : 2;
-    bool ours = head.parent_count == parents &&
-                same_string(head.parents[0], old_head) &&
-                (!opt || !opt->message ||
-                 same_string(head.message, opt->message)) &&
-                (!opt || !opt->metadata ||
-                 same_metadata(&head.metadata, opt->metadata, false));
-    if (ours && reference) {
+    int rc = head_is_ours(c, repo, dest, old_head, &want, &head, err);
+    if (rc == 1 && reference) {
         *reference = head.id;
         head.id = NULL;
     }
-    lakefs_commit_free(&head);
-    return ours;
+    if (rc == 1)
+        lakefs_commit_free(&head);
+    return rc;
 }
 
 /* The commit a ref expression names now. */
