@@ -371,20 +371,55 @@ static int check_range_answer(const http_response *resp, uint64_t offset,
     return 0;
 }
 
-/* After a ranged GET that succeeded: its answer checked, and whether a
- * whole object read matches a plain-MD5 ETag. */
-static int check_range_read(http_response *resp, int rc,
+/* true when the response's ETag names the checksum (quotes ignored). */
+static bool etag_matches(const char *etag, const char *checksum)
+{
+    if (!etag)
+        return false;
+    while (*etag == ' ' || *etag == '"')
+        etag++;
+    size_t n = strlen(checksum);
+    if (strncmp(etag, checksum, n) != 0)
+        return false;
+    for (etag += n; *etag; etag++)
+        if (*etag != '"' && *etag != ' ')
+            return false;
+    return true;
+}
+
+/* After a ranged GET: the one place that decides what its answer is.
+ * 0, the transport's errno, -ESTALE when the answer names another version
+ * of the object than check->etag (reopen), or -EPROTO when it is not the
+ * range asked for (counted as a failure of op); and whether a whole
+ * object read matches a plain-MD5 ETag. An answer that is not the range
+ * (an error page) is no sign that the object changed, so the range is
+ * checked first - unless the answer is data with another ETag: a replaced
+ * object of another size never matches the listed range either, and that
+ * is ESTALE, not a broken server. */
+static int check_range_read(lakefs_client *c, lakefs_op op,
+                            http_response *resp, int rc,
                             lakefs_range_check *check, uint64_t offset,
                             size_t len, const void *buf, lakefs_error *err)
 {
-    if (rc != 0)
-        return rc;
+    const char *etag = check ? check->etag : NULL;
     int64_t size = check ? check->object_size : -1;
-    rc = check_range_answer(resp, offset, len, size, err);
-    if (rc == 0 && check && offset == 0 && size >= 0 &&
-        resp->sink_written == (uint64_t)size &&
-        !content_matches_etag(resp->etag, buf, resp->sink_written))
-        check->content_unverified = true;
+    if (rc == 0) {
+        bool data = resp->status == 200 || resp->status == 206;
+        bool other_version = etag && !etag_matches(resp->etag, etag);
+        rc = check_range_answer(resp, offset, len, size, err);
+        if (rc == 0 && check && offset == 0 && size >= 0 &&
+            resp->sink_written == (uint64_t)size &&
+            !content_matches_etag(resp->etag, buf, resp->sink_written))
+            check->content_unverified = true;
+        if (other_version && (rc == 0 || (data && resp->etag))) {
+            lakefs_error_set(err, resp->status,
+                             "object changed since it was listed (ETag %s)",
+                             resp->etag ? resp->etag : "missing");
+            rc = -ESTALE;
+        }
+    }
+    if (rc == -EPROTO)
+        lakefs_count_failure(c, op);
     return rc;
 }
 
@@ -419,22 +454,6 @@ static void range_request_init(http_request *req, lakefs_op op,
     req->sink_cap = len;
 }
 
-/* true when the response's ETag names the checksum (quotes ignored). */
-static bool etag_matches(const char *etag, const char *checksum)
-{
-    if (!etag)
-        return false;
-    while (*etag == ' ' || *etag == '"')
-        etag++;
-    size_t n = strlen(checksum);
-    if (strncmp(etag, checksum, n) != 0)
-        return false;
-    for (etag += n; *etag; etag++)
-        if (*etag != '"' && *etag != ' ')
-            return false;
-    return true;
-}
-
 int lakefs_read_object_range(lakefs_client *c, const char *repo,
                              const char *ref, const char *path, bool presign,
                              lakefs_range_check *check, uint64_t offset,
@@ -450,26 +469,7 @@ int lakefs_read_object_range(lakefs_client *c, const char *repo,
     range_request_init(&req, LAKEFS_OP_GET_OBJECT, offset, len, buf);
     http_response resp;
     int rc = get_object(c, repo, ref, path, presign, &req, &resp, err);
-    /* An answer that is not the range (an error page) is no sign that the
-     * object changed: check that first - unless it names another version
-     * of the object (a data answer with another ETag): a replaced object
-     * of another size never matches the listed range either, and that is
-     * ESTALE (reopen), not a broken server. */
-    int got = rc;
-    rc = check_range_read(&resp, rc, check, offset, len, buf, err);
-    const char *checksum = check ? check->etag : NULL;
-    bool other_version = got == 0 && checksum && resp.etag &&
-                         (resp.status == 200 || resp.status == 206) &&
-                         !etag_matches(resp.etag, checksum);
-    if (rc == -EPROTO && !other_version)
-        lakefs_count_failure(c, LAKEFS_OP_GET_OBJECT);
-    if ((rc == 0 || (rc == -EPROTO && other_version)) && checksum &&
-        !etag_matches(resp.etag, checksum)) {
-        lakefs_error_set(err, resp.status,
-                         "object changed since it was listed (ETag %s)",
-                         resp.etag ? resp.etag : "missing");
-        rc = -ESTALE;
-    }
+    rc = check_range_read(c, req.op, &resp, rc, check, offset, len, buf, err);
     return finish_range_read(&resp, rc, out_len);
 }
 
@@ -508,9 +508,7 @@ int lakefs_read_url_range(lakefs_client *c, const char *url,
     req.absolute_url = url;
     http_response resp;
     int rc = http_execute(c, &req, &resp, err);
-    rc = check_range_read(&resp, rc, check, offset, len, buf, err);
-    if (rc == -EPROTO)
-        lakefs_count_failure(c, LAKEFS_OP_PRESIGNED_GET);
+    rc = check_range_read(c, req.op, &resp, rc, check, offset, len, buf, err);
     return finish_range_read(&resp, rc, out_len);
 }
 
