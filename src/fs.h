@@ -71,8 +71,10 @@ typedef struct lakefuse_fs {
     pthread_mutex_t readers_lock;
     struct open_file *readers; /* descriptors reading branch objects */
     struct hidden_file *hidden; /* names of files unlinked while open */
-    pthread_mutex_t open_files_lock;
-    struct open_file *open_files; /* every descriptor not yet released */
+    pthread_mutex_t open_files_lock; /* open_files and open_dirs */
+    struct fs_handle *open_files; /* every descriptor not yet released */
+    struct fs_handle *open_dirs;  /* every directory not yet released */
+    pthread_once_t readahead_once; /* armed by init, run by a getattr */
 } lakefuse_fs;
 
 /* writer_uploaded_fn of the mount (ctx: the lakefuse_fs, tag: the

@@ -13,6 +13,15 @@
 
 #include "fs.h"
 
+/* A handle given to FUSE (fi->fh), on one of fs's lists until its
+ * release. The kernel sends RELEASE and RELEASEDIR after close(2)
+ * returns, in the background, and an unmount right after the close can
+ * abort it: what is still on a list when the session ends is released at
+ * teardown (fs_release_leftover_files). */
+typedef struct fs_handle {
+    struct fs_handle *next, *prev;
+} fs_handle;
+
 /* fi->fh of an open file: exactly one of data (an object read through
  * the reader), w (a file open for writing, or read while one is) or text
  * (a control file). */
@@ -34,13 +43,10 @@ typedef struct open_file {
                              * then, its staged file (one content) */
     bool registered;        /* in fs->readers, under fs->readers_lock */
     struct open_file *reader_next, *reader_prev;
-    struct open_file *open_next, *open_prev; /* fs->open_files */
+    fs_handle open; /* on fs->open_files */
 } open_file;
 
-/* Every open_file handed to FUSE is on fs->open_files until its release.
- * The kernel sends RELEASE after close(2) returns, in the background, and
- * an unmount right after the close can abort it: what is still on the
- * list when the session ends is released at teardown. */
+/* Every open_file handed to FUSE is on fs->open_files until its release. */
 void fs_open_files_add(lakefuse_fs *fs, open_file *of);
 
 lakefuse_fs *fs_current(void);

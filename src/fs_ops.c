@@ -14,7 +14,7 @@
 #include <fcntl.h>
 #include <fuse.h>
 #include <inttypes.h>
-#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,17 +326,20 @@ static void raise_readahead(lakefuse_fs *fs, const char *mountpoint,
                  mountpoint, kb);
 }
 
+/* The once of fs->readahead_once: two cache blocks of read-ahead. */
+static void raise_readahead_once(void)
+{
+    lakefuse_fs *fs = fs_current();
+    raise_readahead(fs, fs->mountpoint, fs->block_size / 1024 * 2);
+}
+
 static int op_getattr(const char *path, struct stat *st,
                       struct fuse_file_info *fi)
 {
-    static atomic_bool tuned;
-    if (!atomic_load_explicit(&tuned, memory_order_relaxed) &&
-        !atomic_exchange(&tuned, true))
-        raise_readahead(fs_current(), fs_current()->mountpoint,
-                        fs_current()->block_size / 1024 * 2);
+    lakefuse_fs *fs = fs_current();
+    pthread_once(&fs->readahead_once, raise_readahead_once);
     if (!path) /* a file unlinked while open: only its handle knows it */
         return stat_open_handle(fi, st);
-    lakefuse_fs *fs = fs_current();
     if (fs_hidden_name(path) && fs_hidden_getattr(fs, path, st) == 0)
         return 0;
     tree_node n;
@@ -372,7 +375,53 @@ int fs_stat_path(const char *path, struct stat *st)
     return op_getattr(path, st, NULL);
 }
 
+/* ---- handles given to FUSE ---- */
+
+/* The struct of type holding handle h as its member `open`. */
+#define HANDLE_OWNER(h, type) \
+    ((type *)(void *)((char *)(h) - offsetof(type, open)))
+
+static void handles_add(lakefuse_fs *fs, fs_handle **list, fs_handle *h)
+{
+    pthread_mutex_lock(&fs->open_files_lock);
+    h->prev = NULL;
+    h->next = *list;
+    if (*list)
+        (*list)->prev = h;
+    *list = h;
+    pthread_mutex_unlock(&fs->open_files_lock);
+}
+
+static void handles_remove(lakefuse_fs *fs, fs_handle **list, fs_handle *h)
+{
+    pthread_mutex_lock(&fs->open_files_lock);
+    if (h->prev)
+        h->prev->next = h->next;
+    else if (*list == h)
+        *list = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    h->next = h->prev = NULL;
+    pthread_mutex_unlock(&fs->open_files_lock);
+}
+
+/* The first handle of list, or NULL. */
+static fs_handle *handles_first(lakefuse_fs *fs, fs_handle **list)
+{
+    pthread_mutex_lock(&fs->open_files_lock);
+    fs_handle *h = *list;
+    pthread_mutex_unlock(&fs->open_files_lock);
+    return h;
+}
+
 /* ---- directories ---- */
+
+/* fi->fh of an open directory: its node, on fs->open_dirs until
+ * releasedir. */
+typedef struct open_dir {
+    tree_node node;
+    fs_handle open;
+} open_dir;
 
 typedef struct fill_ctx {
     lakefuse_fs *fs;
@@ -403,7 +452,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
     (void)offset;
     (void)flags;
     lakefuse_fs *fs = fs_current();
-    const tree_node *n = (const tree_node *)(uintptr_t)fi->fh;
+    const tree_node *n = &((open_dir *)(uintptr_t)fi->fh)->node;
     filler(buf, ".", NULL, 0, 0);
     filler(buf, "..", NULL, 0, 0);
     if (n->kind == TREE_CONTROL_DIR) {
@@ -419,21 +468,21 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
     return rc > 0 ? 0 : rc; /* > 0: the filler's buffer is full */
 }
 
-/* The directory's node lives in fi->fh until releasedir. */
 static int op_opendir(const char *path, struct fuse_file_info *fi)
 {
     lakefuse_fs *fs = fs_current();
-    tree_node *n = malloc(sizeof(*n));
-    if (!n)
+    open_dir *d = malloc(sizeof(*d));
+    if (!d)
         return -ENOMEM;
+    tree_node *n = &d->node;
     int rc = tree_resolve(fs->tree, path, n);
     if (rc) {
-        free(n);
+        free(d);
         return rc;
     }
     if (n->kind == TREE_FILE || n->kind == TREE_CONTROL_FILE) {
         tree_node_free(n);
-        free(n);
+        free(d);
         return -ENOTDIR;
     }
     /* A fixed ref's directories never change: let the kernel keep them. */
@@ -441,16 +490,22 @@ static int op_opendir(const char *path, struct fuse_file_info *fi)
         fi->cache_readdir = 1;
         fi->keep_cache = 1;
     }
-    fi->fh = (uint64_t)(uintptr_t)n;
+    fi->fh = (uint64_t)(uintptr_t)d;
+    handles_add(fs, &fs->open_dirs, &d->open);
     return 0;
+}
+
+static void release_open_dir(lakefuse_fs *fs, open_dir *d)
+{
+    handles_remove(fs, &fs->open_dirs, &d->open);
+    tree_node_free(&d->node);
+    free(d);
 }
 
 static int op_releasedir(const char *path, struct fuse_file_info *fi)
 {
     (void)path;
-    tree_node *n = (tree_node *)(uintptr_t)fi->fh;
-    tree_node_free(n);
-    free(n);
+    release_open_dir(fs_current(), (open_dir *)(uintptr_t)fi->fh);
     return 0;
 }
 
@@ -773,40 +828,18 @@ static int op_read(const char *path, char *buf, size_t size, off_t offset,
 
 void fs_open_files_add(lakefuse_fs *fs, open_file *of)
 {
-    pthread_mutex_lock(&fs->open_files_lock);
-    of->open_prev = NULL;
-    of->open_next = fs->open_files;
-    if (fs->open_files)
-        fs->open_files->open_prev = of;
-    fs->open_files = of;
-    pthread_mutex_unlock(&fs->open_files_lock);
-}
-
-static void open_files_remove(lakefuse_fs *fs, open_file *of)
-{
-    pthread_mutex_lock(&fs->open_files_lock);
-    if (of->open_prev)
-        of->open_prev->open_next = of->open_next;
-    else if (fs->open_files == of)
-        fs->open_files = of->open_next;
-    if (of->open_next)
-        of->open_next->open_prev = of->open_prev;
-    of->open_next = of->open_prev = NULL;
-    pthread_mutex_unlock(&fs->open_files_lock);
+    handles_add(fs, &fs->open_files, &of->open);
 }
 
 static void release_open_file(lakefuse_fs *fs, open_file *of);
 
 void fs_release_leftover_files(lakefuse_fs *fs)
 {
-    for (;;) {
-        pthread_mutex_lock(&fs->open_files_lock);
-        open_file *of = fs->open_files;
-        pthread_mutex_unlock(&fs->open_files_lock);
-        if (!of)
-            return;
-        release_open_file(fs, of);
-    }
+    fs_handle *h;
+    while ((h = handles_first(fs, &fs->open_files)))
+        release_open_file(fs, HANDLE_OWNER(h, open_file));
+    while ((h = handles_first(fs, &fs->open_dirs)))
+        release_open_dir(fs, HANDLE_OWNER(h, open_dir));
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi)
@@ -818,7 +851,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 
 static void release_open_file(lakefuse_fs *fs, open_file *of)
 {
-    open_files_remove(fs, of);
+    handles_remove(fs, &fs->open_files, &of->open);
     if (of->data) {
         fs_readers_remove(fs, of);
         reader_close(of->data);
@@ -1033,6 +1066,9 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
     conn->max_background = 64;
     conn->congestion_threshold = 48;
+    /* The kernel sets the read-ahead window from this init's reply: the
+     * first getattr, which comes after it, raises it, once. */
+    fs->readahead_once = (pthread_once_t)PTHREAD_ONCE_INIT;
     return fs;
 }
 

@@ -12,8 +12,10 @@ struct fuse_operations;
 
 const struct fuse_operations *fs_operations(void);
 
-/* After the session ends: releases the descriptors whose RELEASE the
- * kernel never delivered (an unmount right after a close can abort it). */
+/* After the session ends: releases the descriptors of files and
+ * directories whose RELEASE or RELEASEDIR the kernel never delivered (an
+ * unmount right after a close can abort it, a daemon can exit with
+ * directories open). */
 void fs_release_leftover_files(lakefuse_fs *fs);
 
 #endif
