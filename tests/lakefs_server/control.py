@@ -78,22 +78,70 @@ KINDS = ("status", "latency_ms", "cut_after_bytes", "drop_response", "rewrite_ur
          "range", "pagination")
 
 
-class Faults:
-    """Ordered fault rules; the first rule matching an operation (and still armed) applies."""
+class RuleTable:
+    """Ordered rules under one lock (the faults here, hostile.py's rules): the first rule for an
+    operation (a rule's None: any) whose "match" holds for the request's query and that is still armed
+    applies. Armed: by a seeded "ratio" when it has one, else "count" more times (None: until cleared)."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.rules = []
         self.ids = itertools.count(1)
 
+    def append(self, rule):
+        """Adds a checked rule; returns its id."""
+        rule = dict(rule, id=next(self.ids), applied=0)
+        with self.lock:
+            self.rules.append(rule)
+        return rule["id"]
+
+    @staticmethod
+    def _armed(rule):
+        if rule.get("ratio") is not None:
+            return rule["_rng"].random() < float(rule["ratio"])
+        if rule.get("count") is None:
+            return True
+        if rule["count"] <= 0:
+            return False
+        rule["count"] -= 1
+        return True
+
+    def pick(self, operation, query=None):
+        """A copy of the rule that applies to operation with query (a parse_qs dict), or None."""
+        query = query or {}
+        with self.lock:
+            for rule in self.rules:
+                if rule["operation"] not in (None, operation):
+                    continue
+                match = rule.get("match") or {}
+                if any((query.get(k) or [None])[0] != v for k, v in match.items()):
+                    continue
+                if not self._armed(rule):
+                    continue
+                rule["applied"] += 1
+                return dict(rule)
+        return None
+
+    def list(self):
+        with self.lock:
+            return [{k: v for k, v in rule.items() if not k.startswith("_")} for rule in self.rules]
+
+    def clear(self):
+        with self.lock:
+            self.rules = []
+
+
+class Faults(RuleTable):
+    """Injected faults; count 1 unless a count or ratio is given."""
+
     def add(self, spec):
-        rule = {"id": next(self.ids), "operation": spec.get("operation"), "status": spec.get("status"),
+        rule = {"operation": spec.get("operation"), "status": spec.get("status"),
                 "message": spec.get("message"), "latency_ms": spec.get("latency_ms"),
                 "cut_after_bytes": spec.get("cut_after_bytes"), "count": spec.get("count"),
                 "body": spec.get("body"), "range": spec.get("range"), "pagination": spec.get("pagination"),
                 "drop_response": bool(spec.get("drop_response")), "rewrite_url": spec.get("rewrite_url"),
                 "trickle_ms": spec.get("trickle_ms"), "pad_bytes": spec.get("pad_bytes"),
-                "ratio": spec.get("ratio"), "seed": spec.get("seed", 0), "applied": 0}
+                "ratio": spec.get("ratio"), "seed": spec.get("seed", 0)}
         if rule["count"] is None and rule["ratio"] is None:
             rule["count"] = 1
         if all(rule[k] is None or rule[k] is False for k in KINDS):
@@ -109,33 +157,7 @@ class Faults:
         if rule["ratio"] is not None and not 0.0 <= float(rule["ratio"]) <= 1.0:
             raise ValueError("ratio must be between 0 and 1")
         rule["_rng"] = random.Random(rule["seed"])
-        with self.lock:
-            self.rules.append(rule)
-        return rule["id"]
-
-    def pick(self, operation):
-        with self.lock:
-            for rule in self.rules:
-                if rule["operation"] not in (None, operation):
-                    continue
-                if rule["ratio"] is not None:
-                    if rule["_rng"].random() >= float(rule["ratio"]):
-                        continue
-                elif rule["count"] <= 0:
-                    continue
-                else:
-                    rule["count"] -= 1
-                rule["applied"] += 1
-                return dict(rule)
-        return None
-
-    def list(self):
-        with self.lock:
-            return [{k: v for k, v in rule.items() if not k.startswith("_")} for rule in self.rules]
-
-    def clear(self):
-        with self.lock:
-            self.rules = []
+        return self.append(rule)
 
 
 class Control:
@@ -164,35 +186,29 @@ class Control:
                     rec.violations = []
                 return Response(204)
         elif name == "faults":
-            if method == "GET":
-                return json_response(200, {"faults": self.faults.list()})
-            if method == "DELETE":
-                self.faults.clear()
-                return Response(204)
-            if method == "POST":
-                try:
-                    spec = json.loads(body.read_all(1 << 20) or b"{}")
-                    if not isinstance(spec, dict):
-                        raise ValueError("body must be a JSON object")
-                    return json_response(201, {"id": self.faults.add(spec)})
-                except (ValueError, TypeError) as err:
-                    return error_response(400, "bad fault: %s" % err)
+            return self.rule_table(self.faults, "faults", "fault", method, body, 1 << 20)
         elif name == "hostile":
             if self.hostile is None:
                 return error_response(501, "this server has no hostile mode")
-            if method == "GET":
-                return json_response(200, {"hostile": self.hostile.list()})
-            if method == "DELETE":
-                self.hostile.clear()
-                return Response(204)
-            if method == "POST":
-                try:
-                    spec = json.loads(body.read_all(1 << 24) or b"{}")
-                    if not isinstance(spec, dict):
-                        raise ValueError("body must be a JSON object")
-                    return json_response(201, {"id": self.hostile.add(spec)})
-                except (ValueError, TypeError) as err:
-                    return error_response(400, "bad hostile rule: %s" % err)
+            return self.rule_table(self.hostile, "hostile", "hostile rule", method, body, 1 << 24)
         else:
             return error_response(404, "unknown test control endpoint %s" % path)
+        return error_response(405, "method not allowed")
+
+    @staticmethod
+    def rule_table(table, key, what, method, body, max_body):
+        """GET lists a RuleTable's rules, DELETE clears them, POST adds one (a JSON object)."""
+        if method == "GET":
+            return json_response(200, {key: table.list()})
+        if method == "DELETE":
+            table.clear()
+            return Response(204)
+        if method == "POST":
+            try:
+                spec = json.loads(body.read_all(max_body) or b"{}")
+                if not isinstance(spec, dict):
+                    raise ValueError("body must be a JSON object")
+                return json_response(201, {"id": table.add(spec)})
+            except (ValueError, TypeError) as err:
+                return error_response(400, "bad %s: %s" % (what, err))
         return error_response(405, "method not allowed")

@@ -19,10 +19,9 @@ to the real answer, which is then sent unvalidated:
 
 Never applies to /_test/ itself; rules are in memory, under one lock.
 """
-import itertools
 import json
-import threading
 
+from control import RuleTable
 from protocol import Response
 
 REPLACE_KEYS = ("status", "headers", "body", "content_type")
@@ -33,47 +32,14 @@ DEFAULT_RESULT = {"path_type": "object", "physical_address": "local://hostile/x"
                   "metadata": {}}
 
 
-class Hostile:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.rules = []
-        self.ids = itertools.count(1)
-
+class Hostile(RuleTable):
     def add(self, spec):
         unknown = set(spec) - KNOWN_KEYS
         if unknown:
             raise ValueError("unknown hostile keys %s" % sorted(unknown))
         if not spec.get("operation"):
             raise ValueError("a hostile rule needs an operation")
-        rule = dict(spec, id=next(self.ids), applied=0)
-        with self.lock:
-            self.rules.append(rule)
-        return rule["id"]
-
-    def pick(self, operation, query):
-        """The first armed rule for operation whose match holds for query (a parse_qs dict)."""
-        with self.lock:
-            for rule in self.rules:
-                if rule["operation"] != operation:
-                    continue
-                match = rule.get("match") or {}
-                if any((query.get(k) or [None])[0] != v for k, v in match.items()):
-                    continue
-                if rule.get("count") is not None:
-                    if rule["count"] <= 0:
-                        continue
-                    rule["count"] -= 1
-                rule["applied"] += 1
-                return dict(rule)
-        return None
-
-    def list(self):
-        with self.lock:
-            return [dict(r) for r in self.rules]
-
-    def clear(self):
-        with self.lock:
-            self.rules = []
+        return self.append(spec)
 
 
 def replaces(rule):

@@ -168,6 +168,20 @@ def _retry(fn, retries):
                 raise
 
 
+def lstat_if_any(path, retries=0):
+    """os.lstat(path), or None where there is no such file: none of that name, a parent that is a
+    file, or a name no file can have (ENAMETOOLONG: a 256-byte component, or a key over lakeFS's
+    limit on a mount)."""
+    try:
+        return _retry(lambda: os.lstat(path), retries)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            return None
+        raise
+
+
 def read_mount_tree(root, mtime_paths=(), retries=0):
     """{path: state} of everything under root, as a mount shows it (user metadata from xattrs)."""
     out = {}
@@ -191,14 +205,9 @@ def read_mount_tree(root, mtime_paths=(), retries=0):
 
 def read_mount_state(root, rel, mtime_paths=(), retries=0):
     path = os.path.join(root, rel)
-    try:
-        st = _retry(lambda: os.lstat(path), retries)
-    except (FileNotFoundError, NotADirectoryError):  # a parent that is a file: absent too
+    st = lstat_if_any(path, retries)
+    if st is None:
         return None
-    except OSError as e:  # a key over lakeFS's limit: no such object can exist
-        if e.errno == errno.ENAMETOOLONG:
-            return None
-        raise
     if stat.S_ISDIR(st.st_mode):
         return ("d", st.st_mode & 0o7777)
     if stat.S_ISLNK(st.st_mode):
@@ -322,16 +331,9 @@ class Workload:
     # --- model views ----------------------------------------------------------------------------
     def local_state(self, rel, with_mtime=True):
         path = self.model.p(rel)
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
+        st = lstat_if_any(path)
+        if st is None:
             return None
-        except NotADirectoryError:
-            return None
-        except OSError as e:
-            if e.errno == errno.ENAMETOOLONG:  # a 256-byte component: there is no such file
-                return None
-            raise
         if stat.S_ISDIR(st.st_mode):
             return ("d", st.st_mode & 0o7777)
         if stat.S_ISLNK(st.st_mode):
@@ -382,14 +384,9 @@ class Workload:
         return out
 
     def kind(self, rel):
-        try:
-            st = os.lstat(self.model.p(rel))
-        except (FileNotFoundError, NotADirectoryError):
+        st = lstat_if_any(self.model.p(rel))
+        if st is None:
             return None
-        except OSError as e:
-            if e.errno == errno.ENAMETOOLONG:  # a 256-byte component: there is no such file
-                return None
-            raise
         return "d" if stat.S_ISDIR(st.st_mode) else "l" if stat.S_ISLNK(st.st_mode) else "f"
 
     def size(self, rel):
