@@ -810,8 +810,9 @@ tree *tree_new(const tree_config *cfg, int *err)
     t->uri.ref = u->ref ? strdup(u->ref) : NULL;
     t->uri.prefix = u->prefix ? strdup(u->prefix) : NULL;
     t->refs = calloc(MAX_REFS, sizeof(*t->refs));
-    bool ok = ns_ok && t->refs && t->listings && t->flat && (!u->repo || t->uri.repo) &&
-              (!u->ref || t->uri.ref) && (!u->prefix || t->uri.prefix);
+    bool ok = ns_ok && t->refs && t->listings && t->flat &&
+              (!u->repo || t->uri.repo) && (!u->ref || t->uri.ref) &&
+              (!u->prefix || t->uri.prefix);
     if (ok && t->mode == TREE_MODE_REF) {
         const mount_target *tg = cfg->target;
         if (!tg || !tg->commit_id) {
