@@ -142,7 +142,7 @@ static bool eligible(const scan_ctx *c, const fs_entry *e)
     const prefetch_config *cfg = &c->p->cfg;
     if (e->is_symlink || e->size <= 0 || (uint64_t)e->size > cfg->max_file_size)
         return false;
-    if (!e->checksum || !e->checksum[0] || !e->physical_address)
+    if (!e->physical_address) /* it keys the cache (no checksum: imports) */
         return false;
     /* A presigned URL about to expire would be refreshed with statObject. */
     bool presigned = e->physical_address_expiry > 0 &&
@@ -233,17 +233,30 @@ static prefetch_stream *stream_for(prefetch *p, const tree_ref *ref,
     return oldest;
 }
 
-/* The window's item for the opened file (same name and checksum), or -1. */
+static bool same_string(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Whether two entries name the same content: the fields of its cache key
+ * (a presigned address without its query, which every signature changes). */
+static bool same_content(const fs_entry *a, const fs_entry *b)
+{
+    const char *pa = a->physical_address ? a->physical_address : "";
+    const char *pb = b->physical_address ? b->physical_address : "";
+    size_t la = strcspn(pa, "?#"), lb = strcspn(pb, "?#");
+    return a->size == b->size && same_string(a->checksum, b->checksum) &&
+           la == lb && memcmp(pa, pb, la) == 0;
+}
+
+/* The window's item for the opened file (same name and content), or -1. */
 static ssize_t window_index(const prefetch_stream *s, const char *name,
                             const fs_entry *e)
 {
     for (size_t i = 0; i < s->count; i++) {
         const fs_entry *w = &s->items[i]->entry;
         if (strcmp(w->name, name) == 0)
-            return e->checksum && strcmp(w->checksum, e->checksum) == 0 &&
-                           w->size == e->size
-                       ? (ssize_t)i
-                       : -1;
+            return same_content(w, e) ? (ssize_t)i : -1;
     }
     return -1;
 }
