@@ -33,6 +33,7 @@ typedef enum item_state {
     ITEM_RUNNING, /* a worker is reading it */
     ITEM_DONE,    /* read whole: its blocks are in the cache */
     ITEM_FAILED,  /* nothing cached (an error, or being written here) */
+    ITEM_CACHED,  /* in the cache already: nothing fetched */
 } item_state;
 
 typedef struct prefetch_item {
@@ -101,6 +102,7 @@ static void item_drop(prefetch *p, prefetch_item *it)
         count(&p->stats.wasted, 1);
         break;
     case ITEM_FAILED:
+    case ITEM_CACHED:
         break;
     }
     item_free(it);
@@ -280,7 +282,7 @@ void prefetch_opened(prefetch *p, const tree_node *n)
     if (at >= 0) {
         stream_drop_front(p, s, (size_t)at); /* skipped by the reader */
         prefetch_item *it = s->items[0];
-        if (it->state == ITEM_RUNNING || it->state == ITEM_DONE)
+        if (it->state == ITEM_DONE) /* a running one counts when done */
             count(&p->stats.hits, 1);
         it->opened = true;
         if (it->state == ITEM_QUEUED) /* the open reads it itself */
@@ -329,7 +331,8 @@ static prefetch_item *next_queued(prefetch *p)
     return best;
 }
 
-/* Reads the whole file through the reader: its blocks go to the cache. */
+/* Reads the whole file through the reader: its blocks go to the cache.
+ * 0, 1 when the cache has it already (nothing read), or -errno. */
 static int fetch_item(prefetch *p, prefetch_item *it)
 {
     lakefuse_fs *fs = p->fs;
@@ -346,6 +349,13 @@ static int fetch_item(prefetch *p, prefetch_item *it)
     }
     tree_node node = {.kind = TREE_FILE, .ref = it->ref, .key = it->key,
                       .entry = it->entry};
+    blockcache_id id;
+    int rc = fs_object_content_id(fs, &node, &id);
+    if (rc)
+        return rc;
+    if (blockcache_contains(fs->blocks, &id, 0))
+        return 1; /* read before (a file fits in one block) */
+    count(&p->stats.files, 1);
     reader_file *rf = fs_open_object_reader(fs, &node);
     if (!rf)
         return -ENOMEM;
@@ -370,16 +380,15 @@ static void *worker_main(void *arg)
             continue;
         }
         it->state = ITEM_RUNNING;
-        count(&p->stats.files, 1);
         pthread_mutex_unlock(&p->lock);
         int rc = fetch_item(p, it);
         pthread_mutex_lock(&p->lock);
-        it->state = rc == 0 ? ITEM_DONE : ITEM_FAILED;
-        if (rc)
+        it->state = rc == 0 ? ITEM_DONE : rc > 0 ? ITEM_CACHED : ITEM_FAILED;
+        if (rc < 0)
             count(&p->stats.errors, 1);
         if (it->detached) {
-            if (rc == 0 && !it->opened)
-                count(&p->stats.wasted, 1);
+            if (rc == 0)
+                count(it->opened ? &p->stats.hits : &p->stats.wasted, 1);
             item_free(it);
         }
     }

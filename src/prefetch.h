@@ -23,9 +23,10 @@ typedef struct prefetch_config {
 } prefetch_config;
 
 typedef struct prefetch_stats {
-    uint64_t files;     /* prefetches started (each one reader_read) */
-    uint64_t hits;      /* opens of a file a prefetch had fetched or was
-                           fetching */
+    uint64_t files;     /* files fetched ahead (one reader_read each; a
+                           file the cache holds already is not fetched) */
+    uint64_t hits;      /* opens of a file a prefetch fetched (counted when
+                           both the open and the fetch happened) */
     uint64_t wasted;    /* files prefetched and never opened (skipped by
                            the reader, the order broke, unmount) */
     uint64_t cancelled; /* queued prefetches dropped before they started */
