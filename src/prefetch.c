@@ -2,7 +2,8 @@
  * prefetch.c - small-file prefetch (prefetch.h). Per directory being read
  * (a few "streams", least recently used replaced), it remembers the file
  * opened last and the listing's next file; an open of exactly that next
- * file, or of a file it prefetched, confirms the order and tops up a window
+ * file, of the listing's first file, or of a file it prefetched, confirms
+ * the order and tops up a window
  * of the following small files, which worker threads read whole through
  * the reader (so the block cache gets them under their usual key, with the
  * usual checks). Any other open ends the window. Never fetches more than
@@ -213,6 +214,24 @@ static void stream_scan(prefetch *p, prefetch_stream *s, bool fill)
         pthread_cond_broadcast(&p->work);
 }
 
+/* metacache_foreach's callback: stops at the listing's first file. */
+static int first_file_entry(void *ctx, const fs_entry *e)
+{
+    if (e->is_dir || strcmp(e->name, TREE_MARKER_NAME) == 0)
+        return 0;
+    return strcmp(e->name, (const char *)ctx) == 0 ? 1 : 2;
+}
+
+/* Whether name is the first file of s's cached listing: a program that
+ * starts there (cat of a glob) is most likely reading the directory. */
+static bool is_first_file(prefetch *p, const prefetch_stream *s,
+                          const char *name)
+{
+    return metacache_foreach(p->fs->meta, s->ref->cache_key, s->dir,
+                             listings_now_ms(), first_file_entry,
+                             (void *)name) == 1;
+}
+
 /* ---- the hook at open ---- */
 
 static prefetch_stream *stream_for(prefetch *p, const tree_ref *ref,
@@ -295,10 +314,10 @@ void prefetch_opened(prefetch *p, const tree_node *n)
         s->count--;
         in_order = true;
     } else {
-        in_order = s->count == 0 && s->last && s->next &&
-                   strcmp(s->next, name) == 0;
-        if (!in_order)
-            stream_drop_front(p, s, s->count);
+        bool successor = s->count == 0 && s->last && s->next &&
+                         strcmp(s->next, name) == 0;
+        stream_drop_front(p, s, s->count); /* any other open breaks it */
+        in_order = successor || is_first_file(p, s, name);
     }
     char *last = strdup(name);
     free(s->last);

@@ -1,7 +1,7 @@
 /*
  * prefetch.h - small-file prefetch: when a program opens a directory's
- * files in listing order (file k, then the listing's next file), the next
- * few small files of that cached listing are read in the background,
+ * files in listing order (its first file, or file k then the listing's
+ * next file), the next few small files of that cached listing are read in the background,
  * through the reader, into the block cache, so that their open + read is a
  * cache hit. Bounded (files and bytes ahead of each reader); stops when the
  * order breaks. Never asks lakeFS for a listing (only cached listings are
