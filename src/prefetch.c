@@ -210,8 +210,10 @@ static void stream_scan(prefetch *p, prefetch_stream *s, bool fill)
         free(s->next);
         s->next = NULL;
     }
-    if (s->count > before)
-        pthread_cond_broadcast(&p->work);
+    /* One worker per new item: waking them all for one would only make
+     * the rest go back to sleep. */
+    for (size_t i = before; i < s->count; i++)
+        pthread_cond_signal(&p->work);
 }
 
 /* metacache_foreach's callback: stops at the listing's first file. */
