@@ -211,8 +211,11 @@ static int parse_one_option(mount_options *opts, char *item, char *why,
                                       INT64_MAX, &opts->multipart_threshold);
         expect = SIZE_EXPECTED ", at least 5M";
     } else if (!strcmp(item, "prefetch")) {
-        bad = !value || mount_parse_count(value, &opts->prefetch) ||
-              opts->prefetch > MOUNT_MAX_PREFETCH;
+        uint64_t files = 0;
+        bad = !value || mount_parse_count(value, &files) ||
+              files > MOUNT_MAX_PREFETCH;
+        if (!bad)
+            opts->prefetch = files;
         expect = "a whole number from 0 to 64";
     } else {
         if (!strcmp(item, "allow_other"))

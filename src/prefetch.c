@@ -133,7 +133,7 @@ static void stream_clear(prefetch *p, prefetch_stream *s)
 typedef struct scan_ctx {
     prefetch *p;
     prefetch_stream *s;
-    const char *after; /* entries up to this name are skipped */
+    const char *after; /* the walk starts after this name */
     bool fill;         /* add eligible files to the window */
     uint64_t bytes;    /* of the window */
     time_t now;
@@ -183,8 +183,6 @@ static int scan_entry(void *ctx, const fs_entry *e)
     scan_ctx *c = ctx;
     if (e->is_dir || strcmp(e->name, TREE_MARKER_NAME) == 0)
         return 0;
-    if (c->after && strcmp(e->name, c->after) <= 0)
-        return 0;
     if (c->fill && c->s->count < c->p->cfg.max_files && eligible(c, e)) {
         c->error = add_item(c, e);
         return c->error ? 1 : 0;
@@ -204,8 +202,9 @@ static void stream_scan(prefetch *p, prefetch_stream *s, bool fill)
     for (size_t i = 0; i < s->count; i++)
         c.bytes += (uint64_t)s->items[i]->entry.size;
     size_t before = s->count;
-    int rc = metacache_foreach(p->fs->meta, s->ref->cache_key, s->dir,
-                               listings_now_ms(), scan_entry, &c);
+    int rc = metacache_foreach_after(p->fs->meta, s->ref->cache_key, s->dir,
+                                     listings_now_ms(), c.after, scan_entry,
+                                     &c);
     if (rc < 0 || c.error) { /* not cached (any more): nothing to follow */
         free(s->next);
         s->next = NULL;
