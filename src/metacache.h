@@ -14,6 +14,8 @@
  * - metacache_lookup_with() answers a lookup by calling fn under the lock
  *   with the cached entry itself: nothing is copied.
  * - metacache_verify() recomputes the byte estimate from scratch (tests).
+ * - metacache_foreach_after() walks from the entry after a name, found in
+ *   O(log n) (small-file prefetch follows a reader through a listing).
  */
 #ifndef LAKEFUSE_METACACHE_H
 #define LAKEFUSE_METACACHE_H
