@@ -31,6 +31,7 @@ APP_SRCS    := src/config.c src/uri.c src/target.c src/listing.c src/metacache.c
                src/fs_ops.c src/fs_write.c src/fs_rename.c src/fs_attr.c src/fs_times.c src/fs_readers.c src/writer.c src/durable.c src/upload.c src/recover.c src/cli.c src/cli_control.c src/mount.c
 APP_SRCS    += src/entryset.c
 APP_SRCS += src/flatwalk.c
+APP_SRCS    += src/prefetch.c
 MAIN_SRC    := src/main.c
 UNIT_TESTS  := test_json test_errors test_strbuf test_config test_uri \
                test_listing test_metacache test_blockcache test_reader test_mount_options test_staging \

@@ -5,6 +5,7 @@
  */
 #include "control.h"
 
+#include "prefetch.h"
 #include "workflow.h"
 
 #include <cjson/cJSON.h>
@@ -45,6 +46,25 @@ static cJSON *metadata_cache_json(metacache *mc)
         add_u64(o, "evictions", st.evictions);
         add_u64(o, "bytes", st.bytes);
         add_u64(o, "listings", st.listings);
+    }
+    return o;
+}
+
+/* Small-file prefetch: files fetched ahead, opens they served, files
+ * fetched for nothing (prefetch.h). */
+static cJSON *prefetch_json(lakefuse_fs *fs)
+{
+    prefetch_stats st;
+    prefetch_get_stats(fs->prefetch, &st);
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddBoolToObject(o, "enabled", fs->prefetch != NULL);
+        add_u64(o, "files", st.files);
+        add_u64(o, "hits", st.hits);
+        add_u64(o, "wasted", st.wasted);
+        add_u64(o, "cancelled", st.cancelled);
+        add_u64(o, "errors", st.errors);
+        add_u64(o, "bytes", st.bytes);
     }
     return o;
 }
@@ -105,6 +125,7 @@ char *control_stats_json(lakefuse_fs *fs)
     add_u64(root, "fetches", rs.fetches);
     add_u64(root, "readahead_blocks", rs.readahead_blocks);
     add_u64(root, "fetch_errors", rs.fetch_errors);
+    cJSON_AddItemToObject(root, "prefetch", prefetch_json(fs));
     add_u64(root, "pending_uploads", pending_uploads(fs));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);

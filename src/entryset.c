@@ -420,9 +420,22 @@ size_t entryset_bytes(const entryset *v)
 int entryset_foreach(const entryset *v, int (*fn)(void *ctx, const fs_entry *e),
                      void *ctx)
 {
+    return entryset_foreach_after(v, NULL, fn, ctx);
+}
+
+int entryset_foreach_after(const entryset *v, const char *after,
+                           int (*fn)(void *ctx, const fs_entry *e),
+                           void *ctx)
+{
+    size_t first_chunk = 0, first = 0;
+    if (after && v->nchunks) {
+        first_chunk = find_chunk(v, after);
+        ptrdiff_t at = chunk_search(v->chunks[first_chunk], after);
+        first = at >= 0 ? (size_t)at + 1 : (size_t)(-at - 1);
+    }
     int rc = 0;
-    for (size_t c = 0; rc == 0 && c < v->nchunks; c++)
-        for (size_t i = 0; rc == 0 && i < v->chunks[c]->count; i++)
+    for (size_t c = first_chunk; rc == 0 && c < v->nchunks; c++, first = 0)
+        for (size_t i = first; rc == 0 && i < v->chunks[c]->count; i++)
             rc = fn(ctx, &v->chunks[c]->items[i]->e);
     return rc;
 }

@@ -38,6 +38,11 @@ const fs_entry *entryset_find(const entryset *s, const char *name);
 /* fn for each entry in name order, until it returns non-zero (returned). */
 int entryset_foreach(const entryset *s, int (*fn)(void *ctx, const fs_entry *e),
                      void *ctx);
+/* The same from the first entry whose name sorts after `after` (all of
+ * them when after is NULL): O(log n) to find where to start. */
+int entryset_foreach_after(const entryset *s, const char *after,
+                           int (*fn)(void *ctx, const fs_entry *e),
+                           void *ctx);
 
 /*
  * Inserts or replaces (entry non-NULL: copied, under `name`) or removes

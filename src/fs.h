@@ -60,6 +60,8 @@ typedef struct lakefuse_fs {
     bool presign;        /* data from presigned URLs */
     double attr_timeout; /* seconds */
     uint32_t block_size;
+    unsigned prefetch_files;     /* -o prefetch=N */
+    struct prefetch *prefetch;   /* small-file prefetch (NULL: off) */
     uid_t uid;
     gid_t gid;
     time_t mount_time;

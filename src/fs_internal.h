@@ -54,6 +54,9 @@ lakefuse_fs *fs_current(void);
 /* 0 when changes may be made inside node's ref, else -EROFS. */
 int fs_check_writable(const lakefuse_fs *fs, const tree_node *n);
 
+/* The block cache key of a TREE_FILE node's object. 0 or -errno. */
+int fs_object_content_id(lakefuse_fs *fs, const tree_node *n,
+                         blockcache_id *id);
 /* A reader on the object of a TREE_FILE node; NULL on ENOMEM. */
 reader_file *fs_open_object_reader(lakefuse_fs *fs, const tree_node *n);
 

@@ -697,8 +697,8 @@ static bool same_content_as_last_open(lakefuse_fs *fs, const char *path,
 /* The data cache key of a listed object (blockcache.h says why each part
  * is in it): a presigned address without its query, which every signature
  * changes. */
-static int object_content_id(lakefuse_fs *fs, const tree_node *n,
-                             blockcache_id *id)
+int fs_object_content_id(lakefuse_fs *fs, const tree_node *n,
+                         blockcache_id *id)
 {
     const fs_entry *e = &n->entry;
     char *address = NULL;
@@ -723,7 +723,7 @@ static int object_content_id(lakefuse_fs *fs, const tree_node *n,
 reader_file *fs_open_object_reader(lakefuse_fs *fs, const tree_node *n)
 {
     blockcache_id id;
-    if (object_content_id(fs, n, &id) != 0)
+    if (fs_object_content_id(fs, n, &id) != 0)
         return NULL;
     object_source *src = object_source_new(fs, n);
     if (!src)

@@ -8,6 +8,7 @@
  * holds open.
  */
 #include "fs_internal.h"
+#include "prefetch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,7 @@ int fs_readers_add(lakefuse_fs *fs, open_file *of, const tree_node *n)
     of->pinned_fd = -1;
     pthread_rwlock_init(&of->lock, NULL);
     of->lock_ready = true;
+    prefetch_opened(fs->prefetch, n); /* fetches its successors ahead */
     if (!n->ref || !n->ref->is_branch)
         return 0;
     of->ref = n->ref;

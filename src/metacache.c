@@ -564,6 +564,15 @@ int metacache_foreach(metacache *mc, const char *ref_key, const char *dir,
                       int64_t now_ms, int (*fn)(void *ctx, const fs_entry *e),
                       void *ctx)
 {
+    return metacache_foreach_after(mc, ref_key, dir, now_ms, NULL, fn, ctx);
+}
+
+int metacache_foreach_after(metacache *mc, const char *ref_key,
+                            const char *dir, int64_t now_ms,
+                            const char *after,
+                            int (*fn)(void *ctx, const fs_entry *e),
+                            void *ctx)
+{
     pthread_mutex_lock(&mc->lock);
     listing *l = valid_listing(mc, ref_key, dir, now_ms);
     entryset *snapshot = NULL;
@@ -576,7 +585,7 @@ int metacache_foreach(metacache *mc, const char *ref_key, const char *dir,
     pthread_mutex_unlock(&mc->lock);
     if (!snapshot)
         return -ENODATA;
-    int rc = entryset_foreach(snapshot, fn, ctx);
+    int rc = entryset_foreach_after(snapshot, after, fn, ctx);
     entryset_release(snapshot);
     return rc;
 }

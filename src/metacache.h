@@ -14,6 +14,8 @@
  * - metacache_lookup_with() answers a lookup by calling fn under the lock
  *   with the cached entry itself: nothing is copied.
  * - metacache_verify() recomputes the byte estimate from scratch (tests).
+ * - metacache_foreach_after() walks from the entry after a name, found in
+ *   O(log n) (small-file prefetch follows a reader through a listing).
  */
 #ifndef LAKEFUSE_METACACHE_H
 #define LAKEFUSE_METACACHE_H
@@ -93,6 +95,13 @@ int metacache_lookup_with(metacache *mc, const char *ref_key, const char *dir,
 int metacache_foreach(metacache *mc, const char *ref_key, const char *dir,
                       int64_t now_ms, int (*fn)(void *ctx, const fs_entry *e),
                       void *ctx);
+/* The same from the first entry whose name sorts after `after` (NULL: from
+ * the first), found in O(log n). */
+int metacache_foreach_after(metacache *mc, const char *ref_key,
+                            const char *dir, int64_t now_ms,
+                            const char *after,
+                            int (*fn)(void *ctx, const fs_entry *e),
+                            void *ctx);
 
 /* Replaces or inserts (entry non-NULL, copied; its name is used as given by
  * `name`) or removes (entry NULL) one name in the cached listing of dir, if

@@ -11,6 +11,7 @@
 #include "control.h"
 #include "fs.h"
 #include "fs_ops.h"
+#include "prefetch.h"
 #include "recover.h"
 #include "target.h"
 #include "uri.h"
@@ -42,6 +43,7 @@ void mount_options_init(mount_options *opts)
     opts->max_rename_objects = MOUNT_DEFAULT_MAX_RENAME_OBJECTS;
     opts->max_dir_entries = TREE_MAX_DIR_ENTRIES;
     opts->multipart_threshold = MOUNT_DEFAULT_MULTIPART_THRESHOLD;
+    opts->prefetch = MOUNT_DEFAULT_PREFETCH;
 }
 
 void mount_options_free(mount_options *opts)
@@ -208,6 +210,13 @@ static int parse_one_option(mount_options *opts, char *item, char *why,
         bad = !value || parse_size_in(value, MOUNT_MIN_MULTIPART_THRESHOLD,
                                       INT64_MAX, &opts->multipart_threshold);
         expect = SIZE_EXPECTED ", at least 5M";
+    } else if (!strcmp(item, "prefetch")) {
+        uint64_t files = 0;
+        bad = !value || mount_parse_count(value, &files) ||
+              files > MOUNT_MAX_PREFETCH;
+        if (!bad)
+            opts->prefetch = files;
+        expect = "a whole number from 0 to 64";
     } else {
         if (!strcmp(item, "allow_other"))
             opts->allow_other = true;
@@ -270,6 +279,9 @@ static void mount_usage(FILE *out)
           "                         parts when the server offers presigned\n"
           "                         multipart upload (default 64M, at least\n"
           "                         5M)\n"
+          "  -o prefetch=N          small files read ahead of a program\n"
+          "                         reading a directory in order (default\n"
+          "                         8, 0: off)\n"
           "  other -o options go to FUSE (allow_other, ro, ...)\n"
           "\n" CLI_CONNECTION_HELP,
           out);
@@ -354,6 +366,8 @@ static int check_target(const lakefuse_config *cfg, const lakefuse_uri *uri,
 
 static void fs_teardown(lakefuse_fs *fs)
 {
+    prefetch_free(fs->prefetch); /* its workers use the reader and writer */
+    fs->prefetch = NULL;
     fs_release_leftover_files(fs);
     if (fs->tree)
         tree_set_pending_files(fs->tree, NULL, NULL);
@@ -428,6 +442,7 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
     fs->attr_timeout = opts->attr_timeout;
     fs->presign = presign;
     fs->block_size = MOUNT_BLOCK_SIZE;
+    fs->prefetch_files = (unsigned)opts->prefetch;
     fs->read_only = opts->read_only;
     fs->dir_markers = opts->dir_markers;
     fs->max_rename_objects = opts->max_rename_objects;
@@ -494,6 +509,16 @@ static int fs_start_reader(lakefuse_fs *fs)
     if (!fs->reader)
         logger_write(fs->log, LOG_LEVEL_ERROR, "cannot start the reader: %s",
                      strerror(-err));
+    if (fs->reader && fs->blocks && fs->prefetch_files > 0) {
+        prefetch_config pc = {.max_files = fs->prefetch_files,
+                              .max_file_size = fs->block_size,
+                              .max_bytes = MOUNT_PREFETCH_MAX_BYTES};
+        fs->prefetch = prefetch_new(fs, &pc, &err);
+        if (!fs->prefetch) /* reads work without it */
+            logger_write(fs->log, LOG_LEVEL_WARNING,
+                         "small-file prefetch is off: %s", strerror(-err));
+        err = 0;
+    }
     if (fs->reader && (err = writer_start(fs->writer)) != 0)
         logger_write(fs->log, LOG_LEVEL_ERROR,
                      "cannot start the upload retries: %s", strerror(-err));

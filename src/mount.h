@@ -20,6 +20,11 @@
 #define MOUNT_DEFAULT_MULTIPART_THRESHOLD (64ULL << 20)
 /* S3's smallest part: a smaller threshold would only add requests. */
 #define MOUNT_MIN_MULTIPART_THRESHOLD (5ULL << 20)
+/* Small files read ahead of a program reading a directory in order. */
+#define MOUNT_DEFAULT_PREFETCH 8
+#define MOUNT_MAX_PREFETCH 64
+/* Bytes of small files fetched ahead of one reader. */
+#define MOUNT_PREFETCH_MAX_BYTES (4ULL << 20)
 
 typedef struct mount_options {
     bool foreground;
@@ -37,6 +42,7 @@ typedef struct mount_options {
     uint64_t max_rename_objects;
     uint64_t max_dir_entries; /* entries one listing may hold */
     uint64_t multipart_threshold; /* files this large upload in parts */
+    uint64_t prefetch; /* small files fetched ahead (0: off) */
 } mount_options;
 
 /* Parses one -o list into opts (defaults must be set first). 0, or -1

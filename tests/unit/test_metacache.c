@@ -358,6 +358,67 @@ static void test_foreach_order_and_stop(void **state)
     metacache_free(mc);
 }
 
+/* foreach_after's callback: checks each name is the next one expected. */
+typedef struct after_walk {
+    size_t next; /* index of the name expected next */
+    size_t seen;
+} after_walk;
+
+static int expect_next(void *ctx, const fs_entry *e)
+{
+    after_walk *w = ctx;
+    char want[16];
+    snprintf(want, sizeof(want), "f%05zu", w->next * 2);
+    assert_string_equal(e->name, want);
+    w->next++;
+    w->seen++;
+    return 0;
+}
+
+/* Entries after a name, over several chunks: a name present, one between
+ * two entries, one before all and one after all, and NULL. */
+static void test_foreach_after(void **state)
+{
+    (void)state;
+    enum { N = 1000 }; /* f00000, f00002, ... f01998: several chunks */
+    fs_entry *entries = calloc(N, sizeof(*entries));
+    assert_non_null(entries);
+    for (size_t i = 0; i < N; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "f%05zu", i * 2);
+        entries[i] = file_entry(name, 1);
+    }
+    metacache *mc = metacache_new(BIG_BUDGET);
+    assert_int_equal(metacache_put(mc, "r", "d", entries, N, 0,
+                                   metacache_generation(mc, "r")),
+                     0);
+    for (size_t k = 0; k < 2 * N; k++) { /* after f(k): k even is present */
+        char after[16];
+        snprintf(after, sizeof(after), "f%05zu", k);
+        after_walk w = {.next = k / 2 + 1};
+        assert_int_equal(metacache_foreach_after(mc, "r", "d", 0, after,
+                                                 expect_next, &w),
+                         0);
+        assert_int_equal(w.seen, N - (k / 2 + 1));
+    }
+    after_walk all = {0};
+    assert_int_equal(metacache_foreach_after(mc, "r", "d", 0, NULL,
+                                             expect_next, &all), 0);
+    assert_int_equal(all.seen, N);
+    after_walk before = {0};
+    assert_int_equal(metacache_foreach_after(mc, "r", "d", 0, "a",
+                                             expect_next, &before), 0);
+    assert_int_equal(before.seen, N);
+    after_walk past = {0};
+    assert_int_equal(metacache_foreach_after(mc, "r", "d", 0, "g",
+                                             expect_next, &past), 0);
+    assert_int_equal(past.seen, 0);
+    assert_int_equal(metacache_foreach_after(mc, "r", "nope", 0, NULL,
+                                             expect_next, &past),
+                     -ENODATA);
+    metacache_free(mc);
+}
+
 static void test_put_replaces(void **state)
 {
     (void)state;
@@ -944,6 +1005,7 @@ int main(void)
         cmocka_unit_test(test_update_entry_drops_older_fetch),
         cmocka_unit_test(test_foreach_order_and_stop),
         cmocka_unit_test(test_put_replaces),
+        cmocka_unit_test(test_foreach_after),
         cmocka_unit_test(test_many_dirs_and_bytes_accounting),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_generation_per_directory),

@@ -135,6 +135,7 @@ static void refused_keeping_default(const char *list)
     assert_int_equal(o.metadata_cache_size, MOUNT_DEFAULT_METADATA_CACHE_SIZE);
     assert_int_equal(o.max_rename_objects, MOUNT_DEFAULT_MAX_RENAME_OBJECTS);
     assert_int_equal(o.multipart_threshold, MOUNT_DEFAULT_MULTIPART_THRESHOLD);
+    assert_int_equal(o.prefetch, MOUNT_DEFAULT_PREFETCH);
     mount_options_free(&o);
 }
 
@@ -155,6 +156,8 @@ static void test_hostile_numbers(void **state)
         "max_rename_objects=", "max_rename_objects=18446744073709551616",
         "max_rename_objects=10K", "multipart_threshold=-64M",
         "multipart_threshold=9223372036854775808",
+        "prefetch=", "prefetch", "prefetch=-1", "prefetch=65", "prefetch=8K",
+        "prefetch=18446744073709551616",
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
         refused_keeping_default(refused[i]);
@@ -175,6 +178,12 @@ static void test_number_edges_accepted(void **state)
     assert_true(o.attr_timeout == 86400.0);
     assert_int_equal(o.cache_size, 0);
     assert_true(o.max_rename_objects == UINT64_MAX);
+    assert_int_equal(mount_parse_options(&o, "prefetch=0", why, sizeof(why)),
+                     0);
+    assert_int_equal(o.prefetch, 0);
+    assert_int_equal(mount_parse_options(&o, "prefetch=64", why, sizeof(why)),
+                     0);
+    assert_int_equal(o.prefetch, MOUNT_MAX_PREFETCH);
     assert_int_equal(mount_parse_options(&o, "attr_timeout=0.25", why,
                                          sizeof(why)),
                      0);
