@@ -42,6 +42,7 @@ void mount_options_init(mount_options *opts)
     opts->max_rename_objects = MOUNT_DEFAULT_MAX_RENAME_OBJECTS;
     opts->max_dir_entries = TREE_MAX_DIR_ENTRIES;
     opts->multipart_threshold = MOUNT_DEFAULT_MULTIPART_THRESHOLD;
+    opts->direct_upload_max = UPLOAD_DEFAULT_DIRECT_MAX;
 }
 
 void mount_options_free(mount_options *opts)
@@ -208,6 +209,10 @@ static int parse_one_option(mount_options *opts, char *item, char *why,
         bad = !value || parse_size_in(value, MOUNT_MIN_MULTIPART_THRESHOLD,
                                       INT64_MAX, &opts->multipart_threshold);
         expect = SIZE_EXPECTED ", at least 5M";
+    } else if (!strcmp(item, "direct_upload_max")) {
+        bad = !value || parse_size_in(value, 0, INT64_MAX,
+                                      &opts->direct_upload_max);
+        expect = SIZE_EXPECTED;
     } else {
         if (!strcmp(item, "allow_other"))
             opts->allow_other = true;
@@ -270,6 +275,9 @@ static void mount_usage(FILE *out)
           "                         parts when the server offers presigned\n"
           "                         multipart upload (default 64M, at least\n"
           "                         5M)\n"
+          "  -o direct_upload_max=SIZE  files up to this size are uploaded\n"
+          "                         in one uploadObject request (default 1M;\n"
+          "                         0: presigned PUTs only)\n"
           "  other -o options go to FUSE (allow_other, ro, ...)\n"
           "\n" CLI_CONNECTION_HELP,
           out);
@@ -640,6 +648,7 @@ static int mount_prepared(const lakefuse_config *cfg, const char *uri_text,
         upload_caps caps = {
             .presign = opts->presign && server_presigns,
             .multipart_threshold = (int64_t)opts->multipart_threshold,
+            .direct_max = (int64_t)opts->direct_upload_max,
         };
         caps.multipart = caps.presign && server_multipart;
         lakefuse_fs *fs = calloc(1, sizeof(*fs));

@@ -37,6 +37,7 @@ typedef struct mount_options {
     uint64_t max_rename_objects;
     uint64_t max_dir_entries; /* entries one listing may hold */
     uint64_t multipart_threshold; /* files this large upload in parts */
+    uint64_t direct_upload_max; /* files up to this size: uploadObject */
 } mount_options;
 
 /* Parses one -o list into opts (defaults must be set first). 0, or -1
