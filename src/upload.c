@@ -386,19 +386,6 @@ static bool direct_size(const upload_caps *caps, int64_t size)
            size <= caps->direct_max && !upload_in_parts(caps, size);
 }
 
-bool upload_is_direct(const upload_caps *caps, int64_t size,
-                      const upload_attrs *attrs)
-{
-    if (!direct_size(caps, size))
-        return false;
-    lakefs_metadata md;
-    if (upload_build_metadata(attrs, &md) != 0)
-        return false;
-    bool ok = metadata_fits_headers(&md, attrs->content_type);
-    lakefs_metadata_free(&md);
-    return ok;
-}
-
 int upload_fd(lakefs_client *c, const upload_caps *caps, const char *repo,
               const char *branch, const char *path, int fd, int64_t size,
               const upload_attrs *attrs, lakefs_object_stats *out,

@@ -1,8 +1,9 @@
 /*
  * upload.h - puts the bytes of a local file on a branch, the way lakeFS
  * clients do: a presigned multipart upload for a large file when the
- * server offers it, the staging flow (getPhysicalAddress, PUT to the
- * presigned URL, linkPhysicalAddress) when it presigns, else uploadObject.
+ * server offers it, uploadObject for a small one (one request), the
+ * staging flow (getPhysicalAddress, PUT to the presigned URL,
+ * linkPhysicalAddress) for the rest when it presigns, else uploadObject.
  * Streams from the file descriptor; never holds the file, or a part of
  * it, in memory.
  */
@@ -54,10 +55,6 @@ typedef struct upload_caps {
 
 #define UPLOAD_DEFAULT_DIRECT_MAX (1LL << 20)
 
-/* Whether upload_fd sends size bytes with these caps and attributes in one
- * uploadObject request. */
-bool upload_is_direct(const upload_caps *caps, int64_t size,
-                      const upload_attrs *attrs);
 
 /* The part size of a multipart upload of size bytes: caps->part_size
  * (default 16 MiB), at least S3's 5 MiB, grown so no file needs more than
