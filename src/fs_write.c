@@ -516,9 +516,19 @@ int fs_write_mkdir(const char *path, mode_t mode)
     upload_attrs attrs = {.mtime = time(NULL),
                           .mode = S_IFDIR | (mode & 07777u)};
     bool other_owner = caller_owner(fs, &attrs.uid, &attrs.gid);
+    /* Read before the marker is made: a write in the new directory meanwhile
+     * keeps its listing below from being cached. */
+    uint64_t generation = tree_dir_generation(fs->tree, parent.ref);
+    lakefs_object_stats made;
+    memset(&made, 0, sizeof(made));
     if (rc == 0 && fs->dir_markers)
-        rc = fs_upload_empty_attrs(fs, parent.ref, marker, &attrs, NULL);
+        rc = fs_upload_empty_attrs(fs, parent.ref, marker, &attrs, &made);
     if (rc == 0) {
+        /* A new directory holds nothing but its marker: the lookup and
+         * stat that follow (every mkdir's) need no listing. */
+        tree_cache_new_dir(fs->tree, parent.ref, rel_key,
+                           fs->dir_markers && made.path ? &made : NULL,
+                           generation);
         const char *slash = strrchr(rel_key, '/');
         fs_entry e = {.name = (char *)(slash ? slash + 1 : rel_key),
                       .is_dir = true,
@@ -533,6 +543,7 @@ int fs_write_mkdir(const char *path, mode_t mode)
     } else if (rc == -EIO) {
         fs_forget_parent(fs, parent.ref, rel_key);
     }
+    lakefs_object_stats_free(&made);
     free(marker);
     free(rel_key);
     tree_node_free(&parent);

@@ -44,6 +44,7 @@ void mount_options_init(mount_options *opts)
     opts->max_dir_entries = TREE_MAX_DIR_ENTRIES;
     opts->multipart_threshold = MOUNT_DEFAULT_MULTIPART_THRESHOLD;
     opts->prefetch = MOUNT_DEFAULT_PREFETCH;
+    opts->direct_upload_max = UPLOAD_DEFAULT_DIRECT_MAX;
 }
 
 void mount_options_free(mount_options *opts)
@@ -217,6 +218,10 @@ static int parse_one_option(mount_options *opts, char *item, char *why,
         if (!bad)
             opts->prefetch = files;
         expect = "a whole number from 0 to 64";
+    } else if (!strcmp(item, "direct_upload_max")) {
+        bad = !value || parse_size_in(value, 0, INT64_MAX,
+                                      &opts->direct_upload_max);
+        expect = SIZE_EXPECTED;
     } else {
         if (!strcmp(item, "allow_other"))
             opts->allow_other = true;
@@ -282,6 +287,9 @@ static void mount_usage(FILE *out)
           "  -o prefetch=N          small files read ahead of a program\n"
           "                         reading a directory in order (default\n"
           "                         8, 0: off)\n"
+          "  -o direct_upload_max=SIZE  files up to this size are uploaded\n"
+          "                         in one uploadObject request (default 1M;\n"
+          "                         0: presigned PUTs only)\n"
           "  other -o options go to FUSE (allow_other, ro, ...)\n"
           "\n" CLI_CONNECTION_HELP,
           out);
@@ -665,6 +673,7 @@ static int mount_prepared(const lakefuse_config *cfg, const char *uri_text,
         upload_caps caps = {
             .presign = opts->presign && server_presigns,
             .multipart_threshold = (int64_t)opts->multipart_threshold,
+            .direct_max = (int64_t)opts->direct_upload_max,
         };
         caps.multipart = caps.presign && server_multipart;
         lakefuse_fs *fs = calloc(1, sizeof(*fs));

@@ -43,6 +43,7 @@ typedef struct mount_options {
     uint64_t max_dir_entries; /* entries one listing may hold */
     uint64_t multipart_threshold; /* files this large upload in parts */
     uint64_t prefetch; /* small files fetched ahead (0: off) */
+    uint64_t direct_upload_max; /* files up to this size: uploadObject */
 } mount_options;
 
 /* Parses one -o list into opts (defaults must be set first). 0, or -1

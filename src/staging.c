@@ -376,8 +376,9 @@ void staging_close(staging *s)
     staging_free(s);
 }
 
-int staging_create_entry(staging *s, const staging_entry *init, uint64_t *id,
-                         int *fd)
+/* A new entry; durable: its journal fsync'd before this returns. */
+static int create_entry(staging *s, const staging_entry *init, uint64_t *id,
+                        int *fd, bool durable)
 {
     char data[ENTRY_NAME_MAX];
     if (s == NULL || init == NULL || init->repo == NULL ||
@@ -395,7 +396,8 @@ int staging_create_entry(staging *s, const staging_entry *init, uint64_t *id,
                O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (data_fd < 0)
         return -errno;
-    int rc = staging_journal_write(s->dir_fd, new_id, init);
+    int rc = durable ? staging_journal_write(s->dir_fd, new_id, init)
+                     : staging_journal_write_unsynced(s->dir_fd, new_id, init);
     if (rc != 0) {
         close(data_fd);
         unlinkat(s->dir_fd, data, 0);
@@ -404,6 +406,18 @@ int staging_create_entry(staging *s, const staging_entry *init, uint64_t *id,
     *id = new_id;
     *fd = data_fd;
     return 0;
+}
+
+int staging_create_entry(staging *s, const staging_entry *init, uint64_t *id,
+                         int *fd)
+{
+    return create_entry(s, init, id, fd, true);
+}
+
+int staging_create_entry_unsynced(staging *s, const staging_entry *init,
+                                  uint64_t *id, int *fd)
+{
+    return create_entry(s, init, id, fd, false);
 }
 
 int staging_create(staging *s, const char *repo, const char *branch,
@@ -417,15 +431,27 @@ int staging_create(staging *s, const char *repo, const char *branch,
     return staging_create_entry(s, &rec, id, fd);
 }
 
-int staging_write(staging *s, uint64_t id, const staging_entry *e)
+static int write_entry(staging *s, uint64_t id, const staging_entry *e,
+                       bool durable)
 {
     if (s == NULL || id == 0 || e == NULL || !e->repo || !e->branch ||
         !e->path || !staging_state_valid(e->state))
         return -EINVAL;
     pthread_mutex_lock(&s->mutex);
-    int rc = staging_journal_write(s->dir_fd, id, e);
+    int rc = durable ? staging_journal_write(s->dir_fd, id, e)
+                     : staging_journal_write_unsynced(s->dir_fd, id, e);
     pthread_mutex_unlock(&s->mutex);
     return rc;
+}
+
+int staging_write(staging *s, uint64_t id, const staging_entry *e)
+{
+    return write_entry(s, id, e, true);
+}
+
+int staging_write_unsynced(staging *s, uint64_t id, const staging_entry *e)
+{
+    return write_entry(s, id, e, false);
 }
 
 typedef struct journal_change {
@@ -501,7 +527,7 @@ int staging_set_state(staging *s, uint64_t id, staging_state state,
 
 /* Data first, then the journal, as staging.h says: a crash in between
  * leaves a journal without data, which listing reports as failed. */
-static int remove_entry_files(int dir_fd, uint64_t id)
+static int remove_entry_files(int dir_fd, uint64_t id, bool durable)
 {
     char data[ENTRY_NAME_MAX], journal[ENTRY_NAME_MAX];
     staging_entry_file_name(data, id, ".data");
@@ -512,7 +538,7 @@ static int remove_entry_files(int dir_fd, uint64_t id)
     bool journal_gone = unlinkat(dir_fd, journal, 0) != 0;
     if (journal_gone && errno != ENOENT)
         return -errno;
-    if (fsync(dir_fd) != 0)
+    if (durable && fsync(dir_fd) != 0)
         return -errno;
     return data_gone && journal_gone ? -ENOENT : 0;
 }
@@ -522,7 +548,17 @@ int staging_remove(staging *s, uint64_t id)
     if (s == NULL || id == 0)
         return -EINVAL;
     pthread_mutex_lock(&s->mutex);
-    int rc = remove_entry_files(s->dir_fd, id);
+    int rc = remove_entry_files(s->dir_fd, id, true);
+    pthread_mutex_unlock(&s->mutex);
+    return rc;
+}
+
+int staging_remove_clean(staging *s, uint64_t id)
+{
+    if (s == NULL || id == 0)
+        return -EINVAL;
+    pthread_mutex_lock(&s->mutex);
+    int rc = remove_entry_files(s->dir_fd, id, false);
     pthread_mutex_unlock(&s->mutex);
     return rc;
 }
@@ -666,7 +702,7 @@ int staging_remove_orphan(const char *cache_dir, const staging_entry *e)
     orphan_handle h;
     int rc = orphan_entry_open(cache_dir, e, &h);
     if (rc == 0)
-        rc = remove_entry_files(h.dir_fd, e->id);
+        rc = remove_entry_files(h.dir_fd, e->id, true);
     if (h.dir_fd >= 0 && (rc == 0 || rc == -ENOENT))
         session_remove_if_empty(h.root_fd, e->session, h.dir_fd,
                                 h.lock_fd >= 0);

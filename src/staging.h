@@ -89,10 +89,20 @@ int staging_create(staging *s, const char *repo, const char *branch,
  * path, state and version 2 fields). */
 int staging_create_entry(staging *s, const staging_entry *init, uint64_t *id,
                          int *fd);
+/* staging_create_entry without the fsyncs, for an entry whose data is not
+ * sealed: recovery trusts such data only in the boot it was written in
+ * (journal boot_id), and a daemon's death keeps the page cache, so the
+ * fsyncs would protect nothing recovery may use. The next staging_write
+ * (any state change) makes the journal durable. */
+int staging_create_entry_unsynced(staging *s, const staging_entry *init,
+                                  uint64_t *id, int *fd);
 /* Rewrites an entry's journal whole from e (its repo, branch, path, state,
  * error and version 2 fields; session, id and data_path are ignored):
  * temp file, fsync, rename, directory fsync. */
 int staging_write(staging *s, uint64_t id, const staging_entry *e);
+/* The same without the fsyncs, for an entry that stays STAGING_PENDING and
+ * unsealed (as staging_create_entry_unsynced says). */
+int staging_write_unsynced(staging *s, uint64_t id, const staging_entry *e);
 /* The same for an orphan entry (e->session, e->id), which must still be
  * an orphan (-EBUSY when a live mount holds its session). */
 int staging_write_orphan(const char *cache_dir, const staging_entry *e);
@@ -105,6 +115,10 @@ int staging_set_state(staging *s, uint64_t id, staging_state state,
 /* Deletes the data file and then the journal entry (the data is on the
  * server, or the user discarded it). */
 int staging_remove(staging *s, uint64_t id);
+/* The same for an entry whose journal durably says STAGING_CLEAN, without
+ * the directory fsync: should the removal be lost to a power loss, the
+ * clean entry that comes back is one recovery drops. */
+int staging_remove_clean(staging *s, uint64_t id);
 
 /* This session's entries, in id order (for .lakefs/status). */
 int staging_list(staging *s, staging_entry **out, size_t *n);

@@ -26,6 +26,10 @@ int staging_read_journal_text(int dir_fd, const char *name, char **text,
                              size_t *len);
 /* Replaces <id>.json whole: temp file, fsync, rename, directory fsync. */
 int staging_journal_write(int dir_fd, uint64_t id, const staging_entry *e);
+/* The same without the fsyncs: the new journal survives the daemon's
+ * death (the page cache does), not necessarily a power loss. */
+int staging_journal_write_unsynced(int dir_fd, uint64_t id,
+                                   const staging_entry *e);
 /* Fills e's repo, branch, path, state, error and mode from a journal;
  * -EINVAL with *why on anything malformed. */
 int staging_journal_parse(const char *text, size_t len, staging_entry *e,

@@ -163,8 +163,10 @@ static char *journal_render(const staging_entry *e)
     return text;
 }
 
-/* Replaces <id>.json whole: after a crash it is the old or the new one. */
-int staging_journal_write(int dir_fd, uint64_t id, const staging_entry *e)
+/* Replaces <id>.json whole: after a crash it is the old or the new one;
+ * durable: fsync'd with its directory before this returns. */
+static int journal_write(int dir_fd, uint64_t id, const staging_entry *e,
+                         bool durable)
 {
     char tmp[ENTRY_NAME_MAX], final[ENTRY_NAME_MAX];
     snprintf(tmp, sizeof(tmp), TEMP_PREFIX "%" PRIu64 ".json", id);
@@ -182,18 +184,29 @@ int staging_journal_write(int dir_fd, uint64_t id, const staging_entry *e)
         return -errno;
     }
     rc = write_all(fd, text, strlen(text));
-    if (rc == 0 && fsync(fd) != 0)
+    if (rc == 0 && durable && fsync(fd) != 0)
         rc = -errno;
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
     if (rc == 0 && renameat(dir_fd, tmp, dir_fd, final) != 0)
         rc = -errno;
-    if (rc == 0 && fsync(dir_fd) != 0)
+    if (rc == 0 && durable && fsync(dir_fd) != 0)
         rc = -errno;
     if (rc != 0)
         unlinkat(dir_fd, tmp, 0);
     free(text);
     return rc;
+}
+
+int staging_journal_write(int dir_fd, uint64_t id, const staging_entry *e)
+{
+    return journal_write(dir_fd, id, e, true);
+}
+
+int staging_journal_write_unsynced(int dir_fd, uint64_t id,
+                                   const staging_entry *e)
+{
+    return journal_write(dir_fd, id, e, false);
 }
 
 static int dup_member(const cJSON *o, const char *key, char **out)

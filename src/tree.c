@@ -1157,6 +1157,35 @@ int tree_dir_info(tree *t, const tree_node *dir, fs_entry *marker,
     return rc < 0 ? rc : rc > 0 ? d.rc : 0;
 }
 
+uint64_t tree_dir_generation(tree *t, const tree_ref *ref)
+{
+    listing_source src;
+    objects_source(t, ref, "", &src);
+    return listings_generation(t->listings, &src);
+}
+
+int tree_cache_new_dir(tree *t, const tree_ref *ref, const char *dir,
+                       const lakefs_object_stats *marker,
+                       uint64_t generation)
+{
+    listing_source src;
+    objects_source(t, ref, dir, &src);
+    if (src.ttl_ms < 0)
+        return 0; /* attr_timeout=0: nothing is cached */
+    char *prefix = join3(ref->prefix, dir, dir[0] ? "/" : "");
+    if (!prefix)
+        return -ENOMEM;
+    pending_files none = {0};
+    fs_entry *entries = NULL;
+    size_t n = 0;
+    int rc = build_objects(t, ref, dir, prefix, marker, marker ? 1 : 0,
+                           &none, &entries, &n);
+    if (rc == 0)
+        rc = listings_store(t->listings, &src, dir, entries, n, generation);
+    free(prefix);
+    return rc;
+}
+
 int tree_list(tree *t, const tree_node *dir,
               int (*fn)(void *ctx, const fs_entry *e), void *ctx)
 {

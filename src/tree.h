@@ -172,6 +172,17 @@ int tree_list(tree *t, const tree_node *dir,
 int tree_dir_info(tree *t, const tree_node *dir, fs_entry *marker,
                   bool *has_marker, size_t *subdirs);
 
+/* A directory this mount has just made (mkdir): its listing holds its
+ * marker (the object the upload returned; NULL: none, -o nodir_markers)
+ * and nothing else, cached as a fetch would have cached it, so that the
+ * lookup and stat that follow a mkdir ask lakeFS nothing. generation: from
+ * tree_dir_generation, read before the marker was made; the listing is
+ * dropped when the directory was written since. 0 or a negative errno. */
+uint64_t tree_dir_generation(tree *t, const tree_ref *ref);
+int tree_cache_new_dir(tree *t, const tree_ref *ref, const char *dir,
+                       const lakefs_object_stats *marker,
+                       uint64_t generation);
+
 /* For creating a name: resolves the directory holding path into parent
  * and sets *name (malloc'd) to path's last component. 0 or -errno. */
 int tree_resolve_parent(tree *t, const char *path, tree_node *parent,

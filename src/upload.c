@@ -338,6 +338,54 @@ bool upload_in_parts(const upload_caps *caps, int64_t size)
     return size >= threshold;
 }
 
+/* A metadata key uploadObject carries unchanged: lakeFS takes it from an
+ * X-Lakefs-Meta-KEY (or X-Lakefs-Internal-) header and lower-cases it, so
+ * lower-case letters, digits, '-' and '.' only. */
+static bool header_key_ok(const char *key)
+{
+    static const char internal[] = "::lakefs::";
+    if (strncmp(key, internal, sizeof(internal) - 1) == 0)
+        key += sizeof(internal) - 1;
+    if (!*key)
+        return false;
+    for (const char *p = key; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '.'))
+            return false;
+    return true;
+}
+
+/* A header value that arrives unchanged: printable ASCII, not empty, no
+ * blank at either end (HTTP trims those). */
+static bool header_value_ok(const char *value)
+{
+    size_t n = strlen(value);
+    if (n == 0 || value[0] == ' ' || value[n - 1] == ' ')
+        return false;
+    for (const char *p = value; *p; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            return false;
+    return true;
+}
+
+static bool metadata_fits_headers(const lakefs_metadata *md,
+                                  const char *content_type)
+{
+    if (content_type && !header_value_ok(content_type))
+        return false;
+    for (size_t i = 0; md && i < md->count; i++)
+        if (!header_key_ok(md->items[i].key) ||
+            !header_value_ok(md->items[i].value))
+            return false;
+    return true;
+}
+
+static bool direct_size(const upload_caps *caps, int64_t size)
+{
+    return caps && caps->presign && caps->direct_max > 0 &&
+           size <= caps->direct_max && !upload_in_parts(caps, size);
+}
+
 int upload_fd(lakefs_client *c, const upload_caps *caps, const char *repo,
               const char *branch, const char *path, int fd, int64_t size,
               const upload_attrs *attrs, lakefs_object_stats *out,
@@ -357,10 +405,14 @@ int upload_fd(lakefs_client *c, const upload_caps *caps, const char *repo,
     /* completePresignMultipartUpload has no If-None-Match: a conditional
      * create in parts rests on the caller's check that the path is free. */
     parts_opt.if_none_match = false;
+    /* A small file: one request. Its metadata must reach lakeFS unchanged
+     * through headers; else the staging flow, which sends it as JSON. */
+    bool direct = direct_size(caps, size) &&
+                  metadata_fits_headers(&md, attrs->content_type);
     if (upload_in_parts(caps, size))
         rc = upload_multipart(c, caps, repo, branch, path, fd, size,
                               &parts_opt, result, err);
-    else if (caps && caps->presign)
+    else if (caps && caps->presign && !direct)
         rc = upload_presigned(c, repo, branch, path, fd, size, &opt, result,
                               err);
     else

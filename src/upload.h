@@ -1,8 +1,9 @@
 /*
  * upload.h - puts the bytes of a local file on a branch, the way lakeFS
  * clients do: a presigned multipart upload for a large file when the
- * server offers it, the staging flow (getPhysicalAddress, PUT to the
- * presigned URL, linkPhysicalAddress) when it presigns, else uploadObject.
+ * server offers it, uploadObject for a small one (one request), the
+ * staging flow (getPhysicalAddress, PUT to the presigned URL,
+ * linkPhysicalAddress) for the rest when it presigns, else uploadObject.
  * Streams from the file descriptor; never holds the file, or a part of
  * it, in memory.
  */
@@ -45,7 +46,15 @@ typedef struct upload_caps {
                           than 10000 parts */
     int64_t multipart_threshold; /* files this large go in parts; 0:
                                     UPLOAD_DEFAULT_MULTIPART_THRESHOLD */
+    int64_t direct_max; /* files up to this size go in one uploadObject
+                           request even when presigning (the bytes pass
+                           through lakeFS; one request where the staging
+                           flow costs two and a PUT), when their metadata
+                           travels in headers unchanged; 0: never */
 } upload_caps;
+
+#define UPLOAD_DEFAULT_DIRECT_MAX (1LL << 20)
+
 
 /* The part size of a multipart upload of size bytes: caps->part_size
  * (default 16 MiB), at least S3's 5 MiB, grown so no file needs more than
@@ -57,9 +66,9 @@ bool upload_in_parts(const upload_caps *caps, int64_t size);
 
 /* Uploads size bytes of fd (a regular file, read with pread from offset
  * 0) to repo/branch/path: in parts when caps allow multipart and size is
- * at least the threshold (an upload that fails is aborted), else in one
- * presigned PUT when caps->presign, else (caps NULL too) with
- * uploadObject. *out (may be NULL) gets the new object's stats. 0 or a
+ * at least the threshold (an upload that fails is aborted), else with
+ * uploadObject when upload_is_direct, else in one presigned PUT when
+ * caps->presign, else (caps NULL too) with uploadObject. *out (may be NULL) gets the new object's stats. 0 or a
  * negative errno with err filled. */
 int upload_fd(lakefs_client *c, const upload_caps *caps, const char *repo,
               const char *branch, const char *path, int fd, int64_t size,

@@ -45,6 +45,8 @@ struct wfile {
     wstate st;
     uint64_t gen;
     bool journal_live; /* the journal entry exists */
+    bool journal_durable; /* its last write was fsync'd (unsealed DIRTY
+                             states are written without: see journal_note) */
     reader_file *fill; /* base content still to copy in, or NULL */
     int64_t size;
     /* base: what the server holds at key, as far as this file knows */
@@ -105,8 +107,9 @@ static void supersede_orphans(writer *w, const char *repo, const char *branch,
 
 /* ---- the journal ---- */
 
-/* Under f->state: the journal says what the wfile is now. */
-static int journal_sync(wfile *f)
+/* Under f->state: the journal says what the wfile is now; durable: fsync'd
+ * before this returns. */
+static int journal_write(wfile *f, bool durable)
 {
     static const staging_state map[] = {
         [W_CLEAN] = STAGING_CLEAN,
@@ -139,7 +142,29 @@ static int journal_sync(wfile *f)
         .attempts = f->attempts,
         .n_attempts = f->n_attempts,
     };
-    return staging_write(f->w->cfg.staging, f->staging_id, &e);
+    int rc = durable ? staging_write(f->w->cfg.staging, f->staging_id, &e)
+                     : staging_write_unsynced(f->w->cfg.staging,
+                                              f->staging_id, &e);
+    if (rc == 0)
+        f->journal_durable = durable;
+    return rc;
+}
+
+static int journal_sync(wfile *f)
+{
+    return journal_write(f, true);
+}
+
+/* Under f->state: the journal of a DIRTY file that was never sealed, not
+ * fsync'd. Recovery trusts unsealed bytes only in the boot they were
+ * written in, which a daemon's death (kill -9) keeps, page cache and all;
+ * after a power loss they are never uploaded, so an fsync here would
+ * protect nothing recovery may use. A file that is let go of unsent
+ * (wfile_release) or whose upload fails is journaled durably then. Saves
+ * a create's and each fchmod/fchown/futimens's two fsyncs (tar x). */
+static int journal_note(wfile *f)
+{
+    return journal_write(f, f->st != W_DIRTY || f->sealed);
 }
 
 /* ---- the table ---- */
@@ -310,8 +335,13 @@ static int create_locked(writer *w, const char *repo, const char *branch,
                               .gid = f->gid,
                               .metadata = f->meta,
                               .content_type = f->content_type};
-        rc = staging_create_entry(w->cfg.staging, &init, &f->staging_id,
-                                  &f->fd);
+        /* A new or truncated file starts DIRTY and unsealed: journal_note's
+         * reasoning. */
+        rc = dirty ? staging_create_entry_unsynced(w->cfg.staging, &init,
+                                                   &f->staging_id, &f->fd)
+                   : staging_create_entry(w->cfg.staging, &init,
+                                          &f->staging_id, &f->fd);
+        f->journal_durable = !dirty;
     }
     if (rc) {
         wfile_destroy(f);
@@ -381,7 +411,13 @@ static void drop_journal(wfile *f)
 {
     if (!f->journal_live)
         return;
-    staging_remove(f->w->cfg.staging, f->staging_id);
+    /* A clean journal that comes back after a power loss is dropped by
+     * recovery: its removal needs no directory fsync. Any other must go
+     * for good (an unlinked file's bytes must never come back). */
+    if (f->st == W_CLEAN && !f->detached && f->journal_durable)
+        staging_remove_clean(f->w->cfg.staging, f->staging_id);
+    else
+        staging_remove(f->w->cfg.staging, f->staging_id);
     f->journal_live = false;
 }
 
@@ -401,7 +437,11 @@ void wfile_release(wfile *f)
             /* a conflict keeps its journal and data for `staged` */
         } else {
             /* Not on the server yet: stays, and the retry thread uploads
-             * it (an mmap written after close, a deferred close). */
+             * it (an mmap written after close, a deferred close). From
+             * here the mount answers for it with no descriptor open: its
+             * journal is made durable. */
+            if (!f->journal_durable)
+                journal_sync(f);
             if (f->st == W_DIRTY)
                 f->retry_at_ms = now_ms();
             pthread_cond_signal(&w->wake);
@@ -541,9 +581,12 @@ static int attr_change(wfile *f)
 {
     if (f->st == W_CLEAN || f->st == W_CONFLICT)
         return journal_sync(f);
+    bool was_sealed = f->sealed;
     f->gen++;
     f->sealed = false;
-    return journal_sync(f);
+    /* A FAILED file's journal was sealed: its new, unsealed state must be
+     * durable before the change is acknowledged. */
+    return was_sealed || f->st != W_DIRTY ? journal_sync(f) : journal_note(f);
 }
 
 /* Under f->state: true when the server lacks the newest bytes. */

@@ -1,4 +1,4 @@
-"""The API-call contract of issue 13's workloads 1, 2 and 5, at small sizes: the exact number of
+"""The API-call contract of issue 13's workloads 1, 2, 5, 6 and 7, at small sizes: the exact number of
 requests of each operation (the server's counters: lakeFS API calls by operationId, plus
 presignedGet / presignedPut for data sent straight to the store) that `find`, `stat`, `ls -l`,
 `cat`, `cp` and a commit through `.lakefs/commit` cost today.
@@ -11,12 +11,16 @@ mount's own start-up calls happen before the counters are reset.
 
 Workload 1 reads a committed tree: walk/ (10 directories of 30 objects) and wide/ (2,000 objects,
 two listing pages). Workload 2 reads cat/ (200 distinct 4 KiB objects). Workload 5 writes on a
-fresh repository. A server that cannot presign (real lakeFS on its local blockstore) moves the same
+fresh repository; workload 6 untars a tree and removes it, workload 7 creates files in a large
+directory. A server that cannot presign (real lakeFS on its local blockstore) moves the same
 data through the API instead: getObject for presignedGet, uploadObject for the staging flow."""
 import concurrent.futures
 import hashlib
+import io
 import os
 import random
+import stat
+import tarfile
 import threading
 
 import pytest
@@ -30,6 +34,7 @@ WIDE = 2000  # wide/fNNNNN: two pages of listObjects (lakefuse asks for 1,000 a 
 CAT, CAT_SIZE = 200, 4096  # cat/fNNN: distinct 4 KiB objects
 LARGE = 20 * MIB  # above multipart_threshold=5M: two parts of the mount's 16 MiB part size
 SMALL = 50
+CREATES = 30
 BRANCH = ["attr_timeout=3600"]
 
 
@@ -234,13 +239,12 @@ def test_w5_large_file_then_50_small_files_and_a_commit(server, repo, mount, tmp
     for name, data in want_small.items():
         write_file(str(small / name), data)
     _, counts = counted(server, lambda: sh("cp %s/*.txt %s/" % (small, m.path)))
-    # Each close uploads: getPhysicalAddress, a presigned PUT, linkPhysicalAddress (3 per file);
-    # the root's listing is still trusted and kept current by the mount's own writes (0
-    # listObjects). Ideal: the same count (lakeFS has no batch staging call); without presign,
-    # one uploadObject per file.
-    per_file = ({"getPhysicalAddress": 1, "presignedPut": 1, "linkPhysicalAddress": 1} if presigned
-                else {"uploadObject": 1})
-    assert counts == {op: SMALL * n for op, n in per_file.items()}, counts
+    # Each close uploads with one uploadObject: a file up to direct_upload_max (1 MiB) goes to
+    # lakeFS in that one request, presign or not (it was getPhysicalAddress, a presigned PUT and
+    # linkPhysicalAddress: 2 API calls and a PUT, no faster); the root's listing is still trusted
+    # and kept current by the mount's own writes (0 listObjects). Ideal: the same (lakeFS has no
+    # batch upload).
+    assert counts == {"uploadObject": SMALL}, counts
 
     head = api_commit(server, repo, "main")["id"]
     _, counts = counted(server, lambda: control_write(control_path(m, "commit"), "fifty small files\n"))
@@ -255,3 +259,93 @@ def test_w5_large_file_then_50_small_files_and_a_commit(server, repo, mount, tmp
     assert api_paths(server, repo, committed["id"]) == sorted(["large.bin"] + list(want_small))
     for name, data in want_small.items():
         assert read_file(m.join(name)) == data
+
+
+# --- workload 6: untar a source tree, rm -rf of it --------------------------------------------------
+
+UNTAR_FILES = 60  # src/mNN/pNN/fileNNNNN.c: 3 m-directories of 20 p-directories, a file each
+
+
+def untar_tree(path):
+    """A tar of UNTAR_FILES small files, one per leaf directory (no directory members: tar makes
+    each parent with mkdir), as the benchmark's tree: {name: bytes}, and its directories."""
+    files = {"src/m%02d/p%02d/file%05d.c" % (i % 3, i // 3, i): (b"int f%d;\n" % i) * (1 + i % 7)
+             for i in range(UNTAR_FILES)}
+    with tarfile.open(path, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 1700000000, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    dirs = {"src"} | {n.rsplit("/", 2)[0] for n in files} | {n.rsplit("/", 1)[0] for n in files}
+    return files, dirs
+
+
+def test_w6_untar_then_rm_rf(server, repo, mount, tmp_path):
+    tar = str(tmp_path / "tree.tar")
+    files, dirs = untar_tree(tar)
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    _, counts = counted(server, lambda: run(["tar", "-xf", tar, "-C", m.path]))
+    # The root's listing (tar's first lookup of src), then one uploadObject per directory (its
+    # marker, made by mkdir) and one per file (its close; tar's fchown, fchmod and futimens come
+    # before the close and ride on that upload). A new directory's listing is known (its marker
+    # only), so the lookups and stats after each mkdir list nothing: it was one listObjects per
+    # directory, and the staging flow's two calls and a PUT per file. Ideal: the same (lakeFS has
+    # no batch upload; the markers keep empty directories and their modes).
+    assert counts == {"listObjects": 1, "uploadObject": len(dirs) + len(files)}, counts
+    objects = api_paths(server, repo, "main")
+    assert objects == sorted(list(files) + [d + "/" for d in dirs])
+    for name in random.Random(6).sample(sorted(files), 5):
+        assert api_get(server, repo, "main", name) == files[name]
+    assert m.unmount() == 0
+
+    # rm -rf in a fresh mount with an empty cache: the listings of the root and of src (rm's
+    # lookups), then src's whole subtree from one flat listing (a page: a walk, see workload 1),
+    # and one deleteObject per file and per directory marker. Ideal: the same number of deletes
+    # (each unlink and rmdir answers for itself; deleteObjects would batch them only by answering
+    # before lakeFS has done them).
+    fresh = mount("lakefs://%s/main" % repo, options=BRANCH, cache_dir=str(tmp_path / "cache2"))
+    _, counts = counted(server, lambda: run(["rm", "-rf", fresh.join("src")]))
+    assert counts == {"listObjects": 3, "deleteObject": len(dirs) + len(files)}, counts
+    assert api_paths(server, repo, "main") == []
+
+
+def test_mkdir_then_stat_lists_nothing(server, repo, mount):
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    os.listdir(m.path)
+
+    def mkdir_and_look():
+        os.mkdir(m.join("made"), 0o700)
+        st = os.stat(m.join("made"))
+        return st, os.listdir(m.join("made"))
+
+    (st, names), counts = counted(server, mkdir_and_look)
+    # The marker's upload, nothing else: the new directory's listing (its marker only) is cached
+    # with it, so its stat (mode from the marker) and readdir need no listObjects. It was 2.
+    assert counts == {"uploadObject": 1}, counts
+    assert stat.S_IMODE(st.st_mode) == 0o700 and names == []
+    assert api_paths(server, repo, "main") == ["made/"]
+
+
+# --- workload 7: creates in a large directory -------------------------------------------------------
+
+@pytest.mark.parametrize("entries", [10, 2000])
+def test_w7_creates_cost_the_same_in_any_directory(server, repo, mount, entries):
+    url = server.api_url + "/repositories/%s/branches/main/objects" % repo
+    with requests.Session() as http:
+        http.auth = server.http.auth
+        for i in range(entries):
+            assert http.post(url, params={"path": "big/e%05d" % i}, data=b"").status_code == 201
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    assert len(os.listdir(m.join("big"))) == entries
+
+    def creates():
+        for i in range(CREATES):
+            os.close(os.open(m.join("big", "new%03d" % i), os.O_CREAT | os.O_WRONLY, 0o644))
+
+    _, counts = counted(server, creates)
+    # One uploadObject per create (its close), whatever the directory holds: the listing stays
+    # cached and each create is inserted in it (O(log n), no refetch). It was getPhysicalAddress,
+    # a presigned PUT and linkPhysicalAddress per file. Ideal: the same.
+    assert counts == {"uploadObject": CREATES}, counts
+    assert len(os.listdir(m.join("big"))) == entries + CREATES
+    assert api_stat(server, repo, "main", "big/new%03d" % (CREATES - 1))["size_bytes"] == 0

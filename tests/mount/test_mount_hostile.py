@@ -350,7 +350,7 @@ def test_presigned_upload_to_file_url_writes_nothing(hserver, hrepo, mount, sand
     written (the sandbox fixture checks the whole tree)."""
     target = sandbox / "written-by-the-daemon"
     hostile(hserver, "getPhysicalAddress", set={"presigned_url": "file://%s" % target})
-    m = mount("lakefs://%s/main" % hrepo, options=["presign=true"])
+    m = mount("lakefs://%s/main" % hrepo, options=["presign=true", "direct_upload_max=0"])
     f = open(m.join("new.txt"), "wb")
     f.write(b"bytes that must not land in a local file\n")
     with pytest.raises(OSError) as info:

@@ -78,7 +78,7 @@ def test_mkdir_of_a_branch_whose_answer_is_lost(server, repo, mount):
 def test_upload_to_a_hostile_presigned_url_fails_and_writes_nothing(server, repo, mount, tmp_path, scheme):
     target = tmp_path / "daemon-wrote-this"
     url = ("file://" + str(target)) if scheme == "file" else "gopher://%s:%d/_x" % (server.host, server.port)
-    m = mount("lakefs://%s/main" % repo)
+    m = mount("lakefs://%s/main" % repo, options=["direct_upload_max=0"])  # small files too go presigned
     server.add_fault(operation="getPhysicalAddress", rewrite_url=url, count=1000)
     server.reset_counts()
     fd = os.open(m.join("up.txt"), os.O_CREAT | os.O_WRONLY, 0o644)

@@ -520,3 +520,53 @@ def test_a_reader_left_open_does_not_defer_the_writers_upload(server, repo, moun
         assert os.pread(r, 100, 0) == b"written\n"
     finally:
         os.close(r)
+
+
+# --- small files: one uploadObject, metadata unchanged ----------------------------------------------
+
+@pytest.mark.presign
+def test_small_file_goes_in_one_upload_object_with_all_its_metadata(server, repo, mount):
+    """A small file is uploaded with uploadObject even where the server presigns, and the object
+    holds exactly what the staging flow would record: lakectl's mtime and permission keys, user
+    metadata, the default content type. A key lakeFS would lower-case in a header, or a value a
+    header cannot carry unchanged, sends the file through the staging flow instead (JSON)."""
+    m = branch(mount, repo)
+
+    def write_with(name, meta, mode=0o640):
+        fd = os.open(m.join(name), os.O_CREAT | os.O_WRONLY, mode)
+        os.write(fd, b"small and direct\n")
+        for key, value in meta.items():
+            os.setxattr(m.join(name), "user.lakefs.meta." + key, value)
+        os.utime(fd, (1600000000, 1600000000))
+        os.close(fd)
+
+    server.reset_counts()
+    write_with("plain.txt", {"color": b"blue", "x.y-z": b"1 2 3"})
+    assert data_upload_calls(server.counts()) == {"uploadObject": 1}, server.counts()
+    st = api_stat(server, repo, "main", "plain.txt")
+    md = st["metadata"]
+    assert md.pop(MTIME_KEY) == "1600000000"
+    assert json.loads(md.pop(PERMISSIONS_KEY)) == {"UID": os.getuid(), "GID": os.getgid(), "Mode": 0o100640}
+    assert md == {"color": "blue", "x.y-z": "1 2 3"}
+    assert st["content_type"] == "application/octet-stream"
+    assert api_get(server, repo, "main", "plain.txt") == b"small and direct\n"
+
+    for name, meta in [("upper.txt", {"Color": b"Blue"}), ("utf8.txt", {"note": "caf\u00e9".encode()}),
+                       ("blank.txt", {"pad": b" padded "})]:
+        server.reset_counts()
+        write_with(name, meta)
+        counted = data_upload_calls(server.counts())
+        assert counted == {"getPhysicalAddress": 1, "presignedPut": 1, "linkPhysicalAddress": 1}, (name, counted)
+        md = api_stat(server, repo, "main", name)["metadata"]
+        assert {k: v for k, v in md.items() if not k.startswith("::lakefs::")} == \
+            {k: v.decode() for k, v in meta.items()}, (name, md)
+
+    # Above direct_upload_max, and with it at 0: the staging flow.
+    server.reset_counts()
+    write_file(m.join("big.bin"), pattern(MIB + 1, 3))
+    assert data_upload_calls(server.counts()) == {"getPhysicalAddress": 1, "presignedPut": 1, "linkPhysicalAddress": 1}
+    off = branch(mount, repo, "direct_upload_max=0")
+    server.reset_counts()
+    write_file(off.join("tiny.txt"), b"t")
+    assert data_upload_calls(server.counts()) == {"getPhysicalAddress": 1, "presignedPut": 1, "linkPhysicalAddress": 1}
+    assert api_get(server, repo, "main", "tiny.txt") == b"t"

@@ -31,9 +31,14 @@ def close_fails(path, data, flags=os.O_CREAT | os.O_WRONLY | os.O_TRUNC):
 
 
 @pytest.mark.presign
-def test_a_failed_close_then_a_good_one_is_not_undone_by_the_next_mount(server, repo, mount, lakefuse_env):
-    m = mount(uri_of(repo))
-    server.add_fault(operation="linkPhysicalAddress", status=400, message="injected refusal", count=1)
+@pytest.mark.parametrize("path", ["staging", "direct"])
+def test_a_failed_close_then_a_good_one_is_not_undone_by_the_next_mount(server, repo, mount, lakefuse_env, path):
+    # Small files go in one uploadObject (direct), or with direct_upload_max=0 through the staging
+    # flow, whose link the fault hits then.
+    staging = path == "staging"
+    m = mount(uri_of(repo), options=["direct_upload_max=0"] if staging else [])
+    server.add_fault(operation="linkPhysicalAddress" if staging else "uploadObject", status=400,
+                     message="injected refusal", count=1)
     close_fails(m.join("v.txt"), b"version 1")
     write_file(m.join("v.txt"), b"version 2")
     assert api_get(server, repo, "main", "v.txt") == b"version 2"
@@ -232,7 +237,7 @@ def test_a_retry_that_finds_its_bytes_already_there_still_records_the_utime(serv
     file holding the same bytes): the retry uploads no bytes (they are there) but must not leave
     the object with attributes other than the file's - it records the utime's mtime (and the
     mode) on it, and the mount shows the same once the writer lets go of the file."""
-    m = mount(uri_of(repo), options=["attr_timeout=0"])
+    m = mount(uri_of(repo), options=["attr_timeout=0", "direct_upload_max=0"])
     # The mount's uploads (presigned) fail at their link, every time: only the retry's check of
     # what the server holds can end the failure.
     server.add_fault(operation="linkPhysicalAddress", status=500, message="injected", count=100000)

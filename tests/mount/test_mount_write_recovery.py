@@ -5,6 +5,7 @@ same cache dir uploads them (logging "recovered") before it says "mounted", or r
 and fsync fail with EIO and shows in .lakefs/status. Faults come from the test server's
 /_test/faults: a plain 500 is not retried by the client, so a close fails at once."""
 import errno
+import json
 import os
 import subprocess
 
@@ -161,6 +162,36 @@ def test_kill_9_in_the_middle_of_writes_loses_nothing_that_was_closed(server, re
     got = api_get(server, repo, "main", "run/synced.bin")
     assert got.startswith(synced) and (synced + more).startswith(got), len(got)
     # Nothing is left behind for a later mount.
+    assert read_status(again) == []
+    assert staged_lines(again.cache_dir, lakefuse_env) == []
+
+
+def test_kill_9_keeps_what_an_open_new_file_was_given_without_fsync(server, repo, mount, lakefuse_env):
+    """A new file's journal and the attribute changes of a file never uploaded are written without
+    fsync (writer.c journal_note): a kill -9 keeps the page cache, so the next mount still recovers
+    the file with its bytes and the mode, owner, mtime and user metadata acknowledged before the
+    kill, as tar x leaves them (fchown, fchmod, futimens, then close: here the close never comes)."""
+    m = mount(uri_of(repo))
+    data = PatternStream(70 * 1024 + 5, 97).read()
+    fd = os.open(m.join("untarred.c"), os.O_CREAT | os.O_WRONLY, 0o600)
+    os.write(fd, data)
+    os.fchown(fd, os.getuid(), os.getgid())
+    os.fchmod(fd, 0o640)
+    os.utime(fd, (1500000000, 1500000000))
+    os.setxattr(m.join("untarred.c"), "user.lakefs.meta.origin", b"tar")
+    assert kill_mount(m) == -9
+    close_quietly(fd)
+    again = mount(uri_of(repo))
+    assert recovered_lines(again, "untarred.c"), again.log()[-2000:]
+    assert api_get(server, repo, "main", "untarred.c") == data
+    md = server.api("GET", "/repositories/%s/refs/main/objects/stat" % repo,
+                    params={"path": "untarred.c", "user_metadata": "true"}).json()["metadata"]
+    assert md["::lakefs::client-mtime"] == "1500000000"
+    assert json.loads(md["::lakefs::posix-permissions"]) == {"UID": os.getuid(), "GID": os.getgid(),
+                                                              "Mode": 0o100640}
+    assert md["origin"] == "tar"
+    st = os.stat(again.join("untarred.c"))
+    assert (st.st_mode & 0o7777, int(st.st_mtime), st.st_size) == (0o640, 1500000000, len(data))
     assert read_status(again) == []
     assert staged_lines(again.cache_dir, lakefuse_env) == []
 

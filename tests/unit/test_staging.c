@@ -357,6 +357,48 @@ static void test_journal_format(void **state)
     staging_close(s);
 }
 
+/* The unsynced variants write the same journal (only the fsyncs differ,
+ * which a test cannot see): an entry created and rewritten without them
+ * lists as written, and staging_remove_clean removes it and its data. */
+static void test_unsynced_writes_and_clean_removal(void **state)
+{
+    fixture *f = *state;
+    staging *s = staging_open(f->cache, NULL);
+    assert_non_null(s);
+    staging_entry init = {.repo = "r", .branch = "b", .path = "new.c",
+                          .state = STAGING_PENDING, .base_absent = true,
+                          .generation = 1, .mode = S_IFREG | 0600};
+    uint64_t id = 0;
+    int fd = -1;
+    assert_int_equal(staging_create_entry_unsynced(s, &init, &id, &fd), 0);
+    assert_int_equal(write(fd, "abc", 3), 3);
+    close(fd);
+    init.generation = 4;
+    init.mode = S_IFREG | 0640;
+    init.client_mtime = 1500000000;
+    assert_int_equal(staging_write_unsynced(s, id, &init), 0);
+    staging_entry *e = NULL;
+    size_t n = 0;
+    assert_int_equal(staging_list(s, &e, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(e[0].path, "new.c");
+    assert_int_equal(e[0].state, STAGING_PENDING);
+    assert_true(e[0].base_absent);
+    assert_int_equal(e[0].generation, 4);
+    assert_int_equal(e[0].mode, S_IFREG | 0640);
+    assert_int_equal(e[0].client_mtime, 1500000000);
+    assert_int_equal(e[0].size, 3);
+    staging_entries_free(e, n);
+    init.state = STAGING_CLEAN;
+    assert_int_equal(staging_write(s, id, &init), 0);
+    assert_int_equal(staging_remove_clean(s, id), 0);
+    assert_int_equal(staging_remove_clean(s, id), -ENOENT);
+    assert_int_equal(staging_list(s, &e, &n), 0);
+    assert_int_equal(n, 0);
+    staging_close(s);
+    assert_int_equal(count_names(f->root), 0);
+}
+
 /* The writer's mode is lakectl's Mode: S_IFREG | bits when recorded, so a
  * recorded 0000 is not 0 ("none"); the journal keeps it, special bits too. */
 static void test_recorded_modes_round_trip(void **state)
@@ -964,6 +1006,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_list_remove, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_journal_format, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsynced_writes_and_clean_removal,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_version2_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recorded_modes_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_unique_and_increasing, setup,
