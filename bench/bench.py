@@ -72,8 +72,9 @@ SCALES = {
     # the issue's sizes
     "full": dict(tree_dirs=100, tree_files=100, big_dir=100_000, small=2000, large=GiB,
                  rand_ios=2000, write_small=2000, untar=20_000, creates=10_000),
-    "medium": dict(tree_dirs=100, tree_files=100, big_dir=20_000, small=2000, large=256 * MiB,
-                   rand_ios=1000, write_small=1000, untar=4000, creates=2000),
+    # about 20 minutes here (README "Performance"): the issue's tree, a tenth of the rest
+    "medium": dict(tree_dirs=100, tree_files=100, big_dir=10_000, small=1000, large=256 * MiB,
+                   rand_ios=1000, write_small=500, untar=1000, creates=1000),
     "small": dict(tree_dirs=10, tree_files=20, big_dir=1000, small=100, large=32 * MiB,
                   rand_ios=100, write_small=100, untar=300, creates=100),
 }
@@ -86,6 +87,8 @@ LIMIT_PARALLEL = 8  # lakefuse may have up to this many requests in flight for s
 # N s" (and not run again), and how many of the rounds the peers take part in (None: all).
 RUN_TIMEOUT = {"small": 300, "medium": 600, "full": 1200}
 PEER_ROUNDS = {"small": None, "medium": None, "full": 1}
+# workloads that do their work twice in a run (a warm-up walk or read, or the untar before `rm -rf`)
+TIMEOUT_PHASES = {"w1-find-warm": 2, "w3-seq-remount": 2, "w6-rm": 2}
 
 WORKLOADS = [
     ("w1-find-cold", "find + stat of the tree (tree_dirs x tree_files objects), cold"),
@@ -104,7 +107,9 @@ WORKLOADS = [
 
 # Peer settings, from each peer's documentation for these workloads (bench/PEERS.md says why).
 PEERS = {
-    "rclone": ["--vfs-cache-mode", "full", "--vfs-cache-max-size", "8G", "--dir-cache-time", "5m",
+    # --vfs-write-back 0s: upload at close rather than after 5 s idle (the default), since the write
+    # workloads are timed until lakeFS has the data
+    "rclone": ["--vfs-cache-mode", "full", "--vfs-cache-max-size", "8G", "--dir-cache-time", "5m", "--vfs-write-back", "0s",
                "--s3-no-check-bucket", "--transfers", "8", "--vfs-read-chunk-size", "16M"],
     "s3fs": ["-o", "use_path_request_style", "-o", "endpoint=us-east-1", "-o", "parallel_count=8",
              "-o", "multipart_size=16", "-o", "max_stat_cache_size=200000", "-o", "stat_cache_expire=300",
@@ -179,10 +184,17 @@ class Server:
         self.http.auth = self.auth
         self.api_url = self.url + "/api/v1"
         self.own = 0  # API requests this script makes (polling for uploads): not the system's
+        self.own_ops = {}  # the same by operation (lakeFS's operationId), subtracted from the counters
 
-    def api(self, method, path, ok=(200, 201, 204), own=True, **kw):
-        """own=False: a request the limit makes as its workload (counted as the limit's)."""
-        self.own += 1 if own else 0
+    def count_own(self, op):
+        self.own += 1
+        self.own_ops[op] = self.own_ops.get(op, 0) + 1
+
+    def api(self, method, path, ok=(200, 201, 204), own=True, op="other", **kw):
+        """own=False: a request the limit makes as its workload (counted as the limit's); op: its
+        lakeFS operationId, for the per-operation counts."""
+        if own:
+            self.count_own(op)
         r = self.http.request(method, self.api_url + path, timeout=600, **kw)
         if r.status_code not in ok:
             raise RuntimeError("%s %s: %d %s" % (method, path, r.status_code, r.text[:300]))
@@ -207,6 +219,8 @@ class Server:
                     op = re.search(r'operation="([^"]*)"', line)
                     key = prefix + (op.group(1) if op else "?")
                     ops[key] = ops.get(key, 0) + n
+        for key, n in self.own_ops.items():
+            ops[key] = ops.get(key, 0) - n
         return total, ops
 
     def s3_put(self, key, data):
@@ -224,7 +238,7 @@ class Server:
         out, after = [], ""
         while True:
             if session is None:
-                self.own += 1
+                self.count_own("ListObjects")
             r = s.get(self.api_url + "/repositories/%s/refs/%s/objects/ls" % (REPO, ref),
                       params={"prefix": prefix, "after": after, "amount": 1000,
                               "presign": "true" if presign else "false"}, timeout=600)
@@ -240,11 +254,11 @@ class Server:
         return sum(1 for o in self.list_flat(ref, prefix) if not o["path"].endswith("/"))
 
     def branch(self, name):
-        self.api("DELETE", "/repositories/%s/branches/%s" % (REPO, name), ok=(204, 404))
-        self.api("POST", "/repositories/%s/branches" % REPO, json={"name": name, "source": "main"})
+        self.api("DELETE", "/repositories/%s/branches/%s" % (REPO, name), ok=(204, 404), op="DeleteBranch")
+        self.api("POST", "/repositories/%s/branches" % REPO, json={"name": name, "source": "main"}, op="CreateBranch")
 
     def drop_branch(self, name):
-        self.api("DELETE", "/repositories/%s/branches/%s" % (REPO, name), ok=(204, 404))
+        self.api("DELETE", "/repositories/%s/branches/%s" % (REPO, name), ok=(204, 404), op="DeleteBranch")
         # What the run wrote: lakeFS leaves objects of a deleted branch to garbage collection; the
         # seed lives outside the namespace (imported), so all of data/ is this run's.
         self.s3.delete_prefix(BUCKET, "%s/data" % REPO)
@@ -281,14 +295,16 @@ def seed(server, sc, tmp):
             f.write(rnd.randbytes(n))
             left -= n
     server.api("POST", "/repositories", json={"name": REPO, "default_branch": "main",
-                                               "storage_namespace": "s3://%s/%s" % (BUCKET, REPO)})
+                                               "storage_namespace": "s3://%s/%s" % (BUCKET, REPO)},
+               op="CreateRepository")
     paths = [{"path": "s3://%s/seed/%s/" % (BUCKET, p), "destination": "%s/" % p, "type": "common_prefix"}
              for p in ("tree", "big", "small", "large")]
     r = server.api("POST", "/repositories/%s/branches/main/import" % REPO,
-                   json={"paths": paths, "commit": {"message": "seed"}}, ok=(202,))
+                   json={"paths": paths, "commit": {"message": "seed"}}, ok=(202,), op="ImportStart")
     imp = r.json()["id"]
     while True:
-        st = server.api("GET", "/repositories/%s/branches/main/import" % REPO, params={"id": imp}).json()
+        st = server.api("GET", "/repositories/%s/branches/main/import" % REPO, params={"id": imp},
+                        op="ImportStatus").json()
         if st.get("error"):
             raise RuntimeError("import failed: %s" % st["error"])
         if st["completed"]:
@@ -445,7 +461,7 @@ def wait_server(server, branch, prefix, want, deadline=1800):
 def wait_size(server, branch, path, size, deadline=1800):
     end = time.monotonic() + deadline
     while True:
-        server.own += 1
+        server.count_own("StatObject")
         r = server.http.get(server.api_url + "/repositories/%s/refs/%s/objects/stat" % (REPO, branch),
                             params={"path": path}, timeout=60)
         if r.status_code == 200 and r.json()["size_bytes"] == size:
@@ -672,7 +688,8 @@ def commit(system, server, m, branch, prefix, want):
             f.write("bench")
         return
     wait_server(server, branch, prefix, want)
-    server.api("POST", "/repositories/%s/branches/%s/commits" % (REPO, branch), json={"message": "bench"})
+    server.api("POST", "/repositories/%s/branches/%s/commits" % (REPO, branch), json={"message": "bench"},
+               op="Commit")
 
 
 # ---- the limit ------------------------------------------------------------------------------------
@@ -1020,7 +1037,7 @@ def main():
                     if any(r.get("timed_out") is not None for r in prev):
                         log("round %d %-15s %-8s timed out before: not run again" % (rnd + 1, wl, s))
                         continue
-                    r = run_bounded(runners[s], wl, rnd, timeout)
+                    r = run_bounded(runners[s], wl, rnd, timeout * TIMEOUT_PHASES.get(wl, 1))
                     results.setdefault((wl, s), []).append(r)
                     log("round %d %-15s %-8s %s (run %.1fs)" % (
                         rnd + 1, wl, s, "error: %s" % r["error"] if "error" in r else
