@@ -74,7 +74,7 @@ SCALES = {
                  rand_ios=2000, write_small=2000, untar=20_000, creates=10_000),
     # about 20 minutes here (README "Performance"): the issue's tree, a tenth of the rest
     "medium": dict(tree_dirs=100, tree_files=100, big_dir=10_000, small=1000, large=256 * MiB,
-                   rand_ios=1000, write_small=500, untar=1000, creates=1000),
+                   rand_ios=1000, write_small=500, untar=800, creates=1000),
     "small": dict(tree_dirs=10, tree_files=20, big_dir=1000, small=100, large=32 * MiB,
                   rand_ios=100, write_small=100, untar=300, creates=100),
 }
@@ -86,7 +86,7 @@ LIMIT_PARALLEL = 8  # lakefuse may have up to this many requests in flight for s
 # mounting and preparation included) may take before it is stopped and recorded as "timed out after
 # N s" (and not run again), and how many of the rounds the peers take part in (None: all).
 RUN_TIMEOUT = {"small": 300, "medium": 600, "full": 1200}
-PEER_ROUNDS = {"small": None, "medium": None, "full": 1}
+PEER_ROUNDS = {"small": None, "medium": 1, "full": 1}
 # workloads that do their work twice in a run (a warm-up walk or read, or the untar before `rm -rf`)
 TIMEOUT_PHASES = {"w1-find-warm": 2, "w3-seq-remount": 2, "w6-rm": 2}
 
@@ -472,6 +472,13 @@ def wait_size(server, branch, path, size, deadline=1800):
         time.sleep(0.2)
 
 
+def tool(args):
+    """A program a user would run on the mount; its output discarded, the tail of its errors kept."""
+    r = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        raise RuntimeError("%s: exit %d: %s" % (args[0], r.returncode, r.stderr.decode(errors="replace")[-300:]))
+
+
 def walk_stat(root):
     n = 0
     for dirpath, dirs, files in os.walk(root):
@@ -583,13 +590,13 @@ class FsRunner:
                 shutil.rmtree(work, ignore_errors=True)
         if wl == "w1-ls-big":
             def body(m, warmup=False):
-                subprocess.run(["ls", "-l", os.path.join(m.path, "big")], stdout=subprocess.DEVNULL, check=True)
+                tool(["ls", "-l", os.path.join(m.path, "big")])
             return self._run(wl, ro, body)
         if wl == "w2-cat-small":
             def body(m, warmup=False):
                 d = os.path.join(m.path, "small")
                 names = sorted(os.listdir(d))
-                subprocess.run(["cat"] + [os.path.join(d, n) for n in names], stdout=subprocess.DEVNULL, check=True)
+                tool(["cat"] + [os.path.join(d, n) for n in names])
             return self._run(wl, ro, body)
         if wl in ("w3-seq-cold", "w3-seq-remount"):
             def body(m, warmup=False):
@@ -597,11 +604,10 @@ class FsRunner:
             return self._run(wl, ro, body, remount_first=(wl == "w3-seq-remount"))
         if wl == "w4-rand":
             def body(m, warmup=False):
-                subprocess.run(["fio", "--name=rand", "--filename=%s" % os.path.join(m.path, "large", "large.bin"),
-                                "--rw=randread", "--bs=4k", "--numjobs=%d" % RAND_JOBS, "--ioengine=psync",
-                                "--io_size=%d" % (sc["rand_ios"] * 4096), "--size=%d" % sc["large"],
-                                "--readonly", "--invalidate=0", "--group_reporting", "--randrepeat=1"],
-                               stdout=subprocess.DEVNULL, check=True)
+                tool(["fio", "--name=rand", "--filename=%s" % os.path.join(m.path, "large", "large.bin"),
+                      "--rw=randread", "--bs=4k", "--numjobs=%d" % RAND_JOBS, "--ioengine=psync",
+                      "--io_size=%d" % (sc["rand_ios"] * 4096), "--size=%d" % sc["large"],
+                      "--readonly", "--invalidate=0", "--group_reporting", "--randrepeat=1"])
             return self._run(wl, ro, body)
         if wl == "w5-write-large":
             def body(m, warmup=False):
@@ -622,7 +628,7 @@ class FsRunner:
             tar = make_tree_tar(self.tmp, sc["untar"])
 
             def untar(m):
-                subprocess.run(["tar", "-xf", tar, "-C", m.path], check=True)
+                tool(["tar", "-xf", tar, "-C", m.path])
                 wait_server(srv, branch, "src/", sc["untar"])
 
             if wl == "w6-untar":
@@ -636,7 +642,7 @@ class FsRunner:
                 m.unmount()
                 m = Mounted(self.system, srv, work, branch, os.path.join(work, "cache2"))
                 def rm():
-                    subprocess.run(["rm", "-rf", os.path.join(m.path, "src")], check=True)
+                    tool(["rm", "-rf", os.path.join(m.path, "src")])
                     wait_server(srv, branch, "src/", 0)
                 try:
                     return measured(srv, m, rm)
