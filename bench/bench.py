@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """`make bench`: lakefuse against the other ways to mount lakeFS, on real lakeFS.
 
-Starts real lakeFS v1.84.0 with its S3 blockstore on moto's S3 server (both built/installed by
-scripts/third-party.sh; no counting proxy in the way: clients talk to lakeFS and to the S3 server
+Starts real lakeFS v1.84.0 (scripts/third-party.sh) with its S3 blockstore on Versity's S3 gateway
+(scripts/bench-peers.sh; no counting proxy in the way: clients talk to lakeFS and to the S3 server
 directly), seeds one repository by importing objects written straight into the S3 bucket, and runs
 each workload through:
 
@@ -14,21 +14,29 @@ each workload through:
              flat paginated listings, GETs of the same presigned URLs, presigned PUTs, uploads and
              deleteObjects through the API
 
-Peers that do not install from this machine's registries are reported, not run (bench/PEERS.md).
+Peers that do not install from this machine's registries are reported, not run (results.md says why).
 
 Rounds are interleaved (round 1: every system on every workload, then round 2, ...) so that noise
 hits all alike; each figure is the median over rounds. For each run it records seconds, lakeFS
-API + S3-gateway requests (lakeFS's own Prometheus counters), the daemon's CPU seconds and its peak
-RSS (VmHWM). Results: docs/bench/results.md, results.json and results.png (gnuplot).
+API + S3-gateway requests (lakeFS's own Prometheus counters, also per operation: statObject), the
+daemon's CPU seconds and its peak RSS (VmHWM). Results: docs/bench/results.md (the table with the
+ratios to the limit and to the best peer, then issue 13's targets with met / NOT met: bench/summary.py),
+results.json and results.png (gnuplot).
 
 Write workloads end when lakeFS has the data (a peer that uploads after close, like rclone's
 write-back cache, is waited for), so every system is timed to the same point of safety.
 
-    bench/bench.py [--scale full|medium|small] [--rounds N] [--systems a,b] [--workloads w1,w2]
-                   [--out docs/bench]
+Bounds: a run longer than --timeout seconds (RUN_TIMEOUT per scale) is stopped, its mount killed,
+and recorded as "timed out after N s" (not run again); peers take part in the first --peer-rounds
+rounds only (PEER_ROUNDS per scale). README "Performance" gives what each scale costs here.
 
-Everything runs under one temporary directory (BENCH_TMPDIR or TMPDIR), deleted at the end, as are
-the servers; disk use peaks at about three times the large object's size.
+    bench/bench.py [--scale medium|small|full] [--rounds N] [--peer-rounds N] [--timeout S]
+                   [--systems a,b] [--workloads w1,w2] [--out docs/bench]
+    bench/bench.py --from-json docs/bench/results.json --out DIR     (re-render saved runs)
+
+Everything runs under one temporary directory (BENCH_TMPDIR or TMPDIR), deleted on every exit
+(error, Ctrl-C, SIGTERM) after its mounts and servers are stopped; disk use peaks at about twice
+the large object's size (the seed, stored once, and one run's copy or cache of it).
 """
 import argparse
 import concurrent.futures
