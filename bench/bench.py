@@ -35,8 +35,8 @@ rounds only (PEER_ROUNDS per scale). README "Performance" gives what each scale 
     bench/bench.py --from-json docs/bench/results.json --out DIR     (re-render saved runs)
 
 Everything runs under one temporary directory (BENCH_TMPDIR or TMPDIR), deleted on every exit
-(error, Ctrl-C, SIGTERM) after its mounts and servers are stopped; disk use peaks at about twice
-the large object's size (the seed, stored once, and one run's copy or cache of it).
+(error, Ctrl-C, SIGTERM) after its mounts and servers are stopped; disk use peaks at about three
+times the large object's size (the seed, stored once; a write run's cached and uploaded copies).
 """
 import argparse
 import concurrent.futures

@@ -217,6 +217,8 @@ def cell(med, wl, s):
         out += ", %s cpu s" % fmt(m["cpu"])
     if m.get("rss") is not None:
         out += ", %s MiB" % fmt(m["rss"], "MiB")
+    if wl.startswith("w1") and m.get("stat_object") is not None:
+        out += "<br>%d statObject" % round(m["stat_object"])
     if m.get("timeouts"):
         out += " (%d of the runs timed out)" % m["timeouts"]
     return out

@@ -134,6 +134,7 @@ def test_render_shows_ratios_verdicts_and_timeouts():
                                     dict((w, w) for w in WORKLOADS), {"rclone": ["--x"]})
     assert "| lakefuse vs best peer |" in text
     assert "2.67× (s3fs)" in text                    # w1: s3fs 4.0 s / lakefuse 1.5 s
+    assert "0 statObject" in text
     assert "timed out after 60 s" in text
     assert "**NOT met**" not in text
     n = sum(1 for t in tg if t["met"])
