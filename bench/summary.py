@@ -234,7 +234,7 @@ def render(med, systems, workloads, meta, titles, peer_settings):
                  " (peers in the first %d)" % meta["peer_rounds"]
                  if meta.get("peer_rounds") is not None and meta["peer_rounds"] < meta.get("rounds", 0) else "",
                  meta.get("machine", "?")),
-             "Versions: " + "; ".join("%s: %s" % kv for kv in meta.get("versions", {}).items()) + ".", ""]
+             "Versions: " + "; ".join("%s: %s" % kv for kv in sorted(meta.get("versions", {}).items())) + ".", ""]
     if meta.get("timeout"):
         lines += ["Each run is bounded by %d s (mounting and preparation included): a system that takes longer "
                   "is stopped and recorded as \"timed out after %d s\", and is not run again on that workload."
@@ -272,7 +272,7 @@ def render(med, systems, workloads, meta, titles, peer_settings):
     n_meas = sum(1 for t in tg if t["met"] is not None)
     lines += ["", "%d of %d measured targets met." % (n_met, n_meas)]
     missing = meta.get("missing_peers") or {}
-    lines += ["", "Peers not run: " + ("; ".join("%s — %s" % kv for kv in missing.items()) or "none") + ".",
+    lines += ["", "Peers not run: " + ("; ".join("%s — %s" % kv for kv in sorted(missing.items())) or "none") + ".",
               "Peer settings: " + "; ".join("%s `%s`" % (k, " ".join(v)) for k, v in peer_settings.items()) + ".",
               ""]
     return "\n".join(lines) + "\n", tg, summ
