@@ -236,9 +236,10 @@ def render(med, systems, workloads, meta, titles, peer_settings):
                  meta.get("machine", "?")),
              "Versions: " + "; ".join("%s: %s" % kv for kv in sorted(meta.get("versions", {}).items())) + ".", ""]
     if meta.get("timeout"):
-        lines += ["Each run is bounded by %d s (mounting and preparation included): a system that takes longer "
-                  "is stopped and recorded as \"timed out after %d s\", and is not run again on that workload."
-                  % (meta["timeout"], meta["timeout"]), ""]
+        lines += ["Each run of a peer is bounded by %d s (mounting and preparation included; twice that for "
+                  "w1-find-warm, w3-seq-remount and w6-rm, which do their work twice; lakefuse and the limit get "
+                  "three times as long): a run that takes longer is stopped and recorded as \"timed out after N s\", "
+                  "and is not run again on that workload." % meta["timeout"], ""]
     if meta.get("elapsed"):
         lines += ["The whole run took %.0f s (seeding %.0f s)." % (meta["elapsed"], meta.get("seed_seconds", 0)), ""]
     lines += ["Seconds (lower is better); in brackets the ratio to the limit (time of the limit / time of the "
