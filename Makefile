@@ -140,7 +140,9 @@ demo: deps
 	@scripts/demo.sh
 
 # lakefuse against rclone, s3fs and the limit on real lakeFS with an S3 store (bench/bench.py; not part
-# of `make test`): writes docs/bench/results.{md,json,png}. BENCH_SCALE=full|medium|small, BENCH_ROUNDS=N.
+# of `make test`): writes docs/bench/results.{md,json,png}. BENCH_SCALE=medium (the default: about
+# 20 minutes here), small (a few minutes) or full (the issue's sizes: hours, README "Performance");
+# BENCH_ROUNDS=N, BENCH_PEER_ROUNDS=N (peers in the first N rounds), BENCH_TIMEOUT=seconds per run.
 .PHONY: bench
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """`make bench`: lakefuse against the other ways to mount lakeFS, on real lakeFS.
 
-Starts real lakeFS v1.84.0 with its S3 blockstore on moto's S3 server (both built/installed by
-scripts/third-party.sh; no counting proxy in the way: clients talk to lakeFS and to the S3 server
+Starts real lakeFS v1.84.0 (scripts/third-party.sh) with its S3 blockstore on Versity's S3 gateway
+(scripts/bench-peers.sh; no counting proxy in the way: clients talk to lakeFS and to the S3 server
 directly), seeds one repository by importing objects written straight into the S3 bucket, and runs
 each workload through:
 
@@ -14,21 +14,29 @@ each workload through:
              flat paginated listings, GETs of the same presigned URLs, presigned PUTs, uploads and
              deleteObjects through the API
 
-Peers that do not install from this machine's registries are reported, not run (bench/PEERS.md).
+Peers that do not install from this machine's registries are reported, not run (results.md says why).
 
 Rounds are interleaved (round 1: every system on every workload, then round 2, ...) so that noise
 hits all alike; each figure is the median over rounds. For each run it records seconds, lakeFS
-API + S3-gateway requests (lakeFS's own Prometheus counters), the daemon's CPU seconds and its peak
-RSS (VmHWM). Results: docs/bench/results.md, results.json and results.png (gnuplot).
+API + S3-gateway requests (lakeFS's own Prometheus counters, also per operation: statObject), the
+daemon's CPU seconds and its peak RSS (VmHWM). Results: docs/bench/results.md (the table with the
+ratios to the limit and to the best peer, then issue 13's targets with met / NOT met: bench/summary.py),
+results.json and results.png (gnuplot).
 
 Write workloads end when lakeFS has the data (a peer that uploads after close, like rclone's
 write-back cache, is waited for), so every system is timed to the same point of safety.
 
-    bench/bench.py [--scale full|medium|small] [--rounds N] [--systems a,b] [--workloads w1,w2]
-                   [--out docs/bench]
+Bounds: a run longer than --timeout seconds (RUN_TIMEOUT per scale) is stopped, its mount killed,
+and recorded as "timed out after N s" (not run again); peers take part in the first --peer-rounds
+rounds only (PEER_ROUNDS per scale). README "Performance" gives what each scale costs here.
 
-Everything runs under one temporary directory (BENCH_TMPDIR or TMPDIR), deleted at the end, as are
-the servers; disk use peaks at about three times the large object's size.
+    bench/bench.py [--scale medium|small|full] [--rounds N] [--peer-rounds N] [--timeout S]
+                   [--systems a,b] [--workloads w1,w2] [--out docs/bench]
+    bench/bench.py --from-json docs/bench/results.json --out DIR     (re-render saved runs)
+
+Everything runs under one temporary directory (BENCH_TMPDIR or TMPDIR), deleted on every exit
+(error, Ctrl-C, SIGTERM) after its mounts and servers are stopped; disk use peaks at about three
+times the large object's size (the seed, stored once; a write run's cached and uploaded copies).
 """
 import argparse
 import concurrent.futures
@@ -60,6 +68,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from realserver import BUCKET, RealLakeFSS3, free_port, kill_group, wait_http  # noqa: E402
 
+sys.path.insert(0, HERE)
+import summary  # noqa: E402
+
 LAKEFUSE = os.environ.get("LAKEFUSE_BIN", os.path.join(ROOT, "build", "lakefuse"))
 REPO = "bench"
 MiB = 1 << 20
@@ -69,8 +80,9 @@ SCALES = {
     # the issue's sizes
     "full": dict(tree_dirs=100, tree_files=100, big_dir=100_000, small=2000, large=GiB,
                  rand_ios=2000, write_small=2000, untar=20_000, creates=10_000),
-    "medium": dict(tree_dirs=100, tree_files=100, big_dir=20_000, small=2000, large=256 * MiB,
-                   rand_ios=1000, write_small=1000, untar=4000, creates=2000),
+    # about 20 minutes here (README "Performance"): the issue's tree, a tenth of the rest
+    "medium": dict(tree_dirs=100, tree_files=100, big_dir=10_000, small=1000, large=256 * MiB,
+                   rand_ios=1000, write_small=500, untar=800, creates=1000),
     "small": dict(tree_dirs=10, tree_files=20, big_dir=1000, small=100, large=32 * MiB,
                   rand_ios=100, write_small=100, untar=300, creates=100),
 }
@@ -78,6 +90,16 @@ SMALL_SIZE = 4096
 TREE_SIZE = 512
 RAND_JOBS = 4
 LIMIT_PARALLEL = 8  # lakefuse may have up to this many requests in flight for small files
+# Bounds that let a run finish whatever a peer does: seconds one run (one system, one workload,
+# mounting and preparation included) may take before it is stopped and recorded as "timed out after
+# N s" (and not run again), and how many of the rounds the peers take part in (None: all).
+RUN_TIMEOUT = {"small": 300, "medium": 600, "full": 1200}
+PEER_ROUNDS = {"small": None, "medium": 1, "full": 1}
+# workloads that do their work twice in a run (a warm-up walk or read, or the untar before `rm -rf`)
+TIMEOUT_PHASES = {"w1-find-warm": 2, "w3-seq-remount": 2, "w6-rm": 2}
+# the bound is for slow peers: lakefuse and the limit get three times as long, only so that a hang
+# cannot stop the benchmark (their figures are what it is for)
+TIMEOUT_SYSTEM = {"lakefuse": 3, "limit": 3}
 
 WORKLOADS = [
     ("w1-find-cold", "find + stat of the tree (tree_dirs x tree_files objects), cold"),
@@ -96,7 +118,9 @@ WORKLOADS = [
 
 # Peer settings, from each peer's documentation for these workloads (bench/PEERS.md says why).
 PEERS = {
-    "rclone": ["--vfs-cache-mode", "full", "--vfs-cache-max-size", "8G", "--dir-cache-time", "5m",
+    # --vfs-write-back 0s: upload at close rather than after 5 s idle (the default), since the write
+    # workloads are timed until lakeFS has the data
+    "rclone": ["--vfs-cache-mode", "full", "--vfs-cache-max-size", "8G", "--dir-cache-time", "5m", "--vfs-write-back", "0s",
                "--s3-no-check-bucket", "--transfers", "8", "--vfs-read-chunk-size", "16M"],
     "s3fs": ["-o", "use_path_request_style", "-o", "endpoint=us-east-1", "-o", "parallel_count=8",
              "-o", "multipart_size=16", "-o", "max_stat_cache_size=200000", "-o", "stat_cache_expire=300",
@@ -139,9 +163,12 @@ class VersityS3:
                                          env=env, start_new_session=True)
         wait_http(self.url + "/", self.proc, self.log_path, ok=lambda r: r.status_code in (200, 403))
 
+    def path(self, key):
+        return os.path.join(self.root, BUCKET, key)
+
     def put(self, key, data):
         """Seeding writes the files versitygw serves directly (it maps keys to paths)."""
-        path = os.path.join(self.root, BUCKET, key)
+        path = self.path(key)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if isinstance(data, (bytes, bytearray)):
             with open(path, "wb") as f:
@@ -168,10 +195,17 @@ class Server:
         self.http.auth = self.auth
         self.api_url = self.url + "/api/v1"
         self.own = 0  # API requests this script makes (polling for uploads): not the system's
+        self.own_ops = {}  # the same by operation (lakeFS's operationId), subtracted from the counters
 
-    def api(self, method, path, ok=(200, 201, 204), own=True, **kw):
-        """own=False: a request the limit makes as its workload (counted as the limit's)."""
-        self.own += 1 if own else 0
+    def count_own(self, op):
+        self.own += 1
+        self.own_ops[op] = self.own_ops.get(op, 0) + 1
+
+    def api(self, method, path, ok=(200, 201, 204), own=True, op="other", **kw):
+        """own=False: a request the limit makes as its workload (counted as the limit's); op: its
+        lakeFS operationId, for the per-operation counts."""
+        if own:
+            self.count_own(op)
         r = self.http.request(method, self.api_url + path, timeout=600, **kw)
         if r.status_code not in ok:
             raise RuntimeError("%s %s: %d %s" % (method, path, r.status_code, r.text[:300]))
@@ -179,12 +213,26 @@ class Server:
 
     def requests_total(self):
         """lakeFS's own counters, API operations plus S3-gateway requests, less this script's own."""
+        return self.requests_snapshot()[0]
+
+    def requests_snapshot(self):
+        """(total as requests_total, {operation: count}) from lakeFS's Prometheus counters: the
+        `operation` label of api_request_duration_seconds (the API's operationId, e.g. statObject)
+        and of gateway_request_duration_seconds (prefixed `gateway:`)."""
         text = requests.get(self.url + "/metrics", timeout=60).text
-        total = -self.own
+        total, ops = -self.own, {}
         for line in text.splitlines():
-            if line.startswith(("api_request_duration_seconds_count", "gateway_request_duration_seconds_count")):
-                total += int(float(line.rsplit(" ", 1)[1]))
-        return total
+            for metric, prefix in (("api_request_duration_seconds_count", ""),
+                                   ("gateway_request_duration_seconds_count", "gateway:")):
+                if line.startswith(metric):
+                    n = int(float(line.rsplit(" ", 1)[1]))
+                    total += n
+                    op = re.search(r'operation="([^"]*)"', line)
+                    key = prefix + (op.group(1) if op else "?")
+                    ops[key] = ops.get(key, 0) + n
+        for key, n in self.own_ops.items():
+            ops[key] = ops.get(key, 0) - n
+        return total, ops
 
     def s3_put(self, key, data):
         self.s3.put(key, data)
@@ -201,7 +249,7 @@ class Server:
         out, after = [], ""
         while True:
             if session is None:
-                self.own += 1
+                self.count_own("ListObjects")
             r = s.get(self.api_url + "/repositories/%s/refs/%s/objects/ls" % (REPO, ref),
                       params={"prefix": prefix, "after": after, "amount": 1000,
                               "presign": "true" if presign else "false"}, timeout=600)
@@ -217,11 +265,11 @@ class Server:
         return sum(1 for o in self.list_flat(ref, prefix) if not o["path"].endswith("/"))
 
     def branch(self, name):
-        self.api("DELETE", "/repositories/%s/branches/%s" % (REPO, name), ok=(204, 404))
-        self.api("POST", "/repositories/%s/branches" % REPO, json={"name": name, "source": "main"})
+        self.api("DELETE", "/repositories/%s/branches/%s" % (REPO, name), ok=(204, 404), op="DeleteBranch")
+        self.api("POST", "/repositories/%s/branches" % REPO, json={"name": name, "source": "main"}, op="CreateBranch")
 
     def drop_branch(self, name):
-        self.api("DELETE", "/repositories/%s/branches/%s" % (REPO, name), ok=(204, 404))
+        self.api("DELETE", "/repositories/%s/branches/%s" % (REPO, name), ok=(204, 404), op="DeleteBranch")
         # What the run wrote: lakeFS leaves objects of a deleted branch to garbage collection; the
         # seed lives outside the namespace (imported), so all of data/ is this run's.
         self.s3.delete_prefix(BUCKET, "%s/data" % REPO)
@@ -242,25 +290,32 @@ def seed(server, sc, tmp):
         jobs.append(("seed/small/s%05d.bin" % f, SMALL_SIZE))
     rnd = random.Random(1)
     payload = {n: rnd.randbytes(n) for n in (0, TREE_SIZE, SMALL_SIZE)}
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(8)
+    try:
         list(pool.map(lambda j: server.s3_put(j[0], payload[j[1]]), jobs))
-    large = os.path.join(tmp, "large.bin")
+    finally:  # Ctrl-C / SIGTERM: do not finish the queue first
+        pool.shutdown(wait=True, cancel_futures=True)
+    # the large object is written once, where versitygw serves it from, and is also the write
+    # workloads' source file (read only): one copy on disk
+    large = server.s3.path("seed/large/large.bin")
+    os.makedirs(os.path.dirname(large), exist_ok=True)
     with open(large, "wb") as f:
         left = sc["large"]
         while left:
             n = min(left, 8 * MiB)
             f.write(rnd.randbytes(n))
             left -= n
-    server.s3_put("seed/large/large.bin", large)
     server.api("POST", "/repositories", json={"name": REPO, "default_branch": "main",
-                                               "storage_namespace": "s3://%s/%s" % (BUCKET, REPO)})
+                                               "storage_namespace": "s3://%s/%s" % (BUCKET, REPO)},
+               op="CreateRepository")
     paths = [{"path": "s3://%s/seed/%s/" % (BUCKET, p), "destination": "%s/" % p, "type": "common_prefix"}
              for p in ("tree", "big", "small", "large")]
     r = server.api("POST", "/repositories/%s/branches/main/import" % REPO,
-                   json={"paths": paths, "commit": {"message": "seed"}}, ok=(202,))
+                   json={"paths": paths, "commit": {"message": "seed"}}, ok=(202,), op="ImportStart")
     imp = r.json()["id"]
     while True:
-        st = server.api("GET", "/repositories/%s/branches/main/import" % REPO, params={"id": imp}).json()
+        st = server.api("GET", "/repositories/%s/branches/main/import" % REPO, params={"id": imp},
+                        op="ImportStatus").json()
         if st.get("error"):
             raise RuntimeError("import failed: %s" % st["error"])
         if st["completed"]:
@@ -284,9 +339,39 @@ def proc_stats(pid):
         return None, None
 
 
-def is_mounted(path):
+def mount_points():
     with open("/proc/self/mountinfo") as f:
-        return any(line.split(" ")[4] == path for line in f)
+        return [line.split(" ")[4] for line in f]
+
+
+def is_mounted(path):
+    return path in mount_points()
+
+
+# Every file system this script has mounted and not yet unmounted: the per-run watchdog kills them
+# when a run exceeds its time, and main() kills what is left on any exit (error, Ctrl-C, SIGTERM).
+LIVE_MOUNTS = set()
+# Set by the watchdog when the current run is over its time: waits give up, the run is a timeout.
+ABORT = threading.Event()
+
+
+class RunTimeout(Exception):
+    pass
+
+
+def check_abort():
+    if ABORT.is_set():
+        raise RunTimeout("run stopped at its time limit")
+
+
+def unmount_all(under=None):
+    """Kills every live mount, then lazily unmounts whatever is still mounted below `under`."""
+    for m in list(LIVE_MOUNTS):
+        m.kill()
+    if under:
+        for mp in mount_points():
+            if mp.startswith(under.rstrip("/") + "/"):
+                subprocess.run(["fusermount3", "-uz", mp], capture_output=True)
 
 
 class Mounted:
@@ -324,11 +409,12 @@ class Mounted:
             raise ValueError(system)
         self.proc = subprocess.Popen(args, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=env,
                                      start_new_session=True)
+        LIVE_MOUNTS.add(self)
         logf.close()
         deadline = time.monotonic() + 60
         while not is_mounted(self.path):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                kill_group(self.proc)
+            if self.proc.poll() is not None or time.monotonic() > deadline or ABORT.is_set():
+                self.kill()
                 with open(self.log_path, "rb") as f:
                     tail = f.read()[-600:].decode(errors="replace")
                 raise RuntimeError("%s did not mount: %s" % (system, tail))
@@ -339,7 +425,8 @@ class Mounted:
                 os.listdir(self.path)
                 break
             except OSError:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or ABORT.is_set():
+                    self.kill()
                     raise
                 time.sleep(0.05)
 
@@ -351,8 +438,15 @@ class Mounted:
         try:
             self.proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
-            kill_group(self.proc)
+            pass
+        self.kill()
+
+    def kill(self):
+        """Stops the daemon (if still running) and detaches the mount point, whatever state it is in."""
+        kill_group(self.proc, timeout=5)
+        if is_mounted(self.path):
             subprocess.run(["fusermount3", "-uz", self.path], capture_output=True)
+        LIVE_MOUNTS.discard(self)
 
 
 def drop_page_cache():
@@ -369,6 +463,7 @@ def wait_server(server, branch, prefix, want, deadline=1800):
     """Until lakeFS lists `want` objects under prefix (uploads after close: rclone)."""
     end = time.monotonic() + deadline
     while server.count(branch, prefix) != want:
+        check_abort()
         if time.monotonic() > end:
             raise RuntimeError("lakeFS never got %d objects under %s" % (want, prefix))
         time.sleep(0.2)
@@ -377,14 +472,22 @@ def wait_server(server, branch, prefix, want, deadline=1800):
 def wait_size(server, branch, path, size, deadline=1800):
     end = time.monotonic() + deadline
     while True:
-        server.own += 1
+        server.count_own("StatObject")
         r = server.http.get(server.api_url + "/repositories/%s/refs/%s/objects/stat" % (REPO, branch),
                             params={"path": path}, timeout=60)
         if r.status_code == 200 and r.json()["size_bytes"] == size:
             return
+        check_abort()
         if time.monotonic() > end:
             raise RuntimeError("lakeFS never got %s" % path)
         time.sleep(0.2)
+
+
+def tool(args):
+    """A program a user would run on the mount; its output discarded, the tail of its errors kept."""
+    r = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        raise RuntimeError("%s: exit %d: %s" % (args[0], r.returncode, r.stderr.decode(errors="replace")[-300:]))
 
 
 def walk_stat(root):
@@ -424,15 +527,33 @@ def make_tree_tar(tmp, files):
     return path
 
 
+def op_counts(server, before=None):
+    """lakeFS requests since `before` (a requests_snapshot): calls, statObject calls, per operation."""
+    total, ops = server.requests_snapshot()
+    if before is None:
+        return total, ops
+    delta = {k: v - before[1].get(k, 0) for k, v in ops.items() if v != before[1].get(k, 0)}
+    return dict(calls=total - before[0], stat_object=sum(v for k, v in delta.items() if k.lower() == "statobject"),
+                ops=delta)
+
+
 def measured(server, m, fn):
-    """Runs fn() on mount m: seconds, lakeFS requests, the daemon's CPU seconds and peak RSS."""
-    before = server.requests_total()
+    """Runs fn() on mount m: seconds, lakeFS requests (statObject and per operation too), the daemon's
+    CPU seconds (since it started) and peak RSS."""
+    before = op_counts(server)
     t0 = time.monotonic()
     fn()
     secs = time.monotonic() - t0
-    calls = server.requests_total() - before
+    out = op_counts(server, before)
+    check_abort()  # killed by the watchdog: fn may have seen only errors (os.walk ignores them)
     cpu, rss = m.stats()
-    return dict(seconds=secs, calls=calls, cpu=cpu, rss=rss)
+    out.update(seconds=secs, cpu=cpu, rss=rss)
+    return out
+
+
+def w7_empty_creates(sc):
+    """Workload 7's second half, creates into an empty directory: a tenth of the first's, at least 100."""
+    return min(sc["creates"], max(100, sc["creates"] // 10))
 
 
 class FsRunner:
@@ -480,13 +601,13 @@ class FsRunner:
                 shutil.rmtree(work, ignore_errors=True)
         if wl == "w1-ls-big":
             def body(m, warmup=False):
-                subprocess.run(["ls", "-l", os.path.join(m.path, "big")], stdout=subprocess.DEVNULL, check=True)
+                tool(["ls", "-l", os.path.join(m.path, "big")])
             return self._run(wl, ro, body)
         if wl == "w2-cat-small":
             def body(m, warmup=False):
                 d = os.path.join(m.path, "small")
                 names = sorted(os.listdir(d))
-                subprocess.run(["cat"] + [os.path.join(d, n) for n in names], stdout=subprocess.DEVNULL, check=True)
+                tool(["cat"] + [os.path.join(d, n) for n in names])
             return self._run(wl, ro, body)
         if wl in ("w3-seq-cold", "w3-seq-remount"):
             def body(m, warmup=False):
@@ -494,11 +615,10 @@ class FsRunner:
             return self._run(wl, ro, body, remount_first=(wl == "w3-seq-remount"))
         if wl == "w4-rand":
             def body(m, warmup=False):
-                subprocess.run(["fio", "--name=rand", "--filename=%s" % os.path.join(m.path, "large", "large.bin"),
-                                "--rw=randread", "--bs=4k", "--numjobs=%d" % RAND_JOBS, "--ioengine=psync",
-                                "--io_size=%d" % (sc["rand_ios"] * 4096), "--size=%d" % sc["large"],
-                                "--readonly", "--invalidate=0", "--group_reporting", "--randrepeat=1"],
-                               stdout=subprocess.DEVNULL, check=True)
+                tool(["fio", "--name=rand", "--filename=%s" % os.path.join(m.path, "large", "large.bin"),
+                      "--rw=randread", "--bs=4k", "--numjobs=%d" % RAND_JOBS, "--ioengine=psync",
+                      "--io_size=%d" % (sc["rand_ios"] * 4096), "--size=%d" % sc["large"],
+                      "--readonly", "--invalidate=0", "--group_reporting", "--randrepeat=1"])
             return self._run(wl, ro, body)
         if wl == "w5-write-large":
             def body(m, warmup=False):
@@ -519,7 +639,7 @@ class FsRunner:
             tar = make_tree_tar(self.tmp, sc["untar"])
 
             def untar(m):
-                subprocess.run(["tar", "-xf", tar, "-C", m.path], check=True)
+                tool(["tar", "-xf", tar, "-C", m.path])
                 wait_server(srv, branch, "src/", sc["untar"])
 
             if wl == "w6-untar":
@@ -533,7 +653,7 @@ class FsRunner:
                 m.unmount()
                 m = Mounted(self.system, srv, work, branch, os.path.join(work, "cache2"))
                 def rm():
-                    subprocess.run(["rm", "-rf", os.path.join(m.path, "src")], check=True)
+                    tool(["rm", "-rf", os.path.join(m.path, "src")])
                     wait_server(srv, branch, "src/", 0)
                 try:
                     return measured(srv, m, rm)
@@ -543,13 +663,37 @@ class FsRunner:
                 srv.drop_branch(branch)
                 shutil.rmtree(work, ignore_errors=True)
         if wl == "w7-creates":
-            def body(m, warmup=False):
-                d = os.path.join(m.path, "big")
-                os.listdir(d)
-                for i in range(sc["creates"]):
-                    os.close(os.open(os.path.join(d, "new%06d" % i), os.O_CREAT | os.O_WRONLY, 0o644))
-                wait_server(srv, branch, "big/new", sc["creates"])
-            return self._run(wl, branch, body, write=True)
+            # creates into the big directory (listed first), then into an empty one, in the same mount:
+            # per-create seconds and requests of both, so that growth with the directory shows
+            n_empty = w7_empty_creates(sc)
+
+            def creates(m, d, prefix, n):
+                for i in range(n):
+                    check_abort()
+                    os.close(os.open(os.path.join(m.path, d, "new%06d" % i), os.O_CREAT | os.O_WRONLY, 0o644))
+                wait_server(srv, branch, prefix, n)
+
+            work = tempfile.mkdtemp(prefix="%s-" % self.system, dir=self.tmp)
+            try:
+                srv.branch(branch)
+                m = Mounted(self.system, srv, work, branch, os.path.join(work, "cache"))
+                try:
+                    os.listdir(os.path.join(m.path, "big"))
+                    cpu0 = m.stats()[0]
+                    r = measured(srv, m, lambda: creates(m, "big", "big/new", sc["creates"]))
+                    os.mkdir(os.path.join(m.path, "empty"))
+                    os.listdir(os.path.join(m.path, "empty"))
+                    cpu1 = m.stats()[0]
+                    e = measured(srv, m, lambda: creates(m, "empty", "empty/", n_empty))
+                    r.update(big_n=sc["creates"], small_n=n_empty, small_seconds=e["seconds"],
+                             small_calls=e["calls"], big_cpu=cpu1 - cpu0, small_cpu=e["cpu"] - cpu1,
+                             small_ops=e["ops"])
+                    return r
+                finally:
+                    m.unmount()
+            finally:
+                srv.drop_branch(branch)
+                shutil.rmtree(work, ignore_errors=True)
         raise ValueError(wl)
 
 
@@ -561,7 +705,8 @@ def commit(system, server, m, branch, prefix, want):
             f.write("bench")
         return
     wait_server(server, branch, prefix, want)
-    server.api("POST", "/repositories/%s/branches/%s/commits" % (REPO, branch), json={"message": "bench"})
+    server.api("POST", "/repositories/%s/branches/%s/commits" % (REPO, branch), json={"message": "bench"},
+               op="Commit")
 
 
 # ---- the limit ------------------------------------------------------------------------------------
@@ -608,19 +753,31 @@ class LimitRunner:
             prep = None
             if wl == "w6-rm":
                 prep = self._upload_tree(branch, sc["untar"])
-            before = srv.requests_total()
-            ru0 = os.times()
-            t0 = time.monotonic()
-            self._body(wl, branch, prep)
-            secs = time.monotonic() - t0
-            ru1 = os.times()
-            calls = srv.requests_total() - before
-            cpu = (ru1.children_user - ru0.children_user + ru1.children_system - ru0.children_system +
-                   ru1.user - ru0.user + ru1.system - ru0.system)
-            return dict(seconds=secs, calls=calls, cpu=cpu, rss=None)
+            out = self._timed(lambda: self._body(wl, branch, prep))
+            if wl == "w7-creates":  # the second half: the same creates into an empty directory
+                n = w7_empty_creates(sc)
+                f = os.path.join(self.tmp, "empty")
+                e = self._timed(lambda: self._uploads(branch, [("empty/new%06d" % i, f) for i in range(n)]))
+                out.update(big_n=sc["creates"], small_n=n, small_seconds=e["seconds"], small_calls=e["calls"],
+                           small_ops=e["ops"])
+            return out
         finally:
             if write:
                 srv.drop_branch(branch)
+
+    def _timed(self, fn):
+        srv = self.server
+        before = op_counts(srv)
+        ru0 = os.times()
+        t0 = time.monotonic()
+        fn()
+        secs = time.monotonic() - t0
+        ru1 = os.times()
+        out = op_counts(srv, before)
+        out.update(seconds=secs, rss=None,
+                   cpu=(ru1.children_user - ru0.children_user + ru1.children_system - ru0.children_system +
+                        ru1.user - ru0.user + ru1.system - ru0.system))
+        return out
 
     def _upload_tree(self, branch, files):
         tar = make_tree_tar(self.tmp, files)
@@ -748,67 +905,21 @@ def machine():
     return "%d cores (%s), %.0f GiB RAM, %s %s" % (os.cpu_count(), cpu, mem, platform.system(), platform.release())
 
 
-def fmt(x, unit=""):
-    if x is None:
-        return "–"
-    if unit == "MiB":
-        return "%.0f" % (x / MiB)
-    if x >= 100:
-        return "%.0f" % x
-    if x >= 10:
-        return "%.1f" % x
-    return "%.2f" % x if x >= 0.1 else "%.3f" % x
+fmt = summary.fmt
 
 
 def summarize(results, systems, workloads, meta, out):
-    med = {}
-    for (wl, system), runs in results.items():
-        ok = [r for r in runs if "error" not in r]
-        if not ok:
-            med[wl, system] = {"error": runs[-1]["error"] if runs else "not run"}
-            continue
-        med[wl, system] = {k: statistics.median([r[k] for r in ok if r.get(k) is not None])
-                           if any(r.get(k) is not None for r in ok) else None
-                           for k in ("seconds", "calls", "cpu", "rss")}
-        med[wl, system]["runs"] = len(ok)
-    titles = dict(WORKLOADS)
-    lines = ["# lakefuse benchmark", "",
-             "%s, lakefuse at commit %s. Scale `%s` (%s), %d interleaved rounds, medians. Machine: %s." % (
-                 meta["date"], meta.get("commit", "?"), meta["scale"],
-                 ", ".join("%s=%s" % kv for kv in meta["sizes"].items()), meta["rounds"], meta["machine"]),
-             "Versions: " + "; ".join("%s: %s" % kv for kv in meta["versions"].items()) + ".", "",
-             "Seconds (lower is better); in brackets the ratio to the limit (time of the limit / time of the "
-             "system: 1.0 = as fast as the limit, above 1 = faster). Then lakeFS requests (API + S3 gateway), "
-             "the daemon's CPU seconds and peak RSS (MiB).", ""]
-    head = "| workload | " + " | ".join(systems) + " |"
-    lines += [head, "|" + "---|" * (len(systems) + 1)]
-    for wl in workloads:
-        lim = med.get((wl, "limit"), {}).get("seconds")
-        row = ["%s: %s" % (wl, titles[wl])]
-        for s in systems:
-            m = med.get((wl, s), {})
-            if "error" in m:
-                row.append("failed: %s" % m["error"][:80].replace("|", "/"))
-                continue
-            secs = m.get("seconds")
-            cell = fmt(secs) + " s"
-            if lim and secs and s != "limit":
-                cell += " (%.2f×)" % (lim / secs)
-            cell += "<br>%d req" % round(m["calls"]) if m.get("calls") is not None else "<br>– req"
-            if m.get("cpu") is not None and s != "limit":
-                cell += ", %s cpu s" % fmt(m["cpu"])
-            if m.get("rss") is not None:
-                cell += ", %s MiB" % fmt(m["rss"], "MiB")
-            row.append(cell)
-        lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "Peers not run: " + "; ".join("%s — %s" % kv for kv in meta["missing_peers"].items()) + ".",
-              "Peer settings: " + "; ".join("%s `%s`" % (k, " ".join(v)) for k, v in PEERS.items()) + ".", ""]
+    """results.md (table, workload 7's halves, targets), results.json (runs, medians, per-workload
+    ratios, targets) and results.png, all from the same runs."""
+    med = summary.medians(results)
+    text, tg, summ = summary.render(med, systems, workloads, meta, dict(WORKLOADS), PEERS)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "results.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write(text)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"meta": meta, "results": {"%s|%s" % k: v for k, v in results.items()},
-                   "medians": {"%s|%s" % k: v for k, v in med.items()}}, f, indent=1, sort_keys=True)
+                   "medians": {"%s|%s" % k: v for k, v in med.items()},
+                   "summary": summ, "targets": tg}, f, indent=1, sort_keys=True)
     chart(med, systems, workloads, out)
     return med
 
@@ -849,10 +960,45 @@ plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i), 1 with lines dt 2 
         log("gnuplot: %s" % r.stderr.decode()[-300:])
 
 
+def run_bounded(runner, wl, rnd, timeout):
+    """One run, stopped after `timeout` seconds: the watchdog kills the run's mounts (every file
+    operation then fails at once) and makes waits give up; the result says it timed out."""
+    ABORT.clear()
+
+    def fire():
+        ABORT.set()
+        for m in list(LIVE_MOUNTS):
+            m.kill()
+
+    dog = threading.Timer(timeout, fire)
+    dog.daemon = True
+    t0 = time.monotonic()
+    dog.start()
+    try:
+        r = runner.run(wl, rnd)
+    except Exception as err:  # one failed run is a result, not the end of the benchmark
+        r = {"error": str(err) or type(err).__name__}
+    finally:
+        dog.cancel()
+        dog.join()
+    if ABORT.is_set() or time.monotonic() - t0 > timeout:
+        r = {"error": "timed out after %d s" % timeout, "timed_out": timeout}
+    ABORT.clear()
+    r["wall"] = time.monotonic() - t0  # the whole run: mounting, preparing, waiting, cleaning up
+    return r
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scale", default=os.environ.get("BENCH_SCALE", "full"), choices=sorted(SCALES))
+    ap.add_argument("--scale", default=os.environ.get("BENCH_SCALE", "medium"), choices=sorted(SCALES))
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "3")))
+    ap.add_argument("--peer-rounds", type=int, default=int(os.environ["BENCH_PEER_ROUNDS"])
+                    if os.environ.get("BENCH_PEER_ROUNDS") else None,
+                    help="run the peers in the first N rounds only (default: the scale's, see PEER_ROUNDS)")
+    ap.add_argument("--timeout", type=int, default=int(os.environ["BENCH_TIMEOUT"])
+                    if os.environ.get("BENCH_TIMEOUT") else None,
+                    help="seconds a run may take before it is stopped and recorded as timed out "
+                         "(default: the scale's, see RUN_TIMEOUT)")
     ap.add_argument("--systems", default=os.environ.get("BENCH_SYSTEMS", "limit,lakefuse,rclone,s3fs"))
     ap.add_argument("--workloads", default=os.environ.get("BENCH_WORKLOADS", ",".join(w for w, _ in WORKLOADS)))
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "bench"))
@@ -865,8 +1011,11 @@ def main():
         systems = [s for s in ("limit", "lakefuse", "rclone", "s3fs") if any(k[1] == s for k in results)]
         workloads = [w for w, _ in WORKLOADS if any(k[0] == w for k in results)]
         summarize(results, systems, workloads, saved["meta"], a.out)
+        log("wrote %s/results.md, results.json, results.png" % a.out)
         return
     sc = SCALES[a.scale]
+    timeout = a.timeout or RUN_TIMEOUT[a.scale]
+    peer_rounds = min(a.rounds, a.peer_rounds if a.peer_rounds is not None else PEER_ROUNDS[a.scale] or a.rounds)
     workloads = [w for w in a.workloads.split(",") if w]
     known = dict(WORKLOADS)
     for w in workloads:
@@ -887,9 +1036,11 @@ def main():
     tmp = tempfile.mkdtemp(prefix="lakefuse-bench-", dir=os.environ.get("BENCH_TMPDIR"))
     server = None
     results = {}
+    t_start = time.monotonic()
     try:
         server = Server(os.path.join(tmp, "server"))
         large = seed(server, sc, tmp)
+        seed_seconds = time.monotonic() - t_start
         runners = {}
         for s in systems:
             runners[s] = LimitRunner(server, sc, tmp, large) if s == "limit" else FsRunner(s, server, sc, tmp, large)
@@ -897,27 +1048,42 @@ def main():
             for wl in workloads:
                 order = systems[rnd % len(systems):] + systems[:rnd % len(systems)]
                 for s in order:
-                    try:
-                        r = runners[s].run(wl, rnd)
-                    except Exception as err:  # one failed run is a result, not the end of the benchmark
-                        r = {"error": str(err)}
+                    if s not in summary.NOT_PEERS and rnd >= peer_rounds:
+                        continue
+                    prev = results.get((wl, s), [])
+                    if any(r.get("timed_out") is not None for r in prev):
+                        log("round %d %-15s %-8s timed out before: not run again" % (rnd + 1, wl, s))
+                        continue
+                    r = run_bounded(runners[s], wl, rnd,
+                                    timeout * TIMEOUT_PHASES.get(wl, 1) * TIMEOUT_SYSTEM.get(s, 1))
                     results.setdefault((wl, s), []).append(r)
-                    log("round %d %-15s %-8s %s" % (rnd + 1, wl, s, "error: %s" % r["error"] if "error" in r else
-                                                   "%.3fs %d req cpu %s rss %s" % (
-                                                       r["seconds"], r["calls"], fmt(r.get("cpu")),
-                                                       fmt(r.get("rss"), "MiB"))))
+                    log("round %d %-15s %-8s %s (run %.1fs)" % (
+                        rnd + 1, wl, s, "error: %s" % r["error"] if "error" in r else
+                        "%.3fs %d req cpu %s rss %s" % (r["seconds"], r["calls"], fmt(r.get("cpu")),
+                                                        fmt(r.get("rss"), "MiB")), r["wall"]))
         commit = os.environ.get("BENCH_COMMIT") or subprocess.run(
             ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        meta = {"date": datetime.date.today().isoformat(), "commit": commit, "scale": a.scale, "sizes": sc, "rounds": a.rounds,
+        meta = {"date": datetime.date.today().isoformat(), "commit": commit, "scale": a.scale, "sizes": sc,
+                "rounds": a.rounds, "peer_rounds": peer_rounds, "timeout": timeout,
+                "elapsed": time.monotonic() - t_start, "seed_seconds": seed_seconds,
                 "machine": machine(), "versions": versions(), "missing_peers": missing}
         summarize(results, systems, workloads, meta, a.out)
-        log("wrote %s/results.md, results.json, results.png" % a.out)
+        log("wrote %s/results.md, results.json, results.png (%.0f s in all)" % (a.out, time.monotonic() - t_start))
     finally:
+        # every exit path (error, Ctrl-C, SIGTERM): no mount, server or file left behind
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        unmount_all(tmp)
         if server:
             server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        left = [mp for mp in mount_points() if mp.startswith(tmp + "/")]
+        if left:  # never delete through a mount point
+            log("still mounted, not deleting %s: %s" % (tmp, ", ".join(left)))
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(1))
     main()
