@@ -33,6 +33,9 @@
 /* The store thread's nice value (lower priority than the readers). */
 #define STORE_NICE 10
 #define TOUCHED_SLOTS 4096
+/* A descriptor whose random reads so far number 1/this of its object's
+ * blocks reads densely: its random misses fetch whole blocks. */
+#define DENSE_RANDOM_FRACTION 16
 /* Random reads no larger than block_size / this are fetched alone. */
 #define DIRECT_READ_FRACTION 8
 
@@ -70,6 +73,7 @@ typedef struct fetch_entry {
     bool stored;        /* its blocks are in the cache: evictable freely */
     bool random;        /* fetched for a random read: once stored, its
                            later reads come from the cache, not memory */
+    bool orphan;        /* its file was closed: once stored, let it go */
     uint64_t serial;    /* of the file that created it */
     blockcache_id id; /* a copy: a resident outlives its file */
 } fetch_entry;
@@ -90,6 +94,7 @@ struct reader_file {
     uint64_t prev_end;       /* where the latest sequential read ended */
     uint64_t window;         /* read-ahead window in bytes */
     uint64_t readahead_next; /* blocks below it are fetched or scheduled */
+    uint64_t random_reads;   /* reads that were not sequential */
 };
 
 typedef struct counters {
@@ -493,7 +498,7 @@ static void *store_main(void *arg)
         e->store_pending = false;
         r->stores_pending--;
         if (e->registered) {
-            if (e->consumed || (e->random && all))
+            if (e->consumed || ((e->random || e->orphan) && all))
                 table_remove(r, e);
             else
                 e->resident = true;
@@ -565,6 +570,7 @@ typedef struct read_ctx {
     uint64_t extend_end;    /* a miss may fetch up to this block */
     uint64_t fetched_end;   /* end block of the fetches this read ran */
     bool sequential;
+    bool dense; /* a random read of a file read densely at random */
 } read_ctx;
 
 /* Sequential detection and the window; returns whether the read is
@@ -587,6 +593,10 @@ static bool plan_read(read_ctx *c, uint64_t offset, uint64_t end)
         f->window = r->block_size;
         f->readahead_next = 0;
         f->prev_end = end;
+        /* Dense random access (as many random reads as 1/16 of the
+         * object's blocks already): whole blocks will be read again. */
+        c->dense = f->random_reads * DENSE_RANDOM_FRACTION >= f->block_count;
+        f->random_reads++;
     }
     f->have_prev = true;
     uint64_t reach = sequential ? end + f->window : end;
@@ -743,7 +753,9 @@ static uint64_t touch_hash(const reader_file *f, uint64_t block)
  * and never stored - a whole block for each random 4 KiB read would fetch
  * 256 times what is read. Blocks in the table (being fetched, or held in
  * memory) and blocks a random read already fetched a piece of are left to
- * read_fetched (0: look there), which fetches the whole block. */
+ * read_fetched (0: look there), which fetches the whole block, as are all
+ * random misses of a descriptor that reads densely (plan_read): a block
+ * read several times is cheaper fetched and cached once. */
 static ssize_t read_direct(read_ctx *c, uint64_t pos, unsigned char *dst,
                            size_t want)
 {
@@ -826,7 +838,7 @@ ssize_t reader_read(reader_file *f, void *buf, size_t len, uint64_t offset)
     bool sequential = plan_read(&c, offset, end);
     c.sequential = sequential;
     /* (An object of one block is fetched whole: as cheap as a piece.) */
-    bool direct = !sequential && len <= f->r->direct_max &&
+    bool direct = !sequential && !c.dense && len <= f->r->direct_max &&
                   f->size > f->r->block_size;
     size_t done = 0;
     ssize_t n = 0;
@@ -1012,6 +1024,8 @@ void reader_close(reader_file *f)
              * memory goes back now. */
             table_remove(r, e);
             fetch_free(r, e);
+        } else if (e->serial == f->serial) {
+            e->orphan = true; /* the same once its store is done */
         }
         e = newer;
     }

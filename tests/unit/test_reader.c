@@ -905,12 +905,13 @@ static void test_close_with_readahead_in_flight(void **state)
 
 /* Random 4 KiB reads of a large object fetch their own 4 KiB, uncached,
  * straight into the caller's buffer; the second random miss in a block
- * fetches that block whole (and stores it), so dense random reads end up
- * cached while sparse ones cost only their bytes. */
+ * fetches that block whole (and stores it), as do all random misses once a
+ * descriptor's random reads number 1/16 of the object's blocks, so dense
+ * random reads end up cached while sparse ones cost only their bytes. */
 static void random_reads(blockcache *bc)
 {
     memset(&fake, 0, sizeof(fake));
-    const uint64_t size = 64 * MIB;
+    const uint64_t size = 4096 * MIB; /* the fake stores nothing */
     reader_config cfg = {.cache = bc, .block_size = MIB};
     reader *r = new_reader(&cfg);
     reader_file *f = open_object(r, "random", size, 12);
@@ -963,8 +964,23 @@ static void random_reads(blockcache *bc)
     assert_int_equal(s.log[18].offset, 20 * MIB);
     assert_int_equal(s.log[18].len, MIB);
     reader_close(f);
+
+    /* 64 blocks: after 4 random reads (1/16) every random miss is a
+     * whole block. */
+    f = open_object(r, "dense", 64 * MIB, 14);
+    for (uint64_t i = 0; i < 6; i++)
+        check_read(f, 64 * MIB, 14, (i * 11 + 1) * MIB + 4 * KIB, 4 * KIB);
+    s = fake_snapshot();
+    assert_int_equal(s.calls, 25);
+    for (unsigned i = 19; i < 23; i++)
+        assert_int_equal(s.log[i].len, 4 * KIB);
+    assert_int_equal(s.log[23].offset, 45 * MIB);
+    assert_int_equal(s.log[23].len, MIB);
+    assert_int_equal(s.log[24].offset, 56 * MIB);
+    assert_int_equal(s.log[24].len, MIB);
+    reader_close(f);
     reader_free(r);
-    assert_int_equal(fake.frees, 1);
+    assert_int_equal(fake.frees, 2);
 }
 
 static void test_random_small_reads_fetch_their_bytes(void **state)
