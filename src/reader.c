@@ -16,22 +16,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #define DEFAULT_WORKERS 4
 #define DEFAULT_MAX_FETCH ((size_t)8 << 20)
 #define DEFAULT_MAX_READAHEAD ((size_t)16 << 20)
-#define DEFAULT_MAX_INFLIGHT ((size_t)32 << 20)
+#define DEFAULT_MAX_INFLIGHT ((size_t)24 << 20)
 /* With several FUSE threads the kernel's own readahead arrives slightly out
  * of order, so a read this close to the previous end is still sequential:
  * two blocks, or four read sizes when reads are small (so that random 4 KiB
  * reads do not look sequential whenever two land near each other). */
 #define SEQUENTIAL_SLACK_BLOCKS 2
 #define SEQUENTIAL_SLACK_READS 4
-/* The store thread's nice value (lower priority than the readers). */
-#define STORE_NICE 10
 #define TOUCHED_SLOTS 4096
 /* A descriptor whose random reads so far number 1/this of its object's
  * blocks reads densely: its random misses fetch whole blocks. */
@@ -475,10 +470,8 @@ static void fetch_finish(reader *r, fetch_entry *e, bool owner, bool consumed)
 static void *store_main(void *arg)
 {
     reader *r = arg;
-    /* Filling the cache is background work: while readers and fetches
-     * want the CPU they come first (Linux: the nice value is per thread).
-     * The in-flight budget bounds how far the stores may fall behind. */
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), STORE_NICE);
+    /* The in-flight budget bounds how far the stores may fall behind:
+     * held blocks count in it until stored. */
     pthread_mutex_lock(&r->lock);
     for (;;) {
         fetch_entry *e = r->oldest; /* oldest first: it was read first */

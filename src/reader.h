@@ -4,8 +4,12 @@
  * ranged GETs (one GET may cover several consecutive blocks), sequential
  * access is detected per open file and read ahead on a small worker pool
  * with a growing window, and concurrent readers of the same block share one
- * fetch. It knows nothing of FUSE or lakeFS: bytes come from a fetch
- * callback. Never holds more than max_inflight_bytes of fetched data.
+ * fetch. Fetched blocks are served from memory and stored in the cache
+ * behind the reads, by a thread of their own. A small random read that
+ * misses fetches only its own bytes, uncached, unless its block was read
+ * at random before or its descriptor reads densely at random. It knows
+ * nothing of FUSE or lakeFS: bytes come from a fetch callback. Never holds
+ * more than max_inflight_bytes of fetched data.
  */
 #ifndef LAKEFUSE_READER_H
 #define LAKEFUSE_READER_H
@@ -34,7 +38,7 @@ typedef struct reader_config {
     unsigned workers;           /* read-ahead threads; 0: 4 */
     size_t max_fetch_bytes;     /* largest single GET; 0: 8 MiB */
     size_t max_readahead_bytes; /* read-ahead window cap; 0: 16 MiB */
-    size_t max_inflight_bytes;  /* fetched data held in memory; 0: 32 MiB */
+    size_t max_inflight_bytes;  /* fetched data held in memory; 0: 24 MiB */
     size_t direct_read_max;     /* a random read up to this many bytes that
                                    misses the cache fetches just its bytes,
                                    uncached; 0: block_size / 8 */
