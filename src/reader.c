@@ -130,6 +130,7 @@ struct reader {
     bool store_started;
     bool store_stopping;
     unsigned stores_pending;
+    unsigned unfinished; /* entries whose owner has not finished them */
     uint64_t next_serial;
     /* Blocks a random read fetched a piece of, recently (a hash per
      * slot; a collision just forgets one): the second random miss in a
@@ -241,6 +242,7 @@ static fetch_entry *fetch_new(reader *r, reader_file *f, uint64_t first,
     e->readahead = readahead;
     e->refs = 1;
     e->registered = true;
+    r->unfinished++;
     e->older = r->newest;
     if (r->newest != NULL)
         r->newest->newer = e;
@@ -449,6 +451,10 @@ static void fetch_finish(reader *r, fetch_entry *e, bool owner, bool consumed)
     bool ok = e->result == 0 && e->count > 0;
     pthread_mutex_lock(&r->lock);
     e->consumed = e->consumed || consumed;
+    if (owner) {
+        r->unfinished--;
+        pthread_cond_broadcast(&r->stores_done);
+    }
     if (owner && ok && r->cache != NULL && !e->uncacheable &&
         r->store_started) {
         e->store_pending = true;
@@ -1011,6 +1017,8 @@ void reader_close(reader_file *f)
             table_remove(r, e);
             fetch_drop_file(e);
             fetch_release(r, e);
+            r->unfinished--;
+            pthread_cond_broadcast(&r->stores_done);
         } else if (e->resident && e->stored && e->refs == 0 &&
                    e->serial == f->serial) {
             /* Its read-ahead nobody read, already in the cache: the
@@ -1046,7 +1054,7 @@ void reader_get_stats(reader *r, reader_stats *out)
 void reader_flush(reader *r)
 {
     pthread_mutex_lock(&r->lock);
-    while (r->stores_pending > 0)
+    while (r->stores_pending > 0 || r->unfinished > 0)
         pthread_cond_wait(&r->stores_done, &r->lock);
     pthread_mutex_unlock(&r->lock);
 }

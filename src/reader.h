@@ -88,8 +88,9 @@ void reader_close(reader_file *f);
 
 void reader_get_stats(reader *r, reader_stats *out);
 
-/* Waits until every fetched block handed to the cache is written (blocks
- * are stored behind the reads, on a thread of their own). */
+/* Waits until every fetch started is done and every fetched block handed
+ * to the cache is written (blocks are stored behind the reads, on a thread
+ * of their own). Read-ahead queued for a file still open runs first. */
 void reader_flush(reader *r);
 
 #endif

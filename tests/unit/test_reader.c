@@ -689,7 +689,7 @@ static void test_fetch_error_reaches_waiters_then_retry_works(void **state)
     read_job a;
     read_job b;
     start_read(&a, f, 2 * BS, BS);
-    start_read(&b, f, 2 * BS, 100);
+    start_read(&b, f, 2 * BS + 100, 1000); /* > BS / 8: not fetched alone */
     wait_for_counter(r, offsetof(reader_stats, fetch_waits), 1);
     gate_open();
     pthread_join(a.thread, NULL);
