@@ -65,6 +65,7 @@ typedef struct fetch_entry {
     size_t reserved; /* budget held until the entry is freed */
     bool uncacheable; /* the fetch said its bytes must not be cached */
     bool store_pending; /* the store thread has yet to write its blocks */
+    bool storing;       /* the store thread is writing them */
     bool stored;        /* its blocks are in the cache: evictable freely */
     bool random;        /* fetched for a random read: once stored, its
                            later reads come from the cache, not memory */
@@ -261,12 +262,17 @@ static reader_file *fetch_drop_file(fetch_entry *e)
     return f != NULL && --f->refs == 0 ? f : NULL;
 }
 
-/* Fetched data lives in its own mapping, returned to the system when
- * freed: from malloc, megabytes allocated on one thread and freed on
- * another stay in the process's arenas (measured: peak RSS twice the
- * in-flight budget). */
+/* Fetched data of a block or more lives in its own mapping, returned to
+ * the system when freed: from malloc, megabytes allocated on one thread
+ * and freed on another stay in the process's arenas (measured: peak RSS
+ * twice the in-flight budget). Small objects' data comes from malloc (no
+ * two system calls per small file). */
+#define MAPPED_DATA_MIN ((size_t)256 << 10)
+
 static unsigned char *data_alloc(size_t len)
 {
+    if (len < MAPPED_DATA_MIN)
+        return malloc(len);
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     return p == MAP_FAILED ? NULL : p;
@@ -274,7 +280,9 @@ static unsigned char *data_alloc(size_t len)
 
 static void data_free(unsigned char *data, size_t len)
 {
-    if (data != NULL)
+    if (data != NULL && len < MAPPED_DATA_MIN)
+        free(data);
+    else if (data != NULL)
         munmap(data, len);
 }
 
@@ -481,7 +489,7 @@ static void *store_main(void *arg)
     pthread_mutex_lock(&r->lock);
     for (;;) {
         fetch_entry *e = r->oldest; /* oldest first: it was read first */
-        while (e != NULL && !(e->store_pending && !e->stored))
+        while (e != NULL && !(e->store_pending && !e->storing))
             e = e->newer;
         if (e == NULL) {
             if (r->store_stopping && r->stores_pending == 0)
@@ -489,11 +497,12 @@ static void *store_main(void *arg)
             pthread_cond_wait(&r->store_queued, &r->lock);
             continue;
         }
-        e->stored = true; /* taken: no other pass picks it */
+        e->storing = true;
         pthread_mutex_unlock(&r->lock);
         bool all = fetch_store(r, e);
         pthread_mutex_lock(&r->lock);
         e->stored = all;
+        e->storing = false;
         e->store_pending = false;
         r->stores_pending--;
         if (e->registered) {
