@@ -28,6 +28,9 @@
 #define SEQUENTIAL_SLACK_BLOCKS 2
 #define SEQUENTIAL_SLACK_READS 4
 #define TOUCHED_SLOTS 4096
+/* Fetched bytes waiting for the store thread at most; beyond, the owner
+ * of a fetch (a reader or read-ahead worker) stores its blocks itself. */
+#define STORE_BEHIND_MAX ((size_t)8 << 20)
 /* A descriptor whose random reads so far number 1/this of its object's
  * blocks reads densely: its random misses fetch whole blocks. */
 #define DENSE_RANDOM_FRACTION 16
@@ -131,6 +134,7 @@ struct reader {
     bool store_started;
     bool store_stopping;
     unsigned stores_pending;
+    size_t pending_bytes; /* of the entries handed to the store thread */
     unsigned unfinished; /* entries whose owner has not finished them */
     uint64_t next_serial;
     /* Blocks a random read fetched a piece of, recently (a hash per
@@ -449,6 +453,22 @@ static bool fetch_store(reader *r, const fetch_entry *e)
     return all;
 }
 
+/* After the entry's blocks went to the cache (all: every one of them):
+ * it leaves the table once read to its end, or at once when fetched for a
+ * random read or for a file now closed; else it stays, resident (stored
+ * residents are evicted first, by anyone). Drops the owner's reference. */
+static void store_done(reader *r, fetch_entry *e, bool all)
+{
+    e->stored = all;
+    if (e->registered) {
+        if (e->consumed || ((e->random || e->orphan) && all))
+            table_remove(r, e);
+        else
+            e->resident = true;
+    }
+    fetch_release(r, e);
+}
+
 /* Drops a reference after serving from the entry. The owner hands the
  * blocks to the store thread (with its reference); the entry stays in the
  * table, resident, until a reader has read its last byte (or the budget
@@ -457,25 +477,32 @@ static bool fetch_store(reader *r, const fetch_entry *e)
 static void fetch_finish(reader *r, fetch_entry *e, bool owner, bool consumed)
 {
     bool ok = e->result == 0 && e->count > 0;
+    bool store = owner && ok && r->cache != NULL && !e->uncacheable &&
+                 r->store_started;
     pthread_mutex_lock(&r->lock);
     e->consumed = e->consumed || consumed;
+    if (store && r->pending_bytes + e->reserved <= STORE_BEHIND_MAX) {
+        e->store_pending = true;
+        r->stores_pending++;
+        r->pending_bytes += e->reserved;
+        pthread_cond_signal(&r->store_queued);
+    } else if (store) {
+        /* The store thread is that far behind: store here. */
+        pthread_mutex_unlock(&r->lock);
+        bool all = fetch_store(r, e);
+        pthread_mutex_lock(&r->lock);
+        store_done(r, e, all);
+    } else {
+        if (owner && ok && !e->consumed)
+            e->resident = true;
+        else if (e->registered && (owner || (e->resident && e->consumed)))
+            table_remove(r, e);
+        fetch_release(r, e);
+    }
     if (owner) {
         r->unfinished--;
         pthread_cond_broadcast(&r->stores_done);
     }
-    if (owner && ok && r->cache != NULL && !e->uncacheable &&
-        r->store_started) {
-        e->store_pending = true;
-        r->stores_pending++;
-        pthread_cond_signal(&r->store_queued);
-        pthread_mutex_unlock(&r->lock);
-        return;
-    }
-    if (owner && ok && !e->consumed)
-        e->resident = true;
-    else if (e->registered && (owner || (e->resident && e->consumed)))
-        table_remove(r, e);
-    fetch_release(r, e);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -501,17 +528,11 @@ static void *store_main(void *arg)
         pthread_mutex_unlock(&r->lock);
         bool all = fetch_store(r, e);
         pthread_mutex_lock(&r->lock);
-        e->stored = all;
         e->storing = false;
         e->store_pending = false;
         r->stores_pending--;
-        if (e->registered) {
-            if (e->consumed || ((e->random || e->orphan) && all))
-                table_remove(r, e);
-            else
-                e->resident = true;
-        }
-        fetch_release(r, e);
+        r->pending_bytes -= e->reserved;
+        store_done(r, e, all);
         pthread_cond_broadcast(&r->stores_done);
         pthread_cond_broadcast(&r->budget_freed); /* maybe evictable now */
     }
