@@ -18,7 +18,7 @@
 #include <sys/mman.h>
 
 #define DEFAULT_WORKERS 4
-#define DEFAULT_MAX_FETCH ((size_t)8 << 20)
+#define DEFAULT_MAX_FETCH ((size_t)4 << 20)
 #define DEFAULT_MAX_READAHEAD ((size_t)16 << 20)
 #define DEFAULT_MAX_INFLIGHT ((size_t)24 << 20)
 /* With several FUSE threads the kernel's own readahead arrives slightly out
@@ -312,13 +312,15 @@ static void fetch_release(reader *r, fetch_entry *e)
 /* ---- the memory budget (callers hold r->lock) ---- */
 
 /* Frees the oldest resident nobody is reading. Read-ahead may only evict
- * residents left by readers, never another file's unread read-ahead, or
- * read-ahead of several files would keep evicting each other's. */
+ * residents left by readers that the cache did not take, never another
+ * file's unread read-ahead, or read-ahead of several files would keep
+ * evicting each other's, nor a stored block a reader may be in the middle
+ * of (it would be read back from the cache). */
 static bool budget_evict_resident(reader *r, bool for_reader)
 {
     for (fetch_entry *e = r->oldest; e != NULL; e = e->newer) {
         if (e->resident && e->refs == 0 &&
-            (for_reader || !e->readahead || e->stored)) {
+            (for_reader || (!e->readahead && !e->stored))) {
             table_remove(r, e);
             fetch_free(r, e);
             return true;

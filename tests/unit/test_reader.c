@@ -558,7 +558,11 @@ static void test_warm_reads_read_only_the_bytes_asked_for(void **state)
 static void sequential_read(blockcache *bc, size_t chunk)
 {
     memset(&fake, 0, sizeof(fake));
-    reader_config cfg = {.cache = bc, .block_size = MIB};
+    reader_config cfg = {.cache = bc,
+                         .block_size = MIB,
+                         .max_fetch_bytes = 8 * MIB,
+                         .max_readahead_bytes = 16 * MIB,
+                         .max_inflight_bytes = 64 * MIB};
     reader *r = new_reader(&cfg);
     reader_file *f = open_object(r, bc ? "seq-cached" : "seq", SEQ_SIZE, 5);
     read_sequentially(f, SEQ_SIZE, 5, chunk);
@@ -1000,7 +1004,10 @@ static void test_cold_read_served_from_memory_stored_behind(void **state)
     fixture *fx = *state;
     const uint64_t size = 24 * MIB + 5;
     blockcache *bc = open_cache(fx, 256 * MIB, MIB);
-    reader_config cfg = {.cache = bc, .block_size = MIB};
+    /* Room for the whole object: no block leaves memory for the budget. */
+    reader_config cfg = {.cache = bc,
+                         .block_size = MIB,
+                         .max_inflight_bytes = 64 * MIB};
     reader *r = new_reader(&cfg);
     reader_file *f = open_object(r, "behind", size, 13);
     read_sequentially(f, size, 13, 128 * KIB);
