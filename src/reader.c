@@ -18,9 +18,9 @@
 #include <sys/mman.h>
 
 #define DEFAULT_WORKERS 4
-#define DEFAULT_MAX_FETCH ((size_t)4 << 20)
+#define DEFAULT_MAX_FETCH ((size_t)8 << 20)
 #define DEFAULT_MAX_READAHEAD ((size_t)16 << 20)
-#define DEFAULT_MAX_INFLIGHT ((size_t)24 << 20)
+#define DEFAULT_MAX_INFLIGHT ((size_t)32 << 20)
 /* With several FUSE threads the kernel's own readahead arrives slightly out
  * of order, so a read this close to the previous end is still sequential:
  * two blocks, or four read sizes when reads are small (so that random 4 KiB

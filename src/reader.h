@@ -36,9 +36,9 @@ typedef struct reader_config {
     blockcache *cache;          /* may be NULL: no disk cache */
     uint32_t block_size;        /* bytes per block; must equal the cache's */
     unsigned workers;           /* read-ahead threads; 0: 4 */
-    size_t max_fetch_bytes;     /* largest single GET; 0: 4 MiB */
+    size_t max_fetch_bytes;     /* largest single GET; 0: 8 MiB */
     size_t max_readahead_bytes; /* read-ahead window cap; 0: 16 MiB */
-    size_t max_inflight_bytes;  /* fetched data held in memory; 0: 24 MiB */
+    size_t max_inflight_bytes;  /* fetched data held in memory; 0: 32 MiB */
     size_t direct_read_max;     /* a random read up to this many bytes that
                                    misses the cache fetches just its bytes,
                                    uncached; 0: block_size / 8 */
