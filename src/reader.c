@@ -15,14 +15,27 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define DEFAULT_WORKERS 4
 #define DEFAULT_MAX_FETCH ((size_t)8 << 20)
-#define DEFAULT_MAX_READAHEAD ((size_t)32 << 20)
-#define DEFAULT_MAX_INFLIGHT ((size_t)64 << 20)
+#define DEFAULT_MAX_READAHEAD ((size_t)16 << 20)
+#define DEFAULT_MAX_INFLIGHT ((size_t)32 << 20)
 /* With several FUSE threads the kernel's own readahead arrives slightly out
- * of order, so a read this close to the previous end is still sequential. */
+ * of order, so a read this close to the previous end is still sequential:
+ * two blocks, or four read sizes when reads are small (so that random 4 KiB
+ * reads do not look sequential whenever two land near each other). */
 #define SEQUENTIAL_SLACK_BLOCKS 2
+#define SEQUENTIAL_SLACK_READS 4
+#define TOUCHED_SLOTS 4096
+/* Fetched bytes waiting for the store thread at most; beyond, the owner
+ * of a fetch (a reader or read-ahead worker) stores its blocks itself. */
+#define STORE_BEHIND_MAX ((size_t)8 << 20)
+/* A descriptor whose random reads so far number 1/this of its object's
+ * blocks reads densely: its random misses fetch whole blocks. */
+#define DENSE_RANDOM_FRACTION 16
+/* Random reads no larger than block_size / this are fetched alone. */
+#define DIRECT_READ_FRACTION 8
 
 typedef enum fetch_state {
     FETCH_QUEUED,  /* read-ahead not started: a reader needing it takes it */
@@ -54,6 +67,13 @@ typedef struct fetch_entry {
     unsigned char *data;
     size_t reserved; /* budget held until the entry is freed */
     bool uncacheable; /* the fetch said its bytes must not be cached */
+    bool store_pending; /* the store thread has yet to write its blocks */
+    bool storing;       /* the store thread is writing them */
+    bool stored;        /* its blocks are in the cache: evictable freely */
+    bool random;        /* fetched for a random read: once stored, its
+                           later reads come from the cache, not memory */
+    bool orphan;        /* its file was closed: once stored, let it go */
+    uint64_t serial;    /* of the file that created it */
     blockcache_id id; /* a copy: a resident outlives its file */
 } fetch_entry;
 
@@ -67,17 +87,19 @@ struct reader_file {
     void (*source_free)(void *source);
     unsigned refs; /* under r->lock: the handle and each unfinished fetch */
     bool closed;   /* under r->lock */
+    uint64_t serial; /* tells its entries from other files' */
     pthread_mutex_t lock; /* guards the sequential state below */
     bool have_prev;
     uint64_t prev_end;       /* where the latest sequential read ended */
     uint64_t window;         /* read-ahead window in bytes */
     uint64_t readahead_next; /* blocks below it are fetched or scheduled */
+    uint64_t random_reads;   /* reads that were not sequential */
 };
 
 typedef struct counters {
     _Atomic uint64_t fetches, bytes_fetched, bytes_from_cache, bytes_served,
         readahead_blocks, fetch_errors, fetch_waits, budget_waits,
-        uncacheable_fetches;
+        uncacheable_fetches, direct_fetches;
 } counters;
 
 struct reader {
@@ -85,12 +107,15 @@ struct reader {
     pthread_cond_t fetch_changed; /* an entry finished, shrank or left */
     pthread_cond_t budget_freed;
     pthread_cond_t work_queued;
+    pthread_cond_t store_queued; /* an entry waits for the store thread */
+    pthread_cond_t stores_done;  /* stores_pending went down */
     blockcache *cache;
     uint64_t block_size;
     uint64_t fetch_blocks;  /* blocks per GET at most */
     uint64_t readahead_max; /* bytes, whole blocks */
     size_t max_inflight;
     size_t inflight_bytes;
+    uint64_t direct_max; /* random reads up to this size are fetched alone */
     unsigned budget_waiters;
     /* The in-flight table, oldest first; also the read-ahead queue (its
      * QUEUED entries). Its length is bounded by the open files' windows
@@ -101,6 +126,22 @@ struct reader {
     bool stopping;
     unsigned worker_count;
     pthread_t *workers;
+    /* Write-behind: fetched blocks go into the cache on this thread, so
+     * neither a reader nor a read-ahead worker waits for the cache's
+     * digest and file writes. The entry stays in the table (its readers
+     * are served from memory) until stored. */
+    pthread_t store_thread;
+    bool store_started;
+    bool store_stopping;
+    unsigned stores_pending;
+    size_t pending_bytes; /* of the entries handed to the store thread */
+    unsigned unfinished; /* entries whose owner has not finished them */
+    uint64_t next_serial;
+    /* Blocks a random read fetched a piece of, recently (a hash per
+     * slot; a collision just forgets one): the second random miss in a
+     * block fetches it whole, so a file read at random densely ends up
+     * in whole cached blocks while a sparse one costs only its bytes. */
+    uint64_t touched[TOUCHED_SLOTS];
     counters stats;
 };
 
@@ -196,6 +237,7 @@ static fetch_entry *fetch_new(reader *r, reader_file *f, uint64_t first,
     if (e == NULL)
         return NULL;
     e->id = f->id;
+    e->serial = f->serial;
     e->file = f;
     f->refs++;
     e->size = f->size;
@@ -205,6 +247,7 @@ static fetch_entry *fetch_new(reader *r, reader_file *f, uint64_t first,
     e->readahead = readahead;
     e->refs = 1;
     e->registered = true;
+    r->unfinished++;
     e->older = r->newest;
     if (r->newest != NULL)
         r->newest->newer = e;
@@ -223,9 +266,33 @@ static reader_file *fetch_drop_file(fetch_entry *e)
     return f != NULL && --f->refs == 0 ? f : NULL;
 }
 
+/* Fetched data of a block or more lives in its own mapping, returned to
+ * the system when freed: from malloc, megabytes allocated on one thread
+ * and freed on another stay in the process's arenas (measured: peak RSS
+ * twice the in-flight budget). Small objects' data comes from malloc (no
+ * two system calls per small file). */
+#define MAPPED_DATA_MIN ((size_t)256 << 10)
+
+static unsigned char *data_alloc(size_t len)
+{
+    if (len < MAPPED_DATA_MIN)
+        return malloc(len);
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void data_free(unsigned char *data, size_t len)
+{
+    if (data != NULL && len < MAPPED_DATA_MIN)
+        free(data);
+    else if (data != NULL)
+        munmap(data, len);
+}
+
 static void fetch_free(reader *r, fetch_entry *e)
 {
-    free(e->data);
+    data_free(e->data, e->reserved);
     r->inflight_bytes -= e->reserved;
     if (e->reserved > 0)
         pthread_cond_broadcast(&r->budget_freed);
@@ -245,12 +312,15 @@ static void fetch_release(reader *r, fetch_entry *e)
 /* ---- the memory budget (callers hold r->lock) ---- */
 
 /* Frees the oldest resident nobody is reading. Read-ahead may only evict
- * residents left by readers, never another file's unread read-ahead, or
- * read-ahead of several files would keep evicting each other's. */
+ * residents left by readers that the cache did not take, never another
+ * file's unread read-ahead, or read-ahead of several files would keep
+ * evicting each other's, nor a stored block a reader may be in the middle
+ * of (it would be read back from the cache). */
 static bool budget_evict_resident(reader *r, bool for_reader)
 {
     for (fetch_entry *e = r->oldest; e != NULL; e = e->newer) {
-        if (e->resident && e->refs == 0 && (for_reader || !e->readahead)) {
+        if (e->resident && e->refs == 0 &&
+            (for_reader || (!e->readahead && !e->stored))) {
             table_remove(r, e);
             fetch_free(r, e);
             return true;
@@ -353,7 +423,7 @@ static void fetch_execute(reader *r, fetch_entry *e, bool for_reader,
 
     int rc = 0;
     if (go) {
-        e->data = malloc(len);
+        e->data = data_alloc(len);
         rc = e->data == NULL ? -ENOMEM : fetch_call(r, f, e, len);
     }
     pthread_mutex_lock(&r->lock);
@@ -385,20 +455,91 @@ static bool fetch_store(reader *r, const fetch_entry *e)
     return all;
 }
 
-/* Drops a reference after serving from the entry. The owner first stores
- * the blocks; data the cache did not take stays resident until read. */
+/* After the entry's blocks went to the cache (all: every one of them):
+ * it leaves the table once read to its end, or at once when fetched for a
+ * random read or for a file now closed; else it stays, resident (stored
+ * residents are evicted first, by anyone). Drops the owner's reference. */
+static void store_done(reader *r, fetch_entry *e, bool all)
+{
+    e->stored = all;
+    if (e->registered) {
+        if (e->consumed || ((e->random || e->orphan) && all))
+            table_remove(r, e);
+        else
+            e->resident = true;
+    }
+    fetch_release(r, e);
+}
+
+/* Drops a reference after serving from the entry. The owner hands the
+ * blocks to the store thread (with its reference); the entry stays in the
+ * table, resident, until a reader has read its last byte (or the budget
+ * needs the memory back), so the reader it was fetched for is served from
+ * memory, not from the cache file just written. */
 static void fetch_finish(reader *r, fetch_entry *e, bool owner, bool consumed)
 {
     bool ok = e->result == 0 && e->count > 0;
-    bool stored = owner && ok && fetch_store(r, e);
+    bool store = owner && ok && r->cache != NULL && !e->uncacheable &&
+                 r->store_started;
     pthread_mutex_lock(&r->lock);
     e->consumed = e->consumed || consumed;
-    if (owner && ok && !stored && !e->consumed)
-        e->resident = true;
-    else if (e->registered && (owner || (e->resident && e->consumed)))
-        table_remove(r, e);
-    fetch_release(r, e);
+    if (store && r->pending_bytes + e->reserved <= STORE_BEHIND_MAX) {
+        e->store_pending = true;
+        r->stores_pending++;
+        r->pending_bytes += e->reserved;
+        pthread_cond_signal(&r->store_queued);
+    } else if (store) {
+        /* The store thread is that far behind: store here. */
+        pthread_mutex_unlock(&r->lock);
+        bool all = fetch_store(r, e);
+        pthread_mutex_lock(&r->lock);
+        store_done(r, e, all);
+    } else {
+        if (owner && ok && !e->consumed)
+            e->resident = true;
+        else if (e->registered && (owner || (e->resident && e->consumed)))
+            table_remove(r, e);
+        fetch_release(r, e);
+    }
+    if (owner) {
+        r->unfinished--;
+        pthread_cond_broadcast(&r->stores_done);
+    }
     pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- the store thread ---- */
+
+static void *store_main(void *arg)
+{
+    reader *r = arg;
+    /* The in-flight budget bounds how far the stores may fall behind:
+     * held blocks count in it until stored. */
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        fetch_entry *e = r->oldest; /* oldest first: it was read first */
+        while (e != NULL && !(e->store_pending && !e->storing))
+            e = e->newer;
+        if (e == NULL) {
+            if (r->store_stopping && r->stores_pending == 0)
+                break;
+            pthread_cond_wait(&r->store_queued, &r->lock);
+            continue;
+        }
+        e->storing = true;
+        pthread_mutex_unlock(&r->lock);
+        bool all = fetch_store(r, e);
+        pthread_mutex_lock(&r->lock);
+        e->storing = false;
+        e->store_pending = false;
+        r->stores_pending--;
+        r->pending_bytes -= e->reserved;
+        store_done(r, e, all);
+        pthread_cond_broadcast(&r->stores_done);
+        pthread_cond_broadcast(&r->budget_freed); /* maybe evictable now */
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
 }
 
 /* ---- read-ahead workers ---- */
@@ -459,6 +600,8 @@ typedef struct read_ctx {
     reader_file *f;
     uint64_t extend_end;    /* a miss may fetch up to this block */
     uint64_t fetched_end;   /* end block of the fetches this read ran */
+    bool sequential;
+    bool dense; /* a random read of a file read densely at random */
 } read_ctx;
 
 /* Sequential detection and the window; returns whether the read is
@@ -467,7 +610,8 @@ static bool plan_read(read_ctx *c, uint64_t offset, uint64_t end)
 {
     reader_file *f = c->f;
     reader *r = f->r;
-    uint64_t slack = SEQUENTIAL_SLACK_BLOCKS * r->block_size;
+    uint64_t slack = min_u64(SEQUENTIAL_SLACK_BLOCKS * r->block_size,
+                             SEQUENTIAL_SLACK_READS * (end - offset));
     pthread_mutex_lock(&f->lock);
     bool sequential = f->have_prev ? offset + slack >= f->prev_end &&
                                          offset <= f->prev_end + slack
@@ -480,6 +624,10 @@ static bool plan_read(read_ctx *c, uint64_t offset, uint64_t end)
         f->window = r->block_size;
         f->readahead_next = 0;
         f->prev_end = end;
+        /* Dense random access (as many random reads as 1/16 of the
+         * object's blocks already): whole blocks will be read again. */
+        c->dense = f->random_reads * DENSE_RANDOM_FRACTION >= f->block_count;
+        f->random_reads++;
     }
     f->have_prev = true;
     uint64_t reach = sequential ? end + f->window : end;
@@ -540,6 +688,28 @@ static ssize_t serve_fetch(reader *r, const fetch_entry *e, uint64_t pos,
     return (ssize_t)n;
 }
 
+/* Bytes at pos from fetched data still in memory (resident, or waiting
+ * for the store thread): before the cache, so a block just fetched is not
+ * read back from the file its store wrote. 0: not in memory. */
+static ssize_t read_memory(read_ctx *c, uint64_t pos, unsigned char *dst,
+                           size_t want)
+{
+    reader_file *f = c->f;
+    reader *r = f->r;
+    pthread_mutex_lock(&r->lock);
+    fetch_entry *e = table_find(r, f, pos / r->block_size);
+    if (e == NULL || e->state != FETCH_DONE || e->result != 0) {
+        pthread_mutex_unlock(&r->lock);
+        return 0;
+    }
+    e->refs++;
+    pthread_mutex_unlock(&r->lock);
+    bool consumed = false;
+    ssize_t n = serve_fetch(r, e, pos, dst, want, &consumed);
+    fetch_finish(r, e, false, consumed);
+    return n;
+}
+
 /* Bytes at pos from the table: waits for the entry that covers it, takes
  * over queued read-ahead, or starts a fetch. 0 means look again (the table
  * changed since the cache said no). */
@@ -562,6 +732,8 @@ static ssize_t read_fetched(read_ctx *c, uint64_t pos, unsigned char *dst,
         }
         limit = table_next_covered(r, f, block + 1, limit);
         e = fetch_new(r, f, block, limit - block, false);
+        if (e != NULL)
+            e->random = !c->sequential;
         if (e == NULL) {
             pthread_mutex_unlock(&r->lock);
             return -ENOMEM;
@@ -595,6 +767,58 @@ static ssize_t read_fetched(read_ctx *c, uint64_t pos, unsigned char *dst,
     ssize_t n = serve_fetch(r, e, pos, dst, want, &consumed);
     fetch_finish(r, e, own, consumed);
     return n;
+}
+
+/* Which object and block: never 0 (0 marks an empty slot). */
+static uint64_t touch_hash(const reader_file *f, uint64_t block)
+{
+    uint64_t h = f->size * 0x9E3779B97F4A7C15ULL;
+    for (size_t i = 0; i < BLOCKCACHE_ID_SIZE; i++)
+        h = (h ^ f->id.digest[i]) * 0x100000001b3ULL;
+    h ^= (block + 1) * 0xC2B2AE3D27D4EB4FULL;
+    return h != 0 ? h : 1;
+}
+
+/* A small random read that missed the cache: exactly the bytes wanted
+ * (to the end of their block), fetched straight into the caller's buffer
+ * and never stored - a whole block for each random 4 KiB read would fetch
+ * 256 times what is read. Blocks in the table (being fetched, or held in
+ * memory) and blocks a random read already fetched a piece of are left to
+ * read_fetched (0: look there), which fetches the whole block, as are all
+ * random misses of a descriptor that reads densely (plan_read): a block
+ * read several times is cheaper fetched and cached once. */
+static ssize_t read_direct(read_ctx *c, uint64_t pos, unsigned char *dst,
+                           size_t want)
+{
+    reader_file *f = c->f;
+    reader *r = f->r;
+    uint64_t block = pos / r->block_size;
+    uint64_t h = touch_hash(f, block);
+    uint64_t *slot = &r->touched[h % TOUCHED_SLOTS];
+    pthread_mutex_lock(&r->lock);
+    bool whole = table_find(r, f, block) != NULL || *slot == h;
+    *slot = h;
+    pthread_mutex_unlock(&r->lock);
+    if (whole)
+        return 0;
+    size_t len = (size_t)min_u64(want, (block + 1) * r->block_size - pos);
+    size_t got = 0;
+    int rc = f->fetch(f->source, pos, len, dst, &got);
+    count(&r->stats.fetches, 1);
+    count(&r->stats.direct_fetches, 1);
+    if (rc == READER_FETCH_UNCACHEABLE) { /* never cached anyway */
+        count(&r->stats.uncacheable_fetches, 1);
+        rc = 0;
+    }
+    if (rc == 0)
+        count(&r->stats.bytes_fetched, min_u64(got, len));
+    if (rc > 0 || (rc == 0 && got != len))
+        rc = -EIO;
+    if (rc < 0) {
+        count(&r->stats.fetch_errors, 1);
+        return rc;
+    }
+    return (ssize_t)len;
 }
 
 /* After a sequential read ending at `end`: queue the blocks of
@@ -643,12 +867,20 @@ ssize_t reader_read(reader_file *f, void *buf, size_t len, uint64_t offset)
     read_ctx c = {.f = f};
     uint64_t end = offset + len;
     bool sequential = plan_read(&c, offset, end);
+    c.sequential = sequential;
+    /* (An object of one block is fetched whole: as cheap as a piece.) */
+    bool direct = !sequential && !c.dense && len <= f->r->direct_max &&
+                  f->size > f->r->block_size;
     size_t done = 0;
     ssize_t n = 0;
     while (done < len) {
         unsigned char *dst = (unsigned char *)buf + done;
         uint64_t generation = atomic_load(&f->r->generation);
-        n = read_cached(&c, offset + done, dst, len - done);
+        n = read_memory(&c, offset + done, dst, len - done);
+        if (n == 0)
+            n = read_cached(&c, offset + done, dst, len - done);
+        if (n == 0 && direct)
+            n = read_direct(&c, offset + done, dst, len - done);
         if (n == 0) /* and 0 again: the table changed, look again */
             n = read_fetched(&c, offset + done, dst, len - done, generation);
         if (n < 0)
@@ -691,6 +923,10 @@ static int reader_configure(reader *r, const reader_config *cfg)
     if (r->fetch_blocks == 0)
         r->fetch_blocks = 1;
     r->readahead_max = readahead < bs ? bs : readahead / bs * bs;
+    r->direct_max = cfg->direct_read_max != 0 ? cfg->direct_read_max
+                                              : bs / DIRECT_READ_FRACTION;
+    if (r->direct_max >= bs)
+        r->direct_max = bs - 1;
     r->worker_count = (unsigned)or_default(cfg->workers, DEFAULT_WORKERS);
     return 0;
 }
@@ -707,7 +943,13 @@ reader *reader_new(const reader_config *cfg, int *err)
     pthread_cond_init(&r->fetch_changed, NULL);
     pthread_cond_init(&r->budget_freed, NULL);
     pthread_cond_init(&r->work_queued, NULL);
+    pthread_cond_init(&r->store_queued, NULL);
+    pthread_cond_init(&r->stores_done, NULL);
     int rc = reader_configure(r, cfg);
+    if (rc == 0 && r->cache != NULL) {
+        rc = -thread_start_masked(&r->store_thread, store_main, r);
+        r->store_started = rc == 0;
+    }
     unsigned wanted = r->worker_count;
     r->worker_count = 0; /* reader_free joins the started ones */
     if (rc == 0) {
@@ -739,6 +981,13 @@ void reader_free(reader *r)
     pthread_mutex_unlock(&r->lock);
     for (unsigned i = 0; i < r->worker_count; i++)
         pthread_join(r->workers[i], NULL);
+    if (r->store_started) { /* it stores what is pending, then ends */
+        pthread_mutex_lock(&r->lock);
+        r->store_stopping = true;
+        pthread_cond_signal(&r->store_queued);
+        pthread_mutex_unlock(&r->lock);
+        pthread_join(r->store_thread, NULL);
+    }
     /* Every file is closed (its queued read-ahead with it) and no thread
      * is left: only residents remain. */
     while (r->oldest != NULL) {
@@ -747,6 +996,8 @@ void reader_free(reader *r)
         fetch_free(r, e);
     }
     pthread_cond_destroy(&r->work_queued);
+    pthread_cond_destroy(&r->store_queued);
+    pthread_cond_destroy(&r->stores_done);
     pthread_cond_destroy(&r->budget_freed);
     pthread_cond_destroy(&r->fetch_changed);
     pthread_mutex_destroy(&r->lock);
@@ -776,6 +1027,9 @@ reader_file *reader_open(reader *r, const blockcache_id *id,
     f->source_free = source_free;
     f->refs = 1;
     f->window = r->block_size;
+    pthread_mutex_lock(&r->lock);
+    f->serial = ++r->next_serial;
+    pthread_mutex_unlock(&r->lock);
     return f;
 }
 
@@ -795,6 +1049,16 @@ void reader_close(reader_file *f)
             table_remove(r, e);
             fetch_drop_file(e);
             fetch_release(r, e);
+            r->unfinished--;
+            pthread_cond_broadcast(&r->stores_done);
+        } else if (e->resident && e->stored && e->refs == 0 &&
+                   e->serial == f->serial) {
+            /* Its read-ahead nobody read, already in the cache: the
+             * memory goes back now. */
+            table_remove(r, e);
+            fetch_free(r, e);
+        } else if (e->serial == f->serial) {
+            e->orphan = true; /* the same once its store is done */
         }
         e = newer;
     }
@@ -816,4 +1080,13 @@ void reader_get_stats(reader *r, reader_stats *out)
     out->fetch_waits = atomic_load(&s->fetch_waits);
     out->budget_waits = atomic_load(&s->budget_waits);
     out->uncacheable_fetches = atomic_load(&s->uncacheable_fetches);
+    out->direct_fetches = atomic_load(&s->direct_fetches);
+}
+
+void reader_flush(reader *r)
+{
+    pthread_mutex_lock(&r->lock);
+    while (r->stores_pending > 0 || r->unfinished > 0)
+        pthread_cond_wait(&r->stores_done, &r->lock);
+    pthread_mutex_unlock(&r->lock);
 }

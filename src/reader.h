@@ -4,8 +4,12 @@
  * ranged GETs (one GET may cover several consecutive blocks), sequential
  * access is detected per open file and read ahead on a small worker pool
  * with a growing window, and concurrent readers of the same block share one
- * fetch. It knows nothing of FUSE or lakeFS: bytes come from a fetch
- * callback. Never holds more than max_inflight_bytes of fetched data.
+ * fetch. Fetched blocks are served from memory and stored in the cache
+ * behind the reads, by a thread of their own. A small random read that
+ * misses fetches only its own bytes, uncached, unless its block was read
+ * at random before or its descriptor reads densely at random. It knows
+ * nothing of FUSE or lakeFS: bytes come from a fetch callback. Never holds
+ * more than max_inflight_bytes of fetched data.
  */
 #ifndef LAKEFUSE_READER_H
 #define LAKEFUSE_READER_H
@@ -33,8 +37,11 @@ typedef struct reader_config {
     uint32_t block_size;        /* bytes per block; must equal the cache's */
     unsigned workers;           /* read-ahead threads; 0: 4 */
     size_t max_fetch_bytes;     /* largest single GET; 0: 8 MiB */
-    size_t max_readahead_bytes; /* read-ahead window cap; 0: 32 MiB */
-    size_t max_inflight_bytes;  /* fetched data held in memory; 0: 64 MiB */
+    size_t max_readahead_bytes; /* read-ahead window cap; 0: 16 MiB */
+    size_t max_inflight_bytes;  /* fetched data held in memory; 0: 32 MiB */
+    size_t direct_read_max;     /* a random read up to this many bytes that
+                                   misses the cache fetches just its bytes,
+                                   uncached; 0: block_size / 8 */
 } reader_config;
 
 typedef struct reader_stats {
@@ -47,6 +54,7 @@ typedef struct reader_stats {
     uint64_t fetch_waits;  /* reads that waited for another caller's fetch */
     uint64_t budget_waits; /* fetches that waited for max_inflight_bytes */
     uint64_t uncacheable_fetches; /* fetches whose bytes were not cached */
+    uint64_t direct_fetches; /* random reads fetched alone, not cached */
 } reader_stats;
 
 typedef struct reader reader;
@@ -79,5 +87,10 @@ ssize_t reader_read(reader_file *f, void *buf, size_t len, uint64_t offset);
 void reader_close(reader_file *f);
 
 void reader_get_stats(reader *r, reader_stats *out);
+
+/* Waits until every fetch started is done and every fetched block handed
+ * to the cache is written (blocks are stored behind the reads, on a thread
+ * of their own). Read-ahead queued for a file still open runs first. */
+void reader_flush(reader *r);
 
 #endif

@@ -83,3 +83,37 @@ def test_kernel_read_ahead_raised_to_two_blocks(server, large_objects, mount):
     dev = os.stat(m.path).st_dev
     with open("/sys/class/bdi/%d:%d/read_ahead_kb" % (os.major(dev), os.minor(dev))) as f:
         assert int(f.read()) == 2048
+
+
+def test_random_4k_reads_fetch_only_their_bytes(server, large_objects, mount):
+    """Random 4 KiB reads (as fio's, which advises POSIX_FADV_RANDOM) of a large object fetch their own
+    4 KiB each, not a 1 MiB block (256 times as much); a second random read in a block fetches that
+    block whole, once, and later reads in it fetch nothing. (256 blocks: 16 random reads are below the
+    1/16 of the blocks after which a descriptor's random misses all fetch whole blocks.)"""
+    repo, commit, objects = large_objects
+    size, _ = objects["large/256.bin"]
+    pattern = mountlib.PatternStream(size, 256)
+    m = mount("lakefs://%s/%s" % (repo, commit))
+    path = m.join("large", "256.bin")
+    assert os.stat(path).st_size == size
+    blocks = [137, 5, 60, 212, 44, 1, 123, 251, 9, 30, 180, 63, 2, 240, 27, 156]
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        before = m.stats()
+        server.reset_counts()
+        for i, b in enumerate(blocks):
+            off = b * MIB + (i + 3) * 8192
+            assert os.pread(fd, 4096, off) == pattern.block(b)[off - b * MIB:off - b * MIB + 4096]
+        counted, after = server.counts(), m.stats()
+        assert after["bytes_fetched"] - before["bytes_fetched"] == len(blocks) * 4096, after
+        assert after["fetches"] - before["fetches"] == len(blocks), after
+        assert gets(counted) == len(blocks), counted
+        # Block 5 again, elsewhere: now the whole block; then a third read there costs nothing.
+        for off in (5 * MIB + 900 * 1024, 5 * MIB + 100 * 1024):
+            assert os.pread(fd, 4096, off) == pattern.block(5)[off - 5 * MIB:off - 5 * MIB + 4096]
+        counted, last = server.counts(), m.stats()
+        assert last["bytes_fetched"] - after["bytes_fetched"] == MIB, last
+        assert gets(counted) == len(blocks) + 1, counted
+    finally:
+        os.close(fd)

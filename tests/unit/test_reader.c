@@ -280,14 +280,21 @@ static void read_sequentially(reader_file *f, uint64_t size, uint64_t seed,
     free(buf);
 }
 
-/* Every fetch so far was block-aligned, inside the object, at most max. */
+/* Every fetch so far was inside the object, at most max, and either
+ * block-aligned or a small random read's own bytes within one block (at
+ * most block_size / 8, the default direct_read_max). */
 static void check_fetch_log(uint32_t block_size, size_t max_len)
 {
     fake_state s = fake_snapshot();
     assert_int_equal(s.bad_requests, 0);
     for (unsigned i = 0; i < s.calls && i < LOG_MAX; i++) {
-        assert_int_equal(s.log[i].offset % block_size, 0);
-        assert_true(s.log[i].len > 0 && s.log[i].len <= max_len);
+        const fake_call *c = &s.log[i];
+        assert_true(c->len > 0 && c->len <= max_len);
+        bool aligned = c->offset % block_size == 0;
+        bool piece = c->len <= block_size / 8 &&
+                     c->offset / block_size ==
+                         (c->offset + c->len - 1) / block_size;
+        assert_true(aligned || piece);
     }
 }
 
@@ -537,13 +544,13 @@ static void test_warm_reads_read_only_the_bytes_asked_for(void **state)
 }
 
 /*
- * 64 MiB, 1 MiB blocks, 8 MiB GETs, 32 MiB window, read front to back.
- * The window doubles per read (2, 4, 8, 16, 32 blocks) while read-ahead
- * runs ahead in batches: [0,3) (the first read's own fetch, reaching its
- * window), [3,5), [5,9), [9,17) and [17,33) as two GETs, then whole 8-block
- * GETs [33,41), [41,49), [49,57) and the tail [57,64): 10 GETs, and with
- * 1 MiB reads the same count ([0,3) [3,6) [6,11) [11,19) [19,27) [27,35)
- * [35,43) [43,51) [51,59) [59,64)). No block is ever fetched twice.
+ * 64 MiB, 1 MiB blocks, 8 MiB GETs, 16 MiB window, read front to back.
+ * The window doubles per read (2, 4, 8, 16 blocks) while read-ahead runs
+ * ahead in batches: with 128 KiB reads [0,3) (the first read's own fetch,
+ * reaching its window), [3,5), [5,9), [9,17), then whole 8-block GETs
+ * [17,25) ... [49,57) and the tail [57,64): 10 GETs, and with 1 MiB reads
+ * the same count ([0,3) [3,6) [6,11) [11,19) [19,27) [27,35) [35,43)
+ * [43,51) [51,59) [59,64)). No block is ever fetched twice.
  */
 #define SEQ_SIZE (64 * MIB)
 #define SEQ_FETCHES 10
@@ -551,7 +558,11 @@ static void test_warm_reads_read_only_the_bytes_asked_for(void **state)
 static void sequential_read(blockcache *bc, size_t chunk)
 {
     memset(&fake, 0, sizeof(fake));
-    reader_config cfg = {.cache = bc, .block_size = MIB};
+    reader_config cfg = {.cache = bc,
+                         .block_size = MIB,
+                         .max_fetch_bytes = 8 * MIB,
+                         .max_readahead_bytes = 16 * MIB,
+                         .max_inflight_bytes = 64 * MIB};
     reader *r = new_reader(&cfg);
     reader_file *f = open_object(r, bc ? "seq-cached" : "seq", SEQ_SIZE, 5);
     read_sequentially(f, SEQ_SIZE, 5, chunk);
@@ -682,7 +693,7 @@ static void test_fetch_error_reaches_waiters_then_retry_works(void **state)
     read_job a;
     read_job b;
     start_read(&a, f, 2 * BS, BS);
-    start_read(&b, f, 2 * BS, 100);
+    start_read(&b, f, 2 * BS + 100, 1000); /* > BS / 8: not fetched alone */
     wait_for_counter(r, offsetof(reader_stats, fetch_waits), 1);
     gate_open();
     pthread_join(a.thread, NULL);
@@ -743,6 +754,7 @@ static void test_uncacheable_fetch_is_served_not_stored(void **state)
     reader_file *f = open_object(r, "unverified", size, 4);
     check_read(f, size, 4, 0, (size_t)size);
     reader_close(f);
+    reader_flush(r); /* blocks are stored behind the reads */
     blockcache_stats cs;
     blockcache_get_stats(bc, &cs);
     assert_int_equal(cs.bytes_stored, 0);
@@ -753,6 +765,7 @@ static void test_uncacheable_fetch_is_served_not_stored(void **state)
     check_read(f, size, 4, 0, (size_t)size);
     reader_close(f);
     assert_int_equal(stats_of(r).fetches, 2);
+    reader_flush(r);
     blockcache_get_stats(bc, &cs);
     assert_int_equal(cs.bytes_stored, size);
     f = open_object(r, "unverified", size, 4); /* now from the cache */
@@ -894,6 +907,129 @@ static void test_close_with_readahead_in_flight(void **state)
     close_with_readahead_in_flight(NULL);
 }
 
+/* Random 4 KiB reads of a large object fetch their own 4 KiB, uncached,
+ * straight into the caller's buffer; the second random miss in a block
+ * fetches that block whole (and stores it), as do all random misses once a
+ * descriptor's random reads number 1/16 of the object's blocks, so dense
+ * random reads end up cached while sparse ones cost only their bytes. */
+static void random_reads(blockcache *bc)
+{
+    memset(&fake, 0, sizeof(fake));
+    const uint64_t size = 4096 * MIB; /* the fake stores nothing */
+    reader_config cfg = {.cache = bc, .block_size = MIB};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, "random", size, 12);
+    /* 16 reads in 16 distinct blocks, far apart: 16 GETs of 4 KiB. */
+    for (uint64_t i = 0; i < 16; i++)
+        check_read(f, size, 12, (i * 37 % 64) * MIB + 8 * KIB * (i + 1),
+                   4 * KIB);
+    reader_flush(r);
+    reader_stats st = stats_of(r);
+    fake_state s = fake_snapshot();
+    assert_int_equal(s.calls, 16);
+    for (unsigned i = 0; i < 16; i++) {
+        assert_int_equal(s.log[i].len, 4 * KIB);
+        assert_int_equal(s.log[i].offset,
+                         (i * 37 % 64) * MIB + 8 * KIB * (i + 1));
+    }
+    assert_int_equal(st.bytes_fetched, 16 * 4 * KIB);
+    assert_int_equal(st.direct_fetches, 16);
+    assert_int_equal(st.readahead_blocks, 0);
+    if (bc != NULL) {
+        blockcache_stats cs;
+        blockcache_get_stats(bc, &cs);
+        assert_int_equal(cs.bytes_stored, 0); /* pieces are never cached */
+    }
+
+    /* Another random read in block 0 (touched by the first read): the
+     * whole block, once; a third read there fetches nothing. */
+    check_read(f, size, 12, 300 * KIB, 4 * KIB);
+    check_read(f, size, 12, 62 * MIB, 4 * KIB); /* block 62: untouched */
+    check_read(f, size, 12, 700 * KIB, 4 * KIB);
+    reader_flush(r);
+    s = fake_snapshot();
+    assert_int_equal(s.calls, 18);
+    assert_int_equal(s.log[16].offset, 0);
+    assert_int_equal(s.log[16].len, MIB);
+    assert_int_equal(s.log[17].offset, 62 * MIB);
+    assert_int_equal(s.log[17].len, 4 * KIB);
+    st = stats_of(r);
+    assert_int_equal(st.bytes_fetched, 17 * 4 * KIB + MIB);
+    assert_int_equal(st.direct_fetches, 17);
+    if (bc != NULL) {
+        blockcache_stats cs;
+        blockcache_get_stats(bc, &cs);
+        assert_int_equal(cs.bytes_stored, MIB);
+    }
+    /* A read of more than block_size / 8 is no small random read. */
+    check_read(f, size, 12, 20 * MIB + 4 * KIB, 256 * KIB);
+    s = fake_snapshot();
+    assert_int_equal(s.calls, 19);
+    assert_int_equal(s.log[18].offset, 20 * MIB);
+    assert_int_equal(s.log[18].len, MIB);
+    reader_close(f);
+
+    /* 64 blocks: after 4 random reads (1/16) every random miss is a
+     * whole block. */
+    f = open_object(r, "dense", 64 * MIB, 14);
+    for (uint64_t i = 0; i < 6; i++)
+        check_read(f, 64 * MIB, 14, (i * 11 + 1) * MIB + 4 * KIB, 4 * KIB);
+    s = fake_snapshot();
+    assert_int_equal(s.calls, 25);
+    for (unsigned i = 19; i < 23; i++)
+        assert_int_equal(s.log[i].len, 4 * KIB);
+    assert_int_equal(s.log[23].offset, 45 * MIB);
+    assert_int_equal(s.log[23].len, MIB);
+    assert_int_equal(s.log[24].offset, 56 * MIB);
+    assert_int_equal(s.log[24].len, MIB);
+    reader_close(f);
+    reader_free(r);
+    assert_int_equal(fake.frees, 2);
+}
+
+static void test_random_small_reads_fetch_their_bytes(void **state)
+{
+    fixture *fx = *state;
+    blockcache *bc = open_cache(fx, 256 * MIB, MIB);
+    random_reads(bc);
+    blockcache_close(bc);
+    random_reads(NULL);
+}
+
+/* A cold read is answered from the fetched bytes in memory: no block file
+ * is opened to serve it, and every block is in the cache once the stores
+ * behind the reads are done. */
+static void test_cold_read_served_from_memory_stored_behind(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t size = 24 * MIB + 5;
+    blockcache *bc = open_cache(fx, 256 * MIB, MIB);
+    /* Room for the whole object: no block leaves memory for the budget. */
+    reader_config cfg = {.cache = bc,
+                         .block_size = MIB,
+                         .max_inflight_bytes = 64 * MIB};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, "behind", size, 13);
+    read_sequentially(f, size, 13, 128 * KIB);
+    reader_close(f);
+    reader_flush(r);
+    blockcache_stats cs;
+    blockcache_get_stats(bc, &cs);
+    assert_int_equal(cs.file_opens, 0);
+    assert_int_equal(cs.bytes_stored, size);
+    reader_stats st = stats_of(r);
+    assert_int_equal(st.bytes_fetched, size);
+    assert_int_equal(st.bytes_from_cache, 0);
+
+    f = open_object(r, "behind", size, 13); /* now from the cache */
+    read_sequentially(f, size, 13, MIB);
+    reader_close(f);
+    assert_int_equal(stats_of(r).bytes_fetched, size);
+    assert_int_equal(stats_of(r).bytes_from_cache, size);
+    reader_free(r);
+    blockcache_close(bc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -927,6 +1063,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_close_with_readahead_in_flight,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_random_small_reads_fetch_their_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_cold_read_served_from_memory_stored_behind, setup, teardown),
     };
     return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
 }
