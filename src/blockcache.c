@@ -1002,11 +1002,11 @@ static int open_checked(const blockcache *bc, const block_key *key,
     } else if (rc == 0) {
         unsigned char *buf = data != NULL ? data : malloc(len);
         rc = buf != NULL ? read_exact(fd, buf, len, HEADER_SIZE) : -ENOMEM;
+        *hashed = rc == 0;
         if (rc == 0)
             rc = header_verify(header, key, buf, len);
         if (buf != data)
             free(buf);
-        *hashed = rc == 0;
         /* The mtime from before the read: a write since moved it, and the
          * seal then no longer matches. */
         if (rc == 0 && seal_write(bc, fd, mtime_ns_of(&st)))
@@ -1100,7 +1100,7 @@ static int acquire(blockcache *bc, const block_key *key, uint32_t block_len,
     if (fd < 0)
         return fd == -EBADMSG ? -ENOENT : fd;
     *out = ob;
-    *filled = hashed && data != NULL;
+    *filled = hashed && data != NULL; /* and it passed: fd >= 0 */
     return 0;
 }
 
@@ -1183,6 +1183,7 @@ int blockcache_pin(blockcache *bc, const blockcache_id *id, uint64_t index,
         return rc;
     pthread_mutex_lock(&bc->lock);
     bool flush = count_hit(bc, &key, generation, len, len);
+    bc->stats.bytes_pinned += len;
     pthread_mutex_unlock(&bc->lock);
     if (flush)
         flush_stamps(bc, false);

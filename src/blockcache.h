@@ -63,6 +63,8 @@ typedef struct blockcache_stats {
                                  of this boot vouched for them) */
     uint64_t file_bytes_read; /* bytes read from block files, headers too */
     uint64_t open_files;      /* verified block files held open now */
+    uint64_t bytes_pinned;    /* of bytes_served, handed out as descriptor
+                                 ranges (blockcache_pin), not copied */
     uint64_t stamps_written;  /* recency stamps written to file mtimes */
 } blockcache_stats;
 

@@ -1170,6 +1170,7 @@ static void test_pin_hands_out_the_range_and_outlives_eviction(void **state)
     blockcache_stats st = stats_of(bc);
     assert_int_equal(st.hits, 1);
     assert_int_equal(st.bytes_served, 9);
+    assert_int_equal(st.bytes_pinned, 9);
     assert_int_equal(st.open_files, 1);
 
     put_block(bc, "b", BS, 0, 6); /* evict a */
