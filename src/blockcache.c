@@ -993,6 +993,10 @@ static int open_checked(const blockcache *bc, const block_key *key,
     else if (!S_ISREG(st.st_mode) ||
              (uint64_t)st.st_size != (uint64_t)HEADER_SIZE + len)
         rc = -EBADMSG;
+    /* The whole file is about to be read (checked, or served): one disk
+     * read started now, not a small one for the header and another later. */
+    if (rc == 0)
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
     if (rc == 0)
         rc = read_exact(fd, header, HEADER_SIZE, 0);
     if (rc == 0 && seal_matches(bc, fd, &st)) {
