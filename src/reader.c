@@ -834,6 +834,14 @@ int reader_pin(reader_file *f, uint64_t offset, size_t len,
     if (len > f->size - offset)
         len = (size_t)(f->size - offset);
     uint64_t end = offset + len;
+    /* The index first (no file is read): a read the cache cannot answer
+     * whole is left to reader_read before any hit is counted. */
+    uint64_t last = (end - 1) / r->block_size;
+    if (last - offset / r->block_size >= max_pieces)
+        return -E2BIG;
+    for (uint64_t b = offset / r->block_size; b <= last; b++)
+        if (!cache_has(r, &f->id, b))
+            return -ENOENT;
     size_t n = 0;
     int rc = 0;
     for (uint64_t pos = offset; pos < end && rc == 0;) {
