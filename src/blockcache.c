@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +62,16 @@ static const char *const old_layout_dirs[] = {"v1", "v2"};
 /* Hit blocks whose new recency is written to their mtimes at once: the
  * recency of a mount killed before its close loses at most this many. */
 #define STAMP_BATCH 1024
+/* The seal: an extended attribute saying "this file's data matched its
+ * digest in boot BOOT_ID, when its mtime was MTIME". Within that boot the
+ * page cache holds what was written or checked, and any write(2) to the
+ * file moves its mtime, so a file whose seal matches (same boot, same
+ * mtime) is served without hashing it again; a power loss (a new boot) or
+ * any change to the file sends it back to the full check.
+ *   0 "LFS1"   4 boot id (36 characters)   40 mtime in ns, i64 LE */
+#define SEAL_XATTR "user.lakefuse.seal"
+#define SEAL_SIZE 48
+#define BOOT_ID_SIZE 36
 
 typedef struct block_key {
     unsigned char id[BLOCKCACHE_ID_SIZE];
@@ -86,6 +97,9 @@ typedef struct cache_entry {
     uint32_t len;
     bool stamp_dirty;    /* used_ns is newer than the file's mtime */
     bool opening;        /* a reader is verifying its file: others wait */
+    bool sealed;         /* its file carries a seal of this boot for the
+                            mtime below, set or checked by this process */
+    int64_t seal_mtime_ns;
     int64_t used_ns;     /* the in-memory LRU clock at its last hit */
     open_block *open;    /* NULL: not opened (verified) yet */
     struct cache_entry *hash_next;
@@ -111,6 +125,7 @@ struct blockcache {
     open_block *fd_newest; /* descriptor LRU */
     open_block *fd_oldest;
     uint64_t dirty_stamps; /* entries with stamp_dirty */
+    char boot_id[BOOT_ID_SIZE + 1]; /* "" when unknown: nothing is sealed */
     blockcache_stats stats;
 };
 
@@ -253,6 +268,75 @@ static int header_verify(const unsigned char header[HEADER_SIZE],
     if (rc != 0)
         return rc;
     return memcmp(header, want, HEADER_SIZE) == 0 ? 0 : -EBADMSG;
+}
+
+/* The header's fields without its digest: what a sealed file is checked
+ * against (a sound file under another block's name still fails). */
+static int header_check_fields(const unsigned char header[HEADER_SIZE],
+                               const block_key *key, uint32_t len)
+{
+    unsigned char want[56];
+    memset(want, 0, sizeof(want));
+    memcpy(want, HEADER_MAGIC, 4);
+    put_le32(want + 4, HEADER_VERSION);
+    put_le32(want + 8, len);
+    memcpy(want + 16, key->id, BLOCKCACHE_ID_SIZE);
+    put_le64(want + 48, key->index);
+    return memcmp(header, want, sizeof(want)) == 0 ? 0 : -EBADMSG;
+}
+
+/* ---- seals ---- */
+
+static int64_t mtime_ns_of(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+}
+
+static void seal_encode(const blockcache *bc, int64_t mtime_ns,
+                        unsigned char seal[SEAL_SIZE])
+{
+    memcpy(seal, "LFS1", 4);
+    memcpy(seal + 4, bc->boot_id, BOOT_ID_SIZE);
+    put_le64(seal + 40, (uint64_t)mtime_ns);
+}
+
+/* Whether fd's seal was made in this boot for the mtime it has now. */
+static bool seal_matches(const blockcache *bc, int fd, const struct stat *st)
+{
+    if (bc->boot_id[0] == '\0')
+        return false;
+    unsigned char want[SEAL_SIZE], got[SEAL_SIZE + 1];
+    seal_encode(bc, mtime_ns_of(st), want);
+    return fgetxattr(fd, SEAL_XATTR, got, sizeof(got)) == SEAL_SIZE &&
+           memcmp(got, want, SEAL_SIZE) == 0;
+}
+
+/* Seals fd for the mtime it had when its data was written or checked.
+ * Best effort: without a seal the file is only checked again. */
+static bool seal_write(const blockcache *bc, int fd, int64_t mtime_ns)
+{
+    if (bc->boot_id[0] == '\0')
+        return false;
+    unsigned char seal[SEAL_SIZE];
+    seal_encode(bc, mtime_ns, seal);
+    return fsetxattr(fd, SEAL_XATTR, seal, SEAL_SIZE, 0) == 0;
+}
+
+/* This boot's id, or "" (then no file is trusted without its check). */
+static void read_boot_id(blockcache *bc)
+{
+    bc->boot_id[0] = '\0';
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[BOOT_ID_SIZE + 2];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    close(fd);
+    if (n >= BOOT_ID_SIZE && (n == BOOT_ID_SIZE || buf[BOOT_ID_SIZE] == '\n') &&
+        strspn(buf, "0123456789abcdef-") == BOOT_ID_SIZE) {
+        memcpy(bc->boot_id, buf, BOOT_ID_SIZE);
+        bc->boot_id[BOOT_ID_SIZE] = '\0';
+    }
 }
 
 /* ---- the index: hash table plus LRU list; caller holds the lock ---- */
@@ -458,16 +542,10 @@ static void fd_release(open_block *ob)
     }
 }
 
-/* Keeps fd (a verified file of e) open as the newest; closes the oldest
- * beyond MAX_OPEN_FILES. Closes fd itself if it cannot be kept. */
-static void fd_attach(blockcache *bc, cache_entry *e, int fd)
+/* Keeps ob (a checked file of e) open as the newest; closes the oldest
+ * beyond MAX_OPEN_FILES. */
+static void fd_attach(blockcache *bc, cache_entry *e, open_block *ob)
 {
-    open_block *ob = calloc(1, sizeof(*ob));
-    if (ob == NULL) {
-        close(fd);
-        return;
-    }
-    ob->fd = fd;
     ob->entry = e;
     e->open = ob;
     fd_push_newest(bc, ob);
@@ -493,6 +571,8 @@ static void touch_entry(blockcache *bc, cache_entry *e)
 typedef struct stamp_item {
     block_key key;
     int64_t used_ns;
+    bool sealed;
+    int64_t seal_mtime_ns;
 } stamp_item;
 
 /* Takes the recency stamps not yet written (oldest first, at most cap);
@@ -505,6 +585,8 @@ static size_t take_stamps(blockcache *bc, stamp_item *items, size_t cap)
             continue;
         items[n].key = e->key;
         items[n].used_ns = e->used_ns;
+        items[n].sealed = e->sealed;
+        items[n].seal_mtime_ns = e->seal_mtime_ns;
         n++;
         e->stamp_dirty = false;
         bc->dirty_stamps--;
@@ -512,15 +594,42 @@ static size_t take_stamps(blockcache *bc, stamp_item *items, size_t cap)
     return n;
 }
 
-/* Best effort: a block evicted meanwhile has no file to stamp. */
+/* Dates one block file; a file sealed for the mtime it still has (not
+ * written to since) is sealed again for its new one, anything else loses
+ * its seal (its new mtime no longer matches). Returns the mtime sealed, or
+ * -1. Best effort: a block evicted meanwhile has no file to stamp. */
+static int64_t write_stamp(blockcache *bc, const stamp_item *item)
+{
+    char path[PATH_MAX];
+    block_path(bc, &item->key, path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    bool keep = item->sealed && fstat(fd, &st) == 0 &&
+                mtime_ns_of(&st) == item->seal_mtime_ns;
+    set_mtime(fd, stamp_time(item->used_ns));
+    int64_t sealed = -1;
+    if (keep && fstat(fd, &st) == 0 && seal_write(bc, fd, mtime_ns_of(&st)))
+        sealed = mtime_ns_of(&st);
+    close(fd);
+    return sealed;
+}
+
 static void write_stamps(blockcache *bc, const stamp_item *items, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        char path[PATH_MAX];
-        block_path(bc, &items[i].key, path, sizeof(path));
-        struct timespec t = stamp_time(items[i].used_ns);
-        struct timespec times[2] = {t, t};
-        (void)utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW);
+        int64_t sealed = write_stamp(bc, &items[i]);
+        if (!items[i].sealed)
+            continue;
+        pthread_mutex_lock(&bc->lock);
+        cache_entry *e = index_find(bc, &items[i].key);
+        if (e != NULL && e->sealed &&
+            e->seal_mtime_ns == items[i].seal_mtime_ns) {
+            e->sealed = sealed >= 0;
+            e->seal_mtime_ns = sealed;
+        }
+        pthread_mutex_unlock(&bc->lock);
     }
     pthread_mutex_lock(&bc->lock);
     bc->stats.stamps_written += n;
@@ -789,6 +898,7 @@ blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
         rc = -pthread_mutex_init(&bc->lock, NULL);
     if (rc != 0)
         goto out;
+    read_boot_id(bc);
     rc = -pthread_cond_init(&bc->opened, NULL);
     if (rc != 0) {
         pthread_mutex_destroy(&bc->lock);
@@ -857,13 +967,21 @@ static int read_exact(int fd, void *buf, size_t len, off_t offset)
     return 0;
 }
 
-/* Opens the block file for key, reads it whole into data (len bytes) and
- * checks it against its header. Returns the open descriptor, -ENOENT if the
- * file is gone, -EBADMSG if it fails its check (length, header or digest),
- * or another -errno. */
-static int open_verified(const char *path, const block_key *key,
-                         unsigned char *data, uint32_t len)
+/* Opens the block file for key and checks it: its header always; its data
+ * against the header's digest unless a seal of this boot vouches for the
+ * file as it is (then no data is read). The data checked goes into `data`
+ * (len bytes) when given, else into a buffer of its own. Returns the open
+ * descriptor, with *hashed saying whether the data was read and checked
+ * and *sealed_mtime the mtime its seal holds (-1: none); -ENOENT if the
+ * file is gone, -EBADMSG if it fails its check, or another -errno. */
+static int open_checked(const blockcache *bc, const block_key *key,
+                        uint32_t len, unsigned char *data, bool *hashed,
+                        int64_t *sealed_mtime)
 {
+    char path[PATH_MAX];
+    block_path(bc, key, path, sizeof(path));
+    *hashed = false;
+    *sealed_mtime = -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOTDIR || errno == ELOOP ? -ENOENT : -errno;
@@ -875,12 +993,29 @@ static int open_verified(const char *path, const block_key *key,
     else if (!S_ISREG(st.st_mode) ||
              (uint64_t)st.st_size != (uint64_t)HEADER_SIZE + len)
         rc = -EBADMSG;
+    /* The whole file is about to be read (checked, or served): one disk
+     * read started now, not a small one for the header and another later. */
+    if (rc == 0)
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
     if (rc == 0)
         rc = read_exact(fd, header, HEADER_SIZE, 0);
-    if (rc == 0)
-        rc = read_exact(fd, data, len, HEADER_SIZE);
-    if (rc == 0)
-        rc = header_verify(header, key, data, len);
+    if (rc == 0 && seal_matches(bc, fd, &st)) {
+        rc = header_check_fields(header, key, len);
+        if (rc == 0)
+            *sealed_mtime = mtime_ns_of(&st);
+    } else if (rc == 0) {
+        unsigned char *buf = data != NULL ? data : malloc(len);
+        rc = buf != NULL ? read_exact(fd, buf, len, HEADER_SIZE) : -ENOMEM;
+        *hashed = rc == 0;
+        if (rc == 0)
+            rc = header_verify(header, key, buf, len);
+        if (buf != data)
+            free(buf);
+        /* The mtime from before the read: a write since moved it, and the
+         * seal then no longer matches. */
+        if (rc == 0 && seal_write(bc, fd, mtime_ns_of(&st)))
+            *sealed_mtime = mtime_ns_of(&st);
+    }
     if (rc != 0) {
         close(fd);
         return rc;
@@ -888,51 +1023,103 @@ static int open_verified(const char *path, const block_key *key,
     return fd;
 }
 
-/* The first read of a block in this process: open, read whole, verify, copy
- * the range out, and keep the descriptor if the block is still the one
- * looked up. Returns 0 or as open_verified. */
-static int read_first(blockcache *bc, const block_key *key,
-                      uint64_t generation, uint32_t len, uint32_t offset,
-                      void *buf, size_t want)
+/* Makes block key's checked descriptor ready and takes a use of it
+ * (*out, given back with read_done): an open one at once; else one thread
+ * opens and checks the file while others wait for the outcome. When that
+ * check read the data into `data` (a whole-block read), *filled says so.
+ * Counts misses, opens and damaged files itself; 0, -ENOENT (a miss) or
+ * another -errno. */
+static int acquire(blockcache *bc, const block_key *key, uint32_t block_len,
+                   unsigned char *data, open_block **out,
+                   uint64_t *generation_out, bool *filled)
 {
-    /* A whole-block read verifies straight into the caller's buffer. */
-    unsigned char *data = offset == 0 && want == len ? buf : malloc(len);
-    if (data == NULL)
-        return -ENOMEM;
-    char path[PATH_MAX];
-    block_path(bc, key, path, sizeof(path));
-    int fd = open_verified(path, key, data, len);
-    if (fd >= 0 && data != buf)
-        memcpy(buf, data + offset, want);
-    if (data != buf)
-        free(data);
+    *filled = false;
+    pthread_mutex_lock(&bc->lock);
+    cache_entry *e;
+    for (;;) {
+        e = index_find(bc, key);
+        if (e == NULL) {
+            bc->stats.misses++;
+            pthread_mutex_unlock(&bc->lock);
+            return -ENOENT;
+        }
+        if (e->open != NULL || !e->opening)
+            break;
+        pthread_cond_wait(&bc->opened, &bc->lock);
+    }
+    uint64_t generation = e->generation;
+    *generation_out = generation;
+    open_block *ob = e->open;
+    if (ob != NULL) {
+        ob->users++;
+        fd_unlink(bc, ob);
+        fd_push_newest(bc, ob);
+        pthread_mutex_unlock(&bc->lock);
+        *out = ob;
+        return 0;
+    }
+    e->opening = true;
+    pthread_mutex_unlock(&bc->lock);
+
+    bool hashed = false;
+    int64_t sealed = -1;
+    int fd = open_checked(bc, key, block_len, data, &hashed, &sealed);
+    if (fd >= 0 && (ob = calloc(1, sizeof(*ob))) == NULL) {
+        close(fd);
+        fd = -ENOMEM;
+    }
+
     pthread_mutex_lock(&bc->lock);
     if (fd != -ENOENT) {
         bc->stats.file_opens++;
-        bc->stats.file_bytes_read += HEADER_SIZE + (uint64_t)len;
+        bc->stats.file_bytes_read +=
+            HEADER_SIZE + (hashed ? (uint64_t)block_len : 0);
     }
+    if (hashed)
+        bc->stats.files_hashed++;
+    e = index_find(bc, key);
+    bool same = e != NULL && e->generation == generation;
+    /* Waiters look again once the outcome (kept, or discarded below) is in
+     * the index, so a bad file is checked and counted once. */
+    if (same)
+        e->opening = false;
+    pthread_cond_broadcast(&bc->opened);
     if (fd >= 0) {
-        cache_entry *e = index_find(bc, key);
-        if (e != NULL && e->generation == generation && e->open == NULL)
-            fd_attach(bc, e, fd);
-        else
-            close(fd); /* evicted or replaced meanwhile */
+        ob->fd = fd;
+        ob->users = 1;
+        if (same && e->open == NULL) {
+            fd_attach(bc, e, ob);
+            e->sealed = sealed >= 0;
+            e->seal_mtime_ns = sealed;
+        } /* else evicted or replaced meanwhile: closed at its release */
+    } else {
+        bc->stats.misses++;
+        if (fd == -EBADMSG)
+            bc->stats.corrupt++;
+        if (same && (fd == -ENOENT || fd == -EBADMSG))
+            discard_block(bc, e); /* damaged by a crash or the disk, or
+                                     removed: the caller refetches */
     }
     pthread_mutex_unlock(&bc->lock);
-    return fd >= 0 ? 0 : fd;
+    if (fd < 0)
+        return fd == -EBADMSG ? -ENOENT : fd;
+    *out = ob;
+    *filled = hashed && data != NULL; /* and it passed: fd >= 0 */
+    return 0;
 }
 
-/* A later read: exactly the range, from the kept descriptor. */
-static int read_open(blockcache *bc, open_block *ob, uint32_t offset,
-                     void *buf, size_t want)
+/* Under the lock: a hit of len bytes (bytes_read of them read from the
+ * file here). Returns whether a batch of stamps is due. */
+static bool count_hit(blockcache *bc, const block_key *key,
+                      uint64_t generation, size_t len, size_t bytes_read)
 {
-    int rc = read_exact(ob->fd, buf, want, (off_t)HEADER_SIZE + offset);
-    pthread_mutex_lock(&bc->lock);
-    if (rc == 0)
-        bc->stats.file_bytes_read += want;
-    fd_release(ob);
-    pthread_mutex_unlock(&bc->lock);
-    return rc;
+    bc->stats.hits++;
+    bc->stats.bytes_served += len;
+    bc->stats.file_bytes_read += bytes_read;
+    cache_entry *e = index_find(bc, key);
+    if (e != NULL && e->generation == generation)
+        touch_entry(bc, e);
+    return bc->dirty_stamps >= STAMP_BATCH;
 }
 
 ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,
@@ -947,67 +1134,78 @@ ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,
         return -EINVAL;
     block_key key;
     make_key(id, index, &key);
+    /* A whole-block read is checked straight into the caller's buffer. */
+    unsigned char *whole = offset == 0 && len == block_len ? buf : NULL;
+    open_block *ob = NULL;
+    uint64_t generation = 0;
+    bool filled = false;
+    int rc = acquire(bc, &key, (uint32_t)block_len, whole, &ob, &generation,
+                     &filled);
+    if (rc != 0)
+        return rc;
+    if (!filled)
+        rc = read_exact(ob->fd, buf, len, (off_t)(HEADER_SIZE + offset));
 
     pthread_mutex_lock(&bc->lock);
-    cache_entry *e;
-    for (;;) { /* one thread verifies a file; the others wait for it */
-        e = index_find(bc, &key);
-        if (e == NULL) {
-            bc->stats.misses++;
-            pthread_mutex_unlock(&bc->lock);
-            return -ENOENT;
-        }
-        if (e->open != NULL || !e->opening)
-            break;
-        pthread_cond_wait(&bc->opened, &bc->lock);
-    }
-    uint64_t generation = e->generation;
-    open_block *ob = e->open;
-    if (ob != NULL) {
-        ob->users++;
-        fd_unlink(bc, ob);
-        fd_push_newest(bc, ob);
-    } else {
-        e->opening = true;
-    }
-    pthread_mutex_unlock(&bc->lock);
-
-    int rc = ob != NULL
-                 ? read_open(bc, ob, (uint32_t)offset, buf, len)
-                 : read_first(bc, &key, generation, (uint32_t)block_len,
-                              (uint32_t)offset, buf, len);
-
-    pthread_mutex_lock(&bc->lock);
-    e = index_find(bc, &key);
-    bool same = e != NULL && e->generation == generation;
+    fd_release(ob);
     bool flush = false;
-    if (ob == NULL) {
-        /* Waiters look again once the outcome (kept, or discarded below)
-         * is in the index, so a bad file is checked and counted once. */
-        if (same)
-            e->opening = false;
-        pthread_cond_broadcast(&bc->opened);
-    }
     if (rc == 0) {
-        bc->stats.hits++;
-        bc->stats.bytes_served += len;
-        if (same)
-            touch_entry(bc, e);
-        flush = bc->dirty_stamps >= STAMP_BATCH;
+        flush = count_hit(bc, &key, generation, len, filled ? 0 : len);
     } else {
         bc->stats.misses++;
-        if (rc == -EBADMSG)
+        if (rc == -EBADMSG) { /* shrank under us */
             bc->stats.corrupt++;
-        if (same && (rc == -ENOENT || rc == -EBADMSG))
-            discard_block(bc, e); /* damaged by a crash or the disk, or
-                                     removed: the caller refetches */
-        if (rc == -EBADMSG)
+            cache_entry *e = index_find(bc, &key);
+            if (e != NULL && e->generation == generation)
+                discard_block(bc, e);
             rc = -ENOENT;
+        }
     }
     pthread_mutex_unlock(&bc->lock);
     if (flush)
         flush_stamps(bc, false);
     return rc == 0 ? (ssize_t)len : rc;
+}
+
+int blockcache_pin(blockcache *bc, const blockcache_id *id, uint64_t index,
+                   uint64_t offset, size_t len, blockcache_pinned *out)
+{
+    if (bc == NULL || id == NULL || out == NULL)
+        return -EINVAL;
+    uint64_t block_len = block_length(id->size, bc->block_size, index);
+    if (block_len == 0 || len == 0 || offset >= block_len ||
+        len > block_len - offset)
+        return -EINVAL;
+    block_key key;
+    make_key(id, index, &key);
+    open_block *ob = NULL;
+    uint64_t generation = 0;
+    bool filled = false;
+    int rc = acquire(bc, &key, (uint32_t)block_len, NULL, &ob, &generation,
+                     &filled);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&bc->lock);
+    bool flush = count_hit(bc, &key, generation, len, len);
+    bc->stats.bytes_pinned += len;
+    pthread_mutex_unlock(&bc->lock);
+    if (flush)
+        flush_stamps(bc, false);
+    out->fd = ob->fd;
+    out->pos = (off_t)(HEADER_SIZE + offset);
+    out->ref = ob;
+    return 0;
+}
+
+void blockcache_unpin(blockcache *bc, blockcache_pinned *pinned)
+{
+    if (bc == NULL || pinned == NULL || pinned->ref == NULL)
+        return;
+    pthread_mutex_lock(&bc->lock);
+    fd_release(pinned->ref);
+    pthread_mutex_unlock(&bc->lock);
+    pinned->ref = NULL;
+    pinned->fd = -1;
 }
 
 ssize_t blockcache_get(blockcache *bc, const blockcache_id *id,
@@ -1056,8 +1254,10 @@ static int write_all(int fd, const void *data, size_t len)
  * failure. */
 static int write_temp_file(blockcache *bc, const block_key *key,
                            uint64_t counter, const void *data, size_t len,
-                           struct timespec stamp, char *tmp_path, size_t cap)
+                           struct timespec stamp, char *tmp_path, size_t cap,
+                           int64_t *sealed_mtime)
 {
+    *sealed_mtime = -1;
     char shard[PATH_MAX];
     char hex[KEY_HEX_LEN + 1];
     unsigned char header[HEADER_SIZE];
@@ -1081,8 +1281,12 @@ static int write_temp_file(blockcache *bc, const block_key *key,
     rc = write_all(fd, header, HEADER_SIZE);
     if (rc == 0)
         rc = write_all(fd, data, len);
-    if (rc == 0)
+    if (rc == 0) {
         set_mtime(fd, stamp);
+        struct stat st; /* the mtime as the filesystem keeps it */
+        if (fstat(fd, &st) == 0 && seal_write(bc, fd, mtime_ns_of(&st)))
+            *sealed_mtime = mtime_ns_of(&st);
+    }
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
     if (rc != 0)
@@ -1115,8 +1319,9 @@ int blockcache_put(blockcache *bc, const blockcache_id *id, uint64_t index,
     pthread_mutex_unlock(&bc->lock);
 
     char tmp_path[PATH_MAX];
+    int64_t sealed = -1;
     int rc = write_temp_file(bc, &key, counter, data, len, stamp, tmp_path,
-                             sizeof(tmp_path));
+                             sizeof(tmp_path), &sealed);
 
     pthread_mutex_lock(&bc->lock);
     /* Rename under the lock so the index and the directory agree about
@@ -1131,8 +1336,13 @@ int blockcache_put(blockcache *bc, const blockcache_id *id, uint64_t index,
             unlink(tmp_path);
         } else {
             rc = index_insert(bc, &key, (uint32_t)len);
-            if (rc != 0)
+            if (rc != 0) {
                 unlink(path);
+            } else {
+                e = index_find(bc, &key);
+                e->sealed = sealed >= 0;
+                e->seal_mtime_ns = sealed;
+            }
         }
         if (rc == 0) {
             bc->stats.bytes_stored += len;

@@ -3,10 +3,11 @@
  * SHA-256 of the object's identity (server, storage namespace, physical
  * address, checksum, size), LRU within a byte budget, shared by later
  * mounts of the same directory. Every block file carries a SHA-256 of its
- * bytes, checked when this process first opens the file (which then stays
- * open, in a bounded LRU of descriptors, for reads of exact ranges): never
- * serves a block that fails its check, never shows a partial block, never
- * puts a server string in a path.
+ * bytes, checked when this process first opens the file unless a seal of
+ * this boot says it was checked (or written) and not written to since;
+ * the file then stays open, in a bounded LRU of descriptors, for reads of
+ * exact ranges. Never serves a block that fails its check, never shows a
+ * partial block, never puts a server string in a path.
  * int/ssize_t results are >= 0 or a negative errno.
  */
 #ifndef LAKEFUSE_BLOCKCACHE_H
@@ -57,9 +58,13 @@ typedef struct blockcache_stats {
     uint64_t write_errors;
     uint64_t corrupt; /* block files that failed their check and were
                          removed (at open or on a get) */
-    uint64_t file_opens;      /* block files opened (and verified) to read */
+    uint64_t file_opens;      /* block files opened (and checked) to read */
+    uint64_t files_hashed;    /* of those, read whole and hashed (no seal
+                                 of this boot vouched for them) */
     uint64_t file_bytes_read; /* bytes read from block files, headers too */
     uint64_t open_files;      /* verified block files held open now */
+    uint64_t bytes_pinned;    /* of bytes_served, handed out as descriptor
+                                 ranges (blockcache_pin), not copied */
     uint64_t stamps_written;  /* recency stamps written to file mtimes */
 } blockcache_stats;
 
@@ -85,9 +90,12 @@ uint32_t blockcache_block_size(const blockcache *bc);
  * (its size: id->size) into buf. Returns len, -ENOENT when not cached (a
  * miss), -EINVAL for an index past the end or a range outside the block
  * (len 0 included), or another -errno (buf's content is then unspecified).
- * The first read of a block file in this process reads it whole (about
- * 1 ms per MiB to hash) and checks it against its header: a file that fails
- * (wrong length, bad header, digest mismatch: a power loss after the
+ * The first read of a block file in this process checks its length and
+ * header; unless the file carries a seal of this boot for the mtime it has
+ * (set when this boot wrote or hashed it: a power loss is a new boot, and
+ * any write moves the mtime), it is read whole (about 0.5 ms per MiB to
+ * hash) and checked against the header's digest, then sealed. A file that
+ * fails (wrong length, bad header, digest mismatch: a power loss after the
  * rename, or the disk) is removed, counted in corrupt, and is a miss, so
  * the caller refetches it. A file that passes stays open (at most 64, least
  * recently read closed first) and later reads pread just the range. A hit
@@ -98,6 +106,23 @@ uint32_t blockcache_block_size(const blockcache *bc);
 ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,
                         uint64_t index, uint64_t offset, void *buf,
                         size_t len);
+
+/* A cached range as a descriptor and position, for a caller that hands
+ * them on (a splice to /dev/fuse) instead of copying the bytes: the file
+ * is checked as for blockcache_read, the hit counted at once, and the
+ * descriptor stays open until blockcache_unpin, even if the block is
+ * evicted meanwhile. The bytes are [pos, pos + len) of fd. */
+typedef struct blockcache_pinned {
+    int fd;
+    off_t pos;
+    struct open_block *ref;
+} blockcache_pinned;
+
+/* 0, -ENOENT (a miss), -EINVAL (as blockcache_read) or another -errno. */
+int blockcache_pin(blockcache *bc, const blockcache_id *id, uint64_t index,
+                   uint64_t offset, size_t len, blockcache_pinned *out);
+/* Gives the descriptor back; pinned->ref is NULL afterwards. */
+void blockcache_unpin(blockcache *bc, blockcache_pinned *pinned);
 
 /* The whole block: blockcache_read of [0, its length) into buf (cap >= the
  * block's length: block_size, or less for the last block, else -EINVAL).

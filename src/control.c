@@ -86,8 +86,10 @@ static cJSON *data_cache_json(blockcache *bc)
         add_u64(o, "write_errors", st.write_errors);
         add_u64(o, "corrupt", st.corrupt);
         add_u64(o, "file_opens", st.file_opens);
+        add_u64(o, "files_hashed", st.files_hashed);
         add_u64(o, "file_bytes_read", st.file_bytes_read);
         add_u64(o, "open_files", st.open_files);
+        add_u64(o, "bytes_pinned", st.bytes_pinned);
         add_u64(o, "stamps_written", st.stamps_written);
     }
     return o;

@@ -114,6 +114,11 @@ void fs_readers_remove(lakefuse_fs *fs, open_file *of);
  * of the key when this mount is writing it, else the object. */
 ssize_t fs_readers_read(lakefuse_fs *fs, open_file *of, char *buf,
                         size_t size, off_t offset);
+/* The FUSE read_buf op: cached bytes of an object as descriptor ranges of
+ * block files (libfuse splices them into /dev/fuse: no copy through this
+ * process), anything else through the read op into memory. */
+int fs_readers_read_buf(const char *path, struct fuse_bufvec **bufp,
+                        size_t size, off_t offset, struct fuse_file_info *fi);
 /* key (or everything under key + "/" with prefix) is about to be
  * unlinked, renamed or replaced: descriptors reading it take a private
  * copy of their bytes first (a download of what the cache lacks), or,

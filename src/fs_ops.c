@@ -326,11 +326,22 @@ static void raise_readahead(lakefuse_fs *fs, const char *mountpoint,
                  mountpoint, kb);
 }
 
-/* The once of fs->readahead_once: two cache blocks of read-ahead. */
+/* At least two cache blocks, in whole requests of FS_MAX_READ_BYTES (a
+ * window that is not a multiple of them ends in a small request). */
+static unsigned readahead_kb(uint32_t block_size)
+{
+    uint64_t want = 2 * (uint64_t)block_size;
+    if (want < 4 * (uint64_t)FS_MAX_READ_BYTES)
+        want = 4 * (uint64_t)FS_MAX_READ_BYTES;
+    uint64_t requests = (want + FS_MAX_READ_BYTES - 1) / FS_MAX_READ_BYTES;
+    return (unsigned)(requests * FS_MAX_READ_BYTES / 1024);
+}
+
+/* The once of fs->readahead_once: the read-ahead window above. */
 static void raise_readahead_once(void)
 {
     lakefuse_fs *fs = fs_current();
-    raise_readahead(fs, fs->mountpoint, fs->block_size / 1024 * 2);
+    raise_readahead(fs, fs->mountpoint, readahead_kb(fs->block_size));
 }
 
 static int op_getattr(const char *path, struct stat *st,
@@ -1064,6 +1075,13 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->auto_cache = 0;
     conn->want |= FUSE_CAP_READDIRPLUS;
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+    /* Cached reads reply with descriptors of block files
+     * (fs_readers_read_buf): spliced into /dev/fuse, never copied through
+     * this process. */
+    if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+        conn->want |= FUSE_CAP_SPLICE_WRITE;
+    if (conn->max_read == 0 || conn->max_read > FS_MAX_READ_BYTES)
+        conn->max_read = FS_MAX_READ_BYTES;
     conn->max_background = 64;
     conn->congestion_threshold = 48;
     /* The kernel sets the read-ahead window from this init's reply: the
@@ -1081,6 +1099,7 @@ static const struct fuse_operations operations = {
     .releasedir = op_releasedir,
     .open = op_open,
     .read = op_read,
+    .read_buf = fs_readers_read_buf,
     .release = op_release,
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,

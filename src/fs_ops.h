@@ -12,6 +12,13 @@ struct fuse_operations;
 
 const struct fuse_operations *fs_operations(void);
 
+/* The largest read the kernel sends (mount option max_read, and the init
+ * reply): 248 pages, so that a reply spliced from block files (header and
+ * up to three pieces) fits libfuse's pipe within the 1 MiB an unprivileged
+ * pipe may grow to (/proc/sys/fs/pipe-max-size); a 1 MiB request would
+ * not, and every cached read would fall back to a copy. */
+#define FS_MAX_READ_BYTES (248u * 4096u)
+
 /* After the session ends: releases the descriptors of files and
  * directories whose RELEASE or RELEASEDIR the kernel never delivered (an
  * unmount right after a close can abort it, a daemon can exit with

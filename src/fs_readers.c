@@ -9,9 +9,11 @@
  */
 #include "fs_internal.h"
 #include "prefetch.h"
+#include "fs_ops.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +110,134 @@ ssize_t fs_readers_read(lakefuse_fs *fs, open_file *of, char *buf,
     }
     pthread_rwlock_unlock(&of->lock);
     return n;
+}
+
+/* ---- cached reads spliced from block files ---- */
+
+/* The block files a thread's last reply was spliced from stay open until
+ * libfuse has sent it: the op returns before the splice, with no call
+ * after it. So each FUSE thread gives its pieces back at its next read, or
+ * when it ends (libfuse cancels its workers before the mount is torn
+ * down). A thread holds at most one read's pieces. */
+typedef struct held_pieces {
+    reader *reader;
+    reader_piece *pieces;
+    size_t count;
+    size_t cap;
+} held_pieces;
+
+static pthread_key_t held_key;
+static pthread_once_t held_once = PTHREAD_ONCE_INIT;
+static bool held_key_ok;
+
+static void held_give_back(held_pieces *h)
+{
+    reader_unpin(h->reader, h->pieces, h->count);
+    h->count = 0;
+}
+
+static void held_destroy(void *p)
+{
+    held_pieces *h = p;
+    held_give_back(h);
+    free(h->pieces);
+    free(h);
+}
+
+static void held_key_create(void)
+{
+    held_key_ok = pthread_key_create(&held_key, held_destroy) == 0;
+}
+
+/* This thread's held pieces, with room for cap; NULL on ENOMEM. */
+static held_pieces *held_get(size_t cap)
+{
+    pthread_once(&held_once, held_key_create);
+    if (!held_key_ok)
+        return NULL;
+    held_pieces *h = pthread_getspecific(held_key);
+    if (!h) {
+        h = calloc(1, sizeof(*h));
+        if (!h || pthread_setspecific(held_key, h) != 0) {
+            free(h);
+            return NULL;
+        }
+    }
+    if (h->cap < cap) {
+        reader_piece *more = realloc(h->pieces, cap * sizeof(*more));
+        if (!more)
+            return NULL;
+        h->pieces = more;
+        h->cap = cap;
+    }
+    return h;
+}
+
+/* 0 with *bufp set when every byte asked for is cached (or the read is at
+ * the end); else nothing is held and the caller reads into memory. */
+static int splice_cached(lakefuse_fs *fs, open_file *of,
+                         struct fuse_bufvec **bufp, size_t size, off_t offset)
+{
+    size_t cap = size / fs->block_size + 2;
+    held_pieces *h = held_get(cap);
+    if (!h)
+        return -ENOMEM;
+    size_t count = 0;
+    int rc = -EAGAIN;
+    pthread_rwlock_rdlock(&of->lock);
+    /* A private copy, or the staged file of a writer in this mount, is the
+     * file's content: those are read the usual way. */
+    if (of->pinned_fd < 0 && !of->pinned_w &&
+        !(is_branch_reader(of) && !writer_idle(fs->writer)))
+        rc = reader_pin(of->data, (uint64_t)offset, size, h->pieces, cap,
+                        &count);
+    pthread_rwlock_unlock(&of->lock);
+    if (rc != 0)
+        return rc;
+    size_t slots = count ? count : 1;
+    struct fuse_bufvec *bv =
+        calloc(1, sizeof(*bv) + (slots - 1) * sizeof(bv->buf[0]));
+    if (!bv) {
+        reader_unpin(fs->reader, h->pieces, count);
+        return -ENOMEM;
+    }
+    bv->count = slots;
+    for (size_t i = 0; i < count; i++) {
+        bv->buf[i].size = h->pieces[i].len;
+        bv->buf[i].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+        bv->buf[i].fd = h->pieces[i].pin.fd;
+        bv->buf[i].pos = h->pieces[i].pin.pos;
+    }
+    h->reader = fs->reader;
+    h->count = count;
+    *bufp = bv;
+    return 0;
+}
+
+int fs_readers_read_buf(const char *path, struct fuse_bufvec **bufp,
+                        size_t size, off_t offset, struct fuse_file_info *fi)
+{
+    lakefuse_fs *fs = fs_current();
+    open_file *of = (open_file *)(uintptr_t)fi->fh;
+    held_pieces *h = held_key_ok ? pthread_getspecific(held_key) : NULL;
+    if (h)
+        held_give_back(h); /* libfuse has sent this thread's last reply */
+    if (offset >= 0 && of->data && fs->blocks &&
+        splice_cached(fs, of, bufp, size, offset) == 0)
+        return 0;
+    struct fuse_bufvec *bv = malloc(sizeof(*bv));
+    char *mem = malloc(size ? size : 1);
+    int n = bv && mem ? fs_operations()->read(path, mem, size, offset, fi)
+                      : -ENOMEM;
+    if (n < 0) {
+        free(bv);
+        free(mem);
+        return n;
+    }
+    *bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT((size_t)n);
+    bv->buf[0].mem = mem;
+    *bufp = bv;
+    return 0;
 }
 
 /* Under readers_lock: true when of reads key (or, with prefix, a key

@@ -541,8 +541,9 @@ static int build_fuse_args(struct fuse_args *args, const char *uri_text,
 {
     bool plain = !strpbrk(uri_text, ",\\ \t\n");
     char *o = NULL;
-    if (asprintf(&o, "fsname=%s,subtype=lakefuse%s%s%s",
-                 plain ? uri_text : "lakefs", opts->allow_other
+    if (asprintf(&o, "fsname=%s,subtype=lakefuse,max_read=%u%s%s%s",
+                 plain ? uri_text : "lakefs", FS_MAX_READ_BYTES,
+                 opts->allow_other
                                                   ? ",default_permissions"
                                                   : "",
                  opts->fuse_options ? "," : "",

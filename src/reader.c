@@ -1090,3 +1090,66 @@ void reader_flush(reader *r)
         pthread_cond_wait(&r->stores_done, &r->lock);
     pthread_mutex_unlock(&r->lock);
 }
+
+/* ---- reads handed on as descriptors (a splice to /dev/fuse) ---- */
+
+int reader_pin(reader_file *f, uint64_t offset, size_t len,
+               reader_piece *pieces, size_t max_pieces, size_t *pinned)
+{
+    *pinned = 0;
+    if (f == NULL || (pieces == NULL && max_pieces > 0))
+        return -EINVAL;
+    reader *r = f->r;
+    if (r->cache == NULL)
+        return -ENOENT;
+    if (offset >= f->size || len == 0)
+        return 0;
+    if (len > f->size - offset)
+        len = (size_t)(f->size - offset);
+    uint64_t end = offset + len;
+    /* The index first (no file is read): a read the cache cannot answer
+     * whole is left to reader_read before any hit is counted. */
+    uint64_t last = (end - 1) / r->block_size;
+    if (last - offset / r->block_size >= max_pieces)
+        return -E2BIG;
+    for (uint64_t b = offset / r->block_size; b <= last; b++)
+        if (!cache_has(r, &f->id, b))
+            return -ENOENT;
+    size_t n = 0;
+    int rc = 0;
+    for (uint64_t pos = offset; pos < end && rc == 0;) {
+        uint64_t block = pos / r->block_size;
+        uint64_t skip = pos % r->block_size;
+        size_t want = (size_t)min_u64(
+            block_bytes(r, f->size, block) - skip, end - pos);
+        if (n == max_pieces) {
+            rc = -E2BIG;
+            break;
+        }
+        rc = blockcache_pin(r->cache, &f->id, block, skip, want,
+                            &pieces[n].pin);
+        if (rc == 0) {
+            pieces[n++].len = want;
+            pos += want;
+        }
+    }
+    if (rc != 0) { /* all or nothing: the caller reads the usual way */
+        while (n > 0)
+            blockcache_unpin(r->cache, &pieces[--n].pin);
+        return rc;
+    }
+    read_ctx c = {.f = f};
+    bool sequential = plan_read(&c, offset, end);
+    count(&r->stats.bytes_from_cache, len);
+    count(&r->stats.bytes_served, len);
+    if (sequential)
+        schedule_readahead(f, end, 0);
+    *pinned = n;
+    return 0;
+}
+
+void reader_unpin(reader *r, reader_piece *pieces, size_t count)
+{
+    for (size_t i = 0; r != NULL && i < count; i++)
+        blockcache_unpin(r->cache, &pieces[i].pin);
+}

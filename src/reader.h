@@ -93,4 +93,25 @@ void reader_get_stats(reader *r, reader_stats *out);
  * of their own). Read-ahead queued for a file still open runs first. */
 void reader_flush(reader *r);
 
+/* One cached piece of a read, as a descriptor range (see blockcache_pin). */
+typedef struct reader_piece {
+    blockcache_pinned pin;
+    size_t len;
+} reader_piece;
+
+/*
+ * The bytes reader_read would return for [offset, offset + len), when the
+ * block cache holds all of them, as descriptor ranges to hand on (a splice
+ * to /dev/fuse) instead of copies: pieces[0..*pinned) in order, each within
+ * one block. Counts the read and drives read-ahead as reader_read does.
+ * 0 (*pinned 0 at or past the end), -ENOENT when any byte is not cached or
+ * there is no cache, -E2BIG when more than max_pieces are needed: then
+ * nothing is pinned and the caller reads with reader_read. The pieces stay
+ * valid until given back with reader_unpin, which may come after
+ * reader_close of f.
+ */
+int reader_pin(reader_file *f, uint64_t offset, size_t len,
+               reader_piece *pieces, size_t max_pieces, size_t *pinned);
+void reader_unpin(reader *r, reader_piece *pieces, size_t count);
+
 #endif

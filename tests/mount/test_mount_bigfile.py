@@ -76,13 +76,17 @@ def test_server_without_presign_is_read_through_the_api(lakefs_server_factory, m
 @pytest.mark.skipif(os.geteuid() != 0, reason="raising a mount's read-ahead through sysfs needs root")
 def test_kernel_read_ahead_raised_to_two_blocks(server, large_objects, mount):
     """The kernel reads ahead at most the mount's read_ahead_kb (128 KiB by default, which FUSE's init
-    cannot raise): the daemon raises its own mount's window to two 1 MiB cache blocks, so a
+    cannot raise): the daemon raises its own mount's window to at least two 1 MiB cache blocks, in
+    whole requests of the mount's max_read (248 pages: a spliced reply fits a 1 MiB pipe), so a
     sequential read reaches it in large requests instead of 128 KiB ones."""
     repo, commit, _ = large_objects
     m = mount("lakefs://%s/%s" % (repo, commit))
     dev = os.stat(m.path).st_dev
     with open("/sys/class/bdi/%d:%d/read_ahead_kb" % (os.major(dev), os.minor(dev))) as f:
-        assert int(f.read()) == 2048
+        assert int(f.read()) == 4 * 992
+    with open("/proc/self/mountinfo") as f:
+        line = [l for l in f if l.split(" ")[4] == m.path][-1]
+    assert "max_read=%d" % (248 * 4096) in line, line
 
 
 def test_random_4k_reads_fetch_only_their_bytes(server, large_objects, mount):

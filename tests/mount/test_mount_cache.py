@@ -169,9 +169,10 @@ def _drop_page_cache(path):
 
 
 def test_warm_cache_reads_the_bytes_asked_for_from_one_open_per_block(server, repo, mount, tmp_path):
-    """Block-cache I/O, counted by the cache itself: a remount verifies each block file once (one open,
-    read whole, SHA-256 checked), then keeps it open; a later read of N bytes reads exactly N bytes from
-    block files, opens none and writes no mtime (the LRU clock is in memory)."""
+    """Block-cache I/O, counted by the cache itself: a remount opens and checks each block file once
+    (its header; its data is not hashed again: the first mount wrote and sealed it in this boot), then
+    keeps it open; a later read of N bytes reads exactly N bytes from block files, opens none and
+    writes no mtime (the LRU clock is in memory)."""
     mib = 1 << 20
     size = 16 * mib + 12345  # 17 blocks of the cache's 1 MiB, the last one short
     blocks = 17
@@ -196,10 +197,10 @@ def test_warm_cache_reads_the_bytes_asked_for_from_one_open_per_block(server, re
     assert s1["bytes_read"] - s0["bytes_read"] == size
     assert c1["file_opens"] - c0["file_opens"] == blocks, (c0, c1)
     assert c1["open_files"] == blocks, c1
+    assert c1["files_hashed"] == c0["files_hashed"], (c0, c1)
     read = c1["file_bytes_read"] - c0["file_bytes_read"]
     headers = 88 * blocks
-    # Each block is read whole once to verify it; of the rest, only what the kernel still asks for
-    # (none of it when its requests are block-sized). Reading whole blocks per request was 8x.
+    # Each header once, then only what the kernel asks for. Reading whole blocks per request was 8x.
     assert size + headers <= read <= 2 * size + headers, (read, size)
     assert c1["stamps_written"] == c0["stamps_written"] == 0, c1
 
@@ -213,3 +214,66 @@ def test_warm_cache_reads_the_bytes_asked_for_from_one_open_per_block(server, re
     assert c2["bytes_served"] - c1["bytes_served"] == size, (c1, c2)
     assert c2["stamps_written"] == 0 and c2["corrupt"] == 0, c2
     assert gets(server.counts()) == 0, server.counts()
+
+
+def _block_files(cache):
+    return sorted(os.path.join(d, name) for d, _, names in os.walk(os.path.join(cache, "data"))
+                  for name in names if not name.startswith("."))
+
+
+def test_remount_splices_sealed_blocks_and_still_catches_damage(server, repo, mount, tmp_path):
+    """After a remount in the same boot, cached reads are handed to the kernel as ranges of the
+    block files (read_buf: spliced, not copied: data_cache.bytes_pinned) and the block files are
+    not hashed again (their seal: this boot, their mtime). The bytes are the object's, at any offset
+    and length. A block written to on disk has a stale seal: it is hashed, caught and fetched again;
+    a block with no seal of this boot (as after a reboot) is hashed, passes and is sealed."""
+    mib = 1 << 20
+    size = 5 * mib + 777  # 6 blocks, the last one short
+    data = os.urandom(size)
+    server.upload(repo, "main", "splice.bin", data)
+    commit = server.commit(repo, "main")["id"]
+    uri = "lakefs://%s/%s" % (repo, commit)
+    cache = str(tmp_path / "splice-cache")
+    first = mount(uri, cache_dir=cache)
+    assert read_file(first.join("splice.bin")) == data
+    assert first.unmount() == 0
+    blocks = _block_files(cache)
+    assert len(blocks) == 6, blocks
+    assert all(os.getxattr(b, "user.lakefuse.seal")[:4] == b"LFS1" for b in blocks)
+
+    again = mount(uri, cache_dir=cache)
+    path = again.join("splice.bin")
+    server.reset_counts()
+    c0 = again.stats()["data_cache"]
+    assert run(["cat", path]).stdout == data
+    c1 = again.stats()["data_cache"]
+    assert gets(server.counts()) == 0, server.counts()
+    assert c1["files_hashed"] == c0["files_hashed"] == 0, c1
+    assert c1["file_opens"] - c0["file_opens"] == 6, (c0, c1)
+    assert c1["bytes_pinned"] - c0["bytes_pinned"] == size, (c0, c1)
+    # Unaligned ranges across block boundaries, read again by lakefuse (the kernel's pages dropped).
+    _drop_page_cache(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for off, n in ((0, 1), (mib - 3, 7), (2 * mib + 4095, 3 * mib), (size - 10, 100), (size, 5)):
+            assert os.pread(fd, n, off) == data[off:off + n], (off, n)
+    finally:
+        os.close(fd)
+    assert again.unmount() == 0
+
+    victim = blocks[2]
+    with open(victim, "r+b") as f:  # one byte flipped by a write: the mtime moves
+        f.seek(-5000, os.SEEK_END)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0x55]))
+    os.removexattr(blocks[4], "user.lakefuse.seal")  # another boot's block
+    third = mount(uri, cache_dir=cache)
+    server.reset_counts()
+    assert run(["cat", third.join("splice.bin")]).stdout == data
+    assert gets(server.counts()) == 1, server.counts()
+    c = third.stats()["data_cache"]
+    assert c["corrupt"] == 1, c
+    assert c["files_hashed"] == 2, c
+    assert third.unmount() == 0
+    assert os.getxattr(blocks[4], "user.lakefuse.seal")[:4] == b"LFS1"  # sealed by its check

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -852,11 +853,13 @@ static void test_read_of_a_range_reads_only_that_range(void **state)
     blockcache_stats st = stats_of(bc);
     assert_int_equal(st.file_opens, 0); /* a put opens nothing to read */
 
-    /* The first read verifies the whole file, header included... */
+    /* The first read checks the header (the put sealed the file in this
+     * boot: its data is not hashed again)... */
     assert_range(bc, "a", OBJ_SIZE, 1, 1, 3, 5);
     st = stats_of(bc);
     assert_int_equal(st.file_opens, 1);
-    assert_int_equal(st.file_bytes_read, 88 + BS);
+    assert_int_equal(st.files_hashed, 0);
+    assert_int_equal(st.file_bytes_read, 88 + 5);
     assert_int_equal(st.open_files, 1);
     /* ...later ones read exactly what they ask for, from the same file. */
     assert_range(bc, "a", OBJ_SIZE, 1, 1, 0, 1);
@@ -864,14 +867,14 @@ static void test_read_of_a_range_reads_only_that_range(void **state)
     assert_range(bc, "a", OBJ_SIZE, 1, 1, 15, 1);
     st = stats_of(bc);
     assert_int_equal(st.file_opens, 1);
-    assert_int_equal(st.file_bytes_read, 88 + BS + 1 + 8 + 1);
+    assert_int_equal(st.file_bytes_read, 88 + 5 + 1 + 8 + 1);
     assert_int_equal(st.hits, 4);
     assert_int_equal(st.bytes_served, 5 + 1 + 8 + 1);
     assert_range(bc, "a", OBJ_SIZE, 2, 1, 7, 1);
     assert_range(bc, "a", OBJ_SIZE, 2, 1, 0, 8);
     st = stats_of(bc);
     assert_int_equal(st.file_opens, 2);
-    assert_int_equal(st.file_bytes_read, 88 + BS + 10 + 88 + 8 + 8);
+    assert_int_equal(st.file_bytes_read, 88 + 5 + 10 + 88 + 1 + 8);
     assert_int_equal(st.open_files, 2);
 
     /* Ranges outside the block are refused, never clipped. */
@@ -927,13 +930,23 @@ static void *range_job_main(void *p)
     return NULL;
 }
 
+/* What a file looks like after a reboot: no seal of this boot. */
+static void unseal(const char *path)
+{
+    if (removexattr(path, "user.lakefuse.seal") != 0)
+        assert_int_equal(errno, ENODATA);
+}
+
 static void test_concurrent_first_reads_open_the_file_once(void **state)
 {
     fixture *f = *state;
     blockcache *bc = open_cache(f, 1 << 20);
     put_block(bc, "shared", BS, 0, 9);
     blockcache_close(bc);
+    file_count files = count_files(f->cache);
+    const char *path = files.last;
     for (int round = 0; round < 50; round++) {
+        unseal(path); /* as after a reboot: the data must be hashed */
         bc = open_cache(f, 1 << 20); /* a new process: nothing verified */
         range_job jobs[4];
         for (unsigned i = 0; i < 4; i++) {
@@ -952,7 +965,8 @@ static void test_concurrent_first_reads_open_the_file_once(void **state)
         }
         blockcache_stats st = stats_of(bc);
         assert_int_equal(st.file_opens, 1);
-        assert_int_equal(st.file_bytes_read, 88 + BS + 3 * 4);
+        assert_int_equal(st.files_hashed, 1);
+        assert_int_equal(st.file_bytes_read, 88 + BS + 4 * 4);
         assert_int_equal(st.hits, 4);
         blockcache_close(bc);
     }
@@ -1055,6 +1069,132 @@ static void test_stamps_are_written_in_batches(void **state)
     blockcache_close(bc); /* writes the rest: see the test above */
 }
 
+/* A seal of this boot spares a reopened cache the hash; a file without
+ * one (another boot) is hashed once, then sealed. */
+static void test_seal_spares_the_hash_within_a_boot(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "a", BS, 0, 3);
+    blockcache_close(bc);
+    file_count files = count_files(f->cache);
+
+    bc = open_cache(f, 1 << 20);
+    assert_hit(bc, "a", BS, 0, 3);
+    blockcache_stats st = stats_of(bc);
+    assert_int_equal(st.file_opens, 1);
+    assert_int_equal(st.files_hashed, 0);
+    assert_int_equal(st.file_bytes_read, 88 + BS);
+    blockcache_close(bc);
+
+    unseal(files.last);
+    bc = open_cache(f, 1 << 20);
+    assert_hit(bc, "a", BS, 0, 3);
+    st = stats_of(bc);
+    assert_int_equal(st.files_hashed, 1);
+    assert_int_equal(st.file_bytes_read, 88 + BS);
+    blockcache_close(bc);
+
+    bc = open_cache(f, 1 << 20); /* sealed by that check */
+    assert_hit(bc, "a", BS, 0, 3);
+    assert_int_equal(stats_of(bc).files_hashed, 0);
+    blockcache_close(bc);
+}
+
+/* A seal is only good for the file as it was: data changed with its mtime
+ * put back but a seal of another boot, or changed by a write (which moves
+ * the mtime) under a seal of this boot, is hashed, caught and refetched. */
+static void test_seal_does_not_cover_a_changed_file(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "a", BS, 0, 3);
+    blockcache_close(bc);
+    char path_a[PATH_MAX], path_b[PATH_MAX];
+    bc = open_cache(f, 1 << 20);
+    assert_hit(bc, "a", BS, 0, 3);
+    blockcache_close(bc);
+    file_count files = count_files(f->cache); /* a alone */
+    assert_int_equal(files.blocks, 1);
+    snprintf(path_a, sizeof(path_a), "%s", files.last);
+
+    /* Another boot's seal for the very mtime the file has. */
+    unsigned char seal[48];
+    assert_int_equal(getxattr(path_a, "user.lakefuse.seal", seal, sizeof(seal)),
+                     48);
+    seal[4] = seal[4] == '0' ? '1' : '0';
+    struct stat st;
+    assert_int_equal(stat(path_a, &st), 0);
+    damage(path_a, -1, 1, 0, true);
+    struct timespec times[2] = {st.st_mtim, st.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, path_a, times, 0), 0);
+    assert_int_equal(setxattr(path_a, "user.lakefuse.seal", seal, sizeof(seal),
+                              0),
+                     0);
+    bc = open_cache(f, 1 << 20);
+    assert_miss(bc, "a", BS, 0);
+    assert_int_equal(corrupt_count(bc), 1);
+    assert_int_equal(count_files(f->cache).blocks, 0);
+
+    /* b: read (sealed and open), damaged by a write while this cache runs;
+     * the close dates it but must not seal it again. */
+    put_block(bc, "b", BS, 0, 4);
+    assert_hit(bc, "b", BS, 0, 4);
+    files = count_files(f->cache); /* b alone */
+    assert_int_equal(files.blocks, 1);
+    snprintf(path_b, sizeof(path_b), "%s", files.last);
+    damage(path_b, -1, 1, 0, true);
+    blockcache_close(bc);
+    bc = open_cache(f, 1 << 20);
+    assert_miss(bc, "b", BS, 0);
+    assert_int_equal(corrupt_count(bc), 1);
+    assert_int_equal(count_files(f->cache).blocks, 0);
+    blockcache_close(bc);
+}
+
+/* A pinned range is a descriptor and position holding exactly the block's
+ * bytes; it stays usable while pinned even when the block is evicted, and
+ * unpinning the last use of an evicted block closes its file. */
+static void test_pin_hands_out_the_range_and_outlives_eviction(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 2 * BS);
+    put_block(bc, "a", OBJ_SIZE, 1, 5);
+    unsigned char want[BS], got[BS];
+    fill(want, BS, 5, 1);
+    blockcache_pinned p = {.fd = -1};
+    assert_int_equal(blockcache_pin(bc, ID("a", OBJ_SIZE), 1, 3, 9, &p), 0);
+    assert_true(p.fd >= 0);
+    assert_int_equal(pread(p.fd, got, 9, p.pos), 9);
+    assert_memory_equal(got, want + 3, 9);
+    blockcache_stats st = stats_of(bc);
+    assert_int_equal(st.hits, 1);
+    assert_int_equal(st.bytes_served, 9);
+    assert_int_equal(st.bytes_pinned, 9);
+    assert_int_equal(st.open_files, 1);
+
+    put_block(bc, "b", BS, 0, 6); /* evict a */
+    put_block(bc, "c", BS, 0, 7);
+    assert_false(blockcache_contains(bc, ID("a", OBJ_SIZE), 1));
+    assert_int_equal(stats_of(bc).open_files, 0);
+    memset(got, 0, sizeof(got));
+    assert_int_equal(pread(p.fd, got, 9, p.pos), 9); /* still open */
+    assert_memory_equal(got, want + 3, 9);
+    int fd = p.fd;
+    blockcache_unpin(bc, &p);
+    assert_null(p.ref);
+    assert_int_equal(fcntl(fd, F_GETFD), -1); /* closed with the last use */
+
+    /* Misses and bad ranges pin nothing. */
+    assert_int_equal(blockcache_pin(bc, ID("a", OBJ_SIZE), 1, 0, 1, &p),
+                     -ENOENT);
+    assert_int_equal(blockcache_pin(bc, ID("b", BS), 0, 8, 9, &p), -EINVAL);
+    assert_int_equal(blockcache_pin(bc, ID("b", BS), 0, 0, BS, &p), 0);
+    blockcache_unpin(bc, &p);
+    assert_int_equal(stats_of(bc).open_files, 1); /* kept: still cached */
+    blockcache_close(bc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1109,6 +1249,13 @@ int main(void)
             test_hits_write_no_mtime_until_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stamps_are_written_in_batches,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_seal_spares_the_hash_within_a_boot, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_seal_does_not_cover_a_changed_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_pin_hands_out_the_range_and_outlives_eviction, setup,
+            teardown),
     };
     return cmocka_run_group_tests_name("blockcache", tests, NULL, NULL);
 }

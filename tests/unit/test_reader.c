@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #define KIB ((size_t)1024)
@@ -1030,6 +1032,87 @@ static void test_cold_read_served_from_memory_stored_behind(void **state)
     blockcache_close(bc);
 }
 
+/* reader_pin hands out cached ranges as descriptor pieces (one per block,
+ * in order, exactly the object's bytes) and counts them as served; a range
+ * the cache cannot answer whole pins nothing and counts no hit. */
+static void test_pin_hands_out_cached_ranges(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t size = 5 * BS + 100;
+    blockcache *bc = open_cache(fx, 64 * MIB, BS);
+    reader_config cfg = {.cache = bc, .block_size = BS, .workers = 2};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, "pinned", size, 21);
+    read_sequentially(f, size, 21, 5000);
+    /* Read-ahead workers store their blocks after readers have them: wait
+     * (with a deadline) until the cache holds all six. */
+    blockcache_id id = object_id("pinned", size);
+    time_t deadline = time(NULL) + 30;
+    for (uint64_t b = 0; b < 6; b++) {
+        while (!blockcache_contains(bc, &id, b)) {
+            assert_true(time(NULL) < deadline);
+            sched_yield();
+        }
+    }
+    reader_stats before = stats_of(r);
+
+    reader_piece pieces[5];
+    size_t n = 99;
+    uint64_t offset = BS - 10;
+    size_t len = 2 * BS + 20;
+    assert_int_equal(reader_pin(f, offset, len, pieces, 5, &n), 0);
+    assert_int_equal(n, 4);
+    size_t sizes[4] = {10, BS, BS, 10};
+    unsigned char buf[2 * BS];
+    uint64_t at = offset;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(pieces[i].len, sizes[i]);
+        assert_int_equal(pread(pieces[i].pin.fd, buf, pieces[i].len,
+                               pieces[i].pin.pos),
+                         (ssize_t)pieces[i].len);
+        assert_int_equal(first_mismatch(buf, 21, at, pieces[i].len),
+                         pieces[i].len);
+        at += pieces[i].len;
+    }
+    reader_unpin(r, pieces, n);
+    reader_stats after = stats_of(r);
+    assert_int_equal(after.fetches, before.fetches);
+    assert_int_equal(after.bytes_served - before.bytes_served, len);
+    assert_int_equal(after.bytes_from_cache - before.bytes_from_cache, len);
+
+    /* The tail is clipped at the end; at the end nothing is pinned. */
+    assert_int_equal(reader_pin(f, size - 50, 4 * BS, pieces, 4, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(pieces[0].len, 50);
+    reader_unpin(r, pieces, n);
+    assert_int_equal(reader_pin(f, size, BS, pieces, 4, &n), 0);
+    assert_int_equal(n, 0);
+
+    blockcache_stats cache_before;
+    blockcache_get_stats(bc, &cache_before);
+    assert_int_equal(reader_pin(f, 0, 3 * BS, pieces, 2, &n), -E2BIG);
+    reader_file *cold = open_object(r, "not-cached", size, 22);
+    assert_int_equal(reader_pin(cold, BS, 10, pieces, 4, &n), -ENOENT);
+    assert_int_equal(n, 0);
+    blockcache_stats cache_after;
+    blockcache_get_stats(bc, &cache_after);
+    assert_int_equal(cache_after.hits, cache_before.hits);
+    assert_int_equal(cache_after.misses, cache_before.misses);
+    assert_int_equal(stats_of(r).fetches, after.fetches);
+    reader_close(cold);
+    reader_close(f);
+    reader_free(r);
+
+    /* No cache: nothing to pin. */
+    reader_config none = {.block_size = BS, .workers = 1};
+    r = new_reader(&none);
+    f = open_object(r, "pinned", size, 21);
+    assert_int_equal(reader_pin(f, 0, 10, pieces, 4, &n), -ENOENT);
+    reader_close(f);
+    reader_free(r);
+    blockcache_close(bc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1067,6 +1150,8 @@ int main(void)
             test_random_small_reads_fetch_their_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_cold_read_served_from_memory_stored_behind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pin_hands_out_cached_ranges,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
 }
