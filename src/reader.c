@@ -21,11 +21,14 @@
 #define DEFAULT_MAX_FETCH ((size_t)8 << 20)
 #define DEFAULT_MAX_READAHEAD ((size_t)16 << 20)
 #define DEFAULT_MAX_INFLIGHT ((size_t)32 << 20)
-/* With several FUSE threads the kernel's own readahead arrives slightly out
- * of order, so a read this close to the previous end is still sequential:
- * two blocks, or four read sizes when reads are small (so that random 4 KiB
- * reads do not look sequential whenever two land near each other). */
-#define SEQUENTIAL_SLACK_BLOCKS 2
+/* With several FUSE threads the kernel's own readahead (four requests of
+ * up to max_read, fs_ops.c) arrives out of order, so a read this close to
+ * the previous end is still sequential: four blocks, or four read sizes
+ * when reads are small (so that random 4 KiB reads do not look sequential
+ * whenever two land near each other). The read size is the largest this
+ * descriptor has seen: the short last read of a file, arriving before the
+ * read ahead of it, is as sequential as the others. */
+#define SEQUENTIAL_SLACK_BLOCKS 4
 #define SEQUENTIAL_SLACK_READS 4
 #define TOUCHED_SLOTS 4096
 /* Fetched bytes waiting for the store thread at most; beyond, the owner
@@ -94,6 +97,7 @@ struct reader_file {
     uint64_t window;         /* read-ahead window in bytes */
     uint64_t readahead_next; /* blocks below it are fetched or scheduled */
     uint64_t random_reads;   /* reads that were not sequential */
+    uint64_t max_read_len;   /* the largest read seen */
 };
 
 typedef struct counters {
@@ -610,9 +614,11 @@ static bool plan_read(read_ctx *c, uint64_t offset, uint64_t end)
 {
     reader_file *f = c->f;
     reader *r = f->r;
-    uint64_t slack = min_u64(SEQUENTIAL_SLACK_BLOCKS * r->block_size,
-                             SEQUENTIAL_SLACK_READS * (end - offset));
     pthread_mutex_lock(&f->lock);
+    if (end - offset > f->max_read_len)
+        f->max_read_len = end - offset;
+    uint64_t slack = min_u64(SEQUENTIAL_SLACK_BLOCKS * r->block_size,
+                             SEQUENTIAL_SLACK_READS * f->max_read_len);
     bool sequential = f->have_prev ? offset + slack >= f->prev_end &&
                                          offset <= f->prev_end + slack
                                    : offset == 0;
