@@ -149,6 +149,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "lakefuse-test-proxy"
     timeout = 300
+    # TCP_NODELAY on the client side, as the bundled server does (http.client sets it upstream): the
+    # handler writes a response's headers and its body in separate sends, and with Nagle on the body
+    # waited for the client's delayed ACK, 40-50 ms added to every request (63 ms an upload through
+    # the proxy vs 13 ms straight to lakeFS, 2026-12-02), most of a real-lakeFS suite's time.
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):  # quiet; errors go to the proxy log
         pass
