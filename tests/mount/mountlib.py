@@ -270,7 +270,7 @@ def hash_int(text):
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
 
 
-SEED_WORKERS = 8
+SEED_WORKERS = 32
 
 
 def upload_concurrently(server, repo, branch, items, workers=SEED_WORKERS):
