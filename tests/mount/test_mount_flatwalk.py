@@ -17,8 +17,7 @@ import requests
 from mountlib import api_commit_id, api_list_objects, poll, read_file, write_file
 
 BRANCH = ["attr_timeout=3600"]
-bundled_only = pytest.mark.skipif(os.environ.get("LAKEFUSE_TEST_SERVER", "bundled") != "bundled",
-                                  reason="trickle_ms faults exist on the bundled server only")
+bundled_only = pytest.mark.stand_in_only(reason="trickle_ms faults exist on the bundled server only")
 
 
 def seed(server, repo, items, commit=True):
