@@ -274,7 +274,7 @@ SEED_WORKERS = 32
 
 
 def upload_concurrently(server, repo, branch, items, workers=SEED_WORKERS):
-    """uploadObject of each (path, data) in items, `workers` at a time, each worker on its own
+    """uploadObject of each (path, data) or (path, data, headers) in items, `workers` at a time, each worker on its own
     keep-alive session: real lakeFS takes 10-20 ms an upload, so 5,000 one after the other cost a
     minute or more of a session's start; in parallel they cost what the server's CPU does."""
     url = server.api_url + "/repositories/%s/branches/%s/objects" % (repo, branch)
@@ -285,8 +285,8 @@ def upload_concurrently(server, repo, branch, items, workers=SEED_WORKERS):
             local.http = requests.Session()
             local.http.auth = server.http.auth
             sessions.append(local.http)  # list.append is atomic
-        path, data = item
-        resp = local.http.post(url, params={"path": path}, data=data, timeout=120)
+        path, data, headers = (tuple(item) + (None,))[:3]
+        resp = local.http.post(url, params={"path": path}, data=data, headers=headers or {}, timeout=120)
         assert resp.status_code == 201, (path, resp.status_code, resp.text)
 
     try:
