@@ -95,6 +95,11 @@ stop_real() {  # on an early exit (Ctrl-C, a failure): SIGINT lets each run's fi
 start_real() {
     trap stop_real EXIT
     real_out=$(mktemp -d "${TMPDIR:-/tmp}/lakefuse-real-tests.XXXXXX")
+    # Job control while starting them: a background job of a shell without it starts with SIGINT
+    # and SIGQUIT ignored, and every process it starts inherits that: the mounts then ignored the
+    # SIGINT of test_foreground_mount_unmounts_on_signal (libfuse keeps an ignored signal ignored),
+    # and pytest would ignore stop_real's.
+    set -m
     env "${REAL_DIFF[@]}" LAKEFUSE_TEST_SERVER=lakefs-local \
         /usr/bin/python3 -m pytest -q -p no:cacheprovider "${REAL_SUITES[@]}" >"$real_out/${real_names[0]}.log" 2>&1 &
     real_pids+=($!)
@@ -104,6 +109,7 @@ start_real() {
     LAKEFUSE_BIN=build/asan/lakefuse /usr/bin/python3 -m pytest -q -p no:cacheprovider -m stand_in_only \
         tests/mount >"$real_out/${real_names[2]}.log" 2>&1 &
     real_pids+=($!)
+    set +m
 }
 finish_real() {
     local status=0
