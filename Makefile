@@ -128,8 +128,9 @@ test: deps
 test-unit: all sanitize
 	@scripts/run-tests.sh unit
 
-# The client and mount suites against real lakeFS v1.84.0 (local and S3 blockstores), built once
-# per machine by scripts/third-party.sh; not part of `make test` yet (tests/REALSERVER.md).
+# The client, mount and SDK suites against real lakeFS v1.84.0 (local and S3 blockstores), built once
+# per machine by scripts/third-party.sh, one after the other at full lengths (make test runs them
+# side by side, the differential test shorter; tests/REALSERVER.md).
 test-real: deps
 	@$(MAKE) --no-print-directory all sanitize
 	@scripts/run-tests.sh real

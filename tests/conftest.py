@@ -33,6 +33,8 @@ def _server_class():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "stand_in_only(reason): needs the bundled server (skipped, with the reason, "
+                                       "against real lakeFS)")
     config.addinivalue_line("markers", "presign(multipart=False): needs a server that presigns (and, with "
                                        "multipart, presigned multipart uploads); skipped on one that cannot, "
                                        "such as real lakeFS on its local blockstore")
@@ -63,6 +65,19 @@ def _presign_capability(request):
         pytest.skip("the server cannot presign (%s blockstore)" % st.get("blockstore_type", "this"))
     if marker.kwargs.get("multipart") and not st.get("pre_sign_multipart_upload"):
         pytest.skip("the server has no presigned multipart uploads")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked stand_in_only(reason=...) need something only the bundled server has (its hostile
+    mode, a fault kind the proxy in front of real lakeFS cannot make): skipped, with that reason, when
+    LAKEFUSE_TEST_SERVER names real lakeFS. `-m stand_in_only` selects exactly them (run-tests.sh runs
+    them on the sanitizer build, since the real runs skip them); tests/REALSERVER.md lists them."""
+    if TEST_SERVER == "bundled":
+        return
+    for item in items:
+        marker = item.get_closest_marker("stand_in_only")
+        if marker is not None:
+            item.add_marker(pytest.mark.skip(reason="stand-in only: " + marker.kwargs.get("reason", "")))
 
 
 def pytest_report_header(config):

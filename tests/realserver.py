@@ -21,6 +21,8 @@ Everything runs on loopback with free ports, in a temporary directory deleted at
 process is started in its own session and its whole process group is killed at stop().
 No pytest in here.
 """
+import base64
+import hashlib
 import http.client
 import json
 import select
@@ -33,8 +35,8 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 import uuid
+import xml.sax.saxutils
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
@@ -149,6 +151,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "lakefuse-test-proxy"
     timeout = 300
+    # TCP_NODELAY on the client side, as the bundled server does (http.client sets it upstream): the
+    # handler writes a response's headers and its body in separate sends, and with Nagle on the body
+    # waited for the client's delayed ACK, 40-50 ms added to every request (63 ms an upload through
+    # the proxy vs 13 ms straight to lakeFS, 2026-12-02), most of a real-lakeFS suite's time.
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):  # quiet; errors go to the proxy log
         pass
@@ -491,12 +498,14 @@ class MotoS3:
             keys = [el.text for el in ET.fromstring(r.content).iter() if el.tag.endswith("}Key") or el.tag == "Key"]
             if not keys:
                 return
-            for key in keys:
-                # moto verifies no signature but answers an unsigned DELETE 403: any SigV4 header does.
-                d = requests.delete("%s/%s/%s" % (self.url, bucket, urllib.parse.quote(key)), timeout=120,
-                                    headers={"Authorization": self._DUMMY_AUTH})
-                if d.status_code not in (200, 204):
-                    return
+            # DeleteObjects, up to 1,000 keys a request (5,000 single DELETEs took 20-30 s of teardown)
+            body = ("<Delete><Quiet>true</Quiet>%s</Delete>" % "".join(
+                "<Object><Key>%s</Key></Object>" % xml.sax.saxutils.escape(k) for k in keys)).encode()
+            d = requests.post("%s/%s" % (self.url, bucket), params={"delete": ""}, data=body, timeout=120,
+                              headers={"Authorization": self._DUMMY_AUTH, "Content-Type": "application/xml",
+                                       "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()})
+            if d.status_code != 200 or b"<Error>" in d.content:
+                return
 
 
 class RealLakeFS(ControlClient, ServerHelpers):

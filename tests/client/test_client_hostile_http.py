@@ -18,8 +18,7 @@ import pytest
 
 from test_client import BUILDS, client_env, client_stats
 
-BUNDLED = os.environ.get("LAKEFUSE_TEST_SERVER", "bundled") == "bundled"
-bundled_only = pytest.mark.skipif(not BUNDLED, reason="fault kind of the bundled server only")
+bundled_only = pytest.mark.stand_in_only(reason="fault kind of the bundled server only")
 MIB = 1 << 20
 
 

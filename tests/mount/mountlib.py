@@ -3,6 +3,7 @@ sleeping), seed repositories through the API, build the tree the API says a ref 
 tree a directory holds, and run the Unix tools on it. Never leaves a mount or a process behind.
 """
 import collections
+import concurrent.futures
 import errno
 import hashlib
 import json
@@ -12,8 +13,10 @@ import re
 import socket
 import struct
 import subprocess
+import threading
 import time
 
+import requests
 import yaml
 
 from lakefs_testlib import read_line  # noqa: F401 (also used by tests)
@@ -267,15 +270,39 @@ def hash_int(text):
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
 
 
+SEED_WORKERS = 32
+
+
+def upload_concurrently(server, repo, branch, items, workers=SEED_WORKERS):
+    """uploadObject of each (path, data) or (path, data, headers) in items, `workers` at a time, each worker on its own
+    keep-alive session: real lakeFS takes 10-20 ms an upload, so 5,000 one after the other cost a
+    minute or more of a session's start; in parallel they cost what the server's CPU does."""
+    url = server.api_url + "/repositories/%s/branches/%s/objects" % (repo, branch)
+    local, sessions = threading.local(), []
+
+    def put(item):
+        if not hasattr(local, "http"):
+            local.http = requests.Session()
+            local.http.auth = server.http.auth
+            sessions.append(local.http)  # list.append is atomic
+        path, data, headers = (tuple(item) + (None,))[:3]
+        resp = local.http.post(url, params={"path": path}, data=data, headers=headers or {}, timeout=120)
+        assert resp.status_code == 201, (path, resp.status_code, resp.text)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            for _ in pool.map(put, items):
+                pass
+    finally:
+        for http in sessions:
+            http.close()
+
+
 def seed_big_tree(server, name):
     """5,000 small objects in 50 directories, committed on main."""
     server.create_repo(name)
-    url = server.api_url + "/repositories/%s/branches/main/objects" % name
-    for d, n in big_tree_dirs().items():
-        for i in range(n):
-            path = "%s/f%05d" % (d, i)
-            resp = server.http.post(url, params={"path": path}, data=big_tree_content(path))
-            assert resp.status_code == 201, resp.text
+    paths = ["%s/f%05d" % (d, i) for d, n in big_tree_dirs().items() for i in range(n)]
+    upload_concurrently(server, name, "main", ((p, big_tree_content(p)) for p in paths))
     commit = server.commit(name, "main", "5000 objects")["id"]
     return BigTree(name, commit, big_tree_dirs())
 

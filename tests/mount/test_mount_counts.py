@@ -14,20 +14,17 @@ two listing pages). Workload 2 reads cat/ (200 distinct 4 KiB objects). Workload
 fresh repository; workload 6 untars a tree and removes it, workload 7 creates files in a large
 directory. A server that cannot presign (real lakeFS on its local blockstore) moves the same
 data through the API instead: getObject for presignedGet, uploadObject for the staging flow."""
-import concurrent.futures
 import hashlib
 import io
 import os
 import random
 import stat
 import tarfile
-import threading
 
 import pytest
-import requests
 
 from mountlib import (MIB, PatternStream, api_commit, api_get, api_ok, api_paths, api_stat, control_json, control_path,
-                      control_write, read_file, run, sh, write_file)
+                      control_write, read_file, run, sh, upload_concurrently, write_file)
 
 WALK_DIRS, WALK_PER_DIR = 10, 30  # walk/dNN/fMMM: 300 objects, each directory one listing page
 WIDE = 2000  # wide/fNNNNN: two pages of listObjects (lakefuse asks for 1,000 a page)
@@ -59,23 +56,7 @@ def seeded(lakefs_server):
     items = [(p, walk_content(p)) for p, _ in items]
     items += [("wide/f%05d" % i, wide_content(i)) for i in range(WIDE)]
     items += [("cat/f%03d" % i, cat_content(i)) for i in range(CAT)]
-    url = srv.api_url + "/repositories/%s/branches/main/objects" % repo
-    local, sessions = threading.local(), []
-
-    def upload(item):
-        if not hasattr(local, "http"):  # one kept-alive session per seeding thread
-            local.http = requests.Session()
-            local.http.auth = srv.http.auth
-            sessions.append(local.http)
-        resp = local.http.post(url, params={"path": item[0]}, data=item[1], timeout=60)
-        assert resp.status_code == 201, resp.text
-
-    try:
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            list(pool.map(upload, items))
-    finally:
-        for s in sessions:
-            s.close()
+    upload_concurrently(srv, repo, "main", items)
     commit = srv.commit(repo, "main", "workloads 1 and 2")["id"]
     yield repo, commit
     srv.api("DELETE", "/repositories/" + repo)
@@ -330,11 +311,7 @@ def test_mkdir_then_stat_lists_nothing(server, repo, mount):
 
 @pytest.mark.parametrize("entries", [10, 2000])
 def test_w7_creates_cost_the_same_in_any_directory(server, repo, mount, entries):
-    url = server.api_url + "/repositories/%s/branches/main/objects" % repo
-    with requests.Session() as http:
-        http.auth = server.http.auth
-        for i in range(entries):
-            assert http.post(url, params={"path": "big/e%05d" % i}, data=b"").status_code == 201
+    upload_concurrently(server, repo, "main", [("big/e%05d" % i, b"") for i in range(entries)])
     m = mount("lakefs://%s/main" % repo, options=BRANCH)
     assert len(os.listdir(m.join("big"))) == entries
 

@@ -9,38 +9,18 @@ served it. Branch mounts use attr_timeout=3600 so that nothing expires during a 
 import concurrent.futures
 import os
 import stat
-import threading
 
 import pytest
-import requests
 
-from mountlib import api_commit_id, api_list_objects, poll, read_file, write_file
+from mountlib import api_commit_id, api_list_objects, poll, read_file, upload_concurrently, write_file
 
 BRANCH = ["attr_timeout=3600"]
-bundled_only = pytest.mark.skipif(os.environ.get("LAKEFUSE_TEST_SERVER", "bundled") != "bundled",
-                                  reason="trickle_ms faults exist on the bundled server only")
+bundled_only = pytest.mark.stand_in_only(reason="trickle_ms faults exist on the bundled server only")
 
 
 def seed(server, repo, items, commit=True):
     """Uploads {path: (data, headers)} to main (4 threads, a kept-alive session each) and commits."""
-    url = server.api_url + "/repositories/%s/branches/main/objects" % repo
-    local, sessions = threading.local(), []
-
-    def upload(item):
-        path, (data, headers) = item
-        if not hasattr(local, "http"):
-            local.http = requests.Session()
-            local.http.auth = server.http.auth
-            sessions.append(local.http)
-        resp = local.http.post(url, params={"path": path}, data=data, headers=headers or {}, timeout=60)
-        assert resp.status_code == 201, resp.text
-
-    try:
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            list(pool.map(upload, items.items()))
-    finally:
-        for s in sessions:
-            s.close()
+    upload_concurrently(server, repo, "main", ((p, d, h) for p, (d, h) in items.items()))
     if commit:
         server.commit(repo, "main", "flat walk seed")
 

@@ -20,8 +20,7 @@ import mountlib
 from lakefs_testlib import LakeFSServer
 from mountlib import MIB, expect_errno, poll
 
-pytestmark = pytest.mark.skipif(os.environ.get("LAKEFUSE_TEST_SERVER", "bundled") != "bundled",
-                                reason="the hostile mode is the bundled server's (tests/lakefs_server/hostile.py)")
+pytestmark = pytest.mark.stand_in_only(reason="the hostile mode is the bundled server's (tests/lakefs_server/hostile.py)")
 
 NFC = unicodedata.normalize("NFC", "caf\u00e9")
 NFD = unicodedata.normalize("NFD", "caf\u00e9")

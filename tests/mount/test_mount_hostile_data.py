@@ -14,8 +14,7 @@ import requests
 
 from mountlib import api_ok, api_stat, expect_errno, read_file, run
 
-bundled_only = pytest.mark.skipif(os.environ.get("LAKEFUSE_TEST_SERVER", "bundled") != "bundled",
-                                  reason="the fault kind exists in the bundled server only")
+bundled_only = pytest.mark.stand_in_only(reason="the fault kind exists in the bundled server only")
 
 
 @pytest.fixture

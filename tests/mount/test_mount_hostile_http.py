@@ -13,8 +13,7 @@ import pytest
 from mountlib import (api_branches, api_commit, api_get_or_none, control_json, control_path, control_write,
                       expect_errno, read_file)
 
-BUNDLED = os.environ.get("LAKEFUSE_TEST_SERVER", "bundled") == "bundled"
-bundled_only = pytest.mark.skipif(not BUNDLED, reason="fault kind of the bundled server only")
+bundled_only = pytest.mark.stand_in_only(reason="fault kind of the bundled server only")
 FOREVER = "attr_timeout=3600"
 
 
