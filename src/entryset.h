@@ -44,6 +44,26 @@ int entryset_foreach_after(const entryset *s, const char *after,
                            int (*fn)(void *ctx, const fs_entry *e),
                            void *ctx);
 
+/* Where entryset_foreach_from last started: the chunk holding an index and
+ * the index of that chunk's first entry. Zero it before the first call;
+ * valid for one set only. */
+typedef struct entryset_pos {
+    size_t chunk;
+    size_t base;
+} entryset_pos;
+
+/* fn(ctx, entry, index) for each entry from index `index` (0-based, name
+ * order) on, until it returns non-zero (returned). pos (may be NULL) is
+ * where the previous call on the same set started: a walk that moves
+ * forward starts from there, so a directory read in n calls costs O(n)
+ * in all, not O(n^2); a jump back restarts from the first chunk. *steps
+ * (may be NULL) is increased by the chunks passed to find the start. */
+int entryset_foreach_from(const entryset *s, size_t index, entryset_pos *pos,
+                          size_t *steps,
+                          int (*fn)(void *ctx, const fs_entry *e,
+                                    size_t index),
+                          void *ctx);
+
 /*
  * Inserts or replaces (entry non-NULL: copied, under `name`) or removes
  * (entry NULL) one name. When another holder shares *s, *s is first

@@ -590,6 +590,20 @@ int metacache_foreach_after(metacache *mc, const char *ref_key,
     return rc;
 }
 
+int metacache_snapshot(metacache *mc, const char *ref_key, const char *dir,
+                       int64_t now_ms, entryset **out)
+{
+    pthread_mutex_lock(&mc->lock);
+    listing *l = valid_listing(mc, ref_key, dir, now_ms);
+    if (l)
+        mc->stats.hits++;
+    else
+        mc->stats.misses++;
+    *out = l ? entryset_retain(l->entries) : NULL;
+    pthread_mutex_unlock(&mc->lock);
+    return *out ? 0 : -ENODATA;
+}
+
 int metacache_update_entry(metacache *mc, const char *ref_key, const char *dir,
                            const char *name, const fs_entry *entry)
 {
