@@ -471,6 +471,28 @@ int entryset_foreach_from(const entryset *v, size_t index, entryset_pos *pos,
     return rc;
 }
 
+size_t entryset_address_bytes(const entryset *v)
+{
+    size_t bytes = 0;
+    for (size_t c = 0; c < v->nchunks; c++)
+        for (size_t i = 0; i < v->chunks[c]->count; i++)
+            bytes += string_bytes(v->chunks[c]->items[i]->e.physical_address);
+    return bytes;
+}
+
+void entryset_drop_addresses(entryset *v)
+{
+    for (size_t c = 0; c < v->nchunks; c++) {
+        for (size_t i = 0; i < v->chunks[c]->count; i++) {
+            fs_entry *e = &v->chunks[c]->items[i]->e;
+            v->bytes -= string_bytes(e->physical_address);
+            free(e->physical_address);
+            e->physical_address = NULL;
+            e->physical_address_expiry = 0;
+        }
+    }
+}
+
 int entryset_verify(const entryset *v)
 {
     size_t bytes = sizeof(*v) + ALLOC_OVERHEAD + chunk_array_bytes(v->cap);
