@@ -451,6 +451,26 @@ typedef struct fill_ctx {
     const tree_node *dir;
 } fill_ctx;
 
+/* true when name, in the directory being read, is open for writing. */
+static bool writing_here(fill_ctx *f, const char *name)
+{
+    const tree_node *d = f->dir;
+    if (!d->ref || !d->ref->is_branch || !d->key ||
+        writer_idle(f->fs->writer))
+        return false;
+    char *rel = tree_child_key(d, name);
+    char *key = rel ? tree_object_key(&(tree_node){.ref = d->ref, .key = rel})
+                    : NULL;
+    wfile *w = key ? writer_find(f->fs->writer, d->ref->repo, d->ref->api_ref,
+                                 key)
+                   : NULL;
+    free(rel);
+    free(key);
+    if (w)
+        wfile_release(w);
+    return w != NULL;
+}
+
 static int fill_entry(void *ctx, const fs_entry *e, size_t index)
 {
     fill_ctx *f = ctx;
@@ -466,6 +486,11 @@ static int fill_entry(void *ctx, const fs_entry *e, size_t index)
         return f->filler(f->buf, e->name, &st, off, 0) ? 1 : 0;
     if (f->dir->kind == TREE_DIR)
         stat_kept_times(f->fs, f->dir->ref, f->dir->key, e->name, &st);
+    /* A file open for writing here: its attributes are what it holds, not
+     * what the listing says; getattr gives those (with no attributes the
+     * kernel keeps its own and asks). */
+    if (f->dir->kind == TREE_DIR && !e->is_dir && writing_here(f, e->name))
+        return f->filler(f->buf, e->name, &st, off, 0) ? 1 : 0;
     /* With an offset per entry libfuse sends each kernel request's worth
      * as we fill it, attributes included (FUSE_FILL_DIR_PLUS: the kernel
      * then asks no lookup per entry); without one it would keep the
