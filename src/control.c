@@ -5,6 +5,7 @@
  */
 #include "control.h"
 
+#include "fs_ops.h"
 #include "prefetch.h"
 #include "workflow.h"
 
@@ -129,6 +130,13 @@ char *control_stats_json(lakefuse_fs *fs)
     add_u64(root, "fetch_errors", rs.fetch_errors);
     cJSON_AddItemToObject(root, "prefetch", prefetch_json(fs));
     add_u64(root, "pending_uploads", pending_uploads(fs));
+    fs_readdir_stats rd;
+    fs_readdir_get_stats(&rd);
+    cJSON *readdir = cJSON_AddObjectToObject(root, "readdir");
+    add_u64(readdir, "requests", rd.requests);
+    add_u64(readdir, "entries", rd.entries);
+    add_u64(readdir, "steps", rd.steps);
+    add_u64(readdir, "snapshots", rd.snapshots);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     return text;

@@ -440,6 +440,59 @@ int entryset_foreach_after(const entryset *v, const char *after,
     return rc;
 }
 
+int entryset_foreach_from(const entryset *v, size_t index, entryset_pos *pos,
+                          size_t *steps,
+                          int (*fn)(void *ctx, const fs_entry *e,
+                                    size_t index),
+                          void *ctx)
+{
+    size_t c = 0, base = 0;
+    if (pos && pos->chunk < v->nchunks && pos->base <= index) {
+        c = pos->chunk;
+        base = pos->base;
+    }
+    while (c < v->nchunks && base + v->chunks[c]->count <= index) {
+        base += v->chunks[c]->count;
+        c++;
+        if (steps)
+            ++*steps;
+    }
+    if (pos) {
+        pos->chunk = c;
+        pos->base = base;
+    }
+    int rc = 0;
+    for (size_t first = index - base; rc == 0 && c < v->nchunks; c++) {
+        for (size_t i = first; rc == 0 && i < v->chunks[c]->count; i++)
+            rc = fn(ctx, &v->chunks[c]->items[i]->e, base + i);
+        base += v->chunks[c]->count;
+        first = 0;
+    }
+    return rc;
+}
+
+size_t entryset_address_bytes(const entryset *v)
+{
+    size_t bytes = 0;
+    for (size_t c = 0; c < v->nchunks; c++)
+        for (size_t i = 0; i < v->chunks[c]->count; i++)
+            bytes += string_bytes(v->chunks[c]->items[i]->e.physical_address);
+    return bytes;
+}
+
+void entryset_drop_addresses(entryset *v)
+{
+    for (size_t c = 0; c < v->nchunks; c++) {
+        for (size_t i = 0; i < v->chunks[c]->count; i++) {
+            fs_entry *e = &v->chunks[c]->items[i]->e;
+            v->bytes -= string_bytes(e->physical_address);
+            free(e->physical_address);
+            e->physical_address = NULL;
+            e->physical_address_expiry = 0;
+        }
+    }
+}
+
 int entryset_verify(const entryset *v)
 {
     size_t bytes = sizeof(*v) + ALLOC_OVERHEAD + chunk_array_bytes(v->cap);

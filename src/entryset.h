@@ -44,6 +44,26 @@ int entryset_foreach_after(const entryset *s, const char *after,
                            int (*fn)(void *ctx, const fs_entry *e),
                            void *ctx);
 
+/* Where entryset_foreach_from last started: the chunk holding an index and
+ * the index of that chunk's first entry. Zero it before the first call;
+ * valid for one set only. */
+typedef struct entryset_pos {
+    size_t chunk;
+    size_t base;
+} entryset_pos;
+
+/* fn(ctx, entry, index) for each entry from index `index` (0-based, name
+ * order) on, until it returns non-zero (returned). pos (may be NULL) is
+ * where the previous call on the same set started: a walk that moves
+ * forward starts from there, so a directory read in n calls costs O(n)
+ * in all, not O(n^2); a jump back restarts from the first chunk. *steps
+ * (may be NULL) is increased by the chunks passed to find the start. */
+int entryset_foreach_from(const entryset *s, size_t index, entryset_pos *pos,
+                          size_t *steps,
+                          int (*fn)(void *ctx, const fs_entry *e,
+                                    size_t index),
+                          void *ctx);
+
 /*
  * Inserts or replaces (entry non-NULL: copied, under `name`) or removes
  * (entry NULL) one name. When another holder shares *s, *s is first
@@ -52,6 +72,14 @@ int entryset_foreach_after(const entryset *s, const char *after,
  * consistent set to release (it may or may not hold the change).
  */
 int entryset_update(entryset **s, const char *name, const fs_entry *entry);
+
+/* Drops every entry's physical address (a presigned URL, the largest part
+ * of a listed object) and keeps the byte estimate current, for a listing
+ * that would not fit the cache with them: a reader then asks for the
+ * object's data by its key. Only for a set nobody else holds (refs 1). */
+void entryset_drop_addresses(entryset *s);
+/* The part of entryset_bytes that entryset_drop_addresses would free. */
+size_t entryset_address_bytes(const entryset *s);
 
 /* For tests: order, structure and the byte estimate recomputed from
  * scratch. 0 or -EINVAL. */

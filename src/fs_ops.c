@@ -7,6 +7,8 @@
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 #include "fs_ops.h"
 
+#include "entryset.h"
+
 #include "control.h"
 #include "fs_internal.h"
 
@@ -428,11 +430,30 @@ static fs_handle *handles_first(lakefuse_fs *fs, fs_handle **list)
 /* ---- directories ---- */
 
 /* fi->fh of an open directory: its node, on fs->open_dirs until
- * releasedir. */
+ * releasedir, and what its reads resume from. libfuse serialises the
+ * requests of one handle. */
 typedef struct open_dir {
     tree_node node;
     fs_handle open;
+    entryset *entries; /* taken at offset 0; NULL before the first read */
+    entryset_pos pos;  /* where the last read started in it */
 } open_dir;
+
+/* readdir's work, for .lakefs/stats (fs_ops.h). */
+static _Atomic uint64_t readdir_requests, readdir_entries, readdir_steps,
+    readdir_snapshots;
+
+void fs_readdir_get_stats(fs_readdir_stats *out)
+{
+    out->requests = readdir_requests;
+    out->entries = readdir_entries;
+    out->steps = readdir_steps;
+    out->snapshots = readdir_snapshots;
+}
+
+/* Offsets given to the kernel: "." is 1, ".." 2, entry i of the
+ * snapshot i + 3; a read from offset o goes on with entry o - 2. */
+#define DIR_FIRST_OFFSET 3
 
 typedef struct fill_ctx {
     lakefuse_fs *fs;
@@ -441,18 +462,51 @@ typedef struct fill_ctx {
     const tree_node *dir;
 } fill_ctx;
 
-static int fill_entry(void *ctx, const fs_entry *e)
+/* true when name, in the directory being read, is open for writing. */
+static bool writing_here(fill_ctx *f, const char *name)
+{
+    const tree_node *d = f->dir;
+    if (!d->ref || !d->ref->is_branch || !d->key ||
+        writer_idle(f->fs->writer))
+        return false;
+    char *rel = tree_child_key(d, name);
+    char *key = rel ? tree_object_key(&(tree_node){.ref = d->ref, .key = rel})
+                    : NULL;
+    wfile *w = key ? writer_find(f->fs->writer, d->ref->repo, d->ref->api_ref,
+                                 key)
+                   : NULL;
+    free(rel);
+    free(key);
+    if (w)
+        wfile_release(w);
+    return w != NULL;
+}
+
+static int fill_entry(void *ctx, const fs_entry *e, size_t index)
 {
     fill_ctx *f = ctx;
+    readdir_entries++;
+    if (!tree_list_shows(f->dir, e))
+        return 0;
+    off_t off = (off_t)(index + DIR_FIRST_OFFSET);
     struct stat st;
     stat_entry(f->fs, e, &st);
     /* A subdirectory's attributes come from its own listing (getattr):
      * its type alone here, so the kernel asks when it needs them. */
     if (f->dir->kind == TREE_DIR && e->is_dir)
-        return f->filler(f->buf, e->name, &st, 0, 0) ? 1 : 0;
+        return f->filler(f->buf, e->name, &st, off, 0) ? 1 : 0;
     if (f->dir->kind == TREE_DIR)
         stat_kept_times(f->fs, f->dir->ref, f->dir->key, e->name, &st);
-    return f->filler(f->buf, e->name, &st, 0, FUSE_FILL_DIR_PLUS) ? 1 : 0;
+    /* A file open for writing here: its attributes are what it holds, not
+     * what the listing says; getattr gives those (with no attributes the
+     * kernel keeps its own and asks). */
+    if (f->dir->kind == TREE_DIR && !e->is_dir && writing_here(f, e->name))
+        return f->filler(f->buf, e->name, &st, off, 0) ? 1 : 0;
+    /* With an offset per entry libfuse sends each kernel request's worth
+     * as we fill it, attributes included (FUSE_FILL_DIR_PLUS: the kernel
+     * then asks no lookup per entry); without one it would keep the
+     * whole listing and walk it from the start for every request. */
+    return f->filler(f->buf, e->name, &st, off, FUSE_FILL_DIR_PLUS) ? 1 : 0;
 }
 
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
@@ -460,29 +514,58 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
                       enum fuse_readdir_flags flags)
 {
     (void)path;
-    (void)offset;
     (void)flags;
     lakefuse_fs *fs = fs_current();
-    const tree_node *n = &((open_dir *)(uintptr_t)fi->fh)->node;
-    filler(buf, ".", NULL, 0, 0);
-    filler(buf, "..", NULL, 0, 0);
+    open_dir *d = (open_dir *)(uintptr_t)fi->fh;
+    const tree_node *n = &d->node;
+    readdir_requests++;
+    if (offset < 0)
+        return -EINVAL;
+    if (offset < 1 && filler(buf, ".", NULL, 1, 0))
+        return 0;
+    if (offset < 2 && filler(buf, "..", NULL, 2, 0))
+        return 0;
+    size_t from = offset < 2 ? 0 : (size_t)offset - 2;
     if (n->kind == TREE_CONTROL_DIR) {
         /* diff/ lists nothing: any ref opens by name. */
+        size_t i = 0;
         for (int c = TREE_CONTROL_NONE + 1;
-             n->control != TREE_CONTROL_DIFF && c < TREE_CONTROL_COUNT; c++)
-            if (tree_control_exists((tree_control)c, n->ref != NULL))
-                filler(buf, tree_control_name((tree_control)c), NULL, 0, 0);
+             n->control != TREE_CONTROL_DIFF && c < TREE_CONTROL_COUNT; c++) {
+            if (!tree_control_exists((tree_control)c, n->ref != NULL))
+                continue;
+            if (i++ < from)
+                continue;
+            if (filler(buf, tree_control_name((tree_control)c), NULL,
+                       (off_t)(i - 1 + DIR_FIRST_OFFSET), 0))
+                break;
+        }
         return 0;
     }
+    /* Offset 0 is a first read or a rewind: the listing as it is now.
+     * Later reads go on in the same snapshot, from where the last one
+     * stopped (entryset_pos), so that reading n entries costs O(n). */
+    if (offset == 0 || !d->entries) {
+        if (d->entries)
+            entryset_release(d->entries);
+        d->entries = NULL;
+        d->pos = (entryset_pos){0, 0};
+        int rc = tree_snapshot(fs->tree, n, &d->entries);
+        if (rc)
+            return rc;
+        readdir_snapshots++;
+    }
     fill_ctx ctx = {fs, buf, filler, n};
-    int rc = tree_list(fs->tree, n, fill_entry, &ctx);
+    size_t steps = 0;
+    int rc = entryset_foreach_from(d->entries, from, &d->pos, &steps,
+                                   fill_entry, &ctx);
+    readdir_steps += steps;
     return rc > 0 ? 0 : rc; /* > 0: the filler's buffer is full */
 }
 
 static int op_opendir(const char *path, struct fuse_file_info *fi)
 {
     lakefuse_fs *fs = fs_current();
-    open_dir *d = malloc(sizeof(*d));
+    open_dir *d = calloc(1, sizeof(*d));
     if (!d)
         return -ENOMEM;
     tree_node *n = &d->node;
@@ -510,6 +593,8 @@ static void release_open_dir(lakefuse_fs *fs, open_dir *d)
 {
     handles_remove(fs, &fs->open_dirs, &d->open);
     tree_node_free(&d->node);
+    if (d->entries)
+        entryset_release(d->entries);
     free(d);
 }
 

@@ -19,6 +19,14 @@ const struct fuse_operations *fs_operations(void);
  * not, and every cached read would fall back to a copy. */
 #define FS_MAX_READ_BYTES (248u * 4096u)
 
+/* readdir's work since the mount began (.lakefs/stats "readdir"): kernel
+ * requests served, entries visited to fill them, chunks passed to find
+ * where a request starts, and listings taken (one per open and rewind). */
+typedef struct fs_readdir_stats {
+    unsigned long long requests, entries, steps, snapshots;
+} fs_readdir_stats;
+void fs_readdir_get_stats(fs_readdir_stats *out);
+
 /* After the session ends: releases the descriptors of files and
  * directories whose RELEASE or RELEASEDIR the kernel never delivered (an
  * unmount right after a close can abort it, a daemon can exit with

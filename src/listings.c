@@ -5,6 +5,8 @@
  */
 #include "listings.h"
 
+#include "entryset.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -314,6 +316,39 @@ int listings_foreach(listings *l, const listing_source *src,
     foreach_ctx c = {fn, ctx};
     listing_reader r = {foreach_cached, foreach_entries, &c};
     return read_listing(l, src, &r);
+}
+
+static int snapshot_cached(listings *l, const listing_source *src, void *ctx)
+{
+    return metacache_snapshot(l->meta, src->cache_key, src->dir,
+                              listings_now_ms(), ctx);
+}
+
+static int snapshot_entries(void *ctx, const fs_entry *entries, size_t n)
+{
+    fs_entry *copy = calloc(n ? n : 1, sizeof(*copy));
+    if (!copy)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (fs_entry_copy(&copy[i], &entries[i])) {
+            fs_entries_free(copy, i);
+            return -ENOMEM;
+        }
+    }
+    *(entryset **)ctx = entryset_new(copy, n);
+    return *(entryset **)ctx ? 0 : -ENOMEM;
+}
+
+int listings_snapshot(listings *l, const listing_source *src, entryset **out)
+{
+    *out = NULL;
+    listing_reader r = {snapshot_cached, snapshot_entries, out};
+    int rc = read_listing(l, src, &r);
+    if (rc && *out) {
+        entryset_release(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 void listings_forget(listings *l, const char *cache_key)

@@ -56,6 +56,14 @@ int listings_lookup_stat(listings *l, const listing_source *src,
 int listings_foreach(listings *l, const listing_source *src,
                      int (*fn)(void *ctx, const fs_entry *e), void *ctx);
 
+/* The listing as one set (*out; entryset_release it): the cached one,
+ * shared, or one fetched now when it cannot be cached. A holder reads it
+ * at its own pace (a directory handle); it never changes. 0 or a negative
+ * errno. */
+struct entryset;
+int listings_snapshot(listings *l, const listing_source *src,
+                      struct entryset **out);
+
 /* For a fetch that brings the listings of other directories of the same
  * source along (a flat listing of a subtree): read the generation before
  * the fetch, then store each complete listing of dir (entries sorted as

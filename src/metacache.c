@@ -471,6 +471,12 @@ static void sort_if_needed(fs_entry *entries, size_t n)
     }
 }
 
+/* What s would weigh without its physical addresses. */
+static size_t addressless_bytes(const entryset *s)
+{
+    return entryset_bytes(s) - entryset_address_bytes(s);
+}
+
 int metacache_put(metacache *mc, const char *ref_key, const char *dir,
                   fs_entry *entries, size_t n, int64_t expires_at_ms,
                   uint64_t generation)
@@ -500,9 +506,19 @@ int metacache_put(metacache *mc, const char *ref_key, const char *dir,
     int rc = 0;
     if (generation < current_generation(mc, ref_key, dir)) {
         rc = 1; /* fetched before a write or invalidation: stale */
-    } else if (l->bytes > mc->max_bytes) {
+    } else if (l->bytes > mc->max_bytes &&
+               listing_own_bytes(l) + addressless_bytes(l->entries) >
+                   mc->max_bytes) {
         rc = -EFBIG;
     } else {
+        if (l->bytes > mc->max_bytes) {
+            /* Too big with a presigned URL per entry, small enough
+             * without: kept without (a read asks for the data by key),
+             * rather than fetched again for every lookup. Nobody else
+             * holds the set yet. */
+            entryset_drop_addresses(l->entries);
+            l->bytes = listing_own_bytes(l) + entryset_bytes(l->entries);
+        }
         listing *old = find_listing(mc, ref_key, dir);
         if (old)
             remove_listing(mc, old);
@@ -588,6 +604,20 @@ int metacache_foreach_after(metacache *mc, const char *ref_key,
     int rc = entryset_foreach_after(snapshot, after, fn, ctx);
     entryset_release(snapshot);
     return rc;
+}
+
+int metacache_snapshot(metacache *mc, const char *ref_key, const char *dir,
+                       int64_t now_ms, entryset **out)
+{
+    pthread_mutex_lock(&mc->lock);
+    listing *l = valid_listing(mc, ref_key, dir, now_ms);
+    if (l)
+        mc->stats.hits++;
+    else
+        mc->stats.misses++;
+    *out = l ? entryset_retain(l->entries) : NULL;
+    pthread_mutex_unlock(&mc->lock);
+    return *out ? 0 : -ENODATA;
 }
 
 int metacache_update_entry(metacache *mc, const char *ref_key, const char *dir,

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 typedef struct metacache metacache;
+struct entryset;
 
 typedef struct metacache_stats {
     uint64_t hits;          /* lookups that found the name, valid foreach */
@@ -102,6 +103,12 @@ int metacache_foreach_after(metacache *mc, const char *ref_key,
                             const char *after,
                             int (*fn)(void *ctx, const fs_entry *e),
                             void *ctx);
+
+/* A reference to the valid cached listing of dir as it is now (release it
+ * with entryset_release; later updates copy, so it never changes): 0, or
+ * -ENODATA if there is none. */
+int metacache_snapshot(metacache *mc, const char *ref_key, const char *dir,
+                       int64_t now_ms, struct entryset **out);
 
 /* Replaces or inserts (entry non-NULL, copied; its name is used as given by
  * `name`) or removes (entry NULL) one name in the cached listing of dir, if

@@ -7,6 +7,8 @@
  */
 #include "tree.h"
 
+#include "entryset.h"
+
 #include "flatwalk.h"
 #include "listings.h"
 
@@ -1212,6 +1214,41 @@ int tree_list(tree *t, const tree_node *dir,
     default:
         return -ENOTDIR;
     }
+}
+
+int tree_snapshot(tree *t, const tree_node *dir, entryset **out)
+{
+    *out = NULL;
+    listing_source src;
+    switch (dir->kind) {
+    case TREE_REPOSITORIES:
+        repositories_source(t, &src);
+        return listings_snapshot(t->listings, &src, out);
+    case TREE_REPOSITORY: {
+        char *key;
+        int rc = branches_source(t, dir->repo, &src, &key);
+        if (rc == 0)
+            rc = listings_snapshot(t->listings, &src, out);
+        free(key);
+        return rc;
+    }
+    case TREE_DIR:
+        objects_source(t, dir->ref, dir->key, &src);
+        if (src.ttl_ms >= 0)
+            flatwalk_note_read(t->flat, dir->ref, dir->key);
+        return listings_snapshot(t->listings, &src, out);
+    default:
+        return -ENOTDIR;
+    }
+}
+
+bool tree_list_shows(const tree_node *dir, const fs_entry *e)
+{
+    if (dir->kind != TREE_DIR)
+        return true;
+    if (strcmp(e->name, TREE_MARKER_NAME) == 0)
+        return false;
+    return !(dir->ref_root && strcmp(e->name, TREE_CONTROL_DIR_NAME) == 0);
 }
 
 int tree_resolve_parent(tree *t, const char *path, tree_node *parent,

@@ -166,6 +166,16 @@ void tree_node_free(tree_node *n);
 int tree_list(tree *t, const tree_node *dir,
               int (*fn)(void *ctx, const fs_entry *e), void *ctx);
 
+/* The entries tree_list walks, as one set the caller holds (*out,
+ * entryset_release it) and reads at its own pace: a directory handle keeps
+ * it so that each readdir resumes where the last stopped. Unlike
+ * tree_list it includes the entries tree_list skips: pass each to
+ * tree_list_shows. 0 or a negative errno. */
+struct entryset;
+int tree_snapshot(tree *t, const tree_node *dir, struct entryset **out);
+/* false for an entry of dir's snapshot that tree_list does not show. */
+bool tree_list_shows(const tree_node *dir, const fs_entry *e);
+
 /* What a TREE_DIR's own listing (fetched when not cached) says of it: its
  * marker's entry (*marker, free with fs_entry_free, when *has_marker;
  * marker may be NULL) and how many subdirectories it lists. 0 or -errno. */

@@ -14,6 +14,8 @@
 
 #include "metacache.h"
 
+#include "entryset.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -988,6 +990,129 @@ static void test_threads(void **state)
     metacache_free(mc);
 }
 
+
+/* n files f00000.. with (url: a 2,000-byte physical address each). */
+static fs_entry *numbered_entries(size_t n, bool url)
+{
+    fs_entry *entries = calloc(n, sizeof(*entries));
+    assert_non_null(entries);
+    char name[32];
+    char *addr = malloc(2001);
+    assert_non_null(addr);
+    memset(addr, 'u', 2000);
+    memcpy(addr, "https://", 8);
+    addr[2000] = 0;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "f%05zu", i);
+        entries[i] = file_entry(name, (int64_t)i);
+        if (url) {
+            entries[i].physical_address = strdup(addr);
+            entries[i].physical_address_expiry = 1;
+        }
+    }
+    free(addr);
+    return entries;
+}
+
+static int find_address(void *ctx, const fs_entry *e)
+{
+    *(bool *)ctx = e->physical_address != NULL;
+    return 0;
+}
+
+/* A listing too big for the budget with a presigned URL per entry but not
+ * without is kept without them (a lookup answers from it, with no URL),
+ * rather than refused and fetched again for every lookup. */
+static void test_big_listing_kept_without_addresses(void **state)
+{
+    (void)state;
+    metacache *probe = metacache_new(BIG_BUDGET);
+    metacache_stats empty, full;
+    metacache_get_stats(probe, &empty);
+    assert_int_equal(metacache_put(probe, "r", "d", numbered_entries(100, false),
+                                   100, 0, 0),
+                     0);
+    metacache_get_stats(probe, &full);
+    metacache_free(probe);
+    size_t budget = full.bytes + 1000; /* 100 URLs weigh 200,000 more */
+    metacache *mc = metacache_new(budget);
+    assert_int_equal(metacache_put(mc, "r", "d", numbered_entries(100, true),
+                                   100, 0, 0),
+                     0);
+    bool has_address = true;
+    assert_int_equal(metacache_lookup_with(mc, "r", "d", "f00042", 0,
+                                           find_address, &has_address),
+                     1);
+    assert_false(has_address);
+    metacache_stats st;
+    metacache_get_stats(mc, &st);
+    assert_true(st.bytes <= budget);
+    assert_int_equal(st.listings, 1);
+    assert_int_equal(metacache_verify(mc), 0);
+    /* one that does not fit even without them is still refused */
+    assert_int_equal(metacache_put(mc, "r", "e", numbered_entries(400, true),
+                                   400, 0, 0),
+                     -EFBIG);
+    metacache_free(mc);
+}
+
+typedef struct walk_ctx {
+    size_t next;    /* the index expected next */
+    size_t visited; /* entries passed to the callback */
+    size_t room;    /* how many more fit this request */
+    bool in_order;
+} walk_ctx;
+
+static int take_entry(void *ctx, const fs_entry *e, size_t index)
+{
+    walk_ctx *w = ctx;
+    char name[32];
+    snprintf(name, sizeof(name), "f%05zu", index);
+    w->visited++;
+    if (index != w->next || strcmp(e->name, name) != 0)
+        w->in_order = false;
+    if (w->room == 0)
+        return 1; /* did not fit: the next request starts here again */
+    w->room--;
+    w->next = index + 1;
+    return 0;
+}
+
+/* A directory read in requests of 37 entries, each resuming where the last
+ * stopped, visits each entry once (plus one per request that did not fit)
+ * and passes each chunk once in all: O(n), at two sizes alike. */
+static void test_foreach_from_reads_in_linear_work(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {1000, 20000};
+    for (size_t k = 0; k < 2; k++) {
+        size_t n = sizes[k];
+        entryset *s = entryset_new(numbered_entries(n, false), n);
+        assert_non_null(s);
+        entryset_pos pos = {0, 0};
+        walk_ctx w = {0, 0, 0, true};
+        size_t steps = 0, requests = 0;
+        while (w.next < n) {
+            w.room = 37;
+            requests++;
+            entryset_foreach_from(s, w.next, &pos, &steps, take_entry, &w);
+        }
+        assert_true(w.in_order);
+        assert_int_equal(w.next, n);
+        assert_int_equal(w.visited, n + requests - 1);
+        /* every chunk passed once: fewer steps than chunks of 192 */
+        assert_true(steps <= n / 192 + 1);
+        /* a jump back restarts from the first chunk and lands right */
+        w = (walk_ctx){n / 3, 0, 5, true};
+        steps = 0;
+        entryset_foreach_from(s, n / 3, &pos, &steps, take_entry, &w);
+        assert_true(w.in_order);
+        assert_int_equal(w.next, n / 3 + 5);
+        assert_true(steps <= n / 3 / 192 + 1);
+        entryset_release(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1014,6 +1139,8 @@ int main(void)
         cmocka_unit_test(test_lookup_with),
         cmocka_unit_test(test_foreach_is_a_snapshot),
         cmocka_unit_test(test_concurrent_readers_and_writers),
+        cmocka_unit_test(test_big_listing_kept_without_addresses),
+        cmocka_unit_test(test_foreach_from_reads_in_linear_work),
     };
     return cmocka_run_group_tests_name("metacache", tests, NULL, NULL);
 }
