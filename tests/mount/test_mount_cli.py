@@ -2,7 +2,6 @@
 fusermount3 -u, SIGTERM and SIGINT, credentials from flags, LAKECTL_* or a lakectl YAML file, and
 failing fast (one `lakefuse: ` line on stderr, non-zero exit, nothing mounted) before mounting."""
 import os
-import re
 import signal
 import stat
 import subprocess
@@ -339,14 +338,6 @@ def test_a_signal_with_descriptors_open_releases_them(server, repo, mount):
 
 
 
-def leaks_not_libfuse(stderr):
-    """The LeakSanitizer reports in stderr whose memory was not allocated by libfuse itself (the
-    allocation's caller, frame #1, outside libfuse3.so): libfuse's high-level API frees its own handle
-    of an open directory only at RELEASEDIR, which lakefuse cannot stand in for."""
-    blocks = re.split(r"\n(?=(?:Direct|Indirect) leak of )", stderr)[1:]
-    return [b for b in blocks if not re.search(r"^\s*#1 .*libfuse3\.so", b, re.M)]
-
-
 def test_a_signal_with_directories_open_releases_them(server, repo, mount):
     """A daemon that exits with directories still open (their RELEASEDIR never comes) releases its
     handles of them at teardown as it does files': under the sanitizer build a directory handle left
@@ -364,6 +355,5 @@ def test_a_signal_with_directories_open_releases_them(server, repo, mount):
             except OSError:
                 pass
     err = m.stderr()
-    assert not leaks_not_libfuse(err), err[-3000:]
-    only_libfuse_leaks = "ERROR: LeakSanitizer" in err and err.count("ERROR: ") == 1
-    assert status == 0 or only_libfuse_leaks, "exit %r; stderr: %s" % (status, err[-3000:])
+    assert not mountlib.leaks_not_libfuse(err), err[-3000:]
+    assert status == 0 or mountlib.only_libfuse_leaks(err), "exit %r; stderr: %s" % (status, err[-3000:])
