@@ -1032,6 +1032,46 @@ static void test_cold_read_served_from_memory_stored_behind(void **state)
     blockcache_close(bc);
 }
 
+/* Blocks held in memory after their fetch (stored behind, not yet read to
+ * their end) are not pinned from the files their store wrote: reader_pin
+ * leaves them to reader_read, which serves them from memory (and lets the
+ * memory go once read); no block file is opened. */
+static void test_pin_leaves_fetched_blocks_to_memory(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t size = 2 * BS;
+    blockcache *bc = open_cache(fx, 64 * MIB, BS);
+    reader_config cfg = {.cache = bc, .block_size = BS, .workers = 1};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, "in-memory", size, 23);
+    check_read(f, size, 23, 0, 100); /* one GET of both blocks */
+    reader_flush(r);                 /* both stored, still held */
+    blockcache_id id = object_id("in-memory", size);
+    assert_true(blockcache_contains(bc, &id, 0));
+    assert_true(blockcache_contains(bc, &id, 1));
+
+    reader_piece pieces[4];
+    size_t n = 99;
+    assert_int_equal(reader_pin(f, 100, size - 100, pieces, 4, &n), -ENOENT);
+    assert_int_equal(n, 0);
+    check_read(f, size, 23, 100, size - 100);
+    blockcache_stats cs;
+    blockcache_get_stats(bc, &cs);
+    assert_int_equal(cs.file_opens, 0);
+    assert_int_equal(cs.bytes_pinned, 0);
+    reader_stats st = stats_of(r);
+    assert_int_equal(st.fetches, 1);
+    assert_int_equal(st.bytes_from_cache, 0);
+
+    /* Read to its end, the entry let its memory go: now the cache's. */
+    assert_int_equal(reader_pin(f, 0, size, pieces, 4, &n), 0);
+    assert_int_equal(n, 2);
+    reader_unpin(r, pieces, n);
+    reader_close(f);
+    reader_free(r);
+    blockcache_close(bc);
+}
+
 /* reader_pin hands out cached ranges as descriptor pieces (one per block,
  * in order, exactly the object's bytes) and counts them as served; a range
  * the cache cannot answer whole pins nothing and counts no hit. */
@@ -1152,6 +1192,8 @@ int main(void)
             test_cold_read_served_from_memory_stored_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pin_hands_out_cached_ranges,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_pin_leaves_fetched_blocks_to_memory, setup, teardown),
     };
     return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
 }
