@@ -381,6 +381,10 @@ static void fetch_trim_cached(reader *r, fetch_entry *e)
     pthread_mutex_lock(&r->lock);
     e->first = first;
     e->count = end - first;
+    /* Blocks left the table: a reader that found this entry covering its
+     * block (and so did not look in the cache) must look again, not
+     * fetch the block it no longer finds here (read_fetched). */
+    atomic_fetch_add(&r->generation, 1);
     pthread_cond_broadcast(&r->fetch_changed); /* waiters outside look again */
     pthread_mutex_unlock(&r->lock);
 }
