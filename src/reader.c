@@ -1099,6 +1099,20 @@ void reader_close(reader_file *f)
         file_destroy(f);
 }
 
+bool reader_holds(reader *r, const blockcache_id *id, uint64_t block)
+{
+    if (r == NULL || id == NULL)
+        return false;
+    bool held = false;
+    pthread_mutex_lock(&r->lock);
+    for (fetch_entry *e = r->oldest; e != NULL && !held; e = e->newer)
+        held = e->state != FETCH_QUEUED && fetch_covers(e, block) &&
+               e->size == id->size &&
+               memcmp(e->id.digest, id->digest, BLOCKCACHE_ID_SIZE) == 0;
+    pthread_mutex_unlock(&r->lock);
+    return held || cache_has(r, id, block);
+}
+
 void reader_get_stats(reader *r, reader_stats *out)
 {
     const counters *s = &r->stats;

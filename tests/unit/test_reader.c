@@ -1072,6 +1072,31 @@ static void test_pin_leaves_fetched_blocks_to_memory(void **state)
     blockcache_close(bc);
 }
 
+/* reader_holds answers for blocks in memory (fetched, not yet stored or
+ * read to their end) as for cached ones, so a prefetch does not read a
+ * file again that is only waiting for its store. */
+static void test_holds_sees_blocks_in_memory(void **state)
+{
+    (void)state;
+    const uint64_t size = 2 * BS;
+    reader_config cfg = {.block_size = BS, .workers = 1}; /* no cache */
+    reader *r = new_reader(&cfg);
+    blockcache_id id = object_id("held", size);
+    blockcache_id other = object_id("other", size);
+    assert_false(reader_holds(r, &id, 0));
+    reader_file *f = open_object(r, "held", size, 25);
+    check_read(f, size, 25, 0, 100); /* one GET of both blocks, held */
+    assert_true(reader_holds(r, &id, 0));
+    assert_true(reader_holds(r, &id, 1));
+    assert_false(reader_holds(r, &id, 2));
+    assert_false(reader_holds(r, &other, 0));
+    check_read(f, size, 25, 100, size - 100); /* read to its end: let go */
+    assert_false(reader_holds(r, &id, 0));
+    assert_int_equal(stats_of(r).fetches, 1);
+    reader_close(f);
+    reader_free(r);
+}
+
 /* reader_pin hands out cached ranges as descriptor pieces (one per block,
  * in order, exactly the object's bytes) and counts them as served; a range
  * the cache cannot answer whole pins nothing and counts no hit. */
@@ -1192,6 +1217,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_pin_leaves_fetched_blocks_to_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_holds_sees_blocks_in_memory,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
 }
