@@ -373,8 +373,11 @@ static int fetch_item(prefetch *p, prefetch_item *it)
     int rc = fs_object_content_id(fs, &node, &id);
     if (rc)
         return rc;
-    if (blockcache_contains(fs->blocks, &id, 0))
-        return 1; /* read before (a file fits in one block) */
+    /* Read before (a file fits in one block): in the cache, or still in
+     * the reader's memory waiting for the store thread. */
+    if (blockcache_contains(fs->blocks, &id, 0) ||
+        (fs->reader && reader_holds(fs->reader, &id, 0)))
+        return 1;
     count(&p->stats.files, 1);
     reader_file *rf = fs_open_object_reader(fs, &node);
     if (!rf)

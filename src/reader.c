@@ -381,6 +381,10 @@ static void fetch_trim_cached(reader *r, fetch_entry *e)
     pthread_mutex_lock(&r->lock);
     e->first = first;
     e->count = end - first;
+    /* Blocks left the table: a reader that found this entry covering its
+     * block (and so did not look in the cache) must look again, not
+     * fetch the block it no longer finds here (read_fetched). */
+    atomic_fetch_add(&r->generation, 1);
     pthread_cond_broadcast(&r->fetch_changed); /* waiters outside look again */
     pthread_mutex_unlock(&r->lock);
 }
@@ -694,17 +698,37 @@ static ssize_t serve_fetch(reader *r, const fetch_entry *e, uint64_t pos,
     return (ssize_t)n;
 }
 
+/* Under r->lock: whether the block's bytes are the table's to serve, not
+ * the cache's: an entry covers it that is fetching (or has fetched) it, or
+ * is queued read-ahead for it while the cache does not have it. Its owner
+ * may store the block at any moment once fetched (stores run behind, or on
+ * the owner's thread when the store thread lags), so "not DONE yet" must
+ * not send a reader to the cache: it would read back the file the store
+ * just wrote. A queued entry cannot be fetched while r->lock is held, so
+ * the cache having its block then means it was cached before. */
+static bool table_serves(reader *r, const reader_file *f, uint64_t block)
+{
+    fetch_entry *e = table_find(r, f, block);
+    return e != NULL &&
+           (e->state != FETCH_QUEUED || !cache_has(r, &f->id, block));
+}
+
 /* Bytes at pos from fetched data still in memory (resident, or waiting
  * for the store thread): before the cache, so a block just fetched is not
- * read back from the file its store wrote. 0: not in memory. */
+ * read back from the file its store wrote. 0: not in memory; then
+ * *in_table says whether an entry still running (or queued and not
+ * cached) covers pos: the caller waits for it (read_fetched) instead of
+ * looking in the cache. */
 static ssize_t read_memory(read_ctx *c, uint64_t pos, unsigned char *dst,
-                           size_t want)
+                           size_t want, bool *in_table)
 {
     reader_file *f = c->f;
     reader *r = f->r;
+    uint64_t block = pos / r->block_size;
     pthread_mutex_lock(&r->lock);
-    fetch_entry *e = table_find(r, f, pos / r->block_size);
+    fetch_entry *e = table_find(r, f, block);
     if (e == NULL || e->state != FETCH_DONE || e->result != 0) {
+        *in_table = table_serves(r, f, block);
         pthread_mutex_unlock(&r->lock);
         return 0;
     }
@@ -882,10 +906,11 @@ ssize_t reader_read(reader_file *f, void *buf, size_t len, uint64_t offset)
     while (done < len) {
         unsigned char *dst = (unsigned char *)buf + done;
         uint64_t generation = atomic_load(&f->r->generation);
-        n = read_memory(&c, offset + done, dst, len - done);
-        if (n == 0)
+        bool in_table = false;
+        n = read_memory(&c, offset + done, dst, len - done, &in_table);
+        if (n == 0 && !in_table)
             n = read_cached(&c, offset + done, dst, len - done);
-        if (n == 0 && direct)
+        if (n == 0 && !in_table && direct)
             n = read_direct(&c, offset + done, dst, len - done);
         if (n == 0) /* and 0 again: the table changed, look again */
             n = read_fetched(&c, offset + done, dst, len - done, generation);
@@ -1074,6 +1099,20 @@ void reader_close(reader_file *f)
         file_destroy(f);
 }
 
+bool reader_holds(reader *r, const blockcache_id *id, uint64_t block)
+{
+    if (r == NULL || id == NULL)
+        return false;
+    bool held = false;
+    pthread_mutex_lock(&r->lock);
+    for (fetch_entry *e = r->oldest; e != NULL && !held; e = e->newer)
+        held = e->state != FETCH_QUEUED && fetch_covers(e, block) &&
+               e->size == id->size &&
+               memcmp(e->id.digest, id->digest, BLOCKCACHE_ID_SIZE) == 0;
+    pthread_mutex_unlock(&r->lock);
+    return held || cache_has(r, id, block);
+}
+
 void reader_get_stats(reader *r, reader_stats *out)
 {
     const counters *s = &r->stats;
@@ -1121,6 +1160,18 @@ int reader_pin(reader_file *f, uint64_t offset, size_t len,
     for (uint64_t b = offset / r->block_size; b <= last; b++)
         if (!cache_has(r, &f->id, b))
             return -ENOENT;
+    /* Blocks fetched into memory (or being fetched) are served from there
+     * by reader_read, which also lets their memory go once read to the
+     * end: pinned from the files their store just wrote, they would be
+     * read back from disk and stay held, unread, until the budget needs
+     * them (and read-ahead may not evict them: it would stall). */
+    pthread_mutex_lock(&r->lock);
+    bool in_memory = false;
+    for (uint64_t b = offset / r->block_size; b <= last && !in_memory; b++)
+        in_memory = table_serves(r, f, b);
+    pthread_mutex_unlock(&r->lock);
+    if (in_memory)
+        return -ENOENT;
     size_t n = 0;
     int rc = 0;
     for (uint64_t pos = offset; pos < end && rc == 0;) {

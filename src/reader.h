@@ -16,6 +16,7 @@
 
 #include "blockcache.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -85,6 +86,10 @@ ssize_t reader_read(reader_file *f, void *buf, size_t len, uint64_t offset);
 /* Drops the caller's reference; read-ahead for the file is cancelled where
  * it has not started. */
 void reader_close(reader_file *f);
+
+/* Whether the block is cached or fetched (or being fetched) into memory,
+ * waiting to be stored behind the reads: a read of it gets no GET. */
+bool reader_holds(reader *r, const blockcache_id *id, uint64_t block);
 
 void reader_get_stats(reader *r, reader_stats *out);
 

@@ -76,11 +76,16 @@ def test_reading_in_order_hits_prefetched_files(server, small_dir, mount):
     stats = m.stats()
     assert stats["fetches"] == N and stats["bytes_fetched"] == N * SIZE, stats
     # Read again in the same order: all in the cache, nothing fetched again (not even from the cache).
+    # A window item a worker reaches is found cached (not counted); one opened before any worker took
+    # it is left to its open (cancelled: a busy machine). Neither fetches.
     for k in range(N):
         assert read(m.join("d", name(k))) == content(k)
     s = prefetch_stats(m)
-    assert (s["files"], s["hits"], s["wasted"], s["cancelled"], s["errors"]) == (N - 1, N - 1, 0, 0, 0), s
+    assert (s["files"], s["hits"], s["wasted"], s["errors"]) == (N - 1, N - 1, 0, 0), s
+    assert s["cancelled"] <= N - 1, s
     assert gets(server.counts()) == N
+    stats = m.stats()
+    assert stats["fetches"] == N and stats["bytes_fetched"] == N * SIZE, stats
 
 
 def test_cat_of_a_directory_in_order(server, small_dir, mount):

@@ -1032,6 +1032,71 @@ static void test_cold_read_served_from_memory_stored_behind(void **state)
     blockcache_close(bc);
 }
 
+/* Blocks held in memory after their fetch (stored behind, not yet read to
+ * their end) are not pinned from the files their store wrote: reader_pin
+ * leaves them to reader_read, which serves them from memory (and lets the
+ * memory go once read); no block file is opened. */
+static void test_pin_leaves_fetched_blocks_to_memory(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t size = 2 * BS;
+    blockcache *bc = open_cache(fx, 64 * MIB, BS);
+    reader_config cfg = {.cache = bc, .block_size = BS, .workers = 1};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, "in-memory", size, 23);
+    check_read(f, size, 23, 0, 100); /* one GET of both blocks */
+    reader_flush(r);                 /* both stored, still held */
+    blockcache_id id = object_id("in-memory", size);
+    assert_true(blockcache_contains(bc, &id, 0));
+    assert_true(blockcache_contains(bc, &id, 1));
+
+    reader_piece pieces[4];
+    size_t n = 99;
+    assert_int_equal(reader_pin(f, 100, size - 100, pieces, 4, &n), -ENOENT);
+    assert_int_equal(n, 0);
+    check_read(f, size, 23, 100, size - 100);
+    blockcache_stats cs;
+    blockcache_get_stats(bc, &cs);
+    assert_int_equal(cs.file_opens, 0);
+    assert_int_equal(cs.bytes_pinned, 0);
+    reader_stats st = stats_of(r);
+    assert_int_equal(st.fetches, 1);
+    assert_int_equal(st.bytes_from_cache, 0);
+
+    /* Read to its end, the entry let its memory go: now the cache's. */
+    assert_int_equal(reader_pin(f, 0, size, pieces, 4, &n), 0);
+    assert_int_equal(n, 2);
+    reader_unpin(r, pieces, n);
+    reader_close(f);
+    reader_free(r);
+    blockcache_close(bc);
+}
+
+/* reader_holds answers for blocks in memory (fetched, not yet stored or
+ * read to their end) as for cached ones, so a prefetch does not read a
+ * file again that is only waiting for its store. */
+static void test_holds_sees_blocks_in_memory(void **state)
+{
+    (void)state;
+    const uint64_t size = 2 * BS;
+    reader_config cfg = {.block_size = BS, .workers = 1}; /* no cache */
+    reader *r = new_reader(&cfg);
+    blockcache_id id = object_id("held", size);
+    blockcache_id other = object_id("other", size);
+    assert_false(reader_holds(r, &id, 0));
+    reader_file *f = open_object(r, "held", size, 25);
+    check_read(f, size, 25, 0, 100); /* one GET of both blocks, held */
+    assert_true(reader_holds(r, &id, 0));
+    assert_true(reader_holds(r, &id, 1));
+    assert_false(reader_holds(r, &id, 2));
+    assert_false(reader_holds(r, &other, 0));
+    check_read(f, size, 25, 100, size - 100); /* read to its end: let go */
+    assert_false(reader_holds(r, &id, 0));
+    assert_int_equal(stats_of(r).fetches, 1);
+    reader_close(f);
+    reader_free(r);
+}
+
 /* reader_pin hands out cached ranges as descriptor pieces (one per block,
  * in order, exactly the object's bytes) and counts them as served; a range
  * the cache cannot answer whole pins nothing and counts no hit. */
@@ -1044,16 +1109,14 @@ static void test_pin_hands_out_cached_ranges(void **state)
     reader *r = new_reader(&cfg);
     reader_file *f = open_object(r, "pinned", size, 21);
     read_sequentially(f, size, 21, 5000);
-    /* Read-ahead workers store their blocks after readers have them: wait
-     * (with a deadline) until the cache holds all six. */
+    /* Blocks are stored behind the reads, and held in memory (where
+     * reader_pin leaves them to reader_read) until stored and read to
+     * their entry's end: wait for the stores, then the cache has all six
+     * and nothing of the file is held. */
+    reader_flush(r);
     blockcache_id id = object_id("pinned", size);
-    time_t deadline = time(NULL) + 30;
-    for (uint64_t b = 0; b < 6; b++) {
-        while (!blockcache_contains(bc, &id, b)) {
-            assert_true(time(NULL) < deadline);
-            sched_yield();
-        }
-    }
+    for (uint64_t b = 0; b < 6; b++)
+        assert_true(blockcache_contains(bc, &id, b));
     reader_stats before = stats_of(r);
 
     reader_piece pieces[5];
@@ -1151,6 +1214,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_cold_read_served_from_memory_stored_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pin_hands_out_cached_ranges,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_pin_leaves_fetched_blocks_to_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_holds_sees_blocks_in_memory,
                                         setup, teardown),
     };
     return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
