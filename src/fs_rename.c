@@ -169,6 +169,19 @@ static void undo_copies(lakefuse_fs *fs, const tree_ref *ref, char **copied,
     }
 }
 
+struct special_move {
+    lakefuse_fs *fs;
+    const tree_ref *ref;
+};
+
+static int move_special_mode(void *ctx, const char *old_key,
+                             const char *new_key)
+{
+    struct special_move *sm = ctx;
+    tree_move_special_mode(sm->fs->tree, sm->ref->repo, old_key, new_key);
+    return 0;
+}
+
 /* Object by object on the server, up to max_rename_objects: beyond that
  * EXDEV, so that mv copies instead of lakefuse doing an unbounded job.
  * replace: the destination is an existing empty directory, whose marker
@@ -251,6 +264,13 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
         if (asprintf(&dst, "%s%s", to, keys[i] + from_len) >= 0)
             tree_move_special_mode(fs->tree, ref->repo, keys[i], dst);
         free(dst);
+    }
+    /* ... and those of files the server has no object of yet (created
+     * and still being written): they move in the writer alone, and once
+     * uploaded would otherwise show with their setuid bits masked. */
+    if (rc == 0) {
+        struct special_move sm = {fs, ref};
+        writer_move_foreach(move, move_special_mode, &sm);
     }
     int end = writer_move_end(move, rc == 0, NULL);
     if (rc == 0)

@@ -7,6 +7,7 @@ server and by the files still being written), and a descriptor still open on a r
 longer upload over the name it lost."""
 import errno
 import os
+import stat
 
 from mountlib import (RENAME_EXCHANGE, RENAME_NOREPLACE, PatternStream, api_get, api_get_or_none, api_metadata,
                       api_paths, data_upload_calls, expect_errno, expected_mode, api_stat, read_file, renameat2,
@@ -272,3 +273,30 @@ def test_a_descriptor_never_writes_over_the_name_it_lost(server, repo, mount):
     assert read_file(m.join("s")) == other
     assert sorted(files_only(api_paths(server, repo, "main"))) == ["f", "g", "h", "s"]
     assert sorted(os.listdir(m.path)) == ["f", "g", "h", "s"]
+
+
+def test_setuid_bits_follow_a_file_still_being_written_when_its_directory_moves(server, repo, mount):
+    """The setuid/setgid bits this mount set on a file go along when the file's directory is renamed
+    while the file is still being written (the server has no object of it yet, so the rename moves it
+    in the writer alone), and a later directory rename that fails (copyObject refused) leaves them as
+    they were. Reduced from the differential test under faults (seed 12, op #1077: 6711 became 711)."""
+    m = branch(mount, repo)
+    os.makedirs(m.join("d", "sub"))
+    fd = os.open(m.join("d", "sub", "f"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"x" * 1000)
+        os.fchmod(fd, 0o6711)
+        os.rename(m.join("d"), m.join("e"))
+        os.write(fd, b"y")
+    finally:
+        os.close(fd)
+    assert expected_mode(api_stat(server, repo, "main", "e/sub/f")) == 0o6711
+    assert stat.S_IMODE(os.stat(m.join("e", "sub", "f")).st_mode) == 0o6711
+    # A failed rename makes the mount ask lakeFS again: the bits it shows must not change.
+    server.add_fault(operation="copyObject", status=400, message="injected refusal", count=1)
+    expect_errno(errno.EIO, os.rename, m.join("e"), m.join("g"))
+    assert stat.S_IMODE(os.stat(m.join("e", "sub", "f")).st_mode) == 0o6711
+    assert read_file(m.join("e", "sub", "f")) == b"x" * 1000 + b"y"
+    # And the bits keep following the file on a rename that succeeds.
+    os.rename(m.join("e"), m.join("g"))
+    assert stat.S_IMODE(os.stat(m.join("g", "sub", "f")).st_mode) == 0o6711
