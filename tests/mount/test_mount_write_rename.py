@@ -300,3 +300,21 @@ def test_setuid_bits_follow_a_file_still_being_written_when_its_directory_moves(
     # And the bits keep following the file on a rename that succeeds.
     os.rename(m.join("e"), m.join("g"))
     assert stat.S_IMODE(os.stat(m.join("g", "sub", "f")).st_mode) == 0o6711
+
+
+def test_a_directory_rename_whose_delete_fails_shows_the_copies_with_their_setuid_bits(server, repo, mount):
+    """A directory rename whose copies are made but whose deletes fail (EIO) leaves the files at both
+    names (neither is lost); the copies show the setuid/setgid bits this mount set, as the originals
+    do, not masked as if another client had planted them."""
+    m = branch(mount, repo)
+    os.makedirs(m.join("d"))
+    write_file(m.join("d", "f"), b"suid file\n")
+    os.chmod(m.join("d", "f"), 0o4755)
+    server.add_fault(operation="deleteObjects", status=400, message="injected refusal", count=1)
+    expect_errno(errno.EIO, os.rename, m.join("d"), m.join("e"))
+    assert api_get(server, repo, "main", "d/f") == b"suid file\n"
+    assert api_get(server, repo, "main", "e/f") == b"suid file\n"
+    assert expected_mode(api_stat(server, repo, "main", "e/f")) == 0o4755
+    for top in ("d", "e"):
+        assert stat.S_IMODE(os.stat(m.join(top, "f")).st_mode) == 0o4755, top
+        assert read_file(m.join(top, "f")) == b"suid file\n"
