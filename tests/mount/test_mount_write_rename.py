@@ -318,3 +318,29 @@ def test_a_directory_rename_whose_delete_fails_shows_the_copies_with_their_setui
     for top in ("d", "e"):
         assert stat.S_IMODE(os.stat(m.join(top, "f")).st_mode) == 0o4755, top
         assert read_file(m.join(top, "f")) == b"suid file\n"
+
+
+def test_a_copy_that_fails_ambiguously_is_not_taken_for_done_over_a_same_content_object(server, repo, mount):
+    """A rename's copy answered 500 (which may or may not have been applied) is checked on the server;
+    a destination that already held the same bytes (every symlink has the checksum of "", and two
+    files can hold the same data) but other metadata is not the copy: the copy goes again, and the
+    source is not deleted before its copy is there. Before, the rename returned 0 with the old
+    symlink (or the old mode) in place and the source gone. Found by the differential test under
+    faults (seed 32, op #103)."""
+    m = branch(mount, repo)
+    os.symlink("old/target", m.join("lnk"))
+    os.symlink("new/target", m.join("src-lnk"))
+    write_file(m.join("f"), b"same bytes\n")
+    os.chmod(m.join("f"), 0o644)
+    write_file(m.join("src-f"), b"same bytes\n")
+    os.chmod(m.join("src-f"), 0o600)
+    for src, dst in (("src-lnk", "lnk"), ("src-f", "f")):
+        server.add_fault(operation="copyObject", status=500, message="injected failure", count=1)
+        os.rename(m.join(src), m.join(dst))
+        assert api_get_or_none(server, repo, "main", src) is None
+    assert api_metadata(server, repo, "main", "lnk").get("::lakefs::symlink-target") == "new/target"
+    assert os.readlink(m.join("lnk")) == "new/target"
+    assert expected_mode(api_stat(server, repo, "main", "f")) == 0o600
+    assert stat.S_IMODE(os.stat(m.join("f")).st_mode) == 0o600
+    assert read_file(m.join("f")) == b"same bytes\n"
+    assert sorted(files_only(api_paths(server, repo, "main"))) == ["f", "lnk"]
