@@ -169,6 +169,19 @@ static void undo_copies(lakefuse_fs *fs, const tree_ref *ref, char **copied,
     }
 }
 
+struct special_move {
+    lakefuse_fs *fs;
+    const tree_ref *ref;
+};
+
+static int move_special_mode(void *ctx, const char *old_key,
+                             const char *new_key)
+{
+    struct special_move *sm = ctx;
+    tree_move_special_mode(sm->fs->tree, sm->ref->repo, old_key, new_key);
+    return 0;
+}
+
 /* Object by object on the server, up to max_rename_objects: beyond that
  * EXDEV, so that mv copies instead of lakefuse doing an unbounded job.
  * replace: the destination is an existing empty directory, whose marker
@@ -222,6 +235,21 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
     }
     free(marker);
     size_t from_len = strlen(from ? from : "");
+    /* The bits this mount shows go along, before any copy: a rename that
+     * fails after some copies (a delete that fails, or lands with its
+     * answer lost) leaves them showing as they were. Those of files the
+     * server has no object of yet (created, still being written) move in
+     * the writer alone, and once uploaded would show masked otherwise. */
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char *dst = NULL;
+        if (asprintf(&dst, "%s%s", to, keys[i] + from_len) >= 0)
+            tree_move_special_mode(fs->tree, ref->repo, keys[i], dst);
+        free(dst);
+    }
+    if (rc == 0) {
+        struct special_move sm = {fs, ref};
+        writer_move_foreach(move, move_special_mode, &sm);
+    }
     char **copied = rc == 0 && n ? calloc(n, sizeof(*copied)) : NULL;
     size_t n_copied = 0;
     if (rc == 0 && n && !copied)
@@ -246,12 +274,6 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
     free(copied);
     if (rc == 0)
         rc = delete_keys(fs, ref, keys, n);
-    for (size_t i = 0; rc == 0 && i < n; i++) { /* the bits shown go along */
-        char *dst = NULL;
-        if (asprintf(&dst, "%s%s", to, keys[i] + from_len) >= 0)
-            tree_move_special_mode(fs->tree, ref->repo, keys[i], dst);
-        free(dst);
-    }
     int end = writer_move_end(move, rc == 0, NULL);
     if (rc == 0)
         rc = end;

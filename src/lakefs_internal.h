@@ -224,6 +224,8 @@ int lakefs_outcome_object(lakefs_client *c, const char *repo,
                           const char *branch, const char *path,
                           const char *physical_address, const char *checksum,
                           lakefs_object_stats *out, lakefs_error *err);
+/* copy: the destination holds the source's bytes, metadata and content
+ * type (the object the copy makes, or one no different from it). */
 int lakefs_outcome_copy(lakefs_client *c, const char *repo,
                         const char *branch, const char *src_path,
                         const char *src_ref, const char *dest_path,

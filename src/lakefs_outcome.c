@@ -207,8 +207,17 @@ int lakefs_outcome_copy(lakefs_client *c, const char *repo,
         return rc;
     rc = lakefs_stat_object(c, repo, src_ref ? src_ref : branch, src_path,
                             false, &src, err);
+    /* The copy's result is the source's bytes with the source's metadata
+     * and content type: a destination that differs in any of them is not
+     * it. The same bytes alone prove nothing: every symlink and empty
+     * file has the checksum of "", and a file replaced by a copy of the
+     * same data with another mode would keep its old metadata. */
     int ours = rc == 0 && same_string(src.checksum, dest.checksum) &&
-               src.size_bytes == dest.size_bytes;
+               src.size_bytes == dest.size_bytes &&
+               same_metadata(&dest.metadata, &src.metadata, true) &&
+               (src.content_type && dest.content_type
+                    ? strcmp(src.content_type, dest.content_type) == 0
+                    : src.content_type == dest.content_type);
     lakefs_object_stats_free(&src);
     if (ours && out) {
         *out = dest;

@@ -1263,6 +1263,27 @@ bool writer_move_dirty(const writer_move *m)
     return dirty;
 }
 
+int writer_move_foreach(const writer_move *m,
+                        int (*fn)(void *ctx, const char *old_key,
+                                  const char *new_key),
+                        void *ctx)
+{
+    int rc = 0;
+    for (size_t i = 0; m && rc == 0 && i < m->n_moved; i++) {
+        wfile *f = m->moved[i];
+        pthread_mutex_lock(&f->state);
+        char *old_key = f->detached ? NULL : strdup(f->key);
+        pthread_mutex_unlock(&f->state);
+        if (!old_key)
+            continue; /* detached: it keeps no name */
+        char *new_key = renamed_key(old_key, m->old_len, m->new_key);
+        rc = new_key ? fn(ctx, old_key, new_key) : -ENOMEM;
+        free(new_key);
+        free(old_key);
+    }
+    return rc;
+}
+
 int writer_move_end(writer_move *m, bool done, const char *new_base)
 {
     if (!m)

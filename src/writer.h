@@ -245,6 +245,13 @@ int writer_move_begin(writer *w, const char *repo, const char *branch,
 /* true when a file being moved has bytes the server lacks: they go to the
  * new name with its next upload, no server copy of them is needed. */
 bool writer_move_dirty(const writer_move *m);
+/* fn(ctx, old_key, new_key) for each file being moved (detached ones
+ * aside), between begin and end: the names it will have when the move is
+ * done. A non-zero return stops the walk and is returned. */
+int writer_move_foreach(const writer_move *m,
+                        int (*fn)(void *ctx, const char *old_key,
+                                  const char *new_key),
+                        void *ctx);
 int writer_move_end(writer_move *m, bool done, const char *new_base);
 
 #endif

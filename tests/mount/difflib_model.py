@@ -935,6 +935,11 @@ class Workload:
             closing = None
         if rl[0] == "ok":
             self.model_bookkeeping(op, before, after)
+            if kind == "utime":
+                # the new mtime lives in mtime_set, set just now: the new state carries it, so that a
+                # mount that failed the utime and kept the old mtime is seen to differ from it (and
+                # the model adopts the old one) instead of the model keeping an mtime never set
+                after = self.subtree(tops)
         if self.kill_now_during:
             rm = self.apply_with_kill(op)
         else:

@@ -7,6 +7,7 @@ server and by the files still being written), and a descriptor still open on a r
 longer upload over the name it lost."""
 import errno
 import os
+import stat
 
 from mountlib import (RENAME_EXCHANGE, RENAME_NOREPLACE, PatternStream, api_get, api_get_or_none, api_metadata,
                       api_paths, data_upload_calls, expect_errno, expected_mode, api_stat, read_file, renameat2,
@@ -272,3 +273,74 @@ def test_a_descriptor_never_writes_over_the_name_it_lost(server, repo, mount):
     assert read_file(m.join("s")) == other
     assert sorted(files_only(api_paths(server, repo, "main"))) == ["f", "g", "h", "s"]
     assert sorted(os.listdir(m.path)) == ["f", "g", "h", "s"]
+
+
+def test_setuid_bits_follow_a_file_still_being_written_when_its_directory_moves(server, repo, mount):
+    """The setuid/setgid bits this mount set on a file go along when the file's directory is renamed
+    while the file is still being written (the server has no object of it yet, so the rename moves it
+    in the writer alone), and a later directory rename that fails (copyObject refused) leaves them as
+    they were. Reduced from the differential test under faults (seed 12, op #1077: 6711 became 711)."""
+    m = branch(mount, repo)
+    os.makedirs(m.join("d", "sub"))
+    fd = os.open(m.join("d", "sub", "f"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"x" * 1000)
+        os.fchmod(fd, 0o6711)
+        os.rename(m.join("d"), m.join("e"))
+        os.write(fd, b"y")
+    finally:
+        os.close(fd)
+    assert expected_mode(api_stat(server, repo, "main", "e/sub/f")) == 0o6711
+    assert stat.S_IMODE(os.stat(m.join("e", "sub", "f")).st_mode) == 0o6711
+    # A failed rename makes the mount ask lakeFS again: the bits it shows must not change.
+    server.add_fault(operation="copyObject", status=400, message="injected refusal", count=1)
+    expect_errno(errno.EIO, os.rename, m.join("e"), m.join("g"))
+    assert stat.S_IMODE(os.stat(m.join("e", "sub", "f")).st_mode) == 0o6711
+    assert read_file(m.join("e", "sub", "f")) == b"x" * 1000 + b"y"
+    # And the bits keep following the file on a rename that succeeds.
+    os.rename(m.join("e"), m.join("g"))
+    assert stat.S_IMODE(os.stat(m.join("g", "sub", "f")).st_mode) == 0o6711
+
+
+def test_a_directory_rename_whose_delete_fails_shows_the_copies_with_their_setuid_bits(server, repo, mount):
+    """A directory rename whose copies are made but whose deletes fail (EIO) leaves the files at both
+    names (neither is lost); the copies show the setuid/setgid bits this mount set, as the originals
+    do, not masked as if another client had planted them."""
+    m = branch(mount, repo)
+    os.makedirs(m.join("d"))
+    write_file(m.join("d", "f"), b"suid file\n")
+    os.chmod(m.join("d", "f"), 0o4755)
+    server.add_fault(operation="deleteObjects", status=400, message="injected refusal", count=1)
+    expect_errno(errno.EIO, os.rename, m.join("d"), m.join("e"))
+    assert api_get(server, repo, "main", "d/f") == b"suid file\n"
+    assert api_get(server, repo, "main", "e/f") == b"suid file\n"
+    assert expected_mode(api_stat(server, repo, "main", "e/f")) == 0o4755
+    for top in ("d", "e"):
+        assert stat.S_IMODE(os.stat(m.join(top, "f")).st_mode) == 0o4755, top
+        assert read_file(m.join(top, "f")) == b"suid file\n"
+
+
+def test_a_copy_that_fails_ambiguously_is_not_taken_for_done_over_a_same_content_object(server, repo, mount):
+    """A rename's copy answered 500 (which may or may not have been applied) is checked on the server;
+    a destination that already held the same bytes (every symlink has the checksum of "", and two
+    files can hold the same data) but other metadata is not the copy: the copy goes again, and the
+    source is not deleted before its copy is there. Before, the rename returned 0 with the old
+    symlink (or the old mode) in place and the source gone. Found by the differential test under
+    faults (seed 32, op #103)."""
+    m = branch(mount, repo)
+    os.symlink("old/target", m.join("lnk"))
+    os.symlink("new/target", m.join("src-lnk"))
+    write_file(m.join("f"), b"same bytes\n")
+    os.chmod(m.join("f"), 0o644)
+    write_file(m.join("src-f"), b"same bytes\n")
+    os.chmod(m.join("src-f"), 0o600)
+    for src, dst in (("src-lnk", "lnk"), ("src-f", "f")):
+        server.add_fault(operation="copyObject", status=500, message="injected failure", count=1)
+        os.rename(m.join(src), m.join(dst))
+        assert api_get_or_none(server, repo, "main", src) is None
+    assert api_metadata(server, repo, "main", "lnk").get("::lakefs::symlink-target") == "new/target"
+    assert os.readlink(m.join("lnk")) == "new/target"
+    assert expected_mode(api_stat(server, repo, "main", "f")) == 0o600
+    assert stat.S_IMODE(os.stat(m.join("f")).st_mode) == 0o600
+    assert read_file(m.join("f")) == b"same bytes\n"
+    assert sorted(files_only(api_paths(server, repo, "main"))) == ["f", "lnk"]
