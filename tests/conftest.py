@@ -35,6 +35,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line("markers", "stand_in_only(reason): needs the bundled server (skipped, with the reason, "
                                        "against real lakeFS)")
+    config.addinivalue_line("markers", "differential: the mount-vs-model differential test (issue 9); run-tests.sh "
+                                       "runs it on the sanitizer build against the bundled server too")
     config.addinivalue_line("markers", "presign(multipart=False): needs a server that presigns (and, with "
                                        "multipart, presigned multipart uploads); skipped on one that cannot, "
                                        "such as real lakeFS on its local blockstore")

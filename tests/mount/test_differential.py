@@ -27,6 +27,9 @@ import pytest
 
 from difflib_model import Mismatch, Workload, file_state, run_seed, summary
 
+# run-tests.sh selects this file with -m differential for its sanitizer-build run on the bundled server
+pytestmark = pytest.mark.differential
+
 
 def env_int(name, default):
     return int(os.environ.get(name) or default)
