@@ -133,8 +133,8 @@ static void current_attrs(const lakefuse_fs *fs, const fs_entry *e,
     a->mtime = e->mtime;
     if (e->is_symlink)
         a->mode = e->has_owner ? (S_IFLNK | 0777u) : 0;
-    else
-        a->mode = S_IFREG | (e->mode & 07777u);
+    else /* with the bits the object records but this mount hides */
+        a->mode = S_IFREG | ((e->mode | e->unshown_mode) & 07777u);
     a->uid = e->has_owner ? e->uid : fs->uid;
     a->gid = e->has_owner ? e->gid : fs->gid;
     a->extra = &e->metadata;
@@ -223,6 +223,8 @@ static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
             rc = wfile_note_attrs(w, mtime, mode, uid, gid);
         if (rc == 0) {
             n->entry.mode = a.mode & 07777u;
+            if (mode >= 0) /* a chmod names every bit */
+                n->entry.unshown_mode = 0;
             n->entry.mtime = a.mtime;
             n->entry.uid = a.uid;
             n->entry.gid = a.gid;

@@ -49,8 +49,13 @@ void fs_cache_set(lakefuse_fs *fs, const tree_ref *ref, const char *rel_key,
     char *dir = slash ? strndup(rel_key, (size_t)(slash - rel_key))
                       : strdup("");
     const char *name = slash ? slash + 1 : rel_key;
+    fs_entry shown; /* shallow copy: only its mode bits differ */
+    if (entry) {
+        shown = *entry;
+        tree_mask_entry(fs->tree, ref, rel_key, &shown);
+    }
     if (!dir || metacache_update_entry(fs->meta, ref->cache_key, dir, name,
-                                       entry) != 0)
+                                       entry ? &shown : NULL) != 0)
         metacache_invalidate_ref(fs->meta, ref->cache_key);
     free(dir);
 }

@@ -34,6 +34,10 @@ typedef struct fs_entry {
     uint32_t mode;   /* permission bits only (low 12 bits of
                         ::lakefs::posix-permissions Mode when valid),
                         else 0644 files / 0755 directories */
+    uint32_t unshown_mode;  /* setuid/setgid/sticky bits the object records
+                               that this mount does not show (tree.c masks
+                               them out of mode); a change of the object
+                               records them again */
     uint32_t uid, gid;
     bool has_owner;         /* uid/gid came from posix-permissions */
     char *checksum;         /* NULL for directories */

@@ -519,11 +519,31 @@ static void mask_special_modes(tree *t, const tree_ref *ref,
         pthread_mutex_lock(&t->lock);
         bool known = id && special_mode_known_locked(t, id);
         pthread_mutex_unlock(&t->lock);
-        if (!known)
+        if (!known) {
+            e->unshown_mode = e->mode & 07000u;
             e->mode &= 0777u;
+        }
         free(id);
         free(key);
     }
+}
+
+void tree_mask_entry(tree *t, const tree_ref *ref, const char *rel_key,
+                     fs_entry *e)
+{
+    if (e->is_dir || !(e->mode & 07000u))
+        return;
+    char *key = join3(ref->prefix, rel_key, "");
+    char *id = key ? join3(ref->repo, "\x1f", key) : NULL;
+    pthread_mutex_lock(&t->lock);
+    bool known = id && special_mode_known_locked(t, id);
+    pthread_mutex_unlock(&t->lock);
+    if (!known) {
+        e->unshown_mode |= e->mode & 07000u;
+        e->mode &= 0777u;
+    }
+    free(id);
+    free(key);
 }
 
 /* The directory's marker object (its key is the listing's prefix) as an

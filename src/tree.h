@@ -141,6 +141,11 @@ void tree_set_pending_files(tree *t, tree_pending_fn fn, void *ctx);
  * not noted show them masked (0777), whoever recorded them. Kept for the
  * life of the tree (one string per key). 0 or -ENOMEM. */
 int tree_note_special_mode(tree *t, const char *repo, const char *key);
+/* Masks entry e of rel_key (relative to ref's root) as listings are: its
+ * setuid, setgid and sticky bits move to e->unshown_mode unless this mount
+ * wrote them (for entries cached from an upload's or a change's answer). */
+void tree_mask_entry(tree *t, const tree_ref *ref, const char *rel_key,
+                     fs_entry *e);
 /* A rename moved old_key to new_key: the bits this mount showed there go
  * along (a directory's rename moves its files one by one). */
 void tree_move_special_mode(tree *t, const char *repo, const char *old_key,

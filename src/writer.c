@@ -55,6 +55,9 @@ struct wfile {
     /* attributes the next upload records */
     int64_t mtime;
     uint32_t mode; /* lakectl's Mode (S_IFREG | bits); 0: not recorded */
+    uint32_t unshown_mode; /* bits of mode the object had that this mount
+                              does not show (fs_entry.unshown_mode): the
+                              upload keeps them, stat hides them */
     bool has_owner;
     uint32_t uid, gid;
     lakefs_metadata meta;
@@ -268,7 +271,10 @@ static int keep_entry_attrs(wfile *f, const fs_entry *e)
         lakefs_metadata_get(&e->metadata, LISTING_KEY_POSIX_PERMISSIONS) !=
             NULL ||
         e->has_owner || e->mode != LISTING_DEFAULT_FILE_MODE;
-    f->mode = explicit_mode ? S_IFREG | (e->mode & 07777u) : 0;
+    f->mode = explicit_mode
+                  ? S_IFREG | ((e->mode | e->unshown_mode) & 07777u)
+                  : 0;
+    f->unshown_mode = explicit_mode ? e->unshown_mode & 07000u : 0;
     f->has_owner = e->has_owner;
     f->uid = e->uid;
     f->gid = e->gid;
@@ -571,7 +577,7 @@ void wfile_attrs(wfile *f, int64_t *size, int64_t *mtime, uint32_t *mode)
     pthread_mutex_lock(&f->state);
     *size = f->size;
     *mtime = f->mtime;
-    *mode = f->mode;
+    *mode = f->mode & ~f->unshown_mode;
     pthread_mutex_unlock(&f->state);
 }
 
@@ -615,8 +621,10 @@ static void set_owner_locked(wfile *f, uid_t uid, gid_t gid)
 static int set_attrs_locked(wfile *f, int64_t mtime, int64_t mode, uid_t uid,
                             gid_t gid)
 {
-    if (mode >= 0)
+    if (mode >= 0) {
         f->mode = S_IFREG | ((uint32_t)mode & 07777u); /* recorded, 0000 too */
+        f->unshown_mode = 0; /* a chmod names every bit */
+    }
     if (mtime >= 0)
         f->mtime = mtime;
     if (uid != (uid_t)-1 || gid != (gid_t)-1)

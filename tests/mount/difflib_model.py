@@ -294,7 +294,7 @@ class Workload:
         self.history = {}     # path -> set of file states written through descriptors since the last upload
         self.index, self.op = -1, None
         self.stats = {"ops": 0, "mount_errors": 0, "compares": 0, "kills": 0, "kills_during_op": 0,
-                      "conflicts": 0, "commits": 0, "server_checks": 0}
+                      "conflicts": 0, "commits": 0, "server_checks": 0, "pathless_fstat": 0}
         self.recent = collections.deque(maxlen=300)  # (index, op, model result, mount result)
         self.next_kill = None
         self.kill_seq = 0
@@ -799,11 +799,34 @@ class Workload:
 
     def orphan_slots(self, path):
         """The file at path was unlinked or replaced: its descriptors keep it, under no name (their
-        writes reach lakeFS never); what they wrote is no longer a candidate for the name."""
+        writes reach lakeFS never); what they wrote is no longer a candidate for the name. libfuse
+        keeps such a file under a hidden name in its directory (hidden_dir, which follows renames)."""
         for info in self.fdinfo.values():
             if info["path"] == path:
                 info["path"] = None
+                info["hidden_dir"] = os.path.dirname(path)
         self.history.pop(path, None)
+
+    def orphans_follow(self, op, before):
+        """A directory renamed carries the hidden names of its orphans along; one removed (rmdir, or
+        replaced by a rename) leaves them without any path in libfuse's tree: fstat of such a
+        descriptor (a GETATTR without a file handle) is then ESTALE, the documented limit of the
+        path-based libfuse API (README, "Open files"); reads, writes, fsync and ftruncate work."""
+        kind = op[0]
+        gone = []
+        if kind == "rmdir":
+            gone.append(op[1])
+        if kind == "rename" and (before.get(op[1]) or ("",))[0] == "d":
+            if (before.get(op[2]) or ("",))[0] == "d":
+                gone.append(op[2])
+        for info in self.fdinfo.values():
+            d = info.get("hidden_dir")
+            if info["path"] is not None or d is None or info.get("pathless"):
+                continue
+            if any(under(d, g) for g in gone):
+                info["pathless"] = True
+            elif kind == "rename" and (d == op[1] or under(d, op[1])):
+                info["hidden_dir"] = op[2] + d[len(op[1]):]
 
     min_kills = 0  # kill mode: go on after nops until this many kill cycles
 
@@ -918,6 +941,8 @@ class Workload:
             acc = flags & os.O_ACCMODE
             self.fdinfo[op[1]] = {"path": op[2], "flags": flags, "writable": acc != os.O_RDONLY,
                                   "readable": acc != os.O_WRONLY, "wrote": bool(flags & os.O_TRUNC)}
+        if kind in ("rmdir", "rename") and rl[0] == "ok":
+            self.orphans_follow(op, before)
         if kind == "unlink" and rl[0] == "ok":
             self.orphan_slots(op[1])
         if kind == "rename" and rl[0] == "ok" and before.get(op[1]) and before[op[1]][0] == "f" and op[1] != op[2]:
@@ -1032,6 +1057,10 @@ class Workload:
                 "fd_write", "write_file", "append_file"):
             rm = ("err", errno.ECONNABORTED)  # a short write at the kill: in flight, not acknowledged
         ok_equal = rl[0] == rm[0] and (rl[1] == rm[1] if rl[0] == "ok" else errno_same(rl[1], rm[1]))
+        if kind == "fd_fstat" and rl[0] == "ok" and rm == ("err", errno.ESTALE) and \
+                self.fdinfo.get(op[1], {}).get("pathless"):
+            self.stats["pathless_fstat"] += 1
+            return  # libfuse's limit: see orphans_follow
         if ok_equal:
             if rl[0] == "ok":
                 self.server_success(op, before, after, closing)

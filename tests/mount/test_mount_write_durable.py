@@ -257,3 +257,31 @@ def test_a_retry_that_finds_its_bytes_already_there_still_records_the_utime(serv
     assert api_get(server, repo, "main", "same.txt") == data
     assert int(os.stat(m.join("same.txt")).st_mtime) == 1400000000
     assert os.stat(m.join("same.txt")).st_mode & 0o7777 == 0o640
+
+
+@pytest.mark.parametrize("edit", ["append", "chmod_group", "utime", "rename"])
+def test_an_edit_by_a_later_mount_keeps_setuid_bits_it_does_not_show(server, repo, mount, tmp_path, edit):
+    # Found by scripts/soak.sh (kill cycles): a mount shows setuid/setgid/sticky bits only on files it
+    # wrote them on (README "The tree"); a later mount showed them masked and its edits wrote the
+    # masked mode back, so lakeFS lost bits the object had.
+    first = mount(uri_of(repo), cache_dir=str(tmp_path / "c1"))
+    write_file(first.join("f"), b"s\n")
+    os.chmod(first.join("f"), 0o6750)
+    assert expected_mode(api_stat(server, repo, "main", "f")) == 0o6750
+    assert first.unmount() == 0
+    later = mount(uri_of(repo), cache_dir=str(tmp_path / "c2"))
+    f = later.join("f")
+    assert os.stat(f).st_mode & 0o7777 == 0o750  # not shown: this mount did not write them
+    name = "f"
+    if edit == "append":
+        with open(f, "ab") as out:
+            out.write(b"x\n")
+    elif edit == "chmod_group":  # a chmod names every bit: it sets the mode the caller asks for
+        os.chmod(f, 0o770)
+    elif edit == "utime":
+        os.utime(f, (1000000000, 1000000000))
+    else:
+        os.rename(f, later.join("g"))
+        name = "g"
+    want = 0o770 if edit == "chmod_group" else 0o6750
+    assert expected_mode(api_stat(server, repo, "main", name)) == want
