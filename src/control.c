@@ -130,6 +130,12 @@ char *control_stats_json(lakefuse_fs *fs)
     add_u64(root, "fetch_errors", rs.fetch_errors);
     cJSON_AddItemToObject(root, "prefetch", prefetch_json(fs));
     add_u64(root, "pending_uploads", pending_uploads(fs));
+    staging_stats ss = {0};
+    if (fs->staging)
+        staging_get_stats(fs->staging, &ss);
+    cJSON *journal = cJSON_AddObjectToObject(root, "staging_journal");
+    add_u64(journal, "writes", ss.journal_writes);
+    add_u64(journal, "fsyncs", ss.fsyncs);
     fs_readdir_stats rd;
     fs_readdir_get_stats(&rd);
     cJSON *readdir = cJSON_AddObjectToObject(root, "readdir");

@@ -217,6 +217,19 @@ static int current_object(lakefs_client *c, const char *repo,
     return rc ? rc : 1;
 }
 
+int durable_server_has(lakefs_client *c, const upload_caps *caps,
+                       const char *repo, const char *branch, const char *path,
+                       int fd, int64_t size, lakefs_error *err)
+{
+    lakefs_object_stats st;
+    memset(&st, 0, sizeof(st));
+    int have = current_object(c, repo, branch, path, &st, err);
+    if (have == 1)
+        have = durable_bytes_match(fd, size, st.checksum, caps) ? 1 : 0;
+    lakefs_object_stats_free(&st);
+    return have;
+}
+
 int durable_upload_if_base(lakefs_client *c, const upload_caps *caps,
                            const char *repo, const char *branch,
                            const char *path, int fd, int64_t size,

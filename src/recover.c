@@ -77,6 +77,13 @@ static int recover_one(lakefs_client *client, logger *log,
     const char *why = fd < 0 ? "staged data file cannot be opened"
                              : untrusted(e, fd);
     int rc = why ? DURABLE_CONFLICT : 0;
+    /* Untrusted bytes the server holds exactly: nothing to keep (an entry
+     * whose upload succeeded but whose CLEAN journal was never fsync'd can
+     * come back so after a power loss: writer.c settle). */
+    if (rc && fd >= 0 &&
+        durable_server_has(client, caps, e->repo, e->branch, e->path, fd,
+                           e->size, &err) == 1)
+        rc = DURABLE_ALREADY_THERE;
     if (rc == 0) {
         durable_base base = {.absent = e->base_absent,
                              .checksum = e->base,

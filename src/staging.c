@@ -36,7 +36,25 @@ struct staging {
     int dir_fd;            /* the session directory */
     int lock_fd;           /* flock'ed `lock` for the session's life */
     uint64_t next_id;
+    uint64_t journal_writes; /* staging_stats, atomically */
+    uint64_t fsyncs;
 };
+
+/* A journal written (durable: fsync'd with its directory) or, with
+ * journal false, a removal made durable (its directory fsync'd). */
+static void count_io(staging *s, bool journal, bool durable)
+{
+    if (journal)
+        __atomic_add_fetch(&s->journal_writes, 1, __ATOMIC_RELAXED);
+    if (durable)
+        __atomic_add_fetch(&s->fsyncs, journal ? 2 : 1, __ATOMIC_RELAXED);
+}
+
+void staging_get_stats(staging *s, staging_stats *out)
+{
+    out->journal_writes = __atomic_load_n(&s->journal_writes, __ATOMIC_RELAXED);
+    out->fsyncs = __atomic_load_n(&s->fsyncs, __ATOMIC_RELAXED);
+}
 
 typedef struct entry_vec {
     staging_entry *items;
@@ -398,6 +416,8 @@ static int create_entry(staging *s, const staging_entry *init, uint64_t *id,
         return -errno;
     int rc = durable ? staging_journal_write(s->dir_fd, new_id, init)
                      : staging_journal_write_unsynced(s->dir_fd, new_id, init);
+    if (rc == 0)
+        count_io(s, true, durable);
     if (rc != 0) {
         close(data_fd);
         unlinkat(s->dir_fd, data, 0);
@@ -441,6 +461,8 @@ static int write_entry(staging *s, uint64_t id, const staging_entry *e,
     int rc = durable ? staging_journal_write(s->dir_fd, id, e)
                      : staging_journal_write_unsynced(s->dir_fd, id, e);
     pthread_mutex_unlock(&s->mutex);
+    if (rc == 0)
+        count_io(s, true, durable);
     return rc;
 }
 
@@ -497,6 +519,8 @@ static int journal_update(staging *s, uint64_t id, const journal_change *c)
     if (rc == 0)
         rc = staging_journal_write(s->dir_fd, id, &rec);
     pthread_mutex_unlock(&s->mutex);
+    if (rc == 0)
+        count_io(s, true, true);
     free(text);
     staging_entry_clear(&rec);
     return rc;
@@ -550,6 +574,8 @@ int staging_remove(staging *s, uint64_t id)
     pthread_mutex_lock(&s->mutex);
     int rc = remove_entry_files(s->dir_fd, id, true);
     pthread_mutex_unlock(&s->mutex);
+    if (rc == 0)
+        count_io(s, false, true);
     return rc;
 }
 

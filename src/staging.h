@@ -120,6 +120,15 @@ int staging_remove(staging *s, uint64_t id);
  * clean entry that comes back is one recovery drops. */
 int staging_remove_clean(staging *s, uint64_t id);
 
+/* What the journal cost since staging_open: journals written, and fsyncs
+ * (two per durable journal write: the file and its directory; one per
+ * removal made durable). For .lakefs/stats. */
+typedef struct staging_stats {
+    uint64_t journal_writes;
+    uint64_t fsyncs;
+} staging_stats;
+void staging_get_stats(staging *s, staging_stats *out);
+
 /* This session's entries, in id order (for .lakefs/status). */
 int staging_list(staging *s, staging_entry **out, size_t *n);
 

@@ -163,6 +163,12 @@ static char *journal_render(const staging_entry *e)
     return text;
 }
 
+static int open_temp(int dir_fd, const char *name)
+{
+    return openat(dir_fd, name,
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
 /* Replaces <id>.json whole: after a crash it is the old or the new one;
  * durable: fsync'd with its directory before this returns. */
 static int journal_write(int dir_fd, uint64_t id, const staging_entry *e,
@@ -174,11 +180,10 @@ static int journal_write(int dir_fd, uint64_t id, const staging_entry *e,
     char *text = journal_render(e);
     if (text == NULL)
         return -ENOMEM;
-    unlinkat(dir_fd, tmp, 0); /* left by an earlier failed write */
     int rc = 0;
-    int fd =
-        openat(dir_fd, tmp,
-               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = open_temp(dir_fd, tmp);
+    if (fd < 0 && errno == EEXIST && unlinkat(dir_fd, tmp, 0) == 0)
+        fd = open_temp(dir_fd, tmp); /* left by an earlier failed write */
     if (fd < 0) {
         free(text);
         return -errno;

@@ -47,6 +47,8 @@ struct wfile {
     bool journal_live; /* the journal entry exists */
     bool journal_durable; /* its last write was fsync'd (unsealed DIRTY
                              states are written without: see journal_note) */
+    bool journal_volatile; /* no state of it was ever fsync'd: see
+                              settle_journal */
     reader_file *fill; /* base content still to copy in, or NULL */
     int64_t size;
     /* base: what the server holds at key, as far as this file knows */
@@ -150,6 +152,8 @@ static int journal_write(wfile *f, bool durable)
                                               f->staging_id, &e);
     if (rc == 0)
         f->journal_durable = durable;
+    if (rc == 0 && durable)
+        f->journal_volatile = false;
     return rc;
 }
 
@@ -348,6 +352,7 @@ static int create_locked(writer *w, const char *repo, const char *branch,
                    : staging_create_entry(w->cfg.staging, &init,
                                           &f->staging_id, &f->fd);
         f->journal_durable = !dirty;
+        f->journal_volatile = dirty;
     }
     if (rc) {
         wfile_destroy(f);
@@ -418,9 +423,12 @@ static void drop_journal(wfile *f)
     if (!f->journal_live)
         return;
     /* A clean journal that comes back after a power loss is dropped by
-     * recovery: its removal needs no directory fsync. Any other must go
-     * for good (an unlinked file's bytes must never come back). */
-    if (f->st == W_CLEAN && !f->detached && f->journal_durable)
+     * recovery, and so is anything an entry that was never fsync'd can
+     * come back as (settle): their removal needs no directory fsync. Any
+     * other must go for good (an unlinked file's bytes must never come
+     * back). */
+    if (f->st == W_CLEAN && !f->detached &&
+        (f->journal_durable || f->journal_volatile))
         staging_remove_clean(f->w->cfg.staging, f->staging_id);
     else
         staging_remove(f->w->cfg.staging, f->staging_id);
@@ -820,7 +828,15 @@ static void schedule_retry(wfile *f)
     f->retry_at_ms = now_ms() + f->retry_delay_ms;
 }
 
-/* After an upload of s: the wfile's new state. Under f->state. */
+/* After an upload of s: the wfile's new state, journaled. Under f->state.
+ * A failure or conflict is fsync'd (sealed, it is trusted across a power
+ * loss). A success is fsync'd only when an earlier state of the entry was
+ * (it could come back after a power loss and be acted on): an entry that
+ * was never fsync'd (a new file's: journal_note) can only come back as one
+ * of its own unsynced states, each harmless: CLEAN is dropped by recovery,
+ * and unsealed PENDING from an earlier boot is never uploaded (recovery
+ * drops it when the server holds exactly its bytes, as it does after this
+ * upload, else keeps it aside). Saves a small file's two fsyncs. */
 static void settle(wfile *f, const upload_snapshot *s, int rc,
                    const lakefs_object_stats *st, const lakefs_error *err)
 {
@@ -851,7 +867,8 @@ static void settle(wfile *f, const upload_snapshot *s, int rc,
         f->permanent = durable_failure_is_permanent(rc, err);
         schedule_retry(f);
     }
-    journal_sync(f);
+    bool uploaded = rc == 0 || rc == DURABLE_ALREADY_THERE;
+    journal_write(f, !uploaded || !f->journal_volatile);
 }
 
 /* A conflict gives the name back to the server's object. */

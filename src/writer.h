@@ -59,6 +59,15 @@
  *                          if the server still holds its base (durable.h);
  *                          else CONFLICT.
  *
+ * Journal fsyncs: a change to a CLEAN file and every FAILED or CONFLICT
+ * outcome are fsync'd before they are acknowledged or acted on; an
+ * unsealed DIRTY state is not (its bytes are trusted only in the boot they
+ * were written in), nor is the CLEAN state after an upload when no state of
+ * the entry was ever fsync'd (what a power loss can bring back of it is
+ * harmless: recovery drops CLEAN, and drops an unsealed PENDING of an
+ * earlier boot when the server holds exactly its bytes, else keeps it
+ * aside). A new file's create, upload and release cost no fsync.
+ *
  * Locks, in this order: a wfile's io lock (content and uploads), the
  * writer's table lock, a wfile's state lock (state, attributes, key,
  * journal writes; never held across the network). Nothing takes an io

@@ -358,8 +358,17 @@ static void test_journal_format(void **state)
 }
 
 /* The unsynced variants write the same journal (only the fsyncs differ,
- * which a test cannot see): an entry created and rewritten without them
- * lists as written, and staging_remove_clean removes it and its data. */
+ * which staging_get_stats counts): an entry created and rewritten without
+ * them lists as written, and staging_remove_clean removes it and its data
+ * without a directory fsync. */
+static void assert_journal_costs(staging *s, uint64_t writes, uint64_t fsyncs)
+{
+    staging_stats st;
+    staging_get_stats(s, &st);
+    assert_int_equal(st.journal_writes, writes);
+    assert_int_equal(st.fsyncs, fsyncs);
+}
+
 static void test_unsynced_writes_and_clean_removal(void **state)
 {
     fixture *f = *state;
@@ -377,6 +386,7 @@ static void test_unsynced_writes_and_clean_removal(void **state)
     init.mode = S_IFREG | 0640;
     init.client_mtime = 1500000000;
     assert_int_equal(staging_write_unsynced(s, id, &init), 0);
+    assert_journal_costs(s, 2, 0);
     staging_entry *e = NULL;
     size_t n = 0;
     assert_int_equal(staging_list(s, &e, &n), 0);
@@ -391,8 +401,16 @@ static void test_unsynced_writes_and_clean_removal(void **state)
     staging_entries_free(e, n);
     init.state = STAGING_CLEAN;
     assert_int_equal(staging_write(s, id, &init), 0);
+    assert_journal_costs(s, 3, 2); /* the journal and its directory */
     assert_int_equal(staging_remove_clean(s, id), 0);
+    assert_journal_costs(s, 3, 2);
     assert_int_equal(staging_remove_clean(s, id), -ENOENT);
+    int fd2 = -1;
+    uint64_t id2 = 0;
+    assert_int_equal(staging_create_entry_unsynced(s, &init, &id2, &fd2), 0);
+    close(fd2);
+    assert_int_equal(staging_remove(s, id2), 0);
+    assert_journal_costs(s, 4, 3); /* a durable removal: its directory */
     assert_int_equal(staging_list(s, &e, &n), 0);
     assert_int_equal(n, 0);
     staging_close(s);
