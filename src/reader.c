@@ -389,23 +389,42 @@ static void fetch_trim_cached(reader *r, fetch_entry *e)
     pthread_mutex_unlock(&r->lock);
 }
 
-static int fetch_call(reader *r, reader_file *f, fetch_entry *e, size_t len)
+/* Calls the fetch for [offset, offset + len) into buf and counts it (a
+ * direct fetch in direct_fetches too): 0 when all len bytes came,
+ * READER_FETCH_UNCACHEABLE, or a negative errno. We never ask past the end:
+ * fewer bytes means the object shrank (-EIO). */
+static int fetch_counted(reader *r, reader_file *f, uint64_t offset,
+                         size_t len, void *buf, bool direct)
 {
     size_t got = 0;
-    int rc = f->fetch(f->source, e->first * r->block_size, len, e->data, &got);
+    int rc = f->fetch(f->source, offset, len, buf, &got);
     count(&r->stats.fetches, 1);
-    if (rc == READER_FETCH_UNCACHEABLE) {
-        e->uncacheable = true;
+    if (direct)
+        count(&r->stats.direct_fetches, 1);
+    bool uncacheable = rc == READER_FETCH_UNCACHEABLE;
+    if (uncacheable) {
         count(&r->stats.uncacheable_fetches, 1);
         rc = 0;
     }
     if (rc == 0)
         count(&r->stats.bytes_fetched, min_u64(got, len));
-    /* We never ask past the end: fewer bytes means the object shrank. */
     if (rc > 0 || (rc == 0 && got != len))
         rc = -EIO;
-    if (rc < 0)
+    if (rc < 0) {
         count(&r->stats.fetch_errors, 1);
+        return rc;
+    }
+    return uncacheable ? READER_FETCH_UNCACHEABLE : 0;
+}
+
+static int fetch_call(reader *r, reader_file *f, fetch_entry *e, size_t len)
+{
+    int rc = fetch_counted(r, f, e->first * r->block_size, len, e->data,
+                           false);
+    if (rc == READER_FETCH_UNCACHEABLE) {
+        e->uncacheable = true;
+        rc = 0;
+    }
     return rc;
 }
 
@@ -832,22 +851,10 @@ static ssize_t read_direct(read_ctx *c, uint64_t pos, unsigned char *dst,
     if (whole)
         return 0;
     size_t len = (size_t)min_u64(want, (block + 1) * r->block_size - pos);
-    size_t got = 0;
-    int rc = f->fetch(f->source, pos, len, dst, &got);
-    count(&r->stats.fetches, 1);
-    count(&r->stats.direct_fetches, 1);
-    if (rc == READER_FETCH_UNCACHEABLE) { /* never cached anyway */
-        count(&r->stats.uncacheable_fetches, 1);
-        rc = 0;
-    }
-    if (rc == 0)
-        count(&r->stats.bytes_fetched, min_u64(got, len));
-    if (rc > 0 || (rc == 0 && got != len))
-        rc = -EIO;
-    if (rc < 0) {
-        count(&r->stats.fetch_errors, 1);
+    /* (Uncacheable bytes are served: these are never cached anyway.) */
+    int rc = fetch_counted(r, f, pos, len, dst, true);
+    if (rc < 0)
         return rc;
-    }
     return (ssize_t)len;
 }
 
