@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -608,6 +609,21 @@ static int make_dir(const char *path)
     return 0;
 }
 
+/* How many checked block files stay open: a quarter of the descriptor
+ * limit (the rest is for staging files, connections and the kernel's
+ * requests), within MIN_OPEN_FILES..MAX_OPEN_FILES. */
+static uint64_t open_files_bound(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return MIN_OPEN_FILES;
+    uint64_t n = rl.rlim_cur == RLIM_INFINITY ? MAX_OPEN_FILES
+                                              : (uint64_t)rl.rlim_cur / 4;
+    if (n < MIN_OPEN_FILES)
+        n = MIN_OPEN_FILES;
+    return n > MAX_OPEN_FILES ? MAX_OPEN_FILES : n;
+}
+
 blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
                             uint32_t block_size, int *err)
 {
@@ -628,6 +644,7 @@ blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
     bc->max_entries = max_bytes / 4096 + 1024;
     bc->block_size = block_size;
     bc->stats.max_bytes = max_bytes;
+    bc->max_open_files = open_files_bound();
     bc->bucket_count = 1024;
     bc->buckets = calloc(bc->bucket_count, sizeof(*bc->buckets));
     if (bc->buckets == NULL) {

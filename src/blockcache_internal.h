@@ -29,8 +29,12 @@
 #define HEADER_MAGIC "LFBC"
 #define HEADER_VERSION 3u
 #define DIGEST_SIZE 32
-/* Verified block files kept open at most (each costs one descriptor). */
-#define MAX_OPEN_FILES 64
+/* Verified block files kept open (each costs one descriptor): a quarter of
+ * the process's descriptor limit, within these bounds. Random reads over
+ * more blocks than are kept open reopen (and recheck the header and seal
+ * of) a file for almost every read. */
+#define MIN_OPEN_FILES 64
+#define MAX_OPEN_FILES 1024
 /* Hit blocks whose new recency is written to their mtimes at once: the
  * recency of a mount killed before its close loses at most this many. */
 #define STAMP_BATCH 1024
@@ -96,6 +100,7 @@ struct blockcache {
     uint64_t temp_counter;
     open_block *fd_newest; /* descriptor LRU */
     open_block *fd_oldest;
+    uint64_t max_open_files; /* MIN_OPEN_FILES..MAX_OPEN_FILES */
     uint64_t dirty_stamps; /* entries with stamp_dirty */
     char boot_id[BOOT_ID_SIZE + 1]; /* "" when unknown: nothing is sealed */
     blockcache_stats stats;

@@ -170,14 +170,14 @@ void blockfd_release(open_block *ob)
 }
 
 /* Keeps ob (a checked file of e) open as the newest; closes the oldest
- * beyond MAX_OPEN_FILES. */
+ * beyond max_open_files. */
 static void fd_attach(blockcache *bc, cache_entry *e, open_block *ob)
 {
     ob->entry = e;
     e->open = ob;
     fd_push_newest(bc, ob);
     bc->stats.open_files++;
-    while (bc->stats.open_files > MAX_OPEN_FILES)
+    while (bc->stats.open_files > bc->max_open_files)
         blockfd_detach(bc, bc->fd_oldest);
 }
 
