@@ -965,10 +965,12 @@ static int reader_configure(reader *r, const reader_config *cfg)
     if (r->fetch_blocks == 0)
         r->fetch_blocks = 1;
     r->readahead_max = readahead < bs ? bs : readahead / bs * bs;
-    /* Kept buffers count in the budget, which reclaims them when short:
-     * they may fill it. */
+    /* Kept buffers count in the budget, which reclaims them when short;
+     * two GETs' worth are enough for a sequential reader (the one being
+     * read and the next), and keep idle memory low. */
     r->buffers.unit = bs;
-    r->buffers.max_bytes = r->max_inflight;
+    r->buffers.max_bytes =
+        (size_t)min_u64(2 * r->fetch_blocks * bs, r->max_inflight);
     r->direct_max = cfg->direct_read_max != 0 ? cfg->direct_read_max
                                               : bs / DIRECT_READ_FRACTION;
     if (r->direct_max >= bs)
