@@ -7,7 +7,9 @@
  * whole and verifies it; a file that fails is removed and reported as a
  * miss, so a block damaged by a crash or the disk is refetched, never
  * served. A verified file stays open (a bounded LRU of descriptors) and
- * later reads pread exactly the bytes asked for. The LRU clock lives in
+ * later reads pread exactly the bytes asked for: the files' headers, seals
+ * and descriptors are blockfd.c's, the index and stores this file's. The
+ * LRU clock lives in
  * memory; the recency of hit blocks reaches their files' mtimes in batches
  * and at close (see README, data cache). One mutex guards the index and
  * the descriptor list; block data is read, hashed and written outside it.
@@ -16,7 +18,7 @@
  * DIR/v2: keyed by checksum and size alone, which any writer can claim) are
  * removed, never read.
  */
-#include "blockcache.h"
+#include "blockcache_internal.h"
 
 #include <openssl/evp.h>
 
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -45,93 +48,8 @@
 #define LAYOUT_DIR "v3"
 static const char *const old_layout_dirs[] = {"v1", "v2"};
 
-/* A block file: this header, then exactly `length` bytes of data.
- *   0  magic "LFBC"            4  format version (3), little-endian u32
- *   8  data length, u32 LE     12 zero
- *   16 object id (32 bytes)    48 block index, u64 LE
- *   56 SHA-256 of the data (32 bytes)
- * The id and index catch a file found under another block's name; the
- * digest catches zero-filled or garbled data of the right length (a power
- * loss after the rename, or the disk). */
-#define HEADER_SIZE 88
-#define HEADER_MAGIC "LFBC"
-#define HEADER_VERSION 3u
-#define DIGEST_SIZE 32
-/* Verified block files kept open at most (each costs one descriptor). */
-#define MAX_OPEN_FILES 64
-/* Hit blocks whose new recency is written to their mtimes at once: the
- * recency of a mount killed before its close loses at most this many. */
-#define STAMP_BATCH 1024
-/* The seal: an extended attribute saying "this file's data matched its
- * digest in boot BOOT_ID, when its mtime was MTIME". Within that boot the
- * page cache holds what was written or checked, and any write(2) to the
- * file moves its mtime, so a file whose seal matches (same boot, same
- * mtime) is served without hashing it again; a power loss (a new boot) or
- * any change to the file sends it back to the full check.
- *   0 "LFS1"   4 boot id (36 characters)   40 mtime in ns, i64 LE */
-#define SEAL_XATTR "user.lakefuse.seal"
-#define SEAL_SIZE 48
-#define BOOT_ID_SIZE 36
-
-typedef struct block_key {
-    unsigned char id[BLOCKCACHE_ID_SIZE];
-    uint64_t index;
-} block_key;
-
-struct cache_entry;
-
-/* A verified block file held open. It leaves the descriptor list when its
- * block leaves the index or the list is full; the descriptor is closed when
- * no read is using it any more (users == 0). */
-typedef struct open_block {
-    int fd;
-    unsigned users;            /* preads in progress, under the lock */
-    struct cache_entry *entry; /* NULL once detached */
-    struct open_block *newer;  /* descriptor LRU */
-    struct open_block *older;
-} open_block;
-
-typedef struct cache_entry {
-    block_key key;
-    uint64_t generation; /* tells a re-inserted block from the one we saw */
-    uint32_t len;
-    bool stamp_dirty;    /* used_ns is newer than the file's mtime */
-    bool opening;        /* a reader is verifying its file: others wait */
-    bool sealed;         /* its file carries a seal of this boot for the
-                            mtime below, set or checked by this process */
-    int64_t seal_mtime_ns;
-    int64_t used_ns;     /* the in-memory LRU clock at its last hit */
-    open_block *open;    /* NULL: not opened (verified) yet */
-    struct cache_entry *hash_next;
-    struct cache_entry *newer; /* LRU list: head is newest, tail oldest */
-    struct cache_entry *older;
-} cache_entry;
-
-struct blockcache {
-    pthread_mutex_t lock;
-    pthread_cond_t opened; /* an entry's opening ended */
-    char *root; /* DIR/v3 */
-    uint64_t max_bytes;
-    uint64_t max_entries;
-    uint32_t block_size;
-    cache_entry **buckets;
-    size_t bucket_count; /* a power of two */
-    uint64_t entry_count;
-    cache_entry *newest;
-    cache_entry *oldest;
-    uint64_t next_generation;
-    int64_t last_stamp_ns; /* LRU clock, written to file mtimes */
-    uint64_t temp_counter;
-    open_block *fd_newest; /* descriptor LRU */
-    open_block *fd_oldest;
-    uint64_t dirty_stamps; /* entries with stamp_dirty */
-    char boot_id[BOOT_ID_SIZE + 1]; /* "" when unknown: nothing is sealed */
-    blockcache_stats stats;
-};
-
 /* ---- identities, keys and paths ---- */
 
-static void put_le64(unsigned char *p, uint64_t v);
 
 /* A field as (8-byte length, bytes), NULL as a length no string has: the
  * encoding of the identity is unambiguous, so no two identities share a
@@ -203,8 +121,8 @@ static void shard_path(const blockcache *bc, const block_key *key,
     snprintf(out, cap, "%s/%.2s", bc->root, hex);
 }
 
-static void block_path(const blockcache *bc, const block_key *key, char *out,
-                       size_t cap)
+void blockcache_block_path(const blockcache *bc, const block_key *key,
+                           char *out, size_t cap)
 {
     char hex[KEY_HEX_LEN + 1];
     key_hex(key, hex);
@@ -225,120 +143,6 @@ static uint64_t block_length(uint64_t object_size, uint32_t block_size,
     return block_size;
 }
 
-/* ---- the block file header ---- */
-
-static void put_le32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_le64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-/* The header a block file for key with these len bytes must start with.
- * -EIO if libcrypto fails (not the file's fault). */
-static int header_encode(const block_key *key, const void *data, uint32_t len,
-                         unsigned char header[HEADER_SIZE])
-{
-    memset(header, 0, HEADER_SIZE);
-    memcpy(header, HEADER_MAGIC, 4);
-    put_le32(header + 4, HEADER_VERSION);
-    put_le32(header + 8, len);
-    memcpy(header + 16, key->id, BLOCKCACHE_ID_SIZE);
-    put_le64(header + 48, key->index);
-    unsigned int digest_len = 0;
-    if (EVP_Digest(data, len, header + 56, &digest_len, EVP_sha256(),
-                   NULL) != 1 ||
-        digest_len != DIGEST_SIZE)
-        return -EIO;
-    return 0;
-}
-
-/* 0 when the header read from a file is the one its data and name call
- * for; -EBADMSG when not (a bad magic, version, key, length or digest). */
-static int header_verify(const unsigned char header[HEADER_SIZE],
-                         const block_key *key, const void *data, uint32_t len)
-{
-    unsigned char want[HEADER_SIZE];
-    int rc = header_encode(key, data, len, want);
-    if (rc != 0)
-        return rc;
-    return memcmp(header, want, HEADER_SIZE) == 0 ? 0 : -EBADMSG;
-}
-
-/* The header's fields without its digest: what a sealed file is checked
- * against (a sound file under another block's name still fails). */
-static int header_check_fields(const unsigned char header[HEADER_SIZE],
-                               const block_key *key, uint32_t len)
-{
-    unsigned char want[56];
-    memset(want, 0, sizeof(want));
-    memcpy(want, HEADER_MAGIC, 4);
-    put_le32(want + 4, HEADER_VERSION);
-    put_le32(want + 8, len);
-    memcpy(want + 16, key->id, BLOCKCACHE_ID_SIZE);
-    put_le64(want + 48, key->index);
-    return memcmp(header, want, sizeof(want)) == 0 ? 0 : -EBADMSG;
-}
-
-/* ---- seals ---- */
-
-static int64_t mtime_ns_of(const struct stat *st)
-{
-    return (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-}
-
-static void seal_encode(const blockcache *bc, int64_t mtime_ns,
-                        unsigned char seal[SEAL_SIZE])
-{
-    memcpy(seal, "LFS1", 4);
-    memcpy(seal + 4, bc->boot_id, BOOT_ID_SIZE);
-    put_le64(seal + 40, (uint64_t)mtime_ns);
-}
-
-/* Whether fd's seal was made in this boot for the mtime it has now. */
-static bool seal_matches(const blockcache *bc, int fd, const struct stat *st)
-{
-    if (bc->boot_id[0] == '\0')
-        return false;
-    unsigned char want[SEAL_SIZE], got[SEAL_SIZE + 1];
-    seal_encode(bc, mtime_ns_of(st), want);
-    return fgetxattr(fd, SEAL_XATTR, got, sizeof(got)) == SEAL_SIZE &&
-           memcmp(got, want, SEAL_SIZE) == 0;
-}
-
-/* Seals fd for the mtime it had when its data was written or checked.
- * Best effort: without a seal the file is only checked again. */
-static bool seal_write(const blockcache *bc, int fd, int64_t mtime_ns)
-{
-    if (bc->boot_id[0] == '\0')
-        return false;
-    unsigned char seal[SEAL_SIZE];
-    seal_encode(bc, mtime_ns, seal);
-    return fsetxattr(fd, SEAL_XATTR, seal, SEAL_SIZE, 0) == 0;
-}
-
-/* This boot's id, or "" (then no file is trusted without its check). */
-static void read_boot_id(blockcache *bc)
-{
-    bc->boot_id[0] = '\0';
-    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    char buf[BOOT_ID_SIZE + 2];
-    ssize_t n = read(fd, buf, sizeof(buf));
-    close(fd);
-    if (n >= BOOT_ID_SIZE && (n == BOOT_ID_SIZE || buf[BOOT_ID_SIZE] == '\n') &&
-        strspn(buf, "0123456789abcdef-") == BOOT_ID_SIZE) {
-        memcpy(bc->boot_id, buf, BOOT_ID_SIZE);
-        bc->boot_id[BOOT_ID_SIZE] = '\0';
-    }
-}
-
 /* ---- the index: hash table plus LRU list; caller holds the lock ---- */
 
 static size_t key_bucket(const blockcache *bc, const block_key *key)
@@ -356,7 +160,7 @@ static bool key_equal(const block_key *a, const block_key *b)
            memcmp(a->id, b->id, BLOCKCACHE_ID_SIZE) == 0;
 }
 
-static cache_entry *index_find(const blockcache *bc, const block_key *key)
+cache_entry *blockcache_index_find(const blockcache *bc, const block_key *key)
 {
     cache_entry *e = bc->buckets[key_bucket(bc, key)];
     while (e != NULL && !key_equal(&e->key, key))
@@ -433,12 +237,10 @@ static int index_insert(blockcache *bc, const block_key *key, uint32_t len)
     return 0;
 }
 
-static void fd_detach(blockcache *bc, open_block *ob);
-
 static void index_remove(blockcache *bc, cache_entry *e)
 {
     if (e->open != NULL)
-        fd_detach(bc, e->open);
+        blockfd_detach(bc, e->open);
     if (e->stamp_dirty)
         bc->dirty_stamps--;
     cache_entry **link = &bc->buckets[key_bucket(bc, &e->key)];
@@ -452,10 +254,10 @@ static void index_remove(blockcache *bc, cache_entry *e)
 }
 
 /* Drops a block from the index and from disk. */
-static void discard_block(blockcache *bc, cache_entry *e)
+void blockcache_discard_block(blockcache *bc, cache_entry *e)
 {
     char path[PATH_MAX];
-    block_path(bc, &e->key, path, sizeof(path));
+    blockcache_block_path(bc, &e->key, path, sizeof(path));
     unlink(path);
     index_remove(bc, e);
 }
@@ -464,7 +266,7 @@ static void evict_to_budget(blockcache *bc)
 {
     while (bc->oldest != NULL && (bc->stats.used_bytes > bc->max_bytes ||
                                   bc->entry_count > bc->max_entries)) {
-        discard_block(bc, bc->oldest);
+        blockcache_discard_block(bc, bc->oldest);
         bc->stats.evictions++;
     }
 }
@@ -493,65 +295,6 @@ static struct timespec stamp_time(int64_t ns)
 {
     struct timespec t = {ns / 1000000000LL, ns % 1000000000LL};
     return t;
-}
-
-/* ---- open descriptors of verified block files (caller holds the lock) ---- */
-
-static void fd_unlink(blockcache *bc, open_block *ob)
-{
-    if (ob->newer != NULL)
-        ob->newer->older = ob->older;
-    else
-        bc->fd_newest = ob->older;
-    if (ob->older != NULL)
-        ob->older->newer = ob->newer;
-    else
-        bc->fd_oldest = ob->newer;
-    ob->newer = ob->older = NULL;
-}
-
-static void fd_push_newest(blockcache *bc, open_block *ob)
-{
-    ob->older = bc->fd_newest;
-    if (bc->fd_newest != NULL)
-        bc->fd_newest->newer = ob;
-    bc->fd_newest = ob;
-    if (bc->fd_oldest == NULL)
-        bc->fd_oldest = ob;
-}
-
-/* Takes ob off its block and the list; closes it unless a read is using
- * it (that read closes it when done: fd_release). */
-static void fd_detach(blockcache *bc, open_block *ob)
-{
-    fd_unlink(bc, ob);
-    ob->entry->open = NULL;
-    ob->entry = NULL;
-    bc->stats.open_files--;
-    if (ob->users == 0) {
-        close(ob->fd);
-        free(ob);
-    }
-}
-
-static void fd_release(open_block *ob)
-{
-    if (--ob->users == 0 && ob->entry == NULL) {
-        close(ob->fd);
-        free(ob);
-    }
-}
-
-/* Keeps ob (a checked file of e) open as the newest; closes the oldest
- * beyond MAX_OPEN_FILES. */
-static void fd_attach(blockcache *bc, cache_entry *e, open_block *ob)
-{
-    ob->entry = e;
-    e->open = ob;
-    fd_push_newest(bc, ob);
-    bc->stats.open_files++;
-    while (bc->stats.open_files > MAX_OPEN_FILES)
-        fd_detach(bc, bc->fd_oldest);
 }
 
 /* ---- the LRU clock's persistence ---- */
@@ -601,17 +344,18 @@ static size_t take_stamps(blockcache *bc, stamp_item *items, size_t cap)
 static int64_t write_stamp(blockcache *bc, const stamp_item *item)
 {
     char path[PATH_MAX];
-    block_path(bc, &item->key, path, sizeof(path));
+    blockcache_block_path(bc, &item->key, path, sizeof(path));
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return -1;
     struct stat st;
     bool keep = item->sealed && fstat(fd, &st) == 0 &&
-                mtime_ns_of(&st) == item->seal_mtime_ns;
+                blockfd_mtime_ns(&st) == item->seal_mtime_ns;
     set_mtime(fd, stamp_time(item->used_ns));
     int64_t sealed = -1;
-    if (keep && fstat(fd, &st) == 0 && seal_write(bc, fd, mtime_ns_of(&st)))
-        sealed = mtime_ns_of(&st);
+    if (keep && fstat(fd, &st) == 0 &&
+        blockfd_seal_write(bc, fd, blockfd_mtime_ns(&st)))
+        sealed = blockfd_mtime_ns(&st);
     close(fd);
     return sealed;
 }
@@ -623,7 +367,7 @@ static void write_stamps(blockcache *bc, const stamp_item *items, size_t n)
         if (!items[i].sealed)
             continue;
         pthread_mutex_lock(&bc->lock);
-        cache_entry *e = index_find(bc, &items[i].key);
+        cache_entry *e = blockcache_index_find(bc, &items[i].key);
         if (e != NULL && e->sealed &&
             e->seal_mtime_ns == items[i].seal_mtime_ns) {
             e->sealed = sealed >= 0;
@@ -803,7 +547,7 @@ static int rebuild_index(blockcache *bc)
               compare_found_by_mtime);
         for (size_t i = 0; i < list.count && rc == 0; i++) {
             found_block *b = &list.items[i];
-            if (index_find(bc, &b->key) == NULL)
+            if (blockcache_index_find(bc, &b->key) == NULL)
                 rc = index_insert(bc, &b->key, b->len);
             if (b->mtime_ns > bc->last_stamp_ns)
                 bc->last_stamp_ns = b->mtime_ns;
@@ -865,6 +609,21 @@ static int make_dir(const char *path)
     return 0;
 }
 
+/* How many checked block files stay open: a quarter of the descriptor
+ * limit (the rest is for staging files, connections and the kernel's
+ * requests), within MIN_OPEN_FILES..MAX_OPEN_FILES. */
+static uint64_t open_files_bound(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return MIN_OPEN_FILES;
+    uint64_t n = rl.rlim_cur == RLIM_INFINITY ? MAX_OPEN_FILES
+                                              : (uint64_t)rl.rlim_cur / 4;
+    if (n < MIN_OPEN_FILES)
+        n = MIN_OPEN_FILES;
+    return n > MAX_OPEN_FILES ? MAX_OPEN_FILES : n;
+}
+
 blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
                             uint32_t block_size, int *err)
 {
@@ -885,6 +644,7 @@ blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
     bc->max_entries = max_bytes / 4096 + 1024;
     bc->block_size = block_size;
     bc->stats.max_bytes = max_bytes;
+    bc->max_open_files = open_files_bound();
     bc->bucket_count = 1024;
     bc->buckets = calloc(bc->bucket_count, sizeof(*bc->buckets));
     if (bc->buckets == NULL) {
@@ -898,7 +658,7 @@ blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
         rc = -pthread_mutex_init(&bc->lock, NULL);
     if (rc != 0)
         goto out;
-    read_boot_id(bc);
+    blockfd_read_boot_id(bc);
     rc = -pthread_cond_init(&bc->opened, NULL);
     if (rc != 0) {
         pthread_mutex_destroy(&bc->lock);
@@ -930,7 +690,7 @@ void blockcache_close(blockcache *bc)
         return;
     flush_stamps(bc, true);
     while (bc->fd_oldest != NULL) /* no read is running: all close now */
-        fd_detach(bc, bc->fd_oldest);
+        blockfd_detach(bc, bc->fd_oldest);
     cache_entry *e = bc->newest;
     while (e != NULL) {
         cache_entry *next = e->older;
@@ -949,165 +709,6 @@ uint32_t blockcache_block_size(const blockcache *bc)
     return bc->block_size;
 }
 
-/* Reads exactly len bytes at offset; -EBADMSG if the file ends first. */
-static int read_exact(int fd, void *buf, size_t len, off_t offset)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pread(fd, (char *)buf + done, len - done,
-                          offset + (off_t)done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            return -EBADMSG; /* shrank under us */
-        done += (size_t)n;
-    }
-    return 0;
-}
-
-/* Opens the block file for key and checks it: its header always; its data
- * against the header's digest unless a seal of this boot vouches for the
- * file as it is (then no data is read). The data checked goes into `data`
- * (len bytes) when given, else into a buffer of its own. Returns the open
- * descriptor, with *hashed saying whether the data was read and checked
- * and *sealed_mtime the mtime its seal holds (-1: none); -ENOENT if the
- * file is gone, -EBADMSG if it fails its check, or another -errno. */
-static int open_checked(const blockcache *bc, const block_key *key,
-                        uint32_t len, unsigned char *data, bool *hashed,
-                        int64_t *sealed_mtime)
-{
-    char path[PATH_MAX];
-    block_path(bc, key, path, sizeof(path));
-    *hashed = false;
-    *sealed_mtime = -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0)
-        return errno == ENOTDIR || errno == ELOOP ? -ENOENT : -errno;
-    struct stat st;
-    unsigned char header[HEADER_SIZE];
-    int rc = 0;
-    if (fstat(fd, &st) != 0)
-        rc = -errno;
-    else if (!S_ISREG(st.st_mode) ||
-             (uint64_t)st.st_size != (uint64_t)HEADER_SIZE + len)
-        rc = -EBADMSG;
-    /* The whole file is about to be read (checked, or served): one disk
-     * read started now, not a small one for the header and another later. */
-    if (rc == 0)
-        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-    if (rc == 0)
-        rc = read_exact(fd, header, HEADER_SIZE, 0);
-    if (rc == 0 && seal_matches(bc, fd, &st)) {
-        rc = header_check_fields(header, key, len);
-        if (rc == 0)
-            *sealed_mtime = mtime_ns_of(&st);
-    } else if (rc == 0) {
-        unsigned char *buf = data != NULL ? data : malloc(len);
-        rc = buf != NULL ? read_exact(fd, buf, len, HEADER_SIZE) : -ENOMEM;
-        *hashed = rc == 0;
-        if (rc == 0)
-            rc = header_verify(header, key, buf, len);
-        if (buf != data)
-            free(buf);
-        /* The mtime from before the read: a write since moved it, and the
-         * seal then no longer matches. */
-        if (rc == 0 && seal_write(bc, fd, mtime_ns_of(&st)))
-            *sealed_mtime = mtime_ns_of(&st);
-    }
-    if (rc != 0) {
-        close(fd);
-        return rc;
-    }
-    return fd;
-}
-
-/* Makes block key's checked descriptor ready and takes a use of it
- * (*out, given back with read_done): an open one at once; else one thread
- * opens and checks the file while others wait for the outcome. When that
- * check read the data into `data` (a whole-block read), *filled says so.
- * Counts misses, opens and damaged files itself; 0, -ENOENT (a miss) or
- * another -errno. */
-static int acquire(blockcache *bc, const block_key *key, uint32_t block_len,
-                   unsigned char *data, open_block **out,
-                   uint64_t *generation_out, bool *filled)
-{
-    *filled = false;
-    pthread_mutex_lock(&bc->lock);
-    cache_entry *e;
-    for (;;) {
-        e = index_find(bc, key);
-        if (e == NULL) {
-            bc->stats.misses++;
-            pthread_mutex_unlock(&bc->lock);
-            return -ENOENT;
-        }
-        if (e->open != NULL || !e->opening)
-            break;
-        pthread_cond_wait(&bc->opened, &bc->lock);
-    }
-    uint64_t generation = e->generation;
-    *generation_out = generation;
-    open_block *ob = e->open;
-    if (ob != NULL) {
-        ob->users++;
-        fd_unlink(bc, ob);
-        fd_push_newest(bc, ob);
-        pthread_mutex_unlock(&bc->lock);
-        *out = ob;
-        return 0;
-    }
-    e->opening = true;
-    pthread_mutex_unlock(&bc->lock);
-
-    bool hashed = false;
-    int64_t sealed = -1;
-    int fd = open_checked(bc, key, block_len, data, &hashed, &sealed);
-    if (fd >= 0 && (ob = calloc(1, sizeof(*ob))) == NULL) {
-        close(fd);
-        fd = -ENOMEM;
-    }
-
-    pthread_mutex_lock(&bc->lock);
-    if (fd != -ENOENT) {
-        bc->stats.file_opens++;
-        bc->stats.file_bytes_read +=
-            HEADER_SIZE + (hashed ? (uint64_t)block_len : 0);
-    }
-    if (hashed)
-        bc->stats.files_hashed++;
-    e = index_find(bc, key);
-    bool same = e != NULL && e->generation == generation;
-    /* Waiters look again once the outcome (kept, or discarded below) is in
-     * the index, so a bad file is checked and counted once. */
-    if (same)
-        e->opening = false;
-    pthread_cond_broadcast(&bc->opened);
-    if (fd >= 0) {
-        ob->fd = fd;
-        ob->users = 1;
-        if (same && e->open == NULL) {
-            fd_attach(bc, e, ob);
-            e->sealed = sealed >= 0;
-            e->seal_mtime_ns = sealed;
-        } /* else evicted or replaced meanwhile: closed at its release */
-    } else {
-        bc->stats.misses++;
-        if (fd == -EBADMSG)
-            bc->stats.corrupt++;
-        if (same && (fd == -ENOENT || fd == -EBADMSG))
-            discard_block(bc, e); /* damaged by a crash or the disk, or
-                                     removed: the caller refetches */
-    }
-    pthread_mutex_unlock(&bc->lock);
-    if (fd < 0)
-        return fd == -EBADMSG ? -ENOENT : fd;
-    *out = ob;
-    *filled = hashed && data != NULL; /* and it passed: fd >= 0 */
-    return 0;
-}
-
 /* Under the lock: a hit of len bytes (bytes_read of them read from the
  * file here). Returns whether a batch of stamps is due. */
 static bool count_hit(blockcache *bc, const block_key *key,
@@ -1116,48 +717,69 @@ static bool count_hit(blockcache *bc, const block_key *key,
     bc->stats.hits++;
     bc->stats.bytes_served += len;
     bc->stats.file_bytes_read += bytes_read;
-    cache_entry *e = index_find(bc, key);
+    cache_entry *e = blockcache_index_find(bc, key);
     if (e != NULL && e->generation == generation)
         touch_entry(bc, e);
     return bc->dirty_stamps >= STAMP_BATCH;
+}
+
+/* A range of one block taken for blockcache_read or blockcache_pin. */
+typedef struct range_use {
+    block_key key;
+    open_block *ob;
+    uint64_t generation;
+    bool filled; /* the check read the whole block into the caller's buffer */
+} range_use;
+
+/* What blockcache_read and blockcache_pin share: the range must lie within
+ * block `index` of the object (-EINVAL otherwise); then the block's checked
+ * descriptor is taken for the caller (blockfd_acquire: -ENOENT on a miss).
+ * `whole`, when not NULL, is filled (u->filled) if the range is the whole
+ * block and its file is checked now: a whole-block read is checked
+ * straight into the caller's buffer. */
+static int range_acquire(blockcache *bc, const blockcache_id *id,
+                         uint64_t index, uint64_t offset, size_t len,
+                         void *whole, range_use *u)
+{
+    if (bc == NULL || id == NULL)
+        return -EINVAL;
+    uint64_t block_len = block_length(id->size, bc->block_size, index);
+    if (block_len == 0 || len == 0 || offset >= block_len ||
+        len > block_len - offset)
+        return -EINVAL;
+    make_key(id, index, &u->key);
+    if (offset != 0 || len != block_len)
+        whole = NULL;
+    return blockfd_acquire(bc, &u->key, (uint32_t)block_len, whole, &u->ob,
+                           &u->generation, &u->filled);
 }
 
 ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,
                         uint64_t index, uint64_t offset, void *buf,
                         size_t len)
 {
-    if (bc == NULL || id == NULL || buf == NULL)
+    if (buf == NULL)
         return -EINVAL;
-    uint64_t block_len = block_length(id->size, bc->block_size, index);
-    if (block_len == 0 || len == 0 || offset >= block_len ||
-        len > block_len - offset)
-        return -EINVAL;
-    block_key key;
-    make_key(id, index, &key);
-    /* A whole-block read is checked straight into the caller's buffer. */
-    unsigned char *whole = offset == 0 && len == block_len ? buf : NULL;
-    open_block *ob = NULL;
-    uint64_t generation = 0;
-    bool filled = false;
-    int rc = acquire(bc, &key, (uint32_t)block_len, whole, &ob, &generation,
-                     &filled);
+    range_use u;
+    int rc = range_acquire(bc, id, index, offset, len, buf, &u);
     if (rc != 0)
         return rc;
-    if (!filled)
-        rc = read_exact(ob->fd, buf, len, (off_t)(HEADER_SIZE + offset));
+    if (!u.filled)
+        rc = blockfd_read_exact(u.ob->fd, buf, len,
+                                (off_t)(HEADER_SIZE + offset));
 
     pthread_mutex_lock(&bc->lock);
-    fd_release(ob);
+    blockfd_release(u.ob);
     bool flush = false;
     if (rc == 0) {
-        flush = count_hit(bc, &key, generation, len, filled ? 0 : len);
+        flush = count_hit(bc, &u.key, u.generation, len, u.filled ? 0 : len);
     } else {
         bc->stats.misses++;
         if (rc == -EBADMSG) { /* shrank under us */
             bc->stats.corrupt++;
-            cache_entry *e = index_find(bc, &key);
-            if (e != NULL && e->generation == generation)
-                discard_block(bc, e);
+            cache_entry *e = blockcache_index_find(bc, &u.key);
+            if (e != NULL && e->generation == u.generation)
+                blockcache_discard_block(bc, e);
             rc = -ENOENT;
         }
     }
@@ -1170,30 +792,21 @@ ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,
 int blockcache_pin(blockcache *bc, const blockcache_id *id, uint64_t index,
                    uint64_t offset, size_t len, blockcache_pinned *out)
 {
-    if (bc == NULL || id == NULL || out == NULL)
+    if (out == NULL)
         return -EINVAL;
-    uint64_t block_len = block_length(id->size, bc->block_size, index);
-    if (block_len == 0 || len == 0 || offset >= block_len ||
-        len > block_len - offset)
-        return -EINVAL;
-    block_key key;
-    make_key(id, index, &key);
-    open_block *ob = NULL;
-    uint64_t generation = 0;
-    bool filled = false;
-    int rc = acquire(bc, &key, (uint32_t)block_len, NULL, &ob, &generation,
-                     &filled);
+    range_use u;
+    int rc = range_acquire(bc, id, index, offset, len, NULL, &u);
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&bc->lock);
-    bool flush = count_hit(bc, &key, generation, len, len);
+    bool flush = count_hit(bc, &u.key, u.generation, len, len);
     bc->stats.bytes_pinned += len;
     pthread_mutex_unlock(&bc->lock);
     if (flush)
         flush_stamps(bc, false);
-    out->fd = ob->fd;
+    out->fd = u.ob->fd;
     out->pos = (off_t)(HEADER_SIZE + offset);
-    out->ref = ob;
+    out->ref = u.ob;
     return 0;
 }
 
@@ -1202,7 +815,7 @@ void blockcache_unpin(blockcache *bc, blockcache_pinned *pinned)
     if (bc == NULL || pinned == NULL || pinned->ref == NULL)
         return;
     pthread_mutex_lock(&bc->lock);
-    fd_release(pinned->ref);
+    blockfd_release(pinned->ref);
     pthread_mutex_unlock(&bc->lock);
     pinned->ref = NULL;
     pinned->fd = -1;
@@ -1228,7 +841,7 @@ bool blockcache_contains(blockcache *bc, const blockcache_id *id,
     block_key key;
     make_key(id, index, &key);
     pthread_mutex_lock(&bc->lock);
-    bool found = index_find(bc, &key) != NULL;
+    bool found = blockcache_index_find(bc, &key) != NULL;
     pthread_mutex_unlock(&bc->lock);
     return found;
 }
@@ -1261,7 +874,7 @@ static int write_temp_file(blockcache *bc, const block_key *key,
     char shard[PATH_MAX];
     char hex[KEY_HEX_LEN + 1];
     unsigned char header[HEADER_SIZE];
-    int rc = header_encode(key, data, (uint32_t)len, header);
+    int rc = blockfd_header_encode(key, data, (uint32_t)len, header);
     if (rc != 0)
         return rc;
     shard_path(bc, key, shard, sizeof(shard));
@@ -1284,8 +897,9 @@ static int write_temp_file(blockcache *bc, const block_key *key,
     if (rc == 0) {
         set_mtime(fd, stamp);
         struct stat st; /* the mtime as the filesystem keeps it */
-        if (fstat(fd, &st) == 0 && seal_write(bc, fd, mtime_ns_of(&st)))
-            *sealed_mtime = mtime_ns_of(&st);
+        if (fstat(fd, &st) == 0 &&
+            blockfd_seal_write(bc, fd, blockfd_mtime_ns(&st)))
+            *sealed_mtime = blockfd_mtime_ns(&st);
     }
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
@@ -1308,7 +922,7 @@ int blockcache_put(blockcache *bc, const blockcache_id *id, uint64_t index,
     make_key(id, index, &key);
 
     pthread_mutex_lock(&bc->lock);
-    cache_entry *e = index_find(bc, &key);
+    cache_entry *e = blockcache_index_find(bc, &key);
     if (e != NULL) {
         touch_entry(bc, e);
         pthread_mutex_unlock(&bc->lock);
@@ -1326,11 +940,11 @@ int blockcache_put(blockcache *bc, const blockcache_id *id, uint64_t index,
     pthread_mutex_lock(&bc->lock);
     /* Rename under the lock so the index and the directory agree about
      * which blocks exist when eviction unlinks. */
-    if (rc == 0 && index_find(bc, &key) != NULL) {
+    if (rc == 0 && blockcache_index_find(bc, &key) != NULL) {
         unlink(tmp_path); /* another thread stored it meanwhile */
     } else if (rc == 0) {
         char path[PATH_MAX];
-        block_path(bc, &key, path, sizeof(path));
+        blockcache_block_path(bc, &key, path, sizeof(path));
         if (rename(tmp_path, path) != 0) {
             rc = -errno;
             unlink(tmp_path);
@@ -1339,7 +953,7 @@ int blockcache_put(blockcache *bc, const blockcache_id *id, uint64_t index,
             if (rc != 0) {
                 unlink(path);
             } else {
-                e = index_find(bc, &key);
+                e = blockcache_index_find(bc, &key);
                 e->sealed = sealed >= 0;
                 e->seal_mtime_ns = sealed;
             }

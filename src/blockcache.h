@@ -97,11 +97,13 @@ uint32_t blockcache_block_size(const blockcache *bc);
  * hash) and checked against the header's digest, then sealed. A file that
  * fails (wrong length, bad header, digest mismatch: a power loss after the
  * rename, or the disk) is removed, counted in corrupt, and is a miss, so
- * the caller refetches it. A file that passes stays open (at most 64, least
- * recently read closed first) and later reads pread just the range. A hit
- * makes the block the newest in memory; its file's mtime, which orders the
- * blocks for the next blockcache_open, is written later: by the read or
- * put that finds 1024 hit blocks waiting for it, and at blockcache_close.
+ * the caller refetches it. A file that passes stays open (at most a
+ * quarter of the descriptor limit at blockcache_open, between 64 and 1024;
+ * least recently read closed first) and later reads pread just the range.
+ * A hit makes the block the newest in memory; its file's mtime, which
+ * orders the blocks for the next blockcache_open, is written later: by the
+ * read or put that finds 1024 hit blocks waiting for it, and at
+ * blockcache_close.
  * Thread-safe. */
 ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,
                         uint64_t index, uint64_t offset, void *buf,

@@ -6,6 +6,7 @@
  * block another caller is fetching, never frees a source a fetch may use.
  */
 #include "reader.h"
+#include "fetchbuf.h"
 #include "threads.h"
 
 #include <errno.h>
@@ -15,7 +16,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define DEFAULT_WORKERS 4
 #define DEFAULT_MAX_FETCH ((size_t)8 << 20)
@@ -103,7 +103,7 @@ struct reader_file {
 typedef struct counters {
     _Atomic uint64_t fetches, bytes_fetched, bytes_from_cache, bytes_served,
         readahead_blocks, fetch_errors, fetch_waits, budget_waits,
-        uncacheable_fetches, direct_fetches;
+        uncacheable_fetches, direct_fetches, buffers_mapped;
 } counters;
 
 struct reader {
@@ -118,7 +118,10 @@ struct reader {
     uint64_t fetch_blocks;  /* blocks per GET at most */
     uint64_t readahead_max; /* bytes, whole blocks */
     size_t max_inflight;
-    size_t inflight_bytes;
+    size_t inflight_bytes; /* entries' reservations and kept buffers */
+    fetchbuf_pool buffers; /* freed data mappings kept for reuse while a
+                              file is open: counted in inflight_bytes */
+    unsigned open_files;
     uint64_t direct_max; /* random reads up to this size are fetched alone */
     unsigned budget_waiters;
     /* The in-flight table, oldest first; also the read-ahead queue (its
@@ -270,34 +273,14 @@ static reader_file *fetch_drop_file(fetch_entry *e)
     return f != NULL && --f->refs == 0 ? f : NULL;
 }
 
-/* Fetched data of a block or more lives in its own mapping, returned to
- * the system when freed: from malloc, megabytes allocated on one thread
- * and freed on another stay in the process's arenas (measured: peak RSS
- * twice the in-flight budget). Small objects' data comes from malloc (no
- * two system calls per small file). */
-#define MAPPED_DATA_MIN ((size_t)256 << 10)
-
-static unsigned char *data_alloc(size_t len)
-{
-    if (len < MAPPED_DATA_MIN)
-        return malloc(len);
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
-static void data_free(unsigned char *data, size_t len)
-{
-    if (data != NULL && len < MAPPED_DATA_MIN)
-        free(data);
-    else if (data != NULL)
-        munmap(data, len);
-}
-
+/* Its buffer is kept for the next fetch of that size while a file is open
+ * (still counted in the budget, which reclaims it when short), else
+ * freed. */
 static void fetch_free(reader *r, fetch_entry *e)
 {
-    data_free(e->data, e->reserved);
-    r->inflight_bytes -= e->reserved;
+    if (!fetchbuf_give(&r->buffers, e->data, e->reserved,
+                       r->open_files > 0))
+        r->inflight_bytes -= e->reserved;
     if (e->reserved > 0)
         pthread_cond_broadcast(&r->budget_freed);
     free(e);
@@ -333,16 +316,32 @@ static bool budget_evict_resident(reader *r, bool for_reader)
     return false;
 }
 
-/* A reader waits for budget; read-ahead gives up instead, and also yields
- * to any waiting reader so that it cannot starve them. */
-static bool budget_reserve(reader *r, size_t len, bool for_reader)
+/* Budget and a buffer for len bytes of fetched data: *data is a kept
+ * buffer of the size needed (its bytes, counted in the budget while kept,
+ * are the reservation now), or NULL with the budget reserved for a new
+ * one. A reader waits for budget; read-ahead gives up instead, and also
+ * yields to any waiting reader so that it cannot starve them. */
+static bool budget_reserve(reader *r, size_t len, bool for_reader,
+                           unsigned char **data)
 {
+    size_t size = fetchbuf_size(&r->buffers, len);
     bool waited = false;
+    *data = NULL;
     for (;;) {
         if (!for_reader && r->budget_waiters > 0)
             return false;
-        if (r->inflight_bytes + len <= r->max_inflight)
+        *data = fetchbuf_take_kept(&r->buffers, len);
+        if (*data != NULL)
+            return true;
+        if (r->inflight_bytes + size <= r->max_inflight)
             break;
+        /* Kept buffers hold no data, and none is of this size: they go
+         * first. An evicted resident's buffer may be. */
+        size_t reclaimed = fetchbuf_reclaim(&r->buffers);
+        if (reclaimed > 0) {
+            r->inflight_bytes -= reclaimed;
+            continue;
+        }
         if (budget_evict_resident(r, for_reader))
             continue;
         if (!for_reader)
@@ -354,7 +353,7 @@ static bool budget_reserve(reader *r, size_t len, bool for_reader)
         pthread_cond_wait(&r->budget_freed, &r->lock);
         r->budget_waiters--;
     }
-    r->inflight_bytes += len;
+    r->inflight_bytes += size;
     return true;
 }
 
@@ -389,23 +388,42 @@ static void fetch_trim_cached(reader *r, fetch_entry *e)
     pthread_mutex_unlock(&r->lock);
 }
 
-static int fetch_call(reader *r, reader_file *f, fetch_entry *e, size_t len)
+/* Calls the fetch for [offset, offset + len) into buf and counts it (a
+ * direct fetch in direct_fetches too): 0 when all len bytes came,
+ * READER_FETCH_UNCACHEABLE, or a negative errno. We never ask past the end:
+ * fewer bytes means the object shrank (-EIO). */
+static int fetch_counted(reader *r, reader_file *f, uint64_t offset,
+                         size_t len, void *buf, bool direct)
 {
     size_t got = 0;
-    int rc = f->fetch(f->source, e->first * r->block_size, len, e->data, &got);
+    int rc = f->fetch(f->source, offset, len, buf, &got);
     count(&r->stats.fetches, 1);
-    if (rc == READER_FETCH_UNCACHEABLE) {
-        e->uncacheable = true;
+    if (direct)
+        count(&r->stats.direct_fetches, 1);
+    bool uncacheable = rc == READER_FETCH_UNCACHEABLE;
+    if (uncacheable) {
         count(&r->stats.uncacheable_fetches, 1);
         rc = 0;
     }
     if (rc == 0)
         count(&r->stats.bytes_fetched, min_u64(got, len));
-    /* We never ask past the end: fewer bytes means the object shrank. */
     if (rc > 0 || (rc == 0 && got != len))
         rc = -EIO;
-    if (rc < 0)
+    if (rc < 0) {
         count(&r->stats.fetch_errors, 1);
+        return rc;
+    }
+    return uncacheable ? READER_FETCH_UNCACHEABLE : 0;
+}
+
+static int fetch_call(reader *r, reader_file *f, fetch_entry *e, size_t len)
+{
+    int rc = fetch_counted(r, f, e->first * r->block_size, len, e->data,
+                           false);
+    if (rc == READER_FETCH_UNCACHEABLE) {
+        e->uncacheable = true;
+        rc = 0;
+    }
     return rc;
 }
 
@@ -420,20 +438,25 @@ static void fetch_execute(reader *r, fetch_entry *e, bool for_reader,
     if (trim)
         fetch_trim_cached(r, e);
     size_t len = (size_t)(fetch_end(r, e) - e->first * r->block_size);
+    size_t size = fetchbuf_size(&r->buffers, len);
     pthread_mutex_lock(&r->lock);
     bool go = e->count > 0 && (for_reader || !f->closed) &&
-              budget_reserve(r, len, for_reader);
+              budget_reserve(r, len, for_reader, &e->data);
     if (go)
-        e->reserved = len;
+        e->reserved = size;
     else
         e->count = 0; /* read-ahead skipped: readers will fetch */
     pthread_mutex_unlock(&r->lock);
 
     int rc = 0;
-    if (go) {
-        e->data = data_alloc(len);
-        rc = e->data == NULL ? -ENOMEM : fetch_call(r, f, e, len);
+    if (go && e->data == NULL) {
+        bool mapped = false;
+        e->data = fetchbuf_alloc(&r->buffers, len, &mapped);
+        if (mapped)
+            count(&r->stats.buffers_mapped, 1);
     }
+    if (go)
+        rc = e->data == NULL ? -ENOMEM : fetch_call(r, f, e, len);
     pthread_mutex_lock(&r->lock);
     e->result = rc;
     e->state = FETCH_DONE;
@@ -832,22 +855,10 @@ static ssize_t read_direct(read_ctx *c, uint64_t pos, unsigned char *dst,
     if (whole)
         return 0;
     size_t len = (size_t)min_u64(want, (block + 1) * r->block_size - pos);
-    size_t got = 0;
-    int rc = f->fetch(f->source, pos, len, dst, &got);
-    count(&r->stats.fetches, 1);
-    count(&r->stats.direct_fetches, 1);
-    if (rc == READER_FETCH_UNCACHEABLE) { /* never cached anyway */
-        count(&r->stats.uncacheable_fetches, 1);
-        rc = 0;
-    }
-    if (rc == 0)
-        count(&r->stats.bytes_fetched, min_u64(got, len));
-    if (rc > 0 || (rc == 0 && got != len))
-        rc = -EIO;
-    if (rc < 0) {
-        count(&r->stats.fetch_errors, 1);
+    /* (Uncacheable bytes are served: these are never cached anyway.) */
+    int rc = fetch_counted(r, f, pos, len, dst, true);
+    if (rc < 0)
         return rc;
-    }
     return (ssize_t)len;
 }
 
@@ -954,6 +965,12 @@ static int reader_configure(reader *r, const reader_config *cfg)
     if (r->fetch_blocks == 0)
         r->fetch_blocks = 1;
     r->readahead_max = readahead < bs ? bs : readahead / bs * bs;
+    /* Kept buffers count in the budget, which reclaims them when short;
+     * two GETs' worth are enough for a sequential reader (the one being
+     * read and the next), and keep idle memory low. */
+    r->buffers.unit = bs;
+    r->buffers.max_bytes =
+        (size_t)min_u64(2 * r->fetch_blocks * bs, r->max_inflight);
     r->direct_max = cfg->direct_read_max != 0 ? cfg->direct_read_max
                                               : bs / DIRECT_READ_FRACTION;
     if (r->direct_max >= bs)
@@ -1026,6 +1043,7 @@ void reader_free(reader *r)
         table_remove(r, e);
         fetch_free(r, e);
     }
+    r->inflight_bytes -= fetchbuf_drain(&r->buffers);
     pthread_cond_destroy(&r->work_queued);
     pthread_cond_destroy(&r->store_queued);
     pthread_cond_destroy(&r->stores_done);
@@ -1060,6 +1078,7 @@ reader_file *reader_open(reader *r, const blockcache_id *id,
     f->window = r->block_size;
     pthread_mutex_lock(&r->lock);
     f->serial = ++r->next_serial;
+    r->open_files++;
     pthread_mutex_unlock(&r->lock);
     return f;
 }
@@ -1093,6 +1112,9 @@ void reader_close(reader_file *f)
         }
         e = newer;
     }
+    /* Nothing open: no fetch is coming to reuse the kept buffers. */
+    if (--r->open_files == 0)
+        r->inflight_bytes -= fetchbuf_drain(&r->buffers);
     bool dead = --f->refs == 0;
     pthread_mutex_unlock(&r->lock);
     if (dead)
@@ -1126,6 +1148,7 @@ void reader_get_stats(reader *r, reader_stats *out)
     out->budget_waits = atomic_load(&s->budget_waits);
     out->uncacheable_fetches = atomic_load(&s->uncacheable_fetches);
     out->direct_fetches = atomic_load(&s->direct_fetches);
+    out->buffers_mapped = atomic_load(&s->buffers_mapped);
 }
 
 void reader_flush(reader *r)

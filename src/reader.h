@@ -9,7 +9,8 @@
  * misses fetches only its own bytes, uncached, unless its block was read
  * at random before or its descriptor reads densely at random. It knows
  * nothing of FUSE or lakeFS: bytes come from a fetch callback. Never holds
- * more than max_inflight_bytes of fetched data.
+ * more than max_inflight_bytes of fetched data, buffers kept for reuse
+ * (fetchbuf.h) included.
  */
 #ifndef LAKEFUSE_READER_H
 #define LAKEFUSE_READER_H
@@ -56,6 +57,9 @@ typedef struct reader_stats {
     uint64_t budget_waits; /* fetches that waited for max_inflight_bytes */
     uint64_t uncacheable_fetches; /* fetches whose bytes were not cached */
     uint64_t direct_fetches; /* random reads fetched alone, not cached */
+    uint64_t buffers_mapped; /* fetch buffers newly mapped; a freed one is
+                                kept for the next GET of its size while a
+                                file is open (within max_inflight_bytes) */
 } reader_stats;
 
 typedef struct reader reader;

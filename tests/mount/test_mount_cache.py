@@ -6,6 +6,8 @@ import pytest
 import json
 import math
 import os
+import random
+import resource
 
 
 from mountlib import api_get, api_list_objects, gets, run, sh
@@ -277,3 +279,46 @@ def test_remount_splices_sealed_blocks_and_still_catches_damage(server, repo, mo
     assert c["files_hashed"] == 2, c
     assert third.unmount() == 0
     assert os.getxattr(blocks[4], "user.lakefuse.seal")[:4] == b"LFS1"  # sealed by its check
+
+
+def test_random_reads_over_many_cached_blocks_open_each_file_once(server, repo, mount, tmp_path):
+    """fio-style random reads over a cached file of more blocks than the 64 descriptors the cache
+    used to keep: it keeps a quarter of the descriptor limit (up to 1024), so two rounds of reads in
+    every block, in shuffled order, open each block file once (with 64 kept, almost every read
+    reopened and rechecked a file) and cost no GET."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    mib = 1 << 20
+    blocks = 72
+    if soft != resource.RLIM_INFINITY and soft // 4 < blocks:
+        pytest.skip("descriptor limit %d keeps fewer than %d block files open" % (soft, blocks))
+    size = blocks * mib
+    data = os.urandom(size)
+    server.upload(repo, "main", "rand.bin", data)
+    commit = server.commit(repo, "main")["id"]
+    uri = "lakefs://%s/%s" % (repo, commit)
+    cache = str(tmp_path / "rand-cache")
+    first = mount(uri, cache_dir=cache)
+    assert read_file(first.join("rand.bin")) == data
+    assert first.unmount() == 0
+
+    again = mount(uri, cache_dir=cache)
+    path = again.join("rand.bin")
+    server.reset_counts()
+    c0 = again.stats()["data_cache"]
+    rnd = random.Random(13)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        for round_ in range(2):
+            order = list(range(blocks))
+            rnd.shuffle(order)
+            for b in order:
+                off = b * mib + (round_ * 2 + 1) * 64 * 1024 + rnd.randrange(16) * 4096
+                assert os.pread(fd, 4096, off) == data[off:off + 4096], off
+    finally:
+        os.close(fd)
+    c1 = again.stats()["data_cache"]
+    assert gets(server.counts()) == 0, server.counts()
+    assert c1["file_opens"] - c0["file_opens"] == blocks, (c0, c1)
+    assert c1["open_files"] == blocks, c1
+    assert c1["files_hashed"] == c0["files_hashed"], (c0, c1)

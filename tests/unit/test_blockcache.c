@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -976,7 +977,13 @@ static void test_open_descriptors_are_bounded(void **state)
 {
     fixture *f = *state;
     char name[16];
+    /* A descriptor limit of 256: a quarter of it, 64, stay open. */
+    struct rlimit saved;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    struct rlimit low = {.rlim_cur = 256, .rlim_max = saved.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
     blockcache *bc = open_cache(f, 1 << 20);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
     for (unsigned i = 0; i < 100; i++) {
         snprintf(name, sizeof(name), "n%u", i);
         put_block(bc, name, BS, 0, i);
@@ -1012,6 +1019,40 @@ static void test_open_descriptors_are_bounded(void **state)
     st = stats_of(bc);
     assert_int_equal(st.open_files, 1);
     assert_int_equal(st.evictions, 99);
+    blockcache_close(bc);
+}
+
+/* Random reads over more blocks than 64 (fio over a large file): with a
+ * descriptor limit of 800, 200 files stay open, so reading 150 blocks at
+ * random again and again opens each file once. */
+static void test_open_descriptors_follow_the_limit(void **state)
+{
+    fixture *f = *state;
+    struct rlimit saved;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < 800)
+        skip();
+    struct rlimit wide = {.rlim_cur = 800, .rlim_max = saved.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &wide), 0);
+    blockcache *bc = open_cache(f, 1 << 20);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    char name[16];
+    for (unsigned i = 0; i < 150; i++) {
+        snprintf(name, sizeof(name), "n%u", i);
+        put_block(bc, name, BS, 0, i);
+    }
+    for (unsigned round = 0; round < 3; round++) {
+        for (unsigned k = 0; k < 150; k++) {
+            /* every block, shuffled */
+            unsigned i = (k * 37 + round * 11) % 150;
+            snprintf(name, sizeof(name), "n%u", i);
+            assert_hit(bc, name, BS, 0, i);
+        }
+    }
+    blockcache_stats st = stats_of(bc);
+    assert_int_equal(st.hits, 450);
+    assert_int_equal(st.file_opens, 150);
+    assert_int_equal(st.open_files, 150);
     blockcache_close(bc);
 }
 
@@ -1243,6 +1284,8 @@ int main(void)
             test_verification_happens_at_first_open, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_concurrent_first_reads_open_the_file_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_descriptors_follow_the_limit,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_descriptors_are_bounded,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(

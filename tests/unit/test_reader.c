@@ -1032,6 +1032,43 @@ static void test_cold_read_served_from_memory_stored_behind(void **state)
     blockcache_close(bc);
 }
 
+/* A fetch buffer freed while a file is open is kept for the next GET of its
+ * size, within the budget: random whole-block reads of one file map one
+ * buffer, whatever their number; with the budget at two blocks, a kept
+ * buffer of another size is given back for the one needed; after the last
+ * close nothing is kept, so the next read maps again. */
+static void test_fetch_buffers_are_reused(void **state)
+{
+    (void)state;
+    const uint64_t size = 64 * MIB;
+    reader_config cfg = {.block_size = MIB, .max_inflight_bytes = 2 * MIB};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, "reuse", size, 21);
+    /* Far apart: random, not sequential (no read-ahead). */
+    const uint64_t blocks[] = {40, 10, 60, 25, 50, 1};
+    for (size_t i = 0; i < sizeof(blocks) / sizeof(*blocks); i++)
+        check_read(f, size, 21, blocks[i] * MIB, MIB);
+    reader_stats st = stats_of(r);
+    assert_int_equal(st.fetches, 6);
+    assert_int_equal(st.buffers_mapped, 1);
+    /* Two blocks in one read: a buffer of two blocks, the budget's whole;
+     * the kept one-block buffer is unmapped to make room. */
+    check_read(f, size, 21, 30 * MIB + MIB / 2, MIB);
+    st = stats_of(r);
+    assert_int_equal(st.fetches, 7);
+    assert_int_equal(st.buffers_mapped, 2);
+    check_read(f, size, 21, 20 * MIB + MIB / 2, MIB); /* that one again */
+    assert_int_equal(stats_of(r).buffers_mapped, 2);
+    reader_close(f);
+    f = open_object(r, "reuse", size, 21);
+    check_read(f, size, 21, 45 * MIB, MIB);
+    st = stats_of(r);
+    assert_int_equal(st.fetches, 9);
+    assert_int_equal(st.buffers_mapped, 3);
+    reader_close(f);
+    reader_free(r);
+}
+
 /* Blocks held in memory after their fetch (stored behind, not yet read to
  * their end) are not pinned from the files their store wrote: reader_pin
  * leaves them to reader_read, which serves them from memory (and lets the
@@ -1215,6 +1252,8 @@ int main(void)
             test_cold_read_served_from_memory_stored_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pin_hands_out_cached_ranges,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_buffers_are_reused, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_pin_leaves_fetched_blocks_to_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_holds_sees_blocks_in_memory,
