@@ -148,8 +148,7 @@ static void current_attrs(const lakefuse_fs *fs, const fs_entry *e,
     a->extra = &e->metadata;
 }
 
-/* The wfile of a file node, referenced, or NULL. */
-static wfile *node_wfile(lakefuse_fs *fs, const tree_node *n)
+wfile *fs_node_wfile(lakefuse_fs *fs, const tree_node *n)
 {
     char *key = tree_object_key(n);
     wfile *w = key ? writer_find(fs->writer, n->ref->repo, n->ref->api_ref,
@@ -164,7 +163,7 @@ void fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n)
     if (n->kind != TREE_FILE || !n->ref || !n->ref->is_branch ||
         writer_idle(fs->writer))
         return;
-    wfile *w = node_wfile(fs, n);
+    wfile *w = fs_node_wfile(fs, n);
     lakefs_metadata md = {0};
     int rc = w && wfile_dirty(w) ? wfile_metadata(w, &md) : -ENOENT;
     /* The ::lakefs:: keys are the upload's own: the listing's stand. */
@@ -204,7 +203,7 @@ static int wfile_note_attrs(wfile *w, int64_t mtime, int64_t mode, uid_t uid,
 static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
                              int64_t mode, uid_t uid, gid_t gid)
 {
-    wfile *w = node_wfile(fs, n);
+    wfile *w = fs_node_wfile(fs, n);
     /* Decided with the upload's settling excluded: a check, then a change
      * could land on a file whose upload ended meanwhile, which nothing
      * uploads again, and the object would keep the old attributes. */
@@ -442,7 +441,7 @@ static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
     char *copy = value ? strndup(value, size) : NULL;
     if (rc == 0 && value)
         rc = copy ? lakefs_metadata_set(&md, key, copy) : -ENOMEM;
-    wfile *w = rc == 0 ? node_wfile(fs, n) : NULL;
+    wfile *w = rc == 0 ? fs_node_wfile(fs, n) : NULL;
     bool staged = false; /* decided as in change_file_attrs */
     if (w) {
         rc = wfile_set_meta_if_unsent(w, key, copy);

@@ -345,12 +345,8 @@ static int hide(lakefuse_fs *fs, const char *from, const char *to)
     rc = fs_resolve_writable(fs, from, &n);
     if (rc)
         return rc;
-    char *key = tree_object_key(&n);
-    wfile *w = key ? writer_find(fs->writer, n.ref->repo, n.ref->api_ref,
-                                 key)
-                   : NULL;
+    wfile *w = fs_node_wfile(fs, &n);
     tree_node_free(&n);
-    free(key);
     rc = fs_write_unlink(from);
     if (rc == 0)
         rc = fs_hidden_add(fs, to, &st, w);
