@@ -73,12 +73,13 @@ struct wfile {
     bool sealed;
     int64_t sealed_size;
     char digest[DURABLE_DIGEST_HEX];
-    /* In the table (under w->lock): the list walks use, and the chain of
-     * its hash bucket. repo, branch and key make the hash; a rename
-     * changes key under both w->lock and f->state, so either suffices to
-     * read it. */
+    /* In the table (under w->lock): the list walks use (newest first),
+     * and the chain of its hash bucket. repo, branch and key make the
+     * hash; a rename changes key under both w->lock and f->state, so
+     * either suffices to read it. seq: when it joined the table. */
     struct wfile *next, *prev, *hash_next;
     uint64_t hash;
+    uint64_t seq;
 };
 
 struct writer {
@@ -93,6 +94,7 @@ struct writer {
     size_t count; /* wfiles in files; read without the lock */
     wfile **buckets; /* the same wfiles by hash; n_buckets a power of 2 */
     size_t n_buckets;
+    uint64_t next_seq;
     char **orphans; /* "repo\nbranch\npath" of earlier mounts' failures */
     size_t n_orphans;
     char boot_id[DURABLE_BOOT_ID_MAX];
@@ -200,28 +202,28 @@ static uint64_t file_hash(const char *repo, const char *branch,
     return h;
 }
 
-/* Under w->lock: a lookup per read (writer_find), so keyed, not a walk. */
+/* Under w->lock: a lookup per read (writer_find), so keyed, not a walk.
+ * Of two wfiles of one key (a file renamed to a name opened during the
+ * rename), the newer, as the list walk found it. */
 static wfile *find_locked(writer *w, const char *repo, const char *branch,
                           const char *key)
 {
     uint64_t h = file_hash(repo, branch, key);
+    wfile *found = NULL;
     for (wfile *f = w->buckets[h & (w->n_buckets - 1)]; f; f = f->hash_next)
-        if (f->hash == h && same_file(f, repo, branch, key))
-            return f;
-    return NULL;
+        if (f->hash == h && (!found || f->seq > found->seq) &&
+            same_file(f, repo, branch, key))
+            found = f;
+    return found;
 }
 
-/* Under w->lock: into its bucket's chain, at the end (so that a file
- * renamed to a name another file took meanwhile comes after it, as in
- * the order of creation). */
+/* Under w->lock. */
 static void hash_add_locked(writer *w, wfile *f)
 {
     f->hash = file_hash(f->repo, f->branch, f->key);
-    wfile **p = &w->buckets[f->hash & (w->n_buckets - 1)];
-    while (*p)
-        p = &(*p)->hash_next;
-    f->hash_next = NULL;
-    *p = f;
+    wfile **head = &w->buckets[f->hash & (w->n_buckets - 1)];
+    f->hash_next = *head;
+    *head = f;
 }
 
 static void hash_remove_locked(writer *w, wfile *f)
@@ -245,11 +247,7 @@ static void hash_grow_locked(writer *w)
     free(w->buckets);
     w->buckets = grown;
     w->n_buckets *= 2;
-    /* Oldest first, each at its chain's end: the order is kept. */
-    wfile *oldest = w->files;
-    while (oldest && oldest->next)
-        oldest = oldest->next;
-    for (wfile *f = oldest; f; f = f->prev)
+    for (wfile *f = w->files; f; f = f->next)
         hash_add_locked(w, f);
 }
 
@@ -257,6 +255,7 @@ static void hash_grow_locked(writer *w)
 static void link_locked(writer *w, wfile *f)
 {
     f->in_table = true;
+    f->seq = w->next_seq++;
     f->prev = NULL;
     f->next = w->files;
     if (w->files)
