@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,78 @@ static void add_u64(cJSON *obj, const char *name, uint64_t v)
 {
     cJSON_AddNumberToObject(obj, name, (double)v);
 }
+
+/* One counter of a stats struct: the name it has in the JSON, and where
+ * it is (every counter is a 64-bit unsigned integer). */
+typedef struct stat_field {
+    const char *name;
+    size_t offset;
+} stat_field;
+
+#define FIELD(type, member) {#member, offsetof(type, member)}
+#define FIELD_AS(name, type, member) {name, offsetof(type, member)}
+#define FIELDS(table) table, sizeof(table) / sizeof(table[0])
+
+static void add_fields(cJSON *obj, const void *stats, const stat_field *f,
+                       size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)stats + f[i].offset, sizeof(v));
+        add_u64(obj, f[i].name, v);
+    }
+}
+
+static const stat_field metacache_fields[] = {
+    FIELD(metacache_stats, hits),          FIELD(metacache_stats, misses),
+    FIELD(metacache_stats, negative_hits), FIELD(metacache_stats, evictions),
+    FIELD(metacache_stats, bytes),         FIELD(metacache_stats, listings),
+};
+
+/* Small-file prefetch: files fetched ahead, opens they served, files
+ * fetched for nothing (prefetch.h). */
+static const stat_field prefetch_fields[] = {
+    FIELD(prefetch_stats, files),     FIELD(prefetch_stats, hits),
+    FIELD(prefetch_stats, wasted),    FIELD(prefetch_stats, cancelled),
+    FIELD(prefetch_stats, errors),    FIELD(prefetch_stats, bytes),
+};
+
+static const stat_field blockcache_fields[] = {
+    FIELD(blockcache_stats, hits),
+    FIELD(blockcache_stats, misses),
+    FIELD(blockcache_stats, bytes_served),
+    FIELD(blockcache_stats, bytes_stored),
+    FIELD(blockcache_stats, evictions),
+    FIELD(blockcache_stats, used_bytes),
+    FIELD(blockcache_stats, max_bytes),
+    FIELD(blockcache_stats, write_errors),
+    FIELD(blockcache_stats, corrupt),
+    FIELD(blockcache_stats, file_opens),
+    FIELD(blockcache_stats, files_hashed),
+    FIELD(blockcache_stats, file_bytes_read),
+    FIELD(blockcache_stats, open_files),
+    FIELD(blockcache_stats, bytes_pinned),
+    FIELD(blockcache_stats, stamps_written),
+};
+
+/* The reader's counters stand at the top level, some under older names. */
+static const stat_field reader_fields[] = {
+    FIELD(reader_stats, bytes_fetched),
+    FIELD_AS("bytes_served_from_cache", reader_stats, bytes_from_cache),
+    FIELD_AS("bytes_read", reader_stats, bytes_served),
+    FIELD(reader_stats, fetches),
+    FIELD(reader_stats, readahead_blocks),
+    FIELD(reader_stats, fetch_errors),
+};
+
+_Static_assert(sizeof(unsigned long long) == sizeof(uint64_t),
+               "fs_readdir_stats counters are read as uint64_t");
+static const stat_field readdir_fields[] = {
+    FIELD(fs_readdir_stats, requests),
+    FIELD(fs_readdir_stats, entries),
+    FIELD(fs_readdir_stats, steps),
+    FIELD(fs_readdir_stats, snapshots),
+};
 
 static cJSON *api_calls_json(lakefs_client *client, uint64_t *total)
 {
@@ -35,64 +108,12 @@ static cJSON *api_calls_json(lakefs_client *client, uint64_t *total)
     return calls;
 }
 
-static cJSON *metadata_cache_json(metacache *mc)
+/* A JSON object of stats' counters, or NULL without memory. */
+static cJSON *fields_json(const void *stats, const stat_field *f, size_t n)
 {
-    metacache_stats st;
-    metacache_get_stats(mc, &st);
     cJSON *o = cJSON_CreateObject();
-    if (o) {
-        add_u64(o, "hits", st.hits);
-        add_u64(o, "misses", st.misses);
-        add_u64(o, "negative_hits", st.negative_hits);
-        add_u64(o, "evictions", st.evictions);
-        add_u64(o, "bytes", st.bytes);
-        add_u64(o, "listings", st.listings);
-    }
-    return o;
-}
-
-/* Small-file prefetch: files fetched ahead, opens they served, files
- * fetched for nothing (prefetch.h). */
-static cJSON *prefetch_json(lakefuse_fs *fs)
-{
-    prefetch_stats st;
-    prefetch_get_stats(fs->prefetch, &st);
-    cJSON *o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddBoolToObject(o, "enabled", fs->prefetch != NULL);
-        add_u64(o, "files", st.files);
-        add_u64(o, "hits", st.hits);
-        add_u64(o, "wasted", st.wasted);
-        add_u64(o, "cancelled", st.cancelled);
-        add_u64(o, "errors", st.errors);
-        add_u64(o, "bytes", st.bytes);
-    }
-    return o;
-}
-
-static cJSON *data_cache_json(blockcache *bc)
-{
-    blockcache_stats st = {0};
-    if (bc)
-        blockcache_get_stats(bc, &st);
-    cJSON *o = cJSON_CreateObject();
-    if (o) {
-        add_u64(o, "hits", st.hits);
-        add_u64(o, "misses", st.misses);
-        add_u64(o, "bytes_served", st.bytes_served);
-        add_u64(o, "bytes_stored", st.bytes_stored);
-        add_u64(o, "evictions", st.evictions);
-        add_u64(o, "used_bytes", st.used_bytes);
-        add_u64(o, "max_bytes", st.max_bytes);
-        add_u64(o, "write_errors", st.write_errors);
-        add_u64(o, "corrupt", st.corrupt);
-        add_u64(o, "file_opens", st.file_opens);
-        add_u64(o, "files_hashed", st.files_hashed);
-        add_u64(o, "file_bytes_read", st.file_bytes_read);
-        add_u64(o, "open_files", st.open_files);
-        add_u64(o, "bytes_pinned", st.bytes_pinned);
-        add_u64(o, "stamps_written", st.stamps_written);
-    }
+    if (o)
+        add_fields(o, stats, f, n);
     return o;
 }
 
@@ -117,18 +138,24 @@ char *control_stats_json(lakefuse_fs *fs)
     uint64_t total;
     cJSON_AddItemToObject(root, "api_calls", api_calls_json(fs->client, &total));
     add_u64(root, "api_calls_total", total);
-    cJSON_AddItemToObject(root, "metadata_cache", metadata_cache_json(fs->meta));
-    cJSON_AddItemToObject(root, "data_cache", data_cache_json(fs->blocks));
+    metacache_stats ms;
+    metacache_get_stats(fs->meta, &ms);
+    cJSON_AddItemToObject(root, "metadata_cache",
+                          fields_json(&ms, FIELDS(metacache_fields)));
+    blockcache_stats bs = {0};
+    if (fs->blocks)
+        blockcache_get_stats(fs->blocks, &bs);
+    cJSON_AddItemToObject(root, "data_cache",
+                          fields_json(&bs, FIELDS(blockcache_fields)));
     reader_stats rs = {0};
     if (fs->reader)
         reader_get_stats(fs->reader, &rs);
-    add_u64(root, "bytes_fetched", rs.bytes_fetched);
-    add_u64(root, "bytes_served_from_cache", rs.bytes_from_cache);
-    add_u64(root, "bytes_read", rs.bytes_served);
-    add_u64(root, "fetches", rs.fetches);
-    add_u64(root, "readahead_blocks", rs.readahead_blocks);
-    add_u64(root, "fetch_errors", rs.fetch_errors);
-    cJSON_AddItemToObject(root, "prefetch", prefetch_json(fs));
+    add_fields(root, &rs, FIELDS(reader_fields));
+    prefetch_stats ps;
+    prefetch_get_stats(fs->prefetch, &ps);
+    cJSON *pf = cJSON_AddObjectToObject(root, "prefetch");
+    cJSON_AddBoolToObject(pf, "enabled", fs->prefetch != NULL);
+    add_fields(pf, &ps, FIELDS(prefetch_fields));
     add_u64(root, "pending_uploads", pending_uploads(fs));
     staging_stats ss = {0};
     if (fs->staging)
@@ -138,11 +165,8 @@ char *control_stats_json(lakefuse_fs *fs)
     add_u64(journal, "fsyncs", ss.fsyncs);
     fs_readdir_stats rd;
     fs_readdir_get_stats(&rd);
-    cJSON *readdir = cJSON_AddObjectToObject(root, "readdir");
-    add_u64(readdir, "requests", rd.requests);
-    add_u64(readdir, "entries", rd.entries);
-    add_u64(readdir, "steps", rd.steps);
-    add_u64(readdir, "snapshots", rd.snapshots);
+    cJSON_AddItemToObject(root, "readdir",
+                          fields_json(&rd, FIELDS(readdir_fields)));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     return text;

@@ -64,6 +64,21 @@ static int update_attrs(lakefuse_fs *fs, const tree_node *n,
     return rc == -ENOENT ? -EIO : rc;
 }
 
+/* The changes asked for over a (mtime and mode < 0, uid and gid
+ * (uid_t)-1: unchanged); a new mode gets the type bits type. */
+static void apply_changes(upload_attrs *a, uint32_t type, int64_t mtime,
+                          int64_t mode, uid_t uid, gid_t gid)
+{
+    if (mode >= 0)
+        a->mode = type | ((uint32_t)mode & 07777u);
+    if (mtime >= 0)
+        a->mtime = mtime;
+    if (uid != (uid_t)-1)
+        a->uid = uid;
+    if (gid != (gid_t)-1)
+        a->gid = gid;
+}
+
 /* chmod, chown or utimens of a directory: on its marker "dir/" (made
  * when it has none), in lakectl's keys, so the directory keeps them. A
  * ref root has no marker, nor has a -o nodir_markers mount: nothing is
@@ -87,14 +102,7 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
         .uid = has_marker && cur.has_owner ? cur.uid : fs->uid,
         .gid = has_marker && cur.has_owner ? cur.gid : fs->gid,
         .extra = has_marker ? &cur.metadata : NULL};
-    if (mode >= 0)
-        a.mode = S_IFDIR | ((uint32_t)mode & 07777u);
-    if (mtime >= 0)
-        a.mtime = mtime;
-    if (uid != (uid_t)-1)
-        a.uid = uid;
-    if (gid != (gid_t)-1)
-        a.gid = gid;
+    apply_changes(&a, S_IFDIR, mtime, mode, uid, gid);
     char *dir_key = tree_object_key(n);
     char *marker = NULL;
     if (!dir_key || asprintf(&marker, "%s/", dir_key) < 0)
@@ -140,8 +148,7 @@ static void current_attrs(const lakefuse_fs *fs, const fs_entry *e,
     a->extra = &e->metadata;
 }
 
-/* The wfile of a file node, referenced, or NULL. */
-static wfile *node_wfile(lakefuse_fs *fs, const tree_node *n)
+wfile *fs_node_wfile(lakefuse_fs *fs, const tree_node *n)
 {
     char *key = tree_object_key(n);
     wfile *w = key ? writer_find(fs->writer, n->ref->repo, n->ref->api_ref,
@@ -156,7 +163,7 @@ void fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n)
     if (n->kind != TREE_FILE || !n->ref || !n->ref->is_branch ||
         writer_idle(fs->writer))
         return;
-    wfile *w = node_wfile(fs, n);
+    wfile *w = fs_node_wfile(fs, n);
     lakefs_metadata md = {0};
     int rc = w && wfile_dirty(w) ? wfile_metadata(w, &md) : -ENOENT;
     /* The ::lakefs:: keys are the upload's own: the listing's stand. */
@@ -196,7 +203,7 @@ static int wfile_note_attrs(wfile *w, int64_t mtime, int64_t mode, uid_t uid,
 static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
                              int64_t mode, uid_t uid, gid_t gid)
 {
-    wfile *w = node_wfile(fs, n);
+    wfile *w = fs_node_wfile(fs, n);
     /* Decided with the upload's settling excluded: a check, then a change
      * could land on a file whose upload ended meanwhile, which nothing
      * uploads again, and the object would keep the old attributes. */
@@ -206,14 +213,7 @@ static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
     } else if (rc == 0) {
         upload_attrs a;
         current_attrs(fs, &n->entry, &a);
-        if (mode >= 0)
-            a.mode = S_IFREG | ((uint32_t)mode & 07777u);
-        if (mtime >= 0)
-            a.mtime = mtime;
-        if (uid != (uid_t)-1)
-            a.uid = uid;
-        if (gid != (gid_t)-1)
-            a.gid = gid;
+        apply_changes(&a, S_IFREG, mtime, mode, uid, gid);
         if (n->entry.is_symlink && (uid != (uid_t)-1 || gid != (gid_t)-1))
             a.mode = S_IFLNK | 0777u; /* chown -h: the owner needs a place */
         rc = update_attrs(fs, n, &a);
@@ -237,6 +237,17 @@ static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
     return rc;
 }
 
+/* One attribute change of a file or a directory (see above). */
+static int change_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
+                        int64_t mode, uid_t uid, gid_t gid)
+{
+    if (n->kind == TREE_FILE)
+        return change_file_attrs(fs, n, mtime, mode, uid, gid);
+    if (n->kind == TREE_DIR)
+        return change_dir_attrs(fs, n, mtime, mode, uid, gid);
+    return 0;
+}
+
 int fs_write_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
     (void)fi;
@@ -250,12 +261,8 @@ int fs_write_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
     if (key) /* before the change: a listing fetched meanwhile shows it */
         rc = tree_note_special_mode(fs->tree, n.ref->repo, key);
     free(key);
-    if (rc == 0 && n.kind == TREE_FILE && !n.entry.is_symlink)
-        rc = change_file_attrs(fs, &n, -1, mode & 07777u, (uid_t)-1,
-                               (gid_t)-1);
-    else if (rc == 0 && n.kind == TREE_DIR)
-        rc = change_dir_attrs(fs, &n, -1, mode & 07777u, (uid_t)-1,
-                              (gid_t)-1);
+    if (rc == 0 && !n.entry.is_symlink)
+        rc = change_attrs(fs, &n, -1, mode & 07777u, (uid_t)-1, (gid_t)-1);
     if (rc == 0)
         note_change(fs, &n, NULL, NULL);
     tree_node_free(&n);
@@ -307,10 +314,8 @@ int fs_write_chown(const char *path, uid_t uid, gid_t gid,
     if (!same && fuse_get_context()->uid != 0 &&
         !owner_may_chgrp(cur_uid, uid, gid))
         rc = -EPERM; /* only root gives files away, as on any filesystem */
-    else if (!same && n.kind == TREE_FILE)
-        rc = change_file_attrs(fs, &n, -1, -1, uid, gid);
-    else if (!same && n.kind == TREE_DIR)
-        rc = change_dir_attrs(fs, &n, -1, -1, uid, gid);
+    else if (!same)
+        rc = change_attrs(fs, &n, -1, -1, uid, gid);
     if (rc == 0)
         note_change(fs, &n, NULL, NULL);
     tree_node_free(&n);
@@ -335,10 +340,8 @@ int fs_write_utimens(const char *path, const struct timespec tv[2],
     }
     /* client-mtime holds whole seconds; the rest is kept in memory. */
     int64_t mtime = given[1] ? (int64_t)set[1].tv_sec : -1;
-    if (n.kind == TREE_FILE && mtime >= 0)
-        rc = change_file_attrs(fs, &n, mtime, -1, (uid_t)-1, (gid_t)-1);
-    else if (n.kind == TREE_DIR && mtime >= 0)
-        rc = change_dir_attrs(fs, &n, mtime, -1, (uid_t)-1, (gid_t)-1);
+    if (mtime >= 0)
+        rc = change_attrs(fs, &n, mtime, -1, (uid_t)-1, (gid_t)-1);
     if (rc == 0)
         note_change(fs, &n, given[0] ? &set[0] : NULL,
                     given[1] ? &set[1] : NULL);
@@ -440,7 +443,7 @@ static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
     char *copy = value ? strndup(value, size) : NULL;
     if (rc == 0 && value)
         rc = copy ? lakefs_metadata_set(&md, key, copy) : -ENOMEM;
-    wfile *w = rc == 0 ? node_wfile(fs, n) : NULL;
+    wfile *w = rc == 0 ? fs_node_wfile(fs, n) : NULL;
     bool staged = false; /* decided as in change_file_attrs */
     if (w) {
         rc = wfile_set_meta_if_unsent(w, key, copy);

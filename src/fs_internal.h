@@ -104,6 +104,9 @@ int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
 /* A file whose newest bytes are still staged shows the user metadata its
  * upload will carry, not the listing's (fs_attr.c). */
 void fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n);
+/* The writer's wfile of a file node, referenced (wfile_release), or NULL
+ * (fs_attr.c). */
+wfile *fs_node_wfile(lakefuse_fs *fs, const tree_node *n);
 
 /* Descriptors reading branch objects (fs_readers.c). add: after of->data
  * is opened on node n (registers branch readers); remove: at release,

@@ -196,12 +196,7 @@ static wfile *open_wfile(lakefuse_fs *fs, const tree_node *n)
 {
     if (!n->ref || !n->ref->is_branch || !n->key || writer_idle(fs->writer))
         return NULL;
-    char *key = tree_object_key(n);
-    wfile *w = key ? writer_find(fs->writer, n->ref->repo, n->ref->api_ref,
-                                 key)
-                   : NULL;
-    free(key);
-    return w;
+    return fs_node_wfile(fs, n);
 }
 
 /* A file open for writing shows its staged size and times. */

@@ -345,12 +345,8 @@ static int hide(lakefuse_fs *fs, const char *from, const char *to)
     rc = fs_resolve_writable(fs, from, &n);
     if (rc)
         return rc;
-    char *key = tree_object_key(&n);
-    wfile *w = key ? writer_find(fs->writer, n.ref->repo, n.ref->api_ref,
-                                 key)
-                   : NULL;
+    wfile *w = fs_node_wfile(fs, &n);
     tree_node_free(&n);
-    free(key);
     rc = fs_write_unlink(from);
     if (rc == 0)
         rc = fs_hidden_add(fs, to, &st, w);
@@ -399,7 +395,14 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
         tree_node_free(&dst);
     if (rc == 0 && !dst_base)
         rc = -ENOMEM;
-    /* The bits this mount showed go with the file. */
+    if (rc == 0)
+        rc = src.kind == TREE_FILE
+                 ? rename_file(fs, &src, src.ref, dst_rel, dst_base)
+                 : rename_dir(fs, &src, src.ref, dst_rel, exists);
+    /* The bits this mount showed go with the file, once it is there:
+     * noted before, a failed rename would unmask the bits of the object it
+     * meant to replace (another client's). Until noted, the cached entry
+     * rename_file set for the new name shows them already. */
     char *special = rc == 0 && src.kind == TREE_FILE &&
                             (src.entry.mode & 07000u)
                         ? fs_object_key(src.ref, dst_rel)
@@ -407,10 +410,6 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
     if (special)
         tree_note_special_mode(fs->tree, src.ref->repo, special);
     free(special);
-    if (rc == 0)
-        rc = src.kind == TREE_FILE
-                 ? rename_file(fs, &src, src.ref, dst_rel, dst_base)
-                 : rename_dir(fs, &src, src.ref, dst_rel, exists);
     if (rc == 0 && src.kind == TREE_DIR) {
         fs_hidden_move_dir(fs, from, to);
         char *old_key = fs_object_key(src.ref, src.key);

@@ -87,6 +87,21 @@ static times_entry *find_locked(fs_times *t, const char *id,
     return *p;
 }
 
+/* Under t->lock: id's entry, made when it has none (taking *id, which is
+ * then NULL); NULL without memory. */
+static times_entry *get_locked(fs_times *t, char **id)
+{
+    times_entry **link;
+    times_entry *e = find_locked(t, *id, &link);
+    if (!e && (e = calloc(1, sizeof(*e))) != NULL) {
+        e->id = *id;
+        *id = NULL;
+        *link = e;
+        atomic_fetch_add(&t->count, 1);
+    }
+    return e;
+}
+
 bool fs_times_idle(fs_times *t)
 {
     return atomic_load(&t->count) == 0;
@@ -102,14 +117,7 @@ int fs_times_change(fs_times *t, const char *repo, const char *ref,
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     pthread_mutex_lock(&t->lock);
-    times_entry **link;
-    times_entry *e = find_locked(t, id, &link);
-    if (!e && (e = calloc(1, sizeof(*e))) != NULL) {
-        e->id = id;
-        id = NULL;
-        *link = e;
-        atomic_fetch_add(&t->count, 1);
-    }
+    times_entry *e = get_locked(t, &id);
     if (e) {
         e->ctime = now;
         if (atime) {
@@ -138,14 +146,7 @@ int fs_times_touch(fs_times *t, const char *repo, const char *ref,
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     pthread_mutex_lock(&t->lock);
-    times_entry **link;
-    times_entry *e = find_locked(t, id, &link);
-    if (!e && (e = calloc(1, sizeof(*e))) != NULL) {
-        e->id = id;
-        id = NULL;
-        *link = e;
-        atomic_fetch_add(&t->count, 1);
-    }
+    times_entry *e = get_locked(t, &id);
     if (e) {
         e->ctime = e->touched = now;
         e->has_touched = true;
@@ -153,6 +154,30 @@ int fs_times_touch(fs_times *t, const char *repo, const char *ref,
     pthread_mutex_unlock(&t->lock);
     free(id);
     return e ? 0 : -ENOMEM;
+}
+
+/* Under t->lock: e, out of its bucket, takes new_id (NULL: e goes) and
+ * replaces whatever that name had. */
+static void rename_locked(fs_times *t, times_entry *e, char *new_id)
+{
+    times_entry **link;
+    times_entry *old = new_id ? find_locked(t, new_id, &link) : NULL;
+    if (old) {
+        *link = old->next;
+        free(old->id);
+        free(old);
+        atomic_fetch_sub(&t->count, 1);
+    }
+    free(e->id);
+    if (!new_id) {
+        free(e);
+        atomic_fetch_sub(&t->count, 1);
+        return;
+    }
+    e->id = new_id;
+    times_entry **head = &t->buckets[bucket_of(e->id)];
+    e->next = *head;
+    *head = e;
 }
 
 void fs_times_move(fs_times *t, const char *repo, const char *ref,
@@ -167,26 +192,10 @@ void fs_times_move(fs_times *t, const char *repo, const char *ref,
     times_entry *e = id ? find_locked(t, id, &link) : NULL;
     if (e) {
         *link = e->next;
-        free(e->id);
-        e->id = new_id;
-        new_id = NULL;
-        if (e->id) { /* replaces whatever the new name had */
-            times_entry **old_link;
-            times_entry *old = find_locked(t, e->id, &old_link);
-            if (old) {
-                *old_link = old->next;
-                free(old->id);
-                free(old);
-                atomic_fetch_sub(&t->count, 1);
-            }
+        if (new_id)
             clock_gettime(CLOCK_REALTIME, &e->ctime); /* a rename */
-            times_entry **head = &t->buckets[bucket_of(e->id)];
-            e->next = *head;
-            *head = e;
-        } else {
-            free(e);
-            atomic_fetch_sub(&t->count, 1);
-        }
+        rename_locked(t, e, new_id);
+        new_id = NULL;
     }
     pthread_mutex_unlock(&t->lock);
     free(new_id);
@@ -227,24 +236,7 @@ void fs_times_move_dir(fs_times *t, const char *repo, const char *ref,
         if (new_key && asprintf(&new_id, "%s\x1f%s\x1f%s%s", repo, ref,
                                 new_key, e->id + len) < 0)
             new_id = NULL;
-        times_entry **link;
-        times_entry *old = new_id ? find_locked(t, new_id, &link) : NULL;
-        if (old) { /* replaced: what the new name had goes */
-            *link = old->next;
-            free(old->id);
-            free(old);
-            atomic_fetch_sub(&t->count, 1);
-        }
-        free(e->id);
-        if (!new_id) {
-            free(e);
-            atomic_fetch_sub(&t->count, 1);
-            continue;
-        }
-        e->id = new_id;
-        times_entry **head = &t->buckets[bucket_of(e->id)];
-        e->next = *head;
-        *head = e;
+        rename_locked(t, e, new_id);
     }
     pthread_mutex_unlock(&t->lock);
     free(id);

@@ -22,6 +22,7 @@
 #define RETRY_MIN_MS 1000
 #define RETRY_MAX_MS 60000
 #define FILL_CHUNK (1u << 20)
+#define TABLE_MIN_BUCKETS 256
 
 typedef enum wstate {
     W_CLEAN,
@@ -77,7 +78,13 @@ struct wfile {
     bool sealed;
     int64_t sealed_size;
     char digest[DURABLE_DIGEST_HEX];
-    struct wfile *next;
+    /* In the table (under w->lock): the list walks use (newest first),
+     * and the chain of its hash bucket. repo, branch and key make the
+     * hash; a rename changes key under both w->lock and f->state, so
+     * either suffices to read it. seq: when it joined the table. */
+    struct wfile *next, *prev, *hash_next;
+    uint64_t hash;
+    uint64_t seq;
 };
 
 struct writer {
@@ -90,6 +97,9 @@ struct writer {
     bool thread_started;
     wfile *files;
     size_t count; /* wfiles in files; read without the lock */
+    wfile **buckets; /* the same wfiles by hash; n_buckets a power of 2 */
+    size_t n_buckets;
+    uint64_t next_seq;
     char **orphans; /* "repo\nbranch\npath" of earlier mounts' failures */
     size_t n_orphans;
     char boot_id[DURABLE_BOOT_ID_MAX];
@@ -109,6 +119,7 @@ static int64_t now_s(void)
 
 static void supersede_orphans(writer *w, const char *repo, const char *branch,
                               const char *path);
+static void drop_journal(wfile *f);
 
 /* ---- the journal ---- */
 
@@ -183,18 +194,83 @@ static bool same_file(const wfile *f, const char *repo, const char *branch,
            strcmp(f->branch, branch) == 0;
 }
 
-/* Under w->lock. */
+/* FNV-1a of repo, branch and key, each ended by its NUL. */
+static uint64_t file_hash(const char *repo, const char *branch,
+                          const char *key)
+{
+    uint64_t h = 14695981039346656037ull;
+    const char *parts[] = {repo, branch, key};
+    for (size_t i = 0; i < 3; i++) {
+        const unsigned char *c = (const unsigned char *)parts[i];
+        do
+            h = (h ^ *c) * 1099511628211ull;
+        while (*c++);
+    }
+    return h;
+}
+
+/* Under w->lock: a lookup per read (writer_find), so keyed, not a walk.
+ * Of two wfiles of one key (a file renamed to a name opened during the
+ * rename), the newer, as the list walk found it. */
 static wfile *find_locked(writer *w, const char *repo, const char *branch,
                           const char *key)
 {
-    for (wfile *f = w->files; f; f = f->next) {
-        pthread_mutex_lock(&f->state);
-        bool hit = same_file(f, repo, branch, key);
-        pthread_mutex_unlock(&f->state);
-        if (hit)
-            return f;
-    }
-    return NULL;
+    uint64_t h = file_hash(repo, branch, key);
+    wfile *found = NULL;
+    for (wfile *f = w->buckets[h & (w->n_buckets - 1)]; f; f = f->hash_next)
+        if (f->hash == h && (!found || f->seq > found->seq) &&
+            same_file(f, repo, branch, key))
+            found = f;
+    return found;
+}
+
+/* Under w->lock. */
+static void hash_add_locked(writer *w, wfile *f)
+{
+    f->hash = file_hash(f->repo, f->branch, f->key);
+    wfile **head = &w->buckets[f->hash & (w->n_buckets - 1)];
+    f->hash_next = *head;
+    *head = f;
+}
+
+static void hash_remove_locked(writer *w, wfile *f)
+{
+    wfile **p = &w->buckets[f->hash & (w->n_buckets - 1)];
+    while (*p != f)
+        p = &(*p)->hash_next;
+    *p = f->hash_next;
+    f->hash_next = NULL;
+}
+
+/* Under w->lock: twice the buckets once there are more files than
+ * buckets; without memory the chains just grow longer. */
+static void hash_grow_locked(writer *w)
+{
+    if (w->count < w->n_buckets)
+        return;
+    wfile **grown = calloc(w->n_buckets * 2, sizeof(*grown));
+    if (!grown)
+        return;
+    free(w->buckets);
+    w->buckets = grown;
+    w->n_buckets *= 2;
+    for (wfile *f = w->files; f; f = f->next)
+        hash_add_locked(w, f);
+}
+
+/* Under w->lock: f, not in the table, joins it. */
+static void link_locked(writer *w, wfile *f)
+{
+    f->in_table = true;
+    f->seq = w->next_seq++;
+    f->prev = NULL;
+    f->next = w->files;
+    if (w->files)
+        w->files->prev = f;
+    w->files = f;
+    hash_add_locked(w, f);
+    __atomic_add_fetch(&w->count, 1, __ATOMIC_RELAXED);
+    hash_grow_locked(w);
 }
 
 /* Under w->lock. */
@@ -202,13 +278,15 @@ static void unlink_locked(writer *w, wfile *f)
 {
     if (!f->in_table)
         return;
-    for (wfile **p = &w->files; *p; p = &(*p)->next)
-        if (*p == f) {
-            *p = f->next;
-            break;
-        }
+    hash_remove_locked(w, f);
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        w->files = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
     f->in_table = false;
-    f->next = NULL;
+    f->next = f->prev = NULL;
     __atomic_sub_fetch(&w->count, 1, __ATOMIC_RELAXED);
 }
 
@@ -298,11 +376,12 @@ static int keep_entry_attrs(wfile *f, const fs_entry *e)
     return rc;
 }
 
-/* A new wfile with its staged file and first journal, linked in. */
-static int create_locked(writer *w, const char *repo, const char *branch,
-                         const char *key, const writer_base *base,
-                         bool truncate, uint32_t mode, const void *tag,
-                         wfile **out)
+/* A new wfile with its staged file and first journal, not in the table
+ * yet. A CLEAN one's journal is fsync'd: made without the table lock. */
+static int wfile_make(writer *w, const char *repo, const char *branch,
+                      const char *key, const writer_base *base,
+                      bool truncate, uint32_t mode, const void *tag,
+                      wfile **out)
 {
     wfile *f = calloc(1, sizeof(*f));
     if (!f)
@@ -359,10 +438,6 @@ static int create_locked(writer *w, const char *repo, const char *branch,
         return rc;
     }
     f->journal_live = true;
-    f->in_table = true;
-    f->next = w->files;
-    w->files = f;
-    __atomic_add_fetch(&w->count, 1, __ATOMIC_RELAXED);
     *out = f;
     return 0;
 }
@@ -373,20 +448,40 @@ int writer_open(writer *w, const char *repo, const char *branch,
 {
     *out = NULL;
     reader_file *content = base ? base->reader : NULL;
+    bool dirty = !base || truncate; /* journaled without an fsync */
+    wfile *made = NULL;
+    int rc = 0;
     pthread_mutex_lock(&w->lock);
     wfile *f = find_locked(w, repo, branch, key);
+    if (!f && !dirty) {
+        /* The fsync of a CLEAN journal without the table lock; another
+         * open may link a wfile of the key meanwhile: that one is used. */
+        pthread_mutex_unlock(&w->lock);
+        rc = wfile_make(w, repo, branch, key, base, truncate, mode, tag,
+                        &made);
+        pthread_mutex_lock(&w->lock);
+        f = rc == 0 ? find_locked(w, repo, branch, key) : NULL;
+    } else if (!f) {
+        rc = wfile_make(w, repo, branch, key, base, truncate, mode, tag,
+                        &made);
+    }
     bool fresh = f == NULL;
-    int rc = 0;
-    if (f)
+    if (f) {
         f->refs++;
-    else
-        rc = create_locked(w, repo, branch, key, base, truncate, mode, tag,
-                           &f);
+    } else if (made) {
+        link_locked(w, made);
+        f = made;
+        made = NULL;
+    }
     if (rc == 0 && fresh && base && !truncate) {
         f->fill = content; /* copied in on first use */
         content = NULL;
     }
     pthread_mutex_unlock(&w->lock);
+    if (made) { /* not linked: its CLEAN journal goes as any */
+        drop_journal(made);
+        wfile_destroy(made);
+    }
     if (content)
         reader_close(content);
     if (rc == 0 && !fresh && truncate)
@@ -1318,22 +1413,31 @@ int writer_move_end(writer_move *m, bool done, const char *new_base)
         detach_io_locked(m->victims[i]);
     for (size_t i = 0; done && rc == 0 && i < m->n_moved; i++) {
         wfile *f = m->moved[i];
+        /* The key and its place in the table change together; the
+         * journal's fsync comes after the table lock is let go. */
+        pthread_mutex_lock(&m->w->lock);
         pthread_mutex_lock(&f->state);
         char *key = renamed_key(f->key, m->old_len, m->new_key);
+        bool renamed = key && !f->detached;
         if (!key) {
             rc = -ENOMEM;
-        } else if (!f->detached) {
+        } else if (renamed) {
+            if (f->in_table)
+                hash_remove_locked(m->w, f);
             free(f->key);
             f->key = key;
             key = NULL;
+            if (f->in_table)
+                hash_add_locked(m->w, f);
             if (new_base) {
                 f->base_absent = !*new_base;
                 rc = set_string(&f->base, *new_base ? new_base : NULL);
                 clear_attempts(f); /* they were tries at the old name */
             }
-            if (rc == 0)
-                rc = journal_sync(f);
         }
+        pthread_mutex_unlock(&m->w->lock);
+        if (renamed && rc == 0)
+            rc = journal_sync(f);
         free(key);
         pthread_mutex_unlock(&f->state);
     }
@@ -1474,6 +1578,13 @@ writer *writer_new(const writer_config *cfg, int *err)
         return NULL;
     }
     w->cfg = *cfg;
+    w->n_buckets = TABLE_MIN_BUCKETS;
+    w->buckets = calloc(w->n_buckets, sizeof(*w->buckets));
+    if (!w->buckets) {
+        free(w);
+        *err = -ENOMEM;
+        return NULL;
+    }
     durable_boot_id(w->boot_id);
     pthread_mutex_init(&w->lock, NULL);
     pthread_mutex_init(&w->rename_lock, NULL);
@@ -1522,5 +1633,6 @@ void writer_free(writer *w)
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->rename_lock);
     pthread_mutex_destroy(&w->lock);
+    free(w->buckets);
     free(w);
 }

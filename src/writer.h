@@ -71,7 +71,16 @@
  * Locks, in this order: a wfile's io lock (content and uploads), the
  * writer's table lock, a wfile's state lock (state, attributes, key,
  * journal writes; never held across the network). Nothing takes an io
- * lock while holding the table lock.
+ * lock while holding the table lock. The table is keyed by (repo, branch,
+ * key): a rename changes a key under the table lock and the state lock
+ * both, so a lookup needs the table lock alone. Opens and renames fsync
+ * no journal under the table lock: a new CLEAN wfile's journal is made and
+ * fsync'd before the wfile joins the table (it is private until then, and
+ * staging's lock nests in none of the writer's); a second lookup then
+ * links it or, when another open linked a wfile of the key meanwhile,
+ * drops it (a CLEAN journal, removed as any). A rename's journal_sync
+ * comes after the table lock is let go. (A last release's journal_sync
+ * and a journal's removal still run under it.)
  */
 #ifndef LAKEFUSE_WRITER_H
 #define LAKEFUSE_WRITER_H

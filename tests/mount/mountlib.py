@@ -769,8 +769,13 @@ def staged_command(action, cache_dir, env, *args):
 
 def staged_files(cache_dir):
     """{path: bytes} of every regular file under CACHE_DIR/staging."""
+    return tree_bytes(os.path.join(str(cache_dir), "staging"))
+
+
+def tree_bytes(root):
+    """{path: bytes} of every regular file under root."""
     found = {}
-    for dirpath, _, names in os.walk(os.path.join(str(cache_dir), "staging")):
+    for dirpath, _, names in os.walk(root):
         for name in names:
             path = os.path.join(dirpath, name)
             if os.path.isfile(path) and not os.path.islink(path):
@@ -803,15 +808,15 @@ def renameat2(src, dst, flags):
         raise OSError(err, os.strerror(err), src)
 
 
-def errno_as_user(uid, fn, *args):
-    """Runs fn(*args) in a forked child after setgid/setuid(uid); returns the errno it failed with,
-    0 if it succeeded."""
+def errno_as_user(uid, fn, *args, gid=None):
+    """Runs fn(*args) in a forked child after setgroups([]), setgid(gid, by default uid) and
+    setuid(uid); returns the errno it failed with, 0 if it succeeded."""
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
             os.setgroups([])
-            os.setgid(uid)
+            os.setgid(uid if gid is None else gid)
             os.setuid(uid)
             fn(*args)
         except OSError as e:

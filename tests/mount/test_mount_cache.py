@@ -10,7 +10,7 @@ import random
 import resource
 
 
-from mountlib import api_get, api_list_objects, gets, run, sh
+from mountlib import api_get, api_list_objects, gets, read_file, run, sh
 
 
 def test_ls_l_of_3000_objects(server, big_tree, mount):
@@ -90,11 +90,6 @@ def test_lookups_in_a_listed_directory_cost_no_call(server, big_tree, mount):
         assert counted.get(op, 0) == 0, counted
 
 
-def read_file(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
 def test_cached_data_is_read_again_without_a_get(server, basic_repo, mount, tmp_path):
     repo, ref = basic_repo.name, basic_repo.commit2
     files = ["big.bin", "data/a.csv", "data/nested/deep/x.bin"]
@@ -133,18 +128,13 @@ def test_cached_data_is_read_again_without_a_get(server, basic_repo, mount, tmp_
     assert gets(server.counts()) >= len(files), server.counts()
 
 
-def test_a_damaged_cached_block_is_fetched_again_never_served(server, repo, mount):
+def test_a_damaged_cached_block_is_fetched_again_never_served(server, repo, mount, tmp_path):
     """A block file of the right length whose bytes changed on disk (a power loss, a bad disk) fails
     its SHA-256 check: the next mount counts it as corrupt and reads the block from lakeFS again."""
     data = bytes(range(256)) * 4096 * 3  # 3 MiB: three 1 MiB blocks
-    server.upload(repo, "main", "blocks.bin", data)
-    m = mount("lakefs://%s/main" % repo)
-    with open(m.join("blocks.bin"), "rb") as f:
-        assert f.read() == data
-    cache = m.cache_dir
-    assert m.unmount() == 0
-    blocks = [os.path.join(d, name) for d, _, names in os.walk(os.path.join(cache, "data"))
-              for name in names if not name.startswith(".")]
+    cache = str(tmp_path / "damaged-cache")
+    uri = _cached_by_a_first_mount(server, repo, mount, cache, "blocks.bin", data, ref="main")
+    blocks = _block_files(cache)
     assert len(blocks) == 3, blocks
     victim = max(blocks)
     with open(victim, "r+b") as f:  # same length, one byte flipped in the data
@@ -152,13 +142,28 @@ def test_a_damaged_cached_block_is_fetched_again_never_served(server, repo, moun
         byte = f.read(1)
         f.seek(-1, os.SEEK_CUR)
         f.write(bytes([byte[0] ^ 0xFF]))
-    again = mount("lakefs://%s/main" % repo, cache_dir=cache)
+    again = mount(uri, cache_dir=cache)
     server.reset_counts()
-    with open(again.join("blocks.bin"), "rb") as f:
-        assert f.read() == data
+    assert read_file(again.join("blocks.bin")) == data
     assert gets(server.counts()) == 1, server.counts()
     stats = json.loads(open(again.join(".lakefs", "stats")).read())
     assert stats["data_cache"]["corrupt"] == 1, stats["data_cache"]
+
+
+def _cached_by_a_first_mount(server, repo, mount, cache, name, data, ref=None):
+    """Uploads data as name on main and reads it whole through a first mount of ref (by default a
+    commit of it) that leaves its blocks in the directory cache, and unmounts: returns the URI."""
+    server.upload(repo, "main", name, data)
+    uri = "lakefs://%s/%s" % (repo, ref or server.commit(repo, "main")["id"])
+    first = mount(uri, cache_dir=cache)
+    assert read_file(first.join(name)) == data
+    assert first.unmount() == 0
+    return uri
+
+
+def _block_files(cache):
+    return sorted(os.path.join(d, name) for d, _, names in os.walk(os.path.join(cache, "data"))
+                  for name in names if not name.startswith("."))
 
 
 def _drop_page_cache(path):
@@ -179,14 +184,8 @@ def test_warm_cache_reads_the_bytes_asked_for_from_one_open_per_block(server, re
     size = 16 * mib + 12345  # 17 blocks of the cache's 1 MiB, the last one short
     blocks = 17
     data = (bytes(range(251)) * (size // 251 + 1))[:size]
-    server.upload(repo, "main", "warm.bin", data)
-    commit = server.commit(repo, "main")["id"]
-    uri = "lakefs://%s/%s" % (repo, commit)
     cache = str(tmp_path / "warm-cache")
-
-    first = mount(uri, cache_dir=cache)
-    assert read_file(first.join("warm.bin")) == data
-    assert first.unmount() == 0
+    uri = _cached_by_a_first_mount(server, repo, mount, cache, "warm.bin", data)
 
     again = mount(uri, cache_dir=cache)
     path = again.join("warm.bin")
@@ -218,11 +217,6 @@ def test_warm_cache_reads_the_bytes_asked_for_from_one_open_per_block(server, re
     assert gets(server.counts()) == 0, server.counts()
 
 
-def _block_files(cache):
-    return sorted(os.path.join(d, name) for d, _, names in os.walk(os.path.join(cache, "data"))
-                  for name in names if not name.startswith("."))
-
-
 def test_remount_splices_sealed_blocks_and_still_catches_damage(server, repo, mount, tmp_path):
     """After a remount in the same boot, cached reads are handed to the kernel as ranges of the
     block files (read_buf: spliced, not copied: data_cache.bytes_pinned) and the block files are
@@ -232,13 +226,8 @@ def test_remount_splices_sealed_blocks_and_still_catches_damage(server, repo, mo
     mib = 1 << 20
     size = 5 * mib + 777  # 6 blocks, the last one short
     data = os.urandom(size)
-    server.upload(repo, "main", "splice.bin", data)
-    commit = server.commit(repo, "main")["id"]
-    uri = "lakefs://%s/%s" % (repo, commit)
     cache = str(tmp_path / "splice-cache")
-    first = mount(uri, cache_dir=cache)
-    assert read_file(first.join("splice.bin")) == data
-    assert first.unmount() == 0
+    uri = _cached_by_a_first_mount(server, repo, mount, cache, "splice.bin", data)
     blocks = _block_files(cache)
     assert len(blocks) == 6, blocks
     assert all(os.getxattr(b, "user.lakefuse.seal")[:4] == b"LFS1" for b in blocks)

@@ -294,24 +294,6 @@ def test_directory_link_count_is_two_plus_subdirectories(server, repo, mount):
 
 # --- found by pjdfstest (issue 11) -----------------------------------------------------------------------
 
-def _as_user(uid, gid, fn):
-    """fn() in a forked child running as uid:gid (no supplementary groups); its errno, 0 on success."""
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-            fn()
-        except OSError as e:
-            code = e.errno or 254
-        except BaseException:
-            code = 255
-        os._exit(code)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-
-
 def test_what_another_user_creates_is_theirs(server, repo, mount):
     # With allow_other, a file or directory belongs to the process that made it, as POSIX says (it
     # belonged to the mount's owner: that user could then not chmod or truncate its own file).
@@ -331,7 +313,7 @@ def test_what_another_user_creates_is_theirs(server, repo, mount):
         os.ftruncate(fd, 2)
         os.close(fd)
     try:
-        assert _as_user(65534, 65533, make) == 0
+        assert errno_as_user(65534, make, gid=65533) == 0
     finally:
         os.close(shared)
     for mnt in (m, branch(mount, repo)):  # this mount, and one reading lakeFS afresh
@@ -373,8 +355,8 @@ def test_owner_may_change_a_files_group_to_one_of_its_own(server, repo, mount):
         st = os.stat(m.join("f"))
         assert (st.st_uid, st.st_gid) == (65534, 65532)
         # ...but not to a group it is not in, nor give the file away
-        assert _as_user(65534, 65534, lambda: os.fchown(fd, -1, 65531)) == errno.EPERM
-        assert _as_user(65534, 65534, lambda: os.fchown(fd, 65533, -1)) == errno.EPERM
+        assert errno_as_user(65534, os.fchown, fd, -1, 65531) == errno.EPERM
+        assert errno_as_user(65534, os.fchown, fd, 65533, -1) == errno.EPERM
     finally:
         os.close(fd)
     assert json.loads(api_metadata(server, repo, "main", "f")[PERMISSIONS_KEY])["GID"] == 65532

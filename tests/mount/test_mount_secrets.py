@@ -18,7 +18,7 @@ import pytest
 
 import mountlib
 from mountlib import (LAKEFUSE, MOUNT_TIMEOUT, TOOL_TIMEOUT, expect_errno, fail_uploads, fusermount_unmount,
-                      is_mounted, mount_args, read_line, read_status, write_file)
+                      is_mounted, mount_args, read_line, read_status, tree_bytes, write_file)
 
 WARNING = "lakefuse: warning: --secret-access-key shows the key to other local users"
 SOURCES = ["argv", "argv-equals", "file", "stdin", "environment", "config-file", "home-lakectl-yaml"]
@@ -147,18 +147,6 @@ def control_texts(root):
             with open(path, "rb") as f:
                 texts[path] = f.read()
     return texts
-
-
-def tree_bytes(root):
-    """{path: bytes} of every regular file under root."""
-    found = {}
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(dirpath, name)
-            if os.path.isfile(path) and not os.path.islink(path):
-                with open(path, "rb") as f:
-                    found[path] = f.read()
-    return found
 
 
 def test_the_key_is_nowhere_after_writes_a_failed_upload_and_a_commit(server, repo, secret_mount):

@@ -6,6 +6,7 @@ never destroys data: a directory replaces only an empty directory (ENOTEMPTY oth
 server and by the files still being written), and a descriptor still open on a replaced file can no
 longer upload over the name it lost."""
 import errno
+import json
 import os
 import stat
 
@@ -344,3 +345,26 @@ def test_a_copy_that_fails_ambiguously_is_not_taken_for_done_over_a_same_content
     assert stat.S_IMODE(os.stat(m.join("f")).st_mode) == 0o600
     assert read_file(m.join("f")) == b"same bytes\n"
     assert sorted(files_only(api_paths(server, repo, "main"))) == ["f", "lnk"]
+
+
+def test_a_failed_file_rename_does_not_unmask_the_replaced_files_setuid_bits(server, repo, mount):
+    """A file rename over another client's object whose copy fails (copyObject refused, EIO) leaves
+    that object's setuid bits masked, as before the rename: only once the rename has succeeded does
+    the destination show the bits this mount set. Before, the destination was recorded as written
+    by this mount before the copy, so the failed rename unmasked the planted bits."""
+    server.api("POST", "/repositories/%s/branches/main/objects" % repo, params={"path": "dst"}, data=b"#!",
+               headers={"X-Lakefs-Internal-Posix-Permissions":
+                        json.dumps({"UID": 0, "GID": 0, "Mode": 0o104755})})
+    m = branch(mount, repo, "attr_timeout=0")  # every stat asks lakeFS: what the mount shows now
+    write_file(m.join("src"), b"mine\n")
+    os.chmod(m.join("src"), 0o4750)
+    assert stat.S_IMODE(os.stat(m.join("dst")).st_mode) == 0o755
+    server.add_fault(operation="copyObject", status=400, message="injected refusal", count=1)
+    expect_errno(errno.EIO, os.rename, m.join("src"), m.join("dst"))
+    assert api_get(server, repo, "main", "dst") == b"#!"
+    assert stat.S_IMODE(os.stat(m.join("dst")).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(m.join("src")).st_mode) == 0o4750
+    # The rename that succeeds brings the bits this mount set.
+    os.rename(m.join("src"), m.join("dst"))
+    assert stat.S_IMODE(os.stat(m.join("dst")).st_mode) == 0o4750
+    assert expected_mode(api_stat(server, repo, "main", "dst")) == 0o4750

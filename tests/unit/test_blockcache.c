@@ -34,31 +34,16 @@
 #define BS 16u        /* block size used by most tests */
 #define OBJ_SIZE 40u  /* three blocks: 16, 16, 8 */
 
-typedef struct fixture {
-    char dir[64];   /* the outer mkdtemp directory */
-    char cache[96]; /* dir/cache, handed to blockcache_open */
-} fixture;
+typedef testutil_dir_fixture fixture;
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -1;
-    if (testutil_make_temp_dir(f->dir, sizeof(f->dir), "test_blockcache") != 0) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->cache, sizeof(f->cache), "%s/cache", f->dir);
-    *state = f;
-    return 0;
+    return testutil_dir_setup(state, "test_blockcache");
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    testutil_remove_tree(f->dir);
-    free(f);
-    return 0;
+    return testutil_dir_teardown(state);
 }
 
 /* An object's id as the mount makes it, with a fixed server, namespace and
@@ -75,11 +60,7 @@ static blockcache_id test_id(const char *checksum, uint64_t size)
 
 static blockcache *open_cache(const fixture *f, uint64_t max_bytes)
 {
-    int err = 1;
-    blockcache *bc = blockcache_open(f->cache, max_bytes, BS, &err);
-    assert_non_null(bc);
-    assert_int_equal(err, 0);
-    return bc;
+    return testutil_open_blockcache(f->cache, max_bytes, BS);
 }
 
 /* Deterministic block content, distinct per (seed, index). */
@@ -399,6 +380,19 @@ static uint64_t corrupt_count(blockcache *bc)
     return st.corrupt;
 }
 
+/* Opens the cache again: the one block file there was, damaged, is a miss,
+ * counted corrupt and removed. */
+static blockcache *reopen_catching_damage(const fixture *f,
+                                          const char *checksum,
+                                          uint64_t size, uint64_t index)
+{
+    blockcache *bc = open_cache(f, 1 << 20);
+    assert_miss(bc, checksum, size, index);
+    assert_int_equal(corrupt_count(bc), 1);
+    assert_int_equal(count_files(f->cache).blocks, 0);
+    return bc;
+}
+
 static void test_flipped_data_byte_is_refetched_not_served(void **state)
 {
     fixture *f = *state;
@@ -423,10 +417,7 @@ static void test_flipped_data_byte_is_refetched_not_served(void **state)
 
     /* Damaged while unmounted: the reopened cache checks it too. */
     damage(files.last, -(off_t)3, 1, 0, true);
-    bc = open_cache(f, 1 << 20);
-    assert_miss(bc, "a", OBJ_SIZE, 2);
-    assert_int_equal(corrupt_count(bc), 1);
-    assert_int_equal(count_files(f->cache).blocks, 0);
+    bc = reopen_catching_damage(f, "a", OBJ_SIZE, 2);
     blockcache_close(bc);
 }
 
@@ -973,10 +964,30 @@ static void test_concurrent_first_reads_open_the_file_once(void **state)
     }
 }
 
+/* One-block objects PREFIX<i> for i in [from, to), block i's seed i. */
+static void put_numbered(blockcache *bc, const char *prefix, unsigned from,
+                         unsigned to)
+{
+    char name[16];
+    for (unsigned i = from; i < to; i++) {
+        snprintf(name, sizeof(name), "%s%u", prefix, i);
+        put_block(bc, name, BS, 0, i);
+    }
+}
+
+static void assert_numbered_hits(blockcache *bc, const char *prefix,
+                                 unsigned from, unsigned to)
+{
+    char name[16];
+    for (unsigned i = from; i < to; i++) {
+        snprintf(name, sizeof(name), "%s%u", prefix, i);
+        assert_hit(bc, name, BS, 0, i);
+    }
+}
+
 static void test_open_descriptors_are_bounded(void **state)
 {
     fixture *f = *state;
-    char name[16];
     /* A descriptor limit of 256: a quarter of it, 64, stay open. */
     struct rlimit saved;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
@@ -984,22 +995,13 @@ static void test_open_descriptors_are_bounded(void **state)
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
     blockcache *bc = open_cache(f, 1 << 20);
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
-    for (unsigned i = 0; i < 100; i++) {
-        snprintf(name, sizeof(name), "n%u", i);
-        put_block(bc, name, BS, 0, i);
-    }
-    for (unsigned i = 0; i < 100; i++) {
-        snprintf(name, sizeof(name), "n%u", i);
-        assert_hit(bc, name, BS, 0, i);
-    }
+    put_numbered(bc, "n", 0, 100);
+    assert_numbered_hits(bc, "n", 0, 100);
     blockcache_stats st = stats_of(bc);
     assert_int_equal(st.file_opens, 100);
     assert_int_equal(st.open_files, 64);
     /* The 64 read last are still open: reading them opens nothing. */
-    for (unsigned i = 36; i < 100; i++) {
-        snprintf(name, sizeof(name), "n%u", i);
-        assert_hit(bc, name, BS, 0, i);
-    }
+    assert_numbered_hits(bc, "n", 36, 100);
     assert_int_equal(stats_of(bc).file_opens, 100);
     assert_hit(bc, "n0", BS, 0, 0); /* closed earlier: opened again */
     st = stats_of(bc);
@@ -1089,10 +1091,7 @@ static void test_stamps_are_written_in_batches(void **state)
     fixture *f = *state;
     char name[16];
     blockcache *bc = open_cache(f, 1 << 20);
-    for (unsigned i = 0; i < 1030; i++) {
-        snprintf(name, sizeof(name), "s%u", i);
-        put_block(bc, name, BS, 0, i);
-    }
+    put_numbered(bc, "s", 0, 1030);
     for (unsigned i = 0; i < 1023; i++) {
         snprintf(name, sizeof(name), "s%u", i);
         assert_hit(bc, name, BS, 0, i);
@@ -1101,10 +1100,7 @@ static void test_stamps_are_written_in_batches(void **state)
     assert_int_equal(stats_of(bc).stamps_written, 0);
     assert_hit(bc, "s1023", BS, 0, 1023); /* the 1024th: a batch */
     assert_int_equal(stats_of(bc).stamps_written, 1024);
-    for (unsigned i = 1024; i < 1030; i++) {
-        snprintf(name, sizeof(name), "s%u", i);
-        assert_hit(bc, name, BS, 0, i);
-    }
+    assert_numbered_hits(bc, "s", 1024, 1030);
     put_block(bc, "next", BS, 0, 1); /* 6 waiting: not a batch yet */
     assert_int_equal(stats_of(bc).stamps_written, 1024);
     blockcache_close(bc); /* writes the rest: see the test above */
@@ -1172,10 +1168,7 @@ static void test_seal_does_not_cover_a_changed_file(void **state)
     assert_int_equal(setxattr(path_a, "user.lakefuse.seal", seal, sizeof(seal),
                               0),
                      0);
-    bc = open_cache(f, 1 << 20);
-    assert_miss(bc, "a", BS, 0);
-    assert_int_equal(corrupt_count(bc), 1);
-    assert_int_equal(count_files(f->cache).blocks, 0);
+    bc = reopen_catching_damage(f, "a", BS, 0);
 
     /* b: read (sealed and open), damaged by a write while this cache runs;
      * the close dates it but must not seal it again. */
@@ -1186,10 +1179,7 @@ static void test_seal_does_not_cover_a_changed_file(void **state)
     snprintf(path_b, sizeof(path_b), "%s", files.last);
     damage(path_b, -1, 1, 0, true);
     blockcache_close(bc);
-    bc = open_cache(f, 1 << 20);
-    assert_miss(bc, "b", BS, 0);
-    assert_int_equal(corrupt_count(bc), 1);
-    assert_int_equal(count_files(f->cache).blocks, 0);
+    bc = reopen_catching_damage(f, "b", BS, 0);
     blockcache_close(bc);
 }
 

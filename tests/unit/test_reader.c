@@ -166,42 +166,34 @@ static void wait_at_gate(unsigned n)
 
 /* ---- fixture ---- */
 
-typedef struct fixture {
-    char dir[64];
-    char cache[96];
-} fixture;
+typedef testutil_dir_fixture fixture;
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -1;
-    if (testutil_make_temp_dir(f->dir, sizeof(f->dir), "test_reader") != 0) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->cache, sizeof(f->cache), "%s/cache", f->dir);
     memset(&fake, 0, sizeof(fake));
-    *state = f;
-    return 0;
+    return testutil_dir_setup(state, "test_reader");
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    testutil_remove_tree(f->dir);
-    free(f);
-    return 0;
+    return testutil_dir_teardown(state);
 }
 
 static blockcache *open_cache(const fixture *f, uint64_t max_bytes,
                               uint32_t block_size)
 {
-    int err = 1;
-    blockcache *bc = blockcache_open(f->cache, max_bytes, block_size, &err);
-    assert_non_null(bc);
-    assert_int_equal(err, 0);
-    return bc;
+    return testutil_open_blockcache(f->cache, max_bytes, block_size);
+}
+
+/* run over a block cache in the fixture, then over none. */
+static void with_and_without_cache(void **state, uint64_t max_bytes,
+                                   uint32_t block_size,
+                                   void (*run)(blockcache *bc))
+{
+    blockcache *bc = open_cache(*state, max_bytes, block_size);
+    run(bc);
+    blockcache_close(bc);
+    run(NULL);
 }
 
 static reader *new_reader(const reader_config *cfg)
@@ -836,11 +828,7 @@ static void budget_run(blockcache *bc)
 
 static void test_budget_bounds_fetched_bytes(void **state)
 {
-    fixture *fx = *state;
-    blockcache *bc = open_cache(fx, 64 * MIB, BS);
-    budget_run(bc);
-    blockcache_close(bc);
-    budget_run(NULL);
+    with_and_without_cache(state, 64 * MIB, BS, budget_run);
 }
 
 static void test_reader_waits_for_budget(void **state)
@@ -902,11 +890,7 @@ static void close_with_readahead_in_flight(blockcache *bc)
 
 static void test_close_with_readahead_in_flight(void **state)
 {
-    fixture *fx = *state;
-    blockcache *bc = open_cache(fx, 64 * MIB, BS);
-    close_with_readahead_in_flight(bc);
-    blockcache_close(bc);
-    close_with_readahead_in_flight(NULL);
+    with_and_without_cache(state, 64 * MIB, BS, close_with_readahead_in_flight);
 }
 
 /* Random 4 KiB reads of a large object fetch their own 4 KiB, uncached,
@@ -991,11 +975,7 @@ static void random_reads(blockcache *bc)
 
 static void test_random_small_reads_fetch_their_bytes(void **state)
 {
-    fixture *fx = *state;
-    blockcache *bc = open_cache(fx, 256 * MIB, MIB);
-    random_reads(bc);
-    blockcache_close(bc);
-    random_reads(NULL);
+    with_and_without_cache(state, 256 * MIB, MIB, random_reads);
 }
 
 /* A cold read is answered from the fetched bytes in memory: no block file
