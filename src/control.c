@@ -7,6 +7,7 @@
 
 #include "fs_ops.h"
 #include "prefetch.h"
+#include "urlbatch.h"
 #include "workflow.h"
 
 #include <cjson/cJSON.h>
@@ -129,6 +130,12 @@ char *control_stats_json(lakefuse_fs *fs)
     add_u64(root, "readahead_blocks", rs.readahead_blocks);
     add_u64(root, "fetch_errors", rs.fetch_errors);
     cJSON_AddItemToObject(root, "prefetch", prefetch_json(fs));
+    urlbatch_stats us = {0};
+    if (fs->urls)
+        urlbatch_get_stats(fs->urls, &us);
+    cJSON *urls = cJSON_AddObjectToObject(root, "presigned_urls");
+    add_u64(urls, "batches", us.batches);
+    add_u64(urls, "urls", us.urls);
     add_u64(root, "pending_uploads", pending_uploads(fs));
     fs_readdir_stats rd;
     fs_readdir_get_stats(&rd);

@@ -11,6 +11,7 @@
 
 #include "control.h"
 #include "fs_internal.h"
+#include "urlbatch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -619,8 +620,9 @@ typedef struct object_source {
     char *cache_key; /* to drop the listing when the object changed */
     char *dir;
     pthread_mutex_t lock;
-    char *url; /* presigned; NULL: read through the API */
+    char *url; /* presigned, asked for at the first fetch (urlbatch) */
     int64_t url_expiry;
+    bool api_only; /* no presigned URL: read through the API */
 } object_source;
 
 static void object_source_free(void *p)
@@ -663,15 +665,11 @@ static object_source *object_source_new(lakefuse_fs *fs, const tree_node *n)
     s->dir = slash ? strndup(n->key, (size_t)(slash - n->key)) : strdup("");
     bool ok = s->repo && s->ref && s->key && s->checksum && s->cache_key &&
               s->dir;
-    if (ok && fs->presign && is_presigned_url(&n->entry)) {
-        s->url = strdup(n->entry.physical_address);
-        s->url_expiry = n->entry.physical_address_expiry;
-        ok = s->url != NULL;
-    }
     if (!ok) {
         object_source_free(s);
         return NULL;
     }
+    s->api_only = !fs->urls;
     return s;
 }
 
@@ -713,6 +711,42 @@ static int source_refresh_url(object_source *s, char **url_out)
     return *url_out ? 0 : -ENOMEM;
 }
 
+/* The URL to fetch from (*url NULL: the API): the one this file has,
+ * refreshed when it is about to expire, or at its first fetch one from
+ * a batch of its directory's (a cached read needs none). */
+static int source_url(object_source *s, char **url)
+{
+    pthread_mutex_lock(&s->lock);
+    bool have = s->url != NULL, api = s->api_only;
+    bool fresh = have && s->url_expiry - (int64_t)time(NULL) >=
+                             URL_REFRESH_MARGIN_S;
+    *url = fresh ? strdup(s->url) : NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (api || fresh)
+        return api || *url ? 0 : -ENOMEM;
+    if (have)
+        return source_refresh_url(s, url);
+    lakefs_error err = {0};
+    int64_t expiry = 0;
+    int rc = urlbatch_get(s->fs->urls, s->repo, s->ref, s->key, s->checksum,
+                          URL_REFRESH_MARGIN_S, url, &expiry, &err);
+    if (rc == -ENOENT || rc == -ESTALE)
+        return source_stale(s, rc == -ENOENT ? "deleted" : "new checksum");
+    pthread_mutex_lock(&s->lock);
+    if (rc == -EPROTO) { /* the server gave no usable URL */
+        s->api_only = true;
+        rc = 0;
+    } else if (rc == 0 && !s->url) {
+        s->url = strdup(*url);
+        s->url_expiry = expiry;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (rc && rc != -ENOMEM)
+        logger_write(s->fs->log, LOG_LEVEL_ERROR, "presigning '%s': %s",
+                     s->key, err.message);
+    return rc == 0 || rc == -ENOMEM ? rc : -EIO;
+}
+
 /* reader_fetch_fn: presigned URL when there is one, else the API. */
 static int source_fetch(void *p, uint64_t offset, size_t len, void *buf,
                         size_t *out_len)
@@ -720,15 +754,8 @@ static int source_fetch(void *p, uint64_t offset, size_t len, void *buf,
     object_source *s = p;
     lakefs_error err = {0};
     char *url = NULL;
-    bool expiring = false;
-    pthread_mutex_lock(&s->lock);
-    if (s->url) {
-        expiring = s->url_expiry - (int64_t)time(NULL) < URL_REFRESH_MARGIN_S;
-        url = expiring ? NULL : strdup(s->url);
-    }
-    pthread_mutex_unlock(&s->lock);
-    int rc;
-    if (expiring && (rc = source_refresh_url(s, &url)) != 0)
+    int rc = source_url(s, &url);
+    if (rc)
         return rc;
     lakefs_range_check check = {
         .etag = !url && s->check_etag ? s->checksum : NULL,
