@@ -283,8 +283,9 @@ static void refill(urlbatch *u, url_dir *d, char *after, int amount)
     int rc = fetch_page(u, d, after, amount, &page, &err);
     pthread_mutex_lock(&u->lock);
     u->stats.batches++;
-    if (rc == 0 && d->count && strcmp(d->items[d->count - 1].key, after) == 0 &&
-        append_page(d, &page) == 0)
+    bool contiguous =
+        d->count && strcmp(d->items[d->count - 1].key, after) == 0;
+    if (rc == 0 && contiguous && append_page(d, &page) == 0)
         d->next_amount = next_amount(amount);
     d->busy = false;
     pthread_cond_broadcast(&u->fetched);

@@ -32,8 +32,11 @@ def test_presigned_urls_close_to_expiry_are_refreshed(lakefs_server_factory, mou
     srv.reset_counts()
     assert read(m.join("f.bin")) == data
     counted = srv.counts()
+    # The first URL comes from the presigned listing of the file's directory (src/urlbatch.c); each
+    # later fetch finds it under the margin and asks statObject for a fresh one.
     assert counted.get("statObject", 0) >= 1, counted
-    assert counted.get("statObject", 0) == counted.get("presignedGet", 0), counted
+    assert counted.get("listObjects", 0) == 1, counted
+    assert counted.get("statObject", 0) + 1 == counted.get("presignedGet", 0), counted
     assert counted.get("getObject", 0) == 0, counted
     assert m.unmount() == 0
     assert srv.violations() == []
