@@ -32,6 +32,7 @@ APP_SRCS    := src/config.c src/uri.c src/target.c src/listing.c src/metacache.c
 APP_SRCS    += src/entryset.c
 APP_SRCS += src/flatwalk.c
 APP_SRCS    += src/prefetch.c
+APP_SRCS    += src/urlbatch.c src/fs_source.c
 MAIN_SRC    := src/main.c
 UNIT_TESTS  := test_json test_errors test_strbuf test_config test_uri \
                test_listing test_metacache test_blockcache test_reader test_mount_options test_staging \

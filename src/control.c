@@ -7,6 +7,7 @@
 
 #include "fs_ops.h"
 #include "prefetch.h"
+#include "urlbatch.h"
 #include "workflow.h"
 
 #include <cjson/cJSON.h>
@@ -156,6 +157,12 @@ char *control_stats_json(lakefuse_fs *fs)
     cJSON *pf = cJSON_AddObjectToObject(root, "prefetch");
     cJSON_AddBoolToObject(pf, "enabled", fs->prefetch != NULL);
     add_fields(pf, &ps, FIELDS(prefetch_fields));
+    urlbatch_stats us = {0};
+    if (fs->urls)
+        urlbatch_get_stats(fs->urls, &us);
+    cJSON *urls = cJSON_AddObjectToObject(root, "presigned_urls");
+    add_u64(urls, "batches", us.batches);
+    add_u64(urls, "urls", us.urls);
     add_u64(root, "pending_uploads", pending_uploads(fs));
     staging_stats ss = {0};
     if (fs->staging)

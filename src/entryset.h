@@ -73,10 +73,10 @@ int entryset_foreach_from(const entryset *s, size_t index, entryset_pos *pos,
  */
 int entryset_update(entryset **s, const char *name, const fs_entry *entry);
 
-/* Drops every entry's physical address (a presigned URL, the largest part
- * of a listed object) and keeps the byte estimate current, for a listing
- * that would not fit the cache with them: a reader then asks for the
- * object's data by its key. Only for a set nobody else holds (refs 1). */
+/* Drops every entry's physical address (often the largest part of a
+ * listed object) and keeps the byte estimate current, for a listing that
+ * would not fit the cache with them: a reader then asks for the object's
+ * URL or data by its key. Only for a set nobody else holds (refs 1). */
 void entryset_drop_addresses(entryset *s);
 /* The part of entryset_bytes that entryset_drop_addresses would free. */
 size_t entryset_address_bytes(const entryset *s);

@@ -400,8 +400,7 @@ static int flat_pages(flat_walk *w, const char *start, size_t bound)
 {
     const flatwalk_config *cfg = &w->fw->cfg;
     lakefs_list_params p = {.prefix = w->stack[0].prefix, .after = start,
-                            .amount = FLATWALK_PAGE_AMOUNT,
-                            .presign = cfg->presign};
+                            .amount = FLATWALK_PAGE_AMOUNT};
     object_pages pages;
     int rc = object_pages_init(&pages, cfg->client, w->src->ref, &p, 0);
     lakefs_object_list page;

@@ -53,7 +53,6 @@ typedef struct flatwalk_config {
     logger *log;
     int64_t ttl_ms;   /* a directory is flat-listed again once its last
                          flat listing is this old (0: never again) */
-    bool presign;     /* ask for presigned URLs */
     uint64_t max_dir_entries; /* a directory with more is left to its own
                                  listing, which reports it */
     /* The listing source of dir in ref, as the tree's lookups use it. */

@@ -58,6 +58,7 @@ typedef struct lakefuse_fs {
     bool dir_markers;   /* mkdir stores a "dir/" marker object */
     uint64_t max_rename_objects;
     bool presign;        /* data from presigned URLs */
+    struct urlbatch *urls; /* those URLs, asked for at read (presign) */
     double attr_timeout; /* seconds */
     uint32_t block_size;
     unsigned prefetch_files;     /* -o prefetch=N */

@@ -512,10 +512,10 @@ int metacache_put(metacache *mc, const char *ref_key, const char *dir,
         rc = -EFBIG;
     } else {
         if (l->bytes > mc->max_bytes) {
-            /* Too big with a presigned URL per entry, small enough
-             * without: kept without (a read asks for the data by key),
-             * rather than fetched again for every lookup. Nobody else
-             * holds the set yet. */
+            /* Too big with each entry's physical address, small
+             * enough without: kept without (a read asks for its URL or
+             * its data by key), rather than fetched again for every
+             * lookup. Nobody else holds the set yet. */
             entryset_drop_addresses(l->entries);
             l->bytes = listing_own_bytes(l) + entryset_bytes(l->entries);
         }

@@ -15,6 +15,7 @@
 #include "recover.h"
 #include "target.h"
 #include "uri.h"
+#include "urlbatch.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -385,6 +386,7 @@ static void fs_teardown(lakefuse_fs *fs)
     free(fs->cache_dir);
     reader_free(fs->reader);
     tree_free(fs->tree);
+    urlbatch_free(fs->urls);
     metacache_free(fs->meta);
     blockcache_close(fs->blocks);
     lakefs_client_free(fs->client);
@@ -474,6 +476,9 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
     fs->meta = fs->client ? metacache_new(opts->metadata_cache_size) : NULL;
     if (!fs->meta)
         return 1;
+    fs->urls = presign ? urlbatch_new(fs->client) : NULL;
+    if (presign && !fs->urls)
+        return 1;
     tree_config tc = {
         .client = fs->client,
         .meta = fs->meta,
@@ -481,7 +486,6 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
         .uri = uri,
         .target = target,
         .attr_timeout_ms = (int64_t)(opts->attr_timeout * 1000.0),
-        .presign = presign,
         .max_dir_entries = opts->max_dir_entries,
     };
     fs->tree = tree_new(&tc, &err);

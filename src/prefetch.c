@@ -21,13 +21,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Directories followed at once (a parallel `cat` of several directories). */
 #define PREFETCH_STREAMS 8
-/* A presigned URL this close to expiring would cost a statObject to
- * refresh: such files are left to the reader. */
-#define PREFETCH_URL_MARGIN_S 60
 
 typedef enum item_state {
     ITEM_QUEUED,  /* waiting for a worker; an open cancels it */
@@ -136,7 +132,6 @@ typedef struct scan_ctx {
     const char *after; /* the walk starts after this name */
     bool fill;         /* add eligible files to the window */
     uint64_t bytes;    /* of the window */
-    time_t now;
     int error;
 } scan_ctx;
 
@@ -146,12 +141,6 @@ static bool eligible(const scan_ctx *c, const fs_entry *e)
     if (e->is_symlink || e->size <= 0 || (uint64_t)e->size > cfg->max_file_size)
         return false;
     if (!e->physical_address) /* it keys the cache (no checksum: imports) */
-        return false;
-    /* A presigned URL about to expire would be refreshed with statObject. */
-    bool presigned = e->physical_address_expiry > 0 &&
-                     strncmp(e->physical_address, "http", 4) == 0;
-    if (presigned && c->p->fs->presign &&
-        e->physical_address_expiry - (int64_t)c->now < PREFETCH_URL_MARGIN_S)
         return false;
     return c->bytes + (uint64_t)e->size <= cfg->max_bytes ||
            c->s->count == 0;
@@ -197,7 +186,7 @@ static void stream_scan(prefetch *p, prefetch_stream *s, bool fill)
 {
     free(s->next);
     s->next = NULL;
-    scan_ctx c = {.p = p, .s = s, .fill = fill, .now = time(NULL)};
+    scan_ctx c = {.p = p, .s = s, .fill = fill};
     c.after = s->count ? s->items[s->count - 1]->entry.name : s->last;
     for (size_t i = 0; i < s->count; i++)
         c.bytes += (uint64_t)s->items[i]->entry.size;

@@ -43,7 +43,6 @@ struct tree {
     lakefuse_uri uri;
     tree_mode mode;
     int64_t ttl_ms;
-    bool presign;
     char *repo_namespace; /* lakefs://REPO[/REF]: the repository's */
     uint64_t max_dir_entries; /* a listing with more is an error */
 
@@ -375,12 +374,13 @@ static int fetch_branches(void *ctx, const listing_source *src,
 
 /* Collects every page of listObjects(prefix, delimiter "/"): the parsed
  * results are moved out of each page, never copied, and the walk stops
- * at max_dir_entries. */
+ * at max_dir_entries. Never presigned: lakeFS would sign every object
+ * listed; a read asks for its URL (urlbatch.h). */
 static int collect_objects(tree *t, const tree_ref *ref, const char *prefix,
                            lakefs_object_stats **items, size_t *n)
 {
     lakefs_list_params p = {.prefix = prefix, .delimiter = "/",
-                            .amount = PAGE_AMOUNT, .presign = t->presign};
+                            .amount = PAGE_AMOUNT};
     object_pages pages;
     int rc = object_pages_init(&pages, t->client, ref, &p, t->max_dir_entries);
     size_t cap = 0;
@@ -808,14 +808,12 @@ tree *tree_new(const tree_config *cfg, int *err)
     t->client = cfg->client;
     t->log = cfg->log;
     t->ttl_ms = cfg->attr_timeout_ms;
-    t->presign = cfg->presign;
     t->max_dir_entries =
         cfg->max_dir_entries ? cfg->max_dir_entries : TREE_MAX_DIR_ENTRIES;
     pthread_mutex_init(&t->lock, NULL);
     t->listings = listings_new(cfg->meta, cfg->log);
     flatwalk_config flat = {.client = t->client, .listings = t->listings,
                             .log = t->log, .ttl_ms = t->ttl_ms,
-                            .presign = t->presign,
                             .max_dir_entries = t->max_dir_entries,
                             .source = flat_dir_source,
                             .build = build_flat_dir, .ctx = t};

@@ -96,7 +96,6 @@ typedef struct tree_config {
     const mount_target *target;   /* the URI's, resolved at mount time */
     int64_t attr_timeout_ms;      /* listings of branches, repositories and
                                      ref lists; 0: one request only */
-    bool presign;                 /* ask listings for presigned URLs */
     uint64_t max_dir_entries;     /* entries one listing may hold (a
                                      directory, the repositories, one
                                      repository's branches); more is an

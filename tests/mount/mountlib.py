@@ -189,6 +189,15 @@ def gets(counts):
 
 # --- seeding ------------------------------------------------------------------------------------------
 
+def url_batches(files, first=16, largest=1000):
+    """The presigned listObjects pages (src/urlbatch.c) that reading `files` objects of one directory in
+    order costs: pages of 16, doubling up to 1,000, until they cover the files."""
+    pages, covered, amount = 0, 0, first
+    while covered < files:
+        pages, covered, amount = pages + 1, covered + amount, min(amount * 2, largest)
+    return pages
+
+
 def _rand_bytes(seed, n):
     return random.Random(seed).randbytes(n)
 

@@ -357,3 +357,27 @@ def test_presigned_upload_to_file_url_writes_nothing(hserver, hrepo, mount, sand
     assert info.value.errno == errno.EIO
     assert not target.exists()
     assert_alive(m)
+
+
+# --- presigned URLs only when data is read -----------------------------------------------------------
+
+def test_walks_never_ask_for_presigned_urls(hserver, hrepo, mount):
+    """Every presigned listing fails (500): a walk, ls -l, stat and du still work, since listings never
+    ask lakeFS to sign every object they list (src/urlbatch.c); reading data, which needs a URL, fails
+    with EIO and a log line, and the same mount without presigning reads it."""
+    for d in range(3):
+        for f in range(4):
+            hserver.upload(hrepo, "main", "t/d%d/f%d" % (d, f), b"file %d %d\n" % (d, f))
+    hostile(hserver, "listObjects", match={"presign": "true"}, status=500, body='{"message": "no signing"}')
+    m = mount("lakefs://%s/main" % hrepo)
+    got = sorted(os.path.relpath(os.path.join(dp, n), m.path)
+                 for dp, dirs, files in os.walk(m.path) for n in files)
+    assert got == ["t/d%d/f%d" % (d, f) for d in range(3) for f in range(4)]
+    assert mountlib.run(["ls", "-l", m.join("t", "d1")]).stdout.count(b"\n") == 5  # total + 4 files
+    assert mountlib.run(["du", "-sb", m.join("t")]).returncode == 0
+    assert os.stat(m.join("t", "d2", "f3")).st_size == len(b"file 2 3\n")
+    expect_errno(errno.EIO, read_at, m.join("t", "d0", "f0"), 0, 100)
+    assert poll(lambda: "presigning 't/d0/f0'" in m.log()), m.log()[-2000:]
+    assert_alive(m)
+    m2 = mount("lakefs://%s/main" % hrepo, options=["presign=false"])
+    assert read_at(m2.join("t", "d0", "f0"), 0, 100) == b"file 0 0\n"

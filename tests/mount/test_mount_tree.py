@@ -244,9 +244,10 @@ def test_extended_attributes_presigned(server, basic_repo, mount):
         assert got["user.lakefs.mtime"] == str(api["mtime"])
         for key, value in meta.items():
             assert got["user.lakefs.meta." + key] == value
+        # The store's own address, as lakeFS lists it without presigning: never a signature.
         address = got["user.lakefs.physical_address"]
         assert "?" not in address and "signature" not in address.lower()
-        assert address == api["physical_address"].split("?", 1)[0]
+        assert address == api_stat(server, repo, ref, path, presign=False)["physical_address"]
         for value in got.values():
             assert server.secret_access_key not in value and server.access_key_id not in value
     assert os.getxattr(m.join("data", "a.csv"), "user.lakefs.content_type") == b"text/csv"
