@@ -222,9 +222,9 @@ static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
         if (rc == 0 && w)
             rc = wfile_note_attrs(w, mtime, mode, uid, gid);
         if (rc == 0) {
-            n->entry.mode = a.mode & 07777u;
             if (mode >= 0) /* a chmod names every bit */
                 n->entry.unshown_mode = 0;
+            n->entry.mode = a.mode & 07777u & ~n->entry.unshown_mode;
             n->entry.mtime = a.mtime;
             n->entry.uid = a.uid;
             n->entry.gid = a.gid;

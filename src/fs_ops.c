@@ -47,13 +47,8 @@ void fs_cache_set(lakefuse_fs *fs, const tree_ref *ref, const char *rel_key,
     char *dir = slash ? strndup(rel_key, (size_t)(slash - rel_key))
                       : strdup("");
     const char *name = slash ? slash + 1 : rel_key;
-    fs_entry shown; /* shallow copy: only its mode bits differ */
-    if (entry) {
-        shown = *entry;
-        tree_mask_entry(fs->tree, ref, rel_key, &shown);
-    }
     if (!dir || metacache_update_entry(fs->meta, ref->cache_key, dir, name,
-                                       entry ? &shown : NULL) != 0)
+                                       entry) != 0)
         metacache_invalidate_ref(fs->meta, ref->cache_key);
     free(dir);
 }
@@ -67,6 +62,9 @@ void fs_cache_set_object(lakefuse_fs *fs, const tree_ref *ref,
         metacache_invalidate_ref(fs->meta, ref->cache_key);
         return;
     }
+    /* shown as a listing would show it: an upload of a file whose bits this
+     * mount hides records them, and must not unmask them */
+    tree_mask_entry(fs->tree, ref, rel_key, &e);
     fs_cache_set(fs, ref, rel_key, &e);
     fs_entry_free(&e);
 }
