@@ -94,6 +94,16 @@ static const stat_field readdir_fields[] = {
     FIELD(fs_readdir_stats, snapshots),
 };
 
+static const stat_field urlbatch_fields[] = {
+    FIELD(urlbatch_stats, batches),
+    FIELD(urlbatch_stats, urls),
+};
+
+static const stat_field journal_fields[] = {
+    FIELD_AS("writes", staging_stats, journal_writes),
+    FIELD(staging_stats, fsyncs),
+};
+
 static cJSON *api_calls_json(lakefs_client *client, uint64_t *total)
 {
     cJSON *calls = cJSON_CreateObject();
@@ -160,16 +170,14 @@ char *control_stats_json(lakefuse_fs *fs)
     urlbatch_stats us = {0};
     if (fs->urls)
         urlbatch_get_stats(fs->urls, &us);
-    cJSON *urls = cJSON_AddObjectToObject(root, "presigned_urls");
-    add_u64(urls, "batches", us.batches);
-    add_u64(urls, "urls", us.urls);
+    cJSON_AddItemToObject(root, "presigned_urls",
+                          fields_json(&us, FIELDS(urlbatch_fields)));
     add_u64(root, "pending_uploads", pending_uploads(fs));
     staging_stats ss = {0};
     if (fs->staging)
         staging_get_stats(fs->staging, &ss);
-    cJSON *journal = cJSON_AddObjectToObject(root, "staging_journal");
-    add_u64(journal, "writes", ss.journal_writes);
-    add_u64(journal, "fsyncs", ss.fsyncs);
+    cJSON_AddItemToObject(root, "staging_journal",
+                          fields_json(&ss, FIELDS(journal_fields)));
     fs_readdir_stats rd;
     fs_readdir_get_stats(&rd);
     cJSON_AddItemToObject(root, "readdir",
