@@ -526,7 +526,7 @@ class Workload:
         movable = sorted(tree)
         if not movable:
             return ("stat", "a")
-        opened = self.open_paths()
+        opened = [p for p in self.open_paths() if p in tree]  # (kinds() leaves out some names)
         src = rng.choice(movable)
         if opened and rng.random() < 0.25:
             if rng.random() < 0.5:  # replace a file with descriptors open
