@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak run of issue 9's differential test (tests/mount/test_differential.py): the same harness as
 # `make test`, longer. Prints the figures (operations, seeds, mismatches, kill cycles, wall time)
-# and removes everything it made. Exit status 1 if any seed found a mismatch.
+# and removes everything it made. Exit status 1 if any seed found a mismatch or a run failed otherwise (a harness error).
 #
 #   scripts/soak.sh [OPS [KILLS]]        defaults: 200000 plain operations, 300 kill cycles
 #   env: SOAK_OPS, SOAK_KILLS, SOAK_FAULT_OPS (default OPS/10), SOAK_SEEDS (plain seeds, default 20),
@@ -31,9 +31,12 @@ run() {  # run NAME SEEDS ENV...
     env LAKEFUSE_DIFF_SEEDS="$seeds" LAKEFUSE_DIFF_REPORT="$report" "$@" \
         /usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp="$work/$name" \
         tests/mount/test_differential.py -k "$name" 2>&1 | tail -n 60
+    # a harness error fails the run too (it is in no seed's mismatch count)
+    [ "${PIPESTATUS[0]}" -eq 0 ] || runs_failed=$((runs_failed + 1))
     rm -rf "${work:?}/$name"
 }
 
+runs_failed=0
 start=$(date +%s)
 run plain "$(seq_csv "$base" $((base + nseeds - 1)))" LAKEFUSE_DIFF_OPS=$(( (ops + nseeds - 1) / nseeds ))
 fb=$((base + 10000))
@@ -43,7 +46,7 @@ kb=$((base + 20000))
 run kill "$(seq_csv "$kb" $((kb + kill_seeds - 1)))" LAKEFUSE_DIFF_KILLS="$kills"
 end=$(date +%s)
 
-/usr/bin/python3 - "$report" $((end - start)) <<'PY'
+/usr/bin/python3 - "$report" $((end - start)) "$runs_failed" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])] if sys.argv[1] else []
 wall = int(sys.argv[2])
@@ -64,5 +67,7 @@ for mode in ("plain", "faults", "kill"):
         for line in r.get("first_lines", []):
             print("   %s" % line)
 print("wall time %d s" % wall)
-sys.exit(1 if total_mismatch else 0)
+if int(sys.argv[3]):
+    print("%s pytest run(s) failed: see their output above (a harness error is no seed's mismatch)" % sys.argv[3])
+sys.exit(1 if total_mismatch or int(sys.argv[3]) else 0)
 PY
