@@ -8,6 +8,7 @@ by moto, presigned URLs on); the real ones run behind tests/realserver.py's coun
 proxy and need `scripts/third-party.sh` to have built them.
 """
 import os
+import shutil
 import sys
 import uuid
 
@@ -132,3 +133,33 @@ def lakefs_server_factory(tmp_path):
     yield make
     for srv in started:
         srv.stop()
+
+
+def _mounts_under(path):
+    """Mount points at or under path (from /proc/self/mountinfo; octal escapes decoded)."""
+    prefix = os.path.realpath(str(path))
+    found = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                point = line.split()[4].encode().decode("unicode_escape")
+                if point == prefix or point.startswith(prefix + "/"):
+                    found.append(point)
+    except OSError:
+        return ["?"]  # cannot tell: keep everything
+    return found
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Everything the tests wrote (servers' data, caches, mounts' directories) is under pytest's
+    basetemp: a session that passed deletes it, after every fixture's teardown (trylast), and never
+    while anything is still mounted under it; a failed one keeps it to look at (pytest keeps the
+    last three)."""
+    if exitstatus != 0:
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    base = getattr(factory, "_basetemp", None) if factory is not None else None
+    if base is None or _mounts_under(base):
+        return
+    shutil.rmtree(str(base), ignore_errors=True)
