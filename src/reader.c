@@ -600,7 +600,10 @@ static void *worker_main(void *arg)
 }
 
 /* Queues [from, to) as GETs of at most fetch_blocks, around what is already
- * in the table. Whether blocks are cached is left to the workers. */
+ * in the table and what is cached (an index lookup). A cached block is not
+ * queued: a worker holding it, even only to find it cached, would make
+ * reader_pin hand the read to reader_read (a copy) meanwhile. Blocks cached
+ * or evicted after this are left to the workers (fetch_trim_cached). */
 static void queue_readahead(reader_file *f, uint64_t from, uint64_t to)
 {
     reader *r = f->r;
@@ -613,8 +616,17 @@ static void queue_readahead(reader_file *f, uint64_t from, uint64_t to)
             block = e->first + e->count;
             continue;
         }
+        if (cache_has(r, &f->id, block)) {
+            block++;
+            continue;
+        }
         uint64_t end = table_next_covered(
             r, f, block + 1, min_u64(to, block + r->fetch_blocks));
+        for (uint64_t b = block + 1; b < end; b++)
+            if (cache_has(r, &f->id, b)) {
+                end = b;
+                break;
+            }
         if (fetch_new(r, f, block, end - block, true) == NULL)
             break; /* out of memory: readers will fetch */
         queued = true;
