@@ -11,6 +11,7 @@
 
 #include "flatwalk.h"
 #include "listings.h"
+#include "strset.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -58,8 +59,8 @@ struct tree {
     size_t next_negative;
     /* "repo\x1fkey" of objects this mount wrote with setuid, setgid or
      * sticky bits (under lock): only those show them. */
-    char **special_modes;
-    size_t special_count, special_cap;
+    strset special_modes; /* repo "\x1f" key of files whose setuid,
+                             setgid or sticky bits this mount wrote */
     uint64_t warned[MAX_WARNED]; /* open addressing, 0 = free (under lock) */
     size_t warned_count;
 };
@@ -454,12 +455,12 @@ static int collect_pending(tree *t, const tree_ref *ref, const char *prefix,
     return rc < 0 ? rc : 0;
 }
 
-static bool special_mode_known_locked(const tree *t, const char *id)
+static bool special_mode_known(tree *t, const char *id)
 {
-    for (size_t i = 0; i < t->special_count; i++)
-        if (strcmp(t->special_modes[i], id) == 0)
-            return true;
-    return false;
+    pthread_mutex_lock(&t->lock);
+    bool known = strset_contains(&t->special_modes, id);
+    pthread_mutex_unlock(&t->lock);
+    return known;
 }
 
 int tree_note_special_mode(tree *t, const char *repo, const char *key)
@@ -467,24 +468,8 @@ int tree_note_special_mode(tree *t, const char *repo, const char *key)
     char *id = join3(repo, "\x1f", key);
     if (!id)
         return -ENOMEM;
-    int rc = 0;
     pthread_mutex_lock(&t->lock);
-    if (special_mode_known_locked(t, id)) {
-        free(id);
-    } else if (t->special_count == t->special_cap) {
-        size_t cap = t->special_cap ? t->special_cap * 2 : 8;
-        char **grown = realloc(t->special_modes, cap * sizeof(*grown));
-        if (grown) {
-            t->special_modes = grown;
-            t->special_cap = cap;
-            t->special_modes[t->special_count++] = id;
-        } else {
-            free(id);
-            rc = -ENOMEM;
-        }
-    } else {
-        t->special_modes[t->special_count++] = id;
-    }
+    int rc = strset_add_owned(&t->special_modes, id);
     pthread_mutex_unlock(&t->lock);
     return rc;
 }
@@ -493,11 +478,7 @@ void tree_move_special_mode(tree *t, const char *repo, const char *old_key,
                             const char *new_key)
 {
     char *id = join3(repo, "\x1f", old_key);
-    if (!id)
-        return;
-    pthread_mutex_lock(&t->lock);
-    bool known = special_mode_known_locked(t, id);
-    pthread_mutex_unlock(&t->lock);
+    bool known = id && special_mode_known(t, id);
     free(id);
     if (known)
         tree_note_special_mode(t, repo, new_key);
@@ -505,45 +486,35 @@ void tree_move_special_mode(tree *t, const char *repo, const char *old_key,
 
 /* A file's setuid, setgid and sticky bits from object metadata are shown
  * only when this mount wrote them: anyone who can write to the branch
- * could otherwise plant a setuid file for this machine. */
-static void mask_special_modes(tree *t, const tree_ref *ref,
-                               const char *prefix, fs_entry *entries,
-                               size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        fs_entry *e = &entries[i];
-        if (e->is_dir || !(e->mode & 07000u))
-            continue;
-        char *key = join3(prefix, e->name, "");
-        char *id = key ? join3(ref->repo, "\x1f", key) : NULL;
-        pthread_mutex_lock(&t->lock);
-        bool known = id && special_mode_known_locked(t, id);
-        pthread_mutex_unlock(&t->lock);
-        if (!known) {
-            e->unshown_mode = e->mode & 07000u;
-            e->mode &= 0777u;
-        }
-        free(id);
-        free(key);
-    }
-}
-
-void tree_mask_entry(tree *t, const tree_ref *ref, const char *rel_key,
-                     fs_entry *e)
+ * could otherwise plant a setuid file for this machine. e's key is
+ * dir_key + name (dir_key ends in '/' or is empty). */
+static void mask_one(tree *t, const tree_ref *ref, const char *dir_key,
+                     const char *name, fs_entry *e)
 {
     if (e->is_dir || !(e->mode & 07000u))
         return;
-    char *key = join3(ref->prefix, rel_key, "");
+    char *key = join3(dir_key, name, "");
     char *id = key ? join3(ref->repo, "\x1f", key) : NULL;
-    pthread_mutex_lock(&t->lock);
-    bool known = id && special_mode_known_locked(t, id);
-    pthread_mutex_unlock(&t->lock);
-    if (!known) {
+    if (!(id && special_mode_known(t, id))) {
         e->unshown_mode |= e->mode & 07000u;
         e->mode &= 0777u;
     }
     free(id);
     free(key);
+}
+
+static void mask_special_modes(tree *t, const tree_ref *ref,
+                               const char *prefix, fs_entry *entries,
+                               size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        mask_one(t, ref, prefix, entries[i].name, &entries[i]);
+}
+
+void tree_mask_entry(tree *t, const tree_ref *ref, const char *rel_key,
+                     fs_entry *e)
+{
+    mask_one(t, ref, ref->prefix, rel_key, e);
 }
 
 /* The directory's marker object (its key is the listing's prefix) as an
@@ -868,9 +839,7 @@ void tree_free(tree *t)
     uri_free(&t->uri);
     free(t->repo_namespace);
     listings_free(t->listings);
-    for (size_t i = 0; i < t->special_count; i++)
-        free(t->special_modes[i]);
-    free(t->special_modes);
+    strset_clear(&t->special_modes);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
