@@ -32,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -611,6 +613,30 @@ static int make_dir(const char *path)
     return 0;
 }
 
+/* Marks the layout root as a top of a directory hierarchy (FS_TOPDIR_FL),
+ * so that ext4 spreads the shards made in it over its block groups, as it
+ * does for directories at the root of the file system, instead of putting
+ * them all in the root's group. A new file's inode is looked for in its
+ * shard's group, and on ext4 without a journal each inode allocation
+ * steps over every inode of that group freed in the last 5-30 s: after
+ * thousands of files were deleted nearby (an old cache removed, the
+ * benchmark's previous runs), storing 1,000 small blocks cost the daemon
+ * 0.4 s of CPU in the first run of a `cat` of 1,000 files and 1.3 s in the
+ * fifth (on tmpfs, 0.35-0.46 s in every run). Best effort: other file
+ * systems ignore or refuse the flag. */
+static void spread_shards(const char *root)
+{
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return;
+    int flags = 0;
+    if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && !(flags & FS_TOPDIR_FL)) {
+        flags |= FS_TOPDIR_FL;
+        (void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
+    }
+    close(fd);
+}
+
 /* How many checked block files stay open: a quarter of the descriptor
  * limit (the rest is for staging files, connections and the kernel's
  * requests), within MIN_OPEN_FILES..MAX_OPEN_FILES. */
@@ -656,6 +682,8 @@ blockcache *blockcache_open(const char *dir, uint64_t max_bytes,
     rc = make_dir(dir);
     if (rc == 0)
         rc = make_dir(bc->root);
+    if (rc == 0)
+        spread_shards(bc->root);
     if (rc == 0)
         rc = -pthread_mutex_init(&bc->lock, NULL);
     if (rc != 0)
