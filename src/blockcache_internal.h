@@ -98,6 +98,9 @@ struct blockcache {
     uint64_t next_generation;
     int64_t last_stamp_ns; /* LRU clock, written to file mtimes */
     uint64_t temp_counter;
+    /* Shards (by their first key byte) known to exist: a block's store
+     * skips their mkdir (an ENOENT open makes it again). */
+    _Atomic unsigned char shard_made[256];
     open_block *fd_newest; /* descriptor LRU */
     open_block *fd_oldest;
     uint64_t max_open_files; /* MIN_OPEN_FILES..MAX_OPEN_FILES */

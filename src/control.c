@@ -94,6 +94,13 @@ static const stat_field readdir_fields[] = {
     FIELD(fs_readdir_stats, snapshots),
 };
 
+static const stat_field file_request_fields[] = {
+    FIELD(fs_file_request_stats, opens),
+    FIELD(fs_file_request_stats, reads),
+    FIELD(fs_file_request_stats, flushes),
+    FIELD(fs_file_request_stats, releases),
+};
+
 static const stat_field urlbatch_fields[] = {
     FIELD(urlbatch_stats, batches),
     FIELD(urlbatch_stats, urls),
@@ -182,6 +189,10 @@ char *control_stats_json(lakefuse_fs *fs)
     fs_readdir_get_stats(&rd);
     cJSON_AddItemToObject(root, "readdir",
                           fields_json(&rd, FIELDS(readdir_fields)));
+    fs_file_request_stats fr;
+    fs_file_request_get_stats(&fr);
+    cJSON_AddItemToObject(root, "file_requests",
+                          fields_json(&fr, FIELDS(file_request_fields)));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     return text;

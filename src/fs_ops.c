@@ -688,8 +688,10 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     open_file *of = calloc(1, sizeof(*of));
     if (!of)
         rc = -ENOMEM;
-    else if (n.kind == TREE_FILE)
+    else if (n.kind == TREE_FILE) {
+        fs_count_file_request(FS_REQ_OPEN);
         rc = open_object(fs, path, &n, of, fi);
+    }
     else if (n.kind == TREE_CONTROL_FILE)
         rc = open_control(fs, &n, of, fi, writing);
     else
@@ -699,6 +701,11 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         free(of);
         return rc;
     }
+    /* Closing a descriptor that cannot write has nothing to upload: the
+     * kernel skips its FLUSH (one round trip less per close of a file
+     * read, such as each file of a `cat`). */
+    if (!writing)
+        fi->noflush = 1;
     fi->fh = (uint64_t)(uintptr_t)of;
     fs_open_files_add(fs, of);
     return 0;
@@ -743,7 +750,10 @@ void fs_release_leftover_files(lakefuse_fs *fs)
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
     (void)path;
-    release_open_file(fs_current(), (open_file *)(uintptr_t)fi->fh);
+    open_file *of = (open_file *)(uintptr_t)fi->fh;
+    if (of->data || of->w)
+        fs_count_file_request(FS_REQ_RELEASE);
+    release_open_file(fs_current(), of);
     return 0;
 }
 

@@ -27,6 +27,23 @@ typedef struct fs_readdir_stats {
 } fs_readdir_stats;
 void fs_readdir_get_stats(fs_readdir_stats *out);
 
+/* FUSE requests on files (not .lakefs control files) since the mount
+ * began (.lakefs/stats "file_requests", fs_readers.c): what a program's
+ * open, read and close cost in kernel round trips (a close of a
+ * descriptor that cannot write sends no FLUSH). */
+typedef enum fs_file_request {
+    FS_REQ_OPEN,
+    FS_REQ_READ,
+    FS_REQ_FLUSH,
+    FS_REQ_RELEASE,
+    FS_REQ_KINDS
+} fs_file_request;
+typedef struct fs_file_request_stats {
+    uint64_t opens, reads, flushes, releases;
+} fs_file_request_stats;
+void fs_count_file_request(fs_file_request kind);
+void fs_file_request_get_stats(fs_file_request_stats *out);
+
 /* After the session ends: releases the descriptors of files and
  * directories whose RELEASE or RELEASEDIR the kernel never delivered (an
  * unmount right after a close can abort it, a daemon can exit with

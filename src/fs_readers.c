@@ -14,12 +14,28 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define COPY_CHUNK (1u << 20)
+
+static _Atomic uint64_t file_requests[FS_REQ_KINDS];
+
+void fs_count_file_request(fs_file_request kind)
+{
+    atomic_fetch_add_explicit(&file_requests[kind], 1, memory_order_relaxed);
+}
+
+void fs_file_request_get_stats(fs_file_request_stats *out)
+{
+    out->opens = atomic_load(&file_requests[FS_REQ_OPEN]);
+    out->reads = atomic_load(&file_requests[FS_REQ_READ]);
+    out->flushes = atomic_load(&file_requests[FS_REQ_FLUSH]);
+    out->releases = atomic_load(&file_requests[FS_REQ_RELEASE]);
+}
 
 static bool is_branch_reader(const open_file *of)
 {
@@ -222,6 +238,8 @@ int fs_readers_read_buf(const char *path, struct fuse_bufvec **bufp,
     held_pieces *h = held_key_ok ? pthread_getspecific(held_key) : NULL;
     if (h)
         held_give_back(h); /* libfuse has sent this thread's last reply */
+    if (of->data || of->w)
+        fs_count_file_request(FS_REQ_READ);
     if (offset >= 0 && of->data && fs->blocks &&
         splice_cached(fs, of, bufp, size, offset) == 0)
         return 0;

@@ -9,6 +9,7 @@
 #include "fs_internal.h"
 
 #include "control.h"
+#include "fs_ops.h"
 #include "workflow.h"
 
 #include <dirent.h>
@@ -305,6 +306,8 @@ static bool held_elsewhere(const lakefuse_fs *fs, const char *path)
 int fs_write_flush(const char *path, struct fuse_file_info *fi)
 {
     open_file *of = handle_of(fi);
+    if (of && (of->data || of->w))
+        fs_count_file_request(FS_REQ_FLUSH);
     if (!of || !of->w || !of->writer)
         return 0;
     lakefuse_fs *fs = fs_current();

@@ -3,12 +3,17 @@
  * being read (a few, least recently used replaced) it keeps the URLs of a
  * contiguous run of the directory's objects, in key order, from one or
  * more presigned listObjects pages. A miss lists from the wanted key; a
- * hit past half of the last page fetches the next page (twice as large)
- * in the calling thread, so readers ahead of it do not wait. One fetch per
+ * hit in the last page (past its half, for pages under URLBATCH_EARLY)
+ * has the next page (twice as large) fetched by the refill thread, so neither that reader nor the readers
+ * behind it wait (a page of 512 presigned objects takes lakeFS 50-120 ms,
+ * during which the thread that asked for it used to hold up its own GET,
+ * and a program reaching that file waited for both). One fetch per
  * directory at a time; other threads wanting that directory wait for it.
  * Never holds its lock over a request.
  */
 #include "urlbatch.h"
+
+#include "threads.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -21,6 +26,9 @@
 #define URLBATCH_FIRST 16
 #define URLBATCH_MAX 1000 /* lakeFS's largest page */
 #define URLBATCH_KEEP 2048 /* URLs kept per directory */
+/* Pages at least this large have the next one asked for as soon as a
+ * reader starts on them. */
+#define URLBATCH_EARLY 64
 
 typedef struct url_item {
     char *key;
@@ -38,7 +46,9 @@ typedef struct url_dir {
     size_t run_start; /* the last page fetched: items[run_start..count) */
     bool more;        /* the directory goes on after the last item */
     int next_amount;
-    bool busy; /* a fetch is in flight */
+    bool busy; /* a fetch is in flight (or queued for the refill thread) */
+    char *refill_after; /* queued for the refill thread: the page after */
+    int refill_amount;
     uint64_t used;
 } url_dir;
 
@@ -46,6 +56,10 @@ struct urlbatch {
     lakefs_client *client;
     pthread_mutex_t lock;
     pthread_cond_t fetched;
+    pthread_cond_t refill_queued;
+    pthread_t refiller; /* started at the first refill: after any fork */
+    bool refiller_started;
+    bool stopping;
     url_dir dirs[URLBATCH_DIRS];
     uint64_t clock;
     urlbatch_stats stats;
@@ -59,6 +73,7 @@ urlbatch *urlbatch_new(lakefs_client *client)
     u->client = client;
     pthread_mutex_init(&u->lock, NULL);
     pthread_cond_init(&u->fetched, NULL);
+    pthread_cond_init(&u->refill_queued, NULL);
     return u;
 }
 
@@ -80,6 +95,7 @@ static void dir_free(url_dir *d)
 {
     dir_clear_items(d);
     free(d->items);
+    free(d->refill_after);
     free(d->repo);
     free(d->ref);
     free(d->prefix);
@@ -90,8 +106,16 @@ void urlbatch_free(urlbatch *u)
 {
     if (!u)
         return;
+    pthread_mutex_lock(&u->lock);
+    u->stopping = true; /* pages queued and not started are not fetched */
+    pthread_cond_broadcast(&u->refill_queued);
+    bool started = u->refiller_started;
+    pthread_mutex_unlock(&u->lock);
+    if (started)
+        pthread_join(u->refiller, NULL);
     for (size_t i = 0; i < URLBATCH_DIRS; i++)
         dir_free(&u->dirs[i]);
+    pthread_cond_destroy(&u->refill_queued);
     pthread_cond_destroy(&u->fetched);
     pthread_mutex_destroy(&u->lock);
     free(u);
@@ -294,6 +318,58 @@ static void refill(urlbatch *u, url_dir *d, char *after, int amount)
     free(after);
 }
 
+/* The refill thread: fetches each queued next page (urlbatch_get queues
+ * at most one per directory, with d->busy set) in turn. */
+static void *refiller_main(void *arg)
+{
+    urlbatch *u = arg;
+    pthread_mutex_lock(&u->lock);
+    for (;;) {
+        url_dir *d = NULL;
+        for (size_t i = 0; i < URLBATCH_DIRS && !d; i++)
+            if (u->dirs[i].refill_after)
+                d = &u->dirs[i];
+        if (d && u->stopping) { /* not fetched: a later miss asks */
+            free(d->refill_after);
+            d->refill_after = NULL;
+            d->busy = false;
+            pthread_cond_broadcast(&u->fetched);
+            continue;
+        }
+        if (!d) {
+            if (u->stopping)
+                break;
+            pthread_cond_wait(&u->refill_queued, &u->lock);
+            continue;
+        }
+        char *after = d->refill_after;
+        int amount = d->refill_amount;
+        d->refill_after = NULL;
+        pthread_mutex_unlock(&u->lock);
+        refill(u, d, after, amount); /* frees after, clears d->busy */
+        pthread_mutex_lock(&u->lock);
+    }
+    pthread_mutex_unlock(&u->lock);
+    return NULL;
+}
+
+/* Under the lock, with d->busy set: hands the page after `after` to the
+ * refill thread (started now if need be). false when no thread could be
+ * started: the caller fetches it itself. */
+static bool queue_refill(urlbatch *u, url_dir *d, char *after, int amount)
+{
+    if (!u->refiller_started) {
+        if (u->stopping ||
+            thread_start_masked(&u->refiller, refiller_main, u) != 0)
+            return false;
+        u->refiller_started = true;
+    }
+    d->refill_after = after;
+    d->refill_amount = amount;
+    pthread_cond_signal(&u->refill_queued);
+    return true;
+}
+
 /* Under the lock, on a miss: lists the directory from key (d->busy set by
  * the caller), replacing what d held, then answers from it. */
 static int fetch_from(urlbatch *u, url_dir *d, const char *key,
@@ -351,15 +427,24 @@ int urlbatch_get(urlbatch *u, const char *repo, const char *ref,
             ssize_t i = find_item(d, key);
             rc = answer(u, d, i, checksum, margin_s, url, expiry);
             if (rc <= 0) {
-                /* Past half of the last page: fetch the next one now. */
+                /* Into the last page: the next one is queued now, so it
+                 * comes before the reader reaches it (the page is twice
+                 * as large and lakeFS signs each URL: a page of 512 took
+                 * 100-300 ms on the loaded benchmark machine, longer
+                 * than reading half of a page of 256 files). Past half
+                 * of a page under URLBATCH_EARLY, so that a program
+                 * reading a few files costs one page. */
+                size_t run = d->count - d->run_start;
+                size_t at = run >= URLBATCH_EARLY ? 0 : run / 2;
                 bool ahead = rc == 0 && !d->busy && d->more &&
-                             (size_t)i >= d->run_start +
-                                              (d->count - d->run_start) / 2;
+                             (size_t)i >= d->run_start + at;
                 char *after = ahead ? strdup(d->items[d->count - 1].key)
                                     : NULL;
                 if (after)
                     d->busy = true;
                 int amount = d->next_amount;
+                if (after && queue_refill(u, d, after, amount))
+                    after = NULL; /* the refill thread's now */
                 pthread_mutex_unlock(&u->lock);
                 if (after)
                     refill(u, d, after, amount);

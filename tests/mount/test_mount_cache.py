@@ -10,7 +10,7 @@ import random
 import resource
 
 
-from mountlib import api_get, api_list_objects, gets, read_file, run, sh, url_batches
+from mountlib import api_get, api_list_objects, gets, poll, read_file, run, sh, upload_concurrently, url_batches
 
 
 def test_ls_l_of_3000_objects(server, big_tree, mount):
@@ -316,3 +316,37 @@ def test_random_reads_over_many_cached_blocks_open_each_file_once(server, repo, 
     assert c1["file_opens"] - c0["file_opens"] == blocks, (c0, c1)
     assert c1["open_files"] == blocks, c1
     assert c1["files_hashed"] == c0["files_hashed"], (c0, c1)
+
+
+@pytest.mark.presign
+def test_next_url_page_is_asked_for_before_the_reader_needs_it(server, repo, mount):
+    """Presigned pages of a directory read in order (src/urlbatch.c): 16 URLs, then 32 (asked for past
+    half of the first), then 64 (past half of the second); pages of 64 and more have the next one
+    asked for by the refill thread as soon as a read takes a URL from them, so it comes before the
+    reader gets there, and the reader that took that URL does not wait for it. A few files cost one
+    page. Prefetch off: each page is asked for by the reads below, in this order."""
+    n = 200
+    upload_concurrently(server, repo, "main", [("d/f%03d" % i, b"%d" % i) for i in range(n)])
+    m = mount("lakefs://%s/main" % repo, options=["attr_timeout=3600", "prefetch=0"])
+    os.listdir(m.join("d"))
+    server.reset_counts()
+
+    def pages():
+        return server.counts().get("listObjects", 0)
+
+    def read_upto(k, first):
+        for i in range(first, k + 1):
+            assert read_file(m.join("d", "f%03d" % i)) == b"%d" % i
+
+    read_upto(7, 0)
+    assert pages() == 1  # files 0-15; none past half yet
+    read_upto(8, 8)  # past half of 16: 32 more (files 16-47)
+    assert poll(lambda: pages() == 2), server.counts()
+    read_upto(32, 9)  # past half of 32: 64 more (48-111)
+    assert poll(lambda: pages() == 3), server.counts()
+    read_upto(47, 33)
+    assert pages() == 3
+    read_upto(48, 48)  # the first URL of the page of 64: 128 more (112-239) at once
+    assert poll(lambda: pages() == 4), server.counts()
+    read_upto(n - 1, 49)  # page 4 holds the rest: nothing more is asked for
+    assert server.counts() == {"listObjects": 4, "presignedGet": n}, server.counts()

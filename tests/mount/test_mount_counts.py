@@ -24,7 +24,8 @@ import tarfile
 import pytest
 
 from mountlib import (MIB, PatternStream, api_commit, api_get, api_ok, api_paths, api_stat, control_json, control_path,
-                      control_write, read_file, run, sh, upload_concurrently, url_batches, write_file)
+                      control_write, poll, read_file, run, sh, upload_concurrently, url_batches,
+                      write_file)
 
 WALK_DIRS, WALK_PER_DIR = 10, 30  # walk/dNN/fMMM: 300 objects, each directory one listing page
 WIDE = 2000  # wide/fNNNNN: two pages of listObjects (lakefuse asks for 1,000 a page)
@@ -185,13 +186,28 @@ def test_w1_ls_l_of_2000_objects_cold_then_warm(server, seeded, mount):
 
 # --- workload 2: cat of small files --------------------------------------------------------------
 
+def file_request_delta(m, before, releases):
+    """The FUSE requests on files (.lakefs/stats "file_requests", control files not counted) since
+    `before`, once `releases` RELEASEs more have arrived (the kernel sends them after close returns)."""
+    got = poll(lambda: (lambda fr: fr if fr["releases"] - before["releases"] >= releases else None)(
+        m.stats()["file_requests"]), timeout=30.0)
+    assert got, "RELEASEs never arrived: %r then %r" % (before, m.stats()["file_requests"])
+    return {k: got[k] - before[k] for k in before}
+
+
 def test_w2_cat_of_200_small_files_cold(server, seeded, mount, tmp_path):
     repo, _ = seeded
     data_get = "presignedGet" if presigns(server) else "getObject"
     m = mount("lakefs://%s/main" % repo, options=BRANCH, cache_dir=str(tmp_path / "empty-cache"))
     paths = [m.join("cat", "f%03d" % i) for i in range(CAT)]
+    before = m.stats()["file_requests"]
     out, counts = counted(server, lambda: run(["cat"] + paths).stdout)
     assert out == b"".join(cat_content(i) for i in range(CAT))
+    # FUSE round trips per file: an open and one read (4 KiB: one page), no FLUSH at close (a
+    # descriptor that cannot write has nothing to upload), a RELEASE after it (the kernel sends it
+    # once close has returned: polled).
+    fr = file_request_delta(m, before, CAT)
+    assert fr == {"opens": CAT, "reads": CAT, "flushes": 0, "releases": CAT}, fr
     # The root's listing and cat/'s (one page, without presigned URLs: lakeFS signs each object it
     # lists, 0.1-0.25 ms each, which walks and ls never need), then one GET per file, their URLs from
     # presigned listings of cat/ from the first file read (pages of 16, 32, 64, 128: each fetched
@@ -200,8 +216,37 @@ def test_w2_cat_of_200_small_files_cold(server, seeded, mount, tmp_path):
     batches = url_batches(CAT) if presigns(server) else 0
     assert counts == {"listObjects": 2 + batches, data_get: CAT}, counts
     # Again in the same mount: served from the caches, nothing asked. Ideal: the same.
+    before = m.stats()["file_requests"]
     out, counts = counted(server, lambda: run(["cat"] + paths).stdout)
     assert out == b"".join(cat_content(i) for i in range(CAT)) and counts == {}, counts
+    # The kernel keeps each file's pages (same checksum as at the last open), so it reads none
+    # again, unless something dropped the machine's page cache meanwhile (a benchmark beside the
+    # tests writes /proc/sys/vm/drop_caches): at most one read a file, never a FLUSH.
+    fr = file_request_delta(m, before, CAT)
+    assert fr["reads"] <= CAT and {k: v for k, v in fr.items() if k != "reads"} == {
+        "opens": CAT, "flushes": 0, "releases": CAT}, fr
+
+
+def test_close_flushes_only_descriptors_that_can_write(server, repo, mount):
+    """A close sends FLUSH (the upload, or its error, reaches close) for a descriptor opened for
+    writing, read-write too, and none for one opened read-only."""
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    path = m.join("f.bin")
+    before = m.stats()["file_requests"]
+    with open(path, "wb") as f:  # create: not an open the daemon counts
+        f.write(b"one")
+    for mode in ("rb", "r+b", "ab", "rb"):
+        with open(path, mode) as f:
+            if mode == "rb":
+                assert f.read(1) == b"o"
+            else:
+                f.seek(0, os.SEEK_END)
+                f.write(b"!")
+    # The create's handle and the two writable ones flush; the two read-only ones do not.
+    fr = file_request_delta(m, before, 5)
+    assert (fr["opens"], fr["flushes"], fr["releases"]) == (4, 3, 5), fr
+    assert read_file(path) == b"one!!", read_file(path)
+    assert api_get(server, repo, "main", "f.bin") == b"one!!"
 
 
 # --- workload 5: one large file, then small files and a commit -------------------------------------

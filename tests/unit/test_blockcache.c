@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -821,6 +823,77 @@ static blockcache_stats stats_of(blockcache *bc)
     return st;
 }
 
+/* A store skips the mkdir of a shard it made before; a shard removed
+ * behind the cache's back is made again by the next store into it. */
+static void test_removed_shard_is_made_again(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    unsigned char before[256];
+    unsigned char after[256];
+    list_shards(f, before);
+    put_block(bc, "again", OBJ_SIZE, 0, 3);
+    list_shards(f, after);
+    int shard = -1;
+    for (int s = 0; s < 256; s++)
+        if (after[s] && !before[s])
+            shard = s;
+    assert_true(shard >= 0);
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/v3/%02x", f->cache, shard);
+    assert_int_equal(testutil_remove_tree(path), 0);
+
+    /* Block 1 of the same object lands in the same shard. */
+    put_block(bc, "again", OBJ_SIZE, 1, 3);
+    list_shards(f, after);
+    assert_true(after[shard]);
+    assert_hit(bc, "again", OBJ_SIZE, 1, 3);
+    assert_int_equal(stats_of(bc).write_errors, 0);
+    assert_int_equal(count_files(f->cache).temps, 0);
+    blockcache_close(bc);
+}
+
+/* The layout root is marked FS_TOPDIR_FL (where the file system keeps
+ * the flag: ext4), so that its shards are spread over the block groups. */
+static int dir_flags(const char *path, int *flags)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = ioctl(fd, FS_IOC_GETFLAGS, flags);
+    close(fd);
+    return rc;
+}
+
+static void test_layout_root_spreads_its_shards(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    /* Does this file system keep the flag at all? */
+    char probe[PATH_MAX];
+    snprintf(probe, sizeof(probe), "%s/probe", f->cache);
+    assert_int_equal(mkdir(probe, 0700), 0);
+    int flags = 0;
+    int fd = open(probe, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    bool kept = ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 &&
+                (flags |= FS_TOPDIR_FL, ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0) &&
+                dir_flags(probe, &flags) == 0 && (flags & FS_TOPDIR_FL);
+    close(fd);
+    assert_int_equal(rmdir(probe), 0);
+    if (!kept) {
+        blockcache_close(bc);
+        skip();
+    }
+    char root[PATH_MAX];
+    snprintf(root, sizeof(root), "%s/v3", f->cache);
+    assert_int_equal(dir_flags(root, &flags), 0);
+    assert_true(flags & FS_TOPDIR_FL);
+    put_block(bc, "spread", OBJ_SIZE, 0, 1);
+    assert_hit(bc, "spread", OBJ_SIZE, 0, 1);
+    blockcache_close(bc);
+}
+
 /* Reads [offset, offset + len) of a put_block block and checks the bytes. */
 static void assert_range(blockcache *bc, const char *checksum, uint64_t size,
                          uint64_t index, unsigned seed, uint64_t offset,
@@ -1268,6 +1341,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_write_error_is_counted_and_reads_continue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_removed_shard_is_made_again,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_layout_root_spreads_its_shards,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_read_of_a_range_reads_only_that_range, setup, teardown),
         cmocka_unit_test_setup_teardown(
