@@ -268,3 +268,34 @@ def test_memory_stays_bounded(server, repo, mount):
     assert data_upload_calls(server.counts()) == dict(EAGER, presignedPut=6)
     assert hwm() - start < 32 * MIB, (start, hwm())
     assert sha(api_get(server, repo, "main", "mem.bin")) == sha(data)
+
+
+@pytest.mark.presign(multipart=True)
+def test_writes_out_of_order_end_with_the_right_bytes(server, repo, mount):
+    """In order, then past the end (a hole), back into a sent part, then on from the prefix: what
+    lakeFS holds after the close is the staged file, zeros in the hole."""
+    m = branch(mount, repo)
+    want = bytearray(4 * PART + 100 + MIB)
+    server.reset_counts()
+    fd = os.open(m.join("mixed.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        head = pattern(2 * PART, 12)
+        write_all(fd, head)
+        want[:len(head)] = head
+        assert parts_sent(server, 2), server.counts()
+        far = pattern(MIB, 13)
+        assert os.pwrite(fd, far, 4 * PART + 100) == len(far)
+        want[4 * PART + 100:] = far
+        back = pattern(MIB // 2, 14)
+        assert os.pwrite(fd, back, 3 * MIB) == len(back)
+        want[3 * MIB:3 * MIB + len(back)] = back
+        third = pattern(PART, 15)
+        assert os.pwrite(fd, third, 2 * PART) == len(third)
+        want[2 * PART:3 * PART] = third
+    finally:
+        os.close(fd)
+    counted = server.counts()
+    assert counted.get("createPresignMultipartUpload") == 1, counted
+    assert counted.get("completePresignMultipartUpload") == 1, counted
+    assert counted.get("abortPresignMultipartUpload", 0) == 0, counted
+    assert sha(api_get(server, repo, "main", "mixed.bin")) == sha(bytes(want))
