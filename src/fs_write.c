@@ -140,6 +140,27 @@ void fs_dir_changed(lakefuse_fs *fs, const tree_ref *ref, const char *rel_key)
 
 /* ---- files ---- */
 
+/* A descriptor open for writing only bypasses the kernel's page cache
+ * (direct_io). For a cached write the kernel first asks for the file's
+ * security.capability (file_remove_privs: FUSE marks no inode S_NOSEC
+ * unless the daemon takes FUSE_HANDLE_KILLPRIV_V2, which libfuse 3.14
+ * cannot ask for), one more round trip to this daemon per write: twice
+ * the requests of a cp. A direct write skips that. Nothing reads or maps
+ * through a write-only descriptor, and the kernel drops the range written
+ * from the pages it caches, so readers see the same bytes. Not for a file
+ * with setuid/setgid bits, which a cached write by an unprivileged
+ * process clears and a direct one would not. */
+static void direct_if_write_only(wfile *w, struct fuse_file_info *fi)
+{
+    if ((fi->flags & O_ACCMODE) != O_WRONLY)
+        return;
+    int64_t size, mtime;
+    uint32_t mode;
+    wfile_attrs(w, &size, &mtime, &mode);
+    if (!(mode & (S_ISUID | S_ISGID)))
+        fi->direct_io = 1;
+}
+
 int fs_write_open(lakefuse_fs *fs, const tree_node *n,
                   struct fuse_file_info *fi, open_file *of)
 {
@@ -166,6 +187,7 @@ int fs_write_open(lakefuse_fs *fs, const tree_node *n,
     of->writer = true;
     of->ref = n->ref;
     of->append = (fi->flags & O_APPEND) != 0;
+    direct_if_write_only(of->w, fi);
     if (truncate) {
         fs_entry e = {0};
         if (fs_entry_copy(&e, &n->entry) == 0) {
@@ -207,6 +229,7 @@ int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         of->writer = true;
         of->ref = parent.ref;
         of->append = (fi->flags & O_APPEND) != 0;
+        direct_if_write_only(of->w, fi);
         if (perm & 07000u)
             tree_note_special_mode(fs->tree, parent.ref->repo, key);
         cache_new_file(fs, parent.ref, rel_key, perm);

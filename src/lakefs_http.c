@@ -449,6 +449,7 @@ typedef struct transfer {
 } transfer;
 
 #define SINK_BUFFER_BYTES (256L * 1024)
+#define UPLOAD_BUFFER_BYTES (256L * 1024)
 
 static int64_t now_ms(void)
 {
@@ -859,6 +860,13 @@ static void set_common_options(lakefs_client *c, CURL *h,
                          req->range_len && req->range_len < SINK_BUFFER_BYTES
                              ? 16384L
                              : (long)SINK_BUFFER_BYTES);
+    /* Uploads of data: the same for the send side. curl's 64 KiB default
+     * costs a pread and a send per 64 KiB; a part of 16 MiB then takes 256
+     * of each instead of 64 (fewer wakeups while a large file is still
+     * being written beside it). Small bodies keep the default. */
+    if (req->body_fd >= 0 && req->body_size > UPLOAD_BUFFER_BYTES)
+        curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE,
+                         (long)UPLOAD_BUFFER_BYTES);
     /* Large bodies have no total deadline; commit and merge none either
      * (the server may work on them for minutes, the connection idle).
      * Every transfer has the stall guard. */

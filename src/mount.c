@@ -46,6 +46,7 @@ void mount_options_init(mount_options *opts)
     opts->multipart_threshold = MOUNT_DEFAULT_MULTIPART_THRESHOLD;
     opts->prefetch = MOUNT_DEFAULT_PREFETCH;
     opts->direct_upload_max = UPLOAD_DEFAULT_DIRECT_MAX;
+    opts->eager_upload = true;
 }
 
 void mount_options_free(mount_options *opts)
@@ -219,6 +220,11 @@ static int parse_one_option(mount_options *opts, char *item, char *why,
         if (!bad)
             opts->prefetch = files;
         expect = "a whole number from 0 to 64";
+    } else if (!strcmp(item, "eager_upload")) {
+        bad = value && parse_bool(value, &opts->eager_upload);
+        if (!value)
+            opts->eager_upload = true;
+        expect = "true or false";
     } else if (!strcmp(item, "direct_upload_max")) {
         bad = !value || parse_size_in(value, 0, INT64_MAX,
                                       &opts->direct_upload_max);
@@ -291,6 +297,9 @@ static void mount_usage(FILE *out)
           "  -o direct_upload_max=SIZE  files up to this size are uploaded\n"
           "                         in one uploadObject request (default 1M;\n"
           "                         0: presigned PUTs only)\n"
+          "  -o eager_upload=BOOL   a large file written from its start\n"
+          "                         sends its parts while it is written\n"
+          "                         (default true)\n"
           "  other -o options go to FUSE (allow_other, ro, ...)\n"
           "\n" CLI_CONNECTION_HELP,
           out);
@@ -679,6 +688,7 @@ static int mount_prepared(const lakefuse_config *cfg, const char *uri_text,
             .presign = opts->presign && server_presigns,
             .multipart_threshold = (int64_t)opts->multipart_threshold,
             .direct_max = (int64_t)opts->direct_upload_max,
+            .eager = opts->eager_upload,
         };
         caps.multipart = caps.presign && server_multipart;
         lakefuse_fs *fs = calloc(1, sizeof(*fs));

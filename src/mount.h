@@ -44,6 +44,7 @@ typedef struct mount_options {
     uint64_t multipart_threshold; /* files this large upload in parts */
     uint64_t prefetch; /* small files fetched ahead (0: off) */
     uint64_t direct_upload_max; /* files up to this size: uploadObject */
+    bool eager_upload; /* parts go up while a large file is written */
 } mount_options;
 
 /* Parses one -o list into opts (defaults must be set first). 0, or -1

@@ -51,6 +51,8 @@ typedef struct upload_caps {
                            through lakeFS; one request where the staging
                            flow costs two and a PUT), when their metadata
                            travels in headers unchanged; 0: never */
+    bool eager; /* a file written in order sends its parts while it is
+                   being written (eager_upload.h) */
 } upload_caps;
 
 #define UPLOAD_DEFAULT_DIRECT_MAX (1LL << 20)

@@ -9,6 +9,7 @@
 #include "threads.h"
 
 #include "durable.h"
+#include "eager_upload.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -51,6 +52,7 @@ struct wfile {
     bool journal_volatile; /* no state of it was ever fsync'd: see
                               settle_journal */
     reader_file *fill; /* base content still to copy in, or NULL */
+    eager_upload *eager; /* parts sent while written, or NULL (f->io) */
     int64_t size;
     /* base: what the server holds at key, as far as this file knows */
     bool base_absent;
@@ -314,6 +316,7 @@ static void add_attempt(wfile *f, const char *checksum)
 
 static void wfile_destroy(wfile *f)
 {
+    eager_abandon(&f->eager);
     clear_attempts(f);
     if (f->fill)
         reader_close(f->fill);
@@ -642,8 +645,13 @@ ssize_t wfile_write(wfile *f, const void *buf, size_t len, off_t off)
     }
     if (n > 0) {
         pthread_mutex_lock(&f->state);
+        int64_t before = f->size;
         if (off + n > f->size)
             f->size = off + n;
+        if (!f->detached)
+            eager_note_write(&f->eager, f->w->cfg.client, &f->w->cfg.caps,
+                             f->repo, f->branch, f->key, f->fd, before, off,
+                             n);
         pthread_mutex_unlock(&f->state);
     }
     pthread_mutex_unlock(&f->io);
@@ -657,6 +665,7 @@ int wfile_truncate(wfile *f, off_t size)
         reader_close(f->fill);
         __atomic_store_n(&f->fill, NULL, __ATOMIC_RELEASE);
     }
+    eager_abandon(&f->eager); /* parts it sent may be cut or grown */
     int rc = ensure_filled(f);
     if (rc == 0) {
         pthread_mutex_lock(&f->state);
@@ -1045,6 +1054,7 @@ static int upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
         snprintf(err.message, sizeof(err.message), "staged file: %s",
                  strerror(-rc));
     } else if (conditional) {
+        eager_abandon(&f->eager); /* a conditional upload starts over */
         durable_base base = {.absent = s.base_absent,
                              .checksum = s.base,
                              .own = (const char *const *)s.attempts,
@@ -1061,8 +1071,9 @@ static int upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
             }
         }
     } else {
-        rc = upload_fd(w->cfg.client, &w->cfg.caps, f->repo, f->branch,
-                       s.key, f->fd, s.size, &attrs, &st, &err);
+        rc = eager_upload_fd(&f->eager, w->cfg.client, &w->cfg.caps,
+                             f->repo, f->branch, s.key, f->fd, s.size,
+                             &attrs, &st, &err);
     }
     char digest[DURABLE_DIGEST_HEX];
     char tried[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX];
@@ -1155,6 +1166,7 @@ int writer_flush_branch(writer *w, const char *repo, const char *branch)
 static void detach_io_locked(wfile *f)
 {
     writer *w = f->w;
+    eager_abandon(&f->eager); /* its bytes never go up now */
     pthread_mutex_lock(&w->lock);
     unlink_locked(w, f);
     pthread_mutex_lock(&f->state);

@@ -570,3 +570,30 @@ def test_small_file_goes_in_one_upload_object_with_all_its_metadata(server, repo
     write_file(off.join("tiny.txt"), b"t")
     assert data_upload_calls(server.counts()) == {"getPhysicalAddress": 1, "presignedPut": 1, "linkPhysicalAddress": 1}
     assert api_get(server, repo, "main", "tiny.txt") == b"t"
+
+
+def test_write_only_descriptor_and_a_reader_open_beside_it(server, repo, mount):
+    """A descriptor open for writing only writes around the kernel's page cache (fs_write.c
+    direct_if_write_only); a reader that had the file open, and read it into that cache, sees the
+    new bytes at once, and so does a new reader, before and after the close."""
+    m = branch(mount, repo)
+    path = m.join("beside.bin")
+    old, new = pattern(3 * MIB, 30), pattern(MIB, 31)
+    with open(path, "wb") as f:
+        f.write(old)
+    reader = os.open(path, os.O_RDONLY)
+    writer = os.open(path, os.O_WRONLY)
+    try:
+        assert os.pread(reader, len(old), 0) == old  # cached now
+        assert os.pwrite(writer, new, MIB) == len(new)
+        want = old[:MIB] + new + old[2 * MIB:]
+        assert os.pread(reader, len(old), 0) == want
+        assert read_file(path) == want
+        os.close(writer)
+        writer = None
+        assert os.pread(reader, len(old), 0) == want
+        assert api_get(server, repo, "main", "beside.bin") == want
+    finally:
+        os.close(reader)
+        if writer is not None:
+            os.close(writer)

@@ -6,6 +6,8 @@ still takes one presigned PUT and linkPhysicalAddress. Without presign (server o
 uploadObject carries it. A failed part stops new parts from starting and aborts the upload; fsync
 and close fail with EIO, the staged file is kept, and the next flush or the next mount uploads it,
 in parts again.
+These tests are about the upload at close: -o eager_upload=false, so that no part goes up while the
+file is written (test_mount_write_eager.py covers that, and its fall back to this path).
 Every test works on a fresh repository and checks the result through the API and request counts."""
 import errno
 import hashlib
@@ -21,7 +23,7 @@ from mountlib import (MIB, PatternStream, api_get, api_get_or_none, api_metadata
 
 MTIME_KEY = "::lakefs::client-mtime"
 PART = 16 * MIB  # the mount's part size (upload.h UPLOAD_DEFAULT_PART_SIZE)
-THRESHOLD = ["multipart_threshold=8M"]
+THRESHOLD = ["multipart_threshold=8M", "eager_upload=false"]
 LARGE = 21 * MIB + 12345  # two parts: 16 MiB and the rest
 AT_ONCE = 4  # parts the mount PUTs at once (upload.c UPLOAD_PART_THREADS)
 FOUR_PARTS = 3 * PART + MIB + 77
