@@ -23,6 +23,37 @@
 
 /* Threads PUTting parts of one file: upload.c's parallelism. */
 #define EAGER_THREADS 4
+/* Threads of all eager uploads of the process together: many large files
+ * written at once share these; the rest send their parts at close. */
+#define EAGER_THREADS_TOTAL 16
+
+static int eager_threads_running; /* atomic */
+
+/* One thread's place among EAGER_THREADS_TOTAL, or false. */
+static bool reserve_thread(void)
+{
+    if (__atomic_add_fetch(&eager_threads_running, 1, __ATOMIC_ACQ_REL) <=
+        EAGER_THREADS_TOTAL)
+        return true;
+    __atomic_sub_fetch(&eager_threads_running, 1, __ATOMIC_ACQ_REL);
+    return false;
+}
+
+static void release_threads(int n)
+{
+    __atomic_sub_fetch(&eager_threads_running, n, __ATOMIC_ACQ_REL);
+}
+
+/* thread_start_masked within the process-wide bound. */
+static int start_bounded(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    if (!reserve_thread())
+        return -EAGAIN;
+    int rc = thread_start_masked(t, fn, arg);
+    if (rc != 0)
+        release_threads(1);
+    return rc;
+}
 /* Presigned URLs asked for at create (1 GiB of 16 MiB parts); a part past
  * them asks uploadPart for its own (one request each). */
 #define EAGER_URLS 64
@@ -249,8 +280,7 @@ static void spawn_locked(eager_upload *e)
 {
     while (e->created && !e->stop && !e->broken &&
            e->n_threads < EAGER_THREADS && e->ready > e->idle &&
-           thread_start_masked(&e->threads[e->n_threads], worker_main, e) ==
-               0)
+           start_bounded(&e->threads[e->n_threads], worker_main, e) == 0)
         e->n_threads++;
     pthread_cond_broadcast(&e->cond);
 }
@@ -348,8 +378,7 @@ void eager_note_write(eager_upload **ep, lakefs_client *c,
                 fail_locked(e, -ENOMEM, &err);
             } else if (!e->started) {
                 e->started = true;
-                if (thread_start_masked(&e->threads[0], creator_main, e) ==
-                    0) {
+                if (start_bounded(&e->threads[0], creator_main, e) == 0) {
                     e->n_threads = 1;
                 } else {
                     lakefs_error err = {0};
@@ -374,6 +403,7 @@ static void stop_threads(eager_upload *e)
     pthread_mutex_unlock(&e->lock);
     for (int i = 0; i < e->n_threads; i++)
         pthread_join(e->threads[i], NULL);
+    release_threads(e->n_threads);
     e->n_threads = 0;
 }
 
