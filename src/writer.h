@@ -3,7 +3,9 @@
  * Each branch path being written has one staged file (staging.h) shared by
  * every descriptor open on it, and a journal entry that says what the
  * bytes are and what they were written on. Never holds file data in
- * memory; never acknowledges a close or fsync before lakeFS has the bytes;
+ * memory; never acknowledges an fsync, or a close (unless -o async_close,
+ * writer_pool.c, which acknowledges it once staged), before lakeFS has the
+ * bytes;
  * never holds a lock across the network that stat, readdir, open or
  * rename of another file needs; never uploads to a name the file no longer
  * owns, or over an object that is not its base (background retries and
@@ -46,6 +48,8 @@
  *   open existing       -> CLEAN(checksum)     open new/O_TRUNC -> DIRTY(1)
  *   write/truncate/chmod/utimens/xattr: CLEAN|DIRTY|FAILED -> DIRTY(gen+1),
  *                          journaled (fsync) before the change is acked
+ *   async_close:         DIRTY|FAILED stay, queued (a reference) for a
+ *                          pool thread, which then uploads as a close does
  *   close/fsync/retry:   DIRTY|FAILED -> UPLOADING(gen) -> CLEAN(new
  *                          checksum) if gen unchanged, else DIRTY;
  *                          or FAILED(gen, err); or (conditional) CONFLICT
