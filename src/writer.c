@@ -977,6 +977,14 @@ int writer_upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
         rc = upload_fd(w->cfg.client, &w->cfg.caps, f->repo, f->branch,
                        s.key, f->fd, s.size, &attrs, &st, &err);
     }
+    bool uploaded = rc == 0 || rc == DURABLE_ALREADY_THERE;
+    /* The mount's listing shows the new object before the file turns
+     * CLEAN: a stat in between would otherwise find neither the staged
+     * overlay (the file is clean) nor the new size (the listing is not
+     * updated yet), and the kernel would keep that answer. (The key cannot
+     * change meanwhile: a rename waits for this upload's io lock.) */
+    if (uploaded && w->cfg.on_uploaded && st.path)
+        w->cfg.on_uploaded(w->cfg.on_uploaded_ctx, f->tag, &st);
     char digest[DURABLE_DIGEST_HEX];
     char tried[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX];
     size_t n_tried = 0;
@@ -994,10 +1002,8 @@ int writer_upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
     settle(f, &s, rc, &st, &err);
     bool conflict = f->st == W_CONFLICT;
     pthread_mutex_unlock(&f->state);
-    if (rc == 0 || rc == DURABLE_ALREADY_THERE) {
+    if (uploaded) {
         supersede_orphans(w, f->repo, f->branch, s.key);
-        if (w->cfg.on_uploaded && st.path)
-            w->cfg.on_uploaded(w->cfg.on_uploaded_ctx, f->tag, &st);
         if (out) {
             *out = st;
             memset(&st, 0, sizeof(st));
