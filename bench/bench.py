@@ -7,6 +7,9 @@ directly), seeds one repository by importing objects written straight into the S
 each workload through:
 
   lakefuse   this project's daemon (build/lakefuse), default options
+  lakefuse-async  the same with -o async_close (close returns before the upload; uploads in
+             parallel): only on the small-file write workloads (ASYNC_WORKLOADS), waited for
+             until lakeFS has the files like a peer that uploads after close
   rclone     `rclone mount` on lakeFS's S3 gateway (Debian's rclone), settings in PEERS below
   s3fs       s3fs-fuse on lakeFS's S3 gateway (Debian's s3fs), settings in PEERS below
   limit      no file system: one HTTP client (curl with --parallel on keep-alive connections, or
@@ -99,7 +102,11 @@ PEER_ROUNDS = {"small": None, "medium": 1, "full": 1}
 TIMEOUT_PHASES = {"w1-find-warm": 2, "w3-seq-remount": 2, "w6-rm": 2}
 # the bound is for slow peers: lakefuse and the limit get three times as long, only so that a hang
 # cannot stop the benchmark (their figures are what it is for)
-TIMEOUT_SYSTEM = {"lakefuse": 3, "limit": 3}
+TIMEOUT_SYSTEM = {"lakefuse": 3, "lakefuse-async": 3, "limit": 3}
+# lakefuse's own ways of running: the mount options each adds
+LAKEFUSE_SYSTEMS = {"lakefuse": [], "lakefuse-async": ["async_close"]}
+# lakefuse-async runs only where close-time uploads are the cost (elsewhere it is lakefuse)
+ASYNC_WORKLOADS = ("w5-write-small", "w6-untar", "w7-creates")
 
 WORKLOADS = [
     ("w1-find-cold", "find + stat of the tree (tree_dirs x tree_files objects), cold"),
@@ -387,11 +394,11 @@ class Mounted:
         ak, sk = server.auth
         self.log_path = os.path.join(work, "%s.log" % system)
         logf = open(self.log_path, "ab")
-        if system == "lakefuse":
+        if system in LAKEFUSE_SYSTEMS:
             env.update(LAKECTL_SERVER_ENDPOINT_URL=server.url, LAKECTL_CREDENTIALS_ACCESS_KEY_ID=ak,
                        LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY=sk)
-            args = [LAKEFUSE, "mount", "-f", "-o", "cache_dir=%s" % cache, "lakefs://%s/%s" % (REPO, branch),
-                    self.path]
+            opts = ",".join(["cache_dir=%s" % cache] + LAKEFUSE_SYSTEMS[system])
+            args = [LAKEFUSE, "mount", "-f", "-o", opts, "lakefs://%s/%s" % (REPO, branch), self.path]
         elif system == "rclone":
             env.update(RCLONE_CONFIG_LFS_TYPE="s3", RCLONE_CONFIG_LFS_PROVIDER="Other",
                        RCLONE_CONFIG_LFS_ENDPOINT=server.url, RCLONE_CONFIG_LFS_ACCESS_KEY_ID=ak,
@@ -698,9 +705,10 @@ class FsRunner:
 
 
 def commit(system, server, m, branch, prefix, want):
-    """lakefuse commits through its control file (which first finishes its uploads); a peer cannot
-    commit, so the benchmark waits until lakeFS has its files and commits through the API."""
-    if system == "lakefuse":
+    """lakefuse commits through its control file (which first finishes its uploads, queued ones
+    too); a peer cannot commit, so the benchmark waits until lakeFS has its files and commits
+    through the API."""
+    if system in LAKEFUSE_SYSTEMS:
         with open(os.path.join(m.path, ".lakefs", "commit"), "w") as f:
             f.write("bench")
         return
@@ -999,7 +1007,7 @@ def main():
                     if os.environ.get("BENCH_TIMEOUT") else None,
                     help="seconds a run may take before it is stopped and recorded as timed out "
                          "(default: the scale's, see RUN_TIMEOUT)")
-    ap.add_argument("--systems", default=os.environ.get("BENCH_SYSTEMS", "limit,lakefuse,rclone,s3fs"))
+    ap.add_argument("--systems", default=os.environ.get("BENCH_SYSTEMS", "limit,lakefuse,lakefuse-async,rclone,s3fs"))
     ap.add_argument("--workloads", default=os.environ.get("BENCH_WORKLOADS", ",".join(w for w, _ in WORKLOADS)))
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "bench"))
     ap.add_argument("--from-json", help="only write the table and chart again from a results.json")
@@ -1008,7 +1016,8 @@ def main():
         with open(a.from_json) as f:
             saved = json.load(f)
         results = {tuple(k.split("|")): v for k, v in saved["results"].items()}
-        systems = [s for s in ("limit", "lakefuse", "rclone", "s3fs") if any(k[1] == s for k in results)]
+        systems = [s for s in ("limit", "lakefuse", "lakefuse-async", "rclone", "s3fs")
+                   if any(k[1] == s for k in results)]
         workloads = [w for w, _ in WORKLOADS if any(k[0] == w for k in results)]
         summarize(results, systems, workloads, saved["meta"], a.out)
         log("wrote %s/results.md, results.json, results.png" % a.out)
@@ -1023,7 +1032,7 @@ def main():
             ap.error("unknown workload %s" % w)
     systems, missing = [], {}
     for s in a.systems.split(","):
-        if s in ("limit", "lakefuse") or shutil.which(s):
+        if s == "limit" or s in LAKEFUSE_SYSTEMS or shutil.which(s):
             systems.append(s)
         else:
             missing[s] = "not installed (scripts/bench-peers.sh)"
@@ -1049,6 +1058,8 @@ def main():
                 order = systems[rnd % len(systems):] + systems[:rnd % len(systems)]
                 for s in order:
                     if s not in summary.NOT_PEERS and rnd >= peer_rounds:
+                        continue
+                    if s == "lakefuse-async" and wl not in ASYNC_WORKLOADS:
                         continue
                     prev = results.get((wl, s), [])
                     if any(r.get("timed_out") is not None for r in prev):

@@ -12,7 +12,7 @@ import statistics
 
 MiB = 1 << 20
 PEER_SYSTEMS = ("rclone", "s3fs")
-NOT_PEERS = ("limit", "lakefuse")
+NOT_PEERS = ("limit", "lakefuse", "lakefuse-async")
 
 # The thresholds, in one place (README "Performance" and results.md quote them from here).
 W1_COLD_MAX_VS_LIMIT = 1.5      # lakefuse's time at most 1.5x the limit's

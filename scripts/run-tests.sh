@@ -68,7 +68,9 @@ REAL_SUITES=(tests/client tests/mount tests/sdk)
 # kills that leave a conflict to resolve) and for what only real lakeFS can show (its answers to the
 # same sequence). About a minute of each run; run-tests.sh real keeps the full lengths.
 REAL_DIFF=(LAKEFUSE_DIFF_OPS=${LAKEFUSE_DIFF_OPS:-600} LAKEFUSE_DIFF_FAULT_OPS=${LAKEFUSE_DIFF_FAULT_OPS:-300}
-           LAKEFUSE_DIFF_KILLS=${LAKEFUSE_DIFF_KILLS:-8})
+           LAKEFUSE_DIFF_KILLS=${LAKEFUSE_DIFF_KILLS:-8}
+           LAKEFUSE_DIFF_ASYNC_OPS=${LAKEFUSE_DIFF_ASYNC_OPS:-600}
+           LAKEFUSE_DIFF_ASYNC_KILLS=${LAKEFUSE_DIFF_ASYNC_KILLS:-4})
 # Three runs in the background, each with its own servers, ports and temporary directories, started
 # before the bundled server's pytest run and waited for after it (most of their time is spent waiting
 # on lakeFS, moto or the mounts; outputs shown one after the other at the end):

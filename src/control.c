@@ -106,6 +106,13 @@ static const stat_field urlbatch_fields[] = {
     FIELD(urlbatch_stats, urls),
 };
 
+/* -o async_close's upload pool (writer.h). */
+static const stat_field pool_fields[] = {
+    FIELD(writer_pool_stats, threads),   FIELD(writer_pool_stats, queued),
+    FIELD(writer_pool_stats, in_flight), FIELD(writer_pool_stats, max_in_flight),
+    FIELD(writer_pool_stats, done),      FIELD(writer_pool_stats, failed),
+};
+
 static const stat_field journal_fields[] = {
     FIELD_AS("writes", staging_stats, journal_writes),
     FIELD(staging_stats, fsyncs),
@@ -180,6 +187,13 @@ char *control_stats_json(lakefuse_fs *fs)
     cJSON_AddItemToObject(root, "presigned_urls",
                           fields_json(&us, FIELDS(urlbatch_fields)));
     add_u64(root, "pending_uploads", pending_uploads(fs));
+    writer_pool_stats wp = {0};
+    if (fs->writer)
+        writer_pool_get_stats(fs->writer, &wp);
+    cJSON *au = cJSON_AddObjectToObject(root, "async_uploads");
+    cJSON_AddBoolToObject(au, "enabled",
+                          fs->writer && writer_async(fs->writer));
+    add_fields(au, &wp, FIELDS(pool_fields));
     staging_stats ss = {0};
     if (fs->staging)
         staging_get_stats(fs->staging, &ss);
@@ -361,6 +375,11 @@ static int render_diff(lakefuse_fs *fs, const tree_node *node, char **out)
 {
     lakefs_diff *d = NULL;
     size_t n = 0;
+    /* Files closed through this mount are on the branch as far as its
+     * user knows: the async_close pool's queued uploads land first. (status
+     * does not wait: it lists them as pending.) */
+    if (node->ref->is_branch)
+        writer_settle_branch(fs->writer, node->ref->repo, node->ref->api_ref);
     int rc = workflow_diff(fs, node->ref, node->key, &d, &n);
     if (rc)
         return rc;

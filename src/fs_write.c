@@ -261,12 +261,12 @@ int fs_write_write(const char *path, const char *buf, size_t size, off_t off,
 }
 
 /* Uploads a changed wfile (the writer's on_uploaded puts the new object in
- * the listing cache). */
-static int flush_and_cache(lakefuse_fs *fs, wfile *w, const tree_ref *ref)
+ * the listing cache); with -o async_close, unless sync (fsync), queues the
+ * upload for the writer's pool instead. */
+static int flush_and_cache(lakefuse_fs *fs, wfile *w, bool sync)
 {
-    (void)fs;
-    (void)ref;
-    int rc = wfile_flush(w, NULL);
+    int rc = !sync && writer_async(fs->writer) ? wfile_queue(w)
+                                               : wfile_flush(w, NULL);
     return rc == 1 ? 0 : rc;
 }
 
@@ -336,7 +336,7 @@ int fs_write_flush(const char *path, struct fuse_file_info *fi)
     lakefuse_fs *fs = fs_current();
     if (held_elsewhere(fs, path))
         return 0; /* the last close (or release) uploads */
-    return flush_and_cache(fs, of->w, of->ref);
+    return flush_and_cache(fs, of->w, false);
 }
 
 int fs_write_fsync(const char *path, int datasync, struct fuse_file_info *fi)
@@ -346,7 +346,9 @@ int fs_write_fsync(const char *path, int datasync, struct fuse_file_info *fi)
     open_file *of = handle_of(fi);
     if (!of || !of->w || !of->writer)
         return 0;
-    return flush_and_cache(fs_current(), of->w, of->ref);
+    /* Durable means on lakeFS: waits for a queued file's upload in flight
+     * (its io lock) and makes one if it is still to do. */
+    return flush_and_cache(fs_current(), of->w, true);
 }
 
 int fs_write_truncate(const char *path, off_t size, struct fuse_file_info *fi)
@@ -381,7 +383,7 @@ int fs_write_truncate(const char *path, off_t size, struct fuse_file_info *fi)
     if (rc == 0) {
         rc = wfile_truncate(handle.w, size);
         if (rc == 0)
-            flush_and_cache(fs, handle.w, n.ref);
+            flush_and_cache(fs, handle.w, false);
         wfile_release(handle.w);
     }
     tree_node_free(&n);

@@ -47,6 +47,7 @@ void mount_options_init(mount_options *opts)
     opts->prefetch = MOUNT_DEFAULT_PREFETCH;
     opts->direct_upload_max = UPLOAD_DEFAULT_DIRECT_MAX;
     opts->eager_upload = true;
+    opts->upload_threads = MOUNT_DEFAULT_UPLOAD_THREADS;
 }
 
 void mount_options_free(mount_options *opts)
@@ -229,6 +230,18 @@ static int parse_one_option(mount_options *opts, char *item, char *why,
         bad = !value || parse_size_in(value, 0, INT64_MAX,
                                       &opts->direct_upload_max);
         expect = SIZE_EXPECTED;
+    } else if (!strcmp(item, "async_close")) {
+        bad = value && parse_bool(value, &opts->async_close);
+        if (!value)
+            opts->async_close = true;
+        expect = "true or false";
+    } else if (!strcmp(item, "upload_threads")) {
+        uint64_t n = 0;
+        bad = !value || mount_parse_count(value, &n) || n == 0 ||
+              n > MOUNT_MAX_UPLOAD_THREADS;
+        if (!bad)
+            opts->upload_threads = n;
+        expect = "a whole number from 1 to 64";
     } else {
         if (!strcmp(item, "allow_other"))
             opts->allow_other = true;
@@ -300,6 +313,11 @@ static void mount_usage(FILE *out)
           "  -o eager_upload=BOOL   a large file written from its start\n"
           "                         sends its parts while it is written\n"
           "                         (default true)\n"
+          "  -o async_close         close returns once the file is staged;\n"
+          "                         uploads run in the background (fsync\n"
+          "                         waits for them and reports errors)\n"
+          "  -o upload_threads=N    uploads at once with async_close\n"
+          "                         (default 8, at most 64)\n"
           "  other -o options go to FUSE (allow_other, ro, ...)\n"
           "\n" CLI_CONNECTION_HELP,
           out);
@@ -512,7 +530,10 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
                         .uid = fs->uid, .gid = fs->gid,
                         .on_uploaded = fs_on_uploaded,
                         .on_uploaded_ctx = fs,
-                        .cache_dir = fs->cache_dir};
+                        .cache_dir = fs->cache_dir,
+                        .upload_threads = opts->async_close
+                                              ? (int)opts->upload_threads
+                                              : 0};
     fs->writer = writer_new(&wc, &err);
     if (!fs->writer)
         return 1;

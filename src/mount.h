@@ -25,6 +25,9 @@
 #define MOUNT_MAX_PREFETCH 64
 /* Bytes of small files fetched ahead of one reader. */
 #define MOUNT_PREFETCH_MAX_BYTES (4ULL << 20)
+/* -o async_close: uploads in flight at once (rclone's and the limit's 8). */
+#define MOUNT_DEFAULT_UPLOAD_THREADS 8
+#define MOUNT_MAX_UPLOAD_THREADS 64
 
 typedef struct mount_options {
     bool foreground;
@@ -45,6 +48,8 @@ typedef struct mount_options {
     uint64_t prefetch; /* small files fetched ahead (0: off) */
     uint64_t direct_upload_max; /* files up to this size: uploadObject */
     bool eager_upload; /* parts go up while a large file is written */
+    bool async_close; /* close queues the upload (writer_pool.c) */
+    uint64_t upload_threads; /* its pool's threads */
 } mount_options;
 
 /* Parses one -o list into opts (defaults must be set first). 0, or -1

@@ -267,6 +267,9 @@ int workflow_reset(lakefuse_fs *fs, const tree_ref *ref, const char *path,
     if (asprintf(&full, "%s%s", ref->prefix, strcmp(path, "*") ? path : "") < 0)
         return -ENOMEM;
     lakefs_error err = {0};
+    /* A queued upload landing after the reset would bring back what the
+     * reset discards: the async_close pool's uploads go first. */
+    writer_settle_branch(fs->writer, ref->repo, ref->api_ref);
     rc = lakefs_reset_branch(fs->client, ref->repo, ref->api_ref,
                              all      ? LAKEFS_RESET_ALL
                              : prefix ? LAKEFS_RESET_COMMON_PREFIX

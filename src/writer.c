@@ -5,11 +5,9 @@
  * thread) and what happens to a file's name on unlink and rename. Never
  * holds the table lock or a state lock across the network.
  */
-#include "writer.h"
+#include "writer_internal.h"
 #include "threads.h"
 
-#include "durable.h"
-#include "eager_upload.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -24,88 +22,6 @@
 #define RETRY_MAX_MS 60000
 #define FILL_CHUNK (1u << 20)
 #define TABLE_MIN_BUCKETS 256
-
-typedef enum wstate {
-    W_CLEAN,
-    W_DIRTY,
-    W_FAILED,
-    W_CONFLICT,
-} wstate;
-
-struct wfile {
-    writer *w;
-    char *repo;
-    char *branch;
-    pthread_mutex_t io;    /* content: fill, writes, truncates, uploads */
-    pthread_mutex_t state; /* everything below; journal writes */
-    char *key;
-    int fd;
-    uint64_t staging_id;
-    int refs;        /* under w->lock */
-    bool in_table;   /* under w->lock */
-    bool detached;
-    wstate st;
-    uint64_t gen;
-    bool journal_live; /* the journal entry exists */
-    bool journal_durable; /* its last write was fsync'd (unsealed DIRTY
-                             states are written without: see journal_note) */
-    bool journal_volatile; /* no state of it was ever fsync'd: see
-                              settle_journal */
-    reader_file *fill; /* base content still to copy in, or NULL */
-    eager_upload *eager; /* parts sent while written, or NULL (f->io) */
-    int64_t size;
-    /* base: what the server holds at key, as far as this file knows */
-    bool base_absent;
-    char *base;
-    /* attributes the next upload records */
-    int64_t mtime;
-    uint32_t mode; /* lakectl's Mode (S_IFREG | bits); 0: not recorded */
-    uint32_t unshown_mode; /* bits of mode the object had that this mount
-                              does not show (fs_entry.unshown_mode): the
-                              upload keeps them, stat hides them */
-    bool has_owner;
-    uint32_t uid, gid;
-    lakefs_metadata meta;
-    char *content_type;
-    const void *tag; /* the opener's, for on_uploaded */
-    /* failures */
-    char *error;
-    bool permanent;
-    int64_t retry_at_ms;
-    int retry_delay_ms;
-    /* failed uploads since the base: lakeFS may have applied them */
-    char *attempts[STAGING_MAX_ATTEMPTS];
-    size_t n_attempts;
-    /* the last seal: sealed data is (sealed_size, digest) */
-    bool sealed;
-    int64_t sealed_size;
-    char digest[DURABLE_DIGEST_HEX];
-    /* In the table (under w->lock): the list walks use (newest first),
-     * and the chain of its hash bucket. repo, branch and key make the
-     * hash; a rename changes key under both w->lock and f->state, so
-     * either suffices to read it. seq: when it joined the table. */
-    struct wfile *next, *prev, *hash_next;
-    uint64_t hash;
-    uint64_t seq;
-};
-
-struct writer {
-    writer_config cfg;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    pthread_mutex_t rename_lock; /* one writer_move at a time */
-    bool stopping;
-    pthread_t retry_thread;
-    bool thread_started;
-    wfile *files;
-    size_t count; /* wfiles in files; read without the lock */
-    wfile **buckets; /* the same wfiles by hash; n_buckets a power of 2 */
-    size_t n_buckets;
-    uint64_t next_seq;
-    char **orphans; /* "repo\nbranch\npath" of earlier mounts' failures */
-    size_t n_orphans;
-    char boot_id[DURABLE_BOOT_ID_MAX];
-};
 
 static int64_t now_ms(void)
 {
@@ -1025,12 +941,8 @@ static int carry_attrs(writer *w, const wfile *f, const char *key,
     return rc;
 }
 
-/*
- * One upload of f, under f->io. conditional: only over the base (retries).
- * Returns 1 (uploaded, *out filled when non-NULL), 0 (nothing to do),
- * DURABLE_CONFLICT, or a negative errno.
- */
-static int upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
+/* writer_internal.h; conditional for background retries. */
+int writer_upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
 {
     writer *w = f->w;
     upload_snapshot s;
@@ -1075,6 +987,14 @@ static int upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
                              f->repo, f->branch, s.key, f->fd, s.size,
                              &attrs, &st, &err);
     }
+    bool uploaded = rc == 0 || rc == DURABLE_ALREADY_THERE;
+    /* The mount's listing shows the new object before the file turns
+     * CLEAN: a stat in between would otherwise find neither the staged
+     * overlay (the file is clean) nor the new size (the listing is not
+     * updated yet), and the kernel would keep that answer. (The key cannot
+     * change meanwhile: a rename waits for this upload's io lock.) */
+    if (uploaded && w->cfg.on_uploaded && st.path)
+        w->cfg.on_uploaded(w->cfg.on_uploaded_ctx, f->tag, &st);
     char digest[DURABLE_DIGEST_HEX];
     char tried[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX];
     size_t n_tried = 0;
@@ -1092,10 +1012,8 @@ static int upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
     settle(f, &s, rc, &st, &err);
     bool conflict = f->st == W_CONFLICT;
     pthread_mutex_unlock(&f->state);
-    if (rc == 0 || rc == DURABLE_ALREADY_THERE) {
+    if (uploaded) {
         supersede_orphans(w, f->repo, f->branch, s.key);
-        if (w->cfg.on_uploaded && st.path)
-            w->cfg.on_uploaded(w->cfg.on_uploaded_ctx, f->tag, &st);
         if (out) {
             *out = st;
             memset(&st, 0, sizeof(st));
@@ -1123,13 +1041,18 @@ int wfile_flush(wfile *f, lakefs_object_stats *out)
     if (out)
         memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&f->io);
-    int rc = upload_once(f, false, out);
+    int rc = writer_upload_once(f, false, out);
     pthread_mutex_unlock(&f->io);
     return rc == 1 ? 1 : rc == 0 ? 0 : -EIO;
 }
 
 int writer_flush_branch(writer *w, const char *repo, const char *branch)
 {
+    /* With the pool, its threads upload the branch's files in parallel
+     * first; the loop below then finds them clean (and retries, as
+     * without it, what failed). */
+    if (writer_async(w))
+        writer_pool_flush_branch(w, repo, branch);
     /* Take references under the table lock, upload outside it. */
     size_t n = 0, cap = 0;
     wfile **files = NULL;
@@ -1559,7 +1482,7 @@ static void *retry_main(void *arg)
         if (f) {
             pthread_mutex_unlock(&w->lock);
             pthread_mutex_lock(&f->io);
-            upload_once(f, true, NULL);
+            writer_upload_once(f, true, NULL);
             pthread_mutex_unlock(&f->io);
             wfile_release(f);
             pthread_mutex_lock(&w->lock);
@@ -1604,6 +1527,8 @@ writer *writer_new(const writer_config *cfg, int *err)
     pthread_condattr_init(&ca);
     pthread_cond_init(&w->wake, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&w->q_wake, NULL);
+    pthread_cond_init(&w->settled, NULL);
     *err = 0;
     return w;
 }
@@ -1612,6 +1537,8 @@ int writer_start(writer *w)
 {
     int rc = -thread_start_masked(&w->retry_thread, retry_main, w);
     w->thread_started = rc == 0;
+    if (rc == 0)
+        rc = writer_pool_start(w);
     return rc;
 }
 
@@ -1625,6 +1552,8 @@ void writer_free(writer *w)
     pthread_mutex_unlock(&w->lock);
     if (w->thread_started)
         pthread_join(w->retry_thread, NULL);
+    /* The pool uploads what is queued (in parallel), then ends. */
+    writer_pool_stop(w);
     /* One last try for what is still to upload; the rest stays journaled
      * (the session becomes an orphan the next mount recovers). */
     while (w->files) {
@@ -1632,7 +1561,7 @@ void writer_free(writer *w)
         unlink_locked(w, f);
         if (!f->detached && (f->st == W_DIRTY || f->st == W_FAILED)) {
             pthread_mutex_lock(&f->io);
-            upload_once(f, true, NULL);
+            writer_upload_once(f, true, NULL);
             pthread_mutex_unlock(&f->io);
         }
         if (f->st == W_CLEAN || f->detached)
@@ -1643,6 +1572,8 @@ void writer_free(writer *w)
         free(w->orphans[i]);
     free(w->orphans);
     pthread_cond_destroy(&w->wake);
+    pthread_cond_destroy(&w->q_wake);
+    pthread_cond_destroy(&w->settled);
     pthread_mutex_destroy(&w->rename_lock);
     pthread_mutex_destroy(&w->lock);
     free(w->buckets);

@@ -3,7 +3,9 @@
  * Each branch path being written has one staged file (staging.h) shared by
  * every descriptor open on it, and a journal entry that says what the
  * bytes are and what they were written on. Never holds file data in
- * memory; never acknowledges a close or fsync before lakeFS has the bytes;
+ * memory; never acknowledges an fsync, or a close (unless -o async_close,
+ * writer_pool.c, which acknowledges it once staged), before lakeFS has the
+ * bytes;
  * never holds a lock across the network that stat, readdir, open or
  * rename of another file needs; never uploads to a name the file no longer
  * owns, or over an object that is not its base (background retries and
@@ -46,6 +48,8 @@
  *   open existing       -> CLEAN(checksum)     open new/O_TRUNC -> DIRTY(1)
  *   write/truncate/chmod/utimens/xattr: CLEAN|DIRTY|FAILED -> DIRTY(gen+1),
  *                          journaled (fsync) before the change is acked
+ *   async_close:         DIRTY|FAILED stay, queued (a reference) for a
+ *                          pool thread, which then uploads as a close does
  *   close/fsync/retry:   DIRTY|FAILED -> UPLOADING(gen) -> CLEAN(new
  *                          checksum) if gen unchanged, else DIRTY;
  *                          or FAILED(gen, err); or (conditional) CONFLICT
@@ -117,7 +121,18 @@ typedef struct writer_config {
     const char *cache_dir; /* where earlier mounts' staged files are */
     int retry_min_ms; /* background retry backoff; 0: defaults */
     int retry_max_ms;
+    int upload_threads; /* > 0: -o async_close, wfile_queue's pool */
 } writer_config;
+
+/* The async_close pool's counters (writer_pool_get_stats). */
+typedef struct writer_pool_stats {
+    uint64_t threads;
+    uint64_t queued;        /* files waiting for a pool thread now */
+    uint64_t in_flight;     /* uploads the pool runs now */
+    uint64_t max_in_flight; /* the most at once since the mount */
+    uint64_t done;          /* uploads the pool finished */
+    uint64_t failed;        /* of which failed (retried as any failure) */
+} writer_pool_stats;
 
 writer *writer_new(const writer_config *cfg, int *err);
 /* An earlier mount's staged file for this path failed to upload: the
@@ -205,8 +220,28 @@ const char *wfile_key(wfile *f);
 int wfile_flush(wfile *f, lakefs_object_stats *out);
 
 /* Flushes every file of the branch with unsent changes (before a commit or
- * merge). 0, or -EIO when one upload failed. */
+ * merge). 0, or -EIO when one upload failed. With the pool, the branch's
+ * files are queued and uploaded in parallel first. */
 int writer_flush_branch(writer *w, const char *repo, const char *branch);
+
+/*
+ * -o async_close (writer_pool.c): a close that queues the upload instead
+ * of making it. The staged file and its journal (PENDING) are already the
+ * state a failed upload leaves, so the close returns at once; one of
+ * cfg.upload_threads threads uploads queued files, oldest first, as a close
+ * would (last writer wins); a failure becomes FAILED and is retried in the
+ * background as any. A file queued again while its upload runs is uploaded
+ * again after it (its io lock orders them). No-op on a file with nothing
+ * to upload or already queued; without the pool, uploads as wfile_flush.
+ * 0, or what wfile_flush returns.
+ */
+int wfile_queue(wfile *f);
+/* true when this writer queues at close (cfg.upload_threads > 0). */
+bool writer_async(const writer *w);
+/* Waits until no file of (repo, branch) is queued or being uploaded by
+ * the pool (before what reads the branch: diff, status). */
+void writer_settle_branch(writer *w, const char *repo, const char *branch);
+void writer_pool_get_stats(writer *w, writer_pool_stats *out);
 
 /* The name key no longer belongs to its wfile (the object was unlinked, or
  * a rename replaced it): the wfile leaves the table, so that a new file of

@@ -54,8 +54,7 @@ class ControlClient:
         return self._control("GET", "counts")["counts"]
 
     def max_in_flight(self):
-        """{operation: most requests of it handled at once} since the last reset_counts()
-        (presigned data requests only)."""
+        """{operation: most requests of it handled at once} since the last reset_counts()."""
         return self._control("GET", "counts")["max_in_flight"]
 
     def counts_total(self):
@@ -72,6 +71,10 @@ class ControlClient:
         """operation (None: any), count or ratio (+seed), status/message, latency_ms, cut_after_bytes,
         drop_response; on the bundled server also rewrite_url, trickle_ms, pad_bytes (control.KINDS)."""
         return self._control("POST", "faults", json=fault)["id"]
+
+    def open_gate(self, name):
+        """Lets the requests a fault with hold=name keeps waiting go on (and later ones through)."""
+        self._control("POST", "gates/" + name)
 
     def faults(self):
         return self._control("GET", "faults")["faults"]

@@ -231,14 +231,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             else:
                 operation, upstream = "unknown", srv.lakefs_addr
             srv.recorder.count(operation)
-            presigned = operation.startswith("presigned")
-            if presigned:
-                srv.recorder.enter(operation)
+            srv.recorder.enter(operation)
             try:
                 self._handle(method, operation, upstream)
             finally:
-                if presigned:
-                    srv.recorder.leave(operation)
+                srv.recorder.leave(operation)
         except (_CutConnection, ConnectionError, socket.timeout, http.client.HTTPException, OSError) as err:
             if not isinstance(err, _CutConnection):
                 srv.log("proxy: %s %s: %r" % (method, self.path, err))
@@ -248,6 +245,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         fault = self.server.faults.pick(operation)
         cut_after = None
         if fault:
+            if fault.get("hold"):
+                self.server.faults.hold(fault["hold"])
             if fault.get("latency_ms"):
                 time.sleep(fault["latency_ms"] / 1000.0)
             if fault.get("status"):

@@ -74,8 +74,11 @@ PAGINATION_FAULTS = {"stuck", "empty"}
 # `rewrite_url`; send the answer's body a byte every `trickle_ms`; pad a JSON answer to at least
 # `pad_bytes` (an extra "padding" member: a too-large but well-formed answer).
 # `range` and `pagination` distort a data or paged answer (RANGE_FAULTS, PAGINATION_FAULTS above).
+# `hold` (a gate name) keeps the request waiting, before any other kind applies, until the gate is
+# opened (POST /_test/gates/NAME) or the faults are cleared: a test decides when the server gets it.
 KINDS = ("status", "latency_ms", "cut_after_bytes", "drop_response", "rewrite_url", "trickle_ms", "pad_bytes",
-         "range", "pagination")
+         "range", "pagination", "hold")
+HOLD_LIMIT_S = 120  # a held request goes on by itself after this long: a failed test never hangs the server
 
 
 class RuleTable:
@@ -134,6 +137,28 @@ class RuleTable:
 class Faults(RuleTable):
     """Injected faults; count 1 unless a count or ratio is given."""
 
+    def __init__(self):
+        super().__init__()
+        self.gates = {}  # hold name -> threading.Event (set: open)
+
+    def _gate(self, name):
+        with self.lock:
+            return self.gates.setdefault(name, threading.Event())
+
+    def hold(self, name):
+        """Waits (in a request's thread) until gate name is opened."""
+        self._gate(name).wait(HOLD_LIMIT_S)
+
+    def open_gate(self, name):
+        self._gate(name).set()
+
+    def clear(self):
+        super().clear()
+        with self.lock:
+            gates, self.gates = self.gates, {}
+        for gate in gates.values():
+            gate.set()
+
     def add(self, spec):
         rule = {"operation": spec.get("operation"), "status": spec.get("status"),
                 "message": spec.get("message"), "latency_ms": spec.get("latency_ms"),
@@ -141,11 +166,13 @@ class Faults(RuleTable):
                 "body": spec.get("body"), "range": spec.get("range"), "pagination": spec.get("pagination"),
                 "drop_response": bool(spec.get("drop_response")), "rewrite_url": spec.get("rewrite_url"),
                 "trickle_ms": spec.get("trickle_ms"), "pad_bytes": spec.get("pad_bytes"),
-                "ratio": spec.get("ratio"), "seed": spec.get("seed", 0)}
+                "ratio": spec.get("ratio"), "seed": spec.get("seed", 0), "hold": spec.get("hold")}
         if rule["count"] is None and rule["ratio"] is None:
             rule["count"] = 1
         if all(rule[k] is None or rule[k] is False for k in KINDS):
             raise ValueError("a fault needs one of " + ", ".join(KINDS))
+        if rule["hold"] is not None and not isinstance(rule["hold"], str):
+            raise ValueError("hold must be a gate name (a string)")
         if rule["rewrite_url"] is not None and not isinstance(rule["rewrite_url"], str):
             raise ValueError("rewrite_url must be a string")
         if rule["range"] is not None and rule["range"] not in RANGE_FAULTS:
@@ -185,6 +212,9 @@ class Control:
                 with rec.lock:
                     rec.violations = []
                 return Response(204)
+        elif name.startswith("gates/") and method == "POST":
+            self.faults.open_gate(name[len("gates/"):])
+            return Response(204)
         elif name == "faults":
             return self.rule_table(self.faults, "faults", "fault", method, body, 1 << 20)
         elif name == "hostile":

@@ -185,6 +185,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         fault = self.server.ctx.faults.pick(operation)
         if fault is None:
             return False
+        if fault.get("hold"):
+            self.server.ctx.faults.hold(fault["hold"])
         if fault.get("latency_ms"):
             time.sleep(fault["latency_ms"] / 1000.0)
         if fault.get("status"):
@@ -333,6 +335,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         route = ctx.spec.match(method, raw_path)
         operation = route.operation_id if route else "unknown"
         ctx.recorder.count(operation)
+        ctx.recorder.enter(operation)  # max_in_flight shows a client's parallel requests
+        try:
+            self._handle_api_counted(method, raw_path, route, operation, head)
+        finally:
+            ctx.recorder.leave(operation)
+
+    def _handle_api_counted(self, method, raw_path, route, operation, head):
+        ctx = self.server.ctx
         if self._apply_fault(operation, head):
             return
         self.hostile_rule = ctx.hostile.pick(operation, self.query)

@@ -1491,11 +1491,13 @@ class Faults:
         self.server.clear_faults()
 
 
-def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_every=200, report=None, min_kills=0):
+def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_every=200, report=None, min_kills=0,
+             options=()):
     """One seed on a fresh repository: mount lakefs://REPO/main, run the workload, close everything,
     compare, unmount (exit status 0 but under faults), remount with an EMPTY cache dir and check what
-    lakeFS holds. Returns the Workload (its stats); raises Mismatch. Deletes the repository and the
-    local data it made."""
+    lakeFS holds. options: extra -o options of every mount (LAKEFUSE_DIFF_MOUNT_OPTIONS adds more).
+    Returns the Workload (its stats); raises Mismatch. Deletes the repository and the local data it
+    made."""
     repo = server.create_repo("diff-%s-%d-%s" % (mode, seed, os.urandom(3).hex()))
     uri = "lakefs://%s/main" % repo
     model_root = os.path.join(str(workdir), "model-%d" % seed)
@@ -1503,7 +1505,7 @@ def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_ever
     final_cache = os.path.join(str(workdir), "cache-%d-final" % seed)
     faults = Faults(server, seed)
     mounts = []
-    extra = [o for o in os.environ.get("LAKEFUSE_DIFF_MOUNT_OPTIONS", "").split(",") if o]
+    extra = list(options) + [o for o in os.environ.get("LAKEFUSE_DIFF_MOUNT_OPTIONS", "").split(",") if o]
     plain_make = make_mount
 
     def make_mount(uri, cache_dir):

@@ -107,6 +107,19 @@ def test_differential_kill_9(server, mount, tmp_path):
     assert sum(s["conflicts"] for s in stats) > 0, stats
 
 
+def test_differential_async_close(server, mount, tmp_path):
+    """-o async_close: closes return before their uploads, which run in parallel behind them; the
+    mount must still agree with the model, and lakeFS must hold everything after the unmount (which
+    drains the queue) and after kill -9 (the next mount recovers what was queued)."""
+    options = ["async_close", "upload_threads=4"]
+    nops = env_int("LAKEFUSE_DIFF_ASYNC_OPS", 1500)
+    stats = run_all(server, mount, tmp_path, "plain", seeds((5,)), nops, options=options)
+    assert all(s["mount_errors"] == 0 for s in stats)
+    kills = env_int("LAKEFUSE_DIFF_ASYNC_KILLS", 6)
+    stats = run_all(server, mount, tmp_path, "kill", seeds((25,)), kills * 32, min_kills=kills, options=options)
+    assert sum(s["kills"] for s in stats) >= kills, stats
+
+
 # --- the harness itself (no mount): two local directories agree, and a lost write is caught --------
 
 def _local_pair(tmp_path, cls, seed, nops):

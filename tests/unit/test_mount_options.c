@@ -136,6 +136,8 @@ static void refused_keeping_default(const char *list)
     assert_int_equal(o.max_rename_objects, MOUNT_DEFAULT_MAX_RENAME_OBJECTS);
     assert_int_equal(o.multipart_threshold, MOUNT_DEFAULT_MULTIPART_THRESHOLD);
     assert_int_equal(o.prefetch, MOUNT_DEFAULT_PREFETCH);
+    assert_false(o.async_close);
+    assert_int_equal(o.upload_threads, MOUNT_DEFAULT_UPLOAD_THREADS);
     mount_options_free(&o);
 }
 
@@ -158,6 +160,9 @@ static void test_hostile_numbers(void **state)
         "multipart_threshold=9223372036854775808",
         "prefetch=", "prefetch", "prefetch=-1", "prefetch=65", "prefetch=8K",
         "prefetch=18446744073709551616",
+        "upload_threads=", "upload_threads", "upload_threads=0",
+        "upload_threads=65", "upload_threads=-1", "upload_threads=8K",
+        "async_close=maybe", "async_close=",
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
         refused_keeping_default(refused[i]);
@@ -184,6 +189,17 @@ static void test_number_edges_accepted(void **state)
     assert_int_equal(mount_parse_options(&o, "prefetch=64", why, sizeof(why)),
                      0);
     assert_int_equal(o.prefetch, MOUNT_MAX_PREFETCH);
+    assert_false(o.async_close);
+    assert_int_equal(mount_parse_options(&o, "async_close,upload_threads=64",
+                                         why, sizeof(why)),
+                     0);
+    assert_true(o.async_close);
+    assert_int_equal(o.upload_threads, MOUNT_MAX_UPLOAD_THREADS);
+    assert_int_equal(mount_parse_options(&o, "async_close=false,upload_threads=1",
+                                         why, sizeof(why)),
+                     0);
+    assert_false(o.async_close);
+    assert_int_equal(o.upload_threads, 1);
     assert_int_equal(mount_parse_options(&o, "attr_timeout=0.25", why,
                                          sizeof(why)),
                      0);

@@ -1,0 +1,124 @@
+/*
+ * writer_internal.h - the writer's state shared by writer.c (the state
+ * machine) and writer_pool.c (the upload pool of -o async_close). Not for
+ * any other module: they go through writer.h.
+ */
+#ifndef LAKEFUSE_WRITER_INTERNAL_H
+#define LAKEFUSE_WRITER_INTERNAL_H
+
+#include "writer.h"
+
+#include "durable.h"
+#include "eager_upload.h"
+
+#include <pthread.h>
+
+typedef enum wstate {
+    W_CLEAN,
+    W_DIRTY,
+    W_FAILED,
+    W_CONFLICT,
+} wstate;
+
+struct wfile {
+    writer *w;
+    char *repo;
+    char *branch;
+    pthread_mutex_t io;    /* content: fill, writes, truncates, uploads */
+    pthread_mutex_t state; /* everything below; journal writes */
+    char *key;
+    int fd;
+    uint64_t staging_id;
+    int refs;        /* under w->lock */
+    bool in_table;   /* under w->lock */
+    bool detached;
+    wstate st;
+    uint64_t gen;
+    bool journal_live; /* the journal entry exists */
+    bool journal_durable; /* its last write was fsync'd (unsealed DIRTY
+                             states are written without: see journal_note) */
+    bool journal_volatile; /* no state of it was ever fsync'd: see
+                              settle_journal */
+    reader_file *fill; /* base content still to copy in, or NULL */
+    eager_upload *eager; /* parts sent while written, or NULL (f->io) */
+    int64_t size;
+    /* base: what the server holds at key, as far as this file knows */
+    bool base_absent;
+    char *base;
+    /* attributes the next upload records */
+    int64_t mtime;
+    uint32_t mode; /* lakectl's Mode (S_IFREG | bits); 0: not recorded */
+    uint32_t unshown_mode; /* bits of mode the object had that this mount
+                              does not show (fs_entry.unshown_mode): the
+                              upload keeps them, stat hides them */
+    bool has_owner;
+    uint32_t uid, gid;
+    lakefs_metadata meta;
+    char *content_type;
+    const void *tag; /* the opener's, for on_uploaded */
+    /* failures */
+    char *error;
+    bool permanent;
+    int64_t retry_at_ms;
+    int retry_delay_ms;
+    /* failed uploads since the base: lakeFS may have applied them */
+    char *attempts[STAGING_MAX_ATTEMPTS];
+    size_t n_attempts;
+    /* the last seal: sealed data is (sealed_size, digest) */
+    bool sealed;
+    int64_t sealed_size;
+    char digest[DURABLE_DIGEST_HEX];
+    /* In the table (under w->lock): the list walks use (newest first),
+     * and the chain of its hash bucket. repo, branch and key make the
+     * hash; a rename changes key under both w->lock and f->state, so
+     * either suffices to read it. seq: when it joined the table. */
+    struct wfile *next, *prev, *hash_next;
+    uint64_t hash;
+    uint64_t seq;
+    /* -o async_close (writer_pool.c), under w->lock: in the upload queue
+     * (which holds a reference), and being uploaded by a pool thread. */
+    bool queued;
+    bool busy;
+    struct wfile *q_next;
+};
+
+struct writer {
+    writer_config cfg;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_mutex_t rename_lock; /* one writer_move at a time */
+    bool stopping;
+    pthread_t retry_thread;
+    bool thread_started;
+    wfile *files;
+    size_t count; /* wfiles in files; read without the lock */
+    wfile **buckets; /* the same wfiles by hash; n_buckets a power of 2 */
+    size_t n_buckets;
+    uint64_t next_seq;
+    char **orphans; /* "repo\nbranch\npath" of earlier mounts' failures */
+    size_t n_orphans;
+    char boot_id[DURABLE_BOOT_ID_MAX];
+    /* -o async_close (writer_pool.c): the queue of closed files to upload,
+     * oldest first, each holding a reference; under lock. */
+    wfile *q_head, *q_tail;
+    pthread_cond_t q_wake;  /* a file queued, or stopping */
+    pthread_cond_t settled; /* a pool upload finished */
+    pthread_t *workers;
+    int n_workers; /* started */
+    writer_pool_stats pool;
+};
+
+/* One upload of f, under f->io (writer.c). conditional: only over the
+ * base. 1 (uploaded, *out filled when non-NULL), 0 (nothing to do),
+ * DURABLE_CONFLICT, or a negative errno. */
+int writer_upload_once(wfile *f, bool conditional, lakefs_object_stats *out);
+
+/* The pool (writer_pool.c): started by writer_start, drained and joined by
+ * writer_free (w->stopping set) before its last uploads. */
+int writer_pool_start(writer *w);
+void writer_pool_stop(writer *w);
+/* Queues every unsent file of (repo, branch) and waits for the pool. */
+void writer_pool_flush_branch(writer *w, const char *repo,
+                              const char *branch);
+
+#endif
