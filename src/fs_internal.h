@@ -67,6 +67,15 @@ void fs_cache_set(lakefuse_fs *fs, const tree_ref *ref, const char *rel_key,
 /* The same from an object's stats (name = rel_key's last component). */
 void fs_cache_set_object(lakefuse_fs *fs, const tree_ref *ref,
                          const char *rel_key, const lakefs_object_stats *st);
+/* The same, showing the setuid/setgid/sticky bits `like` showed and no
+ * others (NULL: those this mount noted, as a listing shows them). A
+ * rename's copy: it keeps what the object records, and what this mount
+ * hid at the old name stays hidden at the new one (the bits it showed are
+ * noted there once the rename succeeded). */
+void fs_cache_set_object_as(lakefuse_fs *fs, const tree_ref *ref,
+                            const char *rel_key,
+                            const lakefs_object_stats *st,
+                            const fs_entry *like);
 
 /* Helpers of the write operations (fs_write.c). A node for a path that
  * must exist, -EROFS when its ref is not writable: */

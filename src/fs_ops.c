@@ -53,20 +53,34 @@ void fs_cache_set(lakefuse_fs *fs, const tree_ref *ref, const char *rel_key,
     free(dir);
 }
 
-void fs_cache_set_object(lakefuse_fs *fs, const tree_ref *ref,
-                         const char *rel_key, const lakefs_object_stats *st)
+void fs_cache_set_object_as(lakefuse_fs *fs, const tree_ref *ref,
+                            const char *rel_key,
+                            const lakefs_object_stats *st,
+                            const fs_entry *like)
 {
     const char *slash = strrchr(rel_key, '/');
     fs_entry e;
     if (fs_entry_from_object(&e, slash ? slash + 1 : rel_key, st) != 0) {
-        metacache_invalidate_ref(fs->meta, ref->cache_key);
+        metacache_invalidate_ref(fs->meta, ref->cache_key); /* ENOMEM */
         return;
     }
-    /* shown as a listing would show it: an upload of a file whose bits this
-     * mount hides records them, and must not unmask them */
-    tree_mask_entry(fs->tree, ref, rel_key, &e);
+    if (like) { /* the special bits `like` showed, no others */
+        uint32_t hide = e.mode & 07000u & ~(like->mode & 07000u);
+        e.mode &= ~hide;
+        e.unshown_mode = hide;
+    } else { /* shown as a listing would show it: an upload of a file
+                whose bits this mount hides records them, and must not
+                unmask them */
+        tree_mask_entry(fs->tree, ref, rel_key, &e);
+    }
     fs_cache_set(fs, ref, rel_key, &e);
     fs_entry_free(&e);
+}
+
+void fs_cache_set_object(lakefuse_fs *fs, const tree_ref *ref,
+                         const char *rel_key, const lakefs_object_stats *st)
+{
+    fs_cache_set_object_as(fs, ref, rel_key, st, NULL);
 }
 
 /* ---- attributes ---- */

@@ -35,27 +35,6 @@ static int copy_key(lakefuse_fs *fs, const tree_ref *ref, const char *from,
     return rc == -ENOENT ? rc : rc ? -EIO : 0;
 }
 
-/* The copy's entry at dst_rel, showing the special bits src showed: the
- * copy keeps what the object records, and what this mount hid at the old
- * name stays hidden at the new one (the bits it showed are noted there
- * once the rename succeeded). */
-static void cache_copy(lakefuse_fs *fs, const tree_ref *ref,
-                       const char *dst_rel, const lakefs_object_stats *st,
-                       const fs_entry *src_entry)
-{
-    const char *slash = strrchr(dst_rel, '/');
-    fs_entry e;
-    if (fs_entry_from_object(&e, slash ? slash + 1 : dst_rel, st) != 0) {
-        metacache_invalidate_ref(fs->meta, ref->cache_key); /* ENOMEM */
-        return;
-    }
-    uint32_t hide = e.mode & 07000u & ~(src_entry->mode & 07000u);
-    e.mode &= ~hide;
-    e.unshown_mode = hide;
-    fs_cache_set(fs, ref, dst_rel, &e);
-    fs_entry_free(&e);
-}
-
 /* dst_base: the checksum of the object the rename replaces, "" when the
  * destination holds none. The writer's files at both names keep still
  * until the server-side steps are done (writer_move_*). */
@@ -87,7 +66,7 @@ static int rename_file(lakefuse_fs *fs, const tree_node *src,
         if (rc == 0)
             rc = fs_delete_key(fs, ref, from);
         if (rc == 0)
-            cache_copy(fs, ref, dst_rel, &st, &src->entry);
+            fs_cache_set_object_as(fs, ref, dst_rel, &st, &src->entry);
     }
     /* The replaced file's descriptors never upload over the new content;
      * a failed step changes nothing in the writer. */
