@@ -94,6 +94,11 @@ static const stat_field readdir_fields[] = {
     FIELD(fs_readdir_stats, snapshots),
 };
 
+static const stat_field xattr_fields[] = {
+    FIELD(fs_xattr_stats, requests),
+    FIELD(fs_xattr_stats, unsupported),
+};
+
 static const stat_field urlbatch_fields[] = {
     FIELD(urlbatch_stats, batches),
     FIELD(urlbatch_stats, urls),
@@ -182,6 +187,10 @@ char *control_stats_json(lakefuse_fs *fs)
     fs_readdir_get_stats(&rd);
     cJSON_AddItemToObject(root, "readdir",
                           fields_json(&rd, FIELDS(readdir_fields)));
+    fs_xattr_stats xs;
+    fs_xattr_get_stats(&xs);
+    cJSON_AddItemToObject(root, "getxattr",
+                          fields_json(&xs, FIELDS(xattr_fields)));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     return text;
