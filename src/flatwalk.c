@@ -449,9 +449,36 @@ static size_t flat_bound(flatwalk *fw, const tree_ref *ref, const char *d,
     return bound;
 }
 
-int flatwalk_fetch(flatwalk *fw, const listing_source *src,
-                   fs_entry **entries, size_t *n)
+void flatwalk_partial_free(flatwalk_partial *p)
 {
+    object_items_free(p->items, p->n);
+    free(p->after);
+    memset(p, 0, sizeof(*p));
+}
+
+/* The pages stopped with the asked directory open: its items so far into
+ * *partial when its listing can go on from the last key (a key of its
+ * own, not one inside a subdirectory of it, whose common prefix a
+ * delimited listing resumed there could give again). */
+static void flat_take_partial(flat_walk *w, flatwalk_partial *partial)
+{
+    flat_dir *d = &w->stack[1];
+    if (w->depth != 2 || d->skip || strcmp(d->prefix, w->want) != 0 ||
+        !w->last || d->n >= w->fw->cfg.max_dir_entries)
+        return;
+    char *after = strdup(w->last);
+    if (!after)
+        return;
+    *partial = (flatwalk_partial){.items = d->items, .n = d->n,
+                                  .after = after};
+    d->items = NULL;
+    d->n = d->cap = 0;
+}
+
+int flatwalk_fetch(flatwalk *fw, const listing_source *src,
+                   fs_entry **entries, size_t *n, flatwalk_partial *partial)
+{
+    memset(partial, 0, sizeof(*partial));
     const tree_ref *ref = src->ref;
     if (src->ttl_ms < 0 || !src->dir[0])
         return 0;
@@ -478,6 +505,8 @@ int flatwalk_fetch(flatwalk *fw, const listing_source *src,
         top = NULL;
         w.generation = listings_generation(fw->cfg.listings, src);
         rc = flat_pages(&w, start, bound);
+        if (rc == 0 && !w.want_done)
+            flat_take_partial(&w, partial);
     }
     while (w.depth > 0)
         flat_dir_free(&w.stack[--w.depth]);
@@ -493,5 +522,5 @@ int flatwalk_fetch(flatwalk *fw, const listing_source *src,
         return 1;
     }
     fs_entries_free(w.want_entries, w.want_n);
-    return 0;
+    return partial->after ? 2 : 0;
 }

@@ -14,6 +14,7 @@ two listing pages). Workload 2 reads cat/ (200 distinct 4 KiB objects). Workload
 fresh repository; workload 6 untars a tree and removes it, workload 7 creates files in a large
 directory. A server that cannot presign (real lakeFS on its local blockstore) moves the same
 data through the API instead: getObject for presignedGet, uploadObject for the staging flow."""
+import errno
 import hashlib
 import io
 import os
@@ -24,7 +25,7 @@ import tarfile
 import pytest
 
 from mountlib import (MIB, PatternStream, api_commit, api_get, api_ok, api_paths, api_stat, control_json, control_path,
-                      control_write, read_file, run, sh, upload_concurrently, url_batches, write_file)
+                      control_write, expect_errno, read_file, run, sh, upload_concurrently, url_batches, write_file)
 
 WALK_DIRS, WALK_PER_DIR = 10, 30  # walk/dNN/fMMM: 300 objects, each directory one listing page
 WIDE = 2000  # wide/fNNNNN: two pages of listObjects (lakefuse asks for 1,000 a page)
@@ -181,6 +182,63 @@ def test_w1_ls_l_of_2000_objects_cold_then_warm(server, seeded, mount):
     assert counts == {"listObjects": 1 + 2}, counts
     got, counts = counted(server, ls_l)
     assert got == want and counts == {}, counts
+
+
+def test_w1_ls_l_asks_no_security_or_acl_attribute_per_file(server, seeded, mount):
+    """GNU ls -l reads security.selinux and system.posix_acl_access of every file, and the kernel
+    forwards both to the daemon every time: 4,000 FUSE round trips for wide/'s 2,000 files when
+    they were answered ENODATA. lakefuse keeps nothing outside user.*, so it answers EOPNOTSUPP
+    there, and ls stops asking the file system after the first of each: at most 2 per name.
+    user.* reads still answer (ENODATA for a name not kept, the lakefs attributes as before)."""
+    repo, _ = seeded
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+
+    def xattrs():
+        return control_json(control_path(m, "stats"))["getxattr"]
+
+    before = xattrs()
+    lines = run(["ls", "-ln", m.join("wide")]).stdout.decode().splitlines()
+    after = xattrs()
+    assert len(lines) == 1 + WIDE
+    asked = after["requests"] - before["requests"]
+    assert asked <= 4, (before, after)  # was 2 * WIDE = 4,000
+    assert after["unsupported"] - before["unsupported"] == asked
+    f = m.join("wide", "f00000")
+    for name in ("security.selinux", "system.posix_acl_access", "trusted.x"):
+        expect_errno(errno.EOPNOTSUPP, os.getxattr, f, name)
+    expect_errno(errno.ENODATA, os.getxattr, f, "user.comment")
+    listed = os.listxattr(f)
+    assert listed and all(n.startswith("user.lakefs.") for n in listed), listed
+    assert all(os.getxattr(f, n) is not None for n in listed)
+
+
+# A directory listed by itself after its parent was read: the first lookup of the walk's kind
+# starts a flat listing of the parent's subtree from it, which may stop inside it (after as many
+# pages as the parent has uncached subdirectories). It then goes on with the directory's own
+# delimited listing after the last key the flat pages brought, instead of from its start: a/'s
+# 2,510 entries cost 3 pages (2 flat, 1 delimited), as its listing alone does; it was 2 + 3.
+def test_listing_goes_on_where_a_stopped_flat_listing_left_it(server, repo, mount):
+    names = ["f%04d" % i for i in range(1500)] + ["n%04d" % i for i in range(1000)]
+    items = [("a/" + n, n.encode()) for n in names]
+    items += [("a/m/g%02d" % i, b"g" * i) for i in range(10)]  # a subdirectory inside the pages
+    items += [("b/x", b"x")]
+    upload_concurrently(server, repo, "main", items)
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    assert sorted(os.listdir(m.path)) == ["a", "b"]  # the walk's first step: the root is read
+
+    def ls_a():
+        return {e.name: (e.is_dir(), e.stat(follow_symlinks=False).st_size)
+                for e in os.scandir(m.join("a"))}
+
+    got, counts = counted(server, ls_a)
+    want = {n: (False, len(n)) for n in names}
+    want["m"] = (True, got.get("m", (True, 0))[1])
+    assert got == want
+    assert counts == {"listObjects": 3}, counts
+    # a/m/ was complete inside the flat pages: its listing was kept, so it costs nothing now.
+    got_m, counts = counted(server, lambda: {e.name: e.stat().st_size for e in os.scandir(m.join("a", "m"))})
+    assert got_m == {"g%02d" % i: i for i in range(10)}
+    assert counts == {}, counts
 
 
 # --- workload 2: cat of small files --------------------------------------------------------------
