@@ -70,6 +70,10 @@ typedef struct flatwalk flatwalk;
 
 /* NULL when out of memory. */
 flatwalk *flatwalk_new(const flatwalk_config *cfg);
+/* Stops the flat listings going on in the background after their answer
+ * (each ends after the page it is taking) and waits for them: before what
+ * they call (the config's build and source, the listings) goes away. */
+void flatwalk_quiesce(flatwalk *fw);
 void flatwalk_free(flatwalk *fw);
 /* readdir read dir of ref: a walk of its subdirectories may follow. */
 void flatwalk_note_read(flatwalk *fw, const tree_ref *ref, const char *dir);

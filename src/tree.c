@@ -890,6 +890,9 @@ void tree_free(tree *t)
 
 void tree_set_pending_files(tree *t, tree_pending_fn fn, void *ctx)
 {
+    /* A flat listing going on in the background asks the hook for the
+     * directories it completes: none may be running across the change. */
+    flatwalk_quiesce(t->flat);
     t->pending = fn;
     t->pending_ctx = ctx;
 }

@@ -212,6 +212,53 @@ def test_w1_ls_l_asks_no_security_or_acl_attribute_per_file(server, seeded, moun
     assert all(os.getxattr(f, n) is not None for n in listed)
 
 
+# A walk over several pages: deep/ holds 5 directories of 500 objects (2,500 keys, 3 flat pages).
+# The first lookup's flat listing answers as soon as d0/ is complete (page 1) and takes the next
+# pages in the background; a listing of a directory still ahead of it (d1/ ends on page 2) waits
+# for them instead of asking for its own. Exact either way the walk goes (find's depth-first
+# order, or os.walk's stat of every directory first): the root's and deep/'s listings, then the 3
+# flat pages - no listing of its own for any of the 5 directories.
+DEEP_DIRS, DEEP_PER_DIR = 5, 500
+
+
+@pytest.mark.parametrize("walker", ["find", "os.walk"])
+def test_w1_walk_of_several_pages_answers_early_and_lists_each_key_once(server, repo, mount, walker):
+    items = [("deep/d%d/f%03d" % (d, i), b"%d" % i) for d in range(DEEP_DIRS) for i in range(DEEP_PER_DIR)]
+    upload_concurrently(server, repo, "main", items)
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    want = ({"d%d/f%03d" % (d, i): len(b"%d" % i) for d in range(DEEP_DIRS) for i in range(DEEP_PER_DIR)},
+            {"d%d" % d for d in range(DEEP_DIRS)})
+    walk = find_ls if walker == "find" else walk_and_lstat
+    got, counts = counted(server, lambda: walk(m.join("deep")))
+    assert got == want
+    assert counts == {"listObjects": 1 + 1 + 3}, counts
+    got, counts = counted(server, lambda: walk(m.join("deep")))
+    assert got == want and counts == {}, counts
+
+
+def test_w1_flat_listing_answers_before_its_last_page(server, repo, mount):
+    """The lookup that starts a flat listing returns once its directory is complete, not once the
+    whole subtree is: every listObjects from here on is held 3 s by the server, so the pages come
+    one after another slowly; when stat(deep/d0) returns, page 1 (d0's) has been answered and page 3
+    cannot have been asked (page 2, asked in the background, is still held). The old code returned
+    after all 3. Then the walk goes on and every directory comes from those 3 pages."""
+    items = [("deep/d%d/f%03d" % (d, i), b"%d" % i) for d in range(DEEP_DIRS) for i in range(DEEP_PER_DIR)]
+    upload_concurrently(server, repo, "main", items)
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    assert sorted(os.listdir(m.join("deep"))) == ["d%d" % d for d in range(DEEP_DIRS)]
+    server.reset_counts()
+    server.add_fault(operation="listObjects", latency_ms=3000, count=None)
+    try:
+        assert stat.S_ISDIR(os.stat(m.join("deep", "d0")).st_mode)
+        at_answer = server.counts().get("listObjects", 0)
+        assert 1 <= at_answer <= 2, at_answer
+        got = walk_and_lstat(m.join("deep"))
+    finally:
+        server.clear_faults()
+    assert got[1] == {"d%d" % d for d in range(DEEP_DIRS)} and len(got[0]) == DEEP_DIRS * DEEP_PER_DIR
+    assert server.counts() == {"listObjects": 3}, server.counts()
+
+
 # A directory listed by itself after its parent was read: the first lookup of the walk's kind
 # starts a flat listing of the parent's subtree from it, which may stop inside it (after as many
 # pages as the parent has uncached subdirectories). It then goes on with the directory's own
