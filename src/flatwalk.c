@@ -709,6 +709,11 @@ static int wait_background(flatwalk *fw, const listing_source *src,
                            fs_entry **entries, size_t *n)
 {
     const tree_ref *ref = src->ref;
+    pthread_mutex_lock(&fw->lock);
+    bool any = fw->background != NULL;
+    pthread_mutex_unlock(&fw->lock);
+    if (!any)
+        return 0; /* the usual case: nothing going on */
     char *prefix = format_string("%s%s/", ref->prefix, src->dir);
     if (!prefix)
         return 0;
