@@ -703,8 +703,9 @@ static int copy_entry(void *ctx, const fs_entry *e)
  * milliseconds). */
 #define BG_WAIT_MAX_S 60
 
-/* 1 and src's listing (the caller frees it) when a background walk
- * of the same ref had its range ahead and stored it; 0 otherwise. */
+/* 1 and src's listing (the caller frees it) when a background walk of
+ * the same ref covers its range and stored it (waiting for the walk to
+ * pass it first); 0 otherwise. */
 static int wait_background(flatwalk *fw, const listing_source *src,
                            fs_entry **entries, size_t *n)
 {
@@ -720,17 +721,18 @@ static int wait_background(flatwalk *fw, const listing_source *src,
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += BG_WAIT_MAX_S;
-    bool waited = false;
+    bool covered = false;
     pthread_mutex_lock(&fw->lock);
     for (flat_bg *bg = fw->background; bg; bg = bg->next) {
         const char *top = bg->top;
-        if (bg->done || bg->src.ref != ref ||
+        if (bg->src.ref != ref ||
             strcmp(bg->src.cache_key, src->cache_key) != 0 ||
             strncmp(prefix, top, strlen(top)) != 0 ||
-            strlen(prefix) <= strlen(top) || strcmp(prefix, bg->start) < 0 ||
-            passed(bg->progress, prefix))
+            strlen(prefix) <= strlen(top) || strcmp(prefix, bg->start) < 0)
             continue;
-        waited = true;
+        /* Passed already (stored between the asker's look in the cache
+         * and now), or still ahead: either way the cache has it next. */
+        covered = true;
         int rc = 0;
         while (rc == 0 && !bg->done && !passed(bg->progress, prefix))
             rc = pthread_cond_timedwait(&fw->progressed, &fw->lock,
@@ -739,7 +741,7 @@ static int wait_background(flatwalk *fw, const listing_source *src,
     }
     pthread_mutex_unlock(&fw->lock);
     free(prefix);
-    if (!waited)
+    if (!covered)
         return 0;
     entries_copy c = {0};
     int rc = listings_peek(fw->cfg.listings, src, copy_entry, &c);
