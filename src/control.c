@@ -101,6 +101,11 @@ static const stat_field file_request_fields[] = {
     FIELD(fs_file_request_stats, releases),
 };
 
+static const stat_field xattr_fields[] = {
+    FIELD(fs_xattr_stats, requests),
+    FIELD(fs_xattr_stats, unsupported),
+};
+
 static const stat_field urlbatch_fields[] = {
     FIELD(urlbatch_stats, batches),
     FIELD(urlbatch_stats, urls),
@@ -207,6 +212,10 @@ char *control_stats_json(lakefuse_fs *fs)
     fs_file_request_get_stats(&fr);
     cJSON_AddItemToObject(root, "file_requests",
                           fields_json(&fr, FIELDS(file_request_fields)));
+    fs_xattr_stats xs;
+    fs_xattr_get_stats(&xs);
+    cJSON_AddItemToObject(root, "getxattr",
+                          fields_json(&xs, FIELDS(xattr_fields)));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     return text;

@@ -24,6 +24,7 @@
 #include "flatwalk.h"
 
 #include "listing.h"
+#include "threads.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define KEY_SEPARATOR "\x1f"
 /* Directories recently read by readdir: a walk reads a directory, then
@@ -92,11 +94,16 @@ typedef struct walked_dir {
     int64_t tried_at_ms; /* its last flat listing; 0: none yet */
 } walked_dir;
 
+typedef struct flat_bg flat_bg;
+
 struct flatwalk {
     flatwalk_config cfg;
-    pthread_mutex_t lock; /* walked */
+    pthread_mutex_t lock; /* walked, background, each flat_bg's progress */
+    pthread_cond_t progressed; /* a background walk took a page or ended */
     walked_dir walked[WALKED_MAX];
     size_t next_walked;
+    flat_bg *background; /* flat listings going on after their answer */
+    bool stopping;       /* flatwalk_quiesce: no page more */
 };
 
 flatwalk *flatwalk_new(const flatwalk_config *cfg)
@@ -106,15 +113,33 @@ flatwalk *flatwalk_new(const flatwalk_config *cfg)
         return NULL;
     fw->cfg = *cfg;
     pthread_mutex_init(&fw->lock, NULL);
+    pthread_cond_init(&fw->progressed, NULL);
     return fw;
+}
+
+static void reap_background(flatwalk *fw, bool all);
+
+void flatwalk_quiesce(flatwalk *fw)
+{
+    if (!fw)
+        return;
+    pthread_mutex_lock(&fw->lock);
+    fw->stopping = true;
+    pthread_mutex_unlock(&fw->lock);
+    reap_background(fw, true);
+    pthread_mutex_lock(&fw->lock);
+    fw->stopping = false;
+    pthread_mutex_unlock(&fw->lock);
 }
 
 void flatwalk_free(flatwalk *fw)
 {
     if (!fw)
         return;
+    flatwalk_quiesce(fw);
     for (size_t i = 0; i < WALKED_MAX; i++)
         free(fw->walked[i].key);
+    pthread_cond_destroy(&fw->progressed);
     pthread_mutex_destroy(&fw->lock);
     free(fw);
 }
@@ -223,7 +248,8 @@ typedef struct flat_dir {
 
 typedef struct flat_walk {
     flatwalk *fw;
-    const listing_source *src; /* the directory asked for */
+    const listing_source *src; /* the directory asked for (in the
+                                  background: bg->src, a copy) */
     const char *want;          /* its key prefix */
     size_t base_len;           /* the ref's prefix: cache dirs lack it */
     flat_dir *stack;           /* [0] is D, whose listing is cached */
@@ -395,25 +421,13 @@ static bool flat_worth_more(const flat_walk *w, uint64_t pages, size_t bound)
     return pages < bound && credit >= pages;
 }
 
-/* The pages, at most `bound`; 0 or a negative errno. */
-static int flat_pages(flat_walk *w, const char *start, size_t bound)
+/* Ends the pages: the directories still open are complete when the last
+ * page was taken; logs what the listing did. */
+static int flat_finish(flat_walk *w, object_pages *pages, const char *start,
+                       int rc)
 {
     const flatwalk_config *cfg = &w->fw->cfg;
-    lakefs_list_params p = {.prefix = w->stack[0].prefix, .after = start,
-                            .amount = FLATWALK_PAGE_AMOUNT};
-    object_pages pages;
-    int rc = object_pages_init(&pages, cfg->client, w->src->ref, &p, 0);
-    lakefs_object_list page;
-    while (rc == 0 && (rc = object_pages_next(&pages, &page)) == 1) {
-        rc = 0;
-        for (size_t i = 0; rc == 0 && i < page.count; i++)
-            rc = flat_key(w, &page.items[i]);
-        lakefs_object_list_free(&page);
-        if (rc || pages.pager.done ||
-            !flat_worth_more(w, pages.pager.pages, bound))
-            break;
-    }
-    if (rc == 0 && pages.pager.done)
+    if (rc == 0 && pages->pager.done)
         while (rc == 0 && w->depth > 1)
             rc = flat_close(w);
     char shown[LISTING_PRINTABLE_MAX], shown_start[LISTING_PRINTABLE_MAX];
@@ -422,12 +436,28 @@ static int flat_pages(flat_walk *w, const char *start, size_t bound)
     logger_write(cfg->log, LOG_LEVEL_DEBUG,
                  "flat listing of \"%s\" after \"%s\": %llu pages, %zu "
                  "directories complete%s",
-                 shown, shown_start, (unsigned long long)pages.pager.pages,
+                 shown, shown_start, (unsigned long long)pages->pager.pages,
                  w->stored + w->want_done,
                  rc ? " (stopped by an error: the rest is listed alone)"
                     : "");
-    object_pages_free(&pages);
     return rc;
+}
+
+/* One page: 1 when the next one is worth taking, 0 when the pages are
+ * over, or a negative errno. */
+static int flat_page(flat_walk *w, object_pages *pages, size_t bound)
+{
+    lakefs_object_list page;
+    int rc = object_pages_next(pages, &page);
+    if (rc <= 0)
+        return rc;
+    rc = 0;
+    for (size_t i = 0; rc == 0 && i < page.count; i++)
+        rc = flat_key(w, &page.items[i]);
+    lakefs_object_list_free(&page);
+    if (rc)
+        return rc;
+    return !pages->pager.done && flat_worth_more(w, pages->pager.pages, bound);
 }
 
 /* How many pages a flat listing of d (in ref) from subdirectory name on
@@ -449,12 +479,290 @@ static size_t flat_bound(flatwalk *fw, const tree_ref *ref, const char *d,
     return bound;
 }
 
-int flatwalk_fetch(flatwalk *fw, const listing_source *src,
-                   fs_entry **entries, size_t *n)
+void flatwalk_partial_free(flatwalk_partial *p)
 {
+    object_items_free(p->items, p->n);
+    free(p->after);
+    memset(p, 0, sizeof(*p));
+}
+
+/* The pages stopped with the asked directory open: its items so far into
+ * *partial when its listing can go on from the last key (a key of its
+ * own, not one inside a subdirectory of it, whose common prefix a
+ * delimited listing resumed there could give again). */
+static void flat_take_partial(flat_walk *w, flatwalk_partial *partial)
+{
+    flat_dir *d = &w->stack[1];
+    if (w->depth != 2 || d->skip || strcmp(d->prefix, w->want) != 0 ||
+        !w->last || d->n >= w->fw->cfg.max_dir_entries)
+        return;
+    char *after = strdup(w->last);
+    if (!after)
+        return;
+    *partial = (flatwalk_partial){.items = d->items, .n = d->n,
+                                  .after = after};
+    d->items = NULL;
+    d->n = d->cap = 0;
+}
+
+/* ---- the pages after the answer ----
+ *
+ * Once the asked directory is complete its listing is answered at once and
+ * the flat listing goes on in a thread of its own: a walk (find) works in
+ * that directory while the next pages come. A listing of a directory in
+ * the range still ahead of it waits for it (instead of a listing of its
+ * own) until the pages have passed the directory or ended, then takes it
+ * from the listings it stored; one they did not store (the pages stopped
+ * before it, a write dropped it) is listed alone, as before. */
+struct flat_bg {
+    flat_bg *next;
+    flatwalk *fw;
+    pthread_t thread;
+    listing_source src; /* a copy: the asker's is gone */
+    char *dir;          /* src.dir */
+    char *cache_key;    /* src.cache_key */
+    char *start;        /* the first key asked for */
+    char *top;          /* the walked directory's key prefix (w's stack
+                           is the thread's alone: it may move) */
+    flat_walk w;
+    object_pages pages;
+    size_t bound;
+    char *progress; /* under fw->lock: the last key taken (NULL: none) */
+    bool done;      /* under fw->lock */
+};
+
+static void flat_walk_release(flat_walk *w)
+{
+    while (w->depth > 0)
+        flat_dir_free(&w->stack[--w->depth]);
+    free(w->stack);
+    free(w->last);
+    fs_entries_free(w->want_entries, w->want_n);
+    w->want_entries = NULL;
+    w->want_n = 0;
+}
+
+static void bg_free(flat_bg *bg)
+{
+    flat_walk_release(&bg->w);
+    object_pages_free(&bg->pages);
+    free((char *)bg->w.want);
+    free(bg->dir);
+    free(bg->cache_key);
+    free(bg->start);
+    free(bg->top);
+    free(bg->progress);
+    free(bg);
+}
+
+static void *bg_run(void *arg)
+{
+    flat_bg *bg = arg;
+    flatwalk *fw = bg->fw;
+    int rc = 1;
+    for (;;) {
+        pthread_mutex_lock(&fw->lock);
+        bool stop = fw->stopping;
+        pthread_mutex_unlock(&fw->lock);
+        if (stop || rc != 1)
+            break;
+        rc = flat_page(&bg->w, &bg->pages, bg->bound);
+        char *progress = bg->w.last ? strdup(bg->w.last) : NULL;
+        pthread_mutex_lock(&fw->lock);
+        if (progress) {
+            free(bg->progress);
+            bg->progress = progress;
+        }
+        pthread_cond_broadcast(&fw->progressed);
+        pthread_mutex_unlock(&fw->lock);
+    }
+    flat_finish(&bg->w, &bg->pages, bg->start, rc < 0 ? rc : 0);
+    pthread_mutex_lock(&fw->lock);
+    bg->done = true;
+    pthread_cond_broadcast(&fw->progressed);
+    pthread_mutex_unlock(&fw->lock);
+    return NULL;
+}
+
+/* Joins and frees the background walks that ended (all: every one,
+ * waiting for them). */
+static void reap_background(flatwalk *fw, bool all)
+{
+    for (;;) {
+        flat_bg *found = NULL;
+        pthread_mutex_lock(&fw->lock);
+        for (flat_bg **p = &fw->background; *p; p = &(*p)->next) {
+            if (all || (*p)->done) {
+                found = *p;
+                *p = found->next;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&fw->lock);
+        if (!found)
+            return;
+        pthread_join(found->thread, NULL);
+        bg_free(found);
+    }
+}
+
+/* Hands w (its pages in mid walk) to a thread of its own; false when it
+ * cannot start (w and pages are then still the caller's). */
+static bool go_background(flatwalk *fw, flat_walk *w, object_pages *pages,
+                          const char *start, size_t bound)
+{
+    reap_background(fw, false);
+    flat_bg *bg = calloc(1, sizeof(*bg));
+    if (!bg)
+        return false;
+    bg->fw = fw;
+    bg->src = *w->src;
+    bg->dir = strdup(w->src->dir);
+    bg->cache_key = strdup(w->src->cache_key);
+    bg->start = strdup(start);
+    bg->top = strdup(w->stack[0].prefix);
+    char *want = strdup(w->want);
+    if (!bg->dir || !bg->cache_key || !bg->start || !bg->top || !want) {
+        free(bg->dir);
+        free(bg->cache_key);
+        free(bg->start);
+        free(bg->top);
+        free(want);
+        free(bg);
+        return false;
+    }
+    bg->src.dir = bg->dir;
+    bg->src.cache_key = bg->cache_key;
+    bg->w = *w;
+    bg->w.src = &bg->src;
+    bg->w.want = want;
+    bg->w.want_entries = NULL; /* answered by the caller */
+    bg->w.want_n = 0;
+    bg->pages = *pages;
+    bg->pages.ref = bg->src.ref;
+    bg->bound = bound;
+    bg->progress = w->last ? strdup(w->last) : NULL;
+    pthread_mutex_lock(&fw->lock);
+    bool ok = !fw->stopping &&
+              thread_start_masked(&bg->thread, bg_run, bg) == 0;
+    if (ok) {
+        bg->next = fw->background;
+        fw->background = bg;
+    }
+    pthread_mutex_unlock(&fw->lock);
+    if (!ok) {
+        free((char *)bg->w.want);
+        free(bg->dir);
+        free(bg->cache_key);
+        free(bg->start);
+        free(bg->top);
+        free(bg->progress);
+        free(bg);
+        return false;
+    }
+    /* Now the thread's. */
+    w->stack = NULL;
+    w->depth = w->cap = 0;
+    w->last = NULL;
+    memset(pages, 0, sizeof(*pages));
+    return true;
+}
+
+/* Whether key (the last one taken) is past directory prefix's range. */
+static bool passed(const char *key, const char *prefix)
+{
+    return key && strncmp(key, prefix, strlen(prefix)) != 0 &&
+           strcmp(key, prefix) > 0;
+}
+
+typedef struct entries_copy {
+    fs_entry *entries;
+    size_t n, cap;
+    int rc;
+} entries_copy;
+
+static int copy_entry(void *ctx, const fs_entry *e)
+{
+    entries_copy *c = ctx;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        fs_entry *grown = realloc(c->entries, cap * sizeof(*grown));
+        if (!grown)
+            return c->rc = -ENOMEM;
+        c->entries = grown;
+        c->cap = cap;
+    }
+    if (fs_entry_copy(&c->entries[c->n], e))
+        return c->rc = -ENOMEM;
+    c->n++;
+    return 0;
+}
+
+/* A directory waited for a background walk gives up after this long and
+ * is listed alone: a guard, never the expected path (a page takes
+ * milliseconds). */
+#define BG_WAIT_MAX_S 60
+
+/* 1 and src's listing (the caller frees it) when a background walk of
+ * the same ref covers its range and stored it (waiting for the walk to
+ * pass it first); 0 otherwise. */
+static int wait_background(flatwalk *fw, const listing_source *src,
+                           fs_entry **entries, size_t *n)
+{
+    const tree_ref *ref = src->ref;
+    pthread_mutex_lock(&fw->lock);
+    bool any = fw->background != NULL;
+    pthread_mutex_unlock(&fw->lock);
+    if (!any)
+        return 0; /* the usual case: nothing going on */
+    char *prefix = format_string("%s%s/", ref->prefix, src->dir);
+    if (!prefix)
+        return 0;
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += BG_WAIT_MAX_S;
+    bool covered = false;
+    pthread_mutex_lock(&fw->lock);
+    for (flat_bg *bg = fw->background; bg; bg = bg->next) {
+        const char *top = bg->top;
+        if (bg->src.ref != ref ||
+            strcmp(bg->src.cache_key, src->cache_key) != 0 ||
+            strncmp(prefix, top, strlen(top)) != 0 ||
+            strlen(prefix) <= strlen(top) || strcmp(prefix, bg->start) < 0)
+            continue;
+        /* Passed already (stored between the asker's look in the cache
+         * and now), or still ahead: either way the cache has it next. */
+        covered = true;
+        int rc = 0;
+        while (rc == 0 && !bg->done && !passed(bg->progress, prefix))
+            rc = pthread_cond_timedwait(&fw->progressed, &fw->lock,
+                                        &deadline);
+        break;
+    }
+    pthread_mutex_unlock(&fw->lock);
+    free(prefix);
+    if (!covered)
+        return 0;
+    entries_copy c = {0};
+    int rc = listings_peek(fw->cfg.listings, src, copy_entry, &c);
+    if (rc || c.rc) {
+        fs_entries_free(c.entries, c.n);
+        return 0;
+    }
+    *entries = c.entries;
+    *n = c.n;
+    return 1;
+}
+
+int flatwalk_fetch(flatwalk *fw, const listing_source *src,
+                   fs_entry **entries, size_t *n, flatwalk_partial *partial)
+{
+    memset(partial, 0, sizeof(*partial));
     const tree_ref *ref = src->ref;
     if (src->ttl_ms < 0 || !src->dir[0])
         return 0;
+    if (wait_background(fw, src, entries, n))
+        return 1;
     const char *slash = strrchr(src->dir, '/');
     char *d = slash ? strndup(src->dir, (size_t)(slash - src->dir))
                     : strdup("");
@@ -477,21 +785,39 @@ int flatwalk_fetch(flatwalk *fw, const listing_source *src,
         w.depth = 1;
         top = NULL;
         w.generation = listings_generation(fw->cfg.listings, src);
-        rc = flat_pages(&w, start, bound);
+        lakefs_list_params p = {.prefix = w.stack[0].prefix, .after = start,
+                                .amount = FLATWALK_PAGE_AMOUNT};
+        object_pages pages;
+        rc = object_pages_init(&pages, fw->cfg.client, ref, &p, 0);
+        int more = rc == 0 ? 1 : rc;
+        while (more == 1 && !w.want_done)
+            more = flat_page(&w, &pages, bound);
+        /* The asked directory is complete and more pages are worth taking:
+         * they come in the background while the asker goes on. */
+        if (more == 1 && go_background(fw, &w, &pages, start, bound)) {
+            rc = 0;
+        } else {
+            rc = flat_finish(&w, &pages, start, more < 0 ? more : 0);
+            object_pages_free(&pages);
+        }
+        if (rc == 0 && !w.want_done)
+            flat_take_partial(&w, partial);
     }
-    while (w.depth > 0)
-        flat_dir_free(&w.stack[--w.depth]);
-    free(w.stack);
-    free(w.last);
+    fs_entry *got = w.want_entries;
+    size_t got_n = w.want_n;
+    bool done = rc == 0 && w.want_done;
+    w.want_entries = NULL;
+    w.want_n = 0;
+    flat_walk_release(&w);
     free(top);
     free(want);
     free(start);
     free(d);
-    if (rc == 0 && w.want_done) {
-        *entries = w.want_entries;
-        *n = w.want_n;
+    if (done) {
+        *entries = got;
+        *n = got_n;
         return 1;
     }
-    fs_entries_free(w.want_entries, w.want_n);
-    return 0;
+    fs_entries_free(got, got_n);
+    return partial->after ? 2 : 0;
 }

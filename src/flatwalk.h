@@ -70,13 +70,31 @@ typedef struct flatwalk flatwalk;
 
 /* NULL when out of memory. */
 flatwalk *flatwalk_new(const flatwalk_config *cfg);
+/* Stops the flat listings going on in the background after their answer
+ * (each ends after the page it is taking) and waits for them: before what
+ * they call (the config's build and source, the listings) goes away. */
+void flatwalk_quiesce(flatwalk *fw);
 void flatwalk_free(flatwalk *fw);
 /* readdir read dir of ref: a walk of its subdirectories may follow. */
 void flatwalk_note_read(flatwalk *fw, const tree_ref *ref, const char *dir);
+/* What a flat listing that stopped inside the asked directory brought of
+ * it: the items its delimited listing gives, in order, up to and
+ * including key `after`; its listing goes on from there. */
+typedef struct flatwalk_partial {
+    lakefs_object_stats *items;
+    size_t n;
+    char *after;
+} flatwalk_partial;
+void flatwalk_partial_free(flatwalk_partial *p);
+
 /* 1 and the listing of src's directory (the caller frees it) when a flat
  * listing of its parent's subtree gave it, the other directories it
- * completed stored in the listings; 0 when it is to be listed alone. */
+ * completed stored in the listings; 2 and *partial (free it with
+ * flatwalk_partial_free) when the flat listing stopped inside it, at a
+ * key of its own (no subdirectory of it open), so that its delimited
+ * listing goes on after partial->after instead of starting again; 0 when
+ * it is to be listed alone. */
 int flatwalk_fetch(flatwalk *fw, const listing_source *src,
-                   fs_entry **entries, size_t *n);
+                   fs_entry **entries, size_t *n, flatwalk_partial *partial);
 
 #endif

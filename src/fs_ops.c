@@ -891,9 +891,31 @@ static int xattr_get_one(void *ctx, const char *name, const char *value)
     return 1;
 }
 
+static _Atomic uint64_t xattr_requests, xattr_unsupported;
+
+void fs_xattr_get_stats(fs_xattr_stats *out)
+{
+    out->requests = xattr_requests;
+    out->unsupported = xattr_unsupported;
+}
+
 static int op_getxattr(const char *path, const char *name, char *value,
                        size_t size)
 {
+    xattr_requests++;
+    /* Only user.* holds anything here (user.lakefs.*; setxattr refuses
+     * every other name with ENOTSUP). Another namespace is refused as not
+     * supported rather than answered "no such attribute": GNU ls -l reads
+     * security.selinux and system.posix_acl_access of every file, the
+     * kernel forwards both every time (two FUSE round trips a file, most
+     * of an ls -l of a large directory), and ls, like cp and tar, stops
+     * asking a file system once it answers EOPNOTSUPP. The kernel's own
+     * reads (security.capability on write and exec) take EOPNOTSUPP as
+     * no attribute, as they take ENODATA. */
+    if (strncmp(name, "user.", 5) != 0) {
+        xattr_unsupported++;
+        return -EOPNOTSUPP;
+    }
     if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
         return -ENODATA;
     lakefuse_fs *fs = fs_current();

@@ -44,6 +44,14 @@ typedef struct fs_file_request_stats {
 void fs_count_file_request(fs_file_request kind);
 void fs_file_request_get_stats(fs_file_request_stats *out);
 
+/* getxattr requests since the mount began (.lakefs/stats "getxattr"): all
+ * of them, and those refused with EOPNOTSUPP (a namespace lakefuse keeps
+ * nothing in: security.*, system.*, trusted.*). */
+typedef struct fs_xattr_stats {
+    unsigned long long requests, unsupported;
+} fs_xattr_stats;
+void fs_xattr_get_stats(fs_xattr_stats *out);
+
 /* After the session ends: releases the descriptors of files and
  * directories whose RELEASE or RELEASEDIR the kernel never delivered (an
  * unmount right after a close can abort it, a daemon can exit with

@@ -378,12 +378,16 @@ static int fetch_branches(void *ctx, const listing_source *src,
  * at max_dir_entries. Never presigned: lakeFS would sign every object
  * listed; a read asks for its URL (urlbatch.h). */
 static int collect_objects(tree *t, const tree_ref *ref, const char *prefix,
-                           lakefs_object_stats **items, size_t *n)
+                           const char *after, lakefs_object_stats **items,
+                           size_t *n)
 {
     lakefs_list_params p = {.prefix = prefix, .delimiter = "/",
-                            .amount = PAGE_AMOUNT};
+                            .amount = PAGE_AMOUNT, .after = after};
     object_pages pages;
-    int rc = object_pages_init(&pages, t->client, ref, &p, t->max_dir_entries);
+    /* *n items came already (a flat listing's, up to after): the bound is
+     * on the whole listing (flatwalk hands over fewer than it). */
+    int rc = object_pages_init(&pages, t->client, ref, &p,
+                               t->max_dir_entries - *n);
     size_t cap = 0;
     lakefs_object_list page;
     while (rc == 0 && (rc = object_pages_next(&pages, &page)) == 1) {
@@ -619,17 +623,26 @@ static int fetch_objects(void *ctx, const listing_source *src,
 {
     tree *t = ctx;
     const tree_ref *ref = src->ref;
-    if (flatwalk_fetch(t->flat, src, entries, n) == 1)
+    flatwalk_partial part;
+    int flat = flatwalk_fetch(t->flat, src, entries, n, &part);
+    if (flat == 1)
         return 0;
     char *prefix = join3(ref->prefix, src->dir, src->dir[0] ? "/" : "");
-    if (!prefix)
+    if (!prefix) {
+        flatwalk_partial_free(&part);
         return -ENOMEM;
+    }
     pending_files pending = {0};
-    lakefs_object_stats *items = NULL;
-    size_t count = 0;
+    /* What a flat listing that stopped inside this directory brought of
+     * it: its own listing goes on after the last key instead of again. */
+    lakefs_object_stats *items = part.items;
+    size_t count = part.n;
+    part.items = NULL;
+    part.n = 0;
     int rc = collect_pending(t, ref, prefix, &pending);
     if (rc == 0)
-        rc = collect_objects(t, ref, prefix, &items, &count);
+        rc = collect_objects(t, ref, prefix, part.after, &items, &count);
+    flatwalk_partial_free(&part);
     if (rc == 0)
         rc = build_objects(t, ref, src->dir, prefix, items, count, &pending,
                            entries, n);
@@ -846,6 +859,9 @@ void tree_free(tree *t)
 
 void tree_set_pending_files(tree *t, tree_pending_fn fn, void *ctx)
 {
+    /* A flat listing going on in the background asks the hook for the
+     * directories it completes: none may be running across the change. */
+    flatwalk_quiesce(t->flat);
     t->pending = fn;
     t->pending_ctx = ctx;
 }

@@ -14,6 +14,7 @@ two listing pages). Workload 2 reads cat/ (200 distinct 4 KiB objects). Workload
 fresh repository; workload 6 untars a tree and removes it, workload 7 creates files in a large
 directory. A server that cannot presign (real lakeFS on its local blockstore) moves the same
 data through the API instead: getObject for presignedGet, uploadObject for the staging flow."""
+import errno
 import hashlib
 import io
 import os
@@ -24,7 +25,7 @@ import tarfile
 import pytest
 
 from mountlib import (MIB, PatternStream, api_commit, api_get, api_ok, api_paths, api_stat, control_json, control_path,
-                      control_write, poll, read_file, run, sh, upload_concurrently, url_batches,
+                      control_write, expect_errno, poll, read_file, run, sh, upload_concurrently, url_batches,
                       write_file)
 
 WALK_DIRS, WALK_PER_DIR = 10, 30  # walk/dNN/fMMM: 300 objects, each directory one listing page
@@ -182,6 +183,110 @@ def test_w1_ls_l_of_2000_objects_cold_then_warm(server, seeded, mount):
     assert counts == {"listObjects": 1 + 2}, counts
     got, counts = counted(server, ls_l)
     assert got == want and counts == {}, counts
+
+
+def test_w1_ls_l_asks_no_security_or_acl_attribute_per_file(server, seeded, mount):
+    """GNU ls -l reads security.selinux and system.posix_acl_access of every file, and the kernel
+    forwards both to the daemon every time: 4,000 FUSE round trips for wide/'s 2,000 files when
+    they were answered ENODATA. lakefuse keeps nothing outside user.*, so it answers EOPNOTSUPP
+    there, and ls stops asking the file system after the first of each: at most 2 per name.
+    user.* reads still answer (ENODATA for a name not kept, the lakefs attributes as before)."""
+    repo, _ = seeded
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+
+    def xattrs():
+        return control_json(control_path(m, "stats"))["getxattr"]
+
+    before = xattrs()
+    lines = run(["ls", "-ln", m.join("wide")]).stdout.decode().splitlines()
+    after = xattrs()
+    assert len(lines) == 1 + WIDE
+    asked = after["requests"] - before["requests"]
+    assert asked <= 4, (before, after)  # was 2 * WIDE = 4,000
+    assert after["unsupported"] - before["unsupported"] == asked
+    f = m.join("wide", "f00000")
+    for name in ("security.selinux", "system.posix_acl_access", "trusted.x"):
+        expect_errno(errno.EOPNOTSUPP, os.getxattr, f, name)
+    expect_errno(errno.ENODATA, os.getxattr, f, "user.comment")
+    listed = os.listxattr(f)
+    assert listed and all(n.startswith("user.lakefs.") for n in listed), listed
+    assert all(os.getxattr(f, n) is not None for n in listed)
+
+
+# A walk over several pages: deep/ holds 5 directories of 500 objects (2,500 keys, 3 flat pages).
+# The first lookup's flat listing answers as soon as d0/ is complete (page 1) and takes the next
+# pages in the background; a listing of a directory still ahead of it (d1/ ends on page 2) waits
+# for them instead of asking for its own. Exact either way the walk goes (find's depth-first
+# order, or os.walk's stat of every directory first): the root's and deep/'s listings, then the 3
+# flat pages - no listing of its own for any of the 5 directories.
+DEEP_DIRS, DEEP_PER_DIR = 5, 500
+
+
+@pytest.mark.parametrize("walker", ["find", "os.walk"])
+def test_w1_walk_of_several_pages_answers_early_and_lists_each_key_once(server, repo, mount, walker):
+    items = [("deep/d%d/f%03d" % (d, i), b"%d" % i) for d in range(DEEP_DIRS) for i in range(DEEP_PER_DIR)]
+    upload_concurrently(server, repo, "main", items)
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    want = ({"d%d/f%03d" % (d, i): len(b"%d" % i) for d in range(DEEP_DIRS) for i in range(DEEP_PER_DIR)},
+            {"d%d" % d for d in range(DEEP_DIRS)})
+    walk = find_ls if walker == "find" else walk_and_lstat
+    got, counts = counted(server, lambda: walk(m.join("deep")))
+    assert got == want
+    assert counts == {"listObjects": 1 + 1 + 3}, counts
+    got, counts = counted(server, lambda: walk(m.join("deep")))
+    assert got == want and counts == {}, counts
+
+
+def test_w1_flat_listing_answers_before_its_last_page(server, repo, mount):
+    """The lookup that starts a flat listing returns once its directory is complete, not once the
+    whole subtree is: every listObjects from here on is held 3 s by the server, so the pages come
+    one after another slowly; when stat(deep/d0) returns, page 1 (d0's) has been answered and page 3
+    cannot have been asked (page 2, asked in the background, is still held). The old code returned
+    after all 3. Then the walk goes on and every directory comes from those 3 pages."""
+    items = [("deep/d%d/f%03d" % (d, i), b"%d" % i) for d in range(DEEP_DIRS) for i in range(DEEP_PER_DIR)]
+    upload_concurrently(server, repo, "main", items)
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    assert sorted(os.listdir(m.join("deep"))) == ["d%d" % d for d in range(DEEP_DIRS)]
+    server.reset_counts()
+    server.add_fault(operation="listObjects", latency_ms=3000, count=None)
+    try:
+        assert stat.S_ISDIR(os.stat(m.join("deep", "d0")).st_mode)
+        at_answer = server.counts().get("listObjects", 0)
+        assert 1 <= at_answer <= 2, at_answer
+        got = walk_and_lstat(m.join("deep"))
+    finally:
+        server.clear_faults()
+    assert got[1] == {"d%d" % d for d in range(DEEP_DIRS)} and len(got[0]) == DEEP_DIRS * DEEP_PER_DIR
+    assert server.counts() == {"listObjects": 3}, server.counts()
+
+
+# A directory listed by itself after its parent was read: the first lookup of the walk's kind
+# starts a flat listing of the parent's subtree from it, which may stop inside it (after as many
+# pages as the parent has uncached subdirectories). It then goes on with the directory's own
+# delimited listing after the last key the flat pages brought, instead of from its start: a/'s
+# 2,510 entries cost 3 pages (2 flat, 1 delimited), as its listing alone does; it was 2 + 3.
+def test_listing_goes_on_where_a_stopped_flat_listing_left_it(server, repo, mount):
+    names = ["f%04d" % i for i in range(1500)] + ["n%04d" % i for i in range(1000)]
+    items = [("a/" + n, n.encode()) for n in names]
+    items += [("a/m/g%02d" % i, b"g" * i) for i in range(10)]  # a subdirectory inside the pages
+    items += [("b/x", b"x")]
+    upload_concurrently(server, repo, "main", items)
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    assert sorted(os.listdir(m.path)) == ["a", "b"]  # the walk's first step: the root is read
+
+    def ls_a():
+        return {e.name: (e.is_dir(), e.stat(follow_symlinks=False).st_size)
+                for e in os.scandir(m.join("a"))}
+
+    got, counts = counted(server, ls_a)
+    want = {n: (False, len(n)) for n in names}
+    want["m"] = (True, got.get("m", (True, 0))[1])
+    assert got == want
+    assert counts == {"listObjects": 3}, counts
+    # a/m/ was complete inside the flat pages: its listing was kept, so it costs nothing now.
+    got_m, counts = counted(server, lambda: {e.name: e.stat().st_size for e in os.scandir(m.join("a", "m"))})
+    assert got_m == {"g%02d" % i: i for i in range(10)}
+    assert counts == {}, counts
 
 
 # --- workload 2: cat of small files --------------------------------------------------------------
