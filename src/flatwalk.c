@@ -542,10 +542,9 @@ static void flat_walk_release(flat_walk *w)
     w->want_n = 0;
 }
 
-static void bg_free(flat_bg *bg)
+/* bg's own strings and bg itself (not its walk or pages). */
+static void bg_free_names(flat_bg *bg)
 {
-    flat_walk_release(&bg->w);
-    object_pages_free(&bg->pages);
     free((char *)bg->w.want);
     free(bg->dir);
     free(bg->cache_key);
@@ -553,6 +552,13 @@ static void bg_free(flat_bg *bg)
     free(bg->top);
     free(bg->progress);
     free(bg);
+}
+
+static void bg_free(flat_bg *bg)
+{
+    flat_walk_release(&bg->w);
+    object_pages_free(&bg->pages);
+    bg_free_names(bg);
 }
 
 static void *bg_run(void *arg)
@@ -650,14 +656,8 @@ static bool go_background(flatwalk *fw, flat_walk *w, object_pages *pages,
         fw->background = bg;
     }
     pthread_mutex_unlock(&fw->lock);
-    if (!ok) {
-        free((char *)bg->w.want);
-        free(bg->dir);
-        free(bg->cache_key);
-        free(bg->start);
-        free(bg->top);
-        free(bg->progress);
-        free(bg);
+    if (!ok) { /* the walk is still the caller's */
+        bg_free_names(bg);
         return false;
     }
     /* Now the thread's. */
