@@ -1,0 +1,288 @@
+"""Adversarial cases of the write paths added together: eager uploads of large files, -o
+async_close, and write-only descriptors opened with direct_io. Each checks the bytes lakeFS holds
+(sha256) against what the program wrote: nothing handed to the mount is lost or replaced by older
+bytes, through two descriptors, a crash, a server that fails, or a close that only queues."""
+import hashlib
+import mmap
+import os
+
+import pytest
+
+from mountlib import (MIB, PatternStream, api_get, api_get_or_none, kill_mount, poll, read_status)
+
+PART = 16 * MIB
+THRESHOLD = ["multipart_threshold=8M"]
+
+
+def branch(mount, repo, *options):
+    return mount("lakefs://%s/main" % repo, options=["attr_timeout=3600"] + THRESHOLD + list(options))
+
+
+def pattern(size, seed):
+    return PatternStream(size, seed).read()
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_all(fd, data, chunk=MIB):
+    for i in range(0, len(data), chunk):
+        assert os.write(fd, data[i:i + chunk]) == len(data[i:i + chunk])
+
+
+def parts_sent(server, n):
+    return poll(lambda: server.counts() if server.counts().get("presignedPut", 0) >= n else None, timeout=60)
+
+
+def pread_all(fd, size):
+    out = bytearray()
+    while len(out) < size:
+        chunk = os.pread(fd, size - len(out), len(out))
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
+
+
+def test_direct_write_is_seen_by_a_cached_reader_of_the_same_file(server, repo, mount):
+    """An O_RDWR descriptor (page cache) has read the file; an O_WRONLY one (direct_io) writes over
+    it: a read through the first shows the new bytes, and so does lakeFS after both close."""
+    m = branch(mount, repo)
+    path = m.join("two.bin")
+    old = pattern(2 * MIB, 1)
+    rw = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        assert os.write(rw, old) == len(old)
+        assert pread_all(rw, len(old)) == old  # now in the page cache
+        wo = os.open(path, os.O_WRONLY)
+        try:
+            new = pattern(64 * 1024, 2)
+            assert os.pwrite(wo, new, MIB) == len(new)
+        finally:
+            os.close(wo)
+        want = old[:MIB] + new + old[MIB + len(new):]
+        assert sha(pread_all(rw, len(want))) == sha(want)
+    finally:
+        os.close(rw)
+    assert sha(api_get(server, repo, "main", "two.bin")) == sha(want)
+
+
+def test_direct_write_beside_a_shared_mapping_keeps_the_newer_bytes(server, repo, mount):
+    """A shared mapping of an O_RDWR descriptor dirties a page (not yet synced); an O_WRONLY
+    (direct) descriptor writes another range of the same page; the mapping is dirtied again and
+    synced: neither the direct bytes nor the mapped ones are replaced by an older copy of the page."""
+    m = branch(mount, repo)
+    path = m.join("mapped.bin")
+    base = pattern(64 * 1024, 3)
+    with open(path, "wb") as f:
+        f.write(base)
+    rw = os.open(path, os.O_RDWR)
+    try:
+        mm = mmap.mmap(rw, len(base))
+        try:
+            mm[0:4] = b"MMAP"
+            wo = os.open(path, os.O_WRONLY)
+            try:
+                assert os.pwrite(wo, b"DIRECT", 100) == 6
+            finally:
+                os.close(wo)
+            assert mm[100:106] == b"DIRECT"  # the mapping sees the direct write
+            mm[8:12] = b"MAP2"  # dirties the page again
+            mm.flush()
+        finally:
+            mm.close()
+    finally:
+        os.close(rw)
+    want = bytearray(base)
+    want[0:4] = b"MMAP"
+    want[100:106] = b"DIRECT"
+    want[8:12] = b"MAP2"
+    assert sha(api_get(server, repo, "main", "mapped.bin")) == sha(bytes(want))
+
+
+def test_o_append_on_a_write_only_descriptor_appends(server, repo, mount):
+    m = branch(mount, repo)
+    path = m.join("log.txt")
+    with open(path, "wb") as f:
+        f.write(b"first\n")
+    a = os.open(path, os.O_WRONLY | os.O_APPEND)
+    b = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        assert os.write(a, b"a1\n") == 3
+        assert os.write(b, b"b1\n") == 3
+        assert os.pwrite(a, b"a2\n", 0) == 3  # O_APPEND: the offset is ignored (Linux)
+    finally:
+        os.close(a)
+        os.close(b)
+    assert api_get(server, repo, "main", "log.txt") == b"first\na1\nb1\na2\n"
+
+
+@pytest.mark.presign(multipart=True)
+def test_written_in_order_then_truncated_bigger_keeps_the_hole(server, repo, mount):
+    m = branch(mount, repo)
+    data = pattern(2 * PART + 3 * MIB, 4)
+    fd = os.open(m.join("sparse.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        write_all(fd, data)
+        assert parts_sent(server, 2), server.counts()
+        os.ftruncate(fd, 4 * PART + 17)
+        tail = pattern(MIB, 5)
+        assert os.pwrite(fd, tail, 4 * PART + 17) == len(tail)
+    finally:
+        os.close(fd)
+    want = data + bytes(4 * PART + 17 - len(data)) + tail
+    assert sha(api_get(server, repo, "main", "sparse.bin")) == sha(want)
+
+
+@pytest.mark.presign(multipart=True)
+def test_kill_9_while_eager_parts_are_in_flight_recovers_the_whole_file(server, repo, mount):
+    """The daemon dies while the file's parts are held at the server (written, not closed): the
+    remount uploads the whole staged file; the dangling multipart upload is never completed with
+    part of it."""
+    m = branch(mount, repo)
+    data = pattern(3 * PART + 2 * MIB, 6)
+    server.add_fault(operation="presignedPut", hold="eagerhold", count=1000)
+    fd = os.open(m.join("crash.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        write_all(fd, data)
+        # The write is acknowledged; parts are held in flight. The bytes are staged, not sent.
+        assert poll(lambda: server.counts().get("createPresignMultipartUpload", 0) >= 1, timeout=30)
+        assert kill_mount(m) == -9
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    server.clear_faults()  # opens the gate: the held PUTs go through to a dead client
+    assert api_get_or_none(server, repo, "main", "crash.bin") is None
+    again = branch(mount, repo)
+    assert sha(api_get(server, repo, "main", "crash.bin")) == sha(data)
+    assert sha(open(again.join("crash.bin"), "rb").read()) == sha(data)
+    assert read_status(again) == []
+
+
+@pytest.mark.presign(multipart=True)
+def test_async_close_of_a_large_file_whose_eager_part_failed(server, repo, mount):
+    """async_close and eager upload together: a part fails in the background, the close only
+    queues, the pool thread finds the broken eager upload and sends the whole file again."""
+    m = branch(mount, repo, "async_close", "upload_threads=2")
+    data = pattern(3 * PART + MIB, 7)
+    server.add_fault(operation="presignedPut", status=500, message="store broke", count=1)
+    fd = os.open(m.join("queued.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        write_all(fd, data)
+    finally:
+        os.close(fd)
+    fd = os.open(m.join("queued.bin"), os.O_WRONLY)
+    try:
+        os.fsync(fd)  # waits for the pool's upload
+    finally:
+        os.close(fd)
+    assert sha(api_get(server, repo, "main", "queued.bin")) == sha(data)
+
+
+@pytest.mark.presign(multipart=True)
+def test_async_close_then_unmount_with_a_failing_server_keeps_the_bytes(server, repo, mount):
+    """Queued large files, every upload failing at unmount: nothing lands with part of a file, the
+    bytes stay staged, and the next mount (server back) uploads them whole."""
+    m = branch(mount, repo, "async_close", "upload_threads=1")
+    files = {"q%d.bin" % i: pattern(PART + 3 * MIB + i, 20 + i) for i in range(2)}
+    server.add_fault(operation="presignedPut", status=500, message="store broke", count=100000)
+    for name, data in files.items():
+        fd = os.open(m.join(name), os.O_CREAT | os.O_WRONLY, 0o644)
+        try:
+            write_all(fd, data)
+        finally:
+            os.close(fd)
+    m.unmount()
+    server.clear_faults()
+    for name in files:
+        assert api_get_or_none(server, repo, "main", name) is None
+    again = branch(mount, repo)
+    for name, data in files.items():
+        assert sha(api_get(server, repo, "main", name)) == sha(data)
+        assert sha(open(again.join(name), "rb").read()) == sha(data)
+
+
+@pytest.mark.presign(multipart=True)
+def test_eager_file_renamed_over_another_replaces_it_with_its_bytes(server, repo, mount):
+    m = branch(mount, repo)
+    with open(m.join("target.bin"), "wb") as f:
+        f.write(b"old target")
+    os.mkdir(m.join("d"))
+    data = pattern(2 * PART + MIB, 8)
+    fd = os.open(m.join("d/src.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        write_all(fd, data[:2 * PART])
+        assert parts_sent(server, 2), server.counts()
+        os.rename(m.join("d/src.bin"), m.join("target.bin"))
+        write_all(fd, data[2 * PART:])
+    finally:
+        os.close(fd)
+    assert sha(api_get(server, repo, "main", "target.bin")) == sha(data)
+    assert api_get_or_none(server, repo, "main", "d/src.bin") is None
+
+
+@pytest.mark.presign(multipart=True)
+def test_eager_file_whose_directory_is_renamed(server, repo, mount):
+    m = branch(mount, repo)
+    os.mkdir(m.join("a"))
+    data = pattern(2 * PART + MIB, 9)
+    fd = os.open(m.join("a/f.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        write_all(fd, data[:2 * PART])
+        assert parts_sent(server, 2), server.counts()
+        os.rename(m.join("a"), m.join("b"))
+        write_all(fd, data[2 * PART:])
+    finally:
+        os.close(fd)
+    assert sha(api_get(server, repo, "main", "b/f.bin")) == sha(data)
+    assert api_get_or_none(server, repo, "main", "a/f.bin") is None
+
+
+@pytest.mark.presign(multipart=True)
+def test_commit_while_eager_parts_are_in_flight(server, repo, mount):
+    """A commit through the control file while a large file is open and its parts are going up:
+    whatever the commit holds of it is a whole prefix the program wrote, and after the close the
+    branch holds the whole file."""
+    m = branch(mount, repo)
+    data = pattern(3 * PART + MIB, 10)
+    fd = os.open(m.join("c.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        write_all(fd, data[:2 * PART + MIB])
+        with open(m.join(".lakefs/commit"), "w") as f:
+            f.write("mid-write")
+        got = api_get_or_none(server, repo, "main", "c.bin")
+        assert got is None or got == data[:len(got)], len(got)
+        write_all(fd, data[2 * PART + MIB:])
+    finally:
+        os.close(fd)
+    assert sha(api_get(server, repo, "main", "c.bin")) == sha(data)
+
+
+def test_fsync_of_a_read_only_descriptor_waits_for_the_queued_upload(server, repo, mount):
+    """-o async_close: `sync FILE` (coreutils opens the file read-only and fsyncs it) returns once
+    lakeFS holds the bytes the close queued, as fsync of a write descriptor does."""
+    import threading
+    m = branch(mount, repo, "async_close", "upload_threads=1")
+    server.add_fault(operation="uploadObject", hold="ro", count=1)
+    with open(m.join("synced.txt"), "wb") as f:
+        f.write(b"queued by the close\n")
+    seen = {}
+
+    def fsync_then_look():
+        fd = os.open(m.join("synced.txt"), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            seen["server"] = api_get_or_none(server, repo, "main", "synced.txt")
+        finally:
+            os.close(fd)
+
+    t = threading.Thread(target=fsync_then_look)
+    t.start()
+    assert poll(lambda: server.counts().get("uploadObject", 0) >= 1 or "server" in seen, timeout=30)
+    server.open_gate("ro")
+    t.join(60)
+    assert not t.is_alive()
+    assert seen["server"] == b"queued by the close\n"
