@@ -474,3 +474,151 @@ def test_enospc_in_the_cache_directory_loses_nothing_acknowledged(server, repo, 
     finally:
         os.close(fd)
     assert sha(api_get(server, repo, "main", "later.bin")) == sha(later)
+
+
+@pytest.mark.presign(multipart=True)
+def test_mapping_written_into_a_sent_part_while_a_direct_writer_goes_on(server, repo, mount):
+    """One descriptor writes a large file in order (write-only, direct; its parts go up); another
+    (read-write) maps it and changes a page of a part already sent: the close sends that part again
+    and lakeFS holds the mapped bytes, not the part as first sent."""
+    m = branch(mount, repo)
+    data = bytearray(pattern(3 * PART + MIB, 50))
+    path = m.join("mixed_map.bin")
+    wo = os.open(path, os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        write_all(wo, bytes(data[:2 * PART + MIB]))
+        assert parts_sent(server, 2), server.counts()
+        rw = os.open(path, os.O_RDWR)
+        try:
+            mm = mmap.mmap(rw, 2 * PART)
+            try:
+                at = PART + 12345
+                mm[at:at + 9] = b"REMAPPED!"
+                data[at:at + 9] = b"REMAPPED!"
+                mm.flush()
+            finally:
+                mm.close()
+        finally:
+            os.close(rw)
+        write_all(wo, bytes(data[2 * PART + MIB:]))
+    finally:
+        os.close(wo)
+    assert sha(api_get(server, repo, "main", "mixed_map.bin")) == sha(bytes(data))
+
+
+@pytest.mark.presign(multipart=True)
+@pytest.mark.parametrize("options", [(), ("async_close", "upload_threads=2")], ids=["sync", "async"])
+def test_fsync_in_the_middle_of_an_eager_write_then_more(server, repo, mount, options):
+    """fsync half way through a large file written in order: lakeFS holds exactly that prefix; the
+    writer goes on, and after the close lakeFS holds the whole file."""
+    m = branch(mount, repo, *options)
+    data = pattern(3 * PART + 2 * MIB + 1, 51)
+    mid = 2 * PART + 5 * MIB
+    fd = os.open(m.join("mid_fsync.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        write_all(fd, data[:mid])
+        os.fsync(fd)
+        assert sha(api_get(server, repo, "main", "mid_fsync.bin")) == sha(data[:mid])
+        write_all(fd, data[mid:])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    assert sha(api_get(server, repo, "main", "mid_fsync.bin")) == sha(data)
+
+
+@pytest.mark.presign(multipart=True)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_eager_writes_through_two_descriptors_under_part_faults(server, repo, mount, seed):
+    """A seeded mix on one large file: in-order writes of random lengths through a write-only
+    (direct) descriptor, rewrites of earlier ranges (sent parts among them) through a read-write one,
+    fsyncs, waits for parts to go up, with 15 % of part PUTs failing. Whatever the closes and fsyncs
+    report, once the faults are gone and an fsync succeeds lakeFS holds the bytes written, exactly."""
+    import errno
+    import random
+    rng = random.Random(seed)
+    m = branch(mount, repo, *(("async_close", "upload_threads=2") if seed % 2 else ()))
+    size = rng.randrange(2 * PART, 4 * PART)
+    want = bytearray(size)
+    path = m.join("rand%d.bin" % seed)
+    server.add_fault(operation="presignedPut", ratio=0.15, seed=seed, status=500, message="flaky store")
+    wo = os.open(path, os.O_CREAT | os.O_WRONLY, 0o644)
+    rw = os.open(path, os.O_RDWR)
+    try:
+        at = 0
+        while at < size:
+            n = min(rng.randrange(1, 3 * MIB), size - at)
+            chunk = rng.randbytes(n)
+            assert os.write(wo, chunk) == n
+            want[at:at + n] = chunk
+            at += n
+            r = rng.random()
+            if r < 0.15:
+                off = rng.randrange(0, at)
+                patch = rng.randbytes(min(rng.randrange(1, MIB), at - off))
+                assert os.pwrite(rw, patch, off) == len(patch)
+                want[off:off + len(patch)] = patch
+            elif r < 0.2:
+                try:
+                    os.fsync(rng.choice([wo, rw]))
+                except OSError as e:
+                    assert e.errno == errno.EIO
+            elif r < 0.25:
+                poll(lambda: server.counts().get("presignedPut", 0) >= at // PART, timeout=10)
+        assert sha(pread_all(rw, size)) == sha(bytes(want))
+    finally:
+        for fd in (wo, rw):
+            try:
+                os.close(fd)
+            except OSError as e:
+                assert e.errno == errno.EIO
+    server.clear_faults()
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    assert sha(api_get(server, repo, "main", "rand%d.bin" % seed)) == sha(bytes(want))
+
+
+@pytest.mark.presign(multipart=True)
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_kill_9_at_a_random_moment_of_an_eager_write(server, repo, mount, seed):
+    """A seeded large write in order with rewrites of sent parts, the daemon killed at a random
+    point (parts in flight, some held at the server): every write that returned is on lakeFS after
+    the remount, exactly (the staged file, not the dangling multipart upload)."""
+    import random
+    rng = random.Random(seed)
+    options = ("async_close", "upload_threads=2") if seed % 2 else ()
+    m = branch(mount, repo, *options)
+    if seed % 3 == 0:
+        server.add_fault(operation="presignedPut", hold="never%d" % seed, ratio=0.5, seed=seed)
+    size = rng.randrange(2 * PART, 3 * PART + 7 * MIB)
+    stop_at = rng.randrange(PART + 1, size)
+    want = bytearray()
+    path = m.join("k%d.bin" % seed)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        while len(want) < stop_at:
+            chunk = rng.randbytes(min(rng.randrange(1, 3 * MIB), size - len(want)))
+            assert os.write(fd, chunk) == len(chunk)
+            want += chunk
+            if rng.random() < 0.2:
+                off = rng.randrange(0, len(want))
+                patch = rng.randbytes(min(rng.randrange(1, MIB), len(want) - off))
+                assert os.pwrite(fd, patch, off) == len(patch)
+                want[off:off + len(patch)] = patch
+        if rng.random() < 0.5:
+            poll(lambda: server.counts().get("presignedPut", 0) >= len(want) // PART, timeout=5)
+        assert kill_mount(m) == -9
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    server.clear_faults()
+    got = api_get_or_none(server, repo, "main", "k%d.bin" % seed)
+    assert got is None, "an unclosed file reached lakeFS before any close or fsync"
+    again = branch(mount, repo, *options)
+    assert sha(api_get(server, repo, "main", "k%d.bin" % seed)) == sha(bytes(want))
+    assert sha(open(again.join("k%d.bin" % seed), "rb").read()) == sha(bytes(want))
+    assert read_status(again) == []
