@@ -622,3 +622,35 @@ def test_kill_9_at_a_random_moment_of_an_eager_write(server, repo, mount, seed):
     assert sha(api_get(server, repo, "main", "k%d.bin" % seed)) == sha(bytes(want))
     assert sha(open(again.join("k%d.bin" % seed), "rb").read()) == sha(bytes(want))
     assert read_status(again) == []
+
+
+@pytest.mark.presign(multipart=True)
+def test_async_eager_file_whose_every_part_fails_is_kept_and_sent_later(server, repo, mount):
+    """async_close, every part PUT failing: the close returns 0, the pool's upload fails (eager and
+    the whole-file fallback), status says failed, fsync says EIO, nothing partial is completed on
+    lakeFS; with the store back, an fsync sends the whole file; a utime after the close is kept."""
+    import errno
+    from mountlib import api_metadata, expect_errno
+    m = branch(mount, repo, "async_close", "upload_threads=1")
+    data = pattern(2 * PART + 3 * MIB, 60)
+    server.add_fault(operation="presignedPut", status=500, message="store broke", count=100000)
+    fd = os.open(m.join("later.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        write_all(fd, data)
+    finally:
+        os.close(fd)
+    os.utime(m.join("later.bin"), (1500000000, 1500000000))  # as tar x does after the close
+    assert poll(lambda: any(line.startswith("failed later.bin") for line in read_status(m)), timeout=60), \
+        read_status(m)
+    fd = os.open(m.join("later.bin"), os.O_WRONLY)
+    try:
+        expect_errno(errno.EIO, os.fsync, fd)
+        assert server.counts().get("completePresignMultipartUpload", 0) == 0
+        assert api_get_or_none(server, repo, "main", "later.bin") is None
+        server.clear_faults()
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    assert sha(api_get(server, repo, "main", "later.bin")) == sha(data)
+    assert api_metadata(server, repo, "main", "later.bin").get("::lakefs::client-mtime") == "1500000000"
+    assert os.stat(m.join("later.bin")).st_mtime == 1500000000
