@@ -344,11 +344,17 @@ int fs_write_fsync(const char *path, int datasync, struct fuse_file_info *fi)
     (void)path;
     (void)datasync;
     open_file *of = handle_of(fi);
-    if (!of || !of->w || !of->writer)
+    if (!of || !of->w)
+        return 0;
+    lakefuse_fs *fs = fs_current();
+    /* A read-only descriptor on a staged file too, with -o async_close:
+     * `sync FILE` opens it read-only, and a close there only queued the
+     * upload. Without the pool, the writer's close already uploaded. */
+    if (!of->writer && !writer_async(fs->writer))
         return 0;
     /* Durable means on lakeFS: waits for a queued file's upload in flight
      * (its io lock) and makes one if it is still to do. */
-    return flush_and_cache(fs_current(), of->w, true);
+    return flush_and_cache(fs, of->w, true);
 }
 
 int fs_write_truncate(const char *path, off_t size, struct fuse_file_info *fi)
