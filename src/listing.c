@@ -461,8 +461,34 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
         fs_entry *e = listing_name_is_valid(extra[i].name)
                           ? find_entry(all, listed, extra[i].name)
                           : NULL;
-        if (!e || e->is_dir || e->is_symlink)
+        if (!e || e->is_dir)
             continue;
+        if (e->is_symlink) {
+            /* A file written over a symlink (a rename, or open after its
+             * unlink) is what the key will hold once uploaded: a regular
+             * file with the file's metadata, not the stale link. */
+            lakefs_metadata md = {0};
+            if (copy_metadata(&md, &extra[i].metadata) != 0) {
+                for (size_t j = listed; j < count; j++)
+                    fs_entry_free(&all[j]);
+                return -ENOMEM;
+            }
+            lakefs_metadata_free(&e->metadata);
+            e->metadata = md;
+            free(e->checksum);
+            free(e->physical_address);
+            free(e->content_type);
+            e->checksum = e->physical_address = e->content_type = NULL;
+            e->physical_address_expiry = 0;
+            e->is_symlink = false;
+            e->mode = extra[i].mode ? extra[i].mode & 07777u
+                                    : LISTING_DEFAULT_FILE_MODE;
+            e->unshown_mode = 0;
+            e->has_owner = false;
+            e->size = extra[i].size;
+            e->mtime = extra[i].mtime;
+            continue;
+        }
         if (extra[i].checksum && e->checksum &&
             strcmp(extra[i].checksum, e->checksum) == 0)
             continue; /* the listed object is its bytes: as listed */

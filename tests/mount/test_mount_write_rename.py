@@ -368,3 +368,31 @@ def test_a_failed_file_rename_does_not_unmask_the_replaced_files_setuid_bits(ser
     os.rename(m.join("src"), m.join("dst"))
     assert stat.S_IMODE(os.stat(m.join("dst")).st_mode) == 0o4750
     assert expected_mode(api_stat(server, repo, "main", "dst")) == 0o4750
+
+
+def test_a_file_still_being_written_renamed_over_a_symlink_lists_as_that_file(server, repo, mount):
+    """The rename of a file open for writing over a symlink moves its staged bytes; the link's object
+    stays on lakeFS until the close uploads over it. A listing fetched from lakeFS in between
+    (attr_timeout=0: every lookup lists again) still shows the name as the regular file being
+    written, with the metadata it was given, never as the stale link (the differential soak's seed
+    7002 saw the link's empty metadata there)."""
+    m = mount("lakefs://%s/main" % repo, options=["attr_timeout=0"])
+    os.mkdir(m.join("a"))
+    link, f = m.join("a", "g"), m.join("a", "f")
+    os.symlink("d/e/f", link)
+    write_file(f, b"x" * 1000)
+    fd = os.open(f, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, b"y" * 500)
+        os.rename(f, link)
+        os.setxattr(link, "user.lakefs.meta.owner", b"v264")
+        assert api_metadata(server, repo, "main", "a/g").get("::lakefs::symlink-target") == "d/e/f"
+        st = os.lstat(link)
+        assert stat.S_ISREG(st.st_mode) and st.st_size == 1500, (oct(st.st_mode), st.st_size)
+        assert os.getxattr(link, "user.lakefs.meta.owner") == b"v264"
+        assert read_file(link) == b"x" * 1000 + b"y" * 500
+    finally:
+        os.close(fd)
+    assert api_get(server, repo, "main", "a/g") == b"x" * 1000 + b"y" * 500
+    md = api_metadata(server, repo, "main", "a/g")
+    assert md.get("owner") == "v264" and "::lakefs::symlink-target" not in md, md

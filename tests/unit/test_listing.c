@@ -506,8 +506,9 @@ static void test_large_listing(void **state)
 }
 
 /* Files being written merge into a listing: new names added in order,
- * listed files take the newer size and mtime, directories and symlinks
- * stay. */
+ * listed files take the newer size and mtime, directories stay, and a
+ * listed symlink a file is being written over (a rename of an open file
+ * onto it) becomes that regular file, without the link's target. */
 static void test_merge_pending_files(void **state)
 {
     (void)state;
@@ -540,8 +541,14 @@ static void test_merge_pending_files(void **state)
     assert_int_equal(b.entries[2].size, 7);
     assert_int_equal(b.entries[2].mode, LISTING_DEFAULT_FILE_MODE);
     assert_false(b.entries[2].is_dir);
-    assert_true(b.entries[3].is_symlink);
-    assert_int_equal(b.entries[3].size, 10);
+    assert_false(b.entries[3].is_symlink);
+    assert_false(b.entries[3].is_dir);
+    assert_int_equal(b.entries[3].size, 5);
+    assert_int_equal(b.entries[3].mtime, 5000);
+    assert_int_equal(b.entries[3].mode, LISTING_DEFAULT_FILE_MODE);
+    assert_null(b.entries[3].checksum);
+    assert_null(lakefs_metadata_get(&b.entries[3].metadata,
+                                    LISTING_KEY_SYMLINK_TARGET));
     assert_true(b.entries[4].is_dir);
     assert_int_equal(b.entries[4].size, 0);
     built_free(&b);
