@@ -79,10 +79,10 @@ REAL_DIFF=(LAKEFUSE_DIFF_OPS=${LAKEFUSE_DIFF_OPS:-600} LAKEFUSE_DIFF_FAULT_OPS=$
 #   the bundled server on the sanitizer build with the stand_in_only tests of tests/mount and the
 #   differential test (issue 9) at its full lengths, so its three runs (plain, under faults, kill -9)
 #   pass at full volume on both builds.
-# Measured 2026-12-02 (2 cores, a fresh clone): a whole `make test` run took 10.0 min: builds, unit
-# tests and fuzzing 1.5 min, then the bundled pass 7.9 min while lakefs-local (normal build) took
-# 5.0 min, lakefs-s3 (sanitizer build) 8.2 min and the bundled sanitizer run (stand-in-only and
-# differential) 5.4 min beside it. lakefs-s3 is the longest of them; the sanitizer goes there (rather than on
+# Measured 2026-12-02 (2 cores, a fresh clone): a whole `make test` run took about 12.5 min: builds,
+# unit tests and fuzzing 1.5 min, then the bundled pass 9.9 min while lakefs-local (normal build)
+# took 6.4 min, lakefs-s3 (sanitizer build) 10.3 min and the bundled sanitizer run (stand-in-only
+# and differential) 6.4 min beside it. lakefs-s3 is the longest of them; the sanitizer goes there (rather than on
 # lakefs-local) because it exercises presigned reads, PUTs and multipart, and the two paths are about
 # even. The full second pass of tests/mount on the sanitizer build against the bundled server, which
 # these runs replace, took 3.5 min on its own; every mount test still runs on the sanitizer build
