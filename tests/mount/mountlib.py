@@ -440,6 +440,11 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def pattern(size, seed):
+    """The whole body of PatternStream(size, seed), in memory."""
+    return PatternStream(size, seed).read()
+
+
 # --- the mount ----------------------------------------------------------------------------------------
 
 def lakefuse_env(server, home, access_key_id=None, secret_access_key=None, endpoint=None):

@@ -17,7 +17,7 @@ import pytest
 import mountlib
 from mountlib import (MIB, PatternStream, api_get, api_get_or_none, api_list_objects, api_metadata, api_paths,
                       api_stat, api_stat_or_none, data_upload_calls, errno_as_user, expect_errno, expected_mode,
-                      read_file, sh, uploads, write_file)
+                      pattern, read_file, sh, uploads, write_file)
 
 MTIME_KEY = "::lakefs::client-mtime"
 PERMISSIONS_KEY = "::lakefs::posix-permissions"
@@ -28,10 +28,6 @@ def branch(mount, repo, *options, ref="main"):
     """A mount of lakefs://repo/ref whose caches never expire during a test, so whatever the mount
     shows after a write comes from the write, not from a refetch."""
     return mount("lakefs://%s/%s" % (repo, ref), options=["attr_timeout=3600"] + list(options))
-
-
-def pattern(size, seed):
-    return PatternStream(size, seed).read()
 
 
 def client_mtime(server, repo, path, ref="main"):

@@ -2,13 +2,12 @@
 async_close, and write-only descriptors opened with direct_io. Each checks the bytes lakeFS holds
 (sha256) against what the program wrote: nothing handed to the mount is lost or replaced by older
 bytes, through two descriptors, a crash, a server that fails, or a close that only queues."""
-import hashlib
 import mmap
 import os
 
 import pytest
 
-from mountlib import (MIB, PatternStream, api_get, api_get_or_none, kill_mount, poll, read_status)
+from mountlib import (MIB, api_get, api_get_or_none, kill_mount, pattern, poll, read_status, sha256 as sha)
 
 PART = 16 * MIB
 THRESHOLD = ["multipart_threshold=8M"]
@@ -16,14 +15,6 @@ THRESHOLD = ["multipart_threshold=8M"]
 
 def branch(mount, repo, *options):
     return mount("lakefs://%s/main" % repo, options=["attr_timeout=3600"] + THRESHOLD + list(options))
-
-
-def pattern(size, seed):
-    return PatternStream(size, seed).read()
-
-
-def sha(data):
-    return hashlib.sha256(data).hexdigest()
 
 
 def write_all(fd, data, chunk=MIB):
@@ -205,40 +196,33 @@ def test_async_close_then_unmount_with_a_failing_server_keeps_the_bytes(server, 
         assert sha(open(again.join(name), "rb").read()) == sha(data)
 
 
+# A rename while the file's parts go up: of the file over another (the other's bytes replaced), or
+# of its directory. The close sends the rest, and lakeFS holds the whole file at the new name only.
+RENAMES = {
+    "file over another": ("d/src.bin", "target.bin", ("d/src.bin", "target.bin"), 8),
+    "its directory": ("a/f.bin", "b/f.bin", ("a", "b"), 9),
+}
+
+
 @pytest.mark.presign(multipart=True)
-def test_eager_file_renamed_over_another_replaces_it_with_its_bytes(server, repo, mount):
+@pytest.mark.parametrize("case", sorted(RENAMES))
+def test_eager_file_renamed_while_written_lands_whole_at_the_new_name(server, repo, mount, case):
+    old, new, (rename_from, rename_to), seed = RENAMES[case]
     m = branch(mount, repo)
     with open(m.join("target.bin"), "wb") as f:
         f.write(b"old target")
-    os.mkdir(m.join("d"))
-    data = pattern(2 * PART + MIB, 8)
-    fd = os.open(m.join("d/src.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    os.mkdir(m.join(os.path.dirname(old)))
+    data = pattern(2 * PART + MIB, seed)
+    fd = os.open(m.join(old), os.O_CREAT | os.O_WRONLY, 0o644)
     try:
         write_all(fd, data[:2 * PART])
         assert parts_sent(server, 2), server.counts()
-        os.rename(m.join("d/src.bin"), m.join("target.bin"))
+        os.rename(m.join(rename_from), m.join(rename_to))
         write_all(fd, data[2 * PART:])
     finally:
         os.close(fd)
-    assert sha(api_get(server, repo, "main", "target.bin")) == sha(data)
-    assert api_get_or_none(server, repo, "main", "d/src.bin") is None
-
-
-@pytest.mark.presign(multipart=True)
-def test_eager_file_whose_directory_is_renamed(server, repo, mount):
-    m = branch(mount, repo)
-    os.mkdir(m.join("a"))
-    data = pattern(2 * PART + MIB, 9)
-    fd = os.open(m.join("a/f.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
-    try:
-        write_all(fd, data[:2 * PART])
-        assert parts_sent(server, 2), server.counts()
-        os.rename(m.join("a"), m.join("b"))
-        write_all(fd, data[2 * PART:])
-    finally:
-        os.close(fd)
-    assert sha(api_get(server, repo, "main", "b/f.bin")) == sha(data)
-    assert api_get_or_none(server, repo, "main", "a/f.bin") is None
+    assert sha(api_get(server, repo, "main", new)) == sha(data)
+    assert api_get_or_none(server, repo, "main", old) is None
 
 
 @pytest.mark.presign(multipart=True)

@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-from mountlib import MIB, PatternStream, api_get, api_get_or_none, api_stat, data_upload_calls, poll
+from mountlib import (MIB, api_get, api_get_or_none, api_stat, data_upload_calls, pattern, poll,
+                      sha256 as sha)
 
 PART = 16 * MIB  # upload.h UPLOAD_DEFAULT_PART_SIZE
 THRESHOLD = ["multipart_threshold=8M"]
@@ -20,14 +21,6 @@ EAGER = {"createPresignMultipartUpload": 1, "presignedPut": 4, "completePresignM
 
 def branch(mount, repo, *options):
     return mount("lakefs://%s/main" % repo, options=["attr_timeout=3600"] + THRESHOLD + list(options))
-
-
-def pattern(size, seed):
-    return PatternStream(size, seed).read()
-
-
-def sha(data):
-    return hashlib.sha256(data).hexdigest()
 
 
 def s3_multipart_etag(data, part_size):

@@ -17,8 +17,8 @@ import subprocess
 import pytest
 
 import mountlib
-from mountlib import (MIB, PatternStream, api_get, api_get_or_none, api_metadata, api_stat, close_quietly,
-                      data_upload_calls, expect_errno, kill_mount, mount_args, poll, read_file, read_status,
+from mountlib import (MIB, api_get, api_get_or_none, api_metadata, api_stat, close_quietly,
+                      data_upload_calls, expect_errno, kill_mount, mount_args, pattern, poll, read_file, read_status,
                       staged_files)
 
 MTIME_KEY = "::lakefs::client-mtime"
@@ -34,10 +34,6 @@ SINGLE_PUT = {"getPhysicalAddress": 1, "presignedPut": 1, "linkPhysicalAddress":
 
 def branch(mount, repo, *options, env=None):
     return mount("lakefs://%s/main" % repo, options=["attr_timeout=3600"] + THRESHOLD + list(options), env=env)
-
-
-def pattern(size, seed):
-    return PatternStream(size, seed).read()
 
 
 def write_in_chunks(path, data, chunk=MIB):
