@@ -10,6 +10,8 @@ import os
 import subprocess
 import threading
 
+import pytest
+
 from mountlib import (LAKEFUSE, api_get, api_get_or_none, control_json, control_path, control_write, expect_errno,
                       fail_uploads, kill_mount, poll, read_file, read_status)
 
@@ -150,6 +152,8 @@ def test_unmount_drains_the_queue(server, repo, mount):
         assert api_get(server, repo, "main", name) == content(i)
 
 
+@pytest.mark.stand_in_only(reason="needs a held request to be refused once its gate opens: exact on the bundled "
+                                   "server; the real-lakeFS proxy forwarded one (a fresh-clone CI run on lakefs-local)")
 def test_kill_9_after_async_closes_and_a_remount_uploads_them(server, repo, mount):
     m = mount(uri_of(repo), options=ASYNC)
     n = 8
