@@ -205,15 +205,15 @@ char *control_stats_json(lakefuse_fs *fs)
     cJSON_AddItemToObject(root, "staging_journal",
                           fields_json(&ss, FIELDS(journal_fields)));
     fs_readdir_stats rd;
-    fs_readdir_get_stats(&rd);
+    fs_readdir_get_stats(fs, &rd);
     cJSON_AddItemToObject(root, "readdir",
                           fields_json(&rd, FIELDS(readdir_fields)));
     fs_file_request_stats fr;
-    fs_file_request_get_stats(&fr);
+    fs_file_request_get_stats(fs, &fr);
     cJSON_AddItemToObject(root, "file_requests",
                           fields_json(&fr, FIELDS(file_request_fields)));
     fs_xattr_stats xs;
-    fs_xattr_get_stats(&xs);
+    fs_xattr_get_stats(fs, &xs);
     cJSON_AddItemToObject(root, "getxattr",
                           fields_json(&xs, FIELDS(xattr_fields)));
     char *text = cJSON_Print(root);

@@ -19,6 +19,7 @@
 #include "writer.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -42,6 +43,25 @@ typedef struct control_result {
     char *json;
     struct control_result *next;
 } control_result;
+
+/* The kinds of FUSE request on files counted in fs_counters.file. */
+typedef enum fs_file_request {
+    FS_REQ_OPEN,
+    FS_REQ_READ,
+    FS_REQ_FLUSH,
+    FS_REQ_RELEASE,
+    FS_REQ_KINDS
+} fs_file_request;
+
+/* FUSE requests this mount served since it began, for .lakefs/stats
+ * (control.c; what each counts: fs_ops.h). Counted by fs_ops.c and
+ * fs_readers.c from any FUSE thread, hence atomic. */
+typedef struct fs_counters {
+    _Atomic uint64_t file[FS_REQ_KINDS]; /* by fs_file_request */
+    _Atomic uint64_t readdir_requests, readdir_entries, readdir_steps,
+        readdir_snapshots;
+    _Atomic uint64_t xattr_requests, xattr_unsupported;
+} fs_counters;
 
 typedef struct lakefuse_fs {
     lakefs_client *client;
@@ -78,6 +98,7 @@ typedef struct lakefuse_fs {
     struct fs_handle *open_files; /* every descriptor not yet released */
     struct fs_handle *open_dirs;  /* every directory not yet released */
     pthread_once_t readahead_once; /* armed by init, run by a getattr */
+    fs_counters counters;
 } lakefuse_fs;
 
 /* writer_uploaded_fn of the mount (ctx: the lakefuse_fs, tag: the

@@ -450,15 +450,12 @@ typedef struct open_dir {
 } open_dir;
 
 /* readdir's work, for .lakefs/stats (fs_ops.h). */
-static _Atomic uint64_t readdir_requests, readdir_entries, readdir_steps,
-    readdir_snapshots;
-
-void fs_readdir_get_stats(fs_readdir_stats *out)
+void fs_readdir_get_stats(lakefuse_fs *fs, fs_readdir_stats *out)
 {
-    out->requests = readdir_requests;
-    out->entries = readdir_entries;
-    out->steps = readdir_steps;
-    out->snapshots = readdir_snapshots;
+    out->requests = fs->counters.readdir_requests;
+    out->entries = fs->counters.readdir_entries;
+    out->steps = fs->counters.readdir_steps;
+    out->snapshots = fs->counters.readdir_snapshots;
 }
 
 /* Offsets given to the kernel: "." is 1, ".." 2, entry i of the
@@ -495,7 +492,7 @@ static bool writing_here(fill_ctx *f, const char *name)
 static int fill_entry(void *ctx, const fs_entry *e, size_t index)
 {
     fill_ctx *f = ctx;
-    readdir_entries++;
+    f->fs->counters.readdir_entries++;
     if (!tree_list_shows(f->dir, e))
         return 0;
     off_t off = (off_t)(index + DIR_FIRST_OFFSET);
@@ -528,7 +525,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
     lakefuse_fs *fs = fs_current();
     open_dir *d = (open_dir *)(uintptr_t)fi->fh;
     const tree_node *n = &d->node;
-    readdir_requests++;
+    fs->counters.readdir_requests++;
     if (offset < 0)
         return -EINVAL;
     if (offset < 1 && filler(buf, ".", NULL, 1, 0))
@@ -562,13 +559,13 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
         int rc = tree_snapshot(fs->tree, n, &d->entries);
         if (rc)
             return rc;
-        readdir_snapshots++;
+        fs->counters.readdir_snapshots++;
     }
     fill_ctx ctx = {fs, buf, filler, n};
     size_t steps = 0;
     int rc = entryset_foreach_from(d->entries, from, &d->pos, &steps,
                                    fill_entry, &ctx);
-    readdir_steps += steps;
+    fs->counters.readdir_steps += steps;
     return rc > 0 ? 0 : rc; /* > 0: the filler's buffer is full */
 }
 
@@ -703,7 +700,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     if (!of)
         rc = -ENOMEM;
     else if (n.kind == TREE_FILE) {
-        fs_count_file_request(FS_REQ_OPEN);
+        fs_count_file_request(fs, FS_REQ_OPEN);
         rc = open_object(fs, path, &n, of, fi);
     }
     else if (n.kind == TREE_CONTROL_FILE)
@@ -765,9 +762,10 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 {
     (void)path;
     open_file *of = (open_file *)(uintptr_t)fi->fh;
+    lakefuse_fs *fs = fs_current();
     if (of->data || of->w)
-        fs_count_file_request(FS_REQ_RELEASE);
-    release_open_file(fs_current(), of);
+        fs_count_file_request(fs, FS_REQ_RELEASE);
+    release_open_file(fs, of);
     return 0;
 }
 
@@ -891,18 +889,17 @@ static int xattr_get_one(void *ctx, const char *name, const char *value)
     return 1;
 }
 
-static _Atomic uint64_t xattr_requests, xattr_unsupported;
-
-void fs_xattr_get_stats(fs_xattr_stats *out)
+void fs_xattr_get_stats(lakefuse_fs *fs, fs_xattr_stats *out)
 {
-    out->requests = xattr_requests;
-    out->unsupported = xattr_unsupported;
+    out->requests = fs->counters.xattr_requests;
+    out->unsupported = fs->counters.xattr_unsupported;
 }
 
 static int op_getxattr(const char *path, const char *name, char *value,
                        size_t size)
 {
-    xattr_requests++;
+    lakefuse_fs *fs = fs_current();
+    fs->counters.xattr_requests++;
     /* Only user.* holds anything here (user.lakefs.*; setxattr refuses
      * every other name with ENOTSUP). Another namespace is refused as not
      * supported rather than answered "no such attribute": GNU ls -l reads
@@ -913,12 +910,11 @@ static int op_getxattr(const char *path, const char *name, char *value,
      * reads (security.capability on write and exec) take EOPNOTSUPP as
      * no attribute, as they take ENODATA. */
     if (strncmp(name, "user.", 5) != 0) {
-        xattr_unsupported++;
+        fs->counters.xattr_unsupported++;
         return -EOPNOTSUPP;
     }
     if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
         return -ENODATA;
-    lakefuse_fs *fs = fs_current();
     tree_node n;
     int rc = tree_resolve(fs->tree, path, &n);
     if (rc)

@@ -25,24 +25,17 @@ const struct fuse_operations *fs_operations(void);
 typedef struct fs_readdir_stats {
     unsigned long long requests, entries, steps, snapshots;
 } fs_readdir_stats;
-void fs_readdir_get_stats(fs_readdir_stats *out);
+void fs_readdir_get_stats(lakefuse_fs *fs, fs_readdir_stats *out);
 
 /* FUSE requests on files (not .lakefs control files) since the mount
  * began (.lakefs/stats "file_requests", fs_readers.c): what a program's
  * open, read and close cost in kernel round trips (a close of a
- * descriptor that cannot write sends no FLUSH). */
-typedef enum fs_file_request {
-    FS_REQ_OPEN,
-    FS_REQ_READ,
-    FS_REQ_FLUSH,
-    FS_REQ_RELEASE,
-    FS_REQ_KINDS
-} fs_file_request;
+ * descriptor that cannot write sends no FLUSH), by fs_file_request (fs.h). */
 typedef struct fs_file_request_stats {
     uint64_t opens, reads, flushes, releases;
 } fs_file_request_stats;
-void fs_count_file_request(fs_file_request kind);
-void fs_file_request_get_stats(fs_file_request_stats *out);
+void fs_count_file_request(lakefuse_fs *fs, fs_file_request kind);
+void fs_file_request_get_stats(lakefuse_fs *fs, fs_file_request_stats *out);
 
 /* getxattr requests since the mount began (.lakefs/stats "getxattr"): all
  * of them, and those refused with EOPNOTSUPP (a namespace lakefuse keeps
@@ -50,7 +43,7 @@ void fs_file_request_get_stats(fs_file_request_stats *out);
 typedef struct fs_xattr_stats {
     unsigned long long requests, unsupported;
 } fs_xattr_stats;
-void fs_xattr_get_stats(fs_xattr_stats *out);
+void fs_xattr_get_stats(lakefuse_fs *fs, fs_xattr_stats *out);
 
 /* After the session ends: releases the descriptors of files and
  * directories whose RELEASE or RELEASEDIR the kernel never delivered (an

@@ -22,19 +22,19 @@
 
 #define COPY_CHUNK (1u << 20)
 
-static _Atomic uint64_t file_requests[FS_REQ_KINDS];
-
-void fs_count_file_request(fs_file_request kind)
+void fs_count_file_request(lakefuse_fs *fs, fs_file_request kind)
 {
-    atomic_fetch_add_explicit(&file_requests[kind], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&fs->counters.file[kind], 1,
+                              memory_order_relaxed);
 }
 
-void fs_file_request_get_stats(fs_file_request_stats *out)
+void fs_file_request_get_stats(lakefuse_fs *fs, fs_file_request_stats *out)
 {
-    out->opens = atomic_load(&file_requests[FS_REQ_OPEN]);
-    out->reads = atomic_load(&file_requests[FS_REQ_READ]);
-    out->flushes = atomic_load(&file_requests[FS_REQ_FLUSH]);
-    out->releases = atomic_load(&file_requests[FS_REQ_RELEASE]);
+    _Atomic uint64_t *c = fs->counters.file;
+    out->opens = atomic_load(&c[FS_REQ_OPEN]);
+    out->reads = atomic_load(&c[FS_REQ_READ]);
+    out->flushes = atomic_load(&c[FS_REQ_FLUSH]);
+    out->releases = atomic_load(&c[FS_REQ_RELEASE]);
 }
 
 static bool is_branch_reader(const open_file *of)
@@ -239,7 +239,7 @@ int fs_readers_read_buf(const char *path, struct fuse_bufvec **bufp,
     if (h)
         held_give_back(h); /* libfuse has sent this thread's last reply */
     if (of->data || of->w)
-        fs_count_file_request(FS_REQ_READ);
+        fs_count_file_request(fs, FS_REQ_READ);
     if (offset >= 0 && of->data && fs->blocks &&
         splice_cached(fs, of, bufp, size, offset) == 0)
         return 0;

@@ -330,7 +330,7 @@ int fs_write_flush(const char *path, struct fuse_file_info *fi)
 {
     open_file *of = handle_of(fi);
     if (of && (of->data || of->w))
-        fs_count_file_request(FS_REQ_FLUSH);
+        fs_count_file_request(fs_current(), FS_REQ_FLUSH);
     if (!of || !of->w || !of->writer)
         return 0;
     lakefuse_fs *fs = fs_current();
