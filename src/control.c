@@ -138,27 +138,94 @@ static cJSON *api_calls_json(lakefs_client *client, uint64_t *total)
     return calls;
 }
 
-/* A JSON object of stats' counters, or NULL without memory. */
-static cJSON *fields_json(const void *stats, const stat_field *f, size_t n)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (o)
-        add_fields(o, stats, f, n);
-    return o;
-}
-
 /* Staged files of this mount not yet on the server (failed ones too). */
-static uint64_t pending_uploads(lakefuse_fs *fs)
+typedef struct pending_stats {
+    uint64_t pending_uploads;
+} pending_stats;
+
+static const stat_field pending_fields[] = {
+    FIELD(pending_stats, pending_uploads),
+};
+
+/* Every layer's counters (read one after the other); a layer that is off
+ * leaves its counters zero. */
+typedef struct all_stats {
+    metacache_stats meta;
+    blockcache_stats blocks;
+    reader_stats reader;
+    prefetch_stats prefetch;
+    urlbatch_stats urls;
+    pending_stats pending;
+    writer_pool_stats pool;
+    staging_stats staging;
+    fs_readdir_stats readdir;
+    fs_file_request_stats files;
+    fs_xattr_stats xattr;
+} all_stats;
+
+static void gather_stats(lakefuse_fs *fs, all_stats *a)
 {
+    memset(a, 0, sizeof(*a));
+    metacache_get_stats(fs->meta, &a->meta);
+    if (fs->blocks)
+        blockcache_get_stats(fs->blocks, &a->blocks);
+    if (fs->reader)
+        reader_get_stats(fs->reader, &a->reader);
+    prefetch_get_stats(fs->prefetch, &a->prefetch);
+    if (fs->urls)
+        urlbatch_get_stats(fs->urls, &a->urls);
     staging_entry *e = NULL;
     size_t n = 0;
-    uint64_t pending = 0;
     if (fs->staging && staging_list(fs->staging, &e, &n) == 0)
         for (size_t i = 0; i < n; i++)
-            pending += e[i].state == STAGING_PENDING;
+            a->pending.pending_uploads += e[i].state == STAGING_PENDING;
     staging_entries_free(e, n);
-    return pending;
+    if (fs->writer)
+        writer_pool_get_stats(fs->writer, &a->pool);
+    if (fs->staging)
+        staging_get_stats(fs->staging, &a->staging);
+    fs_readdir_get_stats(fs, &a->readdir);
+    fs_file_request_get_stats(fs, &a->files);
+    fs_xattr_get_stats(fs, &a->xattr);
 }
+
+static bool prefetch_on(const lakefuse_fs *fs)
+{
+    return fs->prefetch != NULL;
+}
+
+static bool pool_on(const lakefuse_fs *fs)
+{
+    return fs->writer && writer_async(fs->writer);
+}
+
+/* One part of .lakefs/stats: an object named name (NULL: its counters
+ * stand at the top level) holding the counters at offset in all_stats,
+ * starting with "enabled" when the layer can be off (enabled non-NULL). */
+typedef struct stats_section {
+    const char *name;
+    size_t offset;
+    bool (*enabled)(const lakefuse_fs *fs);
+    const stat_field *fields;
+    size_t n;
+} stats_section;
+
+#define AT(member) offsetof(all_stats, member)
+
+/* In the order they appear, after api_calls and api_calls_total. */
+static const stats_section stats_sections[] = {
+    {"metadata_cache", AT(meta), NULL, FIELDS(metacache_fields)},
+    {"data_cache", AT(blocks), NULL, FIELDS(blockcache_fields)},
+    {NULL, AT(reader), NULL, FIELDS(reader_fields)},
+    {"prefetch", AT(prefetch), prefetch_on, FIELDS(prefetch_fields)},
+    {"presigned_urls", AT(urls), NULL, FIELDS(urlbatch_fields)},
+    {NULL, AT(pending), NULL, FIELDS(pending_fields)},
+    {"async_uploads", AT(pool), pool_on, FIELDS(pool_fields)},
+    {"staging_journal", AT(staging), NULL, FIELDS(journal_fields)},
+    {"readdir", AT(readdir), NULL, FIELDS(readdir_fields)},
+    {"file_requests", AT(files), NULL, FIELDS(file_request_fields)},
+    {"getxattr", AT(xattr), NULL, FIELDS(xattr_fields)},
+};
 
 char *control_stats_json(lakefuse_fs *fs)
 {
@@ -168,54 +235,19 @@ char *control_stats_json(lakefuse_fs *fs)
     uint64_t total;
     cJSON_AddItemToObject(root, "api_calls", api_calls_json(fs->client, &total));
     add_u64(root, "api_calls_total", total);
-    metacache_stats ms;
-    metacache_get_stats(fs->meta, &ms);
-    cJSON_AddItemToObject(root, "metadata_cache",
-                          fields_json(&ms, FIELDS(metacache_fields)));
-    blockcache_stats bs = {0};
-    if (fs->blocks)
-        blockcache_get_stats(fs->blocks, &bs);
-    cJSON_AddItemToObject(root, "data_cache",
-                          fields_json(&bs, FIELDS(blockcache_fields)));
-    reader_stats rs = {0};
-    if (fs->reader)
-        reader_get_stats(fs->reader, &rs);
-    add_fields(root, &rs, FIELDS(reader_fields));
-    prefetch_stats ps;
-    prefetch_get_stats(fs->prefetch, &ps);
-    cJSON *pf = cJSON_AddObjectToObject(root, "prefetch");
-    cJSON_AddBoolToObject(pf, "enabled", fs->prefetch != NULL);
-    add_fields(pf, &ps, FIELDS(prefetch_fields));
-    urlbatch_stats us = {0};
-    if (fs->urls)
-        urlbatch_get_stats(fs->urls, &us);
-    cJSON_AddItemToObject(root, "presigned_urls",
-                          fields_json(&us, FIELDS(urlbatch_fields)));
-    add_u64(root, "pending_uploads", pending_uploads(fs));
-    writer_pool_stats wp = {0};
-    if (fs->writer)
-        writer_pool_get_stats(fs->writer, &wp);
-    cJSON *au = cJSON_AddObjectToObject(root, "async_uploads");
-    cJSON_AddBoolToObject(au, "enabled",
-                          fs->writer && writer_async(fs->writer));
-    add_fields(au, &wp, FIELDS(pool_fields));
-    staging_stats ss = {0};
-    if (fs->staging)
-        staging_get_stats(fs->staging, &ss);
-    cJSON_AddItemToObject(root, "staging_journal",
-                          fields_json(&ss, FIELDS(journal_fields)));
-    fs_readdir_stats rd;
-    fs_readdir_get_stats(fs, &rd);
-    cJSON_AddItemToObject(root, "readdir",
-                          fields_json(&rd, FIELDS(readdir_fields)));
-    fs_file_request_stats fr;
-    fs_file_request_get_stats(fs, &fr);
-    cJSON_AddItemToObject(root, "file_requests",
-                          fields_json(&fr, FIELDS(file_request_fields)));
-    fs_xattr_stats xs;
-    fs_xattr_get_stats(fs, &xs);
-    cJSON_AddItemToObject(root, "getxattr",
-                          fields_json(&xs, FIELDS(xattr_fields)));
+    all_stats a;
+    gather_stats(fs, &a);
+    for (size_t i = 0; i < sizeof(stats_sections) / sizeof(stats_sections[0]);
+         i++) {
+        const stats_section *sec = &stats_sections[i];
+        cJSON *obj = sec->name ? cJSON_AddObjectToObject(root, sec->name)
+                               : root;
+        if (!obj)
+            continue;
+        if (sec->enabled)
+            cJSON_AddBoolToObject(obj, "enabled", sec->enabled(fs));
+        add_fields(obj, (const char *)&a + sec->offset, sec->fields, sec->n);
+    }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     return text;
