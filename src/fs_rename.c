@@ -235,21 +235,6 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
     }
     free(marker);
     size_t from_len = strlen(from ? from : "");
-    /* The bits this mount shows go along, before any copy: a rename that
-     * fails after some copies (a delete that fails, or lands with its
-     * answer lost) leaves them showing as they were. Those of files the
-     * server has no object of yet (created, still being written) move in
-     * the writer alone, and once uploaded would show masked otherwise. */
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        char *dst = NULL;
-        if (asprintf(&dst, "%s%s", to, keys[i] + from_len) >= 0)
-            tree_move_special_mode(fs->tree, ref->repo, keys[i], dst);
-        free(dst);
-    }
-    if (rc == 0) {
-        struct special_move sm = {fs, ref};
-        writer_move_foreach(move, move_special_mode, &sm);
-    }
     char **copied = rc == 0 && n ? calloc(n, sizeof(*copied)) : NULL;
     size_t n_copied = 0;
     if (rc == 0 && n && !copied)
@@ -269,11 +254,25 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
         undo_copies(fs, ref, copied, n_copied,
                     marker_gone ? &old_marker : NULL);
     lakefs_object_stats_free(&old_marker);
+    /* The bits this mount showed go along once every copy is there, and
+     * before the deletes: a rename whose deletes fail leaves the copies,
+     * showing them as the originals do. Noted before the copies, a failed
+     * copy would leave the new names noted, unmasking the bits of whatever
+     * object lands there later (another client's). */
+    for (size_t i = 0; rc == 0 && i < n_copied; i++)
+        tree_move_special_mode(fs->tree, ref->repo, keys[i], copied[i]);
     for (size_t i = 0; i < n_copied; i++)
         free(copied[i]);
     free(copied);
     if (rc == 0)
         rc = delete_keys(fs, ref, keys, n);
+    /* Files the server has no object of yet (created, still being
+     * written) move in the writer alone, once the rename is done; their
+     * upload would show them masked otherwise. */
+    if (rc == 0) {
+        struct special_move sm = {fs, ref};
+        writer_move_foreach(move, move_special_mode, &sm);
+    }
     int end = writer_move_end(move, rc == 0, NULL);
     if (rc == 0)
         rc = end;

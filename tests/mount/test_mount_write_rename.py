@@ -370,6 +370,45 @@ def test_a_failed_file_rename_does_not_unmask_the_replaced_files_setuid_bits(ser
     assert expected_mode(api_stat(server, repo, "main", "dst")) == 0o4750
 
 
+def plant_setuid(server, repo, path):
+    """Another client's object at path, recorded setuid root (a mount shows it masked: 0755)."""
+    server.api("POST", "/repositories/%s/branches/main/objects" % repo, params={"path": path}, data=b"#!",
+               headers={"X-Lakefs-Internal-Posix-Permissions":
+                        json.dumps({"UID": 0, "GID": 0, "Mode": 0o104755})})
+
+
+def test_a_failed_directory_rename_does_not_unmask_setuid_bits_planted_at_the_new_names(server, repo, mount):
+    """A directory rename whose first copy fails (copyObject refused, EIO) records nothing at the new
+    names: objects another client puts there afterwards, setuid, show masked. Both kinds of file are
+    checked: one the server holds (moved by a copy), one still being written (moved in the writer
+    alone). Before, the bits this mount set were noted at the new names before the copies, so the
+    failed rename unmasked what was planted there later."""
+    m = branch(mount, repo, "attr_timeout=0")  # every stat asks lakeFS: what the mount shows now
+    os.makedirs(m.join("d"))
+    write_file(m.join("d", "a"), b"mine\n")
+    os.chmod(m.join("d", "a"), 0o4750)
+    fd = os.open(m.join("d", "b"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"still being written\n")
+        os.fchmod(fd, 0o6711)
+        server.add_fault(operation="copyObject", status=400, message="injected refusal", count=1)
+        expect_errno(errno.EIO, os.rename, m.join("d"), m.join("e"))
+    finally:
+        os.close(fd)
+    assert stat.S_IMODE(os.stat(m.join("d", "a")).st_mode) == 0o4750
+    assert stat.S_IMODE(os.stat(m.join("d", "b")).st_mode) == 0o6711
+    assert read_file(m.join("d", "b")) == b"still being written\n"
+    assert [p for p in api_paths(server, repo, "main") if p.startswith("e")] == []
+    for name in ("a", "b"):
+        plant_setuid(server, repo, "e/" + name)
+    for name in ("a", "b"):
+        assert stat.S_IMODE(os.stat(m.join("e", name)).st_mode) == 0o755, name
+    # The rename that succeeds (into another name) brings the bits this mount set.
+    os.rename(m.join("d"), m.join("g"))
+    assert stat.S_IMODE(os.stat(m.join("g", "a")).st_mode) == 0o4750
+    assert stat.S_IMODE(os.stat(m.join("g", "b")).st_mode) == 0o6711
+
+
 def test_a_file_still_being_written_renamed_over_a_symlink_lists_as_that_file(server, repo, mount):
     """The rename of a file open for writing over a symlink moves its staged bytes; the link's object
     stays on lakeFS until the close uploads over it. A listing fetched from lakeFS in between
