@@ -766,6 +766,40 @@ def close_quietly(fd):
         pass
 
 
+def fsync_path(path, flags=os.O_WRONLY):
+    """Opens path, fsyncs it (the mount sends what it holds of the file, or waits for its queued
+    upload) and closes it."""
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def call_through_gate(server, gate, fn, *args, before=None, timeout=60):
+    """fn(*args) run in a thread while the requests a `hold=gate` fault keeps waiting are held; once
+    before() is true (polled, when given) the gate opens. Returns fn's value (its exception is raised
+    here); fn still running timeout seconds after the gate opened fails the test."""
+    out = {}
+
+    def body():
+        try:
+            out["value"] = fn(*args)
+        except BaseException as e:  # raised in the test's thread below
+            out["error"] = e
+
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    if before is not None:
+        assert poll(before, timeout=timeout), "the held requests never came (gate %r)" % gate
+    server.open_gate(gate)
+    t.join(timeout)
+    assert not t.is_alive(), "%r still running %ds after gate %r opened" % (fn, timeout, gate)
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
 def read_status(m, at=""):
     """The upload lines ("pending PATH", "failed PATH: ERROR", "conflict PATH: WHY") of
     .lakefs/status at the ref root `at` inside mount m; the branch's uncommitted changes (A/M/D

@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from mountlib import (MIB, api_get, api_get_or_none, kill_mount, pattern, poll, read_status, sha256 as sha)
+from mountlib import (MIB, api_get, api_get_or_none, call_through_gate, fsync_path, kill_mount, pattern, poll,
+                      read_status, sha256 as sha)
 
 PART = 16 * MIB
 THRESHOLD = ["multipart_threshold=8M"]
@@ -165,11 +166,7 @@ def test_async_close_of_a_large_file_whose_eager_part_failed(server, repo, mount
         write_all(fd, data)
     finally:
         os.close(fd)
-    fd = os.open(m.join("queued.bin"), os.O_WRONLY)
-    try:
-        os.fsync(fd)  # waits for the pool's upload
-    finally:
-        os.close(fd)
+    fsync_path(m.join("queued.bin"))  # waits for the pool's upload
     assert sha(api_get(server, repo, "main", "queued.bin")) == sha(data)
 
 
@@ -248,28 +245,18 @@ def test_commit_while_eager_parts_are_in_flight(server, repo, mount):
 def test_fsync_of_a_read_only_descriptor_waits_for_the_queued_upload(server, repo, mount):
     """-o async_close: `sync FILE` (coreutils opens the file read-only and fsyncs it) returns once
     lakeFS holds the bytes the close queued, as fsync of a write descriptor does."""
-    import threading
     m = branch(mount, repo, "async_close", "upload_threads=1")
     server.add_fault(operation="uploadObject", hold="ro", count=1)
     with open(m.join("synced.txt"), "wb") as f:
         f.write(b"queued by the close\n")
-    seen = {}
 
     def fsync_then_look():
-        fd = os.open(m.join("synced.txt"), os.O_RDONLY)
-        try:
-            os.fsync(fd)
-            seen["server"] = api_get_or_none(server, repo, "main", "synced.txt")
-        finally:
-            os.close(fd)
+        fsync_path(m.join("synced.txt"), os.O_RDONLY)
+        return api_get_or_none(server, repo, "main", "synced.txt")
 
-    t = threading.Thread(target=fsync_then_look)
-    t.start()
-    assert poll(lambda: server.counts().get("uploadObject", 0) >= 1 or "server" in seen, timeout=30)
-    server.open_gate("ro")
-    t.join(60)
-    assert not t.is_alive()
-    assert seen["server"] == b"queued by the close\n"
+    got = call_through_gate(server, "ro", fsync_then_look,
+                            before=lambda: server.counts().get("uploadObject", 0) >= 1)
+    assert got == b"queued by the close\n"
 
 
 @pytest.mark.presign(multipart=True)
@@ -374,17 +361,8 @@ def test_async_queued_large_file_renamed_over_another_queued_file(server, repo, 
         finally:
             os.close(fd)
     assert poll(lambda: server.counts().get("completePresignMultipartUpload", 0) >= 1, timeout=60)
-    import threading
-    t = threading.Thread(target=os.rename, args=(m.join("two.bin"), m.join("one.bin")))
-    t.start()
-    server.open_gate("q")
-    t.join(120)
-    assert not t.is_alive()
-    fd = os.open(m.join("one.bin"), os.O_WRONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    call_through_gate(server, "q", os.rename, m.join("two.bin"), m.join("one.bin"), timeout=120)
+    fsync_path(m.join("one.bin"))
     assert sha(api_get(server, repo, "main", "one.bin")) == sha(two)
     assert api_get_or_none(server, repo, "main", "two.bin") is None
     assert sha(open(m.join("one.bin"), "rb").read()) == sha(two)
@@ -440,11 +418,7 @@ def test_enospc_in_the_cache_directory_loses_nothing_acknowledged(server, repo, 
             os.close(fd)
         except OSError:
             pass
-    fd = os.open(m.join("full.bin"), os.O_WRONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(m.join("full.bin"))
     got = api_get(server, repo, "main", "full.bin")
     assert len(got) == written and sha(got) == sha(data[:written])
     assert sha(api_get(server, repo, "main", "first.bin")) == sha(first)
@@ -452,11 +426,7 @@ def test_enospc_in_the_cache_directory_loses_nothing_acknowledged(server, repo, 
     later = pattern(20 * MIB, 42)
     with open(m.join("later.bin"), "wb") as f:
         f.write(later)
-    fd = os.open(m.join("later.bin"), os.O_WRONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(m.join("later.bin"))
     assert sha(api_get(server, repo, "main", "later.bin")) == sha(later)
 
 
