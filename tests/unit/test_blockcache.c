@@ -763,34 +763,48 @@ static void list_shards(const fixture *f, unsigned char seen[256])
     closedir(d);
 }
 
+/* Stores block 0 of name (pattern seed): the shard directory that store
+ * made, or -1 when the block went into one there before. */
+static int put_in_new_shard(const fixture *f, blockcache *bc,
+                            const char *name, unsigned seed)
+{
+    unsigned char before[256];
+    unsigned char after[256];
+    list_shards(f, before);
+    put_block(bc, name, OBJ_SIZE, 0, seed);
+    list_shards(f, after);
+    for (int s = 0; s < 256; s++)
+        if (after[s] && !before[s])
+            return s;
+    return -1;
+}
+
+/* Removes shard directory shard behind the cache's back; path: its name. */
+static void remove_shard(const fixture *f, int shard, char path[PATH_MAX])
+{
+    snprintf(path, PATH_MAX, "%s/v3/%02x", f->cache, shard);
+    assert_int_equal(testutil_remove_tree(path), 0);
+}
+
 static void test_write_error_is_counted_and_reads_continue(void **state)
 {
     fixture *f = *state;
     blockcache *bc = open_cache(f, 1 << 20);
     put_block(bc, "keep", OBJ_SIZE, 0, 1);
-    unsigned char before[256];
-    unsigned char after[256];
-    list_shards(f, before);
 
     /* Find an object whose blocks land in a shard of their own. */
     char victim[32];
     int shard = -1;
     for (unsigned i = 0; i < 64 && shard < 0; i++) {
         snprintf(victim, sizeof(victim), "victim-%u", i);
-        put_block(bc, victim, OBJ_SIZE, 0, 2);
-        list_shards(f, after);
-        for (int s = 0; s < 256; s++) {
-            if (after[s] && !before[s])
-                shard = s;
-        }
+        shard = put_in_new_shard(f, bc, victim, 2);
     }
     assert_true(shard >= 0);
 
     /* Replace that shard directory with a regular file: root ignores
      * permissions, but not ENOTDIR. */
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/v3/%02x", f->cache, shard);
-    assert_int_equal(testutil_remove_tree(path), 0);
+    remove_shard(f, shard, path);
     int fd = open(path, O_CREAT | O_WRONLY, 0600);
     assert_true(fd >= 0);
     close(fd);
@@ -829,22 +843,14 @@ static void test_removed_shard_is_made_again(void **state)
 {
     fixture *f = *state;
     blockcache *bc = open_cache(f, 1 << 20);
-    unsigned char before[256];
-    unsigned char after[256];
-    list_shards(f, before);
-    put_block(bc, "again", OBJ_SIZE, 0, 3);
-    list_shards(f, after);
-    int shard = -1;
-    for (int s = 0; s < 256; s++)
-        if (after[s] && !before[s])
-            shard = s;
+    int shard = put_in_new_shard(f, bc, "again", 3);
     assert_true(shard >= 0);
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/v3/%02x", f->cache, shard);
-    assert_int_equal(testutil_remove_tree(path), 0);
+    remove_shard(f, shard, path);
 
     /* Block 1 of the same object lands in the same shard. */
     put_block(bc, "again", OBJ_SIZE, 1, 3);
+    unsigned char after[256];
     list_shards(f, after);
     assert_true(after[shard]);
     assert_hit(bc, "again", OBJ_SIZE, 1, 3);
