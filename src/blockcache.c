@@ -134,10 +134,16 @@ void blockcache_block_path(const blockcache *bc, const block_key *key,
              (unsigned long long)key->index);
 }
 
-/* The exact length of block `index`, or 0 if the object has no such block. */
-static uint64_t block_length(uint64_t object_size, uint32_t block_size,
+/* The exact length of block `index` of id's object, or 0 if the object
+ * has no such block or bc or id is missing: what every call taking a block
+ * checks first (0 is their -EINVAL). */
+static uint64_t block_length(const blockcache *bc, const blockcache_id *id,
                              uint64_t index)
 {
+    if (bc == NULL || id == NULL)
+        return 0;
+    uint64_t object_size = id->size;
+    uint32_t block_size = bc->block_size;
     uint64_t block_count = object_size / block_size +
                            (object_size % block_size != 0 ? 1 : 0);
     if (index >= block_count)
@@ -771,9 +777,7 @@ static int range_acquire(blockcache *bc, const blockcache_id *id,
                          uint64_t index, uint64_t offset, size_t len,
                          void *whole, range_use *u)
 {
-    if (bc == NULL || id == NULL)
-        return -EINVAL;
-    uint64_t block_len = block_length(id->size, bc->block_size, index);
+    uint64_t block_len = block_length(bc, id, index);
     if (block_len == 0 || len == 0 || offset >= block_len ||
         len > block_len - offset)
         return -EINVAL;
@@ -854,10 +858,8 @@ void blockcache_unpin(blockcache *bc, blockcache_pinned *pinned)
 ssize_t blockcache_get(blockcache *bc, const blockcache_id *id,
                        uint64_t index, void *buf, size_t cap)
 {
-    if (bc == NULL || id == NULL || buf == NULL)
-        return -EINVAL;
-    uint64_t len = block_length(id->size, bc->block_size, index);
-    if (len == 0 || cap < len)
+    uint64_t len = block_length(bc, id, index);
+    if (buf == NULL || len == 0 || cap < len)
         return -EINVAL;
     return blockcache_read(bc, id, index, 0, buf, (size_t)len);
 }
@@ -865,8 +867,7 @@ ssize_t blockcache_get(blockcache *bc, const blockcache_id *id,
 bool blockcache_contains(blockcache *bc, const blockcache_id *id,
                          uint64_t index)
 {
-    if (bc == NULL || id == NULL ||
-        block_length(id->size, bc->block_size, index) == 0)
+    if (block_length(bc, id, index) == 0)
         return false;
     block_key key;
     make_key(id, index, &key);
@@ -983,10 +984,8 @@ static int write_temp_file(blockcache *bc, const block_key *key,
 int blockcache_put(blockcache *bc, const blockcache_id *id, uint64_t index,
                    const void *data, size_t len)
 {
-    if (bc == NULL || id == NULL || data == NULL)
-        return -EINVAL;
-    uint64_t want = block_length(id->size, bc->block_size, index);
-    if (want == 0 || len != want)
+    uint64_t want = block_length(bc, id, index);
+    if (data == NULL || want == 0 || len != want)
         return -EINVAL;
     if (len > bc->max_bytes)
         return 0;
