@@ -284,6 +284,21 @@ static void share_free(lakefs_client *c)
     c->share = NULL;
 }
 
+/* Frees c and the strings lakefs_client_new copied into it (NULL ones
+ * too, as a half-made client has them); the secret key is wiped first. */
+static void free_settings(lakefs_client *c)
+{
+    if (c->secret_access_key) {
+        explicit_bzero(c->secret_access_key, strlen(c->secret_access_key));
+        free(c->secret_access_key);
+    }
+    free(c->base_url);
+    free(c->ca_file);
+    free(c->access_key_id);
+    free(c->user_agent);
+    free(c);
+}
+
 lakefs_client *lakefs_client_new(const lakefs_client_config *cfg,
                                  lakefs_error *err)
 {
@@ -339,12 +354,7 @@ lakefs_client *lakefs_client_new(const lakefs_client_config *cfg,
         (cfg->secret_access_key && !c->secret_access_key) ||
         pthread_mutex_init(&c->pool_lock, NULL) != 0) {
         lakefs_error_set(err, 0, "out of memory");
-        free(c->base_url);
-        free(c->ca_file);
-        free(c->access_key_id);
-        free(c->secret_access_key);
-        free(c->user_agent);
-        free(c);
+        free_settings(c);
         return NULL;
     }
     share_setup(c);
@@ -359,15 +369,7 @@ void lakefs_client_free(lakefs_client *c)
         curl_easy_cleanup(c->pool[i]);
     share_free(c); /* after every handle that used it */
     pthread_mutex_destroy(&c->pool_lock);
-    if (c->secret_access_key) {
-        explicit_bzero(c->secret_access_key, strlen(c->secret_access_key));
-        free(c->secret_access_key);
-    }
-    free(c->base_url);
-    free(c->ca_file);
-    free(c->access_key_id);
-    free(c->user_agent);
-    free(c);
+    free_settings(c);
 }
 
 const char *lakefs_client_base_url(const lakefs_client *c)
