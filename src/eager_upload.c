@@ -544,7 +544,10 @@ int eager_upload_fd(eager_upload **ep, lakefs_client *c,
         pthread_mutex_lock(&e->lock);
         while (e->started && !e->create_done)
             pthread_cond_wait(&e->cond, &e->lock);
-        bool ok = fits(e, caps, path, size);
+        /* An exclusive create is never finished here: a complete cannot
+         * carry If-None-Match, and below the threshold upload_fd's link
+         * can. */
+        bool ok = !attrs->if_absent && fits(e, caps, path, size);
         pthread_mutex_unlock(&e->lock);
         if (ok) {
             *ep = NULL;

@@ -47,8 +47,9 @@ void eager_abandon(eager_upload **ep);
 
 /* upload_fd, finishing *ep's upload when it fits this one (same key, a
  * size upload_eager_in_parts takes in parts of its part size, no failed
- * part), even below the multipart threshold: only the
- * parts not yet sent, or written again since, go up before it completes.
+ * part, not attrs->if_absent), even below the multipart threshold: only
+ * the parts not yet sent, or written again since, go up before it
+ * completes.
  * Otherwise *ep is abandoned and upload_fd does it all; so too when a
  * part fails, in the background or here (the eager upload is aborted
  * first). *ep is NULL after. */
