@@ -41,6 +41,7 @@ UNIT_TESTS  := test_json test_errors test_strbuf test_config test_uri \
 UNIT_TESTS  += test_cli
 UNIT_TESTS  += test_http_policy
 UNIT_TESTS  += test_strset
+UNIT_TESTS  += test_durable
 TOOL_SRCS   := tests/client/client_exercise.c
 
 HEADERS     := $(wildcard include/*.h src/*.h tests/unit/*.h)

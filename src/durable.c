@@ -167,7 +167,7 @@ void durable_attempt_etags(int fd, int64_t size, const upload_caps *caps,
     if (digest_range(EVP_md5(), fd, 0, size, d, &len) != 0)
         return;
     hex(d, len, out[(*n)++]);
-    if (upload_in_parts(caps, size) &&
+    if (upload_eager_in_parts(caps, size) &&
         multipart_etag(fd, size, upload_part_size(caps, size), out[*n]) == 0)
         (*n)++;
 }

@@ -39,7 +39,9 @@ void durable_boot_id(char out[DURABLE_BOOT_ID_MAX]);
 
 /* The checksums an object holding the first size bytes of fd would have
  * if upload_fd's attempt with caps had reached lakeFS: the MD5 of one PUT,
- * and the multipart form when the upload goes in parts. Kept after a
+ * and the multipart form when the upload may go in parts
+ * (upload_eager_in_parts: an eager upload completes in parts below the
+ * multipart threshold too). Kept after a
  * failed upload: its answer may have been lost after lakeFS applied it.
  * *n: how many were written to out (0 on error). */
 #define DURABLE_ATTEMPT_ETAGS 2

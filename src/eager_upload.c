@@ -1,9 +1,14 @@
 /*
  * eager_upload.c - the parts of a large file go up while it is being
  * written (eager_upload.h). A file written from offset 0 is followed by
- * its written prefix; once that reaches the multipart threshold a thread
- * creates a presigned multipart upload, and each part the prefix has moved
- * past is PUT straight from the staged file by up to EAGER_THREADS threads.
+ * its written prefix; once that holds a whole part (or reaches the
+ * multipart threshold, when lower) a thread creates a presigned multipart
+ * upload, and each part the prefix has moved past is PUT straight from the
+ * staged file by up to EAGER_THREADS threads. Starting at the first part
+ * rather than at the threshold lets the upload keep pace with a fast
+ * writer from the start; a file that then ends below the threshold still
+ * completes in parts (a whole part already went up; the last part may be
+ * any size), so its ETag has the multipart form (upload_eager_in_parts).
  * A write into a part that is going or has gone up marks it dirty: the
  * close sends it again (the staged file is the truth, the part's ETag is
  * replaced). The close sends the dirty parts and those not yet sent (the
@@ -371,7 +376,7 @@ void eager_note_write(eager_upload **ep, lakefs_client *c,
             lakefs_error err = {0};
             set_message(&err, "too many parts for an eager upload");
             fail_locked(e, -EFBIG, &err);
-        } else if (upload_in_parts(&e->caps, e->seq_end)) {
+        } else if (upload_eager_in_parts(&e->caps, e->seq_end)) {
             if (!add_parts_locked(e, (int)whole)) {
                 lakefs_error err = {0};
                 set_message(&err, "out of memory");
@@ -432,6 +437,21 @@ static void abort_upload(eager_upload *e)
                                    &ignored);
 }
 
+void eager_note_truncate(eager_upload **ep, int64_t size)
+{
+    eager_upload *e = *ep;
+    if (!e)
+        return;
+    /* Parts exist only below seq_end: a size at or above it changes no
+     * byte any part holds (a grow adds zeros the close sends). No write
+     * runs meanwhile (the io lock), so seq_end is stable here. */
+    pthread_mutex_lock(&e->lock);
+    bool keep = size >= e->seq_end;
+    pthread_mutex_unlock(&e->lock);
+    if (!keep)
+        eager_abandon(ep);
+}
+
 void eager_abandon(eager_upload **ep)
 {
     eager_upload *e = *ep;
@@ -448,7 +468,7 @@ static bool fits(const eager_upload *e, const upload_caps *caps,
                  const char *path, int64_t size)
 {
     return e->created && !e->broken && strcmp(e->key, path) == 0 &&
-           upload_in_parts(caps, size) &&
+           upload_eager_in_parts(caps, size) &&
            upload_part_size(caps, size) == e->part_size &&
            size >= e->seq_end;
 }
@@ -524,7 +544,10 @@ int eager_upload_fd(eager_upload **ep, lakefs_client *c,
         pthread_mutex_lock(&e->lock);
         while (e->started && !e->create_done)
             pthread_cond_wait(&e->cond, &e->lock);
-        bool ok = fits(e, caps, path, size);
+        /* An exclusive create is never finished here: a complete cannot
+         * carry If-None-Match, and below the threshold upload_fd's link
+         * can. */
+        bool ok = !attrs->if_absent && fits(e, caps, path, size);
         pthread_mutex_unlock(&e->lock);
         if (ok) {
             *ep = NULL;

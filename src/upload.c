@@ -338,6 +338,14 @@ bool upload_in_parts(const upload_caps *caps, int64_t size)
     return size >= threshold;
 }
 
+bool upload_eager_in_parts(const upload_caps *caps, int64_t size)
+{
+    if (upload_in_parts(caps, size))
+        return true;
+    return caps && caps->eager && upload_in_parts(caps, INT64_MAX) &&
+           size >= upload_part_size(caps, size);
+}
+
 /* A metadata key uploadObject carries unchanged: lakeFS takes it from an
  * X-Lakefs-Meta-KEY (or X-Lakefs-Internal-) header and lower-cases it, so
  * lower-case letters, digits, '-' and '.' only. */

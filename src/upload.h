@@ -66,6 +66,13 @@ int64_t upload_part_size(const upload_caps *caps, int64_t size);
 /* Whether upload_fd sends size bytes in parts with these caps. */
 bool upload_in_parts(const upload_caps *caps, int64_t size);
 
+/* Whether a size-byte object may have been sent in parts with these caps:
+ * by upload_fd (upload_in_parts), or by an eager upload, which starts once
+ * a whole part is written and then finishes in parts whatever the size
+ * (eager_upload.h). The store ETag of such an object may be the multipart
+ * form. */
+bool upload_eager_in_parts(const upload_caps *caps, int64_t size);
+
 /* Uploads size bytes of fd (a regular file, read with pread from offset
  * 0) to repo/branch/path: in parts when caps allow multipart and size is
  * at least the threshold (an upload that fails is aborted), else with

@@ -581,7 +581,7 @@ int wfile_truncate(wfile *f, off_t size)
         reader_close(f->fill);
         __atomic_store_n(&f->fill, NULL, __ATOMIC_RELEASE);
     }
-    eager_abandon(&f->eager); /* parts it sent may be cut or grown */
+    eager_note_truncate(&f->eager, size); /* kept unless sent bytes are cut */
     int rc = ensure_filled(f);
     if (rc == 0) {
         pthread_mutex_lock(&f->state);

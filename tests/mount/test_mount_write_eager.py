@@ -1,9 +1,11 @@
 """A large file written from its start sends its parts while it is being written (-o eager_upload,
-on by default): once the written prefix reaches -o multipart_threshold the mount creates the
-presigned multipart upload, and each 16 MiB part the writer has moved past is PUT from the staged
-file in the background; the close sends only the tail (and any part written again since it went
-up) and completes. Nothing is visible on the branch before the close. Truncate, unlink, rename or a
-failed part abort that upload; the close then takes the ordinary path (test_mount_write_multipart.py).
+on by default): once the written prefix holds a whole 16 MiB part (or reaches -o
+multipart_threshold, when lower) the mount creates the presigned multipart upload, and each part the
+writer has moved past is PUT from the staged file in the background; the close sends only the tail
+(and any part written again since it went up) and completes, in parts even when the file ends below
+the threshold. Nothing is visible on the branch before the close. A truncate that cuts the written
+prefix, unlink, rename or a failed part abort that upload (a truncate that grows the file or keeps
+the prefix does not); the close then takes the ordinary path (test_mount_write_multipart.py).
 Every test works on a fresh repository and checks the bytes lakeFS holds and the exact requests."""
 import hashlib
 import os
@@ -292,3 +294,70 @@ def test_writes_out_of_order_end_with_the_right_bytes(server, repo, mount):
     assert counted.get("completePresignMultipartUpload") == 1, counted
     assert counted.get("abortPresignMultipartUpload", 0) == 0, counted
     assert sha(api_get(server, repo, "main", "mixed.bin")) == sha(bytes(want))
+
+
+def default_threshold(mount, repo):
+    """-o multipart_threshold at its default (64 MiB): the eager upload starts at the first part."""
+    return mount("lakefs://%s/main" % repo, options=["attr_timeout=3600"])
+
+
+@pytest.mark.presign(multipart=True)
+def test_file_between_one_part_and_the_threshold_completes_in_parts(server, repo, mount):
+    """20 MiB with the default 64 MiB threshold: the first part goes up once written, before the
+    close; the close sends the 4 MiB tail and completes (no second upload of the file)."""
+    m = default_threshold(mount, repo)
+    data = pattern(20 * MIB + 99, 16)
+    server.reset_counts()
+    fd = os.open(m.join("mid.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        write_all(fd, data)
+        counted = parts_sent(server, 1)
+        assert counted, server.counts()
+        assert data_upload_calls(counted) == {"createPresignMultipartUpload": 1, "presignedPut": 1}, counted
+        assert api_get_or_none(server, repo, "main", "mid.bin") is None
+    finally:
+        os.close(fd)
+    counted = server.counts()
+    assert data_upload_calls(counted) == dict(EAGER, presignedPut=2), counted
+    assert counted.get("abortPresignMultipartUpload", 0) == 0, counted
+    assert sha(api_get(server, repo, "main", "mid.bin")) == sha(data)
+    if server.__class__.__name__ == "LakeFSServer":
+        assert api_stat(server, repo, "main", "mid.bin")["checksum"] == s3_multipart_etag(data, PART)
+
+
+@pytest.mark.presign(multipart=True)
+def test_file_below_one_part_takes_one_put_at_the_default_threshold(server, repo, mount):
+    m = default_threshold(mount, repo)
+    data = pattern(PART - 1, 17)
+    server.reset_counts()
+    with open(m.join("under.bin"), "wb") as f:
+        write_all(f.fileno(), data)
+    counted = server.counts()
+    assert data_upload_calls(counted) == {"getPhysicalAddress": 1, "presignedPut": 1, "linkPhysicalAddress": 1}, counted
+    assert counted.get("abortPresignMultipartUpload", 0) == 0, counted
+    assert sha(api_get(server, repo, "main", "under.bin")) == sha(data)
+
+
+@pytest.mark.presign(multipart=True)
+def test_truncate_that_keeps_the_written_prefix_keeps_the_upload(server, repo, mount):
+    """ftruncate to the current size, then a grow past the end, then the writer goes on: the parts
+    already sent stay (no abort, one create), and lakeFS gets the staged file, zeros included."""
+    m = branch(mount, repo)
+    head = pattern(2 * PART + MIB, 18)
+    server.reset_counts()
+    fd = os.open(m.join("grow.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        write_all(fd, head)
+        assert parts_sent(server, 2), server.counts()
+        os.ftruncate(fd, len(head))  # the size it has
+        os.ftruncate(fd, len(head) + 3 * MIB)  # a grow: zeros
+        assert server.counts().get("abortPresignMultipartUpload", 0) == 0, server.counts()
+        more = pattern(PART, 19)
+        assert os.pwrite(fd, more, len(head) + 3 * MIB) == len(more)
+    finally:
+        os.close(fd)
+    want = head + bytes(3 * MIB) + more  # 3 parts and a tail of 4 MiB
+    counted = server.counts()
+    assert counted.get("abortPresignMultipartUpload", 0) == 0, counted
+    assert data_upload_calls(counted) == dict(EAGER, presignedPut=4), counted
+    assert sha(api_get(server, repo, "main", "grow.bin")) == sha(want)
