@@ -401,13 +401,18 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
     /* The bits this mount showed go with the file, once it is there:
      * noted before, a failed rename would unmask the bits of the object it
      * meant to replace (another client's). Until noted, the cached entry
-     * rename_file set for the new name shows them already. */
-    char *special = rc == 0 && src.kind == TREE_FILE &&
-                            (src.entry.mode & 07000u)
+     * rename_file set for the new name shows them already. A file being
+     * written may have had them set by a chmod the server has not seen
+     * yet (src.entry is the listed object): its note moves too. */
+    char *special = rc == 0 && src.kind == TREE_FILE
                         ? fs_object_key(src.ref, dst_rel)
                         : NULL;
-    if (special)
+    if (special && (src.entry.mode & 07000u))
         tree_note_special_mode(fs->tree, src.ref->repo, special);
+    char *src_key = special ? fs_object_key(src.ref, src.key) : NULL;
+    if (src_key)
+        tree_move_special_mode(fs->tree, src.ref->repo, src_key, special);
+    free(src_key);
     free(special);
     if (rc == 0 && src.kind == TREE_DIR) {
         fs_hidden_move_dir(fs, from, to);

@@ -435,3 +435,27 @@ def test_a_file_still_being_written_renamed_over_a_symlink_lists_as_that_file(se
     assert api_get(server, repo, "main", "a/g") == b"x" * 1000 + b"y" * 500
     md = api_metadata(server, repo, "main", "a/g")
     assert md.get("owner") == "v264" and "::lakefs::symlink-target" not in md, md
+
+
+def test_setuid_bits_set_while_open_follow_a_file_rename_and_then_a_directory_rename(server, repo, mount):
+    """A chmod u+s of a file open for writing, then a rename of the file while still open, then a
+    rename of its directory after the close: the bits are this mount's at every name, so a later
+    truncate by path (which reopens the object) shows and uploads them. Reduced from the soak
+    (scripts/soak.sh, seed 4001, op #1252: 6711 became 711 and the server recorded 711)."""
+    m = branch(mount, repo)
+    os.makedirs(m.join("c", "a"))
+    os.makedirs(m.join("c", "b"))
+    os.makedirs(m.join("y"))
+    write_file(m.join("c", "a", "f"), b"x" * 3000)
+    fd = os.open(m.join("c", "a", "f"), os.O_RDWR | os.O_TRUNC | os.O_APPEND)
+    try:
+        os.chmod(m.join("c", "a", "f"), 0o6711)
+        os.rename(m.join("c", "a", "f"), m.join("c", "b", "g"))
+        os.write(fd, b"y" * 100)
+    finally:
+        os.close(fd)
+    os.rename(m.join("c"), m.join("y", "c"))
+    os.truncate(m.join("y", "c", "b", "g"), 50)
+    assert stat.S_IMODE(os.stat(m.join("y", "c", "b", "g")).st_mode) == 0o6711
+    assert expected_mode(api_stat(server, repo, "main", "y/c/b/g")) == 0o6711
+    assert api_get(server, repo, "main", "y/c/b/g") == b"y" * 50
