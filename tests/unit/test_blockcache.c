@@ -747,6 +747,8 @@ static void test_concurrent_puts_and_gets(void **state)
 }
 
 /* The names of the shard directories under cache/v3, as a bit set. */
+/* seen[s]: 1 when shard s exists and holds a file, 0 otherwise (shards
+ * are made empty when the cache opens). */
 static void list_shards(const fixture *f, unsigned char seen[256])
 {
     char path[PATH_MAX];
@@ -757,14 +759,26 @@ static void list_shards(const fixture *f, unsigned char seen[256])
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         unsigned v;
-        if (strlen(de->d_name) == 2 && sscanf(de->d_name, "%2x", &v) == 1)
-            seen[v] = 1;
+        if (strlen(de->d_name) != 2 || sscanf(de->d_name, "%2x", &v) != 1)
+            continue;
+        int sfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY);
+        DIR *sd = sfd >= 0 ? fdopendir(sfd) : NULL;
+        if (sd == NULL) {
+            if (sfd >= 0)
+                close(sfd);
+            continue;
+        }
+        struct dirent *se;
+        while ((se = readdir(sd)) != NULL)
+            if (se->d_name[0] != '.')
+                seen[v] = 1;
+        closedir(sd);
     }
     closedir(d);
 }
 
-/* Stores block 0 of name (pattern seed): the shard directory that store
- * made, or -1 when the block went into one there before. */
+/* Stores block 0 of name (pattern seed): the shard that store put the
+ * first file in, or -1 when the block went into one that held some. */
 static int put_in_new_shard(const fixture *f, blockcache *bc,
                             const char *name, unsigned seed)
 {
@@ -784,6 +798,23 @@ static void remove_shard(const fixture *f, int shard, char path[PATH_MAX])
 {
     snprintf(path, PATH_MAX, "%s/v3/%02x", f->cache, shard);
     assert_int_equal(testutil_remove_tree(path), 0);
+}
+
+/* Every shard exists once a new cache is open: the first stores after a
+ * mount make no directory. */
+static void test_a_new_cache_has_its_shards(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    char path[PATH_MAX];
+    struct stat st;
+    for (int s = 0; s < 256; s++) {
+        snprintf(path, sizeof(path), "%s/v3/%02x", f->cache, s);
+        assert_int_equal(stat(path, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 0777, 0700);
+    }
+    blockcache_close(bc);
 }
 
 static void test_write_error_is_counted_and_reads_continue(void **state)
@@ -1347,6 +1378,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_write_error_is_counted_and_reads_continue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_new_cache_has_its_shards, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_removed_shard_is_made_again,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_layout_root_spreads_its_shards,
