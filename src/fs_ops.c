@@ -254,7 +254,8 @@ static int stat_unlisted_wfile(lakefuse_fs *fs, const char *path,
     return 0;
 }
 
-static int stat_open_handle(struct fuse_file_info *fi, struct stat *st)
+static int stat_open_handle(struct fuse_file_info *fi, struct stat *st,
+                            nlink_t nlink)
 {
     open_file *of = fi ? (open_file *)(uintptr_t)fi->fh : NULL;
     struct stat copy;
@@ -270,7 +271,7 @@ static int stat_open_handle(struct fuse_file_info *fi, struct stat *st)
         st->st_size = copy.st_size;
         st->st_blocks = (copy.st_size + 511) / 512;
     }
-    st->st_nlink = 0;
+    st->st_nlink = nlink;
     return 0;
 }
 
@@ -362,7 +363,7 @@ static int op_getattr(const char *path, struct stat *st,
     lakefuse_fs *fs = fs_current();
     pthread_once(&fs->readahead_once, raise_readahead_once);
     if (!path) /* a file unlinked while open: only its handle knows it */
-        return stat_open_handle(fi, st);
+        return stat_open_handle(fi, st, 0);
     if (fs_hidden_name(path) && fs_hidden_getattr(fs, path, st) == 0)
         return 0;
     tree_node n;
@@ -375,6 +376,12 @@ static int op_getattr(const char *path, struct stat *st,
         return -ENOENT;
     if (rc == -ENOENT)
         return stat_unlisted_wfile(fs, path, st);
+    /* A descriptor being written knows its file without lakeFS: libfuse
+     * asks this right after a create, and a failure there would undo the
+     * create in the program's eyes (EIO) while the new file stays. */
+    open_file *of = fi ? (open_file *)(uintptr_t)fi->fh : NULL;
+    if (rc && of && of->w && stat_open_handle(fi, st, 1) == 0)
+        return 0;
     if (rc)
         return rc;
     stat_node(fs, &n, st);

@@ -163,3 +163,24 @@ def test_listing_a_directory_does_not_wait_for_an_upload_in_it(server, repo, mou
     assert names == ["big"] and size == 100000
     assert uploading, "listing d/ returned only after the upload in it finished"
 
+
+
+def test_a_create_whose_lookup_meets_a_listing_error_still_gives_its_descriptor(server, repo, mount):
+    """libfuse looks a new file up right after creating it; when that lookup needed a listing and
+    lakeFS failed it, the program got EIO from open(O_CREAT) while the new, empty file stayed (and was
+    uploaded at the release libfuse sends). The descriptor being written now answers the lookup:
+    the open succeeds and the file holds what the program writes. Reduced from the soak under faults
+    (scripts/soak.sh, seed 14002, op #185). attr_timeout=0: the create lists the directory, then the
+    lookup lists it again, the one lakeFS fails."""
+    m = branch(mount, repo, "attr_timeout=0")
+    write_file(m.join("e"), b"e")
+    server.add_fault(operation="listObjects", latency_ms=1, count=1)  # the create's own listing goes through
+    server.add_fault(operation="listObjects", status=500, message="injected failure", count=20)
+    try:
+        fd = os.open(m.join("c"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, b"created")
+        os.close(fd)
+    finally:
+        server.clear_faults()
+    assert api_get(server, repo, "main", "c") == b"created"
+    assert read_file(m.join("c")) == b"created"
