@@ -489,6 +489,20 @@ int lakefs_list_objects(lakefs_client *c, const char *repo, const char *ref,
                         const lakefs_list_params *p, lakefs_object_list *out,
                         lakefs_error *err);
 
+/* The same page in two steps, so that the next page can be asked for
+ * before this one is parsed: its body (free() it), then its parse. */
+int lakefs_list_objects_body(lakefs_client *c, const char *repo,
+                             const char *ref, const lakefs_list_params *p,
+                             char **body, size_t *len, lakefs_error *err);
+int lakefs_list_objects_parse(lakefs_client *c, const char *body, size_t len,
+                              lakefs_object_list *out, lakefs_error *err);
+/* A list body's pagination without parsing its results: 0 and *out (free
+ * out->next_offset) when "pagination" is the body's first member (as
+ * lakeFS writes it), else -ENOENT (or -ENOMEM). Only a hint: the full
+ * parse is what counts. */
+int lakefs_peek_pagination(const char *body, size_t len,
+                           lakefs_pagination *out);
+
 /* Pagination iterator over listObjects: walks every page, guarded by a
  * lakefs_pager (a pagination that does not advance is -EPROTO). */
 typedef struct lakefs_object_iter {

@@ -57,13 +57,137 @@ int object_pages_init(object_pages *it, lakefs_client *c, const tree_ref *ref,
     return 0;
 }
 
-int object_pages_next(object_pages *it, lakefs_object_list *page)
+/* The next page, asked for in a thread of its own while the current one
+ * is parsed. Owns its copies of the parameters: the walk that asked may
+ * move (to a background thread) meanwhile. */
+struct page_ahead {
+    pthread_t thread;
+    lakefs_client *client;
+    char *repo, *api_ref;
+    lakefs_list_params params;
+    char *prefix, *delimiter, *after;
+    int rc;
+    char *body;
+    size_t len;
+    lakefs_error err;
+};
+
+static void *ahead_main(void *arg)
 {
+    page_ahead *a = arg;
+    a->rc = lakefs_list_objects_body(a->client, a->repo, a->api_ref,
+                                     &a->params, &a->body, &a->len, &a->err);
+    return NULL;
+}
+
+static void ahead_free(page_ahead *a)
+{
+    free(a->repo);
+    free(a->api_ref);
+    free(a->prefix);
+    free(a->delimiter);
+    free(a->after);
+    free(a->body);
+    free(a);
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *oom = true;
+    return d;
+}
+
+/* Asks for the page after `after` in a thread; nothing when it cannot
+ * start (the page is then asked for when it is wanted, as without). */
+static void ahead_start(object_pages *it, const char *after)
+{
+    page_ahead *a = calloc(1, sizeof(*a));
+    if (!a)
+        return;
+    bool oom = false;
+    a->client = it->client;
+    a->repo = dup_or_null(it->ref->repo, &oom);
+    a->api_ref = dup_or_null(it->ref->api_ref, &oom);
+    a->params = it->params;
+    a->prefix = dup_or_null(it->params.prefix, &oom);
+    a->delimiter = dup_or_null(it->params.delimiter, &oom);
+    a->after = dup_or_null(after, &oom);
+    a->params.prefix = a->prefix;
+    a->params.delimiter = a->delimiter;
+    a->params.after = a->after;
+    if (oom || thread_start_masked(&a->thread, ahead_main, a) != 0) {
+        ahead_free(a);
+        return;
+    }
+    it->ahead = a;
+}
+
+/* Waits for the page asked for ahead: its result, or (body NULL) nothing
+ * when it was not for `after` (then it is dropped: asked for in vain). */
+static int ahead_join(object_pages *it, const char *after, char **body,
+                      size_t *len)
+{
+    page_ahead *a = it->ahead;
+    it->ahead = NULL;
+    pthread_join(a->thread, NULL);
+    *body = NULL;
+    *len = 0;
+    int rc = 0;
+    if (after && a->after && strcmp(after, a->after) == 0) {
+        rc = a->rc;
+        if (rc)
+            it->err = a->err;
+        *body = a->body;
+        *len = a->len;
+        a->body = NULL;
+    }
+    ahead_free(a);
+    return rc;
+}
+
+/* Starts the next page now when sure says it will be taken and this
+ * body's pagination (read ahead of its parse) says there is one. */
+static void maybe_ahead(object_pages *it, const char *body, size_t len,
+                        object_pages_sure_fn sure, void *ctx)
+{
+    lakefs_pagination peek;
+    if (!sure || lakefs_peek_pagination(body, len, &peek) != 0)
+        return;
+    /* What lakefs_pager_next will accept: anything else ends the pages. */
+    const char *after = it->pager.after;
+    if (peek.has_more && peek.results > 0 && peek.next_offset[0] &&
+        (!after || strcmp(peek.next_offset, after) > 0) &&
+        (!it->pager.max_items ||
+         it->pager.items + (uint64_t)peek.results < it->pager.max_items) &&
+        sure(ctx, it->pager.pages + 1))
+        ahead_start(it, peek.next_offset);
+    free(peek.next_offset);
+}
+
+int object_pages_next_ahead(object_pages *it, lakefs_object_list *page,
+                            object_pages_sure_fn sure, void *ctx)
+{
+    memset(page, 0, sizeof(*page));
     if (it->pager.done)
         return 0;
-    it->params.after = it->pager.after;
-    int rc = lakefs_list_objects(it->client, it->ref->repo, it->ref->api_ref,
-                                 &it->params, page, &it->err);
+    char *body = NULL;
+    size_t len = 0;
+    int rc = 0;
+    if (it->ahead)
+        rc = ahead_join(it, it->pager.after, &body, &len);
+    if (rc == 0 && !body) {
+        it->params.after = it->pager.after;
+        rc = lakefs_list_objects_body(it->client, it->ref->repo,
+                                      it->ref->api_ref, &it->params, &body,
+                                      &len, &it->err);
+    }
+    if (rc)
+        return rc;
+    maybe_ahead(it, body, len, sure, ctx);
+    rc = lakefs_list_objects_parse(it->client, body, len, page, &it->err);
+    free(body);
     if (rc)
         return rc;
     rc = lakefs_pager_next(&it->pager, &page->pagination, page->count,
@@ -75,8 +199,18 @@ int object_pages_next(object_pages *it, lakefs_object_list *page)
     return 1;
 }
 
+int object_pages_next(object_pages *it, lakefs_object_list *page)
+{
+    return object_pages_next_ahead(it, page, NULL, NULL);
+}
+
 void object_pages_free(object_pages *it)
 {
+    if (it->ahead) {
+        char *body;
+        size_t len;
+        ahead_join(it, NULL, &body, &len);
+    }
     lakefs_pager_free(&it->pager);
 }
 
@@ -443,12 +577,38 @@ static int flat_finish(flat_walk *w, object_pages *pages, const char *start,
     return rc;
 }
 
+typedef struct flat_sure {
+    const flat_walk *w;
+    size_t bound;
+} flat_sure;
+
+/* Whether flat_page will take the page after page n (before page n is
+ * parsed): it does when, after page n, n < bound and the credit is at
+ * least n (flat_worth_more). The credit after page n is at least the
+ * subdirectories of D completed before it (children_done never goes
+ * down), so these alone make it sure; a walk being stopped takes none. */
+static bool flat_sure_next(void *ctx, uint64_t n)
+{
+    const flat_sure *s = ctx;
+    if (n >= s->bound || s->w->children_done < n)
+        return false;
+    flatwalk *fw = s->w->fw;
+    pthread_mutex_lock(&fw->lock);
+    bool stopping = fw->stopping;
+    pthread_mutex_unlock(&fw->lock);
+    return !stopping;
+}
+
 /* One page: 1 when the next one is worth taking, 0 when the pages are
- * over, or a negative errno. */
+ * over, or a negative errno. The next page is asked for before this one
+ * is parsed when it is sure to be taken, so that lakeFS answers it while
+ * this one is parsed and filed (the pages of a walk come one after the
+ * other: each waits for the one before's next_offset). */
 static int flat_page(flat_walk *w, object_pages *pages, size_t bound)
 {
     lakefs_object_list page;
-    int rc = object_pages_next(pages, &page);
+    flat_sure sure = {w, bound};
+    int rc = object_pages_next_ahead(pages, &page, flat_sure_next, &sure);
     if (rc <= 0)
         return rc;
     rc = 0;

@@ -24,12 +24,15 @@
 
 /* Guarded by a lakefs_pager: pager.pages counts the pages taken and
  * pager.done says the last one was. */
+typedef struct page_ahead page_ahead;
+
 typedef struct object_pages {
     lakefs_client *client;
     const tree_ref *ref;
     lakefs_list_params params; /* params.after follows pager.after */
     lakefs_pager pager;
     lakefs_error err; /* what a failure said */
+    page_ahead *ahead; /* the next page, asked for already (NULL: not) */
 } object_pages;
 
 /* Walks listObjects(p) of ref from p->after (NULL: the first key); more
@@ -40,6 +43,16 @@ int object_pages_init(object_pages *it, lakefs_client *c, const tree_ref *ref,
 /* 1 and the next page in *page (free it with lakefs_object_list_free), 0
  * when the last page was taken, or a negative errno (it->err says why). */
 int object_pages_next(object_pages *it, lakefs_object_list *page);
+/* Whether the page after page n (numbered from 1) is sure to be taken if
+ * there is one: only then is it asked for before page n is parsed. */
+typedef bool (*object_pages_sure_fn)(void *ctx, uint64_t n);
+/* object_pages_next, asking for the next page as soon as this one's body
+ * is in (before its parse and the caller's work on it) when sure says it
+ * will be taken: lakeFS answers it meanwhile. */
+int object_pages_next_ahead(object_pages *it, lakefs_object_list *page,
+                            object_pages_sure_fn sure, void *ctx);
+/* Waits for a page asked for ahead (a request made is a request waited
+ * for) and frees it. */
 void object_pages_free(object_pages *it);
 
 /* Frees count items and the array. */

@@ -290,6 +290,53 @@ static int pagination_from(const cJSON *o, lakefs_pagination *p,
     return 0;
 }
 
+/* A page's pagination read before its results are parsed: lakeFS writes
+ * "pagination" as the first member of a list (its ObjectStatsList and the
+ * other lists put the field first), so the next page can be asked for
+ * while this one's results are parsed. Only the first member is looked
+ * at (a "pagination" written later, or spelled with escapes, is -ENOENT:
+ * the caller then waits for the full parse, which checks everything). */
+int lakefs_peek_pagination(const char *body, size_t len, lakefs_pagination *out)
+{
+    static const char key[] = "\"pagination\"";
+    memset(out, 0, sizeof(*out));
+    size_t i = 0;
+#define PEEK_SKIP_WS()                                                        \
+    while (i < len && (body[i] == ' ' || body[i] == '\t' ||                   \
+                       body[i] == '\n' || body[i] == '\r'))                   \
+        i++
+    PEEK_SKIP_WS();
+    if (i >= len || body[i] != '{')
+        return -ENOENT;
+    i++;
+    PEEK_SKIP_WS();
+    if (len - i < sizeof(key) - 1 || memcmp(body + i, key, sizeof(key) - 1))
+        return -ENOENT;
+    i += sizeof(key) - 1;
+    PEEK_SKIP_WS();
+    if (i >= len || body[i] != ':')
+        return -ENOENT;
+    i++;
+#undef PEEK_SKIP_WS
+    /* cJSON stops at the end of this one value. */
+    cJSON *v = cJSON_ParseWithLengthOpts(body + i, len - i, NULL, false);
+    if (!v)
+        return -ENOENT;
+    lakefs_error err = {0};
+    int rc = cJSON_IsObject(v) ? 0 : -ENOENT;
+    if (rc == 0 &&
+        ((rc = read_bool(v, "has_more", true, &out->has_more, &err)) ||
+         (rc = read_string(v, "next_offset", true, &out->next_offset, &err)) ||
+         (rc = read_int64(v, "results", true, &out->results, &err))))
+        rc = rc == -ENOMEM ? rc : -ENOENT;
+    cJSON_Delete(v);
+    if (rc) {
+        free(out->next_offset);
+        memset(out, 0, sizeof(*out));
+    }
+    return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Generic single-object and list parsing                              */
 

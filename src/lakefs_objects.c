@@ -79,6 +79,55 @@ int lakefs_list_objects(lakefs_client *c, const char *repo, const char *ref,
     return lakefs_call(c, &req, &url, parse_object_list, out, sizeof(*out), err);
 }
 
+typedef struct raw_body {
+    char *data;
+    size_t len;
+} raw_body;
+
+static int capture_body(const char *b, size_t n, void *out, lakefs_error *e)
+{
+    raw_body *r = out;
+    r->data = malloc(n + 1);
+    if (!r->data) {
+        lakefs_error_set(e, 0, "out of memory");
+        return -ENOMEM;
+    }
+    memcpy(r->data, b, n);
+    r->data[n] = '\0';
+    r->len = n;
+    return 0;
+}
+
+int lakefs_list_objects_body(lakefs_client *c, const char *repo,
+                             const char *ref, const lakefs_list_params *p,
+                             char **body, size_t *len, lakefs_error *err)
+{
+    strbuf url = STRBUF_INIT;
+    object_url(&url, repo, "/refs", ref, "/objects/ls", NULL);
+    url_add_list_params(&url, p);
+    if (p)
+        add_presign(&url, p->presign);
+    if (p && p->no_user_metadata)
+        url_add_param(&url, "user_metadata", "false");
+    http_request req;
+    http_request_init(&req, LAKEFS_OP_LIST_OBJECTS, "GET");
+    raw_body r;
+    int rc = lakefs_call(c, &req, &url, capture_body, &r, sizeof(r), err);
+    *body = rc == 0 ? r.data : NULL;
+    *len = rc == 0 ? r.len : 0;
+    return rc;
+}
+
+int lakefs_list_objects_parse(lakefs_client *c, const char *body, size_t len,
+                              lakefs_object_list *out, lakefs_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = lakefs_parse_object_list(body, len, out, err);
+    if (rc)
+        lakefs_count_failure(c, LAKEFS_OP_LIST_OBJECTS); /* as lakefs_call */
+    return rc;
+}
+
 static char *dup_optional(const char *s, bool *oom)
 {
     if (!s)

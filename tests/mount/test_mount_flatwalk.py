@@ -87,6 +87,51 @@ def test_walk_larger_than_the_bound_falls_back_and_lists_everything_once(server,
     assert again == got and counts == {}, counts
 
 
+PAGED_DIRS, PAGED_FILES = 11, 300  # 3,300 keys: four pages, the last two asked for ahead
+
+
+def test_a_walk_over_many_pages_asks_for_each_page_once(server, repo, mount):
+    """From its second page on, the flat listing asks for the next page as soon as a page's body is
+    in (before it is parsed), when the credit rule will take it whatever the page holds: the walk
+    still costs exactly one request per page, and shows exactly what the API holds."""
+    items = {"paged/d%02d/f%03d" % (d, i): (b"paged %d %d\n" % (d, i), None)
+             for d in range(PAGED_DIRS) for i in range(PAGED_FILES)}
+    seed(server, repo, items)
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    got, counts = counted(server, lambda: snapshot(m.join("paged")))
+    want = api_expected(server, repo, "main", "paged/")
+    assert {rel: kind == stat.S_IFDIR for rel, (kind, *_rest) in got.items()} == want
+    assert len(got) == PAGED_DIRS * (PAGED_FILES + 1)
+    for rel, (kind, _mode, size, *_rest) in got.items():
+        if kind == stat.S_IFREG:
+            assert size == len(items["paged/" + rel][0]), rel
+    # root (lookup of paged), paged/ itself; then d00's listing starts a flat listing of paged/
+    # from d00 (bound 11): page 1 completes d00-d02, so pages 3 and 4 are asked for while pages 2
+    # and 3 are parsed; page 4 says there is no more, and nothing is asked for after it.
+    assert counts == {"listObjects": 1 + 1 + 4}, counts
+    again, counts = counted(server, lambda: snapshot(m.join("paged")))
+    assert again == got and counts == {}, counts
+
+
+def test_pages_stopped_by_the_bound_are_not_asked_for_ahead(server, repo, mount):
+    """A page is asked for ahead only when the rule that ends a flat listing will take it: the
+    listing that stops at its bound (as many pages as uncached subdirectories) asks for no page
+    past it, though lakeFS has more."""
+    sizes = {"a": 400, "b": 400, "c": 3000}
+    items = {"bounded/%s/f%04d" % (d, i): (b"%s %d\n" % (d.encode(), i), None)
+             for d, n in sizes.items() for i in range(n)}
+    seed(server, repo, items)
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    got, counts = counted(server, lambda: snapshot(m.join("bounded")))
+    want = api_expected(server, repo, "main", "bounded/")
+    assert {rel: kind == stat.S_IFDIR for rel, (kind, *_rest) in got.items()} == want
+    # root, bounded/ itself; a's listing starts a flat listing from a bounded by 3 subdirectories:
+    # page 1 completes a and b (page 3 is asked for ahead while page 2 is parsed), page 3 is the
+    # bound, so the 800 keys of c after it are never asked for by the flat listing; c, left open,
+    # is listed alone (3 pages).
+    assert counts == {"listObjects": 1 + 1 + 3 + 3}, counts
+
+
 # --- (b) writes during a walk are never hidden -----------------------------------------------------
 
 def small_tree(dirs=6, per_dir=2):

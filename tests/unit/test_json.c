@@ -525,6 +525,49 @@ static void test_parse_object_list(void **state)
     assert_null(l->pagination.next_offset);
 }
 
+/* The pagination read ahead of a page's parse: only as a list's first
+ * member, as lakeFS writes it; anything else is "not known yet". */
+static void test_peek_pagination(void **state)
+{
+    (void)state;
+    lakefs_pagination p;
+    const char *first = " {\n \"pagination\" : {\"has_more\": true, "
+                        "\"next_offset\": \"a/\\u00e9/f\", \"results\": 2, "
+                        "\"max_per_page\": 2}, \"results\": [{\"path\": ";
+    /* The results need not be complete (nor parse): only the head is read. */
+    assert_int_equal(lakefs_peek_pagination(first, strlen(first), &p), 0);
+    assert_true(p.has_more);
+    assert_string_equal(p.next_offset, "a/\xc3\xa9/f");
+    assert_int_equal(p.results, 2);
+    free(p.next_offset);
+
+    assert_int_equal(lakefs_peek_pagination(object_list_body,
+                                            strlen(object_list_body), &p),
+                     0);
+    assert_string_equal(p.next_offset, "a/sub/");
+    free(p.next_offset);
+
+    const char *const not_first[] = {
+        "{\"results\": [], \"pagination\": {\"has_more\": false, "
+        "\"next_offset\": \"\", \"results\": 0, \"max_per_page\": 1}}",
+        "{\"pagin\\u0061tion\": {\"has_more\": false, \"next_offset\": \"\", "
+        "\"results\": 0}}",
+        "{\"pagination\": {\"has_more\": \"yes\", \"next_offset\": \"\", "
+        "\"results\": 0}}",
+        "{\"pagination\": {\"has_more\": true, \"results\": 3}}",
+        "{\"pagination\": [1, 2]}",
+        "{\"pagination\": {\"has_more\": tr",
+        "[{\"pagination\": {}}]",
+        "",
+    };
+    for (size_t i = 0; i < sizeof(not_first) / sizeof(not_first[0]); i++) {
+        assert_int_equal(lakefs_peek_pagination(not_first[i],
+                                                strlen(not_first[i]), &p),
+                         -ENOENT);
+        assert_null(p.next_offset);
+    }
+}
+
 static void test_parse_diff_list(void **state)
 {
     (void)state;
@@ -1788,6 +1831,7 @@ int main(void)
         cmocka_unit_test(test_pager_refuses_what_does_not_advance),
         cmocka_unit_test(test_pager_unordered_catches_a_cycle),
         cmocka_unit_test(test_pager_caps_items),
+        cmocka_unit_test(test_peek_pagination),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
