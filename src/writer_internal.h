@@ -13,6 +13,8 @@
 
 #include <pthread.h>
 
+#define WRITER_LANDED_SLOTS 1024
+
 typedef enum wstate {
     W_CLEAN,
     W_DIRTY,
@@ -103,6 +105,10 @@ struct writer {
     wfile *q_head, *q_tail;
     pthread_cond_t q_wake;  /* a file queued, or stopping */
     pthread_cond_t settled; /* a pool upload finished */
+    /* writer_landed: the landings so far, and per hash slot of (repo,
+     * branch, key) the count of its newest landing. Atomic, no lock. */
+    uint64_t landed;
+    uint64_t landed_at[WRITER_LANDED_SLOTS];
     pthread_t *workers;
     int n_workers; /* started */
     writer_pool_stats pool;

@@ -265,3 +265,80 @@ def test_stat_and_read_right_after_the_upload_lands_show_the_new_bytes(server, r
     assert not bad
     assert poll(lambda: all(api_get_or_none(server, repo, "main", "r%d" % i) == b"C" * 72582 for i in range(15)),
                 timeout=60)
+
+
+def test_stats_while_a_rewritten_file_lands_show_its_new_size(server, repo, mount):
+    """The pool uploads version 1 while version 2 (another size) is written over it with O_TRUNC;
+    then version 2's upload lands while stats run. A stat must never answer an older version's size
+    (the kernel keeps it for the open file, and reads come back short): not while version 2 is held,
+    not while it lands, not after. attr_timeout=0 makes every stat reach the mount and read the
+    listing (the writer's files merged in before lakeFS is asked)."""
+    m = mount(uri_of(repo), options=ASYNC + ("attr_timeout=0",))
+    bad = []
+    for it in range(6):
+        name = "v%d.txt" % it
+        p = m.join(name)
+        v1, v2 = b"1" * (5000 + it), b"2" * (9000 + 7 * it)
+        server.add_fault(operation="uploadObject", hold="v1-%d" % it, count=1)
+        write_new(m, name, v1)
+        assert poll(lambda: pool_stats(m)["in_flight"] == 1, timeout=30)
+        assert os.stat(p).st_size == len(v1)
+        server.add_fault(operation="uploadObject", hold="v2-%d" % it, count=1)
+        t = threading.Thread(target=write_new, args=(m, name, v2))  # O_TRUNC waits for upload 1
+        t.start()
+        server.open_gate("v1-%d" % it)
+        t.join(60)
+        assert not t.is_alive()
+        assert poll(lambda: pool_stats(m)["in_flight"] == 1, timeout=30)  # version 2's, held
+        assert os.stat(p).st_size == len(v2) and read_file(p) == v2
+        stop = threading.Event()
+        seen = []
+
+        def hammer():
+            while not stop.is_set():
+                seen.append(os.stat(p).st_size)
+
+        h = threading.Thread(target=hammer)
+        h.start()
+        try:
+            assert poll(lambda: len(seen) > 3, timeout=30)
+            server.open_gate("v2-%d" % it)
+            assert poll(lambda: pool_stats(m)["in_flight"] == 0 and pool_stats(m)["queued"] == 0, timeout=60)
+            n = len(seen)
+            assert poll(lambda: len(seen) > n + 3, timeout=30)  # stats after the landing too
+        finally:
+            stop.set()
+            h.join(60)
+        wrong = sorted(set(s for s in seen if s != len(v2)))
+        data = read_file(p)
+        if wrong or data != v2 or os.stat(p).st_size != len(v2):
+            bad.append((it, wrong, len(data)))
+        assert api_get(server, repo, "main", name) == v2
+    assert not bad
+
+
+def test_a_directory_read_begun_before_a_rewrite_shows_the_new_size_after_it_lands(server, repo, mount):
+    """A directory read goes on, request after request, in the listing it took at its start; the
+    attributes it hands the kernel for each file (readdirplus) must not be those of a version this
+    mount has replaced and uploaded since: the kernel would keep the older size for the file."""
+    m = mount(uri_of(repo), options=ASYNC)
+    for i in range(300):
+        write_new(m, "d%03d" % i, b"x")
+    v1, v2 = b"1" * 5000, b"2" * 9000
+    write_new(m, "zz.txt", v1)
+    assert poll(lambda: pool_stats(m)["in_flight"] == 0 and pool_stats(m)["queued"] == 0, timeout=60)
+    p = m.join("zz.txt")
+    assert os.stat(p).st_size == len(v1)
+    it = os.scandir(m.path)
+    try:
+        first = next(it)  # the listing is taken now, with version 1
+        assert first.name
+        write_new(m, "zz.txt", v2)
+        assert poll(lambda: pool_stats(m)["in_flight"] == 0 and pool_stats(m)["queued"] == 0, timeout=60)
+        assert api_get(server, repo, "main", "zz.txt") == v2
+        names = [e.name for e in it]  # the rest of the listing, after version 2 landed
+    finally:
+        it.close()
+    assert "zz.txt" in names
+    assert os.stat(p).st_size == len(v2)
+    assert read_file(p) == v2
