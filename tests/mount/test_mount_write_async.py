@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from mountlib import (LAKEFUSE, api_get, api_get_or_none, control_json, control_path, control_write, expect_errno,
+from mountlib import (LAKEFUSE, api_get, api_get_or_none, api_stat, control_json, expected_mtime, control_path, control_write, expect_errno,
                       fail_uploads, kill_mount, poll, read_file, read_status)
 
 THREADS = 4
@@ -349,3 +349,29 @@ def test_a_directory_read_begun_before_a_rewrite_shows_the_new_size_after_it_lan
     assert "zz.txt" in names
     assert os.stat(p).st_size == len(v2)
     assert read_file(p) == v2
+
+
+def test_a_utime_made_while_the_upload_runs_survives_a_kill_9_after_it_lands(server, repo, mount):
+    """The pool's upload is held at the server; a utime and an xattr change are made (journaled,
+    acknowledged) meanwhile; the daemon dies (kill -9) and only then does the server take the
+    upload, with the attributes it carried. The next mount finds the server already holding the
+    journal's bytes: it must still give the object the journal's attributes, not leave the
+    upload's (an acknowledged utime or setxattr would be lost)."""
+    m = mount(uri_of(repo), options=ASYNC)
+    data = b"landed after the daemon died\n" * 100
+    server.add_fault(operation="uploadObject", hold="late", count=1)
+    write_new(m, "late.txt", data)
+    assert poll(lambda: pool_stats(m)["in_flight"] == 1, timeout=30)
+    os.utime(m.join("late.txt"), (1500000000, 1500000000))
+    os.setxattr(m.join("late.txt"), "user.lakefs.meta.k1", b"after")
+    assert kill_mount(m) == -9
+    server.open_gate("late")  # the held upload goes through now, with its older attributes
+    assert poll(lambda: api_get_or_none(server, repo, "main", "late.txt") == data, timeout=30)
+    again = mount(uri_of(repo), options=ASYNC)  # recovery: the server already has the bytes
+    st = api_stat(server, repo, "main", "late.txt")
+    assert expected_mtime(st) == 1500000000
+    assert (st.get("metadata") or {}).get("k1") == "after"
+    assert int(os.stat(again.join("late.txt")).st_mtime) == 1500000000
+    assert os.getxattr(again.join("late.txt"), "user.lakefs.meta.k1") == b"after"
+    assert read_file(again.join("late.txt")) == data
+    assert read_status(again) == []
