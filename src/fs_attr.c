@@ -197,17 +197,40 @@ static int wfile_note_attrs(wfile *w, int64_t mtime, int64_t mode, uid_t uid,
     return rc;
 }
 
+/* A file the writer held, found uploaded when the change was decided: its
+ * upload may have landed after n was resolved, and n's entry (the size
+ * before an O_TRUNC rewrite, the older object) would then go back to the
+ * listing with the change. The landing reached the listing before the
+ * file turned clean (writer.h, Landings): n is resolved again from it. */
+static int refresh_node(lakefuse_fs *fs, const char *path, tree_node *n)
+{
+    tree_node fresh;
+    int rc = path ? tree_resolve(fs->tree, path, &fresh) : -ESTALE;
+    if (rc)
+        return rc;
+    if (fresh.kind != n->kind) {
+        tree_node_free(&fresh);
+        return -ENOENT; /* replaced meanwhile */
+    }
+    tree_node_free(n);
+    *n = fresh;
+    return 0;
+}
+
 /* Applies one attribute change to a file: to its staged copy alone when
  * the server lacks its newest bytes (the upload carries it), else to the
  * object's metadata (and to an open staged copy, for its next upload). */
-static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
-                             int64_t mode, uid_t uid, gid_t gid)
+static int change_file_attrs(lakefuse_fs *fs, const char *path, tree_node *n,
+                             int64_t mtime, int64_t mode, uid_t uid,
+                             gid_t gid)
 {
     wfile *w = fs_node_wfile(fs, n);
     /* Decided with the upload's settling excluded: a check, then a change
      * could land on a file whose upload ended meanwhile, which nothing
      * uploads again, and the object would keep the old attributes. */
     int rc = w ? wfile_set_attrs_if_unsent(w, mtime, mode, uid, gid) : 0;
+    if (rc == 0 && w)
+        rc = refresh_node(fs, path, n);
     if (rc == 1) {
         rc = 0;
     } else if (rc == 0) {
@@ -238,11 +261,11 @@ static int change_file_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
 }
 
 /* One attribute change of a file or a directory (see above). */
-static int change_attrs(lakefuse_fs *fs, tree_node *n, int64_t mtime,
-                        int64_t mode, uid_t uid, gid_t gid)
+static int change_attrs(lakefuse_fs *fs, const char *path, tree_node *n,
+                        int64_t mtime, int64_t mode, uid_t uid, gid_t gid)
 {
     if (n->kind == TREE_FILE)
-        return change_file_attrs(fs, n, mtime, mode, uid, gid);
+        return change_file_attrs(fs, path, n, mtime, mode, uid, gid);
     if (n->kind == TREE_DIR)
         return change_dir_attrs(fs, n, mtime, mode, uid, gid);
     return 0;
@@ -262,7 +285,8 @@ int fs_write_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
         rc = tree_note_special_mode(fs->tree, n.ref->repo, key);
     free(key);
     if (rc == 0 && !n.entry.is_symlink)
-        rc = change_attrs(fs, &n, -1, mode & 07777u, (uid_t)-1, (gid_t)-1);
+        rc = change_attrs(fs, path, &n, -1, mode & 07777u, (uid_t)-1,
+                          (gid_t)-1);
     if (rc == 0)
         note_change(fs, &n, NULL, NULL);
     tree_node_free(&n);
@@ -315,7 +339,7 @@ int fs_write_chown(const char *path, uid_t uid, gid_t gid,
         !owner_may_chgrp(cur_uid, uid, gid))
         rc = -EPERM; /* only root gives files away, as on any filesystem */
     else if (!same)
-        rc = change_attrs(fs, &n, -1, -1, uid, gid);
+        rc = change_attrs(fs, path, &n, -1, -1, uid, gid);
     if (rc == 0)
         note_change(fs, &n, NULL, NULL);
     tree_node_free(&n);
@@ -341,7 +365,7 @@ int fs_write_utimens(const char *path, const struct timespec tv[2],
     /* client-mtime holds whole seconds; the rest is kept in memory. */
     int64_t mtime = given[1] ? (int64_t)set[1].tv_sec : -1;
     if (mtime >= 0)
-        rc = change_attrs(fs, &n, mtime, -1, (uid_t)-1, (gid_t)-1);
+        rc = change_attrs(fs, path, &n, mtime, -1, (uid_t)-1, (gid_t)-1);
     if (rc == 0)
         note_change(fs, &n, given[0] ? &set[0] : NULL,
                     given[1] ? &set[1] : NULL);
@@ -424,8 +448,8 @@ int fs_write_link(const char *from, const char *to)
  * non-NULL) or removed, through updateObjectUserMetadata; on a file whose
  * newest bytes are still staged, on the staged copy (its upload carries
  * it). */
-static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
-                          const char *value, size_t size)
+static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
+                          const char *key, const char *value, size_t size)
 {
     if (!*key)
         return -EINVAL;
@@ -449,6 +473,8 @@ static int set_meta_xattr(lakefuse_fs *fs, tree_node *n, const char *key,
         rc = wfile_set_meta_if_unsent(w, key, copy);
         staged = rc == 1;
         rc = rc == 1 ? 0 : rc;
+        if (rc == 0 && !staged) /* as in change_file_attrs */
+            rc = refresh_node(fs, path, n);
     }
     if (!staged && rc == 0 && !value && !found) {
         rc = -ENODATA;
@@ -501,7 +527,8 @@ int fs_write_setxattr(const char *path, const char *name, const char *value,
     if (rc == -ENOTSUP || rc < 0)
         ;
     else if (meta)
-        rc = set_meta_xattr(fs, &n, name + strlen(XATTR_META), value, size);
+        rc = set_meta_xattr(fs, path, &n, name + strlen(XATTR_META), value,
+                            size);
     else if (!(n.kind == TREE_DIR && n.ref_root && value))
         rc = -ENOTSUP;
     tree_node_free(&n);

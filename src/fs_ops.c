@@ -357,6 +357,67 @@ static void raise_readahead_once(void)
     raise_readahead(fs, fs->mountpoint, readahead_kb(fs->block_size));
 }
 
+/* true when an upload of n's file landed after `since` (writer.h,
+ * Landings): the listing n was resolved from may predate it. */
+static bool landed_on(lakefuse_fs *fs, const tree_node *n, uint64_t since)
+{
+    if (!n->ref || !n->ref->is_branch || !n->key ||
+        writer_landed(fs->writer) == since)
+        return false;
+    char *key = tree_object_key(n);
+    bool landed = !key || writer_landed_since(fs->writer, n->ref->repo,
+                                              n->ref->api_ref, key, since);
+    free(key);
+    return landed;
+}
+
+/* One try of getattr; *again: its listing may be older than the writer's
+ * answer (an upload of the file landed in between): try again. */
+static int getattr_once(lakefuse_fs *fs, const char *path, struct stat *st,
+                        bool *again)
+{
+    *again = false;
+    uint64_t since = writer_landed(fs->writer); /* before the listing */
+    tree_node n;
+    int rc = tree_resolve_stat(fs->tree, path, &n);
+    if (rc == -ENAMETOOLONG && fs_hidden_name(path))
+        /* libfuse probes a free .fuse_hidden name before it hides a file
+         * unlinked while open; that name lives in memory, never on lakeFS,
+         * so lakeFS's key limit does not apply: anything but ENOENT here
+         * would make the unlink EBUSY in a deep directory. */
+        return -ENOENT;
+    if (rc == -ENOENT) {
+        rc = stat_unlisted_wfile(fs, path, st);
+        /* Unlisted then, and its wfile gone now: it may have landed. */
+        *again = rc == -ENOENT && writer_landed(fs->writer) != since;
+        return rc;
+    }
+    if (rc)
+        return rc;
+    stat_node(fs, &n, st);
+    /* Until it is uploaded, a file being written is what it holds here. */
+    wfile *w = n.kind == TREE_FILE ? open_wfile(fs, &n) : NULL;
+    bool overlaid = false;
+    if (w) {
+        overlaid = wfile_dirty(w);
+        if (overlaid)
+            stat_overlay_wfile(w, st);
+        wfile_release(w);
+    }
+    if (n.kind == TREE_FILE && !overlaid && landed_on(fs, &n, since))
+        *again = true;
+    if (n.kind == TREE_DIR)
+        rc = stat_dir_listing(fs, &n, st);
+    if (rc == 0 && (n.kind == TREE_FILE || n.kind == TREE_DIR) && n.key)
+        stat_kept_times(fs, n.ref, n.key, NULL, st);
+    tree_node_free(&n);
+    return rc;
+}
+
+/* Tries of getattr_once: each further one needs another upload of the
+ * same file to land during the previous one. */
+#define GETATTR_TRIES 16
+
 static int op_getattr(const char *path, struct stat *st,
                       struct fuse_file_info *fi)
 {
@@ -366,37 +427,18 @@ static int op_getattr(const char *path, struct stat *st,
         return stat_open_handle(fi, st, 0);
     if (fs_hidden_name(path) && fs_hidden_getattr(fs, path, st) == 0)
         return 0;
-    tree_node n;
-    int rc = tree_resolve_stat(fs->tree, path, &n);
-    if (rc == -ENAMETOOLONG && fs_hidden_name(path))
-        /* libfuse probes a free .fuse_hidden name before it hides a file
-         * unlinked while open; that name lives in memory, never on lakeFS,
-         * so lakeFS's key limit does not apply: anything but ENOENT here
-         * would make the unlink EBUSY in a deep directory. */
-        return -ENOENT;
-    if (rc == -ENOENT)
-        return stat_unlisted_wfile(fs, path, st);
+    bool again = true;
+    int rc = 0;
+    for (int i = 0; again && i < GETATTR_TRIES; i++) {
+        memset(st, 0, sizeof(*st));
+        rc = getattr_once(fs, path, st, &again);
+    }
     /* A descriptor being written knows its file without lakeFS: libfuse
      * asks this right after a create, and a failure there would undo the
      * create in the program's eyes (EIO) while the new file stays. */
     open_file *of = fi ? (open_file *)(uintptr_t)fi->fh : NULL;
-    if (rc && of && of->w && stat_open_handle(fi, st, 1) == 0)
+    if (rc && rc != -ENOENT && of && of->w && stat_open_handle(fi, st, 1) == 0)
         return 0;
-    if (rc)
-        return rc;
-    stat_node(fs, &n, st);
-    /* Until it is uploaded, a file being written is what it holds here. */
-    wfile *w = n.kind == TREE_FILE ? open_wfile(fs, &n) : NULL;
-    if (w) {
-        if (wfile_dirty(w))
-            stat_overlay_wfile(w, st);
-        wfile_release(w);
-    }
-    if (n.kind == TREE_DIR)
-        rc = stat_dir_listing(fs, &n, st);
-    if (rc == 0 && (n.kind == TREE_FILE || n.kind == TREE_DIR) && n.key)
-        stat_kept_times(fs, n.ref, n.key, NULL, st);
-    tree_node_free(&n);
     return rc;
 }
 
@@ -454,6 +496,7 @@ typedef struct open_dir {
     fs_handle open;
     entryset *entries; /* taken at offset 0; NULL before the first read */
     entryset_pos pos;  /* where the last read started in it */
+    uint64_t landed;   /* writer_landed() before the entries were taken */
 } open_dir;
 
 /* readdir's work, for .lakefs/stats (fs_ops.h). */
@@ -474,26 +517,37 @@ typedef struct fill_ctx {
     void *buf;
     fuse_fill_dir_t filler;
     const tree_node *dir;
+    uint64_t landed; /* open_dir's */
 } fill_ctx;
 
-/* true when name, in the directory being read, is open for writing. */
+/* true when name, in the directory being read, is open for writing, or
+ * was uploaded since the entries were taken (writer.h, Landings): the
+ * entry may be older than the file. */
 static bool writing_here(fill_ctx *f, const char *name)
 {
     const tree_node *d = f->dir;
-    if (!d->ref || !d->ref->is_branch || !d->key ||
-        writer_idle(f->fs->writer))
+    if (!d->ref || !d->ref->is_branch || !d->key)
+        return false;
+    bool landed = writer_landed(f->fs->writer) != f->landed;
+    if (!landed && writer_idle(f->fs->writer))
         return false;
     char *rel = tree_child_key(d, name);
     char *key = rel ? tree_object_key(&(tree_node){.ref = d->ref, .key = rel})
                     : NULL;
+    bool unsure = key == NULL; /* no memory: let getattr answer */
     wfile *w = key ? writer_find(f->fs->writer, d->ref->repo, d->ref->api_ref,
                                  key)
                    : NULL;
+    if (w) {
+        unsure = true;
+        wfile_release(w);
+    } else if (key && landed) {
+        unsure = writer_landed_since(f->fs->writer, d->ref->repo,
+                                     d->ref->api_ref, key, f->landed);
+    }
     free(rel);
     free(key);
-    if (w)
-        wfile_release(w);
-    return w != NULL;
+    return unsure;
 }
 
 static int fill_entry(void *ctx, const fs_entry *e, size_t index)
@@ -563,12 +617,13 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
             entryset_release(d->entries);
         d->entries = NULL;
         d->pos = (entryset_pos){0, 0};
+        d->landed = writer_landed(fs->writer);
         int rc = tree_snapshot(fs->tree, n, &d->entries);
         if (rc)
             return rc;
         fs->counters.readdir_snapshots++;
     }
-    fill_ctx ctx = {fs, buf, filler, n};
+    fill_ctx ctx = {fs, buf, filler, n, d->landed};
     size_t steps = 0;
     int rc = entryset_foreach_from(d->entries, from, &d->pos, &steps,
                                    fill_entry, &ctx);

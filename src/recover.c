@@ -67,6 +67,39 @@ static void keep_orphan(const char *cache_dir, staging_entry *e,
     staging_write_orphan(cache_dir, e);
 }
 
+/* true when md holds exactly want's keys and values. */
+static bool same_metadata(const lakefs_metadata *md,
+                          const lakefs_metadata *want)
+{
+    if (md->count != want->count)
+        return false;
+    for (size_t i = 0; i < want->count; i++) {
+        const char *v = lakefs_metadata_get(md, want->items[i].key);
+        if (!v || strcmp(v, want->items[i].value) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* A trusted entry whose bytes the server already holds (an upload that
+ * landed before the daemon died, its outcome never journaled): the object
+ * must carry the attributes the journal acknowledged since (a utime,
+ * chmod or xattr made while that upload ran), not the upload's. 0, or a
+ * negative errno with err filled. */
+static int carry_journal_attrs(lakefs_client *client, const staging_entry *e,
+                               const upload_attrs *attrs,
+                               const lakefs_object_stats *st,
+                               lakefs_error *err)
+{
+    lakefs_metadata md;
+    int rc = upload_build_metadata(attrs, &md);
+    if (rc == 0 && !same_metadata(&st->metadata, &md))
+        rc = lakefs_update_object_user_metadata(client, e->repo, e->branch,
+                                                e->path, &md, err);
+    lakefs_metadata_free(&md);
+    return rc;
+}
+
 /* One orphan: 0 recovered (or already there), 1 kept aside or failed. */
 static int recover_one(lakefs_client *client, logger *log,
                        const upload_caps *caps, const char *cache_dir,
@@ -96,8 +129,16 @@ static int recover_one(lakefs_client *client, logger *log,
             .gid = e->has_owner ? e->gid : getgid(),
             .extra = &e->metadata,
             .content_type = e->content_type};
+        lakefs_object_stats st;
+        memset(&st, 0, sizeof(st));
         rc = durable_upload_if_base(client, caps, e->repo, e->branch, e->path,
-                                    fd, e->size, &base, &attrs, NULL, &err);
+                                    fd, e->size, &base, &attrs, &st, &err);
+        if (rc == DURABLE_ALREADY_THERE) {
+            int r = carry_journal_attrs(client, e, &attrs, &st, &err);
+            if (r)
+                rc = r;
+        }
+        lakefs_object_stats_free(&st);
         why = err.message;
     }
     if (fd >= 0)

@@ -941,6 +941,41 @@ static int carry_attrs(writer *w, const wfile *f, const char *key,
     return rc;
 }
 
+static uint64_t *landed_slot(writer *w, const char *repo,
+                             const char *branch, const char *key)
+{
+    return &w->landed_at[file_hash(repo, branch, key) &
+                         (WRITER_LANDED_SLOTS - 1)];
+}
+
+/* After on_uploaded, before the file turns CLEAN (writer.h, Landings). */
+static void note_landed(writer *w, const char *repo, const char *branch,
+                        const char *key)
+{
+    uint64_t n = __atomic_add_fetch(&w->landed, 1, __ATOMIC_SEQ_CST);
+    uint64_t *slot = landed_slot(w, repo, branch, key);
+    uint64_t cur = __atomic_load_n(slot, __ATOMIC_SEQ_CST);
+    /* Two landings in one slot at once: the larger count stays. */
+    while (cur < n && !__atomic_compare_exchange_n(slot, &cur, n, false,
+                                                   __ATOMIC_SEQ_CST,
+                                                   __ATOMIC_SEQ_CST))
+        ;
+}
+
+uint64_t writer_landed(const writer *w)
+{
+    return __atomic_load_n(&w->landed, __ATOMIC_SEQ_CST);
+}
+
+bool writer_landed_since(const writer *w, const char *repo,
+                         const char *branch, const char *key, uint64_t since)
+{
+    if (writer_landed(w) == since) /* the usual case: nothing landed */
+        return false;
+    return __atomic_load_n(landed_slot((writer *)w, repo, branch, key),
+                           __ATOMIC_SEQ_CST) > since;
+}
+
 /* writer_internal.h; conditional for background retries. */
 int writer_upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
 {
@@ -995,6 +1030,10 @@ int writer_upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
      * change meanwhile: a rename waits for this upload's io lock.) */
     if (uploaded && w->cfg.on_uploaded && st.path)
         w->cfg.on_uploaded(w->cfg.on_uploaded_ctx, f->tag, &st);
+    /* ...and a stat or directory read that read the listing before it and
+     * finds the file clean after it learns that it must read again. */
+    if (uploaded)
+        note_landed(w, f->repo, f->branch, s.key);
     char digest[DURABLE_DIGEST_HEX];
     char tried[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX];
     size_t n_tried = 0;

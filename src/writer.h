@@ -243,6 +243,24 @@ bool writer_async(const writer *w);
 void writer_settle_branch(writer *w, const char *repo, const char *branch);
 void writer_pool_get_stats(writer *w, writer_pool_stats *out);
 
+/*
+ * Landings: an upload's object reaches the mount's listing (on_uploaded)
+ * before its file turns CLEAN and leaves the table. An answer built from
+ * the listing read before that and from the writer asked after it (a stat:
+ * listing, then "still unsent?"; a directory read: a listing snapshot,
+ * then "open here?") would show the listing's older entry (the size before
+ * an O_TRUNC rewrite), and the kernel keeps it for the open file. Each
+ * landing bumps a count after on_uploaded and before CLEAN: a reader takes
+ * writer_landed() before reading the listing, and when
+ * writer_landed_since(..., that) is true afterwards, its listing may be
+ * older than the writer's answer: it reads again (or gives no attributes).
+ * Keyed by a hash of (repo, branch, key): an unrelated landing rarely
+ * says true, never a false false.
+ */
+uint64_t writer_landed(const writer *w);
+bool writer_landed_since(const writer *w, const char *repo,
+                         const char *branch, const char *key, uint64_t since);
+
 /* The name key no longer belongs to its wfile (the object was unlinked, or
  * a rename replaced it): the wfile leaves the table, so that a new file of
  * that name starts afresh, its journal goes, and its bytes are never

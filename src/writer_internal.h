@@ -13,6 +13,17 @@
 
 #include <pthread.h>
 
+#define WRITER_LANDED_SLOTS 1024
+
+/* A branch with files queued or being uploaded by the pool: pending counts
+ * them (queued, plus one per pool thread on each), so that a settle's
+ * wakeup is O(1) in the writer's table (writer_pool.c). */
+typedef struct pool_branch {
+    char *repo, *branch;
+    size_t pending;
+    struct pool_branch *next;
+} pool_branch;
+
 typedef enum wstate {
     W_CLEAN,
     W_DIRTY,
@@ -76,10 +87,13 @@ struct wfile {
     uint64_t hash;
     uint64_t seq;
     /* -o async_close (writer_pool.c), under w->lock: in the upload queue
-     * (which holds a reference), and being uploaded by a pool thread. */
+     * (which holds a reference), the pool threads uploading it (one, or
+     * two when it was queued again during an upload), and its branch's
+     * record of pending files while either is non-zero. */
     bool queued;
-    bool busy;
+    int busy;
     struct wfile *q_next;
+    struct pool_branch *pb;
 };
 
 struct writer {
@@ -102,7 +116,12 @@ struct writer {
      * oldest first, each holding a reference; under lock. */
     wfile *q_head, *q_tail;
     pthread_cond_t q_wake;  /* a file queued, or stopping */
-    pthread_cond_t settled; /* a pool upload finished */
+    pthread_cond_t settled; /* a branch's pending count reached 0 */
+    pool_branch *pool_branches; /* those with pending > 0 */
+    /* writer_landed: the landings so far, and per hash slot of (repo,
+     * branch, key) the count of its newest landing. Atomic, no lock. */
+    uint64_t landed;
+    uint64_t landed_at[WRITER_LANDED_SLOTS];
     pthread_t *workers;
     int n_workers; /* started */
     writer_pool_stats pool;

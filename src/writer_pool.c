@@ -21,16 +21,72 @@ bool writer_async(const writer *w)
     return w->cfg.upload_threads > 0;
 }
 
+/* Under w->lock: (repo, branch)'s record, or NULL. Few branches have
+ * files pending at once: a list. */
+static pool_branch *branch_find_locked(writer *w, const char *repo,
+                                       const char *branch)
+{
+    for (pool_branch *b = w->pool_branches; b; b = b->next)
+        if (strcmp(b->repo, repo) == 0 && strcmp(b->branch, branch) == 0)
+            return b;
+    return NULL;
+}
+
+/* Under w->lock: one more pending hold of f (queued, or a thread on it). */
+static int hold_locked(writer *w, wfile *f)
+{
+    if (!f->pb) {
+        pool_branch *b = branch_find_locked(w, f->repo, f->branch);
+        if (!b) {
+            b = calloc(1, sizeof(*b));
+            if (b && (!(b->repo = strdup(f->repo)) ||
+                      !(b->branch = strdup(f->branch)))) {
+                free(b->repo);
+                free(b);
+                b = NULL;
+            }
+            if (!b)
+                return -ENOMEM;
+            b->next = w->pool_branches;
+            w->pool_branches = b;
+        }
+        f->pb = b;
+    }
+    f->pb->pending++;
+    return 0;
+}
+
+/* Under w->lock: one hold of f less; its branch settled when none is
+ * left. */
+static void unhold_locked(writer *w, wfile *f)
+{
+    pool_branch *b = f->pb;
+    if (!f->queued && f->busy == 0)
+        f->pb = NULL; /* f holds none: a later hold looks the branch up */
+    if (--b->pending > 0)
+        return;
+    pool_branch **p = &w->pool_branches;
+    while (*p != b)
+        p = &(*p)->next;
+    *p = b->next;
+    free(b->repo);
+    free(b->branch);
+    free(b);
+    pthread_cond_broadcast(&w->settled);
+}
+
 /* Under w->lock: f joins the queue's tail with a reference of its own,
  * unless it is queued already (the upload will take its newest bytes) or
- * has nothing to send. */
-static void enqueue_locked(writer *w, wfile *f)
+ * has nothing to send. 0, or -ENOMEM (not queued). */
+static int enqueue_locked(writer *w, wfile *f)
 {
     pthread_mutex_lock(&f->state);
     bool todo = !f->detached && (f->st == W_DIRTY || f->st == W_FAILED);
     pthread_mutex_unlock(&f->state);
     if (!todo || f->queued)
-        return;
+        return 0;
+    if (hold_locked(w, f) != 0)
+        return -ENOMEM;
     f->queued = true;
     f->refs++;
     f->q_next = NULL;
@@ -41,6 +97,7 @@ static void enqueue_locked(writer *w, wfile *f)
     w->q_tail = f;
     w->pool.queued++;
     pthread_cond_signal(&w->q_wake);
+    return 0;
 }
 
 int wfile_queue(wfile *f)
@@ -49,9 +106,10 @@ int wfile_queue(wfile *f)
     if (!writer_async(w) || w->n_workers == 0)
         return wfile_flush(f, NULL);
     pthread_mutex_lock(&w->lock);
-    enqueue_locked(w, f);
+    int rc = enqueue_locked(w, f);
     pthread_mutex_unlock(&w->lock);
-    return 0;
+    /* Without memory to count it, the close uploads it itself. */
+    return rc ? wfile_flush(f, NULL) : 0;
 }
 
 static void *pool_main(void *arg)
@@ -69,7 +127,7 @@ static void *pool_main(void *arg)
             w->q_tail = NULL;
         f->q_next = NULL;
         f->queued = false; /* a close from now on queues it again */
-        f->busy = true;
+        f->busy++;         /* the queue's hold is this thread's now */
         w->pool.queued--;
         if (++w->pool.in_flight > w->pool.max_in_flight)
             w->pool.max_in_flight = w->pool.in_flight;
@@ -80,13 +138,13 @@ static void *pool_main(void *arg)
         int rc = writer_upload_once(f, false, NULL);
         pthread_mutex_unlock(&f->io);
         pthread_mutex_lock(&w->lock);
-        f->busy = false;
+        f->busy--;
         w->pool.in_flight--;
         if (rc == 1)
             w->pool.done++;
         else if (rc != 0)
             w->pool.failed++;
-        pthread_cond_broadcast(&w->settled);
+        unhold_locked(w, f);
         pthread_mutex_unlock(&w->lock);
         wfile_release(f);
         pthread_mutex_lock(&w->lock);
@@ -125,24 +183,16 @@ void writer_pool_stop(writer *w)
     w->workers = NULL;
     /* Without threads (none started), what is queued only drops its
      * reference: writer_free's last pass uploads it. */
+    pthread_mutex_lock(&w->lock);
     while (w->q_head) {
         wfile *f = w->q_head;
         w->q_head = f->q_next;
         f->queued = false;
         f->refs--;
+        unhold_locked(w, f);
     }
     w->q_tail = NULL;
-}
-
-/* Under w->lock: whether a file of (repo, branch) waits for the pool. */
-static bool branch_busy_locked(writer *w, const char *repo,
-                               const char *branch)
-{
-    for (wfile *f = w->files; f; f = f->next)
-        if ((f->queued || f->busy) && strcmp(f->repo, repo) == 0 &&
-            strcmp(f->branch, branch) == 0)
-            return true;
-    return false;
+    pthread_mutex_unlock(&w->lock);
 }
 
 void writer_settle_branch(writer *w, const char *repo, const char *branch)
@@ -150,7 +200,9 @@ void writer_settle_branch(writer *w, const char *repo, const char *branch)
     if (!writer_async(w))
         return;
     pthread_mutex_lock(&w->lock);
-    while (w->n_workers > 0 && branch_busy_locked(w, repo, branch))
+    /* Woken when a branch's last pending file is done: a lookup among
+     * the branches with files pending, not a walk of the table. */
+    while (w->n_workers > 0 && branch_find_locked(w, repo, branch))
         pthread_cond_wait(&w->settled, &w->lock);
     pthread_mutex_unlock(&w->lock);
 }

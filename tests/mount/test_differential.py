@@ -107,9 +107,6 @@ def test_differential_kill_9(server, mount, tmp_path):
     assert sum(s["conflicts"] for s in stats) > 0, stats
 
 
-@pytest.mark.skip(reason="known bug of -o async_close (experimental, README): a stat while the pool uploads an "
-                         "earlier version of a file just truncated and rewritten can show the earlier size (seed 5 "
-                         "fails about one run in three); the option stays opt-in until it is fixed")
 def test_differential_async_close(server, mount, tmp_path):
     """-o async_close: closes return before their uploads, which run in parallel behind them; the
     mount must still agree with the model, and lakeFS must hold everything after the unmount (which

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from mountlib import (LAKEFUSE, api_get, api_get_or_none, control_json, control_path, control_write, expect_errno,
+from mountlib import (LAKEFUSE, api_get, api_get_or_none, api_stat, control_json, expected_mtime, control_path, control_write, expect_errno,
                       fail_uploads, kill_mount, poll, read_file, read_status)
 
 THREADS = 4
@@ -265,3 +265,113 @@ def test_stat_and_read_right_after_the_upload_lands_show_the_new_bytes(server, r
     assert not bad
     assert poll(lambda: all(api_get_or_none(server, repo, "main", "r%d" % i) == b"C" * 72582 for i in range(15)),
                 timeout=60)
+
+
+def test_stats_while_a_rewritten_file_lands_show_its_new_size(server, repo, mount):
+    """The pool uploads version 1 while version 2 (another size) is written over it with O_TRUNC;
+    then version 2's upload lands while stats run. A stat must never answer an older version's size
+    (the kernel keeps it for the open file, and reads come back short): not while version 2 is held,
+    not while it lands, not after. attr_timeout=0 makes every stat reach the mount and read the
+    listing (the writer's files merged in before lakeFS is asked)."""
+    m = mount(uri_of(repo), options=ASYNC + ("attr_timeout=0",))
+    bad = []
+    for it in range(6):
+        name = "v%d.txt" % it
+        p = m.join(name)
+        v1, v2 = b"1" * (5000 + it), b"2" * (9000 + 7 * it)
+        server.add_fault(operation="uploadObject", hold="v1-%d" % it, count=1)
+        write_new(m, name, v1)
+        assert poll(lambda: pool_stats(m)["in_flight"] == 1, timeout=30)
+        assert os.stat(p).st_size == len(v1)
+        server.add_fault(operation="uploadObject", hold="v2-%d" % it, count=1)
+        t = threading.Thread(target=write_new, args=(m, name, v2))  # O_TRUNC waits for upload 1
+        t.start()
+        server.open_gate("v1-%d" % it)
+        t.join(60)
+        assert not t.is_alive()
+        assert poll(lambda: pool_stats(m)["in_flight"] == 1, timeout=30)  # version 2's, held
+        assert os.stat(p).st_size == len(v2) and read_file(p) == v2
+        stop = threading.Event()
+        seen = []
+
+        def hammer():
+            while not stop.is_set():
+                seen.append(os.stat(p).st_size)
+
+        h = threading.Thread(target=hammer)
+        h.start()
+        try:
+            assert poll(lambda: len(seen) > 3, timeout=30)
+            server.open_gate("v2-%d" % it)
+            assert poll(lambda: pool_stats(m)["in_flight"] == 0 and pool_stats(m)["queued"] == 0, timeout=60)
+            n = len(seen)
+            assert poll(lambda: len(seen) > n + 3, timeout=30)  # stats after the landing too
+        finally:
+            stop.set()
+            h.join(60)
+        wrong = sorted(set(s for s in seen if s != len(v2)))
+        data = read_file(p)
+        if wrong or data != v2 or os.stat(p).st_size != len(v2):
+            bad.append((it, wrong, len(data)))
+        assert api_get(server, repo, "main", name) == v2
+    assert not bad
+
+
+@pytest.mark.parametrize("options", [ASYNC, ()], ids=["async_close", "sync_close"])
+def test_a_directory_read_begun_before_a_rewrite_shows_the_new_size_after_it_lands(server, repo, mount, options):
+    """A directory read goes on, request after request, in the listing it took at its start; the
+    attributes it hands the kernel for each file (readdirplus) must not be those of a version this
+    mount has replaced and uploaded since (the file's wfile gone by then): the kernel would keep
+    the older size for the file and reads would come back short. The same holds for a stat whose
+    listing read came just before an upload landed and whose look at the writer came just after."""
+    m = mount(uri_of(repo), options=options)
+
+    def settled():
+        return not options or (pool_stats(m)["in_flight"] == 0 and pool_stats(m)["queued"] == 0)
+
+    for i in range(300):  # enough entries for several readdir requests before zz.txt
+        write_new(m, "d%03d" % i, b"x")
+    v1, v2 = b"1" * 5000, b"2" * 9000
+    write_new(m, "zz.txt", v1)
+    assert poll(settled, timeout=60)
+    p = m.join("zz.txt")
+    assert os.stat(p).st_size == len(v1)
+    it = os.scandir(m.path)
+    try:
+        first = next(it)  # the listing is taken now, with version 1
+        assert first.name
+        write_new(m, "zz.txt", v2)
+        # lakeFS has version 2 and the pool is idle: its wfile is gone
+        assert poll(lambda: api_get(server, repo, "main", "zz.txt") == v2 and settled(), timeout=60)
+        names = [e.name for e in it]  # the rest of the listing, after version 2 landed
+    finally:
+        it.close()
+    assert "zz.txt" in names
+    assert os.stat(p).st_size == len(v2)
+    assert read_file(p) == v2
+
+
+def test_a_utime_made_while_the_upload_runs_survives_a_kill_9_after_it_lands(server, repo, mount):
+    """The pool's upload is held at the server; a utime and an xattr change are made (journaled,
+    acknowledged) meanwhile; the daemon dies (kill -9) and only then does the server take the
+    upload, with the attributes it carried. The next mount finds the server already holding the
+    journal's bytes: it must still give the object the journal's attributes, not leave the
+    upload's (an acknowledged utime or setxattr would be lost)."""
+    m = mount(uri_of(repo), options=ASYNC)
+    data = b"landed after the daemon died\n" * 100
+    server.add_fault(operation="uploadObject", hold="late", count=1)
+    write_new(m, "late.txt", data)
+    assert poll(lambda: pool_stats(m)["in_flight"] == 1, timeout=30)
+    os.utime(m.join("late.txt"), (1500000000, 1500000000))
+    os.setxattr(m.join("late.txt"), "user.lakefs.meta.k1", b"after")
+    assert kill_mount(m) == -9
+    server.open_gate("late")  # the held upload goes through now, with its older attributes
+    assert poll(lambda: api_get_or_none(server, repo, "main", "late.txt") == data, timeout=30)
+    again = mount(uri_of(repo), options=ASYNC)  # recovery: the server already has the bytes
+    st = api_stat(server, repo, "main", "late.txt")
+    assert expected_mtime(st) == 1500000000
+    assert (st.get("metadata") or {}).get("k1") == "after"
+    assert int(os.stat(again.join("late.txt")).st_mtime) == 1500000000
+    assert os.getxattr(again.join("late.txt"), "user.lakefs.meta.k1") == b"after"
+    assert read_file(again.join("late.txt")) == data
+    assert read_status(again) == []
