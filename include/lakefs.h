@@ -224,6 +224,9 @@ typedef struct lakefs_metadata {
 
 /* Value for key, or NULL. */
 const char *lakefs_metadata_get(const lakefs_metadata *md, const char *key);
+/* true when a and b hold the same keys with the same values (any order;
+ * keys are unique in each). */
+bool lakefs_metadata_equal(const lakefs_metadata *a, const lakefs_metadata *b);
 /* Adds or replaces key (copied). */
 int lakefs_metadata_set(lakefs_metadata *md, const char *key,
                         const char *value);

@@ -18,6 +18,18 @@ const char *lakefs_metadata_get(const lakefs_metadata *md, const char *key)
     return NULL;
 }
 
+bool lakefs_metadata_equal(const lakefs_metadata *a, const lakefs_metadata *b)
+{
+    if (a->count != b->count)
+        return false;
+    for (size_t i = 0; i < b->count; i++) {
+        const char *v = lakefs_metadata_get(a, b->items[i].key);
+        if (!v || strcmp(v, b->items[i].value) != 0)
+            return false;
+    }
+    return true;
+}
+
 int lakefs_metadata_set(lakefs_metadata *md, const char *key,
                         const char *value)
 {

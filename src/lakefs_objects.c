@@ -63,17 +63,23 @@ static void add_presign(strbuf *url, bool presign)
 /* ------------------------------------------------------------------ */
 /* Listing                                                             */
 
+static void list_objects_url(strbuf *url, const char *repo, const char *ref,
+                             const lakefs_list_params *p)
+{
+    object_url(url, repo, "/refs", ref, "/objects/ls", NULL);
+    url_add_list_params(url, p);
+    if (p)
+        add_presign(url, p->presign);
+    if (p && p->no_user_metadata)
+        url_add_param(url, "user_metadata", "false");
+}
+
 int lakefs_list_objects(lakefs_client *c, const char *repo, const char *ref,
                         const lakefs_list_params *p, lakefs_object_list *out,
                         lakefs_error *err)
 {
     strbuf url = STRBUF_INIT;
-    object_url(&url, repo, "/refs", ref, "/objects/ls", NULL);
-    url_add_list_params(&url, p);
-    if (p)
-        add_presign(&url, p->presign);
-    if (p && p->no_user_metadata)
-        url_add_param(&url, "user_metadata", "false");
+    list_objects_url(&url, repo, ref, p);
     http_request req;
     http_request_init(&req, LAKEFS_OP_LIST_OBJECTS, "GET");
     return lakefs_call(c, &req, &url, parse_object_list, out, sizeof(*out), err);
@@ -103,12 +109,7 @@ int lakefs_list_objects_body(lakefs_client *c, const char *repo,
                              char **body, size_t *len, lakefs_error *err)
 {
     strbuf url = STRBUF_INIT;
-    object_url(&url, repo, "/refs", ref, "/objects/ls", NULL);
-    url_add_list_params(&url, p);
-    if (p)
-        add_presign(&url, p->presign);
-    if (p && p->no_user_metadata)
-        url_add_param(&url, "user_metadata", "false");
+    list_objects_url(&url, repo, ref, p);
     http_request req;
     http_request_init(&req, LAKEFS_OP_LIST_OBJECTS, "GET");
     raw_body r;

@@ -67,20 +67,6 @@ static void keep_orphan(const char *cache_dir, staging_entry *e,
     staging_write_orphan(cache_dir, e);
 }
 
-/* true when md holds exactly want's keys and values. */
-static bool same_metadata(const lakefs_metadata *md,
-                          const lakefs_metadata *want)
-{
-    if (md->count != want->count)
-        return false;
-    for (size_t i = 0; i < want->count; i++) {
-        const char *v = lakefs_metadata_get(md, want->items[i].key);
-        if (!v || strcmp(v, want->items[i].value) != 0)
-            return false;
-    }
-    return true;
-}
-
 /* A trusted entry whose bytes the server already holds (an upload that
  * landed before the daemon died, its outcome never journaled): the object
  * must carry the attributes the journal acknowledged since (a utime,
@@ -93,7 +79,7 @@ static int carry_journal_attrs(lakefs_client *client, const staging_entry *e,
 {
     lakefs_metadata md;
     int rc = upload_build_metadata(attrs, &md);
-    if (rc == 0 && !same_metadata(&st->metadata, &md))
+    if (rc == 0 && !lakefs_metadata_equal(&st->metadata, &md))
         rc = lakefs_update_object_user_metadata(client, e->repo, e->branch,
                                                 e->path, &md, err);
     lakefs_metadata_free(&md);

@@ -900,20 +900,6 @@ static void leave_table(wfile *f)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* true when md holds exactly want's keys and values. */
-static bool same_metadata(const lakefs_metadata *md,
-                          const lakefs_metadata *want)
-{
-    if (md->count != want->count)
-        return false;
-    for (size_t i = 0; i < want->count; i++) {
-        const char *v = lakefs_metadata_get(md, want->items[i].key);
-        if (!v || strcmp(v, want->items[i].value) != 0)
-            return false;
-    }
-    return true;
-}
-
 /* The server already holds the bytes (an earlier attempt whose answer was
  * lost): the object must carry this upload's attributes too, not that
  * attempt's (a utime, chmod or xattr since then would be lost, and the
@@ -927,7 +913,7 @@ static int carry_attrs(writer *w, const wfile *f, const char *key,
     int rc = upload_build_metadata(attrs, &md);
     if (rc)
         return rc;
-    if (!same_metadata(&st->metadata, &md)) {
+    if (!lakefs_metadata_equal(&st->metadata, &md)) {
         /* it sets the whole metadata: a retry repeats it harmlessly */
         rc = lakefs_update_object_user_metadata(w->cfg.client, f->repo,
                                                 f->branch, key, &md, err);
