@@ -31,6 +31,7 @@
 #define SEQUENTIAL_SLACK_BLOCKS 4
 #define SEQUENTIAL_SLACK_READS 4
 #define TOUCHED_SLOTS 4096
+#define OBJECT_SLOTS 64
 /* Fetched bytes waiting for the store thread at most; beyond, the owner
  * of a fetch (a reader or read-ahead worker) stores its blocks itself. */
 #define STORE_BEHIND_MAX ((size_t)8 << 20)
@@ -109,8 +110,13 @@ struct reader_file {
     uint64_t readahead_next; /* blocks below it are fetched or scheduled */
     uint64_t random_reads;   /* reads that were not sequential */
     uint64_t max_read_len;   /* the largest read seen */
-    bool fill_started;       /* the background fill was queued */
 };
+
+typedef struct object_slot {
+    uint64_t hash; /* 0: empty */
+    uint64_t random_reads;
+    bool filling;
+} object_slot;
 
 typedef struct counters {
     _Atomic uint64_t fetches, bytes_fetched, bytes_from_cache, bytes_served,
@@ -163,6 +169,9 @@ struct reader {
      * block fetches it whole, so a file read at random densely ends up
      * in whole cached blocks while a sparse one costs only its bytes. */
     uint64_t touched[TOUCHED_SLOTS];
+    /* Random reads per object over all its descriptors, and whether its
+     * fill was queued (a collision forgets one: it counts afresh). */
+    object_slot objects[OBJECT_SLOTS];
     counters stats;
 };
 
@@ -710,6 +719,59 @@ typedef struct read_ctx {
                      blocks it has not started are fetched alone */
 } read_ctx;
 
+/* Under r->lock: whether a fill of f's object is still in the table. */
+static bool table_has_fill(reader *r, const reader_file *f)
+{
+    for (fetch_entry *e = r->oldest; e != NULL; e = e->newer)
+        if (e->fill && same_object(e, f))
+            return true;
+    return false;
+}
+
+/* The object's slot in r->objects (under r->lock), taken over if another
+ * object had it. */
+static object_slot *object_find(reader *r, const reader_file *f)
+{
+    uint64_t h = f->size * 0x9E3779B97F4A7C15ULL;
+    for (size_t i = 0; i < BLOCKCACHE_ID_SIZE; i++)
+        h = (h ^ f->id.digest[i]) * 0x100000001b3ULL;
+    h = h != 0 ? h : 1;
+    object_slot *slot = &r->objects[h % OBJECT_SLOTS];
+    if (slot->hash != h) {
+        slot->hash = h;
+        slot->random_reads = 0;
+        slot->filling = false;
+    }
+    return slot;
+}
+
+/* After a random read: counts it for the object (all its descriptors: fio's
+ * jobs each open the file) and starts the fill once the object's random
+ * reads number 1/16 of its blocks, if it fits in a quarter of the cache. */
+static void plan_fill(read_ctx *c)
+{
+    reader_file *f = c->f;
+    reader *r = f->r;
+    if (r->cache == NULL || f->size > r->fill_max || f->block_count < 2)
+        return;
+    pthread_mutex_lock(&r->lock);
+    object_slot *slot = object_find(r, f);
+    if (slot->filling && !table_has_fill(r, f)) {
+        /* Done: count afresh, and after as many random reads again fill
+         * what the cache has evicted since (if anything). */
+        slot->filling = false;
+        slot->random_reads = 0;
+    }
+    if (!slot->filling &&
+        slot->random_reads * DENSE_RANDOM_FRACTION >= f->block_count) {
+        slot->filling = true;
+        c->fill = true;
+    }
+    slot->random_reads++;
+    c->filling = slot->filling;
+    pthread_mutex_unlock(&r->lock);
+}
+
 /* Sequential detection and the window; returns whether the read is
  * sequential and sets how far a miss may fetch. */
 static bool plan_read(read_ctx *c, uint64_t offset, uint64_t end)
@@ -736,16 +798,12 @@ static bool plan_read(read_ctx *c, uint64_t offset, uint64_t end)
          * object's blocks already): whole blocks will be read again. */
         c->dense = f->random_reads * DENSE_RANDOM_FRACTION >= f->block_count;
         f->random_reads++;
-        if (c->dense && !f->fill_started && r->cache != NULL &&
-            f->size <= r->fill_max && f->block_count > 1) {
-            f->fill_started = true;
-            c->fill = true;
-        }
     }
-    c->filling = f->fill_started;
     f->have_prev = true;
     uint64_t reach = sequential ? end + f->window : end;
     pthread_mutex_unlock(&f->lock);
+    if (!sequential)
+        plan_fill(c);
     c->extend_end = min_u64(ceil_div(reach, r->block_size), f->block_count);
     return sequential;
 }
@@ -1195,10 +1253,12 @@ void reader_close(reader_file *f)
     reader *r = f->r;
     pthread_mutex_lock(&r->lock);
     f->closed = true;
+    bool fill_dropped = false;
     fetch_entry *e = r->oldest;
     while (e != NULL) {
         fetch_entry *newer = e->newer;
         if (e->state == FETCH_QUEUED && e->file == f) {
+            fill_dropped = fill_dropped || e->fill;
             /* Read-ahead no worker has started. Never the file's last
              * reference: the handle's is still held. */
             table_remove(r, e);
@@ -1217,6 +1277,10 @@ void reader_close(reader_file *f)
         }
         e = newer;
     }
+    /* The fill stops with the descriptor that queued it; another one of
+     * the object still reading at random starts it again. */
+    if (fill_dropped)
+        object_find(r, f)->filling = false;
     /* Nothing open: no fetch is coming to reuse the kept buffers. */
     if (--r->open_files == 0)
         r->inflight_bytes -= fetchbuf_drain(&r->buffers);

@@ -7,7 +7,7 @@
  * fetch. Fetched blocks are served from memory and stored in the cache
  * behind the reads, by a thread of their own. A small random read that
  * misses fetches only its own bytes, uncached, unless its block was read
- * at random before or its descriptor reads densely at random; then an
+ * at random before or its descriptor reads densely at random; once an
  * object up to a quarter of the cache is filled into it in the background
  * (a few GETs of several MiB), small reads meanwhile fetched alone. It knows
  * nothing of FUSE or lakeFS: bytes come from a fetch callback. Never holds

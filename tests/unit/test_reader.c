@@ -979,8 +979,8 @@ static void test_random_small_reads_fetch_their_bytes(void **state)
     with_and_without_cache(state, 255 * MIB, MIB, random_reads);
 }
 
-/* Once a descriptor reads densely at random (its second random read of a
- * 16-block object), an object that fits in a quarter of the cache is
+/* Once an object is read densely at random (its second random read of 16
+ * blocks, here by a second descriptor: they count together), an object that fits in a quarter of the cache is
  * filled in the background: GETs of 4 MiB, every block stored, each fetched
  * once; the reads meanwhile are fetched alone or wait for the fill's GET.
  * Afterwards every read comes from the cache, with no GET. */
@@ -993,8 +993,9 @@ static void test_dense_random_reads_fill_the_object(void **state)
     reader_config cfg = {.cache = bc, .block_size = MIB};
     reader *r = new_reader(&cfg);
     reader_file *f = open_object(r, "fill", size, 21);
+    reader_file *g = open_object(r, "fill", size, 21);
     check_read(f, size, 21, 5 * MIB + 4 * KIB, 4 * KIB); /* direct */
-    check_read(f, size, 21, 9 * MIB + 8 * KIB, 4 * KIB); /* starts it */
+    check_read(g, size, 21, 9 * MIB + 8 * KIB, 4 * KIB); /* starts it */
     reader_flush(r);
     reader_stats st = stats_of(r);
     assert_int_equal(st.fill_blocks, 16);
@@ -1018,6 +1019,7 @@ static void test_dense_random_reads_fill_the_object(void **state)
     for (uint64_t i = 0; i < 32; i++)
         check_read(f, size, 21, (i * 7 % 16) * MIB + i * 4 * KIB, 4 * KIB);
     assert_int_equal(stats_of(r).fetches, st.fetches);
+    reader_close(g);
     reader_close(f);
     reader_free(r);
     blockcache_close(bc);
