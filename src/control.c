@@ -82,6 +82,7 @@ static const stat_field reader_fields[] = {
     FIELD_AS("bytes_read", reader_stats, bytes_served),
     FIELD(reader_stats, fetches),
     FIELD(reader_stats, readahead_blocks),
+    FIELD(reader_stats, fill_blocks),
     FIELD(reader_stats, fetch_errors),
 };
 

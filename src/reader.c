@@ -31,6 +31,7 @@
 #define SEQUENTIAL_SLACK_BLOCKS 4
 #define SEQUENTIAL_SLACK_READS 4
 #define TOUCHED_SLOTS 4096
+#define OBJECT_SLOTS 64
 /* Fetched bytes waiting for the store thread at most; beyond, the owner
  * of a fetch (a reader or read-ahead worker) stores its blocks itself. */
 #define STORE_BEHIND_MAX ((size_t)8 << 20)
@@ -39,6 +40,13 @@
 #define DENSE_RANDOM_FRACTION 16
 /* Random reads no larger than block_size / this are fetched alone. */
 #define DIRECT_READ_FRACTION 8
+/* A descriptor reading densely at random fills its object into the cache
+ * in the background (GETs of this size at most, run by the workers) when
+ * the object is no larger than 1/this of the cache: past that point the
+ * whole object will be wanted, and a few large GETs cost far less than a
+ * GET per block. */
+#define FILL_FETCH_BYTES ((size_t)4 << 20)
+#define FILL_CACHE_FRACTION 4
 
 typedef enum fetch_state {
     FETCH_QUEUED,  /* read-ahead not started: a reader needing it takes it */
@@ -76,6 +84,10 @@ typedef struct fetch_entry {
     bool random;        /* fetched for a random read: once stored, its
                            later reads come from the cache, not memory */
     bool orphan;        /* its file was closed: once stored, let it go */
+    bool fill;          /* background fill of a densely read object: waits
+                           for budget like a reader, and while queued a
+                           small read of its blocks does not take it over
+                           (a direct GET is sooner) */
     uint64_t serial;    /* of the file that created it */
     blockcache_id id; /* a copy: a resident outlives its file */
 } fetch_entry;
@@ -100,10 +112,16 @@ struct reader_file {
     uint64_t max_read_len;   /* the largest read seen */
 };
 
+typedef struct object_slot {
+    uint64_t hash; /* 0: empty */
+    uint64_t random_reads;
+    bool filling;
+} object_slot;
+
 typedef struct counters {
     _Atomic uint64_t fetches, bytes_fetched, bytes_from_cache, bytes_served,
         readahead_blocks, fetch_errors, fetch_waits, budget_waits,
-        uncacheable_fetches, direct_fetches, buffers_mapped;
+        uncacheable_fetches, direct_fetches, buffers_mapped, fill_blocks;
 } counters;
 
 struct reader {
@@ -123,6 +141,8 @@ struct reader {
                               file is open: counted in inflight_bytes */
     unsigned open_files;
     uint64_t direct_max; /* random reads up to this size are fetched alone */
+    uint64_t fill_max;   /* objects up to this size may be filled */
+    uint64_t fill_blocks; /* blocks per fill GET */
     unsigned budget_waiters;
     /* The in-flight table, oldest first; also the read-ahead queue (its
      * QUEUED entries). Its length is bounded by the open files' windows
@@ -149,6 +169,9 @@ struct reader {
      * block fetches it whole, so a file read at random densely ends up
      * in whole cached blocks while a sparse one costs only its bytes. */
     uint64_t touched[TOUCHED_SLOTS];
+    /* Random reads per object over all its descriptors, and whether its
+     * fill was queued (a collision forgets one: it counts afresh). */
+    object_slot objects[OBJECT_SLOTS];
     counters stats;
 };
 
@@ -440,8 +463,10 @@ static void fetch_execute(reader *r, fetch_entry *e, bool for_reader,
     size_t len = (size_t)(fetch_end(r, e) - e->first * r->block_size);
     size_t size = fetchbuf_size(&r->buffers, len);
     pthread_mutex_lock(&r->lock);
+    /* A fill waits for budget (a skipped block would cost a GET of its
+     * own later); the budget frees as fetched blocks are stored. */
     bool go = e->count > 0 && (for_reader || !f->closed) &&
-              budget_reserve(r, len, for_reader, &e->data);
+              budget_reserve(r, len, for_reader || e->fill, &e->data);
     if (go)
         e->reserved = size;
     else
@@ -591,7 +616,9 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&r->lock);
         fetch_execute(r, e, false, true);
         if (e->result == 0 && e->count > 0)
-            count(&r->stats.readahead_blocks, e->count);
+            count(e->fill ? &r->stats.fill_blocks
+                          : &r->stats.readahead_blocks,
+                  e->count);
         fetch_finish(r, e, true, false);
         pthread_mutex_lock(&r->lock);
     }
@@ -637,6 +664,48 @@ static void queue_readahead(reader_file *f, uint64_t from, uint64_t to)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* Queues the object's missing blocks as fill GETs of fill_blocks each, in
+ * order, for the workers: entries like read-ahead's, but waiting for budget
+ * instead of giving up, and leaving the table once stored (random), so the
+ * memory held stays within max_inflight_bytes while the cache takes the
+ * object. reader_close drops the ones not started; a block cached meanwhile
+ * is trimmed by the worker. */
+static void queue_fill(reader_file *f)
+{
+    reader *r = f->r;
+    bool queued = false;
+    pthread_mutex_lock(&r->lock);
+    uint64_t block = 0;
+    while (block < f->block_count && !f->closed && !r->stopping) {
+        fetch_entry *e = table_find(r, f, block);
+        if (e != NULL) {
+            block = e->first + e->count;
+            continue;
+        }
+        if (cache_has(r, &f->id, block)) {
+            block++;
+            continue;
+        }
+        uint64_t end = table_next_covered(
+            r, f, block + 1, min_u64(f->block_count, block + r->fill_blocks));
+        for (uint64_t b = block + 1; b < end; b++)
+            if (cache_has(r, &f->id, b)) {
+                end = b;
+                break;
+            }
+        e = fetch_new(r, f, block, end - block, true);
+        if (e == NULL)
+            break; /* out of memory: readers will fetch */
+        e->fill = true;
+        e->random = true;
+        queued = true;
+        block = end;
+    }
+    if (queued)
+        pthread_cond_broadcast(&r->work_queued);
+    pthread_mutex_unlock(&r->lock);
+}
+
 /* ---- the read path ---- */
 
 typedef struct read_ctx {
@@ -645,7 +714,63 @@ typedef struct read_ctx {
     uint64_t fetched_end;   /* end block of the fetches this read ran */
     bool sequential;
     bool dense; /* a random read of a file read densely at random */
+    bool fill;  /* ... that starts the object's background fill */
+    bool filling; /* the object's fill was queued: small random reads of
+                     blocks it has not started are fetched alone */
 } read_ctx;
+
+/* Under r->lock: whether a fill of f's object is still in the table. */
+static bool table_has_fill(reader *r, const reader_file *f)
+{
+    for (fetch_entry *e = r->oldest; e != NULL; e = e->newer)
+        if (e->fill && same_object(e, f))
+            return true;
+    return false;
+}
+
+/* The object's slot in r->objects (under r->lock), taken over if another
+ * object had it. */
+static object_slot *object_find(reader *r, const reader_file *f)
+{
+    uint64_t h = f->size * 0x9E3779B97F4A7C15ULL;
+    for (size_t i = 0; i < BLOCKCACHE_ID_SIZE; i++)
+        h = (h ^ f->id.digest[i]) * 0x100000001b3ULL;
+    h = h != 0 ? h : 1;
+    object_slot *slot = &r->objects[h % OBJECT_SLOTS];
+    if (slot->hash != h) {
+        slot->hash = h;
+        slot->random_reads = 0;
+        slot->filling = false;
+    }
+    return slot;
+}
+
+/* After a random read: counts it for the object (all its descriptors: fio's
+ * jobs each open the file) and starts the fill once the object's random
+ * reads number 1/16 of its blocks, if it fits in a quarter of the cache. */
+static void plan_fill(read_ctx *c)
+{
+    reader_file *f = c->f;
+    reader *r = f->r;
+    if (r->cache == NULL || f->size > r->fill_max || f->block_count < 2)
+        return;
+    pthread_mutex_lock(&r->lock);
+    object_slot *slot = object_find(r, f);
+    if (slot->filling && !table_has_fill(r, f)) {
+        /* Done: count afresh, and after as many random reads again fill
+         * what the cache has evicted since (if anything). */
+        slot->filling = false;
+        slot->random_reads = 0;
+    }
+    if (!slot->filling &&
+        slot->random_reads * DENSE_RANDOM_FRACTION >= f->block_count) {
+        slot->filling = true;
+        c->fill = true;
+    }
+    slot->random_reads++;
+    c->filling = slot->filling;
+    pthread_mutex_unlock(&r->lock);
+}
 
 /* Sequential detection and the window; returns whether the read is
  * sequential and sets how far a miss may fetch. */
@@ -677,6 +802,8 @@ static bool plan_read(read_ctx *c, uint64_t offset, uint64_t end)
     f->have_prev = true;
     uint64_t reach = sequential ? end + f->window : end;
     pthread_mutex_unlock(&f->lock);
+    if (!sequential)
+        plan_fill(c);
     c->extend_end = min_u64(ceil_div(reach, r->block_size), f->block_count);
     return sequential;
 }
@@ -755,7 +882,7 @@ static bool table_serves(reader *r, const reader_file *f, uint64_t block)
  * cached) covers pos: the caller waits for it (read_fetched) instead of
  * looking in the cache. */
 static ssize_t read_memory(read_ctx *c, uint64_t pos, unsigned char *dst,
-                           size_t want, bool *in_table)
+                           size_t want, bool *in_table, bool *queued_fill)
 {
     reader_file *f = c->f;
     reader *r = f->r;
@@ -764,6 +891,8 @@ static ssize_t read_memory(read_ctx *c, uint64_t pos, unsigned char *dst,
     fetch_entry *e = table_find(r, f, block);
     if (e == NULL || e->state != FETCH_DONE || e->result != 0) {
         *in_table = table_serves(r, f, block);
+        *queued_fill = *in_table && e != NULL && e->fill &&
+                       e->state == FETCH_QUEUED;
         pthread_mutex_unlock(&r->lock);
         return 0;
     }
@@ -861,7 +990,14 @@ static ssize_t read_direct(read_ctx *c, uint64_t pos, unsigned char *dst,
     uint64_t h = touch_hash(f, block);
     uint64_t *slot = &r->touched[h % TOUCHED_SLOTS];
     pthread_mutex_lock(&r->lock);
-    bool whole = table_find(r, f, block) != NULL || *slot == h;
+    fetch_entry *e = table_find(r, f, block);
+    bool whole;
+    if (e != NULL && e->fill && e->state == FETCH_QUEUED)
+        whole = false; /* a GET of its own is sooner than the fill's */
+    else if (c->filling) /* the fill brings blocks whole */
+        whole = e != NULL;
+    else
+        whole = e != NULL || *slot == h;
     *slot = h;
     pthread_mutex_unlock(&r->lock);
     if (whole)
@@ -922,18 +1058,25 @@ ssize_t reader_read(reader_file *f, void *buf, size_t len, uint64_t offset)
     bool sequential = plan_read(&c, offset, end);
     c.sequential = sequential;
     /* (An object of one block is fetched whole: as cheap as a piece.) */
-    bool direct = !sequential && !c.dense && len <= f->r->direct_max &&
+    bool direct = !sequential && len <= f->r->direct_max &&
                   f->size > f->r->block_size;
+    /* Dense reads fetch whole blocks, unless a fill brings them (this
+     * descriptor's or another's: a queued fill block is fetched alone). */
+    bool whole = c.dense && !c.filling;
+    if (c.fill)
+        queue_fill(f);
     size_t done = 0;
     ssize_t n = 0;
     while (done < len) {
         unsigned char *dst = (unsigned char *)buf + done;
         uint64_t generation = atomic_load(&f->r->generation);
         bool in_table = false;
-        n = read_memory(&c, offset + done, dst, len - done, &in_table);
+        bool queued_fill = false;
+        n = read_memory(&c, offset + done, dst, len - done, &in_table,
+                        &queued_fill);
         if (n == 0 && !in_table)
             n = read_cached(&c, offset + done, dst, len - done);
-        if (n == 0 && !in_table && direct)
+        if (n == 0 && direct && (queued_fill || (!in_table && !whole)))
             n = read_direct(&c, offset + done, dst, len - done);
         if (n == 0) /* and 0 again: the table changed, look again */
             n = read_fetched(&c, offset + done, dst, len - done, generation);
@@ -987,6 +1130,14 @@ static int reader_configure(reader *r, const reader_config *cfg)
                                               : bs / DIRECT_READ_FRACTION;
     if (r->direct_max >= bs)
         r->direct_max = bs - 1;
+    r->fill_blocks = min_u64(FILL_FETCH_BYTES, r->fetch_blocks * bs) / bs;
+    if (r->fill_blocks == 0)
+        r->fill_blocks = 1;
+    if (r->cache != NULL) {
+        blockcache_stats cs;
+        blockcache_get_stats(r->cache, &cs);
+        r->fill_max = cs.max_bytes / FILL_CACHE_FRACTION;
+    }
     r->worker_count = (unsigned)or_default(cfg->workers, DEFAULT_WORKERS);
     return 0;
 }
@@ -1102,10 +1253,12 @@ void reader_close(reader_file *f)
     reader *r = f->r;
     pthread_mutex_lock(&r->lock);
     f->closed = true;
+    bool fill_dropped = false;
     fetch_entry *e = r->oldest;
     while (e != NULL) {
         fetch_entry *newer = e->newer;
         if (e->state == FETCH_QUEUED && e->file == f) {
+            fill_dropped = fill_dropped || e->fill;
             /* Read-ahead no worker has started. Never the file's last
              * reference: the handle's is still held. */
             table_remove(r, e);
@@ -1124,6 +1277,10 @@ void reader_close(reader_file *f)
         }
         e = newer;
     }
+    /* The fill stops with the descriptor that queued it; another one of
+     * the object still reading at random starts it again. */
+    if (fill_dropped)
+        object_find(r, f)->filling = false;
     /* Nothing open: no fetch is coming to reuse the kept buffers. */
     if (--r->open_files == 0)
         r->inflight_bytes -= fetchbuf_drain(&r->buffers);
@@ -1161,6 +1318,7 @@ void reader_get_stats(reader *r, reader_stats *out)
     out->uncacheable_fetches = atomic_load(&s->uncacheable_fetches);
     out->direct_fetches = atomic_load(&s->direct_fetches);
     out->buffers_mapped = atomic_load(&s->buffers_mapped);
+    out->fill_blocks = atomic_load(&s->fill_blocks);
 }
 
 void reader_flush(reader *r)

@@ -7,7 +7,9 @@
  * fetch. Fetched blocks are served from memory and stored in the cache
  * behind the reads, by a thread of their own. A small random read that
  * misses fetches only its own bytes, uncached, unless its block was read
- * at random before or its descriptor reads densely at random. It knows
+ * at random before or its descriptor reads densely at random; once an
+ * object up to a quarter of the cache is filled into it in the background
+ * (a few GETs of several MiB), small reads meanwhile fetched alone. It knows
  * nothing of FUSE or lakeFS: bytes come from a fetch callback. Never holds
  * more than max_inflight_bytes of fetched data, buffers kept for reuse
  * (fetchbuf.h) included.
@@ -60,6 +62,7 @@ typedef struct reader_stats {
     uint64_t buffers_mapped; /* fetch buffers newly mapped; a freed one is
                                 kept for the next GET of its size while a
                                 file is open (within max_inflight_bytes) */
+    uint64_t fill_blocks; /* blocks fetched by background fills */
 } reader_stats;
 
 typedef struct reader reader;

@@ -2,6 +2,7 @@
 on average), every byte right, from presigned URLs when the server offers them and through the API
 with -o presign=false or when it does not."""
 import os
+import time
 
 import pytest
 
@@ -93,11 +94,12 @@ def test_random_4k_reads_fetch_only_their_bytes(server, large_objects, mount):
     """Random 4 KiB reads (as fio's, which advises POSIX_FADV_RANDOM) of a large object fetch their own
     4 KiB each, not a 1 MiB block (256 times as much); a second random read in a block fetches that
     block whole, once, and later reads in it fetch nothing. (256 blocks: 16 random reads are below the
-    1/16 of the blocks after which a descriptor's random misses all fetch whole blocks.)"""
+    1/16 of the blocks after which a descriptor's random misses all fetch whole blocks; a cache under
+    1 GiB is too small for that to fill the object in the background.)"""
     repo, commit, objects = large_objects
     size, _ = objects["large/256.bin"]
     pattern = mountlib.PatternStream(size, 256)
-    m = mount("lakefs://%s/%s" % (repo, commit))
+    m = mount("lakefs://%s/%s" % (repo, commit), options=["cache_size=1000M"])
     path = m.join("large", "256.bin")
     assert os.stat(path).st_size == size
     blocks = [137, 5, 60, 212, 44, 1, 123, 251, 9, 30, 180, 63, 2, 240, 27, 156]
@@ -119,5 +121,44 @@ def test_random_4k_reads_fetch_only_their_bytes(server, large_objects, mount):
         counted, last = server.counts(), m.stats()
         assert last["bytes_fetched"] - after["bytes_fetched"] == MIB, last
         assert gets(counted) == len(blocks) + 1, counted
+    finally:
+        os.close(fd)
+
+
+def test_dense_random_reads_fill_the_object(server, large_objects, mount):
+    """Once a descriptor's random reads number 1/16 of the blocks (17 reads of 256 blocks) and the object
+    fits in a quarter of the cache, the object is filled into the cache in the background in GETs of
+    4 MiB: 64 GETs for 256 MiB, each byte fetched once, besides the reads' own 4 KiB GETs; then random
+    reads anywhere fetch nothing."""
+    repo, commit, objects = large_objects
+    size, _ = objects["large/256.bin"]
+    pattern = mountlib.PatternStream(size, 256)
+    m = mount("lakefs://%s/%s" % (repo, commit), options=["cache_size=1G"])
+    path = m.join("large", "256.bin")
+    assert os.stat(path).st_size == size
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        before = m.stats()
+        server.reset_counts()
+        for i in range(17):
+            b = (i * 97 + 13) % 256
+            off = b * MIB + (i + 3) * 8192
+            assert os.pread(fd, 4096, off) == pattern.block(b)[off - b * MIB:off - b * MIB + 4096]
+        deadline = time.monotonic() + 60
+        while m.stats()["fill_blocks"] - before["fill_blocks"] < 256:
+            assert time.monotonic() < deadline, m.stats()
+            time.sleep(0.05)
+        after, counted = m.stats(), server.counts()
+        direct = after["fetches"] - before["fetches"] - 64
+        assert 16 <= direct <= 17, after  # the 17th read fetched alone or served by the fill
+        assert after["bytes_fetched"] - before["bytes_fetched"] == size + direct * 4096, after
+        assert gets(counted) == 64 + direct, counted
+        for i in range(64):
+            b = (i * 37 + 5) % 256
+            off = b * MIB + i * 12288
+            assert os.pread(fd, 4096, off) == pattern.block(b)[off - b * MIB:off - b * MIB + 4096]
+        assert m.stats()["fetches"] == after["fetches"]
+        assert gets(server.counts()) == 64 + direct
     finally:
         os.close(fd)

@@ -975,7 +975,54 @@ static void random_reads(blockcache *bc)
 
 static void test_random_small_reads_fetch_their_bytes(void **state)
 {
-    with_and_without_cache(state, 256 * MIB, MIB, random_reads);
+    /* A cache just too small for the 64 MiB object to be filled. */
+    with_and_without_cache(state, 255 * MIB, MIB, random_reads);
+}
+
+/* Once an object is read densely at random (its second random read of 16
+ * blocks, here by a second descriptor: they count together), an object that fits in a quarter of the cache is
+ * filled in the background: GETs of 4 MiB, every block stored, each fetched
+ * once; the reads meanwhile are fetched alone or wait for the fill's GET.
+ * Afterwards every read comes from the cache, with no GET. */
+static void test_dense_random_reads_fill_the_object(void **state)
+{
+    fixture *fx = *state;
+    memset(&fake, 0, sizeof(fake));
+    const uint64_t size = 16 * MIB;
+    blockcache *bc = open_cache(fx, 256 * MIB, MIB);
+    reader_config cfg = {.cache = bc, .block_size = MIB};
+    reader *r = new_reader(&cfg);
+    reader_file *f = open_object(r, "fill", size, 21);
+    reader_file *g = open_object(r, "fill", size, 21);
+    check_read(f, size, 21, 5 * MIB + 4 * KIB, 4 * KIB); /* direct */
+    check_read(g, size, 21, 9 * MIB + 8 * KIB, 4 * KIB); /* starts it */
+    reader_flush(r);
+    reader_stats st = stats_of(r);
+    assert_int_equal(st.fill_blocks, 16);
+    assert_int_equal(st.readahead_blocks, 0);
+    /* The second read was fetched alone (fill not started) or served by
+     * the fill's GET: 4 GETs of 4 MiB and one or two of 4 KiB. */
+    assert_in_range(st.direct_fetches, 1, 2);
+    assert_int_equal(st.fetches, 4 + st.direct_fetches);
+    assert_int_equal(st.bytes_fetched, size + st.direct_fetches * 4 * KIB);
+    fake_state s = fake_snapshot();
+    unsigned big = 0;
+    for (unsigned i = 0; i < s.calls; i++)
+        if (s.log[i].len == 4 * MIB) {
+            assert_int_equal(s.log[i].offset % (4 * MIB), 0);
+            big++;
+        }
+    assert_int_equal(big, 4);
+    blockcache_stats cs;
+    blockcache_get_stats(bc, &cs);
+    assert_int_equal(cs.bytes_stored, size);
+    for (uint64_t i = 0; i < 32; i++)
+        check_read(f, size, 21, (i * 7 % 16) * MIB + i * 4 * KIB, 4 * KIB);
+    assert_int_equal(stats_of(r).fetches, st.fetches);
+    reader_close(g);
+    reader_close(f);
+    reader_free(r);
+    blockcache_close(bc);
 }
 
 /* A cold read is answered from the fetched bytes in memory: no block file
@@ -1228,6 +1275,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_random_small_reads_fetch_their_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_dense_random_reads_fill_the_object, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_cold_read_served_from_memory_stored_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pin_hands_out_cached_ranges,
