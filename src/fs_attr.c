@@ -494,7 +494,12 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
             rc = r == -ENODATA ? 0 : r;
         }
     }
-    if (rc == 0) {
+    /* A staged change leaves the listing alone (as change_file_attrs):
+     * n's entry is the object before the file's pending upload, which may
+     * land between the change and here; written back, it would replace
+     * that landing's entry and show the older bytes once the file is
+     * clean. */
+    if (rc == 0 && !staged) {
         lakefs_metadata_free(&n->entry.metadata);
         n->entry.metadata = md;
         memset(&md, 0, sizeof(md));

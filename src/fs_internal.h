@@ -95,6 +95,10 @@ char *fs_object_key(const tree_ref *ref, const char *rel_key);
  * true: try again (*tries counts). */
 #define FS_IDEMPOTENT_TRIES 4
 bool fs_retry_idempotent(int rc, int *tries);
+/* Tries of an open that finds an upload of its file landed since it
+ * read the file's listing entry (writer.h, Landings): each further one
+ * needs another upload of the file to land during the previous one. */
+#define FS_OPEN_TRIES 16
 /* Drops the cached listing of rel_key's directory: after a request that
  * failed, lakeFS may have carried it out all the same (its answer was
  * lost), and the mount must show what lakeFS holds. */
@@ -166,8 +170,11 @@ int fs_stat_path(const char *path, struct stat *st);
 
 /* The write operations (fs_write.c, fs_rename.c, fs_attr.c). */
 int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi);
+/* landed: writer_landed() taken before n was resolved, or NULL; -EAGAIN
+ * when n must be resolved again (writer_open). */
 int fs_write_open(lakefuse_fs *fs, const tree_node *n,
-                  struct fuse_file_info *fi, open_file *of);
+                  struct fuse_file_info *fi, open_file *of,
+                  const uint64_t *landed);
 int fs_write_write(const char *path, const char *buf, size_t size, off_t off,
                    struct fuse_file_info *fi);
 int fs_write_flush(const char *path, struct fuse_file_info *fi);

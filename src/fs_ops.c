@@ -702,13 +702,21 @@ static bool same_content_as_last_open(lakefuse_fs *fs, const char *path,
     return same;
 }
 
+/* -EAGAIN (nothing opened) when an upload of the file landed after since,
+ * the writer's landing count taken before n was resolved: its wfile may
+ * have left the writer's table between the resolve and the open, and n's
+ * listing entry may be the object before that upload, so the open would
+ * show (or, for writing, copy in and build on) older bytes than the file
+ * holds (writer.h, Landings). The caller resolves again. last: open what
+ * was found anyway (bounded tries). */
 static int open_object(lakefuse_fs *fs, const char *path, const tree_node *n,
-                       open_file *of, struct fuse_file_info *fi)
+                       open_file *of, struct fuse_file_info *fi,
+                       uint64_t since, bool last)
 {
     bool writing = (fi->flags & O_ACCMODE) != O_RDONLY ||
                    (fi->flags & O_TRUNC);
-    if (writing)
-        return fs_write_open(fs, n, fi, of);
+    if (writing) /* writer_open makes the same check */
+        return fs_write_open(fs, n, fi, of, last ? NULL : &since);
     /* Being written in this mount: read the staged bytes. */
     if ((of->w = open_wfile(fs, n)) != NULL)
         return 0;
@@ -716,10 +724,12 @@ static int open_object(lakefuse_fs *fs, const char *path, const tree_node *n,
     if (!of->data)
         return -ENOMEM;
     int rc = fs_readers_add(fs, of, n);
+    if (rc == 0 && !last && landed_on(fs, n, since))
+        rc = -EAGAIN;
     if (rc) {
         fs_readers_remove(fs, of);
         reader_close(of->data);
-        of->data = NULL;
+        memset(of, 0, sizeof(*of)); /* as new, for the caller's next try */
         return rc;
     }
     const char *checksum = n->entry.checksum ? n->entry.checksum : "";
@@ -752,24 +762,30 @@ static int open_control(lakefuse_fs *fs, const tree_node *n, open_file *of,
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
     lakefuse_fs *fs = fs_current();
-    tree_node n;
-    int rc = tree_resolve(fs->tree, path, &n);
-    if (rc)
-        return rc;
     bool writing = (fi->flags & O_ACCMODE) != O_RDONLY ||
                    (fi->flags & O_TRUNC);
     open_file *of = calloc(1, sizeof(*of));
     if (!of)
-        rc = -ENOMEM;
-    else if (n.kind == TREE_FILE) {
-        fs_count_file_request(fs, FS_REQ_OPEN);
-        rc = open_object(fs, path, &n, of, fi);
+        return -ENOMEM;
+    int rc = -EAGAIN;
+    for (int tries = 0; rc == -EAGAIN; tries++) {
+        uint64_t since = writer_landed(fs->writer); /* before the listing */
+        tree_node n;
+        rc = tree_resolve(fs->tree, path, &n);
+        if (rc)
+            break;
+        if (n.kind == TREE_FILE) {
+            if (tries == 0)
+                fs_count_file_request(fs, FS_REQ_OPEN);
+            rc = open_object(fs, path, &n, of, fi, since,
+                             tries + 1 >= FS_OPEN_TRIES);
+        } else if (n.kind == TREE_CONTROL_FILE) {
+            rc = open_control(fs, &n, of, fi, writing);
+        } else {
+            rc = -EISDIR;
+        }
+        tree_node_free(&n);
     }
-    else if (n.kind == TREE_CONTROL_FILE)
-        rc = open_control(fs, &n, of, fi, writing);
-    else
-        rc = -EISDIR;
-    tree_node_free(&n);
     if (rc) {
         free(of);
         return rc;

@@ -162,7 +162,8 @@ static void direct_if_write_only(wfile *w, struct fuse_file_info *fi)
 }
 
 int fs_write_open(lakefuse_fs *fs, const tree_node *n,
-                  struct fuse_file_info *fi, open_file *of)
+                  struct fuse_file_info *fi, open_file *of,
+                  const uint64_t *landed)
 {
     int rc = fs_check_writable(fs, n);
     if (rc)
@@ -174,7 +175,9 @@ int fs_write_open(lakefuse_fs *fs, const tree_node *n,
     /* An edit keeps the object's mode, owner, metadata and content type. */
     writer_base base = {.reader = truncate ? NULL
                                            : fs_open_object_reader(fs, n),
-                        .entry = &n->entry};
+                        .entry = &n->entry,
+                        .landed_valid = landed != NULL,
+                        .landed = landed ? *landed : 0};
     if (!truncate && !base.reader) {
         free(key);
         return -ENOMEM;
@@ -364,6 +367,10 @@ int fs_write_truncate(const char *path, off_t size, struct fuse_file_info *fi)
         return of->writer ? wfile_truncate(of->w, size) : -EBADF;
     lakefuse_fs *fs = fs_current();
     tree_node n;
+    /* The writer's landings before the listing: as op_open, an upload of
+     * the file that lands between the resolve and the open leaves n older
+     * than the file; it is resolved again then. */
+    uint64_t since = writer_landed(fs->writer);
     int rc = path ? tree_resolve(fs->tree, path, &n) : -ESTALE;
     if (rc)
         return rc;
@@ -385,7 +392,18 @@ int fs_write_truncate(const char *path, off_t size, struct fuse_file_info *fi)
      * background, like any failed upload. */
     struct fuse_file_info tmp = {.flags = size == 0 ? O_TRUNC : O_RDWR};
     open_file handle = {0};
-    rc = fs_write_open(fs, &n, &tmp, &handle);
+    rc = fs_write_open(fs, &n, &tmp, &handle, &since);
+    for (int tries = 1; rc == -EAGAIN; tries++) {
+        tree_node_free(&n);
+        since = writer_landed(fs->writer);
+        rc = tree_resolve(fs->tree, path, &n);
+        if (rc)
+            return rc;
+        rc = n.kind == TREE_FILE
+                 ? fs_write_open(fs, &n, &tmp, &handle,
+                                 tries + 1 < FS_OPEN_TRIES ? &since : NULL)
+                 : -EISDIR;
+    }
     if (rc == 0) {
         rc = wfile_truncate(handle.w, size);
         if (rc == 0)

@@ -385,7 +385,14 @@ int writer_open(writer *w, const char *repo, const char *branch,
                         &made);
     }
     bool fresh = f == NULL;
-    if (f) {
+    /* An upload of the key landed since the caller read base's entry:
+     * the entry may predate it (its wfile has left the table meanwhile),
+     * and the file must not start on older bytes than it holds. */
+    bool stale = fresh && made && base && !truncate && base->landed_valid &&
+                 writer_landed_since(w, repo, branch, key, base->landed);
+    if (stale) {
+        rc = -EAGAIN;
+    } else if (f) {
         f->refs++;
     } else if (made) {
         link_locked(w, made);

@@ -152,6 +152,10 @@ typedef struct writer_base {
     reader_file *reader;   /* its content, copied in on first use */
     const fs_entry *entry; /* size, mtime, checksum, mode, owner, user
                               metadata and content type to keep */
+    /* landed_valid: landed is writer_landed() taken before entry was
+     * read (see Landings below). */
+    bool landed_valid;
+    uint64_t landed;
 } writer_base;
 
 /*
@@ -164,7 +168,11 @@ typedef struct writer_base {
  * new file) makes it DIRTY. mode: for a new file, lakectl's Mode: S_IFREG
  * | the permission bits, recorded exactly (0000 and 07000 too); 0: none
  * recorded (shown as 0644). tag: the caller's, handed to on_uploaded (the first
- * opener's counts). 0 or a negative errno.
+ * opener's counts). 0 or a negative errno; -EAGAIN (nothing opened) when
+ * a new wfile would start on base's entry (no truncate) but an upload of
+ * the key landed since base->landed: its wfile left the table after the
+ * caller read the entry, which may be the object before that upload; the
+ * caller reads the entry again.
  */
 int writer_open(writer *w, const char *repo, const char *branch,
                 const char *key, const writer_base *base, bool truncate,
