@@ -631,7 +631,8 @@ static void *worker_main(void *arg)
  * queued: a worker holding it, even only to find it cached, would make
  * reader_pin hand the read to reader_read (a copy) meanwhile. Blocks cached
  * or evicted after this are left to the workers (fetch_trim_cached). */
-static void queue_readahead(reader_file *f, uint64_t from, uint64_t to)
+static void queue_blocks(reader_file *f, uint64_t from, uint64_t to,
+                         uint64_t width, bool fill)
 {
     reader *r = f->r;
     bool queued = false;
@@ -647,21 +648,29 @@ static void queue_readahead(reader_file *f, uint64_t from, uint64_t to)
             block++;
             continue;
         }
-        uint64_t end = table_next_covered(
-            r, f, block + 1, min_u64(to, block + r->fetch_blocks));
+        uint64_t end =
+            table_next_covered(r, f, block + 1, min_u64(to, block + width));
         for (uint64_t b = block + 1; b < end; b++)
             if (cache_has(r, &f->id, b)) {
                 end = b;
                 break;
             }
-        if (fetch_new(r, f, block, end - block, true) == NULL)
+        e = fetch_new(r, f, block, end - block, true);
+        if (e == NULL)
             break; /* out of memory: readers will fetch */
+        if (fill) /* leaves the table once stored */
+            e->fill = e->random = true;
         queued = true;
         block = end;
     }
     if (queued)
         pthread_cond_broadcast(&r->work_queued);
     pthread_mutex_unlock(&r->lock);
+}
+
+static void queue_readahead(reader_file *f, uint64_t from, uint64_t to)
+{
+    queue_blocks(f, from, to, f->r->fetch_blocks, false);
 }
 
 /* Queues the object's missing blocks as fill GETs of fill_blocks each, in
@@ -672,38 +681,7 @@ static void queue_readahead(reader_file *f, uint64_t from, uint64_t to)
  * is trimmed by the worker. */
 static void queue_fill(reader_file *f)
 {
-    reader *r = f->r;
-    bool queued = false;
-    pthread_mutex_lock(&r->lock);
-    uint64_t block = 0;
-    while (block < f->block_count && !f->closed && !r->stopping) {
-        fetch_entry *e = table_find(r, f, block);
-        if (e != NULL) {
-            block = e->first + e->count;
-            continue;
-        }
-        if (cache_has(r, &f->id, block)) {
-            block++;
-            continue;
-        }
-        uint64_t end = table_next_covered(
-            r, f, block + 1, min_u64(f->block_count, block + r->fill_blocks));
-        for (uint64_t b = block + 1; b < end; b++)
-            if (cache_has(r, &f->id, b)) {
-                end = b;
-                break;
-            }
-        e = fetch_new(r, f, block, end - block, true);
-        if (e == NULL)
-            break; /* out of memory: readers will fetch */
-        e->fill = true;
-        e->random = true;
-        queued = true;
-        block = end;
-    }
-    if (queued)
-        pthread_cond_broadcast(&r->work_queued);
-    pthread_mutex_unlock(&r->lock);
+    queue_blocks(f, 0, f->block_count, f->r->fill_blocks, true);
 }
 
 /* ---- the read path ---- */
