@@ -142,7 +142,7 @@ static void current_attrs(const lakefuse_fs *fs, const fs_entry *e,
     if (e->is_symlink)
         a->mode = e->has_owner ? (S_IFLNK | 0777u) : 0;
     else /* with the bits the object records but this mount hides */
-        a->mode = S_IFREG | ((e->mode | e->unshown_mode) & 07777u);
+        a->mode = fs_entry_type(e) | ((e->mode | e->unshown_mode) & 07777u);
     a->uid = e->has_owner ? e->uid : fs->uid;
     a->gid = e->has_owner ? e->gid : fs->gid;
     a->extra = &e->metadata;
@@ -236,7 +236,7 @@ static int change_file_attrs(lakefuse_fs *fs, const char *path, tree_node *n,
     } else if (rc == 0) {
         upload_attrs a;
         current_attrs(fs, &n->entry, &a);
-        apply_changes(&a, S_IFREG, mtime, mode, uid, gid);
+        apply_changes(&a, fs_entry_type(&n->entry), mtime, mode, uid, gid);
         if (n->entry.is_symlink && (uid != (uid_t)-1 || gid != (gid_t)-1))
             a.mode = S_IFLNK | 0777u; /* chown -h: the owner needs a place */
         rc = update_attrs(fs, n, &a);
@@ -403,20 +403,64 @@ int fs_write_symlink(const char *target, const char *path)
     return rc;
 }
 
+/* A fifo, socket or device node: an empty object whose posix-permissions
+ * Mode has the type (the raw st_mode, as lakectl records a file's), a
+ * device's number in the user metadata key lakefuse-rdev. The kernel
+ * serves a fifo's or socket's I/O itself and opens no device on a nodev
+ * mount: the object only names it, as an inode does. */
+static int make_special(const char *path, mode_t mode, dev_t dev)
+{
+    lakefuse_fs *fs = fs_current();
+    tree_node parent;
+    char *rel_key;
+    int rc = fs_resolve_new_name(fs, path, &parent, &rel_key);
+    if (rc)
+        return rc;
+    uint32_t type = mode & S_IFMT;
+    lakefs_metadata md = {0};
+    char rdev[32];
+    snprintf(rdev, sizeof(rdev), "%llu", (unsigned long long)dev);
+    if ((type == S_IFCHR || type == S_IFBLK) && dev != 0)
+        rc = lakefs_metadata_set(&md, LISTING_KEY_RDEV, rdev);
+    upload_attrs a = {.mtime = time(NULL), .mode = type | (mode & 07777u),
+                      .extra = &md};
+    fs_caller_owner(fs, &a.uid, &a.gid);
+    lakefs_object_stats st;
+    memset(&st, 0, sizeof(st));
+    char *key = fs_object_key(parent.ref, rel_key);
+    if (rc == 0 && !key)
+        rc = -ENOMEM;
+    if (rc == 0 && (mode & 07000u))
+        rc = tree_note_special_mode(fs->tree, parent.ref->repo, key);
+    if (rc == 0)
+        rc = fs_upload_empty_attrs(fs, parent.ref, key, &a, &st);
+    if (rc == 0) {
+        fs_cache_set_object(fs, parent.ref, rel_key, &st);
+        fs_dir_changed(fs, parent.ref, rel_key);
+    } else if (rc == -EIO) {
+        fs_forget_parent(fs, parent.ref, rel_key);
+    }
+    lakefs_object_stats_free(&st);
+    lakefs_metadata_free(&md);
+    free(key);
+    free(rel_key);
+    tree_node_free(&parent);
+    return rc;
+}
+
 int fs_write_mknod(const char *path, mode_t mode, dev_t dev)
 {
-    (void)dev;
-    if (!S_ISREG(mode)) {
-        /* No devices, fifos or sockets in an object store (after EROFS). */
-        lakefuse_fs *fs = fs_current();
-        tree_node parent;
-        char *rel_key;
-        int rc = fs_resolve_new_name(fs, path, &parent, &rel_key);
-        if (rc == 0) {
-            free(rel_key);
-            tree_node_free(&parent);
-        }
-        return rc ? rc : -EPERM;
+    switch (mode & S_IFMT) {
+    case S_IFIFO:
+    case S_IFSOCK:
+    case S_IFCHR:
+    case S_IFBLK:
+        return make_special(path, mode, dev);
+    case S_IFREG:
+    case 0:
+        break;
+    default:
+        return -EINVAL;
     }
     struct fuse_file_info fi = {.flags = O_WRONLY};
     int rc = fs_write_create(path, mode, &fi);

@@ -190,6 +190,10 @@ int fs_write_chown(const char *path, uid_t uid, gid_t gid,
 int fs_write_utimens(const char *path, const struct timespec tv[2],
                      struct fuse_file_info *fi);
 int fs_write_symlink(const char *target, const char *path);
+/* The owner a new file or directory gets: the calling process's (with
+ * -o allow_other another user's), as POSIX says. false when that is the
+ * mount's owner, whom a listing shows anyway. */
+bool fs_caller_owner(const lakefuse_fs *fs, uid_t *uid, gid_t *gid);
 int fs_write_mknod(const char *path, mode_t mode, dev_t dev);
 int fs_write_link(const char *from, const char *to);
 int fs_write_setxattr(const char *path, const char *name, const char *value,

@@ -104,7 +104,9 @@ static void stat_entry(lakefuse_fs *fs, const fs_entry *e, struct stat *st)
         stat_dir(fs, st, e->mtime, e->mode & 07777);
     } else {
         memset(st, 0, sizeof(*st));
-        st->st_mode = e->is_symlink ? (S_IFLNK | 0777) : (S_IFREG | e->mode);
+        st->st_mode = e->is_symlink ? (S_IFLNK | 0777)
+                                    : (fs_entry_type(e) | e->mode);
+        st->st_rdev = (dev_t)e->rdev;
         st->st_nlink = 1;
         st->st_size = e->size;
         if (e->is_symlink) { /* lstat's size of a link: its target's length */

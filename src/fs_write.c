@@ -109,7 +109,7 @@ void fs_forget_parent(lakefuse_fs *fs, const tree_ref *ref,
 /* The owner a new file or directory gets: the calling process's (with
  * -o allow_other another user's), as POSIX says. false when that is the
  * mount's owner, whom a listing shows anyway. */
-static bool caller_owner(const lakefuse_fs *fs, uid_t *uid, gid_t *gid)
+bool fs_caller_owner(const lakefuse_fs *fs, uid_t *uid, gid_t *gid)
 {
     const struct fuse_context *ctx = fuse_get_context();
     *uid = ctx ? ctx->uid : fs->uid;
@@ -124,7 +124,7 @@ static void cache_new_file(lakefuse_fs *fs, const tree_ref *ref,
     fs_entry e = {.name = (char *)(slash ? slash + 1 : rel_key),
                   .mtime = time(NULL),
                   .mode = mode ? mode & 07777u : DEFAULT_FILE_PERMISSIONS};
-    e.has_owner = caller_owner(fs, &e.uid, &e.gid);
+    e.has_owner = fs_caller_owner(fs, &e.uid, &e.gid);
     fs_cache_set(fs, ref, rel_key, &e);
 }
 
@@ -223,7 +223,7 @@ int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi)
                    : -ENOMEM;
     uid_t uid;
     gid_t gid;
-    if (rc == 0 && caller_owner(fs, &uid, &gid)) {
+    if (rc == 0 && fs_caller_owner(fs, &uid, &gid)) {
         rc = wfile_set_owner(of->w, uid, gid);
         if (rc)
             wfile_release(of->w);
@@ -567,7 +567,7 @@ int fs_write_mkdir(const char *path, mode_t mode)
      * does for a folder: posix-permissions with Mode = S_IFDIR | bits. */
     upload_attrs attrs = {.mtime = time(NULL),
                           .mode = S_IFDIR | (mode & 07777u)};
-    bool other_owner = caller_owner(fs, &attrs.uid, &attrs.gid);
+    bool other_owner = fs_caller_owner(fs, &attrs.uid, &attrs.gid);
     /* Read before the marker is made: a write in the new directory meanwhile
      * keeps its listing below from being cached. */
     uint64_t generation = tree_dir_generation(fs->tree, parent.ref);

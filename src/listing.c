@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int copy_string(char **dst, const char *src)
 {
@@ -135,9 +136,12 @@ static bool json_mode(const cJSON *item, uint32_t *out)
 }
 
 /* Applies ::lakefs::posix-permissions {"UID","GID","Mode"}; anything invalid
- * leaves the defaults. Mode and owner are taken independently. */
-static void apply_posix_permissions(fs_entry *e, const char *json)
+ * leaves the defaults. Mode and owner are taken independently. The type
+ * bits of Mode are returned in *type (0 when there are none). */
+static void apply_posix_permissions(fs_entry *e, const char *json,
+                                    uint32_t *type)
 {
+    *type = 0;
     if (!json)
         return;
     cJSON *root = cJSON_Parse(json);
@@ -146,8 +150,10 @@ static void apply_posix_permissions(fs_entry *e, const char *json)
         return;
     }
     uint32_t mode, uid, gid;
-    if (json_mode(cJSON_GetObjectItemCaseSensitive(root, "Mode"), &mode))
+    if (json_mode(cJSON_GetObjectItemCaseSensitive(root, "Mode"), &mode)) {
         e->mode = mode & 07777u;
+        *type = mode & S_IFMT;
+    }
     if (json_uint32(cJSON_GetObjectItemCaseSensitive(root, "UID"), &uid) &&
         json_uint32(cJSON_GetObjectItemCaseSensitive(root, "GID"), &gid)) {
         e->uid = uid;
@@ -183,12 +189,39 @@ int fs_entry_from_object(fs_entry *out, const char *name,
             lakefs_metadata_get(&st->metadata, LISTING_KEY_CLIENT_MTIME),
             &client_mtime))
         out->mtime = client_mtime;
+    uint32_t type;
     apply_posix_permissions(
         out,
-        lakefs_metadata_get(&st->metadata, LISTING_KEY_POSIX_PERMISSIONS));
+        lakefs_metadata_get(&st->metadata, LISTING_KEY_POSIX_PERMISSIONS),
+        &type);
     out->is_symlink =
         lakefs_metadata_get(&st->metadata, LISTING_KEY_SYMLINK_TARGET) != NULL;
+    /* A special file only when the object is empty: bytes stored under a
+     * name stay readable whatever its metadata says. */
+    if (!out->is_symlink && st->size_bytes == 0 &&
+        (type == S_IFIFO || type == S_IFSOCK || type == S_IFCHR ||
+         type == S_IFBLK)) {
+        out->special = type;
+        const char *rdev = lakefs_metadata_get(&st->metadata, LISTING_KEY_RDEV);
+        char *end;
+        errno = 0;
+        unsigned long long v = rdev && (type == S_IFCHR || type == S_IFBLK) &&
+                                       *rdev >= '0' && *rdev <= '9'
+                                   ? strtoull(rdev, &end, 10)
+                                   : 0;
+        if (v && errno == 0 && *end == '\0')
+            out->rdev = v;
+    }
     return 0;
+}
+
+uint32_t fs_entry_type(const fs_entry *e)
+{
+    if (e->is_dir)
+        return S_IFDIR;
+    if (e->is_symlink)
+        return S_IFLNK;
+    return e->special ? e->special : S_IFREG;
 }
 
 bool listing_name_is_valid(const char *name)
@@ -463,10 +496,11 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
                           : NULL;
         if (!e || e->is_dir)
             continue;
-        if (e->is_symlink) {
-            /* A file written over a symlink (a rename, or open after its
-             * unlink) is what the key will hold once uploaded: a regular
-             * file with the file's metadata, not the stale link. */
+        if (e->is_symlink || e->special) {
+            /* A file written over a symlink or a special file (a rename,
+             * or open after its unlink) is what the key will hold once
+             * uploaded: a regular file with the file's metadata, not the
+             * stale link. */
             lakefs_metadata md = {0};
             if (copy_metadata(&md, &extra[i].metadata) != 0) {
                 for (size_t j = listed; j < count; j++)
@@ -481,6 +515,8 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
             e->checksum = e->physical_address = e->content_type = NULL;
             e->physical_address_expiry = 0;
             e->is_symlink = false;
+            e->special = 0;
+            e->rdev = 0;
             e->mode = extra[i].mode ? extra[i].mode & 07777u
                                     : LISTING_DEFAULT_FILE_MODE;
             e->unshown_mode = 0;

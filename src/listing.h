@@ -17,6 +17,10 @@
 #define LISTING_KEY_CLIENT_MTIME "::lakefs::client-mtime"
 #define LISTING_KEY_POSIX_PERMISSIONS "::lakefs::posix-permissions"
 #define LISTING_KEY_SYMLINK_TARGET "::lakefs::symlink-target"
+/* This project's key: a device node's st_rdev, decimal, as user metadata
+ * (lakectl records none: it stores no special files; lower-case, as
+ * uploadObject's X-Lakefs-Meta- headers store keys). */
+#define LISTING_KEY_RDEV "lakefuse-rdev"
 
 #define LISTING_NAME_MAX 255
 #define LISTING_DEFAULT_FILE_MODE 0644u
@@ -28,6 +32,10 @@ typedef struct fs_entry {
     char *name; /* one path component, a valid POSIX name */
     bool is_dir;
     bool is_symlink; /* ::lakefs::symlink-target present */
+    uint32_t special; /* S_IFIFO, S_IFSOCK, S_IFCHR or S_IFBLK: a special
+                         file, stored as an empty object whose
+                         posix-permissions Mode has that type; else 0 */
+    uint64_t rdev;    /* a device node's lakefuse-rdev, else 0 */
     int64_t size;    /* 0 for directories */
     int64_t mtime;   /* ::lakefs::client-mtime (decimal seconds) when valid,
                         else the object's mtime; 0 for common prefixes */
@@ -46,6 +54,9 @@ typedef struct fs_entry {
     char *content_type;       /* may be NULL */
     lakefs_metadata metadata; /* user metadata, all keys, as received */
 } fs_entry;
+
+/* The entry's file type: S_IFDIR, S_IFLNK, its special type or S_IFREG. */
+uint32_t fs_entry_type(const fs_entry *e);
 
 /* Frees what the entry owns and zeroes it (freeing twice is harmless). */
 void fs_entry_free(fs_entry *e);

@@ -230,7 +230,8 @@ typedef struct lookup_ctx {
 static int copy_for_stat(fs_entry *dst, const fs_entry *e)
 {
     *dst = (fs_entry){.name = strdup(e->name), .is_dir = e->is_dir,
-                      .is_symlink = e->is_symlink, .size = e->size,
+                      .is_symlink = e->is_symlink, .special = e->special,
+                      .rdev = e->rdev, .size = e->size,
                       .mtime = e->mtime, .mode = e->mode, .uid = e->uid,
                       .gid = e->gid, .has_owner = e->has_owner};
     const char *target =

@@ -542,6 +542,8 @@ static int add_marker_entry(const char *prefix,
         e.mode = LISTING_DEFAULT_DIR_MODE;
     e.is_dir = true;
     e.is_symlink = false;
+    e.special = 0;
+    e.rdev = 0;
     e.size = 0;
     fs_entry *grown = realloc(*entries, (*n + 1) * sizeof(**entries));
     if (!grown) {

@@ -122,14 +122,6 @@ def test_refusals_have_the_errnos_posix_names(server, repo, mount):
     m = branch(mount, repo, "allow_other")  # so an unprivileged process may use the mount
     write_file(m.join("f"), b"x")
     expect_errno(errno.EPERM, os.link, m.join("f"), m.join("hard"))
-    expect_errno(errno.EPERM, os.mkfifo, m.join("fifo"))
-    expect_errno(errno.EPERM, os.mknod, m.join("chr"), 0o600 | stat.S_IFCHR, os.makedev(1, 3))
-    expect_errno(errno.EPERM, os.mknod, m.join("blk"), 0o600 | stat.S_IFBLK, os.makedev(7, 0))
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        expect_errno(errno.EPERM, sock.bind, m.join("sock"))
-    finally:
-        sock.close()
     fd = os.open(m.join("f"), os.O_RDONLY)  # opened by root, used by a child that gave root up
     try:
         assert errno_as_user(65534, os.fchown, fd, 65534, -1) == errno.EPERM
@@ -137,6 +129,139 @@ def test_refusals_have_the_errnos_posix_names(server, repo, mount):
         os.close(fd)
     assert sorted(os.listdir(m.path)) == ["f"]
     assert api_paths(server, repo, "main") == ["f"]
+
+
+# --- special files -------------------------------------------------------------------------------------
+
+RDEV_KEY = "lakefuse-rdev"
+
+
+def make_specials(m):
+    """A fifo, a character and a block device and a Unix socket: what mkfifo, mknod and bind make."""
+    os.mkfifo(m.join("fifo"), 0o640)
+    os.mknod(m.join("chr"), 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    os.mknod(m.join("blk"), 0o640 | stat.S_IFBLK, os.makedev(7, 2))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(m.join("sock"))
+    finally:
+        sock.close()
+
+
+SPECIALS = {"fifo": (stat.S_IFIFO, 0o640, None), "chr": (stat.S_IFCHR, 0o600, (1, 3)),
+            "blk": (stat.S_IFBLK, 0o640, (7, 2)), "sock": (stat.S_IFSOCK, None, None)}
+
+
+def assert_specials(m, names=SPECIALS):
+    for name in names:
+        kind, perm, dev = SPECIALS[name]
+        st = os.lstat(m.join(name))
+        assert stat.S_IFMT(st.st_mode) == kind, (name, oct(st.st_mode))
+        if perm is not None:
+            assert stat.S_IMODE(st.st_mode) == perm, (name, oct(st.st_mode))
+        assert st.st_size == 0
+        if dev:
+            assert (os.major(st.st_rdev), os.minor(st.st_rdev)) == dev, name
+
+
+def test_fifos_sockets_and_device_nodes_are_empty_objects_with_their_type(server, repo, mount):
+    """mkfifo, mknod and bind make an empty object whose posix-permissions Mode is the raw st_mode,
+    type included (lakectl's format); a device's number goes in the lakefuse-rdev user metadata. They
+    keep their type through chmod, rename and a new mount, and a fifo carries data between processes
+    (the kernel serves it)."""
+    m = branch(mount, repo, "allow_other")
+    make_specials(m)
+    assert_specials(m)
+    for name, (kind, perm, dev) in SPECIALS.items():
+        assert api_stat(server, repo, "main", name)["size_bytes"] == 0
+        mode = recorded_mode(server, repo, name)
+        assert stat.S_IFMT(mode) == kind, (name, oct(mode))
+        if perm is not None:
+            assert stat.S_IMODE(mode) == perm
+        meta = api_metadata(server, repo, "main", name)
+        assert meta.get(RDEV_KEY) == (str(os.makedev(*dev)) if dev else None), (name, meta)
+    # What tools show.
+    listed = subprocess.run(["ls", "-l", m.path], check=True, capture_output=True, text=True).stdout
+    kinds = {line.split()[-1]: line[0] for line in listed.splitlines()[1:]}
+    assert kinds == {"blk": "b", "chr": "c", "fifo": "p", "sock": "s"}, listed
+    found = subprocess.run(["find", m.path, "-type", "p"], check=True, capture_output=True, text=True).stdout
+    assert found.split() == [m.join("fifo")]
+    # A fifo works: the kernel carries the bytes, nothing reaches lakeFS.
+    got = []
+    reader = subprocess.Popen(["cat", m.join("fifo")], stdout=subprocess.PIPE)
+    with open(m.join("fifo"), "wb") as w:
+        w.write(b"through the pipe\n")
+    got.append(reader.communicate(timeout=30)[0])
+    assert got == [b"through the pipe\n"]
+    assert api_stat(server, repo, "main", "fifo")["size_bytes"] == 0
+    # chmod, chown and rename keep the type.
+    os.chmod(m.join("fifo"), 0o604)
+    os.chown(m.join("chr"), 1234, 5678)
+    os.rename(m.join("blk"), m.join("blk2"))
+    assert stat.S_ISFIFO(os.lstat(m.join("fifo")).st_mode)
+    assert stat.S_IMODE(os.lstat(m.join("fifo")).st_mode) == 0o604
+    assert recorded_mode(server, repo, "fifo") == stat.S_IFIFO | 0o604
+    perms = json.loads(api_metadata(server, repo, "main", "chr")[PERMISSIONS_KEY])
+    assert (perms["UID"], perms["GID"], perms["Mode"]) == (1234, 5678, stat.S_IFCHR | 0o600)
+    assert api_metadata(server, repo, "main", "chr")[RDEV_KEY] == str(os.makedev(1, 3))
+    assert api_stat_or_none(server, repo, "main", "blk") is None
+    st = os.lstat(m.join("blk2"))
+    assert stat.S_ISBLK(st.st_mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (7, 2)
+    # Another mount reads them back from the listing.
+    m.unmount()
+    m2 = branch(mount, repo)
+    os.rename(m2.join("blk2"), m2.join("blk"))
+    SPECIALS_NOW = dict(SPECIALS, fifo=(stat.S_IFIFO, 0o604, None))
+    for name, (kind, perm, dev) in SPECIALS_NOW.items():
+        st = os.lstat(m2.join(name))
+        assert stat.S_IFMT(st.st_mode) == kind, name
+        assert perm is None or stat.S_IMODE(st.st_mode) == perm, name
+        assert not dev or (os.major(st.st_rdev), os.minor(st.st_rdev)) == dev, name
+    assert os.lstat(m2.join("chr")).st_uid == 1234
+    # unlink removes them; a regular file can take a special file's name.
+    for name in SPECIALS:
+        os.unlink(m2.join(name))
+    assert api_paths(server, repo, "main") == []
+    os.mkfifo(m2.join("p"))
+    os.unlink(m2.join("p"))
+    write_file(m2.join("p"), b"regular now")
+    assert stat.S_ISREG(os.lstat(m2.join("p")).st_mode)
+    assert read_file(m2.join("p")) == b"regular now"
+
+
+def test_tar_and_rsync_copy_fifos_into_the_mount(server, repo, mount, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    os.mkfifo(str(src / "queue"))
+    os.chmod(str(src / "queue"), 0o620)  # past the umask
+    (src / "data.txt").write_bytes(b"payload")
+    m = branch(mount, repo)
+    os.mkdir(m.join("t"))
+    subprocess.run("tar -C %s -cf - . | tar -C %s -xf -" % (src, m.join("t")), shell=True, check=True)
+    subprocess.run(["rsync", "-a", "--specials", str(src) + "/", m.join("r")], check=True)
+    for d in ("t", "r"):
+        st = os.lstat(m.join(d, "queue"))
+        assert stat.S_ISFIFO(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o620, (d, oct(st.st_mode))
+        assert read_file(m.join(d, "data.txt")) == b"payload"
+        assert recorded_mode(server, repo, d + "/queue") == stat.S_IFIFO | 0o620
+
+
+def test_an_object_with_bytes_is_a_regular_file_whatever_its_mode_says(server, repo, mount):
+    """Only an empty object can be a special file: bytes stored under a name stay readable. A device
+    number that is not a decimal number is 0."""
+    for path, mode, data, extra in [("data", stat.S_IFIFO | 0o644, b"bytes", {}),
+                                    ("dev", stat.S_IFCHR | 0o600, b"", {"X-Lakefs-Meta-" + RDEV_KEY: "x1"}),
+                                    ("dir", stat.S_IFDIR | 0o755, b"", {})]:
+        headers = {"X-Lakefs-Internal-Posix-Permissions": json.dumps({"UID": 0, "GID": 0, "Mode": mode})}
+        headers.update(extra)
+        server.api("POST", "/repositories/%s/branches/main/objects" % repo, params={"path": path}, data=data,
+                   headers=headers)
+    m = branch(mount, repo)
+    assert stat.S_ISREG(os.lstat(m.join("data")).st_mode)
+    assert read_file(m.join("data")) == b"bytes"
+    st = os.lstat(m.join("dev"))
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+    assert stat.S_ISREG(os.lstat(m.join("dir")).st_mode)
 
 
 # --- modes ---------------------------------------------------------------------------------------------

@@ -446,6 +446,70 @@ static void test_symlink_flag(void **state)
     fs_entry_free(&e);
 }
 
+/* One object "d/f" of size bytes with posix-permissions Mode mode and,
+ * when rdev is not NULL, the lakefuse-rdev key. */
+static void build_special(int64_t size, unsigned mode, const char *rdev,
+                          fs_entry *out)
+{
+    results r = {0};
+    lakefs_object_stats *st = add_result(&r, "d/f", LAKEFS_PATH_OBJECT, size, 1);
+    char json[96];
+    snprintf(json, sizeof(json), "{\"UID\":0,\"GID\":0,\"Mode\":%u}", mode);
+    set_meta(st, LISTING_KEY_POSIX_PERMISSIONS, json);
+    if (rdev)
+        set_meta(st, LISTING_KEY_RDEV, rdev);
+    built b;
+    build("d/", &r, &b);
+    assert_int_equal(b.count, 1);
+    *out = b.entries[0];
+    free(b.entries);
+    results_free(&r);
+}
+
+static void test_special_files(void **state)
+{
+    (void)state;
+    fs_entry e;
+    build_special(0, 010640, NULL, &e); /* S_IFIFO | 0640 */
+    assert_int_equal(e.special, 010000);
+    assert_int_equal(fs_entry_type(&e), 010000);
+    assert_int_equal(e.mode, 0640);
+    assert_int_equal(e.rdev, 0);
+    fs_entry_free(&e);
+
+    build_special(0, 020600, "259", &e); /* S_IFCHR, makedev(1, 3) */
+    assert_int_equal(e.special, 020000);
+    assert_int_equal(e.rdev, 259);
+    fs_entry_free(&e);
+
+    build_special(0, 0140755, "5", &e); /* a socket has no device number */
+    assert_int_equal(e.special, 0140000);
+    assert_int_equal(e.rdev, 0);
+    fs_entry_free(&e);
+
+    /* Not numbers, or out of range: no device number. */
+    const char *bad[] = {"", "x", "-1", "12x", " 7", "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        build_special(0, 060600, bad[i], &e);
+        assert_int_equal(e.special, 060000);
+        assert_int_equal(e.rdev, 0);
+        fs_entry_free(&e);
+    }
+
+    /* Bytes under the name: a regular file whatever the mode says. */
+    build_special(5, 010644, NULL, &e);
+    assert_int_equal(e.special, 0);
+    assert_int_equal(fs_entry_type(&e), 0100000);
+    fs_entry_free(&e);
+    /* Other types in Mode are not special files; nor is a symlink. */
+    build_special(0, 040755, NULL, &e);
+    assert_int_equal(fs_entry_type(&e), 0100000);
+    fs_entry_free(&e);
+    build_special(0, 0120777, NULL, &e);
+    assert_int_equal(fs_entry_type(&e), 0100000);
+    fs_entry_free(&e);
+}
+
 static void test_metadata_copied(void **state)
 {
     (void)state;
@@ -591,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_bad_client_mtime_ignored),
         cmocka_unit_test(test_posix_permissions_mode),
         cmocka_unit_test(test_posix_permissions_garbage_ignored),
+        cmocka_unit_test(test_special_files),
         cmocka_unit_test(test_symlink_flag),
         cmocka_unit_test(test_metadata_copied),
         cmocka_unit_test(test_large_listing),
