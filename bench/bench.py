@@ -26,6 +26,9 @@ daemon's CPU seconds and its peak RSS (VmHWM). Results: docs/bench/results.md (t
 ratios to the limit and to the best peer, then issue 13's targets with met / NOT met: bench/summary.py),
 results.json and results.png (gnuplot).
 
+Every run starts with the kernel's page cache dropped (the limit's too): each system reads what
+lakeFS and the S3 store hold from disk, as a first read after a remount does.
+
 Write workloads end when lakeFS has the data (a peer that uploads after close, like rclone's
 write-back cache, is waited for), so every system is timed to the same point of safety.
 
@@ -761,6 +764,9 @@ class LimitRunner:
             prep = None
             if wl == "w6-rm":
                 prep = self._upload_tree(branch, sc["untar"])
+            # the same start as a file system's run (FsRunner._run): nothing in the page cache, so
+            # the limit reads what lakeFS and the S3 store hold from disk as a mount's first read does
+            drop_page_cache()
             out = self._timed(lambda: self._body(wl, branch, prep))
             if wl == "w7-creates":  # the second half: the same creates into an empty directory
                 n = w7_empty_creates(sc)
