@@ -460,6 +460,9 @@ class Mounted:
 
 
 def drop_page_cache():
+    # written back first: drop_caches keeps dirty pages (a seed or upload written seconds before
+    # would stay cached and be read at memory speed)
+    os.sync()
     try:
         with open("/proc/sys/vm/drop_caches", "w") as f:
             f.write("3\n")

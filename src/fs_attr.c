@@ -373,7 +373,10 @@ int fs_write_utimens(const char *path, const struct timespec tv[2],
     return rc;
 }
 
-int fs_write_symlink(const char *target, const char *path)
+/* An empty object at the new name path with the attributes a (a symlink's
+ * target or a device's number in its metadata): one uploadObject, then the
+ * listing shows it. */
+static int make_empty_object(const char *path, const upload_attrs *a)
 {
     lakefuse_fs *fs = fs_current();
     tree_node parent;
@@ -381,14 +384,14 @@ int fs_write_symlink(const char *target, const char *path)
     int rc = fs_resolve_new_name(fs, path, &parent, &rel_key);
     if (rc)
         return rc;
-    lakefs_metadata md = {0};
     lakefs_object_stats st;
     memset(&st, 0, sizeof(st));
     char *key = fs_object_key(parent.ref, rel_key);
-    rc = key ? lakefs_metadata_set(&md, LISTING_KEY_SYMLINK_TARGET, target)
-             : -ENOMEM;
+    rc = key ? 0 : -ENOMEM;
+    if (rc == 0 && (a->mode & 07000u))
+        rc = tree_note_special_mode(fs->tree, parent.ref->repo, key);
     if (rc == 0)
-        rc = fs_upload_empty(fs, parent.ref, key, &md, &st);
+        rc = fs_upload_empty_attrs(fs, parent.ref, key, a, &st);
     if (rc == 0) {
         fs_cache_set_object(fs, parent.ref, rel_key, &st);
         fs_dir_changed(fs, parent.ref, rel_key);
@@ -396,10 +399,22 @@ int fs_write_symlink(const char *target, const char *path)
         fs_forget_parent(fs, parent.ref, rel_key);
     }
     lakefs_object_stats_free(&st);
-    lakefs_metadata_free(&md);
     free(key);
     free(rel_key);
     tree_node_free(&parent);
+    return rc;
+}
+
+/* As lakectl stores one: the target and client-mtime, no
+ * posix-permissions. */
+int fs_write_symlink(const char *target, const char *path)
+{
+    lakefs_metadata md = {0};
+    upload_attrs a = {.mtime = time(NULL), .extra = &md};
+    int rc = lakefs_metadata_set(&md, LISTING_KEY_SYMLINK_TARGET, target);
+    if (rc == 0)
+        rc = make_empty_object(path, &a);
+    lakefs_metadata_free(&md);
     return rc;
 }
 
@@ -410,41 +425,19 @@ int fs_write_symlink(const char *target, const char *path)
  * mount: the object only names it, as an inode does. */
 static int make_special(const char *path, mode_t mode, dev_t dev)
 {
-    lakefuse_fs *fs = fs_current();
-    tree_node parent;
-    char *rel_key;
-    int rc = fs_resolve_new_name(fs, path, &parent, &rel_key);
-    if (rc)
-        return rc;
     uint32_t type = mode & S_IFMT;
     lakefs_metadata md = {0};
-    char rdev[32];
-    snprintf(rdev, sizeof(rdev), "%llu", (unsigned long long)dev);
-    if ((type == S_IFCHR || type == S_IFBLK) && dev != 0)
-        rc = lakefs_metadata_set(&md, LISTING_KEY_RDEV, rdev);
     upload_attrs a = {.mtime = time(NULL), .mode = type | (mode & 07777u),
                       .extra = &md};
-    fs_caller_owner(fs, &a.uid, &a.gid);
-    lakefs_object_stats st;
-    memset(&st, 0, sizeof(st));
-    char *key = fs_object_key(parent.ref, rel_key);
-    if (rc == 0 && !key)
-        rc = -ENOMEM;
-    if (rc == 0 && (mode & 07000u))
-        rc = tree_note_special_mode(fs->tree, parent.ref->repo, key);
+    fs_caller_owner(fs_current(), &a.uid, &a.gid);
+    char rdev[32];
+    snprintf(rdev, sizeof(rdev), "%llu", (unsigned long long)dev);
+    int rc = (type == S_IFCHR || type == S_IFBLK) && dev != 0
+                 ? lakefs_metadata_set(&md, LISTING_KEY_RDEV, rdev)
+                 : 0;
     if (rc == 0)
-        rc = fs_upload_empty_attrs(fs, parent.ref, key, &a, &st);
-    if (rc == 0) {
-        fs_cache_set_object(fs, parent.ref, rel_key, &st);
-        fs_dir_changed(fs, parent.ref, rel_key);
-    } else if (rc == -EIO) {
-        fs_forget_parent(fs, parent.ref, rel_key);
-    }
-    lakefs_object_stats_free(&st);
+        rc = make_empty_object(path, &a);
     lakefs_metadata_free(&md);
-    free(key);
-    free(rel_key);
-    tree_node_free(&parent);
     return rc;
 }
 

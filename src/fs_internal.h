@@ -106,10 +106,8 @@ void fs_forget_parent(lakefuse_fs *fs, const tree_ref *ref,
                       const char *rel_key);
 /* deleteObject; a missing object is not an error. 0 or -EIO. */
 int fs_delete_key(lakefuse_fs *fs, const tree_ref *ref, const char *key);
-/* Uploads an empty object (a directory marker, a symlink). */
-int fs_upload_empty(lakefuse_fs *fs, const tree_ref *ref, const char *key,
-                    const lakefs_metadata *extra, lakefs_object_stats *out);
-/* The same with every lakectl attribute given. */
+/* Uploads an empty object (a directory marker, a symlink, a special file)
+ * with the lakectl attributes given. */
 int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
                           const char *key, const upload_attrs *attrs,
                           lakefs_object_stats *out);

@@ -496,15 +496,6 @@ void fs_on_uploaded(void *ctx, const void *tag, const lakefs_object_stats *st)
 
 /* ---- directories ---- */
 
-/* Uploads an empty object (a directory marker, a symlink). */
-int fs_upload_empty(lakefuse_fs *fs, const tree_ref *ref, const char *key,
-                        const lakefs_metadata *extra,
-                        lakefs_object_stats *out)
-{
-    upload_attrs attrs = {.mtime = time(NULL), .extra = extra};
-    return fs_upload_empty_attrs(fs, ref, key, &attrs, out);
-}
-
 int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
                           const char *key, const upload_attrs *attrs,
                           lakefs_object_stats *out)

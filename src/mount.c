@@ -569,13 +569,16 @@ static int fs_start_reader(lakefuse_fs *fs)
 
 /* ---- the FUSE session ---- */
 
-/* fsname shows in /proc/mounts and df; FUSE options cannot hold a comma. */
+/* fsname shows in /proc/mounts and df; FUSE options cannot hold a comma.
+ * nodev comes last, after the user's options (the last of dev/nodev wins):
+ * a device node is whatever an object's metadata says, so none on the
+ * mount may ever open a device. */
 static int build_fuse_args(struct fuse_args *args, const char *uri_text,
                            const mount_options *opts)
 {
     bool plain = !strpbrk(uri_text, ",\\ \t\n");
     char *o = NULL;
-    if (asprintf(&o, "fsname=%s,subtype=lakefuse,max_read=%u%s%s%s",
+    if (asprintf(&o, "fsname=%s,subtype=lakefuse,max_read=%u%s%s%s,nodev",
                  plain ? uri_text : "lakefs", FS_MAX_READ_BYTES,
                  opts->allow_other
                                                   ? ",default_permissions"

@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from mountlib import (api_get, api_metadata, api_paths, api_stat, api_stat_or_none, errno_as_user, expect_errno,
-                      read_file, write_file)
+                      mount_options, read_file, write_file)
 
 PERMISSIONS_KEY = "::lakefs::posix-permissions"
 MTIME_KEY = "::lakefs::client-mtime"
@@ -244,6 +244,20 @@ def test_tar_and_rsync_copy_fifos_into_the_mount(server, repo, mount, tmp_path):
         assert stat.S_ISFIFO(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o620, (d, oct(st.st_mode))
         assert read_file(m.join(d, "data.txt")) == b"payload"
         assert recorded_mode(server, repo, d + "/queue") == stat.S_IFIFO | 0o620
+
+
+def test_a_device_node_from_lakefs_never_opens_a_device_even_with_o_dev(server, repo, mount):
+    """A device node is whatever an object's metadata says: the mount is nodev whatever options it is
+    given, so one naming /dev/null's numbers (or a disk's) opens nothing."""
+    headers = {"X-Lakefs-Internal-Posix-Permissions": json.dumps({"UID": 0, "GID": 0, "Mode": stat.S_IFCHR | 0o666}),
+               "X-Lakefs-Meta-" + RDEV_KEY: str(os.makedev(1, 3))}
+    server.api("POST", "/repositories/%s/branches/main/objects" % repo, params={"path": "null"}, data=b"",
+               headers=headers)
+    m = branch(mount, repo, "dev")
+    assert "nodev" in mount_options(m.path)
+    st = os.lstat(m.join("null"))
+    assert stat.S_ISCHR(st.st_mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (1, 3)
+    expect_errno(errno.EACCES, os.open, m.join("null"), os.O_WRONLY)
 
 
 def test_an_object_with_bytes_is_a_regular_file_whatever_its_mode_says(server, repo, mount):
