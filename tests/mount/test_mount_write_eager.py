@@ -46,26 +46,34 @@ def parts_sent(server, n):
     return poll(lambda: server.counts() if server.counts().get("presignedPut", 0) >= n else None, timeout=60)
 
 
+def write_parts_before_close(server, repo, m, name, data, parts, at_close):
+    """Writes data to a new file and checks, before its close, that `parts` whole parts went up in
+    one multipart upload while nothing is on the branch; then closes it and checks the data calls
+    (at_close, no abort) and the object's bytes."""
+    server.reset_counts()
+    fd = os.open(m.join(name), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        write_all(fd, data)
+        counted = parts_sent(server, parts)
+        assert counted, server.counts()
+        assert data_upload_calls(counted) == {"createPresignMultipartUpload": 1, "presignedPut": parts}, counted
+        assert api_get_or_none(server, repo, "main", name) is None
+    finally:
+        os.close(fd)
+    counted = server.counts()
+    assert data_upload_calls(counted) == at_close, counted
+    assert counted.get("abortPresignMultipartUpload", 0) == 0, counted
+    assert sha(api_get(server, repo, "main", name)) == sha(data)
+
+
 @pytest.mark.presign(multipart=True)
 def test_parts_go_up_before_the_close(server, repo, mount):
     m = branch(mount, repo)
     data = pattern(THREE_AND_TAIL, 1)
     before = mpu_dirs(server)
-    server.reset_counts()
-    fd = os.open(m.join("big.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
-    try:
-        write_all(fd, data)
-        # Still open: the three whole parts went up, nothing is on the branch.
-        counted = parts_sent(server, 3)
-        assert counted, server.counts()
-        assert data_upload_calls(counted) == {"createPresignMultipartUpload": 1, "presignedPut": 3}, counted
-        assert api_get_or_none(server, repo, "main", "big.bin") is None
-    finally:
-        os.close(fd)
-    counted = server.counts()
-    assert data_upload_calls(counted) == EAGER, counted  # the close: the tail and complete
-    assert counted.get("abortPresignMultipartUpload", 0) == 0, counted
-    assert sha(api_get(server, repo, "main", "big.bin")) == sha(data)
+    # Still open: the three whole parts went up, nothing is on the branch; the close sends the tail
+    # and completes.
+    write_parts_before_close(server, repo, m, "big.bin", data, 3, EAGER)
     st = api_stat(server, repo, "main", "big.bin")
     assert st["size_bytes"] == len(data)
     if mpu_dirs(server) or before:
@@ -307,20 +315,7 @@ def test_file_between_one_part_and_the_threshold_completes_in_parts(server, repo
     close; the close sends the 4 MiB tail and completes (no second upload of the file)."""
     m = default_threshold(mount, repo)
     data = pattern(20 * MIB + 99, 16)
-    server.reset_counts()
-    fd = os.open(m.join("mid.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
-    try:
-        write_all(fd, data)
-        counted = parts_sent(server, 1)
-        assert counted, server.counts()
-        assert data_upload_calls(counted) == {"createPresignMultipartUpload": 1, "presignedPut": 1}, counted
-        assert api_get_or_none(server, repo, "main", "mid.bin") is None
-    finally:
-        os.close(fd)
-    counted = server.counts()
-    assert data_upload_calls(counted) == dict(EAGER, presignedPut=2), counted
-    assert counted.get("abortPresignMultipartUpload", 0) == 0, counted
-    assert sha(api_get(server, repo, "main", "mid.bin")) == sha(data)
+    write_parts_before_close(server, repo, m, "mid.bin", data, 1, dict(EAGER, presignedPut=2))
     if server.__class__.__name__ == "LakeFSServer":
         assert api_stat(server, repo, "main", "mid.bin")["checksum"] == s3_multipart_etag(data, PART)
 
