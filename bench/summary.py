@@ -49,15 +49,36 @@ def medians(results):
             elif k in ("seconds", "calls", "cpu", "rss"):
                 m[k] = None
         m["runs"] = len(ok)
+        m["rounds"] = len(runs)
         timed_out = [r for r in runs if r.get("timed_out") is not None]
         if timed_out:
             m["timeouts"] = len(timed_out)
         med[key] = m
+    # Peers may take part in the first rounds only: lakefuse's median over those rounds too, so that
+    # it is compared with a peer under the conditions of the same rounds (runs are kept in round order).
+    for (wl, peer), runs in results.items():
+        if peer in NOT_PEERS:
+            continue
+        for who in ("lakefuse", "lakefuse-async"):
+            own, m = results.get((wl, who)) or [], med.get((wl, who)) or {}
+            if len(runs) >= len(own) or "error" in m:
+                continue
+            first = [r["seconds"] for r in own[:len(runs)] if "error" not in r and r.get("seconds")]
+            if first:
+                m.setdefault("seconds_first_rounds", {})[str(len(runs))] = statistics.median(first)
     return med
 
 
 def secs(med, wl, system):
     return (med.get((wl, system)) or {}).get("seconds")
+
+
+def secs_against(med, wl, system, peer):
+    """system's seconds for comparing with peer: its median over the rounds the peer took part in
+    (the first ones) when the peer ran in fewer rounds, else over all its runs."""
+    m = med.get((wl, system)) or {}
+    rounds = (med.get((wl, peer)) or {}).get("rounds")
+    return (m.get("seconds_first_rounds") or {}).get(str(rounds)) or m.get("seconds")
 
 
 def speed(med, wl, system, ref="limit"):
@@ -68,11 +89,14 @@ def speed(med, wl, system, ref="limit"):
 
 def best_peer(med, wl, systems):
     """(peer, seconds) of the fastest peer that finished wl, or (None, None)."""
-    done = [(secs(med, wl, s), s) for s in systems if s not in NOT_PEERS and secs(med, wl, s)]
+    done = [(secs(med, wl, s) / secs_against(med, wl, "lakefuse", s), s) for s in systems
+            if s not in NOT_PEERS and secs(med, wl, s) and secs_against(med, wl, "lakefuse", s)]
+    done += [(secs(med, wl, s), s) for s in systems  # lakefuse did not finish: the fastest
+             if s not in NOT_PEERS and secs(med, wl, s) and not secs_against(med, wl, "lakefuse", s)]
     if not done:
         return None, None
-    t, s = min(done)
-    return s, t
+    _, s = min(done)
+    return s, secs(med, wl, s)
 
 
 def workload_summary(med, systems, workloads):
@@ -87,7 +111,8 @@ def workload_summary(med, systems, workloads):
             "vs_limit": speed(med, wl, "lakefuse"),
             "best_peer": peer,
             "best_peer_seconds": peer_t,
-            "vs_best_peer": peer_t / lf if peer_t and lf else None,
+            "vs_best_peer": (peer_t / secs_against(med, wl, "lakefuse", peer)
+                             if peer_t and secs_against(med, wl, "lakefuse", peer) else None),
             "peers_timed_out": [s for s in systems if s not in NOT_PEERS
                                 and (med.get((wl, s)) or {}).get("timed_out") is not None],
         }
@@ -172,8 +197,10 @@ def targets(med, systems, workloads):
                 pm = med.get((wl, p)) or {}
                 pt = pm.get("seconds")
                 if pt:
-                    parts.append("%s %.3g s" % (p, pt))
-                    if t is None or t >= pt:
+                    own = secs_against(med, wl, who, p)
+                    parts.append("%s %.3g s" % (p, pt) + (" (%s %.3g s in the same rounds)" % (label, own)
+                                                          if own and t and own != t else ""))
+                    if own is None or own >= pt:
                         behind.append(p)
                 elif pm.get("timed_out") is not None:
                     parts.append("%s timed out after %d s" % (p, pm["timed_out"]))
@@ -248,8 +275,10 @@ def render(med, systems, workloads, meta, titles, peer_settings):
         lines += ["The whole run took %.0f s (seeding %.0f s)." % (meta["elapsed"], meta.get("seed_seconds", 0)), ""]
     lines += ["Seconds (lower is better); in brackets the ratio to the limit (time of the limit / time of the "
               "system: 1.0 = as fast as the limit, above 1 = faster). Then lakeFS requests (API + S3 gateway), "
-              "the daemon's CPU seconds and peak RSS (MiB). The last column: the fastest peer that finished and "
-              "its time / lakefuse's time (above 1 = lakefuse faster).", ""]
+              "the daemon's CPU seconds and peak RSS (MiB). The last column: the peer that finished closest to "
+              "lakefuse and its time / lakefuse's time (above 1 = lakefuse faster). A peer that ran in fewer "
+              "rounds is compared with lakefuse's median over the same rounds (conditions on a shared machine "
+              "change between rounds); the targets section says so where that differs.", ""]
     summ = workload_summary(med, systems, workloads)
     has_peers = any(s not in NOT_PEERS for s in systems)
     lines += ["| workload | " + " | ".join(systems) + (" | lakefuse vs best peer |" if has_peers else " |"),

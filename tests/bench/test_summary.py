@@ -140,3 +140,27 @@ def test_render_shows_ratios_verdicts_and_timeouts():
     n = sum(1 for t in tg if t["met"])
     assert "%d of %d measured targets met." % (n, n) in text
     assert "| lakefuse | 1000, 10.00 ms, 2.00 req | 100, 9.00 ms, 2.00 req | 1.11× |" in text
+
+
+def test_a_peer_in_fewer_rounds_is_compared_with_lakefuses_runs_of_the_same_rounds():
+    """Peers take part in the first rounds only: lakefuse is compared with them over those rounds (its
+    median over all rounds may come from a slower machine later)."""
+    res = results({("w3-seq-cold", "lakefuse"): [run(0.46), run(0.54), run(0.50)],
+                   ("w3-seq-cold", "s3fs"): [run(0.497)],
+                   ("w3-seq-cold", "rclone"): [run(0.64)]})
+    med = summary.medians(res)
+    assert med["w3-seq-cold", "lakefuse"]["seconds"] == 0.50
+    assert summary.secs_against(med, "w3-seq-cold", "lakefuse", "s3fs") == 0.46
+    s = summary.workload_summary(med, SYSTEMS, WORKLOADS)
+    assert s["w3-seq-cold"]["best_peer"] == "s3fs"
+    assert abs(s["w3-seq-cold"]["vs_best_peer"] - 0.497 / 0.46) < 1e-9
+    v = verdicts(res)
+    assert find(v, "w3-seq-cold: lakefuse ahead") is True
+    # behind in the same round: not met, whatever the later rounds say
+    res = results({("w3-seq-cold", "lakefuse"): [run(0.55), run(0.40), run(0.45)],
+                   ("w3-seq-cold", "s3fs"): [run(0.50)]})
+    assert find(verdicts(res), "w3-seq-cold: lakefuse ahead") is False
+    # peers in every round: the medians over all of them, as before
+    res = results({("w3-seq-cold", "lakefuse"): [run(0.55), run(0.40), run(0.45)],
+                   ("w3-seq-cold", "s3fs"): [run(0.50)] * 3})
+    assert find(verdicts(res), "w3-seq-cold: lakefuse ahead") is True
