@@ -37,7 +37,6 @@ static int64_t now_s(void)
 
 static void supersede_orphans(writer *w, const char *repo, const char *branch,
                               const char *path);
-static void drop_journal(wfile *f);
 
 /* ---- the journal ---- */
 
@@ -86,7 +85,7 @@ static int journal_write(wfile *f, bool durable)
     return rc;
 }
 
-static int journal_sync(wfile *f)
+int wfile_journal_sync(wfile *f)
 {
     return journal_write(f, true);
 }
@@ -143,7 +142,7 @@ static wfile *find_locked(writer *w, const char *repo, const char *branch,
 }
 
 /* Under w->lock. */
-static void hash_add_locked(writer *w, wfile *f)
+void writer_hash_add_locked(writer *w, wfile *f)
 {
     f->hash = file_hash(f->repo, f->branch, f->key);
     wfile **head = &w->buckets[f->hash & (w->n_buckets - 1)];
@@ -151,7 +150,7 @@ static void hash_add_locked(writer *w, wfile *f)
     *head = f;
 }
 
-static void hash_remove_locked(writer *w, wfile *f)
+void writer_hash_remove_locked(writer *w, wfile *f)
 {
     wfile **p = &w->buckets[f->hash & (w->n_buckets - 1)];
     while (*p != f)
@@ -173,7 +172,7 @@ static void hash_grow_locked(writer *w)
     w->buckets = grown;
     w->n_buckets *= 2;
     for (wfile *f = w->files; f; f = f->next)
-        hash_add_locked(w, f);
+        writer_hash_add_locked(w, f);
 }
 
 /* Under w->lock: f, not in the table, joins it. */
@@ -186,17 +185,17 @@ static void link_locked(writer *w, wfile *f)
     if (w->files)
         w->files->prev = f;
     w->files = f;
-    hash_add_locked(w, f);
+    writer_hash_add_locked(w, f);
     __atomic_add_fetch(&w->count, 1, __ATOMIC_RELAXED);
     hash_grow_locked(w);
 }
 
 /* Under w->lock. */
-static void unlink_locked(writer *w, wfile *f)
+void writer_unlink_locked(writer *w, wfile *f)
 {
     if (!f->in_table)
         return;
-    hash_remove_locked(w, f);
+    writer_hash_remove_locked(w, f);
     if (f->prev)
         f->prev->next = f->next;
     else
@@ -208,7 +207,7 @@ static void unlink_locked(writer *w, wfile *f)
     __atomic_sub_fetch(&w->count, 1, __ATOMIC_RELAXED);
 }
 
-static void clear_attempts(wfile *f)
+void wfile_clear_attempts(wfile *f)
 {
     for (size_t i = 0; i < f->n_attempts; i++)
         free(f->attempts[i]);
@@ -233,7 +232,7 @@ static void add_attempt(wfile *f, const char *checksum)
 static void wfile_destroy(wfile *f)
 {
     eager_abandon(&f->eager);
-    clear_attempts(f);
+    wfile_clear_attempts(f);
     if (f->fill)
         reader_close(f->fill);
     if (f->fd >= 0)
@@ -250,7 +249,7 @@ static void wfile_destroy(wfile *f)
     free(f);
 }
 
-static int set_string(char **dst, const char *src)
+int writer_set_string(char **dst, const char *src)
 {
     char *copy = src ? strdup(src) : NULL;
     if (src && !copy)
@@ -287,9 +286,9 @@ static int keep_entry_attrs(wfile *f, const fs_entry *e)
         rc = lakefs_metadata_set(&f->meta, kv->key, kv->value);
     }
     if (rc == 0)
-        rc = set_string(&f->content_type, e->content_type);
+        rc = writer_set_string(&f->content_type, e->content_type);
     if (rc == 0)
-        rc = set_string(&f->base, e->checksum);
+        rc = writer_set_string(&f->base, e->checksum);
     f->base_absent = e->checksum == NULL;
     f->size = e->size;
     return rc;
@@ -405,7 +404,7 @@ int writer_open(writer *w, const char *repo, const char *branch,
     }
     pthread_mutex_unlock(&w->lock);
     if (made) { /* not linked: its CLEAN journal goes as any */
-        drop_journal(made);
+        wfile_drop_journal(made);
         wfile_destroy(made);
     }
     if (content)
@@ -439,7 +438,7 @@ wfile *writer_find(writer *w, const char *repo, const char *branch,
 
 /* Under f->state: the journal entry goes (the bytes will never be
  * uploaded); the data file's name goes too, open descriptors keep it. */
-static void drop_journal(wfile *f)
+void wfile_drop_journal(wfile *f)
 {
     if (!f->journal_live)
         return;
@@ -465,10 +464,10 @@ void wfile_release(wfile *f)
     if (last) {
         pthread_mutex_lock(&f->state);
         if (f->detached || f->st == W_CLEAN || f->st == W_CONFLICT) {
-            unlink_locked(w, f);
+            writer_unlink_locked(w, f);
             destroy = true;
             if (f->st == W_CLEAN || f->detached)
-                drop_journal(f);
+                wfile_drop_journal(f);
             /* a conflict keeps its journal and data for `staged` */
         } else {
             /* Not on the server yet: stays, and the retry thread uploads
@@ -476,7 +475,7 @@ void wfile_release(wfile *f)
              * here the mount answers for it with no descriptor open: its
              * journal is made durable. */
             if (!f->journal_durable)
-                journal_sync(f);
+                wfile_journal_sync(f);
             if (f->st == W_DIRTY)
                 f->retry_at_ms = now_ms();
             pthread_cond_signal(&w->wake);
@@ -491,7 +490,7 @@ void wfile_release(wfile *f)
 /* ---- content ---- */
 
 /* Under f->io: copies the base object into the staged file, once. */
-static int ensure_filled(wfile *f)
+int wfile_ensure_filled(wfile *f)
 {
     if (!f->fill)
         return 0;
@@ -529,7 +528,7 @@ static int note_change(wfile *f)
     if (f->st != W_FAILED)
         f->st = W_DIRTY;
     f->sealed = false;
-    return was_clean ? journal_sync(f) : 0;
+    return was_clean ? wfile_journal_sync(f) : 0;
 }
 
 ssize_t wfile_read(wfile *f, void *buf, size_t len, off_t off)
@@ -538,7 +537,7 @@ ssize_t wfile_read(wfile *f, void *buf, size_t len, off_t off)
     /* Once filled, reads need no lock: they never wait for an upload. */
     if (__atomic_load_n(&f->fill, __ATOMIC_ACQUIRE)) {
         pthread_mutex_lock(&f->io);
-        n = ensure_filled(f);
+        n = wfile_ensure_filled(f);
         pthread_mutex_unlock(&f->io);
     }
     if (n == 0) {
@@ -552,7 +551,7 @@ ssize_t wfile_read(wfile *f, void *buf, size_t len, off_t off)
 ssize_t wfile_write(wfile *f, const void *buf, size_t len, off_t off)
 {
     pthread_mutex_lock(&f->io);
-    ssize_t n = ensure_filled(f);
+    ssize_t n = wfile_ensure_filled(f);
     if (n == 0) {
         pthread_mutex_lock(&f->state);
         n = note_change(f);
@@ -589,7 +588,7 @@ int wfile_truncate(wfile *f, off_t size)
         __atomic_store_n(&f->fill, NULL, __ATOMIC_RELEASE);
     }
     eager_note_truncate(&f->eager, size); /* kept unless sent bytes are cut */
-    int rc = ensure_filled(f);
+    int rc = wfile_ensure_filled(f);
     if (rc == 0) {
         pthread_mutex_lock(&f->state);
         rc = note_change(f);
@@ -621,13 +620,13 @@ void wfile_attrs(wfile *f, int64_t *size, int64_t *mtime, uint32_t *mode)
 static int attr_change(wfile *f)
 {
     if (f->st == W_CLEAN || f->st == W_CONFLICT)
-        return journal_sync(f);
+        return wfile_journal_sync(f);
     bool was_sealed = f->sealed;
     f->gen++;
     f->sealed = false;
     /* A FAILED file's journal was sealed: its new, unsealed state must be
      * durable before the change is acknowledged. */
-    return was_sealed || f->st != W_DIRTY ? journal_sync(f) : journal_note(f);
+    return was_sealed || f->st != W_DIRTY ? wfile_journal_sync(f) : journal_note(f);
 }
 
 /* Under f->state: true when the server lacks the newest bytes. */
@@ -815,11 +814,11 @@ static int snapshot_take(wfile *f, upload_snapshot *s)
     s->uid = f->has_owner ? f->uid : f->w->cfg.uid;
     s->gid = f->has_owner ? f->gid : f->w->cfg.gid;
     s->base_absent = f->base_absent;
-    int rc = set_string(&s->key, f->key);
+    int rc = writer_set_string(&s->key, f->key);
     if (rc == 0)
-        rc = set_string(&s->content_type, f->content_type);
+        rc = writer_set_string(&s->content_type, f->content_type);
     if (rc == 0)
-        rc = set_string(&s->base, f->base);
+        rc = writer_set_string(&s->base, f->base);
     for (size_t i = 0; rc == 0 && i < f->meta.count; i++)
         rc = lakefs_metadata_set(&s->meta, f->meta.items[i].key,
                                  f->meta.items[i].value);
@@ -827,7 +826,7 @@ static int snapshot_take(wfile *f, upload_snapshot *s)
         !(s->attempts = calloc(f->n_attempts, sizeof(*s->attempts))))
         rc = -ENOMEM;
     for (size_t i = 0; rc == 0 && i < f->n_attempts; i++, s->n_attempts++)
-        rc = set_string(&s->attempts[i], f->attempts[i]);
+        rc = writer_set_string(&s->attempts[i], f->attempts[i]);
     if (rc)
         snapshot_free(s);
     return rc;
@@ -872,9 +871,9 @@ static void settle(wfile *f, const upload_snapshot *s, int rc,
     bool same_name = strcmp(f->key, s->key) == 0;
     if (rc == 0 || rc == DURABLE_ALREADY_THERE) {
         if (same_name) {
-            set_string(&f->base, st->checksum);
+            writer_set_string(&f->base, st->checksum);
             f->base_absent = st->checksum == NULL;
-            clear_attempts(f);
+            wfile_clear_attempts(f);
         }
         free(f->error);
         f->error = NULL;
@@ -886,10 +885,10 @@ static void settle(wfile *f, const upload_snapshot *s, int rc,
             f->retry_at_ms = now_ms();
     } else if (rc == DURABLE_CONFLICT) {
         f->st = W_CONFLICT;
-        set_string(&f->error, err->message);
+        writer_set_string(&f->error, err->message);
     } else {
         f->st = W_FAILED;
-        set_string(&f->error, err->message[0] ? err->message
+        writer_set_string(&f->error, err->message[0] ? err->message
                                               : strerror(rc < 0 ? -rc : EIO));
         f->permanent = durable_failure_is_permanent(rc, err);
         schedule_retry(f);
@@ -903,7 +902,7 @@ static void leave_table(wfile *f)
 {
     writer *w = f->w;
     pthread_mutex_lock(&w->lock);
-    unlink_locked(w, f);
+    writer_unlink_locked(w, f);
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -980,7 +979,7 @@ int writer_upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
     pthread_mutex_unlock(&f->state);
     if (!todo || rc)
         return rc;
-    rc = ensure_filled(f);
+    rc = wfile_ensure_filled(f);
     lakefs_error err = {0};
     lakefs_object_stats st;
     memset(&st, 0, sizeof(st));
@@ -1112,303 +1111,6 @@ int writer_flush_branch(writer *w, const char *repo, const char *branch)
         wfile_release(files[i]);
     }
     free(files);
-    return rc;
-}
-
-/* ---- names ---- */
-
-/* Under f->io: f, referenced by the caller, leaves its name. */
-static void detach_io_locked(wfile *f)
-{
-    writer *w = f->w;
-    eager_abandon(&f->eager); /* its bytes never go up now */
-    pthread_mutex_lock(&w->lock);
-    unlink_locked(w, f);
-    pthread_mutex_lock(&f->state);
-    f->detached = true;
-    drop_journal(f);
-    pthread_mutex_unlock(&f->state);
-    pthread_mutex_unlock(&w->lock);
-}
-
-/* Waits for its upload in flight (the io lock), so nothing of it lands
- * after the caller's delete. */
-static void detach(wfile *f)
-{
-    pthread_mutex_lock(&f->io);
-    detach_io_locked(f);
-    pthread_mutex_unlock(&f->io);
-}
-
-int writer_unlink(writer *w, const char *repo, const char *branch,
-                  const char *key, int (*delete_fn)(void *ctx), void *ctx)
-{
-    wfile *f = writer_find(w, repo, branch, key);
-    if (!f)
-        return delete_fn(ctx);
-    pthread_mutex_lock(&f->io);
-    /* A descriptor that has not read or written yet still owes its copy
-     * of the object: taken now, while the object is there. */
-    int rc = ensure_filled(f);
-    if (rc == 0)
-        rc = delete_fn(ctx);
-    if (rc == 0)
-        detach_io_locked(f);
-    pthread_mutex_unlock(&f->io);
-    wfile_release(f);
-    return rc;
-}
-
-void wfile_mark_unlinked(wfile *f)
-{
-    detach(f);
-}
-
-void writer_detach(writer *w, const char *repo, const char *branch,
-                   const char *key)
-{
-    wfile *f = writer_find(w, repo, branch, key);
-    if (!f)
-        return;
-    detach(f);
-    wfile_release(f);
-}
-
-int writer_foreach_in_dir(writer *w, const char *repo, const char *branch,
-                          const char *dir_prefix,
-                          int (*fn)(void *ctx, const writer_entry *e),
-                          void *ctx)
-{
-    size_t plen = strlen(dir_prefix);
-    int rc = 0;
-    pthread_mutex_lock(&w->lock);
-    for (wfile *f = w->files; f && rc == 0; f = f->next) {
-        pthread_mutex_lock(&f->state);
-        bool hit = !f->detached && f->st != W_CONFLICT &&
-                   strcmp(f->repo, repo) == 0 &&
-                   strcmp(f->branch, branch) == 0 &&
-                   strncmp(f->key, dir_prefix, plen) == 0 &&
-                   f->key[plen] && strchr(f->key + plen, '/') == NULL;
-        writer_entry e = {.key = f->key, .size = f->size, .mtime = f->mtime,
-                          .mode = f->mode, .meta = &f->meta,
-                          .base = f->st == W_CLEAN ? f->base : NULL};
-        if (hit)
-            rc = fn(ctx, &e);
-        pthread_mutex_unlock(&f->state);
-    }
-    pthread_mutex_unlock(&w->lock);
-    return rc;
-}
-
-/* new_key + what follows old_len bytes of key. */
-static char *renamed_key(const char *key, size_t old_len, const char *new_key)
-{
-    size_t n = strlen(new_key), rest = strlen(key) - old_len;
-    char *s = malloc(n + rest + 1);
-    if (!s)
-        return NULL;
-    memcpy(s, new_key, n);
-    memcpy(s + n, key + old_len, rest + 1);
-    return s;
-}
-
-static bool rename_hit(const wfile *f, const char *old_key, size_t old_len,
-                       bool prefix)
-{
-    return prefix ? strncmp(f->key, old_key, old_len) == 0 &&
-                        f->key[old_len] == '/'
-                  : strcmp(f->key, old_key) == 0;
-}
-
-/* References to the table's wfiles of (repo, branch) that hit. */
-static int collect(writer *w, const char *repo, const char *branch,
-                   const char *key, bool prefix, wfile ***out, size_t *n)
-{
-    size_t cap = 0, len = strlen(key);
-    *out = NULL;
-    *n = 0;
-    int rc = 0;
-    pthread_mutex_lock(&w->lock);
-    for (wfile *f = w->files; f && rc == 0; f = f->next) {
-        pthread_mutex_lock(&f->state);
-        bool hit = strcmp(f->repo, repo) == 0 &&
-                   strcmp(f->branch, branch) == 0 &&
-                   rename_hit(f, key, len, prefix);
-        pthread_mutex_unlock(&f->state);
-        if (!hit)
-            continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 8;
-            wfile **grown = realloc(*out, cap * sizeof(**out));
-            if (!grown) {
-                rc = -ENOMEM;
-                break;
-            }
-            *out = grown;
-        }
-        f->refs++;
-        (*out)[(*n)++] = f;
-    }
-    pthread_mutex_unlock(&w->lock);
-    return rc;
-}
-
-static void release_all(wfile **files, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        wfile_release(files[i]);
-    free(files);
-}
-
-struct writer_move {
-    writer *w;
-    char *new_key;
-    size_t old_len;
-    bool prefix;
-    wfile **moved;
-    size_t n_moved;
-    wfile **victims;
-    size_t n_victims;
-};
-
-static bool listed(wfile *const *files, size_t n, const wfile *f)
-{
-    for (size_t i = 0; i < n; i++)
-        if (files[i] == f)
-            return true;
-    return false;
-}
-
-static void move_free(writer_move *m)
-{
-    for (size_t i = 0; i < m->n_victims; i++)
-        pthread_mutex_unlock(&m->victims[i]->io);
-    for (size_t i = 0; i < m->n_moved; i++)
-        pthread_mutex_unlock(&m->moved[i]->io);
-    release_all(m->victims, m->n_victims);
-    release_all(m->moved, m->n_moved);
-    pthread_mutex_unlock(&m->w->rename_lock);
-    free(m->new_key);
-    free(m);
-}
-
-int writer_move_begin(writer *w, const char *repo, const char *branch,
-                      const char *old_key, const char *new_key, bool prefix,
-                      writer_move **out)
-{
-    *out = NULL;
-    writer_move *m = calloc(1, sizeof(*m));
-    if (!m)
-        return -ENOMEM;
-    m->w = w;
-    m->prefix = prefix;
-    m->old_len = strlen(old_key);
-    /* One rename at a time: only renames hold more than one io lock. */
-    pthread_mutex_lock(&w->rename_lock);
-    int rc = (m->new_key = strdup(new_key)) ? 0 : -ENOMEM;
-    if (rc == 0)
-        rc = collect(w, repo, branch, old_key, prefix, &m->moved, &m->n_moved);
-    if (rc == 0)
-        rc = collect(w, repo, branch, new_key, prefix, &m->victims,
-                     &m->n_victims);
-    size_t kept = 0;
-    for (size_t i = 0; i < m->n_victims; i++) {
-        if (listed(m->moved, m->n_moved, m->victims[i]))
-            wfile_release(m->victims[i]);
-        else
-            m->victims[kept++] = m->victims[i];
-    }
-    m->n_victims = kept;
-    /* After their uploads in flight; none starts until the end. */
-    for (size_t i = 0; i < m->n_moved; i++)
-        pthread_mutex_lock(&m->moved[i]->io);
-    for (size_t i = 0; i < m->n_victims; i++)
-        pthread_mutex_lock(&m->victims[i]->io);
-    /* Files not yet copied in are, before their objects move or are
-     * replaced: their descriptors keep the bytes they opened. */
-    for (size_t i = 0; rc == 0 && i < m->n_moved; i++)
-        rc = ensure_filled(m->moved[i]);
-    for (size_t i = 0; rc == 0 && i < m->n_victims; i++)
-        rc = ensure_filled(m->victims[i]);
-    if (rc || (m->n_moved == 0 && m->n_victims == 0)) {
-        move_free(m);
-        return rc;
-    }
-    *out = m;
-    return 0;
-}
-
-bool writer_move_dirty(const writer_move *m)
-{
-    bool dirty = false;
-    for (size_t i = 0; m && i < m->n_moved && !dirty; i++) {
-        wfile *f = m->moved[i];
-        pthread_mutex_lock(&f->state);
-        dirty = !f->detached && (f->st == W_DIRTY || f->st == W_FAILED);
-        pthread_mutex_unlock(&f->state);
-    }
-    return dirty;
-}
-
-int writer_move_foreach(const writer_move *m,
-                        int (*fn)(void *ctx, const char *old_key,
-                                  const char *new_key),
-                        void *ctx)
-{
-    int rc = 0;
-    for (size_t i = 0; m && rc == 0 && i < m->n_moved; i++) {
-        wfile *f = m->moved[i];
-        pthread_mutex_lock(&f->state);
-        char *old_key = f->detached ? NULL : strdup(f->key);
-        pthread_mutex_unlock(&f->state);
-        if (!old_key)
-            continue; /* detached: it keeps no name */
-        char *new_key = renamed_key(old_key, m->old_len, m->new_key);
-        rc = new_key ? fn(ctx, old_key, new_key) : -ENOMEM;
-        free(new_key);
-        free(old_key);
-    }
-    return rc;
-}
-
-int writer_move_end(writer_move *m, bool done, const char *new_base)
-{
-    if (!m)
-        return 0;
-    int rc = 0;
-    for (size_t i = 0; done && i < m->n_victims; i++)
-        detach_io_locked(m->victims[i]);
-    for (size_t i = 0; done && rc == 0 && i < m->n_moved; i++) {
-        wfile *f = m->moved[i];
-        /* The key and its place in the table change together; the
-         * journal's fsync comes after the table lock is let go. */
-        pthread_mutex_lock(&m->w->lock);
-        pthread_mutex_lock(&f->state);
-        char *key = renamed_key(f->key, m->old_len, m->new_key);
-        bool renamed = key && !f->detached;
-        if (!key) {
-            rc = -ENOMEM;
-        } else if (renamed) {
-            if (f->in_table)
-                hash_remove_locked(m->w, f);
-            free(f->key);
-            f->key = key;
-            key = NULL;
-            if (f->in_table)
-                hash_add_locked(m->w, f);
-            if (new_base) {
-                f->base_absent = !*new_base;
-                rc = set_string(&f->base, *new_base ? new_base : NULL);
-                clear_attempts(f); /* they were tries at the old name */
-            }
-        }
-        pthread_mutex_unlock(&m->w->lock);
-        if (renamed && rc == 0)
-            rc = journal_sync(f);
-        free(key);
-        pthread_mutex_unlock(&f->state);
-    }
-    move_free(m);
     return rc;
 }
 
@@ -1590,14 +1292,14 @@ void writer_free(writer *w)
      * (the session becomes an orphan the next mount recovers). */
     while (w->files) {
         wfile *f = w->files;
-        unlink_locked(w, f);
+        writer_unlink_locked(w, f);
         if (!f->detached && (f->st == W_DIRTY || f->st == W_FAILED)) {
             pthread_mutex_lock(&f->io);
             writer_upload_once(f, true, NULL);
             pthread_mutex_unlock(&f->io);
         }
         if (f->st == W_CLEAN || f->detached)
-            drop_journal(f);
+            wfile_drop_journal(f);
         wfile_destroy(f);
     }
     for (size_t i = 0; i < w->n_orphans; i++)

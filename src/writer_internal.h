@@ -1,7 +1,8 @@
 /*
  * writer_internal.h - the writer's state shared by writer.c (the state
- * machine) and writer_pool.c (the upload pool of -o async_close). Not for
- * any other module: they go through writer.h.
+ * machine), writer_names.c (unlink and rename) and writer_pool.c (the
+ * upload pool of -o async_close). Not for any other module: they go
+ * through writer.h.
  */
 #ifndef LAKEFUSE_WRITER_INTERNAL_H
 #define LAKEFUSE_WRITER_INTERNAL_H
@@ -131,6 +132,24 @@ struct writer {
  * base. 1 (uploaded, *out filled when non-NULL), 0 (nothing to do),
  * DURABLE_CONFLICT, or a negative errno. */
 int writer_upload_once(wfile *f, bool conditional, lakefs_object_stats *out);
+
+/* writer.c's helpers that unlink and rename (writer_names.c) share. */
+/* Under f->state: the journal, fsync'd with its directory. */
+int wfile_journal_sync(wfile *f);
+/* Under f->state: the journal entry goes (the bytes will never be
+ * uploaded); the data file's name goes too, open descriptors keep it. */
+void wfile_drop_journal(wfile *f);
+/* Under f->io: copies the base object into the staged file, once. */
+int wfile_ensure_filled(wfile *f);
+/* Under f->state: forgets the checksums of f's earlier upload attempts. */
+void wfile_clear_attempts(wfile *f);
+/* The table, under w->lock: f in or out of the hash of (repo, branch, key)
+ * alone, or out of the table altogether. */
+void writer_hash_add_locked(writer *w, wfile *f);
+void writer_hash_remove_locked(writer *w, wfile *f);
+void writer_unlink_locked(writer *w, wfile *f);
+/* *dst = a copy of src (NULL for NULL), the old one freed: 0 or -ENOMEM. */
+int writer_set_string(char **dst, const char *src);
 
 /* The pool (writer_pool.c): started by writer_start, drained and joined by
  * writer_free (w->stopping set) before its last uploads. */
