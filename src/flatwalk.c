@@ -158,6 +158,7 @@ static void maybe_ahead(object_pages *it, const char *body, size_t len,
     /* What lakefs_pager_next will accept: anything else ends the pages. */
     const char *after = it->pager.after;
     if (peek.has_more && peek.results > 0 && peek.next_offset[0] &&
+        !(it->end && strcmp(peek.next_offset, it->end) >= 0) &&
         (!after || strcmp(peek.next_offset, after) > 0) &&
         (!it->pager.max_items ||
          it->pager.items + (uint64_t)peek.results < it->pager.max_items) &&
@@ -395,6 +396,12 @@ typedef struct flat_walk {
     fs_entry *want_entries;
     size_t want_n;
     bool want_done;
+    /* A walk split into streams (flat_split): the keys of this one's range
+     * are from lo (NULL: the first key asked for) to before end (NULL: the
+     * last key of the subtree); ended: a key from end on has come. Not the
+     * walk's to free. */
+    const char *lo, *end;
+    bool ended;
 } flat_walk;
 
 static void flat_dir_free(flat_dir *d)
@@ -506,6 +513,15 @@ static int flat_key(flat_walk *w, lakefs_object_stats *item)
         strncmp(k, top->prefix, strlen(top->prefix)) != 0 ||
         (w->last && strcmp(k, w->last) <= 0))
         return -EPROTO; /* not what was asked: left to delimited listings */
+    /* Another stream's range: before lo, a key of a subdirectory whose
+     * name sorts before the boundary's ("d050-1/" < "d050/"); from end on,
+     * every key that follows. */
+    if (w->lo && strcmp(k, w->lo) < 0)
+        return 0;
+    if (w->ended || (w->end && strcmp(k, w->end) >= 0)) {
+        w->ended = true;
+        return 0;
+    }
     char *last = strdup(k);
     if (!last)
         return -ENOMEM;
@@ -561,7 +577,10 @@ static int flat_finish(flat_walk *w, object_pages *pages, const char *start,
                        int rc)
 {
     const flatwalk_config *cfg = &w->fw->cfg;
-    if (rc == 0 && pages->pager.done)
+    /* The pages passed the range's end: the keys of every directory still
+     * open came before it (end names a subdirectory of the top one, and no
+     * open directory holds it), so they are complete too. */
+    if (rc == 0 && (pages->pager.done || w->ended))
         while (rc == 0 && w->depth > 1)
             rc = flat_close(w);
     char shown[LISTING_PRINTABLE_MAX], shown_start[LISTING_PRINTABLE_MAX];
@@ -617,7 +636,31 @@ static int flat_page(flat_walk *w, object_pages *pages, size_t bound)
     lakefs_object_list_free(&page);
     if (rc)
         return rc;
-    return !pages->pager.done && flat_worth_more(w, pages->pager.pages, bound);
+    return !pages->pager.done && !w->ended &&
+           flat_worth_more(w, pages->pager.pages, bound);
+}
+
+static void subdir_names_free(subdir_names *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->names[i]);
+    free(s->names);
+    memset(s, 0, sizeof(*s));
+}
+
+/* d's subdirectories (in ref) from name on, as d's cached listing has
+ * them: 0, or -1 when that listing is gone or does not show name. */
+static int flat_subdirs(flatwalk *fw, const tree_ref *ref, const char *d,
+                        const char *name, subdir_names *s)
+{
+    listing_source dsrc;
+    fw->cfg.source(fw->cfg.ctx, ref, d, &dsrc);
+    *s = (subdir_names){.from = name};
+    int rc = listings_peek(fw->cfg.listings, &dsrc, collect_subdir, s);
+    if (rc == 0 && s->rc == 0 && s->n && strcmp(s->names[0], name) == 0)
+        return 0;
+    subdir_names_free(s);
+    return -1;
 }
 
 /* How many pages a flat listing of d (in ref) from subdirectory name on
@@ -625,17 +668,11 @@ static int flat_page(flat_walk *w, object_pages *pages, size_t bound)
 static size_t flat_bound(flatwalk *fw, const tree_ref *ref, const char *d,
                          const char *name)
 {
-    listing_source dsrc;
-    fw->cfg.source(fw->cfg.ctx, ref, d, &dsrc);
-    subdir_names s = {.from = name};
-    int rc = listings_peek(fw->cfg.listings, &dsrc, collect_subdir, &s);
-    bool asked_listed = s.n && strcmp(s.names[0], name) == 0;
-    size_t bound = rc == 0 && asked_listed
-                       ? count_uncached(fw, ref, d, s.names, s.n)
-                       : 0;
-    for (size_t i = 0; i < s.n; i++)
-        free(s.names[i]);
-    free(s.names);
+    subdir_names s;
+    if (flat_subdirs(fw, ref, d, name, &s))
+        return 0;
+    size_t bound = count_uncached(fw, ref, d, s.names, s.n);
+    subdir_names_free(&s);
     return bound;
 }
 
@@ -684,6 +721,7 @@ struct flat_bg {
     char *start;        /* the first key asked for */
     char *top;          /* the walked directory's key prefix (w's stack
                            is the thread's alone: it may move) */
+    char *lo, *end;     /* w.lo and w.end: its range (flat_split) */
     flat_walk w;
     object_pages pages;
     size_t bound;
@@ -710,6 +748,8 @@ static void bg_free_names(flat_bg *bg)
     free(bg->cache_key);
     free(bg->start);
     free(bg->top);
+    free(bg->lo);
+    free(bg->end);
     free(bg->progress);
     free(bg);
 }
@@ -772,10 +812,12 @@ static void reap_background(flatwalk *fw, bool all)
     }
 }
 
-/* Hands w (its pages in mid walk) to a thread of its own; false when it
- * cannot start (w and pages are then still the caller's). */
+/* Hands w (its pages in mid walk) to a thread of its own, with *lo and
+ * *end, its range (flat_walk), when not NULL; false when it cannot start
+ * (w, pages, *lo and *end are then still the caller's). */
 static bool go_background(flatwalk *fw, flat_walk *w, object_pages *pages,
-                          const char *start, size_t bound)
+                          const char *start, size_t bound, char **lo,
+                          char **end)
 {
     reap_background(fw, false);
     flat_bg *bg = calloc(1, sizeof(*bg));
@@ -808,6 +850,11 @@ static bool go_background(flatwalk *fw, flat_walk *w, object_pages *pages,
     bg->pages.ref = bg->src.ref;
     bg->bound = bound;
     bg->progress = w->last ? strdup(w->last) : NULL;
+    bg->lo = lo ? *lo : NULL;
+    bg->end = end ? *end : NULL;
+    bg->w.lo = bg->lo;
+    bg->w.end = bg->end;
+    bg->pages.end = bg->end;
     pthread_mutex_lock(&fw->lock);
     bool ok = !fw->stopping &&
               thread_start_masked(&bg->thread, bg_run, bg) == 0;
@@ -817,9 +864,14 @@ static bool go_background(flatwalk *fw, flat_walk *w, object_pages *pages,
     }
     pthread_mutex_unlock(&fw->lock);
     if (!ok) { /* the walk is still the caller's */
+        bg->lo = bg->end = NULL;
         bg_free_names(bg);
         return false;
     }
+    if (lo)
+        *lo = NULL;
+    if (end)
+        *end = NULL;
     /* Now the thread's. */
     w->stack = NULL;
     w->depth = w->cap = 0;
@@ -888,7 +940,9 @@ static int wait_background(flatwalk *fw, const listing_source *src,
         if (bg->src.ref != ref ||
             strcmp(bg->src.cache_key, src->cache_key) != 0 ||
             strncmp(prefix, top, strlen(top)) != 0 ||
-            strlen(prefix) <= strlen(top) || strcmp(prefix, bg->start) < 0)
+            strlen(prefix) <= strlen(top) || strcmp(prefix, bg->start) < 0 ||
+            (bg->lo && strcmp(prefix, bg->lo) < 0) ||
+            (bg->end && strcmp(prefix, bg->end) >= 0))
             continue;
         /* Passed already (stored between the asker's look in the cache
          * and now), or still ahead: either way the cache has it next. */
@@ -912,6 +966,134 @@ static int wait_background(flatwalk *fw, const listing_source *src,
     *entries = c.entries;
     *n = c.n;
     return 1;
+}
+
+/* ---- a walk split into streams ----
+ *
+ * lakeFS answers one page at a time, and each page of a flat listing waits
+ * for the one before's last key: a subtree of many pages takes as long as
+ * its pages one after the other, while a walk stats every subdirectory of
+ * D (whose listing it needs) before it reads the first. Once the first
+ * page(s) showed how many subdirectories a page holds, a walk that would
+ * take at least FLAT_SPLIT_MIN_PAGES more is split: the uncached
+ * subdirectories still ahead are cut into up to FLAT_STREAMS_MAX ranges of
+ * as many, each listed by a stream of its own from its first
+ * subdirectory's key, up to the next range's (the first stream, already
+ * going, takes the first range). Each range costs at most one page more
+ * than one stream would have taken for it (its last page is cut at the
+ * next range's start), and the streams' pages come at once. */
+#define FLAT_STREAMS_MAX 4
+#define FLAT_SPLIT_MIN_PAGES 4
+
+static int key_order(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The key prefixes of d's uncached subdirectories from name on that come
+ * after key `after`, in key order ("d1-x/" before "d1/"), in *keys. */
+static size_t keys_ahead(flatwalk *fw, const tree_ref *ref, const char *d,
+                         const char *name, const char *top,
+                         const char *after, char ***keys)
+{
+    *keys = NULL;
+    subdir_names s;
+    if (flat_subdirs(fw, ref, d, name, &s))
+        return 0;
+    char **out = calloc(s.n ? s.n : 1, sizeof(*out));
+    size_t n = 0;
+    listing_source src;
+    fw->cfg.source(fw->cfg.ctx, ref, "", &src);
+    for (size_t i = 0; out && i < s.n; i++) {
+        char *key = format_string("%s%s/", top, s.names[i]);
+        char *dir = format_string("%s%s%s", d, d[0] ? "/" : "", s.names[i]);
+        if (key && dir && strcmp(key, after) > 0 &&
+            !listings_cached(fw->cfg.listings, &src, dir)) {
+            out[n++] = key;
+            key = NULL;
+        }
+        free(key);
+        free(dir);
+    }
+    subdir_names_free(&s);
+    if (out)
+        qsort(out, n, sizeof(*out), key_order);
+    *keys = out;
+    return out ? n : 0;
+}
+
+/* Starts the stream of keys from lo (a subdirectory's key prefix) to
+ * before end (NULL: the subtree's last); false when it cannot (lo and end
+ * are then still the caller's). */
+static bool start_stream(flatwalk *fw, const flat_walk *first, char **lo,
+                         char **end, size_t bound)
+{
+    flat_walk w = {.fw = fw, .src = first->src, .want = "",
+                   .base_len = first->base_len, .cap = 8,
+                   .generation = first->generation};
+    char *after = strndup(*lo, strlen(*lo) - 1); /* keys > "d050" */
+    w.stack = calloc(w.cap, sizeof(*w.stack));
+    char *top = strdup(first->stack[0].prefix);
+    bool ok = after && w.stack && top;
+    if (ok) {
+        w.stack[0].prefix = top;
+        w.depth = 1;
+        top = NULL;
+        lakefs_list_params p = {.prefix = w.stack[0].prefix, .after = after,
+                                .amount = FLATWALK_PAGE_AMOUNT};
+        object_pages pages;
+        ok = object_pages_init(&pages, fw->cfg.client, first->src->ref, &p,
+                               0) == 0 &&
+             go_background(fw, &w, &pages, after, bound, lo, end);
+        if (!ok)
+            object_pages_free(&pages);
+    }
+    flat_walk_release(&w);
+    free(top);
+    free(after);
+    return ok;
+}
+
+/* Splits walk w of d (its first page(s) taken, the asked subdirectory name
+ * complete) when what is left is worth it: starts the other streams and
+ * gives the end of w's own range in *first_end (NULL: not split). */
+static void flat_split(flatwalk *fw, const flat_walk *w, const object_pages *pages,
+                       const char *d, const char *name, char **first_end)
+{
+    *first_end = NULL;
+    if (!w->children_done || !w->last || pages->pager.done)
+        return;
+    char **keys;
+    size_t left = keys_ahead(fw, w->src->ref, d, name, w->stack[0].prefix,
+                             w->last, &keys);
+    uint64_t taken = pages->pager.pages;
+    uint64_t pages_left = (left * taken + w->children_done - 1) /
+                          w->children_done;
+    size_t streams = (size_t)(pages_left / 2);
+    if (streams > FLAT_STREAMS_MAX)
+        streams = FLAT_STREAMS_MAX;
+    if (pages_left >= FLAT_SPLIT_MIN_PAGES && streams >= 2) {
+        /* From the last range to the second: a range whose stream did not
+         * start is the one before's too. */
+        char *next_lo = NULL; /* the range after this one's start */
+        for (size_t i = streams - 1; i >= 1; i--) {
+            size_t from = i * left / streams;
+            size_t to = (i + 1) * left / streams;
+            char *lo = strdup(keys[from]);
+            char *end = next_lo ? strdup(next_lo) : NULL;
+            if (lo && (!next_lo || end) &&
+                start_stream(fw, w, &lo, &end, to - from)) {
+                free(next_lo);
+                next_lo = strdup(keys[from]);
+            }
+            free(lo);
+            free(end);
+        }
+        *first_end = next_lo;
+    }
+    for (size_t i = 0; i < left; i++)
+        free(keys[i]);
+    free(keys);
 }
 
 int flatwalk_fetch(flatwalk *fw, const listing_source *src,
@@ -953,13 +1135,22 @@ int flatwalk_fetch(flatwalk *fw, const listing_source *src,
         while (more == 1 && !w.want_done)
             more = flat_page(&w, &pages, bound);
         /* The asked directory is complete and more pages are worth taking:
-         * they come in the background while the asker goes on. */
-        if (more == 1 && go_background(fw, &w, &pages, start, bound)) {
+         * they come in the background while the asker goes on, in several
+         * streams when there are many. */
+        char *end = NULL;
+        if (more == 1)
+            flat_split(fw, &w, &pages, d, name, &end);
+        if (more == 1 && go_background(fw, &w, &pages, start, bound, NULL,
+                                       &end)) {
             rc = 0;
         } else {
+            /* Ends at the other streams' start, if any started. */
+            w.end = end;
+            pages.end = end;
             rc = flat_finish(&w, &pages, start, more < 0 ? more : 0);
             object_pages_free(&pages);
         }
+        free(end);
         if (rc == 0 && !w.want_done)
             flat_take_partial(&w, partial);
     }

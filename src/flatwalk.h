@@ -33,6 +33,8 @@ typedef struct object_pages {
     lakefs_pager pager;
     lakefs_error err; /* what a failure said */
     page_ahead *ahead; /* the next page, asked for already (NULL: not) */
+    const char *end; /* not the caller's to free: no page is asked for
+                        ahead once a page reached this key (NULL: none) */
 } object_pages;
 
 /* Walks listObjects(p) of ref from p->after (NULL: the first key); more

@@ -282,3 +282,77 @@ def test_files_listed_flat_open_with_one_presigned_listing(server, repo, mount):
     # statObject, then the data itself.
     want = {"presignedGet": 1, "listObjects": 1} if data_get == "presignedGet" else {"getObject": 1}
     assert server.counts() == want, server.counts()
+
+
+# --- (c) a walk of many pages is listed by several streams at once ------------------------------------
+
+# split/dNN: 17 directories of 250 objects, and split/d10-x/f0, a directory whose key prefix
+# ("split/d10-x/") sorts before d10's although its name sorts after it. 4,251 keys, 5 pages.
+SPLIT_DIRS, SPLIT_PER_DIR = 17, 250
+
+
+def split_tree():
+    items = {"split/d%02d/f%03d" % (d, i): (b"split %d %d\n" % (d, i), None)
+             for d in range(SPLIT_DIRS) for i in range(SPLIT_PER_DIR)}
+    items["split/d10-x/f0"] = (b"odd\n", None)
+    return items
+
+
+def split_expected():
+    files = {"d%02d/f%03d" % (d, i): len(b"split %d %d\n" % (d, i))
+             for d in range(SPLIT_DIRS) for i in range(SPLIT_PER_DIR)}
+    files["d10-x/f0"] = len(b"odd\n")
+    return files
+
+
+def walk_sizes(snap):
+    return {rel: v[2] for rel, v in snap.items() if v[0] == stat.S_IFREG}
+
+
+def test_a_walk_of_many_pages_is_split_into_streams_that_list_each_key_once(server, repo, mount):
+    """The first flat page (d00-d03) shows 3 directories a page, so the 14 uncached directories ahead
+    would take 5 pages more one after the other: they are cut into 2 ranges of 7 (in key order:
+    d04..d09 and d10-x for the stream already going, d10..d16 for a second one, started at once from
+    d10's key). The first stream's third page crosses into d10 and stops there; the second skips
+    d10-x's key, which comes after "split/d10" but before its range. Every directory, d10-x
+    included, shows exactly what the API holds; 5 flat pages, as without the split."""
+    seed(server, repo, split_tree())
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    got, counts = counted(server, lambda: snapshot(m.join("split")))
+    assert walk_sizes(got) == split_expected()
+    assert {rel for rel, v in got.items() if v[0] == stat.S_IFDIR} == \
+        {"d%02d" % d for d in range(SPLIT_DIRS)} | {"d10-x"}
+    # root (lookup of split), split/ itself; then 3 pages of the first stream, 2 of the second.
+    assert counts == {"listObjects": 1 + 1 + 3 + 2}, counts
+    again, counts = counted(server, lambda: snapshot(m.join("split")))
+    assert again == got and counts == {}, counts
+    # What each directory's own listing gives (another mount, every directory stat'ed before any
+    # readdir, so nothing is listed flat): the same, but for the mtime of a directory without a
+    # marker, which is its mount's start time.
+    alone = mount("lakefs://%s/main" % repo, options=BRANCH)
+    for d in sorted({rel.split("/")[0] for rel in got}):
+        os.stat(alone.join("split", d))
+
+    def comparable(snap):
+        return {rel: v[:4] + (None if v[0] == stat.S_IFDIR else v[4],) + v[5:] for rel, v in snap.items()}
+
+    assert comparable(snapshot(alone.join("split"))) == comparable(got)
+
+
+def test_the_streams_of_a_split_walk_wait_on_lakefs_at_the_same_time(server, repo, mount):
+    """Every listObjects held 0.3 s: the second stream's pages are asked for while the first
+    stream's are, so lakeFS has two listings of the walk in flight at once (a single stream has at
+    most one: each page waits for the one before's last key)."""
+    seed(server, repo, split_tree())
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    assert sorted(os.listdir(m.join("split")))[:2] == ["d00", "d01"]
+    server.reset_counts()
+    server.add_fault(operation="listObjects", latency_ms=300, count=None)
+    try:
+        got = snapshot(m.join("split"))
+        at_once = server.max_in_flight().get("listObjects", 0)
+    finally:
+        server.clear_faults()
+    assert walk_sizes(got) == split_expected()
+    assert at_once >= 2, "the ranges were listed one after another (at most %d in flight)" % at_once
+    assert server.counts() == {"listObjects": 3 + 2}, server.counts()
