@@ -1491,6 +1491,21 @@ class Faults:
         self.server.clear_faults()
 
 
+def daemon_log_tail(mounts, limit=40):
+    """The last `limit` warning and error lines of the seed's daemons, oldest mount first: what a rare
+    mismatch needs next to its operations (a file kept aside as a conflict, an upload that failed)."""
+    lines = []
+    for i, m in enumerate(mounts):
+        try:
+            text = m.log()
+        except OSError:
+            continue
+        lines += ["[mount %d] %s" % (i + 1, ln[:300]) for ln in text.splitlines()
+                  if ": error: " in ln or ": warning: " in ln]
+    return "\ndaemon log, warnings and errors (last %d of %d):\n  %s" % (
+        min(limit, len(lines)), len(lines), "\n  ".join(lines[-limit:]) or "-")
+
+
 def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_every=200, report=None, min_kills=0,
              options=()):
     """One seed on a fresh repository: mount lakefs://REPO/main, run the workload, close everything,
@@ -1588,14 +1603,14 @@ def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_ever
             raise Mismatch("seed %d: the final mount exited %r" % (seed, status))
         w.stats["seconds"] = round(time.monotonic() - started, 1)
         if w.mismatches:
-            raise Mismatch(summary(seed, w.mismatches))
+            raise Mismatch(summary(seed, w.mismatches) + daemon_log_tail(mounts))
         return w
     except Fatal as e:
         if getattr(e, "summarised", False):
             raise
         if w is not None:
             w.mismatches.append(str(e))
-        raise Mismatch(summary(seed, (w.mismatches if w is not None else [str(e)])))
+        raise Mismatch(summary(seed, (w.mismatches if w is not None else [str(e)])) + daemon_log_tail(mounts))
     finally:
         os.umask(old_umask)
         faults.active = False

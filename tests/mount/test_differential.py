@@ -71,7 +71,7 @@ def run_all(server, mount, tmp_path, mode, seed_list, nops, **kw):
             if "w" in holder:
                 rep(seed, holder["w"])
     assert not failures, "%d of %d seeds found mismatches:\n\n%s" % (len(failures), len(seed_list),
-                                                                       "\n\n".join(f[:12000] for f in failures))
+                                                                       "\n\n".join(f[:16000] for f in failures))
     return stats
 
 
