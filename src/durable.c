@@ -284,6 +284,24 @@ int durable_upload_if_base(lakefs_client *c, const upload_caps *caps,
     a.if_absent = base->absent && !have;
     rc = upload_fd(c, caps, repo, branch, path, fd, size, &a, out, err);
     if (rc == -EEXIST && base->absent) {
+        /* The client sends an upload again when its answer was lost, and
+         * If-None-Match then refuses the object the first one made: these
+         * very bytes. An object holding them is this upload's; another is
+         * a create by another client. */
+        memset(&st, 0, sizeof(st));
+        have = current_object(c, repo, branch, path, &st, err);
+        if (have < 0)
+            return have;
+        if (have && durable_bytes_match(fd, size, st.checksum, caps)) {
+            if (out) {
+                lakefs_object_stats_free(out);
+                *out = st;
+            } else {
+                lakefs_object_stats_free(&st);
+            }
+            return DURABLE_ALREADY_THERE;
+        }
+        lakefs_object_stats_free(&st);
         say(err, "'%s' was created by another client since these bytes "
                  "were written",
             path);

@@ -207,6 +207,29 @@ def test_a_newer_upload_supersedes_an_earlier_mounts_failure(server, repo, mount
     assert "recovered" not in third.log() + third.stderr()
 
 
+def test_a_retry_whose_answer_was_lost_is_not_taken_for_another_clients_create(server, repo, mount,
+                                                                                lakefuse_env):
+    """A new file's upload fails (500), so the background retry makes it a create that must not
+    replace another client's object (If-None-Match: *). That create reaches lakeFS but its answer is
+    lost; the client sends it again, and lakeFS refuses it (412): the object there is the first
+    send's, these very bytes. It was taken for another client's create and the file kept aside as a
+    conflict (the differential test's async_close finding under faults): the name then showed
+    whatever the server held, and `lakefuse staged list` held the bytes. An object holding the
+    file's bytes is its own: the file is uploaded, nothing is kept aside."""
+    m = mount(uri_of(repo))
+    data = b"created once, answered never\n"
+    server.add_fault(operation="uploadObject", status=500, message="injected", count=1)
+    # applied, then the answer cut after 10 bytes: the client sends the request again
+    server.add_fault(operation="uploadObject", cut_after_bytes=10, count=1)
+    close_fails(m.join("lost.txt"), data)
+    assert poll(lambda: read_status(m) == [], timeout=60), (read_status(m), m.log()[-2000:])
+    assert [f["applied"] for f in server.faults()] == [1, 1]  # both were met
+    assert api_get(server, repo, "main", "lost.txt") == data
+    assert read_file(m.join("lost.txt")) == data
+    assert "aside" not in m.log(), m.log()[-2000:]
+    assert staged_lines(m.cache_dir, lakefuse_env) == []
+
+
 def client_mtime(server, repo, path):
     """The object's ::lakefs::client-mtime, or None (no such object or key)."""
     st = api_stat_or_none(server, repo, "main", path)
