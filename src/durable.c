@@ -230,6 +230,25 @@ int durable_server_has(lakefs_client *c, const upload_caps *caps,
     return have;
 }
 
+/* DURABLE_ALREADY_THERE when the object st (have: there is one) holds
+ * exactly fd's size bytes, *st then moved to out (or freed); else 0, st
+ * left to the caller. */
+static int already_there(int fd, int64_t size, const upload_caps *caps,
+                         int have, lakefs_object_stats *st,
+                         lakefs_object_stats *out)
+{
+    if (!have || !durable_bytes_match(fd, size, st->checksum, caps))
+        return 0;
+    if (out) {
+        lakefs_object_stats_free(out);
+        *out = *st;
+        memset(st, 0, sizeof(*st));
+    } else {
+        lakefs_object_stats_free(st);
+    }
+    return DURABLE_ALREADY_THERE;
+}
+
 int durable_upload_if_base(lakefs_client *c, const upload_caps *caps,
                            const char *repo, const char *branch,
                            const char *path, int fd, int64_t size,
@@ -252,13 +271,8 @@ int durable_upload_if_base(lakefs_client *c, const upload_caps *caps,
     bool own = have && one_of(st.checksum, base->own, base->n_own);
     bool on_base = have && (own || (!base->absent && st.checksum &&
                                     strcmp(st.checksum, base->checksum) == 0));
-    if (have && !on_base && durable_bytes_match(fd, size, st.checksum, caps)) {
-        if (out)
-            *out = st;
-        else
-            lakefs_object_stats_free(&st);
+    if (!on_base && already_there(fd, size, caps, have, &st, out))
         return DURABLE_ALREADY_THERE;
-    }
     int rc = 0;
     if (on_base) {
         rc = 0;
@@ -292,15 +306,8 @@ int durable_upload_if_base(lakefs_client *c, const upload_caps *caps,
         have = current_object(c, repo, branch, path, &st, err);
         if (have < 0)
             return have;
-        if (have && durable_bytes_match(fd, size, st.checksum, caps)) {
-            if (out) {
-                lakefs_object_stats_free(out);
-                *out = st;
-            } else {
-                lakefs_object_stats_free(&st);
-            }
+        if (already_there(fd, size, caps, have, &st, out))
             return DURABLE_ALREADY_THERE;
-        }
         lakefs_object_stats_free(&st);
         say(err, "'%s' was created by another client since these bytes "
                  "were written",

@@ -543,18 +543,26 @@ static int flat_key(flat_walk *w, lakefs_object_stats *item)
     return rc;
 }
 
+/* Whether subdirectory name of d (in ref) has no cached listing (false
+ * when out of memory: only an optimisation is lost). */
+static bool subdir_uncached(flatwalk *fw, const tree_ref *ref, const char *d,
+                            const char *name)
+{
+    listing_source src;
+    fw->cfg.source(fw->cfg.ctx, ref, "", &src);
+    char *dir = format_string("%s%s%s", d, d[0] ? "/" : "", name);
+    bool uncached = dir && !listings_cached(fw->cfg.listings, &src, dir);
+    free(dir);
+    return uncached;
+}
+
 /* How many of names (subdirectories of D) have no cached listing. */
 static size_t count_uncached(flatwalk *fw, const tree_ref *ref, const char *d,
                              char **names, size_t n)
 {
-    listing_source src;
-    fw->cfg.source(fw->cfg.ctx, ref, "", &src);
     size_t uncached = 0;
-    for (size_t i = 0; i < n; i++) {
-        char *dir = format_string("%s%s%s", d, d[0] ? "/" : "", names[i]);
-        uncached += dir && !listings_cached(fw->cfg.listings, &src, dir);
-        free(dir);
-    }
+    for (size_t i = 0; i < n; i++)
+        uncached += subdir_uncached(fw, ref, d, names[i]);
     return uncached;
 }
 
@@ -1002,18 +1010,14 @@ static size_t keys_ahead(flatwalk *fw, const tree_ref *ref, const char *d,
         return 0;
     char **out = calloc(s.n ? s.n : 1, sizeof(*out));
     size_t n = 0;
-    listing_source src;
-    fw->cfg.source(fw->cfg.ctx, ref, "", &src);
     for (size_t i = 0; out && i < s.n; i++) {
         char *key = format_string("%s%s/", top, s.names[i]);
-        char *dir = format_string("%s%s%s", d, d[0] ? "/" : "", s.names[i]);
-        if (key && dir && strcmp(key, after) > 0 &&
-            !listings_cached(fw->cfg.listings, &src, dir)) {
+        if (key && strcmp(key, after) > 0 &&
+            subdir_uncached(fw, ref, d, s.names[i])) {
             out[n++] = key;
             key = NULL;
         }
         free(key);
-        free(dir);
     }
     subdir_names_free(&s);
     if (out)
@@ -1144,9 +1148,8 @@ int flatwalk_fetch(flatwalk *fw, const listing_source *src,
                                        &end)) {
             rc = 0;
         } else {
-            /* Ends at the other streams' start, if any started. */
-            w.end = end;
-            pages.end = end;
+            /* Takes no page more: the range up to the other streams' start
+             * (if any started) is listed one directory at a time. */
             rc = flat_finish(&w, &pages, start, more < 0 ? more : 0);
             object_pages_free(&pages);
         }
