@@ -66,7 +66,9 @@ typedef struct staging_entry {
     size_t n_attempts;
 } staging_entry;
 
-#define STAGING_MAX_ATTEMPTS 8
+/* Distinct checksums: two per failed generation (writer.c add_attempt), so
+ * an attempt that landed is known for 16 later failed versions. */
+#define STAGING_MAX_ATTEMPTS 32
 
 typedef struct staging staging;
 

@@ -214,9 +214,16 @@ void wfile_clear_attempts(wfile *f)
     f->n_attempts = 0;
 }
 
-/* Remembers what a failed upload tried to put (oldest forgotten first). */
+/* Remembers what a failed upload tried to put (oldest forgotten first).
+ * A checksum already there is not added again: the same bytes failing
+ * over and over (fsyncs, background retries) would otherwise push out an
+ * older attempt that lakeFS applied with its answer lost, and the next
+ * conditional upload would take that object for another client's. */
 static void add_attempt(wfile *f, const char *checksum)
 {
+    for (size_t i = 0; i < f->n_attempts; i++)
+        if (strcmp(f->attempts[i], checksum) == 0)
+            return;
     char *copy = strdup(checksum);
     if (!copy)
         return;

@@ -308,3 +308,40 @@ def test_an_edit_by_a_later_mount_keeps_setuid_bits_it_does_not_show(server, rep
         name = "g"
     want = 0o770 if edit == "chmod_group" else 0o6750
     assert expected_mode(api_stat(server, repo, "main", name)) == want
+
+
+def test_an_edit_that_landed_unanswered_is_still_known_after_many_failed_uploads(server, repo, mount,
+                                                                                 lakefuse_env):
+    """An edit's upload reaches lakeFS but its answer is cut, and the resend fails: the object now
+    holds that edit (the file's own attempt), not the base the file was opened on. The next version
+    then fails again and again (closes, fsyncs, background retries). The writer kept the checksums
+    of the last 8 attempts, one per failed try, repeats included, so the landed attempt was pushed
+    out, and the conditional upload afterwards (a background retry, or the next mount's recovery)
+    took its own object for another client's change and kept the newest bytes aside (the
+    differential test's async_close finding under faults, seed 28100). The next mount uploads
+    them."""
+    server.upload(repo, "main", "e.txt", b"the base\n")
+    m = mount(uri_of(repo))
+    # applied, its answer cut after 10 bytes; the client's resend is refused: the close fails
+    server.add_fault(operation="uploadObject", cut_after_bytes=10, count=1)
+    server.add_fault(operation="uploadObject", status=500, message="injected", count=1)
+    close_fails(m.join("e.txt"), b"edit one\n", flags=os.O_WRONLY | os.O_APPEND)
+    assert api_get(server, repo, "main", "e.txt") == b"the base\nedit one\n"
+    fail_uploads(server)
+    close_fails(m.join("e.txt"), b"edit two\n", flags=os.O_WRONLY | os.O_APPEND)
+    for _ in range(12):  # the same bytes failing again: each try used to take a place in the list
+        fd = os.open(m.join("e.txt"), os.O_WRONLY)
+        try:
+            expect_errno(errno.EIO, os.fsync, fd)
+        finally:
+            close_quietly(fd)
+    assert "aside" not in m.log(), m.log()[-2000:]
+    assert read_file(m.join("e.txt")) == b"the base\nedit one\nedit two\n"
+    m.unmount()
+    server.clear_faults()
+    again = mount(uri_of(repo))
+    assert api_get(server, repo, "main", "e.txt") == b"the base\nedit one\nedit two\n", \
+        (again.log() + again.stderr() + repr(staged_lines(again.cache_dir, lakefuse_env)))[-2000:]
+    assert "aside" not in again.log() + again.stderr(), again.log()[-2000:]
+    assert staged_lines(again.cache_dir, lakefuse_env) == []
+    assert read_file(again.join("e.txt")) == b"the base\nedit one\nedit two\n"
