@@ -81,6 +81,10 @@ extern "C" {
 
 typedef struct lakefs_error {
     int status; /* HTTP status, 0 when no response was received */
+    bool not_applied; /* the failed request provably changed nothing: every
+                         try was refused (a 4xx, 429, 503, "locked") or never
+                         sent (connection refused, DNS, TLS). false when a
+                         try may have been applied, or it cannot be told */
     char message[LAKEFS_ERROR_MESSAGE_MAX];
 } lakefs_error;
 

@@ -107,6 +107,7 @@ struct eager_upload {
 static void set_message(lakefs_error *err, const char *msg)
 {
     err->status = 0;
+    err->not_applied = false;
     snprintf(err->message, sizeof(err->message), "%s", msg);
 }
 

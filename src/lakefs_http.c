@@ -43,6 +43,7 @@ void lakefs_error_set(lakefs_error *err, int status, const char *fmt, ...)
     if (!err)
         return;
     err->status = status;
+    err->not_applied = false; /* http_execute says when it knows better */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof(err->message), fmt, ap);
@@ -1128,6 +1129,8 @@ int http_execute(lakefs_client *c, const http_request *req,
         sleep_ms(delay);
     }
     lakefs_count_failure(c, req->op);
+    if (err)
+        err->not_applied = !maybe_done;
     return res.rc;
 }
 

@@ -999,6 +999,7 @@ int writer_upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
     if (rc) {
         snprintf(err.message, sizeof(err.message), "staged file: %s",
                  strerror(-rc));
+        err.not_applied = true; /* nothing was sent */
     } else if (conditional) {
         eager_abandon(&f->eager); /* a conditional upload starts over */
         durable_base base = {.absent = s.base_absent,
@@ -1037,7 +1038,10 @@ int writer_upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
     char tried[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX];
     size_t n_tried = 0;
     bool sealed = rc < 0 && seal_digest(f, &s, digest);
-    if (rc < 0)
+    /* Only a try that may have reached lakeFS can be the object there
+     * later: an outage's refused connections would otherwise fill the
+     * list and push out an attempt that landed before it. */
+    if (rc < 0 && !err.not_applied)
         durable_attempt_etags(f->fd, s.size, &w->cfg.caps, tried, &n_tried);
     pthread_mutex_lock(&f->state);
     if (sealed && f->gen == s.gen) {
