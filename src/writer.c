@@ -214,7 +214,7 @@ void wfile_clear_attempts(wfile *f)
     f->n_attempts = 0;
 }
 
-/* Remembers what a failed upload tried to put (oldest forgotten first).
+/* Remembers what a failed upload tried to put.
  * A checksum already there is not added again: the same bytes failing
  * over and over (fsyncs, background retries) would otherwise push out an
  * older attempt that lakeFS applied with its answer lost, and the next
@@ -228,9 +228,13 @@ static void add_attempt(wfile *f, const char *checksum)
     if (!copy)
         return;
     if (f->n_attempts == STAGING_MAX_ATTEMPTS) {
-        free(f->attempts[0]);
-        memmove(f->attempts, f->attempts + 1,
-                (STAGING_MAX_ATTEMPTS - 1) * sizeof(f->attempts[0]));
+        /* Full: the oldest quarter stays (the first failure of an outage
+         * is the likeliest to have landed: a server that went down right
+         * after applying it), the oldest of the rest goes. */
+        size_t drop = STAGING_MAX_ATTEMPTS / 4;
+        free(f->attempts[drop]);
+        memmove(f->attempts + drop, f->attempts + drop + 1,
+                (STAGING_MAX_ATTEMPTS - drop - 1) * sizeof(f->attempts[0]));
         f->n_attempts--;
     }
     f->attempts[f->n_attempts++] = copy;
