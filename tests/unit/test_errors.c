@@ -480,6 +480,49 @@ static void test_connection_refused_retried(void **state)
     release_client(c);
 }
 
+/* not_applied: set exactly when no try of the request can have changed
+ * anything (refused by status, or never sent); the writer remembers a
+ * failed upload as possibly landed unless it is set. */
+static void test_not_applied(void **state)
+{
+    (void)state;
+    static const struct {
+        int script[3];
+        size_t len;
+        int then;
+        bool want;
+    } cases[] = {
+        {{0}, 0, 400, true},          /* refused */
+        {{0}, 0, 404, true},
+        {{0}, 0, 503, true},          /* refused every time */
+        {{0}, 0, 500, false},         /* may come after the work */
+        {{0}, 0, -ECONNREFUSED, true}, /* never sent */
+        {{0}, 0, -ECONNRESET, false}, /* cut: may have been applied */
+        {{-ECONNRESET}, 1, 404, false}, /* an earlier try may have been */
+        {{-ECONNREFUSED, 503}, 2, 404, true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        hook_ctx h = {.script_len = cases[i].len, .then = cases[i].then};
+        memcpy(h.script, cases[i].script, sizeof(cases[i].script));
+        lakefs_client *c = new_client(&h, 3);
+        lakefs_error err;
+        memset(&err, 0, sizeof(err));
+        err.not_applied = !cases[i].want; /* the call must set it */
+        assert_true(get_branch(c, &err) < 0);
+        if (err.not_applied != cases[i].want)
+            fail_msg("case %zu: not_applied %d, want %d", i,
+                     err.not_applied, cases[i].want);
+        release_client(c);
+    }
+    /* a real refused connection */
+    lakefs_client *c = new_client(NULL, 2);
+    lakefs_error err;
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(get_branch(c, &err), -ECONNREFUSED);
+    assert_true(err.not_applied);
+    release_client(c);
+}
+
 static void test_delete_objects_limit(void **state)
 {
     (void)state;
@@ -843,6 +886,7 @@ int main(void)
         cmocka_unit_test_teardown(test_retry_budget_stops_early, free_clients),
         cmocka_unit_test_teardown(test_connection_refused_retried,
                                   free_clients),
+        cmocka_unit_test_teardown(test_not_applied, free_clients),
         cmocka_unit_test_teardown(test_delete_objects_limit, free_clients),
         cmocka_unit_test_teardown(test_upload_pipe_not_retried, free_clients),
         cmocka_unit_test_teardown(test_upload_regular_file_retried,
