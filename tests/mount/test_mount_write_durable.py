@@ -310,6 +310,30 @@ def test_an_edit_by_a_later_mount_keeps_setuid_bits_it_does_not_show(server, rep
     assert expected_mode(api_stat(server, repo, "main", name)) == want
 
 
+def append_lands_unanswered(server, repo, m, name, data):
+    """An append to name whose upload lakeFS applies, its answer cut after 10 bytes, and whose
+    resend by the client fails (500): the close fails, the object holds the append."""
+    before = api_get(server, repo, "main", name)
+    server.add_fault(operation="uploadObject", cut_after_bytes=10, count=1)
+    server.add_fault(operation="uploadObject", status=500, message="injected", count=1)
+    close_fails(m.join(name), data, flags=os.O_WRONLY | os.O_APPEND)
+    assert api_get(server, repo, "main", name) == before + data
+
+
+def assert_next_mount_uploads(server, repo, m, mount, env, name, want):
+    """m unmounted with its uploads of name failing, faults cleared: the next mount's recovery
+    uploads want (the file's newest bytes), keeps nothing aside."""
+    assert read_file(m.join(name)) == want
+    m.unmount()
+    server.clear_faults()
+    again = mount(uri_of(repo))
+    assert api_get(server, repo, "main", name) == want, \
+        (again.log() + again.stderr() + repr(staged_lines(again.cache_dir, env)))[-2000:]
+    assert "aside" not in again.log() + again.stderr(), again.log()[-2000:]
+    assert staged_lines(again.cache_dir, env) == []
+    assert read_file(again.join(name)) == want
+
+
 def test_an_edit_that_landed_unanswered_is_still_known_after_many_failed_uploads(server, repo, mount,
                                                                                  lakefuse_env):
     """An edit's upload reaches lakeFS but its answer is cut, and the resend fails: the object now
@@ -322,11 +346,7 @@ def test_an_edit_that_landed_unanswered_is_still_known_after_many_failed_uploads
     them."""
     server.upload(repo, "main", "e.txt", b"the base\n")
     m = mount(uri_of(repo))
-    # applied, its answer cut after 10 bytes; the client's resend is refused: the close fails
-    server.add_fault(operation="uploadObject", cut_after_bytes=10, count=1)
-    server.add_fault(operation="uploadObject", status=500, message="injected", count=1)
-    close_fails(m.join("e.txt"), b"edit one\n", flags=os.O_WRONLY | os.O_APPEND)
-    assert api_get(server, repo, "main", "e.txt") == b"the base\nedit one\n"
+    append_lands_unanswered(server, repo, m, "e.txt", b"edit one\n")
     fail_uploads(server)
     close_fails(m.join("e.txt"), b"edit two\n", flags=os.O_WRONLY | os.O_APPEND)
     for _ in range(12):  # the same bytes failing again: each try used to take a place in the list
@@ -336,15 +356,8 @@ def test_an_edit_that_landed_unanswered_is_still_known_after_many_failed_uploads
         finally:
             close_quietly(fd)
     assert "aside" not in m.log(), m.log()[-2000:]
-    assert read_file(m.join("e.txt")) == b"the base\nedit one\nedit two\n"
-    m.unmount()
-    server.clear_faults()
-    again = mount(uri_of(repo))
-    assert api_get(server, repo, "main", "e.txt") == b"the base\nedit one\nedit two\n", \
-        (again.log() + again.stderr() + repr(staged_lines(again.cache_dir, lakefuse_env)))[-2000:]
-    assert "aside" not in again.log() + again.stderr(), again.log()[-2000:]
-    assert staged_lines(again.cache_dir, lakefuse_env) == []
-    assert read_file(again.join("e.txt")) == b"the base\nedit one\nedit two\n"
+    assert_next_mount_uploads(server, repo, m, mount, lakefuse_env, "e.txt",
+                              b"the base\nedit one\nedit two\n")
 
 
 @pytest.mark.parametrize("status", [400, 500])
@@ -358,10 +371,7 @@ def test_many_failed_versions_do_not_push_out_an_attempt_that_landed(server, rep
     have landed). Either way the landed attempt is still known at the next mount."""
     server.upload(repo, "main", "log.txt", b"the base\n")
     m = mount(uri_of(repo))
-    server.add_fault(operation="uploadObject", cut_after_bytes=10, count=1)
-    server.add_fault(operation="uploadObject", status=500, message="injected", count=1)
-    close_fails(m.join("log.txt"), b"line 0\n", flags=os.O_WRONLY | os.O_APPEND)
-    assert api_get(server, repo, "main", "log.txt") == b"the base\nline 0\n"
+    append_lands_unanswered(server, repo, m, "log.txt", b"line 0\n")
     fail_uploads(server, status=status, message="injected failure")
     fd = os.open(m.join("log.txt"), os.O_WRONLY | os.O_APPEND)
     try:
@@ -370,12 +380,5 @@ def test_many_failed_versions_do_not_push_out_an_attempt_that_landed(server, rep
             expect_errno(errno.EIO, os.fsync, fd)
     finally:
         close_quietly(fd)
-    want = b"the base\n" + b"".join(b"line %d\n" % i for i in range(41))
-    assert read_file(m.join("log.txt")) == want
-    m.unmount()
-    server.clear_faults()
-    again = mount(uri_of(repo))
-    assert api_get(server, repo, "main", "log.txt") == want, \
-        (again.log() + again.stderr() + repr(staged_lines(again.cache_dir, lakefuse_env)))[-2000:]
-    assert "aside" not in again.log() + again.stderr(), again.log()[-2000:]
-    assert staged_lines(again.cache_dir, lakefuse_env) == []
+    assert_next_mount_uploads(server, repo, m, mount, lakefuse_env, "log.txt",
+                              b"the base\n" + b"".join(b"line %d\n" % i for i in range(41)))
