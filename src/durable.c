@@ -219,13 +219,18 @@ static int current_object(lakefs_client *c, const char *repo,
 
 int durable_server_has(lakefs_client *c, const upload_caps *caps,
                        const char *repo, const char *branch, const char *path,
-                       int fd, int64_t size, lakefs_error *err)
+                       int fd, int64_t size, lakefs_object_stats *out,
+                       lakefs_error *err)
 {
     lakefs_object_stats st;
     memset(&st, 0, sizeof(st));
     int have = current_object(c, repo, branch, path, &st, err);
     if (have == 1)
         have = durable_bytes_match(fd, size, st.checksum, caps) ? 1 : 0;
+    if (have == 1 && out) {
+        *out = st;
+        return 1;
+    }
     lakefs_object_stats_free(&st);
     return have;
 }

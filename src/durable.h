@@ -61,12 +61,15 @@ typedef struct durable_base {
 } durable_base;
 
 /* 1 when the object at path holds exactly the first size bytes of fd (as
- * far as its checksum tells: durable_bytes_match), 0 when it does not or
- * there is none, or a negative errno with err filled. Staged bytes that
- * cannot be trusted may still be dropped when the server has them. */
+ * far as its checksum tells: durable_bytes_match), with *out (may be
+ * NULL) its stats; 0 when it does not or there is none, or a negative
+ * errno with err filled. Staged bytes that cannot be trusted may still be
+ * dropped when the server has them; an upload that failed after it may
+ * have been applied has landed when it does. */
 int durable_server_has(lakefs_client *c, const upload_caps *caps,
                        const char *repo, const char *branch, const char *path,
-                       int fd, int64_t size, lakefs_error *err);
+                       int fd, int64_t size, lakefs_object_stats *out,
+                       lakefs_error *err);
 
 /* Outcomes of durable_upload_if_base beyond 0 (uploaded). */
 #define DURABLE_ALREADY_THERE 1 /* the server holds exactly these bytes */

@@ -101,7 +101,7 @@ static int recover_one(lakefs_client *client, logger *log,
      * come back so after a power loss: writer.c settle). */
     if (rc && fd >= 0 &&
         durable_server_has(client, caps, e->repo, e->branch, e->path, fd,
-                           e->size, &err) == 1)
+                           e->size, NULL, &err) == 1)
         rc = DURABLE_ALREADY_THERE;
     if (rc == 0) {
         durable_base base = {.absent = e->base_absent,

@@ -1013,18 +1013,31 @@ int writer_upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
         rc = durable_upload_if_base(w->cfg.client, &w->cfg.caps, f->repo,
                                     f->branch, s.key, f->fd, s.size, &base,
                                     &attrs, &st, &err);
-        if (rc == DURABLE_ALREADY_THERE) {
-            int r = carry_attrs(w, f, s.key, &attrs, &st, &err);
-            if (r) {
-                lakefs_object_stats_free(&st);
-                memset(&st, 0, sizeof(st));
-                rc = r;
-            }
-        }
     } else {
         rc = eager_upload_fd(&f->eager, w->cfg.client, &w->cfg.caps,
                              f->repo, f->branch, s.key, f->fd, s.size,
                              &attrs, &st, &err);
+        /* A failure that may have come after lakeFS applied the upload (a
+         * cut answer, then a resend that failed): when the object holds
+         * exactly these bytes the upload landed, and the close or fsync
+         * succeeds instead of answering EIO for bytes that are there. */
+        if (rc < 0 && !err.not_applied) {
+            lakefs_error ignored = {0};
+            lakefs_object_stats_free(&st);
+            memset(&st, 0, sizeof(st));
+            if (durable_server_has(w->cfg.client, &w->cfg.caps, f->repo,
+                                   f->branch, s.key, f->fd, s.size, &st,
+                                   &ignored) == 1)
+                rc = DURABLE_ALREADY_THERE;
+        }
+    }
+    if (rc == DURABLE_ALREADY_THERE) {
+        int r = carry_attrs(w, f, s.key, &attrs, &st, &err);
+        if (r) {
+            lakefs_object_stats_free(&st);
+            memset(&st, 0, sizeof(st));
+            rc = r;
+        }
     }
     bool uploaded = rc == 0 || rc == DURABLE_ALREADY_THERE;
     /* The mount's listing shows the new object before the file turns

@@ -311,13 +311,40 @@ def test_an_edit_by_a_later_mount_keeps_setuid_bits_it_does_not_show(server, rep
 
 
 def append_lands_unanswered(server, repo, m, name, data):
-    """An append to name whose upload lakeFS applies, its answer cut after 10 bytes, and whose
-    resend by the client fails (500): the close fails, the object holds the append."""
+    """An append to name whose upload lakeFS applies, its answer cut after 10 bytes, whose resend by
+    the client fails (500), and whose check of what landed fails too (statObject 500): the close
+    fails, the object holds the append."""
     before = api_get(server, repo, "main", name)
     server.add_fault(operation="uploadObject", cut_after_bytes=10, count=1)
     server.add_fault(operation="uploadObject", status=500, message="injected", count=1)
+    server.add_fault(operation="statObject", status=500, message="injected", count=1)
     close_fails(m.join(name), data, flags=os.O_WRONLY | os.O_APPEND)
     assert api_get(server, repo, "main", name) == before + data
+    assert [f["applied"] for f in server.faults()] == [1, 1, 1]
+
+
+def test_a_close_whose_upload_landed_unanswered_succeeds(server, repo, mount):
+    """The upload reaches lakeFS, its answer is cut, the client's resend fails: the close used to
+    answer EIO for bytes lakeFS holds (and a background retry uploaded them again). The object now
+    holds exactly the file's bytes, read with one statObject: the close succeeds, nothing is left
+    to do, and the object keeps the file's attributes."""
+    server.upload(repo, "main", "ok.txt", b"the base\n")
+    m = mount(uri_of(repo))
+    os.chmod(m.join("ok.txt"), 0o640)
+    server.add_fault(operation="uploadObject", cut_after_bytes=10, count=1)
+    server.add_fault(operation="uploadObject", status=500, message="injected", count=1)
+    fd = os.open(m.join("ok.txt"), os.O_WRONLY | os.O_APPEND)
+    os.write(fd, b"appended\n")
+    server.reset_counts()
+    os.close(fd)  # no EIO
+    counts = server.counts()
+    assert [f["applied"] for f in server.faults()] == [1, 1]
+    assert (counts.get("uploadObject"), counts.get("statObject")) == (2, 1), counts
+    assert api_get(server, repo, "main", "ok.txt") == b"the base\nappended\n"
+    assert read_status(m) == []
+    assert expected_mode(api_stat(server, repo, "main", "ok.txt")) == 0o640
+    assert read_file(m.join("ok.txt")) == b"the base\nappended\n"
+    assert "failed" not in m.log(), m.log()[-2000:]
 
 
 def assert_next_mount_uploads(server, repo, m, mount, env, name, want):
