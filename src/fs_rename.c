@@ -40,7 +40,7 @@ static int copy_key(lakefuse_fs *fs, const tree_ref *ref, const char *from,
  * until the server-side steps are done (writer_move_*). */
 static int rename_file(lakefuse_fs *fs, const tree_node *src,
                        const tree_ref *ref, const char *dst_rel,
-                       const char *dst_base)
+                       const char *dst_base, bool bits_noted)
 {
     char *from = tree_object_key(src);
     char *to = fs_object_key(ref, dst_rel);
@@ -65,8 +65,13 @@ static int rename_file(lakefuse_fs *fs, const tree_node *src,
         rc = copy_key(fs, ref, from, to, &st);
         if (rc == 0)
             rc = fs_delete_key(fs, ref, from);
+        /* The special bits src showed, no others. When this mount noted
+         * them, the new name is noted already and shows what the copy
+         * holds: src->entry may predate a chmod's upload that landed
+         * before the copy (an upload of the file in flight meanwhile). */
         if (rc == 0)
-            fs_cache_set_object_as(fs, ref, dst_rel, &st, &src->entry);
+            fs_cache_set_object_as(fs, ref, dst_rel, &st,
+                                   bits_noted ? NULL : &src->entry);
     }
     /* The replaced file's descriptors never upload over the new content;
      * a failed step changes nothing in the writer. */
@@ -394,24 +399,32 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
         tree_node_free(&dst);
     if (rc == 0 && !dst_base)
         rc = -ENOMEM;
-    if (rc == 0)
-        rc = src.kind == TREE_FILE
-                 ? rename_file(fs, &src, src.ref, dst_rel, dst_base)
-                 : rename_dir(fs, &src, src.ref, dst_rel, exists);
-    /* The bits this mount showed go with the file, once it is there:
-     * noted before, a failed rename would unmask the bits of the object it
-     * meant to replace (another client's). Until noted, the cached entry
-     * rename_file set for the new name shows them already. A file being
-     * written may have had them set by a chmod the server has not seen
-     * yet (src.entry is the listed object): its note moves too. */
+    /* The bits this mount showed go with the file. Noted before the
+     * rename: an upload of the file at its new name can land during it (a
+     * background retry, the rename's own), and its listing entry is masked
+     * by what is noted then. A file being written may have had them set by
+     * a chmod the server has not seen yet (src.entry is the listed
+     * object): its note moves too. A rename that fails takes the note back,
+     * or it would unmask the bits of the object it meant to replace
+     * (another client's). */
     char *special = rc == 0 && src.kind == TREE_FILE
                         ? fs_object_key(src.ref, dst_rel)
                         : NULL;
-    if (special && (src.entry.mode & 07000u))
-        tree_note_special_mode(fs->tree, src.ref->repo, special);
     char *src_key = special ? fs_object_key(src.ref, src.key) : NULL;
-    if (src_key)
-        tree_move_special_mode(fs->tree, src.ref->repo, src_key, special);
+    bool carry = src_key && ((src.entry.mode & 07000u) ||
+                             tree_special_mode_noted(fs->tree, src.ref->repo,
+                                                     src_key));
+    bool noted_before = carry && tree_special_mode_noted(fs->tree,
+                                                         src.ref->repo,
+                                                         special);
+    if (carry)
+        rc = tree_note_special_mode(fs->tree, src.ref->repo, special);
+    if (rc == 0)
+        rc = src.kind == TREE_FILE
+                 ? rename_file(fs, &src, src.ref, dst_rel, dst_base, carry)
+                 : rename_dir(fs, &src, src.ref, dst_rel, exists);
+    if (rc != 0 && carry && !noted_before)
+        tree_forget_special_mode(fs->tree, src.ref->repo, special);
     free(src_key);
     free(special);
     if (rc == 0 && src.kind == TREE_DIR) {

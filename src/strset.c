@@ -65,6 +65,31 @@ int strset_add_owned(strset *s, char *str)
     return 0;
 }
 
+void strset_remove(strset *s, const char *str)
+{
+    if (!strset_contains(s, str))
+        return;
+    size_t mask = s->n_slots - 1;
+    size_t hole = slot_of(s->slots, s->n_slots, str);
+    free(s->slots[hole]);
+    s->slots[hole] = NULL;
+    s->count--;
+    /* Linear probing: a later member of the run whose home is not
+     * cyclically after the hole moves into it, or lookups would stop at
+     * the hole before reaching it. */
+    for (size_t j = (hole + 1) & mask; s->slots[j] != NULL;
+         j = (j + 1) & mask) {
+        size_t home = (size_t)str_hash(s->slots[j]) & mask;
+        bool stays = hole <= j ? (hole < home && home <= j)
+                               : (hole < home || home <= j);
+        if (stays)
+            continue;
+        s->slots[hole] = s->slots[j];
+        s->slots[j] = NULL;
+        hole = j;
+    }
+}
+
 void strset_clear(strset *s)
 {
     for (size_t i = 0; i < s->n_slots; i++)

@@ -1,5 +1,5 @@
 /*
- * strset.h - a set of strings (add and look up, no removal) in an open
+ * strset.h - a set of strings (add, look up, remove) in an open
  * addressing hash table: O(1) lookups for sets that are read far more
  * often than written (tree.c's noted special modes, looked up for every
  * listed entry carrying such bits). No locking inside.
@@ -20,6 +20,8 @@ bool strset_contains(const strset *s, const char *str);
 /* Adds str, taking ownership of it (freed at once if s already holds an
  * equal string): 0, or -ENOMEM (str freed, s unchanged). */
 int strset_add_owned(strset *s, char *str);
+/* Removes str (and frees the set's copy) when it is a member. */
+void strset_remove(strset *s, const char *str);
 /* Frees the strings and the table; s is empty again. */
 void strset_clear(strset *s);
 

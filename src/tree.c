@@ -478,13 +478,29 @@ int tree_note_special_mode(tree *t, const char *repo, const char *key)
     return rc;
 }
 
+bool tree_special_mode_noted(tree *t, const char *repo, const char *key)
+{
+    char *id = join3(repo, "\x1f", key);
+    bool known = id && special_mode_known(t, id);
+    free(id);
+    return known;
+}
+
+void tree_forget_special_mode(tree *t, const char *repo, const char *key)
+{
+    char *id = join3(repo, "\x1f", key);
+    if (!id)
+        return;
+    pthread_mutex_lock(&t->lock);
+    strset_remove(&t->special_modes, id);
+    pthread_mutex_unlock(&t->lock);
+    free(id);
+}
+
 void tree_move_special_mode(tree *t, const char *repo, const char *old_key,
                             const char *new_key)
 {
-    char *id = join3(repo, "\x1f", old_key);
-    bool known = id && special_mode_known(t, id);
-    free(id);
-    if (known)
+    if (tree_special_mode_noted(t, repo, old_key))
         tree_note_special_mode(t, repo, new_key);
 }
 

@@ -145,6 +145,10 @@ int tree_note_special_mode(tree *t, const char *repo, const char *key);
  * wrote them (for entries cached from an upload's or a change's answer). */
 void tree_mask_entry(tree *t, const tree_ref *ref, const char *rel_key,
                      fs_entry *e);
+/* Whether key of repo is noted (tree_note_special_mode). */
+bool tree_special_mode_noted(tree *t, const char *repo, const char *key);
+/* Takes key's note back (a rename that noted its destination failed). */
+void tree_forget_special_mode(tree *t, const char *repo, const char *key);
 /* A rename moved old_key to new_key: the bits this mount showed there go
  * along (a directory's rename moves its files one by one). */
 void tree_move_special_mode(tree *t, const char *repo, const char *old_key,

@@ -7,12 +7,14 @@ until the test opens the gate, so "the close returned before the server had the 
 the test arranges, not a race it hopes to win."""
 import errno
 import os
+import stat
 import subprocess
 import threading
 
 import pytest
 
-from mountlib import (LAKEFUSE, api_get, api_get_or_none, api_stat, control_json, expected_mtime, control_path, control_write, expect_errno,
+from mountlib import (LAKEFUSE, api_get, api_get_or_none, api_stat, control_json, expected_mode, expected_mtime, control_path,
+                      control_write, expect_errno,
                       fail_uploads, kill_mount, poll, read_file, read_status)
 
 THREADS = 4
@@ -375,3 +377,27 @@ def test_a_utime_made_while_the_upload_runs_survives_a_kill_9_after_it_lands(ser
     assert os.getxattr(again.join("late.txt"), "user.lakefs.meta.k1") == b"after"
     assert read_file(again.join("late.txt")) == data
     assert read_status(again) == []
+
+
+def test_setuid_bits_set_while_an_upload_failed_survive_renames_as_its_retry_lands(server, repo, mount):
+    """The differential test's async_close finding (seed 28101 under faults; seed 12, 28102 before):
+    a new file whose upload failed, chmod 4755 (the staged file's mode), a close that sends it again,
+    then renames. When that upload landed while a rename was starting, the rename copied the object
+    and showed the bits its source's listing entry showed - read before the chmod's upload landed,
+    so none - and the file read 0755 from then on (the object kept 04755). The new name is noted as
+    showing the bits before the rename, and a noted name shows what the copy holds. A race: each
+    round runs it once; the previous binary lost the bits in about one round of two."""
+    m = mount(uri_of(repo), options=list(ASYNC))
+    for i in range(8):
+        b, d, a = "b%d" % i, "d%d" % i, "a%d" % i
+        server.add_fault(operation="uploadObject", status=500, message="injected", count=1)
+        write_new(m, b, b"x" * 2483)
+        os.chmod(m.join(b), 0o4755)
+        os.close(os.open(m.join(b), os.O_WRONLY | os.O_APPEND))  # the upload goes again
+        os.rename(m.join(b), m.join(d))
+        os.rename(m.join(d), m.join(a))
+        assert stat.S_IMODE(os.stat(m.join(a)).st_mode) == 0o4755, "round %d" % i
+    assert poll(lambda: read_status(m) == [], timeout=60), read_status(m)
+    for i in range(8):
+        assert stat.S_IMODE(os.stat(m.join("a%d" % i)).st_mode) == 0o4755, "round %d" % i
+        assert expected_mode(api_stat(server, repo, "main", "a%d" % i)) == 0o4755
