@@ -213,6 +213,30 @@ static bool arity(int argc, int want, const char *usage)
     return false;
 }
 
+/* fusermount3 -u dir: true when it unmounted. quiet: its complaint (a
+ * busy mount) goes to /dev/null. */
+static bool fusermount_u(const char *dir, bool quiet)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = quiet ? open("/dev/null", O_WRONLY) : -1;
+        if (null >= 0)
+            dup2(null, STDERR_FILENO);
+        execlp("fusermount3", "fusermount3", "-u", dir, (char *)NULL);
+        _exit(127);
+    }
+    int ws = 0;
+    return pid > 0 && waitpid(pid, &ws, 0) == pid && WIFEXITED(ws) &&
+           WEXITSTATUS(ws) == 0;
+}
+
+/* After waiting for uploads: how long a busy mount is tried again. The
+ * upload a close waits for is done (its journal entry clean) a moment
+ * before the close returns and the kernel lets go of the file; on a
+ * loaded machine that moment can outlast the first try. */
+#define UMOUNT_BUSY_RETRY_MS 5000
+#define UMOUNT_BUSY_STEP_MS 100
+
 /* Unmounts once the mount has no upload left to do. */
 static int umount_command(int argc, char **argv)
 {
@@ -221,6 +245,7 @@ static int umount_command(int argc, char **argv)
     char stats[PATH_MAX];
     snprintf(stats, sizeof(stats), "%s/" CONTROL "/stats", argv[1]);
     bool tty = isatty(STDERR_FILENO);
+    bool waited = false;
     for (int round = 0;; round++) {
         char *text = read_file(stats);
         cJSON *o = text ? cJSON_Parse(text) : NULL;
@@ -230,6 +255,7 @@ static int umount_command(int argc, char **argv)
         cJSON_Delete(o);
         if (pending == 0)
             break;
+        waited = true;
         if (tty)
             fprintf(stderr, "\rwaiting for %d upload(s) %c", pending,
                     "|/-\\"[round % 4]);
@@ -238,18 +264,17 @@ static int umount_command(int argc, char **argv)
     }
     if (tty)
         fputs("\r\033[K", stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execlp("fusermount3", "fusermount3", "-u", argv[1], (char *)NULL);
-        _exit(127);
+    int tries = waited ? UMOUNT_BUSY_RETRY_MS / UMOUNT_BUSY_STEP_MS : 1;
+    for (int i = 1;; i++) {
+        if (fusermount_u(argv[1], i < tries))
+            return 0;
+        if (i >= tries)
+            break;
+        struct timespec ts = {0, UMOUNT_BUSY_STEP_MS * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
-    int ws = 0;
-    if (pid < 0 || waitpid(pid, &ws, 0) < 0 || !WIFEXITED(ws) ||
-        WEXITSTATUS(ws) != 0) {
-        fprintf(stderr, "lakefuse: could not unmount %s\n", argv[1]);
-        return 1;
-    }
-    return 0;
+    fprintf(stderr, "lakefuse: could not unmount %s\n", argv[1]);
+    return 1;
 }
 
 static int status_command(int argc, char **argv)
