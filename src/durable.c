@@ -217,24 +217,6 @@ static int current_object(lakefs_client *c, const char *repo,
     return rc ? rc : 1;
 }
 
-int durable_server_has(lakefs_client *c, const upload_caps *caps,
-                       const char *repo, const char *branch, const char *path,
-                       int fd, int64_t size, lakefs_object_stats *out,
-                       lakefs_error *err)
-{
-    lakefs_object_stats st;
-    memset(&st, 0, sizeof(st));
-    int have = current_object(c, repo, branch, path, &st, err);
-    if (have == 1)
-        have = durable_bytes_match(fd, size, st.checksum, caps) ? 1 : 0;
-    if (have == 1 && out) {
-        *out = st;
-        return 1;
-    }
-    lakefs_object_stats_free(&st);
-    return have;
-}
-
 /* DURABLE_ALREADY_THERE when the object st (have: there is one) holds
  * exactly fd's size bytes, *st then moved to out (or freed); else 0, st
  * left to the caller. */
@@ -252,6 +234,22 @@ static int already_there(int fd, int64_t size, const upload_caps *caps,
         lakefs_object_stats_free(st);
     }
     return DURABLE_ALREADY_THERE;
+}
+
+int durable_server_has(lakefs_client *c, const upload_caps *caps,
+                       const char *repo, const char *branch, const char *path,
+                       int fd, int64_t size, lakefs_object_stats *out,
+                       lakefs_error *err)
+{
+    lakefs_object_stats st;
+    memset(&st, 0, sizeof(st));
+    int have = current_object(c, repo, branch, path, &st, err);
+    if (have < 0)
+        return have;
+    if (already_there(fd, size, caps, have, &st, out))
+        return 1;
+    lakefs_object_stats_free(&st);
+    return 0;
 }
 
 int durable_upload_if_base(lakefs_client *c, const upload_caps *caps,
@@ -307,13 +305,12 @@ int durable_upload_if_base(lakefs_client *c, const upload_caps *caps,
          * If-None-Match then refuses the object the first one made: these
          * very bytes. An object holding them is this upload's; another is
          * a create by another client. */
-        memset(&st, 0, sizeof(st));
-        have = current_object(c, repo, branch, path, &st, err);
-        if (have < 0)
-            return have;
-        if (already_there(fd, size, caps, have, &st, out))
+        int there = durable_server_has(c, caps, repo, branch, path, fd,
+                                       size, out, err);
+        if (there < 0)
+            return there;
+        if (there)
             return DURABLE_ALREADY_THERE;
-        lakefs_object_stats_free(&st);
         say(err, "'%s' was created by another client since these bytes "
                  "were written",
             path);
