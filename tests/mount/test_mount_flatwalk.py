@@ -12,7 +12,7 @@ import stat
 
 import pytest
 
-from mountlib import api_commit_id, api_list_objects, poll, read_file, upload_concurrently, write_file
+from mountlib import api_commit_id, api_list_objects, call_through_gate, poll, read_file, upload_concurrently, write_file
 
 BRANCH = ["attr_timeout=3600"]
 bundled_only = pytest.mark.stand_in_only(reason="trickle_ms faults exist on the bundled server only")
@@ -340,19 +340,21 @@ def test_a_walk_of_many_pages_is_split_into_streams_that_list_each_key_once(serv
 
 
 def test_the_streams_of_a_split_walk_wait_on_lakefs_at_the_same_time(server, repo, mount):
-    """Every listObjects held 0.3 s: the second stream's pages are asked for while the first
-    stream's are, so lakeFS has two listings of the walk in flight at once (a single stream has at
-    most one: each page waits for the one before's last key)."""
+    """Every listObjects of the walk after its first page (which shows how many pages are left, so
+    the walk splits) is held at a gate that opens only once two are in flight: the second stream's
+    pages are asked for while the first stream's are, so lakeFS has two listings of the walk in
+    flight at once (a single stream has at most one: each page waits for the one before's last key).
+    Streams listed one after another never reach two and the gate times out."""
     seed(server, repo, split_tree())
     m = mount("lakefs://%s/main" % repo, options=BRANCH)
     assert sorted(os.listdir(m.join("split")))[:2] == ["d00", "d01"]
     server.reset_counts()
-    server.add_fault(operation="listObjects", latency_ms=300, count=None)
+    server.add_fault(operation="listObjects", latency_ms=1, count=1)
+    server.add_fault(operation="listObjects", hold="walk", count=None)
     try:
-        got = snapshot(m.join("split"))
-        at_once = server.max_in_flight().get("listObjects", 0)
+        got = call_through_gate(server, "walk", snapshot, m.join("split"),
+                                before=lambda: server.max_in_flight().get("listObjects", 0) >= 2, timeout=20)
     finally:
         server.clear_faults()
     assert walk_sizes(got) == split_expected()
-    assert at_once >= 2, "the ranges were listed one after another (at most %d in flight)" % at_once
     assert server.counts() == {"listObjects": 3 + 2}, server.counts()
