@@ -107,9 +107,19 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
     char *marker = NULL;
     if (!dir_key || asprintf(&marker, "%s/", dir_key) < 0)
         rc = -ENOMEM;
-    if (rc == 0 && has_marker)
+    /* A marker not uploaded yet (mkdir with -o async_close) takes the
+     * change with it, as a file not uploaded yet does. */
+    wfile *w = rc == 0 ? writer_find(fs->writer, n->ref->repo,
+                                     n->ref->api_ref, marker)
+                       : NULL;
+    int unsent = w ? wfile_set_attrs_if_unsent(w, mtime, mode, uid, gid) : 0;
+    if (w)
+        wfile_release(w);
+    if (unsent < 0)
+        rc = unsent;
+    if (rc == 0 && unsent == 0 && has_marker)
         rc = update_key_attrs(fs, n->ref, marker, &a);
-    if (rc == 0 && !has_marker) /* or removed since it was listed */
+    if (rc == 0 && unsent == 0 && !has_marker) /* or removed since listed */
         rc = -ENOENT;
     if (rc == -ENOENT)
         rc = fs_upload_empty_attrs(fs, n->ref, marker, &a, NULL);

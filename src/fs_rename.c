@@ -302,8 +302,7 @@ static int stop_at_entry(void *ctx, const fs_entry *e)
 static int stop_at_pending(void *ctx, const writer_entry *e)
 {
     (void)ctx;
-    (void)e;
-    return 1;
+    return !e->self; /* the directory's own marker is not content */
 }
 
 /* 0 when the existing directory dir holds nothing, as its listing, the

@@ -488,7 +488,12 @@ void fs_on_uploaded(void *ctx, const void *tag, const lakefs_object_stats *st)
     lakefuse_fs *fs = ctx;
     const tree_ref *ref = tag;
     size_t pl = ref ? strlen(ref->prefix) : 0;
-    if (ref && st->path && strncmp(st->path, ref->prefix, pl) == 0) {
+    size_t len = st->path ? strlen(st->path) : 0;
+    /* A directory's marker (mkdir with -o async_close): its listing has
+     * shown it since the mkdir, as the writer's. */
+    bool marker = len && st->path[len - 1] == '/';
+    if (ref && !marker && st->path &&
+        strncmp(st->path, ref->prefix, pl) == 0) {
         fs_cache_set_object(fs, ref, st->path + pl, st);
         fs_readers_uploaded(fs, ref, st->path + pl, st);
     }
@@ -512,6 +517,30 @@ int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
         logger_write(fs->log, LOG_LEVEL_ERROR, "creating '%s': %s", key,
                      err.message);
     return rc ? -EIO : 0;
+}
+
+/* With -o async_close, mkdir's marker goes as a closed file does: staged
+ * (empty) and journaled, the mkdir answered, the upload queued for the
+ * pool; until it lands the writer lists the directory (writer_entry
+ * is_dir), chmod/chown/utimens go with the upload, rmdir deletes through
+ * the writer and a rename of the directory moves it. A dead mount's
+ * marker is uploaded by the next one (recover.c), as any staged file. */
+static int queue_marker(lakefuse_fs *fs, const tree_ref *ref,
+                        const char *marker, const upload_attrs *attrs,
+                        bool other_owner)
+{
+    wfile *w = NULL;
+    int rc = writer_open(fs->writer, ref->repo, ref->api_ref, marker, NULL,
+                         true, attrs->mode, ref, &w);
+    if (rc == 0 && other_owner)
+        rc = wfile_set_owner(w, attrs->uid, attrs->gid);
+    if (rc == 0)
+        rc = wfile_set_mtime(w, attrs->mtime);
+    if (rc == 0)
+        rc = wfile_queue(w);
+    if (w)
+        wfile_release(w);
+    return rc;
 }
 
 /* mkdir where the parent lists refs or repositories: a new branch (from
@@ -564,7 +593,9 @@ int fs_write_mkdir(const char *path, mode_t mode)
     uint64_t generation = tree_dir_generation(fs->tree, parent.ref);
     lakefs_object_stats made;
     memset(&made, 0, sizeof(made));
-    if (rc == 0 && fs->dir_markers)
+    if (rc == 0 && fs->dir_markers && writer_async(fs->writer))
+        rc = queue_marker(fs, parent.ref, marker, &attrs, other_owner);
+    else if (rc == 0 && fs->dir_markers)
         rc = fs_upload_empty_attrs(fs, parent.ref, marker, &attrs, &made);
     if (rc == 0) {
         /* A new directory holds nothing but its marker: the lookup and
@@ -619,8 +650,12 @@ int fs_write_rmdir(const char *path)
     char *marker = NULL;
     if (rc >= 0 && asprintf(&marker, "%s%s/", n.ref->prefix, n.key) < 0)
         rc = -ENOMEM;
+    /* Through the writer: a marker still to upload (mkdir with -o
+     * async_close) never lands after the delete. */
+    delete_ctx d = {fs, n.ref, marker};
     if (rc >= 0)
-        rc = fs_delete_key(fs, n.ref, marker);
+        rc = writer_unlink(fs->writer, n.ref->repo, n.ref->api_ref, marker,
+                           delete_cb, &d);
     if (rc == 0) {
         fs_cache_set(fs, n.ref, n.key, NULL);
         metacache_invalidate_dir(fs->meta, n.ref->cache_key, n.key);

@@ -452,12 +452,32 @@ static fs_entry *find_entry(fs_entry *entries, size_t n, const char *name)
              : NULL;
 }
 
+/* A name merge_files takes: a valid one, or a directory's own entry "."
+ * (tree.h's TREE_MARKER_NAME: its marker's mode, mtime and owner). */
+static bool merge_name_ok(const fs_entry *x)
+{
+    return listing_name_is_valid(x->name) ||
+           (x->is_dir && strcmp(x->name, ".") == 0);
+}
+
+/* A directory's entry from a marker not uploaded yet: its attributes are
+ * the marker's (listed or not: the marker's are the newer). */
+static void take_dir_attrs(fs_entry *e, const fs_entry *x)
+{
+    e->is_dir = true;
+    e->mode = x->mode ? x->mode & 07777u : LISTING_DEFAULT_DIR_MODE;
+    e->mtime = x->mtime;
+    e->has_owner = x->has_owner;
+    e->uid = x->uid;
+    e->gid = x->gid;
+}
+
 int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
                         size_t extra_n)
 {
     size_t listed = *n, missing = 0;
     for (size_t i = 0; i < extra_n; i++)
-        missing += listing_name_is_valid(extra[i].name) &&
+        missing += merge_name_ok(&extra[i]) &&
                    !find_entry(*entries, listed, extra[i].name);
     fs_entry *all = *entries;
     if (missing) {
@@ -470,7 +490,7 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
     size_t count = listed;
     for (size_t i = 0; i < extra_n; i++) {
         const fs_entry *x = &extra[i];
-        if (!listing_name_is_valid(x->name) || find_entry(all, listed, x->name))
+        if (!merge_name_ok(x) || find_entry(all, listed, x->name))
             continue;
         fs_entry *e = &all[count];
         memset(e, 0, sizeof(*e));
@@ -479,6 +499,11 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
             for (size_t j = listed; j < count; j++)
                 fs_entry_free(&all[j]);
             return -ENOMEM;
+        }
+        if (x->is_dir) {
+            take_dir_attrs(e, x);
+            count++;
+            continue;
         }
         e->size = x->size;
         e->mtime = x->mtime;
@@ -491,10 +516,12 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
         }
     }
     for (size_t i = 0; i < extra_n; i++) {
-        fs_entry *e = listing_name_is_valid(extra[i].name)
+        fs_entry *e = merge_name_ok(&extra[i])
                           ? find_entry(all, listed, extra[i].name)
                           : NULL;
-        if (!e || e->is_dir)
+        if (e && e->is_dir && extra[i].is_dir)
+            take_dir_attrs(e, &extra[i]);
+        if (!e || e->is_dir || extra[i].is_dir)
             continue;
         if (e->is_symlink || e->special) {
             /* A file written over a symlink or a special file (a rename,

@@ -119,7 +119,11 @@ int listing_build(const char *prefix, const lakefs_object_stats *items,
  *     its mode when that is not 0 - unless extra's checksum (set when the
  *     server has the file's bytes) is the listed one's: that object is
  *     the file, as listed;
- *   - a directory or symlink of that name stays as listed.
+ *   - a directory or symlink of that name stays as listed;
+ *   - an extra that is_dir (a directory's marker not uploaded yet: its name,
+ *     or "." for the listed directory's own) is added as a directory, or
+ *     gives a listed directory its mode, mtime and owner (a file listed
+ *     under that name stays).
  * Names in extra must be distinct; invalid ones are skipped. The result
  * stays sorted. 0, or -ENOMEM with *entries and *n unchanged.
  */

@@ -437,6 +437,21 @@ typedef struct pending_walk {
 static int pending_from_writer(void *ctx, const writer_entry *e)
 {
     pending_walk *p = ctx;
+    if (e->is_dir) {
+        /* A marker not uploaded yet: its directory ("c" of "c/") exists, or
+         * (self) the listed directory's own marker entry. */
+        const char *name = e->key + p->prefix_len;
+        char *dir = e->self ? strdup(TREE_MARKER_NAME)
+                            : strndup(name, strlen(name) - 1);
+        if (!dir)
+            return -ENOMEM;
+        fs_entry d = {.name = dir, .is_dir = true, .mtime = e->mtime,
+                      .mode = e->mode, .has_owner = e->has_owner,
+                      .uid = e->uid, .gid = e->gid};
+        int rc = p->add(p->add_ctx, &d);
+        free(dir);
+        return rc;
+    }
     fs_entry file = {.name = (char *)e->key + p->prefix_len,
                      .size = e->size, .mtime = e->mtime, .mode = e->mode};
     if (e->meta)

@@ -429,7 +429,9 @@ static int add_pending(void *ctx, const fs_entry *file)
 {
     pending_files *p = ctx;
     fs_entry plain = {.size = file->size, .mtime = file->mtime,
-                      .mode = file->mode};
+                      .mode = file->mode, .is_dir = file->is_dir,
+                      .has_owner = file->has_owner, .uid = file->uid,
+                      .gid = file->gid};
     /* Its user metadata too: a file the listing lacks (not uploaded yet,
      * or uploaded since lakeFS was asked) shows it with its bytes. */
     int rc = 0;
@@ -1198,13 +1200,18 @@ int tree_cache_new_dir(tree *t, const tree_ref *ref, const char *dir,
     char *prefix = join3(ref->prefix, dir, dir[0] ? "/" : "");
     if (!prefix)
         return -ENOMEM;
-    pending_files none = {0};
+    /* Its marker, when the writer has it still to upload (-o async_close),
+     * is what the writer lists. */
+    pending_files pending = {0};
     fs_entry *entries = NULL;
     size_t n = 0;
-    int rc = build_objects(t, ref, dir, prefix, marker, marker ? 1 : 0,
-                           &none, &entries, &n);
+    int rc = collect_pending(t, ref, prefix, &pending);
+    if (rc == 0)
+        rc = build_objects(t, ref, dir, prefix, marker, marker ? 1 : 0,
+                           &pending, &entries, &n);
     if (rc == 0)
         rc = listings_store(t->listings, &src, dir, entries, n, generation);
+    fs_entries_free(pending.items, pending.n);
     free(prefix);
     return rc;
 }

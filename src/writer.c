@@ -270,6 +270,15 @@ int writer_set_string(char **dst, const char *src)
     return 0;
 }
 
+/* The type bits of lakectl's Mode for key: a directory's marker ("dir/",
+ * made by mkdir with -o async_close) is S_IFDIR, anything else a regular
+ * file. A rename keeps the kind (a marker only moves with its directory). */
+static uint32_t key_type(const char *key)
+{
+    size_t n = strlen(key);
+    return n && key[n - 1] == '/' ? S_IFDIR : S_IFREG;
+}
+
 /* Attributes an edit keeps: those of the object it was opened on. The
  * ::lakefs:: keys the upload writes itself are left to it. */
 static int keep_entry_attrs(wfile *f, const fs_entry *e)
@@ -283,7 +292,7 @@ static int keep_entry_attrs(wfile *f, const fs_entry *e)
             NULL ||
         e->has_owner || e->mode != LISTING_DEFAULT_FILE_MODE;
     f->mode = explicit_mode
-                  ? S_IFREG | ((e->mode | e->unshown_mode) & 07777u)
+                  ? key_type(f->key) | ((e->mode | e->unshown_mode) & 07777u)
                   : 0;
     f->unshown_mode = explicit_mode ? e->unshown_mode & 07000u : 0;
     f->has_owner = e->has_owner;
@@ -321,7 +330,7 @@ static int wfile_make(writer *w, const char *repo, const char *branch,
     f->refs = 1;
     f->mtime = now_s();
     f->base_absent = true;
-    f->mode = mode ? S_IFREG | (mode & 07777u) : 0;
+    f->mode = mode ? key_type(key) | (mode & 07777u) : 0;
     pthread_mutex_init(&f->io, NULL);
     pthread_mutex_init(&f->state, NULL);
     f->repo = strdup(repo);
@@ -658,7 +667,9 @@ static void set_owner_locked(wfile *f, uid_t uid, gid_t gid)
         f->gid = gid;
     f->has_owner = true;
     if (!f->mode)
-        f->mode = S_IFREG | LISTING_DEFAULT_FILE_MODE;
+        f->mode = key_type(f->key) | (key_type(f->key) == S_IFDIR
+                                          ? LISTING_DEFAULT_DIR_MODE
+                                          : LISTING_DEFAULT_FILE_MODE);
 }
 
 /* Under f->state: mtime, mode (< 0: unchanged) and owner, then the
@@ -667,7 +678,8 @@ static int set_attrs_locked(wfile *f, int64_t mtime, int64_t mode, uid_t uid,
                             gid_t gid)
 {
     if (mode >= 0) {
-        f->mode = S_IFREG | ((uint32_t)mode & 07777u); /* recorded, 0000 too */
+        /* recorded, 0000 too */
+        f->mode = key_type(f->key) | ((uint32_t)mode & 07777u);
         f->unshown_mode = 0; /* a chmod names every bit */
     }
     if (mtime >= 0)

@@ -291,11 +291,20 @@ typedef struct writer_entry {
     uint32_t mode;
     const lakefs_metadata *meta;
     const char *base;
+    /* A directory's marker not uploaded yet (mkdir with -o async_close):
+     * of a subdirectory ("a/b/c/" in "a/b/": the directory "c" exists),
+     * or, self, of dir_prefix itself (its mode, mtime and owner). */
+    bool is_dir, self;
+    bool has_owner;
+    uid_t uid;
+    gid_t gid;
 } writer_entry;
 /* fn for each wfile of (repo, branch) directly in directory dir_prefix
  * ("" for the root, else "a/b/": keys that start with it and hold no
- * further '/'). fn runs under the writer's table lock and must not call
- * back into the writer; a non-zero return stops the walk and is returned. */
+ * further '/'), and each marker not uploaded yet of a directory directly
+ * in it or of dir_prefix itself (is_dir). fn runs under the writer's
+ * table lock and must not call back into the writer; a non-zero return
+ * stops the walk and is returned. */
 int writer_foreach_in_dir(writer *w, const char *repo, const char *branch,
                           const char *dir_prefix,
                           int (*fn)(void *ctx, const writer_entry *e),

@@ -83,11 +83,20 @@ int writer_foreach_in_dir(writer *w, const char *repo, const char *branch,
         bool hit = !f->detached && f->st != W_CONFLICT &&
                    strcmp(f->repo, repo) == 0 &&
                    strcmp(f->branch, branch) == 0 &&
-                   strncmp(f->key, dir_prefix, plen) == 0 &&
-                   f->key[plen] && strchr(f->key + plen, '/') == NULL;
+                   strncmp(f->key, dir_prefix, plen) == 0;
+        /* A marker: "c/" after the prefix (a subdirectory), or nothing (the
+         * directory's own); a clean one is on the server, as listed. */
+        const char *slash = hit ? strchr(f->key + plen, '/') : NULL;
+        bool marker = slash && slash[1] == '\0' && f->st != W_CLEAN;
+        bool self = hit && plen && f->key[plen] == '\0' &&
+                    f->key[plen - 1] == '/' && f->st != W_CLEAN;
+        hit = hit && ((f->key[plen] && !slash) || marker || self);
         writer_entry e = {.key = f->key, .size = f->size, .mtime = f->mtime,
                           .mode = f->mode, .meta = &f->meta,
-                          .base = f->st == W_CLEAN ? f->base : NULL};
+                          .base = f->st == W_CLEAN ? f->base : NULL,
+                          .is_dir = marker || self, .self = self,
+                          .has_owner = f->has_owner, .uid = f->uid,
+                          .gid = f->gid};
         if (hit)
             rc = fn(ctx, &e);
         pthread_mutex_unlock(&f->state);
