@@ -483,20 +483,57 @@ int fs_write_unlink(const char *path)
 
 /* writer_uploaded_fn: the listing shows what was uploaded, whichever
  * thread uploaded it (a close, a release, a background retry). */
+/* A directory's marker landed (mkdir with -o async_close): the parent's
+ * entry and the directory's own (".") take it, as a synchronous mkdir's
+ * do, and a listing read from lakeFS before it landed is not kept (the
+ * cache's generations move). dir: the directory's key in ref. */
+static void cache_landed_marker(lakefuse_fs *fs, const tree_ref *ref,
+                                const char *dir,
+                                const lakefs_object_stats *st)
+{
+    const char *slash = strrchr(dir, '/');
+    fs_entry e;
+    if (fs_entry_from_object(&e, slash ? slash + 1 : dir, st) != 0) {
+        metacache_invalidate_ref(fs->meta, ref->cache_key); /* ENOMEM */
+        return;
+    }
+    if (!lakefs_metadata_get(&st->metadata, LISTING_KEY_POSIX_PERMISSIONS))
+        e.mode = LISTING_DEFAULT_DIR_MODE;
+    e.is_dir = true;
+    e.is_symlink = false;
+    e.special = 0;
+    e.rdev = 0;
+    e.size = 0;
+    char *self = NULL;
+    if (asprintf(&self, "%s/%s", dir, TREE_MARKER_NAME) < 0) {
+        metacache_invalidate_ref(fs->meta, ref->cache_key);
+    } else {
+        fs_cache_set(fs, ref, self, &e);
+        fs_cache_set(fs, ref, dir, &e);
+    }
+    free(self);
+    fs_entry_free(&e);
+}
+
 void fs_on_uploaded(void *ctx, const void *tag, const lakefs_object_stats *st)
 {
     lakefuse_fs *fs = ctx;
     const tree_ref *ref = tag;
     size_t pl = ref ? strlen(ref->prefix) : 0;
-    size_t len = st->path ? strlen(st->path) : 0;
-    /* A directory's marker (mkdir with -o async_close): its listing has
-     * shown it since the mkdir, as the writer's. */
-    bool marker = len && st->path[len - 1] == '/';
-    if (ref && !marker && st->path &&
-        strncmp(st->path, ref->prefix, pl) == 0) {
-        fs_cache_set_object(fs, ref, st->path + pl, st);
-        fs_readers_uploaded(fs, ref, st->path + pl, st);
+    if (!ref || !st->path || strncmp(st->path, ref->prefix, pl) != 0)
+        return;
+    size_t len = strlen(st->path);
+    if (len > pl + 1 && st->path[len - 1] == '/') {
+        char *dir = strndup(st->path + pl, len - pl - 1);
+        if (dir)
+            cache_landed_marker(fs, ref, dir, st);
+        else
+            metacache_invalidate_ref(fs->meta, ref->cache_key);
+        free(dir);
+        return;
     }
+    fs_cache_set_object(fs, ref, st->path + pl, st);
+    fs_readers_uploaded(fs, ref, st->path + pl, st);
 }
 
 /* ---- directories ---- */

@@ -12,7 +12,7 @@ import stat
 
 import pytest
 
-from mountlib import api_commit_id, api_list_objects, call_through_gate, poll, read_file, upload_concurrently, write_file
+from mountlib import api_commit_id, api_get_or_none, api_list_objects, call_through_gate, poll, read_file, upload_concurrently, write_file
 
 BRANCH = ["attr_timeout=3600"]
 bundled_only = pytest.mark.stand_in_only(reason="trickle_ms faults exist on the bundled server only")
@@ -358,3 +358,34 @@ def test_the_streams_of_a_split_walk_wait_on_lakefs_at_the_same_time(server, rep
         server.clear_faults()
     assert walk_sizes(got) == split_expected()
     assert server.counts() == {"listObjects": 3 + 2}, server.counts()
+
+
+@bundled_only
+def test_a_directory_whose_queued_marker_lands_while_the_flat_listing_is_in_flight_is_not_hidden(server, repo, mount):
+    """-o async_close: a mkdir's marker is queued; a flat listing of the tree starts while the
+    marker is held at the server (lakeFS lists the tree without it), the marker lands and leaves
+    the writer, and only then does the listing arrive. Built then, the directory is neither in it
+    nor in the writer: the listing must not be kept over the landing."""
+    seed(server, repo, small_tree())
+    m = mount("lakefs://%s/main" % repo, options=BRANCH + ["async_close"])
+    os.stat(m.join("walk", "d3"))
+    assert sorted(os.listdir(m.join("walk"))) == ["d%d" % d for d in range(6)]
+    server.add_fault(operation="uploadObject", hold="marker", count=1)
+    os.mkdir(m.join("walk", "d3", "newdir"), 0o700)
+    server.reset_counts()
+    server.add_fault(operation="listObjects", trickle_ms=2, count=1)
+    stat_d0 = concurrent.futures.ThreadPoolExecutor(1)
+    walking = stat_d0.submit(os.stat, m.join("walk", "d0"))
+    try:
+        assert poll(lambda: server.counts().get("listObjects", 0) == 1, timeout=30)
+        server.open_gate("marker")
+        assert poll(lambda: api_get_or_none(server, repo, "main", "walk/d3/newdir/") is not None, timeout=30)
+        assert poll(lambda: m.stats()["async_uploads"]["in_flight"] == 0 and
+                    m.stats()["async_uploads"]["queued"] == 0, timeout=30)
+        assert not walking.done(), "the flat listing finished before the marker landed; the test proves nothing"
+        walking.result(timeout=120)
+    finally:
+        stat_d0.shutdown()
+    assert [f["applied"] for f in server.faults() if f["operation"] == "listObjects"] == [1]
+    assert sorted(os.listdir(m.join("walk", "d3"))) == ["f0", "f1", "newdir"]
+    assert stat.S_IMODE(os.stat(m.join("walk", "d3", "newdir")).st_mode) == 0o700
