@@ -636,6 +636,62 @@ static void test_merge_pending_files(void **state)
     fs_entries_free(none, n);
 }
 
+/* Markers not uploaded yet merge as directories: a name not listed is
+ * added as one with the marker's mode, mtime and owner; a listed
+ * directory takes them; "." (the listed directory's own) is taken though
+ * it is no valid name; a file listed under the name stays a file; a
+ * pending "." that is not a directory is skipped. */
+static void test_merge_pending_markers(void **state)
+{
+    (void)state;
+    fs_entry *entries = NULL;
+    size_t n = 0;
+    fs_entry listed[] = {
+        {.name = ".", .is_dir = true, .mode = 0755, .mtime = 100},
+        {.name = "file", .size = 3, .mtime = 100},
+        {.name = "sub", .is_dir = true, .mode = 0755},
+    };
+    entries = calloc(3, sizeof(*entries));
+    assert_non_null(entries);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(fs_entry_copy(&entries[i], &listed[i]), 0);
+    }
+    n = 3;
+    fs_entry extra[] = {
+        {.name = "new", .is_dir = true, .mode = 040700, .mtime = 7,
+         .has_owner = true, .uid = 1000, .gid = 1001},
+        {.name = ".", .is_dir = true, .mode = 040711, .mtime = 8},
+        {.name = "sub", .is_dir = true, .mode = 040750, .mtime = 9},
+        {.name = "file", .is_dir = true, .mode = 040777, .mtime = 10},
+    };
+    assert_int_equal(listing_merge_files(&entries, &n, extra, 4), 0);
+    const char *names[] = {".", "file", "new", "sub"};
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal(entries[i].name, names[i]);
+    assert_true(entries[0].is_dir);
+    assert_int_equal(entries[0].mode, 0711);
+    assert_int_equal(entries[0].mtime, 8);
+    assert_false(entries[1].is_dir);
+    assert_int_equal(entries[1].size, 3);
+    assert_true(entries[2].is_dir);
+    assert_int_equal(entries[2].mode, 0700);
+    assert_int_equal(entries[2].mtime, 7);
+    assert_true(entries[2].has_owner);
+    assert_int_equal(entries[2].uid, 1000);
+    assert_int_equal(entries[2].gid, 1001);
+    assert_int_equal(entries[3].mode, 0750);
+    assert_int_equal(entries[3].mtime, 9);
+    fs_entries_free(entries, n);
+
+    fs_entry *none = NULL;
+    n = 0;
+    fs_entry not_dir[] = {{.name = ".", .size = 1}};
+    assert_int_equal(listing_merge_files(&none, &n, not_dir, 1), 0);
+    assert_int_equal(n, 0);
+    free(none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -660,6 +716,7 @@ int main(void)
         cmocka_unit_test(test_metadata_copied),
         cmocka_unit_test(test_large_listing),
         cmocka_unit_test(test_merge_pending_files),
+        cmocka_unit_test(test_merge_pending_markers),
     };
     return cmocka_run_group_tests_name("listing", tests, NULL, NULL);
 }
