@@ -563,7 +563,7 @@ int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
  * the writer and a rename of the directory moves it. A dead mount's
  * marker is uploaded by the next one (recover.c), as any staged file. */
 static int queue_marker(lakefuse_fs *fs, const tree_ref *ref,
-                        const char *marker, const upload_attrs *attrs,
+                        const char *marker, upload_attrs *attrs,
                         bool other_owner)
 {
     wfile *w = NULL;
@@ -571,8 +571,11 @@ static int queue_marker(lakefuse_fs *fs, const tree_ref *ref,
                          true, attrs->mode, ref, &w);
     if (rc == 0 && other_owner)
         rc = wfile_set_owner(w, attrs->uid, attrs->gid);
-    if (rc == 0)
-        rc = wfile_set_mtime(w, attrs->mtime);
+    if (rc == 0) { /* the marker's mtime is the wfile's (made now) */
+        int64_t size;
+        uint32_t mode;
+        wfile_attrs(w, &size, &attrs->mtime, &mode);
+    }
     if (rc == 0)
         rc = wfile_queue(w);
     if (w)

@@ -458,8 +458,8 @@ static int write_entry(staging *s, uint64_t id, const staging_entry *e,
         !e->path || !staging_state_valid(e->state))
         return -EINVAL;
     pthread_mutex_lock(&s->mutex);
-    int rc = durable ? staging_journal_write(s->dir_fd, id, e)
-                     : staging_journal_write_unsynced(s->dir_fd, id, e);
+    int rc = durable ? staging_journal_replace(s->dir_fd, id, e)
+                     : staging_journal_replace_unsynced(s->dir_fd, id, e);
     pthread_mutex_unlock(&s->mutex);
     if (rc == 0)
         count_io(s, true, durable);
@@ -517,7 +517,7 @@ static int journal_update(staging *s, uint64_t id, const journal_change *c)
     if (c->set_mode)
         rec.mode = c->mode;
     if (rc == 0)
-        rc = staging_journal_write(s->dir_fd, id, &rec);
+        rc = staging_journal_replace(s->dir_fd, id, &rec);
     pthread_mutex_unlock(&s->mutex);
     if (rc == 0)
         count_io(s, true, true);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #define TEMP_PREFIX ".tmp-" /* journals being written */
+#define SPARE_NAME TEMP_PREFIX "spare.json" /* see staging_journal_replace */
 #define JOURNAL_VERSION 2 /* 1 is still read: it has no base */
 #define JOURNAL_MAX_BYTES (1024 * 1024)
 #define ENTRY_NAME_MAX 48
@@ -30,6 +31,12 @@ int staging_journal_write(int dir_fd, uint64_t id, const staging_entry *e);
  * death (the page cache does), not necessarily a power loss. */
 int staging_journal_write_unsynced(int dir_fd, uint64_t id,
                                    const staging_entry *e);
+/* The same for a journal that exists (a change): through the directory's
+ * spare file, exchanged with <id>.json, so that no inode is made or freed;
+ * the caller serialises the writes in dir_fd. */
+int staging_journal_replace(int dir_fd, uint64_t id, const staging_entry *e);
+int staging_journal_replace_unsynced(int dir_fd, uint64_t id,
+                                     const staging_entry *e);
 /* Fills e's repo, branch, path, state, error and mode from a journal;
  * -EINVAL with *why on anything malformed. */
 int staging_journal_parse(const char *text, size_t len, staging_entry *e,

@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,57 @@ static int journal_write(int dir_fd, uint64_t id, const staging_entry *e,
 int staging_journal_write(int dir_fd, uint64_t id, const staging_entry *e)
 {
     return journal_write(dir_fd, id, e, true);
+}
+
+/* A change of an existing journal, written into the directory's spare file
+ * (SPARE_NAME), which then trades names with <id>.json (renameat2
+ * RENAME_EXCHANGE, atomic): after a crash <id>.json is the old or the new
+ * one, as with journal_write, but no inode is made or freed per change -
+ * the old journal becomes the spare, rewritten by the next change. (On
+ * ext4 without a journal every new inode is checked against the inodes
+ * freed in the last seconds: an untar, whose files each change their
+ * journal several times, spent most of the daemon's CPU there.) The
+ * callers serialise the changes in one directory (the staging mutex).
+ * Without RENAME_EXCHANGE, or without <id>.json, the spare takes the name
+ * by a plain rename. */
+static int journal_replace(int dir_fd, uint64_t id, const staging_entry *e,
+                           bool durable)
+{
+    char final[ENTRY_NAME_MAX];
+    staging_entry_file_name(final, id, ".json");
+    char *text = journal_render(e);
+    if (text == NULL)
+        return -ENOMEM;
+    int fd = openat(dir_fd, SPARE_NAME,
+                    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                    0600);
+    int rc = fd < 0 ? -errno : write_all(fd, text, strlen(text));
+    free(text);
+    if (rc == 0 && durable && fsync(fd) != 0)
+        rc = -errno;
+    if (fd >= 0 && close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 &&
+        renameat2(dir_fd, SPARE_NAME, dir_fd, final, RENAME_EXCHANGE) != 0) {
+        rc = -errno;
+        if ((rc == -EINVAL || rc == -ENOSYS || rc == -ENOENT) &&
+            renameat(dir_fd, SPARE_NAME, dir_fd, final) == 0)
+            rc = 0;
+    }
+    if (rc == 0 && durable && fsync(dir_fd) != 0)
+        rc = -errno;
+    return rc;
+}
+
+int staging_journal_replace(int dir_fd, uint64_t id, const staging_entry *e)
+{
+    return journal_replace(dir_fd, id, e, true);
+}
+
+int staging_journal_replace_unsynced(int dir_fd, uint64_t id,
+                                     const staging_entry *e)
+{
+    return journal_replace(dir_fd, id, e, false);
 }
 
 int staging_journal_write_unsynced(int dir_fd, uint64_t id,
