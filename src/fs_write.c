@@ -493,17 +493,10 @@ static void cache_landed_marker(lakefuse_fs *fs, const tree_ref *ref,
 {
     const char *slash = strrchr(dir, '/');
     fs_entry e;
-    if (fs_entry_from_object(&e, slash ? slash + 1 : dir, st) != 0) {
+    if (fs_entry_from_marker(&e, slash ? slash + 1 : dir, st) != 0) {
         metacache_invalidate_ref(fs->meta, ref->cache_key); /* ENOMEM */
         return;
     }
-    if (!lakefs_metadata_get(&st->metadata, LISTING_KEY_POSIX_PERMISSIONS))
-        e.mode = LISTING_DEFAULT_DIR_MODE;
-    e.is_dir = true;
-    e.is_symlink = false;
-    e.special = 0;
-    e.rdev = 0;
-    e.size = 0;
     char *self = NULL;
     if (asprintf(&self, "%s/%s", dir, TREE_MARKER_NAME) < 0) {
         metacache_invalidate_ref(fs->meta, ref->cache_key);

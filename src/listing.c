@@ -215,6 +215,22 @@ int fs_entry_from_object(fs_entry *out, const char *name,
     return 0;
 }
 
+int fs_entry_from_marker(fs_entry *out, const char *name,
+                         const lakefs_object_stats *marker)
+{
+    if (fs_entry_from_object(out, name, marker) != 0)
+        return -ENOMEM;
+    if (!lakefs_metadata_get(&marker->metadata,
+                             LISTING_KEY_POSIX_PERMISSIONS))
+        out->mode = LISTING_DEFAULT_DIR_MODE;
+    out->is_dir = true;
+    out->is_symlink = false;
+    out->special = 0;
+    out->rdev = 0;
+    out->size = 0;
+    return 0;
+}
+
 uint32_t fs_entry_type(const fs_entry *e)
 {
     if (e->is_dir)

@@ -67,6 +67,10 @@ int fs_entry_copy(fs_entry *dst, const fs_entry *src);
  * not validated here). 0 or -ENOMEM (out left zeroed). */
 int fs_entry_from_object(fs_entry *out, const char *name,
                          const lakefs_object_stats *st);
+/* The same for a directory's marker object ("dir/"): a directory entry
+ * with the marker's mode (0755 when it records none), owner and mtime. */
+int fs_entry_from_marker(fs_entry *out, const char *name,
+                         const lakefs_object_stats *marker);
 
 /* true when name can be one POSIX path component: not empty, not "." or
  * "..", no "/", at most LISTING_NAME_MAX bytes. (A C string cannot hold a

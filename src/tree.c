@@ -553,16 +553,8 @@ static int add_marker_entry(const char *prefix,
     if (!marker)
         return 0;
     fs_entry e;
-    if (fs_entry_from_object(&e, TREE_MARKER_NAME, marker) != 0)
+    if (fs_entry_from_marker(&e, TREE_MARKER_NAME, marker) != 0)
         return -ENOMEM;
-    if (!lakefs_metadata_get(&marker->metadata,
-                             LISTING_KEY_POSIX_PERMISSIONS))
-        e.mode = LISTING_DEFAULT_DIR_MODE;
-    e.is_dir = true;
-    e.is_symlink = false;
-    e.special = 0;
-    e.rdev = 0;
-    e.size = 0;
     fs_entry *grown = realloc(*entries, (*n + 1) * sizeof(**entries));
     if (!grown) {
         fs_entry_free(&e);
