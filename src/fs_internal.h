@@ -59,6 +59,11 @@ int fs_object_content_id(lakefuse_fs *fs, const tree_node *n,
                          blockcache_id *id);
 /* A reader on the object of a TREE_FILE node; NULL on ENOMEM. */
 reader_file *fs_open_object_reader(lakefuse_fs *fs, const tree_node *n);
+/* The same, for a prefetch started by the open of list_from (a key
+ * relative to the ref root, in n's directory): the presigned listing its
+ * URL may need starts there, so the opener's read finds its URL in it. */
+reader_file *fs_open_object_reader_from(lakefuse_fs *fs, const tree_node *n,
+                                        const char *list_from);
 
 /* Sets (entry non-NULL) or removes the listing entry of rel_key ("a/b",
  * relative to the ref root) in the cached listing of its directory. */

@@ -23,6 +23,7 @@ typedef struct object_source {
     char *repo;
     char *ref;       /* branch name or commit id */
     char *key;       /* object key */
+    char *list_from; /* object key a URL listing starts at; NULL: key */
     char *checksum;
     int64_t size;    /* as listed: an answer for another size is refused */
     bool check_etag; /* branch: the object at key may have been replaced */
@@ -43,6 +44,7 @@ static void object_source_free(void *p)
     free(s->repo);
     free(s->ref);
     free(s->key);
+    free(s->list_from);
     free(s->checksum);
     free(s->cache_key);
     free(s->dir);
@@ -138,8 +140,9 @@ static int source_url(object_source *s, char **url)
         return source_refresh_url(s, url);
     lakefs_error err = {0};
     int64_t expiry = 0;
-    int rc = urlbatch_get(s->fs->urls, s->repo, s->ref, s->key, s->checksum,
-                          URL_REFRESH_MARGIN_S, url, &expiry, &err);
+    int rc = urlbatch_get(s->fs->urls, s->repo, s->ref, s->key, s->list_from,
+                          s->checksum, URL_REFRESH_MARGIN_S, url, &expiry,
+                          &err);
     if (rc == -ENOENT || rc == -ESTALE)
         return source_stale(s, rc == -ENOENT ? "deleted" : "new checksum");
     pthread_mutex_lock(&s->lock);
@@ -227,7 +230,8 @@ int fs_object_content_id(lakefuse_fs *fs, const tree_node *n,
     return rc;
 }
 
-reader_file *fs_open_object_reader(lakefuse_fs *fs, const tree_node *n)
+reader_file *fs_open_object_reader_from(lakefuse_fs *fs, const tree_node *n,
+                                        const char *list_from)
 {
     blockcache_id id;
     if (fs_object_content_id(fs, n, &id) != 0)
@@ -235,5 +239,17 @@ reader_file *fs_open_object_reader(lakefuse_fs *fs, const tree_node *n)
     object_source *src = object_source_new(fs, n);
     if (!src)
         return NULL;
+    if (list_from) {
+        src->list_from = fs_object_key(n->ref, list_from);
+        if (!src->list_from) {
+            object_source_free(src);
+            return NULL;
+        }
+    }
     return reader_open(fs->reader, &id, source_fetch, src, object_source_free);
+}
+
+reader_file *fs_open_object_reader(lakefuse_fs *fs, const tree_node *n)
+{
+    return fs_open_object_reader_from(fs, n, NULL);
 }

@@ -39,6 +39,7 @@ typedef struct prefetch_item {
     bool opened;   /* opened while running: a hit, not waste */
     const tree_ref *ref;
     char *key; /* relative to the ref's prefix, as tree_node.key */
+    char *opened_key; /* the open that queued it (same form); NULL: none */
     fs_entry entry;
 } prefetch_item;
 
@@ -80,6 +81,7 @@ static void item_free(prefetch_item *it)
     if (!it)
         return;
     free(it->key);
+    free(it->opened_key);
     fs_entry_free(&it->entry);
     free(it);
 }
@@ -153,10 +155,11 @@ static int add_item(scan_ctx *c, const fs_entry *e)
     if (!it)
         return -ENOMEM;
     it->ref = s->ref;
-    it->key = tree_child_key(&(tree_node){.kind = TREE_DIR, .ref = s->ref,
-                                          .key = s->dir},
-                             e->name);
-    if (!it->key || fs_entry_copy(&it->entry, e) != 0) {
+    tree_node dir = {.kind = TREE_DIR, .ref = s->ref, .key = s->dir};
+    it->key = tree_child_key(&dir, e->name);
+    it->opened_key = s->last ? tree_child_key(&dir, s->last) : NULL;
+    if (!it->key || (s->last && !it->opened_key) ||
+        fs_entry_copy(&it->entry, e) != 0) {
         item_free(it);
         return -ENOMEM;
     }
@@ -368,7 +371,7 @@ static int fetch_item(prefetch *p, prefetch_item *it)
         (fs->reader && reader_holds(fs->reader, &id, 0)))
         return 1;
     count(&p->stats.files, 1);
-    reader_file *rf = fs_open_object_reader(fs, &node);
+    reader_file *rf = fs_open_object_reader_from(fs, &node, it->opened_key);
     if (!rf)
         return -ENOMEM;
     size_t size = (size_t)it->entry.size;

@@ -35,6 +35,7 @@ typedef struct url_item {
     char *checksum;
     char *url; /* NULL: the server gave no http(s) URL */
     int64_t expiry;
+    int64_t issued; /* when its page came */
 } url_item;
 
 typedef struct url_dir {
@@ -222,6 +223,7 @@ static bool is_http_url(const lakefs_object_stats *st)
  * listing is sorted) to d, moving their strings out of the page. */
 static int append_page(url_dir *d, lakefs_object_list *page)
 {
+    int64_t now = (int64_t)time(NULL);
     if (d->count + page->count > d->cap) {
         size_t cap = d->cap ? d->cap : 64;
         while (cap < d->count + page->count)
@@ -249,6 +251,7 @@ static int append_page(url_dir *d, lakefs_object_list *page)
             it->url = st->physical_address;
             st->physical_address = NULL;
             it->expiry = st->physical_address_expiry;
+            it->issued = now;
         }
         if (!it->checksum) {
             item_free(it);
@@ -276,7 +279,11 @@ static int next_amount(int amount)
 }
 
 /* Under the lock: the answer for key from d, or 1 when d cannot answer
- * (not there, another checksum, expiring): ask the server. */
+ * (not there, another checksum, expiring): ask the server. Expiring is
+ * under margin_s of life left, or under half of the life the server gave
+ * it when that is shorter than the margin: a server signing URLs for
+ * less than the margin would otherwise have every reader of the
+ * directory list it again, for URLs no fresher than those it holds. */
 static int answer(urlbatch *u, const url_dir *d, ssize_t i,
                   const char *checksum, int margin_s, char **url,
                   int64_t *expiry)
@@ -288,7 +295,10 @@ static int answer(urlbatch *u, const url_dir *d, ssize_t i,
         return 1;
     if (!it->url)
         return -EPROTO;
-    if (it->expiry - (int64_t)time(NULL) < margin_s)
+    int64_t need = margin_s, half_life = (it->expiry - it->issued) / 2;
+    if (half_life < need)
+        need = half_life;
+    if (it->expiry - (int64_t)time(NULL) < need)
         return 1;
     *url = strdup(it->url);
     if (!*url)
@@ -370,28 +380,51 @@ static bool queue_refill(urlbatch *u, url_dir *d, char *after, int amount)
     return true;
 }
 
-/* Under the lock, on a miss: lists the directory from key (d->busy set by
- * the caller), replacing what d held, then answers from it. */
+/* Whether from is a key of d's directory before key: where a listing for
+ * key may start (urlbatch_get's list_from). */
+static bool starts_before(const url_dir *d, const char *from, const char *key)
+{
+    size_t n = strlen(d->prefix);
+    return from && strncmp(from, d->prefix, n) == 0 && from[n] &&
+           !strchr(from + n, '/') && strcmp(from, key) < 0;
+}
+
+/* Under the lock, on a miss: lists the directory from key, or from
+ * list_from before it (d->busy set by the caller), replacing what d held,
+ * then answers from it. */
 static int fetch_from(urlbatch *u, url_dir *d, const char *key,
-                      const char *checksum, char **url, int64_t *expiry,
-                      lakefs_error *err)
+                      const char *list_from, const char *checksum,
+                      char **url, int64_t *expiry, lakefs_error *err)
 {
     /* Reading on past the end of what d holds: a larger page. */
     bool onward = d->count && d->more &&
                   strcmp(key, d->items[d->count - 1].key) > 0;
     int amount = onward ? d->next_amount : URLBATCH_FIRST;
-    char *after = before(key);
+    const char *start =
+        !onward && starts_before(d, list_from, key) ? list_from : key;
     lakefs_object_list page;
-    memset(&page, 0, sizeof(page));
-    pthread_mutex_unlock(&u->lock);
-    int rc = after ? fetch_page(u, d, after, amount, &page, err) : -ENOMEM;
-    free(after);
-    pthread_mutex_lock(&u->lock);
-    u->stats.batches++;
-    if (rc == 0) {
-        dir_clear_items(d);
-        rc = append_page(d, &page);
-        d->next_amount = next_amount(amount);
+    int rc;
+    for (;;) {
+        char *after = before(start);
+        memset(&page, 0, sizeof(page));
+        pthread_mutex_unlock(&u->lock);
+        rc = after ? fetch_page(u, d, after, amount, &page, err) : -ENOMEM;
+        free(after);
+        pthread_mutex_lock(&u->lock);
+        u->stats.batches++;
+        if (rc == 0) {
+            dir_clear_items(d);
+            rc = append_page(d, &page);
+            d->next_amount = next_amount(amount);
+        }
+        /* A page from list_from that ends before key: again from key. */
+        bool short_of_key = rc == 0 && start != key && d->more &&
+                            (!d->count ||
+                             strcmp(d->items[d->count - 1].key, key) < 0);
+        if (!short_of_key)
+            break;
+        lakefs_object_list_free(&page);
+        start = key;
     }
     d->busy = false;
     pthread_cond_broadcast(&u->fetched);
@@ -409,8 +442,9 @@ static int fetch_from(urlbatch *u, url_dir *d, const char *key,
 }
 
 int urlbatch_get(urlbatch *u, const char *repo, const char *ref,
-                 const char *key, const char *checksum, int margin_s,
-                 char **url, int64_t *expiry, lakefs_error *err)
+                 const char *key, const char *list_from,
+                 const char *checksum, int margin_s, char **url,
+                 int64_t *expiry, lakefs_error *err)
 {
     *url = NULL;
     const char *slash = strrchr(key, '/');
@@ -469,7 +503,7 @@ int urlbatch_get(urlbatch *u, const char *repo, const char *ref,
         }
         d->busy = true;
         d->used = ++u->clock;
-        rc = fetch_from(u, d, key, checksum, url, expiry, err);
+        rc = fetch_from(u, d, key, list_from, checksum, url, expiry, err);
         break;
     }
     pthread_mutex_unlock(&u->lock);

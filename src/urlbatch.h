@@ -29,15 +29,20 @@ urlbatch *urlbatch_new(lakefs_client *client);
 void urlbatch_free(urlbatch *u);
 
 /* A URL to read key (the full object key) of repo at ref, whose listing
- * gave checksum, valid for at least margin_s more seconds: 0 with *url
+ * gave checksum, valid for at least margin_s more seconds (or, when the
+ * server signs for less than that, half of the life it gave): 0 with *url
  * (the caller frees) and *expiry (epoch s). -ENOENT: the server no longer
  * lists the object; -ESTALE: it lists another checksum; -EPROTO: it gives
  * no presigned http(s) URL for it (read through the API); another
  * negative errno when the request failed (err says why). Waits for a
- * batch of the same directory another thread is fetching. */
+ * batch of the same directory another thread is fetching. list_from
+ * (NULL: none), a key of the same directory before key, is where a
+ * listing it needs starts: the file a program opened, whose read a
+ * prefetch of the files after it may come before. */
 int urlbatch_get(urlbatch *u, const char *repo, const char *ref,
-                 const char *key, const char *checksum, int margin_s,
-                 char **url, int64_t *expiry, lakefs_error *err);
+                 const char *key, const char *list_from,
+                 const char *checksum, int margin_s, char **url,
+                 int64_t *expiry, lakefs_error *err);
 
 void urlbatch_get_stats(urlbatch *u, urlbatch_stats *out);
 

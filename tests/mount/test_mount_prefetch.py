@@ -109,6 +109,34 @@ def test_cat_of_a_directory_in_order(server, small_dir, mount):
     assert s["files"] == s["hits"], s
 
 
+def test_the_opened_files_url_comes_in_the_listing_its_prefetch_asked_for(server, repo, mount):
+    """The prefetch an open starts may ask for its files' URLs before the opener's first read does;
+    that presigned listing starts at the opened file, so the opener finds its URL in it. Names whose
+    listing from the second ("b.txt": after "b.tx") leaves the first out: the previous binary listed
+    from there and the opener's read listed d/ again."""
+    files = ["%s.txt" % c for c in "abcdefgh"]
+    for i, n in enumerate(files):
+        server.upload(repo, "main", "d/" + n, content(i))
+    m = mount("lakefs://%s/main" % repo, options=BRANCH)
+    assert sorted(os.listdir(m.join("d"))) == files
+    server.reset_counts()
+    fd = os.open(m.join("d", "a.txt"), os.O_RDONLY)
+    try:
+        # The open of the listing's first file starts the window; its reads wait until every file
+        # of it has been fetched.
+        wait_prefetch(m, files=len(files) - 1, bytes=(len(files) - 1) * SIZE)
+        assert os.read(fd, 2 * SIZE) == content(0)
+    finally:
+        os.close(fd)
+    counts = server.counts()
+    want = ({"presignedGet": len(files), "listObjects": 1} if "presignedGet" in counts
+            else {"getObject": len(files)})
+    assert counts == want, counts
+    for i, n in enumerate(files[1:], 1):
+        assert read(m.join("d", n)) == content(i)
+    assert server.counts() == want
+
+
 def test_off_with_prefetch_0(server, small_dir, mount):
     m = mount("lakefs://%s/main" % small_dir, options=BRANCH + ["prefetch=0"])
     os.listdir(m.join("d"))
