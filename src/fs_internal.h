@@ -182,6 +182,8 @@ int fs_write_write(const char *path, const char *buf, size_t size, off_t off,
                    struct fuse_file_info *fi);
 int fs_write_flush(const char *path, struct fuse_file_info *fi);
 int fs_write_fsync(const char *path, int datasync, struct fuse_file_info *fi);
+int fs_write_fsyncdir(const char *path, int datasync,
+                      struct fuse_file_info *fi);
 int fs_write_truncate(const char *path, off_t size, struct fuse_file_info *fi);
 int fs_write_unlink(const char *path);
 int fs_write_mkdir(const char *path, mode_t mode);

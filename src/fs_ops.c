@@ -1115,6 +1115,7 @@ static const struct fuse_operations operations = {
     .statfs = op_statfs,
     .flush = fs_write_flush,
     .fsync = fs_write_fsync,
+    .fsyncdir = fs_write_fsyncdir,
     .mknod = fs_write_mknod,
     .mkdir = fs_write_mkdir,
     .unlink = fs_write_unlink,

@@ -360,6 +360,37 @@ int fs_write_fsync(const char *path, int datasync, struct fuse_file_info *fi)
     return flush_and_cache(fs, of->w, true);
 }
 
+/* A directory's entries are durable once lakeFS holds them: with -o
+ * async_close, the files closed in it and the markers of directories made
+ * in it (and its own) are uploaded, or waited for, before this returns;
+ * without, only failed uploads waiting for a retry are left to make. */
+int fs_write_fsyncdir(const char *path, int datasync,
+                      struct fuse_file_info *fi)
+{
+    (void)datasync;
+    (void)fi;
+    lakefuse_fs *fs = fs_current();
+    if (!path || writer_idle(fs->writer))
+        return 0;
+    tree_node n;
+    int rc = tree_resolve(fs->tree, path, &n);
+    if (rc)
+        return rc;
+    char *dir_key = NULL;
+    if (n.kind == TREE_DIR && n.ref && n.ref->is_branch &&
+        asprintf(&dir_key, "%s%s%s", n.ref->prefix, n.key,
+                 n.key[0] ? "/" : "") < 0) {
+        dir_key = NULL;
+        rc = -ENOMEM;
+    }
+    if (dir_key)
+        rc = writer_flush_dir(fs->writer, n.ref->repo, n.ref->api_ref,
+                              dir_key);
+    free(dir_key);
+    tree_node_free(&n);
+    return rc;
+}
+
 int fs_write_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
     open_file *of = handle_of(fi);

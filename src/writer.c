@@ -1117,14 +1117,16 @@ int wfile_flush(wfile *f, lakefs_object_stats *out)
     return rc == 1 ? 1 : rc == 0 ? 0 : -EIO;
 }
 
-int writer_flush_branch(writer *w, const char *repo, const char *branch)
+/* Which wfiles of the branch flush_matching uploads (under w->lock and
+ * f->state); NULL: all. */
+typedef bool (*flush_match_fn)(const wfile *f, const char *arg);
+
+/* Flushes the branch's wfiles that match: references taken under the
+ * table lock, uploads outside it, in the table's order. 0, or -EIO when
+ * one upload failed (the rest are not tried). */
+static int flush_matching(writer *w, const char *repo, const char *branch,
+                          flush_match_fn match, const char *arg)
 {
-    /* With the pool, its threads upload the branch's files in parallel
-     * first; the loop below then finds them clean (and retries, as
-     * without it, what failed). */
-    if (writer_async(w))
-        writer_pool_flush_branch(w, repo, branch);
-    /* Take references under the table lock, upload outside it. */
     size_t n = 0, cap = 0;
     wfile **files = NULL;
     int rc = 0;
@@ -1132,6 +1134,13 @@ int writer_flush_branch(writer *w, const char *repo, const char *branch)
     for (wfile *f = w->files; f && rc == 0; f = f->next) {
         if (strcmp(f->repo, repo) != 0 || strcmp(f->branch, branch) != 0)
             continue;
+        if (match) {
+            pthread_mutex_lock(&f->state);
+            bool hit = match(f, arg);
+            pthread_mutex_unlock(&f->state);
+            if (!hit)
+                continue;
+        }
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             wfile **grown = realloc(files, cap * sizeof(*files));
@@ -1152,6 +1161,37 @@ int writer_flush_branch(writer *w, const char *repo, const char *branch)
     }
     free(files);
     return rc;
+}
+
+int writer_flush_branch(writer *w, const char *repo, const char *branch)
+{
+    /* With the pool, its threads upload the branch's files in parallel
+     * first; the loop then finds them clean (and retries, as without it,
+     * what failed). */
+    if (writer_async(w))
+        writer_pool_flush_branch(w, repo, branch);
+    return flush_matching(w, repo, branch, NULL, NULL);
+}
+
+/* An entry of directory dir_key ("a/b/", "" at the root) or its own
+ * marker, handed over by its program (queued, being uploaded, or failed
+ * and waiting for a retry): what fsync of the directory makes durable. A
+ * file still open and being written is its program's to close or fsync. */
+static bool handed_over_in_dir(const wfile *f, const char *dir_key)
+{
+    size_t n = strlen(dir_key);
+    if (f->detached || strncmp(f->key, dir_key, n) != 0)
+        return false;
+    const char *slash = strchr(f->key + n, '/');
+    if (slash && slash[1] != '\0')
+        return false; /* deeper down */
+    return f->queued || f->busy > 0 || f->st == W_FAILED;
+}
+
+int writer_flush_dir(writer *w, const char *repo, const char *branch,
+                     const char *dir_key)
+{
+    return flush_matching(w, repo, branch, handed_over_in_dir, dir_key);
 }
 
 /* ---- earlier mounts' failures ---- */

@@ -231,6 +231,12 @@ int wfile_flush(wfile *f, lakefs_object_stats *out);
  * merge). 0, or -EIO when one upload failed. With the pool, the branch's
  * files are queued and uploaded in parallel first. */
 int writer_flush_branch(writer *w, const char *repo, const char *branch);
+/* fsync of a directory (dir_key "a/b/", the ref's prefix at its root):
+ * uploads, or waits for, what its programs handed over in it - its
+ * entries and its own marker queued, being uploaded or failed - and not
+ * the files still open for writing. 0, or -EIO when one upload failed. */
+int writer_flush_dir(writer *w, const char *repo, const char *branch,
+                     const char *dir_key);
 
 /*
  * -o async_close (writer_pool.c): a close that queues the upload instead

@@ -16,7 +16,7 @@ import pytest
 
 from mountlib import (LAKEFUSE, api_get, api_get_or_none, api_stat, control_json, expected_mode, expected_mtime, control_path,
                       control_write, expect_errno,
-                      fail_uploads, kill_mount, poll, read_file, read_status)
+                      call_through_gate, fail_uploads, kill_mount, poll, read_file, read_status)
 
 THREADS = 4
 ASYNC = ("async_close", "upload_threads=%d" % THREADS)
@@ -507,3 +507,50 @@ def test_kill_9_with_markers_queued_and_a_remount_uploads_them(server, repo, mou
     assert stat.S_IMODE(os.stat(again.join("empty")).st_mode) == 0o705
     assert os.listdir(again.join("empty")) == ["nested"]
     assert read_status(again) == []
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def test_fsync_of_a_directory_waits_for_what_was_handed_over_in_it(server, repo, mount):
+    """fsync of a directory returns once lakeFS holds its entries: the files closed in it, the
+    markers of directories made in it and its own (queued by -o async_close), not what is queued
+    elsewhere, and not a file still open for writing (its close or fsync sends it). The previous
+    binary had no fsyncdir: the kernel answered 0 at once, nothing uploaded."""
+    m = mount(uri_of(repo), options=("async_close", "upload_threads=1"))
+    hold_the_pool(server, m)  # first.txt, at the root, held at the server
+    os.mkdir(m.join("d"))
+    os.mkdir(m.join("d/sub"))
+    write_new(m, "d/x.txt", b"x\n")
+    write_new(m, "d/sub/deep.txt", b"deep\n")
+    still_open = os.open(m.join("d/open.txt"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(still_open, b"being written\n")
+        fsync_dir(m.join("d"))
+        # d's own marker, its subdirectory's and its closed file are on lakeFS; the file deeper
+        # down, the open one and the root's held first.txt are not.
+        assert marker_mode(server, repo, "d/") is not None
+        assert marker_mode(server, repo, "d/sub/") is not None
+        assert api_get(server, repo, "main", "d/x.txt") == b"x\n"
+        for key in ("d/sub/deep.txt", "d/open.txt", "first.txt"):
+            assert api_get_or_none(server, repo, "main", key) is None, key
+        fsync_dir(m.join("d/sub"))
+        assert api_get(server, repo, "main", "d/sub/deep.txt") == b"deep\n"
+        assert api_get_or_none(server, repo, "main", "d/open.txt") is None
+    except BaseException:
+        server.open_gate("first")  # the unmount would wait for the held upload
+        raise
+    finally:
+        os.close(still_open)
+    # The root's fsync waits for first.txt's upload in flight: it returns only once the gate opens.
+    call_through_gate(server, "first", fsync_dir, m.path,
+                      before=lambda: pool_stats(m)["in_flight"] == 1)
+    assert api_get(server, repo, "main", "first.txt") == b"first\n"
+    assert pool_idle(m)
+    assert api_get(server, repo, "main", "d/open.txt") == b"being written\n"
+    assert read_status(m) == []

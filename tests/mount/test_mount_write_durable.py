@@ -168,6 +168,26 @@ def test_failed_uploads_are_retried_in_the_background(server, repo, mount):
     assert read_file(m.join("later.txt")) == b"uploaded by a retry\n"
 
 
+def test_fsync_of_a_directory_reports_and_retries_its_failed_uploads(server, repo, mount):
+    """Default options: a close uploads, so what fsync of a directory has left to make durable is an
+    upload that failed and waits for its retry; fsync answers EIO while lakeFS refuses it and makes
+    it once lakeFS takes it (the previous binary answered 0 at once, nothing uploaded)."""
+    m = mount(uri_of(repo))
+    os.mkdir(m.join("d"))
+    fail_uploads(server)
+    close_fails(m.join("d/f.txt"), b"kept through the outage\n")
+    fd = os.open(m.join("d"), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        expect_errno(errno.EIO, os.fsync, fd)
+        server.clear_faults()
+        os.fsync(fd)
+        # Durable means on lakeFS when fsync returns; the background retry had no part in it.
+        assert api_get(server, repo, "main", "d/f.txt") == b"kept through the outage\n"
+    finally:
+        os.close(fd)
+    assert read_status(m) == []
+
+
 def test_an_unlink_after_a_failed_upload_is_never_undone(server, repo, mount, lakefuse_env):
     server.upload(repo, "main", "gone.txt", b"old\n")
     m = mount(uri_of(repo))
