@@ -79,6 +79,36 @@ static void apply_changes(upload_attrs *a, uint32_t type, int64_t mtime,
         a->gid = gid;
 }
 
+/* -o async_close: the directory's marker uploaded again (made, when it
+ * has none) through the writer's queue with the attributes a, as mkdir's
+ * is: the change answers once it is journaled, the writer lists the
+ * marker with them until it lands, and a dead mount's goes with the next
+ * one's recovery. cur: the marker as listed (its user metadata kept, its
+ * checksum the base), or NULL. 0, 1 when the wfile had been uploaded
+ * before the change reached it (a change of it landing meanwhile): the
+ * caller changes the object itself, or -errno. */
+static int queue_dir_attrs(lakefuse_fs *fs, const tree_node *n,
+                           const char *marker, const fs_entry *cur,
+                           const upload_attrs *a)
+{
+    writer_base base = {.entry = cur};
+    wfile *w = NULL;
+    int rc = writer_open(fs->writer, n->ref->repo, n->ref->api_ref, marker,
+                         cur ? &base : NULL, true, a->mode, n->ref, &w);
+    if (rc == 0) {
+        int set = wfile_set_attrs_if_unsent(w, a->mtime, a->mode & 07777u,
+                                            a->uid, a->gid);
+        rc = set < 0 ? set : set == 0 ? 1 : 0;
+    }
+    if (rc == 0) {
+        int q = wfile_queue(w);
+        rc = q < 0 ? q : 0;
+    }
+    if (w)
+        wfile_release(w);
+    return rc;
+}
+
 /* chmod, chown or utimens of a directory: on its marker "dir/" (made
  * when it has none), in lakectl's keys, so the directory keeps them. A
  * ref root has no marker, nor has a -o nodir_markers mount: nothing is
@@ -117,6 +147,15 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
         wfile_release(w);
     if (unsent < 0)
         rc = unsent;
+    bool queued = false;
+    if (rc == 0 && unsent == 0 && writer_async(fs->writer)) {
+        rc = queue_dir_attrs(fs, n, marker, has_marker ? &cur : NULL, &a);
+        queued = rc == 0;
+        if (rc == 0)
+            unsent = 1;
+        else if (rc == 1) /* landed meanwhile: as without the option */
+            rc = 0;
+    }
     if (rc == 0 && unsent == 0 && has_marker)
         rc = update_key_attrs(fs, n->ref, marker, &a);
     if (rc == 0 && unsent == 0 && !has_marker) /* or removed since listed */
@@ -128,8 +167,11 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
                   .mtime = a.mtime, .mode = a.mode & 07777u,
                   .uid = a.uid, .gid = a.gid, .has_owner = true};
     char *self = NULL;
-    if (rc == 0 && asprintf(&self, "%s%s%s", n->key, n->key[0] ? "/" : "",
-                            TREE_MARKER_NAME) >= 0)
+    if (queued) /* the writer lists it until it lands (its landing caches
+                 * the object: cache_landed_marker) */
+        ;
+    else if (rc == 0 && asprintf(&self, "%s%s%s", n->key,
+                                 n->key[0] ? "/" : "", TREE_MARKER_NAME) >= 0)
         fs_cache_set(fs, n->ref, self, &e);
     else if (rc)
         metacache_invalidate_dir(fs->meta, n->ref->cache_key, n->key);

@@ -554,3 +554,59 @@ def test_fsync_of_a_directory_waits_for_what_was_handed_over_in_it(server, repo,
     assert pool_idle(m)
     assert api_get(server, repo, "main", "d/open.txt") == b"being written\n"
     assert read_status(m) == []
+
+
+def test_attribute_changes_of_a_directory_on_lakefs_go_through_the_queue(server, repo, mount):
+    """-o async_close: chmod, chown and utime of a directory whose marker lakeFS already holds (and
+    of one with no marker) answer once the changed marker is staged, as mkdir's: the writer shows the
+    new attributes until the upload lands, the marker's other user metadata is kept, and lakeFS sees
+    one uploadObject per directory, no updateObjectUserMetadata (the previous binary made one
+    synchronous call per change). A kill -9 before the upload loses nothing: the remount sends it."""
+    server.upload(repo, "main", "old/", b"", headers={"X-Lakefs-Meta-Project": "lakefuse"})
+    server.upload(repo, "main", "bare/f.txt", b"a file under a directory with no marker\n")
+    m = mount(uri_of(repo), options=("async_close", "upload_threads=1", "attr_timeout=0"))
+    assert stat.S_IMODE(os.stat(m.join("old")).st_mode) == 0o755
+    server.reset_counts()
+    hold_the_pool(server, m)
+    try:
+        os.chmod(m.join("old"), 0o700)
+        os.utime(m.join("old"), (1500000000, 1500000000))
+        os.chown(m.join("old"), 0, 0)
+        os.chmod(m.join("bare"), 0o750)
+        # Nothing sent yet (the one pool thread is held): lakeFS has the old marker and none for bare/,
+        # and every stat (attr_timeout=0: each one asks lakeFS) shows the changes from the writer.
+        assert marker_mode(server, repo, "old/") == 0  # no posix-permissions: shown as 0755
+        assert marker_mode(server, repo, "bare/") is None
+        assert stat.S_IMODE(os.stat(m.join("old")).st_mode) == 0o700
+        assert int(os.stat(m.join("old")).st_mtime) == 1500000000
+        assert stat.S_IMODE(os.stat(m.join("bare")).st_mode) == 0o750
+        assert os.listdir(m.join("bare")) == ["f.txt"]
+        assert sorted(read_status(m)) == ["pending bare/", "pending first.txt", "pending old/"]
+        counts = server.counts()
+        assert "updateObjectUserMetadata" not in counts, counts
+    except BaseException:
+        server.open_gate("first")  # the unmount would wait for the held upload
+        raise
+    server.open_gate("first")
+    assert pool_idle(m)
+    assert marker_mode(server, repo, "old/") == stat.S_IFDIR | 0o700
+    st = api_stat(server, repo, "main", "old/")
+    assert expected_mtime(st) == 1500000000
+    assert {k.lower(): v for k, v in st["metadata"].items()}["project"] == "lakefuse"  # case: the server's
+    assert marker_mode(server, repo, "bare/") == stat.S_IFDIR | 0o750
+    counts = server.counts()
+    assert counts.get("uploadObject") == 3 and "updateObjectUserMetadata" not in counts, counts
+    assert stat.S_IMODE(os.stat(m.join("old")).st_mode) == 0o700  # from lakeFS now
+    # Queued and then the daemon killed: the next mount uploads the change.
+    server.add_fault(operation="uploadObject", hold="never", status=503, message="held", count=1)
+    write_new(m, "second.txt", b"second\n")
+    assert poll(lambda: pool_stats(m)["in_flight"] == 1, timeout=30)
+    os.chmod(m.join("old"), 0o711)
+    assert kill_mount(m) == -9
+    server.clear_faults()
+    assert marker_mode(server, repo, "old/") == stat.S_IFDIR | 0o700
+    again = mount(uri_of(repo), options=("async_close",))
+    assert marker_mode(server, repo, "old/") == stat.S_IFDIR | 0o711
+    assert {k.lower(): v for k, v in api_stat(server, repo, "main", "old/")["metadata"].items()}["project"] == "lakefuse"
+    assert stat.S_IMODE(os.stat(again.join("old")).st_mode) == 0o711
+    assert read_status(again) == []
