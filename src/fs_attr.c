@@ -143,14 +143,23 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
                                      n->ref->api_ref, marker)
                        : NULL;
     int unsent = w ? wfile_set_attrs_if_unsent(w, mtime, mode, uid, gid) : 0;
+    /* Its upload may be in flight with the attributes before the change:
+     * queued again, it is uploaded again after that one (a marker has no
+     * program holding it open whose close would queue it). */
+    if (unsent == 1 && writer_async(fs->writer)) {
+        int q = wfile_queue(w);
+        if (q < 0)
+            unsent = q;
+    }
     if (w)
         wfile_release(w);
     if (unsent < 0)
         rc = unsent;
-    bool queued = false;
-    if (rc == 0 && unsent == 0 && writer_async(fs->writer)) {
+    /* A listed marker without its checksum (this mount's own entry for
+     * it, from a synchronous change) would be no base to recover on. */
+    if (rc == 0 && unsent == 0 && writer_async(fs->writer) &&
+        (!has_marker || cur.checksum)) {
         rc = queue_dir_attrs(fs, n, marker, has_marker ? &cur : NULL, &a);
-        queued = rc == 0;
         if (rc == 0)
             unsent = 1;
         else if (rc == 1) /* landed meanwhile: as without the option */
@@ -167,11 +176,8 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
                   .mtime = a.mtime, .mode = a.mode & 07777u,
                   .uid = a.uid, .gid = a.gid, .has_owner = true};
     char *self = NULL;
-    if (queued) /* the writer lists it until it lands (its landing caches
-                 * the object: cache_landed_marker) */
-        ;
-    else if (rc == 0 && asprintf(&self, "%s%s%s", n->key,
-                                 n->key[0] ? "/" : "", TREE_MARKER_NAME) >= 0)
+    if (rc == 0 && asprintf(&self, "%s%s%s", n->key, n->key[0] ? "/" : "",
+                            TREE_MARKER_NAME) >= 0)
         fs_cache_set(fs, n->ref, self, &e);
     else if (rc)
         metacache_invalidate_dir(fs->meta, n->ref->cache_key, n->key);

@@ -161,6 +161,40 @@ static void stat_node(lakefuse_fs *fs, const tree_node *n, struct stat *st)
  * mtime. Costs the directory's listing, which any use of it needs. A
  * listing that fails is the stat's error: the parent's entry lacks the
  * mode and owner, and the kernel would keep those for attr_timeout. */
+/* A directory whose marker is still to upload (-o async_close: a mkdir,
+ * or a chmod, chown or utime queued) is what the marker will hold: a
+ * landing of an earlier upload of it may have put older attributes in
+ * the cached listing meanwhile. */
+static void stat_overlay_marker(lakefuse_fs *fs, const tree_node *n,
+                                struct stat *st)
+{
+    if (writer_idle(fs->writer))
+        return;
+    char *marker = NULL;
+    if (asprintf(&marker, "%s%s/", n->ref->prefix, n->key) < 0)
+        return;
+    wfile *w = writer_find(fs->writer, n->ref->repo, n->ref->api_ref, marker);
+    free(marker);
+    if (!w)
+        return;
+    int64_t mtime;
+    uint32_t mode;
+    bool has_owner;
+    uid_t uid;
+    gid_t gid;
+    if (wfile_unsent_owner(w, &mtime, &mode, &has_owner, &uid, &gid)) {
+        if (mode)
+            st->st_mode = S_IFDIR | (mode & 07777);
+        if (has_owner) {
+            st->st_uid = uid;
+            st->st_gid = gid;
+        }
+        if (mtime > 0)
+            st->st_mtime = st->st_ctime = st->st_atime = (time_t)mtime;
+    }
+    wfile_release(w);
+}
+
 static int stat_dir_listing(lakefuse_fs *fs, const tree_node *n,
                             struct stat *st)
 {
@@ -185,6 +219,8 @@ static int stat_dir_listing(lakefuse_fs *fs, const tree_node *n,
 out:
     if (has_marker)
         fs_entry_free(&marker);
+    if (!n->ref_root)
+        stat_overlay_marker(fs, n, st);
     return 0;
 }
 

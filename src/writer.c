@@ -784,6 +784,20 @@ int wfile_metadata(wfile *f, lakefs_metadata *out)
     return rc;
 }
 
+bool wfile_unsent_owner(wfile *f, int64_t *mtime, uint32_t *mode,
+                        bool *has_owner, uid_t *uid, gid_t *gid)
+{
+    pthread_mutex_lock(&f->state);
+    bool unsent = unsent_locked(f);
+    *mtime = f->mtime;
+    *mode = f->mode & ~f->unshown_mode;
+    *has_owner = f->has_owner;
+    *uid = f->uid;
+    *gid = f->gid;
+    pthread_mutex_unlock(&f->state);
+    return unsent;
+}
+
 bool wfile_dirty(wfile *f)
 {
     pthread_mutex_lock(&f->state);

@@ -197,6 +197,10 @@ int wfile_truncate(wfile *f, off_t size);
 /* Current size, mtime and mode (S_IFREG | bits when recorded, 0: none
  * recorded, shown as 0644), without waiting for an upload. */
 void wfile_attrs(wfile *f, int64_t *size, int64_t *mtime, uint32_t *mode);
+/* Whether f is unsent (its next upload carries what it holds), with its
+ * mtime, mode (as wfile_attrs) and owner, read at once. */
+bool wfile_unsent_owner(wfile *f, int64_t *mtime, uint32_t *mode,
+                        bool *has_owner, uid_t *uid, gid_t *gid);
 /* Attribute changes: journaled; an unsent wfile carries them to the next
  * upload, a CLEAN one only remembers them (the caller updates the object's
  * metadata on the server). uid/gid (uid_t)-1: unchanged. */

@@ -610,3 +610,22 @@ def test_attribute_changes_of_a_directory_on_lakefs_go_through_the_queue(server,
     assert {k.lower(): v for k, v in api_stat(server, repo, "main", "old/")["metadata"].items()}["project"] == "lakefuse"
     assert stat.S_IMODE(os.stat(again.join("old")).st_mode) == 0o711
     assert read_status(again) == []
+
+
+def test_a_directory_shows_each_queued_attribute_change_at_once(server, repo, mount):
+    """With the listing cache on (the default attr_timeout), every chmod of a directory shows in the
+    next stat, whether its marker is queued, in flight or has landed, and the last one is what lakeFS
+    keeps (the first version of the queued change left the cached listing's old mode shown)."""
+    m = mount(uri_of(repo), options=("async_close",))
+    os.mkdir(m.join("x"))
+    assert pool_idle(m)
+    for i, mode in enumerate([0o700, 0o755, 0o711, 0o700, 0o750] * 4):
+        os.chmod(m.join("x"), mode)
+        assert stat.S_IMODE(os.stat(m.join("x")).st_mode) == mode, i
+        if i % 3 == 0:  # now and then the upload lands before the next change
+            assert pool_idle(m)
+            assert stat.S_IMODE(os.stat(m.join("x")).st_mode) == mode, i
+    assert pool_idle(m)
+    assert marker_mode(server, repo, "x/") == stat.S_IFDIR | 0o750
+    assert stat.S_IMODE(os.stat(m.join("x")).st_mode) == 0o750
+    assert read_status(m) == []
