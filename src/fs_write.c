@@ -374,8 +374,8 @@ int fs_write_fsyncdir(const char *path, int datasync,
         return 0;
     tree_node n;
     int rc = tree_resolve(fs->tree, path, &n);
-    if (rc)
-        return rc;
+    if (rc) /* removed since it was opened: no entries left to sync */
+        return rc == -ENOENT ? 0 : rc;
     char *dir_key = NULL;
     if (n.kind == TREE_DIR && n.ref && n.ref->is_branch &&
         asprintf(&dir_key, "%s%s%s", n.ref->prefix, n.key,

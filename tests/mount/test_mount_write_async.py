@@ -554,6 +554,14 @@ def test_fsync_of_a_directory_waits_for_what_was_handed_over_in_it(server, repo,
     assert pool_idle(m)
     assert api_get(server, repo, "main", "d/open.txt") == b"being written\n"
     assert read_status(m) == []
+    # A directory removed while a descriptor on it is open has no entries left to sync.
+    os.mkdir(m.join("gone"))
+    fd = os.open(m.join("gone"), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.rmdir(m.join("gone"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def test_attribute_changes_of_a_directory_on_lakefs_go_through_the_queue(server, repo, mount):
