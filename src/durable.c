@@ -29,50 +29,125 @@ static void hex(const unsigned char *d, unsigned n, char *out)
 }
 
 /* Feeds len bytes of fd from off into ctx. */
-static int hash_range(EVP_MD_CTX *ctx, int fd, int64_t off, int64_t len,
-                      char *buf)
+/* What one pass over a file gives (fingerprint): each part wanted when
+ * its pointer is non-NULL. */
+typedef struct fingerprint_out {
+    char *sha256;    /* DURABLE_DIGEST_HEX: SHA-256, hex */
+    char *md5;       /* DURABLE_ETAG_MAX: MD5, hex (a PUT's ETag) */
+    char *multipart; /* DURABLE_ETAG_MAX: "MD5-of-part-MD5s-N" */
+    int64_t part_size; /* of multipart, > 0 */
+} fingerprint_out;
+
+static EVP_MD_CTX *md_start(const EVP_MD *md, bool wanted, int *rc)
 {
-    while (len > 0) {
-        size_t want = len < (int64_t)CHUNK ? (size_t)len : CHUNK;
-        ssize_t n = pread(fd, buf, want, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
-        if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
-            return -EIO;
-        off += n;
-        len -= n;
-    }
+    if (!wanted || *rc)
+        return NULL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || EVP_DigestInit_ex(ctx, md, NULL) != 1)
+        *rc = -ENOMEM;
+    return ctx;
+}
+
+static int md_update(EVP_MD_CTX *ctx, const void *p, size_t n)
+{
+    return !ctx || EVP_DigestUpdate(ctx, p, n) == 1 ? 0 : -EIO;
+}
+
+/* Finishes ctx into hex (out non-NULL), 16 raw bytes into raw when given. */
+static int md_finish(EVP_MD_CTX *ctx, char *out, unsigned char *raw)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    if (!ctx)
+        return 0;
+    if (EVP_DigestFinal_ex(ctx, d, &n) != 1)
+        return -EIO;
+    if (raw)
+        memcpy(raw, d, 16);
+    if (out)
+        hex(d, n, out);
     return 0;
 }
 
-/* The digest (md) of len bytes of fd from off into out (raw). */
-static int digest_range(const EVP_MD *md, int fd, int64_t off, int64_t len,
-                        unsigned char *out, unsigned *out_len)
+/* The first size bytes of fd (pread), read once, hashed every way out
+ * asks for. 0, or -EIO when the file is shorter or a digest fails, or
+ * -errno. */
+static int fingerprint(int fd, int64_t size, const fingerprint_out *out)
 {
+    int rc = 0;
+    long parts = out->multipart
+                     ? (long)((size + out->part_size - 1) / out->part_size)
+                     : 0;
+    unsigned char *part_md5s = parts ? malloc((size_t)parts * 16) : NULL;
     char *buf = malloc(CHUNK);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int rc = buf && ctx ? 0 : -ENOMEM;
-    if (rc == 0 && EVP_DigestInit_ex(ctx, md, NULL) != 1)
-        rc = -EIO;
+    if (!buf || (parts && !part_md5s))
+        rc = -ENOMEM;
+    EVP_MD_CTX *sha = md_start(EVP_sha256(), out->sha256, &rc);
+    EVP_MD_CTX *md5 = md_start(EVP_md5(), out->md5, &rc);
+    EVP_MD_CTX *part = md_start(EVP_md5(), parts > 0, &rc);
+    long part_no = 0;
+    int64_t part_left = out->part_size;
+    for (int64_t off = 0; rc == 0 && off < size;) {
+        size_t want = size - off < (int64_t)CHUNK ? (size_t)(size - off) : CHUNK;
+        ssize_t n = pread(fd, buf, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : -EIO;
+            break;
+        }
+        rc = md_update(sha, buf, (size_t)n);
+        if (rc == 0)
+            rc = md_update(md5, buf, (size_t)n);
+        for (size_t at = 0; rc == 0 && part && at < (size_t)n;) {
+            size_t take = (size_t)n - at;
+            if ((int64_t)take > part_left)
+                take = (size_t)part_left;
+            rc = md_update(part, buf + at, take);
+            at += take;
+            part_left -= (int64_t)take;
+            if (rc == 0 && part_left == 0) { /* a whole part */
+                rc = md_finish(part, NULL, part_md5s + 16 * part_no++);
+                if (rc == 0 && EVP_DigestInit_ex(part, EVP_md5(), NULL) != 1)
+                    rc = -EIO;
+                part_left = out->part_size;
+            }
+        }
+        off += n;
+    }
+    if (rc == 0 && part && part_left < out->part_size) /* the last, short */
+        rc = md_finish(part, NULL, part_md5s + 16 * part_no++);
     if (rc == 0)
-        rc = hash_range(ctx, fd, off, len, buf);
-    if (rc == 0 && EVP_DigestFinal_ex(ctx, out, out_len) != 1)
-        rc = -EIO;
-    EVP_MD_CTX_free(ctx);
+        rc = md_finish(sha, out->sha256, NULL);
+    if (rc == 0)
+        rc = md_finish(md5, out->md5, NULL);
+    if (rc == 0 && parts) {
+        unsigned char d[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+        if (part_no != parts ||
+            EVP_Digest(part_md5s, (size_t)parts * 16, d, &n, EVP_md5(),
+                       NULL) != 1) {
+            rc = -EIO;
+        } else {
+            hex(d, n, out->multipart);
+            snprintf(out->multipart + 2 * n, DURABLE_ETAG_MAX - 2 * n, "-%ld",
+                     parts);
+        }
+    }
+    EVP_MD_CTX_free(sha);
+    EVP_MD_CTX_free(md5);
+    EVP_MD_CTX_free(part);
+    free(part_md5s);
     free(buf);
     return rc;
 }
 
 int durable_digest_fd(int fd, int64_t size, char out[DURABLE_DIGEST_HEX])
 {
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
     out[0] = '\0';
-    int rc = digest_range(EVP_sha256(), fd, 0, size, d, &n);
-    if (rc == 0)
-        hex(d, n, out);
+    int rc = fingerprint(fd, size, &(fingerprint_out){.sha256 = out});
+    if (rc)
+        out[0] = '\0';
     return rc;
 }
 
@@ -90,30 +165,10 @@ static bool is_md5_hex(const char *s, size_t len)
 static int multipart_etag(int fd, int64_t size, int64_t part_size,
                           char out[DURABLE_ETAG_MAX])
 {
-    long parts = (long)((size + part_size - 1) / part_size);
-    unsigned char *all = malloc((size_t)parts * 16);
-    int rc = all ? 0 : -ENOMEM;
-    for (long i = 0; rc == 0 && i < parts; i++) {
-        int64_t off = (int64_t)i * part_size;
-        int64_t len = size - off < part_size ? size - off : part_size;
-        unsigned n = 0;
-        rc = digest_range(EVP_md5(), fd, off, len, all + 16 * i, &n);
-    }
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-    if (rc == 0 && EVP_Digest(all, (size_t)parts * 16, d, &n, EVP_md5(),
-                              NULL) != 1)
-        rc = -EIO;
-    if (rc == 0) {
-        hex(d, n, out);
-        snprintf(out + 2 * n, DURABLE_ETAG_MAX - 2 * n, "-%ld", parts);
-    }
-    free(all);
-    return rc;
+    return fingerprint(fd, size, &(fingerprint_out){.multipart = out,
+                                                    .part_size = part_size});
 }
 
-/* Whether size bytes of fd in part_size parts make the multipart ETag
- * want (its first 32 hex digits), with that many parts. */
 static bool multipart_etag_matches(int fd, int64_t size, int64_t part_size,
                                    const char *want, long parts)
 {
@@ -148,12 +203,9 @@ bool durable_bytes_match(int fd, int64_t size, const char *checksum,
     }
     if (!is_md5_hex(s, len))
         return false;
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
     char text[DURABLE_ETAG_MAX];
-    if (digest_range(EVP_md5(), fd, 0, size, d, &n) != 0)
+    if (fingerprint(fd, size, &(fingerprint_out){.md5 = text}) != 0)
         return false;
-    hex(d, n, text);
     return strncasecmp(text, s, 32) == 0;
 }
 
@@ -161,15 +213,25 @@ void durable_attempt_etags(int fd, int64_t size, const upload_caps *caps,
                            char out[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX],
                            size_t *n)
 {
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned len = 0;
-    *n = 0;
-    if (digest_range(EVP_md5(), fd, 0, size, d, &len) != 0)
-        return;
-    hex(d, len, out[(*n)++]);
-    if (upload_eager_in_parts(caps, size) &&
-        multipart_etag(fd, size, upload_part_size(caps, size), out[*n]) == 0)
-        (*n)++;
+    durable_failed_attempt(fd, size, caps, NULL, out, n);
+}
+
+int durable_failed_attempt(int fd, int64_t size, const upload_caps *caps,
+                           char digest[DURABLE_DIGEST_HEX],
+                           char etags[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX],
+                           size_t *n)
+{
+    bool multi = etags && upload_eager_in_parts(caps, size);
+    fingerprint_out o = {.sha256 = digest,
+                         .md5 = etags ? etags[0] : NULL,
+                         .multipart = multi ? etags[1] : NULL,
+                         .part_size = multi ? upload_part_size(caps, size) : 0};
+    int rc = fingerprint(fd, size, &o);
+    if (n)
+        *n = rc == 0 && etags ? (multi ? 2 : 1) : 0;
+    if (rc && digest)
+        digest[0] = '\0';
+    return rc;
 }
 
 static bool one_of(const char *checksum, const char *const *list, size_t n)

@@ -48,6 +48,14 @@ void durable_boot_id(char out[DURABLE_BOOT_ID_MAX]);
 void durable_attempt_etags(int fd, int64_t size, const upload_caps *caps,
                            char out[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX],
                            size_t *n);
+/* After a failed upload, in one read of the file: the SHA-256 that seals
+ * it (digest non-NULL: durable_digest_fd's) and the checksums of
+ * durable_attempt_etags (etags non-NULL: *n of them). 0 or -errno (no
+ * digest, *n 0). */
+int durable_failed_attempt(int fd, int64_t size, const upload_caps *caps,
+                           char digest[DURABLE_DIGEST_HEX],
+                           char etags[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX],
+                           size_t *n);
 
 /* What the path's object is relative to the bytes to upload. */
 typedef struct durable_base {

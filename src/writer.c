@@ -869,17 +869,6 @@ static int snapshot_take(wfile *f, upload_snapshot *s)
     return rc;
 }
 
-/* Under f->io, after an upload failed: the size and digest of the bytes
- * that were to be sent, for the journal. A clean upload needs no seal, and
- * an upload cut short by the daemon's death leaves the entry unsealed,
- * which recovery trusts only in the same boot (writer.h): so the happy
- * path reads nothing twice. */
-static bool seal_digest(wfile *f, const upload_snapshot *s,
-                        char digest[DURABLE_DIGEST_HEX])
-{
-    return durable_digest_fd(f->fd, s->size, digest) == 0;
-}
-
 static void schedule_retry(wfile *f)
 {
     writer *w = f->w;
@@ -1080,12 +1069,18 @@ int writer_upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
     char digest[DURABLE_DIGEST_HEX];
     char tried[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX];
     size_t n_tried = 0;
-    bool sealed = rc < 0 && seal_digest(f, &s, digest);
-    /* Only a try that may have reached lakeFS can be the object there
+    /* After a failure, in one read of the file: the seal (the size and
+     * digest of the bytes that were to be sent, for the journal; a clean
+     * upload needs none, and one cut short by the daemon's death leaves
+     * the entry unsealed, which recovery trusts only in the same boot, so
+     * the happy path reads nothing twice) and the checksums of this try.
+     * Only a try that may have reached lakeFS can be the object there
      * later: an outage's refused connections would otherwise fill the
      * list and push out an attempt that landed before it. */
-    if (rc < 0 && !err.not_applied)
-        durable_attempt_etags(f->fd, s.size, &w->cfg.caps, tried, &n_tried);
+    bool sealed = rc < 0 &&
+                  durable_failed_attempt(f->fd, s.size, &w->cfg.caps, digest,
+                                         err.not_applied ? NULL : tried,
+                                         &n_tried) == 0;
     pthread_mutex_lock(&f->state);
     if (sealed && f->gen == s.gen) {
         f->sealed = true;

@@ -14,6 +14,7 @@
 
 #include "durable.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,9 +118,69 @@ static void test_without_eager_or_below_one_part_one_etag(void **state)
     close(fd);
 }
 
+/* hex of an EVP digest of fd's size bytes, computed here in one piece. */
+static void whole_digest(const EVP_MD *md, int fd, int64_t size, char *out)
+{
+    unsigned char *buf = malloc(size > 0 ? (size_t)size : 1);
+    assert_non_null(buf);
+    assert_int_equal(pread(fd, buf, (size_t)size, 0), size);
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    assert_int_equal(EVP_Digest(buf, (size_t)size, d, &len, md, NULL), 1);
+    for (unsigned i = 0; i < len; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    free(buf);
+}
+
+/* A failed upload's seal and attempt checksums come from one read of the
+ * file: each the same as computed alone, for sizes around the read chunk
+ * (1 MiB) and the part size, in one PUT and in parts. */
+static void test_failed_attempt_in_one_pass(void **state)
+{
+    (void)state;
+    const int64_t sizes[] = {0, 1, MIB - 1, MIB + 1, PART - 1,
+                             20 * MIB + 7, 2 * PART, 2 * PART + 3};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        int64_t size = sizes[i];
+        int fd = pattern_file(size, (unsigned)i + 7);
+        char digest[DURABLE_DIGEST_HEX], want[DURABLE_ETAG_MAX * 2];
+        char tried[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX];
+        size_t n = 9;
+        assert_int_equal(durable_failed_attempt(fd, size, &eager_caps, digest,
+                                                tried, &n),
+                         0);
+        whole_digest(EVP_sha256(), fd, size, want);
+        assert_string_equal(digest, want);
+        char alone[DURABLE_DIGEST_HEX];
+        assert_int_equal(durable_digest_fd(fd, size, alone), 0);
+        assert_string_equal(alone, want);
+        whole_digest(EVP_md5(), fd, size, want);
+        assert_string_equal(tried[0], want);
+        bool parts = upload_eager_in_parts(&eager_caps, size);
+        assert_int_equal(n, parts ? 2 : 1);
+        if (parts) {
+            s3_multipart_etag(fd, size, PART, want);
+            assert_string_equal(tried[1], want);
+        }
+        /* Without the checksums (a try refused before it was sent). */
+        n = 9;
+        assert_int_equal(
+            durable_failed_attempt(fd, size, &eager_caps, digest, NULL, &n), 0);
+        assert_int_equal(n, 0);
+        /* A file shorter than the size asked for: no seal, no checksum. */
+        assert_int_equal(durable_failed_attempt(fd, size + 1, &eager_caps,
+                                                digest, tried, &n),
+                         -EIO);
+        assert_int_equal(n, 0);
+        assert_string_equal(digest, "");
+        close(fd);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_failed_attempt_in_one_pass),
         cmocka_unit_test(test_eager_file_below_threshold_may_be_multipart),
         cmocka_unit_test(test_without_eager_or_below_one_part_one_etag),
     };
