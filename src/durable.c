@@ -28,7 +28,6 @@ static void hex(const unsigned char *d, unsigned n, char *out)
     out[2 * n] = '\0';
 }
 
-/* Feeds len bytes of fd from off into ctx. */
 /* What one pass over a file gives (fingerprint): each part wanted when
  * its pointer is non-NULL. */
 typedef struct fingerprint_out {
@@ -144,7 +143,6 @@ static int fingerprint(int fd, int64_t size, const fingerprint_out *out)
 
 int durable_digest_fd(int fd, int64_t size, char out[DURABLE_DIGEST_HEX])
 {
-    out[0] = '\0';
     int rc = fingerprint(fd, size, &(fingerprint_out){.sha256 = out});
     if (rc)
         out[0] = '\0';
@@ -207,13 +205,6 @@ bool durable_bytes_match(int fd, int64_t size, const char *checksum,
     if (fingerprint(fd, size, &(fingerprint_out){.md5 = text}) != 0)
         return false;
     return strncasecmp(text, s, 32) == 0;
-}
-
-void durable_attempt_etags(int fd, int64_t size, const upload_caps *caps,
-                           char out[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX],
-                           size_t *n)
-{
-    durable_failed_attempt(fd, size, caps, NULL, out, n);
 }
 
 int durable_failed_attempt(int fd, int64_t size, const upload_caps *caps,

@@ -37,21 +37,15 @@ bool durable_bytes_match(int fd, int64_t size, const char *checksum,
  * loss does not. */
 void durable_boot_id(char out[DURABLE_BOOT_ID_MAX]);
 
-/* The checksums an object holding the first size bytes of fd would have
- * if upload_fd's attempt with caps had reached lakeFS: the MD5 of one PUT,
+#define DURABLE_ATTEMPT_ETAGS 2
+/* After a failed upload, in one read of the file: the SHA-256 that seals
+ * it (digest non-NULL: durable_digest_fd's), and (etags non-NULL) the
+ * checksums an object holding the first size bytes of fd would have if
+ * upload_fd's attempt with caps had reached lakeFS: the MD5 of one PUT,
  * and the multipart form when the upload may go in parts
  * (upload_eager_in_parts: an eager upload completes in parts below the
- * multipart threshold too). Kept after a
- * failed upload: its answer may have been lost after lakeFS applied it.
- * *n: how many were written to out (0 on error). */
-#define DURABLE_ATTEMPT_ETAGS 2
-void durable_attempt_etags(int fd, int64_t size, const upload_caps *caps,
-                           char out[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX],
-                           size_t *n);
-/* After a failed upload, in one read of the file: the SHA-256 that seals
- * it (digest non-NULL: durable_digest_fd's) and the checksums of
- * durable_attempt_etags (etags non-NULL: *n of them). 0 or -errno (no
- * digest, *n 0). */
+ * multipart threshold too), kept since its answer may have been lost
+ * after lakeFS applied it; *n: how many. 0 or -errno (no digest, *n 0). */
 int durable_failed_attempt(int fd, int64_t size, const upload_caps *caps,
                            char digest[DURABLE_DIGEST_HEX],
                            char etags[DURABLE_ATTEMPT_ETAGS][DURABLE_ETAG_MAX],

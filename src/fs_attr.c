@@ -133,9 +133,8 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
         .gid = has_marker && cur.has_owner ? cur.gid : fs->gid,
         .extra = has_marker ? &cur.metadata : NULL};
     apply_changes(&a, S_IFDIR, mtime, mode, uid, gid);
-    char *dir_key = tree_object_key(n);
-    char *marker = NULL;
-    if (!dir_key || asprintf(&marker, "%s/", dir_key) < 0)
+    char *marker = fs_dir_key(n->ref, n->key); /* n is not a ref root */
+    if (!marker)
         rc = -ENOMEM;
     /* A marker not uploaded yet (mkdir with -o async_close) takes the
      * change with it, as a file not uploaded yet does. */
@@ -183,7 +182,6 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
         metacache_invalidate_dir(fs->meta, n->ref->cache_key, n->key);
     free(self);
     free(marker);
-    free(dir_key);
     if (has_marker)
         fs_entry_free(&cur);
     return rc;

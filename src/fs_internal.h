@@ -93,6 +93,9 @@ int fs_resolve_new_name(lakefuse_fs *fs, const char *path, tree_node *parent,
 bool fs_key_fits(const tree_ref *ref, const char *rel_key, size_t extra);
 /* prefix + rel_key: the object key on the server (malloc'd). */
 char *fs_object_key(const tree_ref *ref, const char *rel_key);
+/* The key of directory rel_dir of ref as a prefix: its marker's key
+ * ("prefix/a/b/"), the ref's prefix at its root. NULL on ENOMEM. */
+char *fs_dir_key(const tree_ref *ref, const char *rel_dir);
 /* Requests whose repetition changes nothing (delete, copy to the same
  * name) are tried again after a failure the client did not retry (a 500,
  * a cut answer), up to FS_IDEMPOTENT_TRIES times in all: a rename or an

@@ -156,11 +156,20 @@ static void stat_node(lakefuse_fs *fs, const tree_node *n, struct stat *st)
     }
 }
 
-/* A directory in a ref: its link count is 2 plus the subdirectories its
- * listing shows, and its marker's lakectl keys give its mode, owner and
- * mtime. Costs the directory's listing, which any use of it needs. A
- * listing that fails is the stat's error: the parent's entry lacks the
- * mode and owner, and the kernel would keep those for attr_timeout. */
+/* A directory's mode, owner (when recorded) and mtime (when set), as its
+ * marker holds them. */
+static void stat_marker_attrs(struct stat *st, uint32_t mode, bool has_owner,
+                              uid_t uid, gid_t gid, int64_t mtime)
+{
+    st->st_mode = S_IFDIR | (mode & 07777);
+    if (has_owner) {
+        st->st_uid = uid;
+        st->st_gid = gid;
+    }
+    if (mtime > 0)
+        st->st_mtime = st->st_ctime = st->st_atime = (time_t)mtime;
+}
+
 /* A directory whose marker is still to upload (-o async_close: a mkdir,
  * or a chmod, chown or utime queued) is what the marker will hold: a
  * landing of an earlier upload of it may have put older attributes in
@@ -170,10 +179,10 @@ static void stat_overlay_marker(lakefuse_fs *fs, const tree_node *n,
 {
     if (writer_idle(fs->writer))
         return;
-    char *marker = NULL;
-    if (asprintf(&marker, "%s%s/", n->ref->prefix, n->key) < 0)
-        return;
-    wfile *w = writer_find(fs->writer, n->ref->repo, n->ref->api_ref, marker);
+    char *marker = fs_dir_key(n->ref, n->key);
+    wfile *w = marker ? writer_find(fs->writer, n->ref->repo,
+                                    n->ref->api_ref, marker)
+                      : NULL;
     free(marker);
     if (!w)
         return;
@@ -182,19 +191,16 @@ static void stat_overlay_marker(lakefuse_fs *fs, const tree_node *n,
     bool has_owner;
     uid_t uid;
     gid_t gid;
-    if (wfile_unsent_owner(w, &mtime, &mode, &has_owner, &uid, &gid)) {
-        if (mode)
-            st->st_mode = S_IFDIR | (mode & 07777);
-        if (has_owner) {
-            st->st_uid = uid;
-            st->st_gid = gid;
-        }
-        if (mtime > 0)
-            st->st_mtime = st->st_ctime = st->st_atime = (time_t)mtime;
-    }
+    if (wfile_unsent_owner(w, &mtime, &mode, &has_owner, &uid, &gid) && mode)
+        stat_marker_attrs(st, mode, has_owner, uid, gid, mtime);
     wfile_release(w);
 }
 
+/* A directory in a ref: its link count is 2 plus the subdirectories its
+ * listing shows, and its marker's lakectl keys give its mode, owner and
+ * mtime. Costs the directory's listing, which any use of it needs. A
+ * listing that fails is the stat's error: the parent's entry lacks the
+ * mode and owner, and the kernel would keep those for attr_timeout. */
 static int stat_dir_listing(lakefuse_fs *fs, const tree_node *n,
                             struct stat *st)
 {
@@ -209,13 +215,8 @@ static int stat_dir_listing(lakefuse_fs *fs, const tree_node *n,
     st->st_nlink = (nlink_t)(2 + subdirs);
     if (!has_marker || n->ref_root)
         goto out;
-    st->st_mode = S_IFDIR | (marker.mode & 07777);
-    if (marker.has_owner) {
-        st->st_uid = marker.uid;
-        st->st_gid = marker.gid;
-    }
-    if (marker.mtime > 0)
-        st->st_mtime = st->st_ctime = st->st_atime = (time_t)marker.mtime;
+    stat_marker_attrs(st, marker.mode, marker.has_owner, marker.uid,
+                      marker.gid, marker.mtime);
 out:
     if (has_marker)
         fs_entry_free(&marker);

@@ -93,6 +93,15 @@ char *fs_object_key(const tree_ref *ref, const char *rel_key)
     return s;
 }
 
+char *fs_dir_key(const tree_ref *ref, const char *rel_dir)
+{
+    char *s = NULL;
+    if (asprintf(&s, "%s%s%s", ref->prefix, rel_dir, rel_dir[0] ? "/" : "") <
+        0)
+        return NULL;
+    return s;
+}
+
 void fs_forget_parent(lakefuse_fs *fs, const tree_ref *ref,
                       const char *rel_key)
 {
@@ -376,17 +385,13 @@ int fs_write_fsyncdir(const char *path, int datasync,
     int rc = tree_resolve(fs->tree, path, &n);
     if (rc) /* removed since it was opened: no entries left to sync */
         return rc == -ENOENT ? 0 : rc;
-    char *dir_key = NULL;
-    if (n.kind == TREE_DIR && n.ref && n.ref->is_branch &&
-        asprintf(&dir_key, "%s%s%s", n.ref->prefix, n.key,
-                 n.key[0] ? "/" : "") < 0) {
-        dir_key = NULL;
-        rc = -ENOMEM;
+    if (n.kind == TREE_DIR && n.ref && n.ref->is_branch) {
+        char *dir_key = fs_dir_key(n.ref, n.key);
+        rc = dir_key ? writer_flush_dir(fs->writer, n.ref->repo,
+                                        n.ref->api_ref, dir_key)
+                     : -ENOMEM;
+        free(dir_key);
     }
-    if (dir_key)
-        rc = writer_flush_dir(fs->writer, n.ref->repo, n.ref->api_ref,
-                              dir_key);
-    free(dir_key);
     tree_node_free(&n);
     return rc;
 }
@@ -711,8 +716,8 @@ int fs_write_rmdir(const char *path)
         rc = tree_list(fs->tree, &n, count_entry, &entries);
     if (rc >= 0 && entries > 0)
         rc = -ENOTEMPTY;
-    char *marker = NULL;
-    if (rc >= 0 && asprintf(&marker, "%s%s/", n.ref->prefix, n.key) < 0)
+    char *marker = rc >= 0 ? fs_dir_key(n.ref, n.key) : NULL;
+    if (rc >= 0 && !marker)
         rc = -ENOMEM;
     /* Through the writer: a marker still to upload (mkdir with -o
      * async_close) never lands after the delete. */
