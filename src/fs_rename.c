@@ -381,7 +381,13 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
     }
     if (parent.ref != src.ref)
         rc = -EXDEV; /* another ref: mv copies */
-    int exists = rc ? 0 : tree_resolve(fs->tree, to, &dst) == 0;
+    /* What is at the destination decides what the rename may do: a look
+     * that fails (a listing lakeFS did not answer) is the rename's error,
+     * never "nothing there" (a directory would merge into a full one). */
+    int look = rc ? -ENOENT : tree_resolve(fs->tree, to, &dst);
+    int exists = look == 0;
+    if (look != 0 && look != -ENOENT)
+        rc = look;
     if (rc == 0 && exists && (flags & RENAME_NOREPLACE))
         rc = -EEXIST;
     else if (rc == 0 && exists && dst.kind == TREE_DIR && src.kind == TREE_FILE)

@@ -69,7 +69,7 @@ class ControlClient:
 
     def add_fault(self, **fault):
         """operation (None: any), count or ratio (+seed), status/message, latency_ms, cut_after_bytes,
-        drop_response; on the bundled server also rewrite_url, trickle_ms, pad_bytes (control.KINDS)."""
+        drop_response, match (query parameters, e.g. {"prefix": "p/"}); on the bundled server also rewrite_url, trickle_ms, pad_bytes (control.KINDS)."""
         return self._control("POST", "faults", json=fault)["id"]
 
     def open_gate(self, name):

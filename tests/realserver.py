@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 import xml.sax.saxutils
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -242,7 +243,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _handle(self, method, operation, upstream):
-        fault = self.server.faults.pick(operation)
+        query = urllib.parse.parse_qs(self.path.partition("?")[2], keep_blank_values=True)
+        fault = self.server.faults.pick(operation, query)
         cut_after = None
         if fault:
             if fault.get("hold"):

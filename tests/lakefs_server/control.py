@@ -76,6 +76,8 @@ PAGINATION_FAULTS = {"stuck", "empty"}
 # `range` and `pagination` distort a data or paged answer (RANGE_FAULTS, PAGINATION_FAULTS above).
 # `hold` (a gate name) keeps the request waiting, before any other kind applies, until the gate is
 # opened (POST /_test/gates/NAME) or the faults are cleared: a test decides when the server gets it.
+# `match` (query parameter -> value, e.g. {"prefix": "p/"}) narrows a rule to the requests whose
+# query has those values.
 KINDS = ("status", "latency_ms", "cut_after_bytes", "drop_response", "rewrite_url", "trickle_ms", "pad_bytes",
          "range", "pagination", "hold")
 HOLD_LIMIT_S = 120  # a held request goes on by itself after this long: a failed test never hangs the server
@@ -166,11 +168,15 @@ class Faults(RuleTable):
                 "body": spec.get("body"), "range": spec.get("range"), "pagination": spec.get("pagination"),
                 "drop_response": bool(spec.get("drop_response")), "rewrite_url": spec.get("rewrite_url"),
                 "trickle_ms": spec.get("trickle_ms"), "pad_bytes": spec.get("pad_bytes"),
-                "ratio": spec.get("ratio"), "seed": spec.get("seed", 0), "hold": spec.get("hold")}
+                "ratio": spec.get("ratio"), "seed": spec.get("seed", 0), "hold": spec.get("hold"),
+                "match": spec.get("match")}
         if rule["count"] is None and rule["ratio"] is None:
             rule["count"] = 1
         if all(rule[k] is None or rule[k] is False for k in KINDS):
             raise ValueError("a fault needs one of " + ", ".join(KINDS))
+        if rule["match"] is not None and not (isinstance(rule["match"], dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in rule["match"].items())):
+            raise ValueError("match must map query parameters to strings")
         if rule["hold"] is not None and not isinstance(rule["hold"], str):
             raise ValueError("hold must be a gate name (a string)")
         if rule["rewrite_url"] is not None and not isinstance(rule["rewrite_url"], str):

@@ -182,7 +182,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _apply_fault(self, operation, head):
         """Returns True when an injected fault already answered the request."""
-        fault = self.server.ctx.faults.pick(operation)
+        fault = self.server.ctx.faults.pick(operation, self.query)
         if fault is None:
             return False
         if fault.get("hold"):

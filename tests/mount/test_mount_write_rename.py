@@ -459,3 +459,40 @@ def test_setuid_bits_set_while_open_follow_a_file_rename_and_then_a_directory_re
     assert stat.S_IMODE(os.stat(m.join("y", "c", "b", "g")).st_mode) == 0o6711
     assert expected_mode(api_stat(server, repo, "main", "y/c/b/g")) == 0o6711
     assert api_get(server, repo, "main", "y/c/b/g") == b"y" * 50
+
+
+def test_a_rename_whose_look_at_the_destination_fails_changes_nothing(server, repo, mount):
+    """Whether the destination exists decides what a rename may do (replace an empty directory
+    only, never merge into a full one, never put a directory over a file): a listing that fails
+    while the rename looks is its error, not "absent". Every "p/" listing from the k-th on fails, for
+    each k: the failure reaches each of the listings the lookups and the rename make."""
+    m = mount("lakefs://%s/main" % repo, options=["attr_timeout=0"])  # every look lists
+    os.makedirs(m.join("p", "a"))
+    write_file(m.join("p", "a", "x"), b"from a\n")
+    write_file(m.join("p", "a", "only-a"), b"a's own\n")
+    os.makedirs(m.join("p", "b"))
+    write_file(m.join("p", "b", "x"), b"from b\n")
+    write_file(m.join("p", "f"), b"a file\n")
+    before = {p: api_get(server, repo, "main", p) for p in files_only(api_paths(server, repo, "main"))}
+    failed_at_rename = 0
+    for k in range(12):
+        for dst, clean in (("b", errno.ENOTEMPTY), ("f", errno.ENOTDIR)):
+            server.clear_faults()
+            if k:
+                server.add_fault(operation="listObjects", match={"prefix": "p/"}, latency_ms=1, count=k)
+            server.add_fault(operation="listObjects", match={"prefix": "p/"}, status=500,
+                             message="injected listing failure", count=1000)
+            try:
+                os.rename(m.join("p", "a"), m.join("p", dst))
+                got = 0
+            except OSError as e:
+                got = e.errno
+            server.clear_faults()
+            assert got in (errno.EIO, clean), (k, dst, got)
+            failed_at_rename += got == errno.EIO
+            now = {p: api_get(server, repo, "main", p) for p in files_only(api_paths(server, repo, "main"))}
+            assert now == before, (k, dst)
+    # The failure did reach a look of the rename's, and without faults the answers are the clean ones.
+    assert failed_at_rename >= 2
+    expect_errno(errno.ENOTEMPTY, os.rename, m.join("p", "a"), m.join("p", "b"))
+    expect_errno(errno.ENOTDIR, os.rename, m.join("p", "a"), m.join("p", "f"))
