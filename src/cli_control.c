@@ -237,7 +237,18 @@ static bool fusermount_u(const char *dir, bool quiet)
 #define UMOUNT_BUSY_RETRY_MS 5000
 #define UMOUNT_BUSY_STEP_MS 100
 
-/* Unmounts once the mount has no upload left to do. */
+/* A counter of .lakefs/stats (0 when absent). */
+static long stat_count(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? (long)v->valuedouble : 0;
+}
+
+/* Unmounts once the mount has no upload left to do. Failed uploads are
+ * not waited for (their retries back off for up to a minute each, and an
+ * outage can last): the mount is left up, retrying them, and the exit
+ * status says so. Conflicts (kept aside, never uploaded automatically)
+ * do not hold the unmount back: they stay in the cache either way. */
 static int umount_command(int argc, char **argv)
 {
     if (!arity(argc, 2, "lakefuse umount DIR"))
@@ -246,24 +257,40 @@ static int umount_command(int argc, char **argv)
     snprintf(stats, sizeof(stats), "%s/" CONTROL "/stats", argv[1]);
     bool tty = isatty(STDERR_FILENO);
     bool waited = false;
+    long failed = 0, conflicts = 0;
     for (int round = 0;; round++) {
         char *text = read_file(stats);
         cJSON *o = text ? cJSON_Parse(text) : NULL;
         free(text);
-        const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "pending_uploads");
-        int pending = cJSON_IsNumber(p) ? p->valueint : 0;
+        long pending = stat_count(o, "pending_uploads");
+        failed = stat_count(o, "failed_uploads");
+        conflicts = stat_count(o, "conflicts");
         cJSON_Delete(o);
         if (pending == 0)
             break;
         waited = true;
         if (tty)
-            fprintf(stderr, "\rwaiting for %d upload(s) %c", pending,
+            fprintf(stderr, "\rwaiting for %ld upload(s) %c", pending,
                     "|/-\\"[round % 4]);
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     if (tty)
         fputs("\r\033[K", stderr);
+    if (failed > 0) {
+        fprintf(stderr,
+                "lakefuse: %ld upload(s) failed; %s stays mounted and "
+                "retries them (`lakefuse status` at a branch shows why).\n"
+                "lakefuse: `fusermount3 -u %s` unmounts anyway: the bytes "
+                "stay in the cache and the next mount uploads them.\n",
+                failed, argv[1], argv[1]);
+        return 1;
+    }
+    if (conflicts > 0)
+        fprintf(stderr,
+                "lakefuse: %ld file(s) kept aside as conflicts, not on "
+                "lakeFS: `lakefuse staged list` shows them.\n",
+                conflicts);
     int tries = waited ? UMOUNT_BUSY_RETRY_MS / UMOUNT_BUSY_STEP_MS : 1;
     for (int i = 1;; i++) {
         if (fusermount_u(argv[1], i < tries))

@@ -139,13 +139,19 @@ static cJSON *api_calls_json(lakefs_client *client, uint64_t *total)
     return calls;
 }
 
-/* Staged files of this mount not yet on the server (failed ones too). */
+/* Staged files of this mount not yet on the server: to upload (queued,
+ * in flight, being written), failed (retried in the background) and kept
+ * aside as conflicts (never uploaded automatically). */
 typedef struct pending_stats {
     uint64_t pending_uploads;
+    uint64_t failed_uploads;
+    uint64_t conflicts;
 } pending_stats;
 
 static const stat_field pending_fields[] = {
     FIELD(pending_stats, pending_uploads),
+    FIELD(pending_stats, failed_uploads),
+    FIELD(pending_stats, conflicts),
 };
 
 /* Every layer's counters (read one after the other); a layer that is off
@@ -178,8 +184,11 @@ static void gather_stats(lakefuse_fs *fs, all_stats *a)
     staging_entry *e = NULL;
     size_t n = 0;
     if (fs->staging && staging_list(fs->staging, &e, &n) == 0)
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             a->pending.pending_uploads += e[i].state == STAGING_PENDING;
+            a->pending.failed_uploads += e[i].state == STAGING_FAILED;
+            a->pending.conflicts += e[i].state == STAGING_CONFLICT;
+        }
     staging_entries_free(e, n);
     if (fs->writer)
         writer_pool_get_stats(fs->writer, &a->pool);

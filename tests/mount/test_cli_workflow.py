@@ -4,13 +4,15 @@ diff against main, merge into main, see the file, check the commits through the 
 shell tools only on a mount, then with the lakefuse CLI (commit, status, diff, merge, branch,
 umount), which reaches lakeFS only through the mount's control files: it runs in an environment
 with no LAKECTL_* and no ~/.lakectl.yaml. Exit codes and messages on failure, and `lakefuse umount`
-waiting for uploads in flight."""
+waiting for uploads in flight (not for failed ones: it then leaves the mount up and exits 1)."""
+import errno
+import json
 import os
 import shlex
 import threading
 
 from mountlib import (api_branches, api_commit, api_commit_id, api_create_branch, api_get, cli_ok, control_lines,
-                      control_path, is_mounted, lakefuse_cli, poll, read_file, sh, status_lines, write_file)
+                      control_path, expect_errno, is_mounted, lakefuse_cli, poll, read_file, sh, status_lines, write_file)
 
 FOREVER = "attr_timeout=3600"
 HELLO = b"Hello from lakefuse!\n"
@@ -188,3 +190,33 @@ def test_umount_of_an_idle_mount(server, repo, mount, bare_env):
     assert not is_mounted(m.path)
     assert m.unmount() == 0
     assert api_get(server, repo, "main", "f.txt") == b"f\n"
+
+
+def test_umount_with_failed_uploads_keeps_the_mount_and_says_so(server, repo, mount, bare_env):
+    """A failed upload is not waited for (its retries back off, an outage can last) and not
+    unmounted over in silence: umount exits 1, names the count, and the mount stays up retrying.
+    Once lakeFS answers again and the upload is retried, umount unmounts."""
+    m = mount("lakefs://%s/main" % repo)
+    data = b"kept while lakeFS refuses\n" * 100
+    for op in ("uploadObject", "getPhysicalAddress", "linkPhysicalAddress"):
+        server.add_fault(operation=op, status=503, message="injected outage", count=100000)
+    expect_errno(errno.EIO, write_file, m.join("f.bin"), data)
+    assert any(line.startswith("failed f.bin:") for line in status_lines(m)), status_lines(m)
+    stats = json.loads(read_file(control_path(m, "stats")))
+    assert (stats["pending_uploads"], stats["failed_uploads"], stats["conflicts"]) == (0, 1, 0), stats
+    p = lakefuse_cli(["umount", m.path], bare_env)
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert "1 upload(s) failed" in p.stderr and m.path in p.stderr, p.stderr
+    assert is_mounted(m.path)
+    assert read_file(m.join("f.bin")) == data  # still served from the staged copy
+    server.clear_faults()
+    fd = os.open(m.join("f.bin"), os.O_WRONLY)
+    try:
+        os.fsync(fd)  # the next fsync tries again
+    finally:
+        os.close(fd)
+    p = lakefuse_cli(["umount", m.path], bare_env)
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+    assert not is_mounted(m.path)
+    assert m.unmount() == 0
+    assert api_get(server, repo, "main", "f.bin") == data
