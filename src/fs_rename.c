@@ -154,6 +154,32 @@ static int delete_keys(lakefuse_fs *fs, const tree_ref *ref, char **keys,
     return 0;
 }
 
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* After a delete that failed: 0 when none of keys (sorted, as listed) is
+ * under prefix any more (lakeFS applied the delete, its answer was lost),
+ * -EIO when some are or lakeFS cannot say. Keys another client added
+ * there meanwhile are not the rename's. */
+static int confirm_deleted(lakefuse_fs *fs, const tree_ref *ref,
+                           const char *prefix, char **keys, size_t n)
+{
+    char **left = NULL;
+    size_t n_left = 0;
+    int rc = collect_keys(fs, ref, prefix, fs->max_rename_objects, &left,
+                          &n_left);
+    for (size_t i = 0; i < n_left; i++) {
+        if (rc == 0 && bsearch(&left[i], keys, n, sizeof(*keys),
+                               compare_keys) != NULL)
+            rc = -EIO;
+        free(left[i]);
+    }
+    free(left);
+    return rc ? -EIO : 0;
+}
+
 /* A directory rename that failed while copying: the copies go again, and
  * a replaced empty directory gets its marker back as it was (old_marker:
  * its stats, with the mode, owner and mtime in its metadata), so that the
@@ -269,16 +295,22 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
     for (size_t i = 0; i < n_copied; i++)
         free(copied[i]);
     free(copied);
-    if (rc == 0)
-        rc = delete_keys(fs, ref, keys, n);
+    /* Every object is at its new name: the writer's files (bytes not on
+     * lakeFS yet) go there too, whatever the deletes do. Left at the old
+     * names after deletes that lakeFS applied, they would bring back a
+     * directory holding only them; after deletes that failed, the new
+     * names are the whole directory and the old ones a stale copy. */
+    bool copied_all = rc == 0;
+    if (rc == 0 && delete_keys(fs, ref, keys, n) != 0)
+        rc = confirm_deleted(fs, ref, from_prefix, keys, n);
     /* Files the server has no object of yet (created, still being
-     * written) move in the writer alone, once the rename is done; their
-     * upload would show them masked otherwise. */
-    if (rc == 0) {
+     * written) move in the writer alone; their upload would show them
+     * masked otherwise. */
+    if (copied_all) {
         struct special_move sm = {fs, ref};
         writer_move_foreach(move, move_special_mode, &sm);
     }
-    int end = writer_move_end(move, rc == 0, NULL);
+    int end = writer_move_end(move, copied_all, NULL);
     if (rc == 0)
         rc = end;
     /* Many listings changed: let them be fetched again. */

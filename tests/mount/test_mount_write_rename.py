@@ -496,3 +496,39 @@ def test_a_rename_whose_look_at_the_destination_fails_changes_nothing(server, re
     assert failed_at_rename >= 2
     expect_errno(errno.ENOTEMPTY, os.rename, m.join("p", "a"), m.join("p", "b"))
     expect_errno(errno.ENOTDIR, os.rename, m.join("p", "a"), m.join("p", "f"))
+
+
+def test_a_directory_rename_whose_deletes_answer_nothing_is_not_split(server, repo, mount):
+    """Every copy made, then the deletes of the old names: when lakeFS applies them but every
+    answer is lost, the rename is done (a listing says the old names are gone); when they fail, it
+    answers EIO with the new names holding the whole directory, the old ones a stale copy. A file
+    still being written in the directory goes with the copies either way: never left behind to
+    bring back a directory holding only it."""
+    m = branch(mount, repo)
+    files = make_dir_tree(m, "d", 4)
+    for src, dst, fault, want in (("d", "e", dict(drop_response=True), 0),
+                                  ("e", "f", dict(status=500, message="injected delete failure"), errno.EIO)):
+        fd = os.open(m.join(src, "open-%s.txt" % src), os.O_CREAT | os.O_WRONLY, 0o644)
+        try:
+            os.write(fd, b"being written\n")
+            server.add_fault(operation="deleteObjects", count=1000, **fault)
+            try:
+                os.rename(m.join(src), m.join(dst))
+                got = 0
+            except OSError as e:
+                got = e.errno
+            server.clear_faults()
+            assert got == want, (src, dst, got)
+            os.write(fd, b"more\n")
+        finally:
+            os.close(fd)
+        files["open-%s.txt" % src] = b"being written\nmore\n"
+        # The new name holds the whole directory, on lakeFS and in the mount.
+        for rel, data in files.items():
+            assert api_get(server, repo, "main", "%s/%s" % (dst, rel)) == data, (dst, rel)
+            assert read_file(m.join(dst, rel)) == data
+        left = [p for p in api_paths(server, repo, "main") if p.startswith(src + "/")]
+        if want == 0:
+            assert left == [] and not os.path.exists(m.join(src)), left
+        else:  # the old names are the copy the failed deletes left, without the file being written
+            assert "%s/open-%s.txt" % (src, src) not in left and "%s/f0.txt" % src in left, left
