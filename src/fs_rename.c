@@ -170,6 +170,8 @@ static int confirm_deleted(lakefuse_fs *fs, const tree_ref *ref,
     size_t n_left = 0;
     int rc = collect_keys(fs, ref, prefix, fs->max_rename_objects, &left,
                           &n_left);
+    if (n_left > fs->max_rename_objects) /* cut short: not all seen */
+        rc = -EIO;
     for (size_t i = 0; i < n_left; i++) {
         if (rc == 0 && bsearch(&left[i], keys, n, sizeof(*keys),
                                compare_keys) != NULL)
