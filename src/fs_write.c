@@ -465,7 +465,17 @@ int fs_delete_key(lakefuse_fs *fs, const tree_ref *ref, const char *key)
         rc = lakefs_delete_object(fs->client, ref->repo, ref->api_ref, key,
                                   &err);
     while (fs_retry_idempotent(rc, &tries));
-    if (rc)
+    if (rc && rc != -ENOENT) {
+        /* Applied, every answer lost? lakeFS says whether it is gone. */
+        lakefs_object_stats st;
+        lakefs_error serr = {0};
+        memset(&st, 0, sizeof(st));
+        if (lakefs_stat_object(fs->client, ref->repo, ref->api_ref, key,
+                               false, &st, &serr) == -ENOENT)
+            rc = 0;
+        lakefs_object_stats_free(&st);
+    }
+    if (rc && rc != -ENOENT)
         logger_write(fs->log, LOG_LEVEL_ERROR, "deleting '%s': %s", key,
                      err.message);
     return rc == 0 || rc == -ENOENT ? 0 : -EIO;

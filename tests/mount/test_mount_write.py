@@ -321,6 +321,32 @@ def test_unlink_deletes_the_object(server, repo, mount):
     assert [o["path"] for o in api_list_objects(server, repo, "main") if not o["path"].endswith("/")] == []
 
 
+def test_a_delete_applied_with_every_answer_lost_is_done(server, repo, mount):
+    """lakeFS deletes the object but no answer reaches the mount (every try): one statObject says it
+    is gone, so unlink, rmdir and a file rename succeed instead of answering EIO for a done job (a
+    rename's file being written would otherwise stay behind under its old name)."""
+    m = branch(mount, repo)
+    write_file(m.join("moved.txt"), b"two\n")
+    # (unlink and rmdir delete through the same fs_delete_key; each try costs the client's backoff)
+    server.add_fault(operation="deleteObject", drop_response=True, count=1000)
+    server.reset_counts()
+    try:
+        os.rename(m.join("moved.txt"), m.join("new.txt"))
+    finally:
+        server.clear_faults()
+    assert server.counts().get("statObject", 0) == 1, server.counts()
+    assert api_paths(server, repo, "main") == ["new.txt"]
+    assert api_get(server, repo, "main", "new.txt") == b"two\n"
+    assert os.listdir(m.path) == ["new.txt"]
+    # Not gone: the error stands.
+    server.add_fault(operation="deleteObject", status=500, message="injected refusal", count=1000)
+    try:
+        expect_errno(errno.EIO, os.unlink, m.join("new.txt"))
+    finally:
+        server.clear_faults()
+    assert api_get(server, repo, "main", "new.txt") == b"two\n"
+
+
 def test_mkdir_makes_a_marker_and_rmdir_removes_it(server, repo, mount):
     m = branch(mount, repo)
     os.mkdir(m.join("d"))
