@@ -465,6 +465,9 @@ static int make_empty_object(const char *path, const upload_attrs *a)
  * posix-permissions. */
 int fs_write_symlink(const char *target, const char *path)
 {
+    /* Kept in the object's user metadata, a JSON string. */
+    if (!listing_utf8_is_valid(target))
+        return -EILSEQ;
     lakefs_metadata md = {0};
     upload_attrs a = {.mtime = time(NULL), .extra = &md};
     int rc = lakefs_metadata_set(&md, LISTING_KEY_SYMLINK_TARGET, target);
@@ -546,6 +549,17 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
 {
     if (!*key)
         return -EINVAL;
+    /* User metadata is JSON strings: a NUL would cut the value short and
+     * bytes that are not UTF-8 come back as U+FFFD. Refused, not altered. */
+    if (value && memchr(value, '\0', size))
+        return -EINVAL;
+    char *copy = value ? strndup(value, size) : NULL;
+    if (value && !copy)
+        return -ENOMEM;
+    if (!listing_utf8_is_valid(key) || (copy && !listing_utf8_is_valid(copy))) {
+        free(copy);
+        return -EILSEQ;
+    }
     fs_overlay_staged_metadata(fs, n); /* what the file has now */
     lakefs_metadata md = {0};
     int rc = 0;
@@ -557,9 +571,8 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
         else
             rc = lakefs_metadata_set(&md, kv->key, kv->value);
     }
-    char *copy = value ? strndup(value, size) : NULL;
     if (rc == 0 && value)
-        rc = copy ? lakefs_metadata_set(&md, key, copy) : -ENOMEM;
+        rc = lakefs_metadata_set(&md, key, copy);
     wfile *w = rc == 0 ? fs_node_wfile(fs, n) : NULL;
     bool staged = false; /* decided as in change_file_attrs */
     if (w) {

@@ -64,6 +64,10 @@ int fs_resolve_new_name(lakefuse_fs *fs, const char *path,
         rc = -EPERM; /* the control directory's name */
     if (rc == 0 && !listing_name_is_valid(name))
         rc = -EINVAL;
+    /* lakeFS takes such a key, but its JSON answers carry it back with
+     * U+FFFD in place of the bytes: a name no one could open again. */
+    if (rc == 0 && !listing_utf8_is_valid(name))
+        rc = -EILSEQ;
     if (rc == 0 && !(*key = tree_child_key(parent, name)))
         rc = -ENOMEM;
     /* Refused here, not by the upload at close. */

@@ -388,6 +388,55 @@ static bool metadata_fits_headers(const lakefs_metadata *md,
     return true;
 }
 
+/* uploadObject where the staging flow is not to be had (no presigned
+ * URLs) and the metadata would not reach lakeFS unchanged through headers
+ * (HTTP trims blanks at either end, lakeFS lower-cases keys; a symlink's
+ * target " x" would come back "x"): the keys that fit go with the upload,
+ * then the whole metadata is set exactly as JSON (repeating that changes
+ * nothing). If that fails the call fails: a writer's retry sends it all
+ * again (the object then is its own attempt); a symlink or special file
+ * answers EIO. */
+static int upload_then_set_metadata(lakefs_client *c, const char *repo,
+                                    const char *branch, const char *path,
+                                    int fd, int64_t size,
+                                    const lakefs_upload_options *opt,
+                                    lakefs_object_stats *result,
+                                    lakefs_error *err)
+{
+    const lakefs_metadata *md = opt->metadata;
+    lakefs_metadata fit = {0}, exact = {0};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < md->count; i++)
+        if (header_key_ok(md->items[i].key) &&
+            header_value_ok(md->items[i].value))
+            rc = lakefs_metadata_set(&fit, md->items[i].key,
+                                     md->items[i].value);
+    for (size_t i = 0; rc == 0 && i < md->count; i++)
+        rc = lakefs_metadata_set(&exact, md->items[i].key,
+                                 md->items[i].value);
+    lakefs_upload_options first = *opt;
+    first.metadata = &fit;
+    if (rc == 0)
+        rc = lakefs_upload_object_fd(c, repo, branch, path, fd, size, &first,
+                                     result, err);
+    if (rc == 0) {
+        int tries = 0;
+        do
+            rc = lakefs_update_object_user_metadata(c, repo, branch, path, md,
+                                                    err);
+        while ((rc == -EIO || rc == -EAGAIN || rc == -ETIMEDOUT) &&
+               ++tries < 4);
+        if (rc == 0) {
+            lakefs_metadata_free(&result->metadata);
+            result->metadata = exact;
+            memset(&exact, 0, sizeof(exact));
+        }
+    }
+    lakefs_metadata_free(&fit);
+    lakefs_metadata_free(&exact);
+    return rc;
+}
+
 static bool direct_size(const upload_caps *caps, int64_t size)
 {
     return caps && caps->presign && caps->direct_max > 0 &&
@@ -423,9 +472,12 @@ int upload_fd(lakefs_client *c, const upload_caps *caps, const char *repo,
     else if (caps && caps->presign && !direct)
         rc = upload_presigned(c, repo, branch, path, fd, size, &opt, result,
                               err);
-    else
+    else if (metadata_fits_headers(&md, NULL))
         rc = lakefs_upload_object_fd(c, repo, branch, path, fd, size, &opt,
                                      result, err);
+    else
+        rc = upload_then_set_metadata(c, repo, branch, path, fd, size, &opt,
+                                      result, err);
     if (!out)
         lakefs_object_stats_free(&ignored);
     lakefs_metadata_free(&md);

@@ -51,8 +51,11 @@ def _lookup(ctx, db, req, path):
 
 
 def _metadata_from_headers(headers):
+    """As lakeFS (Go's net/http) takes them: the header's raw bytes (http.server decodes them as
+    Latin-1; UTF-8 sent there is UTF-8 again here), the key lower-cased."""
     meta = {}
     for name, value in headers.items():
+        value = value.encode("latin-1", "replace").decode("utf-8", "replace")
         lower = name.lower()
         if lower.startswith("x-lakefs-meta-") and len(lower) > len("x-lakefs-meta-"):
             meta[lower[len("x-lakefs-meta-"):]] = value

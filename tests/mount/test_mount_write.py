@@ -619,3 +619,44 @@ def test_write_only_descriptor_and_a_reader_open_beside_it(server, repo, mount):
         os.close(reader)
         if writer is not None:
             os.close(writer)
+
+
+def test_names_targets_and_metadata_that_are_not_utf8_are_refused(server, repo, mount, tmp_path):
+    """lakeFS's JSON carries keys and user metadata as UTF-8 strings: bytes that are not UTF-8 come
+    back as U+FFFD (on real lakeFS a file so named lists under another name and cannot be opened) and
+    a NUL cuts a value short. A create, mkdir, symlink, mknod or rename to such a name, a symlink to
+    such a target and such a metadata value answer EILSEQ (EINVAL for a NUL) and write nothing;
+    UTF-8 names of any script work and come back after a remount, and so do symlink targets with
+    blanks at either end (an upload's headers would trim them: they are set again as JSON)."""
+    m = branch(mount, repo)
+    root = os.fsencode(m.path)
+    bad = os.path.join(root, b"caf\xe9.txt")  # Latin-1, not UTF-8
+    write_file(m.join("ok.txt"), b"ok\n")
+    os.mkdir(m.join("dir"))
+    expect_errno(errno.EILSEQ, write_file, bad, b"x")
+    expect_errno(errno.EILSEQ, os.mkdir, bad)
+    expect_errno(errno.EILSEQ, os.mkfifo, bad)
+    expect_errno(errno.EILSEQ, os.symlink, b"ok.txt", bad)
+    expect_errno(errno.EILSEQ, os.rename, m.join("ok.txt"), bad)
+    expect_errno(errno.EILSEQ, os.rename, m.join("dir"), bad)
+    expect_errno(errno.EILSEQ, os.symlink, b"target-\xff", m.join("lnk"))
+    meta = "user.lakefs.meta.k"
+    expect_errno(errno.EILSEQ, os.setxattr, m.join("ok.txt"), meta, b"\xff\xfe")
+    expect_errno(errno.EINVAL, os.setxattr, m.join("ok.txt"), meta, b"a\x00b")
+    assert sorted(api_paths(server, repo, "main")) == ["dir/", "ok.txt"]
+    assert api_metadata(server, repo, "main", "ok.txt").get("k") is None
+    # UTF-8 names, targets and values are kept as they are.
+    names = ["café.txt", "日本語.txt", "e\u0301.txt", "emoji-\U0001F600"]
+    for name in names:
+        write_file(m.join(name), name.encode())
+    os.symlink("café.txt", m.join("lnk"))
+    # Blanks at either end, which HTTP headers would trim: kept too.
+    os.symlink(" spaced target ", m.join("lnk2"))
+    os.setxattr(m.join("ok.txt"), meta, "välue".encode())
+    m.unmount()
+    m2 = branch(mount, repo, "cache_dir=%s" % (tmp_path / "second"))
+    for name in names:
+        assert read_file(m2.join(name)) == name.encode()
+    assert os.readlink(m2.join("lnk")) == "café.txt"
+    assert os.readlink(m2.join("lnk2")) == " spaced target "
+    assert os.getxattr(m2.join("ok.txt"), meta) == "välue".encode()
