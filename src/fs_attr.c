@@ -549,6 +549,11 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
 {
     if (!*key)
         return -EINVAL;
+    /* lakectl's own keys (mode, owner, mtime, symlink target) follow
+     * chmod, chown, utime and symlink: set here they would be replaced
+     * by the upload's. Not supported, as the other user.lakefs.* names. */
+    if (strncmp(key, "::lakefs::", 10) == 0)
+        return -ENOTSUP;
     /* User metadata is JSON strings: a NUL would cut the value short and
      * bytes that are not UTF-8 come back as U+FFFD. Refused, not altered. */
     if (value && memchr(value, '\0', size))

@@ -103,6 +103,12 @@ def test_user_metadata_xattrs_on_files(server, repo, mount):
     expect_errno(errno.ENODATA, os.removexattr, f, "user.lakefs.meta.never-set")
     # Other user.* names are not lakeFS's.
     expect_errno(errno.ENOTSUP, os.setxattr, f, "user.comment", b"hello")
+    # lakectl's own keys follow chmod, chown and utime: shown, never set or removed by name (the
+    # upload's would replace them: the call would succeed and change nothing).
+    assert os.getxattr(f, "user.lakefs.meta.::lakefs::client-mtime") == b"1600000000"
+    expect_errno(errno.ENOTSUP, os.setxattr, f, "user.lakefs.meta.::lakefs::client-mtime", b"1")
+    expect_errno(errno.ENOTSUP, os.removexattr, f, "user.lakefs.meta.::lakefs::client-mtime")
+    assert api_metadata(server, repo, "main", "f.txt")["::lakefs::client-mtime"] == "1600000000"
     # A later chmod keeps the user metadata set through xattrs.
     os.chmod(f, 0o600)
     meta = api_metadata(server, repo, "main", "f.txt")
