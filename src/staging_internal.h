@@ -16,7 +16,11 @@
 #define TEMP_PREFIX ".tmp-" /* journals being written */
 #define SPARE_NAME TEMP_PREFIX "spare.json" /* see staging_journal_replace */
 #define JOURNAL_VERSION 2 /* 1 is still read: it has no base */
-#define JOURNAL_MAX_BYTES (1024 * 1024)
+/* An entry holds the object's user metadata, which lakeFS may hand over in
+ * a JSON answer of up to 16 MiB (LAKEFS_JSON_BODY_MAX): what the writer can
+ * write, recovery and .lakefs/status must read back (JSON escapes at most
+ * double what came escaped). */
+#define JOURNAL_MAX_BYTES (32 * 1024 * 1024)
 #define ENTRY_NAME_MAX 48
 
 /* A state the journal can hold. */

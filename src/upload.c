@@ -376,16 +376,24 @@ static bool header_value_ok(const char *value)
     return true;
 }
 
+/* Header bytes of metadata uploadObject carries at most: proxies and
+ * servers refuse larger request headers (8 KiB is a common limit for all
+ * of them, and a refusal is a 400 that no retry heals). */
+#define METADATA_HEADER_BUDGET 4096
+
 static bool metadata_fits_headers(const lakefs_metadata *md,
                                   const char *content_type)
 {
     if (content_type && !header_value_ok(content_type))
         return false;
-    for (size_t i = 0; md && i < md->count; i++)
+    size_t bytes = 0;
+    for (size_t i = 0; md && i < md->count; i++) {
         if (!header_key_ok(md->items[i].key) ||
             !header_value_ok(md->items[i].value))
             return false;
-    return true;
+        bytes += strlen(md->items[i].key) + strlen(md->items[i].value) + 24;
+    }
+    return bytes <= METADATA_HEADER_BUDGET;
 }
 
 /* uploadObject where the staging flow is not to be had (no presigned
@@ -406,11 +414,21 @@ static int upload_then_set_metadata(lakefs_client *c, const char *repo,
     const lakefs_metadata *md = opt->metadata;
     lakefs_metadata fit = {0}, exact = {0};
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < md->count; i++)
-        if (header_key_ok(md->items[i].key) &&
-            header_value_ok(md->items[i].value))
-            rc = lakefs_metadata_set(&fit, md->items[i].key,
-                                     md->items[i].value);
+    size_t bytes = 0;
+    /* lakectl's keys (mode, mtime, symlink target) first: they make the
+     * object what it is. */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; rc == 0 && i < md->count; i++) {
+            const lakefs_kv *kv = &md->items[i];
+            size_t add = strlen(kv->key) + strlen(kv->value) + 24;
+            bool internal = strncmp(kv->key, "::lakefs::", 10) == 0;
+            if (internal == (pass == 0) && header_key_ok(kv->key) &&
+                header_value_ok(kv->value) &&
+                bytes + add <= METADATA_HEADER_BUDGET) {
+                rc = lakefs_metadata_set(&fit, kv->key, kv->value);
+                bytes += add;
+            }
+        }
     for (size_t i = 0; rc == 0 && i < md->count; i++)
         rc = lakefs_metadata_set(&exact, md->items[i].key,
                                  md->items[i].value);

@@ -9,7 +9,8 @@ import json
 import os
 import threading
 
-from mountlib import (MIB, PatternStream, api_get, api_get_or_none, api_stat, api_stat_or_none, close_quietly,
+from mountlib import (MIB, PatternStream, api_get, api_get_or_none, api_metadata, api_stat, api_stat_or_none,
+                      close_quietly,
                       expected_mode, expect_errno, fail_uploads, kill_mount, poll, read_file, read_status,
                       staged_command, write_file)
 
@@ -166,6 +167,34 @@ def test_failed_uploads_are_retried_in_the_background(server, repo, mount):
     poll(lambda: api_get_or_none(server, repo, "main", "later.txt") == b"uploaded by a retry\n", timeout=60)
     poll(lambda: read_status(m) == [], timeout=30)
     assert read_file(m.join("later.txt")) == b"uploaded by a retry\n"
+
+
+def test_a_file_with_megabytes_of_metadata_is_journaled_and_uploaded_whole(server, repo, mount):
+    """user.lakefs.meta.* values of 1.2 MB in all on a file being written: its journal entry (which
+    holds them) reads back (.lakefs/status lists its failed upload; over 1 MiB it did not, and
+    recovery could not read it either), and its upload sends them as JSON, not as request headers
+    (which servers and proxies refuse over a few KiB): lakeFS ends with every value exact."""
+    m = mount(uri_of(repo))
+    values = {"big%02d" % i: ("%02d" % i) * 30000 for i in range(20)}
+    fd = os.open(m.join("f.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"data\n")
+        for k, v in values.items():
+            os.setxattr(m.join("f.bin"), "user.lakefs.meta." + k, v.encode())
+        fail_uploads(server)
+    finally:
+        expect_errno(errno.EIO, os.close, fd)
+    assert [line.split(":")[0] for line in read_status(m)] == ["failed f.bin"]
+    server.clear_faults()
+    fd = os.open(m.join("f.bin"), os.O_WRONLY)
+    try:
+        os.fsync(fd)  # the next fsync tries again
+    finally:
+        os.close(fd)
+    assert read_status(m) == []
+    assert api_get(server, repo, "main", "f.bin") == b"data\n"
+    meta = api_metadata(server, repo, "main", "f.bin")
+    assert {k: v for k, v in meta.items() if k.startswith("big")} == values
 
 
 def test_fsync_of_a_directory_reports_and_retries_its_failed_uploads(server, repo, mount):
