@@ -12,7 +12,8 @@ import shlex
 import threading
 
 from mountlib import (api_branches, api_commit, api_commit_id, api_create_branch, api_get, cli_ok, control_lines,
-                      control_path, expect_errno, is_mounted, lakefuse_cli, poll, read_file, sh, status_lines, write_file)
+                      control_path, expect_errno, fsync_path, is_mounted, lakefuse_cli, poll, read_file, sh,
+                      status_lines, write_file)
 
 FOREVER = "attr_timeout=3600"
 HELLO = b"Hello from lakefuse!\n"
@@ -210,11 +211,7 @@ def test_umount_with_failed_uploads_keeps_the_mount_and_says_so(server, repo, mo
     assert is_mounted(m.path)
     assert read_file(m.join("f.bin")) == data  # still served from the staged copy
     server.clear_faults()
-    fd = os.open(m.join("f.bin"), os.O_WRONLY)
-    try:
-        os.fsync(fd)  # the next fsync tries again
-    finally:
-        os.close(fd)
+    fsync_path(m.join("f.bin"))  # the next fsync tries again
     p = lakefuse_cli(["umount", m.path], bare_env)
     assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
     assert not is_mounted(m.path)

@@ -11,7 +11,7 @@ import threading
 
 from mountlib import (MIB, PatternStream, api_get, api_get_or_none, api_metadata, api_stat, api_stat_or_none,
                       close_quietly,
-                      expected_mode, expect_errno, fail_uploads, kill_mount, poll, read_file, read_status,
+                      expected_mode, expect_errno, fail_uploads, fsync_path, kill_mount, poll, read_file, read_status,
                       staged_command, write_file)
 
 
@@ -186,11 +186,7 @@ def test_a_file_with_megabytes_of_metadata_is_journaled_and_uploaded_whole(serve
         expect_errno(errno.EIO, os.close, fd)
     assert [line.split(":")[0] for line in read_status(m)] == ["failed f.bin"]
     server.clear_faults()
-    fd = os.open(m.join("f.bin"), os.O_WRONLY)
-    try:
-        os.fsync(fd)  # the next fsync tries again
-    finally:
-        os.close(fd)
+    fsync_path(m.join("f.bin"))  # the next fsync tries again
     assert read_status(m) == []
     assert api_get(server, repo, "main", "f.bin") == b"data\n"
     meta = api_metadata(server, repo, "main", "f.bin")
