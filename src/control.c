@@ -311,14 +311,19 @@ static void diff_lines(FILE *out, const lakefs_diff *d, size_t n)
         fprintf(out, "%c %s\n", diff_letter(d[i].type), d[i].path);
 }
 
+/* diff_error: 0, or why the branch's changes could not be listed (the
+ * mount's own uploads are shown all the same). */
 static char *status_text(const tree_ref *ref, const lakefs_diff *d, size_t n,
-                         const pending_list *p)
+                         const pending_list *p, int diff_error)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
     if (!out)
         return NULL;
+    if (diff_error)
+        fprintf(out, "error: the branch's changes could not be listed: %s\n",
+                strerror(-diff_error));
     diff_lines(out, d, n);
     size_t pl = strlen(ref->prefix);
     for (size_t i = 0; i < p->n; i++) {
@@ -337,9 +342,11 @@ static char *status_text(const tree_ref *ref, const lakefs_diff *d, size_t n,
 }
 
 static char *status_json(const tree_ref *ref, const lakefs_diff *d, size_t n,
-                         const pending_list *p)
+                         const pending_list *p, int diff_error)
 {
     cJSON *o = cJSON_CreateObject();
+    if (diff_error)
+        cJSON_AddStringToObject(o, "error", strerror(-diff_error));
     cJSON *changes = cJSON_AddArrayToObject(o, "changes");
     cJSON *pending = cJSON_AddArrayToObject(o, "pending");
     cJSON *failed = cJSON_AddArrayToObject(o, "failed");
@@ -408,15 +415,26 @@ static int render_status(lakefuse_fs *fs, const tree_node *node, char **out)
     size_t n = 0;
     int rc = node->ref->is_branch ? workflow_diff(fs, node->ref, NULL, &d, &n)
                                   : 0;
-    if (rc)
+    if (rc == -ENOMEM)
         return rc;
     pending_list p = {0};
     if (fs->staging && staging_list(fs->staging, &p.entries, &p.n) != 0)
         p.n = 0;
     append_orphans(fs, &p);
+    /* The mount's own uploads still to do (failed ones above all) show
+     * even when lakeFS cannot list the branch's changes (the branch was
+     * deleted, the server is down): a status that failed whole would hide
+     * the only sign of bytes that are not on lakeFS. */
+    bool own = false;
+    for (size_t i = 0; i < p.n && !own; i++)
+        own = pending_applies(node->ref, &p.entries[i]);
+    if (rc && !own) {
+        staging_entries_free(p.entries, p.n);
+        return rc;
+    }
     *out = node->control == TREE_CONTROL_STATUS
-               ? status_text(node->ref, d, n, &p)
-               : status_json(node->ref, d, n, &p);
+               ? status_text(node->ref, d, n, &p, rc)
+               : status_json(node->ref, d, n, &p, rc);
     staging_entries_free(p.entries, p.n);
     workflow_diff_free(d, n);
     return *out ? 0 : -ENOMEM;

@@ -228,6 +228,24 @@ def test_status_json_lists_failed_uploads(server, repo, mount):
     server.clear_faults()
 
 
+def test_status_shows_failed_uploads_when_the_branch_is_gone(server, repo, mount):
+    """Another client deletes the mounted branch: a file written then cannot be uploaded (EIO, kept in
+    the cache), and .lakefs/status, which cannot list the branch's changes any more, still lists it,
+    after a line saying what it could not do (before, the read failed whole: ENOENT)."""
+    api_create_branch(server, repo, "feat", "main")
+    m = mount("lakefs://%s/feat" % repo)
+    write_file(m.join("landed.txt"), b"before the delete\n")
+    assert server.api("DELETE", "/repositories/%s/branches/feat" % repo).status_code == 204
+    expect_errno(errno.EIO, write_file, m.join("late.txt"), b"after the delete\n")
+    status = status_lines(m)
+    assert status[0].startswith("error: the branch's changes could not be listed"), status
+    assert [line.split(":")[0] for line in status[1:]] == ["failed late.txt"], status
+    doc = control_json(control_path(m, "status.json"))
+    assert doc["error"] and doc["changes"] == [] and [f["path"] for f in doc["failed"]] == ["late.txt"], doc
+    assert read_file(m.join("late.txt")) == b"after the delete\n"
+    assert kill_mount(m) == -9  # the staged copy stays for a later mount
+
+
 # --- diff ---------------------------------------------------------------------------------------------
 
 def test_diff_against_any_ref_is_three_dot(server, repo, mount):
