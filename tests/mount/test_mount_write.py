@@ -660,3 +660,27 @@ def test_names_targets_and_metadata_that_are_not_utf8_are_refused(server, repo, 
     assert os.readlink(m2.join("lnk")) == "café.txt"
     assert os.readlink(m2.join("lnk2")) == " spaced target "
     assert os.getxattr(m2.join("ok.txt"), meta) == "välue".encode()
+
+
+def test_names_with_url_and_shell_characters_round_trip(server, repo, mount, tmp_path):
+    """Object paths travel in query strings and JSON: names with the characters URL encoding and
+    shells treat specially ('+' is a space in a form-encoded query, '%2F' a slash once decoded)
+    are created, renamed and linked to under exactly their names, on lakeFS and after a remount."""
+    names = ["a+b", "a&b=c", "p%20q", "p%2Fq", "x;y", "t~1", "u'v\"w", "[br]", "{c}", "a b", "sp ", " lead",
+             "tab\tx", "star*", "bang!", "at@", "dollar$", "comma,", "colon:x", "pipe|x", "lt<gt>", "caret^",
+             "back`tick", "hash#x", "q?x"]
+    m = branch(mount, repo)
+    os.mkdir(m.join("d+d"))
+    for name in names:
+        write_file(m.join("d+d", name), name.encode())
+    os.symlink("a+b", m.join("d+d", "l+1"))
+    os.rename(m.join("d+d", "a+b"), m.join("d+d", "a+b2"))
+    kept = {("a+b2" if n == "a+b" else n): n.encode() for n in names}
+    assert sorted(p for p in api_paths(server, repo, "main") if p != "d+d/") == \
+        sorted(["d+d/" + n for n in kept] + ["d+d/l+1"])
+    m.unmount()
+    m2 = branch(mount, repo, "cache_dir=%s" % (tmp_path / "second"))
+    assert sorted(os.listdir(m2.join("d+d"))) == sorted(list(kept) + ["l+1"])
+    for name, data in kept.items():
+        assert read_file(m2.join("d+d", name)) == data, name
+    assert os.readlink(m2.join("d+d", "l+1")) == "a+b"
