@@ -381,6 +381,12 @@ static bool header_value_ok(const char *value)
  * of them, and a refusal is a 400 that no retry heals). */
 #define METADATA_HEADER_BUDGET 4096
 
+/* What one key takes of the budget: its header line, prefix included. */
+static size_t header_bytes(const lakefs_kv *kv)
+{
+    return strlen(kv->key) + strlen(kv->value) + 24;
+}
+
 static bool metadata_fits_headers(const lakefs_metadata *md,
                                   const char *content_type)
 {
@@ -391,7 +397,7 @@ static bool metadata_fits_headers(const lakefs_metadata *md,
         if (!header_key_ok(md->items[i].key) ||
             !header_value_ok(md->items[i].value))
             return false;
-        bytes += strlen(md->items[i].key) + strlen(md->items[i].value) + 24;
+        bytes += header_bytes(&md->items[i]);
     }
     return bytes <= METADATA_HEADER_BUDGET;
 }
@@ -420,7 +426,7 @@ static int upload_then_set_metadata(lakefs_client *c, const char *repo,
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; rc == 0 && i < md->count; i++) {
             const lakefs_kv *kv = &md->items[i];
-            size_t add = strlen(kv->key) + strlen(kv->value) + 24;
+            size_t add = header_bytes(kv);
             bool internal = strncmp(kv->key, "::lakefs::", 10) == 0;
             if (internal == (pass == 0) && header_key_ok(kv->key) &&
                 header_value_ok(kv->value) &&
@@ -438,6 +444,9 @@ static int upload_then_set_metadata(lakefs_client *c, const char *repo,
         rc = lakefs_upload_object_fd(c, repo, branch, path, fd, size, &first,
                                      result, err);
     if (rc == 0) {
+        /* Repeating it changes nothing: a 500 or a cut answer, which the
+         * client does not retry itself, is tried again (as
+         * fs_retry_idempotent does one layer up). */
         int tries = 0;
         do
             rc = lakefs_update_object_user_metadata(c, repo, branch, path, md,
