@@ -253,14 +253,18 @@ static int wfile_note_attrs(wfile *w, int64_t mtime, int64_t mode, uid_t uid,
     return rc;
 }
 
-/* A file the writer held, found uploaded when the change was decided: its
- * upload may have landed after n was resolved, and n's entry (the size
- * before an O_TRUNC rewrite, the older object) would then go back to the
- * listing with the change. The landing reached the listing before the
- * file turned clean (writer.h, Landings): n is resolved again from it. */
-static int refresh_node(lakefuse_fs *fs, const char *path, tree_node *n)
+/* A file whose upload may have landed after n was resolved (the writer
+ * held it when the change was decided, or a landing of it was counted
+ * since): n's entry (the size before an O_TRUNC rewrite, the older object
+ * and its attributes) would go to lakeFS and back to the listing with the
+ * change. The landing reached the listing before the file turned clean
+ * (writer.h, Landings): n is resolved again from it; *since is taken
+ * anew before that. */
+static int refresh_node(lakefuse_fs *fs, const char *path, tree_node *n,
+                        uint64_t *since)
 {
     tree_node fresh;
+    *since = writer_landed(fs->writer);
     int rc = path ? tree_resolve(fs->tree, path, &fresh) : -ESTALE;
     if (rc)
         return rc;
@@ -273,20 +277,32 @@ static int refresh_node(lakefuse_fs *fs, const char *path, tree_node *n)
     return 0;
 }
 
+/* n's changed entry back into the listing. An upload of the file that
+ * landed after since, or is landing now, may have put a newer entry there
+ * first, which n's (older bytes' size and checksum) just replaced: the
+ * directory is listed again instead. */
+static void cache_changed_entry(lakefuse_fs *fs, const tree_node *n,
+                                uint64_t since)
+{
+    fs_cache_set(fs, n->ref, n->key, &n->entry);
+    if (fs_landed_on(fs, n, since) || writer_landing(fs->writer))
+        fs_forget_parent(fs, n->ref, n->key);
+}
+
 /* Applies one attribute change to a file: to its staged copy alone when
  * the server lacks its newest bytes (the upload carries it), else to the
  * object's metadata (and to an open staged copy, for its next upload). */
 static int change_file_attrs(lakefuse_fs *fs, const char *path, tree_node *n,
-                             int64_t mtime, int64_t mode, uid_t uid,
-                             gid_t gid)
+                             uint64_t since, int64_t mtime, int64_t mode,
+                             uid_t uid, gid_t gid)
 {
     wfile *w = fs_node_wfile(fs, n);
     /* Decided with the upload's settling excluded: a check, then a change
      * could land on a file whose upload ended meanwhile, which nothing
      * uploads again, and the object would keep the old attributes. */
     int rc = w ? wfile_set_attrs_if_unsent(w, mtime, mode, uid, gid) : 0;
-    if (rc == 0 && w)
-        rc = refresh_node(fs, path, n);
+    if (rc == 0 && (w || fs_landed_on(fs, n, since)))
+        rc = refresh_node(fs, path, n, &since);
     if (rc == 1) {
         rc = 0;
     } else if (rc == 0) {
@@ -308,7 +324,7 @@ static int change_file_attrs(lakefuse_fs *fs, const char *path, tree_node *n,
             n->entry.uid = a.uid;
             n->entry.gid = a.gid;
             n->entry.has_owner = a.mode != 0; /* an unowned symlink: none */
-            fs_cache_set(fs, n->ref, n->key, &n->entry);
+            cache_changed_entry(fs, n, since);
         }
     }
     if (w)
@@ -318,10 +334,11 @@ static int change_file_attrs(lakefuse_fs *fs, const char *path, tree_node *n,
 
 /* One attribute change of a file or a directory (see above). */
 static int change_attrs(lakefuse_fs *fs, const char *path, tree_node *n,
-                        int64_t mtime, int64_t mode, uid_t uid, gid_t gid)
+                        uint64_t since, int64_t mtime, int64_t mode,
+                        uid_t uid, gid_t gid)
 {
     if (n->kind == TREE_FILE)
-        return change_file_attrs(fs, path, n, mtime, mode, uid, gid);
+        return change_file_attrs(fs, path, n, since, mtime, mode, uid, gid);
     if (n->kind == TREE_DIR)
         return change_dir_attrs(fs, n, mtime, mode, uid, gid);
     return 0;
@@ -332,6 +349,7 @@ int fs_write_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
     (void)fi;
     lakefuse_fs *fs = fs_current();
     tree_node n;
+    uint64_t since = writer_landed(fs->writer); /* before n's listing */
     int rc = fs_resolve_writable(fs, path, &n);
     if (rc)
         return rc;
@@ -341,7 +359,7 @@ int fs_write_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
         rc = tree_note_special_mode(fs->tree, n.ref->repo, key);
     free(key);
     if (rc == 0 && !n.entry.is_symlink)
-        rc = change_attrs(fs, path, &n, -1, mode & 07777u, (uid_t)-1,
+        rc = change_attrs(fs, path, &n, since, -1, mode & 07777u, (uid_t)-1,
                           (gid_t)-1);
     if (rc == 0)
         note_change(fs, &n, NULL, NULL);
@@ -372,6 +390,7 @@ int fs_write_chown(const char *path, uid_t uid, gid_t gid,
     (void)fi;
     lakefuse_fs *fs = fs_current();
     tree_node n;
+    uint64_t since = writer_landed(fs->writer); /* before n's listing */
     int rc = fs_resolve_writable(fs, path, &n);
     if (rc)
         return rc;
@@ -395,7 +414,7 @@ int fs_write_chown(const char *path, uid_t uid, gid_t gid,
         !owner_may_chgrp(cur_uid, uid, gid))
         rc = -EPERM; /* only root gives files away, as on any filesystem */
     else if (!same)
-        rc = change_attrs(fs, path, &n, -1, -1, uid, gid);
+        rc = change_attrs(fs, path, &n, since, -1, -1, uid, gid);
     if (rc == 0)
         note_change(fs, &n, NULL, NULL);
     tree_node_free(&n);
@@ -408,6 +427,7 @@ int fs_write_utimens(const char *path, const struct timespec tv[2],
     (void)fi;
     lakefuse_fs *fs = fs_current();
     tree_node n;
+    uint64_t since = writer_landed(fs->writer); /* before n's listing */
     int rc = fs_resolve_writable(fs, path, &n);
     if (rc)
         return rc;
@@ -421,7 +441,8 @@ int fs_write_utimens(const char *path, const struct timespec tv[2],
     /* client-mtime holds whole seconds; the rest is kept in memory. */
     int64_t mtime = given[1] ? (int64_t)set[1].tv_sec : -1;
     if (mtime >= 0)
-        rc = change_attrs(fs, path, &n, mtime, -1, (uid_t)-1, (gid_t)-1);
+        rc = change_attrs(fs, path, &n, since, mtime, -1, (uid_t)-1,
+                          (gid_t)-1);
     if (rc == 0)
         note_change(fs, &n, given[0] ? &set[0] : NULL,
                     given[1] ? &set[1] : NULL);
@@ -545,7 +566,8 @@ int fs_write_link(const char *from, const char *to)
  * newest bytes are still staged, on the staged copy (its upload carries
  * it). */
 static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
-                          const char *key, const char *value, size_t size)
+                          uint64_t since, const char *key, const char *value,
+                          size_t size)
 {
     if (!*key)
         return -EINVAL;
@@ -584,9 +606,9 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
         rc = wfile_set_meta_if_unsent(w, key, copy);
         staged = rc == 1;
         rc = rc == 1 ? 0 : rc;
-        if (rc == 0 && !staged) /* as in change_file_attrs */
-            rc = refresh_node(fs, path, n);
     }
+    if (rc == 0 && !staged && (w || fs_landed_on(fs, n, since)))
+        rc = refresh_node(fs, path, n, &since); /* as in change_file_attrs */
     if (!staged && rc == 0 && !value && !found) {
         rc = -ENODATA;
     }
@@ -614,7 +636,7 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
         lakefs_metadata_free(&n->entry.metadata);
         n->entry.metadata = md;
         memset(&md, 0, sizeof(md));
-        fs_cache_set(fs, n->ref, n->key, &n->entry);
+        cache_changed_entry(fs, n, since);
     }
     if (w)
         wfile_release(w);
@@ -629,6 +651,7 @@ int fs_write_setxattr(const char *path, const char *name, const char *value,
     (void)flags;
     lakefuse_fs *fs = fs_current();
     tree_node n;
+    uint64_t since = writer_landed(fs->writer); /* before n's listing */
     int rc = path ? tree_resolve(fs->tree, path, &n) : -ESTALE;
     if (rc)
         return rc;
@@ -643,8 +666,8 @@ int fs_write_setxattr(const char *path, const char *name, const char *value,
     if (rc == -ENOTSUP || rc < 0)
         ;
     else if (meta)
-        rc = set_meta_xattr(fs, path, &n, name + strlen(XATTR_META), value,
-                            size);
+        rc = set_meta_xattr(fs, path, &n, since, name + strlen(XATTR_META),
+                            value, size);
     else if (!(n.kind == TREE_DIR && n.ref_root && value))
         rc = -ENOTSUP;
     tree_node_free(&n);

@@ -103,6 +103,10 @@ char *fs_dir_key(const tree_ref *ref, const char *rel_dir);
  * true: try again (*tries counts). */
 #define FS_IDEMPOTENT_TRIES 4
 bool fs_retry_idempotent(int rc, int *tries);
+/* true when an upload of n's file landed after `since`, a writer_landed()
+ * taken before n was resolved (writer.h, Landings): n's entry may be the
+ * object before that upload (the size before an O_TRUNC rewrite). */
+bool fs_landed_on(lakefuse_fs *fs, const tree_node *n, uint64_t since);
 /* Tries of an open that finds an upload of its file landed since it
  * read the file's listing entry (writer.h, Landings): each further one
  * needs another upload of the file to land during the previous one. */

@@ -396,9 +396,8 @@ static void raise_readahead_once(void)
     raise_readahead(fs, fs->mountpoint, readahead_kb(fs->block_size));
 }
 
-/* true when an upload of n's file landed after `since` (writer.h,
- * Landings): the listing n was resolved from may predate it. */
-static bool landed_on(lakefuse_fs *fs, const tree_node *n, uint64_t since)
+/* fs_internal.h */
+bool fs_landed_on(lakefuse_fs *fs, const tree_node *n, uint64_t since)
 {
     if (!n->ref || !n->ref->is_branch || !n->key ||
         writer_landed(fs->writer) == since)
@@ -443,7 +442,7 @@ static int getattr_once(lakefuse_fs *fs, const char *path, struct stat *st,
             stat_overlay_wfile(w, st);
         wfile_release(w);
     }
-    if (n.kind == TREE_FILE && !overlaid && landed_on(fs, &n, since))
+    if (n.kind == TREE_FILE && !overlaid && fs_landed_on(fs, &n, since))
         *again = true;
     if (n.kind == TREE_DIR)
         rc = stat_dir_listing(fs, &n, st);
@@ -763,7 +762,7 @@ static int open_object(lakefuse_fs *fs, const char *path, const tree_node *n,
     if (!of->data)
         return -ENOMEM;
     int rc = fs_readers_add(fs, of, n);
-    if (rc == 0 && !last && landed_on(fs, n, since))
+    if (rc == 0 && !last && fs_landed_on(fs, n, since))
         rc = -EAGAIN;
     if (rc) {
         fs_readers_remove(fs, of);

@@ -278,6 +278,11 @@ void writer_pool_get_stats(writer *w, writer_pool_stats *out);
 uint64_t writer_landed(const writer *w);
 bool writer_landed_since(const writer *w, const char *repo,
                          const char *branch, const char *key, uint64_t since);
+/* Whether a landing is between its on_uploaded and its count now. One who
+ * writes an entry it resolved back into the listing checks, after the
+ * write, writer_landed_since and this: a landing whose on_uploaded came
+ * just before the write (its count not taken yet) was overwritten by it. */
+bool writer_landing(const writer *w);
 
 /* The name key no longer belongs to its wfile (the object was unlinked, or
  * a rename replaced it): the wfile leaves the table, so that a new file of

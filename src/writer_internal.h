@@ -123,6 +123,7 @@ struct writer {
      * branch, key) the count of its newest landing. Atomic, no lock. */
     uint64_t landed;
     uint64_t landed_at[WRITER_LANDED_SLOTS];
+    uint64_t landing; /* landings between on_uploaded and note_landed */
     pthread_t *workers;
     int n_workers; /* started */
     writer_pool_stats pool;
