@@ -41,6 +41,10 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "presign(multipart=False): needs a server that presigns (and, with "
                                        "multipart, presigned multipart uploads); skipped on one that cannot, "
                                        "such as real lakeFS on its local blockstore")
+    config.addinivalue_line("markers", "many_objects: seeds thousands of objects to count listing requests, which "
+                                       "do not depend on the blockstore: make test runs it against the bundled "
+                                       "server (normal and sanitizer builds) and real lakeFS on its local "
+                                       "blockstore, not on S3 (moto), where the seeding alone took minutes")
 
 
 _storage_caps = {}

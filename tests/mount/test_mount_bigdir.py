@@ -20,6 +20,8 @@ import requests
 
 from mountlib import control_json, control_path
 
+pytestmark = pytest.mark.many_objects
+
 SIZES = (300, 3000)
 CHUNK_FILL = 192  # entries per chunk of a listing's entryset when it is built (entryset.c)
 BRANCH = ["attr_timeout=3600"]

@@ -13,6 +13,7 @@ import resource
 from mountlib import api_get, api_list_objects, gets, poll, read_file, run, sh, upload_concurrently, url_batches
 
 
+@pytest.mark.many_objects
 def test_ls_l_of_3000_objects(server, big_tree, mount):
     repo = big_tree.name
     listing = api_list_objects(server, repo, big_tree.commit, "big/", "/")

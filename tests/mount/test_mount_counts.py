@@ -10,7 +10,7 @@ Timing never enters: branch mounts use attr_timeout=3600, so nothing expires dur
 mount's own start-up calls happen before the counters are reset.
 
 Workload 1 reads a committed tree: walk/ (10 directories of 30 objects) and wide/ (2,000 objects,
-two listing pages). Workload 2 reads cat/ (200 distinct 4 KiB objects). Workload 5 writes on a
+two listing pages). Workload 2 reads cat/ (200 distinct 4 KiB objects, a repository of its own). Workload 5 writes on a
 fresh repository; workload 6 untars a tree and removes it, workload 7 creates files in a large
 directory. A server that cannot presign (real lakeFS on its local blockstore) moves the same
 data through the API instead: getObject for presignedGet, uploadObject for the staging flow."""
@@ -49,19 +49,32 @@ def cat_content(i):
     return random.Random(i).randbytes(CAT_SIZE)
 
 
+def seed_committed(srv, items, message):
+    """(repo, commit): a new repository holding items [(path, data)] on main, committed."""
+    repo = srv.create_repo()
+    upload_concurrently(srv, repo, "main", items)
+    return repo, srv.commit(repo, "main", message)["id"]
+
+
 @pytest.fixture(scope="module")
 def seeded(lakefs_server):
-    """(repo, commit): walk/, wide/ and cat/ on main, committed; deleted when the module ends."""
-    srv = lakefs_server
-    repo = srv.create_repo()
+    """(repo, commit): walk/ and wide/ on main, committed; deleted when the module ends."""
     items = [("walk/d%02d/f%03d" % (d, i), None) for d in range(WALK_DIRS) for i in range(WALK_PER_DIR)]
     items = [(p, walk_content(p)) for p, _ in items]
     items += [("wide/f%05d" % i, wide_content(i)) for i in range(WIDE)]
-    items += [("cat/f%03d" % i, cat_content(i)) for i in range(CAT)]
-    upload_concurrently(srv, repo, "main", items)
-    commit = srv.commit(repo, "main", "workloads 1 and 2")["id"]
+    repo, commit = seed_committed(lakefs_server, items, "workload 1")
     yield repo, commit
-    srv.api("DELETE", "/repositories/" + repo)
+    lakefs_server.api("DELETE", "/repositories/" + repo)
+
+
+@pytest.fixture(scope="module")
+def seeded_cat(lakefs_server):
+    """(repo, commit): cat/ on main, committed (workload 2 reads data: it runs on every server,
+    S3 included, where the 2,300 objects of `seeded` took half a minute to upload)."""
+    repo, commit = seed_committed(lakefs_server, [("cat/f%03d" % i, cat_content(i)) for i in range(CAT)],
+                                  "workload 2")
+    yield repo, commit
+    lakefs_server.api("DELETE", "/repositories/" + repo)
 
 
 def storage_config(server):
@@ -142,6 +155,7 @@ def find_ls(top):
 COLD_WALK = {"listObjects": 1 + 1 + 1}
 
 
+@pytest.mark.many_objects
 @pytest.mark.parametrize("ref", ["branch", "commit"])
 def test_w1_walk_and_lstat_cold_then_warm(server, seeded, mount, ref):
     repo, commit = seeded
@@ -158,6 +172,7 @@ def test_w1_walk_and_lstat_cold_then_warm(server, seeded, mount, ref):
     assert got == want and counts == {}, counts
 
 
+@pytest.mark.many_objects
 def test_w1_find_ls_cold(server, seeded, mount):
     repo, _ = seeded
     m = mount("lakefs://%s/main" % repo, options=BRANCH)
@@ -166,6 +181,7 @@ def test_w1_find_ls_cold(server, seeded, mount):
     assert counts == COLD_WALK, counts
 
 
+@pytest.mark.many_objects
 def test_w1_ls_l_of_2000_objects_cold_then_warm(server, seeded, mount):
     repo, _ = seeded
     m = mount("lakefs://%s/main" % repo, options=BRANCH)
@@ -185,6 +201,7 @@ def test_w1_ls_l_of_2000_objects_cold_then_warm(server, seeded, mount):
     assert got == want and counts == {}, counts
 
 
+@pytest.mark.many_objects
 def test_w1_ls_l_asks_no_security_or_acl_attribute_per_file(server, seeded, mount):
     """GNU ls -l reads security.selinux and system.posix_acl_access of every file, and the kernel
     forwards both to the daemon every time: 4,000 FUSE round trips for wide/'s 2,000 files when
@@ -222,6 +239,7 @@ def test_w1_ls_l_asks_no_security_or_acl_attribute_per_file(server, seeded, moun
 DEEP_DIRS, DEEP_PER_DIR = 5, 500
 
 
+@pytest.mark.many_objects
 @pytest.mark.parametrize("walker", ["find", "os.walk"])
 def test_w1_walk_of_several_pages_answers_early_and_lists_each_key_once(server, repo, mount, walker):
     items = [("deep/d%d/f%03d" % (d, i), b"%d" % i) for d in range(DEEP_DIRS) for i in range(DEEP_PER_DIR)]
@@ -237,6 +255,7 @@ def test_w1_walk_of_several_pages_answers_early_and_lists_each_key_once(server, 
     assert got == want and counts == {}, counts
 
 
+@pytest.mark.many_objects
 def test_w1_flat_listing_answers_before_its_last_page(server, repo, mount):
     """The lookup that starts a flat listing returns once its directory is complete, not once the
     whole subtree is: every listObjects from here on is held 3 s by the server, so the pages come
@@ -265,6 +284,7 @@ def test_w1_flat_listing_answers_before_its_last_page(server, repo, mount):
 # pages as the parent has uncached subdirectories). It then goes on with the directory's own
 # delimited listing after the last key the flat pages brought, instead of from its start: a/'s
 # 2,510 entries cost 3 pages (2 flat, 1 delimited), as its listing alone does; it was 2 + 3.
+@pytest.mark.many_objects
 def test_listing_goes_on_where_a_stopped_flat_listing_left_it(server, repo, mount):
     names = ["f%04d" % i for i in range(1500)] + ["n%04d" % i for i in range(1000)]
     items = [("a/" + n, n.encode()) for n in names]
@@ -300,8 +320,8 @@ def file_request_delta(m, before, releases):
     return {k: got[k] - before[k] for k in before}
 
 
-def test_w2_cat_of_200_small_files_cold(server, seeded, mount, tmp_path):
-    repo, _ = seeded
+def test_w2_cat_of_200_small_files_cold(server, seeded_cat, mount, tmp_path):
+    repo, _ = seeded_cat
     data_get = "presignedGet" if presigns(server) else "getObject"
     m = mount("lakefs://%s/main" % repo, options=BRANCH, cache_dir=str(tmp_path / "empty-cache"))
     paths = [m.join("cat", "f%03d" % i) for i in range(CAT)]

@@ -64,6 +64,7 @@ def api_expected(server, repo, ref, prefix):
 BIG_SUB = 700  # big/s0/{a,b,c}/fNNN: 2,100 keys under s0, more than two pages
 
 
+@pytest.mark.many_objects
 def test_walk_larger_than_the_bound_falls_back_and_lists_everything_once(server, repo, mount):
     items = {"big/s0/%s/f%03d" % (d, i): (b"%s%d\n" % (d.encode(), i), None)
              for d in "abc" for i in range(BIG_SUB)}
@@ -90,6 +91,7 @@ def test_walk_larger_than_the_bound_falls_back_and_lists_everything_once(server,
 PAGED_DIRS, PAGED_FILES = 11, 300  # 3,300 keys: four pages, the last two asked for ahead
 
 
+@pytest.mark.many_objects
 def test_a_walk_over_many_pages_asks_for_each_page_once(server, repo, mount):
     """From its second page on, the flat listing asks for the next page as soon as a page's body is
     in (before it is parsed), when the credit rule will take it whatever the page holds: the walk
@@ -113,6 +115,7 @@ def test_a_walk_over_many_pages_asks_for_each_page_once(server, repo, mount):
     assert again == got and counts == {}, counts
 
 
+@pytest.mark.many_objects
 def test_pages_stopped_by_the_bound_are_not_asked_for_ahead(server, repo, mount):
     """A page is asked for ahead only when the rule that ends a flat listing will take it: the
     listing that stops at its bound (as many pages as uncached subdirectories) asks for no page
@@ -309,6 +312,7 @@ def walk_sizes(snap):
     return {rel: v[2] for rel, v in snap.items() if v[0] == stat.S_IFREG}
 
 
+@pytest.mark.many_objects
 def test_a_walk_of_many_pages_is_split_into_streams_that_list_each_key_once(server, repo, mount):
     """The first flat page (d00-d03) shows 3 directories a page, so the 14 uncached directories ahead
     would take 5 pages more one after the other: they are cut into 2 ranges of 7 (in key order:
@@ -339,6 +343,7 @@ def test_a_walk_of_many_pages_is_split_into_streams_that_list_each_key_once(serv
     assert comparable(snapshot(alone.join("split"))) == comparable(got)
 
 
+@pytest.mark.many_objects
 def test_the_streams_of_a_split_walk_wait_on_lakefs_at_the_same_time(server, repo, mount):
     """Every listObjects of the walk after its first page (which shows how many pages are left, so
     the walk splits) is held at a gate that opens only once two are in flight: the second stream's

@@ -263,6 +263,9 @@ CORE_LIMIT = 256 << 20  # bounds what a dumpable daemon would write here
 
 def allow_cores():
     resource.setrlimit(resource.RLIMIT_CORE, (CORE_LIMIT, CORE_LIMIT))
+    # A shell without job control starts background jobs with SIGQUIT ignored and every process
+    # inherits that: the SIGQUIT of kill_for_core would then be lost and its waitpid block forever.
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def test_the_daemon_never_dumps_core(server, basic_repo, tmp_path):
