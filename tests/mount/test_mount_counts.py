@@ -498,7 +498,7 @@ def test_mkdir_then_stat_lists_nothing(server, repo, mount):
 
 # --- workload 7: creates in a large directory -------------------------------------------------------
 
-@pytest.mark.parametrize("entries", [10, 2000])
+@pytest.mark.parametrize("entries", [10, pytest.param(2000, marks=pytest.mark.many_objects)])
 def test_w7_creates_cost_the_same_in_any_directory(server, repo, mount, entries):
     upload_concurrently(server, repo, "main", [("big/e%05d" % i, b"") for i in range(entries)])
     m = mount("lakefs://%s/main" % repo, options=BRANCH)
