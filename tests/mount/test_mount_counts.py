@@ -21,6 +21,7 @@ import os
 import random
 import stat
 import tarfile
+import threading
 
 import pytest
 
@@ -258,21 +259,31 @@ def test_w1_walk_of_several_pages_answers_early_and_lists_each_key_once(server, 
 @pytest.mark.many_objects
 def test_w1_flat_listing_answers_before_its_last_page(server, repo, mount):
     """The lookup that starts a flat listing returns once its directory is complete, not once the
-    whole subtree is: every listObjects from here on is held 3 s by the server, so the pages come
-    one after another slowly; when stat(deep/d0) returns, page 1 (d0's) has been answered and page 3
-    cannot have been asked (page 2, asked in the background, is still held). The old code returned
-    after all 3. Then the walk goes on and every directory comes from those 3 pages."""
+    whole subtree is: deep/'s flat pages are d0/f000..d1/f499, d2/f000..d3/f499 and d4/; page 2 is
+    held at a gate, so when stat(deep/d0) returns, page 1 (d0's) has been answered and page 3
+    cannot have been asked. The old code returned after all 3 (it waits here forever: the gate
+    opens after the stat). Then the walk goes on and every directory comes from those 3 pages.
+    (It held every page 3 s instead, and then asserted that no third page had been asked when the
+    stat returned: under make test's load, the test itself was once slower than that.)"""
     items = [("deep/d%d/f%03d" % (d, i), b"%d" % i) for d in range(DEEP_DIRS) for i in range(DEEP_PER_DIR)]
     upload_concurrently(server, repo, "main", items)
     m = mount("lakefs://%s/main" % repo, options=BRANCH)
     assert sorted(os.listdir(m.join("deep"))) == ["d%d" % d for d in range(DEEP_DIRS)]
     server.reset_counts()
-    server.add_fault(operation="listObjects", latency_ms=3000, count=None)
+    server.add_fault(operation="listObjects", hold="page-2", match={"after": "deep/d1/f499"})
     try:
-        assert stat.S_ISDIR(os.stat(m.join("deep", "d0")).st_mode)
+        done = []
+        t = threading.Thread(target=lambda: done.append(stat.S_ISDIR(os.stat(m.join("deep", "d0")).st_mode)))
+        t.start()
+        t.join(60)
+        assert done == [True]
         at_answer = server.counts().get("listObjects", 0)
         assert 1 <= at_answer <= 2, at_answer
+        held = [f for f in server.faults() if f.get("hold") == "page-2"]
+        assert held and held[0].get("applied", 0) <= 1, held
+        server.open_gate("page-2")
         got = walk_and_lstat(m.join("deep"))
+        assert [f.get("applied") for f in server.faults() if f.get("hold") == "page-2"] == [1]
     finally:
         server.clear_faults()
     assert got[1] == {"d%d" % d for d in range(DEEP_DIRS)} and len(got[0]) == DEEP_DIRS * DEEP_PER_DIR
