@@ -277,6 +277,17 @@ static int refresh_node(lakefuse_fs *fs, const char *path, tree_node *n,
     return 0;
 }
 
+/* Resolves n again when the change goes to the object (not staged) and
+ * its entry may predate a landing: the writer held the file (w), or a
+ * landing of it was counted since. */
+static int refresh_if_landed(lakefuse_fs *fs, const char *path, tree_node *n,
+                             const wfile *w, uint64_t *since)
+{
+    if (!w && !fs_landed_on(fs, n, *since))
+        return 0;
+    return refresh_node(fs, path, n, since);
+}
+
 /* n's changed entry back into the listing. An upload of the file that
  * landed after since, or is landing now, may have put a newer entry there
  * first, which n's (older bytes' size and checksum) just replaced: the
@@ -301,8 +312,8 @@ static int change_file_attrs(lakefuse_fs *fs, const char *path, tree_node *n,
      * could land on a file whose upload ended meanwhile, which nothing
      * uploads again, and the object would keep the old attributes. */
     int rc = w ? wfile_set_attrs_if_unsent(w, mtime, mode, uid, gid) : 0;
-    if (rc == 0 && (w || fs_landed_on(fs, n, since)))
-        rc = refresh_node(fs, path, n, &since);
+    if (rc == 0)
+        rc = refresh_if_landed(fs, path, n, w, &since);
     if (rc == 1) {
         rc = 0;
     } else if (rc == 0) {
@@ -607,8 +618,8 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
         staged = rc == 1;
         rc = rc == 1 ? 0 : rc;
     }
-    if (rc == 0 && !staged && (w || fs_landed_on(fs, n, since)))
-        rc = refresh_node(fs, path, n, &since); /* as in change_file_attrs */
+    if (rc == 0 && !staged) /* as in change_file_attrs */
+        rc = refresh_if_landed(fs, path, n, w, &since);
     if (!staged && rc == 0 && !value && !found) {
         rc = -ENODATA;
     }

@@ -1065,13 +1065,13 @@ int writer_upload_once(wfile *f, bool conditional, lakefs_object_stats *out)
      * overlay (the file is clean) nor the new size (the listing is not
      * updated yet), and the kernel would keep that answer. (The key cannot
      * change meanwhile: a rename waits for this upload's io lock.) */
-    if (uploaded)
-        __atomic_add_fetch(&w->landing, 1, __ATOMIC_SEQ_CST);
-    if (uploaded && w->cfg.on_uploaded && st.path)
-        w->cfg.on_uploaded(w->cfg.on_uploaded_ctx, f->tag, &st);
-    /* ...and a stat or directory read that read the listing before it and
-     * finds the file clean after it learns that it must read again. */
     if (uploaded) {
+        __atomic_add_fetch(&w->landing, 1, __ATOMIC_SEQ_CST);
+        if (w->cfg.on_uploaded && st.path)
+            w->cfg.on_uploaded(w->cfg.on_uploaded_ctx, f->tag, &st);
+        /* ...and a stat or directory read that read the listing before it
+         * and finds the file clean after it learns that it must read
+         * again. */
         note_landed(w, f->repo, f->branch, s.key);
         __atomic_sub_fetch(&w->landing, 1, __ATOMIC_SEQ_CST);
     }
