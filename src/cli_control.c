@@ -236,6 +236,11 @@ static bool fusermount_u(const char *dir, bool quiet)
  * loaded machine that moment can outlast the first try. */
 #define UMOUNT_BUSY_RETRY_MS 5000
 #define UMOUNT_BUSY_STEP_MS 100
+/* How often umount reads the mount's counters while waiting, and after
+ * how many reads it says that files still open for writing are what it
+ * waits for (a close in progress is open too, for a moment). */
+#define UMOUNT_POLL_MS 200
+#define UMOUNT_TELL_OPEN_ROUNDS 5
 
 /* A counter of .lakefs/stats (0 when absent). */
 static long stat_count(const cJSON *o, const char *name)
@@ -256,13 +261,14 @@ static int umount_command(int argc, char **argv)
     char stats[PATH_MAX];
     snprintf(stats, sizeof(stats), "%s/" CONTROL "/stats", argv[1]);
     bool tty = isatty(STDERR_FILENO);
-    bool waited = false;
+    bool waited = false, told_open = false;
     long failed = 0, conflicts = 0;
     for (int round = 0;; round++) {
         char *text = read_file(stats);
         cJSON *o = text ? cJSON_Parse(text) : NULL;
         free(text);
         long pending = stat_count(o, "pending_uploads");
+        long open = stat_count(o, "open_for_writing");
         failed = stat_count(o, "failed_uploads");
         conflicts = stat_count(o, "conflicts");
         cJSON_Delete(o);
@@ -270,9 +276,20 @@ static int umount_command(int argc, char **argv)
             break;
         waited = true;
         if (tty)
-            fprintf(stderr, "\rwaiting for %ld upload(s) %c", pending,
+            fprintf(stderr, "\rwaiting for %ld upload(s)%s %c", pending,
+                    open > 0 ? ", file(s) still open for writing" : "",
                     "|/-\\"[round % 4]);
-        struct timespec ts = {0, 200 * 1000 * 1000};
+        else if (open > 0 && !told_open && round >= UMOUNT_TELL_OPEN_ROUNDS) {
+            /* A program holds a file open: its upload comes at its close,
+             * which may be far off. Say what is waited for (once). */
+            fprintf(stderr,
+                    "lakefuse: %s: waiting for %ld file(s) still open for "
+                    "writing to be closed (their uploads follow); "
+                    "interrupt to stop waiting, the mount stays up\n",
+                    argv[1], open);
+            told_open = true;
+        }
+        struct timespec ts = {0, UMOUNT_POLL_MS * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     if (tty)

@@ -146,12 +146,14 @@ typedef struct pending_stats {
     uint64_t pending_uploads;
     uint64_t failed_uploads;
     uint64_t conflicts;
+    uint64_t open_for_writing; /* descriptors: their close uploads */
 } pending_stats;
 
 static const stat_field pending_fields[] = {
     FIELD(pending_stats, pending_uploads),
     FIELD(pending_stats, failed_uploads),
     FIELD(pending_stats, conflicts),
+    FIELD(pending_stats, open_for_writing),
 };
 
 /* Every layer's counters (read one after the other); a layer that is off
@@ -190,6 +192,7 @@ static void gather_stats(lakefuse_fs *fs, all_stats *a)
             a->pending.conflicts += e[i].state == STAGING_CONFLICT;
         }
     staging_entries_free(e, n);
+    a->pending.open_for_writing = fs_files_open_for_writing(fs);
     if (fs->writer)
         writer_pool_get_stats(fs->writer, &a->pool);
     if (fs->staging)

@@ -863,6 +863,16 @@ void fs_open_files_add(lakefuse_fs *fs, open_file *of)
     handles_add(fs, &fs->open_files, &of->open);
 }
 
+uint64_t fs_files_open_for_writing(lakefuse_fs *fs)
+{
+    uint64_t n = 0;
+    pthread_mutex_lock(&fs->open_files_lock);
+    for (fs_handle *h = fs->open_files; h != NULL; h = h->next)
+        n += HANDLE_OWNER(h, open_file)->writer;
+    pthread_mutex_unlock(&fs->open_files_lock);
+    return n;
+}
+
 static void release_open_file(lakefuse_fs *fs, open_file *of);
 
 void fs_release_leftover_files(lakefuse_fs *fs)

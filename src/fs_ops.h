@@ -45,6 +45,11 @@ typedef struct fs_xattr_stats {
 } fs_xattr_stats;
 void fs_xattr_get_stats(lakefuse_fs *fs, fs_xattr_stats *out);
 
+/* Descriptors open for writing now (.lakefs/stats "open_for_writing"):
+ * their files upload when the program closes them, and until then the
+ * mount is busy. */
+uint64_t fs_files_open_for_writing(lakefuse_fs *fs);
+
 /* After the session ends: releases the descriptors of files and
  * directories whose RELEASE or RELEASEDIR the kernel never delivered (an
  * unmount right after a close can abort it, a daemon can exit with

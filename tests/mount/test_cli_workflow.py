@@ -9,11 +9,12 @@ import errno
 import json
 import os
 import shlex
+import subprocess
 import threading
 
 from mountlib import (api_branches, api_commit, api_commit_id, api_create_branch, api_get, cli_ok, control_lines,
                       control_path, expect_errno, fsync_path, is_mounted, lakefuse_cli, poll, read_file, sh,
-                      status_lines, write_file)
+                      status_lines, write_file, api_get_or_none, LAKEFUSE, TOOL_TIMEOUT)
 
 FOREVER = "attr_timeout=3600"
 HELLO = b"Hello from lakefuse!\n"
@@ -180,6 +181,38 @@ def test_umount_waits_for_uploads_in_flight(server, repo, mount, bare_env):
     assert m.unmount() == 0  # the daemon exited cleanly
     assert api_get(server, repo, "main", "late.bin") == data
     assert api_get(server, repo, "main", "done.txt") == b"already uploaded\n"
+
+
+def test_umount_waits_for_a_file_still_open_for_writing_and_says_so(server, repo, mount, bare_env):
+    """A program holding a file open for writing, written since its last close: its upload comes at
+    its close, so umount waits for it, and says so (once, on a non-terminal stderr) rather than
+    waiting in silence; the close lets the upload and the unmount go on. .lakefs/stats counts the
+    descriptor (open_for_writing). The holder is a shell of its own: a descriptor of this process
+    would be closed (and its file uploaded, a FLUSH) in every child this test starts."""
+    m = mount("lakefs://%s/main" % repo)
+    data = "written, not yet closed\n" * 100
+    holder = subprocess.Popen(["sh", "-c", 'exec 3>"$1"; printf %s "$2" >&3; echo ready; read x', "sh",
+                               m.join("held.bin"), data], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = None
+    try:
+        assert holder.stdout.readline() == "ready\n"
+        stats = json.loads(read_file(control_path(m, "stats")))
+        assert (stats["pending_uploads"], stats["open_for_writing"]) == (1, 1), stats
+        proc = subprocess.Popen([LAKEFUSE, "umount", m.path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=bare_env)
+        line = proc.stderr.readline()  # blocks until umount says what it waits for
+        assert "waiting for 1 file(s) still open for writing" in line and m.path in line, line
+        assert proc.poll() is None and is_mounted(m.path)
+        assert api_get_or_none(server, repo, "main", "held.bin") is None  # nothing sent before the close
+    finally:
+        holder.communicate("\n", timeout=TOOL_TIMEOUT)  # the shell exits: its descriptor closes
+        if proc is not None:
+            out, err = proc.communicate(timeout=TOOL_TIMEOUT)
+    assert holder.returncode == 0
+    assert proc.returncode == 0, (proc.returncode, out, err)
+    assert not is_mounted(m.path)
+    assert m.unmount() == 0
+    assert api_get(server, repo, "main", "held.bin") == data.encode()
 
 
 def test_umount_of_an_idle_mount(server, repo, mount, bare_env):
