@@ -6,6 +6,7 @@
 #include "control.h"
 
 #include "fs_ops.h"
+#include "fs_times.h"
 #include "prefetch.h"
 #include "urlbatch.h"
 #include "workflow.h"
@@ -102,6 +103,11 @@ static const stat_field file_request_fields[] = {
     FIELD(fs_file_request_stats, releases),
 };
 
+static const stat_field times_fields[] = {
+    FIELD(fs_times_stats, entries),
+    FIELD(fs_times_stats, evicted),
+};
+
 static const stat_field xattr_fields[] = {
     FIELD(fs_xattr_stats, requests),
     FIELD(fs_xattr_stats, unsupported),
@@ -170,6 +176,7 @@ typedef struct all_stats {
     fs_readdir_stats readdir;
     fs_file_request_stats files;
     fs_xattr_stats xattr;
+    fs_times_stats times;
 } all_stats;
 
 static void gather_stats(lakefuse_fs *fs, all_stats *a)
@@ -200,6 +207,7 @@ static void gather_stats(lakefuse_fs *fs, all_stats *a)
     fs_readdir_get_stats(fs, &a->readdir);
     fs_file_request_get_stats(fs, &a->files);
     fs_xattr_get_stats(fs, &a->xattr);
+    fs_times_get_stats(fs->times, &a->times);
 }
 
 static bool prefetch_on(const lakefuse_fs *fs)
@@ -238,6 +246,7 @@ static const stats_section stats_sections[] = {
     {"readdir", AT(readdir), NULL, FIELDS(readdir_fields)},
     {"file_requests", AT(files), NULL, FIELDS(file_request_fields)},
     {"getxattr", AT(xattr), NULL, FIELDS(xattr_fields)},
+    {"times", AT(times), NULL, FIELDS(times_fields)},
 };
 
 char *control_stats_json(lakefuse_fs *fs)

@@ -4,7 +4,10 @@
  * are made only by attribute changes and by changes of a directory's
  * entries, so the table stays as small as the set of paths a program
  * touched with chmod, chown or utimens and of directories it created or
- * removed names in; until then a stat costs one atomic load.
+ * removed names in; until then a stat costs one atomic load. The table
+ * holds at most max_entries (FS_TIMES_MAX_ENTRIES by default): beyond
+ * that the least recently changed paths are forgotten, and show the
+ * times lakeFS holds (whole seconds; atime = ctime = mtime).
  */
 #include "fs_times.h"
 
@@ -17,27 +20,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FS_TIMES_BUCKETS 1024
+/* The table's first size; it doubles whenever it holds more entries
+ * than buckets, so a lookup stays one short chain however many paths a
+ * mount touched (a `tar x` sets the times of every file it makes). */
+#define FS_TIMES_MIN_BUCKETS 1024
 
 typedef struct times_entry {
     char *id; /* repo \x1f ref \x1f key */
     struct timespec atime, mtime, ctime;
     struct timespec touched; /* a directory's entries changed (mtime) */
     bool has_atime, has_mtime, has_touched;
-    struct times_entry *next;
+    struct times_entry *next;           /* in its bucket */
+    struct times_entry *newer, *older;  /* by last change */
 } times_entry;
 
 struct fs_times {
     pthread_mutex_t lock;
     atomic_size_t count;
-    times_entry *buckets[FS_TIMES_BUCKETS];
+    size_t max_entries;
+    size_t n_buckets; /* a power of 2 */
+    times_entry **buckets;
+    times_entry *newest, *oldest;
+    uint64_t evicted;
 };
 
-fs_times *fs_times_new(void)
+fs_times *fs_times_new(size_t max_entries)
 {
     fs_times *t = calloc(1, sizeof(*t));
-    if (t)
-        pthread_mutex_init(&t->lock, NULL);
+    if (!t)
+        return NULL;
+    t->n_buckets = FS_TIMES_MIN_BUCKETS;
+    t->buckets = calloc(t->n_buckets, sizeof(*t->buckets));
+    if (!t->buckets) {
+        free(t);
+        return NULL;
+    }
+    t->max_entries = max_entries ? max_entries : FS_TIMES_MAX_ENTRIES;
+    pthread_mutex_init(&t->lock, NULL);
     return t;
 }
 
@@ -45,15 +64,14 @@ void fs_times_free(fs_times *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < FS_TIMES_BUCKETS; i++) {
-        times_entry *e = t->buckets[i];
-        while (e) {
-            times_entry *next = e->next;
-            free(e->id);
-            free(e);
-            e = next;
-        }
+    times_entry *e = t->newest;
+    while (e) {
+        times_entry *older = e->older;
+        free(e->id);
+        free(e);
+        e = older;
     }
+    free(t->buckets);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
@@ -66,19 +84,24 @@ static char *make_id(const char *repo, const char *ref, const char *key)
     return id;
 }
 
-static size_t bucket_of(const char *id)
+static uint64_t hash_of(const char *id)
 {
     uint64_t h = 1469598103934665603ULL;
     for (const char *p = id; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return (size_t)(h % FS_TIMES_BUCKETS);
+    return h;
+}
+
+static times_entry **bucket_of(fs_times *t, const char *id)
+{
+    return &t->buckets[hash_of(id) & (t->n_buckets - 1)];
 }
 
 /* The entry of id, or NULL; *link (may be NULL) the pointer to it. */
 static times_entry *find_locked(fs_times *t, const char *id,
                                 times_entry ***link)
 {
-    times_entry **p = &t->buckets[bucket_of(id)];
+    times_entry **p = bucket_of(t, id);
     for (; *p; p = &(*p)->next)
         if (strcmp((*p)->id, id) == 0)
             break;
@@ -87,19 +110,114 @@ static times_entry *find_locked(fs_times *t, const char *id,
     return *p;
 }
 
+/* ---- order of last change ---- */
+
+static void order_unlink(fs_times *t, times_entry *e)
+{
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        t->newest = e->older;
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        t->oldest = e->newer;
+    e->newer = e->older = NULL;
+}
+
+static void order_push_newest(fs_times *t, times_entry *e)
+{
+    e->newer = NULL;
+    e->older = t->newest;
+    if (t->newest)
+        t->newest->newer = e;
+    t->newest = e;
+    if (!t->oldest)
+        t->oldest = e;
+}
+
+/* e changed now: it is the last the bound would forget. */
+static void order_touch(fs_times *t, times_entry *e)
+{
+    if (t->newest != e) {
+        order_unlink(t, e);
+        order_push_newest(t, e);
+    }
+}
+
+/* Under t->lock: e, already out of its bucket, is freed. */
+static void drop_locked(fs_times *t, times_entry *e)
+{
+    order_unlink(t, e);
+    free(e->id);
+    free(e);
+    atomic_fetch_sub(&t->count, 1);
+}
+
+/* Under t->lock: twice the buckets once the table holds more entries than
+ * it has buckets (best effort: without memory the chains grow). */
+static void grow_locked(fs_times *t)
+{
+    size_t n = t->n_buckets * 2;
+    times_entry **b = calloc(n, sizeof(*b));
+    if (!b)
+        return;
+    for (size_t i = 0; i < t->n_buckets; i++) {
+        times_entry *e = t->buckets[i];
+        while (e) {
+            times_entry *next = e->next;
+            times_entry **head = &b[hash_of(e->id) & (n - 1)];
+            e->next = *head;
+            *head = e;
+            e = next;
+        }
+    }
+    free(t->buckets);
+    t->buckets = b;
+    t->n_buckets = n;
+}
+
+/* Under t->lock: the least recently changed entries beyond the bound go
+ * (their paths then show the times lakeFS holds: whole seconds). */
+static void evict_locked(fs_times *t)
+{
+    while (atomic_load(&t->count) > t->max_entries && t->oldest) {
+        times_entry *e = t->oldest, **link;
+        if (find_locked(t, e->id, &link) == e)
+            *link = e->next;
+        drop_locked(t, e);
+        t->evicted++;
+    }
+}
+
 /* Under t->lock: id's entry, made when it has none (taking *id, which is
- * then NULL); NULL without memory. */
+ * then NULL), as the most recently changed; NULL without memory. */
 static times_entry *get_locked(fs_times *t, char **id)
 {
     times_entry **link;
     times_entry *e = find_locked(t, *id, &link);
-    if (!e && (e = calloc(1, sizeof(*e))) != NULL) {
-        e->id = *id;
-        *id = NULL;
-        *link = e;
-        atomic_fetch_add(&t->count, 1);
+    if (e) {
+        order_touch(t, e);
+        return e;
     }
+    if ((e = calloc(1, sizeof(*e))) == NULL)
+        return NULL;
+    e->id = *id;
+    *id = NULL;
+    *link = e;
+    order_push_newest(t, e);
+    if (atomic_fetch_add(&t->count, 1) + 1 > t->n_buckets)
+        grow_locked(t);
+    evict_locked(t); /* never e: it is the newest */
     return e;
+}
+
+void fs_times_get_stats(fs_times *t, fs_times_stats *out)
+{
+    pthread_mutex_lock(&t->lock);
+    out->entries = atomic_load(&t->count);
+    out->evicted = t->evicted;
+    pthread_mutex_unlock(&t->lock);
 }
 
 bool fs_times_idle(fs_times *t)
@@ -164,18 +282,15 @@ static void rename_locked(fs_times *t, times_entry *e, char *new_id)
     times_entry *old = new_id ? find_locked(t, new_id, &link) : NULL;
     if (old) {
         *link = old->next;
-        free(old->id);
-        free(old);
-        atomic_fetch_sub(&t->count, 1);
+        drop_locked(t, old);
     }
-    free(e->id);
     if (!new_id) {
-        free(e);
-        atomic_fetch_sub(&t->count, 1);
+        drop_locked(t, e);
         return;
     }
+    free(e->id);
     e->id = new_id;
-    times_entry **head = &t->buckets[bucket_of(e->id)];
+    times_entry **head = bucket_of(t, e->id);
     e->next = *head;
     *head = e;
 }
@@ -192,8 +307,10 @@ void fs_times_move(fs_times *t, const char *repo, const char *ref,
     times_entry *e = id ? find_locked(t, id, &link) : NULL;
     if (e) {
         *link = e->next;
-        if (new_id)
+        if (new_id) {
             clock_gettime(CLOCK_REALTIME, &e->ctime); /* a rename */
+            order_touch(t, e);
+        }
         rename_locked(t, e, new_id);
         new_id = NULL;
     }
@@ -215,7 +332,7 @@ void fs_times_move_dir(fs_times *t, const char *repo, const char *ref,
      * a moved entry twice. */
     times_entry *moved = NULL;
     pthread_mutex_lock(&t->lock);
-    for (size_t i = 0; i < FS_TIMES_BUCKETS; i++) {
+    for (size_t i = 0; i < t->n_buckets; i++) {
         times_entry **p = &t->buckets[i];
         while (*p) {
             times_entry *e = *p;

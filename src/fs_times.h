@@ -10,14 +10,26 @@
 #define LAKEFUSE_FS_TIMES_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
 
 typedef struct fs_times fs_times;
 
-/* NULL on ENOMEM. */
-fs_times *fs_times_new(void);
+/* How many paths a mount keeps times for by default (about 200 bytes
+ * each): beyond it, the least recently changed are forgotten. */
+#define FS_TIMES_MAX_ENTRIES 65536
+
+/* At most max_entries paths (0: FS_TIMES_MAX_ENTRIES). NULL on ENOMEM. */
+fs_times *fs_times_new(size_t max_entries);
 void fs_times_free(fs_times *t);
+
+/* .lakefs/stats "times": paths kept now, and forgotten by the bound. */
+typedef struct fs_times_stats {
+    uint64_t entries, evicted;
+} fs_times_stats;
+void fs_times_get_stats(fs_times *t, fs_times_stats *out);
 
 /* true when nothing is kept (no lock: a hint for hot paths). */
 bool fs_times_idle(fs_times *t);

@@ -488,7 +488,7 @@ static int fs_setup(lakefuse_fs *fs, const lakefuse_config *cfg,
     fs->uid = getuid();
     fs->gid = getgid();
     fs->mount_time = time(NULL);
-    fs->times = fs_times_new();
+    fs->times = fs_times_new(0);
     if (!fs->times)
         return -ENOMEM;
     fs->attr_timeout = opts->attr_timeout;

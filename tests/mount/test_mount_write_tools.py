@@ -108,6 +108,9 @@ def test_tar_x(server, repo, mount, tmp_path):
     assert_same_tree(api_tree(server, repo, "main", "untar/"), expected, meta=True, what="API after tar x")
     assert {"empty", "deep/empty/inside"} <= markers(server, repo, "untar/")
     assert_same_tree(local_tree(m.join("untar")), expected, meta=True, what="mount after tar x")
+    # tar set every file's times: the mount keeps each (sub-second mtime, atime, ctime), none forgotten
+    times = m.stats()["times"]
+    assert times["entries"] >= len(expected.files) > 0 and times["evicted"] == 0, (times, len(expected.files))
 
 
 def test_sed_i(server, repo, mount):

@@ -13,7 +13,9 @@
 
 #include "fs_times.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static struct stat stat_at(time_t mtime)
 {
@@ -26,7 +28,7 @@ static struct stat stat_at(time_t mtime)
 static void test_nothing_kept_changes_nothing(void **state)
 {
     (void)state;
-    fs_times *t = fs_times_new();
+    fs_times *t = fs_times_new(0);
     assert_non_null(t);
     assert_true(fs_times_idle(t));
     struct stat st = stat_at(100), want = st;
@@ -38,7 +40,7 @@ static void test_nothing_kept_changes_nothing(void **state)
 static void test_utimens_nanoseconds_and_atime(void **state)
 {
     (void)state;
-    fs_times *t = fs_times_new();
+    fs_times *t = fs_times_new(0);
     struct timespec a = {50, 123}, m = {100, 987654321};
     assert_int_equal(fs_times_change(t, "r", "main", "a", &a, &m), 0);
     assert_false(fs_times_idle(t));
@@ -68,7 +70,7 @@ static void test_utimens_nanoseconds_and_atime(void **state)
 static void test_ctime_never_before_mtime(void **state)
 {
     (void)state;
-    fs_times *t = fs_times_new();
+    fs_times *t = fs_times_new(0);
     assert_int_equal(fs_times_change(t, "r", "main", "a", NULL, NULL), 0);
     struct stat st = stat_at(INT32_MAX); /* written after the change */
     fs_times_apply(t, "r", "main", "a", &st);
@@ -79,7 +81,7 @@ static void test_ctime_never_before_mtime(void **state)
 static void test_unlink_and_rename(void **state)
 {
     (void)state;
-    fs_times *t = fs_times_new();
+    fs_times *t = fs_times_new(0);
     struct timespec m = {100, 5};
     assert_int_equal(fs_times_change(t, "r", "main", "a", NULL, &m), 0);
     assert_int_equal(fs_times_change(t, "r", "main", "b", NULL, &m), 0);
@@ -96,6 +98,86 @@ static void test_unlink_and_rename(void **state)
     fs_times_free(t);
 }
 
+static void key_of(char *buf, size_t len, int i)
+{
+    snprintf(buf, len, "dir%d/file%d", i % 97, i);
+}
+
+/* A tar of many files: every path keeps its nanoseconds (the table grows
+ * past its first 1,024 buckets), and stats count them. */
+static void test_many_paths_all_kept(void **state)
+{
+    (void)state;
+    fs_times *t = fs_times_new(0);
+    enum { N = 20000 };
+    char key[64];
+    for (int i = 0; i < N; i++) {
+        struct timespec m = {100, i + 1};
+        key_of(key, sizeof(key), i);
+        assert_int_equal(fs_times_change(t, "r", "main", key, NULL, &m), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        struct stat st = stat_at(100);
+        key_of(key, sizeof(key), i);
+        fs_times_apply(t, "r", "main", key, &st);
+        assert_int_equal(st.st_mtim.tv_nsec, i + 1);
+    }
+    fs_times_stats s;
+    fs_times_get_stats(t, &s);
+    assert_int_equal(s.entries, N);
+    assert_int_equal(s.evicted, 0);
+    for (int i = 0; i < N; i++) { /* unlink of each */
+        key_of(key, sizeof(key), i);
+        fs_times_move(t, "r", "main", key, NULL);
+    }
+    assert_true(fs_times_idle(t));
+    fs_times_free(t);
+}
+
+/* Beyond its bound the table forgets the least recently changed paths:
+ * a change, a rename or a directory touch makes a path recent again. */
+static void test_the_bound_forgets_the_least_recently_changed(void **state)
+{
+    (void)state;
+    fs_times *t = fs_times_new(3);
+    struct timespec m = {100, 7};
+    assert_int_equal(fs_times_change(t, "r", "main", "a", NULL, &m), 0);
+    assert_int_equal(fs_times_change(t, "r", "main", "b", NULL, &m), 0);
+    assert_int_equal(fs_times_touch(t, "r", "main", "d"), 0);
+    /* a changed again, b renamed: d is now the least recent */
+    assert_int_equal(fs_times_change(t, "r", "main", "a", NULL, &m), 0);
+    fs_times_move(t, "r", "main", "b", "b2");
+    assert_int_equal(fs_times_change(t, "r", "main", "e", NULL, &m), 0);
+    fs_times_stats s;
+    fs_times_get_stats(t, &s);
+    assert_int_equal(s.entries, 3);
+    assert_int_equal(s.evicted, 1);
+    const char *kept[] = {"a", "b2", "e"};
+    for (size_t i = 0; i < 3; i++) {
+        struct stat st = stat_at(100);
+        fs_times_apply(t, "r", "main", kept[i], &st);
+        assert_int_equal(st.st_mtim.tv_nsec, 7);
+    }
+    struct stat st = stat_at(100);
+    st.st_mode = S_IFDIR | 0755;
+    fs_times_apply(t, "r", "main", "d", &st); /* forgotten: lakeFS's times */
+    assert_int_equal(st.st_mtim.tv_sec, 100);
+    assert_int_equal(st.st_ctim.tv_sec, 100);
+    /* the next new path evicts a (the oldest now), never the new one */
+    assert_int_equal(fs_times_change(t, "r", "main", "f", NULL, &m), 0);
+    st = stat_at(100);
+    fs_times_apply(t, "r", "main", "a", &st);
+    assert_int_equal(st.st_mtim.tv_nsec, 0);
+    st = stat_at(100);
+    fs_times_apply(t, "r", "main", "f", &st);
+    assert_int_equal(st.st_mtim.tv_nsec, 7);
+    /* a directory rename moves what it holds and frees what it replaces */
+    fs_times_move_dir(t, "r", "main", "b2", "e");
+    fs_times_get_stats(t, &s);
+    assert_int_equal(s.entries, 2);
+    fs_times_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -103,6 +185,8 @@ int main(void)
         cmocka_unit_test(test_utimens_nanoseconds_and_atime),
         cmocka_unit_test(test_ctime_never_before_mtime),
         cmocka_unit_test(test_unlink_and_rename),
+        cmocka_unit_test(test_many_paths_all_kept),
+        cmocka_unit_test(test_the_bound_forgets_the_least_recently_changed),
     };
     return cmocka_run_group_tests_name("fs_times", tests, NULL, NULL);
 }
