@@ -634,6 +634,15 @@ int lakefs_copy_object(lakefs_client *c, const char *repo, const char *branch,
                        const char *src_path, const char *src_ref,
                        const char *dest_path, lakefs_object_stats *out,
                        lakefs_error *err);
+/* A caller's own retry of a request whose repetition leaves the same state
+ * (a delete, a metadata update, a copy onto the same name), after a
+ * failure the client does not retry itself (a 5xx, a cut or garbled
+ * answer): up to LAKEFS_IDEMPOTENT_TRIES tries in all. true: try again
+ * (*tries counts). A rename or an unlink half done under a flaky server is
+ * worse than a slow one. */
+#define LAKEFS_IDEMPOTENT_TRIES 4
+bool lakefs_retry_idempotent(int rc, int *tries);
+
 /* Replaces all user metadata (no data re-upload). */
 int lakefs_update_object_user_metadata(lakefs_client *c, const char *repo,
                                        const char *branch, const char *path,

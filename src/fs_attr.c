@@ -44,7 +44,7 @@ static int update_key_attrs(lakefuse_fs *fs, const tree_ref *ref,
         do /* it sets the whole metadata: repeating it changes nothing */
             rc = lakefs_update_object_user_metadata(
                 fs->client, ref->repo, ref->api_ref, key, &md, &err);
-        while (fs_retry_idempotent(rc, &tries));
+        while (lakefs_retry_idempotent(rc, &tries));
     else if (rc == 0)
         rc = -ENOMEM;
     if (rc && rc != -ENOMEM)

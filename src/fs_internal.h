@@ -96,13 +96,6 @@ char *fs_object_key(const tree_ref *ref, const char *rel_key);
 /* The key of directory rel_dir of ref as a prefix: its marker's key
  * ("prefix/a/b/"), the ref's prefix at its root. NULL on ENOMEM. */
 char *fs_dir_key(const tree_ref *ref, const char *rel_dir);
-/* Requests whose repetition changes nothing (delete, copy to the same
- * name) are tried again after a failure the client did not retry (a 500,
- * a cut answer), up to FS_IDEMPOTENT_TRIES times in all: a rename or an
- * unlink half done under a flaky server is worse than a slow one.
- * true: try again (*tries counts). */
-#define FS_IDEMPOTENT_TRIES 4
-bool fs_retry_idempotent(int rc, int *tries);
 /* true when an upload of n's file landed after `since`, a writer_landed()
  * taken before n was resolved (writer.h, Landings): n's entry may be the
  * object before that upload (the size before an O_TRUNC rewrite). */

@@ -28,7 +28,7 @@ static int copy_key(lakefuse_fs *fs, const tree_ref *ref, const char *from,
             lakefs_object_stats_free(out);
         rc = lakefs_copy_object(fs->client, ref->repo, ref->api_ref, from,
                                 NULL, to, out, &err);
-    } while (fs_retry_idempotent(rc, &tries));
+    } while (lakefs_retry_idempotent(rc, &tries));
     if (rc)
         logger_write(fs->log, LOG_LEVEL_ERROR, "copying '%s' to '%s': %s",
                      from, to, err.message);
@@ -144,7 +144,7 @@ static int delete_keys(lakefuse_fs *fs, const tree_ref *ref, char **keys,
             rc = lakefs_delete_objects(fs->client, ref->repo, ref->api_ref,
                                        (const char *const *)keys + i, count,
                                        NULL, &err);
-        while (fs_retry_idempotent(rc, &tries));
+        while (lakefs_retry_idempotent(rc, &tries));
         if (rc) {
             logger_write(fs->log, LOG_LEVEL_ERROR, "deleting objects: %s",
                          err.message);

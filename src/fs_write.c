@@ -454,13 +454,6 @@ int fs_write_truncate(const char *path, off_t size, struct fuse_file_info *fi)
     return rc;
 }
 
-bool fs_retry_idempotent(int rc, int *tries)
-{
-    bool transient = rc == -EIO || rc == -EAGAIN || rc == -ETIMEDOUT ||
-                     rc == -EPROTO || rc == -ECONNRESET;
-    return transient && ++*tries < FS_IDEMPOTENT_TRIES;
-}
-
 int fs_delete_key(lakefuse_fs *fs, const tree_ref *ref, const char *key)
 {
     lakefs_error err = {0};
@@ -468,7 +461,7 @@ int fs_delete_key(lakefuse_fs *fs, const tree_ref *ref, const char *key)
     do
         rc = lakefs_delete_object(fs->client, ref->repo, ref->api_ref, key,
                                   &err);
-    while (fs_retry_idempotent(rc, &tries));
+    while (lakefs_retry_idempotent(rc, &tries));
     if (rc && rc != -ENOENT) {
         /* Applied, every answer lost? lakeFS says whether it is gone. */
         lakefs_object_stats st;

@@ -11,6 +11,13 @@
 #include <string.h>
 #include <strings.h>
 
+bool lakefs_retry_idempotent(int rc, int *tries)
+{
+    bool transient = rc == -EIO || rc == -EAGAIN || rc == -ETIMEDOUT ||
+                     rc == -EPROTO || rc == -ECONNRESET;
+    return transient && ++*tries < LAKEFS_IDEMPOTENT_TRIES;
+}
+
 bool lakefs_op_is_idempotent(lakefs_op op)
 {
     switch (op) {

@@ -445,14 +445,12 @@ static int upload_then_set_metadata(lakefs_client *c, const char *repo,
                                      result, err);
     if (rc == 0) {
         /* Repeating it changes nothing: a 500 or a cut answer, which the
-         * client does not retry itself, is tried again (as
-         * fs_retry_idempotent does one layer up). */
+         * client does not retry itself, is tried again. */
         int tries = 0;
         do
             rc = lakefs_update_object_user_metadata(c, repo, branch, path, md,
                                                     err);
-        while ((rc == -EIO || rc == -EAGAIN || rc == -ETIMEDOUT) &&
-               ++tries < 4);
+        while (lakefs_retry_idempotent(rc, &tries));
         if (rc == 0) {
             lakefs_metadata_free(&result->metadata);
             result->metadata = exact;

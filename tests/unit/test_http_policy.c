@@ -172,6 +172,25 @@ static int create_branch(lakefs_client *c, char **id, lakefs_error *err)
 }
 
 /* Refused connections never carried the request: sent again. */
+/* A caller's retry of an idempotent request: transient failures only,
+ * LAKEFS_IDEMPOTENT_TRIES tries in all. */
+static void test_caller_retry_of_idempotent_requests(void **state)
+{
+    (void)state;
+    const int transient[] = {-EIO, -EAGAIN, -ETIMEDOUT, -EPROTO, -ECONNRESET};
+    for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++) {
+        int tries = 0, sent = 1;
+        while (lakefs_retry_idempotent(transient[i], &tries))
+            sent++;
+        assert_int_equal(sent, LAKEFS_IDEMPOTENT_TRIES);
+    }
+    const int final[] = {0, -ENOENT, -EACCES, -EINVAL, -EEXIST, -ENOMEM};
+    for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++) {
+        int tries = 0;
+        assert_false(lakefs_retry_idempotent(final[i], &tries));
+    }
+}
+
 static void test_never_sent_is_retried(void **state)
 {
     (void)state;
@@ -259,6 +278,7 @@ int main(void)
         cmocka_unit_test_teardown(test_https_endpoint_uses_https_only,
                                   free_client),
         cmocka_unit_test_teardown(test_idempotency_classes, free_client),
+        cmocka_unit_test(test_caller_retry_of_idempotent_requests),
         cmocka_unit_test_teardown(test_never_sent_is_retried, free_client),
         cmocka_unit_test_teardown(test_cut_is_checked_not_resent,
                                   free_client),
