@@ -694,10 +694,11 @@ int fs_write_fallocate(const char *path, int mode, off_t off, off_t len,
                        struct fuse_file_info *fi)
 {
     (void)path;
-    (void)mode;
-    (void)off;
-    (void)len;
-    (void)fi;
-    return -EOPNOTSUPP;
+    open_file *of = fi ? (open_file *)(uintptr_t)fi->fh : NULL;
+    if (!of || of->control || of->text)
+        return -EOPNOTSUPP;
+    if (!of->w || !of->writer)
+        return -EBADF; /* not open for writing */
+    return wfile_fallocate(of->w, mode, off, len);
 }
 

@@ -10,6 +10,9 @@
 
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -620,6 +623,46 @@ int wfile_truncate(wfile *f, off_t size)
     if (rc == 0) {
         pthread_mutex_lock(&f->state);
         f->size = size;
+        pthread_mutex_unlock(&f->state);
+    }
+    pthread_mutex_unlock(&f->io);
+    return rc;
+}
+
+int wfile_fallocate(wfile *f, int mode, off_t off, off_t len)
+{
+    bool keep = mode & FALLOC_FL_KEEP_SIZE;
+    int kind = mode & ~FALLOC_FL_KEEP_SIZE;
+    if (off < 0 || len <= 0 || off > INT64_MAX - len)
+        return -EINVAL;
+    if ((kind != 0 && kind != FALLOC_FL_PUNCH_HOLE &&
+         kind != FALLOC_FL_ZERO_RANGE) ||
+        (kind == FALLOC_FL_PUNCH_HOLE && !keep))
+        return -EOPNOTSUPP; /* collapse and insert ranges: not offered */
+    pthread_mutex_lock(&f->io);
+    int rc = wfile_ensure_filled(f);
+    pthread_mutex_lock(&f->state);
+    int64_t before = f->size;
+    int64_t after = !keep && off + len > before ? off + len : before;
+    /* Bytes change where a hole or zeros go in below the size, and where
+     * the file grows; an allocation alone changes nothing to upload. */
+    int64_t end = off + len < after ? off + len : after;
+    bool changes = after != before || (kind != 0 && off < end);
+    if (rc == 0 && changes) {
+        rc = note_change(f);
+        f->mtime = now_s();
+    }
+    pthread_mutex_unlock(&f->state);
+    if (rc == 0 && fallocate(f->fd, mode, off, len) != 0)
+        rc = -errno;
+    if (rc == 0 && changes) {
+        pthread_mutex_lock(&f->state);
+        f->size = after;
+        /* to the eager upload, the zeros are a write of the range */
+        if (!f->detached && off < end)
+            eager_note_write(&f->eager, f->w->cfg.client, &f->w->cfg.caps,
+                             f->repo, f->branch, f->key, f->fd, before, off,
+                             end - off);
         pthread_mutex_unlock(&f->state);
     }
     pthread_mutex_unlock(&f->io);

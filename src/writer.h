@@ -194,6 +194,12 @@ ssize_t wfile_read(wfile *f, void *buf, size_t len, off_t off);
 /* off < 0: append at the end. */
 ssize_t wfile_write(wfile *f, const void *buf, size_t len, off_t off);
 int wfile_truncate(wfile *f, off_t size);
+/* fallocate(2) on the staged file: mode 0 (allocate, growing the file
+ * with zeros), FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE |
+ * FALLOC_FL_KEEP_SIZE and FALLOC_FL_ZERO_RANGE (either with or without
+ * KEEP_SIZE); what changes bytes or the size is uploaded like a write.
+ * Other modes: -EOPNOTSUPP. */
+int wfile_fallocate(wfile *f, int mode, off_t off, off_t len);
 /* Current size, mtime and mode (S_IFREG | bits when recorded, 0: none
  * recorded, shown as 0644), without waiting for an upload. */
 void wfile_attrs(wfile *f, int64_t *size, int64_t *mtime, uint32_t *mode);

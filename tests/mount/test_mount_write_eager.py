@@ -121,6 +121,32 @@ def test_part_written_again_after_it_went_up_is_sent_again(server, repo, mount):
 
 
 @pytest.mark.presign(multipart=True)
+def test_hole_punched_into_a_part_that_went_up_sends_it_again(server, repo, mount):
+    """fallocate(PUNCH_HOLE | KEEP_SIZE) into a part already sent is a write of zeros there."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    punch = 0x02 | 0x01  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+    m = branch(mount, repo)
+    data = bytearray(pattern(THREE_AND_TAIL, 5))
+    server.reset_counts()
+    fd = os.open(m.join("holed.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        write_all(fd, bytes(data))
+        assert parts_sent(server, 3), server.counts()
+        at, length = PART + 3 * MIB + 7, 2 * MIB  # inside part 2, already sent
+        rc = libc.fallocate(fd, punch, ctypes.c_int64(at), ctypes.c_int64(length))
+        assert rc == 0, os.strerror(ctypes.get_errno())
+        data[at:at + length] = bytes(length)
+        assert os.fstat(fd).st_size == len(data)
+    finally:
+        os.close(fd)
+    counted = server.counts()
+    assert data_upload_calls(counted) == dict(EAGER, presignedPut=5), counted  # part 2 once more
+    assert counted.get("abortPresignMultipartUpload", 0) == 0, counted
+    assert sha(api_get(server, repo, "main", "holed.bin")) == sha(bytes(data))
+
+
+@pytest.mark.presign(multipart=True)
 def test_truncate_during_the_write_aborts(server, repo, mount):
     m = branch(mount, repo)
     data = pattern(2 * PART + MIB, 5)

@@ -291,3 +291,49 @@ def test_sqlite_database_written_in_transactions(server, repo, mount, tmp_path):
     assert m.unmount() == 0
     again = branch(mount, repo)
     assert sqlite_rows(again.join("db", "app.sqlite")) == want
+
+
+def test_fallocate_allocates_punches_and_zeroes_like_a_local_file(server, repo, mount, tmp_path):
+    """util-linux fallocate on the mount and on a local file side by side: mode 0 grows a new file
+    with zeros, --punch-hole and --zero-range zero a range of an object (its mode and user metadata
+    kept), --keep-size alone changes nothing (no upload), --collapse-range is refused
+    (EOPNOTSUPP) with the file untouched; lakeFS holds what the local file holds after each close."""
+    m = branch(mount, repo)
+    local = str(tmp_path / "local.bin")
+    data = PatternStream(3 * 65536 + 123, 7).read()
+    write_file(m.join("f.bin"), data)
+    write_file(local, data)
+    os.chmod(m.join("f.bin"), 0o640)
+    os.setxattr(m.join("f.bin"), "user.lakefs.meta.owner", b"team-a")
+
+    def both(*args, ok=True):
+        got = [run(["fallocate"] + list(args) + [p], ok=False) for p in (m.join("f.bin"), local)]
+        for r in got:
+            assert (r.returncode == 0) == ok, (args, r.returncode, r.stderr)
+        return got
+
+    def same(what):
+        want = read_file(local)
+        assert read_file(m.join("f.bin")) == want, what
+        assert os.stat(m.join("f.bin")).st_size == len(want), what
+        assert api_get(server, repo, "main", "f.bin") == want, what
+        st = api_stat(server, repo, "main", "f.bin")
+        assert st["size_bytes"] == len(want), what
+        assert (st.get("metadata") or {}).get("owner") == "team-a", (what, st.get("metadata"))
+        assert os.stat(m.join("f.bin")).st_mode & 0o7777 == 0o640, what
+
+    both("--punch-hole", "--offset", "4096", "--length", "70000")
+    same("after --punch-hole")
+    both("--zero-range", "--offset", "150000", "--length", "300000")  # past the end: the file grows
+    same("after --zero-range")
+    server.reset_counts()
+    both("--keep-size", "--offset", "0", "--length", str(4 * MIB))
+    same("after --keep-size")
+    assert uploads(server.counts()) == 0, server.counts()
+    refused = run(["fallocate", "--collapse-range", "--offset", "0", "--length", "4096", m.join("f.bin")], ok=False)
+    assert refused.returncode != 0 and b"not supported" in refused.stderr, (refused.returncode, refused.stderr)
+    same("after a refused --collapse-range")
+    # mode 0 on a new file: zeros of the length, uploaded at close
+    run(["fallocate", "--length", str(MIB + 5), m.join("new.bin")])
+    assert api_get(server, repo, "main", "new.bin") == bytes(MIB + 5)
+    assert os.stat(m.join("new.bin")).st_size == MIB + 5
