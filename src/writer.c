@@ -653,8 +653,17 @@ int wfile_fallocate(wfile *f, int mode, off_t off, off_t len)
         f->mtime = now_s();
     }
     pthread_mutex_unlock(&f->state);
-    if (rc == 0 && fallocate(f->fd, mode, off, len) != 0)
+    if (rc == 0 && fallocate(f->fd, mode, off, len) != 0) {
         rc = -errno;
+        /* A growing allocation that failed part way (ENOSPC) may have
+         * grown the staged file: the file keeps the size it had. */
+        struct stat st;
+        if (!keep && fstat(f->fd, &st) == 0 && st.st_size != before &&
+            ftruncate(f->fd, before) != 0)
+            logger_write(f->w->cfg.log, LOG_LEVEL_WARNING,
+                         "'%s': could not restore its size after a failed "
+                         "fallocate: %s", f->key, strerror(errno));
+    }
     if (rc == 0 && changes) {
         pthread_mutex_lock(&f->state);
         f->size = after;

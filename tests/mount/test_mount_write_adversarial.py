@@ -8,7 +8,7 @@ import os
 import pytest
 
 from mountlib import (MIB, api_get, api_get_or_none, call_through_gate, fsync_path, kill_mount, pattern, poll,
-                      read_status, sha256 as sha)
+                      read_file, read_status, run, sha256 as sha)
 
 PART = 16 * MIB
 THRESHOLD = ["multipart_threshold=8M"]
@@ -428,6 +428,21 @@ def test_enospc_in_the_cache_directory_loses_nothing_acknowledged(server, repo, 
         f.write(later)
     fsync_path(m.join("later.bin"))
     assert sha(api_get(server, repo, "main", "later.bin")) == sha(later)
+
+
+def test_fallocate_beyond_the_cache_directorys_space_changes_nothing(server, repo, mount, small_cache):
+    """An allocation (mode 0) larger than the staged file's disk fails with ENOSPC and leaves the
+    file as it was: its size, its bytes, and what its close uploads."""
+    m = mount("lakefs://%s/main" % repo, options=["attr_timeout=3600"], cache_dir=small_cache)
+    data = pattern(MIB + 17, 43)
+    with open(m.join("f.bin"), "wb") as f:
+        f.write(data)
+    proc = run(["fallocate", "--length", str(200 * MIB), m.join("f.bin")], ok=False)
+    assert proc.returncode != 0 and b"No space left" in proc.stderr, (proc.returncode, proc.stderr)
+    assert os.stat(m.join("f.bin")).st_size == len(data)
+    assert sha(read_file(m.join("f.bin"))) == sha(data)
+    fsync_path(m.join("f.bin"))
+    assert sha(api_get(server, repo, "main", "f.bin")) == sha(data)
 
 
 @pytest.mark.presign(multipart=True)
