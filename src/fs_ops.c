@@ -1091,12 +1091,28 @@ static int op_listxattr(const char *path, char *list, size_t size)
 
 /* ---- everything else ---- */
 
+/* Space and inodes are those of the cache directory's file system: what
+ * a file written here needs is room for its staged copy until its upload
+ * (lakeFS itself states no capacity). Tools that check free space before
+ * writing (file managers, some installers and data tools) refuse a file
+ * system that reports none. */
 static int op_statfs(const char *path, struct statvfs *st)
 {
     (void)path;
+    lakefuse_fs *fs = fs_current();
+    struct statvfs cache;
     memset(st, 0, sizeof(*st));
-    st->f_bsize = fs_current()->block_size;
     st->f_frsize = 4096;
+    if (fs->cache_dir && statvfs(fs->cache_dir, &cache) == 0) {
+        st->f_frsize = cache.f_frsize;
+        st->f_blocks = cache.f_blocks;
+        st->f_bfree = cache.f_bfree;
+        st->f_bavail = cache.f_bavail;
+        st->f_files = cache.f_files;
+        st->f_ffree = cache.f_ffree;
+        st->f_favail = cache.f_favail;
+    }
+    st->f_bsize = fs->block_size;
     st->f_namemax = LISTING_NAME_MAX;
     return 0;
 }

@@ -80,6 +80,22 @@ def test_key_over_lakefs_limit_is_refused_at_create_not_at_close(server, repo, m
     assert not os.path.exists(too_long)
 
 
+# --- statfs ------------------------------------------------------------------------------------------
+
+def test_statfs_reports_the_cache_directorys_space(server, repo, mount):
+    """df on the mount: the size, free space and inodes of the cache directory's file system (where a
+    written file is staged until its upload), not zeros that make space-checking tools refuse it."""
+    m = branch(mount, repo)
+    got, cache = os.statvfs(m.path), os.statvfs(m.cache_dir)
+    assert got.f_namemax == 255
+    assert (got.f_frsize, got.f_blocks, got.f_files) == (cache.f_frsize, cache.f_blocks, cache.f_files)
+    assert got.f_blocks > 0 and got.f_bavail > 0
+    assert abs(got.f_bavail - cache.f_bavail) * cache.f_frsize < 256 * 1024 * 1024  # moved little between calls
+    df = subprocess.run(["df", "-P", "-k", m.path], check=True, capture_output=True, text=True).stdout
+    size_kib = int(df.splitlines()[1].split()[1])
+    assert size_kib == cache.f_blocks * cache.f_frsize // 1024, df
+
+
 # --- inode numbers -------------------------------------------------------------------------------------
 
 def test_inode_numbers_survive_cache_eviction_and_rename(server, repo, mount):
