@@ -167,3 +167,19 @@ def pytest_sessionfinish(session, exitstatus):
     if base is None or _mounts_under(base):
         return
     shutil.rmtree(str(base), ignore_errors=True)
+
+
+# LAKEFUSE_TEST_CPU_LOG=FILE: appends one line per test phase with the CPU seconds this pytest
+# process spent in it (user + system), to find what makes `make test` long on 2 cores.
+_CPU_LOG = os.environ.get("LAKEFUSE_TEST_CPU_LOG")
+if _CPU_LOG:
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item, nextitem):
+        t0 = os.times()
+        yield
+        t1 = os.times()
+        with open(_CPU_LOG, "a") as f:
+            f.write("%.3f\t%.3f\t%s\t%s\n" % (t1.user - t0.user + t1.system - t0.system, t1.elapsed - t0.elapsed,
+                                            os.environ.get("LAKEFUSE_TEST_SERVER", "bundled") +
+                                            ("-asan" if "asan" in os.environ.get("LAKEFUSE_BIN", "") else ""),
+                                            item.nodeid))
