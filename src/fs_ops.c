@@ -1130,13 +1130,10 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
      * lakeFS (a failed request the server carried out, another client)
      * without the kernel seeing it created. */
     cfg->negative_timeout = tree_is_fixed(fs->tree) ? timeout : 0;
-    /* libfuse numbers nodes; remember=-1 keeps each node (so its number)
-     * after the kernel forgets it, for the life of the mount: the same
-     * path keeps its st_ino across cache eviction, and a rename moves the
-     * node, so a renamed file keeps its number. Cost: one libfuse node
-     * (about 100 bytes plus the name) per path ever looked up. */
+    /* libfuse numbers nodes (use_ino 0); how long it keeps one after the
+     * kernel forgets it is its remember option, set before fuse_new
+     * (mount.c FS_NODE_REMEMBER_S): libfuse sizes its nodes by it. */
     cfg->use_ino = 0;
-    cfg->remember = -1;
     /* A file unlinked or replaced while open is renamed by libfuse to a
      * .fuse_hidden name, which lakefuse keeps in memory only (never on
      * lakeFS): fstat of its descriptors then still has a path. */
