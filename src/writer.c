@@ -571,6 +571,17 @@ ssize_t wfile_read(wfile *f, void *buf, size_t len, off_t off)
     return n;
 }
 
+/* Under f->state: bytes [off, off + len) of the staged file changed
+ * (size_before: the file's size before), for the eager upload. */
+static void note_written(wfile *f, int64_t size_before, int64_t off,
+                         int64_t len)
+{
+    if (!f->detached)
+        eager_note_write(&f->eager, f->w->cfg.client, &f->w->cfg.caps,
+                         f->repo, f->branch, f->key, f->fd, size_before, off,
+                         len);
+}
+
 ssize_t wfile_write(wfile *f, const void *buf, size_t len, off_t off)
 {
     pthread_mutex_lock(&f->io);
@@ -593,10 +604,7 @@ ssize_t wfile_write(wfile *f, const void *buf, size_t len, off_t off)
         int64_t before = f->size;
         if (off + n > f->size)
             f->size = off + n;
-        if (!f->detached)
-            eager_note_write(&f->eager, f->w->cfg.client, &f->w->cfg.caps,
-                             f->repo, f->branch, f->key, f->fd, before, off,
-                             n);
+        note_written(f, before, off, n);
         pthread_mutex_unlock(&f->state);
     }
     pthread_mutex_unlock(&f->io);
@@ -667,11 +675,8 @@ int wfile_fallocate(wfile *f, int mode, off_t off, off_t len)
     if (rc == 0 && changes) {
         pthread_mutex_lock(&f->state);
         f->size = after;
-        /* to the eager upload, the zeros are a write of the range */
-        if (!f->detached && off < end)
-            eager_note_write(&f->eager, f->w->cfg.client, &f->w->cfg.caps,
-                             f->repo, f->branch, f->key, f->fd, before, off,
-                             end - off);
+        if (off < end) /* the zeros are a write of the range */
+            note_written(f, before, off, end - off);
         pthread_mutex_unlock(&f->state);
     }
     pthread_mutex_unlock(&f->io);

@@ -99,25 +99,33 @@ def test_cp_of_a_large_file_costs_the_same_requests(server, repo, mount, tmp_pat
     src.unlink()
 
 
-@pytest.mark.presign(multipart=True)
-def test_part_written_again_after_it_went_up_is_sent_again(server, repo, mount):
-    m = branch(mount, repo)
-    data = bytearray(pattern(THREE_AND_TAIL, 3))
+def change_a_sent_part(server, repo, m, name, seed, change):
+    """Writes a new file of three parts and a tail, waits for the three parts to go up, lets
+    change(fd, data) change bytes inside part 2 (on the descriptor and in the bytearray data), then
+    closes: the close sends part 2 once more (no abort) and lakeFS holds the changed bytes."""
+    data = bytearray(pattern(THREE_AND_TAIL, seed))
     server.reset_counts()
-    fd = os.open(m.join("mid.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
+    fd = os.open(m.join(name), os.O_CREAT | os.O_WRONLY, 0o644)
     try:
         write_all(fd, bytes(data))
         assert parts_sent(server, 3), server.counts()
-        patch = pattern(3 * MIB, 4)
-        at = PART + 7 * MIB + 5  # inside part 2, already sent
-        assert os.pwrite(fd, patch, at) == len(patch)
-        data[at:at + len(patch)] = patch
+        change(fd, data)
     finally:
         os.close(fd)
     counted = server.counts()
     assert data_upload_calls(counted) == dict(EAGER, presignedPut=5), counted  # part 2 once more
     assert counted.get("abortPresignMultipartUpload", 0) == 0, counted
-    assert sha(api_get(server, repo, "main", "mid.bin")) == sha(bytes(data))
+    assert sha(api_get(server, repo, "main", name)) == sha(bytes(data))
+
+
+@pytest.mark.presign(multipart=True)
+def test_part_written_again_after_it_went_up_is_sent_again(server, repo, mount):
+    def rewrite(fd, data):
+        patch = pattern(3 * MIB, 4)
+        at = PART + 7 * MIB + 5  # inside part 2, already sent
+        assert os.pwrite(fd, patch, at) == len(patch)
+        data[at:at + len(patch)] = patch
+    change_a_sent_part(server, repo, branch(mount, repo), "mid.bin", 3, rewrite)
 
 
 @pytest.mark.presign(multipart=True)
@@ -126,24 +134,14 @@ def test_hole_punched_into_a_part_that_went_up_sends_it_again(server, repo, moun
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
     punch = 0x02 | 0x01  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
-    m = branch(mount, repo)
-    data = bytearray(pattern(THREE_AND_TAIL, 5))
-    server.reset_counts()
-    fd = os.open(m.join("holed.bin"), os.O_CREAT | os.O_WRONLY, 0o644)
-    try:
-        write_all(fd, bytes(data))
-        assert parts_sent(server, 3), server.counts()
+
+    def punch_hole(fd, data):
         at, length = PART + 3 * MIB + 7, 2 * MIB  # inside part 2, already sent
         rc = libc.fallocate(fd, punch, ctypes.c_int64(at), ctypes.c_int64(length))
         assert rc == 0, os.strerror(ctypes.get_errno())
         data[at:at + length] = bytes(length)
         assert os.fstat(fd).st_size == len(data)
-    finally:
-        os.close(fd)
-    counted = server.counts()
-    assert data_upload_calls(counted) == dict(EAGER, presignedPut=5), counted  # part 2 once more
-    assert counted.get("abortPresignMultipartUpload", 0) == 0, counted
-    assert sha(api_get(server, repo, "main", "holed.bin")) == sha(bytes(data))
+    change_a_sent_part(server, repo, branch(mount, repo), "holed.bin", 5, punch_hole)
 
 
 @pytest.mark.presign(multipart=True)
