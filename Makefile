@@ -5,7 +5,7 @@
 
 VERSION     := 0.1.0
 CC          ?= cc
-PKGS        := fuse3 libcurl libcjson yaml-0.1 libcrypto
+PKGS        := fuse3 libcurl libcjson yaml-0.1 libcrypto libxxhash
 PYTHON      := /usr/bin/python3
 BUILD       := build
 ASAN_BUILD  := $(BUILD)/asan

@@ -169,7 +169,7 @@ class VersityS3:
         env.update(ROOT_ACCESS_KEY_ID=self.access_key_id, ROOT_SECRET_ACCESS_KEY=self.secret_access_key)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([bench_paths()["BENCH_VERSITYGW"], "--port", "127.0.0.1:%d" % self.port,
-                                          "posix", self.root], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                          "--keep-alive", "posix", self.root], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                          env=env, start_new_session=True)
         wait_http(self.url + "/", self.proc, self.log_path, ok=lambda r: r.status_code in (200, 403))
 

@@ -7,7 +7,7 @@ set -eu
 PACKAGES="
   build-essential pkg-config
   libfuse3-dev fuse3
-  libcurl4-openssl-dev libcjson-dev libyaml-dev libssl-dev
+  libcurl4-openssl-dev libcjson-dev libyaml-dev libssl-dev libxxhash-dev
   libcmocka-dev
   python3 python3-yaml python3-jsonschema python3-requests python3-pytest python3-venv
   attr rsync

@@ -2,7 +2,7 @@
  * blockcache.c - on-disk LRU block cache, DIR/v3/<2 hex>/<id>-<index> with
  * id = SHA-256 of the object's identity (server, storage namespace,
  * physical address, checksum, size: blockcache_make_id). Each file is a
- * header (magic, version, id, length, SHA-256 of the data) then the
+ * header (magic, version, id, length, XXH3-128 of the data) then the
  * block's bytes. The first read of a block file in this process reads it
  * whole and verifies it; a file that fails is removed and reported as a
  * miss, so a block damaged by a crash or the disk is refetched, never

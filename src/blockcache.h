@@ -2,7 +2,7 @@
  * blockcache.h - the on-disk data cache: fixed-size blocks keyed by a
  * SHA-256 of the object's identity (server, storage namespace, physical
  * address, checksum, size), LRU within a byte budget, shared by later
- * mounts of the same directory. Every block file carries a SHA-256 of its
+ * mounts of the same directory. Every block file carries an XXH3-128 of its
  * bytes, checked when this process first opens the file unless a seal of
  * this boot says it was checked (or written) and not written to since;
  * the file then stays open, in a bounded LRU of descriptors, for reads of

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+
 #include "testutil.h"
 
 #include "blockcache.h"
@@ -480,6 +482,38 @@ static void test_bad_header_is_a_miss(void **state)
     assert_int_equal(access(files.last, F_OK), -1);
     assert_miss(bc, "a", OBJ_SIZE, 0); /* its file is gone: not corrupt */
     assert_int_equal(corrupt_count(bc), 2);
+    blockcache_close(bc);
+}
+
+/* A block file of format version 3 under its own name, as lakefuse wrote
+ * it before the XXH3-128 digest (a SHA-256 of the data at 56): sound by the
+ * rules it was written under, refetched by these, never served. */
+static void test_version3_block_is_refetched(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "a", OBJ_SIZE, 0, 1);
+    blockcache_close(bc);
+    file_count files = count_files(f->cache);
+    assert_int_equal(files.blocks, 1);
+    unsigned char file[88 + BS];
+    int fd = open(files.last, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, file, sizeof(file), 0), (ssize_t)sizeof(file));
+    assert_int_equal(file[4], 4); /* this format's version */
+    file[4] = 3;
+    unsigned int n = 0;
+    assert_int_equal(EVP_Digest(file + 88, BS, file + 56, &n, EVP_sha256(),
+                                NULL), 1);
+    assert_int_equal(pwrite(fd, file, 88, 0), 88);
+    close(fd);
+
+    bc = open_cache(f, 1 << 20);
+    assert_miss(bc, "a", OBJ_SIZE, 0);
+    assert_int_equal(corrupt_count(bc), 1);
+    assert_int_equal(access(files.last, F_OK), -1);
+    put_block(bc, "a", OBJ_SIZE, 0, 1); /* refetched: served from then on */
+    assert_hit(bc, "a", OBJ_SIZE, 0, 1);
     blockcache_close(bc);
 }
 
@@ -1362,6 +1396,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_header_is_a_miss, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_version3_block_is_refetched,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_id_covers_every_part, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_old_layouts_are_removed, setup,
