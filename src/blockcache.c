@@ -19,6 +19,7 @@
  * removed, never read.
  */
 #include "blockcache_internal.h"
+#include "dlist.h"
 
 #include <openssl/evp.h>
 
@@ -180,27 +181,12 @@ cache_entry *blockcache_index_find(const blockcache *bc, const block_key *key)
 
 static void lru_unlink(blockcache *bc, cache_entry *e)
 {
-    if (e->newer != NULL)
-        e->newer->older = e->older;
-    else
-        bc->newest = e->older;
-    if (e->older != NULL)
-        e->older->newer = e->newer;
-    else
-        bc->oldest = e->newer;
-    e->newer = NULL;
-    e->older = NULL;
+    DLIST_UNLINK(bc->newest, bc->oldest, e, newer, older);
 }
 
 static void lru_push_newest(blockcache *bc, cache_entry *e)
 {
-    e->newer = NULL;
-    e->older = bc->newest;
-    if (bc->newest != NULL)
-        bc->newest->newer = e;
-    bc->newest = e;
-    if (bc->oldest == NULL)
-        bc->oldest = e;
+    DLIST_PUSH_FIRST(bc->newest, bc->oldest, e, newer, older);
 }
 
 static int index_grow(blockcache *bc)

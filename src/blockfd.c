@@ -7,6 +7,7 @@
  * closed only by its last user.
  */
 #include "blockcache_internal.h"
+#include "dlist.h"
 
 #include <xxhash.h>
 
@@ -125,25 +126,12 @@ void blockfd_read_boot_id(blockcache *bc)
 
 static void fd_unlink(blockcache *bc, open_block *ob)
 {
-    if (ob->newer != NULL)
-        ob->newer->older = ob->older;
-    else
-        bc->fd_newest = ob->older;
-    if (ob->older != NULL)
-        ob->older->newer = ob->newer;
-    else
-        bc->fd_oldest = ob->newer;
-    ob->newer = ob->older = NULL;
+    DLIST_UNLINK(bc->fd_newest, bc->fd_oldest, ob, newer, older);
 }
 
 static void fd_push_newest(blockcache *bc, open_block *ob)
 {
-    ob->older = bc->fd_newest;
-    if (bc->fd_newest != NULL)
-        bc->fd_newest->newer = ob;
-    bc->fd_newest = ob;
-    if (bc->fd_oldest == NULL)
-        bc->fd_oldest = ob;
+    DLIST_PUSH_FIRST(bc->fd_newest, bc->fd_oldest, ob, newer, older);
 }
 
 /* Takes ob off its block and the list; closes it unless a read is using

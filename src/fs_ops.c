@@ -6,6 +6,7 @@
  */
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 #include "fs_ops.h"
+#include "dlist.h"
 
 #include "entryset.h"
 
@@ -494,24 +495,14 @@ int fs_stat_path(const char *path, struct stat *st)
 static void handles_add(lakefuse_fs *fs, fs_handle **list, fs_handle *h)
 {
     pthread_mutex_lock(&fs->open_files_lock);
-    h->prev = NULL;
-    h->next = *list;
-    if (*list)
-        (*list)->prev = h;
-    *list = h;
+    DLIST_HEAD_PUSH(*list, h, prev, next);
     pthread_mutex_unlock(&fs->open_files_lock);
 }
 
 static void handles_remove(lakefuse_fs *fs, fs_handle **list, fs_handle *h)
 {
     pthread_mutex_lock(&fs->open_files_lock);
-    if (h->prev)
-        h->prev->next = h->next;
-    else if (*list == h)
-        *list = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
-    h->next = h->prev = NULL;
+    DLIST_HEAD_UNLINK(*list, h, prev, next);
     pthread_mutex_unlock(&fs->open_files_lock);
 }
 

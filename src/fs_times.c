@@ -10,6 +10,7 @@
  * times lakeFS holds (whole seconds; atime = ctime = mtime).
  */
 #include "fs_times.h"
+#include "dlist.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -114,26 +115,12 @@ static times_entry *find_locked(fs_times *t, const char *id,
 
 static void order_unlink(fs_times *t, times_entry *e)
 {
-    if (e->newer)
-        e->newer->older = e->older;
-    else
-        t->newest = e->older;
-    if (e->older)
-        e->older->newer = e->newer;
-    else
-        t->oldest = e->newer;
-    e->newer = e->older = NULL;
+    DLIST_UNLINK(t->newest, t->oldest, e, newer, older);
 }
 
 static void order_push_newest(fs_times *t, times_entry *e)
 {
-    e->newer = NULL;
-    e->older = t->newest;
-    if (t->newest)
-        t->newest->newer = e;
-    t->newest = e;
-    if (!t->oldest)
-        t->oldest = e;
+    DLIST_PUSH_FIRST(t->newest, t->oldest, e, newer, older);
 }
 
 /* e changed now: it is the last the bound would forget. */

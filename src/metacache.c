@@ -19,6 +19,7 @@
  * never cache a listing older than a write.
  */
 #include "metacache.h"
+#include "dlist.h"
 
 #include "entryset.h"
 
@@ -129,26 +130,12 @@ static void listing_destroy(listing *l)
 
 static void lru_unlink(metacache *mc, listing *l)
 {
-    if (l->lru_prev)
-        l->lru_prev->lru_next = l->lru_next;
-    else
-        mc->lru_head = l->lru_next;
-    if (l->lru_next)
-        l->lru_next->lru_prev = l->lru_prev;
-    else
-        mc->lru_tail = l->lru_prev;
-    l->lru_prev = l->lru_next = NULL;
+    DLIST_UNLINK(mc->lru_head, mc->lru_tail, l, lru_prev, lru_next);
 }
 
 static void lru_push_front(metacache *mc, listing *l)
 {
-    l->lru_prev = NULL;
-    l->lru_next = mc->lru_head;
-    if (mc->lru_head)
-        mc->lru_head->lru_prev = l;
-    mc->lru_head = l;
-    if (!mc->lru_tail)
-        mc->lru_tail = l;
+    DLIST_PUSH_FIRST(mc->lru_head, mc->lru_tail, l, lru_prev, lru_next);
 }
 
 static listing **find_slot(metacache *mc, const char *ref_key, const char *dir,

@@ -6,6 +6,7 @@
  * block another caller is fetching, never frees a source a fetch may use.
  */
 #include "reader.h"
+#include "dlist.h"
 #include "fetchbuf.h"
 #include "threads.h"
 
@@ -224,15 +225,7 @@ static void file_destroy(reader_file *f)
 
 static void table_remove(reader *r, fetch_entry *e)
 {
-    if (e->older != NULL)
-        e->older->newer = e->newer;
-    else
-        r->oldest = e->newer;
-    if (e->newer != NULL)
-        e->newer->older = e->older;
-    else
-        r->newest = e->older;
-    e->older = e->newer = NULL;
+    DLIST_UNLINK(r->newest, r->oldest, e, newer, older);
     e->registered = false;
     atomic_fetch_add(&r->generation, 1);
     pthread_cond_broadcast(&r->fetch_changed);
@@ -278,12 +271,7 @@ static fetch_entry *fetch_new(reader *r, reader_file *f, uint64_t first,
     e->refs = 1;
     e->registered = true;
     r->unfinished++;
-    e->older = r->newest;
-    if (r->newest != NULL)
-        r->newest->newer = e;
-    else
-        r->oldest = e;
-    r->newest = e;
+    DLIST_PUSH_FIRST(r->newest, r->oldest, e, newer, older);
     return e;
 }
 

@@ -6,6 +6,7 @@
  * holds the table lock or a state lock across the network.
  */
 #include "writer_internal.h"
+#include "dlist.h"
 #include "threads.h"
 
 
@@ -183,11 +184,7 @@ static void link_locked(writer *w, wfile *f)
 {
     f->in_table = true;
     f->seq = w->next_seq++;
-    f->prev = NULL;
-    f->next = w->files;
-    if (w->files)
-        w->files->prev = f;
-    w->files = f;
+    DLIST_HEAD_PUSH(w->files, f, prev, next);
     writer_hash_add_locked(w, f);
     __atomic_add_fetch(&w->count, 1, __ATOMIC_RELAXED);
     hash_grow_locked(w);
@@ -199,14 +196,8 @@ void writer_unlink_locked(writer *w, wfile *f)
     if (!f->in_table)
         return;
     writer_hash_remove_locked(w, f);
-    if (f->prev)
-        f->prev->next = f->next;
-    else
-        w->files = f->next;
-    if (f->next)
-        f->next->prev = f->prev;
+    DLIST_HEAD_UNLINK(w->files, f, prev, next);
     f->in_table = false;
-    f->next = f->prev = NULL;
     __atomic_sub_fetch(&w->count, 1, __ATOMIC_RELAXED);
 }
 
