@@ -777,6 +777,9 @@ typedef struct range_use {
     bool filled; /* the check read the whole block into the caller's buffer */
 } range_use;
 
+/* A read of at most 1/this of a block is small (blockfd_acquire). */
+#define SMALL_READ_FRACTION 8
+
 /* What blockcache_read and blockcache_pin share: the range must lie within
  * block `index` of the object (-EINVAL otherwise); then the block's checked
  * descriptor is taken for the caller (blockfd_acquire: -ENOENT on a miss).
@@ -794,8 +797,9 @@ static int range_acquire(blockcache *bc, const blockcache_id *id,
     make_key(id, index, &u->key);
     if (offset != 0 || len != block_len)
         whole = NULL;
-    return blockfd_acquire(bc, &u->key, (uint32_t)block_len, whole, &u->ob,
-                           &u->generation, &u->filled);
+    bool small = len <= block_len / SMALL_READ_FRACTION;
+    return blockfd_acquire(bc, &u->key, (uint32_t)block_len, whole, small,
+                           &u->ob, &u->generation, &u->filled);
 }
 
 ssize_t blockcache_read(blockcache *bc, const blockcache_id *id,

