@@ -2,7 +2,8 @@
 # Runs every test: the C unit tests (normal and sanitizer builds), a short
 # run of each fuzz target (scripts/fuzz.sh), then the
 # pytest suites on the bundled server (test server conformance and semantics, the C client,
-# real FUSE mounts, the official Python SDKs with a mount), and meanwhile the client, mount and SDK suites
+# the official Python SDKs with a mount, and of the real FUSE mounts what no other run covers on the
+# normal build), and meanwhile the client, mount and SDK suites
 # against both real lakeFS configurations (one of them on the sanitizer build) and the bundled
 # server's stand_in_only mount tests on the sanitizer build (start_real, finish_real). `run-tests.sh unit` runs only
 # the C unit tests; `run-tests.sh real [lakefs-local|lakefs-s3 ...]` the client, mount and SDK
