@@ -967,9 +967,7 @@ static int write_temp_file(blockcache *bc, const block_key *key,
     char shard[PATH_MAX];
     char hex[KEY_HEX_LEN + 1];
     unsigned char header[HEADER_SIZE];
-    int rc = blockfd_header_encode(key, data, (uint32_t)len, header);
-    if (rc != 0)
-        return rc;
+    blockfd_header_encode(key, data, (uint32_t)len, header);
     shard_path(bc, key, shard, sizeof(shard));
     key_hex(key, hex);
     int n = snprintf(tmp_path, cap, "%s/" TEMP_PREFIX "%s-%llu-%ld-%llu",
@@ -980,7 +978,7 @@ static int write_temp_file(blockcache *bc, const block_key *key,
     int fd = open_temp(bc, key, shard, tmp_path);
     if (fd < 0)
         return fd;
-    rc = write_block(fd, header, data, len);
+    int rc = write_block(fd, header, data, len);
     if (rc == 0) {
         set_mtime(fd, stamp);
         struct stat st; /* the mtime as the filesystem keeps it */

@@ -137,9 +137,8 @@ void blockcache_discard_block(blockcache *bc, cache_entry *e);
 
 /* ---- blockfd.c ---- */
 
-/* The header a block file for key with these len bytes must start with.
- * -EIO if libcrypto fails (not the file's fault). */
-int blockfd_header_encode(const block_key *key, const void *data,
+/* The header a block file for key with these len bytes must start with. */
+void blockfd_header_encode(const block_key *key, const void *data,
                           uint32_t len, unsigned char header[HEADER_SIZE]);
 int64_t blockfd_mtime_ns(const struct stat *st);
 /* Seals fd for the mtime it had when its data was written or checked.
