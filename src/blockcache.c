@@ -19,6 +19,7 @@
  * removed, never read.
  */
 #include "blockcache_internal.h"
+#include "chainhash.h"
 #include "dlist.h"
 
 #include <openssl/evp.h>
@@ -199,16 +200,8 @@ static int index_grow(blockcache *bc)
     size_t old_count = bc->bucket_count;
     bc->buckets = fresh;
     bc->bucket_count = new_count;
-    for (size_t i = 0; i < old_count; i++) {
-        cache_entry *e = old[i];
-        while (e != NULL) {
-            cache_entry *next = e->hash_next;
-            size_t b = key_bucket(bc, &e->key);
-            e->hash_next = fresh[b];
-            fresh[b] = e;
-            e = next;
-        }
-    }
+    CHAIN_REHASH(cache_entry, e, hash_next, old, old_count, fresh,
+                 key_bucket(bc, &e->key));
     free(old);
     return 0;
 }

@@ -10,6 +10,7 @@
  * times lakeFS holds (whole seconds; atime = ctime = mtime).
  */
 #include "fs_times.h"
+#include "chainhash.h"
 #include "dlist.h"
 
 #include <errno.h>
@@ -149,16 +150,8 @@ static void grow_locked(fs_times *t)
     times_entry **b = calloc(n, sizeof(*b));
     if (!b)
         return;
-    for (size_t i = 0; i < t->n_buckets; i++) {
-        times_entry *e = t->buckets[i];
-        while (e) {
-            times_entry *next = e->next;
-            times_entry **head = &b[hash_of(e->id) & (n - 1)];
-            e->next = *head;
-            *head = e;
-            e = next;
-        }
-    }
+    CHAIN_REHASH(times_entry, e, next, t->buckets, t->n_buckets, b,
+                 hash_of(e->id) & (n - 1));
     free(t->buckets);
     t->buckets = b;
     t->n_buckets = n;

@@ -19,6 +19,7 @@
  * never cache a listing older than a write.
  */
 #include "metacache.h"
+#include "chainhash.h"
 #include "dlist.h"
 
 #include "entryset.h"
@@ -179,15 +180,8 @@ static void maybe_grow(metacache *mc)
     listing **buckets = calloc(new_count, sizeof(*buckets));
     if (!buckets)
         return;
-    for (size_t i = 0; i < mc->bucket_count; i++) {
-        listing *l = mc->buckets[i];
-        while (l) {
-            listing *next = l->hash_next;
-            l->hash_next = buckets[l->hash % new_count];
-            buckets[l->hash % new_count] = l;
-            l = next;
-        }
-    }
+    CHAIN_REHASH(listing, l, hash_next, mc->buckets, mc->bucket_count,
+                 buckets, l->hash % new_count);
     free(mc->buckets);
     mc->bytes += (new_count - mc->bucket_count) * sizeof(*buckets);
     mc->buckets = buckets;

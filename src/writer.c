@@ -6,6 +6,7 @@
  * holds the table lock or a state lock across the network.
  */
 #include "writer_internal.h"
+#include "chainhash.h"
 #include "dlist.h"
 #include "threads.h"
 
@@ -169,14 +170,15 @@ static void hash_grow_locked(writer *w)
 {
     if (w->count < w->n_buckets)
         return;
-    wfile **grown = calloc(w->n_buckets * 2, sizeof(*grown));
+    size_t n = w->n_buckets * 2;
+    wfile **grown = calloc(n, sizeof(*grown));
     if (!grown)
         return;
+    CHAIN_REHASH(wfile, f, hash_next, w->buckets, w->n_buckets, grown,
+                 f->hash & (n - 1));
     free(w->buckets);
     w->buckets = grown;
-    w->n_buckets *= 2;
-    for (wfile *f = w->files; f; f = f->next)
-        writer_hash_add_locked(w, f);
+    w->n_buckets = n;
 }
 
 /* Under w->lock: f, not in the table, joins it. */
