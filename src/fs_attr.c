@@ -598,21 +598,9 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
         free(copy);
         return -EILSEQ;
     }
-    fs_overlay_staged_metadata(fs, n); /* what the file has now */
-    lakefs_metadata md = {0};
-    int rc = 0;
-    bool found = false;
-    for (size_t i = 0; rc == 0 && i < n->entry.metadata.count; i++) {
-        const lakefs_kv *kv = &n->entry.metadata.items[i];
-        if (strcmp(kv->key, key) == 0)
-            found = true;
-        else
-            rc = lakefs_metadata_set(&md, kv->key, kv->value);
-    }
-    if (rc == 0 && value)
-        rc = lakefs_metadata_set(&md, key, copy);
-    wfile *w = rc == 0 ? fs_node_wfile(fs, n) : NULL;
+    wfile *w = fs_node_wfile(fs, n);
     bool staged = false; /* decided as in change_file_attrs */
+    int rc = 0;
     if (w) {
         rc = wfile_set_meta_if_unsent(w, key, copy);
         staged = rc == 1;
@@ -620,6 +608,25 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
     }
     if (rc == 0 && !staged) /* as in change_file_attrs */
         rc = refresh_if_landed(fs, path, n, w, &since);
+    /* The metadata sent is n's once resolved again: taken before, it
+     * could be the object's before an upload that landed meanwhile, and
+     * the keys that upload carried would be dropped (soak seed 99202,
+     * -o async_close: a key set while the file was staged was gone after
+     * the next setxattr). */
+    lakefs_metadata md = {0};
+    bool found = false;
+    if (rc == 0 && !staged) {
+        fs_overlay_staged_metadata(fs, n); /* what the file has now */
+        for (size_t i = 0; rc == 0 && i < n->entry.metadata.count; i++) {
+            const lakefs_kv *kv = &n->entry.metadata.items[i];
+            if (strcmp(kv->key, key) == 0)
+                found = true;
+            else
+                rc = lakefs_metadata_set(&md, kv->key, kv->value);
+        }
+        if (rc == 0 && value)
+            rc = lakefs_metadata_set(&md, key, copy);
+    }
     if (!staged && rc == 0 && !value && !found) {
         rc = -ENODATA;
     }
