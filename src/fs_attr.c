@@ -214,11 +214,11 @@ wfile *fs_node_wfile(lakefuse_fs *fs, const tree_node *n)
     return w;
 }
 
-void fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n)
+bool fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n)
 {
     if (n->kind != TREE_FILE || !n->ref || !n->ref->is_branch ||
         writer_idle(fs->writer))
-        return;
+        return false;
     wfile *w = fs_node_wfile(fs, n);
     lakefs_metadata md = {0};
     int rc = w && wfile_dirty(w) ? wfile_metadata(w, &md) : -ENOENT;
@@ -236,6 +236,7 @@ void fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n)
     }
     if (w)
         wfile_release(w);
+    return rc == 0;
 }
 
 /* Remembers an attribute change on a file's wfile, so that its next

@@ -118,8 +118,8 @@ int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
                           lakefs_object_stats *out);
 
 /* A file whose newest bytes are still staged shows the user metadata its
- * upload will carry, not the listing's (fs_attr.c). */
-void fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n);
+ * upload will carry, not the listing's (fs_attr.c): true when n took it. */
+bool fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n);
 /* The writer's wfile of a file node, referenced (wfile_release), or NULL
  * (fs_attr.c). */
 wfile *fs_node_wfile(lakefuse_fs *fs, const tree_node *n);

@@ -1012,6 +1012,27 @@ void fs_xattr_get_stats(lakefuse_fs *fs, fs_xattr_stats *out)
     out->unsupported = fs->counters.xattr_unsupported;
 }
 
+/* path resolved with the user metadata its staged bytes will carry
+ * (fs_overlay_staged_metadata); resolved again when an upload of the file
+ * landed in between, as getattr_once does: the entry read before that
+ * landing lacks the keys the upload carried, and the file no longer shows
+ * them staged. */
+static int resolve_with_metadata(lakefuse_fs *fs, const char *path,
+                                 tree_node *n)
+{
+    for (int tries = 1;; tries++) {
+        uint64_t since = writer_landed(fs->writer); /* before the listing */
+        int rc = tree_resolve(fs->tree, path, n);
+        if (rc)
+            return rc;
+        bool overlaid = fs_overlay_staged_metadata(fs, n);
+        if (n->kind != TREE_FILE || overlaid || tries >= GETATTR_TRIES ||
+            !fs_landed_on(fs, n, since))
+            return 0;
+        tree_node_free(n);
+    }
+}
+
 static int op_getxattr(const char *path, const char *name, char *value,
                        size_t size)
 {
@@ -1033,10 +1054,9 @@ static int op_getxattr(const char *path, const char *name, char *value,
     if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
         return -ENODATA;
     tree_node n;
-    int rc = tree_resolve(fs->tree, path, &n);
+    int rc = resolve_with_metadata(fs, path, &n);
     if (rc)
         return rc;
-    fs_overlay_staged_metadata(fs, &n);
     xattr_get g = {name, value, size, -ENODATA};
     /* Only a ref root's commit_id costs a call; ask for it by name. */
     bool wants_head = strcmp(name, XATTR_PREFIX "commit_id") == 0;
@@ -1066,10 +1086,9 @@ static int op_listxattr(const char *path, char *list, size_t size)
 {
     lakefuse_fs *fs = fs_current();
     tree_node n;
-    int rc = tree_resolve(fs->tree, path, &n);
+    int rc = resolve_with_metadata(fs, path, &n);
     if (rc)
         return rc;
-    fs_overlay_staged_metadata(fs, &n);
     xattr_list l = {list, size, 0};
     rc = node_xattrs(fs, &n, false, xattr_list_one, &l);
     tree_node_free(&n);
