@@ -215,6 +215,15 @@ static int move_special_mode(void *ctx, const char *old_key,
     return 0;
 }
 
+/* A file the writer moves along fits lakeFS's key limit at its new name
+ * (writer_move_foreach). */
+static int moved_key_fits(void *ctx, const char *old_key, const char *new_key)
+{
+    (void)ctx;
+    (void)old_key;
+    return strlen(new_key) > LAKEFS_MAX_PATH_LENGTH ? -ENAMETOOLONG : 0;
+}
+
 /* Object by object on the server, up to max_rename_objects: beyond that
  * EXDEV, so that mv copies instead of lakefuse doing an unbounded job.
  * replace: the destination is an existing empty directory, whose marker
@@ -249,6 +258,11 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
             rc = -ENAMETOOLONG;
     if (rc == 0 && strlen(to) + 1 > LAKEFS_MAX_PATH_LENGTH)
         rc = -ENAMETOOLONG; /* its marker */
+    /* ...and so must the new key of every file the writer moves along (open
+     * for writing, queued or waiting for a retry: not on lakeFS yet), or its
+     * upload would be refused there for good. */
+    if (rc == 0 && move)
+        rc = writer_move_foreach(move, moved_key_fits, NULL);
     char *marker = NULL;
     bool marker_gone = false;
     lakefs_object_stats old_marker; /* the replaced directory's, for an undo */

@@ -12,7 +12,7 @@ import stat
 
 from mountlib import (RENAME_EXCHANGE, RENAME_NOREPLACE, PatternStream, api_get, api_get_or_none, api_metadata,
                       api_paths, data_upload_calls, expect_errno, expected_mode, api_stat, read_file, renameat2,
-                      run, uploads, write_file)
+                      poll, run, uploads, write_file)
 
 
 def branch(mount, repo, *options):
@@ -532,3 +532,55 @@ def test_a_directory_rename_whose_deletes_answer_nothing_is_not_split(server, re
             assert left == [] and not os.path.exists(m.join(src)), left
         else:  # the old names are the copy the failed deletes left, without the file being written
             assert "%s/open-%s.txt" % (src, src) not in left and "%s/f0.txt" % src in left, left
+
+
+def test_a_directory_rename_that_would_push_a_file_being_written_past_the_key_limit_is_refused(server, repo, mount):
+    """A directory rename checks the new key of every object under it against lakeFS's 1024 bytes,
+    and of every file still being written there too (open, or with -o async_close queued): the
+    writer moves those along with no server copy, and once at a key lakeFS refuses, their upload
+    would fail for good. It once checked only the listed objects (the differential soak's seed
+    109501: a directory rename succeeded where a queued file's new key was 1,151 bytes)."""
+    m = branch(mount, repo)
+    deep = "d/" + "a" * 250 + "/" + "b" * 250 + "/" + "c" * 250  # markers up to 755 bytes
+    os.makedirs(m.join(deep))
+    name = deep + "/" + "f" * 240  # a 995-byte key
+    fd = os.open(m.join(name), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"still being written\n")
+        server.reset_counts()
+        # d -> 40 bytes: the markers still fit (794 bytes), the open file would not (1,034)
+        expect_errno(errno.ENAMETOOLONG, os.rename, m.join("d"), m.join("e" * 40))
+        assert server.counts().get("copyObject", 0) == 0 and server.counts().get("deleteObject", 0) == 0
+        assert os.path.isdir(m.join(deep)) and not os.path.exists(m.join("e" * 40))
+        # one that fits moves it along
+        os.rename(m.join("d"), m.join("e" * 20))
+        os.write(fd, b"and then closed\n")
+    finally:
+        os.close(fd)
+    moved = "e" * 20 + name[1:]
+    assert api_get(server, repo, "main", moved) == b"still being written\nand then closed\n"
+    assert api_get_or_none(server, repo, "main", name) is None
+
+
+def test_the_same_with_a_closed_file_queued_for_upload(server, repo, mount):
+    """-o async_close: the file is closed and queued (the one upload thread is held by the server
+    on another file); the rename that would push it past 1024 bytes is refused, and it lands at
+    its own name once the queue moves."""
+    m = branch(mount, repo, "async_close", "upload_threads=1")
+    deep = "d/" + "a" * 250 + "/" + "b" * 250 + "/" + "c" * 250
+    os.makedirs(m.join(deep))
+    name = deep + "/" + "f" * 240
+    server.add_fault(operation="uploadObject", hold="blocker", match={"path": "blocker"})
+    write_file(m.join("blocker"), b"first in the queue\n")
+    assert poll(lambda: [f["applied"] for f in server.faults()] == [1], timeout=60)
+    write_file(m.join(name), b"queued\n")  # behind it: queued, not in flight
+    expect_errno(errno.ENAMETOOLONG, os.rename, m.join("d"), m.join("e" * 40))
+    assert os.path.isdir(m.join(deep)) and not os.path.exists(m.join("e" * 40))
+    server.open_gate("blocker")
+    fd = os.open(m.join(name), os.O_RDONLY)
+    try:
+        os.fsync(fd)  # waits for the file's upload
+    finally:
+        os.close(fd)
+    assert api_get(server, repo, "main", name) == b"queued\n"
+    assert api_get(server, repo, "main", "blocker") == b"first in the queue\n"
