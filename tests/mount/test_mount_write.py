@@ -347,6 +347,41 @@ def test_a_delete_applied_with_every_answer_lost_is_done(server, repo, mount):
     assert api_get(server, repo, "main", "new.txt") == b"two\n"
 
 
+def test_an_attribute_change_applied_with_every_answer_lost_is_done_and_an_open_file_keeps_it(server, repo, mount):
+    """lakeFS applies updateObjectUserMetadata but no answer reaches the mount (every try): one
+    statObject shows the object holding what was sent, so the removexattr succeeds. It once answered
+    EIO: the mount then showed the key gone (its listing read again), and a descriptor still open for
+    writing uploaded with the attributes it knew, bringing the removed key back (the differential
+    soak's seed 109901 on real lakeFS). Not applied (refused every time): the error stands."""
+    m = branch(mount, repo)
+    p = m.join("f.txt")
+    write_file(p, b"one\n")
+    os.setxattr(p, "user.lakefs.meta.owner", b"A")
+    fd = os.open(p, os.O_RDWR)
+    try:
+        server.add_fault(operation="updateObjectUserMetadata", drop_response=True, count=1000)
+        server.reset_counts()
+        try:
+            os.removexattr(p, "user.lakefs.meta.owner")
+        finally:
+            server.clear_faults()
+        assert server.counts().get("statObject", 0) == 1, server.counts()
+        assert "owner" not in api_metadata(server, repo, "main", "f.txt")
+        os.write(fd, b"two\n")
+    finally:
+        os.close(fd)  # uploads with the attributes the file holds now
+    assert api_get(server, repo, "main", "f.txt") == b"two\n"
+    assert "owner" not in api_metadata(server, repo, "main", "f.txt")
+    assert "user.lakefs.meta.owner" not in os.listxattr(p)
+    os.setxattr(p, "user.lakefs.meta.stage", b"1")
+    server.add_fault(operation="updateObjectUserMetadata", status=500, message="injected refusal", count=1000)
+    try:
+        expect_errno(errno.EIO, os.removexattr, p, "user.lakefs.meta.stage")
+    finally:
+        server.clear_faults()
+    assert api_metadata(server, repo, "main", "f.txt").get("stage") == "1"
+
+
 def test_mkdir_makes_a_marker_and_rmdir_removes_it(server, repo, mount):
     m = branch(mount, repo)
     os.mkdir(m.join("d"))
