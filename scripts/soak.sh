@@ -5,7 +5,9 @@
 #
 #   scripts/soak.sh [OPS [KILLS]]        defaults: 200000 plain operations, 300 kill cycles
 #   env: SOAK_OPS, SOAK_KILLS, SOAK_FAULT_OPS (default OPS/10), SOAK_SEEDS (plain seeds, default 20),
-#        SOAK_SEED_BASE (first seed, default 1000), LAKEFUSE_BIN (e.g. build/asan/lakefuse)
+#        SOAK_SEED_BASE (first seed, default 1000), LAKEFUSE_BIN (e.g. build/asan/lakefuse),
+#        SOAK_LOG (a file that gets every run's whole pytest output: a mismatch's full history; the
+#        terminal shows each run's last 60 lines)
 # Needs `make all` (or `make sanitize` for LAKEFUSE_BIN=build/asan/lakefuse).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,7 @@ run() {  # run NAME SEEDS ENV...
     echo "== $name: seeds $seeds"
     env LAKEFUSE_DIFF_SEEDS="$seeds" LAKEFUSE_DIFF_REPORT="$report" "$@" \
         /usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp="$work/$name" \
-        tests/mount/test_differential.py -k "$name" 2>&1 | tail -n 60
+        tests/mount/test_differential.py -k "$name" 2>&1 | tee -a "${SOAK_LOG:-/dev/null}" | tail -n 60
     # a harness error fails the run too (it is in no seed's mismatch count)
     [ "${PIPESTATUS[0]}" -eq 0 ] || runs_failed=$((runs_failed + 1))
     rm -rf "${work:?}/$name"
