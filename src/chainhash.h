@@ -1,9 +1,10 @@
 /*
  * chainhash.h - the growth step of the daemon's chained hash tables (the
- * block cache's index, the listing cache, the times table): every element
- * moves to the head of its bucket in a new, larger array. A macro over the
- * caller's element type and link field, as dlist.h's lists are, so each
- * table keeps its type. Not thread-safe: callers hold their lock.
+ * block cache's index, the listing cache, the times table, the writer's
+ * files): every element moves to the head of its bucket in a new, larger
+ * array. A macro over the caller's element type and link field, as
+ * dlist.h's lists are, so each table keeps its type. Not thread-safe:
+ * callers hold their lock.
  */
 #ifndef LAKEFUSE_CHAINHASH_H
 #define LAKEFUSE_CHAINHASH_H

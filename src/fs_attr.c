@@ -30,12 +30,10 @@ static void note_change(lakefuse_fs *fs, const tree_node *n,
     free(key);
 }
 
-/* Replaces the user metadata of the object at key, keeping its other
- * keys: updateObjectUserMetadata, never a re-upload. */
-/* After an update whose every try failed: 1 when the object holds exactly
- * md now (lakeFS applied a try whose answer was lost), else 0. */
-static int update_landed(lakefuse_fs *fs, const tree_ref *ref,
-                         const char *key, const lakefs_metadata *md)
+/* After an update whose every try failed: true when the object holds
+ * exactly md now (lakeFS applied a try whose answer was lost). */
+static bool update_landed(lakefuse_fs *fs, const tree_ref *ref,
+                          const char *key, const lakefs_metadata *md)
 {
     lakefs_object_stats st;
     lakefs_error err = {0};
@@ -47,6 +45,8 @@ static int update_landed(lakefuse_fs *fs, const tree_ref *ref,
     return landed;
 }
 
+/* Replaces the user metadata of the object at key, keeping its other
+ * keys: updateObjectUserMetadata, never a re-upload. */
 static int update_key_attrs(lakefuse_fs *fs, const tree_ref *ref,
                             const char *key_in, const upload_attrs *attrs)
 {
