@@ -26,6 +26,7 @@ CLIENT_SRCS := src/strbuf.c src/lakefs_http.c src/lakefs_json.c \
                src/lakefs_models.c src/lakefs_refs.c src/lakefs_objects.c
 CLIENT_SRCS += src/lakefs_outcome.c
 CLIENT_SRCS += src/lakefs_policy.c
+CLIENT_SRCS += src/jsonnul.c
 APP_SRCS    := src/config.c src/uri.c src/target.c src/listing.c src/metacache.c \
                src/blockcache.c src/blockfd.c src/fetchbuf.c src/reader.c src/staging.c src/staging_journal.c src/log.c src/listings.c src/tree.c src/control.c src/control_write.c src/workflow.c \
                src/fs_ops.c src/fs_write.c src/fs_rename.c src/fs_attr.c src/fs_times.c src/fs_readers.c src/writer.c src/writer_names.c src/writer_pool.c src/durable.c src/upload.c src/recover.c src/cli.c src/cli_control.c src/mount.c

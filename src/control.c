@@ -10,6 +10,7 @@
 #include "prefetch.h"
 #include "urlbatch.h"
 #include "workflow.h"
+#include "jsonnul.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -385,7 +386,7 @@ static char *status_json(const tree_ref *ref, const lakefs_diff *d, size_t n,
             cJSON_AddItemToArray(pending, cJSON_CreateString(e->path + pl));
         }
     }
-    char *text = cJSON_Print(o);
+    char *text = jsonnul_print(o, true);
     cJSON_Delete(o);
     if (!text)
         return NULL;

@@ -7,6 +7,7 @@
 #include "control.h"
 
 #include "workflow.h"
+#include "jsonnul.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -127,7 +128,7 @@ static void request_parse(request *r, const char *buf, size_t len)
     }
     if (r->text[0] != '{')
         return;
-    r->json = cJSON_Parse(r->text);
+    r->json = jsonnul_parse(r->text);
     if (!cJSON_IsObject(r->json) ||
         !parse_metadata(cJSON_GetObjectItemCaseSensitive(r->json, "metadata"),
                         &r->metadata))

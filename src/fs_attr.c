@@ -7,6 +7,7 @@
 #include "fs_internal.h"
 
 #include "control.h"
+#include "jsonnul.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -613,14 +614,13 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
      * by the upload's. Not supported, as the other user.lakefs.* names. */
     if (strncmp(key, "::lakefs::", 10) == 0)
         return -ENOTSUP;
-    /* User metadata is JSON strings: a NUL would cut the value short and
-     * bytes that are not UTF-8 come back as U+FFFD. Refused, not altered. */
-    if (value && memchr(value, '\0', size))
-        return -EINVAL;
-    char *copy = value ? strndup(value, size) : NULL;
+    /* User metadata is JSON strings: bytes that are not UTF-8 come back
+     * as U+FFFD. Refused, not altered. A NUL is U+0000 (jsonnul.h). */
+    char *copy = value ? jsonnul_from_bytes(value, size) : NULL;
     if (value && !copy)
         return -ENOMEM;
-    if (!listing_utf8_is_valid(key) || (copy && !listing_utf8_is_valid(copy))) {
+    if (!listing_utf8_is_valid(key) ||
+        (copy && !listing_utf8_nul_is_valid(copy))) {
         free(copy);
         return -EILSEQ;
     }

@@ -12,6 +12,7 @@
 
 #include "control.h"
 #include "fs_internal.h"
+#include "jsonnul.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -994,15 +995,12 @@ static int xattr_get_one(void *ctx, const char *name, const char *value)
     xattr_get *g = ctx;
     if (strcmp(name, g->name) != 0)
         return 0;
-    size_t len = strlen(value);
-    if (g->size == 0)
-        g->result = (int)len;
-    else if (len > g->size)
+    /* A metadata value's U+0000 (jsonnul.h) is the NUL byte it was. */
+    size_t len = jsonnul_to_bytes(value, g->buf, g->size);
+    if (g->size != 0 && len > g->size)
         g->result = -ERANGE;
-    else {
-        memcpy(g->buf, value, len);
+    else
         g->result = (int)len;
-    }
     return 1;
 }
 

@@ -5,6 +5,7 @@
  * crash, and leaves the out struct zeroed.
  */
 #include "lakefs_internal.h"
+#include "jsonnul.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -117,6 +118,18 @@ static int parse_document(const char *body, size_t len, cJSON **doc,
                           bool want_object, lakefs_error *err)
 {
     const char *end = NULL;
+    /* A key or value holding U+0000 would be cut short: see jsonnul.h. */
+    char *decoded = NULL;
+    size_t decoded_len = 0;
+    *doc = NULL;
+    if (jsonnul_decode(body, len, &decoded, &decoded_len)) {
+        lakefs_error_set(err, 0, "out of memory");
+        return -ENOMEM;
+    }
+    if (decoded) {
+        body = decoded;
+        len = decoded_len;
+    }
     *doc = cJSON_ParseWithLengthOpts(body, len, &end, false);
     /* cJSON stops after the first value: anything but whitespace after it
      * means the body is not one JSON document. */
@@ -127,6 +140,7 @@ static int parse_document(const char *body, size_t len, cJSON **doc,
         cJSON_Delete(*doc);
         *doc = NULL;
     }
+    free(decoded);
     if (!*doc) {
         lakefs_error_set(err, 0, "malformed lakeFS response: not JSON");
         return -EPROTO;
@@ -318,8 +332,14 @@ int lakefs_peek_pagination(const char *body, size_t len, lakefs_pagination *out)
         return -ENOENT;
     i++;
 #undef PEEK_SKIP_WS
-    /* cJSON stops at the end of this one value. */
-    cJSON *v = cJSON_ParseWithLengthOpts(body + i, len - i, NULL, false);
+    /* cJSON stops at the end of this one value. A next_offset holding
+     * U+0000 (jsonnul.h) is left to the full parse. */
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithLengthOpts(body + i, len - i, &end, false);
+    if (v && end && memmem(body + i, (size_t)(end - (body + i)), "\\u0000", 6)) {
+        cJSON_Delete(v);
+        v = NULL;
+    }
     if (!v)
         return -ENOENT;
     lakefs_error err = {0};
@@ -785,7 +805,7 @@ int lakefs_parse_error_message(const char *body, size_t len, char *msg,
 
 static char *print_and_delete(cJSON *doc, bool ok)
 {
-    char *out = ok && doc ? cJSON_PrintUnformatted(doc) : NULL;
+    char *out = ok && doc ? jsonnul_print(doc, false) : NULL;
     cJSON_Delete(doc);
     return out;
 }

@@ -4,6 +4,7 @@
  * untrusted input: anything malformed is skipped or ignored, never fatal.
  */
 #include "listing.h"
+#include "jsonnul.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -271,16 +272,28 @@ static size_t utf8_char_len(const unsigned char *p)
     return n;
 }
 
-bool listing_utf8_is_valid(const char *s)
+static bool utf8_is_valid(const char *s, bool nul_marks)
 {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
-        size_t n = utf8_char_len(p);
+        size_t n = nul_marks && p[0] == 0xc0 && p[1] == 0x80
+                       ? 2
+                       : utf8_char_len(p);
         if (n == 0)
             return false;
         p += n;
     }
     return true;
+}
+
+bool listing_utf8_is_valid(const char *s)
+{
+    return utf8_is_valid(s, false);
+}
+
+bool listing_utf8_nul_is_valid(const char *s)
+{
+    return utf8_is_valid(s, true);
 }
 
 void listing_printable(const char *s, char *buf, size_t cap)
@@ -297,7 +310,13 @@ void listing_printable(const char *s, char *buf, size_t cap)
         char esc[4];
         size_t n = utf8_char_len(p);
         const char *from = (const char *)p;
-        if (n == 0 || *p < 0x20 || *p == 0x7f || *p == '\\' || *p == '"') {
+        if (p[0] == 0xc0 && p[1] == 0x80) { /* U+0000 (jsonnul.h) */
+            memcpy(esc, "\\x00", 4);
+            from = esc;
+            n = 4;
+            p += 2;
+        } else if (n == 0 || *p < 0x20 || *p == 0x7f || *p == '\\' ||
+                   *p == '"') {
             esc[0] = '\\';
             esc[1] = 'x';
             esc[2] = hex[*p >> 4];
@@ -362,6 +381,8 @@ static int entry_for_item(const char *prefix, size_t prefix_len,
         return -ENOMEM;
     /* A directory's key counts its '/', as its marker's does. */
     const char *why = !listing_name_is_valid(name) ? "not a valid file name"
+                      : strstr(name, JSONNUL_MARK)
+                          ? "it holds a NUL, which no file name can"
                       : !listing_utf8_is_valid(name)
                           ? "not UTF-8, which lakeFS's JSON cannot carry"
                       : prefix_len + rest_len + (is_dir ? 1 : 0) >

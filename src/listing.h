@@ -81,10 +81,13 @@ bool listing_name_is_valid(const char *name);
  * above U+10FFFF). lakeFS's JSON answers are UTF-8: a name that is not
  * cannot be a real lakeFS key, nor be asked for again. */
 bool listing_utf8_is_valid(const char *s);
+/* The same, with U+0000 as JSONNUL_MARK (jsonnul.h) allowed: a value
+ * that may hold NULs (user metadata). */
+bool listing_utf8_nul_is_valid(const char *s);
 
 /* A server-sent string made fit for one log line: control characters,
- * '\\', '"' and bytes that are not UTF-8 as \xNN, cut with "..." to fit
- * cap bytes (NUL included). */
+ * '\\', '"' and bytes that are not UTF-8 as \xNN (U+0000, jsonnul.h's
+ * mark, as \x00), cut with "..." to fit cap bytes (NUL included). */
 #define LISTING_PRINTABLE_MAX 512
 void listing_printable(const char *s, char *buf, size_t cap);
 

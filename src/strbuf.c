@@ -79,7 +79,10 @@ void strbuf_put_escaped(strbuf *sb, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (is_unreserved(*p)) {
+        if (p[0] == 0xc0 && p[1] == 0x80) { /* U+0000 (jsonnul.h) */
+            strbuf_append(sb, "%00", 3);
+            p++;
+        } else if (is_unreserved(*p)) {
             strbuf_append(sb, p, 1);
         } else {
             char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};

@@ -24,7 +24,8 @@ void strbuf_puts(strbuf *sb, const char *s);
 void strbuf_printf(strbuf *sb, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Appends s percent-encoded: everything but RFC 3986 unreserved
- * characters (A-Z a-z 0-9 - . _ ~) is escaped, "/" included. */
+ * characters (A-Z a-z 0-9 - . _ ~) is escaped, "/" included; the bytes
+ * C0 80 (U+0000 inside lakefuse, jsonnul.h) as %00. */
 void strbuf_put_escaped(strbuf *sb, const char *s);
 int strbuf_error(const strbuf *sb);
 /* Hands the buffer to the caller (never NULL on success: "" when empty). */

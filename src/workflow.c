@@ -7,6 +7,8 @@
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 #include "workflow.h"
 
+#include "jsonnul.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fuse.h>
@@ -44,7 +46,7 @@ char *workflow_error_json(int rc, const char *message)
     cJSON_AddStringToObject(o, "errno", name ? name : "EIO");
     cJSON_AddStringToObject(o, "error",
                             message && *message ? message : strerror(-rc));
-    char *text = cJSON_PrintUnformatted(o);
+    char *text = jsonnul_print(o, false);
     cJSON_Delete(o);
     return text;
 }
@@ -72,7 +74,7 @@ static char *commit_json(const lakefs_commit *c)
                             c->committer ? c->committer : "");
     cJSON_AddNumberToObject(commit, "creation_date",
                             (double)c->creation_date);
-    char *text = cJSON_PrintUnformatted(o);
+    char *text = jsonnul_print(o, false);
     cJSON_Delete(o);
     return text;
 }
@@ -83,7 +85,7 @@ static char *ok_json(const char *key, const char *value)
     cJSON_AddBoolToObject(o, "ok", 1);
     if (key)
         cJSON_AddStringToObject(o, key, value ? value : "");
-    char *text = cJSON_PrintUnformatted(o);
+    char *text = jsonnul_print(o, false);
     cJSON_Delete(o);
     return text;
 }
@@ -209,12 +211,12 @@ int workflow_merge(lakefuse_fs *fs, const tree_ref *ref,
                           &opt, &reference, &err);
     if (rc == -EEXIST) {
         rc = fail(fs, rc, &err, "merge", result);
-        cJSON *o = cJSON_Parse(*result);
+        cJSON *o = jsonnul_parse(*result);
         if (o) {
             cJSON_AddItemToObject(o, "conflicts",
                                   conflict_paths(fs, ref, req->source));
             free(*result);
-            *result = cJSON_PrintUnformatted(o);
+            *result = jsonnul_print(o, false);
             cJSON_Delete(o);
         }
         return rc;

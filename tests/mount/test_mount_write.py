@@ -17,7 +17,7 @@ import pytest
 import mountlib
 from mountlib import (MIB, PatternStream, api_get, api_get_or_none, api_list_objects, api_metadata, api_paths,
                       api_stat, api_stat_or_none, data_upload_calls, errno_as_user, expect_errno, expected_mode,
-                      pattern, read_file, sh, uploads, write_file)
+                      pattern, read_file, sh, uploads, write_file, control_json, control_path, control_write)
 
 MTIME_KEY = "::lakefs::client-mtime"
 PERMISSIONS_KEY = "::lakefs::posix-permissions"
@@ -658,9 +658,9 @@ def test_write_only_descriptor_and_a_reader_open_beside_it(server, repo, mount):
 
 def test_names_targets_and_metadata_that_are_not_utf8_are_refused(server, repo, mount, tmp_path):
     """lakeFS's JSON carries keys and user metadata as UTF-8 strings: bytes that are not UTF-8 come
-    back as U+FFFD (on real lakeFS a file so named lists under another name and cannot be opened) and
-    a NUL cuts a value short. A create, mkdir, symlink, mknod or rename to such a name, a symlink to
-    such a target and such a metadata value answer EILSEQ (EINVAL for a NUL) and write nothing;
+    back as U+FFFD (on real lakeFS a file so named lists under another name and cannot be opened).
+    A create, mkdir, symlink, mknod or rename to such a name, a symlink to such a target and such a
+    metadata value answer EILSEQ and write nothing;
     UTF-8 names of any script work and come back after a remount, and so do symlink targets with
     blanks at either end (an upload's headers would trim them: they are set again as JSON)."""
     m = branch(mount, repo)
@@ -677,7 +677,6 @@ def test_names_targets_and_metadata_that_are_not_utf8_are_refused(server, repo, 
     expect_errno(errno.EILSEQ, os.symlink, b"target-\xff", m.join("lnk"))
     meta = "user.lakefs.meta.k"
     expect_errno(errno.EILSEQ, os.setxattr, m.join("ok.txt"), meta, b"\xff\xfe")
-    expect_errno(errno.EINVAL, os.setxattr, m.join("ok.txt"), meta, b"a\x00b")
     assert sorted(api_paths(server, repo, "main")) == ["dir/", "ok.txt"]
     assert api_metadata(server, repo, "main", "ok.txt").get("k") is None
     # UTF-8 names, targets and values are kept as they are.
@@ -695,6 +694,45 @@ def test_names_targets_and_metadata_that_are_not_utf8_are_refused(server, repo, 
     assert os.readlink(m2.join("lnk")) == "café.txt"
     assert os.readlink(m2.join("lnk2")) == " spaced target "
     assert os.getxattr(m2.join("ok.txt"), meta) == "välue".encode()
+
+
+def test_nul_in_keys_metadata_and_commit_messages_is_kept_exactly(server, repo, mount):
+    """Real lakeFS keeps keys and metadata values holding U+0000 (an SDK can write them) and lists
+    them with \\u0000. A key with one is no file name: it is skipped with one log line, and never
+    shown as the name before the NUL (which can be another object). A metadata value with one reads
+    back with its NUL byte, and a chmod, an edit or another setxattr sends it back whole (they used
+    to cut it at the NUL); setxattr takes a NUL too; a commit message with \\u0000 is sent as one."""
+    server.upload(repo, "main", "nul\x00name.txt", b"the NUL-keyed object\n")
+    server.upload(repo, "main", "nul", b"the object named nul\n")
+    server.upload(repo, "main", "keep.txt", b"kept\n")
+    resp = server.api("PUT", "/repositories/%s/branches/main/objects/stat/user_metadata" % repo,
+                      params={"path": "keep.txt"}, json={"set": {"k": "v\x00w", "plain": "p"}})
+    assert resp.status_code == 204, resp.text
+    m = branch(mount, repo)
+    assert sorted(os.listdir(m.path)) == ["keep.txt", "nul"]
+    assert read_file(m.join("nul")) == b"the object named nul\n"
+    lines = [line for line in m.log().splitlines() if "skipping" in line]
+    assert len(lines) == 1 and '"nul\\x00name.txt": it holds a NUL' in lines[0], lines
+    meta = "user.lakefs.meta."
+    assert os.getxattr(m.join("keep.txt"), meta + "k") == b"v\x00w"
+    os.chmod(m.join("keep.txt"), 0o600)
+    assert api_metadata(server, repo, "main", "keep.txt")["k"] == "v\x00w"
+    with open(m.join("keep.txt"), "ab") as f:
+        f.write(b"more\n")
+    assert api_get(server, repo, "main", "keep.txt") == b"kept\nmore\n"
+    got = api_metadata(server, repo, "main", "keep.txt")
+    assert got["k"] == "v\x00w" and got["plain"] == "p", got
+    os.setxattr(m.join("keep.txt"), meta + "k2", b"x\x00y\x00")
+    assert api_metadata(server, repo, "main", "keep.txt")["k2"] == "x\x00y\x00"
+    assert os.getxattr(m.join("keep.txt"), meta + "k2") == b"x\x00y\x00"
+    os.unlink(m.join("nul"))
+    assert api_get_or_none(server, repo, "main", "nul") is None
+    assert api_get(server, repo, "main", "nul\x00name.txt") == b"the NUL-keyed object\n"
+    control_write(control_path(m, "commit"), json.dumps({"message": "before\x00after", "metadata": {"m": "1\x002"}}))
+    head = mountlib.api_commit(server, repo, "main")
+    assert head["message"] == "before\x00after" and head["metadata"] == {"m": "1\x002"}, head
+    result = control_json(control_path(m, "commit"))
+    assert result["commit"]["message"] == "before\x00after", result
 
 
 def test_names_with_url_and_shell_characters_round_trip(server, repo, mount, tmp_path):

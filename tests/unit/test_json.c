@@ -13,6 +13,7 @@
 
 #include "testutil.h"
 
+#include "jsonnul.h"
 #include "lakefs_internal.h"
 
 #include <cjson/cJSON.h>
@@ -559,6 +560,9 @@ static void test_peek_pagination(void **state)
         "{\"pagination\": {\"has_more\": tr",
         "[{\"pagination\": {}}]",
         "",
+        /* cJSON would cut it at the NUL: the full parse reads it (jsonnul) */
+        "{\"pagination\": {\"has_more\": true, \"next_offset\": \"a\\u0000b\", "
+        "\"results\": 1, \"max_per_page\": 1}, \"results\": []}",
     };
     for (size_t i = 0; i < sizeof(not_first) / sizeof(not_first[0]); i++) {
         assert_int_equal(lakefs_peek_pagination(not_first[i],
@@ -1436,6 +1440,60 @@ static void test_json_user_metadata(void **state)
     lakefs_metadata_free(&md);
 }
 
+/* U+0000 in strings (jsonnul.h): inside lakefuse the bytes C0 80, never
+ * a cut string; sent back as \u0000. */
+static void test_nul_in_strings(void **state)
+{
+    (void)state;
+    any_out o;
+    parse_ok(K_STATS,
+             "{\"path\": \"a\\u0000b\\\\u0000c\", \"path_type\": \"object\", "
+             "\"physical_address\": \"x\", \"checksum\": \"c\", \"mtime\": 1, "
+             "\"metadata\": {\"k\\u0000\": \"\\u0000v\\u0000w\\u0000\"}}",
+             &o);
+    lakefs_object_stats *st = &o.stats;
+    /* the second one is the text "\u0000" after an escaped backslash */
+    assert_string_equal(st->path, "a\xc0\x80" "b\\u0000c");
+    assert_int_equal(st->metadata.count, 1);
+    assert_string_equal(st->metadata.items[0].key, "k\xc0\x80");
+    assert_string_equal(st->metadata.items[0].value,
+                        "\xc0\x80v\xc0\x80w\xc0\x80");
+    /* sent back whole */
+    char *body = lakefs_json_user_metadata(&st->metadata);
+    assert_non_null(body);
+    assert_string_equal(body,
+                        "{\"set\":{\"k\\u0000\":\"\\u0000v\\u0000w\\u0000\"}}");
+    free(body);
+    char bytes[16];
+    assert_int_equal(jsonnul_to_bytes(st->metadata.items[0].value, bytes,
+                                      sizeof(bytes)),
+                     5);
+    assert_memory_equal(bytes, "\0v\0w\0", 5);
+    assert_int_equal(jsonnul_to_bytes("ab\xc0\x80", bytes, 1), 3);
+    lakefs_object_stats_free(st);
+
+    char *s = jsonnul_from_bytes("\0x\0", 3);
+    assert_string_equal(s, "\xc0\x80x\xc0\x80");
+    free(s);
+    /* a body with no \u0000 is parsed as it is; a cut escape is copied */
+    char *d = NULL;
+    size_t n = 7;
+    assert_int_equal(jsonnul_decode("\"\\u00e9\"", 8, &d, &n), 0);
+    assert_null(d);
+    assert_int_equal(n, 0);
+    assert_int_equal(jsonnul_decode("\\u0000\\", 7, &d, &n), 0);
+    assert_int_equal(n, 3);
+    assert_memory_equal(d, "\xc0\x80\\", 3);
+    free(d);
+    cJSON *doc = jsonnul_parse("{\"m\": \"x\\u0000y\"}");
+    assert_string_equal(cJSON_GetObjectItem(doc, "m")->valuestring,
+                        "x\xc0\x80y");
+    char *printed = jsonnul_print(doc, true);
+    assert_non_null(strstr(printed, "\"x\\u0000y\""));
+    free(printed);
+    cJSON_Delete(doc);
+}
+
 static void test_json_path_list(void **state)
 {
     (void)state;
@@ -1821,6 +1879,7 @@ int main(void)
         cmocka_unit_test(test_json_merge),
         cmocka_unit_test(test_json_small_bodies),
         cmocka_unit_test(test_json_user_metadata),
+        cmocka_unit_test(test_nul_in_strings),
         cmocka_unit_test(test_json_path_list),
         cmocka_unit_test(test_json_staging_metadata),
         cmocka_unit_test(test_json_complete_multipart),

@@ -304,6 +304,13 @@ static void test_printable(void **state)
     assert_false(listing_utf8_is_valid("\xf4\x90\x80\x80")); /* > U+10FFFF */
     assert_false(listing_utf8_is_valid("\xe0\x80\xaf"));      /* overlong */
     assert_false(listing_utf8_is_valid("\xc3"));                /* cut short */
+    /* U+0000 inside lakefuse (jsonnul.h): shown as \x00, valid only
+     * where a NUL may be (a metadata value) */
+    listing_printable("a\xc0\x80" "b\xc0", buf, sizeof(buf));
+    assert_string_equal(buf, "a\\x00b\\xc0");
+    assert_false(listing_utf8_is_valid("a\xc0\x80"));
+    assert_true(listing_utf8_nul_is_valid("a\xc0\x80\xc3\xa9"));
+    assert_false(listing_utf8_nul_is_valid("a\xc0\x81"));
 }
 
 static void test_name_validity(void **state)

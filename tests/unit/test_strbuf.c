@@ -163,6 +163,8 @@ static void test_escape_reserved_and_others(void **state)
     assert_escapes_to("%", "%25");
     assert_escapes_to("a/b c", "a%2Fb%20c");
     assert_escapes_to("main~2^1", "main~2%5E1");
+    /* U+0000 inside lakefuse (jsonnul.h): %00, not the two bytes */
+    assert_escapes_to("a\xc0\x80" "b\xc0", "a%00b%C0");
     assert_escapes_to("?&=#+:@!$'()*,;[]",
                       "%3F%26%3D%23%2B%3A%40%21%24%27%28%29%2A%2C%3B%5B%5D");
     assert_escapes_to("\"<>\\`{|}", "%22%3C%3E%5C%60%7B%7C%7D");
