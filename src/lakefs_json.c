@@ -336,7 +336,8 @@ int lakefs_peek_pagination(const char *body, size_t len, lakefs_pagination *out)
      * U+0000 (jsonnul.h) is left to the full parse. */
     const char *end = NULL;
     cJSON *v = cJSON_ParseWithLengthOpts(body + i, len - i, &end, false);
-    if (v && end && memmem(body + i, (size_t)(end - (body + i)), "\\u0000", 6)) {
+    if (v && end &&
+        memmem(body + i, (size_t)(end - (body + i)), "\\u0000", 6)) {
         cJSON_Delete(v);
         v = NULL;
     }
