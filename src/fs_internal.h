@@ -96,6 +96,11 @@ char *fs_object_key(const tree_ref *ref, const char *rel_key);
 /* The key of directory rel_dir of ref as a prefix: its marker's key
  * ("prefix/a/b/"), the ref's prefix at its root. NULL on ENOMEM. */
 char *fs_dir_key(const tree_ref *ref, const char *rel_dir);
+/* 0 when directory dir (not a ref root) has no marker or an empty one;
+ * -ENOTEMPTY and a log line when its marker ("dir/", written through the
+ * API) holds bytes, which no file shows: rmdir and a rename onto the
+ * directory would delete them unseen. Or a negative errno. */
+int fs_marker_holds_nothing(lakefuse_fs *fs, const tree_node *dir);
 /* true when an upload of n's file landed after `since`, a writer_landed()
  * taken before n was resolved (writer.h, Landings): n's entry may be the
  * object before that upload (the size before an O_TRUNC rewrite). */

@@ -378,6 +378,8 @@ static int check_dir_empty(lakefuse_fs *fs, const tree_node *dir)
     }
     free(keys);
     free(prefix);
+    if (rc == 0)
+        rc = fs_marker_holds_nothing(fs, dir);
     return rc > 0 ? -ENOTEMPTY : rc;
 }
 

@@ -707,6 +707,28 @@ static int count_entry(void *ctx, const fs_entry *e)
     return 1; /* one is enough */
 }
 
+int fs_marker_holds_nothing(lakefuse_fs *fs, const tree_node *dir)
+{
+    fs_entry marker;
+    bool has_marker = false;
+    size_t subdirs = 0;
+    int rc = tree_dir_info(fs->tree, dir, &marker, &has_marker, &subdirs);
+    if (rc || !has_marker)
+        return rc;
+    if (marker.marker_has_bytes) {
+        char *key = fs_dir_key(dir->ref, dir->key);
+        logger_write(fs->log, LOG_LEVEL_WARNING,
+                     "the directory marker '%s' holds bytes, which no file "
+                     "shows: not deleted or replaced (ENOTEMPTY); delete "
+                     "it through lakeFS if it is not wanted",
+                     key ? key : dir->key);
+        free(key);
+        rc = -ENOTEMPTY;
+    }
+    fs_entry_free(&marker);
+    return rc;
+}
+
 int fs_write_rmdir(const char *path)
 {
     lakefuse_fs *fs = fs_current();
@@ -726,6 +748,8 @@ int fs_write_rmdir(const char *path)
     char *marker = rc >= 0 ? fs_dir_key(n.ref, n.key) : NULL;
     if (rc >= 0 && !marker)
         rc = -ENOMEM;
+    if (rc >= 0)
+        rc = fs_marker_holds_nothing(fs, &n);
     /* Through the writer: a marker still to upload (mkdir with -o
      * async_close) never lands after the delete. */
     delete_ctx d = {fs, n.ref, marker};

@@ -229,6 +229,7 @@ int fs_entry_from_marker(fs_entry *out, const char *name,
     out->special = 0;
     out->rdev = 0;
     out->size = 0;
+    out->marker_has_bytes = marker->size_bytes > 0;
     return 0;
 }
 

@@ -48,6 +48,8 @@ typedef struct fs_entry {
                                records them again */
     uint32_t uid, gid;
     bool has_owner;         /* uid/gid came from posix-permissions */
+    bool marker_has_bytes;  /* a directory's marker ("dir/") with bytes,
+                               which no file shows */
     char *checksum;         /* NULL for directories */
     char *physical_address; /* may be a presigned URL; NULL for dirs */
     int64_t physical_address_expiry;

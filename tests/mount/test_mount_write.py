@@ -410,6 +410,33 @@ def test_mkdir_makes_a_marker_and_rmdir_removes_it(server, repo, mount):
     assert api_paths(server, repo, "main") == []
 
 
+def test_a_marker_that_holds_bytes_is_never_deleted_with_its_directory(server, repo, mount):
+    """An object "d/" with bytes (written through the API) is directory d's marker, its bytes shown
+    by no file. rmdir of d, a rename onto d and `rm -rf d` would delete them unseen: each answers
+    ENOTEMPTY with a log line and the object stays; the same with an empty marker goes through."""
+    server.upload(repo, "main", "d/", b"bytes in a marker\n")
+    server.upload(repo, "main", "e/", b"")
+    server.upload(repo, "main", "t/", b"bytes in another marker\n")
+    m = branch(mount, repo)
+    assert sorted(os.listdir(m.path)) == ["d", "e", "t"]
+    assert os.listdir(m.join("d")) == []
+    expect_errno(errno.ENOTEMPTY, os.rmdir, m.join("d"))
+    assert api_get(server, repo, "main", "d/") == b"bytes in a marker\n"
+    lines = [line for line in m.log().splitlines() if "'d/' holds bytes" in line]
+    assert len(lines) == 1 and "ENOTEMPTY" in lines[0], m.log()[-2000:]
+    os.mkdir(m.join("src"))
+    expect_errno(errno.ENOTEMPTY, os.rename, m.join("src"), m.join("t"))
+    assert api_get(server, repo, "main", "t/") == b"bytes in another marker\n"
+    os.rename(m.join("src"), m.join("e"))  # an empty marker is replaced
+    assert sorted(api_paths(server, repo, "main")) == ["d/", "e/", "t/"]
+    write_file(m.join("d", "f.txt"), b"f\n")
+    assert sh("rm -rf %s" % m.join("d"), ok=False).returncode != 0
+    assert api_paths(server, repo, "main", "d/") == ["d/"]
+    assert api_get(server, repo, "main", "d/") == b"bytes in a marker\n"
+    os.rmdir(m.join("e"))
+    assert api_get_or_none(server, repo, "main", "e/") is None
+
+
 def test_mkdir_without_dir_markers_is_local_to_the_mount(server, repo, mount):
     m = branch(mount, repo, "dir_markers=false")
     os.mkdir(m.join("d"))
