@@ -649,6 +649,22 @@ int lakefs_update_object_user_metadata(lakefs_client *c, const char *repo,
                                        const lakefs_metadata *set,
                                        lakefs_error *err);
 
+/* deleteObject and updateObjectUserMetadata tried as
+ * lakefs_retry_idempotent says, their outcome settled: when every try failed after it may have reached the
+ * server (answers lost, a 5xx), one statObject says whether it was
+ * applied after all - the object gone (a delete), the object holding
+ * exactly `set` (a metadata update) - and then the call succeeds. A
+ * delete of a missing path succeeds. */
+int lakefs_delete_object_settled(lakefs_client *c, const char *repo,
+                                 const char *branch, const char *path,
+                                 lakefs_error *err);
+int lakefs_update_object_user_metadata_settled(lakefs_client *c,
+                                               const char *repo,
+                                               const char *branch,
+                                               const char *path,
+                                               const lakefs_metadata *set,
+                                               lakefs_error *err);
+
 /* Staging flow: get an address, PUT the bytes to its presigned URL, link. */
 int lakefs_get_physical_address(lakefs_client *c, const char *repo,
                                 const char *branch, const char *path,

@@ -31,23 +31,13 @@ static void note_change(lakefuse_fs *fs, const tree_node *n,
     free(key);
 }
 
-/* After an update whose every try failed: true when the object holds
- * exactly md now (lakeFS applied a try whose answer was lost). */
-static bool update_landed(lakefuse_fs *fs, const tree_ref *ref,
-                          const char *key, const lakefs_metadata *md)
-{
-    lakefs_object_stats st;
-    lakefs_error err = {0};
-    memset(&st, 0, sizeof(st));
-    int rc = lakefs_stat_object(fs->client, ref->repo, ref->api_ref, key,
-                                false, &st, &err);
-    bool landed = rc == 0 && lakefs_metadata_equal(&st.metadata, md);
-    lakefs_object_stats_free(&st);
-    return landed;
-}
-
 /* Replaces the user metadata of the object at key, keeping its other
- * keys: updateObjectUserMetadata, never a re-upload. */
+ * keys: updateObjectUserMetadata, never a re-upload. Its outcome is
+ * settled by the client: an update applied with every answer lost is a
+ * success. Answered EIO instead, the program would see the change (the
+ * listing is read again) and a file still open for writing here would
+ * undo it with its next upload, which carries the attributes it knew
+ * (soak seed 109901: a removed key came back). */
 static int update_key_attrs(lakefuse_fs *fs, const tree_ref *ref,
                             const char *key_in, const upload_attrs *attrs)
 {
@@ -55,24 +45,11 @@ static int update_key_attrs(lakefuse_fs *fs, const tree_ref *ref,
     int rc = upload_build_metadata(attrs, &md);
     char *key = key_in ? strdup(key_in) : NULL;
     lakefs_error err = {0};
-    int tries = 0;
     if (rc == 0 && key)
-        do /* it sets the whole metadata: repeating it changes nothing */
-            rc = lakefs_update_object_user_metadata(
-                fs->client, ref->repo, ref->api_ref, key, &md, &err);
-        while (lakefs_retry_idempotent(rc, &tries));
+        rc = lakefs_update_object_user_metadata_settled(
+            fs->client, ref->repo, ref->api_ref, key, &md, &err);
     else if (rc == 0)
         rc = -ENOMEM;
-    /* A failure that may have come after lakeFS applied a try (a cut
-     * answer) is checked with one statObject: when the object holds what
-     * was sent, the change is done. Answered EIO instead, the program
-     * would see the change (the listing is read again) and a file still
-     * open for writing here would undo it with its next upload, which
-     * carries the attributes it knew (soak seed 109901: a removed key
-     * came back). */
-    if (rc && rc != -ENOMEM && rc != -ENOENT && !err.not_applied &&
-        update_landed(fs, ref, key, &md))
-        rc = 0;
     if (rc && rc != -ENOMEM)
         logger_write(fs->log, LOG_LEVEL_ERROR, "updating metadata of '%s': %s",
                      key ? key : "?", err.message);

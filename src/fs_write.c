@@ -457,25 +457,14 @@ int fs_write_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 int fs_delete_key(lakefuse_fs *fs, const tree_ref *ref, const char *key)
 {
     lakefs_error err = {0};
-    int rc, tries = 0;
-    do
-        rc = lakefs_delete_object(fs->client, ref->repo, ref->api_ref, key,
-                                  &err);
-    while (lakefs_retry_idempotent(rc, &tries));
-    if (rc && rc != -ENOENT) {
-        /* Applied, every answer lost? lakeFS says whether it is gone. */
-        lakefs_object_stats st;
-        lakefs_error serr = {0};
-        memset(&st, 0, sizeof(st));
-        if (lakefs_stat_object(fs->client, ref->repo, ref->api_ref, key,
-                               false, &st, &serr) == -ENOENT)
-            rc = 0;
-        lakefs_object_stats_free(&st);
-    }
-    if (rc && rc != -ENOENT)
+    /* Applied, every answer lost? The client asks lakeFS whether it is
+     * gone. */
+    int rc = lakefs_delete_object_settled(fs->client, ref->repo,
+                                          ref->api_ref, key, &err);
+    if (rc)
         logger_write(fs->log, LOG_LEVEL_ERROR, "deleting '%s': %s", key,
                      err.message);
-    return rc == 0 || rc == -ENOENT ? 0 : -EIO;
+    return rc ? -EIO : 0;
 }
 
 typedef struct delete_ctx {

@@ -233,6 +233,18 @@ int lakefs_outcome_copy(lakefs_client *c, const char *repo,
 int lakefs_outcome_repository(lakefs_client *c, const char *name,
                               const char *storage_namespace,
                               lakefs_repository *out, lakefs_error *err);
+/* A failure lakefs_retry_idempotent tries again: one the request may
+ * have come through (a 5xx, a cut or garbled answer, a timeout). */
+bool lakefs_failure_transient(int rc);
+/* An idempotent request's last failure (lakefs_*_settled): the object
+ * at path is gone; it holds exactly md as its user metadata. */
+int lakefs_outcome_deleted(lakefs_client *c, const char *repo,
+                           const char *branch, const char *path,
+                           lakefs_error *err);
+int lakefs_outcome_user_metadata(lakefs_client *c, const char *repo,
+                                 const char *branch, const char *path,
+                                 const lakefs_metadata *md,
+                                 lakefs_error *err);
 /* The call's result from its rc and the check's outcome: 0 when applied
  * (err cleared, the failure uncounted), rc when not, -EIO with both
  * messages when unknown. */

@@ -248,6 +248,36 @@ int lakefs_outcome_repository(lakefs_client *c, const char *name,
     return ours;
 }
 
+int lakefs_outcome_deleted(lakefs_client *c, const char *repo,
+                           const char *branch, const char *path,
+                           lakefs_error *err)
+{
+    lakefs_object_stats st;
+    int rc = lakefs_stat_object(c, repo, branch, path, false, &st, err);
+    if (rc == -ENOENT)
+        return 1;
+    if (rc)
+        return rc;
+    lakefs_object_stats_free(&st);
+    return 0;
+}
+
+int lakefs_outcome_user_metadata(lakefs_client *c, const char *repo,
+                                 const char *branch, const char *path,
+                                 const lakefs_metadata *md,
+                                 lakefs_error *err)
+{
+    lakefs_object_stats st;
+    int rc = lakefs_stat_object(c, repo, branch, path, false, &st, err);
+    if (rc == -ENOENT)
+        return 0; /* nothing there to have taken it */
+    if (rc)
+        return rc;
+    bool ours = same_metadata(&st.metadata, md, true);
+    lakefs_object_stats_free(&st);
+    return ours;
+}
+
 int lakefs_outcome_settle(lakefs_client *c, lakefs_op op, int rc,
                           int outcome, const lakefs_error *check_err,
                           lakefs_error *err)

@@ -11,11 +11,15 @@
 #include <string.h>
 #include <strings.h>
 
+bool lakefs_failure_transient(int rc)
+{
+    return rc == -EIO || rc == -EAGAIN || rc == -ETIMEDOUT ||
+           rc == -EPROTO || rc == -ECONNRESET;
+}
+
 bool lakefs_retry_idempotent(int rc, int *tries)
 {
-    bool transient = rc == -EIO || rc == -EAGAIN || rc == -ETIMEDOUT ||
-                     rc == -EPROTO || rc == -ECONNRESET;
-    return transient && ++*tries < LAKEFS_IDEMPOTENT_TRIES;
+    return lakefs_failure_transient(rc) && ++*tries < LAKEFS_IDEMPOTENT_TRIES;
 }
 
 bool lakefs_op_is_idempotent(lakefs_op op)

@@ -445,12 +445,9 @@ static int upload_then_set_metadata(lakefs_client *c, const char *repo,
                                      result, err);
     if (rc == 0) {
         /* Repeating it changes nothing: a 500 or a cut answer, which the
-         * client does not retry itself, is tried again. */
-        int tries = 0;
-        do
-            rc = lakefs_update_object_user_metadata(c, repo, branch, path, md,
-                                                    err);
-        while (lakefs_retry_idempotent(rc, &tries));
+         * client does not retry itself, is tried again, and settled. */
+        rc = lakefs_update_object_user_metadata_settled(c, repo, branch, path,
+                                                        md, err);
         if (rc == 0) {
             lakefs_metadata_free(&result->metadata);
             result->metadata = exact;
