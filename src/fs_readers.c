@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define COPY_CHUNK (1u << 20)
@@ -140,6 +142,12 @@ typedef struct held_pieces {
     reader_piece *pieces;
     size_t count;
     size_t cap;
+    /* Replies from memory (mem_reply): the thread's buffer, page-aligned,
+     * FS_MAX_READ_BYTES, and its pipe; pipe_r -1: none yet, pipe_failed:
+     * none to be had (the mount's pipe limits). */
+    char *mem;
+    int pipe_r, pipe_w;
+    bool pipe_failed;
 } held_pieces;
 
 static pthread_key_t held_key;
@@ -152,10 +160,21 @@ static void held_give_back(held_pieces *h)
     h->count = 0;
 }
 
+static void close_pipe(held_pieces *h)
+{
+    if (h->pipe_r >= 0) {
+        close(h->pipe_r);
+        close(h->pipe_w);
+    }
+    h->pipe_r = h->pipe_w = -1;
+}
+
 static void held_destroy(void *p)
 {
     held_pieces *h = p;
     held_give_back(h);
+    close_pipe(h);
+    free(h->mem);
     free(h->pieces);
     free(h);
 }
@@ -174,6 +193,8 @@ static held_pieces *held_get(size_t cap)
     held_pieces *h = pthread_getspecific(held_key);
     if (!h) {
         h = calloc(1, sizeof(*h));
+        if (h)
+            h->pipe_r = h->pipe_w = -1;
         if (!h || pthread_setspecific(held_key, h) != 0) {
             free(h);
             return NULL;
@@ -230,6 +251,108 @@ static int splice_cached(lakefuse_fs *fs, open_file *of,
     return 0;
 }
 
+/* ---- replies from memory through the thread's pipe ---- */
+
+/* libfuse sends a reply of two pages or more from memory by writing it
+ * into its pipe (a copy) and splicing that into /dev/fuse (another); one
+ * from a descriptor it splices without the first copy. So a read answered
+ * from memory (bytes fetched, not yet in the cache: a cold read) goes
+ * into the thread's own buffer and is vmspliced into the thread's pipe,
+ * which maps its pages instead of copying them, and the reply is that
+ * pipe. The buffer is not written again before the thread's next read, by
+ * when libfuse has sent the reply (the kernel copies it into the FUSE
+ * request during the splice); a pipe that still holds bytes then (a reply
+ * libfuse failed to send) is replaced, never read from. Measured on a
+ * cold sequential read of 256 MiB (the bundled server, page cache
+ * dropped, 9 interleaved runs): 0.415 s -> 0.370 s, the daemon's CPU
+ * 0.50 s -> 0.40 s. */
+
+static bool reply_pipe_ready(held_pieces *h)
+{
+    if (h->pipe_r >= 0) {
+        int left = 0;
+        if (ioctl(h->pipe_r, FIONREAD, &left) == 0 && left == 0)
+            return true;
+        close_pipe(h); /* bytes of a reply never sent: not to be mixed in */
+    }
+    if (h->pipe_failed)
+        return false;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        h->pipe_failed = true;
+        return false;
+    }
+    if (fcntl(fds[1], F_SETPIPE_SZ, (int)FS_MAX_READ_BYTES) <
+        (int)FS_MAX_READ_BYTES) {
+        close(fds[0]);
+        close(fds[1]);
+        h->pipe_failed = true;
+        return false;
+    }
+    h->pipe_r = fds[0];
+    h->pipe_w = fds[1];
+    return true;
+}
+
+/* The n bytes of h->mem, whole, in h's pipe: true, or false with the pipe
+ * dropped (the caller replies from memory). */
+static bool vmsplice_all(held_pieces *h, size_t n)
+{
+    struct iovec iov = {h->mem, n};
+    while (iov.iov_len > 0) {
+        ssize_t m = vmsplice(h->pipe_w, &iov, 1, SPLICE_F_NONBLOCK);
+        if (m <= 0) {
+            close_pipe(h);
+            return false;
+        }
+        iov.iov_base = (char *)iov.iov_base + m;
+        iov.iov_len -= (size_t)m;
+    }
+    return true;
+}
+
+/* size bytes at offset read through the file system's read: into the
+ * thread's buffer and its pipe when the reply is large enough for libfuse
+ * to splice it (0 with *bufp set), or -EAGAIN for the caller to read into
+ * memory of its own; or the read's negative errno. */
+static int mem_reply(held_pieces *h, const char *path,
+                     struct fuse_bufvec **bufp, size_t size, off_t offset,
+                     struct fuse_file_info *fi)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (!h || size < 2 * page || size > FS_MAX_READ_BYTES ||
+        !reply_pipe_ready(h))
+        return -EAGAIN;
+    if (!h->mem) {
+        void *m = NULL;
+        if (posix_memalign(&m, page, FS_MAX_READ_BYTES) != 0)
+            return -EAGAIN;
+        h->mem = m;
+    }
+    struct fuse_bufvec *bv = malloc(sizeof(*bv));
+    if (!bv)
+        return -ENOMEM;
+    int n = fs_operations()->read(path, h->mem, size, offset, fi);
+    if (n < 0) {
+        free(bv);
+        return n;
+    }
+    *bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT((size_t)n);
+    if ((size_t)n >= 2 * page && vmsplice_all(h, (size_t)n)) {
+        bv->buf[0].flags = FUSE_BUF_IS_FD;
+        bv->buf[0].fd = h->pipe_r;
+    } else { /* small (the end of the file), or no pipe after all */
+        bv->buf[0].mem = malloc(n ? (size_t)n : 1);
+        if (!bv->buf[0].mem) {
+            free(bv);
+            return -ENOMEM;
+        }
+        memcpy(bv->buf[0].mem, h->mem, (size_t)n);
+    }
+    *bufp = bv;
+    return 0;
+}
+
 int fs_readers_read_buf(const char *path, struct fuse_bufvec **bufp,
                         size_t size, off_t offset, struct fuse_file_info *fi)
 {
@@ -243,6 +366,9 @@ int fs_readers_read_buf(const char *path, struct fuse_bufvec **bufp,
     if (offset >= 0 && of->data && fs->blocks &&
         splice_cached(fs, of, bufp, size, offset) == 0)
         return 0;
+    int rc = mem_reply(held_get(0), path, bufp, size, offset, fi);
+    if (rc != -EAGAIN)
+        return rc;
     struct fuse_bufvec *bv = malloc(sizeof(*bv));
     char *mem = malloc(size ? size : 1);
     int n = bv && mem ? fs_operations()->read(path, mem, size, offset, fi)

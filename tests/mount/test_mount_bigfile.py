@@ -162,3 +162,54 @@ def test_dense_random_reads_fill_the_object(server, large_objects, mount):
         assert gets(server.counts()) == 64 + direct
     finally:
         os.close(fd)
+
+
+def test_concurrent_and_killed_cold_readers_leave_every_byte_right(server, large_objects, mount):
+    """A read the cache cannot answer yet is answered from memory through the FUSE thread's own pipe
+    (fs_readers.c, mem_reply): readers killed in the middle of cold reads (their replies never
+    delivered), then four readers at once at different offsets, then the whole file: every byte
+    right, so no reply ever carries another's bytes."""
+    import signal
+    import subprocess
+    import threading
+    repo, commit, objects = large_objects
+    size, digest = objects["large/64.bin"]
+    pattern = mountlib.PatternStream(size, 64)
+    m = mount("lakefs://%s/%s" % (repo, commit), options=["presign=false", "cache_size=1G"])
+    path = m.join("large", "64.bin")
+    def read_enough(p):  # 2 MiB read (it reads on: its next reply is in flight), or it is gone
+        try:
+            with open("/proc/%d/io" % p.pid) as f:
+                return int(f.read().split("rchar: ")[1].split()[0]) >= 2 * MIB
+        except (OSError, IndexError, ValueError):
+            return True
+
+    readers = [subprocess.Popen(["dd", "if=" + path, "of=/dev/null", "bs=1M", "skip=%d" % (16 * i)],
+                                stderr=subprocess.DEVNULL) for i in range(4)]
+    try:
+        for p in readers:
+            assert mountlib.poll(lambda: read_enough(p), timeout=60)
+            p.send_signal(signal.SIGKILL)
+    finally:
+        for p in readers:
+            p.kill()
+            p.wait()
+    wrong = []
+
+    def check(first_block):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            for b in range(first_block, first_block + 16):
+                got = os.pread(fd, MIB, b * MIB)
+                if got != pattern.block(b):
+                    wrong.append(b)
+        finally:
+            os.close(fd)
+
+    threads = [threading.Thread(target=check, args=(16 * i,)) for i in (3, 1, 2, 0)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
+    assert run(["sha256sum", path]).stdout.decode().split()[0] == digest
