@@ -74,7 +74,7 @@ size_t jsonnul_to_bytes(const char *s, char *buf, size_t cap)
 {
     size_t n = 0;
     for (const char *p = s; *p; n++) {
-        bool mark = p[0] == JSONNUL_MARK[0] && p[1] == JSONNUL_MARK[1];
+        bool mark = jsonnul_at(p);
         if (n < cap)
             buf[n] = mark ? '\0' : *p;
         p += mark ? 2 : 1;

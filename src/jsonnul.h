@@ -21,6 +21,12 @@
 
 #define JSONNUL_MARK "\xc0\x80"
 
+/* true when the NUL-terminated bytes at p start with JSONNUL_MARK. */
+static inline bool jsonnul_at(const char *p)
+{
+    return (unsigned char)p[0] == 0xc0 && (unsigned char)p[1] == 0x80;
+}
+
 /* The JSON text body (len bytes) with every \u0000 escape written as
  * JSONNUL_MARK, in *out (NUL-terminated, *out_len bytes; the caller frees
  * it), or *out NULL when body holds none (parse body itself). 0 or

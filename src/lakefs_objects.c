@@ -677,40 +677,12 @@ int lakefs_delete_object(lakefs_client *c, const char *repo,
     return lakefs_call(c, &req, &url, NULL, NULL, 0, err);
 }
 
-/* The outcome of an idempotent request's tries (lakefs_*_settled): rc
- * when it succeeded, failed for good (a 4xx, out of memory) or provably
- * never arrived (err->not_applied); else what check says. */
-static int settle_tries(lakefs_client *c, lakefs_op op, int rc,
-                        lakefs_error *err,
-                        int (*check)(lakefs_client *, const void *,
-                                     lakefs_error *),
-                        const void *ctx)
+/* Whether the last try of an idempotent request (lakefs_*_settled) is
+ * to be checked: it may have come through (not a 4xx, not out of memory,
+ * not provably unsent). */
+static bool settle_needed(int rc, const lakefs_error *err)
 {
-    if (!lakefs_failure_transient(rc) || err->not_applied)
-        return rc;
-    lakefs_error check_err = {0};
-    int outcome = check(c, ctx, &check_err);
-    return lakefs_outcome_settle(c, op, rc, outcome, &check_err, err);
-}
-
-typedef struct settled_object {
-    const char *repo, *branch, *path;
-    const lakefs_metadata *md;
-} settled_object;
-
-static int check_deleted(lakefs_client *c, const void *ctx,
-                         lakefs_error *err)
-{
-    const settled_object *o = ctx;
-    return lakefs_outcome_deleted(c, o->repo, o->branch, o->path, err);
-}
-
-static int check_user_metadata(lakefs_client *c, const void *ctx,
-                               lakefs_error *err)
-{
-    const settled_object *o = ctx;
-    return lakefs_outcome_user_metadata(c, o->repo, o->branch, o->path,
-                                        o->md, err);
+    return lakefs_failure_transient(rc) && !err->not_applied;
 }
 
 int lakefs_delete_object_settled(lakefs_client *c, const char *repo,
@@ -724,11 +696,12 @@ int lakefs_delete_object_settled(lakefs_client *c, const char *repo,
     do
         rc = lakefs_delete_object(c, repo, branch, path, err);
     while (lakefs_retry_idempotent(rc, &tries));
-    if (rc == -ENOENT)
-        return 0;
-    settled_object o = {repo, branch, path, NULL};
-    return settle_tries(c, LAKEFS_OP_DELETE_OBJECT, rc, err, check_deleted,
-                        &o);
+    if (rc == -ENOENT || !settle_needed(rc, err))
+        return rc == -ENOENT ? 0 : rc;
+    lakefs_error check = {0};
+    int outcome = lakefs_outcome_deleted(c, repo, branch, path, &check);
+    return lakefs_outcome_settle(c, LAKEFS_OP_DELETE_OBJECT, rc, outcome,
+                                 &check, err);
 }
 
 int lakefs_update_object_user_metadata_settled(lakefs_client *c,
@@ -746,9 +719,13 @@ int lakefs_update_object_user_metadata_settled(lakefs_client *c,
         rc = lakefs_update_object_user_metadata(c, repo, branch, path, set,
                                                 err);
     while (lakefs_retry_idempotent(rc, &tries));
-    settled_object o = {repo, branch, path, set};
-    return settle_tries(c, LAKEFS_OP_UPDATE_OBJECT_USER_METADATA, rc, err,
-                        check_user_metadata, &o);
+    if (!settle_needed(rc, err))
+        return rc;
+    lakefs_error check = {0};
+    int outcome =
+        lakefs_outcome_user_metadata(c, repo, branch, path, set, &check);
+    return lakefs_outcome_settle(c, LAKEFS_OP_UPDATE_OBJECT_USER_METADATA, rc,
+                                 outcome, &check, err);
 }
 
 int lakefs_delete_objects(lakefs_client *c, const char *repo,

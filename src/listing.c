@@ -277,7 +277,7 @@ static bool utf8_is_valid(const char *s, bool nul_marks)
 {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
-        size_t n = nul_marks && p[0] == 0xc0 && p[1] == 0x80
+        size_t n = nul_marks && jsonnul_at((const char *)p)
                        ? 2
                        : utf8_char_len(p);
         if (n == 0)
@@ -311,7 +311,7 @@ void listing_printable(const char *s, char *buf, size_t cap)
         char esc[4];
         size_t n = utf8_char_len(p);
         const char *from = (const char *)p;
-        if (p[0] == 0xc0 && p[1] == 0x80) { /* U+0000 (jsonnul.h) */
+        if (jsonnul_at((const char *)p)) { /* U+0000 */
             memcpy(esc, "\\x00", 4);
             from = esc;
             n = 4;

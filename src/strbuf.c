@@ -3,6 +3,7 @@
  * allocation and never grows past its limit.
  */
 #include "strbuf.h"
+#include "jsonnul.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -79,7 +80,7 @@ void strbuf_put_escaped(strbuf *sb, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (p[0] == 0xc0 && p[1] == 0x80) { /* U+0000 (jsonnul.h) */
+        if (jsonnul_at((const char *)p)) { /* U+0000 */
             strbuf_append(sb, "%00", 3);
             p++;
         } else if (is_unreserved(*p)) {
