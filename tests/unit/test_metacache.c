@@ -930,8 +930,21 @@ static void test_concurrent_readers_and_writers(void **state)
 typedef struct worker {
     metacache *mc;
     int id;
-    int found;
+    int wrong; /* a lookup of "b" that answered another entry */
+    bool own_hit;
 } worker;
+
+static fs_entry *abcd_entries(size_t *n)
+{
+    static const char *const names[] = {"a", "b", "c", "d", NULL};
+    fs_entry *entries = calloc(4, sizeof(*entries));
+    *n = 0;
+    while (names[*n]) {
+        entries[*n].name = strdup(names[*n]);
+        (*n)++;
+    }
+    return entries;
+}
 
 static void *work(void *arg)
 {
@@ -942,14 +955,7 @@ static void *work(void *arg)
         const char *ref = i % 2 ? "r1" : "r2";
         if ((i + w->id) % 3 == 0) {
             size_t n;
-            static const char *const names[] = {"a", "b", "c", "d", NULL};
-            fs_entry *entries = calloc(4, sizeof(*entries));
-            n = 0;
-            while (names[n]) {
-                memset(&entries[n], 0, sizeof(entries[n]));
-                entries[n].name = strdup(names[n]);
-                n++;
-            }
+            fs_entry *entries = abcd_entries(&n);
             metacache_put(w->mc, ref, dir, entries, n, 0,
                           metacache_generation(w->mc, ref));
         } else if (i % 101 == 0) {
@@ -957,10 +963,30 @@ static void *work(void *arg)
         } else {
             fs_entry e;
             if (metacache_lookup(w->mc, ref, dir, "b", 0, &e) == 1) {
-                if (strcmp(e.name, "b") == 0)
-                    w->found++;
+                if (strcmp(e.name, "b") != 0)
+                    w->wrong++;
                 fs_entry_free(&e);
             }
+        }
+    }
+    /* Whether the loop's lookups hit depends on scheduling (the others'
+     * puts evict and invalidate). A listing of this thread's own ref, which
+     * nobody invalidates, found right after it is put: deterministic but for
+     * the others evicting it in between, so tried a bounded number of times
+     * while they still run. */
+    char own[16];
+    snprintf(own, sizeof(own), "own%d", w->id);
+    for (int tries = 0; tries < 1000 && !w->own_hit; tries++) {
+        size_t n;
+        fs_entry *entries = abcd_entries(&n);
+        metacache_put(w->mc, own, "d", entries, n, 0,
+                      metacache_generation(w->mc, own));
+        fs_entry e;
+        if (metacache_lookup(w->mc, own, "d", "c", 0, &e) == 1) {
+            w->own_hit = strcmp(e.name, "c") == 0;
+            if (!w->own_hit)
+                w->wrong++;
+            fs_entry_free(&e);
         }
     }
     return NULL;
@@ -973,16 +999,15 @@ static void test_threads(void **state)
     worker workers[4];
     pthread_t threads[4];
     for (int i = 0; i < 4; i++) {
-        workers[i] = (worker){mc, i, 0};
+        workers[i] = (worker){mc, i, 0, false};
         assert_int_equal(pthread_create(&threads[i], NULL, work, &workers[i]),
                          0);
     }
-    int found = 0;
     for (int i = 0; i < 4; i++) {
         assert_int_equal(pthread_join(threads[i], NULL), 0);
-        found += workers[i].found;
+        assert_int_equal(workers[i].wrong, 0);
+        assert_true(workers[i].own_hit);
     }
-    assert_true(found > 0);
     metacache_stats st;
     metacache_get_stats(mc, &st);
     assert_true(st.bytes <= 16 * 1024);
