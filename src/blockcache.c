@@ -37,6 +37,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
@@ -882,6 +883,32 @@ bool blockcache_contains(blockcache *bc, const blockcache_id *id,
     bool found = blockcache_index_find(bc, &key) != NULL;
     pthread_mutex_unlock(&bc->lock);
     return found;
+}
+
+int blockcache_warm(blockcache *bc, const blockcache_id *id, uint64_t index,
+                    int null_fd)
+{
+    if (block_length(bc, id, index) == 0)
+        return -EINVAL;
+    block_key key;
+    make_key(id, index, &key);
+    char path[PATH_MAX];
+    blockcache_block_path(bc, &key, path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    int rc = fstat(fd, &st) != 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EBADMSG;
+    off_t pos = 0;
+    while (rc == 0 && pos < st.st_size) {
+        ssize_t n = sendfile(null_fd, fd, &pos, (size_t)(st.st_size - pos));
+        if (n < 0 && errno != EINTR)
+            rc = -errno;
+        else if (n == 0)
+            break;
+    }
+    close(fd);
+    return rc;
 }
 
 static int write_all(int fd, const void *data, size_t len)

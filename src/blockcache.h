@@ -137,6 +137,15 @@ ssize_t blockcache_get(blockcache *bc, const blockcache_id *id,
 bool blockcache_contains(blockcache *bc, const blockcache_id *id,
                          uint64_t index);
 
+/* Reads the block's file into the page cache, for a reader that will
+ * splice it soon (warm.h): opened by name, nothing checked, counted or
+ * touched (the LRU order stays), its bytes sent to null_fd (/dev/null) by
+ * sendfile, which reads through the page cache's usual read-ahead without
+ * copying them. 0, -EINVAL (no such block), or the -errno of the open or
+ * the read (-ENOENT: not cached). Thread-safe; takes no lock. */
+int blockcache_warm(blockcache *bc, const blockcache_id *id, uint64_t index,
+                    int null_fd);
+
 /* Stores a block; len must be its exact length given id->size and the
  * block size (-EINVAL otherwise). Written with its header (and digest) to a
  * temp file then renamed, so no reader ever sees a partial block; used and

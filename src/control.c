@@ -90,6 +90,13 @@ static const stat_field reader_fields[] = {
 
 _Static_assert(sizeof(unsigned long long) == sizeof(uint64_t),
                "fs_readdir_stats counters are read as uint64_t");
+static const stat_field warm_fields[] = {
+    FIELD(warm_stats, queued),
+    FIELD(warm_stats, blocks),
+    FIELD(warm_stats, failed),
+    FIELD(warm_stats, dropped),
+};
+
 static const stat_field readdir_fields[] = {
     FIELD(fs_readdir_stats, requests),
     FIELD(fs_readdir_stats, entries),
@@ -239,6 +246,7 @@ static const stats_section stats_sections[] = {
     {"metadata_cache", AT(meta), NULL, FIELDS(metacache_fields)},
     {"data_cache", AT(blocks), NULL, FIELDS(blockcache_fields)},
     {NULL, AT(reader), NULL, FIELDS(reader_fields)},
+    {"page_cache_warm", AT(reader.warm), NULL, FIELDS(warm_fields)},
     {"prefetch", AT(prefetch), prefetch_on, FIELDS(prefetch_fields)},
     {"presigned_urls", AT(urls), NULL, FIELDS(urlbatch_fields)},
     {NULL, AT(pending), NULL, FIELDS(pending_fields)},

@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Cached blocks of one read-ahead step handed to the warmer, at most. */
+#define WARM_BATCH 32
+
 #define DEFAULT_WORKERS 4
 #define DEFAULT_MAX_FETCH ((size_t)8 << 20)
 #define DEFAULT_MAX_READAHEAD ((size_t)16 << 20)
@@ -133,6 +136,8 @@ struct reader {
     pthread_cond_t store_queued; /* an entry waits for the store thread */
     pthread_cond_t stores_done;  /* stores_pending went down */
     blockcache *cache;
+    warmer *warm; /* cached blocks of read-ahead windows into the page
+                     cache; NULL without a cache */
     uint64_t block_size;
     uint64_t fetch_blocks;  /* blocks per GET at most */
     uint64_t readahead_max; /* bytes, whole blocks */
@@ -624,6 +629,10 @@ static void queue_blocks(reader_file *f, uint64_t from, uint64_t to,
 {
     reader *r = f->r;
     bool queued = false;
+    /* Read-ahead's cached blocks go to the warmer instead (a window is at
+     * most readahead_max: WARM_BATCH blocks of 1 MiB cover 32 MiB). */
+    uint64_t warm[WARM_BATCH];
+    size_t warm_count = 0;
     pthread_mutex_lock(&r->lock);
     uint64_t block = from;
     while (block < to && !f->closed && !r->stopping) {
@@ -633,6 +642,8 @@ static void queue_blocks(reader_file *f, uint64_t from, uint64_t to,
             continue;
         }
         if (cache_has(r, &f->id, block)) {
+            if (!fill && warm_count < WARM_BATCH)
+                warm[warm_count++] = block;
             block++;
             continue;
         }
@@ -654,6 +665,8 @@ static void queue_blocks(reader_file *f, uint64_t from, uint64_t to,
     if (queued)
         pthread_cond_broadcast(&r->work_queued);
     pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; i < warm_count; i++)
+        warmer_add(r->warm, &f->id, warm[i]);
 }
 
 static void queue_readahead(reader_file *f, uint64_t from, uint64_t to)
@@ -1127,6 +1140,8 @@ reader *reader_new(const reader_config *cfg, int *err)
         rc = -thread_start_masked(&r->store_thread, store_main, r);
         r->store_started = rc == 0;
     }
+    if (rc == 0 && r->cache != NULL)
+        r->warm = warmer_new(r->cache, &rc);
     unsigned wanted = r->worker_count;
     r->worker_count = 0; /* reader_free joins the started ones */
     if (rc == 0) {
@@ -1165,6 +1180,7 @@ void reader_free(reader *r)
         pthread_mutex_unlock(&r->lock);
         pthread_join(r->store_thread, NULL);
     }
+    warmer_free(r->warm);
     /* Every file is closed (its queued read-ahead with it) and no thread
      * is left: only residents remain. */
     while (r->oldest != NULL) {
@@ -1285,6 +1301,7 @@ void reader_get_stats(reader *r, reader_stats *out)
     out->direct_fetches = atomic_load(&s->direct_fetches);
     out->buffers_mapped = atomic_load(&s->buffers_mapped);
     out->fill_blocks = atomic_load(&s->fill_blocks);
+    warmer_get_stats(r->warm, &out->warm);
 }
 
 void reader_flush(reader *r)

@@ -18,6 +18,7 @@
 #define LAKEFUSE_READER_H
 
 #include "blockcache.h"
+#include "warm.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -63,6 +64,7 @@ typedef struct reader_stats {
                                 kept for the next GET of its size while a
                                 file is open (within max_inflight_bytes) */
     uint64_t fill_blocks; /* blocks fetched by background fills */
+    warm_stats warm;      /* cached blocks read ahead into the page cache */
 } reader_stats;
 
 typedef struct reader reader;

@@ -276,6 +276,63 @@ def test_remount_splices_sealed_blocks_and_still_catches_damage(server, repo, mo
     assert os.getxattr(blocks[4], "user.lakefuse.seal")[:4] == b"LFS1"  # sealed by its check
 
 
+def _resident_bytes(paths):
+    """{path: bytes of it in the page cache} (fincore)."""
+    out = run(["fincore", "-b", "-n", "-r", "-o", "RES,FILE"] + list(paths)).stdout.decode()
+    return {line.split(" ", 1)[1]: int(line.split(" ", 1)[0]) for line in out.splitlines()}
+
+
+def test_a_sequential_read_after_a_remount_has_the_blocks_ahead_read_into_the_page_cache(
+        server, repo, mount, tmp_path):
+    """A read from the block cache splices the block files into /dev/fuse; when their pages are not
+    in memory (a remount after a reboot, or once the kernel let them go) each read would wait for
+    its own disk read. A sequential reader's read-ahead window hands its cached blocks to the
+    warmer, whose threads read their files into the page cache ahead of the reads: after reading
+    only the first block (the kernel's own read-ahead off), block files the reads never touched
+    are in memory, and the bytes are the object's."""
+    mib = 1 << 20
+    size = 24 * mib
+    data = os.urandom(size)
+    cache = str(tmp_path / "warm-ahead-cache")
+    uri = _cached_by_a_first_mount(server, repo, mount, cache, "ahead.bin", data)
+    blocks = {int(p.rsplit("-", 1)[1]): p for p in _block_files(cache)}
+    assert sorted(blocks) == list(range(24)), sorted(blocks)
+    for p in blocks.values():  # written back first: dirty pages are not dropped
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    assert set(_resident_bytes(blocks.values()).values()) == {0}
+
+    again = mount(uri, cache_dir=cache)
+    path = again.join("ahead.bin")
+    server.reset_counts()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)  # the kernel asks for what is read only
+        for off in range(0, mib, 128 * 1024):
+            assert os.pread(fd, 128 * 1024, off) == data[off:off + 128 * 1024], off
+
+        def warmer_idle():
+            w = again.stats()["page_cache_warm"]
+            return w["queued"] > 0 and w["queued"] == w["blocks"] + w["failed"] and w
+        warm = poll(warmer_idle)
+        assert warm, again.stats()["page_cache_warm"]
+        s = again.stats()
+        assert s["bytes_read"] == mib, s["bytes_read"]  # only block 0 was asked for
+        resident = _resident_bytes(blocks.values())
+        ahead = [i for i in range(1, 24) if resident[blocks[i]] >= os.path.getsize(blocks[i])]
+        assert len(ahead) >= 4, (resident, warm)
+        assert warm["blocks"] >= len(ahead) and warm["failed"] == 0, (warm, ahead)
+        for off in range(mib, size, 4 * mib):
+            assert os.pread(fd, 4 * mib, off) == data[off:off + 4 * mib], off
+    finally:
+        os.close(fd)
+    assert gets(server.counts()) == 0, server.counts()
+
+
 def test_random_reads_over_many_cached_blocks_open_each_file_once(server, repo, mount, tmp_path):
     """fio-style random reads over a cached file of more blocks than the 64 descriptors the cache
     used to keep: it keeps a quarter of the descriptor limit (up to 1024), so two rounds of reads in

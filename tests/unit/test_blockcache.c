@@ -193,6 +193,34 @@ static void test_miss_is_enoent(void **state)
     blockcache_close(bc);
 }
 
+/* blockcache_warm reads a stored block's file and nothing else: no hit or
+ * miss counted, no file of the cache opened for later reads; a block not
+ * stored is -ENOENT, one past the object's end -EINVAL. */
+static void test_warm_reads_a_stored_block_and_counts_nothing(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    assert_true(null_fd >= 0);
+    put_block(bc, "etag-a", OBJ_SIZE, 0, 1);
+    blockcache_stats before, after;
+    blockcache_get_stats(bc, &before);
+    assert_int_equal(blockcache_warm(bc, ID("etag-a", OBJ_SIZE), 0, null_fd), 0);
+    assert_int_equal(blockcache_warm(bc, ID("etag-a", OBJ_SIZE), 1, null_fd),
+                     -ENOENT);
+    assert_int_equal(blockcache_warm(bc, ID("etag-a", OBJ_SIZE),
+                                     OBJ_SIZE / BS + 1, null_fd),
+                     -EINVAL);
+    blockcache_get_stats(bc, &after);
+    assert_int_equal(after.hits, before.hits);
+    assert_int_equal(after.misses, before.misses);
+    assert_int_equal(after.file_opens, before.file_opens);
+    assert_int_equal(after.open_files, before.open_files);
+    assert_hit(bc, "etag-a", OBJ_SIZE, 0, 1);
+    close(null_fd);
+    blockcache_close(bc);
+}
+
 static void test_last_block_is_short(void **state)
 {
     fixture *f = *state;
@@ -1375,6 +1403,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_miss_is_enoent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_warm_reads_a_stored_block_and_counts_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_last_block_is_short, setup,
                                         teardown),
