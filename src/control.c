@@ -88,8 +88,6 @@ static const stat_field reader_fields[] = {
     FIELD(reader_stats, fetch_errors),
 };
 
-_Static_assert(sizeof(unsigned long long) == sizeof(uint64_t),
-               "fs_readdir_stats counters are read as uint64_t");
 static const stat_field warm_fields[] = {
     FIELD(warm_stats, queued),
     FIELD(warm_stats, blocks),
@@ -97,6 +95,8 @@ static const stat_field warm_fields[] = {
     FIELD(warm_stats, dropped),
 };
 
+_Static_assert(sizeof(unsigned long long) == sizeof(uint64_t),
+               "fs_readdir_stats counters are read as uint64_t");
 static const stat_field readdir_fields[] = {
     FIELD(fs_readdir_stats, requests),
     FIELD(fs_readdir_stats, entries),
