@@ -227,7 +227,7 @@ static int moved_key_fits(void *ctx, const char *old_key, const char *new_key)
 /* Object by object on the server, up to max_rename_objects: beyond that
  * EXDEV, so that mv copies instead of lakefuse doing an unbounded job.
  * replace: the destination is an existing empty directory, whose marker
- * goes first (the source's own marker may take its place). */
+ * the source's own takes the place of, or which goes after the copies. */
 static int rename_dir(lakefuse_fs *fs, const tree_node *src,
                       const tree_ref *ref, const char *dst_rel, bool replace)
 {
@@ -276,27 +276,37 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
         if (got != 0 && got != -ENOENT) /* ENOENT: only a prefix */
             rc = -EIO;
     }
-    if (rc == 0 && replace) {
-        rc = fs_delete_key(fs, ref, marker);
-        marker_gone = rc == 0 && old_marker.path;
-    }
-    free(marker);
+    /* The replaced directory's marker is never deleted before the copies:
+     * a daemon killed in between would leave neither directory there. The
+     * source's own marker, copied first (it sorts first), takes its place;
+     * without one, the old marker goes once every copy is there. */
     size_t from_len = strlen(from ? from : "");
     char **copied = rc == 0 && n ? calloc(n, sizeof(*copied)) : NULL;
     size_t n_copied = 0;
     if (rc == 0 && n && !copied)
         rc = -ENOMEM;
+    bool src_marker = false;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char *dst = NULL;
+        bool is_marker = strcmp(keys[i], from_prefix) == 0;
         if (asprintf(&dst, "%s%s", to, keys[i] + from_len) < 0)
             rc = -ENOMEM;
         else
             rc = copy_key(fs, ref, keys[i], dst, NULL);
-        if (rc == 0)
+        if (rc == 0) {
             copied[n_copied++] = dst;
-        else
+            src_marker = src_marker || is_marker;
+            /* the replaced directory's marker is this copy now */
+            marker_gone = marker_gone || (is_marker && old_marker.path);
+        } else {
             free(dst);
+        }
     }
+    if (rc == 0 && replace && !src_marker && old_marker.path) {
+        rc = fs_delete_key(fs, ref, marker);
+        marker_gone = true; /* or it may be: the undo puts it back */
+    }
+    free(marker);
     if (rc && (n_copied || marker_gone))
         undo_copies(fs, ref, copied, n_copied,
                     marker_gone ? &old_marker : NULL);

@@ -9,10 +9,13 @@ import errno
 import json
 import os
 import stat
+import threading
+
+import pytest
 
 from mountlib import (RENAME_EXCHANGE, RENAME_NOREPLACE, PatternStream, api_get, api_get_or_none, api_metadata,
                       api_paths, data_upload_calls, expect_errno, expected_mode, api_stat, read_file, renameat2,
-                      poll, run, uploads, write_file)
+                      kill_mount, poll, run, uploads, write_file)
 
 
 def branch(mount, repo, *options):
@@ -584,3 +587,48 @@ def test_the_same_with_a_closed_file_queued_for_upload(server, repo, mount):
         os.close(fd)
     assert api_get(server, repo, "main", name) == b"queued\n"
     assert api_get(server, repo, "main", "blocker") == b"first in the queue\n"
+
+
+@pytest.mark.parametrize("source", ["with_marker", "prefix_only"])
+def test_a_daemon_killed_in_a_directory_rename_onto_an_empty_one_leaves_a_directory_there(
+        server, repo, mount, source):
+    """kill -9 while a directory rename onto an empty directory copies its objects (the server holds
+    the first copy): the next mount finds the target directory as it was (its marker, mode 0555)
+    and the source whole. The empty directory's marker used to be deleted before the copies, and a
+    daemon killed in between left neither directory there (found by the differential test's
+    kill cycles on lakefs-s3, seed 123300)."""
+    m = branch(mount, repo)
+    if source == "with_marker":
+        os.makedirs(m.join("src/sub"))
+        os.chmod(m.join("src"), 0o750)
+        write_file(m.join("src/f"), b"moved\n")
+    else:  # a directory only the keys under it make
+        server.upload(repo, "main", "src/f", b"moved\n")
+        server.upload(repo, "main", "src/sub/g", b"moved too\n")
+    os.mkdir(m.join("dst"))
+    os.chmod(m.join("dst"), 0o555)
+    before = set(api_paths(server, repo, "main"))
+    assert "dst/" in before
+    server.add_fault(operation="copyObject", hold="copy")
+    result = {}
+
+    def rename():
+        try:
+            os.rename(m.join("src"), m.join("dst"))
+            result["rc"] = 0
+        except OSError as e:
+            result["rc"] = e.errno
+    t = threading.Thread(target=rename)
+    t.start()
+    try:
+        assert poll(lambda: [f["applied"] for f in server.faults()] == [1], timeout=60), server.faults()
+        assert kill_mount(m) == -9
+    finally:
+        t.join(60)
+    assert not t.is_alive() and result["rc"] != 0, result
+    assert set(api_paths(server, repo, "main")) == before  # the held copy has not run
+    again = branch(mount, repo)
+    assert stat.S_IMODE(os.stat(again.join("dst")).st_mode) == 0o555
+    assert os.listdir(again.join("dst")) == []
+    assert read_file(again.join("src/f")) == b"moved\n"
+    server.open_gate("copy")
