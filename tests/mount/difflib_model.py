@@ -47,7 +47,9 @@ import time
 import mountlib
 
 META_PREFIX = "user.lakefs.meta."
-MAX_FILE = 256 * 1024
+# the largest file the workload makes; LAKEFUSE_DIFF_MAX_FILE raises it to reach the multipart and
+# eager-upload paths (files of several MiB, written in order from their start), at the cost of disk
+MAX_FILE = int(os.environ.get("LAKEFUSE_DIFF_MAX_FILE") or 256 * 1024)
 MAX_FDS = 8
 NAMES = ("a", "b", "c", "d", "e", "f", "g", "h")
 DIR_NAMES = ("a", "b", "c", "x", "y")  # shared with NAMES: files and directories collide

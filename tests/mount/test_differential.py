@@ -14,7 +14,8 @@ and a file another client changed meanwhile is not overwritten by the stale stag
 Scale with LAKEFUSE_DIFF_OPS (plain operations per seed), LAKEFUSE_DIFF_SEEDS (comma-separated
 seeds, replaces the defaults), LAKEFUSE_DIFF_FAULT_OPS, LAKEFUSE_DIFF_KILLS (kill cycles),
 LAKEFUSE_DIFF_MAX_MISMATCHES (a seed records a mismatch, resynchronises its model from the mount
-and goes on, up to this many: 10), LAKEFUSE_DIFF_MOUNT_OPTIONS (extra -o options). A failure
+and goes on, up to this many: 10), LAKEFUSE_DIFF_MOUNT_OPTIONS (extra -o options), LAKEFUSE_DIFF_MAX_FILE
+(bytes: the largest file, 256 KiB by default; more reaches multipart and eager uploads). A failure
 names seed and operation index: rerun with LAKEFUSE_DIFF_SEEDS=SEED and the same length.
 mtimes are compared only for files whose mtime the workload set with utimens since their last
 change. LAKEFUSE_DIFF_REPORT=FILE appends one JSON line of figures per seed (scripts/soak.sh)."""
