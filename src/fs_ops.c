@@ -1138,9 +1138,8 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
      * lakeFS (a failed request the server carried out, another client)
      * without the kernel seeing it created. */
     cfg->negative_timeout = tree_is_fixed(fs->tree) ? timeout : 0;
-    /* libfuse numbers nodes (use_ino 0); how long it keeps one after the
-     * kernel forgets it is its remember option, set before fuse_new
-     * (mount.c FS_NODE_REMEMBER_S): libfuse sizes its nodes by it. */
+    /* libfuse numbers nodes (use_ino 0) and keeps none the kernel forgot
+     * (remember=0, mount.c says why). */
     cfg->use_ino = 0;
     /* A file unlinked or replaced while open is renamed by libfuse to a
      * .fuse_hidden name, which lakefuse keeps in memory only (never on

@@ -584,17 +584,17 @@ static int fs_start_reader(lakefuse_fs *fs)
 
 /* ---- the FUSE session ---- */
 
-/* libfuse numbers nodes, and keeps a node (so its number) this long after
- * the kernel forgets it (cache eviction, drop_caches): the same path keeps
- * its st_ino while in use and for that long after, and a rename moves the
- * node, so a renamed file keeps its number. A node costs about 150 bytes
- * (plus a name over 31 bytes); kept for the life of the mount
- * (remember=-1, until 2026-12-04), a walk of millions of paths held that
- * memory until unmount. An option of fuse_new, not of init: libfuse sizes
- * its nodes by whether it is on. */
-#define FS_NODE_REMEMBER_S 3600
-
-/* fsname shows in /proc/mounts and df; FUSE options cannot hold a comma.
+/* libfuse numbers nodes (st_ino) and frees a node once the kernel forgets
+ * it. Its `remember` option kept forgotten nodes (an hour, until
+ * 2026-12-05), so a path kept its number across cache evictions; but a
+ * node kept after its name vanished through another client (the kernel
+ * revalidated the name, lakeFS said it was gone, the kernel forgot it) is
+ * still in libfuse's table, and a rename onto that name made libfuse 3.14
+ * abort the daemon (fuse.c unlink_node: Assertion `node->nlookup > 1').
+ * So remember is 0, set after the user's options so that none brings it
+ * back.
+ *
+ * fsname shows in /proc/mounts and df; FUSE options cannot hold a comma.
  * nodev comes last, after the user's options (the last of dev/nodev wins):
  * a device node is whatever an object's metadata says, so none on the
  * mount may ever open a device. */
@@ -603,10 +603,9 @@ static int build_fuse_args(struct fuse_args *args, const char *uri_text,
 {
     bool plain = !strpbrk(uri_text, ",\\ \t\n");
     char *o = NULL;
-    if (asprintf(&o, "fsname=%s,subtype=lakefuse,max_read=%u,remember=%d"
-                     "%s%s%s,nodev",
+    if (asprintf(&o, "fsname=%s,subtype=lakefuse,max_read=%u"
+                     "%s%s%s,remember=0,nodev",
                  plain ? uri_text : "lakefs", FS_MAX_READ_BYTES,
-                 FS_NODE_REMEMBER_S,
                  opts->allow_other
                                                   ? ",default_permissions"
                                                   : "",

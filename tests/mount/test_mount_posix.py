@@ -98,24 +98,48 @@ def test_statfs_reports_the_cache_directorys_space(server, repo, mount):
 
 # --- inode numbers -------------------------------------------------------------------------------------
 
-def test_inode_numbers_survive_cache_eviction_and_rename(server, repo, mount):
+def test_inode_numbers_are_kept_while_in_use_and_across_a_rename(server, repo, mount):
     m = branch(mount, repo)
     os.makedirs(m.join("d", "e"))
     write_file(m.join("d", "e", "f"), b"1")
     write_file(m.join("g"), b"2")
     before = {p: os.lstat(m.join(*p.split("/"))).st_ino for p in ["d", "d/e", "d/e/f", "g"]}
     assert len(set(before.values())) == 4
-    drop_kernel_caches()
-    after = {p: os.lstat(m.join(*p.split("/"))).st_ino for p in before}
-    assert after == before
-    os.rename(m.join("g"), m.join("d", "h"))
-    drop_kernel_caches()
-    assert os.lstat(m.join("d", "h")).st_ino == before["g"]
+    fd = os.open(m.join("g"), os.O_RDONLY)  # in use: the kernel keeps it
+    try:
+        assert {p: os.lstat(m.join(*p.split("/"))).st_ino for p in before} == before
+        os.rename(m.join("g"), m.join("d", "h"))
+        assert os.lstat(m.join("d", "h")).st_ino == before["g"] == os.fstat(fd).st_ino
+        drop_kernel_caches()
+        assert os.lstat(m.join("d", "h")).st_ino == before["g"]  # held open: not forgotten
+    finally:
+        os.close(fd)
     # find sees the same numbers as stat.
+    now = {p: os.lstat(m.join(*p.split("/"))).st_ino for p in ["d/e/f", "d/h"]}
     out = subprocess.run(["find", m.path, "-printf", "%i %P\n"], check=True, capture_output=True,
                          text=True).stdout
     found = dict(reversed(line.split(" ", 1)) for line in out.splitlines() if line.split(" ", 1)[1])
-    assert int(found["d/e/f"]) == before["d/e/f"] and int(found["d/h"]) == before["g"]
+    assert int(found["d/e/f"]) == now["d/e/f"] and int(found["d/h"]) == now["d/h"]
+
+
+def test_a_rename_onto_a_name_another_client_deleted_after_the_kernel_forgot_it(server, repo, mount):
+    """The kernel looked a file up, forgot it (cache eviction), another client deleted it, and a
+    rename through the mount goes onto its name (mv, rsync's temporary file). libfuse kept a node
+    for the name the kernel forgot (its remember option, on until 2026-12-05) and aborted the
+    daemon on that rename (fuse.c unlink_node: Assertion `node->nlookup > 1'). Now the rename is
+    done, the daemon lives on, and a user's -o remember cannot bring it back."""
+    m = mount("lakefs://%s/main" % repo, options=["attr_timeout=0", "remember=3600"])
+    write_file(m.join("y"), b"old y\n")
+    write_file(m.join("x"), b"new y\n")
+    os.stat(m.join("y"))
+    drop_kernel_caches()
+    resp = server.api("DELETE", "/repositories/%s/branches/main/objects" % repo, params={"path": "y"})
+    assert resp.status_code == 204, resp.text
+    os.rename(m.join("x"), m.join("y"))
+    assert read_file(m.join("y")) == b"new y\n"
+    assert sorted(os.listdir(m.path)) == ["y"]
+    assert api_get(server, repo, "main", "y") == b"new y\n"
+    assert "Assertion" not in m.stderr()
 
 
 # --- symlinks' attributes, refusals --------------------------------------------------------------------
