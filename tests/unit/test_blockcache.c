@@ -17,6 +17,7 @@
 #include "testutil.h"
 
 #include "blockcache.h"
+#include "warm.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -218,6 +219,40 @@ static void test_warm_reads_a_stored_block_and_counts_nothing(void **state)
     assert_int_equal(after.open_files, before.open_files);
     assert_hit(bc, "etag-a", OBJ_SIZE, 0, 1);
     close(null_fd);
+    blockcache_close(bc);
+}
+
+/* The warmer's threads take each hint once: a stored block is read, one
+ * not stored fails; the counters say so once both are done (waited for,
+ * at most 10 s). */
+static void test_warmer_reads_stored_blocks_and_fails_missing_ones(void **state)
+{
+    fixture *f = *state;
+    blockcache *bc = open_cache(f, 1 << 20);
+    put_block(bc, "etag-a", OBJ_SIZE, 0, 1);
+    int err = -1;
+    warmer *w = warmer_new(bc, &err);
+    assert_non_null(w);
+    assert_int_equal(err, 0);
+    warmer_add(w, ID("etag-a", OBJ_SIZE), 0);
+    warmer_add(w, ID("etag-a", OBJ_SIZE), 1);
+    warm_stats st;
+    for (int i = 0; i < 10000; i++) {
+        warmer_get_stats(w, &st);
+        if (st.blocks + st.failed == 2)
+            break;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    assert_int_equal(st.queued, 2);
+    assert_int_equal(st.blocks, 1);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(st.dropped, 0);
+    warmer_free(w);
+    warmer_add(NULL, ID("etag-a", OBJ_SIZE), 0); /* no warmer: nothing */
+    warmer_get_stats(NULL, &st);
+    assert_int_equal(st.queued + st.blocks + st.failed + st.dropped, 0);
+    assert_hit(bc, "etag-a", OBJ_SIZE, 0, 1);
     blockcache_close(bc);
 }
 
@@ -1404,8 +1439,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_miss_is_enoent, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_warm_reads_a_stored_block_and_counts_nothing, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_warm_reads_a_stored_block_and_counts_nothing, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_warmer_reads_stored_blocks_and_fails_missing_ones, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(test_last_block_is_short, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wrong_length_put_is_einval,
