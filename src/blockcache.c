@@ -888,17 +888,16 @@ bool blockcache_contains(blockcache *bc, const blockcache_id *id,
 int blockcache_warm(blockcache *bc, const blockcache_id *id, uint64_t index,
                     int null_fd)
 {
-    if (block_length(bc, id, index) == 0)
+    uint64_t len = block_length(bc, id, index);
+    if (len == 0)
         return -EINVAL;
     block_key key;
     make_key(id, index, &key);
-    char path[PATH_MAX];
-    blockcache_block_path(bc, &key, path, sizeof(path));
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0)
-        return -errno;
     struct stat st;
-    int rc = fstat(fd, &st) != 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EBADMSG;
+    int fd = blockfd_open_file(bc, &key, (uint32_t)len, &st);
+    if (fd < 0)
+        return fd;
+    int rc = 0;
     off_t pos = 0;
     while (rc == 0 && pos < st.st_size) {
         ssize_t n = sendfile(null_fd, fd, &pos, (size_t)(st.st_size - pos));

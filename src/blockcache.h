@@ -138,11 +138,13 @@ bool blockcache_contains(blockcache *bc, const blockcache_id *id,
                          uint64_t index);
 
 /* Reads the block's file into the page cache, for a reader that will
- * splice it soon (warm.h): opened by name, nothing checked, counted or
- * touched (the LRU order stays), its bytes sent to null_fd (/dev/null) by
- * sendfile, which reads through the page cache's usual read-ahead without
- * copying them. 0, -EINVAL (no such block), or the -errno of the open or
- * the read (-ENOENT: not cached). Thread-safe; takes no lock. */
+ * splice it soon (warm.h): opened by name with the shape check of every
+ * open (a regular file of the block's size), its bytes not checked, nothing
+ * counted or touched (the LRU order stays), its bytes sent to null_fd
+ * (/dev/null) by sendfile, which reads through the page cache's usual
+ * read-ahead without copying them. 0, -EINVAL (no such block), -ENOENT
+ * (not cached), -EBADMSG (not a block file), or the -errno of the open or
+ * the read. Thread-safe; takes no lock. */
 int blockcache_warm(blockcache *bc, const blockcache_id *id, uint64_t index,
                     int null_fd);
 

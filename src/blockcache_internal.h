@@ -146,6 +146,12 @@ int64_t blockfd_mtime_ns(const struct stat *st);
 bool blockfd_seal_write(const blockcache *bc, int fd, int64_t mtime_ns);
 /* This boot's id into bc->boot_id, or "" (then nothing is sealed). */
 void blockfd_read_boot_id(blockcache *bc);
+/* Opens block key's file read-only (no link, no FIFO waited for) and
+ * checks its shape: a regular file of the header and len bytes (*st, its
+ * stat). The descriptor; -ENOENT if it is gone, -EBADMSG if it is anything
+ * else, or another -errno. Reads nothing of it. */
+int blockfd_open_file(const blockcache *bc, const block_key *key,
+                      uint32_t len, struct stat *st);
 /* Reads exactly len bytes at offset; -EBADMSG if the file ends first. */
 int blockfd_read_exact(int fd, void *buf, size_t len, off_t offset);
 /* Under the lock: takes ob off its block and the list; closes it unless a

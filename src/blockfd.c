@@ -190,25 +190,39 @@ int blockfd_read_exact(int fd, void *buf, size_t len, off_t offset)
  * and *sealed_mtime the mtime its seal holds (-1: none); -ENOENT if the
  * file is gone, -EBADMSG if it fails its check, or another -errno. With
  * `small` (blockfd_acquire), the whole file is asked into the page cache. */
+int blockfd_open_file(const blockcache *bc, const block_key *key,
+                      uint32_t len, struct stat *st)
+{
+    char path[PATH_MAX];
+    blockcache_block_path(bc, key, path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return errno == ENOTDIR || errno == ELOOP ? -ENOENT : -errno;
+    int rc = 0;
+    if (fstat(fd, st) != 0)
+        rc = -errno;
+    else if (!S_ISREG(st->st_mode) ||
+             (uint64_t)st->st_size != (uint64_t)HEADER_SIZE + len)
+        rc = -EBADMSG;
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
 static int open_checked(const blockcache *bc, const block_key *key,
                         uint32_t len, unsigned char *data, bool small,
                         bool *hashed, int64_t *sealed_mtime)
 {
-    char path[PATH_MAX];
-    blockcache_block_path(bc, key, path, sizeof(path));
     *hashed = false;
     *sealed_mtime = -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0)
-        return errno == ENOTDIR || errno == ELOOP ? -ENOENT : -errno;
     struct stat st;
+    int fd = blockfd_open_file(bc, key, len, &st);
+    if (fd < 0)
+        return fd;
     unsigned char header[HEADER_SIZE];
     int rc = 0;
-    if (fstat(fd, &st) != 0)
-        rc = -errno;
-    else if (!S_ISREG(st.st_mode) ||
-             (uint64_t)st.st_size != (uint64_t)HEADER_SIZE + len)
-        rc = -EBADMSG;
     /* A small read of a block is followed by reads of its other parts: the
      * whole file is asked for now, one disk read, not one per part. A large
      * read is left to the kernel's read-ahead on the read (or splice)

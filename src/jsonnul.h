@@ -24,7 +24,7 @@
 /* true when the NUL-terminated bytes at p start with JSONNUL_MARK. */
 static inline bool jsonnul_at(const char *p)
 {
-    return (unsigned char)p[0] == 0xc0 && (unsigned char)p[1] == 0x80;
+    return p[0] == JSONNUL_MARK[0] && p[1] == JSONNUL_MARK[1];
 }
 
 /* The JSON text body (len bytes) with every \u0000 escape written as
