@@ -546,6 +546,7 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
         e->size = x->size;
         e->mtime = x->mtime;
         e->mode = x->mode ? x->mode & 07777u : LISTING_DEFAULT_FILE_MODE;
+        e->unshown_mode = x->unshown_mode;
         count++;
         if (copy_metadata(&e->metadata, &x->metadata) != 0) {
             for (size_t j = listed; j < count; j++)
@@ -584,7 +585,7 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
             e->rdev = 0;
             e->mode = extra[i].mode ? extra[i].mode & 07777u
                                     : LISTING_DEFAULT_FILE_MODE;
-            e->unshown_mode = 0;
+            e->unshown_mode = extra[i].unshown_mode;
             e->has_owner = false;
             e->size = extra[i].size;
             e->mtime = extra[i].mtime;
@@ -595,8 +596,10 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
             continue; /* the listed object is its bytes: as listed */
         e->size = extra[i].size;
         e->mtime = extra[i].mtime;
-        if (extra[i].mode)
+        if (extra[i].mode) { /* the bits it shows and keeps unshown */
             e->mode = extra[i].mode & 07777u;
+            e->unshown_mode = extra[i].unshown_mode;
+        }
     }
     if (count > listed)
         qsort(all, count, sizeof(*all), compare_entries);

@@ -453,7 +453,8 @@ static int pending_from_writer(void *ctx, const writer_entry *e)
         return rc;
     }
     fs_entry file = {.name = (char *)e->key + p->prefix_len,
-                     .size = e->size, .mtime = e->mtime, .mode = e->mode};
+                     .size = e->size, .mtime = e->mtime, .mode = e->mode,
+                     .unshown_mode = e->unshown_mode};
     if (e->meta)
         file.metadata = *e->meta; /* borrowed: the tree copies it */
     file.checksum = (char *)e->base;

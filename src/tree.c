@@ -429,7 +429,9 @@ static int add_pending(void *ctx, const fs_entry *file)
 {
     pending_files *p = ctx;
     fs_entry plain = {.size = file->size, .mtime = file->mtime,
-                      .mode = file->mode, .is_dir = file->is_dir,
+                      .mode = file->mode,
+                      .unshown_mode = file->unshown_mode,
+                      .is_dir = file->is_dir,
                       .has_owner = file->has_owner, .uid = file->uid,
                       .gid = file->gid};
     /* Its user metadata too: a file the listing lacks (not uploaded yet,

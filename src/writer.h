@@ -309,7 +309,10 @@ typedef struct writer_entry {
     const char *key;
     int64_t size;
     int64_t mtime;
-    uint32_t mode;
+    uint32_t mode;         /* as shown: without unshown_mode */
+    uint32_t unshown_mode; /* setuid/setgid/sticky bits the file keeps
+                              for its upload but this mount does not show
+                              (fs_entry.unshown_mode) */
     const lakefs_metadata *meta;
     const char *base;
     /* A directory's marker not uploaded yet (mkdir with -o async_close):

@@ -92,7 +92,8 @@ int writer_foreach_in_dir(writer *w, const char *repo, const char *branch,
                     f->key[plen - 1] == '/' && f->st != W_CLEAN;
         hit = hit && ((f->key[plen] && !slash) || marker || self);
         writer_entry e = {.key = f->key, .size = f->size, .mtime = f->mtime,
-                          .mode = f->mode, .meta = &f->meta,
+                          .mode = f->mode & ~f->unshown_mode,
+                          .unshown_mode = f->unshown_mode, .meta = &f->meta,
                           .base = f->st == W_CLEAN ? f->base : NULL,
                           .is_dir = marker || self, .self = self,
                           .has_owner = f->has_owner, .uid = f->uid,

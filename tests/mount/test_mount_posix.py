@@ -362,6 +362,36 @@ def test_setuid_bits_from_object_metadata_are_not_shown(server, repo, mount):
     assert "rws" not in listed and "r-s" not in listed, listed
 
 
+def test_setuid_bits_this_mount_did_not_write_stay_hidden_while_the_file_is_written(server, repo, mount):
+    # Found by the differential test (kill seed 124401): a listing fetched while the file was open for
+    # writing merged in the staged copy's mode, which keeps the bits the object records (its upload
+    # must not drop them), unmasked; a rename then took them for this mount's own and showed them for
+    # good (0o4755 here on the previous build).
+    server.api("POST", "/repositories/%s/branches/main/objects" % repo, params={"path": "d/planted"}, data=b"#!",
+               headers={"X-Lakefs-Internal-Posix-Permissions": json.dumps({"UID": 0, "GID": 0, "Mode": 0o104755})})
+    m = branch(mount, repo)
+    fd = os.open(m.join("d", "planted"), os.O_RDWR | os.O_APPEND)
+    try:
+        os.write(fd, b"echo\n")
+        # A reset drops the branch's cached listings (a commit would upload the file first).
+        server.upload(repo, "main", "other", b"another client's")
+        write_file(m.join(".lakefs", "reset"), b"other")
+        os.stat(m.join("d"))
+        assert stat.S_IMODE(os.stat(m.join("d", "planted")).st_mode) == 0o755
+        assert stat.S_IMODE(os.fstat(fd).st_mode) == 0o755
+        # (no program run here: the descriptor's copy closed at its exec would upload the file)
+        os.rename(m.join("d", "planted"), m.join("d", "moved"))
+        assert stat.S_IMODE(os.stat(m.join("d", "moved")).st_mode) == 0o755
+    finally:
+        os.close(fd)
+    assert stat.S_IMODE(os.stat(m.join("d", "moved")).st_mode) == 0o755
+    listed = subprocess.run(["ls", "-l", m.join("d")], check=True, capture_output=True, text=True).stdout
+    assert "rws" not in listed and "moved" in listed, listed
+    # The object keeps what it recorded: the edit and the rename drop no bit.
+    assert recorded_mode(server, repo, "d/moved") == stat.S_IFREG | 0o4755
+    assert api_get(server, repo, "main", "d/moved") == b"#!echo\n"
+
+
 # --- times ---------------------------------------------------------------------------------------------
 
 def test_cp_a_keeps_the_time_set_before_close(server, repo, mount, tmp_path):

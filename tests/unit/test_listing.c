@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct warnings {
     int count;
@@ -643,6 +644,40 @@ static void test_merge_pending_files(void **state)
     fs_entries_free(none, n);
 }
 
+/* A file being written keeps the setuid, setgid and sticky bits its object
+ * records for its upload, unshown (tree.h): merged, a listed file and a
+ * new name show its mode without them and keep them in unshown_mode, so
+ * that a later change (chmod aside) or rename neither drops them from the
+ * object nor takes them for bits this mount wrote. */
+static void test_merge_pending_files_keeps_unshown_bits(void **state)
+{
+    (void)state;
+    results r = {0};
+    add_object(&r, "d/listed");
+    built b;
+    build("d/", &r, &b);
+    assert_int_equal(b.count, 1);
+    b.entries[0].mode = 0755; /* as masked: 04755 recorded */
+    b.entries[0].unshown_mode = 04000;
+    fs_entry extra[] = {
+        {.name = "listed", .size = 9, .mtime = 2000,
+         .mode = S_IFREG | 0755, .unshown_mode = 04000},
+        {.name = "new", .size = 1, .mtime = 3000, .mode = S_IFREG | 0644,
+         .unshown_mode = 01000},
+    };
+    assert_int_equal(listing_merge_files(&b.entries, &b.count, extra, 2), 0);
+    assert_int_equal(b.count, 2);
+    assert_string_equal(b.entries[0].name, "listed");
+    assert_int_equal(b.entries[0].mode, 0755);
+    assert_int_equal(b.entries[0].unshown_mode, 04000);
+    assert_int_equal(b.entries[0].size, 9);
+    assert_string_equal(b.entries[1].name, "new");
+    assert_int_equal(b.entries[1].mode, 0644);
+    assert_int_equal(b.entries[1].unshown_mode, 01000);
+    built_free(&b);
+    results_free(&r);
+}
+
 /* Markers not uploaded yet merge as directories: a name not listed is
  * added as one with the marker's mode, mtime and owner; a listed
  * directory takes them; "." (the listed directory's own) is taken though
@@ -723,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_metadata_copied),
         cmocka_unit_test(test_large_listing),
         cmocka_unit_test(test_merge_pending_files),
+        cmocka_unit_test(test_merge_pending_files_keeps_unshown_bits),
         cmocka_unit_test(test_merge_pending_markers),
     };
     return cmocka_run_group_tests_name("listing", tests, NULL, NULL);
