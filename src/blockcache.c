@@ -72,6 +72,18 @@ static int digest_field(EVP_MD_CTX *ctx, const char *s)
     return 0;
 }
 
+/* SHA-256, fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm
+ * up again in every EVP_DigestInit_ex (a lock and a search per object
+ * opened; 1.6% of the daemon's CPU in a `cat` of 1,000 small files). Kept
+ * for the life of the process. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 int blockcache_make_id(const blockcache_object *o, blockcache_id *out)
 {
     static const char domain[] = "lakefuse block cache v3";
@@ -84,7 +96,9 @@ int blockcache_make_id(const blockcache_object *o, blockcache_id *out)
     unsigned char size[8];
     put_le64(size, o->size);
     unsigned int n = 0;
-    int rc = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 ? 0 : -EIO;
+    pthread_once(&sha256_once, fetch_sha256);
+    const EVP_MD *md = sha256_md ? sha256_md : EVP_sha256();
+    int rc = EVP_DigestInit_ex(ctx, md, NULL) == 1 ? 0 : -EIO;
     if (rc == 0 && EVP_DigestUpdate(ctx, domain, sizeof(domain)) != 1)
         rc = -EIO;
     const char *fields[] = {o->server, o->namespace, o->address, o->checksum};
