@@ -60,10 +60,19 @@ int fs_readers_add(lakefuse_fs *fs, open_file *of, const tree_node *n)
     of->reader_next = fs->readers;
     if (fs->readers)
         fs->readers->reader_prev = of;
-    fs->readers = of;
+    __atomic_store_n(&fs->readers, of, __ATOMIC_RELEASE);
     of->registered = true;
     pthread_mutex_unlock(&fs->readers_lock);
     return 0;
+}
+
+/* Whether a descriptor reads anything, without the lock: the check that
+ * lets unlink, rename and uploads skip the list. fs->readers is written
+ * under readers_lock with release stores, so a reader registered before
+ * the caller began is seen. */
+static bool any_reader(lakefuse_fs *fs)
+{
+    return __atomic_load_n(&fs->readers, __ATOMIC_ACQUIRE) != NULL;
 }
 
 void fs_readers_remove(lakefuse_fs *fs, open_file *of)
@@ -73,7 +82,7 @@ void fs_readers_remove(lakefuse_fs *fs, open_file *of)
         if (of->reader_prev)
             of->reader_prev->reader_next = of->reader_next;
         else
-            fs->readers = of->reader_next;
+            __atomic_store_n(&fs->readers, of->reader_next, __ATOMIC_RELEASE);
         if (of->reader_next)
             of->reader_next->reader_prev = of->reader_prev;
         of->registered = false;
@@ -358,6 +367,7 @@ int fs_readers_read_buf(const char *path, struct fuse_bufvec **bufp,
 {
     lakefuse_fs *fs = fs_current();
     open_file *of = (open_file *)(uintptr_t)fi->fh;
+    pthread_once(&held_once, held_key_create); /* held_key_ok is set */
     held_pieces *h = held_key_ok ? pthread_getspecific(held_key) : NULL;
     if (h)
         held_give_back(h); /* libfuse has sent this thread's last reply */
@@ -427,7 +437,7 @@ static int private_copy(lakefuse_fs *fs, open_file *of, int *out)
 void fs_readers_pin(lakefuse_fs *fs, const tree_ref *ref, const char *key,
                     bool prefix)
 {
-    if (!fs->readers || !fs->cache_dir)
+    if (!any_reader(fs) || !fs->cache_dir)
         return;
     pthread_mutex_lock(&fs->readers_lock);
     for (open_file *of = fs->readers; of; of = of->reader_next) {
@@ -463,7 +473,7 @@ void fs_readers_pin(lakefuse_fs *fs, const tree_ref *ref, const char *key,
 void fs_readers_move(lakefuse_fs *fs, const tree_ref *ref, const char *from,
                      const char *to)
 {
-    if (!fs->readers)
+    if (!any_reader(fs))
         return;
     pthread_mutex_lock(&fs->readers_lock);
     for (open_file *of = fs->readers; of; of = of->reader_next) {
@@ -484,7 +494,7 @@ void fs_readers_move(lakefuse_fs *fs, const tree_ref *ref, const char *from,
 void fs_readers_uploaded(lakefuse_fs *fs, const tree_ref *ref,
                          const char *rel_key, const lakefs_object_stats *st)
 {
-    if (!fs->readers || !st->path)
+    if (!any_reader(fs) || !st->path)
         return;
     tree_node n = {.kind = TREE_FILE, .ref = ref, .key = (char *)rel_key};
     const char *slash = strrchr(rel_key, '/');
