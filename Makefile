@@ -9,6 +9,7 @@ PKGS        := fuse3 libcurl libcjson yaml-0.1 libcrypto libxxhash
 PYTHON      := /usr/bin/python3
 BUILD       := build
 ASAN_BUILD  := $(BUILD)/asan
+TSAN_BUILD  := $(BUILD)/tsan
 
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -19,6 +20,7 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -DLAKEFUSE_VERSION='"$(VERSION)"' \
 CFLAGS      ?= -O2 -g
 SAN_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
                -fno-sanitize-recover=all
+TSAN_FLAGS  := -O1 -g -fsanitize=thread
 LIBS        := $(PKG_LIBS) -lpthread -lm
 
 # The lakeFS client library: no FUSE in it.
@@ -51,7 +53,7 @@ HEADERS     := $(wildcard include/*.h src/*.h tests/unit/*.h)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: fuzz fuzz-smoke
-.PHONY: all deps test test-unit test-integration test-real demo clean sanitize format
+.PHONY: all deps test test-unit test-integration test-real demo clean sanitize tsan format
 
 all: $(BUILD)/lakefuse $(BUILD)/client_exercise \
      $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
@@ -69,6 +71,13 @@ $(BUILD)/liblakefs.a: $(call objs,$(BUILD),$(CLIENT_SRCS))
 
 $(ASAN_BUILD)/liblakefs.a: $(call objs,$(ASAN_BUILD),$(CLIENT_SRCS))
 	ar rcs $@ $^
+
+$(TSAN_BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(TSAN_FLAGS) -c $< -o $@
+
+$(TSAN_BUILD)/lakefuse: $(call objs,$(TSAN_BUILD),$(MAIN_SRC) $(APP_SRCS) $(CLIENT_SRCS))
+	$(CC) $(TSAN_FLAGS) $^ $(LIBS) -o $@
 
 $(BUILD)/lakefuse: $(call objs,$(BUILD),$(MAIN_SRC) $(APP_SRCS)) $(BUILD)/liblakefs.a
 	$(CC) $(CFLAGS) $^ $(LIBS) -o $@
@@ -92,6 +101,10 @@ $(ASAN_BUILD)/tests/%: $(ASAN_BUILD)/obj/tests/unit/%.o $(call objs,$(ASAN_BUILD
 
 # The same code with AddressSanitizer and UBSan.
 sanitize: $(ASAN_BUILD)/lakefuse $(ASAN_BUILD)/client_exercise $(addprefix $(ASAN_BUILD)/tests/,$(UNIT_TESTS))
+
+# The daemon with ThreadSanitizer (make test runs the mount tests of its
+# threads on it: scripts/run-tests.sh).
+tsan: $(TSAN_BUILD)/lakefuse
 
 # libFuzzer targets (fuzz/*.c): the parsers of untrusted input, with clang's
 # -fsanitize=fuzzer,address,undefined. `make fuzz-smoke` runs each for
@@ -127,7 +140,7 @@ deps:
 	@scripts/install-deps.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all sanitize
+	@$(MAKE) --no-print-directory all sanitize tsan
 	@scripts/run-tests.sh
 
 test-unit: all sanitize
