@@ -166,6 +166,8 @@ bool fs_hidden_name(const char *path);
 int fs_hidden_add(lakefuse_fs *fs, const char *path, const struct stat *st,
                   wfile *w);
 int fs_hidden_getattr(lakefuse_fs *fs, const char *path, struct stat *st);
+/* st's owner becomes w's when w has one (wfile_owner). */
+void fs_stat_wfile_owner(wfile *w, struct stat *st);
 int fs_hidden_remove(lakefuse_fs *fs, const char *path);
 /* A directory was renamed from -> to: the hidden files inside it (libfuse
  * moved its nodes along) answer to their new paths. */

@@ -250,7 +250,7 @@ static wfile *open_wfile(lakefuse_fs *fs, const tree_node *n)
     return fs_node_wfile(fs, n);
 }
 
-/* A file open for writing shows its staged size and times. */
+/* A file open for writing shows its staged size, times, mode and owner. */
 static void stat_overlay_wfile(wfile *w, struct stat *st)
 {
     int64_t size, mtime;
@@ -261,6 +261,19 @@ static void stat_overlay_wfile(wfile *w, struct stat *st)
     st->st_mtime = st->st_ctime = (time_t)mtime;
     if (mode)
         st->st_mode = S_IFREG | (mode & 07777);
+    fs_stat_wfile_owner(w, st);
+}
+
+void fs_stat_wfile_owner(wfile *w, struct stat *st)
+{
+    bool has_owner;
+    uid_t uid;
+    gid_t gid;
+    wfile_owner(w, &has_owner, &uid, &gid);
+    if (has_owner) { /* a chown of an unsent file is in it alone */
+        st->st_uid = uid;
+        st->st_gid = gid;
+    }
 }
 
 /* A file created here and not uploaded yet is missing from a listing

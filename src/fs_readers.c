@@ -579,6 +579,7 @@ int fs_hidden_getattr(lakefuse_fs *fs, const char *path, struct stat *st)
         st->st_size = size;
         st->st_blocks = (size + 511) / 512;
         st->st_mtime = (time_t)mtime;
+        fs_stat_wfile_owner(w, st);
     }
     return rc;
 }

@@ -510,6 +510,17 @@ static void take_dir_attrs(fs_entry *e, const fs_entry *x)
     e->gid = x->gid;
 }
 
+/* A file being written shows the owner it holds (recorded, or set by a
+ * chown its upload carries), else the listed one's. */
+static void take_owner(fs_entry *e, const fs_entry *x)
+{
+    if (!x->has_owner)
+        return;
+    e->has_owner = true;
+    e->uid = x->uid;
+    e->gid = x->gid;
+}
+
 int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
                         size_t extra_n)
 {
@@ -547,6 +558,7 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
         e->mtime = x->mtime;
         e->mode = x->mode ? x->mode & 07777u : LISTING_DEFAULT_FILE_MODE;
         e->unshown_mode = x->unshown_mode;
+        take_owner(e, x);
         count++;
         if (copy_metadata(&e->metadata, &x->metadata) != 0) {
             for (size_t j = listed; j < count; j++)
@@ -587,6 +599,7 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
                                     : LISTING_DEFAULT_FILE_MODE;
             e->unshown_mode = extra[i].unshown_mode;
             e->has_owner = false;
+            take_owner(e, &extra[i]);
             e->size = extra[i].size;
             e->mtime = extra[i].mtime;
             continue;
@@ -600,6 +613,7 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
             e->mode = extra[i].mode & 07777u;
             e->unshown_mode = extra[i].unshown_mode;
         }
+        take_owner(e, &extra[i]);
     }
     if (count > listed)
         qsort(all, count, sizeof(*all), compare_entries);

@@ -123,10 +123,12 @@ int listing_build(const char *prefix, const lakefs_object_stats *items,
  * written, whose bytes are newer than any object of the same name:
  *   - a name not listed is added (its extra's size, mtime and user
  *     metadata; mode 0: 0644, else its permission bits: extra's mode may
- *     carry S_IFREG so that a recorded 0000 is not 0) and unshown_mode;
+ *     carry S_IFREG so that a recorded 0000 is not 0), unshown_mode and
+ *     owner (has_owner, uid, gid: the mount's when it has none);
  *   - a regular file already listed takes its extra's size and mtime, and
  *     its mode and unshown_mode when the mode is not 0 (extra's mode holds
- *     no bit of its unshown_mode: the caller masks it) - unless extra's
+ *     no bit of its unshown_mode: the caller masks it), and its owner when
+ *     it has one (has_owner) - unless extra's
  *     checksum (set when the server has the file's bytes) is the listed
  *     one's: that object is the file, as listed;
  *   - a directory or symlink of that name stays as listed;

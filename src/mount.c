@@ -454,7 +454,9 @@ static int pending_from_writer(void *ctx, const writer_entry *e)
     }
     fs_entry file = {.name = (char *)e->key + p->prefix_len,
                      .size = e->size, .mtime = e->mtime, .mode = e->mode,
-                     .unshown_mode = e->unshown_mode};
+                     .unshown_mode = e->unshown_mode,
+                     .has_owner = e->has_owner, .uid = e->uid,
+                     .gid = e->gid};
     if (e->meta)
         file.metadata = *e->meta; /* borrowed: the tree copies it */
     file.checksum = (char *)e->base;

@@ -834,6 +834,15 @@ int wfile_metadata(wfile *f, lakefs_metadata *out)
     return rc;
 }
 
+void wfile_owner(wfile *f, bool *has_owner, uid_t *uid, gid_t *gid)
+{
+    pthread_mutex_lock(&f->state);
+    *has_owner = f->has_owner;
+    *uid = f->uid;
+    *gid = f->gid;
+    pthread_mutex_unlock(&f->state);
+}
+
 bool wfile_unsent_owner(wfile *f, int64_t *mtime, uint32_t *mode,
                         bool *has_owner, uid_t *uid, gid_t *gid)
 {

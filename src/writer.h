@@ -203,6 +203,10 @@ int wfile_fallocate(wfile *f, int mode, off_t off, off_t len);
 /* Current size, mtime and mode (S_IFREG | bits when recorded, 0: none
  * recorded, shown as 0644), without waiting for an upload. */
 void wfile_attrs(wfile *f, int64_t *size, int64_t *mtime, uint32_t *mode);
+/* Its owner when one is recorded or was set (chown) through this mount:
+ * what stat shows of a file open for writing, whose object may not have
+ * it yet. */
+void wfile_owner(wfile *f, bool *has_owner, uid_t *uid, gid_t *gid);
 /* Whether f is unsent (its next upload carries what it holds), with its
  * mtime, mode (as wfile_attrs) and owner, read at once. */
 bool wfile_unsent_owner(wfile *f, int64_t *mtime, uint32_t *mode,

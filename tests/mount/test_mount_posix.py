@@ -538,6 +538,31 @@ def test_what_another_user_creates_is_theirs(server, repo, mount):
     assert json.loads(api_metadata(server, repo, "main", "mine")[PERMISSIONS_KEY])["UID"] == 0
 
 
+def test_a_chown_of_a_file_open_for_writing_shows_at_once(server, repo, mount):
+    # Its new owner goes with the file's next upload; until then stat, fstat and listings showed the
+    # object's old owner (the kernel kept that for attr_timeout, so even after close).
+    m = branch(mount, repo)
+    os.mkdir(m.join("d"))
+    write_file(m.join("d", "f"), b"base\n")
+    fd = os.open(m.join("d", "f"), os.O_RDWR | os.O_APPEND)
+    try:
+        os.write(fd, b"more\n")
+        os.fchown(fd, 1234, 4321)
+        assert (os.fstat(fd).st_uid, os.fstat(fd).st_gid) == (1234, 4321)
+        assert (os.stat(m.join("d", "f")).st_uid, os.stat(m.join("d", "f")).st_gid) == (1234, 4321)
+        # a listing fetched while the file is open shows it too (a reset drops the cached ones)
+        server.upload(repo, "main", "other", b"another client's")
+        write_file(m.join(".lakefs", "reset"), b"other")
+        listed = {e.name: (e.stat().st_uid, e.stat().st_gid) for e in os.scandir(m.join("d"))}
+        assert listed == {"f": (1234, 4321)}
+    finally:
+        os.close(fd)
+    assert (os.stat(m.join("d", "f")).st_uid, os.stat(m.join("d", "f")).st_gid) == (1234, 4321)
+    perms = json.loads(api_metadata(server, repo, "main", "d/f")[PERMISSIONS_KEY])
+    assert (perms["UID"], perms["GID"]) == (1234, 4321)
+    assert api_get(server, repo, "main", "d/f") == b"base\nmore\n"
+
+
 def test_owner_may_change_a_files_group_to_one_of_its_own(server, repo, mount):
     m = branch(mount, repo, "allow_other")
     write_file(m.join("f"), b"x")

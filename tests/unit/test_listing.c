@@ -648,7 +648,8 @@ static void test_merge_pending_files(void **state)
  * records for its upload, unshown (tree.h): merged, a listed file and a
  * new name show its mode without them and keep them in unshown_mode, so
  * that a later change (chmod aside) or rename neither drops them from the
- * object nor takes them for bits this mount wrote. */
+ * object nor takes them for bits this mount wrote. Its owner (a chown its
+ * upload carries) shows too; one without an owner leaves the listed. */
 static void test_merge_pending_files_keeps_unshown_bits(void **state)
 {
     (void)state;
@@ -659,21 +660,33 @@ static void test_merge_pending_files_keeps_unshown_bits(void **state)
     assert_int_equal(b.count, 1);
     b.entries[0].mode = 0755; /* as masked: 04755 recorded */
     b.entries[0].unshown_mode = 04000;
+    b.entries[0].has_owner = true;
+    b.entries[0].uid = 7;
+    b.entries[0].gid = 8;
     fs_entry extra[] = {
         {.name = "listed", .size = 9, .mtime = 2000,
-         .mode = S_IFREG | 0755, .unshown_mode = 04000},
+         .mode = S_IFREG | 0755, .unshown_mode = 04000, .has_owner = true,
+         .uid = 1234, .gid = 4321},
         {.name = "new", .size = 1, .mtime = 3000, .mode = S_IFREG | 0644,
-         .unshown_mode = 01000},
+         .unshown_mode = 01000, .has_owner = true, .uid = 5, .gid = 6},
+        {.name = "plain", .size = 1, .mtime = 3000},
     };
-    assert_int_equal(listing_merge_files(&b.entries, &b.count, extra, 2), 0);
-    assert_int_equal(b.count, 2);
+    assert_int_equal(listing_merge_files(&b.entries, &b.count, extra, 3), 0);
+    assert_int_equal(b.count, 3);
     assert_string_equal(b.entries[0].name, "listed");
     assert_int_equal(b.entries[0].mode, 0755);
     assert_int_equal(b.entries[0].unshown_mode, 04000);
     assert_int_equal(b.entries[0].size, 9);
+    assert_true(b.entries[0].has_owner);
+    assert_int_equal(b.entries[0].uid, 1234);
+    assert_int_equal(b.entries[0].gid, 4321);
     assert_string_equal(b.entries[1].name, "new");
     assert_int_equal(b.entries[1].mode, 0644);
     assert_int_equal(b.entries[1].unshown_mode, 01000);
+    assert_true(b.entries[1].has_owner);
+    assert_int_equal(b.entries[1].uid, 5);
+    assert_string_equal(b.entries[2].name, "plain");
+    assert_false(b.entries[2].has_owner);
     built_free(&b);
     results_free(&r);
 }
