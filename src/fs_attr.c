@@ -363,6 +363,9 @@ int fs_write_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
     (void)fi;
     lakefuse_fs *fs = fs_current();
+    if (fs_hidden_name(path)) /* fchmod of a file unlinked while open */
+        return fs_hidden_setattr(fs, path, mode & 07777u, (uid_t)-1,
+                                 (gid_t)-1, NULL, NULL);
     tree_node n;
     uint64_t since = writer_landed(fs->writer); /* before n's listing */
     int rc = fs_resolve_writable(fs, path, &n);
@@ -399,11 +402,30 @@ static bool owner_may_chgrp(uid_t cur_uid, uid_t uid, gid_t gid)
     return false;
 }
 
+/* fchown of a file unlinked while open: the same rule, on what this
+ * mount keeps of it. */
+static int chown_hidden(lakefuse_fs *fs, const char *path, uid_t uid,
+                        gid_t gid)
+{
+    struct stat st;
+    int rc = fs_hidden_getattr(fs, path, &st);
+    if (rc)
+        return rc;
+    bool same = (uid == (uid_t)-1 || uid == st.st_uid) &&
+                (gid == (gid_t)-1 || gid == st.st_gid);
+    if (!same && fuse_get_context()->uid != 0 &&
+        !owner_may_chgrp(st.st_uid, uid, gid))
+        return -EPERM;
+    return fs_hidden_setattr(fs, path, -1, uid, gid, NULL, NULL);
+}
+
 int fs_write_chown(const char *path, uid_t uid, gid_t gid,
                    struct fuse_file_info *fi)
 {
     (void)fi;
     lakefuse_fs *fs = fs_current();
+    if (fs_hidden_name(path))
+        return chown_hidden(fs, path, uid, gid);
     tree_node n;
     uint64_t since = writer_landed(fs->writer); /* before n's listing */
     int rc = fs_resolve_writable(fs, path, &n);
@@ -423,6 +445,18 @@ int fs_write_chown(const char *path, uid_t uid, gid_t gid,
         }
         fs_entry_free(&marker);
     }
+    wfile *w = n.kind == TREE_FILE ? fs_node_wfile(fs, &n) : NULL;
+    if (w) { /* a chown its next upload carries is the owner now */
+        bool has_owner;
+        uid_t w_uid;
+        gid_t w_gid;
+        wfile_owner(w, &has_owner, &w_uid, &w_gid);
+        if (has_owner) {
+            cur_uid = w_uid;
+            cur_gid = w_gid;
+        }
+        wfile_release(w);
+    }
     bool same = (uid == (uid_t)-1 || uid == cur_uid) &&
                 (gid == (gid_t)-1 || gid == cur_gid);
     if (!same && fuse_get_context()->uid != 0 &&
@@ -441,11 +475,6 @@ int fs_write_utimens(const char *path, const struct timespec tv[2],
 {
     (void)fi;
     lakefuse_fs *fs = fs_current();
-    tree_node n;
-    uint64_t since = writer_landed(fs->writer); /* before n's listing */
-    int rc = fs_resolve_writable(fs, path, &n);
-    if (rc)
-        return rc;
     struct timespec now, set[2];
     clock_gettime(CLOCK_REALTIME, &now);
     bool given[2];
@@ -453,6 +482,15 @@ int fs_write_utimens(const char *path, const struct timespec tv[2],
         given[i] = !tv || tv[i].tv_nsec != UTIME_OMIT;
         set[i] = !tv || tv[i].tv_nsec == UTIME_NOW ? now : tv[i];
     }
+    if (fs_hidden_name(path)) /* futimens of a file unlinked while open */
+        return fs_hidden_setattr(fs, path, -1, (uid_t)-1, (gid_t)-1,
+                                 given[0] ? &set[0] : NULL,
+                                 given[1] ? &set[1] : NULL);
+    tree_node n;
+    uint64_t since = writer_landed(fs->writer); /* before n's listing */
+    int rc = fs_resolve_writable(fs, path, &n);
+    if (rc)
+        return rc;
     /* client-mtime holds whole seconds; the rest is kept in memory. */
     int64_t mtime = given[1] ? (int64_t)set[1].tv_sec : -1;
     if (mtime >= 0)

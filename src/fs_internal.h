@@ -166,6 +166,13 @@ bool fs_hidden_name(const char *path);
 int fs_hidden_add(lakefuse_fs *fs, const char *path, const struct stat *st,
                   wfile *w);
 int fs_hidden_getattr(lakefuse_fs *fs, const char *path, struct stat *st);
+/* chmod (mode >= 0), chown (uid/gid not -1) or utimens (atime, mtime not
+ * NULL) of the file unlinked while open that path names: on what this
+ * mount keeps of it (nothing of it is on lakeFS any more). 0, -ENOENT,
+ * -ENOMEM. */
+int fs_hidden_setattr(lakefuse_fs *fs, const char *path, int64_t mode,
+                      uid_t uid, gid_t gid, const struct timespec *atime,
+                      const struct timespec *mtime);
 /* st's owner becomes w's when w has one (wfile_owner). */
 void fs_stat_wfile_owner(wfile *w, struct stat *st);
 int fs_hidden_remove(lakefuse_fs *fs, const char *path);

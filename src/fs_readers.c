@@ -584,6 +584,42 @@ int fs_hidden_getattr(lakefuse_fs *fs, const char *path, struct stat *st)
     return rc;
 }
 
+int fs_hidden_setattr(lakefuse_fs *fs, const char *path, int64_t mode,
+                      uid_t uid, gid_t gid, const struct timespec *atime,
+                      const struct timespec *mtime)
+{
+    int rc = -ENOENT;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    pthread_mutex_lock(&fs->readers_lock);
+    for (hidden_file *h = fs->hidden; h; h = h->next) {
+        if (strcmp(h->path, path) != 0)
+            continue;
+        if (mode >= 0)
+            h->st.st_mode = (h->st.st_mode & S_IFMT) | ((mode_t)mode & 07777);
+        if (uid != (uid_t)-1)
+            h->st.st_uid = uid;
+        if (gid != (gid_t)-1)
+            h->st.st_gid = gid;
+        if (atime)
+            h->st.st_atim = *atime;
+        if (mtime)
+            h->st.st_mtim = *mtime;
+        h->st.st_ctim = now;
+        rc = 0;
+        /* Its staged bytes (detached: nothing uploads them) give getattr
+         * their owner and mtime: they take the change too. */
+        if (h->w && (uid != (uid_t)-1 || gid != (gid_t)-1))
+            rc = wfile_set_owner(h->w, (uid_t)h->st.st_uid,
+                                 (gid_t)h->st.st_gid);
+        if (rc == 0 && h->w && mtime)
+            rc = wfile_set_mtime(h->w, (int64_t)mtime->tv_sec);
+        break;
+    }
+    pthread_mutex_unlock(&fs->readers_lock);
+    return rc;
+}
+
 int fs_hidden_remove(lakefuse_fs *fs, const char *path)
 {
     hidden_file *gone = NULL;

@@ -17,7 +17,9 @@ States (hashable tuples): None (absent), ("d", mode) a directory, ("l", target) 
 items; mtime None when not compared). mtimes are compared only for files whose mtime the
 workload set with utimens (whole seconds) after their last change of content; directory times,
 atime/ctime are not compared. Modes are compared with their setuid/setgid/sticky bits, except
-where the README says a mount hides them (a file's bits this mount did not write).
+where the README says a mount hides them (a file's bits this mount did not write). A file's owner
+(chown and fchown as root, also of files open for writing and unlinked while open) travels in meta
+under OWNER_KEY; stat and fstat results carry uid and gid.
 
 The POSIX semantics of issue 11 are in the workload: files created with modes 0000..07777 (the
 umask applied), directories made and chmod'ed with their own modes, renames of directories onto
@@ -36,6 +38,7 @@ was found; the same seed and length replay it (LAKEFUSE_DIFF_SEEDS).
 import collections
 import errno
 import hashlib
+import json
 import os
 import random
 import re
@@ -97,6 +100,20 @@ def sha(data):
 
 def file_state(data_hash, size, mode, meta, mtime=None):
     return ("f", data_hash, size, mode, tuple(sorted((meta or {}).items())), mtime)
+
+
+# A file's owner travels in its state's metadata under this key (no user metadata key can hold a
+# NUL), as "uid:gid", and only when it is not root's 0:0 (what a file created by the tests, as root,
+# and an object without lakectl's posix-permissions show), so every other state stays as it was.
+OWNER_KEY = "\0owner"
+OWNERS = ((0, 0), (1000, 1000), (65534, 65534), (1234, 0))
+
+
+def with_owner(meta, uid, gid):
+    out = {k: v for k, v in (meta or {}).items() if k != OWNER_KEY}
+    if (uid, gid) != (0, 0):
+        out[OWNER_KEY] = "%d:%d" % (uid, gid)
+    return out
 
 
 GHOST = ("ghost",)  # listed by readdir, but lstat answers ENOENT
@@ -230,7 +247,7 @@ def read_mount_state(root, rel, mtime_paths=(), retries=0):
     except OSError as e:
         return ("unreadable", "lstat says a file, %s fails with %s" % (step, errno.errorcode.get(e.errno, e.errno)))
     mtime = int(st.st_mtime) if rel in mtime_paths else None
-    return file_state(sha(content), len(content), st.st_mode & 0o7777, meta, mtime)
+    return file_state(sha(content), len(content), st.st_mode & 0o7777, with_owner(meta, st.st_uid, st.st_gid), mtime)
 
 
 def read_api_tree(server, repo, ref, mtime_paths=()):
@@ -255,6 +272,8 @@ def read_api_tree(server, repo, ref, mtime_paths=()):
         data = mountlib.api_get(server, repo, ref, path)
         meta = {k: v for k, v in md.items() if not k.startswith("::lakefs::")}
         mtime = mountlib.expected_mtime(st) if path in mtime_paths else None
+        perms = json.loads(md.get("::lakefs::posix-permissions") or "{}")
+        meta = with_owner(meta, perms.get("UID", 0), perms.get("GID", 0))
         out[path] = file_state(sha(data), len(data), mountlib.expected_mode(st), meta, mtime)
     return out
 
@@ -343,7 +362,8 @@ class Workload:
         with open(path, "rb") as f:
             data = f.read()
         mtime = self.mtime_set.get(rel) if with_mtime else None
-        return file_state(sha(data), len(data), st.st_mode & 0o7777, self.meta.get(rel), mtime)
+        return file_state(sha(data), len(data), st.st_mode & 0o7777,
+                          with_owner(self.meta.get(rel), st.st_uid, st.st_gid), mtime)
 
     def kinds(self):
         """{path: "f" | "d" | "l"} of the model, without reading data."""
@@ -433,6 +453,14 @@ class Workload:
             return ("chmod", op[1], DIR_MODES[op[2] % len(DIR_MODES)])
         if op[0] in ("utime", "setxattr", "removexattr") and self.kind(op[1]) == "d":
             return ("stat", op[1])
+        # chown: of files only (a directory's owner is not compared), and not of one with setuid or
+        # setgid bits (the kernel clears them with a second request: not modelled)
+        if op[0] == "chown" and (self.kind(op[1]) != "f" or os.lstat(self.model.p(op[1])).st_mode & 0o6000):
+            return ("stat", op[1])
+        # nor of a descriptor libfuse has no path for (ESTALE, as fstat: see orphans_follow)
+        if op[0] == "fd_fchown" and (os.fstat(self.model.fds[op[1]]).st_mode & 0o6000 or
+                                     self.fdinfo[op[1]].get("pathless")):
+            return ("fd_fstat", op[1])
         return op
 
     def slot_size(self, slot):
@@ -465,8 +493,10 @@ class Workload:
                 return ("fd_read", slot, rng.randrange(0, MAX_FILE // 2), rng.randrange(1, 70000))
             if k < 0.60:
                 return ("fd_truncate", slot, rng.randrange(0, MAX_FILE // 2))
-            if k < 0.65:
+            if k < 0.62:
                 return ("fd_fstat", slot)
+            if k < 0.65:
+                return ("fd_fchown", slot) + rng.choice(OWNERS)
             if k < 0.74:
                 return ("fd_fsync", slot)
             return ("fd_close", slot)
@@ -505,8 +535,10 @@ class Workload:
             return ("unlink", self.pick_path(exist="fl"))
         if r < 0.66:
             return ("symlink", rng.choice(["a", "../b", "nowhere", "d/e/f", "x" * 40]), self.pick_path())
-        if r < 0.73:
+        if r < 0.71:
             return ("chmod", self.pick_path(exist="fd"), rng.choice(MODES))
+        if r < 0.73:
+            return ("chown", self.pick_path(exist="f")) + rng.choice(OWNERS)
         if r < 0.79:
             return ("utime", self.pick_path(exist="f"), rng.randrange(1000000000, 2000000000))
         if r < 0.88:
@@ -655,7 +687,7 @@ class Workload:
             return None
         if kind == "fd_fstat":
             st = os.fstat(side.fds[slot_of(op)])
-            return (st.st_size, stat.S_IFMT(st.st_mode), st.st_mode & 0o7777)
+            return (st.st_size, stat.S_IFMT(st.st_mode), st.st_mode & 0o7777, st.st_uid, st.st_gid)
         if kind == "fd_write":
             _, slot, off, n, dseed = op
             data = self.data_of(n, dseed)
@@ -667,6 +699,9 @@ class Workload:
             return sha(os.pread(side.fds[slot], n, off))
         if kind == "fd_truncate":
             os.ftruncate(side.fds[slot_of(op)], op[2])
+            return None
+        if kind == "fd_fchown":
+            os.fchown(side.fds[slot_of(op)], op[2], op[3])
             return None
         if kind == "fd_fsync":
             os.fsync(side.fds[slot_of(op)])
@@ -711,6 +746,9 @@ class Workload:
         if kind == "chmod":
             os.chmod(p(op[1]), op[2])
             return None
+        if kind == "chown":
+            os.chown(p(op[1]), op[2], op[3])
+            return None
         if kind == "utime":
             os.utime(p(op[1]), (op[2], op[2]))
             return None
@@ -720,7 +758,7 @@ class Workload:
         if kind == "stat":
             st = os.lstat(p(op[1]))
             if stat.S_ISREG(st.st_mode):
-                return ("f", st.st_size, st.st_mode & 0o7777)
+                return ("f", st.st_size, st.st_mode & 0o7777, st.st_uid, st.st_gid)
             return (stat.S_IFMT(st.st_mode),)
         if kind in ("setxattr", "removexattr"):
             path = op[1]
@@ -796,6 +834,10 @@ class Workload:
             f["mkdir_mode_%04o" % (op[2] & ~0o022 & 0o7777)] += 1
         if kind == "chmod" and (before.get(op[1]) or ("",))[0] == "d":
             f["chmod_dir"] += 1
+        if kind == "chown" and any(i["path"] == op[1] and i["writable"] for i in self.fdinfo.values()):
+            f["chown_of_a_file_open_for_writing"] += 1
+        if kind == "fd_fchown":
+            f["fd_fchown"] += 1
         if any(isinstance(x, str) and key_len(x, False) > 900 for x in op[1:]):
             f["key_over_900_bytes"] += 1
 
@@ -1005,7 +1047,8 @@ class Workload:
                 for p in [p for p in d if under(p, op[1])]:
                     del d[p]
             return
-        if kind in ("chmod", "setxattr", "removexattr", "commit", "stat", "read_file", "fd_read", "fd_fstat", "fd_fsync",
+        if kind in ("chmod", "chown", "fd_fchown", "setxattr", "removexattr", "commit", "stat", "read_file", "fd_read",
+                    "fd_fstat", "fd_fsync",
                     "fd_close"):
             return
         # content changes (writes, truncates, creates, O_TRUNC) end an explicit mtime
@@ -1139,9 +1182,20 @@ class Workload:
             with open(path, "r+b" if os.path.exists(path) else "wb") as f:
                 f.truncate(0)
                 f.write(data)
-            os.chmod(path, state[3])
-            self.meta[rel] = dict(state[4])
+            self.set_file_attrs(rel, state[3], state[4])
             self.mtime_set.pop(rel, None)
+
+    def set_file_attrs(self, rel, mode, meta):
+        """The model's file rel takes mode and a state's metadata: its owner (OWNER_KEY) on the local
+        file (first: a chown clears setuid bits), the rest in self.meta."""
+        meta = dict(meta)
+        uid, gid = (int(x) for x in meta.pop(OWNER_KEY, "0:0").split(":"))
+        os.chown(self.model.p(rel), uid, gid)
+        os.chmod(self.model.p(rel), mode)
+        if meta:
+            self.meta[rel] = meta
+        else:
+            self.meta.pop(rel, None)
 
     # --- the server model ---------------------------------------------------------------------------
     def srv_get(self, p):
@@ -1184,8 +1238,10 @@ class Workload:
             else:
                 self.upload_acked(p, after[p])
             return
-        if kind in ("chmod", "utime", "setxattr", "removexattr"):
-            p = op[1]
+        if kind in ("chmod", "chown", "fd_fchown", "utime", "setxattr", "removexattr"):
+            p = self.attr_path(op)
+            if p is None:
+                return  # an orphan's: nothing on the server changes
             self.srv[p] = {self.map_attr(op, c) for c in self.srv_get(p)}
             if self.writable_slots(p):
                 self.history[p] = {self.map_attr(op, c) for c in self.history.get(p, set())} | {after[p]}
@@ -1206,6 +1262,12 @@ class Workload:
         if self.writable_slots(p):
             self.history[p] = {state}
 
+    def attr_path(self, op):
+        """The path an attribute change names: its own, or its descriptor's (None: an orphan's)."""
+        if op[0] == "fd_fchown":
+            return (self.fdinfo.get(op[1]) or {}).get("path")
+        return op[1]
+
     def map_attr(self, op, c):
         if c is not None and c[0] == "d" and op[0] == "chmod":
             return ("d", op[2] & 0o7777)
@@ -1217,6 +1279,8 @@ class Workload:
             mode = op[2]
         elif kind == "utime":
             mtime = op[2]
+        elif kind in ("chown", "fd_fchown"):
+            meta = tuple(sorted(with_owner(dict(meta), op[-2], op[-1]).items()))
         elif kind == "setxattr":
             meta = tuple(sorted(dict(meta, **{op[2]: op[3]}).items()))
         else:
@@ -1252,8 +1316,10 @@ class Workload:
         if kind == "rename":
             self.srv_rename(op[1], op[2], before, certain=False)
             return
-        if kind in ("chmod", "utime", "setxattr", "removexattr"):
-            p = op[1]
+        if kind in ("chmod", "chown", "fd_fchown", "utime", "setxattr", "removexattr"):
+            p = self.attr_path(op)
+            if p is None:
+                return
             self.srv[p] = self.srv_get(p) | {self.map_attr(op, c) for c in self.srv_get(p)}
             return
         if kind in ("fd_write", "fd_truncate", "fd_fsync", "fd_close", "open"):
@@ -1352,9 +1418,7 @@ class Workload:
                         where, p, show(file_state(sha(data), len(data), s[3], dict(s[4]))), show(s)))
                 with open(path, "wb") as f:
                     f.write(data)
-                os.chmod(path, visible(s)[3] if from_server else s[3])
-                if s[4]:
-                    self.meta[p] = dict(s[4])
+                self.set_file_attrs(p, visible(s)[3] if from_server else s[3], s[4])
             self.srv[p] = {s if s[0] != "f" else s[:5] + (None,)}
 
     # --- kill -9 --------------------------------------------------------------------------------

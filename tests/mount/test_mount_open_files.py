@@ -320,3 +320,27 @@ def test_a_file_unlinked_while_open_in_a_directory_removed_after(server, repo, m
     finally:
         os.close(fd)
     assert api_paths(server, repo, "main") == []  # nothing it wrote reached lakeFS
+
+
+@pytest.mark.parametrize("written", [False, True])
+def test_fchown_fchmod_and_futimens_work_on_a_file_unlinked_while_open(server, repo, mount, written):
+    # Found by the differential test once it chowned: libfuse renames such a file to a .fuse_hidden
+    # name only this mount knows, and the attribute changes of its descriptor looked that name up on
+    # lakeFS (ENOENT). They now change what the mount keeps of the file, which fstat shows.
+    m = branch(mount, repo)
+    write_file(m.join("f"), b"base\n")
+    fd = os.open(m.join("f"), os.O_RDWR if written else os.O_RDONLY)
+    try:
+        if written:
+            os.write(fd, b"x")
+        os.unlink(m.join("f"))
+        os.fchown(fd, 1234, 4321)
+        os.fchmod(fd, 0o600)
+        os.utime(fd, (1500000000, 1500000000))
+        st = os.fstat(fd)
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777, int(st.st_mtime)) == (1234, 4321, 0o600, 1500000000)
+        assert st.st_nlink == 0
+    finally:
+        os.close(fd)
+    assert not os.path.exists(m.join("f"))
+    assert api_get_or_none(server, repo, "main", "f") is None
