@@ -12,14 +12,15 @@ until the upload, and are all acceptable if the daemon dies. After each kill and
 server's tree (read through the API) must be in those sets, path by path, and the mount's view of
 it must match.
 
-States (hashable tuples): None (absent), ("d", mode) a directory, ("l", target) a symlink,
+States (hashable tuples): None (absent), ("d", mode) a directory (("d", mode, "uid:gid") when not
+root's: dir_state), ("l", target) a symlink,
 ("f", sha256, size, mode, meta, mtime) a regular file (meta: sorted tuple of user metadata
 items; mtime None when not compared). mtimes are compared only for files whose mtime the
 workload set with utimens (whole seconds) after their last change of content; directory times,
 atime/ctime are not compared. Modes are compared with their setuid/setgid/sticky bits, except
 where the README says a mount hides them (a file's bits this mount did not write). A file's owner
 (chown and fchown as root, also of files open for writing and unlinked while open) travels in meta
-under OWNER_KEY; stat and fstat results carry uid and gid.
+under OWNER_KEY, a directory's in its state; stat and fstat results carry uid and gid.
 
 The POSIX semantics of issue 11 are in the workload: files created with modes 0000..07777 (the
 umask applied), directories made and chmod'ed with their own modes, renames of directories onto
@@ -109,6 +110,18 @@ OWNER_KEY = "\0owner"
 OWNERS = ((0, 0), (1000, 1000), (65534, 65534), (1234, 0))
 
 
+def dir_state(mode, uid=0, gid=0):
+    """("d", mode), and the owner "uid:gid" after it when not root's (see OWNER_KEY)."""
+    return ("d", mode) if (uid, gid) == (0, 0) else ("d", mode, "%d:%d" % (uid, gid))
+
+
+def set_dir_attrs(path, state):
+    """A model directory takes a directory state's owner, then its mode."""
+    uid, gid = (int(x) for x in (state[2] if len(state) > 2 else "0:0").split(":"))
+    os.chown(path, uid, gid)
+    os.chmod(path, state[1])
+
+
 def with_owner(meta, uid, gid):
     out = {k: v for k, v in (meta or {}).items() if k != OWNER_KEY}
     if (uid, gid) != (0, 0):
@@ -127,7 +140,7 @@ def show(state):
     if state[0] == "unreadable":
         return state[1]
     if state[0] == "d":
-        return "dir(mode %o)" % state[1]
+        return "dir(mode %o%s)" % (state[1], ", owner %s" % state[2] if len(state) > 2 else "")
     if state[0] == "l":
         return "symlink->%r" % state[1]
     _, h, size, mode, meta, mtime = state
@@ -228,7 +241,7 @@ def read_mount_state(root, rel, mtime_paths=(), retries=0):
     if st is None:
         return None
     if stat.S_ISDIR(st.st_mode):
-        return ("d", st.st_mode & 0o7777)
+        return dir_state(st.st_mode & 0o7777, st.st_uid, st.st_gid)
     if stat.S_ISLNK(st.st_mode):
         return ("l", _retry(lambda: os.readlink(path), retries))
 
@@ -262,8 +275,11 @@ def read_api_tree(server, repo, ref, mtime_paths=()):
             out.setdefault("/".join(parts[:i]), ("d", 0o755))  # a prefix (without marker: 0755)
         if marker:
             # the marker's posix-permissions are the directory's mode (lakectl's folder format)
-            has_mode = "::lakefs::posix-permissions" in (st.get("metadata") or {})
-            out[path.rstrip("/")] = ("d", mountlib.expected_mode(st) if has_mode else 0o755)
+            md = st.get("metadata") or {}
+            has_mode = "::lakefs::posix-permissions" in md
+            perms = json.loads(md.get("::lakefs::posix-permissions") or "{}")
+            out[path.rstrip("/")] = dir_state(mountlib.expected_mode(st) if has_mode else 0o755,
+                                              perms.get("UID", 0), perms.get("GID", 0))
             continue
         md = st.get("metadata") or {}
         if "::lakefs::symlink-target" in md:
@@ -356,7 +372,7 @@ class Workload:
         if st is None:
             return None
         if stat.S_ISDIR(st.st_mode):
-            return ("d", st.st_mode & 0o7777)
+            return dir_state(st.st_mode & 0o7777, st.st_uid, st.st_gid)
         if stat.S_ISLNK(st.st_mode):
             return ("l", os.readlink(path))
         with open(path, "rb") as f:
@@ -453,9 +469,10 @@ class Workload:
             return ("chmod", op[1], DIR_MODES[op[2] % len(DIR_MODES)])
         if op[0] in ("utime", "setxattr", "removexattr") and self.kind(op[1]) == "d":
             return ("stat", op[1])
-        # chown: of files only (a directory's owner is not compared), and not of one with setuid or
-        # setgid bits (the kernel clears them with a second request: not modelled)
-        if op[0] == "chown" and (self.kind(op[1]) != "f" or os.lstat(self.model.p(op[1])).st_mode & 0o6000):
+        # chown: of files and directories, not of a file with setuid or setgid bits (the kernel
+        # clears them with a second request: not modelled)
+        if op[0] == "chown" and (self.kind(op[1]) not in ("f", "d") or
+                                 os.lstat(self.model.p(op[1])).st_mode & 0o6000):
             return ("stat", op[1])
         # nor of a descriptor libfuse has no path for (ESTALE, as fstat: see orphans_follow)
         if op[0] == "fd_fchown" and (os.fstat(self.model.fds[op[1]]).st_mode & 0o6000 or
@@ -538,7 +555,7 @@ class Workload:
         if r < 0.71:
             return ("chmod", self.pick_path(exist="fd"), rng.choice(MODES))
         if r < 0.73:
-            return ("chown", self.pick_path(exist="f")) + rng.choice(OWNERS)
+            return ("chown", self.pick_path(exist="fd")) + rng.choice(OWNERS)
         if r < 0.79:
             return ("utime", self.pick_path(exist="f"), rng.randrange(1000000000, 2000000000))
         if r < 0.88:
@@ -838,6 +855,8 @@ class Workload:
             f["chown_of_a_file_open_for_writing"] += 1
         if kind == "fd_fchown":
             f["fd_fchown"] += 1
+        if kind == "chown" and (before.get(op[1]) or ("",))[0] == "d":
+            f["chown_dir"] += 1
         if any(isinstance(x, str) and key_len(x, False) > 900 for x in op[1:]):
             f["key_over_900_bytes"] += 1
 
@@ -1168,7 +1187,7 @@ class Workload:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if state[0] == "d":
             os.makedirs(path, exist_ok=True)
-            os.chmod(path, state[1])
+            set_dir_attrs(path, state)
         elif state[0] == "l":
             if os.path.lexists(path):
                 os.unlink(path)
@@ -1270,7 +1289,9 @@ class Workload:
 
     def map_attr(self, op, c):
         if c is not None and c[0] == "d" and op[0] == "chmod":
-            return ("d", op[2] & 0o7777)
+            return ("d", op[2] & 0o7777) + c[2:]
+        if c is not None and c[0] == "d" and op[0] == "chown":
+            return dir_state(c[1], op[2], op[3])
         if c is None or c[0] != "f":
             return c
         _, h, size, mode, meta, mtime = c
@@ -1407,7 +1428,7 @@ class Workload:
                 continue
             if s[0] == "d":
                 os.makedirs(path, exist_ok=True)
-                os.chmod(path, s[1])
+                set_dir_attrs(path, s)
             elif s[0] == "l":
                 os.symlink(s[1], path)
             else:
