@@ -688,8 +688,9 @@ class Workload:
         result = self._apply(side, op)
         if any(key_len(q, d) > MAX_KEY for q, d in moved):
             os.rename(side.p(dst), side.p(src))  # undone: only an empty directory can have been replaced
-            if old_dst is not None:
+            if old_dst is not None:  # as it was: owner (first: a chown clears setgid), then mode
                 os.mkdir(side.p(dst))
+                os.chown(side.p(dst), old_dst.st_uid, old_dst.st_gid)
                 os.chmod(side.p(dst), old_dst.st_mode & 0o7777)
             raise OSError(errno.ENAMETOOLONG, "key over lakeFS's limit")
         return result
