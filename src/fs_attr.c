@@ -402,6 +402,20 @@ static bool owner_may_chgrp(uid_t cur_uid, uid_t uid, gid_t gid)
     return false;
 }
 
+/* chown(uid, gid) of a file owned by cur: 1 when it changes nothing, 0
+ * when the caller may make the change, -EPERM when only root may (as on
+ * any file system). */
+static int chown_check(const struct stat *cur, uid_t uid, gid_t gid)
+{
+    if ((uid == (uid_t)-1 || uid == cur->st_uid) &&
+        (gid == (gid_t)-1 || gid == cur->st_gid))
+        return 1;
+    if (fuse_get_context()->uid != 0 &&
+        !owner_may_chgrp(cur->st_uid, uid, gid))
+        return -EPERM;
+    return 0;
+}
+
 /* fchown of a file unlinked while open: the same rule, on what this
  * mount keeps of it. */
 static int chown_hidden(lakefuse_fs *fs, const char *path, uid_t uid,
@@ -409,13 +423,10 @@ static int chown_hidden(lakefuse_fs *fs, const char *path, uid_t uid,
 {
     struct stat st;
     int rc = fs_hidden_getattr(fs, path, &st);
-    if (rc)
+    if (rc == 0)
+        rc = chown_check(&st, uid, gid);
+    if (rc < 0)
         return rc;
-    bool same = (uid == (uid_t)-1 || uid == st.st_uid) &&
-                (gid == (gid_t)-1 || gid == st.st_gid);
-    if (!same && fuse_get_context()->uid != 0 &&
-        !owner_may_chgrp(st.st_uid, uid, gid))
-        return -EPERM;
     return fs_hidden_setattr(fs, path, -1, uid, gid, NULL, NULL);
 }
 
@@ -431,8 +442,8 @@ int fs_write_chown(const char *path, uid_t uid, gid_t gid,
     int rc = fs_resolve_writable(fs, path, &n);
     if (rc)
         return rc;
-    uid_t cur_uid = n.entry.has_owner ? n.entry.uid : fs->uid;
-    gid_t cur_gid = n.entry.has_owner ? n.entry.gid : fs->gid;
+    struct stat cur = {.st_uid = n.entry.has_owner ? n.entry.uid : fs->uid,
+                       .st_gid = n.entry.has_owner ? n.entry.gid : fs->gid};
     fs_entry marker; /* a directory's owner is its marker's */
     bool has_marker = false;
     size_t subdirs;
@@ -440,30 +451,21 @@ int fs_write_chown(const char *path, uid_t uid, gid_t gid,
         tree_dir_info(fs->tree, &n, &marker, &has_marker, &subdirs) == 0 &&
         has_marker) {
         if (marker.has_owner) {
-            cur_uid = marker.uid;
-            cur_gid = marker.gid;
+            cur.st_uid = marker.uid;
+            cur.st_gid = marker.gid;
         }
         fs_entry_free(&marker);
     }
     wfile *w = n.kind == TREE_FILE ? fs_node_wfile(fs, &n) : NULL;
     if (w) { /* a chown its next upload carries is the owner now */
-        bool has_owner;
-        uid_t w_uid;
-        gid_t w_gid;
-        wfile_owner(w, &has_owner, &w_uid, &w_gid);
-        if (has_owner) {
-            cur_uid = w_uid;
-            cur_gid = w_gid;
-        }
+        fs_stat_wfile_owner(w, &cur);
         wfile_release(w);
     }
-    bool same = (uid == (uid_t)-1 || uid == cur_uid) &&
-                (gid == (gid_t)-1 || gid == cur_gid);
-    if (!same && fuse_get_context()->uid != 0 &&
-        !owner_may_chgrp(cur_uid, uid, gid))
-        rc = -EPERM; /* only root gives files away, as on any filesystem */
-    else if (!same)
+    rc = chown_check(&cur, uid, gid);
+    if (rc == 0)
         rc = change_attrs(fs, path, &n, since, -1, -1, uid, gid);
+    else if (rc == 1)
+        rc = 0; /* nothing to change */
     if (rc == 0)
         note_change(fs, &n, NULL, NULL);
     tree_node_free(&n);
