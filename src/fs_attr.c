@@ -620,10 +620,13 @@ int fs_write_link(const char *from, const char *to)
  * non-NULL) or removed, through updateObjectUserMetadata; on a file whose
  * newest bytes are still staged, on the staged copy (its upload carries
  * it). */
-static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
-                          uint64_t since, const char *key, const char *value,
-                          size_t size)
+/* What user metadata KEY may hold, as set to value (NULL: removed): 0 and
+ * *copy (the value as stored, NULL for a removal; free it), or -EINVAL,
+ * -ENOTSUP, -EILSEQ, -ENOMEM. */
+static int meta_xattr_value(const char *key, const char *value, size_t size,
+                            char **copy)
 {
+    *copy = NULL;
     if (!*key)
         return -EINVAL;
     /* lakectl's own keys (mode, owner, mtime, symlink target) follow
@@ -633,14 +636,26 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
         return -ENOTSUP;
     /* User metadata is JSON strings: bytes that are not UTF-8 come back
      * as U+FFFD. Refused, not altered. A NUL is U+0000 (jsonnul.h). */
-    char *copy = value ? jsonnul_from_bytes(value, size) : NULL;
-    if (value && !copy)
+    *copy = value ? jsonnul_from_bytes(value, size) : NULL;
+    if (value && !*copy)
         return -ENOMEM;
     if (!listing_utf8_is_valid(key) ||
-        (copy && !listing_utf8_nul_is_valid(copy))) {
-        free(copy);
+        (*copy && !listing_utf8_nul_is_valid(*copy))) {
+        free(*copy);
+        *copy = NULL;
         return -EILSEQ;
     }
+    return 0;
+}
+
+static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
+                          uint64_t since, const char *key, const char *value,
+                          size_t size)
+{
+    char *copy;
+    int vrc = meta_xattr_value(key, value, size, &copy);
+    if (vrc)
+        return vrc;
     wfile *w = fs_node_wfile(fs, n);
     bool staged = false; /* decided as in change_file_attrs */
     int rc = 0;
@@ -706,11 +721,35 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
     return rc;
 }
 
+/* fsetxattr or fremovexattr of a file unlinked while open: its user
+ * metadata as this mount keeps it (nothing of the file is on lakeFS any
+ * more); -ENOENT when path names no such file. */
+static int hidden_setxattr(lakefuse_fs *fs, const char *path,
+                           const char *name, const char *value, size_t size)
+{
+    if (strncmp(name, XATTR_META, strlen(XATTR_META)) != 0) {
+        struct stat st;
+        int rc = fs_hidden_getattr(fs, path, &st);
+        return rc ? rc : -ENOTSUP;
+    }
+    char *copy;
+    int rc = meta_xattr_value(name + strlen(XATTR_META), value, size, &copy);
+    if (rc == 0)
+        rc = fs_hidden_set_meta(fs, path, name + strlen(XATTR_META), copy);
+    free(copy);
+    return rc;
+}
+
 int fs_write_setxattr(const char *path, const char *name, const char *value,
                       size_t size, int flags)
 {
     (void)flags;
     lakefuse_fs *fs = fs_current();
+    if (path && fs_hidden_name(path)) {
+        int rc = hidden_setxattr(fs, path, name, value, size);
+        if (rc != -ENOENT)
+            return rc;
+    }
     tree_node n;
     uint64_t since = writer_landed(fs->writer); /* before n's listing */
     int rc = path ? tree_resolve(fs->tree, path, &n) : -ESTALE;

@@ -161,10 +161,18 @@ void fs_readers_uploaded(lakefuse_fs *fs, const tree_ref *ref,
 
 /* libfuse's names for files unlinked or replaced while open
  * (DIR/.fuse_hidden...): kept in memory only (fs_readers.c). add takes
- * over w's reference (may be NULL). */
+ * over w's reference (may be NULL) and copies e, the object's attributes
+ * and user metadata as the file had them (its xattrs from then on). */
 bool fs_hidden_name(const char *path);
 int fs_hidden_add(lakefuse_fs *fs, const char *path, const struct stat *st,
-                  wfile *w);
+                  wfile *w, const fs_entry *e);
+/* A copy of the kept entry (fs_entry_free it), its mtime the one getattr
+ * shows: 0, -ENOENT, -ENOMEM. */
+int fs_hidden_entry(lakefuse_fs *fs, const char *path, fs_entry *out);
+/* fsetxattr (value not NULL) or fremovexattr of user metadata KEY on the
+ * kept entry: 0, -ENOENT, -ENODATA (removing a key it lacks), -ENOMEM. */
+int fs_hidden_set_meta(lakefuse_fs *fs, const char *path, const char *key,
+                       const char *value);
 int fs_hidden_getattr(lakefuse_fs *fs, const char *path, struct stat *st);
 /* chmod (mode >= 0), chown (uid/gid not -1) or utimens (atime, mtime not
  * NULL) of the file unlinked while open that path names: on what this

@@ -1031,6 +1031,13 @@ void fs_xattr_get_stats(lakefuse_fs *fs, fs_xattr_stats *out)
 static int resolve_with_metadata(lakefuse_fs *fs, const char *path,
                                  tree_node *n)
 {
+    if (fs_hidden_name(path)) { /* fgetxattr of a file unlinked while open */
+        memset(n, 0, sizeof(*n));
+        n->kind = TREE_FILE;
+        int rc = fs_hidden_entry(fs, path, &n->entry);
+        if (rc != -ENOENT)
+            return rc;
+    }
     for (int tries = 1;; tries++) {
         uint64_t since = writer_landed(fs->writer); /* before the listing */
         int rc = tree_resolve(fs->tree, path, n);

@@ -529,8 +529,27 @@ typedef struct hidden_file {
     char *path;
     struct stat st; /* as the file was when its name went */
     wfile *w;       /* its staged bytes (still growing), or NULL */
+    fs_entry entry; /* its object's attributes then: fgetxattr's answers */
     struct hidden_file *next;
 } hidden_file;
+
+static void hidden_free(hidden_file *h)
+{
+    if (h->w)
+        wfile_release(h->w);
+    fs_entry_free(&h->entry);
+    free(h->path);
+    free(h);
+}
+
+/* Under readers_lock: path's hidden file, or NULL. */
+static hidden_file *hidden_find(lakefuse_fs *fs, const char *path)
+{
+    for (hidden_file *h = fs->hidden; h; h = h->next)
+        if (strcmp(h->path, path) == 0)
+            return h;
+    return NULL;
+}
 
 #define HIDDEN_PREFIX ".fuse_hidden"
 
@@ -542,11 +561,16 @@ bool fs_hidden_name(const char *path)
 }
 
 int fs_hidden_add(lakefuse_fs *fs, const char *path, const struct stat *st,
-                  wfile *w)
+                  wfile *w, const fs_entry *e)
 {
     hidden_file *h = calloc(1, sizeof(*h));
-    if (!h || !(h->path = strdup(path))) {
+    if (!h || !(h->path = strdup(path)) ||
+        fs_entry_copy(&h->entry, e) != 0) {
+        if (h)
+            free(h->path);
         free(h);
+        if (w) /* taken over, as on success */
+            wfile_release(w);
         return -ENOMEM;
     }
     h->st = *st;
@@ -564,13 +588,12 @@ int fs_hidden_getattr(lakefuse_fs *fs, const char *path, struct stat *st)
     wfile *w = NULL;
     int rc = -ENOENT;
     pthread_mutex_lock(&fs->readers_lock);
-    for (hidden_file *h = fs->hidden; h; h = h->next)
-        if (strcmp(h->path, path) == 0) {
-            *st = h->st;
-            w = h->w;
-            rc = 0;
-            break;
-        }
+    hidden_file *h = hidden_find(fs, path);
+    if (h) {
+        *st = h->st;
+        w = h->w;
+        rc = 0;
+    }
     pthread_mutex_unlock(&fs->readers_lock);
     if (rc == 0 && w) { /* the hidden entry holds its reference */
         int64_t size, mtime;
@@ -633,11 +656,59 @@ int fs_hidden_remove(lakefuse_fs *fs, const char *path)
     pthread_mutex_unlock(&fs->readers_lock);
     if (!gone)
         return -ENOENT;
-    if (gone->w)
-        wfile_release(gone->w);
-    free(gone->path);
-    free(gone);
+    hidden_free(gone);
     return 0;
+}
+
+int fs_hidden_entry(lakefuse_fs *fs, const char *path, fs_entry *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct stat st;
+    int rc = fs_hidden_getattr(fs, path, &st); /* the mtime it shows now */
+    if (rc)
+        return rc;
+    rc = -ENOENT;
+    pthread_mutex_lock(&fs->readers_lock);
+    hidden_file *h = hidden_find(fs, path);
+    if (h)
+        rc = fs_entry_copy(out, &h->entry) != 0 ? -ENOMEM : 0;
+    pthread_mutex_unlock(&fs->readers_lock);
+    if (rc == 0)
+        out->mtime = (int64_t)st.st_mtime;
+    return rc;
+}
+
+int fs_hidden_set_meta(lakefuse_fs *fs, const char *path, const char *key,
+                       const char *value)
+{
+    lakefs_metadata md = {0};
+    int rc = -ENOENT;
+    pthread_mutex_lock(&fs->readers_lock);
+    hidden_file *h = hidden_find(fs, path);
+    if (h) {
+        bool found = false;
+        rc = 0;
+        for (size_t i = 0; rc == 0 && i < h->entry.metadata.count; i++) {
+            const lakefs_kv *kv = &h->entry.metadata.items[i];
+            if (strcmp(kv->key, key) == 0)
+                found = true;
+            else
+                rc = lakefs_metadata_set(&md, kv->key, kv->value);
+        }
+        if (rc == 0 && value)
+            rc = lakefs_metadata_set(&md, key, value);
+        else if (rc == 0 && !found)
+            rc = -ENODATA;
+        if (rc == 0) {
+            lakefs_metadata_free(&h->entry.metadata);
+            h->entry.metadata = md;
+            memset(&md, 0, sizeof(md));
+            clock_gettime(CLOCK_REALTIME, &h->st.st_ctim);
+        }
+    }
+    pthread_mutex_unlock(&fs->readers_lock);
+    lakefs_metadata_free(&md);
+    return rc;
 }
 
 void fs_hidden_move_dir(lakefuse_fs *fs, const char *from, const char *to)

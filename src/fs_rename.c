@@ -409,12 +409,13 @@ static int hide(lakefuse_fs *fs, const char *from, const char *to)
     if (rc)
         return rc;
     wfile *w = fs_node_wfile(fs, &n);
-    tree_node_free(&n);
+    fs_overlay_staged_metadata(fs, &n); /* what the file has now */
     rc = fs_write_unlink(from);
     if (rc == 0)
-        rc = fs_hidden_add(fs, to, &st, w);
+        rc = fs_hidden_add(fs, to, &st, w, &n.entry);
     else if (w)
         wfile_release(w);
+    tree_node_free(&n);
     return rc;
 }
 

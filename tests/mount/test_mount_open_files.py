@@ -344,3 +344,49 @@ def test_fchown_fchmod_and_futimens_work_on_a_file_unlinked_while_open(server, r
         os.close(fd)
     assert not os.path.exists(m.join("f"))
     assert api_get_or_none(server, repo, "main", "f") is None
+
+
+@pytest.mark.parametrize("written", [False, True])
+def test_xattrs_of_a_file_unlinked_while_open_stay_with_its_descriptor(server, repo, mount, written):
+    """As on a local file system, a descriptor of an unlinked file still has the file's extended
+    attributes: fgetxattr and flistxattr answer what the file had (its user metadata, a key staged
+    on a file being written too), and fsetxattr / fremovexattr change what this mount keeps of it.
+    They answered ENOENT (the .fuse_hidden name was looked up on lakeFS). Nothing reaches lakeFS."""
+    m = branch(mount, repo)
+    write_file(m.join("f"), b"base\n")
+    os.setxattr(m.join("f"), META + "owner", b"alice")
+    fd = os.open(m.join("f"), os.O_RDWR if written else os.O_RDONLY)
+    try:
+        if written:
+            os.write(fd, b"x")
+            os.setxattr(m.join("f"), META + "staged", b"yes")  # goes with the upload that never comes
+        os.unlink(m.join("f"))
+        want = {META + "owner": b"alice"}
+        if written:
+            want[META + "staged"] = b"yes"
+        assert user_meta(fd) == want
+        os.setxattr(fd, META + "later", b"1")
+        os.removexattr(fd, META + "owner")
+        del want[META + "owner"]
+        want[META + "later"] = b"1"
+        assert user_meta(fd) == want
+        with pytest.raises(OSError) as e:
+            os.removexattr(fd, META + "owner")
+        assert e.value.errno == errno.ENODATA
+        with pytest.raises(OSError) as e:
+            os.getxattr(fd, META + "owner")
+        assert e.value.errno == errno.ENODATA
+        for name in (META + "::lakefs::mode", "user.other"):
+            with pytest.raises(OSError) as e:
+                os.setxattr(fd, name, b"1")
+            assert e.value.errno == errno.ENOTSUP, name
+        with pytest.raises(OSError) as e:
+            os.setxattr(fd, META + "bad", b"\xff")
+        assert e.value.errno == errno.EILSEQ
+        # mtime follows futimens, as fstat shows it
+        os.utime(fd, (1500000000, 1500000000))
+        assert os.getxattr(fd, "user.lakefs.mtime") == b"1500000000"
+    finally:
+        os.close(fd)
+    assert not os.path.exists(m.join("f"))
+    assert api_paths(server, repo, "main") == []
