@@ -20,7 +20,9 @@ workload set with utimens (whole seconds) after their last change of content; di
 atime/ctime are not compared. Modes are compared with their setuid/setgid/sticky bits, except
 where the README says a mount hides them (a file's bits this mount did not write). A file's owner
 (chown and fchown as root, also of files open for writing and unlinked while open) travels in meta
-under OWNER_KEY, a directory's in its state; stat and fstat results carry uid and gid.
+under OWNER_KEY, a directory's in its state; stat and fstat results carry uid and gid. Descriptors
+read, set and remove user metadata too (fd_getxattrs, fd_setxattr, fd_removexattr), an orphan's
+included: its metadata stays with its descriptors, shared by those orphaned together.
 
 The POSIX semantics of issue 11 are in the workload: files created with modes 0000..07777 (the
 umask applied), directories made and chmod'ed with their own modes, renames of directories onto
@@ -80,6 +82,7 @@ FAULT_ERRNOS = {errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errno.ECONNRESET, errn
 FOLLOWING_OPS = ("open", "write_file", "append_file", "truncate", "chmod", "utime", "setxattr", "removexattr",
                  "read_file")
 HIDDEN_PREFIX = ".fuse_hidden"  # libfuse's name for a file unlinked while open (never on lakeFS)
+FD_XATTR_OPS = ("fd_getxattrs", "fd_setxattr", "fd_removexattr")
 
 
 class Mismatch(AssertionError):
@@ -478,7 +481,41 @@ class Workload:
         if op[0] == "fd_fchown" and (os.fstat(self.model.fds[op[1]]).st_mode & 0o6000 or
                                      self.fdinfo[op[1]].get("pathless")):
             return ("fd_fstat", op[1])
+        if op[0] in FD_XATTR_OPS and self.fdinfo[op[1]].get("pathless"):
+            return ("fd_fstat", op[1])
         return op
+
+    def slot_meta(self, slot):
+        """The model's user metadata of a descriptor's file: its path's, or its orphan's own (shared by
+        the descriptors orphaned together)."""
+        info = self.fdinfo[slot]
+        if info["path"] is None:
+            return info.setdefault("meta", {})
+        return self.meta.setdefault(info["path"], {})
+
+    def fd_xattr(self, side, op):
+        kind, slot = op[0], op[1]
+        if side.is_model:
+            md = self.slot_meta(slot)
+            if kind == "fd_getxattrs":
+                return tuple(sorted(md.items()))
+            if kind == "fd_setxattr":
+                md[op[2]] = op[3]
+            elif op[2] in md:
+                del md[op[2]]
+            else:
+                raise OSError(errno.ENODATA, "no such attribute")
+            return None
+        fd = side.fds[slot]
+        if kind == "fd_getxattrs":
+            names = [n for n in os.listxattr(fd) if n.startswith(META_PREFIX) and
+                     not n.startswith(META_PREFIX + "::lakefs::")]
+            return tuple(sorted((n[len(META_PREFIX):], os.getxattr(fd, n).decode()) for n in names))
+        if kind == "fd_setxattr":
+            os.setxattr(fd, META_PREFIX + op[2], op[3].encode())
+        else:
+            os.removexattr(fd, META_PREFIX + op[2])
+        return None
 
     def slot_size(self, slot):
         return os.fstat(self.model.fds[slot]).st_size
@@ -499,6 +536,8 @@ class Workload:
                     return ("fd_read", slot, rng.randrange(0, MAX_FILE // 2), rng.randrange(1, 70000))
                 if k < 0.75:
                     return ("fd_fstat", slot)
+                if k < 0.80:
+                    return ("fd_getxattrs", slot)
                 return ("fd_close", slot)
             if k < 0.45 and self.slot_size(slot) > MAX_FILE - 64 * 1024:
                 return ("fd_truncate", slot, rng.randrange(0, MAX_FILE // 2))
@@ -516,6 +555,12 @@ class Workload:
                 return ("fd_fchown", slot) + rng.choice(OWNERS)
             if k < 0.74:
                 return ("fd_fsync", slot)
+            if k < 0.76:
+                return ("fd_getxattrs", slot)
+            if k < 0.78:
+                return ("fd_setxattr", slot, rng.choice(META_KEYS), "v%d" % rng.randrange(1000))
+            if k < 0.79:
+                return ("fd_removexattr", slot, rng.choice(META_KEYS))
             return ("fd_close", slot)
         r = rng.random()
         if r < 0.12 and len(self.fdinfo) < MAX_FDS:
@@ -721,6 +766,8 @@ class Workload:
         if kind == "fd_fchown":
             os.fchown(side.fds[slot_of(op)], op[2], op[3])
             return None
+        if kind in FD_XATTR_OPS:
+            return self.fd_xattr(side, op)
         if kind == "fd_fsync":
             os.fsync(side.fds[slot_of(op)])
             return None
@@ -856,6 +903,8 @@ class Workload:
             f["chown_of_a_file_open_for_writing"] += 1
         if kind == "fd_fchown":
             f["fd_fchown"] += 1
+        if kind in FD_XATTR_OPS:
+            f[kind] += 1
         if kind == "chown" and (before.get(op[1]) or ("",))[0] == "d":
             f["chown_dir"] += 1
         if any(isinstance(x, str) and key_len(x, False) > 900 for x in op[1:]):
@@ -865,10 +914,12 @@ class Workload:
         """The file at path was unlinked or replaced: its descriptors keep it, under no name (their
         writes reach lakeFS never); what they wrote is no longer a candidate for the name. libfuse
         keeps such a file under a hidden name in its directory (hidden_dir, which follows renames)."""
+        meta = dict(self.meta.get(path) or {})
         for info in self.fdinfo.values():
             if info["path"] == path:
                 info["path"] = None
                 info["hidden_dir"] = os.path.dirname(path)
+                info["meta"] = meta  # one dict: they share the file
         self.history.pop(path, None)
 
     def orphans_follow(self, op, before):
@@ -1068,8 +1119,7 @@ class Workload:
                     del d[p]
             return
         if kind in ("chmod", "chown", "fd_fchown", "setxattr", "removexattr", "commit", "stat", "read_file", "fd_read",
-                    "fd_fstat", "fd_fsync",
-                    "fd_close"):
+                    "fd_fstat", "fd_fsync", "fd_close") + FD_XATTR_OPS:
             return
         # content changes (writes, truncates, creates, O_TRUNC) end an explicit mtime
         for p in self.affected(op):
@@ -1228,7 +1278,7 @@ class Workload:
 
     def server_success(self, op, before, after, closing):
         kind = op[0]
-        if kind in ("stat", "read_file", "fd_read", "commit"):
+        if kind in ("stat", "read_file", "fd_read", "commit", "fd_getxattrs"):
             return
         if kind in ("fd_write", "fd_truncate", "fd_fstat"):
             p = self.fdinfo[op[1]]["path"]
@@ -1258,7 +1308,8 @@ class Workload:
             else:
                 self.upload_acked(p, after[p])
             return
-        if kind in ("chmod", "chown", "fd_fchown", "utime", "setxattr", "removexattr"):
+        if kind in ("chmod", "chown", "fd_fchown", "utime", "setxattr", "removexattr", "fd_setxattr",
+                    "fd_removexattr"):
             p = self.attr_path(op)
             if p is None:
                 return  # an orphan's: nothing on the server changes
@@ -1284,7 +1335,7 @@ class Workload:
 
     def attr_path(self, op):
         """The path an attribute change names: its own, or its descriptor's (None: an orphan's)."""
-        if op[0] == "fd_fchown":
+        if op[0].startswith("fd_"):
             return (self.fdinfo.get(op[1]) or {}).get("path")
         return op[1]
 
@@ -1303,7 +1354,7 @@ class Workload:
             mtime = op[2]
         elif kind in ("chown", "fd_fchown"):
             meta = tuple(sorted(with_owner(dict(meta), op[-2], op[-1]).items()))
-        elif kind == "setxattr":
+        elif kind in ("setxattr", "fd_setxattr"):
             meta = tuple(sorted(dict(meta, **{op[2]: op[3]}).items()))
         else:
             meta = tuple(sorted((k, v) for k, v in meta if k != op[2]))
@@ -1333,12 +1384,13 @@ class Workload:
     def server_failure(self, op, before, after, closing):
         """The mount failed op (or died during it): lakeFS holds the old or the new state."""
         kind = op[0]
-        if kind in ("stat", "read_file", "fd_read", "fd_fstat", "commit"):
+        if kind in ("stat", "read_file", "fd_read", "fd_fstat", "commit", "fd_getxattrs"):
             return
         if kind == "rename":
             self.srv_rename(op[1], op[2], before, certain=False)
             return
-        if kind in ("chmod", "chown", "fd_fchown", "utime", "setxattr", "removexattr"):
+        if kind in ("chmod", "chown", "fd_fchown", "utime", "setxattr", "removexattr", "fd_setxattr",
+                    "fd_removexattr"):
             p = self.attr_path(op)
             if p is None:
                 return
