@@ -363,9 +363,12 @@ int fs_write_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
     (void)fi;
     lakefuse_fs *fs = fs_current();
-    if (fs_hidden_name(path)) /* fchmod of a file unlinked while open */
-        return fs_hidden_setattr(fs, path, mode & 07777u, (uid_t)-1,
-                                 (gid_t)-1, NULL, NULL);
+    if (fs_hidden_name(path)) { /* fchmod of a file unlinked while open */
+        int rc = fs_hidden_setattr(fs, path, mode & 07777u, (uid_t)-1,
+                                   (gid_t)-1, NULL, NULL);
+        if (rc != -ENOENT) /* else an object of that name */
+            return rc;
+    }
     tree_node n;
     uint64_t since = writer_landed(fs->writer); /* before n's listing */
     int rc = fs_resolve_writable(fs, path, &n);
@@ -435,8 +438,11 @@ int fs_write_chown(const char *path, uid_t uid, gid_t gid,
 {
     (void)fi;
     lakefuse_fs *fs = fs_current();
-    if (fs_hidden_name(path))
-        return chown_hidden(fs, path, uid, gid);
+    if (fs_hidden_name(path)) {
+        int rc = chown_hidden(fs, path, uid, gid);
+        if (rc != -ENOENT) /* else an object of that name */
+            return rc;
+    }
     tree_node n;
     uint64_t since = writer_landed(fs->writer); /* before n's listing */
     int rc = fs_resolve_writable(fs, path, &n);
@@ -484,10 +490,13 @@ int fs_write_utimens(const char *path, const struct timespec tv[2],
         given[i] = !tv || tv[i].tv_nsec != UTIME_OMIT;
         set[i] = !tv || tv[i].tv_nsec == UTIME_NOW ? now : tv[i];
     }
-    if (fs_hidden_name(path)) /* futimens of a file unlinked while open */
-        return fs_hidden_setattr(fs, path, -1, (uid_t)-1, (gid_t)-1,
-                                 given[0] ? &set[0] : NULL,
-                                 given[1] ? &set[1] : NULL);
+    if (fs_hidden_name(path)) { /* futimens of a file unlinked while open */
+        int rc = fs_hidden_setattr(fs, path, -1, (uid_t)-1, (gid_t)-1,
+                                   given[0] ? &set[0] : NULL,
+                                   given[1] ? &set[1] : NULL);
+        if (rc != -ENOENT) /* else an object of that name */
+            return rc;
+    }
     tree_node n;
     uint64_t since = writer_landed(fs->writer); /* before n's listing */
     int rc = fs_resolve_writable(fs, path, &n);

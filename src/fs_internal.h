@@ -164,6 +164,9 @@ void fs_readers_uploaded(lakefuse_fs *fs, const tree_ref *ref,
  * over w's reference (may be NULL) and copies e, the object's attributes
  * and user metadata as the file had them (its xattrs from then on). */
 bool fs_hidden_name(const char *path);
+/* Whether a read-only descriptor of this mount reads key (an object key,
+ * as tree_object_key) of ref. */
+bool fs_readers_has(lakefuse_fs *fs, const tree_ref *ref, const char *key);
 int fs_hidden_add(lakefuse_fs *fs, const char *path, const struct stat *st,
                   wfile *w, const fs_entry *e);
 /* A copy of the kept entry (fs_entry_free it), its mtime the one getattr

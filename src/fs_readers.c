@@ -552,12 +552,32 @@ static hidden_file *hidden_find(lakefuse_fs *fs, const char *path)
 }
 
 #define HIDDEN_PREFIX ".fuse_hidden"
+#define HIDDEN_HEX 16 /* libfuse: ".fuse_hidden%08x%08x", node id and counter */
 
 bool fs_hidden_name(const char *path)
 {
     const char *slash = path ? strrchr(path, '/') : NULL;
     const char *base = slash ? slash + 1 : path;
-    return base && strncmp(base, HIDDEN_PREFIX, strlen(HIDDEN_PREFIX)) == 0;
+    if (!base || strncmp(base, HIDDEN_PREFIX, strlen(HIDDEN_PREFIX)) != 0)
+        return false;
+    const char *hex = base + strlen(HIDDEN_PREFIX);
+    for (int i = 0; i < HIDDEN_HEX; i++)
+        if (!((hex[i] >= '0' && hex[i] <= '9') ||
+              (hex[i] >= 'a' && hex[i] <= 'f')))
+            return false;
+    return hex[HIDDEN_HEX] == '\0';
+}
+
+bool fs_readers_has(lakefuse_fs *fs, const tree_ref *ref, const char *key)
+{
+    if (!any_reader(fs))
+        return false;
+    bool found = false;
+    pthread_mutex_lock(&fs->readers_lock);
+    for (open_file *of = fs->readers; of && !found; of = of->reader_next)
+        found = reads_key(of, ref, key, false);
+    pthread_mutex_unlock(&fs->readers_lock);
+    return found;
 }
 
 int fs_hidden_add(lakefuse_fs *fs, const char *path, const struct stat *st,

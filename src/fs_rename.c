@@ -395,20 +395,29 @@ static int check_dir_empty(lakefuse_fs *fs, const tree_node *dir)
 
 /* libfuse hides a file unlinked (or about to be replaced) while open by
  * renaming it to a .fuse_hidden name: for lakeFS that is the unlink; the
- * name lives on in this mount's memory until the last close. */
+ * name lives on in this mount's memory until the last close. libfuse hides
+ * only a file open through this mount, so a rename of anything else to
+ * such a name is a program's own (an mv): 1, a rename like any other. */
 static int hide(lakefuse_fs *fs, const char *from, const char *to)
 {
     struct stat st;
     int rc = fs_stat_path(from, &st);
     if (rc)
         return rc;
-    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
-        return -EISDIR;
+    if (!S_ISREG(st.st_mode))
+        return 1; /* libfuse counts opens of files only */
     tree_node n;
     rc = fs_resolve_writable(fs, from, &n);
     if (rc)
         return rc;
     wfile *w = fs_node_wfile(fs, &n);
+    char *key = w ? NULL : tree_object_key(&n);
+    bool open = w || (key && fs_readers_has(fs, n.ref, key));
+    free(key);
+    if (!open) {
+        tree_node_free(&n);
+        return 1;
+    }
     fs_overlay_staged_metadata(fs, &n); /* what the file has now */
     rc = fs_write_unlink(from);
     if (rc == 0)
@@ -424,8 +433,11 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
     if (flags & RENAME_EXCHANGE)
         return -EINVAL;
     lakefuse_fs *fs = fs_current();
-    if (fs_hidden_name(to) && !fs_hidden_name(from))
-        return hide(fs, from, to);
+    if (fs_hidden_name(to) && !fs_hidden_name(from)) {
+        int rc = hide(fs, from, to);
+        if (rc != 1)
+            return rc;
+    }
     tree_node src, parent, dst;
     char *dst_rel;
     int rc = fs_resolve_writable(fs, from, &src);

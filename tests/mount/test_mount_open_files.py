@@ -346,6 +346,37 @@ def test_fchown_fchmod_and_futimens_work_on_a_file_unlinked_while_open(server, r
     assert api_get_or_none(server, repo, "main", "f") is None
 
 
+@pytest.mark.parametrize("name", [".fuse_hidden_backup", ".fuse_hidden0123456789abcdef"])
+def test_a_program_may_use_names_like_libfuses_hidden_ones(server, repo, mount, name):
+    """Found reading the hide path: a rename to a name starting .fuse_hidden was taken for libfuse
+    hiding a file unlinked while open - the object was deleted on lakeFS and the file kept in memory
+    only, so `mv data.csv .fuse_hidden_backup` lost it. libfuse hides only files open through the
+    mount, under .fuse_hidden and 16 hex digits: anything else is a rename like any other, and an
+    object of such a name takes chmod, chown, utime, xattrs and unlink as any object does."""
+    m = branch(mount, repo)
+    write_file(m.join("data.csv"), b"precious\n")
+    os.mkdir(m.join("d"))
+    os.rename(m.join("data.csv"), m.join(name))
+    os.rename(m.join("d"), m.join(name + "-dir"))
+    assert sorted(os.listdir(m.path)) == sorted([name, name + "-dir"])
+    assert read_file(m.join(name)) == b"precious\n"
+    assert api_get(server, repo, "main", name) == b"precious\n"
+    os.chmod(m.join(name), 0o600)
+    os.chown(m.join(name), 1234, 4321)
+    os.utime(m.join(name), (1500000000, 1500000000))
+    os.setxattr(m.join(name), META + "k", b"v")
+    st = os.stat(m.join(name))
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid, int(st.st_mtime)) == (0o600, 1234, 4321, 1500000000)
+    assert user_meta(m.join(name)) == {META + "k": b"v"}
+    os.rename(m.join(name), m.join("back.csv"))
+    assert read_file(m.join("back.csv")) == b"precious\n"
+    assert sorted(api_paths(server, repo, "main")) == sorted(["back.csv", name + "-dir/"])
+    write_file(m.join(name), b"again")
+    os.unlink(m.join(name))
+    assert not os.path.lexists(m.join(name))
+    assert api_get_or_none(server, repo, "main", name) is None
+
+
 @pytest.mark.parametrize("written", [False, True])
 def test_xattrs_of_a_file_unlinked_while_open_stay_with_its_descriptor(server, repo, mount, written):
     """As on a local file system, a descriptor of an unlinked file still has the file's extended
