@@ -629,6 +629,28 @@ int fs_write_link(const char *from, const char *to)
  * non-NULL) or removed, through updateObjectUserMetadata; on a file whose
  * newest bytes are still staged, on the staged copy (its upload carries
  * it). */
+int fs_metadata_with(const lakefs_metadata *md, const char *key,
+                     const char *value, lakefs_metadata *out)
+{
+    memset(out, 0, sizeof(*out));
+    bool found = false;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < md->count; i++) {
+        const lakefs_kv *kv = &md->items[i];
+        if (strcmp(kv->key, key) == 0)
+            found = true;
+        else
+            rc = lakefs_metadata_set(out, kv->key, kv->value);
+    }
+    if (rc == 0 && value)
+        rc = lakefs_metadata_set(out, key, value);
+    else if (rc == 0 && !found)
+        rc = -ENODATA;
+    if (rc)
+        lakefs_metadata_free(out);
+    return rc;
+}
+
 /* What user metadata KEY may hold, as set to value (NULL: removed): 0 and
  * *copy (the value as stored, NULL for a removal; free it), or -EINVAL,
  * -ENOTSUP, -EILSEQ, -ENOMEM. */
@@ -681,21 +703,9 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
      * -o async_close: a key set while the file was staged was gone after
      * the next setxattr). */
     lakefs_metadata md = {0};
-    bool found = false;
     if (rc == 0 && !staged) {
         fs_overlay_staged_metadata(fs, n); /* what the file has now */
-        for (size_t i = 0; rc == 0 && i < n->entry.metadata.count; i++) {
-            const lakefs_kv *kv = &n->entry.metadata.items[i];
-            if (strcmp(kv->key, key) == 0)
-                found = true;
-            else
-                rc = lakefs_metadata_set(&md, kv->key, kv->value);
-        }
-        if (rc == 0 && value)
-            rc = lakefs_metadata_set(&md, key, copy);
-    }
-    if (!staged && rc == 0 && !value && !found) {
-        rc = -ENODATA;
+        rc = fs_metadata_with(&n->entry.metadata, key, copy, &md);
     }
     if (rc == 0 && !staged) {
         upload_attrs a;

@@ -172,6 +172,10 @@ int fs_hidden_add(lakefuse_fs *fs, const char *path, const struct stat *st,
 /* A copy of the kept entry (fs_entry_free it), its mtime the one getattr
  * shows: 0, -ENOENT, -ENOMEM. */
 int fs_hidden_entry(lakefuse_fs *fs, const char *path, fs_entry *out);
+/* *out: md with key set to value, or removed (value NULL): 0, -ENODATA
+ * (removing a key md lacks: *out empty), -ENOMEM. */
+int fs_metadata_with(const lakefs_metadata *md, const char *key,
+                     const char *value, lakefs_metadata *out);
 /* fsetxattr (value not NULL) or fremovexattr of user metadata KEY on the
  * kept entry: 0, -ENOENT, -ENODATA (removing a key it lacks), -ENOMEM. */
 int fs_hidden_set_meta(lakefuse_fs *fs, const char *path, const char *key,

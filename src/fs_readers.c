@@ -701,33 +701,18 @@ int fs_hidden_entry(lakefuse_fs *fs, const char *path, fs_entry *out)
 int fs_hidden_set_meta(lakefuse_fs *fs, const char *path, const char *key,
                        const char *value)
 {
-    lakefs_metadata md = {0};
     int rc = -ENOENT;
     pthread_mutex_lock(&fs->readers_lock);
     hidden_file *h = hidden_find(fs, path);
-    if (h) {
-        bool found = false;
-        rc = 0;
-        for (size_t i = 0; rc == 0 && i < h->entry.metadata.count; i++) {
-            const lakefs_kv *kv = &h->entry.metadata.items[i];
-            if (strcmp(kv->key, key) == 0)
-                found = true;
-            else
-                rc = lakefs_metadata_set(&md, kv->key, kv->value);
-        }
-        if (rc == 0 && value)
-            rc = lakefs_metadata_set(&md, key, value);
-        else if (rc == 0 && !found)
-            rc = -ENODATA;
-        if (rc == 0) {
-            lakefs_metadata_free(&h->entry.metadata);
-            h->entry.metadata = md;
-            memset(&md, 0, sizeof(md));
-            clock_gettime(CLOCK_REALTIME, &h->st.st_ctim);
-        }
+    lakefs_metadata md;
+    if (h)
+        rc = fs_metadata_with(&h->entry.metadata, key, value, &md);
+    if (h && rc == 0) {
+        lakefs_metadata_free(&h->entry.metadata);
+        h->entry.metadata = md;
+        clock_gettime(CLOCK_REALTIME, &h->st.st_ctim);
     }
     pthread_mutex_unlock(&fs->readers_lock);
-    lakefs_metadata_free(&md);
     return rc;
 }
 

@@ -85,6 +85,16 @@ HIDDEN_PREFIX = ".fuse_hidden"  # libfuse's name for a file unlinked while open 
 FD_XATTR_OPS = ("fd_getxattrs", "fd_setxattr", "fd_removexattr")
 
 
+def set_meta(md, key, value):
+    """The model's setxattr (value) or removexattr (value None) of user metadata key."""
+    if value is not None:
+        md[key] = value
+    elif key in md:
+        del md[key]
+    else:
+        raise OSError(errno.ENODATA, "no such attribute")
+
+
 class Mismatch(AssertionError):
     pass
 
@@ -499,13 +509,7 @@ class Workload:
             md = self.slot_meta(slot)
             if kind == "fd_getxattrs":
                 return tuple(sorted(md.items()))
-            if kind == "fd_setxattr":
-                md[op[2]] = op[3]
-            elif op[2] in md:
-                del md[op[2]]
-            else:
-                raise OSError(errno.ENODATA, "no such attribute")
-            return None
+            return set_meta(md, op[2], op[3] if kind == "fd_setxattr" else None)
         fd = side.fds[slot]
         if kind == "fd_getxattrs":
             names = [n for n in os.listxattr(fd) if n.startswith(META_PREFIX) and
@@ -831,14 +835,7 @@ class Workload:
                 st = os.lstat(p(path))
                 if not stat.S_ISREG(st.st_mode):
                     raise OSError(errno.ENOTSUP, "not a file")
-                md = self.meta.setdefault(path, {})
-                if kind == "setxattr":
-                    md[op[2]] = op[3]
-                elif op[2] in md:
-                    del md[op[2]]
-                else:
-                    raise OSError(errno.ENODATA, "no such attribute")
-                return None
+                return set_meta(self.meta.setdefault(path, {}), op[2], op[3] if kind == "setxattr" else None)
             if kind == "setxattr":
                 os.setxattr(p(path), META_PREFIX + op[2], op[3].encode())
             else:
