@@ -159,23 +159,25 @@ void fs_readers_move(lakefuse_fs *fs, const tree_ref *ref, const char *from,
 void fs_readers_uploaded(lakefuse_fs *fs, const tree_ref *ref,
                          const char *rel_key, const lakefs_object_stats *st);
 
-/* libfuse's names for files unlinked or replaced while open
- * (DIR/.fuse_hidden...): kept in memory only (fs_readers.c). add takes
- * over w's reference (may be NULL) and copies e, the object's attributes
- * and user metadata as the file had them (its xattrs from then on). */
-bool fs_hidden_name(const char *path);
 /* Whether a read-only descriptor of this mount reads key (an object key,
  * as tree_object_key) of ref. */
 bool fs_readers_has(lakefuse_fs *fs, const tree_ref *ref, const char *key);
+/* *out: md with key set to value, or removed (value NULL): 0, -ENODATA
+ * (removing a key md lacks: *out empty), -ENOMEM. */
+int fs_metadata_with(const lakefs_metadata *md, const char *key,
+                     const char *value, lakefs_metadata *out);
+
+/* libfuse's names for files unlinked or replaced while open
+ * (DIR/.fuse_hidden and 16 hex digits, exactly; no other name is one):
+ * kept in memory only (fs_readers.c). add takes
+ * over w's reference (may be NULL) and copies e, the object's attributes
+ * and user metadata as the file had them (its xattrs from then on). */
+bool fs_hidden_name(const char *path);
 int fs_hidden_add(lakefuse_fs *fs, const char *path, const struct stat *st,
                   wfile *w, const fs_entry *e);
 /* A copy of the kept entry (fs_entry_free it), its mtime the one getattr
  * shows: 0, -ENOENT, -ENOMEM. */
 int fs_hidden_entry(lakefuse_fs *fs, const char *path, fs_entry *out);
-/* *out: md with key set to value, or removed (value NULL): 0, -ENODATA
- * (removing a key md lacks: *out empty), -ENOMEM. */
-int fs_metadata_with(const lakefs_metadata *md, const char *key,
-                     const char *value, lakefs_metadata *out);
 /* fsetxattr (value not NULL) or fremovexattr of user metadata KEY on the
  * kept entry: 0, -ENOENT, -ENODATA (removing a key it lacks), -ENOMEM. */
 int fs_hidden_set_meta(lakefuse_fs *fs, const char *path, const char *key,
