@@ -246,6 +246,32 @@ def test_status_shows_failed_uploads_when_the_branch_is_gone(server, repo, mount
     assert kill_mount(m) == -9  # the staged copy stays for a later mount
 
 
+def test_names_and_messages_cannot_add_lines_to_status_or_diff(server, repo, mount):
+    """Status and diff are one entry a line. An object name (or a server's error message) holding a
+    newline could forge a line - "x\nD important.csv" would read as a deletion - so such a field is
+    written between double quotes with C escapes, as git quotes paths; plain names stay as they are."""
+    m = branch_mount(mount, repo)
+    names = ["plain name.txt", "x\nD important.csv", 'say "hi"', "back\\slash", "tab\tx", '"quoted']
+    for n in names:
+        write_file(m.join(n), b"data\n")
+    api_create_branch(server, repo, "other", "main")
+    mountlib.fail_uploads(server, message="line one\nA forged.txt")
+    expect_errno(errno.EIO, write_file, m.join("nl\npending"), b"refused\n")
+    server.clear_faults()
+    want = sorted([("A", "plain name.txt"), ("A", '"x\\nD important.csv"'), ("A", '"say \\"hi\\""'),
+                   ("A", '"back\\\\slash"'), ("A", '"tab\\tx"'), ("A", '"\\"quoted"')])
+    lines = status_lines(m)
+    assert sorted(tuple(line.split(" ", 1)) for line in lines[:-1]) == want, lines
+    assert lines[-1].startswith('failed "nl\\npending": '), lines
+    assert "\\nA forged.txt" in lines[-1], lines
+    doc = control_json(control_path(m, "status.json"))  # JSON needs no quoting of its own
+    assert sorted(c["path"] for c in doc["changes"]) == sorted(names)
+    assert [f["path"] for f in doc["failed"]] == ["nl\npending"]
+    control_write(control_path(m, "commit"), "names")  # uploads the refused file first, now accepted
+    diff = control_read(control_path(m, "diff/other")).splitlines()
+    assert sorted(tuple(line.split(" ", 1)) for line in diff) == sorted(want + [("A", '"nl\\npending"')]), diff
+
+
 # --- diff ---------------------------------------------------------------------------------------------
 
 def test_diff_against_any_ref_is_three_dot(server, repo, mount):
