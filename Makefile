@@ -36,7 +36,7 @@ APP_SRCS    += src/entryset.c src/strset.c
 APP_SRCS += src/flatwalk.c
 APP_SRCS    += src/prefetch.c
 APP_SRCS    += src/urlbatch.c src/fs_source.c
-APP_SRCS    += src/eager_upload.c src/warm.c
+APP_SRCS    += src/eager_upload.c src/warm.c src/textfield.c
 MAIN_SRC    := src/main.c
 UNIT_TESTS  := test_json test_errors test_strbuf test_config test_uri \
                test_listing test_metacache test_blockcache test_reader test_mount_options test_staging \

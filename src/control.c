@@ -11,6 +11,7 @@
 #include "urlbatch.h"
 #include "workflow.h"
 #include "jsonnul.h"
+#include "textfield.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -326,51 +327,14 @@ static const char *diff_word(lakefs_diff_type t)
     }
 }
 
-/* Writes s as one field of a text line: as it is, or, when it holds a
- * byte that could end or forge a line or a quote (a control character,
- * '"', '\\', a U+0000) or starts with '"', between double quotes with C
- * escapes (\n, \t, \", \\, \xNN), as git quotes paths. An object name
- * or a server's message can then never add a line to status or diff. */
-static void put_field(FILE *out, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    bool plain = *p != '"';
-    for (; plain && *p; p++)
-        plain = *p >= 0x20 && *p != 0x7f && *p != '\\' && *p != '"' &&
-                !jsonnul_at((const char *)p);
-    if (plain) {
-        fputs(s, out);
-        return;
-    }
-    fputc('"', out);
-    for (p = (const unsigned char *)s; *p; p++) {
-        if (jsonnul_at((const char *)p)) {
-            fputs("\\x00", out);
-            p++;
-        } else if (*p == '\n') {
-            fputs("\\n", out);
-        } else if (*p == '\t') {
-            fputs("\\t", out);
-        } else if (*p == '"' || *p == '\\') {
-            fputc('\\', out);
-            fputc(*p, out);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            fprintf(out, "\\x%02x", *p);
-        } else {
-            fputc(*p, out);
-        }
-    }
-    fputc('"', out);
-}
-
-/* put_field of s in a new string (*out). */
+/* textfield_put of s in a new string (*out). */
 static int quoted(const char *s, char **out)
 {
     size_t len = 0;
     FILE *f = open_memstream(out, &len);
     if (!f)
         return -ENOMEM;
-    put_field(f, s);
+    textfield_put(f, s);
     if (fclose(f) == 0)
         return 0;
     free(*out);
@@ -382,7 +346,7 @@ static void diff_lines(FILE *out, const lakefs_diff *d, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         fprintf(out, "%c ", diff_letter(d[i].type));
-        put_field(out, d[i].path);
+        textfield_put(out, d[i].path);
         fputc('\n', out);
     }
 }
@@ -412,10 +376,10 @@ static char *status_text(const tree_ref *ref, const lakefs_diff *d, size_t n,
               : e->state == STAGING_FAILED ? "failed "
                                            : "conflict ",
               out);
-        put_field(out, e->path + pl);
+        textfield_put(out, e->path + pl);
         if (failed) {
             fputs(": ", out);
-            put_field(out, e->error ? e->error : "?");
+            textfield_put(out, e->error ? e->error : "?");
         }
         fputc('\n', out);
     }

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "durable.h"
 #include "staging.h"
+#include "textfield.h"
 #include "upload.h"
 
 #include <errno.h>
@@ -211,6 +212,25 @@ static const char *state_name(staging_state s)
     }
 }
 
+/* One line of `staged list`: state, lakefs:// URI, size, and the error of
+ * a failed upload, tab-separated (the URI and error as text fields). */
+static void list_line(const staging_entry *e)
+{
+    char *uri = NULL;
+    if (asprintf(&uri, "lakefs://%s/%s/%s", e->repo ? e->repo : "?",
+                 e->branch ? e->branch : "?", e->path ? e->path : "?") < 0)
+        uri = NULL;
+    printf("%s\t", state_name(e->state));
+    textfield_put(stdout, uri ? uri : "?");
+    printf("\t%lld bytes", (long long)e->size);
+    if (e->error) {
+        fputc('\t', stdout);
+        textfield_put(stdout, e->error);
+    }
+    fputc('\n', stdout);
+    free(uri);
+}
+
 /* An entry matches "lakefs://REPO/BRANCH/PATH" or a bare object PATH. */
 static bool entry_matches(const staging_entry *e, const char *want)
 {
@@ -278,11 +298,7 @@ static int staged_run(const char *cache_dir, staged_action action,
             if (staging_remove_orphan(cache_dir, &e[i]) != 0)
                 status = 1;
         } else if (action == STAGED_LIST) {
-            printf("%s\tlakefs://%s/%s/%s\t%lld bytes%s%s\n",
-                   state_name(e[i].state), e[i].repo ? e[i].repo : "?",
-                   e[i].branch ? e[i].branch : "?",
-                   e[i].path ? e[i].path : "?", (long long)e[i].size,
-                   e[i].error ? "\t" : "", e[i].error ? e[i].error : "");
+            list_line(&e[i]);
         }
     }
     if (action == STAGED_DISCARD)

@@ -117,6 +117,28 @@ def test_unrecoverable_staged_files_do_not_block_the_mount_and_are_handled_one_b
     assert staged_lines(cache, lakefuse_env) == []
 
 
+def test_staged_list_quotes_a_name_or_reason_that_would_break_its_lines(server, repo, mount, lakefuse_env):
+    """`lakefuse staged list` is a line per staged file, tab-separated: a path holding a newline or a
+    tab, or a server's message holding one, is written quoted (as .lakefs/status does), so the
+    listing still has one line per file and four fields in each."""
+    m = mount(uri_of(repo))
+    cache = m.cache_dir
+    fail_uploads(server, message="refused\nfailed\tforged")
+    failed_close(m, "odd\nname\tx.bin", b"kept\n")
+    failed_close(m, "plain.bin", b"kept too\n")
+    assert kill_mount(m) == -9
+    listed = sorted(staged_lines(cache, lakefuse_env))
+    assert len(listed) == 2 and all(len(line.split("\t")) == 4 for line in listed), listed
+    odd, plain = listed
+    assert odd.split("\t")[1] == '"lakefs://%s/main/odd\\nname\\tx.bin"' % repo, odd
+    assert plain.split("\t")[1] == "lakefs://%s/main/plain.bin" % repo, plain
+    assert all(line.split("\t")[3].startswith('"') and "\\nfailed\\tforged" in line.split("\t")[3]
+               for line in listed), listed
+    server.clear_faults()
+    for path in ("odd\nname\tx.bin", "plain.bin"):
+        d = staged_command("discard", cache, lakefuse_env, path)
+        assert d.returncode == 0 and "discarded 1" in d.stdout, (d.stdout, d.stderr)
+
 def test_kill_9_in_the_middle_of_writes_loses_nothing_that_was_closed(server, repo, mount, lakefuse_env):
     server.upload(repo, "main", "existing.txt", b"old content that will be replaced\n")
     m = mount(uri_of(repo))
