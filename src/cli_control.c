@@ -5,6 +5,7 @@
  * .lakefs/ has a head) above DIR, writes one request, reads the result.
  */
 #include "cli_control.h"
+#include "textfield.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -131,8 +132,11 @@ static int request(const char *root, const char *name, const char *text,
         const cJSON *c;
         cJSON_ArrayForEach(c, conflicts)
         {
-            if (cJSON_IsString(c))
-                fprintf(stderr, "CONFLICT: %s\n", c->valuestring);
+            if (cJSON_IsString(c)) { /* a line each, whatever the name */
+                fputs("CONFLICT: ", stderr);
+                textfield_put(stderr, c->valuestring);
+                fputc('\n', stderr);
+            }
         }
         status = 1;
     } else if (ok_a) {
