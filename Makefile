@@ -45,6 +45,7 @@ UNIT_TESTS  += test_cli
 UNIT_TESTS  += test_http_policy
 UNIT_TESTS  += test_strset
 UNIT_TESTS  += test_durable
+UNIT_TESTS  += test_textfield
 TOOL_SRCS   := tests/client/client_exercise.c
 
 HEADERS     := $(wildcard include/*.h src/*.h tests/unit/*.h)
