@@ -175,6 +175,19 @@ int fs_metadata_with(const lakefs_metadata *md, const char *key,
 bool fs_hidden_name(const char *path);
 int fs_hidden_add(lakefuse_fs *fs, const char *path, const struct stat *st,
                   wfile *w, const fs_entry *e);
+/* libfuse probes a free hidden name (a getattr answering ENOENT) and then
+ * renames the file it hides to it, both while serving the kernel's one
+ * request (an unlink, or a rename onto the open file): probed records the
+ * probe (per thread), probe_was says whether path is the name probed
+ * while serving the current request, and forgets it. A program's own
+ * rename to such a name is another request than the kernel's lookup of
+ * the name before it. Without the request's id (fs_request_unique: 0),
+ * the probe must be this thread's last, within a second, and such a
+ * rename of a file open here can be taken for libfuse's. */
+/* The kernel's id of the FUSE request this thread serves, 0 if unknown. */
+uint64_t fs_request_unique(void);
+void fs_hidden_probed(const char *path);
+bool fs_hidden_probe_was(const char *path);
 /* A copy of the kept entry (fs_entry_free it), its mtime the one getattr
  * shows: 0, -ENOENT, -ENOMEM. */
 int fs_hidden_entry(lakefuse_fs *fs, const char *path, fs_entry *out);

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -471,8 +472,8 @@ static int getattr_once(lakefuse_fs *fs, const char *path, struct stat *st,
  * same file to land during the previous one. */
 #define GETATTR_TRIES 16
 
-static int op_getattr(const char *path, struct stat *st,
-                      struct fuse_file_info *fi)
+static int getattr_path(const char *path, struct stat *st,
+                        struct fuse_file_info *fi)
 {
     lakefuse_fs *fs = fs_current();
     pthread_once(&fs->readahead_once, raise_readahead_once);
@@ -495,9 +496,51 @@ static int op_getattr(const char *path, struct stat *st,
     return rc;
 }
 
+/* libfuse 3's private layouts that fs_request_unique reads: its
+ * per-thread context (the public fuse_context, then the request served)
+ * and the head of a request (its session, the kernel's unique id, a
+ * counter, a lock, then the public fuse_ctx). */
+typedef struct lib_context {
+    struct fuse_context ctx;
+    fuse_req_t req;
+} lib_context;
+
+typedef struct lib_req_head {
+    void *se;
+    uint64_t unique;
+    int ctr;
+    pthread_mutex_t lock;
+    struct fuse_ctx ctx;
+} lib_req_head;
+
+uint64_t fs_request_unique(void)
+{
+    struct fuse_context *c = fuse_get_context();
+    fuse_req_t req = c ? ((const lib_context *)(const void *)c)->req : NULL;
+    if (!req)
+        return 0;
+    /* The layout holds when the public fuse_req_ctx() finds the request's
+     * context where it puts it, carrying the caller libfuse gave us. */
+    const struct fuse_ctx *rc = fuse_req_ctx(req);
+    if ((const char *)rc !=
+            (const char *)req + offsetof(lib_req_head, ctx) ||
+        rc->pid != c->pid || rc->uid != c->uid || rc->gid != c->gid)
+        return 0;
+    return ((const lib_req_head *)(const void *)req)->unique;
+}
+
+static int op_getattr(const char *path, struct stat *st,
+                      struct fuse_file_info *fi)
+{
+    int rc = getattr_path(path, st, fi);
+    if (rc == -ENOENT && path && fs_hidden_name(path))
+        fs_hidden_probed(path); /* libfuse may be about to hide a file */
+    return rc;
+}
+
 int fs_stat_path(const char *path, struct stat *st)
 {
-    return op_getattr(path, st, NULL);
+    return getattr_path(path, st, NULL);
 }
 
 /* ---- handles given to FUSE ---- */

@@ -568,6 +568,42 @@ bool fs_hidden_name(const char *path)
     return hex[HIDDEN_HEX] == '\0';
 }
 
+static _Thread_local uint64_t probe_hash;
+static _Thread_local uint64_t probe_request; /* 0: unknown */
+static _Thread_local int64_t probe_ns; /* 0: none */
+
+static uint64_t path_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h;
+}
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+void fs_hidden_probed(const char *path)
+{
+    probe_hash = path_hash(path);
+    probe_request = fs_request_unique();
+    probe_ns = monotonic_ns();
+}
+
+bool fs_hidden_probe_was(const char *path)
+{
+    uint64_t request = fs_request_unique();
+    bool was = probe_ns != 0 && probe_hash == path_hash(path) &&
+               probe_request == request &&
+               monotonic_ns() - probe_ns < 1000000000LL;
+    probe_ns = 0;
+    return was;
+}
+
 bool fs_readers_has(lakefuse_fs *fs, const tree_ref *ref, const char *key)
 {
     if (!any_reader(fs))

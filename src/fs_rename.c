@@ -394,10 +394,11 @@ static int check_dir_empty(lakefuse_fs *fs, const tree_node *dir)
 }
 
 /* libfuse hides a file unlinked (or about to be replaced) while open by
- * renaming it to a .fuse_hidden name: for lakeFS that is the unlink; the
- * name lives on in this mount's memory until the last close. libfuse hides
- * only a file open through this mount, so a rename of anything else to
- * such a name is a program's own (an mv): 1, a rename like any other. */
+ * renaming it to a .fuse_hidden name it has just probed (fs_internal.h):
+ * for lakeFS that is the unlink; the name lives on in this mount's memory
+ * until the last close. libfuse hides only a file open through this mount,
+ * so a rename of anything else to such a name is a program's own (an mv):
+ * 1, a rename like any other. */
 static int hide(lakefuse_fs *fs, const char *from, const char *to)
 {
     struct stat st;
@@ -433,7 +434,8 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
     if (flags & RENAME_EXCHANGE)
         return -EINVAL;
     lakefuse_fs *fs = fs_current();
-    if (fs_hidden_name(to) && !fs_hidden_name(from)) {
+    bool probed = fs_hidden_probe_was(to);
+    if (probed && fs_hidden_name(to)) { /* from: any name, like ours too */
         int rc = hide(fs, from, to);
         if (rc != 1)
             return rc;

@@ -67,6 +67,9 @@ CREATE_MODES = (0o644, 0o644, 0o644, 0o000, 0o600, 0o755, 0o4755, 0o2750, 0o1644
 DIR_MODES = (0o755, 0o755, 0o700, 0o750, 0o000, 0o555, 0o1777, 0o4711)
 # long components (nested, they pass lakeFS's key limit) and one over NAME_MAX
 LONG_NAMES = ("l" * 255, "k" * 240, "j" * 200)
+# names a program may use that look like libfuse's for a file unlinked while open (".fuse_hidden" and
+# 16 hex digits): ordinary files and directories, never taken for libfuse's own
+HIDDEN_LIKE_NAMES = (".fuse_hidden0123456789abcdef", ".fuse_hidden_x")
 TOO_LONG_NAME = "z" * 256
 MAX_KEY = 1024  # lakeFS's catalog.MaxPathLength: an object key (a directory's marker "dir/" too)
 META_KEYS = ("owner", "stage", "k1")
@@ -81,7 +84,6 @@ FAULT_ERRNOS = {errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errno.ECONNRESET, errn
 # operations that follow a symlink at their path
 FOLLOWING_OPS = ("open", "write_file", "append_file", "truncate", "chmod", "utime", "setxattr", "removexattr",
                  "read_file")
-HIDDEN_PREFIX = ".fuse_hidden"  # libfuse's name for a file unlinked while open (never on lakeFS)
 FD_XATTR_OPS = ("fd_getxattrs", "fd_setxattr", "fd_removexattr")
 
 
@@ -234,9 +236,7 @@ def read_mount_tree(root, mtime_paths=(), retries=0):
     def walk(rel):
         path = os.path.join(root, rel) if rel else root
         names = _retry(lambda: os.listdir(path), retries)
-        for name in names:
-            if name.startswith(HIDDEN_PREFIX):
-                continue  # libfuse's open-but-unlinked file: in this mount's memory only
+        for name in names:  # libfuse's names for open-but-unlinked files are never listed
             child = rel + "/" + name if rel else name
             out[child] = read_mount_state(root, child, mtime_paths, retries)
             if out[child] is None:
@@ -465,6 +465,8 @@ class Workload:
             name = rng.choice(LONG_NAMES)
         elif r < 0.005 + (0.6 if len(parent) > 190 else 0.04):
             name = TOO_LONG_NAME
+        elif r < 0.02 + (0.6 if len(parent) > 190 else 0.04):
+            name = rng.choice(HIDDEN_LIKE_NAMES)
         else:
             name = rng.choice(names)
         return (parent + "/" if parent else "") + name
@@ -904,6 +906,8 @@ class Workload:
             f[kind] += 1
         if kind == "chown" and (before.get(op[1]) or ("",))[0] == "d":
             f["chown_dir"] += 1
+        if any(isinstance(x, str) and os.path.basename(x) in HIDDEN_LIKE_NAMES for x in op[1:]):
+            f["hidden_like_name"] += 1
         if any(isinstance(x, str) and key_len(x, False) > 900 for x in op[1:]):
             f["key_over_900_bytes"] += 1
 

@@ -378,6 +378,34 @@ def test_a_program_may_use_names_like_libfuses_hidden_ones(server, repo, mount, 
 
 
 @pytest.mark.parametrize("written", [False, True])
+def test_an_open_file_renamed_to_a_name_like_libfuses_hidden_ones_is_renamed(server, repo, mount, written):
+    """Found by the differential test once its names included .fuse_hidden and 16 hex digits: an open
+    file renamed by a program to exactly such a name was taken for libfuse hiding it (deleted on
+    lakeFS, kept in memory until the last close), so its bytes were lost. libfuse renames a file it
+    hides to a name it has just probed with a getattr in the same thread; a program's rename is an
+    ordinary one, the descriptor follows the file, and the last close uploads to the new name."""
+    m = branch(mount, repo)
+    write_file(m.join("f"), b"base\n")
+    name = ".fuse_hidden0000000200000001"  # libfuse's pattern, small numbers like its own
+    fd = os.open(m.join("f"), os.O_RDWR if written else os.O_RDONLY)
+    try:
+        if written:
+            os.pwrite(fd, b"B", 0)
+        os.rename(m.join("f"), m.join(name))
+        assert os.listdir(m.path) == [name]
+        assert os.fstat(fd).st_nlink == 1
+        assert os.pread(fd, 100, 0) == (b"Base\n" if written else b"base\n")
+    finally:
+        os.close(fd)
+    want = b"Base\n" if written else b"base\n"
+    assert read_file(m.join(name)) == want
+    assert api_paths(server, repo, "main") == [name]
+    assert api_get(server, repo, "main", name) == want
+    os.unlink(m.join(name))
+    assert api_paths(server, repo, "main") == []
+
+
+@pytest.mark.parametrize("written", [False, True])
 def test_xattrs_of_a_file_unlinked_while_open_stay_with_its_descriptor(server, repo, mount, written):
     """As on a local file system, a descriptor of an unlinked file still has the file's extended
     attributes: fgetxattr and flistxattr answer what the file had (its user metadata, a key staged
