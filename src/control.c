@@ -370,14 +370,11 @@ static char *status_text(const tree_ref *ref, const lakefs_diff *d, size_t n,
         const staging_entry *e = &p->entries[i];
         if (!pending_applies(ref, e))
             continue;
-        bool failed = e->state == STAGING_FAILED ||
-                      e->state == STAGING_CONFLICT;
-        fputs(!failed                          ? "pending "
-              : e->state == STAGING_FAILED ? "failed "
-                                           : "conflict ",
-              out);
+        bool failed = e->state == STAGING_FAILED;
+        bool conflict = e->state == STAGING_CONFLICT;
+        fputs(failed ? "failed " : conflict ? "conflict " : "pending ", out);
         textfield_put(out, e->path + pl);
-        if (failed) {
+        if (failed || conflict) {
             fputs(": ", out);
             textfield_put(out, e->error ? e->error : "?");
         }

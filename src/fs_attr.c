@@ -625,10 +625,6 @@ int fs_write_link(const char *from, const char *to)
 
 #define XATTR_META "user.lakefs.meta."
 
-/* user.lakefs.meta.KEY: the object's user metadata with KEY set (value
- * non-NULL) or removed, through updateObjectUserMetadata; on a file whose
- * newest bytes are still staged, on the staged copy (its upload carries
- * it). */
 int fs_metadata_with(const lakefs_metadata *md, const char *key,
                      const char *value, lakefs_metadata *out)
 {
@@ -679,6 +675,10 @@ static int meta_xattr_value(const char *key, const char *value, size_t size,
     return 0;
 }
 
+/* user.lakefs.meta.KEY: the object's user metadata with KEY set (value
+ * non-NULL) or removed, through updateObjectUserMetadata; on a file whose
+ * newest bytes are still staged, on the staged copy (its upload carries
+ * it). */
 static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
                           uint64_t since, const char *key, const char *value,
                           size_t size)

@@ -434,8 +434,8 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
     if (flags & RENAME_EXCHANGE)
         return -EINVAL;
     lakefuse_fs *fs = fs_current();
-    bool probed = fs_hidden_probe_was(to);
-    if (probed && fs_hidden_name(to)) { /* from: any name, like ours too */
+    /* from: any name, one like libfuse's too */
+    if (fs_hidden_name(to) && fs_hidden_probe_was(to)) {
         int rc = hide(fs, from, to);
         if (rc != 1)
             return rc;
