@@ -158,9 +158,11 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
     if (unsent < 0)
         rc = unsent;
     /* A listed marker without its checksum (this mount's own entry for
-     * it, from a synchronous change) would be no base to recover on. */
+     * it, from a synchronous change) would be no base to recover on; one
+     * that holds bytes would be replaced by an empty marker: both are
+     * changed in place (updateObjectUserMetadata keeps the bytes). */
     if (rc == 0 && unsent == 0 && writer_async(fs->writer) &&
-        (!has_marker || cur.checksum)) {
+        (!has_marker || (cur.checksum && !cur.marker_has_bytes))) {
         rc = queue_dir_attrs(fs, n, marker, has_marker ? &cur : NULL, &a);
         if (rc == 0)
             unsent = 1;
@@ -173,16 +175,22 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
         rc = -ENOENT;
     if (rc == -ENOENT)
         rc = fs_upload_empty_attrs(fs, n->ref, marker, &a, NULL);
-    /* The directory's own listing shows the marker from now on. */
+    /* The directory's own listing shows the marker from now on, with the
+     * user metadata it was given and whether it holds bytes: the next
+     * change starts from that entry (without its keys it would send them
+     * removed), and rmdir deletes no marker that holds bytes. */
     fs_entry e = {.name = TREE_MARKER_NAME, .is_dir = true,
                   .mtime = a.mtime, .mode = a.mode & 07777u,
-                  .uid = a.uid, .gid = a.gid, .has_owner = true};
+                  .uid = a.uid, .gid = a.gid, .has_owner = true,
+                  .marker_has_bytes = has_marker && cur.marker_has_bytes};
     char *self = NULL;
-    if (rc == 0 && asprintf(&self, "%s%s%s", n->key, n->key[0] ? "/" : "",
-                            TREE_MARKER_NAME) >= 0)
+    if (rc == 0 && upload_build_metadata(&a, &e.metadata) == 0 &&
+        asprintf(&self, "%s%s%s", n->key, n->key[0] ? "/" : "",
+                 TREE_MARKER_NAME) >= 0)
         fs_cache_set(fs, n->ref, self, &e);
-    else if (rc)
+    else
         metacache_invalidate_dir(fs->meta, n->ref->cache_key, n->key);
+    lakefs_metadata_free(&e.metadata);
     free(self);
     free(marker);
     if (has_marker)

@@ -437,6 +437,42 @@ def test_a_marker_that_holds_bytes_is_never_deleted_with_its_directory(server, r
     assert api_get_or_none(server, repo, "main", "e/") is None
 
 
+@pytest.mark.parametrize("options", [(), ("async_close",)], ids=["default", "async_close"])
+def test_directory_attribute_changes_keep_the_markers_bytes_and_user_metadata(server, repo, mount, options):
+    """chmod, chown and utime of a directory change its marker's lakectl keys and nothing else:
+    user metadata another client gave the marker stays through every change (a second change
+    started from this mount's own entry for the marker, which had no metadata, and removed them),
+    and so do the bytes of a marker that holds some (with -o async_close the change uploaded an
+    empty marker over them; after a first change rmdir deleted them)."""
+    server.upload(repo, "main", "tagged/", b"", headers={"X-Lakefs-Meta-Team": "alpha"})
+    server.upload(repo, "main", "tagged/f", b"f")
+    server.upload(repo, "main", "held/", b"bytes in a marker\n", headers={"X-Lakefs-Meta-Team": "beta"})
+    server.upload(repo, "main", "held/f", b"f")
+    m = branch(mount, repo, *options)
+    for d in ("tagged", "held"):
+        os.chmod(m.join(d), 0o711)
+        os.chown(m.join(d), 1234, 5678)
+        os.utime(m.join(d), (1600000000, 1600000000))
+        os.chmod(m.join(d), 0o750)
+        fd = os.open(m.join(d), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)  # with -o async_close: once lakeFS has the changes
+        finally:
+            os.close(fd)
+    for d, team in (("tagged", "alpha"), ("held", "beta")):
+        meta = api_metadata(server, repo, "main", d + "/")
+        assert meta["team"] == team, meta
+        assert json.loads(meta[PERMISSIONS_KEY]) == {"UID": 1234, "GID": 5678, "Mode": stat.S_IFDIR | 0o750}
+        assert meta[MTIME_KEY] == "1600000000"
+    assert api_get(server, repo, "main", "tagged/") == b""
+    assert api_get(server, repo, "main", "held/") == b"bytes in a marker\n"
+    st = os.stat(m.join("held"))
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)) == (0o750, 1234, 5678, 1600000000)
+    os.unlink(m.join("held", "f"))
+    expect_errno(errno.ENOTEMPTY, os.rmdir, m.join("held"))
+    assert api_get(server, repo, "main", "held/") == b"bytes in a marker\n"
+
+
 def test_mkdir_without_dir_markers_is_local_to_the_mount(server, repo, mount):
     m = branch(mount, repo, "dir_markers=false")
     os.mkdir(m.join("d"))
