@@ -82,6 +82,12 @@ static void apply_changes(upload_attrs *a, uint32_t type, int64_t mtime,
         a->gid = gid;
 }
 
+/* A change of one user metadata key: value NULL removes it. */
+typedef struct meta_change {
+    const char *key;
+    const char *value;
+} meta_change;
+
 /* -o async_close: the directory's marker uploaded again (made, when it
  * has none) through the writer's queue with the attributes a, as mkdir's
  * is: the change answers once it is journaled, the writer lists the
@@ -92,7 +98,7 @@ static void apply_changes(upload_attrs *a, uint32_t type, int64_t mtime,
  * caller changes the object itself, or -errno. */
 static int queue_dir_attrs(lakefuse_fs *fs, const tree_node *n,
                            const char *marker, const fs_entry *cur,
-                           const upload_attrs *a)
+                           const upload_attrs *a, const meta_change *mc)
 {
     writer_base base = {.entry = cur};
     wfile *w = NULL;
@@ -101,6 +107,8 @@ static int queue_dir_attrs(lakefuse_fs *fs, const tree_node *n,
     if (rc == 0) {
         int set = wfile_set_attrs_if_unsent(w, a->mtime, a->mode & 07777u,
                                             a->uid, a->gid);
+        if (set == 1 && mc)
+            set = wfile_set_meta_if_unsent(w, mc->key, mc->value);
         rc = set < 0 ? set : set == 0 ? 1 : 0;
     }
     if (rc == 0) {
@@ -112,13 +120,14 @@ static int queue_dir_attrs(lakefuse_fs *fs, const tree_node *n,
     return rc;
 }
 
-/* chmod, chown or utimens of a directory: on its marker "dir/" (made
- * when it has none), in lakectl's keys, so the directory keeps them. A
- * ref root has no marker, nor has a -o nodir_markers mount: nothing is
- * stored there. */
+/* chmod, chown or utimens of a directory, or (mc) a change of one user
+ * metadata key: on its marker "dir/" (made when it has none), in
+ * lakectl's keys, so the directory keeps them. A ref root has no marker,
+ * nor has a -o nodir_markers mount: nothing is stored there (the caller
+ * refuses a metadata change). Removing a key the marker lacks: -ENODATA. */
 static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
                             int64_t mtime, int64_t mode, uid_t uid,
-                            gid_t gid)
+                            gid_t gid, const meta_change *mc)
 {
     if (n->ref_root || !fs->dir_markers)
         return 0;
@@ -144,7 +153,9 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
     wfile *w = rc == 0 ? writer_find(fs->writer, n->ref->repo,
                                      n->ref->api_ref, marker)
                        : NULL;
-    int unsent = w ? wfile_set_attrs_if_unsent(w, mtime, mode, uid, gid) : 0;
+    int unsent = !w ? 0
+                 : mc ? wfile_set_meta_if_unsent(w, mc->key, mc->value)
+                      : wfile_set_attrs_if_unsent(w, mtime, mode, uid, gid);
     /* Its upload may be in flight with the attributes before the change:
      * queued again, it is uploaded again after that one (a marker has no
      * program holding it open whose close would queue it). */
@@ -157,13 +168,23 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
         wfile_release(w);
     if (unsent < 0)
         rc = unsent;
+    /* The marker's metadata with the key changed, when it was not staged:
+     * a removal of a key it lacks changes nothing (-ENODATA). */
+    static const lakefs_metadata no_metadata;
+    lakefs_metadata md = {0};
+    if (rc == 0 && unsent == 0 && mc) {
+        rc = fs_metadata_with(has_marker ? &cur.metadata : &no_metadata,
+                              mc->key, mc->value, &md);
+        a.extra = &md;
+    }
     /* A listed marker without its checksum (this mount's own entry for
      * it, from a synchronous change) would be no base to recover on; one
      * that holds bytes would be replaced by an empty marker: both are
      * changed in place (updateObjectUserMetadata keeps the bytes). */
     if (rc == 0 && unsent == 0 && writer_async(fs->writer) &&
         (!has_marker || (cur.checksum && !cur.marker_has_bytes))) {
-        rc = queue_dir_attrs(fs, n, marker, has_marker ? &cur : NULL, &a);
+        rc = queue_dir_attrs(fs, n, marker, has_marker ? &cur : NULL, &a,
+                             mc);
         if (rc == 0)
             unsent = 1;
         else if (rc == 1) /* landed meanwhile: as without the option */
@@ -191,6 +212,7 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
     else
         metacache_invalidate_dir(fs->meta, n->ref->cache_key, n->key);
     lakefs_metadata_free(&e.metadata);
+    lakefs_metadata_free(&md);
     free(self);
     free(marker);
     if (has_marker)
@@ -248,6 +270,39 @@ bool fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n)
     if (w)
         wfile_release(w);
     return rc == 0;
+}
+
+int fs_dir_metadata(lakefuse_fs *fs, const tree_node *n,
+                    lakefs_metadata *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (n->kind != TREE_DIR || n->ref_root || !fs->dir_markers)
+        return 0;
+    char *marker = fs_dir_key(n->ref, n->key);
+    if (!marker)
+        return -ENOMEM;
+    wfile *w = writer_idle(fs->writer)
+                   ? NULL
+                   : writer_find(fs->writer, n->ref->repo, n->ref->api_ref,
+                                 marker);
+    free(marker);
+    int rc;
+    if (w && wfile_dirty(w)) {
+        rc = wfile_metadata(w, out);
+    } else {
+        fs_entry cur;
+        bool has_marker;
+        size_t subdirs;
+        rc = tree_dir_info(fs->tree, n, &cur, &has_marker, &subdirs);
+        if (rc == 0 && has_marker) {
+            *out = cur.metadata; /* taken over */
+            memset(&cur.metadata, 0, sizeof(cur.metadata));
+            fs_entry_free(&cur);
+        }
+    }
+    if (w)
+        wfile_release(w);
+    return rc;
 }
 
 /* Remembers an attribute change on a file's wfile, so that its next
@@ -363,7 +418,7 @@ static int change_attrs(lakefuse_fs *fs, const char *path, tree_node *n,
     if (n->kind == TREE_FILE)
         return change_file_attrs(fs, path, n, since, mtime, mode, uid, gid);
     if (n->kind == TREE_DIR)
-        return change_dir_attrs(fs, n, mtime, mode, uid, gid);
+        return change_dir_attrs(fs, n, mtime, mode, uid, gid, NULL);
     return 0;
 }
 
@@ -748,6 +803,24 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
     return rc;
 }
 
+/* user.lakefs.meta.KEY of a directory: on its marker, as its mode and
+ * owner are (change_dir_attrs). A -o nodir_markers mount has no place for
+ * it: ENOTSUP. */
+static int set_dir_meta_xattr(lakefuse_fs *fs, const tree_node *n,
+                              const char *key, const char *value,
+                              size_t size)
+{
+    if (!fs->dir_markers)
+        return -ENOTSUP;
+    char *copy;
+    int rc = meta_xattr_value(key, value, size, &copy);
+    meta_change mc = {key, copy};
+    if (rc == 0)
+        rc = change_dir_attrs(fs, n, -1, -1, (uid_t)-1, (gid_t)-1, &mc);
+    free(copy);
+    return rc;
+}
+
 /* fsetxattr or fremovexattr of a file unlinked while open: its user
  * metadata as this mount keeps it (nothing of the file is on lakeFS any
  * more); -ENOENT when path names no such file. */
@@ -782,21 +855,25 @@ int fs_write_setxattr(const char *path, const char *name, const char *value,
     int rc = path ? tree_resolve(fs->tree, path, &n) : -ESTALE;
     if (rc)
         return rc;
-    bool meta = n.kind == TREE_FILE &&
-                strncmp(name, XATTR_META, strlen(XATTR_META)) == 0;
+    bool meta = strncmp(name, XATTR_META, strlen(XATTR_META)) == 0 &&
+                (n.kind == TREE_FILE || (n.kind == TREE_DIR && !n.ref_root));
     if (n.kind == TREE_DIR && n.ref_root && value)
         rc = control_xattr_action(fs, &n, name, value, size);
     else
         rc = -ENOTSUP;
-    if (rc == -ENOTSUP) /* not an action: EROFS first, then ENOTSUP */
+    /* Not an action: EROFS first, then ENOTSUP for a name nothing holds
+     * (a ref root's other names included: answered 0, such a name would
+     * read back as never set). */
+    if (rc == -ENOTSUP) {
         rc = fs_check_writable(fs, &n);
-    if (rc == -ENOTSUP || rc < 0)
-        ;
-    else if (meta)
-        rc = set_meta_xattr(fs, path, &n, since, name + strlen(XATTR_META),
-                            value, size);
-    else if (!(n.kind == TREE_DIR && n.ref_root && value))
-        rc = -ENOTSUP;
+        const char *key = meta ? name + strlen(XATTR_META) : NULL;
+        if (rc == 0 && meta && n.kind == TREE_DIR)
+            rc = set_dir_meta_xattr(fs, &n, key, value, size);
+        else if (rc == 0 && meta)
+            rc = set_meta_xattr(fs, path, &n, since, key, value, size);
+        else if (rc == 0)
+            rc = -ENOTSUP;
+    }
     tree_node_free(&n);
     return rc;
 }

@@ -125,6 +125,11 @@ int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
 /* A file whose newest bytes are still staged shows the user metadata its
  * upload will carry, not the listing's (fs_attr.c): true when n took it. */
 bool fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n);
+/* The user metadata of directory n (not a ref root): its marker's, the
+ * staged marker's while one waits for its upload; empty without a marker
+ * (fs_attr.c). 0 or -errno; free out with lakefs_metadata_free. */
+int fs_dir_metadata(lakefuse_fs *fs, const tree_node *n,
+                    lakefs_metadata *out);
 /* The writer's wfile of a file node, referenced (wfile_release), or NULL
  * (fs_attr.c). */
 wfile *fs_node_wfile(lakefuse_fs *fs, const tree_node *n);

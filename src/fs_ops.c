@@ -994,6 +994,17 @@ static int emit_xattr(xattr_fn fn, void *ctx, const char *suffix,
     return fn(ctx, name, value);
 }
 
+static int meta_xattrs(const lakefs_metadata *md, xattr_fn fn, void *ctx)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < md->count; i++) {
+        char suffix[512];
+        snprintf(suffix, sizeof(suffix), "meta.%s", md->items[i].key);
+        rc = emit_xattr(fn, ctx, suffix, md->items[i].value);
+    }
+    return rc;
+}
+
 static int file_xattrs(const fs_entry *e, xattr_fn fn, void *ctx)
 {
     char mtime[32];
@@ -1009,11 +1020,8 @@ static int file_xattrs(const fs_entry *e, xattr_fn fn, void *ctx)
         rc = emit_xattr(fn, ctx, "content_type", e->content_type);
     if (rc == 0)
         rc = emit_xattr(fn, ctx, "mtime", mtime);
-    for (size_t i = 0; rc == 0 && i < e->metadata.count; i++) {
-        char suffix[512];
-        snprintf(suffix, sizeof(suffix), "meta.%s", e->metadata.items[i].key);
-        rc = emit_xattr(fn, ctx, suffix, e->metadata.items[i].value);
-    }
+    if (rc == 0)
+        rc = meta_xattrs(&e->metadata, fn, ctx);
     free(address);
     return rc;
 }
@@ -1027,7 +1035,15 @@ static int node_xattrs(lakefuse_fs *fs, const tree_node *n, bool values,
         return 0;
     if (n->kind == TREE_FILE)
         return file_xattrs(&n->entry, fn, ctx);
-    if (n->kind != TREE_DIR || !n->ref_root)
+    if (n->kind == TREE_DIR && !n->ref_root) { /* its marker's metadata */
+        lakefs_metadata md;
+        int rc = fs_dir_metadata(fs, n, &md);
+        if (rc == 0)
+            rc = meta_xattrs(&md, fn, ctx);
+        lakefs_metadata_free(&md);
+        return rc;
+    }
+    if (n->kind != TREE_DIR)
         return 0;
     if (!values)
         return emit_xattr(fn, ctx, "commit_id", NULL);

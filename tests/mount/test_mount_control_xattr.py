@@ -5,8 +5,12 @@ re-uploading anything. Every test works on a fresh repository, in a mount whose 
 import errno
 import os
 import shlex
+import stat
 
-from mountlib import (api_branches, api_commit, api_commit_id, api_create_branch, api_get, api_metadata,
+import pytest
+
+from mountlib import (api_branches, api_commit, api_commit_id, api_create_branch, api_get, api_get_or_none,
+                      api_metadata,
                       control_json, control_path, control_read, data_upload_calls, expect_errno, read_file,
                       sh, status_lines, write_file)
 
@@ -119,3 +123,63 @@ def test_user_metadata_xattrs_on_files(server, repo, mount):
     assert api_get(server, repo, "main", "f.txt") == b"data\n"
     assert read_file(f) == b"data\n"
     assert status_lines(m) == ["A f.txt"]
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)  # with -o async_close: once lakeFS has what was queued in it
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("options", [(), ("async_close",)], ids=["default", "async_close"])
+def test_user_metadata_xattrs_on_directories(server, repo, mount, options):
+    """user.lakefs.meta.KEY of a directory is its marker's user metadata: shown from the marker,
+    set and removed on it (a directory that is only a prefix gets a marker on its first key, as on
+    its first chmod), kept by a rename, shown by a fresh mount. A ref root has no marker, nor has a
+    -o nodir_markers mount: ENOTSUP there."""
+    server.upload(repo, "main", "tagged/", b"", headers={"X-Lakefs-Meta-Owner": "alice"})
+    server.upload(repo, "main", "tagged/f", b"f")
+    server.upload(repo, "main", "prefix/f", b"f")
+    server.upload(repo, "main", "bare/f", b"f")
+    m = mount("lakefs://%s/main" % repo, options=[FOREVER] + list(options))
+    tagged, prefix = m.join("tagged"), m.join("prefix")
+    assert os.getxattr(tagged, "user.lakefs.meta.owner") == b"alice"
+    assert "user.lakefs.meta.owner" in os.listxattr(tagged)
+    assert [n for n in os.listxattr(prefix) if n.startswith("user.lakefs.meta.")] == []
+    sh("setfattr -n user.lakefs.meta.reviewer -v bob %s" % shlex.quote(tagged))
+    assert os.getxattr(tagged, "user.lakefs.meta.reviewer") == b"bob"  # the mount shows it at once
+    os.setxattr(prefix, "user.lakefs.meta.stage", b"raw")
+    assert os.getxattr(prefix, "user.lakefs.meta.stage") == b"raw"
+    os.mkdir(m.join("made"))
+    os.setxattr(m.join("made"), "user.lakefs.meta.k", b"v1")
+    os.setxattr(m.join("made"), "user.lakefs.meta.k", b"v2")
+    assert os.getxattr(m.join("made"), "user.lakefs.meta.k") == b"v2"
+    sh("setfattr -x user.lakefs.meta.owner %s" % shlex.quote(tagged))
+    expect_errno(errno.ENODATA, os.getxattr, tagged, "user.lakefs.meta.owner")
+    expect_errno(errno.ENODATA, os.removexattr, tagged, "user.lakefs.meta.never-set")
+    expect_errno(errno.ENODATA, os.removexattr, m.join("bare"), "user.lakefs.meta.never-set")
+    expect_errno(errno.ENOTSUP, os.setxattr, tagged, "user.comment", b"hello")
+    expect_errno(errno.ENOTSUP, os.setxattr, tagged, "user.lakefs.meta.::lakefs::client-mtime", b"1")
+    expect_errno(errno.ENOTSUP, os.setxattr, m.path, "user.lakefs.meta.k", b"v")  # a ref root
+    expect_errno(errno.ENOTSUP, os.setxattr, m.path, "user.comment", b"v")  # was answered 0, unstored
+    os.chmod(prefix, 0o711)  # keeps the key
+    for d in ("tagged", "prefix", "made"):
+        fsync_dir(m.join(d))
+    assert {k: v for k, v in api_metadata(server, repo, "main", "tagged/").items()
+            if not k.startswith("::")} == {"reviewer": "bob"}
+    assert api_metadata(server, repo, "main", "prefix/")["stage"] == "raw"
+    assert api_metadata(server, repo, "main", "made/")["k"] == "v2"
+    assert api_get_or_none(server, repo, "main", "bare/") is None  # a failed removal made no marker
+    os.rename(m.join("made"), m.join("moved"))
+    assert os.getxattr(m.join("moved"), "user.lakefs.meta.k") == b"v2"
+    assert api_metadata(server, repo, "main", "moved/")["k"] == "v2"
+    fresh = mount("lakefs://%s/main" % repo, options=[FOREVER])
+    assert os.getxattr(fresh.join("tagged"), "user.lakefs.meta.reviewer") == b"bob"
+    assert os.getxattr(fresh.join("prefix"), "user.lakefs.meta.stage") == b"raw"
+    assert os.getxattr(fresh.join("moved"), "user.lakefs.meta.k") == b"v2"
+    assert stat.S_IMODE(os.stat(fresh.join("prefix")).st_mode) == 0o711
+    plain = mount("lakefs://%s/main" % repo, options=[FOREVER, "nodir_markers"])
+    expect_errno(errno.ENOTSUP, os.setxattr, plain.join("tagged"), "user.lakefs.meta.k", b"v")
+    assert read_file(plain.join("tagged", "f")) == b"f"
