@@ -125,16 +125,26 @@ OWNER_KEY = "\0owner"
 OWNERS = ((0, 0), (1000, 1000), (65534, 65534), (1234, 0))
 
 
-def dir_state(mode, uid=0, gid=0):
-    """("d", mode), and the owner "uid:gid" after it when not root's (see OWNER_KEY)."""
+def dir_state(mode, uid=0, gid=0, meta=None):
+    """("d", mode), and the owner "uid:gid" after it when not root's (see OWNER_KEY); with user
+    metadata (its marker's), ("d", mode, "uid:gid", sorted items) whoever owns it."""
+    if meta:
+        return ("d", mode, "%d:%d" % (uid, gid), tuple(sorted(meta.items())))
     return ("d", mode) if (uid, gid) == (0, 0) else ("d", mode, "%d:%d" % (uid, gid))
 
 
-def set_dir_attrs(path, state):
-    """A model directory takes a directory state's owner, then its mode."""
+def dir_parts(state):
+    """(mode, uid, gid, user metadata) of a directory state."""
     uid, gid = (int(x) for x in (state[2] if len(state) > 2 else "0:0").split(":"))
+    return state[1], uid, gid, dict(state[3]) if len(state) > 3 else {}
+
+
+def set_dir_attrs(path, state):
+    """A model directory takes a directory state's owner, then its mode (its metadata is the
+    workload's: Workload.set_dir_meta)."""
+    mode, uid, gid, _ = dir_parts(state)
     os.chown(path, uid, gid)
-    os.chmod(path, state[1])
+    os.chmod(path, mode)
 
 
 def with_owner(meta, uid, gid):
@@ -155,7 +165,8 @@ def show(state):
     if state[0] == "unreadable":
         return state[1]
     if state[0] == "d":
-        return "dir(mode %o%s)" % (state[1], ", owner %s" % state[2] if len(state) > 2 else "")
+        return "dir(mode %o%s%s)" % (state[1], ", owner %s" % state[2] if len(state) > 2 else "",
+                                     ", meta %s" % dict(state[3]) if len(state) > 3 else "")
     if state[0] == "l":
         return "symlink->%r" % state[1]
     _, h, size, mode, meta, mtime = state
@@ -229,6 +240,15 @@ def lstat_if_any(path, retries=0):
         raise
 
 
+def read_meta_xattrs(path, retries=0):
+    """{key: value} of path's user.lakefs.meta.* attributes but lakectl's own."""
+    meta = {}
+    for name in _retry(lambda: os.listxattr(path), retries):
+        if name.startswith(META_PREFIX) and not name.startswith(META_PREFIX + "::lakefs::"):
+            meta[name[len(META_PREFIX):]] = _retry(lambda: os.getxattr(path, name), retries).decode()
+    return meta
+
+
 def read_mount_tree(root, mtime_paths=(), retries=0):
     """{path: state} of everything under root, as a mount shows it (user metadata from xattrs)."""
     out = {}
@@ -254,7 +274,12 @@ def read_mount_state(root, rel, mtime_paths=(), retries=0):
     if st is None:
         return None
     if stat.S_ISDIR(st.st_mode):
-        return dir_state(st.st_mode & 0o7777, st.st_uid, st.st_gid)
+        try:
+            meta = read_meta_xattrs(path, retries)
+        except OSError as e:
+            return ("unreadable", "lstat says a directory, listxattr/getxattr fails with %s" %
+                    errno.errorcode.get(e.errno, e.errno))
+        return dir_state(st.st_mode & 0o7777, st.st_uid, st.st_gid, meta)
     if stat.S_ISLNK(st.st_mode):
         return ("l", _retry(lambda: os.readlink(path), retries))
 
@@ -266,10 +291,7 @@ def read_mount_state(root, rel, mtime_paths=(), retries=0):
     try:
         content = _retry(data, retries)
         step = "listxattr/getxattr"
-        meta = {}
-        for name in _retry(lambda: os.listxattr(path), retries):
-            if name.startswith(META_PREFIX) and not name.startswith(META_PREFIX + "::lakefs::"):
-                meta[name[len(META_PREFIX):]] = _retry(lambda: os.getxattr(path, name), retries).decode()
+        meta = read_meta_xattrs(path, retries)
     except OSError as e:
         return ("unreadable", "lstat says a file, %s fails with %s" % (step, errno.errorcode.get(e.errno, e.errno)))
     mtime = int(st.st_mtime) if rel in mtime_paths else None
@@ -292,7 +314,8 @@ def read_api_tree(server, repo, ref, mtime_paths=()):
             has_mode = "::lakefs::posix-permissions" in md
             perms = json.loads(md.get("::lakefs::posix-permissions") or "{}")
             out[path.rstrip("/")] = dir_state(mountlib.expected_mode(st) if has_mode else 0o755,
-                                              perms.get("UID", 0), perms.get("GID", 0))
+                                              perms.get("UID", 0), perms.get("GID", 0),
+                                              {k: v for k, v in md.items() if not k.startswith("::lakefs::")})
             continue
         md = st.get("metadata") or {}
         if "::lakefs::symlink-target" in md:
@@ -385,7 +408,7 @@ class Workload:
         if st is None:
             return None
         if stat.S_ISDIR(st.st_mode):
-            return dir_state(st.st_mode & 0o7777, st.st_uid, st.st_gid)
+            return dir_state(st.st_mode & 0o7777, st.st_uid, st.st_gid, self.meta.get(rel))
         if stat.S_ISLNK(st.st_mode):
             return ("l", os.readlink(path))
         with open(path, "rb") as f:
@@ -479,10 +502,11 @@ class Workload:
         # descriptors are on files (a read-only open of a directory would succeed)
         if op[0] == "open" and op[3] & os.O_ACCMODE == os.O_RDONLY and self.kind(op[2]) == "d":
             return ("stat", op[2])
-        # of directories: modes (no setgid, see DIR_MODES); their times and xattrs are not compared
+        # of directories: modes (no setgid, see DIR_MODES) and user metadata; their times are not
+        # compared
         if op[0] == "chmod" and self.kind(op[1]) == "d":
             return ("chmod", op[1], DIR_MODES[op[2] % len(DIR_MODES)])
-        if op[0] in ("utime", "setxattr", "removexattr") and self.kind(op[1]) == "d":
+        if op[0] == "utime" and self.kind(op[1]) == "d":
             return ("stat", op[1])
         # chown: of files and directories, not of a file with setuid or setgid bits (the kernel
         # clears them with a second request: not modelled)
@@ -610,9 +634,9 @@ class Workload:
         if r < 0.79:
             return ("utime", self.pick_path(exist="f"), rng.randrange(1000000000, 2000000000))
         if r < 0.88:
-            return ("setxattr", self.pick_path(exist="f"), rng.choice(META_KEYS), "v%d" % rng.randrange(1000))
+            return ("setxattr", self.pick_path(exist="ffffd"), rng.choice(META_KEYS), "v%d" % rng.randrange(1000))
         if r < 0.92:
-            return ("removexattr", self.pick_path(exist="f"), rng.choice(META_KEYS))
+            return ("removexattr", self.pick_path(exist="ffffd"), rng.choice(META_KEYS))
         if r < 0.96:
             return ("read_file", self.pick_path(exist="f"))
         if r < 0.98 and self.commit_path:
@@ -835,8 +859,8 @@ class Workload:
             path = op[1]
             if side.is_model:
                 st = os.lstat(p(path))
-                if not stat.S_ISREG(st.st_mode):
-                    raise OSError(errno.ENOTSUP, "not a file")
+                if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                    raise OSError(errno.ENOTSUP, "not a file or a directory")
                 return set_meta(self.meta.setdefault(path, {}), op[2], op[3] if kind == "setxattr" else None)
             if kind == "setxattr":
                 os.setxattr(p(path), META_PREFIX + op[2], op[3].encode())
@@ -906,6 +930,8 @@ class Workload:
             f[kind] += 1
         if kind == "chown" and (before.get(op[1]) or ("",))[0] == "d":
             f["chown_dir"] += 1
+        if kind in ("setxattr", "removexattr") and (before.get(op[1]) or ("",))[0] == "d":
+            f[kind + "_dir"] += 1
         if any(isinstance(x, str) and os.path.basename(x) in HIDDEN_LIKE_NAMES for x in op[1:]):
             f["hidden_like_name"] += 1
         if any(isinstance(x, str) and key_len(x, False) > 900 for x in op[1:]):
@@ -1243,6 +1269,7 @@ class Workload:
         if state[0] == "d":
             os.makedirs(path, exist_ok=True)
             set_dir_attrs(path, state)
+            self.set_dir_meta(rel, state)
         elif state[0] == "l":
             if os.path.lexists(path):
                 os.unlink(path)
@@ -1258,6 +1285,14 @@ class Workload:
                 f.write(data)
             self.set_file_attrs(rel, state[3], state[4])
             self.mtime_set.pop(rel, None)
+
+    def set_dir_meta(self, rel, state):
+        """The model's directory rel takes a directory state's user metadata."""
+        meta = dir_parts(state)[3]
+        if meta:
+            self.meta[rel] = meta
+        else:
+            self.meta.pop(rel, None)
 
     def set_file_attrs(self, rel, mode, meta):
         """The model's file rel takes mode and a state's metadata: its owner (OWNER_KEY) on the local
@@ -1344,10 +1379,17 @@ class Workload:
         return op[1]
 
     def map_attr(self, op, c):
-        if c is not None and c[0] == "d" and op[0] == "chmod":
-            return ("d", op[2] & 0o7777) + c[2:]
-        if c is not None and c[0] == "d" and op[0] == "chown":
-            return dir_state(c[1], op[2], op[3])
+        if c is not None and c[0] == "d":
+            mode, uid, gid, meta = dir_parts(c)
+            if op[0] == "chmod":
+                mode = op[2] & 0o7777
+            elif op[0] == "chown":
+                uid, gid = op[2], op[3]
+            elif op[0] == "setxattr":
+                meta[op[2]] = op[3]
+            elif op[0] == "removexattr":
+                meta.pop(op[2], None)
+            return dir_state(mode, uid, gid, meta)
         if c is None or c[0] != "f":
             return c
         _, h, size, mode, meta, mtime = c
@@ -1486,6 +1528,7 @@ class Workload:
             if s[0] == "d":
                 os.makedirs(path, exist_ok=True)
                 set_dir_attrs(path, s)
+                self.set_dir_meta(p, s)
             elif s[0] == "l":
                 os.symlink(s[1], path)
             else:
