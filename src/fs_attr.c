@@ -209,7 +209,7 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
         asprintf(&self, "%s%s%s", n->key, n->key[0] ? "/" : "",
                  TREE_MARKER_NAME) >= 0)
         fs_cache_set(fs, n->ref, self, &e);
-    else
+    else if (rc != -ENODATA) /* that one changed nothing */
         metacache_invalidate_dir(fs->meta, n->ref->cache_key, n->key);
     lakefs_metadata_free(&e.metadata);
     lakefs_metadata_free(&md);
