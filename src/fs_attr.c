@@ -120,17 +120,12 @@ static int queue_dir_attrs(lakefuse_fs *fs, const tree_node *n,
     return rc;
 }
 
-/* chmod, chown or utimens of a directory, or (mc) a change of one user
- * metadata key: on its marker "dir/" (made when it has none), in
- * lakectl's keys, so the directory keeps them. A ref root has no marker,
- * nor has a -o nodir_markers mount: nothing is stored there (the caller
- * refuses a metadata change). Removing a key the marker lacks: -ENODATA. */
-static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
-                            int64_t mtime, int64_t mode, uid_t uid,
-                            gid_t gid, const meta_change *mc)
+/* One try of change_dir_attrs (below): -EEXIST when the marker it made
+ * found one another client made. */
+static int change_dir_attrs_once(lakefuse_fs *fs, const tree_node *n,
+                                 int64_t mtime, int64_t mode, uid_t uid,
+                                 gid_t gid, const meta_change *mc)
 {
-    if (n->ref_root || !fs->dir_markers)
-        return 0;
     fs_entry cur;
     bool has_marker;
     size_t subdirs;
@@ -194,8 +189,10 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
         rc = update_key_attrs(fs, n->ref, marker, &a);
     if (rc == 0 && unsent == 0 && !has_marker) /* or removed since listed */
         rc = -ENOENT;
-    if (rc == -ENOENT)
+    if (rc == -ENOENT) {
+        a.if_absent = true; /* never over a marker made since the listing */
         rc = fs_upload_empty_attrs(fs, n->ref, marker, &a, NULL);
+    }
     /* The directory's own listing shows the marker from now on, with the
      * user metadata it was given and whether it holds bytes: the next
      * change starts from that entry (without its keys it would send them
@@ -218,6 +215,26 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
     if (has_marker)
         fs_entry_free(&cur);
     return rc;
+}
+
+/* chmod, chown or utimens of a directory, or (mc) a change of one user
+ * metadata key: on its marker "dir/" (made when it has none), in
+ * lakectl's keys, so the directory keeps them. A ref root has no marker,
+ * nor has a -o nodir_markers mount: nothing is stored there (the caller
+ * refuses a metadata change). Removing a key the marker lacks: -ENODATA. */
+static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
+                            int64_t mtime, int64_t mode, uid_t uid,
+                            gid_t gid, const meta_change *mc)
+{
+    if (n->ref_root || !fs->dir_markers)
+        return 0;
+    int rc = change_dir_attrs_once(fs, n, mtime, mode, uid, gid, mc);
+    /* Another client made the marker since the listing said none: the
+     * change goes onto that one (its bytes and metadata kept), listed
+     * again. */
+    if (rc == -EEXIST)
+        rc = change_dir_attrs_once(fs, n, mtime, mode, uid, gid, mc);
+    return rc == -EEXIST ? -EIO : rc;
 }
 
 /* What the object records now, as the starting point of a change. A
@@ -594,12 +611,14 @@ static int make_empty_object(const char *path, const upload_attrs *a)
     rc = key ? 0 : -ENOMEM;
     if (rc == 0 && (a->mode & 07000u))
         rc = tree_note_special_mode(fs->tree, parent.ref->repo, key);
+    upload_attrs created = *a;
+    created.if_absent = true; /* never over another client's object */
     if (rc == 0)
-        rc = fs_upload_empty_attrs(fs, parent.ref, key, a, &st);
+        rc = fs_upload_empty_attrs(fs, parent.ref, key, &created, &st);
     if (rc == 0) {
         fs_cache_set_object(fs, parent.ref, rel_key, &st);
         fs_dir_changed(fs, parent.ref, rel_key);
-    } else if (rc == -EIO) {
+    } else if (rc == -EIO || rc == -EEXIST) { /* the name lists as it is */
         fs_forget_parent(fs, parent.ref, rel_key);
     }
     lakefs_object_stats_free(&st);

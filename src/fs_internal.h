@@ -117,7 +117,12 @@ void fs_forget_parent(lakefuse_fs *fs, const tree_ref *ref,
 /* deleteObject; a missing object is not an error. 0 or -EIO. */
 int fs_delete_key(lakefuse_fs *fs, const tree_ref *ref, const char *key);
 /* Uploads an empty object (a directory marker, a symlink, a special file)
- * with the lakectl attributes given. */
+ * with the lakectl attributes given. With attrs->if_absent, only as a
+ * create: never over an object another client made meanwhile
+ * (If-None-Match: *; an object that is exactly the one sent is this
+ * create's own, its answer lost and the resend refused), -EEXIST when key
+ * holds another. 0 (*out, may be NULL, gets its stats), else -EIO
+ * (logged). */
 int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
                           const char *key, const upload_attrs *attrs,
                           lakefs_object_stats *out);

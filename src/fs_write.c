@@ -563,6 +563,23 @@ void fs_on_uploaded(void *ctx, const void *tag, const lakefs_object_stats *st)
 
 /* ---- directories ---- */
 
+/* 1 when st is an empty object holding exactly the user metadata attrs
+ * give (what fs_upload_empty_attrs sends), 0 when not, or -ENOMEM. */
+static int is_empty_object_sent(const lakefs_object_stats *st,
+                                const upload_attrs *attrs)
+{
+    lakefs_metadata md;
+    if (upload_build_metadata(attrs, &md) != 0)
+        return -ENOMEM;
+    bool same = st->size_bytes == 0 && st->metadata.count == md.count;
+    for (size_t i = 0; same && i < md.count; i++) {
+        const char *v = lakefs_metadata_get(&st->metadata, md.items[i].key);
+        same = v && strcmp(v, md.items[i].value) == 0;
+    }
+    lakefs_metadata_free(&md);
+    return same;
+}
+
 int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
                           const char *key, const upload_attrs *attrs,
                           lakefs_object_stats *out)
@@ -575,6 +592,32 @@ int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
     int rc = upload_fd(fs->client, NULL, ref->repo, ref->api_ref, key, fd, 0,
                        attrs, out, &err);
     close(fd);
+    if (rc == -EEXIST && attrs->if_absent) {
+        /* The client sends an upload again when its answer was lost, and
+         * If-None-Match then refuses the object the first one made. */
+        lakefs_object_stats st;
+        memset(&st, 0, sizeof(st));
+        lakefs_error serr = {0};
+        int got = lakefs_stat_object(fs->client, ref->repo, ref->api_ref,
+                                     key, false, &st, &serr);
+        int ours = got == 0 ? is_empty_object_sent(&st, attrs) : got;
+        if (ours == 1 && out) {
+            *out = st;
+            memset(&st, 0, sizeof(st));
+        }
+        lakefs_object_stats_free(&st);
+        if (ours == 1)
+            return 0;
+        if (ours == 0 || ours == -ENOENT) { /* ENOENT: deleted since */
+            logger_write(fs->log, LOG_LEVEL_WARNING,
+                         "creating '%s': another client made an object "
+                         "there; left as it is (EEXIST)",
+                         key);
+            return -EEXIST;
+        }
+        rc = ours;
+        err = serr;
+    }
     if (rc)
         logger_write(fs->log, LOG_LEVEL_ERROR, "creating '%s': %s", key,
                      err.message);
@@ -651,7 +694,8 @@ int fs_write_mkdir(const char *path, mode_t mode)
     /* The marker keeps the directory's mode, owner and mtime as lakectl
      * does for a folder: posix-permissions with Mode = S_IFDIR | bits. */
     upload_attrs attrs = {.mtime = time(NULL),
-                          .mode = S_IFDIR | (mode & 07777u)};
+                          .mode = S_IFDIR | (mode & 07777u),
+                          .if_absent = true};
     bool other_owner = fs_caller_owner(fs, &attrs.uid, &attrs.gid);
     /* Read before the marker is made: a write in the new directory meanwhile
      * keeps its listing below from being cached. */
@@ -679,7 +723,7 @@ int fs_write_mkdir(const char *path, mode_t mode)
                       .gid = attrs.gid};
         fs_cache_set(fs, parent.ref, rel_key, &e);
         fs_dir_changed(fs, parent.ref, rel_key);
-    } else if (rc == -EIO) {
+    } else if (rc == -EIO || rc == -EEXIST) { /* the name lists as it is */
         fs_forget_parent(fs, parent.ref, rel_key);
     }
     lakefs_object_stats_free(&made);

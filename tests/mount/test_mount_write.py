@@ -473,6 +473,50 @@ def test_directory_attribute_changes_keep_the_markers_bytes_and_user_metadata(se
     assert api_get(server, repo, "main", "held/") == b"bytes in a marker\n"
 
 
+def test_empty_objects_are_never_made_over_another_clients_object(server, repo, mount):
+    """mkdir's marker, a symlink, a fifo and the marker a directory's first chmod makes are empty
+    objects created with If-None-Match: *. Another client made objects at those names after this
+    mount listed them (its caches never expire here): each was replaced by an empty object, the
+    other client's bytes and metadata gone. Now mkdir, symlink and mkfifo answer EEXIST and leave
+    the object as it is; the chmod goes onto the other client's marker, its bytes and keys kept."""
+    server.upload(repo, "main", "prefix/f", b"f")
+    m = branch(mount, repo)
+    assert sorted(os.listdir(m.path)) == ["prefix"] and os.listdir(m.join("prefix")) == ["f"]
+    theirs = {"made/": b"a marker with bytes\n", "link": b"their data\n", "fifo": b"their fifo's name\n",
+              "prefix/": b"their marker\n"}
+    for key, data in theirs.items():
+        server.upload(repo, "main", key, data, headers={"X-Lakefs-Meta-Owner": "them"})
+    expect_errno(errno.EEXIST, os.mkdir, m.join("made"))
+    expect_errno(errno.EEXIST, os.symlink, "target", m.join("link"))
+    expect_errno(errno.EEXIST, os.mkfifo, m.join("fifo"))
+    os.chmod(m.join("prefix"), 0o700)
+    for key, data in theirs.items():
+        assert api_get(server, repo, "main", key) == data, key
+        assert api_metadata(server, repo, "main", key)["owner"] == "them", key
+    perms = json.loads(api_metadata(server, repo, "main", "prefix/")[PERMISSIONS_KEY])
+    assert perms["Mode"] == stat.S_IFDIR | 0o700
+    # the names list as lakeFS holds them
+    assert read_file(m.join("link")) == b"their data\n"
+    assert sorted(os.listdir(m.path)) == ["fifo", "link", "made", "prefix"]
+    assert "another client made an object there" in m.log()
+
+
+def test_an_empty_object_whose_create_answer_was_lost_is_taken_for_its_own(server, repo, mount):
+    """The create reaches lakeFS, its answer is cut, the client sends it again and If-None-Match
+    refuses it (412): the object there is exactly the one sent (empty, the same metadata), this
+    create's own. mkdir, symlink and mkfifo succeed."""
+    m = branch(mount, repo)
+    for name, make in (("d", lambda p: os.mkdir(p)), ("l", lambda p: os.symlink("t", p)),
+                       ("p", lambda p: os.mkfifo(p))):
+        server.add_fault(operation="uploadObject", cut_after_bytes=10, count=1)
+        make(m.join(name))
+        assert [f["applied"] for f in server.faults()] == [1], name
+        server.clear_faults()
+    assert api_paths(server, repo, "main") == ["d/", "l", "p"]
+    assert os.readlink(m.join("l")) == "t" and stat.S_ISFIFO(os.lstat(m.join("p")).st_mode)
+    assert "another client" not in m.log()
+
+
 def test_mkdir_without_dir_markers_is_local_to_the_mount(server, repo, mount):
     m = branch(mount, repo, "dir_markers=false")
     os.mkdir(m.join("d"))
