@@ -7,6 +7,7 @@
  * file's open descriptors can no longer upload over its new content.
  */
 #include "fs_internal.h"
+#include "workflow.h"
 
 
 #include <errno.h>
@@ -17,6 +18,22 @@
 #define DELETE_BATCH 1000
 
 /* ---- rename ---- */
+
+/* The kernel's cached attributes of two names of ref (relative keys)
+ * dropped: after a rename that failed half done. */
+static void forget_kernel_attrs(lakefuse_fs *fs, const tree_ref *ref,
+                                const char *a, const char *b)
+{
+    struct fuse_context *ctx = fuse_get_context();
+    struct fuse *f = ctx ? ctx->fuse : NULL;
+    const char *names[] = {a, b};
+    for (size_t i = 0; f && i < 2; i++) {
+        char *p = tree_mount_path(fs->tree, ref, names[i]);
+        if (p)
+            fuse_invalidate_path(f, p); /* ENOENT: the kernel had none */
+        free(p);
+    }
+}
 
 static int copy_key(lakefuse_fs *fs, const tree_ref *ref, const char *from,
                     const char *to, lakefs_object_stats *out)
@@ -86,9 +103,11 @@ static int rename_file(lakefuse_fs *fs, const tree_node *src,
         if (!staged)
             fs_readers_uploaded(fs, ref, dst_rel, &st);
     } else {
-        /* Half done, or done with its answer lost: ask lakeFS again. */
+        /* Half done, or done with its answer lost: ask lakeFS again, the
+         * kernel too (its cached attributes of the names). */
         fs_forget_parent(fs, ref, src->key);
         fs_forget_parent(fs, ref, dst_rel);
+        forget_kernel_attrs(fs, ref, src->key, dst_rel);
     }
     lakefs_object_stats_free(&st);
     free(from);
@@ -339,8 +358,15 @@ static int rename_dir(lakefuse_fs *fs, const tree_node *src,
     int end = writer_move_end(move, copied_all, NULL);
     if (rc == 0)
         rc = end;
-    /* Many listings changed: let them be fetched again. */
-    metacache_invalidate_ref(fs->meta, ref->cache_key);
+    /* Many listings changed: let them be fetched again. After a failure
+     * lakeFS may hold the rename half done (copies made, deletes refused),
+     * and the kernel's cached attributes of the names (the replaced
+     * directory's mode with the copied marker's metadata) are dropped
+     * too. */
+    if (rc == 0)
+        metacache_invalidate_ref(fs->meta, ref->cache_key);
+    else
+        workflow_refresh(fs, ref);
     for (size_t i = 0; i < n; i++)
         free(keys[i]);
     free(keys);
