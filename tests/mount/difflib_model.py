@@ -1105,10 +1105,13 @@ class Workload:
             closing = None
         if rl[0] == "ok":
             self.model_bookkeeping(op, before, after)
-            if kind == "utime":
+            if kind in ("utime", "rename"):
                 # the new mtime lives in mtime_set, set just now: the new state carries it, so that a
                 # mount that failed the utime and kept the old mtime is seen to differ from it (and
-                # the model adopts the old one) instead of the model keeping an mtime never set
+                # the model adopts the old one) instead of the model keeping an mtime never set; a
+                # rename's metadata moves to the new names there too (read before, the new state of
+                # a replaced directory had its old metadata: a mount that failed the rename and kept
+                # that directory was taken for the new state, and the model kept the moved keys)
                 after = self.subtree(tops)
         if self.kill_now_during:
             rm = self.apply_with_kill(op)
