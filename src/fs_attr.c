@@ -264,14 +264,29 @@ wfile *fs_node_wfile(lakefuse_fs *fs, const tree_node *n)
     return w;
 }
 
+/* The user metadata the staged copy at key (a file's, a directory's
+ * marker) will upload while its newest bytes are not on lakeFS: 0 and
+ * *out, -ENOENT when none is staged, or -ENOMEM. */
+static int staged_metadata(lakefuse_fs *fs, const tree_ref *ref,
+                           const char *key, lakefs_metadata *out)
+{
+    memset(out, 0, sizeof(*out));
+    wfile *w = writer_find(fs->writer, ref->repo, ref->api_ref, key);
+    int rc = w && wfile_dirty(w) ? wfile_metadata(w, out) : -ENOENT;
+    if (w)
+        wfile_release(w);
+    return rc;
+}
+
 bool fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n)
 {
     if (n->kind != TREE_FILE || !n->ref || !n->ref->is_branch ||
         writer_idle(fs->writer))
         return false;
-    wfile *w = fs_node_wfile(fs, n);
+    char *key = tree_object_key(n);
     lakefs_metadata md = {0};
-    int rc = w && wfile_dirty(w) ? wfile_metadata(w, &md) : -ENOENT;
+    int rc = key ? staged_metadata(fs, n->ref, key, &md) : -ENOMEM;
+    free(key);
     /* The ::lakefs:: keys are the upload's own: the listing's stand. */
     for (size_t i = 0; rc == 0 && i < n->entry.metadata.count; i++) {
         const lakefs_kv *kv = &n->entry.metadata.items[i];
@@ -284,8 +299,6 @@ bool fs_overlay_staged_metadata(lakefuse_fs *fs, tree_node *n)
     } else {
         lakefs_metadata_free(&md);
     }
-    if (w)
-        wfile_release(w);
     return rc == 0;
 }
 
@@ -295,30 +308,23 @@ int fs_dir_metadata(lakefuse_fs *fs, const tree_node *n,
     memset(out, 0, sizeof(*out));
     if (n->kind != TREE_DIR || n->ref_root || !fs->dir_markers)
         return 0;
-    char *marker = fs_dir_key(n->ref, n->key);
-    if (!marker)
-        return -ENOMEM;
-    wfile *w = writer_idle(fs->writer)
-                   ? NULL
-                   : writer_find(fs->writer, n->ref->repo, n->ref->api_ref,
-                                 marker);
-    free(marker);
-    int rc;
-    if (w && wfile_dirty(w)) {
-        rc = wfile_metadata(w, out);
-    } else {
-        fs_entry cur;
-        bool has_marker;
-        size_t subdirs;
-        rc = tree_dir_info(fs->tree, n, &cur, &has_marker, &subdirs);
-        if (rc == 0 && has_marker) {
-            *out = cur.metadata; /* taken over */
-            memset(&cur.metadata, 0, sizeof(cur.metadata));
-            fs_entry_free(&cur);
-        }
+    int rc = -ENOENT;
+    if (!writer_idle(fs->writer)) {
+        char *marker = fs_dir_key(n->ref, n->key);
+        rc = marker ? staged_metadata(fs, n->ref, marker, out) : -ENOMEM;
+        free(marker);
     }
-    if (w)
-        wfile_release(w);
+    if (rc != -ENOENT)
+        return rc;
+    fs_entry cur;
+    bool has_marker;
+    size_t subdirs;
+    rc = tree_dir_info(fs->tree, n, &cur, &has_marker, &subdirs);
+    if (rc == 0 && has_marker) {
+        *out = cur.metadata; /* taken over */
+        memset(&cur.metadata, 0, sizeof(cur.metadata));
+        fs_entry_free(&cur);
+    }
     return rc;
 }
 

@@ -19,22 +19,6 @@
 
 /* ---- rename ---- */
 
-/* The kernel's cached attributes of two names of ref (relative keys)
- * dropped: after a rename that failed half done. */
-static void forget_kernel_attrs(lakefuse_fs *fs, const tree_ref *ref,
-                                const char *a, const char *b)
-{
-    struct fuse_context *ctx = fuse_get_context();
-    struct fuse *f = ctx ? ctx->fuse : NULL;
-    const char *names[] = {a, b};
-    for (size_t i = 0; f && i < 2; i++) {
-        char *p = tree_mount_path(fs->tree, ref, names[i]);
-        if (p)
-            fuse_invalidate_path(f, p); /* ENOENT: the kernel had none */
-        free(p);
-    }
-}
-
 static int copy_key(lakefuse_fs *fs, const tree_ref *ref, const char *from,
                     const char *to, lakefs_object_stats *out)
 {
@@ -107,7 +91,8 @@ static int rename_file(lakefuse_fs *fs, const tree_node *src,
          * kernel too (its cached attributes of the names). */
         fs_forget_parent(fs, ref, src->key);
         fs_forget_parent(fs, ref, dst_rel);
-        forget_kernel_attrs(fs, ref, src->key, dst_rel);
+        workflow_forget_kernel(fs, ref, src->key);
+        workflow_forget_kernel(fs, ref, dst_rel);
     }
     lakefs_object_stats_free(&st);
     free(from);

@@ -110,25 +110,28 @@ static int require_branch(const tree_ref *ref, char **result)
 
 /* ---- caches ---- */
 
+void workflow_forget_kernel(lakefuse_fs *fs, const tree_ref *ref,
+                            const char *rel)
+{
+    struct fuse_context *ctx = fuse_get_context();
+    struct fuse *f = ctx ? ctx->fuse : NULL;
+    char *p = f ? tree_mount_path(fs->tree, ref, rel) : NULL;
+    if (p)
+        fuse_invalidate_path(f, p); /* ENOENT: the kernel had none */
+    free(p);
+}
+
 void workflow_refresh(lakefuse_fs *fs, const tree_ref *ref)
 {
     char **paths = NULL;
     size_t n = 0;
     metacache_invalidate_ref_paths(fs->meta, ref->cache_key, &paths, &n);
-    struct fuse_context *ctx = fuse_get_context();
-    struct fuse *f = ctx ? ctx->fuse : NULL;
     for (size_t i = 0; i < n; i++) {
-        char *p = f ? tree_mount_path(fs->tree, ref, paths[i]) : NULL;
-        if (p)
-            fuse_invalidate_path(f, p); /* ENOENT: the kernel had none */
-        free(p);
+        workflow_forget_kernel(fs, ref, paths[i]);
         free(paths[i]);
     }
     free(paths);
-    char *root = f ? tree_mount_path(fs->tree, ref, "") : NULL;
-    if (root)
-        fuse_invalidate_path(f, root);
-    free(root);
+    workflow_forget_kernel(fs, ref, "");
 }
 
 /* ---- actions ---- */

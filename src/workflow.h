@@ -48,6 +48,10 @@ int workflow_mkdir_repository(lakefuse_fs *fs, const char *name);
 
 /* Drops what the mount and the kernel cached of a branch's tree. */
 void workflow_refresh(lakefuse_fs *fs, const tree_ref *ref);
+/* Drops the kernel's cached attributes of ref's path rel (a relative key;
+ * "" the ref root); nothing outside a FUSE request. */
+void workflow_forget_kernel(lakefuse_fs *fs, const tree_ref *ref,
+                            const char *rel);
 
 /* Changes as lists them: other NULL: the branch's uncommitted changes
  * (diffBranch); else what ref has relative to other (diffRefs, three-dot,

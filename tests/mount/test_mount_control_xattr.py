@@ -10,9 +10,8 @@ import stat
 import pytest
 
 from mountlib import (api_branches, api_commit, api_commit_id, api_create_branch, api_get, api_get_or_none,
-                      api_metadata,
-                      control_json, control_path, control_read, data_upload_calls, expect_errno, read_file,
-                      sh, status_lines, write_file)
+                      api_metadata, control_json, control_path, control_read, data_upload_calls, expect_errno,
+                      fsync_path, read_file, sh, status_lines, write_file)
 
 FOREVER = "attr_timeout=3600"
 
@@ -125,14 +124,6 @@ def test_user_metadata_xattrs_on_files(server, repo, mount):
     assert status_lines(m) == ["A f.txt"]
 
 
-def fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)  # with -o async_close: once lakeFS has what was queued in it
-    finally:
-        os.close(fd)
-
-
 @pytest.mark.parametrize("options", [(), ("async_close",)], ids=["default", "async_close"])
 def test_user_metadata_xattrs_on_directories(server, repo, mount, options):
     """user.lakefs.meta.KEY of a directory is its marker's user metadata: shown from the marker,
@@ -165,8 +156,8 @@ def test_user_metadata_xattrs_on_directories(server, repo, mount, options):
     expect_errno(errno.ENOTSUP, os.setxattr, m.path, "user.lakefs.meta.k", b"v")  # a ref root
     expect_errno(errno.ENOTSUP, os.setxattr, m.path, "user.comment", b"v")  # was answered 0, unstored
     os.chmod(prefix, 0o711)  # keeps the key
-    for d in ("tagged", "prefix", "made"):
-        fsync_dir(m.join(d))
+    for d in ("tagged", "prefix", "made"):  # with -o async_close: once lakeFS has what was queued
+        fsync_path(m.join(d), os.O_RDONLY | os.O_DIRECTORY)
     assert {k: v for k, v in api_metadata(server, repo, "main", "tagged/").items()
             if not k.startswith("::")} == {"reviewer": "bob"}
     assert api_metadata(server, repo, "main", "prefix/")["stage"] == "raw"

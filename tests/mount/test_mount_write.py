@@ -17,7 +17,8 @@ import pytest
 import mountlib
 from mountlib import (MIB, PatternStream, api_get, api_get_or_none, api_list_objects, api_metadata, api_paths,
                       api_stat, api_stat_or_none, data_upload_calls, errno_as_user, expect_errno, expected_mode,
-                      pattern, read_file, sh, uploads, write_file, control_json, control_path, control_write)
+                      pattern, read_file, sh, uploads, write_file, control_json, control_path, control_write,
+                      fsync_path)
 
 MTIME_KEY = "::lakefs::client-mtime"
 PERMISSIONS_KEY = "::lakefs::posix-permissions"
@@ -454,11 +455,7 @@ def test_directory_attribute_changes_keep_the_markers_bytes_and_user_metadata(se
         os.chown(m.join(d), 1234, 5678)
         os.utime(m.join(d), (1600000000, 1600000000))
         os.chmod(m.join(d), 0o750)
-        fd = os.open(m.join(d), os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)  # with -o async_close: once lakeFS has the changes
-        finally:
-            os.close(fd)
+        fsync_path(m.join(d), os.O_RDONLY | os.O_DIRECTORY)  # with -o async_close: once lakeFS has them
     for d, team in (("tagged", "alpha"), ("held", "beta")):
         meta = api_metadata(server, repo, "main", d + "/")
         assert meta["team"] == team, meta
