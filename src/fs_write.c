@@ -571,13 +571,31 @@ static int is_empty_object_sent(const lakefs_object_stats *st,
     lakefs_metadata md;
     if (upload_build_metadata(attrs, &md) != 0)
         return -ENOMEM;
-    bool same = st->size_bytes == 0 && st->metadata.count == md.count;
-    for (size_t i = 0; same && i < md.count; i++) {
-        const char *v = lakefs_metadata_get(&st->metadata, md.items[i].key);
-        same = v && strcmp(v, md.items[i].value) == 0;
-    }
+    bool same = st->size_bytes == 0 &&
+                lakefs_metadata_equal(&st->metadata, &md);
     lakefs_metadata_free(&md);
     return same;
+}
+
+/* After a create-only upload of key answered EEXIST: 1 when the object
+ * there is the one it sent (its answer was lost and the client's resend
+ * refused; *out then holds it), 0 when another client's, -ENOENT when
+ * none is there any more, another -errno (*err) when it cannot tell. */
+static int created_by_us(lakefuse_fs *fs, const tree_ref *ref,
+                         const char *key, const upload_attrs *attrs,
+                         lakefs_object_stats *out, lakefs_error *err)
+{
+    lakefs_object_stats st;
+    memset(&st, 0, sizeof(st));
+    int got = lakefs_stat_object(fs->client, ref->repo, ref->api_ref, key,
+                                 false, &st, err);
+    int ours = got == 0 ? is_empty_object_sent(&st, attrs) : got;
+    if (ours == 1 && out) {
+        *out = st;
+        memset(&st, 0, sizeof(st));
+    }
+    lakefs_object_stats_free(&st);
+    return ours;
 }
 
 int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
@@ -588,40 +606,34 @@ int fs_upload_empty_attrs(lakefuse_fs *fs, const tree_ref *ref,
     if (fd < 0)
         return -errno;
     lakefs_error err = {0};
-    /* Small: uploadObject is one request where the staging flow is three. */
-    int rc = upload_fd(fs->client, NULL, ref->repo, ref->api_ref, key, fd, 0,
+    int rc;
+    /* Small: uploadObject is one request where the staging flow is three.
+     * A create refused (If-None-Match) by an object that is gone when
+     * read back was refused by one deleted since: it is made again, once;
+     * a name another client keeps creating and deleting answers EEXIST. */
+    for (int tries = 0;; tries++) {
+        rc = upload_fd(fs->client, NULL, ref->repo, ref->api_ref, key, fd, 0,
                        attrs, out, &err);
-    close(fd);
-    if (rc == -EEXIST && attrs->if_absent) {
-        /* The client sends an upload again when its answer was lost, and
-         * If-None-Match then refuses the object the first one made. */
-        lakefs_object_stats st;
-        memset(&st, 0, sizeof(st));
-        lakefs_error serr = {0};
-        int got = lakefs_stat_object(fs->client, ref->repo, ref->api_ref,
-                                     key, false, &st, &serr);
-        int ours = got == 0 ? is_empty_object_sent(&st, attrs) : got;
-        if (ours == 1 && out) {
-            *out = st;
-            memset(&st, 0, sizeof(st));
-        }
-        lakefs_object_stats_free(&st);
-        if (ours == 1)
-            return 0;
-        if (ours == 0 || ours == -ENOENT) { /* ENOENT: deleted since */
+        if (rc != -EEXIST || !attrs->if_absent)
+            break;
+        rc = created_by_us(fs, ref, key, attrs, out, &err);
+        if (rc == -ENOENT && tries == 0)
+            continue;
+        if (rc == 0 || rc == -ENOENT) {
             logger_write(fs->log, LOG_LEVEL_WARNING,
                          "creating '%s': another client made an object "
                          "there; left as it is (EEXIST)",
                          key);
-            return -EEXIST;
+            rc = -EEXIST;
         }
-        rc = ours;
-        err = serr;
+        break;
     }
-    if (rc)
-        logger_write(fs->log, LOG_LEVEL_ERROR, "creating '%s': %s", key,
-                     err.message);
-    return rc ? -EIO : 0;
+    close(fd);
+    if (rc == 1 || rc == 0 || rc == -EEXIST)
+        return rc == -EEXIST ? rc : 0;
+    logger_write(fs->log, LOG_LEVEL_ERROR, "creating '%s': %s", key,
+                 err.message);
+    return -EIO;
 }
 
 /* With -o async_close, mkdir's marker goes as a closed file does: staged

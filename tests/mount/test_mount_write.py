@@ -514,6 +514,22 @@ def test_an_empty_object_whose_create_answer_was_lost_is_taken_for_its_own(serve
     assert "another client" not in m.log()
 
 
+def test_a_create_refused_by_an_object_deleted_since_is_made_again(server, repo, mount):
+    """If-None-Match refuses the create (412), and when the object is read back there is none: it
+    was deleted in between. The create is sent again (once) and succeeds; it used to answer
+    EEXIST for a name nothing holds."""
+    m = branch(mount, repo)
+    for name, make in (("d", lambda p: os.mkdir(p)), ("l", lambda p: os.symlink("t", p)),
+                       ("p", lambda p: os.mkfifo(p))):
+        server.add_fault(operation="uploadObject", status=412, count=1)
+        make(m.join(name))
+        assert [f["applied"] for f in server.faults()] == [1], name
+        server.clear_faults()
+    assert api_paths(server, repo, "main") == ["d/", "l", "p"]
+    assert os.readlink(m.join("l")) == "t" and stat.S_ISFIFO(os.lstat(m.join("p")).st_mode)
+    assert "another client" not in m.log()
+
+
 def test_mkdir_without_dir_markers_is_local_to_the_mount(server, repo, mount):
     m = branch(mount, repo, "dir_markers=false")
     os.mkdir(m.join("d"))
