@@ -237,6 +237,42 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
     return rc == -EEXIST ? -EIO : rc;
 }
 
+void fs_keep_parent_dir(lakefuse_fs *fs, const tree_ref *ref,
+                        const char *rel_key)
+{
+    const char *slash = strrchr(rel_key, '/');
+    if (!slash || !ref->is_branch)
+        return; /* in the ref root */
+    /* The directory as a node of its own: after the removal lakeFS may no
+     * longer list it in its parent (with attr_timeout=0 nothing is cached
+     * that still does), so it is not looked up by name. */
+    tree_node n = {.kind = TREE_DIR, .ref = ref,
+                   .key = strndup(rel_key, (size_t)(slash - rel_key))};
+    size_t entries = 0;
+    fs_entry marker;
+    bool has_marker = true;
+    size_t subdirs;
+    int rc = n.key ? tree_list(fs->tree, &n, fs_count_entry, &entries)
+                   : -ENOMEM;
+    if (rc >= 0 && entries == 0) {
+        rc = tree_dir_info(fs->tree, &n, &marker, &has_marker, &subdirs);
+        if (rc == 0 && has_marker)
+            fs_entry_free(&marker);
+    }
+    if (rc >= 0 && entries == 0 && !has_marker)
+        rc = fs->dir_markers
+                 ? change_dir_attrs(fs, &n, -1, -1, (uid_t)-1, (gid_t)-1,
+                                    NULL)
+                 : tree_keep_local_dir(fs->tree, ref, n.key);
+    if (rc < 0)
+        logger_write(fs->log, LOG_LEVEL_WARNING,
+                     "the directory '%s%s' is left empty with no marker, "
+                     "and making one failed (%s): lakeFS does not list it, "
+                     "so it shows no more once listed again",
+                     ref->prefix, n.key ? n.key : "", strerror(-rc));
+    free(n.key);
+}
+
 /* What the object records now, as the starting point of a change. A
  * symlink keeps lakectl's format: client-mtime and symlink-target only
  * (pkg/local/sync.go records no posix-permissions for one), unless an

@@ -101,6 +101,9 @@ char *fs_dir_key(const tree_ref *ref, const char *rel_dir);
  * API) holds bytes, which no file shows: rmdir and a rename onto the
  * directory would delete them unseen. Or a negative errno. */
 int fs_marker_holds_nothing(lakefuse_fs *fs, const tree_node *dir);
+/* tree_list's callback that counts one entry into *(size_t *)ctx and
+ * stops: whether a directory holds anything. */
+int fs_count_entry(void *ctx, const fs_entry *e);
 /* true when an upload of n's file landed after `since`, a writer_landed()
  * taken before n was resolved (writer.h, Landings): n's entry may be the
  * object before that upload (the size before an O_TRUNC rewrite). */
@@ -222,6 +225,18 @@ void fs_hidden_move_dir(lakefuse_fs *fs, const char *from, const char *to);
 /* rel_key was created, removed or renamed: its directory's mtime and ctime
  * become now, for the life of the mount (fs_times_touch). */
 void fs_dir_changed(lakefuse_fs *fs, const tree_ref *ref, const char *rel_key);
+/* This mount removed the name rel_key of branch ref (unlink, rmdir, a
+ * rename to another directory, libfuse's hide of an open file). When that
+ * leaves its
+ * directory (not a ref root) with no entry and no marker, lakeFS holds
+ * nothing the directory could be listed from, and it would vanish with
+ * its last name, which no POSIX directory does: it keeps its attributes on
+ * a marker made now (change_dir_attrs: create-only, queued with -o
+ * async_close), or with -o nodir_markers in this mount's memory
+ * (tree_keep_local_dir). Best effort after the removal succeeded: a
+ * failure is a log line. */
+void fs_keep_parent_dir(lakefuse_fs *fs, const tree_ref *ref,
+                        const char *rel_key);
 /* getattr of a path, as the FUSE operation answers it (fs_ops.c). */
 int fs_stat_path(const char *path, struct stat *st);
 

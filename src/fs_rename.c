@@ -440,6 +440,14 @@ static int hide(lakefuse_fs *fs, const char *from, const char *to)
     return rc;
 }
 
+/* Whether paths a and b name entries of the same directory. */
+static bool same_parent(const char *a, const char *b)
+{
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    return sa && sb && sa - a == sb - b &&
+           strncmp(a, b, (size_t)(sa - a)) == 0;
+}
+
 int fs_write_rename(const char *from, const char *to, unsigned int flags)
 {
     if (flags & RENAME_EXCHANGE)
@@ -527,10 +535,16 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
                               old_key, new_key);
         free(old_key);
         free(new_key);
+        if (tree_move_local_dirs(fs->tree, src.ref, src.key, dst_rel))
+            logger_write(fs->log, LOG_LEVEL_WARNING,
+                         "renaming '%s': out of memory for the empty "
+                         "directories kept in memory under it", from);
     }
     if (rc == 0) {
         fs_dir_changed(fs, src.ref, src.key);
         fs_dir_changed(fs, src.ref, dst_rel);
+        if (!same_parent(from, to))
+            fs_keep_parent_dir(fs, src.ref, src.key);
     }
     if (rc == 0 && src.kind == TREE_FILE) { /* its kept times go along */
         char *old_key = tree_object_key(&src);

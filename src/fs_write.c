@@ -505,6 +505,7 @@ int fs_write_unlink(const char *path)
         fs_cache_set(fs, n.ref, n.key, NULL);
         fs_times_move(fs->times, n.ref->repo, n.ref->api_ref, key, NULL);
         fs_dir_changed(fs, n.ref, n.key);
+        fs_keep_parent_dir(fs, n.ref, n.key);
     } else if (rc == -EIO) {
         fs_forget_parent(fs, n.ref, n.key);
     }
@@ -735,6 +736,8 @@ int fs_write_mkdir(const char *path, mode_t mode)
                       .gid = attrs.gid};
         fs_cache_set(fs, parent.ref, rel_key, &e);
         fs_dir_changed(fs, parent.ref, rel_key);
+        if (!fs->dir_markers) /* nothing on lakeFS lists it */
+            rc = tree_keep_local_dir(fs->tree, parent.ref, rel_key);
     } else if (rc == -EIO || rc == -EEXIST) { /* the name lists as it is */
         fs_forget_parent(fs, parent.ref, rel_key);
     }
@@ -745,7 +748,7 @@ int fs_write_mkdir(const char *path, mode_t mode)
     return rc;
 }
 
-static int count_entry(void *ctx, const fs_entry *e)
+int fs_count_entry(void *ctx, const fs_entry *e)
 {
     (void)e;
     ++*(size_t *)ctx;
@@ -787,7 +790,7 @@ int fs_write_rmdir(const char *path)
     else if (n.ref_root)
         rc = -EPERM; /* a branch is not deleted by rmdir */
     else
-        rc = tree_list(fs->tree, &n, count_entry, &entries);
+        rc = tree_list(fs->tree, &n, fs_count_entry, &entries);
     if (rc >= 0 && entries > 0)
         rc = -ENOTEMPTY;
     char *marker = rc >= 0 ? fs_dir_key(n.ref, n.key) : NULL;
@@ -809,7 +812,9 @@ int fs_write_rmdir(const char *path)
             fs_times_move_dir(fs->times, n.ref->repo, n.ref->api_ref,
                               dir_key, NULL);
         free(dir_key);
+        tree_drop_local_dirs(fs->tree, n.ref, n.key);
         fs_dir_changed(fs, n.ref, n.key);
+        fs_keep_parent_dir(fs, n.ref, n.key);
     } else if (rc == -EIO) {
         fs_forget_parent(fs, n.ref, n.key);
     }

@@ -570,7 +570,7 @@ int listing_merge_files(fs_entry **entries, size_t *n, const fs_entry *extra,
         fs_entry *e = merge_name_ok(&extra[i])
                           ? find_entry(all, listed, extra[i].name)
                           : NULL;
-        if (e && e->is_dir && extra[i].is_dir)
+        if (e && e->is_dir && extra[i].is_dir && extra[i].mode)
             take_dir_attrs(e, &extra[i]);
         if (!e || e->is_dir || extra[i].is_dir)
             continue;

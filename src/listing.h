@@ -135,7 +135,9 @@ int listing_build(const char *prefix, const lakefs_object_stats *items,
  *   - an extra that is_dir (a directory's marker not uploaded yet: its name,
  *     or "." for the listed directory's own) is added as a directory, or
  *     gives a listed directory its mode, mtime and owner (a file listed
- *     under that name stays).
+ *     under that name stays); one whose mode is 0 (a directory that
+ *     exists, with no attributes of its own) is only added: a listed
+ *     entry of that name stays as listed.
  * Names in extra must be distinct; invalid ones are skipped. The result
  * stays sorted. 0, or -ENOMEM with *entries and *n unchanged.
  */

@@ -439,15 +439,20 @@ static int pending_from_writer(void *ctx, const writer_entry *e)
     pending_walk *p = ctx;
     if (e->is_dir) {
         /* A marker not uploaded yet: its directory ("c" of "c/") exists, or
-         * (self) the listed directory's own marker entry. */
+         * (self) the listed directory's own marker entry. Something deeper
+         * (implied): "c" of "c/d/x" exists, with no attributes of its own
+         * (mode 0: listing_merge_files keeps a listed one as listed). */
         const char *name = e->key + p->prefix_len;
-        char *dir = e->self ? strdup(TREE_MARKER_NAME)
-                            : strndup(name, strlen(name) - 1);
+        char *dir = e->self      ? strdup(TREE_MARKER_NAME)
+                    : e->implied ? strndup(name, strcspn(name, "/"))
+                                 : strndup(name, strlen(name) - 1);
         if (!dir)
             return -ENOMEM;
-        fs_entry d = {.name = dir, .is_dir = true, .mtime = e->mtime,
-                      .mode = e->mode, .has_owner = e->has_owner,
-                      .uid = e->uid, .gid = e->gid};
+        fs_entry d = {.name = dir, .is_dir = true};
+        if (!e->implied)
+            d = (fs_entry){.name = dir, .is_dir = true, .mtime = e->mtime,
+                           .mode = e->mode, .has_owner = e->has_owner,
+                           .uid = e->uid, .gid = e->gid};
         int rc = p->add(p->add_ctx, &d);
         free(dir);
         return rc;

@@ -63,6 +63,11 @@ struct tree {
                              setgid or sticky bits this mount wrote */
     uint64_t warned[MAX_WARNED]; /* open addressing, 0 = free (under lock) */
     size_t warned_count;
+    /* -o nodir_markers: "repo\x1fbranch\x1fkey/" of the directories that
+     * live in this mount's memory only (tree_keep_local_dir), sorted
+     * bytewise, so that a directory's are one run (under lock). */
+    char **local_dirs;
+    size_t local_count, local_cap;
 };
 
 static char *join3(const char *a, const char *b, const char *c)
@@ -453,6 +458,38 @@ static int add_pending(void *ctx, const fs_entry *file)
     return rc;
 }
 
+/* A directory that only exists (pending_from_writer's implied: mode 0). */
+static bool only_exists(const fs_entry *e)
+{
+    return e->is_dir && e->mode == 0;
+}
+
+static int compare_pending(const void *a, const void *b)
+{
+    const fs_entry *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (int)only_exists(x) - (int)only_exists(y);
+}
+
+/* One entry a name (listing_merge_files needs them distinct): a directory
+ * implied by each file being written deeper in it comes once, and not at
+ * all beside an entry of its own (a marker, a file of that name). */
+static void dedupe_pending(pending_files *p)
+{
+    if (p->n < 2)
+        return;
+    qsort(p->items, p->n, sizeof(*p->items), compare_pending);
+    size_t kept = 1;
+    for (size_t i = 1; i < p->n; i++) {
+        fs_entry *e = &p->items[i];
+        if (only_exists(e) && strcmp(e->name, p->items[kept - 1].name) == 0)
+            fs_entry_free(e);
+        else
+            p->items[kept++] = *e;
+    }
+    p->n = kept;
+}
+
 static int collect_pending(tree *t, const tree_ref *ref, const char *prefix,
                            pending_files *out)
 {
@@ -460,6 +497,8 @@ static int collect_pending(tree *t, const tree_ref *ref, const char *prefix,
         return 0;
     int rc = t->pending(t->pending_ctx, ref->repo, ref->api_ref, prefix,
                         add_pending, out);
+    if (rc >= 0)
+        dedupe_pending(out);
     return rc < 0 ? rc : 0;
 }
 
@@ -588,6 +627,187 @@ static void warn_hidden_control(tree *t, const char *prefix,
         }
 }
 
+/* ---- directories in this mount's memory (-o nodir_markers) ---- */
+
+/* "repo\x1fbranch\x1f" + prefix: where ref's directories under prefix (a
+ * key prefix: "" or ending in "/") sort. */
+static char *local_id(const tree_ref *ref, const char *prefix)
+{
+    char *s = NULL;
+    if (asprintf(&s, "%s\x1f%s\x1f%s", ref->repo, ref->api_ref, prefix) < 0)
+        return NULL;
+    return s;
+}
+
+/* The first index whose id sorts at or after id (caller holds lock). */
+static size_t local_lower_bound(const tree *t, const char *id)
+{
+    size_t lo = 0, hi = t->local_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(t->local_dirs[mid], id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Takes id (owned): 0, or -ENOMEM (id freed). Caller holds lock. */
+static int local_insert(tree *t, char *id)
+{
+    size_t at = local_lower_bound(t, id);
+    if (at < t->local_count && strcmp(t->local_dirs[at], id) == 0) {
+        free(id);
+        return 0;
+    }
+    if (t->local_count == t->local_cap) {
+        size_t cap = t->local_cap ? 2 * t->local_cap : 16;
+        char **grown = realloc(t->local_dirs, cap * sizeof(*grown));
+        if (!grown) {
+            free(id);
+            return -ENOMEM;
+        }
+        t->local_dirs = grown;
+        t->local_cap = cap;
+    }
+    memmove(&t->local_dirs[at + 1], &t->local_dirs[at],
+            (t->local_count - at) * sizeof(*t->local_dirs));
+    t->local_dirs[at] = id;
+    t->local_count++;
+    return 0;
+}
+
+/* The ids that start with id_prefix: [*first, returned end). */
+static size_t local_run(const tree *t, const char *id_prefix, size_t *first)
+{
+    size_t len = strlen(id_prefix);
+    size_t i = *first = local_lower_bound(t, id_prefix);
+    while (i < t->local_count &&
+           strncmp(t->local_dirs[i], id_prefix, len) == 0)
+        i++;
+    return i;
+}
+
+static void local_remove_run(tree *t, size_t first, size_t end)
+{
+    for (size_t i = first; i < end; i++)
+        free(t->local_dirs[i]);
+    memmove(&t->local_dirs[first], &t->local_dirs[end],
+            (t->local_count - end) * sizeof(*t->local_dirs));
+    t->local_count -= end - first;
+}
+
+static char *local_dir_prefix(const tree_ref *ref, const char *dir)
+{
+    return join3(ref->prefix, dir, "/");
+}
+
+int tree_keep_local_dir(tree *t, const tree_ref *ref, const char *dir)
+{
+    if (!ref->is_branch || !dir[0])
+        return 0;
+    char *prefix = local_dir_prefix(ref, dir);
+    char *id = prefix ? local_id(ref, prefix) : NULL;
+    free(prefix);
+    if (!id)
+        return -ENOMEM;
+    pthread_mutex_lock(&t->lock);
+    int rc = local_insert(t, id);
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+void tree_drop_local_dirs(tree *t, const tree_ref *ref, const char *dir)
+{
+    char *prefix = local_dir_prefix(ref, dir);
+    char *id = prefix ? local_id(ref, prefix) : NULL;
+    free(prefix);
+    if (!id)
+        return;
+    pthread_mutex_lock(&t->lock);
+    size_t first, end = local_run(t, id, &first);
+    local_remove_run(t, first, end);
+    pthread_mutex_unlock(&t->lock);
+    free(id);
+}
+
+int tree_move_local_dirs(tree *t, const tree_ref *ref, const char *from,
+                         const char *to)
+{
+    char *from_prefix = local_dir_prefix(ref, from);
+    char *to_prefix = local_dir_prefix(ref, to);
+    char *from_id = from_prefix ? local_id(ref, from_prefix) : NULL;
+    char *to_id = to_prefix ? local_id(ref, to_prefix) : NULL;
+    free(from_prefix);
+    free(to_prefix);
+    int rc = from_id && to_id ? 0 : -ENOMEM;
+    char **moved = NULL;
+    size_t count = 0;
+    pthread_mutex_lock(&t->lock);
+    size_t first, end = rc ? 0 : local_run(t, from_id, &first);
+    if (rc == 0 && end > first &&
+        !(moved = calloc(end - first, sizeof(*moved))))
+        rc = -ENOMEM;
+    size_t from_len = from_id ? strlen(from_id) : 0;
+    for (size_t i = first; rc == 0 && i < end; i++, count++)
+        if (!(moved[count] = join3(to_id, t->local_dirs[i] + from_len, "")))
+            rc = -ENOMEM;
+    if (rc == 0 && end > first)
+        local_remove_run(t, first, end);
+    for (size_t i = 0; i < count; i++)
+        if (rc == 0)
+            rc = local_insert(t, moved[i]);
+        else
+            free(moved[i]);
+    pthread_mutex_unlock(&t->lock);
+    free(moved);
+    free(from_id);
+    free(to_id);
+    return rc;
+}
+
+/* The directories under prefix that live in this mount's memory: each
+ * first component not listed becomes a directory of the default mode
+ * (lakeFS keeps nothing of them: mode 0, see listing_merge_files); a
+ * listed name stays as listed. */
+static int add_local_dirs(tree *t, const tree_ref *ref, const char *prefix,
+                          fs_entry **entries, size_t *n)
+{
+    if (!ref->is_branch)
+        return 0;
+    char *id = local_id(ref, prefix);
+    if (!id)
+        return -ENOMEM;
+    size_t len = strlen(id);
+    pending_files extra = {0};
+    int rc = 0;
+    pthread_mutex_lock(&t->lock);
+    size_t first, end = t->local_count ? local_run(t, id, &first) : 0;
+    for (size_t i = first; rc == 0 && i < end; i++) {
+        const char *rest = t->local_dirs[i] + len;
+        const char *slash = strchr(rest, '/');
+        char *name = slash ? strndup(rest, (size_t)(slash - rest)) : NULL;
+        if (!name) {
+            rc = slash ? -ENOMEM : 0;
+            continue;
+        }
+        /* those under one directory are one run */
+        bool seen = extra.n &&
+                    strcmp(extra.items[extra.n - 1].name, name) == 0;
+        fs_entry dir = {.is_dir = true};
+        if (!seen)
+            rc = push_entry(&extra.items, &extra.n, &extra.cap, name, &dir);
+        free(name);
+    }
+    pthread_mutex_unlock(&t->lock);
+    free(id);
+    if (rc == 0 && extra.n)
+        rc = listing_merge_files(entries, n, extra.items, extra.n);
+    fs_entries_free(extra.items, extra.n);
+    return rc;
+}
+
 /* The entries of directory `dir` (key prefix `prefix`) from its
  * delimited listing's results, mapped as listing_build maps them, with
  * the directory's marker and the files being written in it merged. */
@@ -605,6 +825,8 @@ static int build_objects(tree *t, const tree_ref *ref, const char *dir,
         rc = add_marker_entry(prefix, items, count, entries, n);
     if (rc == 0 && pending->n)
         rc = listing_merge_files(entries, n, pending->items, pending->n);
+    if (rc == 0)
+        rc = add_local_dirs(t, ref, prefix, entries, n);
     if (rc) {
         fs_entries_free(*entries, *n);
         *entries = NULL;
@@ -867,6 +1089,9 @@ void tree_free(tree *t)
     free(t->repo_namespace);
     listings_free(t->listings);
     strset_clear(&t->special_modes);
+    for (size_t i = 0; i < t->local_count; i++)
+        free(t->local_dirs[i]);
+    free(t->local_dirs);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }

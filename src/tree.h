@@ -135,6 +135,19 @@ typedef int (*tree_pending_fn)(void *ctx, const char *repo,
  * their sizes and times (listing_merge_files). */
 void tree_set_pending_files(tree *t, tree_pending_fn fn, void *ctx);
 
+/* -o nodir_markers: directory dir (relative to ref's prefix, not "") of
+ * a branch lives in this mount's memory: every listing of its parent
+ * shows it (a directory of mode 0755) while lakeFS lists nothing there,
+ * until tree_drop_local_dirs. mkdir's directories, and those this mount
+ * emptied, for the life of the tree. 0 or -ENOMEM. */
+int tree_keep_local_dir(tree *t, const tree_ref *ref, const char *dir);
+/* rmdir: dir and the directories kept under it are no more. */
+void tree_drop_local_dirs(tree *t, const tree_ref *ref, const char *dir);
+/* A rename of directory from to to: the directories kept under from (it
+ * included) are kept under to. 0 or -ENOMEM (then some may be lost). */
+int tree_move_local_dirs(tree *t, const tree_ref *ref, const char *from,
+                         const char *to);
+
 /* This mount wrote the object key (with the ref's prefix) of repo with a
  * setuid, setgid or sticky bit: listings show those bits on it. Objects
  * not noted show them masked (0777), whoever recorded them. Kept for the

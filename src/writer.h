@@ -323,14 +323,19 @@ typedef struct writer_entry {
      * of a subdirectory ("a/b/c/" in "a/b/": the directory "c" exists),
      * or, self, of dir_prefix itself (its mode, mtime and owner). */
     bool is_dir, self;
+    /* A file or marker not uploaded yet deeper in directory "c" of
+     * dir_prefix ("a/b/c/d/x" in "a/b/"): "c" exists, whatever lakeFS
+     * lists (is_dir too; key is the file's, mode and owner not c's). */
+    bool implied;
     bool has_owner;
     uid_t uid;
     gid_t gid;
 } writer_entry;
 /* fn for each wfile of (repo, branch) directly in directory dir_prefix
  * ("" for the root, else "a/b/": keys that start with it and hold no
- * further '/'), and each marker not uploaded yet of a directory directly
- * in it or of dir_prefix itself (is_dir). fn runs under the writer's
+ * further '/'), each marker not uploaded yet of a directory directly
+ * in it or of dir_prefix itself (is_dir), and each file or marker not
+ * uploaded yet deeper in it (implied). fn runs under the writer's
  * table lock and must not call back into the writer; a non-zero return
  * stops the walk and is returned. */
 int writer_foreach_in_dir(writer *w, const char *repo, const char *branch,

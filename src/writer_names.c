@@ -90,12 +90,15 @@ int writer_foreach_in_dir(writer *w, const char *repo, const char *branch,
         bool marker = slash && slash[1] == '\0' && f->st != W_CLEAN;
         bool self = hit && plen && f->key[plen] == '\0' &&
                     f->key[plen - 1] == '/' && f->st != W_CLEAN;
-        hit = hit && ((f->key[plen] && !slash) || marker || self);
+        /* Deeper: its first directory below the prefix exists. */
+        bool implied = slash && slash[1] != '\0' && f->st != W_CLEAN;
+        hit = hit && ((f->key[plen] && !slash) || marker || self || implied);
         writer_entry e = {.key = f->key, .size = f->size, .mtime = f->mtime,
                           .mode = f->mode & ~f->unshown_mode,
                           .unshown_mode = f->unshown_mode, .meta = &f->meta,
                           .base = f->st == W_CLEAN ? f->base : NULL,
-                          .is_dir = marker || self, .self = self,
+                          .is_dir = marker || self || implied,
+                          .self = self, .implied = implied,
                           .has_owner = f->has_owner, .uid = f->uid,
                           .gid = f->gid};
         if (hit)

@@ -530,6 +530,63 @@ def test_a_create_refused_by_an_object_deleted_since_is_made_again(server, repo,
     assert "another client" not in m.log()
 
 
+def test_a_directory_stays_when_this_mount_removes_its_last_name(server, repo, mount):
+    """lakeFS has no empty prefix: a directory that only the objects under it made (another
+    client's upload, no marker) vanished once this mount removed its last name - by unlink, by a
+    rename to another directory, by rmdir of its last subdirectory - at the next listing. A POSIX
+    directory never goes with its last name: it gets a marker, with the mode and owner it showed,
+    made once it is empty (one uploadObject), and not when something is left in it."""
+    for key in ("u/a/f", "r/a/f", "d/a/sub/f", "keep/x", "keep/y"):
+        server.upload(repo, "main", key, b"data\n")
+    m = branch(mount, repo, "attr_timeout=0")  # every lookup lists lakeFS again
+    server.reset_counts()
+    os.unlink(m.join("u", "a", "f"))
+    assert uploads(server.counts()) == 1, server.counts()
+    os.rename(m.join("r", "a", "f"), m.join("moved"))
+    os.unlink(m.join("d", "a", "sub", "f"))
+    os.rmdir(m.join("d", "a", "sub"))
+    server.reset_counts()
+    os.unlink(m.join("keep", "x"))
+    os.rename(m.join("moved"), m.join("moved2"))  # in its own directory
+    assert uploads(server.counts()) == 0, server.counts()
+    for d in ("u/a", "r/a", "d/a", "u", "r", "d"):
+        assert stat.S_ISDIR(os.stat(m.join(d)).st_mode), d
+    assert [os.listdir(m.join(d)) for d in ("u/a", "r/a", "d/a")] == [[], [], []]
+    assert api_paths(server, repo, "main") == ["d/a/", "keep/y", "moved2", "r/a/", "u/a/"]
+    perms = json.loads(api_metadata(server, repo, "main", "u/a/")[PERMISSIONS_KEY])
+    assert perms["Mode"] == stat.S_IFDIR | 0o755 and oct(stat.S_IMODE(os.stat(m.join("u/a")).st_mode)) == "0o755"
+    m.unmount()
+    m = branch(mount, repo)
+    assert sorted(os.listdir(m.path)) == ["d", "keep", "moved2", "r", "u"]
+    os.rmdir(m.join("u", "a"))
+    os.rmdir(m.join("u"))  # its marker was never needed: nothing was left in it
+    assert "u/a/" not in api_paths(server, repo, "main")
+
+
+def test_without_dir_markers_a_directory_lives_in_the_mount_until_rmdir(server, repo, mount):
+    """-o nodir_markers: a directory made by mkdir, or emptied by this mount, is kept in the
+    mount's memory (nothing on lakeFS); it used to vanish at the next listing (after attr_timeout).
+    rename moves it, rmdir ends it."""
+    server.upload(repo, "main", "p/q/f", b"data\n")
+    m = branch(mount, repo, "dir_markers=false", "attr_timeout=0")
+    os.makedirs(m.join("new", "deep", "er"))
+    os.mkdir(m.join("other"))
+    os.unlink(m.join("p", "q", "f"))
+    assert sorted(os.listdir(m.path)) == ["new", "other", "p"]
+    assert os.listdir(m.join("new", "deep")) == ["er"] and os.listdir(m.join("p")) == ["q"]
+    os.rename(m.join("new"), m.join("other", "moved"))
+    assert sorted(os.listdir(m.path)) == ["other", "p"]
+    assert os.listdir(m.join("other", "moved", "deep")) == ["er"]
+    write_file(m.join("other", "moved", "deep", "er", "x"), b"x\n")
+    assert api_paths(server, repo, "main") == ["other/moved/deep/er/x"]
+    os.unlink(m.join("other", "moved", "deep", "er", "x"))
+    assert os.listdir(m.join("other", "moved", "deep")) == ["er"]
+    expect_errno(errno.ENOTEMPTY, os.rmdir, m.join("other"))
+    for d in ("other/moved/deep/er", "other/moved/deep", "other/moved", "other", "p/q", "p"):
+        os.rmdir(m.join(d))
+    assert os.listdir(m.path) == [] and api_paths(server, repo, "main") == []
+
+
 def test_mkdir_without_dir_markers_is_local_to_the_mount(server, repo, mount):
     m = branch(mount, repo, "dir_markers=false")
     os.mkdir(m.join("d"))

@@ -677,3 +677,36 @@ def test_a_directory_shows_each_queued_attribute_change_at_once(server, repo, mo
     assert marker_mode(server, repo, "x/") == stat.S_IFDIR | 0o750
     assert stat.S_IMODE(os.stat(m.join("x")).st_mode) == 0o750
     assert read_status(m) == []
+
+
+def test_a_directory_emptied_by_this_mount_keeps_its_marker_through_the_queue(server, repo, mount):
+    """The marker that keeps a directory this mount emptied (it had none: the objects under it
+    made it) goes through the queue, as a directory's attribute change does: the unlink answers
+    once it is journaled, the directory shows at once, an fsync of it waits for the marker."""
+    server.upload(repo, "main", "a/b/f", b"data\n")
+    m = mount(uri_of(repo), options=ASYNC + ("attr_timeout=0",))
+    server.add_fault(operation="uploadObject", hold="marker", count=1)
+    os.unlink(m.join("a/b/f"))
+    assert api_get_or_none(server, repo, "main", "a/b/") is None  # held
+    assert os.listdir(m.join("a")) == ["b"] and os.listdir(m.join("a/b")) == []
+    server.open_gate("marker")
+    fsync_dir(m.join("a/b"))
+    assert marker_mode(server, repo, "a/b/") == stat.S_IFDIR | 0o755
+    assert os.listdir(m.join("a")) == ["b"]
+
+
+def test_a_file_still_queued_deep_in_a_directory_keeps_its_directories_listed(server, repo, mount):
+    """The directories above a file whose upload is still queued exist: lakeFS may list none of them
+    (the other objects under them deleted by another client meanwhile), and they used to vanish
+    from the mount until the upload landed."""
+    server.upload(repo, "main", "a/b/old", b"old\n")
+    m = mount(uri_of(repo), options=ASYNC + ("attr_timeout=0",))
+    server.add_fault(operation="uploadObject", hold="queued", count=1)
+    write_new(m, "a/b/new", b"new\n")
+    resp = server.api("DELETE", "/repositories/%s/branches/main/objects" % repo, params={"path": "a/b/old"})
+    assert resp.status_code == 204, resp.text  # another client
+    assert os.listdir(m.path) == ["a"] and os.listdir(m.join("a")) == ["b"]
+    assert os.listdir(m.join("a/b")) == ["new"]
+    server.open_gate("queued")
+    fsync_dir(m.join("a/b"))
+    assert api_get(server, repo, "main", "a/b/new") == b"new\n"

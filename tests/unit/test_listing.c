@@ -747,6 +747,32 @@ static void test_merge_pending_markers(void **state)
     free(none);
 }
 
+/* A directory that only exists (mode 0: a file being written deeper in
+ * it, or one the mount keeps in memory) is added when missing, with the
+ * default mode, and leaves a listed directory's attributes as listed. */
+static void test_merge_existing_directories(void **state)
+{
+    (void)state;
+    fs_entry listed = {.name = "sub", .is_dir = true, .mode = 0700,
+                       .mtime = 5, .has_owner = true, .uid = 7, .gid = 8};
+    fs_entry *entries = calloc(1, sizeof(*entries));
+    assert_non_null(entries);
+    assert_int_equal(fs_entry_copy(&entries[0], &listed), 0);
+    size_t n = 1;
+    fs_entry extra[] = {{.name = "implied", .is_dir = true},
+                        {.name = "sub", .is_dir = true}};
+    assert_int_equal(listing_merge_files(&entries, &n, extra, 2), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(entries[0].name, "implied");
+    assert_true(entries[0].is_dir);
+    assert_int_equal(entries[0].mode, LISTING_DEFAULT_DIR_MODE);
+    assert_string_equal(entries[1].name, "sub");
+    assert_int_equal(entries[1].mode, 0700);
+    assert_int_equal(entries[1].mtime, 5);
+    assert_int_equal(entries[1].uid, 7);
+    fs_entries_free(entries, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -773,6 +799,7 @@ int main(void)
         cmocka_unit_test(test_merge_pending_files),
         cmocka_unit_test(test_merge_pending_files_keeps_unshown_bits),
         cmocka_unit_test(test_merge_pending_markers),
+        cmocka_unit_test(test_merge_existing_directories),
     };
     return cmocka_run_group_tests_name("listing", tests, NULL, NULL);
 }
