@@ -8,6 +8,7 @@
 
 #include "control.h"
 #include "jsonnul.h"
+#include "workflow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +81,18 @@ static void apply_changes(upload_attrs *a, uint32_t type, int64_t mtime,
         a->uid = uid;
     if (gid != (gid_t)-1)
         a->gid = gid;
+}
+
+/* A change of n's attributes failed, and lakeFS may hold it or not: what
+ * this mount and the kernel cached of n is forgotten, so that the next
+ * stat shows what lakeFS holds (the kernel would show the attributes
+ * from before the change for attr_timeout, and then lakeFS's). */
+static void forget_attrs(lakefuse_fs *fs, const tree_node *n)
+{
+    if (n->kind == TREE_DIR)
+        metacache_invalidate_dir(fs->meta, n->ref->cache_key, n->key);
+    fs_forget_parent(fs, n->ref, n->key);
+    workflow_forget_kernel(fs, n->ref, n->key);
 }
 
 /* A change of one user metadata key: value NULL removes it. */
@@ -234,43 +247,56 @@ static int change_dir_attrs(lakefuse_fs *fs, const tree_node *n,
      * again. */
     if (rc == -EEXIST)
         rc = change_dir_attrs_once(fs, n, mtime, mode, uid, gid, mc);
+    if (rc == -EIO || rc == -EEXIST)
+        forget_attrs(fs, n);
     return rc == -EEXIST ? -EIO : rc;
 }
 
-void fs_keep_parent_dir(lakefuse_fs *fs, const tree_ref *ref,
-                        const char *rel_key)
+typedef struct only_entry {
+    const char *name; /* the name about to go */
+    size_t count;     /* entries seen, up to 2 */
+    bool is_name;     /* the first one is it */
+} only_entry;
+
+static int note_only_entry(void *ctx, const fs_entry *e)
+{
+    only_entry *o = ctx;
+    if (o->count++ == 0)
+        o->is_name = strcmp(e->name, o->name) == 0;
+    return o->count >= 2; /* two: something stays */
+}
+
+int fs_keep_parent_dir(lakefuse_fs *fs, const tree_ref *ref,
+                       const char *rel_key)
 {
     const char *slash = strrchr(rel_key, '/');
     if (!slash || !ref->is_branch)
-        return; /* in the ref root */
-    /* The directory as a node of its own: after the removal lakeFS may no
-     * longer list it in its parent (with attr_timeout=0 nothing is cached
-     * that still does), so it is not looked up by name. */
+        return 0; /* in the ref root */
     tree_node n = {.kind = TREE_DIR, .ref = ref,
                    .key = strndup(rel_key, (size_t)(slash - rel_key))};
-    size_t entries = 0;
+    only_entry o = {.name = slash + 1};
     fs_entry marker;
     bool has_marker = true;
     size_t subdirs;
-    int rc = n.key ? tree_list(fs->tree, &n, fs_count_entry, &entries)
-                   : -ENOMEM;
-    if (rc >= 0 && entries == 0) {
+    int rc = n.key ? tree_list(fs->tree, &n, note_only_entry, &o) : -ENOMEM;
+    bool last = rc >= 0 && o.count == 1 && o.is_name;
+    if (last) {
         rc = tree_dir_info(fs->tree, &n, &marker, &has_marker, &subdirs);
         if (rc == 0 && has_marker)
             fs_entry_free(&marker);
     }
-    if (rc >= 0 && entries == 0 && !has_marker)
+    if (last && rc == 0 && !has_marker)
         rc = fs->dir_markers
                  ? change_dir_attrs(fs, &n, -1, -1, (uid_t)-1, (gid_t)-1,
                                     NULL)
                  : tree_keep_local_dir(fs->tree, ref, n.key);
-    if (rc < 0)
-        logger_write(fs->log, LOG_LEVEL_WARNING,
-                     "the directory '%s%s' is left empty with no marker, "
-                     "and making one failed (%s): lakeFS does not list it, "
-                     "so it shows no more once listed again",
-                     ref->prefix, n.key ? n.key : "", strerror(-rc));
+    if (rc < 0 && n.key)
+        logger_write(fs->log, LOG_LEVEL_ERROR,
+                     "keeping the directory '%s%s' before its last name "
+                     "goes: %s; the name is left as it is",
+                     ref->prefix, n.key, strerror(-rc));
     free(n.key);
+    return rc < 0 ? rc : 0;
 }
 
 /* What the object records now, as the starting point of a change. A
@@ -449,8 +475,8 @@ static int change_file_attrs(lakefuse_fs *fs, const char *path, tree_node *n,
         if (n->entry.is_symlink && (uid != (uid_t)-1 || gid != (gid_t)-1))
             a.mode = S_IFLNK | 0777u; /* chown -h: the owner needs a place */
         rc = update_attrs(fs, n, &a);
-        if (rc == -EIO)
-            fs_forget_parent(fs, n->ref, n->key); /* it may have landed */
+        if (rc == -EIO) /* it may have landed */
+            forget_attrs(fs, n);
         if (rc == 0 && w)
             rc = wfile_note_attrs(w, mtime, mode, uid, gid);
         if (rc == 0) {
@@ -839,8 +865,8 @@ static int set_meta_xattr(lakefuse_fs *fs, const char *path, tree_node *n,
             a.mode == (S_IFREG | LISTING_DEFAULT_FILE_MODE))
             a.mode = 0; /* keep not recording what was not recorded */
         rc = update_attrs(fs, n, &a);
-        if (rc == -EIO)
-            fs_forget_parent(fs, n->ref, n->key); /* it may have landed */
+        if (rc == -EIO) /* it may have landed */
+            forget_attrs(fs, n);
         if (rc == 0 && w) {
             int r = wfile_set_meta(w, key, copy);
             rc = r == -ENODATA ? 0 : r;

@@ -225,18 +225,18 @@ void fs_hidden_move_dir(lakefuse_fs *fs, const char *from, const char *to);
 /* rel_key was created, removed or renamed: its directory's mtime and ctime
  * become now, for the life of the mount (fs_times_touch). */
 void fs_dir_changed(lakefuse_fs *fs, const tree_ref *ref, const char *rel_key);
-/* This mount removed the name rel_key of branch ref (unlink, rmdir, a
- * rename to another directory, libfuse's hide of an open file). When that
- * leaves its
- * directory (not a ref root) with no entry and no marker, lakeFS holds
- * nothing the directory could be listed from, and it would vanish with
- * its last name, which no POSIX directory does: it keeps its attributes on
- * a marker made now (change_dir_attrs: create-only, queued with -o
- * async_close), or with -o nodir_markers in this mount's memory
- * (tree_keep_local_dir). Best effort after the removal succeeded: a
- * failure is a log line. */
-void fs_keep_parent_dir(lakefuse_fs *fs, const tree_ref *ref,
-                        const char *rel_key);
+/* Before this mount removes the name rel_key of branch ref (unlink,
+ * rmdir, a rename to another directory, libfuse's hide of an open file).
+ * When it is the last entry of a directory (not a ref root) that has no
+ * marker, lakeFS would hold nothing the directory could be listed from
+ * once it goes, and the directory would vanish with its last name, which
+ * no POSIX directory does: it keeps its attributes on a marker made now,
+ * before the removal (change_dir_attrs: create-only; queued and journaled
+ * with -o async_close), or with -o nodir_markers in this mount's memory
+ * (tree_keep_local_dir). 0, or the negative errno the removal must fail
+ * with, having changed nothing the mount shows (a log line says why). */
+int fs_keep_parent_dir(lakefuse_fs *fs, const tree_ref *ref,
+                       const char *rel_key);
 /* getattr of a path, as the FUSE operation answers it (fs_ops.c). */
 int fs_stat_path(const char *path, struct stat *st);
 

@@ -518,6 +518,8 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
                                                          special);
     if (carry)
         rc = tree_note_special_mode(fs->tree, src.ref->repo, special);
+    if (rc == 0 && !same_parent(from, to))
+        rc = fs_keep_parent_dir(fs, src.ref, src.key);
     if (rc == 0)
         rc = src.kind == TREE_FILE
                  ? rename_file(fs, &src, src.ref, dst_rel, dst_base, carry)
@@ -543,8 +545,6 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
     if (rc == 0) {
         fs_dir_changed(fs, src.ref, src.key);
         fs_dir_changed(fs, src.ref, dst_rel);
-        if (!same_parent(from, to))
-            fs_keep_parent_dir(fs, src.ref, src.key);
     }
     if (rc == 0 && src.kind == TREE_FILE) { /* its kept times go along */
         char *old_key = tree_object_key(&src);

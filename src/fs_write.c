@@ -493,7 +493,9 @@ int fs_write_unlink(const char *path)
         rc = -EISDIR;
     else if (!key)
         rc = -ENOMEM;
-    else {
+    else
+        rc = fs_keep_parent_dir(fs, n.ref, n.key);
+    if (rc == 0) {
         /* The delete and the staged copy's detach are one step: an upload
          * of it in flight lands before the delete, never after. */
         fs_readers_pin(fs, n.ref, key, false); /* they keep their bytes */
@@ -505,7 +507,6 @@ int fs_write_unlink(const char *path)
         fs_cache_set(fs, n.ref, n.key, NULL);
         fs_times_move(fs->times, n.ref->repo, n.ref->api_ref, key, NULL);
         fs_dir_changed(fs, n.ref, n.key);
-        fs_keep_parent_dir(fs, n.ref, n.key);
     } else if (rc == -EIO) {
         fs_forget_parent(fs, n.ref, n.key);
     }
@@ -798,6 +799,8 @@ int fs_write_rmdir(const char *path)
         rc = -ENOMEM;
     if (rc >= 0)
         rc = fs_marker_holds_nothing(fs, &n);
+    if (rc >= 0)
+        rc = fs_keep_parent_dir(fs, n.ref, n.key);
     /* Through the writer: a marker still to upload (mkdir with -o
      * async_close) never lands after the delete. */
     delete_ctx d = {fs, n.ref, marker};
@@ -814,7 +817,6 @@ int fs_write_rmdir(const char *path)
         free(dir_key);
         tree_drop_local_dirs(fs->tree, n.ref, n.key);
         fs_dir_changed(fs, n.ref, n.key);
-        fs_keep_parent_dir(fs, n.ref, n.key);
     } else if (rc == -EIO) {
         fs_forget_parent(fs, n.ref, n.key);
     }

@@ -1703,6 +1703,36 @@ def daemon_log_tail(mounts, limit=40):
         min(limit, len(lines)), len(lines), "\n  ".join(lines[-limit:]) or "-")
 
 
+# Objects another client wrote before the mount: their directories are prefixes only (no markers),
+# as data written by lakectl, Spark or an SDK is; the workload then empties, renames and removes them.
+SEEDED_OBJECTS = 12
+
+
+def seed_objects(server, repo, model_root, seed):
+    """Uploads SEEDED_OBJECTS objects (paths from the workload's names, 0 to 3 directories deep) through
+    the API and writes the same files into the model (0644, directories 0755, root's). Returns the
+    server model's states {path: state} of them and of their directories."""
+    rng = random.Random(seed * 7919 + 17)
+    files, dirs = {}, set()
+    for _ in range(SEEDED_OBJECTS):
+        parts = [rng.choice(DIR_NAMES) for _ in range(rng.randrange(0, 4))] + [rng.choice(NAMES)]
+        path = "/".join(parts)
+        above = {"/".join(parts[:i]) for i in range(1, len(parts))}
+        if path in files or path in dirs or above & set(files):
+            continue
+        files[path] = rng.randbytes(rng.randrange(0, 6000))
+        dirs |= above
+    states = {d: {dir_state(0o755)} for d in dirs}
+    for path, data in sorted(files.items()):
+        server.upload(repo, "main", path, data)
+        local = os.path.join(model_root, path)
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        with open(local, "wb") as f:
+            f.write(data)
+        states[path] = {file_state(sha(data), len(data), 0o644, with_owner({}, 0, 0))}
+    return states
+
+
 def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_every=200, report=None, min_kills=0,
              options=()):
     """One seed on a fresh repository: mount lakefs://REPO/main, run the workload, close everything,
@@ -1727,6 +1757,7 @@ def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_ever
     old_umask = os.umask(0o022)
     started = time.monotonic()
     try:
+        seeded = seed_objects(server, repo, model_root, seed)
         m = make_mount(uri, cache_dir=cache)
         mounts.append(m)
         hooks = {}
@@ -1754,6 +1785,7 @@ def run_seed(server, make_mount, workdir, seed, nops, mode="plain", compare_ever
         w = Workload(seed, model_root, m.path, mode, hooks, commit_path=mountlib.control_path(m, "commit"),
                      compare_every=compare_every)
         w.min_kills = min_kills
+        w.srv.update(seeded)
         faults.active = mode == "faults"
         faults.arm()
         try:

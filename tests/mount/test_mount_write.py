@@ -563,6 +563,25 @@ def test_a_directory_stays_when_this_mount_removes_its_last_name(server, repo, m
     assert "u/a/" not in api_paths(server, repo, "main")
 
 
+def test_a_last_name_whose_directory_cannot_be_kept_is_not_removed(server, repo, mount):
+    """The marker comes before the removal: when lakeFS refuses it, unlink, rename and rmdir fail
+    with EIO and leave the name where it was (the directory with it), never a name gone with its
+    directory."""
+    for key in ("u/a/f", "r/a/f", "d/a/sub/f"):
+        server.upload(repo, "main", key, b"data\n")
+    m = branch(mount, repo)
+    os.unlink(m.join("d", "a", "sub", "f"))  # d/a/sub gets its marker
+    server.add_fault(operation="uploadObject", status=500, count=1000)
+    expect_errno(errno.EIO, os.unlink, m.join("u", "a", "f"))
+    expect_errno(errno.EIO, os.rename, m.join("r", "a", "f"), m.join("moved"))
+    expect_errno(errno.EIO, os.rmdir, m.join("d", "a", "sub"))
+    server.clear_faults()
+    assert api_paths(server, repo, "main") == ["d/a/sub/", "r/a/f", "u/a/f"]
+    assert [os.listdir(m.join(d)) for d in ("u/a", "r/a", "d/a")] == [["f"], ["f"], ["sub"]]
+    os.unlink(m.join("u", "a", "f"))
+    assert api_paths(server, repo, "main") == ["d/a/sub/", "r/a/f", "u/a/"]
+
+
 def test_without_dir_markers_a_directory_lives_in_the_mount_until_rmdir(server, repo, mount):
     """-o nodir_markers: a directory made by mkdir, or emptied by this mount, is kept in the
     mount's memory (nothing on lakeFS); it used to vanish at the next listing (after attr_timeout).
