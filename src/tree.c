@@ -691,6 +691,8 @@ static size_t local_run(const tree *t, const char *id_prefix, size_t *first)
 
 static void local_remove_run(tree *t, size_t first, size_t end)
 {
+    if (first == end)
+        return; /* none: t->local_dirs may be NULL */
     for (size_t i = first; i < end; i++)
         free(t->local_dirs[i]);
     memmove(&t->local_dirs[first], &t->local_dirs[end],
@@ -726,7 +728,7 @@ void tree_drop_local_dirs(tree *t, const tree_ref *ref, const char *dir)
     if (!id)
         return;
     pthread_mutex_lock(&t->lock);
-    size_t first, end = local_run(t, id, &first);
+    size_t first = 0, end = local_run(t, id, &first);
     local_remove_run(t, first, end);
     pthread_mutex_unlock(&t->lock);
     free(id);
@@ -745,7 +747,7 @@ int tree_move_local_dirs(tree *t, const tree_ref *ref, const char *from,
     char **moved = NULL;
     size_t count = 0;
     pthread_mutex_lock(&t->lock);
-    size_t first, end = rc ? 0 : local_run(t, from_id, &first);
+    size_t first = 0, end = rc ? 0 : local_run(t, from_id, &first);
     if (rc == 0 && end > first &&
         !(moved = calloc(end - first, sizeof(*moved))))
         rc = -ENOMEM;
@@ -783,7 +785,7 @@ static int add_local_dirs(tree *t, const tree_ref *ref, const char *prefix,
     pending_files extra = {0};
     int rc = 0;
     pthread_mutex_lock(&t->lock);
-    size_t first, end = t->local_count ? local_run(t, id, &first) : 0;
+    size_t first = 0, end = t->local_count ? local_run(t, id, &first) : 0;
     for (size_t i = first; rc == 0 && i < end; i++) {
         const char *rest = t->local_dirs[i] + len;
         const char *slash = strchr(rest, '/');

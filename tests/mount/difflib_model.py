@@ -1605,7 +1605,8 @@ class Workload:
                     dirty.append(p)  # an open descriptor that wrote: its staged copy is not clean
         self.history = {}
         conflict = None
-        if dirty and self.rng.random() < self.conflict_ratio:
+        # the first kill with a staged copy always gets one: every seed that can reaches the case
+        if dirty and (self.stats["conflicts"] == 0 or self.rng.random() < self.conflict_ratio):
             conflict = self.rng.choice(dirty)
             data = b"another client's bytes for %s, kill %d of seed %d\n" % (
                 conflict.encode(), self.kill_seq, self.seed)
