@@ -498,30 +498,17 @@ def test_empty_objects_are_never_made_over_another_clients_object(server, repo, 
     assert "another client made an object there" in m.log()
 
 
-def test_an_empty_object_whose_create_answer_was_lost_is_taken_for_its_own(server, repo, mount):
-    """The create reaches lakeFS, its answer is cut, the client sends it again and If-None-Match
-    refuses it (412): the object there is exactly the one sent (empty, the same metadata), this
-    create's own. mkdir, symlink and mkfifo succeed."""
+@pytest.mark.parametrize("fault", [dict(cut_after_bytes=10), dict(status=412)], ids=["answer_lost", "deleted_since"])
+def test_a_refused_create_of_an_empty_object_that_is_not_another_clients_succeeds(server, repo, mount, fault):
+    """answer_lost: the create reaches lakeFS, its answer is cut, the client sends it again and
+    If-None-Match refuses it (412): the object there is exactly the one sent (empty, the same
+    metadata), this create's own. deleted_since: If-None-Match refuses the create, and when the
+    object is read back there is none (deleted in between): the create is sent again, once; it
+    used to answer EEXIST for a name nothing holds. mkdir, symlink and mkfifo succeed."""
     m = branch(mount, repo)
     for name, make in (("d", lambda p: os.mkdir(p)), ("l", lambda p: os.symlink("t", p)),
                        ("p", lambda p: os.mkfifo(p))):
-        server.add_fault(operation="uploadObject", cut_after_bytes=10, count=1)
-        make(m.join(name))
-        assert [f["applied"] for f in server.faults()] == [1], name
-        server.clear_faults()
-    assert api_paths(server, repo, "main") == ["d/", "l", "p"]
-    assert os.readlink(m.join("l")) == "t" and stat.S_ISFIFO(os.lstat(m.join("p")).st_mode)
-    assert "another client" not in m.log()
-
-
-def test_a_create_refused_by_an_object_deleted_since_is_made_again(server, repo, mount):
-    """If-None-Match refuses the create (412), and when the object is read back there is none: it
-    was deleted in between. The create is sent again (once) and succeeds; it used to answer
-    EEXIST for a name nothing holds."""
-    m = branch(mount, repo)
-    for name, make in (("d", lambda p: os.mkdir(p)), ("l", lambda p: os.symlink("t", p)),
-                       ("p", lambda p: os.mkfifo(p))):
-        server.add_fault(operation="uploadObject", status=412, count=1)
+        server.add_fault(operation="uploadObject", count=1, **fault)
         make(m.join(name))
         assert [f["applied"] for f in server.faults()] == [1], name
         server.clear_faults()
