@@ -86,11 +86,11 @@ static void apply_changes(upload_attrs *a, uint32_t type, int64_t mtime,
 /* A change of n's attributes failed, and lakeFS may hold it or not: what
  * this mount and the kernel cached of n is forgotten, so that the next
  * stat shows what lakeFS holds (the kernel would show the attributes
- * from before the change for attr_timeout, and then lakeFS's). */
+ * from before the change for attr_timeout, and then lakeFS's). A
+ * directory's own listing, which holds its marker, change_dir_attrs_once
+ * has dropped already. */
 static void forget_attrs(lakefuse_fs *fs, const tree_node *n)
 {
-    if (n->kind == TREE_DIR)
-        metacache_invalidate_dir(fs->meta, n->ref->cache_key, n->key);
     fs_forget_parent(fs, n->ref, n->key);
     workflow_forget_kernel(fs, n->ref, n->key);
 }

@@ -449,10 +449,13 @@ static int pending_from_writer(void *ctx, const writer_entry *e)
         if (!dir)
             return -ENOMEM;
         fs_entry d = {.name = dir, .is_dir = true};
-        if (!e->implied)
-            d = (fs_entry){.name = dir, .is_dir = true, .mtime = e->mtime,
-                           .mode = e->mode, .has_owner = e->has_owner,
-                           .uid = e->uid, .gid = e->gid};
+        if (!e->implied) { /* the marker's attributes */
+            d.mtime = e->mtime;
+            d.mode = e->mode;
+            d.has_owner = e->has_owner;
+            d.uid = e->uid;
+            d.gid = e->gid;
+        }
         int rc = p->add(p->add_ctx, &d);
         free(dir);
         return rc;

@@ -629,12 +629,15 @@ static void warn_hidden_control(tree *t, const char *prefix,
 
 /* ---- directories in this mount's memory (-o nodir_markers) ---- */
 
-/* "repo\x1fbranch\x1f" + prefix: where ref's directories under prefix (a
- * key prefix: "" or ending in "/") sort. */
-static char *local_id(const tree_ref *ref, const char *prefix)
+/* "repo\x1fbranch\x1f" + prefix + dir + "/" (no "/" for dir ""): the id
+ * of ref's directory dir under key prefix prefix ("" or ending in "/"),
+ * or with dir "" where the ids of those under prefix sort. */
+static char *local_id(const tree_ref *ref, const char *prefix,
+                      const char *dir)
 {
     char *s = NULL;
-    if (asprintf(&s, "%s\x1f%s\x1f%s", ref->repo, ref->api_ref, prefix) < 0)
+    if (asprintf(&s, "%s\x1f%s\x1f%s%s%s", ref->repo, ref->api_ref, prefix,
+                 dir, dir[0] ? "/" : "") < 0)
         return NULL;
     return s;
 }
@@ -700,18 +703,20 @@ static void local_remove_run(tree *t, size_t first, size_t end)
     t->local_count -= end - first;
 }
 
-static char *local_dir_prefix(const tree_ref *ref, const char *dir)
+/* Whether any directory is kept: none is the rule (-o dir_markers). */
+static bool local_any(tree *t)
 {
-    return join3(ref->prefix, dir, "/");
+    pthread_mutex_lock(&t->lock);
+    bool any = t->local_count > 0;
+    pthread_mutex_unlock(&t->lock);
+    return any;
 }
 
 int tree_keep_local_dir(tree *t, const tree_ref *ref, const char *dir)
 {
     if (!ref->is_branch || !dir[0])
         return 0;
-    char *prefix = local_dir_prefix(ref, dir);
-    char *id = prefix ? local_id(ref, prefix) : NULL;
-    free(prefix);
+    char *id = local_id(ref, ref->prefix, dir);
     if (!id)
         return -ENOMEM;
     pthread_mutex_lock(&t->lock);
@@ -722,9 +727,7 @@ int tree_keep_local_dir(tree *t, const tree_ref *ref, const char *dir)
 
 void tree_drop_local_dirs(tree *t, const tree_ref *ref, const char *dir)
 {
-    char *prefix = local_dir_prefix(ref, dir);
-    char *id = prefix ? local_id(ref, prefix) : NULL;
-    free(prefix);
+    char *id = local_any(t) ? local_id(ref, ref->prefix, dir) : NULL;
     if (!id)
         return;
     pthread_mutex_lock(&t->lock);
@@ -737,12 +740,10 @@ void tree_drop_local_dirs(tree *t, const tree_ref *ref, const char *dir)
 int tree_move_local_dirs(tree *t, const tree_ref *ref, const char *from,
                          const char *to)
 {
-    char *from_prefix = local_dir_prefix(ref, from);
-    char *to_prefix = local_dir_prefix(ref, to);
-    char *from_id = from_prefix ? local_id(ref, from_prefix) : NULL;
-    char *to_id = to_prefix ? local_id(ref, to_prefix) : NULL;
-    free(from_prefix);
-    free(to_prefix);
+    if (!local_any(t))
+        return 0;
+    char *from_id = local_id(ref, ref->prefix, from);
+    char *to_id = local_id(ref, ref->prefix, to);
     int rc = from_id && to_id ? 0 : -ENOMEM;
     char **moved = NULL;
     size_t count = 0;
@@ -776,16 +777,16 @@ int tree_move_local_dirs(tree *t, const tree_ref *ref, const char *from,
 static int add_local_dirs(tree *t, const tree_ref *ref, const char *prefix,
                           fs_entry **entries, size_t *n)
 {
-    if (!ref->is_branch)
+    if (!ref->is_branch || !local_any(t)) /* every listing: no allocation */
         return 0;
-    char *id = local_id(ref, prefix);
+    char *id = local_id(ref, prefix, "");
     if (!id)
         return -ENOMEM;
     size_t len = strlen(id);
     pending_files extra = {0};
     int rc = 0;
     pthread_mutex_lock(&t->lock);
-    size_t first = 0, end = t->local_count ? local_run(t, id, &first) : 0;
+    size_t first = 0, end = local_run(t, id, &first);
     for (size_t i = first; rc == 0 && i < end; i++) {
         const char *rest = t->local_dirs[i] + len;
         const char *slash = strchr(rest, '/');
