@@ -1,13 +1,15 @@
 #!/bin/bash
 # Runs an external POSIX conformance suite (pjdfstest, https://github.com/pjd/pjdfstest) on a branch
-# mount of the bundled test server, as root with -o allow_other, and prints counts per syscall group.
+# mount of the bundled test server (or real lakeFS: POSIX_SUITE_SERVER), as root with -o allow_other, and prints counts per syscall group.
 # It fetches and builds nothing: build pjdfstest yourself outside the repository, e.g.
 #   git clone https://github.com/pjd/pjdfstest /tmp/pjdfstest && cd /tmp/pjdfstest &&
 #   autoreconf -ifs && ./configure && make pjdfstest        # needs Debian's autoconf and automake
 # then:   scripts/posix-suite.sh /tmp/pjdfstest [GROUP...]     (GROUP: chmod, rename, ... default all)
 # Environment: LAKEFUSE_BIN (default build/lakefuse), POSIX_SUITE_WORK (scratch dir, default a
 # mktemp -d under /tmp; removed at the end), POSIX_SUITE_LOG (the full TAP output, kept; default
-# /tmp/posix-suite-<date>.log), POSIX_SUITE_OPTIONS (extra -o options).
+# /tmp/posix-suite-<date>.log), POSIX_SUITE_OPTIONS (extra -o options), POSIX_SUITE_SERVER (bundled,
+# the default; lakefs-local or lakefs-s3: the real lakeFS that `make test` uses, built by
+# scripts/third-party.sh, started and stopped by tests/realserver.py).
 # Everything it starts (server, mount) is stopped and its data deleted on exit, success or not.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,28 +48,41 @@ mount_pid=
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The bundled server (tests/lakefs_server), on a free port; its credentials go through the environment.
+# The bundled server (tests/lakefs_server), or real lakeFS, on a free port; the credentials (the
+# same for both) go through the environment.
 export LAKECTL_CREDENTIALS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE
 export LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+kind=${POSIX_SUITE_SERVER:-bundled}
 : >"$work/server/out"
-"$here/tests/lakefs_server/lakefs_server" --listen 127.0.0.1:0 --data-dir "$work/server/data" \
-    >"$work/server/out" 2>"$work/server/log" </dev/null &
+case $kind in
+bundled)
+    "$here/tests/lakefs_server/lakefs_server" --listen 127.0.0.1:0 --data-dir "$work/server/data" \
+        >"$work/server/out" 2>"$work/server/log" </dev/null &
+    pattern='s/^lakefs_server listening on //p' namespace=s3://bucket/posix ;;
+lakefs-local|lakefs-s3)
+    # its data under $work (TMPDIR), removed with it
+    TMPDIR=$work/server /usr/bin/python3 "$here/tests/realserver.py" "$kind" \
+        >"$work/server/out" 2>"$work/server/log" </dev/null &
+    pattern="s/^$kind on \\(\\S*\\) .*/\\1/p"
+    if [ "$kind" = lakefs-local ]; then namespace=local://posix; else namespace=s3://lakefuse-tests/posix; fi ;;
+*) echo "POSIX_SUITE_SERVER=$kind: bundled, lakefs-local or lakefs-s3" >&2; exit 2 ;;
+esac
 server_pid=$!
-deadline=$((SECONDS + 60))
+deadline=$((SECONDS + 120))
 url=
 while [ -z "$url" ] && [ $SECONDS -lt $deadline ] && kill -0 $server_pid 2>/dev/null; do
-    url=$(sed -n 's/^lakefs_server listening on //p' "$work/server/out")
+    url=$(sed -n "$pattern" "$work/server/out")
     [ -n "$url" ] || sleep 0.1   # polling the server's 'listening' line, with a deadline
 done
-[ -n "$url" ] || { echo "the bundled server did not start: $(tail -5 "$work/server/log")" >&2; exit 1; }
+[ -n "$url" ] || { echo "the $kind server did not start: $(tail -5 "$work/server/log")" >&2; exit 1; }
 export LAKECTL_SERVER_ENDPOINT_URL=$url
-/usr/bin/python3 - <<'EOF' || exit 1
+NAMESPACE=$namespace /usr/bin/python3 - <<'EOF' || exit 1
 import base64, json, os, urllib.request
 auth = base64.b64encode(("%s:%s" % (os.environ["LAKECTL_CREDENTIALS_ACCESS_KEY_ID"],
                                     os.environ["LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"])).encode()).decode()
 req = urllib.request.Request(os.environ["LAKECTL_SERVER_ENDPOINT_URL"] + "/api/v1/repositories", method="POST",
                              data=json.dumps({"name": "posix", "default_branch": "main",
-                                              "storage_namespace": "s3://bucket/posix"}).encode(),
+                                              "storage_namespace": os.environ["NAMESPACE"]}).encode(),
                              headers={"Content-Type": "application/json", "Authorization": "Basic " + auth})
 urllib.request.urlopen(req, timeout=60)
 EOF

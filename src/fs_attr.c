@@ -681,6 +681,11 @@ static int make_empty_object(const char *path, const upload_attrs *a)
         rc = tree_note_special_mode(fs->tree, parent.ref->repo, key);
     upload_attrs created = *a;
     created.if_absent = true; /* never over another client's object */
+    if (rc == 0 && created.mode) { /* a special file (a symlink: no owner) */
+        int other = fs_new_owner(fs, &parent, &created.uid, &created.gid,
+                                 &created.mode);
+        rc = other < 0 ? other : 0;
+    }
     if (rc == 0)
         rc = fs_upload_empty_attrs(fs, parent.ref, key, &created, &st);
     if (rc == 0) {
@@ -723,7 +728,6 @@ static int make_special(const char *path, mode_t mode, dev_t dev)
     lakefs_metadata md = {0};
     upload_attrs a = {.mtime = time(NULL), .mode = type | (mode & 07777u),
                       .extra = &md};
-    fs_caller_owner(fs_current(), &a.uid, &a.gid);
     char rdev[32];
     snprintf(rdev, sizeof(rdev), "%llu", (unsigned long long)dev);
     int rc = (type == S_IFCHR || type == S_IFBLK) && dev != 0

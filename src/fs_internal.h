@@ -264,10 +264,19 @@ int fs_write_chown(const char *path, uid_t uid, gid_t gid,
 int fs_write_utimens(const char *path, const struct timespec tv[2],
                      struct fuse_file_info *fi);
 int fs_write_symlink(const char *target, const char *path);
-/* The owner a new file or directory gets: the calling process's (with
- * -o allow_other another user's), as POSIX says. false when that is the
- * mount's owner, whom a listing shows anyway. */
-bool fs_caller_owner(const lakefuse_fs *fs, uid_t *uid, gid_t *gid);
+/* A directory node's mode and owner as stat shows them (its marker's,
+ * or what a marker still queued will hold) in *st; the rest as the
+ * parent's listing has it. A lookup in the directory's listing, no walk
+ * (stat adds the link count, which walks it). 0 or -errno. */
+int fs_dir_owner(lakefuse_fs *fs, const tree_node *n, struct stat *st);
+/* The owner a new name in the directory parent gets: the calling
+ * process's (with -o allow_other another user's), or in a set-group-ID
+ * directory its group, a new directory (*mode, when not NULL) keeping the
+ * bit, as Linux gives them. 1 when that is not the mount's owner (whom a
+ * listing shows anyway), 0 when it is, or -errno (the directory's listing
+ * could not be had). */
+int fs_new_owner(lakefuse_fs *fs, const tree_node *parent, uid_t *uid,
+                 gid_t *gid, uint32_t *mode);
 int fs_write_mknod(const char *path, mode_t mode, dev_t dev);
 int fs_write_link(const char *from, const char *to);
 int fs_write_setxattr(const char *path, const char *name, const char *value,

@@ -199,6 +199,24 @@ static void stat_overlay_marker(lakefuse_fs *fs, const tree_node *n,
     wfile_release(w);
 }
 
+int fs_dir_owner(lakefuse_fs *fs, const tree_node *n, struct stat *st)
+{
+    stat_node(fs, n, st);
+    if (n->kind != TREE_DIR || n->ref_root)
+        return 0;
+    fs_entry marker;
+    int rc = tree_dir_marker(fs->tree, n, &marker);
+    if (rc < 0)
+        return rc;
+    if (rc > 0) {
+        stat_marker_attrs(st, marker.mode, marker.has_owner, marker.uid,
+                          marker.gid, marker.mtime);
+        fs_entry_free(&marker);
+    }
+    stat_overlay_marker(fs, n, st);
+    return 0;
+}
+
 /* A directory in a ref: its link count is 2 plus the subdirectories its
  * listing shows, and its marker's lakectl keys give its mode, owner and
  * mtime. Costs the directory's listing, which any use of it needs. A

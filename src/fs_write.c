@@ -119,25 +119,43 @@ void fs_forget_parent(lakefuse_fs *fs, const tree_ref *ref,
     free(dir);
 }
 
-/* The owner a new file or directory gets: the calling process's (with
- * -o allow_other another user's), as POSIX says. false when that is the
- * mount's owner, whom a listing shows anyway. */
-bool fs_caller_owner(const lakefuse_fs *fs, uid_t *uid, gid_t *gid)
+/* The owner a new name in the directory parent gets, as Linux gives it:
+ * the calling process's user and group (with -o allow_other another
+ * user's), but in a set-group-ID directory the directory's group, and a
+ * new directory there (*mode, when not NULL) keeps the bit. The kernel
+ * has already dropped a new file's set-group-ID bit when the caller may
+ * not have it. 1 when that is not the mount's owner (a listing shows the
+ * mount's owner anyway), 0 when it is, or -errno: the directory's
+ * listing, which says whether it is set-group-ID, could not be had. */
+int fs_new_owner(lakefuse_fs *fs, const tree_node *parent, uid_t *uid,
+                 gid_t *gid, uint32_t *mode)
 {
     const struct fuse_context *ctx = fuse_get_context();
     *uid = ctx ? ctx->uid : fs->uid;
     *gid = ctx ? ctx->gid : fs->gid;
+    struct stat dir;
+    int rc = fs_dir_owner(fs, parent, &dir);
+    if (rc)
+        return rc;
+    if (S_ISDIR(dir.st_mode) && (dir.st_mode & S_ISGID)) {
+        *gid = dir.st_gid;
+        if (mode && S_ISDIR(*mode))
+            *mode |= S_ISGID;
+    }
     return *uid != fs->uid || *gid != fs->gid;
 }
 
 static void cache_new_file(lakefuse_fs *fs, const tree_ref *ref,
-                           const char *rel_key, uint32_t mode)
+                           const char *rel_key, uint32_t mode, bool has_owner,
+                           uid_t uid, gid_t gid)
 {
     const char *slash = strrchr(rel_key, '/');
     fs_entry e = {.name = (char *)(slash ? slash + 1 : rel_key),
                   .mtime = time(NULL),
-                  .mode = mode ? mode & 07777u : DEFAULT_FILE_PERMISSIONS};
-    e.has_owner = fs_caller_owner(fs, &e.uid, &e.gid);
+                  .mode = mode ? mode & 07777u : DEFAULT_FILE_PERMISSIONS,
+                  .has_owner = has_owner,
+                  .uid = uid,
+                  .gid = gid};
     fs_cache_set(fs, ref, rel_key, &e);
 }
 
@@ -229,14 +247,16 @@ int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi)
     /* Recorded exactly as the kernel passes it (umask applied), 0000 and
      * the setuid/setgid/sticky bits too. */
     uint32_t perm = S_IFREG | (mode & 07777u);
-    rc = of && key ? writer_open(fs->writer, parent.ref->repo,
-                                 parent.ref->api_ref, key, NULL,
-                                 (fi->flags & O_TRUNC) != 0, perm,
-                                 parent.ref, &of->w)
-                   : -ENOMEM;
     uid_t uid;
     gid_t gid;
-    if (rc == 0 && fs_caller_owner(fs, &uid, &gid)) {
+    int other_owner = fs_new_owner(fs, &parent, &uid, &gid, NULL);
+    rc = other_owner < 0 ? other_owner
+         : of && key   ? writer_open(fs->writer, parent.ref->repo,
+                                     parent.ref->api_ref, key, NULL,
+                                     (fi->flags & O_TRUNC) != 0, perm,
+                                     parent.ref, &of->w)
+                       : -ENOMEM;
+    if (rc == 0 && other_owner) {
         rc = wfile_set_owner(of->w, uid, gid);
         if (rc)
             wfile_release(of->w);
@@ -248,7 +268,7 @@ int fs_write_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         direct_if_write_only(of->w, fi);
         if (perm & 07000u)
             tree_note_special_mode(fs->tree, parent.ref->repo, key);
-        cache_new_file(fs, parent.ref, rel_key, perm);
+        cache_new_file(fs, parent.ref, rel_key, perm, other_owner, uid, gid);
         fs_dir_changed(fs, parent.ref, rel_key);
         fi->fh = (uint64_t)(uintptr_t)of;
         fs_open_files_add(fs, of);
@@ -710,7 +730,10 @@ int fs_write_mkdir(const char *path, mode_t mode)
     upload_attrs attrs = {.mtime = time(NULL),
                           .mode = S_IFDIR | (mode & 07777u),
                           .if_absent = true};
-    bool other_owner = fs_caller_owner(fs, &attrs.uid, &attrs.gid);
+    int other_owner =
+        fs_new_owner(fs, &parent, &attrs.uid, &attrs.gid, &attrs.mode);
+    if (rc == 0 && other_owner < 0)
+        rc = other_owner;
     /* Read before the marker is made: a write in the new directory meanwhile
      * keeps its listing below from being cached. */
     uint64_t generation = tree_dir_generation(fs->tree, parent.ref);
@@ -729,7 +752,7 @@ int fs_write_mkdir(const char *path, mode_t mode)
         const char *slash = strrchr(rel_key, '/');
         fs_entry e = {.name = (char *)(slash ? slash + 1 : rel_key),
                       .is_dir = true,
-                      .mode = fs->dir_markers ? mode & 07777u
+                      .mode = fs->dir_markers ? attrs.mode & 07777u
                                               : LISTING_DEFAULT_DIR_MODE,
                       .mtime = attrs.mtime,
                       .has_owner = other_owner && fs->dir_markers,

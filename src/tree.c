@@ -1404,6 +1404,16 @@ int tree_dir_info(tree *t, const tree_node *dir, fs_entry *marker,
     return rc < 0 ? rc : rc > 0 ? d.rc : 0;
 }
 
+int tree_dir_marker(tree *t, const tree_node *dir, fs_entry *marker)
+{
+    memset(marker, 0, sizeof(*marker));
+    if (dir->kind != TREE_DIR || dir->ref_root)
+        return 0;
+    listing_source src;
+    objects_source(t, dir->ref, dir->key, &src);
+    return listings_lookup_stat(t->listings, &src, TREE_MARKER_NAME, marker);
+}
+
 uint64_t tree_dir_generation(tree *t, const tree_ref *ref)
 {
     listing_source src;

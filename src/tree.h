@@ -203,6 +203,11 @@ bool tree_list_shows(const tree_node *dir, const fs_entry *e);
 int tree_dir_info(tree *t, const tree_node *dir, fs_entry *marker,
                   bool *has_marker, size_t *subdirs);
 
+/* The marker's entry in a TREE_DIR's own listing (fetched when not
+ * cached), with what stat needs: 1 and *marker (fs_entry_free it), 0 when
+ * it has none (the ref root never has), or -errno. A lookup, no walk. */
+int tree_dir_marker(tree *t, const tree_node *dir, fs_entry *marker);
+
 /* A directory this mount has just made (mkdir): its listing holds its
  * marker (the object the upload returned; NULL: none, -o nodir_markers)
  * and nothing else, cached as a fetch would have cached it, so that the

@@ -62,9 +62,9 @@ DIR_NAMES = ("a", "b", "c", "x", "y")  # shared with NAMES: files and directorie
 MODES = (0o600, 0o640, 0o644, 0o664, 0o700, 0o750, 0o755, 0o000, 0o4755, 0o2755, 0o1644, 0o6711)
 # create modes as passed to open(2) (the umask 022 applies)
 CREATE_MODES = (0o644, 0o644, 0o644, 0o000, 0o600, 0o755, 0o4755, 0o2750, 0o1644, 0o7777)
-# directories: no setgid (a local file system passes it on to what is made inside, as BSD group
-# semantics want; lakefuse makes nothing inherit it)
-DIR_MODES = (0o755, 0o755, 0o700, 0o750, 0o000, 0o555, 0o1777, 0o4711)
+# directories: set-group-ID ones too, whose group and bit what is made inside inherits (Linux's rule,
+# on the model's local file system and through the mount)
+DIR_MODES = (0o755, 0o755, 0o700, 0o750, 0o000, 0o555, 0o1777, 0o4711, 0o2775, 0o2750)
 # long components (nested, they pass lakeFS's key limit) and one over NAME_MAX
 LONG_NAMES = ("l" * 255, "k" * 240, "j" * 200)
 # names a program may use that look like libfuse's for a file unlinked while open (".fuse_hidden" and
@@ -503,7 +503,7 @@ class Workload:
         # descriptors are on files (a read-only open of a directory would succeed)
         if op[0] == "open" and op[3] & os.O_ACCMODE == os.O_RDONLY and self.kind(op[2]) == "d":
             return ("stat", op[2])
-        # of directories: modes (no setgid, see DIR_MODES) and user metadata; their times are not
+        # of directories: modes (see DIR_MODES) and user metadata; their times are not
         # compared
         if op[0] == "chmod" and self.kind(op[1]) == "d":
             return ("chmod", op[1], DIR_MODES[op[2] % len(DIR_MODES)])
@@ -759,15 +759,19 @@ class Workload:
                 moved += [(rel + "/" + d, True) for d in dirs] + [(rel + "/" + f, False) for f in files]
         try:
             old_dst = os.lstat(side.p(dst))
+            old_xattrs = {n: os.getxattr(side.p(dst), n, follow_symlinks=False)
+                          for n in os.listxattr(side.p(dst), follow_symlinks=False) if n.startswith("user.")}
         except OSError:
             old_dst = None
         result = self._apply(side, op)
         if any(key_len(q, d) > MAX_KEY for q, d in moved):
             os.rename(side.p(dst), side.p(src))  # undone: only an empty directory can have been replaced
-            if old_dst is not None:  # as it was: owner (first: a chown clears setgid), then mode
+            if old_dst is not None:  # as it was: owner (first: a chown clears setgid), mode, xattrs
                 os.mkdir(side.p(dst))
                 os.chown(side.p(dst), old_dst.st_uid, old_dst.st_gid)
                 os.chmod(side.p(dst), old_dst.st_mode & 0o7777)
+                for n, v in old_xattrs.items():
+                    os.setxattr(side.p(dst), n, v)
             raise OSError(errno.ENAMETOOLONG, "key over lakeFS's limit")
         return result
 
@@ -921,6 +925,10 @@ class Workload:
             f["create_mode_%04o" % (op[4] & ~0o022 & 0o7777)] += 1
         if kind == "mkdir":
             f["mkdir_mode_%04o" % (op[2] & ~0o022 & 0o7777)] += 1
+        made = op[1] if kind == "mkdir" else op[2] if kind == "open" and op[3] & os.O_CREAT else None
+        if made and before.get(made) is None and os.path.dirname(made) and \
+                os.lstat(self.model.p(os.path.dirname(made))).st_mode & stat.S_ISGID:
+            f["made_in_a_setgid_dir"] += 1
         if kind == "chmod" and (before.get(op[1]) or ("",))[0] == "d":
             f["chmod_dir"] += 1
         if kind == "chown" and any(i["path"] == op[1] and i["writable"] for i in self.fdinfo.values()):

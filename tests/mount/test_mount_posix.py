@@ -538,6 +538,58 @@ def test_what_another_user_creates_is_theirs(server, repo, mount):
     assert json.loads(api_metadata(server, repo, "main", "mine")[PERMISSIONS_KEY])["UID"] == 0
 
 
+def test_a_set_group_id_directory_passes_its_group_and_bit_on(server, repo, mount):
+    # As Linux does: what is made in a set-group-ID directory gets the directory's group, not the
+    # maker's, and a directory made there keeps the bit (new files and directories took the maker's
+    # group, the bit lost). A prefix-only directory gets the bit (and a marker) by chmod.
+    server.upload(repo, "main", "prefix/f", b"f")
+    m = branch(mount, repo, "allow_other")
+    for d in ("shared", "prefix"):
+        if d == "shared":
+            os.mkdir(m.join(d))
+        os.chown(m.join(d), 0, 5678)
+        os.chmod(m.join(d), 0o2777)
+    fds = {d: os.open(m.join(d), os.O_RDONLY | os.O_DIRECTORY) for d in ("shared", "prefix")}
+
+    def make():
+        for fd in fds.values():
+            f = os.open("f2", os.O_WRONLY | os.O_CREAT, 0o2750, dir_fd=fd)  # not in group 5678
+            os.write(f, b"mine")
+            os.close(f)
+            os.mkdir("sub", 0o750, dir_fd=fd)
+            os.mkfifo("fifo", 0o640, dir_fd=fd)
+            os.mkdir("sub/deeper", 0o700, dir_fd=fd)
+            os.close(os.open("sub/deeper/g", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=fd))
+    try:
+        assert errno_as_user(65534, make, gid=65533) == 0
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    want = {"f2": (0o750, stat.S_IFREG),  # the kernel drops the bit the maker may not set
+            "sub": (0o2750, stat.S_IFDIR), "fifo": (0o640, stat.S_IFIFO),
+            "sub/deeper": (0o2700, stat.S_IFDIR), "sub/deeper/g": (0o600, stat.S_IFREG)}
+    for mnt in (m, branch(mount, repo)):  # this mount, and one reading lakeFS afresh
+        for d in ("shared", "prefix"):
+            for name, (mode, kind) in want.items():
+                st = os.lstat(mnt.join(d, name))
+                assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), stat.S_IFMT(st.st_mode)) == \
+                    (65534, 5678, mode, kind), (d, name)
+    for d in ("shared", "prefix"):
+        for key in ("f2", "sub/", "fifo", "sub/deeper/", "sub/deeper/g"):
+            perms = json.loads(api_metadata(server, repo, "main", d + "/" + key)[PERMISSIONS_KEY])
+            assert (perms["UID"], perms["GID"]) == (65534, 5678), (d, key)
+    # Outside such a directory the maker's group, as before.
+    os.mkdir(m.join("plain"), 0o777)
+    os.chmod(m.join("plain"), 0o777)
+    plain = os.open(m.join("plain"), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert errno_as_user(65534, lambda: os.mkdir("d", 0o755, dir_fd=plain), gid=65533) == 0
+    finally:
+        os.close(plain)
+    st = os.stat(m.join("plain", "d"))
+    assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (65533, 0o755)
+
+
 def test_a_chown_of_a_file_open_for_writing_shows_at_once(server, repo, mount):
     # Its new owner goes with the file's next upload; until then stat, fstat and listings showed the
     # object's old owner (the kernel kept that for attr_timeout, so even after close).
