@@ -1411,7 +1411,30 @@ int tree_dir_marker(tree *t, const tree_node *dir, fs_entry *marker)
         return 0;
     listing_source src;
     objects_source(t, dir->ref, dir->key, &src);
-    return listings_lookup_stat(t->listings, &src, TREE_MARKER_NAME, marker);
+    if (src.ttl_ms >= 0)
+        return listings_lookup_stat(t->listings, &src, TREE_MARKER_NAME,
+                                    marker);
+    /* Nothing is cached (attr_timeout=0): one statObject of the marker,
+     * not every page of the directory. */
+    char *key = NULL;
+    if (asprintf(&key, "%s%s/", dir->ref->prefix, dir->key) < 0)
+        return -ENOMEM;
+    lakefs_object_stats st;
+    memset(&st, 0, sizeof(st));
+    lakefs_error err = {0};
+    int rc = lakefs_stat_object(t->client, dir->ref->repo,
+                                dir->ref->api_ref, key, false, &st, &err);
+    if (rc == 0)
+        rc = fs_entry_from_marker(marker, TREE_MARKER_NAME, &st) == 0
+                 ? 1
+                 : -ENOMEM;
+    else if (rc == -ENOENT)
+        rc = 0;
+    else
+        rc = log_failure(t, rc, &err, "reading the marker of", key);
+    lakefs_object_stats_free(&st);
+    free(key);
+    return rc;
 }
 
 uint64_t tree_dir_generation(tree *t, const tree_ref *ref)

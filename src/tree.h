@@ -205,7 +205,8 @@ int tree_dir_info(tree *t, const tree_node *dir, fs_entry *marker,
 
 /* The marker's entry in a TREE_DIR's own listing (fetched when not
  * cached), with what stat needs: 1 and *marker (fs_entry_free it), 0 when
- * it has none (the ref root never has), or -errno. A lookup, no walk. */
+ * it has none (the ref root never has), or -errno. A lookup, no walk;
+ * where listings are not cached (attr_timeout=0), one statObject. */
 int tree_dir_marker(tree *t, const tree_node *dir, fs_entry *marker);
 
 /* A directory this mount has just made (mkdir): its listing holds its

@@ -588,6 +588,13 @@ def test_a_set_group_id_directory_passes_its_group_and_bit_on(server, repo, moun
         os.close(plain)
     st = os.stat(m.join("plain", "d"))
     assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (65533, 0o755)
+    # With nothing cached (attr_timeout=0) the directory's marker is read with one statObject, not
+    # the directory's listing again.
+    uncached = mount("lakefs://%s/main" % repo, options=["attr_timeout=0"])
+    server.reset_counts()
+    write_file(uncached.join("shared", "late"), b"x")
+    assert server.counts().get("statObject") == 1, server.counts()
+    assert os.stat(uncached.join("shared", "late")).st_gid == 5678
 
 
 def test_a_chown_of_a_file_open_for_writing_shows_at_once(server, repo, mount):
