@@ -555,6 +555,13 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
         free(old_key);
         free(new_key);
     }
+    if (rc == 0) { /* a rename changes the moved name's ctime, as Linux's */
+        char *new_key = fs_object_key(src.ref, dst_rel);
+        if (new_key)
+            fs_times_change(fs->times, src.ref->repo, src.ref->api_ref,
+                            new_key, NULL, NULL);
+        free(new_key);
+    }
     free(dst_base);
     free(dst_rel);
     tree_node_free(&parent);

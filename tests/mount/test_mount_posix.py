@@ -448,6 +448,16 @@ def test_attribute_changes_update_ctime(server, repo, mount):
         now = os.stat(f).st_ctime_ns
         assert now > changed
         changed = now
+    # A rename changes the moved name's ctime, not its mtime, as Linux's file systems do (it kept
+    # the old ctime), for a file and a directory, within a directory and across directories.
+    os.mkdir(m.join("d"))
+    os.mkdir(m.join("sub"))
+    os.utime(m.join("d"), (1000000000, 1000000000))
+    for old, new in (("f", "g"), ("g", "sub/h"), ("d", "d2"), ("d2", "sub/d3")):
+        before = os.stat(m.join(old))
+        os.rename(m.join(old), m.join(new))
+        after = os.stat(m.join(new))
+        assert after.st_ctime_ns > before.st_ctime_ns and after.st_mtime == 1000000000, (old, new)
 
 
 # --- directories ---------------------------------------------------------------------------------------
