@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <time.h>
 
 #define XATTR_PREFIX "user.lakefs."
@@ -1128,11 +1129,40 @@ static int resolve_with_metadata(lakefuse_fs *fs, const char *path,
     }
 }
 
+static int get_xattr(lakefuse_fs *fs, const char *path, const char *name,
+                     char *value, size_t size);
+
 static int op_getxattr(const char *path, const char *name, char *value,
                        size_t size)
 {
     lakefuse_fs *fs = fs_current();
     fs->counters.xattr_requests++;
+    return get_xattr(fs, path, name, value, size);
+}
+
+/* setxattr's XATTR_CREATE (the name must not be there: EEXIST) and
+ * XATTR_REPLACE (it must: ENODATA), judged on what getxattr shows. The
+ * kernel holds the inode's lock across a setxattr, so none of this
+ * mount's comes in between. */
+static int op_setxattr(const char *path, const char *name, const char *value,
+                       size_t size, int flags)
+{
+    if (path && (flags & (XATTR_CREATE | XATTR_REPLACE)) &&
+        strncmp(name, "user.", 5) == 0) { /* others: ENOTSUP below */
+        int got = get_xattr(fs_current(), path, name, NULL, 0);
+        if (got >= 0 && (flags & XATTR_CREATE))
+            return -EEXIST;
+        if (got == -ENODATA && (flags & XATTR_REPLACE))
+            return -ENODATA;
+        if (got < 0 && got != -ENODATA && got != -EOPNOTSUPP)
+            return got;
+    }
+    return fs_write_setxattr(path, name, value, size, flags);
+}
+
+static int get_xattr(lakefuse_fs *fs, const char *path, const char *name,
+                     char *value, size_t size)
+{
     /* Only user.* holds anything here (user.lakefs.*; setxattr refuses
      * every other name with ENOTSUP). Another namespace is refused as not
      * supported rather than answered "no such attribute": GNU ls -l reads
@@ -1291,7 +1321,7 @@ static const struct fuse_operations operations = {
     .truncate = fs_write_truncate,
     .create = fs_write_create,
     .write = fs_write_write,
-    .setxattr = fs_write_setxattr,
+    .setxattr = op_setxattr,
     .removexattr = fs_write_removexattr,
     .utimens = fs_write_utimens,
     .fallocate = fs_write_fallocate,

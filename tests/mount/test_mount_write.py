@@ -383,6 +383,36 @@ def test_an_attribute_change_applied_with_every_answer_lost_is_done_and_an_open_
     assert api_metadata(server, repo, "main", "f.txt").get("stage") == "1"
 
 
+def test_setxattr_create_and_replace_flags_and_removing_a_missing_key(server, repo, mount):
+    """XATTR_CREATE of a key that is there answers EEXIST, XATTR_REPLACE or removexattr of one that
+    is not answers ENODATA, and none of them changes anything (the flags were ignored: a CREATE
+    overwrote the value, a REPLACE added the key). On files, on a file open with staged bytes, and
+    on directories."""
+    m = branch(mount, repo)
+    write_file(m.join("f.txt"), b"x")
+    os.mkdir(m.join("d"))
+    staged = os.open(m.join("s.txt"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(staged, b"pending")
+        for name in ("f.txt", "d", "s.txt"):
+            p = m.join(name)
+            os.setxattr(p, "user.lakefs.meta.k", b"1", os.XATTR_CREATE)
+            expect_errno(errno.EEXIST, os.setxattr, p, "user.lakefs.meta.k", b"2", os.XATTR_CREATE)
+            expect_errno(errno.ENODATA, os.setxattr, p, "user.lakefs.meta.n", b"3", os.XATTR_REPLACE)
+            expect_errno(errno.ENODATA, os.removexattr, p, "user.lakefs.meta.n")
+            assert os.getxattr(p, "user.lakefs.meta.k") == b"1", name
+            expect_errno(errno.ENODATA, os.getxattr, p, "user.lakefs.meta.n")
+            os.setxattr(p, "user.lakefs.meta.k", b"4", os.XATTR_REPLACE)
+            assert os.getxattr(p, "user.lakefs.meta.k") == b"4", name
+        sh("setfattr -n user.lakefs.meta.tool -v t %s" % m.join("f.txt"))
+    finally:
+        os.close(staged)
+    for key in ("f.txt", "d/", "s.txt"):
+        md = api_metadata(server, repo, "main", key)
+        assert md.get("k") == "4" and "n" not in md, (key, md)
+    assert api_metadata(server, repo, "main", "f.txt").get("tool") == "t"
+
+
 def test_mkdir_makes_a_marker_and_rmdir_removes_it(server, repo, mount):
     m = branch(mount, repo)
     os.mkdir(m.join("d"))
