@@ -68,14 +68,14 @@ static int update_attrs(lakefuse_fs *fs, const tree_node *n,
     return rc == -ENOENT ? -EIO : rc;
 }
 
-/* The changes asked for over a (mtime and mode < 0, uid and gid
- * (uid_t)-1: unchanged); a new mode gets the type bits type. */
+/* The changes asked for over a (mtime WFILE_MTIME_KEEP, mode < 0, uid and
+ * gid (uid_t)-1: unchanged); a new mode gets the type bits type. */
 static void apply_changes(upload_attrs *a, uint32_t type, int64_t mtime,
                           int64_t mode, uid_t uid, gid_t gid)
 {
     if (mode >= 0)
         a->mode = type | ((uint32_t)mode & 07777u);
-    if (mtime >= 0)
+    if (mtime != WFILE_MTIME_KEEP)
         a->mtime = mtime;
     if (uid != (uid_t)-1)
         a->uid = uid;
@@ -146,7 +146,7 @@ static int change_dir_attrs_once(lakefuse_fs *fs, const tree_node *n,
     if (rc)
         return rc;
     upload_attrs a = {
-        .mtime = has_marker && cur.mtime > 0 ? cur.mtime : time(NULL),
+        .mtime = has_marker && cur.mtime != 0 ? cur.mtime : time(NULL),
         .mode = S_IFDIR | (has_marker ? cur.mode & 07777u
                                       : LISTING_DEFAULT_DIR_MODE),
         .uid = has_marker && cur.has_owner ? cur.uid : fs->uid,
@@ -287,8 +287,8 @@ int fs_keep_parent_dir(lakefuse_fs *fs, const tree_ref *ref,
     }
     if (last && rc == 0 && !has_marker)
         rc = fs->dir_markers
-                 ? change_dir_attrs(fs, &n, -1, -1, (uid_t)-1, (gid_t)-1,
-                                    NULL)
+                 ? change_dir_attrs(fs, &n, WFILE_MTIME_KEEP, -1, (uid_t)-1,
+                                    (gid_t)-1, NULL)
                  : tree_keep_local_dir(fs->tree, ref, n.key);
     if (rc < 0 && n.key)
         logger_write(fs->log, LOG_LEVEL_ERROR,
@@ -398,7 +398,7 @@ static int wfile_note_attrs(wfile *w, int64_t mtime, int64_t mode, uid_t uid,
     int rc = 0;
     if (mode >= 0)
         rc = wfile_set_mode(w, (uint32_t)mode);
-    if (rc == 0 && mtime >= 0)
+    if (rc == 0 && mtime != WFILE_MTIME_KEEP)
         rc = wfile_set_mtime(w, mtime);
     if (rc == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1))
         rc = wfile_set_owner(w, uid, gid);
@@ -528,8 +528,8 @@ int fs_write_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
         rc = tree_note_special_mode(fs->tree, n.ref->repo, key);
     free(key);
     if (rc == 0 && !n.entry.is_symlink)
-        rc = change_attrs(fs, path, &n, since, -1, mode & 07777u, (uid_t)-1,
-                          (gid_t)-1);
+        rc = change_attrs(fs, path, &n, since, WFILE_MTIME_KEEP,
+                          mode & 07777u, (uid_t)-1, (gid_t)-1);
     if (rc == 0)
         note_change(fs, &n, NULL, NULL);
     tree_node_free(&n);
@@ -617,7 +617,7 @@ int fs_write_chown(const char *path, uid_t uid, gid_t gid,
     }
     rc = chown_check(&cur, uid, gid);
     if (rc == 0)
-        rc = change_attrs(fs, path, &n, since, -1, -1, uid, gid);
+        rc = change_attrs(fs, path, &n, since, WFILE_MTIME_KEEP, -1, uid, gid);
     else if (rc == 1)
         rc = 0; /* nothing to change */
     if (rc == 0)
@@ -651,8 +651,8 @@ int fs_write_utimens(const char *path, const struct timespec tv[2],
     if (rc)
         return rc;
     /* client-mtime holds whole seconds; the rest is kept in memory. */
-    int64_t mtime = given[1] ? (int64_t)set[1].tv_sec : -1;
-    if (mtime >= 0)
+    int64_t mtime = given[1] ? (int64_t)set[1].tv_sec : WFILE_MTIME_KEEP;
+    if (mtime != WFILE_MTIME_KEEP)
         rc = change_attrs(fs, path, &n, since, mtime, -1, (uid_t)-1,
                           (gid_t)-1);
     if (rc == 0)
@@ -907,7 +907,8 @@ static int set_dir_meta_xattr(lakefuse_fs *fs, const tree_node *n,
     int rc = meta_xattr_value(key, value, size, &copy);
     meta_change mc = {key, copy};
     if (rc == 0)
-        rc = change_dir_attrs(fs, n, -1, -1, (uid_t)-1, (gid_t)-1, &mc);
+        rc = change_dir_attrs(fs, n, WFILE_MTIME_KEEP, -1, (uid_t)-1,
+                              (gid_t)-1, &mc);
     free(copy);
     return rc;
 }

@@ -98,7 +98,7 @@ static void stat_dir(lakefuse_fs *fs, struct stat *st, int64_t mtime,
     st->st_uid = fs->uid;
     st->st_gid = fs->gid;
     st->st_mtime = st->st_ctime = st->st_atime =
-        mtime > 0 ? (time_t)mtime : fs->mount_time;
+        mtime != 0 ? (time_t)mtime : fs->mount_time; /* 0: none kept */
     st->st_blksize = 4096;
 }
 
@@ -170,7 +170,7 @@ static void stat_marker_attrs(struct stat *st, uint32_t mode, bool has_owner,
         st->st_uid = uid;
         st->st_gid = gid;
     }
-    if (mtime > 0)
+    if (mtime != 0) /* 0: none recorded; before 1970 is negative */
         st->st_mtime = st->st_ctime = st->st_atime = (time_t)mtime;
 }
 

@@ -732,7 +732,7 @@ static int set_attrs_locked(wfile *f, int64_t mtime, int64_t mode, uid_t uid,
         f->mode = key_type(f->key) | ((uint32_t)mode & 07777u);
         f->unshown_mode = 0; /* a chmod names every bit */
     }
-    if (mtime >= 0)
+    if (mtime != WFILE_MTIME_KEEP)
         f->mtime = mtime;
     if (uid != (uid_t)-1 || gid != (gid_t)-1)
         set_owner_locked(f, uid, gid);
@@ -742,7 +742,8 @@ static int set_attrs_locked(wfile *f, int64_t mtime, int64_t mode, uid_t uid,
 int wfile_set_mode(wfile *f, uint32_t mode)
 {
     pthread_mutex_lock(&f->state);
-    int rc = set_attrs_locked(f, -1, mode & 07777u, (uid_t)-1, (gid_t)-1);
+    int rc = set_attrs_locked(f, WFILE_MTIME_KEEP, mode & 07777u, (uid_t)-1,
+                              (gid_t)-1);
     pthread_mutex_unlock(&f->state);
     return rc;
 }

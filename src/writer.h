@@ -211,6 +211,10 @@ void wfile_owner(wfile *f, bool *has_owner, uid_t *uid, gid_t *gid);
  * mtime, mode (as wfile_attrs) and owner, read at once. */
 bool wfile_unsent_owner(wfile *f, int64_t *mtime, uint32_t *mode,
                         bool *has_owner, uid_t *uid, gid_t *gid);
+/* An mtime argument that leaves the mtime as it is: any other value,
+ * before 1970 too, is an mtime (epoch seconds). */
+#define WFILE_MTIME_KEEP INT64_MIN
+
 /* Attribute changes: journaled; an unsent wfile carries them to the next
  * upload, a CLEAN one only remembers them (the caller updates the object's
  * metadata on the server). uid/gid (uid_t)-1: unchanged. */
@@ -224,8 +228,8 @@ int wfile_set_meta(wfile *f, const char *key, const char *value);
  * so that either its next upload carries them or the server already holds
  * its bytes: 1 when applied, 0 when the file is not unsent (nothing
  * changed: the caller updates the object on the server, then remembers
- * the change with the plain setters), or a negative errno. mtime and mode
- * < 0: unchanged. */
+ * the change with the plain setters), or a negative errno. mtime
+ * WFILE_MTIME_KEEP, mode < 0: unchanged. */
 int wfile_set_attrs_if_unsent(wfile *f, int64_t mtime, int64_t mode,
                               uid_t uid, gid_t gid);
 int wfile_set_meta_if_unsent(wfile *f, const char *key, const char *value);

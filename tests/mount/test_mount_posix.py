@@ -434,6 +434,26 @@ def test_subsecond_mtime_and_atime_are_kept_for_the_mount(server, repo, mount):
     assert os.stat(f).st_atime_ns == 1500000000123456789
 
 
+def test_times_before_1970_are_kept(server, repo, mount):
+    # utime to a time before the epoch changed nothing and answered success (a negative mtime was
+    # taken for "unchanged"): tar and rsync of old files kept the extraction time.
+    m = branch(mount, repo)
+    write_file(m.join("f"), b"x")
+    os.mkdir(m.join("d"))
+    fd = os.open(m.join("open"), os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(fd, b"y")
+    os.utime(fd, (-100, -100))  # futimens before close: goes with the upload
+    os.close(fd)
+    os.utime(m.join("f"), (-315619200, -315619200))
+    os.utime(m.join("d"), (-1, -1))
+    subprocess.run(["touch", "-d", "1950-06-01 00:00:00 UTC", m.join("touched")], check=True)
+    want = {"f": -315619200, "d": -1, "open": -100, "touched": -618105600}
+    for mnt in (m, branch(mount, repo)):  # this mount, and one reading lakeFS afresh
+        assert {n: int(os.stat(mnt.join(n)).st_mtime) for n in want} == want
+    for name, key in (("f", "f"), ("d", "d/"), ("open", "open"), ("touched", "touched")):
+        assert api_metadata(server, repo, "main", key)[MTIME_KEY] == str(want[name]), name
+
+
 def test_attribute_changes_update_ctime(server, repo, mount):
     m = branch(mount, repo)
     f = m.join("f")
