@@ -633,7 +633,8 @@ class Workload:
         if r < 0.73:
             return ("chown", self.pick_path(exist="fd")) + rng.choice(OWNERS)
         if r < 0.79:
-            return ("utime", self.pick_path(exist="f"), rng.randrange(1000000000, 2000000000))
+            # a fifth of them before 1970 (negative seconds, as tar and rsync set for old files)
+            return ("utime", self.pick_path(exist="f"), rng.randrange(-500000000, 2000000000))
         if r < 0.88:
             return ("setxattr", self.pick_path(exist="ffffd"), rng.choice(META_KEYS), "v%d" % rng.randrange(1000))
         if r < 0.92:
