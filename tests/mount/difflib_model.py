@@ -88,14 +88,28 @@ FOLLOWING_OPS = ("open", "write_file", "append_file", "truncate", "chmod", "utim
 FD_XATTR_OPS = ("fd_getxattrs", "fd_setxattr", "fd_removexattr")
 
 
-def set_meta(md, key, value):
-    """The model's setxattr (value) or removexattr (value None) of user metadata key."""
+def set_meta(md, key, value, flags=0):
+    """The model's setxattr (value; flags XATTR_CREATE or XATTR_REPLACE) or removexattr (value None)
+    of user metadata key."""
+    if value is not None and flags & os.XATTR_CREATE and key in md:
+        raise OSError(errno.EEXIST, "attribute exists")
+    if value is not None and flags & os.XATTR_REPLACE and key not in md:
+        raise OSError(errno.ENODATA, "no such attribute")
     if value is not None:
         md[key] = value
     elif key in md:
         del md[key]
     else:
         raise OSError(errno.ENODATA, "no such attribute")
+
+
+# setxattr's flags: mostly none, sometimes create-only or replace-only
+XATTR_FLAGS = (0, 0, 0, 0, os.XATTR_CREATE, os.XATTR_REPLACE)
+
+
+def xattr_flags(op):
+    """The flags of a setxattr or fd_setxattr op (older ops have none)."""
+    return op[4] if op[0] in ("setxattr", "fd_setxattr") and len(op) > 4 else 0
 
 
 class Mismatch(AssertionError):
@@ -536,14 +550,14 @@ class Workload:
             md = self.slot_meta(slot)
             if kind == "fd_getxattrs":
                 return tuple(sorted(md.items()))
-            return set_meta(md, op[2], op[3] if kind == "fd_setxattr" else None)
+            return set_meta(md, op[2], op[3] if kind == "fd_setxattr" else None, xattr_flags(op))
         fd = side.fds[slot]
         if kind == "fd_getxattrs":
             names = [n for n in os.listxattr(fd) if n.startswith(META_PREFIX) and
                      not n.startswith(META_PREFIX + "::lakefs::")]
             return tuple(sorted((n[len(META_PREFIX):], os.getxattr(fd, n).decode()) for n in names))
         if kind == "fd_setxattr":
-            os.setxattr(fd, META_PREFIX + op[2], op[3].encode())
+            os.setxattr(fd, META_PREFIX + op[2], op[3].encode(), xattr_flags(op))
         else:
             os.removexattr(fd, META_PREFIX + op[2])
         return None
@@ -589,7 +603,8 @@ class Workload:
             if k < 0.76:
                 return ("fd_getxattrs", slot)
             if k < 0.78:
-                return ("fd_setxattr", slot, rng.choice(META_KEYS), "v%d" % rng.randrange(1000))
+                return ("fd_setxattr", slot, rng.choice(META_KEYS), "v%d" % rng.randrange(1000),
+                        rng.choice(XATTR_FLAGS))
             if k < 0.79:
                 return ("fd_removexattr", slot, rng.choice(META_KEYS))
             return ("fd_close", slot)
@@ -636,7 +651,8 @@ class Workload:
             # a fifth of them before 1970 (negative seconds, as tar and rsync set for old files)
             return ("utime", self.pick_path(exist="f"), rng.randrange(-500000000, 2000000000))
         if r < 0.88:
-            return ("setxattr", self.pick_path(exist="ffffd"), rng.choice(META_KEYS), "v%d" % rng.randrange(1000))
+            return ("setxattr", self.pick_path(exist="ffffd"), rng.choice(META_KEYS), "v%d" % rng.randrange(1000),
+                    rng.choice(XATTR_FLAGS))
         if r < 0.92:
             return ("removexattr", self.pick_path(exist="ffffd"), rng.choice(META_KEYS))
         if r < 0.96:
@@ -867,9 +883,10 @@ class Workload:
                 st = os.lstat(p(path))
                 if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
                     raise OSError(errno.ENOTSUP, "not a file or a directory")
-                return set_meta(self.meta.setdefault(path, {}), op[2], op[3] if kind == "setxattr" else None)
+                return set_meta(self.meta.setdefault(path, {}), op[2], op[3] if kind == "setxattr" else None,
+                                xattr_flags(op))
             if kind == "setxattr":
-                os.setxattr(p(path), META_PREFIX + op[2], op[3].encode())
+                os.setxattr(p(path), META_PREFIX + op[2], op[3].encode(), xattr_flags(op))
             else:
                 os.removexattr(p(path), META_PREFIX + op[2])
             return None
@@ -913,6 +930,9 @@ class Workload:
             long_component = any(isinstance(x, str) and any(len(c.encode()) > 255 for c in x.split("/"))
                                  for x in op[1:])
             f["enametoolong_" + ("name" if long_component else "key") + "_" + kind] += 1
+        if kind in ("setxattr", "fd_setxattr") and xattr_flags(op) and rl[0] == "err" and \
+                rl[1] in (errno.EEXIST, errno.ENODATA):
+            f["setxattr_flag_refused"] += 1
         if rl[0] != "ok":
             return
         if kind == "rename" and (before.get(op[2]) or ("",))[0] == "d":
