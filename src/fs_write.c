@@ -731,8 +731,9 @@ int fs_write_mkdir(const char *path, mode_t mode)
                           .mode = S_IFDIR | (mode & 07777u),
                           .if_absent = true};
     int other_owner =
-        fs_new_owner(fs, &parent, &attrs.uid, &attrs.gid, &attrs.mode);
-    if (rc == 0 && other_owner < 0)
+        rc ? 0
+           : fs_new_owner(fs, &parent, &attrs.uid, &attrs.gid, &attrs.mode);
+    if (other_owner < 0)
         rc = other_owner;
     /* Read before the marker is made: a write in the new directory meanwhile
      * keeps its listing below from being cached. */
