@@ -530,13 +530,6 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
     free(special);
     if (rc == 0 && src.kind == TREE_DIR) {
         fs_hidden_move_dir(fs, from, to);
-        char *old_key = fs_object_key(src.ref, src.key);
-        char *new_key = fs_object_key(src.ref, dst_rel);
-        if (old_key && new_key) /* the kept times go along */
-            fs_times_move_dir(fs->times, src.ref->repo, src.ref->api_ref,
-                              old_key, new_key);
-        free(old_key);
-        free(new_key);
         if (tree_move_local_dirs(fs->tree, src.ref, src.key, dst_rel))
             logger_write(fs->log, LOG_LEVEL_WARNING,
                          "renaming '%s': out of memory for the empty "
@@ -545,21 +538,22 @@ int fs_write_rename(const char *from, const char *to, unsigned int flags)
     if (rc == 0) {
         fs_dir_changed(fs, src.ref, src.key);
         fs_dir_changed(fs, src.ref, dst_rel);
-    }
-    if (rc == 0 && src.kind == TREE_FILE) { /* its kept times go along */
-        char *old_key = tree_object_key(&src);
+        /* The kept times go along (a directory's with everything under
+         * it), and the moved name's ctime becomes now, as Linux's file
+         * systems set it. */
+        char *old_key = fs_object_key(src.ref, src.key);
         char *new_key = fs_object_key(src.ref, dst_rel);
-        if (old_key && new_key)
-            fs_times_move(fs->times, src.ref->repo, src.ref->api_ref,
-                          old_key, new_key);
-        free(old_key);
-        free(new_key);
-    }
-    if (rc == 0) { /* a rename changes the moved name's ctime, as Linux's */
-        char *new_key = fs_object_key(src.ref, dst_rel);
-        if (new_key)
+        if (old_key && new_key) {
+            if (src.kind == TREE_DIR)
+                fs_times_move_dir(fs->times, src.ref->repo, src.ref->api_ref,
+                                  old_key, new_key);
+            else
+                fs_times_move(fs->times, src.ref->repo, src.ref->api_ref,
+                              old_key, new_key);
             fs_times_change(fs->times, src.ref->repo, src.ref->api_ref,
                             new_key, NULL, NULL);
+        }
+        free(old_key);
         free(new_key);
     }
     free(dst_base);
